@@ -1,0 +1,36 @@
+//! Isolation engines behind one trait: templates, sandboxes, pools and limits.
+//!
+//! A *template* is an artifact prepared on this node (validated, compiled,
+//! its memory image ready) from which *sandboxes* start. A sandbox is one
+//! isolated instance; an *invocation* runs one entry point in it with input
+//! and collects its output. The [`Engine`] and [`Sandbox`] traits say this
+//! independently of the isolation tier; [`wasm::WasmEngine`] is the
+//! WebAssembly tier on wasmtime (microVM and eBPF tiers come later behind
+//! the same traits and today answer [`SandboxError::NotSupported`]).
+//!
+//! Invariants:
+//! - Untrusted code never reaches the host: no files, network, environment
+//!   or clock authority beyond what an invocation grants; every sandbox has
+//!   a memory cap, a table cap, a wall-clock deadline (also over a module's
+//!   start function), optional fuel and output caps.
+//! - A trap, a timeout or an exhausted limit ends one invocation with a
+//!   typed [`SandboxError`]; it never panics the host thread and never
+//!   affects another sandbox.
+//! - A *cold* start shares no state with any earlier invocation. What a
+//!   *warm* start keeps is the explicit [`WarmPolicy`] of its pool.
+//!
+//! This crate does no async and no networking: callers bring their own
+//! threads. It must not depend on any other DWCP crate.
+
+mod artifact;
+mod engine;
+mod error;
+mod limits;
+pub mod wagi;
+pub mod wasm;
+
+pub use artifact::{Artifact, Digest};
+pub use engine::{Engine, EntryId, Invocation, Output, Sandbox, Template, Tier};
+pub use error::SandboxError;
+pub use limits::{Limits, WarmPolicy};
+pub use wasm::{Profile, SandboxPool, WasmConfig, WasmEngine, WasmSandbox, WasmTemplate};

@@ -1,0 +1,168 @@
+//! Engine-wide configuration: profile, pool size, fuel, cache.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::SandboxError;
+
+/// How memory slots trade address space for bounds checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// 4 GiB reservations with guard pages; no bounds checks in compiled code.
+    Fast,
+    /// Reservations the size of the memory limit, no guard pages; bounds
+    /// checks in compiled code. For hundreds of thousands of sandboxes.
+    Dense,
+}
+
+impl Profile {
+    /// The profile's name in configuration and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Fast => "fast",
+            Profile::Dense => "dense",
+        }
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fast" => Ok(Profile::Fast),
+            "dense" => Ok(Profile::Dense),
+            other => Err(format!("unknown profile `{other}`; allowed: fast, dense")),
+        }
+    }
+}
+
+/// Configuration of a [`WasmEngine`](super::WasmEngine).
+#[derive(Clone, Debug)]
+pub struct WasmConfig {
+    /// Memory layout; see [`Profile`].
+    pub profile: Profile,
+    /// Most sandboxes alive at once on this engine (the node limit); also
+    /// the number of pool slots reserved.
+    pub max_live: u32,
+    /// Largest memory any sandbox may have, in bytes: the slot size. Each
+    /// template's memory limit must fit in it.
+    pub slot_memory: u64,
+    /// Largest table any sandbox may have, in elements.
+    pub slot_table_elements: u32,
+    /// Bytes of each memory slot reset with `memset` (only pages actually
+    /// dirtied, where the kernel supports `PAGEMAP_SCAN`) instead of being
+    /// returned to the kernel; the rest is released with `madvise`.
+    pub keep_resident: usize,
+    /// Compile with fuel metering so that templates may set a fuel budget.
+    /// Metered code runs somewhat slower.
+    pub fuel: bool,
+    /// Where compiled code is cached by artifact digest and engine
+    /// configuration; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Granularity of wall-clock deadlines.
+    pub epoch_tick: Duration,
+}
+
+impl Default for WasmConfig {
+    fn default() -> Self {
+        WasmConfig::fast()
+    }
+}
+
+impl WasmConfig {
+    /// The `fast` profile with its defaults: 1,000 slots of up to 4 GiB.
+    pub fn fast() -> WasmConfig {
+        WasmConfig {
+            profile: Profile::Fast,
+            max_live: 1_000,
+            slot_memory: 4 << 30,
+            slot_table_elements: 20_000,
+            keep_resident: 64 << 10,
+            fuel: false,
+            cache_dir: None,
+            epoch_tick: Duration::from_millis(1),
+        }
+    }
+
+    /// The `dense` profile with its defaults: 100,000 slots of 1 MiB.
+    pub fn dense() -> WasmConfig {
+        WasmConfig {
+            profile: Profile::Dense,
+            max_live: 100_000,
+            slot_memory: 1 << 20,
+            slot_table_elements: 1_000,
+            keep_resident: 64 << 10,
+            ..WasmConfig::fast()
+        }
+    }
+
+    /// The defaults of `profile`.
+    pub fn for_profile(profile: Profile) -> WasmConfig {
+        match profile {
+            Profile::Fast => WasmConfig::fast(),
+            Profile::Dense => WasmConfig::dense(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), SandboxError> {
+        let bad = |field, value: String, allowed: &str| {
+            Err(SandboxError::InvalidLimit {
+                field,
+                value,
+                allowed: allowed.to_string(),
+            })
+        };
+        if self.max_live == 0 {
+            return bad("max_live", "0".into(), "at least 1");
+        }
+        if self.slot_memory == 0 || self.slot_memory % 65536 != 0 || self.slot_memory > 4 << 30 {
+            return bad(
+                "slot_memory",
+                self.slot_memory.to_string(),
+                "a multiple of 64 KiB, at most 4 GiB",
+            );
+        }
+        if self.epoch_tick.is_zero() {
+            return bad("epoch_tick", "0".into(), "a positive duration");
+        }
+        Ok(())
+    }
+
+    /// The wasmtime configuration this engine runs with.
+    pub(crate) fn wasmtime_config(&self) -> wasmtime::Config {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(self.max_live)
+            .total_memories(self.max_live)
+            .total_tables(self.max_live)
+            // Only components and async calls use these; reserve a token few.
+            .total_component_instances(1)
+            .total_stacks(1)
+            .max_memory_size(self.slot_memory as usize)
+            .table_elements(self.slot_table_elements as usize)
+            .linear_memory_keep_resident(self.keep_resident)
+            .table_keep_resident(4096)
+            .pagemap_scan(Enabled::Auto);
+
+        let mut config = wasmtime::Config::new();
+        config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_init_cow(true)
+            .epoch_interruption(true)
+            .consume_fuel(self.fuel);
+        match self.profile {
+            Profile::Fast => {
+                config.memory_reservation(4 << 30);
+            }
+            Profile::Dense => {
+                config
+                    .memory_reservation(self.slot_memory)
+                    .memory_guard_size(0)
+                    .memory_reservation_for_growth(0)
+                    .guard_before_linear_memory(false);
+            }
+        }
+        config
+    }
+}

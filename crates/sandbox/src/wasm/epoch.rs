@@ -1,0 +1,66 @@
+//! The clock behind wall-clock deadlines: a thread that advances the
+//! engine's epoch every tick. Compiled code checks the epoch at function
+//! entries and loop back-edges, so a sandbox that loops — also inside its
+//! start function — traps at its deadline without any signal or thread kill.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub(crate) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub(crate) fn start(
+        engine: wasmtime::Engine,
+        tick: Duration,
+    ) -> Result<EpochTicker, crate::SandboxError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("dwcp-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| crate::SandboxError::Engine(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Ticks to allow for `deadline`: rounded up, plus one because the current
+/// tick may be about to end.
+pub(crate) fn deadline_ticks(deadline: Duration, tick: Duration) -> u64 {
+    let ticks = deadline.as_nanos().div_ceil(tick.as_nanos().max(1));
+    u64::try_from(ticks).unwrap_or(u64::MAX - 1).saturating_add(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_rounds_up_and_adds_one_tick() {
+        let ms = Duration::from_millis(1);
+        assert_eq!(deadline_ticks(Duration::from_millis(10), ms), 11);
+        assert_eq!(deadline_ticks(Duration::from_micros(1500), ms), 3);
+        assert_eq!(deadline_ticks(Duration::MAX, ms), u64::MAX);
+    }
+}

@@ -1,0 +1,185 @@
+//! The WebAssembly tier, on wasmtime.
+//!
+//! # How a sandbox starts fast
+//! Every [`WasmEngine`] uses wasmtime's pooling instance allocator: memory
+//! and table slots are reserved once at start-up, a module's initial memory
+//! is mapped copy-on-write from a prepared image, and the linker's work is
+//! done once per template ([`wasmtime::InstancePre`]). A slot released by a
+//! sandbox is reset by `memset` of only the pages it dirtied (found with
+//! Linux's `PAGEMAP_SCAN`, up to a keep-resident size) rather than by
+//! `madvise`, so the next sandbox in that slot takes no page faults.
+//!
+//! # Profiles
+//! - [`Profile::Fast`]: each memory slot reserves 4 GiB of address space
+//!   plus guard pages, so compiled code needs no bounds checks. Few
+//!   thousand slots per node.
+//! - [`Profile::Dense`]: each slot reserves only the memory limit (1 MiB by
+//!   default) with no guard pages; compiled code checks bounds. Hundreds of
+//!   thousands of slots per node.
+//!
+//! # The raw interface
+//! A raw entry point is an exported function of one of two types:
+//! - `() -> ()`: no input, no output;
+//! - `(i32 ptr, i32 len) -> i64`: the input bytes are at `ptr..ptr+len` in
+//!   the exported `memory`, written there by the host into a buffer that the
+//!   module returns from its exported `dwcp_alloc(len: i32) -> i32` (needed
+//!   only when the input is not empty; with empty input `ptr` and `len` are
+//!   0). The result packs the output as `(out_ptr << 32) | out_len`.
+//!
+//! # Commands and WAGI
+//! A module exporting `_start` runs as a WASI preview 1 command: its
+//! arguments, environment and stdin are exactly what the invocation grants,
+//! stdout and stderr are captured up to the output cap, and `proc_exit`
+//! sets the exit code. No files, sockets or host environment are reachable.
+//! [`crate::wagi`] maps HTTP requests onto this.
+
+mod cache;
+mod config;
+mod epoch;
+mod pool;
+mod sandbox;
+mod store;
+mod template;
+mod trap;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use config::{Profile, WasmConfig};
+pub use pool::SandboxPool;
+pub use sandbox::WasmSandbox;
+pub use template::WasmTemplate;
+
+use crate::{Artifact, Engine, Limits, SandboxError, Tier};
+use cache::CodeCache;
+use epoch::EpochTicker;
+use store::StoreState;
+
+/// The only import module a sandbox may use.
+pub(crate) const WASI_MODULE: &str = "wasi_snapshot_preview1";
+
+/// What every template of one engine shares.
+pub(crate) struct Shared {
+    pub(crate) engine: wasmtime::Engine,
+    pub(crate) linker: wasmtime::Linker<StoreState>,
+    /// `(module, name)` of every import the linker grants.
+    pub(crate) granted: HashSet<(String, String)>,
+    pub(crate) config: WasmConfig,
+    pub(crate) cache: Option<CodeCache>,
+    /// Sandboxes alive on this engine (the node's limit is `config.max_live`).
+    pub(crate) live: AtomicUsize,
+    pub(crate) _ticker: EpochTicker,
+}
+
+impl Shared {
+    /// Reserves one live slot on the node, or says why not.
+    pub(crate) fn acquire_live(&self) -> Result<(), SandboxError> {
+        let limit = self.config.max_live as usize;
+        let prev = self.live.fetch_add(1, Ordering::Relaxed);
+        if prev >= limit {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+            return Err(SandboxError::LiveLimit {
+                scope: "node",
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn release_live(&self) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The WebAssembly isolation engine.
+///
+/// ```
+/// use sandbox::{Artifact, Engine, Invocation, Limits, Sandbox, Template, WasmConfig, WasmEngine};
+/// let engine = WasmEngine::new(WasmConfig::default()).unwrap();
+/// let wat = r#"(module (memory (export "memory") 1)
+///     (data (i32.const 0) "hi")
+///     (func (export "greet") (param i32 i32) (result i64) (i64.const 2)))"#;
+/// let template = engine.prepare(&Artifact::new(wat.into()), Limits::default()).unwrap();
+/// let entry = template.entry("greet").unwrap();
+/// let mut sandbox = engine.start(&template).unwrap();
+/// let out = sandbox.invoke(Invocation::Call { entry, input: b"" }).unwrap();
+/// assert_eq!(out.returned, b"hi");
+/// ```
+pub struct WasmEngine {
+    shared: Arc<Shared>,
+}
+
+impl WasmEngine {
+    /// Builds an engine: reserves the pool, starts the epoch ticker, opens
+    /// the compiled-code cache.
+    pub fn new(config: WasmConfig) -> Result<WasmEngine, SandboxError> {
+        config.validate()?;
+        let engine = wasmtime::Engine::new(&config.wasmtime_config())
+            .map_err(|e| SandboxError::Engine(format!("cannot configure wasmtime: {e:#}")))?;
+        let mut linker = wasmtime::Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, StoreState::wasi_mut)
+            .map_err(|e| SandboxError::Engine(format!("cannot link WASI: {e:#}")))?;
+        let granted = granted_imports(&engine, &linker);
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(CodeCache::open(dir, &engine)?),
+            None => None,
+        };
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
+        Ok(WasmEngine {
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                granted,
+                config,
+                cache,
+                live: AtomicUsize::new(0),
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The configuration this engine was built with.
+    pub fn config(&self) -> &WasmConfig {
+        &self.shared.config
+    }
+
+    /// Sandboxes alive on this engine right now.
+    pub fn live(&self) -> usize {
+        self.shared.live.load(Ordering::Relaxed)
+    }
+}
+
+impl Engine for WasmEngine {
+    type Template = WasmTemplate;
+    type Sandbox = WasmSandbox;
+
+    fn tier(&self) -> Tier {
+        Tier::Wasm
+    }
+
+    fn prepare(
+        &self,
+        artifact: &Artifact,
+        limits: Limits,
+    ) -> Result<Arc<WasmTemplate>, SandboxError> {
+        WasmTemplate::prepare(&self.shared, artifact, limits).map(Arc::new)
+    }
+
+    fn start(&self, template: &Arc<WasmTemplate>) -> Result<WasmSandbox, SandboxError> {
+        WasmSandbox::start(template)
+    }
+}
+
+/// Lists what the linker defines, once, so that templates can name an
+/// ungranted import precisely instead of relaying the linker's message.
+fn granted_imports(
+    engine: &wasmtime::Engine,
+    linker: &wasmtime::Linker<StoreState>,
+) -> HashSet<(String, String)> {
+    let mut store = wasmtime::Store::new(engine, StoreState::new(&Limits::default()));
+    linker
+        .iter(&mut store)
+        .map(|(module, name, _)| (module.to_string(), name.to_string()))
+        .collect()
+}

@@ -1,0 +1,79 @@
+//! Warm pools: instances of one template kept ready for invocations.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{WasmSandbox, WasmTemplate};
+use crate::{Invocation, Output, Sandbox, SandboxError, WarmPolicy};
+
+/// Instances of one template kept ready, with an explicit [`WarmPolicy`] of
+/// what survives between invocations.
+///
+/// With [`WarmPolicy::PerInvocation`] every invocation takes an instance
+/// that has never run one and discards it afterwards; [`SandboxPool::fill`]
+/// (from a background thread, typically) instantiates replacements ahead of
+/// time. With [`WarmPolicy::KeepAlive`] an instance returns to the pool after
+/// a successful invocation, its state intact.
+pub struct SandboxPool {
+    template: Arc<WasmTemplate>,
+    policy: WarmPolicy,
+    target: usize,
+    ready: Mutex<Vec<WasmSandbox>>,
+}
+
+impl SandboxPool {
+    /// A pool that keeps up to `target` instances of `template` ready.
+    pub fn new(template: Arc<WasmTemplate>, policy: WarmPolicy, target: usize) -> SandboxPool {
+        SandboxPool {
+            template,
+            policy,
+            target,
+            ready: Mutex::new(Vec::with_capacity(target)),
+        }
+    }
+
+    /// The pool's policy.
+    pub fn policy(&self) -> WarmPolicy {
+        self.policy
+    }
+
+    /// Instances ready right now.
+    pub fn ready(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<WasmSandbox>> {
+        // A panic while holding the lock cannot leave the Vec inconsistent
+        // (only push/pop happen under it), so a poisoned lock is usable.
+        self.ready.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Instantiates instances until `target` are ready; returns how many it
+    /// added. Instantiation happens outside the lock.
+    pub fn fill(&self) -> Result<usize, SandboxError> {
+        let mut added = 0;
+        while self.ready() < self.target {
+            let sandbox = WasmSandbox::start(&self.template)?;
+            self.lock().push(sandbox);
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    /// Runs `invocation` on a ready instance (or a fresh one when none is
+    /// ready), then keeps or discards the instance as the policy says.
+    pub fn invoke(&self, invocation: Invocation<'_>) -> Result<Output, SandboxError> {
+        let taken = self.lock().pop();
+        let mut sandbox = match taken {
+            Some(s) => s,
+            None => WasmSandbox::start(&self.template)?,
+        };
+        let result = sandbox.invoke(invocation);
+        if self.policy == WarmPolicy::KeepAlive && result.is_ok() {
+            let mut ready = self.lock();
+            if ready.len() < self.target {
+                ready.push(sandbox);
+            }
+        }
+        result
+    }
+}

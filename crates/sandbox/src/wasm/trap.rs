@@ -1,0 +1,46 @@
+//! Turns wasmtime's errors into [`SandboxError`]s that say what happened.
+
+use std::fmt::Write as _;
+
+use wasmtime::{Trap, WasmBacktrace};
+
+use super::store::LimitHit;
+use crate::{Limits, SandboxError};
+
+/// Classifies a failed instantiation or call of a sandbox under `limits`.
+pub(crate) fn classify(err: wasmtime::Error, limits: &Limits) -> SandboxError {
+    if let Some(hit) = err.downcast_ref::<LimitHit>() {
+        return match *hit {
+            LimitHit::Memory { limit, wanted } => SandboxError::MemoryLimit {
+                limit_bytes: limit,
+                wanted_bytes: wanted,
+            },
+            LimitHit::Table { limit, wanted } => SandboxError::TableLimit { limit, wanted },
+        };
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::Interrupt => SandboxError::Timeout {
+                deadline: limits.deadline,
+            },
+            Trap::OutOfFuel => SandboxError::FuelExhausted {
+                fuel: limits.fuel.unwrap_or(0),
+            },
+            Trap::StackOverflow => SandboxError::StackOverflow,
+            other => {
+                let mut message = other.to_string();
+                if let Some(bt) = err.downcast_ref::<WasmBacktrace>() {
+                    if let Some(frame) = bt.frames().first() {
+                        let name = frame.func_name().unwrap_or("<unnamed>");
+                        let _ = write!(message, " in function {} `{name}`", frame.func_index());
+                        if let Some(offset) = frame.module_offset() {
+                            let _ = write!(message, " at offset {offset:#x}");
+                        }
+                    }
+                }
+                SandboxError::Trap { message }
+            }
+        };
+    }
+    SandboxError::Engine(format!("{err:#}"))
+}
