@@ -36,6 +36,8 @@
 mod cache;
 mod config;
 mod epoch;
+mod invoke;
+mod lane;
 mod pool;
 mod sandbox;
 mod store;
@@ -47,6 +49,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use config::{Profile, WasmConfig};
+pub use lane::ColdLane;
 pub use pool::SandboxPool;
 pub use sandbox::WasmSandbox;
 pub use template::WasmTemplate;
@@ -74,11 +77,11 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Reserves one live slot on the node, or says why not.
-    pub(crate) fn acquire_live(&self) -> Result<(), SandboxError> {
+    pub(crate) fn acquire_live(&self, count: usize) -> Result<(), SandboxError> {
         let limit = self.config.max_live as usize;
-        let prev = self.live.fetch_add(1, Ordering::Relaxed);
-        if prev >= limit {
-            self.live.fetch_sub(1, Ordering::Relaxed);
+        let prev = self.live.fetch_add(count, Ordering::Relaxed);
+        if prev + count > limit {
+            self.live.fetch_sub(count, Ordering::Relaxed);
             return Err(SandboxError::LiveLimit {
                 scope: "node",
                 limit,
@@ -87,8 +90,8 @@ impl Shared {
         Ok(())
     }
 
-    pub(crate) fn release_live(&self) {
-        self.live.fetch_sub(1, Ordering::Relaxed);
+    pub(crate) fn release_live(&self, count: usize) {
+        self.live.fetch_sub(count, Ordering::Relaxed);
     }
 }
 

@@ -59,20 +59,44 @@ impl SandboxPool {
         Ok(added)
     }
 
+    /// Takes a ready instance, or starts a fresh one when none is ready.
+    pub fn take(&self) -> Result<WasmSandbox, SandboxError> {
+        let taken = self.lock().pop();
+        match taken {
+            Some(s) => Ok(s),
+            None => WasmSandbox::start(&self.template),
+        }
+    }
+
+    /// Adds an instance (from [`SandboxPool::take`] or
+    /// [`WasmSandbox::start`] of the same template) if the pool has room and
+    /// its policy allows it; returns it back otherwise. A
+    /// [`WarmPolicy::PerInvocation`] pool takes only never-used instances;
+    /// no pool takes one whose invocation failed.
+    pub fn put(&self, sandbox: WasmSandbox) -> Option<WasmSandbox> {
+        let refused = !Arc::ptr_eq(sandbox.template(), &self.template)
+            || sandbox.has_failed()
+            || (self.policy == WarmPolicy::PerInvocation && sandbox.has_run());
+        if refused {
+            return Some(sandbox);
+        }
+        let mut ready = self.lock();
+        if ready.len() < self.target {
+            ready.push(sandbox);
+            None
+        } else {
+            Some(sandbox)
+        }
+    }
+
     /// Runs `invocation` on a ready instance (or a fresh one when none is
     /// ready), then keeps or discards the instance as the policy says.
     pub fn invoke(&self, invocation: Invocation<'_>) -> Result<Output, SandboxError> {
-        let taken = self.lock().pop();
-        let mut sandbox = match taken {
-            Some(s) => s,
-            None => WasmSandbox::start(&self.template)?,
-        };
+        let mut sandbox = self.take()?;
         let result = sandbox.invoke(invocation);
         if self.policy == WarmPolicy::KeepAlive && result.is_ok() {
-            let mut ready = self.lock();
-            if ready.len() < self.target {
-                ready.push(sandbox);
-            }
+            // A full pool drops the instance here.
+            let _ = self.put(sandbox);
         }
         result
     }

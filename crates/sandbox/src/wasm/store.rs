@@ -95,4 +95,8 @@ impl StoreState {
     pub(crate) fn set_wasi(&mut self, ctx: WasiP1Ctx) {
         self.wasi = Some(ctx);
     }
+
+    pub(crate) fn clear_wasi(&mut self) {
+        self.wasi = None;
+    }
 }

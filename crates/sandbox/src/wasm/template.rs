@@ -146,34 +146,66 @@ impl WasmTemplate {
         self.live.load(Ordering::Relaxed)
     }
 
-    /// Reserves a live slot for one sandbox, on this template and the node.
-    pub(crate) fn acquire_live(&self) -> Result<(), SandboxError> {
-        if let Some(limit) = self.limits.max_live {
-            let prev = self.live.fetch_add(1, Ordering::Relaxed);
-            if prev >= limit {
-                self.live.fetch_sub(1, Ordering::Relaxed);
+    /// The names of the module's exported functions, for error messages.
+    pub(crate) fn function_exports(&self) -> String {
+        let funcs: Vec<&str> = self
+            .module
+            .exports()
+            .filter(|e| matches!(e.ty(), ExternType::Func(_)))
+            .map(|e| e.name())
+            .collect();
+        if funcs.is_empty() {
+            "none".into()
+        } else {
+            funcs.join(", ")
+        }
+    }
+
+    pub(crate) fn entry_spec(&self, entry: EntryId) -> &EntrySpec {
+        &self.entries[entry.0]
+    }
+}
+
+/// Live-sandbox reservations on a template and its node, released on drop.
+pub(crate) struct LiveSlots {
+    template: Arc<WasmTemplate>,
+    count: usize,
+}
+
+impl LiveSlots {
+    /// Reserves `count` live sandboxes of `template`, or says which limit
+    /// refuses them.
+    pub(crate) fn acquire(template: &Arc<WasmTemplate>, count: usize) -> Result<LiveSlots, SandboxError> {
+        let live = &template.live;
+        let prev = live.fetch_add(count, Ordering::Relaxed);
+        if let Some(limit) = template.limits.max_live {
+            if prev + count > limit {
+                live.fetch_sub(count, Ordering::Relaxed);
                 return Err(SandboxError::LiveLimit {
                     scope: "template",
                     limit,
                 });
             }
-        } else {
-            self.live.fetch_add(1, Ordering::Relaxed);
         }
-        if let Err(e) = self.shared.acquire_live() {
-            self.live.fetch_sub(1, Ordering::Relaxed);
+        if let Err(e) = template.shared.acquire_live(count) {
+            live.fetch_sub(count, Ordering::Relaxed);
             return Err(e);
         }
-        Ok(())
+        Ok(LiveSlots {
+            template: template.clone(),
+            count,
+        })
     }
 
-    pub(crate) fn release_live(&self) {
-        self.live.fetch_sub(1, Ordering::Relaxed);
-        self.shared.release_live();
+    pub(crate) fn template(&self) -> &Arc<WasmTemplate> {
+        &self.template
     }
+}
 
-    pub(crate) fn entry_spec(&self, entry: EntryId) -> &EntrySpec {
-        &self.entries[entry.0]
+impl Drop for LiveSlots {
+    fn drop(&mut self) {
+        self.template.live.fetch_sub(self.count, Ordering::Relaxed);
+        self.template.shared.release_live(self.count);
     }
 }
 
@@ -201,22 +233,10 @@ impl Template for WasmTemplate {
                 found: format!("{} (not a function)", kind_name(&other)),
                 expected: RAW_TYPES,
             }),
-            None => {
-                let funcs: Vec<&str> = self
-                    .module
-                    .exports()
-                    .filter(|e| matches!(e.ty(), ExternType::Func(_)))
-                    .map(|e| e.name())
-                    .collect();
-                Err(SandboxError::MissingExport {
-                    name: name.to_string(),
-                    available: if funcs.is_empty() {
-                        "none".into()
-                    } else {
-                        funcs.join(", ")
-                    },
-                })
-            }
+            None => Err(SandboxError::MissingExport {
+                name: name.to_string(),
+                available: self.function_exports(),
+            }),
         }
     }
 

@@ -1,0 +1,58 @@
+//! `dwcp bench NAME`: benchmarks that measure DWCP beside a baseline in the
+//! same run and report percentiles from `hdrhistogram`.
+
+mod density;
+mod report;
+mod startup;
+
+use anyhow::Result;
+
+
+
+/// Run a benchmark with its baseline and print its figures.
+///
+/// Every benchmark measures its baseline in the same run and reports the
+/// ratio (how many times better than the baseline). Latency percentiles come
+/// from hdrhistogram; progress goes to stderr.
+///
+/// Benchmarks:
+///   startup  cold and warm sandbox starts, fresh sandboxes per second,
+///            1 MiB data segments; baselines: wasmtime's default
+///            configuration and wasmtime tuned by its documentation
+///   density  live sandboxes one node holds in the dense profile and the
+///            resident memory each costs; baseline: wasmtime's default
+///            configuration
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000")]
+pub struct BenchArgs {
+    /// Which benchmark: startup or density.
+    name: String,
+    /// Print one JSON object on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// A short run of a few seconds (fewer samples).
+    #[arg(long)]
+    quick: bool,
+    /// density: how many live sandboxes to aim for [default: 1000000, --quick 20000].
+    #[arg(long, value_name = "N")]
+    target: Option<u32>,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let report = match args.name.as_str() {
+        "startup" => startup::run(args.quick)?,
+        "density" => density::run(args.quick, args.target)?,
+        other => anyhow::bail!("unknown benchmark `{other}`; available: startup, density"),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// A progress line on stderr.
+pub(crate) fn progress(bench: &str, what: &str) {
+    eprintln!("[{bench}] {what}");
+}

@@ -1,0 +1,200 @@
+//! `dwcp run`: one sandbox from a file, its output on ours.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use sandbox::{
+    Artifact, Engine, Invocation, Limits, Profile, Sandbox, SandboxError, Template, WasmConfig,
+    WasmEngine,
+};
+
+use crate::units::{parse_duration, parse_size};
+
+/// Exit status when the sandbox ran past its deadline (as timeout(1)).
+const EXIT_TIMEOUT: u8 = 124;
+/// Exit status when dwcp itself or the sandbox failed (a trap, a limit, bad
+/// input), as opposed to the module exiting with its own status.
+const EXIT_FAILED: u8 = 125;
+
+/// Run one sandbox from a `.wasm` or `.wat` file and print its output.
+///
+/// Without --invoke the module runs as a WASI command (`_start`): stdin,
+/// arguments and --env variables are all it is granted; its stdout and
+/// stderr become ours and its `proc_exit` status becomes dwcp's. With
+/// --invoke NAME the raw entry point NAME is called with the --stdin bytes
+/// as input and the bytes it returns are printed.
+///
+/// Exit status: the module's own, 124 when it timed out, 125 when it
+/// trapped, hit a limit or could not start.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  dwcp run examples/hello.wat\n  echo hi | dwcp run examples/echo.wat --stdin -\n  dwcp run examples/reverse.wat --invoke reverse --stdin note.txt\n  dwcp run app.wasm --env REQUEST_METHOD=GET --timeout 500ms --memory 16MiB")]
+pub struct RunArgs {
+    /// The module: a WebAssembly binary (.wasm) or text (.wat) file.
+    file: PathBuf,
+    /// Call this raw entry point instead of running `_start`.
+    #[arg(long, value_name = "NAME")]
+    invoke: Option<String>,
+    /// File whose bytes are the module's stdin (or the raw call's input); `-` reads our stdin.
+    #[arg(long, value_name = "FILE")]
+    stdin: Option<PathBuf>,
+    /// Environment variable granted to the module, as KEY=VALUE; repeatable.
+    #[arg(long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Memory limit, e.g. 16MiB [default: 64MiB, or the dense profile's 1MiB slot].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory: Option<u64>,
+    /// Wall-clock deadline, start function included, e.g. 500ms or 5s.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    timeout: std::time::Duration,
+    /// Fuel budget (about one unit per wasm instruction) for a deterministic CPU limit.
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Cap on each of stdout, stderr and returned bytes; output past it is dropped.
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
+    max_output: u64,
+    /// Memory profile: fast (guard pages, no bounds checks) or dense (small slots).
+    #[arg(long, default_value = "fast")]
+    profile: Profile,
+    /// Where compiled code is cached [default: $DWCP_CACHE_DIR, else ~/.cache/dwcp/code].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every time; read and write no cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Arguments passed to the module after its name.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+pub fn run(args: RunArgs) -> ExitCode {
+    match execute(&args) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure::Sandbox(e)) => {
+            eprintln!("error: {}: {e}", args.file.display());
+            ExitCode::from(match e {
+                SandboxError::Timeout { .. } => EXIT_TIMEOUT,
+                _ => EXIT_FAILED,
+            })
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+enum Failure {
+    Sandbox(SandboxError),
+    Usage(String),
+}
+
+impl From<SandboxError> for Failure {
+    fn from(e: SandboxError) -> Self {
+        Failure::Sandbox(e)
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("DWCP_CACHE_DIR") {
+        return Some(dir.into());
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("dwcp").join("code"))
+}
+
+fn execute(args: &RunArgs) -> Result<u8, Failure> {
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", args.file.display())))?;
+    let input = match &args.stdin {
+        None => Vec::new(),
+        Some(p) if p.as_os_str() == "-" => {
+            let mut buf = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                .map_err(|e| Failure::Usage(format!("cannot read stdin: {e}")))?;
+            buf
+        }
+        Some(p) => std::fs::read(p)
+            .map_err(|e| Failure::Usage(format!("--stdin: cannot read {}: {e}", p.display())))?,
+    };
+    let env = args
+        .env
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| {
+                    Failure::Usage(format!("--env `{kv}`: expected KEY=VALUE with a non-empty KEY"))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let output_bytes = usize::try_from(args.max_output)
+        .map_err(|_| Failure::Usage("--max-output is too large".into()))?;
+
+    let mut config = WasmConfig::for_profile(args.profile);
+    config.max_live = 4;
+    config.fuel = args.fuel.is_some();
+    config.cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir.clone().or_else(default_cache_dir)
+    };
+    let engine = WasmEngine::new(config)?;
+    let defaults = Limits::default();
+    let limits = Limits {
+        memory_bytes: args
+            .memory
+            .unwrap_or(defaults.memory_bytes.min(engine.config().slot_memory)),
+        table_elements: defaults
+            .table_elements
+            .min(engine.config().slot_table_elements),
+        deadline: args.timeout,
+        fuel: args.fuel,
+        output_bytes,
+        ..Limits::default()
+    };
+    let template = engine.prepare(&Artifact::new(bytes), limits)?;
+    let program = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "module".into());
+    let mut argv = vec![program];
+    argv.extend(args.args.iter().cloned());
+
+    let invocation_entry = match &args.invoke {
+        Some(name) => Some(template.entry(name)?),
+        None => None,
+    };
+    let mut sandbox = engine.start(&Arc::clone(&template))?;
+    let out = match invocation_entry {
+        Some(entry) => sandbox.invoke(Invocation::Call {
+            entry,
+            input: &input,
+        })?,
+        None => sandbox.invoke(Invocation::Command {
+            args: &argv,
+            env: &env,
+            stdin: &input,
+        })?,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&out.returned);
+    let _ = stdout.write_all(&out.stdout);
+    let _ = stdout.flush();
+    let _ = std::io::stderr().write_all(&out.stderr);
+    if out.truncated {
+        eprintln!(
+            "warning: output went past the {} byte cap and was cut (raise it with --max-output)",
+            output_bytes
+        );
+    }
+    if let Some(fuel) = out.fuel_used {
+        eprintln!("fuel used: {fuel}");
+    }
+    Ok(out.exit_code.clamp(0, 255) as u8)
+}

@@ -1,0 +1,412 @@
+//! End-to-end tests of the `dwcp` binary: `dwcp run` and `dwcp bench`.
+//!
+//! Every invocation gets its own temporary `DWCP_CACHE_DIR` (so nothing is
+//! read from or written to the user's cache) unless the test passes
+//! `--no-cache`. No test measures time against the wall clock.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn examples_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples"))
+}
+
+fn example(rel: &str) -> String {
+    examples_dir().join(rel).display().to_string()
+}
+
+/// A `dwcp` command whose cache is the (still empty) directory `cache`.
+fn dwcp_in(cache: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dwcp"));
+    cmd.args(args)
+        .env("DWCP_CACHE_DIR", cache)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `dwcp ARGS` with a fresh cache directory of its own.
+fn dwcp(args: &[&str]) -> Output {
+    let cache = tempfile::tempdir().unwrap();
+    run(dwcp_in(cache.path(), args))
+}
+
+fn run(mut cmd: Command) -> Output {
+    cmd.output().expect("cannot run the dwcp binary")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_code(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(out),
+        stderr(out)
+    );
+}
+
+#[track_caller]
+fn assert_stderr_has(out: &Output, want: &str) {
+    let err = stderr(out);
+    assert!(err.contains(want), "{want:?} not in stderr: {err}");
+}
+
+fn write_temp(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+// ------------------------------------------------------------------ dwcp run
+
+#[test]
+fn run_hello() {
+    let out = dwcp(&["run", &example("hello.wat")]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "Hello, world!\n");
+}
+
+#[test]
+fn run_exit_code_becomes_ours() {
+    let out = dwcp(&["run", &example("exit-code.wat")]);
+    assert_code(&out, 3);
+    assert_eq!(stdout(&out), "bye\n");
+}
+
+#[test]
+fn run_echo_with_stdin_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "first line\nsecond line, ünïcødé\n".repeat(2000);
+    let input = write_temp(dir.path(), "in.txt", text.as_bytes());
+    let out = dwcp(&["run", &example("echo.wat"), "--stdin", &input]);
+    assert_code(&out, 0);
+    assert!(stdout(&out) == text, "echo returned {} bytes of {}", out.stdout.len(), text.len());
+}
+
+#[test]
+fn run_echo_with_stdin_dash_reads_our_stdin() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut cmd = dwcp_in(cache.path(), &["run", &example("echo.wat"), "--stdin", "-"]);
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"piped in\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "piped in\n");
+}
+
+#[test]
+fn run_invoke_reverse_with_stdin_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_temp(dir.path(), "in.bin", b"hello\x00\xff world");
+    let out = dwcp(&["run", &example("reverse.wat"), "--invoke", "reverse", "--stdin", &input]);
+    assert_code(&out, 0);
+    assert_eq!(out.stdout, b"dlrow \xff\x00olleh");
+}
+
+#[test]
+fn run_env_grants_only_what_is_given() {
+    let out = dwcp(&["run", &example("env.wat"), "--env", "K=V"]);
+    assert_code(&out, 0);
+    // Exactly K=V: nothing from our own environment (PATH, HOME, ...).
+    assert_eq!(stdout(&out), "K=V\n");
+
+    let out = dwcp(&["run", &example("env.wat"), "--env", "A=1", "--env", "B=x=y"]);
+    assert_code(&out, 0);
+    let mut lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    lines.sort();
+    assert_eq!(lines, ["A=1", "B=x=y"]);
+
+    let out = dwcp(&["run", &example("env.wat")]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "", "no --env, no variables");
+}
+
+#[test]
+fn run_infinite_loop_times_out_with_124() {
+    let out = dwcp(&["run", &example("hostile/loop.wat"), "--timeout", "200ms"]);
+    assert_code(&out, 124);
+    assert_stderr_has(&out, "timed out");
+    // The raw entry point too.
+    let out = dwcp(&["run", &example("hostile/loop.wat"), "--invoke", "run", "--timeout", "200ms"]);
+    assert_code(&out, 124);
+    assert_stderr_has(&out, "timed out");
+    // And a start function that never ends.
+    let out = dwcp(&["run", &example("hostile/start-loop.wat"), "--invoke", "run", "--timeout", "200ms"]);
+    assert_code(&out, 124);
+    assert_stderr_has(&out, "timed out");
+}
+
+#[test]
+fn run_memory_bomb_hits_the_memory_limit_with_125() {
+    let out = dwcp(&[
+        "run",
+        &example("hostile/memory-bomb.wat"),
+        "--invoke",
+        "run",
+        "--memory",
+        "1MiB",
+    ]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "memory limit");
+    assert_stderr_has(&out, "1048576");
+}
+
+#[test]
+fn run_traps_exit_125() {
+    let out = dwcp(&["run", &example("hostile/unreachable.wat")]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "unreachable");
+    let out = dwcp(&["run", &example("hostile/recursion.wat"), "--invoke", "run"]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "stack overflow");
+    let out = dwcp(&["run", &example("hostile/wasi-import.wat"), "--invoke", "run"]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "steal_secrets");
+}
+
+#[test]
+fn run_fuel_limits_and_reports_fuel() {
+    let out = dwcp(&["run", &example("hostile/loop.wat"), "--invoke", "run", "--fuel", "10000"]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "out of fuel");
+    let out = dwcp(&["run", &example("hello.wat"), "--fuel", "1000000"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "Hello, world!\n");
+    assert_stderr_has(&out, "fuel used: ");
+}
+
+#[test]
+fn run_caps_huge_output_and_warns() {
+    let out = dwcp(&["run", &example("hostile/huge-output.wat"), "--max-output", "64KiB"]);
+    assert_code(&out, 0);
+    assert_eq!(out.stdout.len(), 65536);
+    assert!(out.stdout.iter().all(|&b| b == b'A'));
+    assert_stderr_has(&out, "--max-output");
+}
+
+#[test]
+fn run_nonexistent_file_exits_125() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-module.wat").display().to_string();
+    let out = dwcp(&["run", &missing]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "cannot read");
+    assert_stderr_has(&out, "no-such-module.wat");
+}
+
+#[test]
+fn run_invalid_module_exits_125() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_temp(dir.path(), "bad.wasm", b"\0asm\x01\0\0\0garbage");
+    let out = dwcp(&["run", &bad]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "invalid module");
+}
+
+#[test]
+fn run_rejects_an_unknown_size_unit() {
+    let out = dwcp(&["run", &example("hello.wat"), "--memory", "12parsecs"]);
+    assert!(!out.status.success());
+    assert_stderr_has(&out, "unknown size unit");
+    assert!(out.stdout.is_empty(), "the module must not have run");
+}
+
+#[test]
+fn run_rejects_env_without_a_value() {
+    let out = dwcp(&["run", &example("env.wat"), "--env", "novalue"]);
+    assert!(!out.status.success());
+    assert_stderr_has(&out, "KEY=VALUE");
+    assert!(out.stdout.is_empty(), "the module must not have run");
+    let out = dwcp(&["run", &example("env.wat"), "--env", "=value"]);
+    assert!(!out.status.success());
+    assert_stderr_has(&out, "KEY=VALUE");
+}
+
+#[test]
+fn run_invoke_unknown_export_lists_the_available_ones() {
+    let out = dwcp(&["run", &example("counter.wat"), "--invoke", "nope"]);
+    assert!(!out.status.success());
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "nope");
+    assert_stderr_has(&out, "bump");
+    assert_stderr_has(&out, "dwcp_alloc");
+}
+
+#[test]
+fn run_fills_the_cache_and_no_cache_skips_it() {
+    let cache = tempfile::tempdir().unwrap();
+    let cwasm = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let out = run(dwcp_in(cache.path(), &["run", "--no-cache", &example("hello.wat")]));
+    assert_code(&out, 0);
+    assert_eq!(cwasm(cache.path()), 0, "--no-cache wrote to the cache");
+    for _ in 0..2 {
+        let out = run(dwcp_in(cache.path(), &["run", &example("hello.wat")]));
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out), "Hello, world!\n");
+        assert_eq!(cwasm(cache.path()), 1);
+    }
+    // --cache-dir wins over DWCP_CACHE_DIR.
+    let other = tempfile::tempdir().unwrap();
+    let dir = other.path().display().to_string();
+    let out = run(dwcp_in(cache.path(), &["run", "--cache-dir", &dir, &example("exit-code.wat")]));
+    assert_code(&out, 3);
+    assert_eq!(cwasm(other.path()), 1);
+    assert_eq!(cwasm(cache.path()), 1);
+}
+
+/// `--profile dense` can never run anything: `dwcp run` asks for the
+/// default table limit (10,000 elements), which is more than the dense
+/// profile's slots hold (1,000), and there is no flag to lower it.
+#[test]
+fn run_dense_profile() {
+    let out = dwcp(&["run", "--profile", "dense", "--memory", "1MiB", &example("hello.wat")]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "Hello, world!\n");
+}
+
+#[test]
+fn run_dense_profile_refuses_a_memory_limit_past_its_slot() {
+    let out = dwcp(&["run", "--profile", "dense", "--memory", "64MiB", &example("hello.wat")]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "limit `memory`");
+}
+
+// ---------------------------------------------------------------- dwcp bench
+
+fn bench_json(args: &[&str]) -> Value {
+    let out = dwcp(args);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    let mut objects = serde_json::Deserializer::from_str(&text).into_iter::<Value>();
+    let report = objects
+        .next()
+        .expect("no JSON on stdout")
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text}"));
+    assert!(objects.next().is_none(), "more than one JSON value on stdout: {text}");
+    assert!(report.is_object(), "not a JSON object: {text}");
+    report
+}
+
+fn series<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["series"]
+        .as_array()
+        .expect("`series` is an array")
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no series {name:?} in {report}"))
+}
+
+fn num(v: &Value, field: &str) -> f64 {
+    v[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("`{field}` is not a number in {v}"))
+}
+
+#[track_caller]
+fn assert_latency(s: &Value) {
+    assert_eq!(s["unit"], "ns", "{s}");
+    let q: Vec<f64> = ["p50", "p90", "p99", "p999", "max"]
+        .iter()
+        .map(|f| num(s, f))
+        .collect();
+    assert!(q[0] > 0.0, "p50 must be positive: {s}");
+    assert!(q.windows(2).all(|w| w[0] <= w[1]), "percentiles out of order: {s}");
+}
+
+#[test]
+fn bench_startup_quick_json() {
+    // In a debug build this takes some 20-30 s on a 2-core machine.
+    let report = bench_json(&["bench", "startup", "--quick", "--json"]);
+    assert_eq!(report["bench"], "startup");
+    assert!(num(&report["machine"], "cores") >= 1.0);
+    let names = [
+        "cold",
+        "cold-2threads",
+        "fresh-rate",
+        "warm",
+        "cold-1mib",
+        "cold-1mib-touched",
+        "wasmtime-default",
+        "wasmtime-tuned",
+    ];
+    for name in names {
+        let s = series(&report, name);
+        assert!(num(s, "samples") > 0.0, "no samples in {s}");
+        if name != "fresh-rate" {
+            assert_latency(s);
+        }
+    }
+    let cold = series(&report, "cold");
+    assert_eq!(cold["baseline"], "wasmtime-tuned");
+    assert!(num(cold, "ratio") > 0.0, "{cold}");
+    let rate = series(&report, "fresh-rate");
+    assert_eq!(rate["unit"], "ops/s");
+    assert!(num(rate, "value") > 0.0, "{rate}");
+    // Every baseline a series names is itself in the report.
+    for s in report["series"].as_array().unwrap() {
+        if let Some(base) = s["baseline"].as_str() {
+            series(&report, base);
+        }
+    }
+}
+
+#[test]
+fn bench_density_quick_json() {
+    let report = bench_json(&["bench", "density", "--quick", "--json", "--target", "2000"]);
+    assert_eq!(report["bench"], "density");
+    assert!(num(&report["machine"], "cores") >= 1.0);
+    let live = series(&report, "live-sandboxes");
+    assert_eq!(live["unit"], "count");
+    let n = num(live, "value");
+    assert!(n > 0.0 && n <= 2000.0, "{live}");
+    assert!(num(live, "samples") > 0.0);
+    let rss = series(&report, "rss-per-sandbox");
+    assert_eq!(rss["unit"], "bytes");
+    assert!(num(rss, "value") > 0.0, "{rss}");
+    assert!(num(rss, "samples") > 0.0);
+}
+
+#[test]
+fn bench_table_output() {
+    let out = dwcp(&["bench", "density", "--quick", "--target", "100"]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("live-sandboxes"), "{text}");
+    assert!(text.contains("rss-per-sandbox"), "{text}");
+}
+
+#[test]
+fn bench_unknown_names_the_available_ones() {
+    let out = dwcp(&["bench", "nope"]);
+    assert!(!out.status.success());
+    assert_stderr_has(&out, "nope");
+    assert_stderr_has(&out, "startup");
+    assert_stderr_has(&out, "density");
+    assert!(out.stdout.is_empty());
+}

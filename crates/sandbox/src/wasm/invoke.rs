@@ -1,0 +1,260 @@
+//! Running one invocation on an instance: arming its limits, resolving the
+//! entry point, moving bytes across the raw interface, capturing a
+//! command's output. Shared by [`super::WasmSandbox`] and
+//! [`super::ColdLane`], which differ only in how they own their store.
+
+use wasmtime::{Extern, Func, Instance, Memory, ModuleExport, Store, TypedFunc};
+use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+
+use super::store::StoreState;
+use super::template::{EntryKind, WasmTemplate};
+use super::trap::classify;
+use crate::{EntryId, Invocation, Output, SandboxError};
+
+/// A resolved, type-checked raw entry point of one instance.
+pub(crate) enum Typed {
+    Unit(TypedFunc<(), ()>),
+    Bytes(TypedFunc<(i32, i32), i64>),
+}
+
+/// The entry point an instance resolved last, kept so that a warm instance
+/// calls straight into it.
+pub(crate) type EntryCache = Option<(EntryId, Typed)>;
+
+/// A fresh store for sandboxes of `template`, with its limits armed.
+pub(crate) fn new_store(template: &WasmTemplate) -> Result<Store<StoreState>, SandboxError> {
+    let mut store = Store::new(&template.shared.engine, StoreState::new(&template.limits));
+    store.limiter(|s| &mut s.limiter);
+    arm(&mut store, template)?;
+    Ok(store)
+}
+
+/// Instantiates `template` in `store`; the start function runs under the
+/// template's deadline and fuel.
+pub(crate) fn instantiate(
+    store: &mut Store<StoreState>,
+    template: &WasmTemplate,
+) -> Result<Instance, SandboxError> {
+    arm(store, template)?;
+    template
+        .pre
+        .instantiate(&mut *store)
+        .map_err(|e| classify(e, &template.limits))
+}
+
+/// Re-arms the deadline (and fuel) for the next piece of guest code.
+fn arm(store: &mut Store<StoreState>, template: &WasmTemplate) -> Result<(), SandboxError> {
+    store.set_epoch_deadline(template.deadline_ticks);
+    if template.shared.config.fuel {
+        // On a metering engine, no budget means an unlimited one.
+        store
+            .set_fuel(template.limits.fuel.unwrap_or(u64::MAX))
+            .map_err(|e| SandboxError::Engine(format!("{e:#}")))?;
+    }
+    Ok(())
+}
+
+/// Runs `invocation` on `instance`.
+pub(crate) fn run(
+    store: &mut Store<StoreState>,
+    instance: Instance,
+    template: &WasmTemplate,
+    invocation: Invocation<'_>,
+    cache: &mut EntryCache,
+) -> Result<Output, SandboxError> {
+    arm(store, template)?;
+    let mut out = match invocation {
+        Invocation::Call { entry, input } => {
+            if !matches!(cache, Some((id, _)) if *id == entry) {
+                *cache = Some((entry, resolve(store, instance, template, entry)?));
+            }
+            match cache {
+                Some((_, typed)) => call(store, instance, template, entry, typed, input)?,
+                None => unreachable!("the cache was filled just above"),
+            }
+        }
+        Invocation::Command { args, env, stdin } => {
+            command(store, instance, template, args, env, stdin)?
+        }
+    };
+    if let Some(fuel) = template.limits.fuel {
+        out.fuel_used = Some(fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
+    }
+    Ok(out)
+}
+
+fn func(
+    store: &mut Store<StoreState>,
+    instance: Instance,
+    export: &ModuleExport,
+) -> Result<Func, SandboxError> {
+    match instance.get_module_export(&mut *store, export) {
+        Some(Extern::Func(f)) => Ok(f),
+        _ => Err(SandboxError::Engine(
+            "a resolved export is missing from its instance".into(),
+        )),
+    }
+}
+
+fn engine_err(e: wasmtime::Error) -> SandboxError {
+    SandboxError::Engine(format!("{e:#}"))
+}
+
+fn resolve(
+    store: &mut Store<StoreState>,
+    instance: Instance,
+    template: &WasmTemplate,
+    entry: EntryId,
+) -> Result<Typed, SandboxError> {
+    let spec = template.entry_spec(entry);
+    let f = func(store, instance, &spec.export)?;
+    Ok(match spec.kind {
+        EntryKind::Unit => Typed::Unit(f.typed(&*store).map_err(engine_err)?),
+        EntryKind::Bytes => Typed::Bytes(f.typed(&*store).map_err(engine_err)?),
+    })
+}
+
+fn memory(
+    store: &mut Store<StoreState>,
+    instance: Instance,
+    template: &WasmTemplate,
+) -> Option<Memory> {
+    let export = template.memory.as_ref()?;
+    match instance.get_module_export(&mut *store, export) {
+        Some(Extern::Memory(m)) => Some(m),
+        _ => None,
+    }
+}
+
+fn call(
+    store: &mut Store<StoreState>,
+    instance: Instance,
+    template: &WasmTemplate,
+    entry: EntryId,
+    typed: &Typed,
+    input: &[u8],
+) -> Result<Output, SandboxError> {
+    let limits = &template.limits;
+    let fail = |e| classify(e, limits);
+    let name = || template.entry_spec(entry).name.clone();
+    let f = match typed {
+        Typed::Unit(f) => {
+            if !input.is_empty() {
+                return Err(SandboxError::ExportType {
+                    name: name(),
+                    found: "() -> ()".into(),
+                    expected: "an entry point that takes input must be `(i32, i32) -> i64`",
+                });
+            }
+            f.call(&mut *store, ()).map_err(fail)?;
+            return Ok(Output::default());
+        }
+        Typed::Bytes(f) => f,
+    };
+    let memory = memory(store, instance, template).ok_or_else(|| SandboxError::ExportType {
+        name: name(),
+        found: "(i32, i32) -> i64".into(),
+        expected: "a bytes entry point needs an exported `memory`",
+    })?;
+    let (ptr, len) = if input.is_empty() {
+        (0, 0)
+    } else {
+        let alloc = template
+            .alloc
+            .as_ref()
+            .ok_or_else(|| SandboxError::MissingExport {
+                name: "dwcp_alloc".into(),
+                available: "(needed to pass input to a bytes entry point)".into(),
+            })?;
+        let len = i32::try_from(input.len()).map_err(|_| SandboxError::BadOutput {
+            entry: name(),
+            reason: format!("input of {} bytes does not fit in i32", input.len()),
+        })?;
+        let alloc = func(store, instance, alloc)?
+            .typed::<i32, i32>(&*store)
+            .map_err(engine_err)?;
+        let ptr = alloc.call(&mut *store, len).map_err(fail)?;
+        memory
+            .write(&mut *store, ptr as u32 as usize, input)
+            .map_err(|_| SandboxError::BadOutput {
+                entry: "dwcp_alloc".into(),
+                reason: format!("returned {ptr:#x}, where {len} bytes do not fit in memory"),
+            })?;
+        (ptr, len)
+    };
+    let packed = f.call(&mut *store, (ptr, len)).map_err(fail)?;
+    let out_ptr = (packed as u64 >> 32) as usize;
+    let out_len = (packed as u64 & 0xffff_ffff) as usize;
+    let data = memory.data(&*store);
+    let Some(bytes) = data.get(out_ptr..out_ptr.saturating_add(out_len)) else {
+        return Err(SandboxError::BadOutput {
+            entry: name(),
+            reason: format!(
+                "returned {out_len} bytes at {out_ptr:#x}, outside its {} byte memory",
+                data.len()
+            ),
+        });
+    };
+    let cap = limits.output_bytes;
+    Ok(Output {
+        returned: bytes[..bytes.len().min(cap)].to_vec(),
+        truncated: bytes.len() > cap,
+        ..Output::default()
+    })
+}
+
+fn command(
+    store: &mut Store<StoreState>,
+    instance: Instance,
+    template: &WasmTemplate,
+    args: &[String],
+    env: &[(String, String)],
+    stdin: &[u8],
+) -> Result<Output, SandboxError> {
+    let Some(start) = template.start.as_ref() else {
+        return Err(SandboxError::MissingExport {
+            name: "_start".into(),
+            available: template.function_exports(),
+        });
+    };
+    let start = func(store, instance, start)?
+        .typed::<(), ()>(&*store)
+        .map_err(engine_err)?;
+    let cap = template.limits.output_bytes;
+    // One byte over the cap tells a full buffer from a truncated one.
+    let stdout = MemoryOutputPipe::new(cap.saturating_add(1));
+    let stderr = MemoryOutputPipe::new(cap.saturating_add(1));
+    let ctx = wasmtime_wasi::WasiCtxBuilder::new()
+        .args(args)
+        .envs(env)
+        .stdin(MemoryInputPipe::new(stdin.to_vec()))
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .build_p1();
+    store.data_mut().set_wasi(ctx);
+    let result = start.call(&mut *store, ());
+    // Nothing of this invocation's context outlives it.
+    store.data_mut().clear_wasi();
+    let exit_code = match result {
+        Ok(()) => 0,
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(exit) => exit.0,
+            None => return Err(classify(e, &template.limits)),
+        },
+    };
+    let (stdout, cut_out) = capped(&stdout, cap);
+    let (stderr, cut_err) = capped(&stderr, cap);
+    Ok(Output {
+        stdout,
+        stderr,
+        exit_code,
+        truncated: cut_out || cut_err,
+        ..Output::default()
+    })
+}
+
+fn capped(pipe: &MemoryOutputPipe, cap: usize) -> (Vec<u8>, bool) {
+    let bytes = pipe.contents();
+    (bytes[..bytes.len().min(cap)].to_vec(), bytes.len() > cap)
+}
