@@ -13,7 +13,9 @@ use clap::{Parser, Subcommand};
 /// proves every figure it claims with a command anyone can run.
 #[derive(Parser)]
 #[command(name = "dwcp", version, about, long_about = None)]
-#[command(after_help = "Examples:\n  dwcp run examples/hello.wat\n  dwcp bench startup --quick\n\nEach subcommand has its own --help.")]
+#[command(
+    after_help = "Examples:\n  dwcp run examples/hello.wat\n  dwcp bench startup --quick\n\nEach subcommand has its own --help."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

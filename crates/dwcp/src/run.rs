@@ -29,7 +29,9 @@ const EXIT_FAILED: u8 = 125;
 /// Exit status: the module's own, 124 when it timed out, 125 when it
 /// trapped, hit a limit or could not start.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  dwcp run examples/hello.wat\n  echo hi | dwcp run examples/echo.wat --stdin -\n  dwcp run examples/reverse.wat --invoke reverse --stdin note.txt\n  dwcp run app.wasm --env REQUEST_METHOD=GET --timeout 500ms --memory 16MiB")]
+#[command(
+    after_help = "Examples:\n  dwcp run examples/hello.wat\n  echo hi | dwcp run examples/echo.wat --stdin -\n  dwcp run examples/reverse.wat --invoke reverse --stdin note.txt\n  dwcp run app.wasm --env REQUEST_METHOD=GET --timeout 500ms --memory 16MiB"
+)]
 pub struct RunArgs {
     /// The module: a WebAssembly binary (.wasm) or text (.wat) file.
     file: PathBuf,
@@ -128,7 +130,9 @@ fn execute(args: &RunArgs) -> Result<u8, Failure> {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .filter(|(k, _)| !k.is_empty())
                 .ok_or_else(|| {
-                    Failure::Usage(format!("--env `{kv}`: expected KEY=VALUE with a non-empty KEY"))
+                    Failure::Usage(format!(
+                        "--env `{kv}`: expected KEY=VALUE with a non-empty KEY"
+                    ))
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -93,7 +93,12 @@ fn run_echo_with_stdin_file() {
     let input = write_temp(dir.path(), "in.txt", text.as_bytes());
     let out = dwcp(&["run", &example("echo.wat"), "--stdin", &input]);
     assert_code(&out, 0);
-    assert!(stdout(&out) == text, "echo returned {} bytes of {}", out.stdout.len(), text.len());
+    assert!(
+        stdout(&out) == text,
+        "echo returned {} bytes of {}",
+        out.stdout.len(),
+        text.len()
+    );
 }
 
 #[test]
@@ -116,7 +121,14 @@ fn run_echo_with_stdin_dash_reads_our_stdin() {
 fn run_invoke_reverse_with_stdin_file() {
     let dir = tempfile::tempdir().unwrap();
     let input = write_temp(dir.path(), "in.bin", b"hello\x00\xff world");
-    let out = dwcp(&["run", &example("reverse.wat"), "--invoke", "reverse", "--stdin", &input]);
+    let out = dwcp(&[
+        "run",
+        &example("reverse.wat"),
+        "--invoke",
+        "reverse",
+        "--stdin",
+        &input,
+    ]);
     assert_code(&out, 0);
     assert_eq!(out.stdout, b"dlrow \xff\x00olleh");
 }
@@ -145,11 +157,25 @@ fn run_infinite_loop_times_out_with_124() {
     assert_code(&out, 124);
     assert_stderr_has(&out, "timed out");
     // The raw entry point too.
-    let out = dwcp(&["run", &example("hostile/loop.wat"), "--invoke", "run", "--timeout", "200ms"]);
+    let out = dwcp(&[
+        "run",
+        &example("hostile/loop.wat"),
+        "--invoke",
+        "run",
+        "--timeout",
+        "200ms",
+    ]);
     assert_code(&out, 124);
     assert_stderr_has(&out, "timed out");
     // And a start function that never ends.
-    let out = dwcp(&["run", &example("hostile/start-loop.wat"), "--invoke", "run", "--timeout", "200ms"]);
+    let out = dwcp(&[
+        "run",
+        &example("hostile/start-loop.wat"),
+        "--invoke",
+        "run",
+        "--timeout",
+        "200ms",
+    ]);
     assert_code(&out, 124);
     assert_stderr_has(&out, "timed out");
 }
@@ -177,14 +203,26 @@ fn run_traps_exit_125() {
     let out = dwcp(&["run", &example("hostile/recursion.wat"), "--invoke", "run"]);
     assert_code(&out, 125);
     assert_stderr_has(&out, "stack overflow");
-    let out = dwcp(&["run", &example("hostile/wasi-import.wat"), "--invoke", "run"]);
+    let out = dwcp(&[
+        "run",
+        &example("hostile/wasi-import.wat"),
+        "--invoke",
+        "run",
+    ]);
     assert_code(&out, 125);
     assert_stderr_has(&out, "steal_secrets");
 }
 
 #[test]
 fn run_fuel_limits_and_reports_fuel() {
-    let out = dwcp(&["run", &example("hostile/loop.wat"), "--invoke", "run", "--fuel", "10000"]);
+    let out = dwcp(&[
+        "run",
+        &example("hostile/loop.wat"),
+        "--invoke",
+        "run",
+        "--fuel",
+        "10000",
+    ]);
     assert_code(&out, 125);
     assert_stderr_has(&out, "out of fuel");
     let out = dwcp(&["run", &example("hello.wat"), "--fuel", "1000000"]);
@@ -195,7 +233,12 @@ fn run_fuel_limits_and_reports_fuel() {
 
 #[test]
 fn run_caps_huge_output_and_warns() {
-    let out = dwcp(&["run", &example("hostile/huge-output.wat"), "--max-output", "64KiB"]);
+    let out = dwcp(&[
+        "run",
+        &example("hostile/huge-output.wat"),
+        "--max-output",
+        "64KiB",
+    ]);
     assert_code(&out, 0);
     assert_eq!(out.stdout.len(), 65536);
     assert!(out.stdout.iter().all(|&b| b == b'A'));
@@ -262,7 +305,10 @@ fn run_fills_the_cache_and_no_cache_skips_it() {
             })
             .unwrap_or(0)
     };
-    let out = run(dwcp_in(cache.path(), &["run", "--no-cache", &example("hello.wat")]));
+    let out = run(dwcp_in(
+        cache.path(),
+        &["run", "--no-cache", &example("hello.wat")],
+    ));
     assert_code(&out, 0);
     assert_eq!(cwasm(cache.path()), 0, "--no-cache wrote to the cache");
     for _ in 0..2 {
@@ -274,7 +320,10 @@ fn run_fills_the_cache_and_no_cache_skips_it() {
     // --cache-dir wins over DWCP_CACHE_DIR.
     let other = tempfile::tempdir().unwrap();
     let dir = other.path().display().to_string();
-    let out = run(dwcp_in(cache.path(), &["run", "--cache-dir", &dir, &example("exit-code.wat")]));
+    let out = run(dwcp_in(
+        cache.path(),
+        &["run", "--cache-dir", &dir, &example("exit-code.wat")],
+    ));
     assert_code(&out, 3);
     assert_eq!(cwasm(other.path()), 1);
     assert_eq!(cwasm(cache.path()), 1);
@@ -285,14 +334,28 @@ fn run_fills_the_cache_and_no_cache_skips_it() {
 /// profile's slots hold (1,000), and there is no flag to lower it.
 #[test]
 fn run_dense_profile() {
-    let out = dwcp(&["run", "--profile", "dense", "--memory", "1MiB", &example("hello.wat")]);
+    let out = dwcp(&[
+        "run",
+        "--profile",
+        "dense",
+        "--memory",
+        "1MiB",
+        &example("hello.wat"),
+    ]);
     assert_code(&out, 0);
     assert_eq!(stdout(&out), "Hello, world!\n");
 }
 
 #[test]
 fn run_dense_profile_refuses_a_memory_limit_past_its_slot() {
-    let out = dwcp(&["run", "--profile", "dense", "--memory", "64MiB", &example("hello.wat")]);
+    let out = dwcp(&[
+        "run",
+        "--profile",
+        "dense",
+        "--memory",
+        "64MiB",
+        &example("hello.wat"),
+    ]);
     assert_code(&out, 125);
     assert_stderr_has(&out, "limit `memory`");
 }
@@ -308,7 +371,10 @@ fn bench_json(args: &[&str]) -> Value {
         .next()
         .expect("no JSON on stdout")
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text}"));
-    assert!(objects.next().is_none(), "more than one JSON value on stdout: {text}");
+    assert!(
+        objects.next().is_none(),
+        "more than one JSON value on stdout: {text}"
+    );
     assert!(report.is_object(), "not a JSON object: {text}");
     report
 }
@@ -336,7 +402,10 @@ fn assert_latency(s: &Value) {
         .map(|f| num(s, f))
         .collect();
     assert!(q[0] > 0.0, "p50 must be positive: {s}");
-    assert!(q.windows(2).all(|w| w[0] <= w[1]), "percentiles out of order: {s}");
+    assert!(
+        q.windows(2).all(|w| w[0] <= w[1]),
+        "percentiles out of order: {s}"
+    );
 }
 
 #[test]

@@ -133,7 +133,10 @@ pub fn parse_response(stdout: &[u8]) -> Result<WagiResponse, WagiError> {
 }
 
 fn split_head(out: &[u8]) -> Option<(&[u8], &[u8])> {
-    let crlf = out.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
+    let crlf = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4));
     let lf = out.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
     let (at, len) = match (crlf, lf) {
         (Some(a), Some(b)) => {
@@ -154,8 +157,10 @@ mod tests {
 
     #[test]
     fn parses_status_headers_and_body() {
-        let r = parse_response(b"Status: 418 I'm a teapot\r\nContent-Type: text/plain\r\n\r\nshort and stout")
-            .unwrap();
+        let r = parse_response(
+            b"Status: 418 I'm a teapot\r\nContent-Type: text/plain\r\n\r\nshort and stout",
+        )
+        .unwrap();
         assert_eq!(r.status, 418);
         assert_eq!(r.headers["content-type"], "text/plain");
         assert_eq!(r.body, b"short and stout");
@@ -188,7 +193,10 @@ mod tests {
             query: "a=1".into(),
             route: "/app".into(),
             host: "example.test".into(),
-            headers: vec![("User-Agent".into(), "t".into()), ("Proxy".into(), "evil".into())],
+            headers: vec![
+                ("User-Agent".into(), "t".into()),
+                ("Proxy".into(), "evil".into()),
+            ],
             body: b"abc".to_vec(),
         };
         let env: BTreeMap<_, _> = req.env().into_iter().collect();

@@ -353,7 +353,11 @@ fn table_growth_past_the_limit_is_a_table_limit() {
 #[test]
 fn unbounded_recursion_is_a_stack_overflow() {
     let engine = engine();
-    let t = prepare(&engine, &example("hostile/recursion.wat"), Limits::default());
+    let t = prepare(
+        &engine,
+        &example("hostile/recursion.wat"),
+        Limits::default(),
+    );
     match call_fresh(&engine, &t, "run", b"") {
         Err(SandboxError::StackOverflow) => {}
         other => panic!("expected StackOverflow, got {other:?}"),
@@ -364,7 +368,11 @@ fn unbounded_recursion_is_a_stack_overflow() {
 #[test]
 fn unreachable_is_a_trap_naming_unreachable() {
     let engine = engine();
-    let t = prepare(&engine, &example("hostile/unreachable.wat"), Limits::default());
+    let t = prepare(
+        &engine,
+        &example("hostile/unreachable.wat"),
+        Limits::default(),
+    );
     match call_fresh(&engine, &t, "run", b"") {
         Err(SandboxError::Trap { message }) => {
             assert!(message.contains("unreachable"), "message: {message}")
@@ -429,7 +437,11 @@ fn a_thousand_live_sandboxes_with_hostile_neighbours() {
             ..Limits::default()
         },
     );
-    let unreachable = prepare(&engine, &example("hostile/unreachable.wat"), Limits::default());
+    let unreachable = prepare(
+        &engine,
+        &example("hostile/unreachable.wat"),
+        Limits::default(),
+    );
 
     // Sandbox i is hostile when i % 100 == 7 (10 of them), spread over all
     // threads; the rest alternate between counter and reverse.
@@ -515,7 +527,12 @@ fn a_thousand_live_sandboxes_with_hostile_neighbours() {
             .flat_map(|h| h.join().expect("a sandbox thread panicked"))
             .collect()
     });
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(engine.live(), 0, "every sandbox released its slot");
     assert_engine_healthy(&engine);
 }
@@ -654,7 +671,10 @@ fn pool_per_invocation_refuses_a_used_instance() {
     assert_eq!(bump(&mut used, &t), ONE_ONE);
     let _ = pool.put(used);
     let out = pool.invoke(Invocation::Call { entry, input: b"" }).unwrap();
-    assert_eq!(out.returned, ONE_ONE, "a PerInvocation pool ran on a used instance");
+    assert_eq!(
+        out.returned, ONE_ONE,
+        "a PerInvocation pool ran on a used instance"
+    );
 }
 
 // --------------------------------------------------------------- 6. commands
@@ -680,7 +700,12 @@ fn echo_copies_stdin_to_stdout() {
     let input: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let out = command(&engine, &t, &[], &input).unwrap();
     assert_eq!(out.exit_code, 0);
-    assert!(out.stdout == input, "echoed {} bytes of {}", out.stdout.len(), input.len());
+    assert!(
+        out.stdout == input,
+        "echoed {} bytes of {}",
+        out.stdout.len(),
+        input.len()
+    );
     let empty = command(&engine, &t, &[], b"").unwrap();
     assert!(empty.stdout.is_empty());
 }
@@ -734,13 +759,25 @@ fn env_of_one_invocation_does_not_leak_into_the_next_warm_one() {
     let mut s = engine.start(&t).unwrap();
     let secret = vec![("SECRET".to_string(), "s3cr3t".to_string())];
     let first = s
-        .invoke(Invocation::Command { args: &args, env: &secret, stdin: b"" })
+        .invoke(Invocation::Command {
+            args: &args,
+            env: &secret,
+            stdin: b"",
+        })
         .unwrap();
     assert_eq!(first.stdout, b"SECRET=s3cr3t\n");
     let second = s
-        .invoke(Invocation::Command { args: &args, env: &[], stdin: b"" })
+        .invoke(Invocation::Command {
+            args: &args,
+            env: &[],
+            stdin: b"",
+        })
         .unwrap();
-    assert!(second.stdout.is_empty(), "{}", String::from_utf8_lossy(&second.stdout));
+    assert!(
+        second.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
 }
 
 #[test]
@@ -804,7 +841,10 @@ fn fuel_used_is_reported_and_refilled_per_invocation() {
         assert!(fuel > 0 && fuel < 10_000, "fuel used: {fuel}");
         used.push(fuel);
     }
-    assert!(used.windows(2).all(|w| w[0] == w[1]), "same work, same fuel: {used:?}");
+    assert!(
+        used.windows(2).all(|w| w[0] == w[1]),
+        "same work, same fuel: {used:?}"
+    );
 }
 
 /// `Limits::fuel` is documented as "`None` for no fuel metering", but on an
@@ -857,7 +897,10 @@ fn memory_limit_must_fit_the_dense_slot() {
     // The default limits (64 MiB) do not fit either.
     assert!(matches!(
         engine.prepare(&example("counter.wat"), Limits::default()),
-        Err(SandboxError::InvalidLimit { field: "memory", .. })
+        Err(SandboxError::InvalidLimit {
+            field: "memory",
+            ..
+        })
     ));
     // One that fits works, and the memory limit still holds in a dense slot.
     let fits = Limits {
@@ -866,7 +909,10 @@ fn memory_limit_must_fit_the_dense_slot() {
         ..Limits::default()
     };
     let t = prepare(&engine, &example("counter.wat"), fits.clone());
-    assert_eq!(call_fresh(&engine, &t, "bump", b"").unwrap().returned, ONE_ONE);
+    assert_eq!(
+        call_fresh(&engine, &t, "bump", b"").unwrap().returned,
+        ONE_ONE
+    );
     let bomb = prepare(&engine, &example("hostile/memory-bomb.wat"), fits);
     match call_fresh(&engine, &bomb, "run", b"") {
         Err(SandboxError::MemoryLimit { limit_bytes, .. }) => assert_eq!(limit_bytes, slot),
@@ -908,7 +954,10 @@ fn other_invalid_limits_are_refused() {
             max_live: 0,
             ..WasmConfig::fast()
         }),
-        Err(SandboxError::InvalidLimit { field: "max_live", .. })
+        Err(SandboxError::InvalidLimit {
+            field: "max_live",
+            ..
+        })
     ));
 }
 
@@ -941,7 +990,10 @@ fn compiled_code_cache_survives_a_restart_and_corruption() {
     let first = cached_engine(dir.path());
     let t = prepare(&first, &artifact, Limits::default());
     assert!(!t.compiled_from_cache(), "nothing was cached yet");
-    assert_eq!(call_fresh(&first, &t, "bump", b"").unwrap().returned, ONE_ONE);
+    assert_eq!(
+        call_fresh(&first, &t, "bump", b"").unwrap().returned,
+        ONE_ONE
+    );
     drop((t, first));
     let files = cwasm_files(dir.path());
     assert_eq!(files.len(), 1, "one compiled file: {files:?}");
@@ -957,9 +1009,15 @@ fn compiled_code_cache_survives_a_restart_and_corruption() {
     // A restart: a new engine loads the code instead of compiling.
     let second = cached_engine(dir.path());
     let t = prepare(&second, &artifact, Limits::default());
-    assert!(t.compiled_from_cache(), "the restarted engine used the cache");
+    assert!(
+        t.compiled_from_cache(),
+        "the restarted engine used the cache"
+    );
     assert_eq!(t.digest(), artifact.digest());
-    assert_eq!(call_fresh(&second, &t, "bump", b"").unwrap().returned, ONE_ONE);
+    assert_eq!(
+        call_fresh(&second, &t, "bump", b"").unwrap().returned,
+        ONE_ONE
+    );
     drop((t, second));
 
     // Corrupt the middle of the file: the next engine recompiles.
@@ -971,15 +1029,27 @@ fn compiled_code_cache_survives_a_restart_and_corruption() {
     std::fs::write(&files[0], &bytes).unwrap();
     let third = cached_engine(dir.path());
     let t = prepare(&third, &artifact, Limits::default());
-    assert!(!t.compiled_from_cache(), "a corrupted file must not be loaded");
-    assert_eq!(call_fresh(&third, &t, "bump", b"").unwrap().returned, ONE_ONE);
+    assert!(
+        !t.compiled_from_cache(),
+        "a corrupted file must not be loaded"
+    );
+    assert_eq!(
+        call_fresh(&third, &t, "bump", b"").unwrap().returned,
+        ONE_ONE
+    );
     drop((t, third));
 
     // The recompiled code was written back and is good again.
     let fourth = cached_engine(dir.path());
     let t = prepare(&fourth, &artifact, Limits::default());
-    assert!(t.compiled_from_cache(), "the recompiled code was cached again");
-    assert_eq!(call_fresh(&fourth, &t, "bump", b"").unwrap().returned, ONE_ONE);
+    assert!(
+        t.compiled_from_cache(),
+        "the recompiled code was cached again"
+    );
+    assert_eq!(
+        call_fresh(&fourth, &t, "bump", b"").unwrap().returned,
+        ONE_ONE
+    );
 
     // A truncated file is no better.
     drop((t, fourth));
@@ -987,7 +1057,10 @@ fn compiled_code_cache_survives_a_restart_and_corruption() {
     let fifth = cached_engine(dir.path());
     let t = prepare(&fifth, &artifact, Limits::default());
     assert!(!t.compiled_from_cache());
-    assert_eq!(call_fresh(&fifth, &t, "bump", b"").unwrap().returned, ONE_ONE);
+    assert_eq!(
+        call_fresh(&fifth, &t, "bump", b"").unwrap().returned,
+        ONE_ONE
+    );
 }
 
 #[test]
@@ -1011,7 +1084,10 @@ fn cached_code_is_not_shared_across_engine_configurations() {
         ..Limits::default()
     };
     let t = prepare(&metered, &artifact, limits);
-    assert!(!t.compiled_from_cache(), "fuel code must not come from the plain engine");
+    assert!(
+        !t.compiled_from_cache(),
+        "fuel code must not come from the plain engine"
+    );
     assert!(matches!(
         call_fresh(&metered, &t, "run", b""),
         Err(SandboxError::FuelExhausted { .. })
@@ -1086,7 +1162,12 @@ fn node_live_limit() {
 
 fn wagi_call(engine: &WasmEngine, t: &Arc<WasmTemplate>, req: &WagiRequest) -> Output {
     let out = command(engine, t, &req.env(), &req.body).expect("wagi app runs");
-    assert_eq!(out.exit_code, 0, "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.exit_code,
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -1108,9 +1189,18 @@ fn wagi_c_app_answers_a_request() {
     let resp = parse_response(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     assert_eq!(resp.status, 200);
-    assert_eq!(resp.headers.get("content-type").map(String::as_str), Some("text/plain"));
+    assert_eq!(
+        resp.headers.get("content-type").map(String::as_str),
+        Some("text/plain")
+    );
     let body = String::from_utf8(resp.body).unwrap();
-    for want in ["Hello from C!", "method=POST", "path=/x", "query=a=1", "body=ping"] {
+    for want in [
+        "Hello from C!",
+        "method=POST",
+        "path=/x",
+        "query=a=1",
+        "body=ping",
+    ] {
         assert!(body.contains(want), "{want:?} missing from body {body:?}");
     }
 
@@ -1138,7 +1228,12 @@ fn reverse_returns_the_input_reversed() {
     assert!(!out.truncated);
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
     // Empty input passes ptr = len = 0.
-    assert!(call_fresh(&engine, &t, "reverse", b"").unwrap().returned.is_empty());
+    assert!(
+        call_fresh(&engine, &t, "reverse", b"")
+            .unwrap()
+            .returned
+            .is_empty()
+    );
     // Bigger than one page: dwcp_alloc grows memory.
     let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
     let out = call_fresh(&engine, &t, "reverse", &big).unwrap();
@@ -1151,7 +1246,10 @@ fn reverse_returns_the_input_reversed() {
 fn input_to_a_unit_entry_is_refused() {
     let engine = engine();
     let t = prepare(&engine, &example("noop.wat"), Limits::default());
-    assert_eq!(call_fresh(&engine, &t, "run", b"").unwrap(), Output::default());
+    assert_eq!(
+        call_fresh(&engine, &t, "run", b"").unwrap(),
+        Output::default()
+    );
     match call_fresh(&engine, &t, "run", b"input") {
         Err(SandboxError::ExportType { name, .. }) => assert_eq!(name, "run"),
         other => panic!("expected ExportType, got {other:?}"),
@@ -1219,7 +1317,9 @@ fn bytes_entry_without_exported_memory_is_refused() {
     let engine = engine();
     let t = prepare(
         &engine,
-        &wat(r#"(module (memory 1) (func (export "f") (param i32 i32) (result i64) (i64.const 0)))"#),
+        &wat(
+            r#"(module (memory 1) (func (export "f") (param i32 i32) (result i64) (i64.const 0)))"#,
+        ),
         Limits::default(),
     );
     assert!(matches!(t.entry("f"), Err(SandboxError::ExportType { .. })));

@@ -33,9 +33,15 @@ pub fn run(quick: bool, target: Option<u32>) -> Result<Report> {
         }),
     );
 
-    progress("density", &format!("dwcp dense profile, aiming for {target} live sandboxes"));
+    progress(
+        "density",
+        &format!("dwcp dense profile, aiming for {target} live sandboxes"),
+    );
     let ours = dwcp_live(target)?;
-    progress("density", &format!("wasmtime default, aiming for {}", target.min(BASELINE_CAP)));
+    progress(
+        "density",
+        &format!("wasmtime default, aiming for {}", target.min(BASELINE_CAP)),
+    );
     let theirs = wasmtime_live(target.min(BASELINE_CAP))?;
 
     report.series.push(Series::value(
@@ -145,7 +151,10 @@ fn dwcp_live(target: u32) -> Result<Live> {
             }
         }
         if (i + 1) % step == 0 {
-            progress("density", &format!("{} live, rss {} MiB", i + 1, rss_bytes() >> 20));
+            progress(
+                "density",
+                &format!("{} live, rss {} MiB", i + 1, rss_bytes() >> 20),
+            );
         }
     }
     let seconds = start.elapsed().as_secs_f64();

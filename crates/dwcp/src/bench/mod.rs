@@ -7,8 +7,6 @@ mod startup;
 
 use anyhow::Result;
 
-
-
 /// Run a benchmark with its baseline and print its figures.
 ///
 /// Every benchmark measures its baseline in the same run and reports the
@@ -23,7 +21,9 @@ use anyhow::Result;
 ///            resident memory each costs; baseline: wasmtime's default
 ///            configuration
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000")]
+#[command(
+    after_help = "Examples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000"
+)]
 pub struct BenchArgs {
     /// Which benchmark: startup or density.
     name: String,

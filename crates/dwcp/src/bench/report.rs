@@ -248,7 +248,8 @@ mod tests {
         r.series.push(Series::latency("slow", &slow, None));
         r.series.push(Series::latency("fast", &fast, Some("slow")));
         r.series.push(Series::value("few", "ops/s", 100.0, 1, None));
-        r.series.push(Series::value("many", "ops/s", 400.0, 1, Some("few")));
+        r.series
+            .push(Series::value("many", "ops/s", 400.0, 1, Some("few")));
         let r = r.finish();
         let ratio = |n: &str| r.series.iter().find(|s| s.name == n).unwrap().ratio;
         assert!((ratio("fast").unwrap() - 5.0).abs() < 0.05);

@@ -84,14 +84,21 @@ pub fn run(quick: bool) -> Result<Report> {
 
     progress("startup", "wasmtime default configuration");
     let default = wasmtime_default(plan.samples)?;
-    report.series.push(Series::latency("wasmtime-default", &default, None));
-
-    progress("startup", "wasmtime tuned (pooling, copy-on-write, InstancePre)");
-    let tuned = WasmtimeTuned::new()?;
-    let tuned_hist = tuned.cold(plan.samples)?;
     report
         .series
-        .push(Series::latency("wasmtime-tuned", &tuned_hist, Some("wasmtime-default")));
+        .push(Series::latency("wasmtime-default", &default, None));
+
+    progress(
+        "startup",
+        "wasmtime tuned (pooling, copy-on-write, InstancePre)",
+    );
+    let tuned = WasmtimeTuned::new()?;
+    let tuned_hist = tuned.cold(plan.samples)?;
+    report.series.push(Series::latency(
+        "wasmtime-tuned",
+        &tuned_hist,
+        Some("wasmtime-default"),
+    ));
 
     let engine = WasmEngine::new(WasmConfig {
         max_live: 1024,
@@ -102,8 +109,12 @@ pub fn run(quick: bool) -> Result<Report> {
 
     progress("startup", "dwcp cold (one thread)");
     let cold = cold_loop(&template, entry, plan.samples)?;
-    report.series.push(Series::latency("cold", &cold.cold, Some("wasmtime-tuned")));
-    report.series.push(Series::latency("prepare", &cold.prepare, None));
+    report
+        .series
+        .push(Series::latency("cold", &cold.cold, Some("wasmtime-tuned")));
+    report
+        .series
+        .push(Series::latency("prepare", &cold.prepare, None));
 
     progress("startup", "dwcp cold (two threads at once)");
     let two = std::thread::scope(|s| {
@@ -112,14 +123,18 @@ pub fn run(quick: bool) -> Result<Report> {
             .collect();
         let mut merged = histogram();
         for h in handles {
-            let part = h.join().map_err(|_| anyhow::anyhow!("a bench thread panicked"))??;
+            let part = h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a bench thread panicked"))??;
             merged.add(&part.cold)?;
         }
         anyhow::Ok(merged)
     })?;
-    report
-        .series
-        .push(Series::latency("cold-2threads", &two, Some("wasmtime-tuned")));
+    report.series.push(Series::latency(
+        "cold-2threads",
+        &two,
+        Some("wasmtime-tuned"),
+    ));
 
     progress("startup", "dwcp cold without preparation (start + call)");
     let unprepared = unprepared(&template, entry, plan.samples)?;
@@ -129,7 +144,10 @@ pub fn run(quick: bool) -> Result<Report> {
         Some("wasmtime-tuned"),
     ));
 
-    progress("startup", "fresh sandboxes per second, dwcp and tuned wasmtime");
+    progress(
+        "startup",
+        "fresh sandboxes per second, dwcp and tuned wasmtime",
+    );
     let (ours, n_ours) = fresh_rate(&template, entry, plan.rate_for)?;
     let (theirs, n_theirs) = tuned.rate(plan.rate_for)?;
     report.series.push(Series::value(
@@ -147,7 +165,10 @@ pub fn run(quick: bool) -> Result<Report> {
         Some("wasmtime-tuned-rate"),
     ));
 
-    progress("startup", "the same with a module that writes one word of memory");
+    progress(
+        "startup",
+        "the same with a module that writes one word of memory",
+    );
     let touch = engine.prepare(&Artifact::new(TOUCH.into()), Limits::default())?;
     let (ours, n_ours) = fresh_rate(&touch, touch.entry("run")?, plan.rate_for)?;
     let (theirs, n_theirs) = WasmtimeTuned::with_module(TOUCH)?.rate(plan.rate_for)?;
@@ -170,8 +191,12 @@ pub fn run(quick: bool) -> Result<Report> {
     let batches = plan.samples;
     let warm = warm(&template, entry, batches)?;
     let bare = tuned.warm(batches)?;
-    report.series.push(Series::latency("wasmtime-warm", &bare, None));
-    report.series.push(Series::latency("warm", &warm, Some("wasmtime-warm")));
+    report
+        .series
+        .push(Series::latency("wasmtime-warm", &bare, None));
+    report
+        .series
+        .push(Series::latency("warm", &warm, Some("wasmtime-warm")));
 
     progress("startup", "1 MiB data segment, untouched and fully touched");
     let mib = engine.prepare(&Artifact::new(one_mib_module().into()), Limits::default())?;
@@ -190,9 +215,9 @@ pub fn run(quick: bool) -> Result<Report> {
 
     let mut report = report.finish();
     if let Some(r) = report.ratio("cold", "wasmtime-default") {
-        report
-            .notes
-            .push(format!("cold is {r:.1}x wasmtime's default configuration at p50"));
+        report.notes.push(format!(
+            "cold is {r:.1}x wasmtime's default configuration at p50"
+        ));
     }
     report.notes.push(
         format!("cold takes never-used instances that a cold lane prepared ahead of time in batches of {BATCH}; `prepare` is that work per instance (batch average, including the teardown of the used batch) and fresh-rate includes it"),
@@ -240,7 +265,11 @@ fn cold_loop(template: &Arc<WasmTemplate>, entry: EntryId, samples: usize) -> Re
     Ok(run)
 }
 
-fn unprepared(template: &Arc<WasmTemplate>, entry: EntryId, samples: usize) -> Result<Histogram<u64>> {
+fn unprepared(
+    template: &Arc<WasmTemplate>,
+    entry: EntryId,
+    samples: usize,
+) -> Result<Histogram<u64>> {
     let mut hist = histogram();
     for i in 0..samples + samples / 10 {
         let t = Instant::now();

@@ -117,7 +117,10 @@ impl WasmConfig {
         if self.max_live == 0 {
             return bad("max_live", "0".into(), "at least 1");
         }
-        if self.slot_memory == 0 || self.slot_memory % 65536 != 0 || self.slot_memory > 4 << 30 {
+        if self.slot_memory == 0
+            || !self.slot_memory.is_multiple_of(65536)
+            || self.slot_memory > 4 << 30
+        {
             return bad(
                 "slot_memory",
                 self.slot_memory.to_string(),

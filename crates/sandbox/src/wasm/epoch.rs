@@ -28,7 +28,9 @@ impl EpochTicker {
                     engine.increment_epoch();
                 }
             })
-            .map_err(|e| crate::SandboxError::Engine(format!("cannot start the epoch ticker: {e}")))?;
+            .map_err(|e| {
+                crate::SandboxError::Engine(format!("cannot start the epoch ticker: {e}"))
+            })?;
         Ok(EpochTicker {
             stop,
             thread: Some(thread),
@@ -49,7 +51,9 @@ impl Drop for EpochTicker {
 /// tick may be about to end.
 pub(crate) fn deadline_ticks(deadline: Duration, tick: Duration) -> u64 {
     let ticks = deadline.as_nanos().div_ceil(tick.as_nanos().max(1));
-    u64::try_from(ticks).unwrap_or(u64::MAX - 1).saturating_add(1)
+    u64::try_from(ticks)
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
 }
 
 #[cfg(test)]

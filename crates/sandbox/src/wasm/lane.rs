@@ -101,7 +101,7 @@ impl ColdLane {
     /// Runs `invocation` on an instance that has never run one. The
     /// instance is never used again.
     pub fn invoke(&mut self, invocation: Invocation<'_>) -> Result<Output, SandboxError> {
-        if !self.current.as_ref().is_some_and(|b| !b.exhausted()) {
+        if self.current.as_ref().is_none_or(Batch::exhausted) {
             self.current = None;
             self.current = match self.ready.take() {
                 Some(b) => Some(b),

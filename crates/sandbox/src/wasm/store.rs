@@ -18,10 +18,16 @@ impl std::fmt::Display for LimitHit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LimitHit::Memory { limit, wanted } => {
-                write!(f, "memory limit of {limit} bytes exceeded (wanted {wanted})")
+                write!(
+                    f,
+                    "memory limit of {limit} bytes exceeded (wanted {wanted})"
+                )
             }
             LimitHit::Table { limit, wanted } => {
-                write!(f, "table limit of {limit} elements exceeded (wanted {wanted})")
+                write!(
+                    f,
+                    "table limit of {limit} elements exceeded (wanted {wanted})"
+                )
             }
         }
     }

@@ -81,30 +81,33 @@ impl WasmTemplate {
             }
         }
         debug_assert!(module.imports().all(|i| i.module() == WASI_MODULE));
-        let pre = shared
-            .linker
-            .instantiate_pre(&module)
-            .map_err(|e| SandboxError::InvalidArtifact {
-                reason: format!("{e:#}"),
-            })?;
+        let pre =
+            shared
+                .linker
+                .instantiate_pre(&module)
+                .map_err(|e| SandboxError::InvalidArtifact {
+                    reason: format!("{e:#}"),
+                })?;
 
         let mut entries = Vec::new();
         for export in module.exports() {
-            if let ExternType::Func(ty) = export.ty() {
-                if let Some(kind) = entry_kind(&ty) {
-                    if let Some(index) = module.get_export_index(export.name()) {
-                        entries.push(EntrySpec {
-                            name: export.name().to_string(),
-                            export: index,
-                            kind,
-                        });
-                    }
-                }
+            if let ExternType::Func(ty) = export.ty()
+                && let Some(kind) = entry_kind(&ty)
+                && let Some(index) = module.get_export_index(export.name())
+            {
+                entries.push(EntrySpec {
+                    name: export.name().to_string(),
+                    export: index,
+                    kind,
+                });
             }
         }
-        let start = typed_export(&module, "_start", |ty| entry_kind(ty) == Some(EntryKind::Unit));
+        let start = typed_export(&module, "_start", |ty| {
+            entry_kind(ty) == Some(EntryKind::Unit)
+        });
         let alloc = typed_export(&module, "dwcp_alloc", |ty| {
-            ty.params().map(|p| p.is_i32()).eq([true]) && ty.results().map(|r| r.is_i32()).eq([true])
+            ty.params().map(|p| p.is_i32()).eq([true])
+                && ty.results().map(|r| r.is_i32()).eq([true])
         });
         let memory = matches!(module.get_export("memory"), Some(ExternType::Memory(_)))
             .then(|| module.get_export_index("memory"))
@@ -175,17 +178,20 @@ pub(crate) struct LiveSlots {
 impl LiveSlots {
     /// Reserves `count` live sandboxes of `template`, or says which limit
     /// refuses them.
-    pub(crate) fn acquire(template: &Arc<WasmTemplate>, count: usize) -> Result<LiveSlots, SandboxError> {
+    pub(crate) fn acquire(
+        template: &Arc<WasmTemplate>,
+        count: usize,
+    ) -> Result<LiveSlots, SandboxError> {
         let live = &template.live;
         let prev = live.fetch_add(count, Ordering::Relaxed);
-        if let Some(limit) = template.limits.max_live {
-            if prev + count > limit {
-                live.fetch_sub(count, Ordering::Relaxed);
-                return Err(SandboxError::LiveLimit {
-                    scope: "template",
-                    limit,
-                });
-            }
+        if let Some(limit) = template.limits.max_live
+            && prev + count > limit
+        {
+            live.fetch_sub(count, Ordering::Relaxed);
+            return Err(SandboxError::LiveLimit {
+                scope: "template",
+                limit,
+            });
         }
         if let Err(e) = template.shared.acquire_live(count) {
             live.fetch_sub(count, Ordering::Relaxed);

@@ -29,13 +29,13 @@ pub(crate) fn classify(err: wasmtime::Error, limits: &Limits) -> SandboxError {
             Trap::StackOverflow => SandboxError::StackOverflow,
             other => {
                 let mut message = other.to_string();
-                if let Some(bt) = err.downcast_ref::<WasmBacktrace>() {
-                    if let Some(frame) = bt.frames().first() {
-                        let name = frame.func_name().unwrap_or("<unnamed>");
-                        let _ = write!(message, " in function {} `{name}`", frame.func_index());
-                        if let Some(offset) = frame.module_offset() {
-                            let _ = write!(message, " at offset {offset:#x}");
-                        }
+                if let Some(bt) = err.downcast_ref::<WasmBacktrace>()
+                    && let Some(frame) = bt.frames().first()
+                {
+                    let name = frame.func_name().unwrap_or("<unnamed>");
+                    let _ = write!(message, " in function {} `{name}`", frame.func_index());
+                    if let Some(offset) = frame.module_offset() {
+                        let _ = write!(message, " at offset {offset:#x}");
                     }
                 }
                 SandboxError::Trap { message }
