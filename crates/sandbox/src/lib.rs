@@ -33,4 +33,6 @@ pub use artifact::{Artifact, Digest};
 pub use engine::{Engine, EntryId, Invocation, Output, Sandbox, Template, Tier};
 pub use error::SandboxError;
 pub use limits::{Limits, WarmPolicy};
-pub use wasm::{ColdLane, Profile, SandboxPool, WasmConfig, WasmEngine, WasmSandbox, WasmTemplate};
+pub use wasm::{
+    ColdLane, Profile, SandboxGroup, SandboxPool, WasmConfig, WasmEngine, WasmSandbox, WasmTemplate,
+};

@@ -5,7 +5,12 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use sandbox::{Artifact, Engine, Invocation, Limits, Sandbox, Template, WasmConfig, WasmEngine};
+use std::sync::Arc;
+
+use sandbox::{
+    Artifact, Engine, EntryId, Invocation, Limits, SandboxGroup, Template, WasmConfig, WasmEngine,
+    WasmTemplate,
+};
 use wasmtime::{Linker, Module, Store};
 
 use super::progress;
@@ -13,6 +18,9 @@ use super::report::{Report, Series};
 
 const TOUCH: &str = r#"(module (memory (export "memory") 1 1)
   (func (export "touch") (i32.store8 (i32.const 0) (i32.const 1))))"#;
+
+/// Live sandboxes per [`SandboxGroup`] (one wasmtime store each).
+const GROUP: u32 = 256;
 
 /// The baseline stops here: wasmtime's default reserves gigabytes of
 /// address space per instance, so this is already far past where it fails.
@@ -27,6 +35,7 @@ pub fn run(quick: bool, target: Option<u32>) -> Result<Report> {
             "target": target,
             "profile": "dense",
             "slot_memory_bytes": 65536,
+            "group_size": GROUP,
             "module": "1 page of memory; `touch` writes one byte, so one 4 KiB page is resident",
             "vm.max_map_count": read_trimmed("/proc/sys/vm/max_map_count"),
             "memory_total_bytes": meminfo_total(),
@@ -37,12 +46,20 @@ pub fn run(quick: bool, target: Option<u32>) -> Result<Report> {
         "density",
         &format!("dwcp dense profile, aiming for {target} live sandboxes"),
     );
-    let ours = dwcp_live(target)?;
+    let ours = measure("dwcp-group", target)?;
     progress(
         "density",
         &format!("wasmtime default, aiming for {}", target.min(BASELINE_CAP)),
     );
-    let theirs = wasmtime_live(target.min(BASELINE_CAP))?;
+    let theirs = measure("wasmtime-default", target.min(BASELINE_CAP))?;
+    progress(
+        "density",
+        &format!(
+            "dwcp with one store per sandbox, aiming for {}",
+            target.min(BASELINE_CAP)
+        ),
+    );
+    let own = measure("dwcp-own-store", target.min(BASELINE_CAP))?;
 
     report.series.push(Series::value(
         "wasmtime-default-live",
@@ -73,6 +90,13 @@ pub fn run(quick: bool, target: Option<u32>) -> Result<Report> {
         Some("wasmtime-default-rss-per-sandbox"),
     ));
     report.series.push(Series::value(
+        "own-store-rss-per-sandbox",
+        "bytes",
+        own.rss_per(),
+        own.live,
+        Some("wasmtime-default-rss-per-sandbox"),
+    ));
+    report.series.push(Series::value(
         "rss-total",
         "bytes",
         ours.rss_grown as f64,
@@ -96,6 +120,9 @@ pub fn run(quick: bool, target: Option<u32>) -> Result<Report> {
         theirs.live, theirs.stopped_by
     ));
     report.notes.push(format!(
+        "live-sandboxes and rss-per-sandbox keep sandboxes in groups of {GROUP} sharing one wasmtime store (each with its own memory, tables and globals); own-store-rss-per-sandbox gives each its own store"
+    ));
+    report.notes.push(format!(
         "memory maps in use at the peak: {} (the kernel allows {})",
         ours.maps,
         read_trimmed("/proc/sys/vm/max_map_count")
@@ -103,6 +130,37 @@ pub fn run(quick: bool, target: Option<u32>) -> Result<Report> {
     Ok(report)
 }
 
+/// Runs one measurement in a child process of this binary: resident memory
+/// freed by one measurement stays in the process and would hide the next
+/// one's growth.
+fn measure(kind: &str, target: u32) -> Result<Live> {
+    let exe = std::env::current_exe()?;
+    let out = std::process::Command::new(exe)
+        .args(["bench", "density", "--worker", kind, "--target"])
+        .arg(target.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the {kind} density measurement failed ({})",
+        out.status
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// One measurement, in this process: the child side of [`measure`].
+pub fn worker(kind: &str, target: u32) -> Result<()> {
+    let live = match kind {
+        "dwcp-group" => dwcp_live(target, GROUP)?,
+        "dwcp-own-store" => dwcp_live(target, 1)?,
+        "wasmtime-default" => wasmtime_live(target)?,
+        other => anyhow::bail!("unknown density worker `{other}`"),
+    };
+    println!("{}", serde_json::to_string(&live)?);
+    Ok(())
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Live {
     live: u64,
     rss_grown: u64,
@@ -117,7 +175,7 @@ impl Live {
     }
 }
 
-fn dwcp_live(target: u32) -> Result<Live> {
+fn dwcp_live(target: u32, group: u32) -> Result<Live> {
     let engine = WasmEngine::new(WasmConfig {
         max_live: target,
         slot_memory: 64 << 10,
@@ -135,40 +193,53 @@ fn dwcp_live(target: u32) -> Result<Live> {
     let entry = template.entry("touch")?;
     let before = rss_bytes();
     let start = Instant::now();
-    let mut live = Vec::with_capacity(target as usize);
+    let mut groups = Vec::new();
+    let mut live = 0u32;
     let mut stopped_by = format!("reached the target of {target}");
     let step = (target / 10).max(1);
-    for i in 0..target {
-        let started = engine.start(&template).and_then(|mut s| {
-            s.invoke(Invocation::Call { entry, input: &[] })?;
-            Ok(s)
-        });
-        match started {
-            Ok(s) => live.push(s),
+    while live < target {
+        let size = group.min(target - live);
+        match touched_group(&template, entry, size as usize) {
+            Ok(g) => groups.push(g),
             Err(e) => {
                 stopped_by = e.to_string();
                 break;
             }
         }
-        if (i + 1) % step == 0 {
+        let was = live;
+        live += size;
+        if live / step != was / step {
             progress(
                 "density",
-                &format!("{} live, rss {} MiB", i + 1, rss_bytes() >> 20),
+                &format!("{live} live, rss {} MiB", rss_bytes() >> 20),
             );
         }
     }
     let seconds = start.elapsed().as_secs_f64();
     let rss_grown = rss_bytes().saturating_sub(before);
     let maps = count_maps();
-    let n = live.len() as u64;
-    drop(live);
+    drop(groups);
     Ok(Live {
-        live: n,
+        live: u64::from(live),
         rss_grown,
         seconds,
         maps,
         stopped_by,
     })
+}
+
+/// A group of `size` live sandboxes, each having touched one page. A group
+/// of one is a plain sandbox in its own store.
+fn touched_group(
+    template: &Arc<WasmTemplate>,
+    entry: EntryId,
+    size: usize,
+) -> Result<SandboxGroup, sandbox::SandboxError> {
+    let mut group = SandboxGroup::start(template, size)?;
+    for i in 0..size {
+        group.invoke(i, Invocation::Call { entry, input: &[] })?;
+    }
+    Ok(group)
 }
 
 fn wasmtime_live(target: u32) -> Result<Live> {

@@ -36,12 +36,19 @@ pub struct BenchArgs {
     /// density: how many live sandboxes to aim for [default: 1000000, --quick 20000].
     #[arg(long, value_name = "N")]
     target: Option<u32>,
+    /// Internal: run one density measurement in this (fresh) process and
+    /// print it as JSON, so that every measurement starts from a clean heap.
+    #[arg(long, hide = true, value_name = "KIND")]
+    worker: Option<String>,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let report = match args.name.as_str() {
         "startup" => startup::run(args.quick)?,
-        "density" => density::run(args.quick, args.target)?,
+        "density" => match &args.worker {
+            Some(kind) => return density::worker(kind, args.target.unwrap_or(1)),
+            None => density::run(args.quick, args.target)?,
+        },
         other => anyhow::bail!("unknown benchmark `{other}`; available: startup, density"),
     };
     if args.json {

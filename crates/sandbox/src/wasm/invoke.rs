@@ -69,10 +69,10 @@ pub(crate) fn run(
             if !matches!(cache, Some((id, _)) if *id == entry) {
                 *cache = Some((entry, resolve(store, instance, template, entry)?));
             }
-            match cache {
-                Some((_, typed)) => call(store, instance, template, entry, typed, input)?,
-                None => unreachable!("the cache was filled just above"),
-            }
+            let Some((_, typed)) = cache.as_ref() else {
+                return Err(SandboxError::Engine("entry cache is empty".into()));
+            };
+            call(store, instance, template, entry, typed, input)?
         }
         Invocation::Command { args, env, stdin } => {
             command(store, instance, template, args, env, stdin)?

@@ -3,53 +3,40 @@
 
 use std::sync::Arc;
 
-use wasmtime::{Instance, Store};
-
-use super::invoke;
-use super::store::StoreState;
-use super::template::{LiveSlots, WasmTemplate};
+use super::SandboxGroup;
+use super::template::WasmTemplate;
 use crate::{Invocation, Output, SandboxError};
 
-/// Instances prepared together in one wasmtime `Store`.
+/// A group of never-used instances and how many of them have run.
 struct Batch {
-    store: Store<StoreState>,
-    instances: Vec<Instance>,
+    group: SandboxGroup,
     next: usize,
-    /// After the store: slots count as free only once the store is gone.
-    _slots: LiveSlots,
 }
 
 impl Batch {
     fn prepare(template: &Arc<WasmTemplate>, size: usize) -> Result<Batch, SandboxError> {
-        let slots = LiveSlots::acquire(template, size)?;
-        let mut store = invoke::new_store(template)?;
-        let mut instances = Vec::with_capacity(size);
-        for _ in 0..size {
-            instances.push(invoke::instantiate(&mut store, template)?);
-        }
         Ok(Batch {
-            store,
-            instances,
+            group: SandboxGroup::start(template, size)?,
             next: 0,
-            _slots: slots,
         })
     }
 
     fn exhausted(&self) -> bool {
-        self.next >= self.instances.len()
+        self.next >= self.group.len()
     }
 }
 
 /// Gives every invocation an instance that has never run one: the cold
 /// start, at the lowest cost per sandbox.
 ///
-/// A lane instantiates instances in batches that share one wasmtime
-/// `Store` — the host-side container — so that creating, registering and
-/// tearing down a store is paid once per batch rather than once per
-/// sandbox. Instances in a batch share no WebAssembly state: each has its
-/// own memory, tables and globals, and a command's WASI context is created
-/// for its invocation and dropped after it. Each instance runs exactly one
-/// invocation; a batch is torn down whole once all its instances have run.
+/// A lane instantiates instances in batches, each a [`SandboxGroup`] whose
+/// members share one wasmtime `Store` — the host-side container — so that
+/// creating, registering and tearing down a store is paid once per batch
+/// rather than once per sandbox. Members share no WebAssembly state: each
+/// has its own memory, tables and globals, and a command's WASI context is
+/// created for its invocation and dropped after it. Each instance runs
+/// exactly one invocation; a batch is torn down whole once all of its
+/// instances have run.
 ///
 /// A lane belongs to one thread (`&mut self`); a server runs one per worker.
 /// [`ColdLane::prepare`] does the instantiation and teardown ahead of time,
@@ -79,7 +66,7 @@ impl ColdLane {
 
     /// Never-used instances ready right now.
     pub fn ready(&self) -> usize {
-        let left = |b: &Option<Batch>| b.as_ref().map_or(0, |b| b.instances.len() - b.next);
+        let left = |b: &Option<Batch>| b.as_ref().map_or(0, |b| b.group.len() - b.next);
         left(&self.current) + left(&self.ready)
     }
 
@@ -101,25 +88,19 @@ impl ColdLane {
     /// Runs `invocation` on an instance that has never run one. The
     /// instance is never used again.
     pub fn invoke(&mut self, invocation: Invocation<'_>) -> Result<Output, SandboxError> {
-        if self.current.as_ref().is_none_or(Batch::exhausted) {
-            self.current = None;
-            self.current = match self.ready.take() {
-                Some(b) => Some(b),
-                None => Some(Batch::prepare(&self.template, self.batch_size)?),
-            };
-        }
-        let Some(batch) = self.current.as_mut() else {
-            return Err(SandboxError::Engine("cold lane has no batch".into()));
+        let batch = match self.current.take() {
+            Some(b) if !b.exhausted() => self.current.insert(b),
+            // A used-up batch is dropped here, releasing its slots first.
+            _ => {
+                let next = match self.ready.take() {
+                    Some(b) => b,
+                    None => Batch::prepare(&self.template, self.batch_size)?,
+                };
+                self.current.insert(next)
+            }
         };
-        let instance = batch.instances[batch.next];
+        let index = batch.next;
         batch.next += 1;
-        let mut cache = None;
-        invoke::run(
-            &mut batch.store,
-            instance,
-            &self.template,
-            invocation,
-            &mut cache,
-        )
+        batch.group.invoke(index, invocation)
     }
 }

@@ -36,6 +36,7 @@
 mod cache;
 mod config;
 mod epoch;
+mod group;
 mod invoke;
 mod lane;
 mod pool;
@@ -49,6 +50,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use config::{Profile, WasmConfig};
+pub use group::SandboxGroup;
 pub use lane::ColdLane;
 pub use pool::SandboxPool;
 pub use sandbox::WasmSandbox;

@@ -1,0 +1,110 @@
+//! Sandbox groups: many live instances of one template in one store.
+
+use std::sync::Arc;
+
+use wasmtime::{Instance, Store};
+
+use super::invoke::{self, EntryCache};
+use super::store::StoreState;
+use super::template::{LiveSlots, WasmTemplate};
+use crate::{Invocation, Output, SandboxError};
+
+struct Member {
+    instance: Instance,
+    failed: bool,
+    cache: EntryCache,
+}
+
+/// Many live sandboxes of one template sharing one wasmtime `Store`, the
+/// host-side container, so that its bookkeeping is paid once per group
+/// instead of once per sandbox: the densest way to keep sandboxes alive,
+/// and the unit in which a [`super::ColdLane`] prepares cold instances.
+///
+/// Members share no WebAssembly state: each has its own memory, tables and
+/// globals, which persist across that member's invocations (as in a
+/// keep-alive pool); a command's WASI context is created for one invocation
+/// and dropped after it. A member whose invocation failed refuses further
+/// invocations; the others are unaffected. Memory is returned when the
+/// whole group is dropped. A group is used by one thread at a time.
+///
+/// ```
+/// use sandbox::{Artifact, Engine, Invocation, Limits, SandboxGroup, Template, WasmConfig, WasmEngine};
+/// let engine = WasmEngine::new(WasmConfig { max_live: 8, ..WasmConfig::dense() }).unwrap();
+/// let wat = r#"(module (memory 1) (func (export "run")))"#;
+/// let template = engine
+///     .prepare(&Artifact::new(wat.into()), Limits { memory_bytes: 1 << 20, table_elements: 100, ..Limits::default() })
+///     .unwrap();
+/// let entry = template.entry("run").unwrap();
+/// let mut group = SandboxGroup::start(&template, 4).unwrap();
+/// assert_eq!(engine.live(), 4);
+/// group.invoke(3, Invocation::Call { entry, input: b"" }).unwrap();
+/// ```
+pub struct SandboxGroup {
+    store: Store<StoreState>,
+    members: Vec<Member>,
+    template: Arc<WasmTemplate>,
+    /// After the store: slots count as free only once the store is gone.
+    _slots: LiveSlots,
+}
+
+impl SandboxGroup {
+    /// Starts `size` fresh instances of `template` in one store, reserving
+    /// their live slots (on the template and the node) up front.
+    pub fn start(template: &Arc<WasmTemplate>, size: usize) -> Result<SandboxGroup, SandboxError> {
+        let slots = LiveSlots::acquire(template, size)?;
+        let mut store = invoke::new_store(template)?;
+        let mut members = Vec::with_capacity(size);
+        for _ in 0..size {
+            members.push(Member {
+                instance: invoke::instantiate(&mut store, template)?,
+                failed: false,
+                cache: None,
+            });
+        }
+        Ok(SandboxGroup {
+            store,
+            members,
+            template: template.clone(),
+            _slots: slots,
+        })
+    }
+
+    /// How many members the group has.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// True for a group of no members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Runs `invocation` on member `index`.
+    pub fn invoke(
+        &mut self,
+        index: usize,
+        invocation: Invocation<'_>,
+    ) -> Result<Output, SandboxError> {
+        let len = self.members.len();
+        let member = self
+            .members
+            .get_mut(index)
+            .ok_or_else(|| SandboxError::InvalidLimit {
+                field: "member",
+                value: index.to_string(),
+                allowed: format!("a member index below {len}"),
+            })?;
+        if member.failed {
+            return Err(SandboxError::Stopped);
+        }
+        let result = invoke::run(
+            &mut self.store,
+            member.instance,
+            &self.template,
+            invocation,
+            &mut member.cache,
+        );
+        member.failed = result.is_err();
+        result
+    }
+}
