@@ -162,3 +162,42 @@ fn a_cold_lane_survives_a_hostile_invocation() {
         ));
     }
 }
+
+/// A module whose 128 KiB data segment is all 7s; `scribble` returns the sum
+/// of the bytes it finds (as 4 little-endian bytes), then overwrites them
+/// all. Every fresh instance must find the original image.
+fn scribble_module() -> Artifact {
+    let data = "\\07".repeat(128 * 1024);
+    Artifact::new(
+        format!(
+            r#"(module (memory (export "memory") 3)
+  (data (i32.const 0) "{data}")
+  (func (export "scribble") (param i32 i32) (result i64) (local $i i32) (local $sum i32)
+    (loop $next
+      (local.set $sum (i32.add (local.get $sum) (i32.load8_u (local.get $i))))
+      (i32.store8 (local.get $i) (i32.const 9))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $i) (i32.const 131072))))
+    (i32.store (i32.const 131072) (local.get $sum))
+    (i64.const 562949953421316)))"#
+        )
+        .into_bytes(),
+    )
+}
+
+#[test]
+fn reused_slots_get_the_original_image_back() {
+    // Two slots only, so instances are forced to reuse slots whose pages the
+    // previous instance dirtied (and that stay resident for reuse).
+    let engine = engine(2);
+    let template = engine
+        .prepare(&scribble_module(), Limits::default())
+        .unwrap();
+    let entry = template.entry("scribble").unwrap();
+    let expected = (7u32 * 131072).to_le_bytes();
+    let mut lane = ColdLane::new(template.clone(), 1);
+    for i in 0..12 {
+        let out = lane.invoke(Invocation::Call { entry, input: &[] }).unwrap();
+        assert_eq!(out.returned, expected, "instance {i} found a dirtied image");
+    }
+}

@@ -146,7 +146,7 @@ impl Report {
             .map(|s| s.baseline.as_deref().and_then(|b| self.ratio(&s.name, b)))
             .collect();
         for (s, r) in self.series.iter_mut().zip(ratios) {
-            s.ratio = r.map(|r| (r * 100.0).round() / 100.0);
+            s.ratio = r.map(round3);
         }
         self
     }
@@ -165,7 +165,7 @@ impl Report {
         );
         let num = |v: Option<f64>| v.map_or(String::new(), fmt_num);
         for s in &self.series {
-            let ratio = s.ratio.map_or(String::new(), |r| format!("{r:.2}x"));
+            let ratio = s.ratio.map_or(String::new(), |r| format!("{r}x"));
             let base = s.baseline.clone().unwrap_or_default();
             if s.value.is_some() {
                 let _ = writeln!(
@@ -204,6 +204,15 @@ impl Report {
         }
         out
     }
+}
+
+/// Rounds to three significant digits, so that small ratios keep meaning.
+fn round3(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(2 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
 }
 
 fn fmt_num(v: f64) -> String {
