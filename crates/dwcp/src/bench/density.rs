@@ -278,29 +278,26 @@ fn wasmtime_live(target: u32) -> Result<Live> {
     })
 }
 
-/// Resident set size of this process, from `/proc/self/status`.
+/// Resident set size of this process.
 fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    proc_kib("/proc/self/status", "VmRSS:") * 1024
 }
 
 fn meminfo_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
+    proc_kib("/proc/meminfo", "MemTotal:") * 1024
+}
+
+/// The `key: N kB` figure of a `/proc` file, or 0 when absent.
+fn proc_kib(path: &str, key: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
-        .map_or(0, |kb| kb * 1024)
+        .unwrap_or(0)
 }
 
 fn count_maps() -> usize {

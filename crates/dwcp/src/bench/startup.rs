@@ -279,13 +279,23 @@ fn unprepared(
     entry: EntryId,
     samples: usize,
 ) -> Result<Histogram<u64>> {
+    timed(samples, || {
+        let mut sandbox = WasmSandbox::start(template)?;
+        sandbox.invoke(Invocation::Call { entry, input: &[] })?;
+        Ok(sandbox)
+    })
+}
+
+/// Times `one` over `samples` runs after a tenth as many for warm-up. What
+/// `one` returns is dropped outside the timing: a start is charged up to the
+/// entry's return, not for the teardown after it.
+fn timed<T>(samples: usize, mut one: impl FnMut() -> Result<T>) -> Result<Histogram<u64>> {
     let mut hist = histogram();
     for i in 0..samples + samples / 10 {
         let t = Instant::now();
-        let mut sandbox = WasmSandbox::start(template)?;
-        sandbox.invoke(Invocation::Call { entry, input: &[] })?;
+        let keep = one()?;
         let took = t.elapsed();
-        drop(sandbox);
+        drop(keep);
         if i >= samples / 10 {
             record(&mut hist, took);
         }
@@ -343,20 +353,13 @@ fn wasmtime_default(samples: usize) -> Result<Histogram<u64>> {
     let engine = wasmtime::Engine::default();
     let module = Module::new(&engine, NOOP)?;
     let linker: Linker<()> = Linker::new(&engine);
-    let mut hist = histogram();
-    for i in 0..samples + samples / 10 {
-        let t = Instant::now();
+    timed(samples, || {
         let mut store = Store::new(&engine, ());
         let instance = linker.instantiate(&mut store, &module)?;
         let run = instance.get_typed_func::<(), ()>(&mut store, "run")?;
         run.call(&mut store, ())?;
-        let took = t.elapsed();
-        drop(store);
-        if i >= samples / 10 {
-            record(&mut hist, took);
-        }
-    }
-    Ok(hist)
+        Ok(store)
+    })
 }
 
 /// wasmtime as its documentation tunes it for fast instantiation.
@@ -382,33 +385,22 @@ impl WasmtimeTuned {
         Ok(WasmtimeTuned { engine, pre })
     }
 
-    fn one(&self) -> Result<()> {
+    /// A fresh store and instance, called once; returned so that the
+    /// caller chooses whether its teardown is timed.
+    fn one(&self) -> Result<Store<()>> {
         let mut store = Store::new(&self.engine, ());
         let instance = self.pre.instantiate(&mut store)?;
         let run = instance.get_typed_func::<(), ()>(&mut store, "run")?;
         run.call(&mut store, ())?;
-        Ok(())
+        Ok(store)
     }
 
     fn cold(&self, samples: usize) -> Result<Histogram<u64>> {
-        let mut hist = histogram();
-        for i in 0..samples + samples / 10 {
-            let t = Instant::now();
-            let mut store = Store::new(&self.engine, ());
-            let instance = self.pre.instantiate(&mut store)?;
-            let run = instance.get_typed_func::<(), ()>(&mut store, "run")?;
-            run.call(&mut store, ())?;
-            let took = t.elapsed();
-            drop(store);
-            if i >= samples / 10 {
-                record(&mut hist, took);
-            }
-        }
-        Ok(hist)
+        timed(samples, || self.one())
     }
 
     fn rate(&self, span: Duration) -> Result<(f64, u64)> {
-        rate(span, || self.one())
+        rate(span, || self.one().map(drop))
     }
 
     fn warm(&self, batches: usize) -> Result<Histogram<u64>> {
