@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 /// DWCP runs workloads in isolated sandboxes that start in microseconds, and
 /// proves every figure it claims with a command anyone can run.
 #[derive(Parser)]
-#[command(name = "dwcp", version, about, long_about = None)]
+#[command(name = "dwcp", version)]
 #[command(
     after_help = "Examples:\n  dwcp run examples/hello.wat\n  dwcp bench startup --quick\n\nEach subcommand has its own --help."
 )]

@@ -12,17 +12,9 @@ use anyhow::Result;
 /// Every benchmark measures its baseline in the same run and reports the
 /// ratio (how many times better than the baseline). Latency percentiles come
 /// from hdrhistogram; progress goes to stderr.
-///
-/// Benchmarks:
-///   startup  cold and warm sandbox starts, fresh sandboxes per second,
-///            1 MiB data segments; baselines: wasmtime's default
-///            configuration and wasmtime tuned by its documentation
-///   density  live sandboxes one node holds in the dense profile and the
-///            resident memory each costs; baseline: wasmtime's default
-///            configuration
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000"
+    after_help = "Benchmarks:\n  startup  cold and warm sandbox starts, fresh sandboxes per second, 1 MiB data\n           segments; baselines: wasmtime's default configuration and wasmtime\n           tuned by its documentation\n  density  live sandboxes one node holds in the dense profile and the resident\n           memory each costs; baseline: wasmtime's default configuration\n\nExamples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000"
 )]
 pub struct BenchArgs {
     /// Which benchmark: startup or density.
