@@ -2,7 +2,8 @@
 # scripts/build-examples.sh — builds the C example(s) under examples/ to wasm.
 #
 # Compiles examples/wagi/hello.c into examples/build/wagi-hello.wasm (a WASI
-# preview1 command module, WAGI app) with Debian's clang + wasi-libc.
+# preview1 command module, WAGI app) and examples/wasi/files.c into
+# examples/build/files.wasm with Debian's clang + wasi-libc.
 # On Debian the wasi-libc "sysroot" is /usr (headers in
 # /usr/include/wasm32-wasi, libraries in /usr/lib/wasm32-wasi); clang's
 # compiler-rt builtins for wasm32 come from libclang-rt-14-dev-wasm32.
@@ -55,7 +56,12 @@ if ! toolchain_ok; then
 fi
 
 mkdir -p "$OUT_DIR"
-cmd=("$CLANG" --target=wasm32-wasi "--sysroot=$WASI_SYSROOT" -O2 -o "$OUT" "$SRC")
-echo "build-examples: ${cmd[*]}"
-"${cmd[@]}"
-echo "build-examples: built $OUT ($(wc -c <"$OUT") bytes)"
+build() {
+    local src="$1" out="$2"
+    local cmd=("$CLANG" --target=wasm32-wasi "--sysroot=$WASI_SYSROOT" -O2 -o "$out" "$src")
+    echo "build-examples: ${cmd[*]}"
+    "${cmd[@]}"
+    echo "build-examples: built $out ($(wc -c <"$out") bytes)"
+}
+build "$SRC" "$OUT"
+build "$ROOT/examples/wasi/files.c" "$OUT_DIR/files.wasm"

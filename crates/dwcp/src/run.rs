@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sandbox::{
-    Artifact, Engine, Invocation, Limits, Profile, Sandbox, SandboxError, Template, WasmConfig,
-    WasmEngine,
+    Artifact, DirGrant, Engine, Invocation, Limits, Profile, Sandbox, SandboxError, Template, Tier,
+    WasmConfig, WasmEngine,
 };
 
 use crate::units::{parse_duration, parse_size};
@@ -21,7 +21,7 @@ const EXIT_FAILED: u8 = 125;
 /// Run one sandbox from a `.wasm` or `.wat` file and print its output.
 ///
 /// Without --invoke the module runs as a WASI command (`_start`): stdin,
-/// arguments and --env variables are all it is granted; its stdout and
+/// arguments, --env variables and --dir directories are all it is granted; its stdout and
 /// stderr become ours and its `proc_exit` status becomes dwcp's. With
 /// --invoke NAME the raw entry point NAME is called with the --stdin bytes
 /// as input and the bytes it returns are printed.
@@ -44,6 +44,12 @@ pub struct RunArgs {
     /// Environment variable granted to the module, as KEY=VALUE; repeatable.
     #[arg(long = "env", value_name = "K=V")]
     env: Vec<String>,
+    /// Host directory granted read-only, seen by the module at GUEST (default: HOST as given); repeatable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dir: Vec<String>,
+    /// Host directory granted read-write; repeatable.
+    #[arg(long = "dir-rw", value_name = "HOST[::GUEST]")]
+    dir_rw: Vec<String>,
     /// Memory limit, e.g. 16MiB [default: 64MiB, or the dense profile's 1MiB slot].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<u64>,
@@ -56,6 +62,9 @@ pub struct RunArgs {
     /// Cap on each of stdout, stderr and returned bytes; output past it is dropped.
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     max_output: u64,
+    /// Isolation tier: wasm (microvm and ebpf are not implemented yet).
+    #[arg(long, default_value = "wasm")]
+    tier: Tier,
     /// Memory profile: fast (guard pages, no bounds checks) or dense (small slots).
     #[arg(long, default_value = "fast")]
     profile: Profile,
@@ -109,6 +118,7 @@ fn default_cache_dir() -> Option<PathBuf> {
 }
 
 fn execute(args: &RunArgs) -> Result<u8, Failure> {
+    args.tier.available()?;
     let bytes = std::fs::read(&args.file)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", args.file.display())))?;
     let input = match &args.stdin {
@@ -136,6 +146,25 @@ fn execute(args: &RunArgs) -> Result<u8, Failure> {
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let dirs: Vec<DirGrant> = args
+        .dir
+        .iter()
+        .map(|d| (d, false))
+        .chain(args.dir_rw.iter().map(|d| (d, true)))
+        .map(|(spec, writable)| {
+            let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+            if host.is_empty() || guest.is_empty() {
+                return Err(Failure::Usage(format!(
+                    "--dir `{spec}`: expected HOST or HOST::GUEST with neither empty"
+                )));
+            }
+            Ok(DirGrant {
+                host: host.into(),
+                guest: guest.to_string(),
+                writable,
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let output_bytes = usize::try_from(args.max_output)
         .map_err(|_| Failure::Usage("--max-output is too large".into()))?;
 
@@ -184,6 +213,7 @@ fn execute(args: &RunArgs) -> Result<u8, Failure> {
             args: &argv,
             env: &env,
             stdin: &input,
+            dirs: &dirs,
         })?,
     };
     let mut stdout = std::io::stdout().lock();

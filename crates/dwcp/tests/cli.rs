@@ -479,3 +479,97 @@ fn bench_unknown_names_the_available_ones() {
     assert_stderr_has(&out, "density");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn run_unimplemented_tiers_say_not_supported() {
+    for tier in ["microvm", "ebpf"] {
+        let out = dwcp(&["run", &example("hello.wat"), "--tier", tier]);
+        assert_code(&out, 125);
+        assert_stderr_has(&out, "not supported");
+        assert_stderr_has(&out, tier);
+    }
+    let out = dwcp(&["run", &example("hello.wat"), "--tier", "wasm"]);
+    assert_code(&out, 0);
+}
+
+/// The C program that reads and writes files (built by scripts/build-examples.sh).
+fn files_wasm() -> String {
+    let path = examples_dir().join("build/files.wasm");
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/build-examples.sh` first",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+#[test]
+fn run_dir_grants_only_what_is_granted() {
+    let host = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("todo.txt"), "secret plan").unwrap();
+    std::fs::write(outside.path().join("private.txt"), "not yours").unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("private.txt"),
+        host.path().join("link.txt"),
+    )
+    .unwrap();
+    let ro = format!("{}::/data", host.path().display());
+    let files = files_wasm();
+
+    let out = dwcp(&["run", &files, "--dir", &ro, "--", "cat", "/data/todo.txt"]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "secret plan");
+
+    // No grant, no file.
+    let out = dwcp(&["run", &files, "--", "cat", "/data/todo.txt"]);
+    assert_code(&out, 1);
+    assert_stderr_has(&out, "cannot open");
+
+    // Escapes through `..` and through a symbolic link are refused.
+    let escape = format!("/data/../{}/private.txt", outside.path().display());
+    let out = dwcp(&["run", &files, "--dir", &ro, "--", "cat", &escape]);
+    assert_code(&out, 1);
+    let out = dwcp(&["run", &files, "--dir", &ro, "--", "cat", "/data/link.txt"]);
+    assert_code(&out, 1);
+    assert!(!stdout(&out).contains("not yours"));
+
+    // A read-only grant refuses writes; a read-write one allows them.
+    let out = dwcp(&[
+        "run",
+        &files,
+        "--dir",
+        &ro,
+        "--",
+        "write",
+        "/data/new.txt",
+        "hi",
+    ]);
+    assert_code(&out, 1);
+    assert!(!host.path().join("new.txt").exists());
+    let rw = format!("{}::/data", host.path().display());
+    let out = dwcp(&[
+        "run",
+        &files,
+        "--dir-rw",
+        &rw,
+        "--",
+        "write",
+        "/data/new.txt",
+        "hi",
+    ]);
+    assert_code(&out, 0);
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("new.txt")).unwrap(),
+        "hi"
+    );
+
+    // A grant of a directory that does not exist is a clear error.
+    let missing = format!("{}/nope::/data", host.path().display());
+    let out = dwcp(&["run", &files, "--dir", &missing, "--", "cat", "/data/x"]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "cannot grant directory");
+    let out = dwcp(&["run", &files, "--dir", "::/data", "--", "cat", "/data/x"]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "HOST::GUEST");
+}

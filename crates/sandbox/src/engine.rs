@@ -1,6 +1,7 @@
 //! The tier-independent surface: engines prepare templates, templates start
 //! sandboxes, sandboxes run invocations.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::{Artifact, Limits, SandboxError};
@@ -17,12 +18,46 @@ pub enum Tier {
 }
 
 impl Tier {
+    /// Checks that this build has an engine for the tier. Only the wasm
+    /// tier exists today; the others answer [`SandboxError::NotSupported`].
+    ///
+    /// ```
+    /// use sandbox::Tier;
+    /// assert!(Tier::Wasm.available().is_ok());
+    /// assert_eq!(Tier::MicroVm.available().unwrap_err().code(), "not_supported");
+    /// ```
+    pub fn available(self) -> Result<(), SandboxError> {
+        match self {
+            Tier::Wasm => Ok(()),
+            Tier::MicroVm | Tier::Ebpf => Err(SandboxError::NotSupported {
+                what: format!(
+                    "the `{}` tier is not implemented yet; use the `wasm` tier",
+                    self.as_str()
+                ),
+            }),
+        }
+    }
+
     /// The tier's name as used in configuration and the API.
     pub fn as_str(self) -> &'static str {
         match self {
             Tier::Wasm => "wasm",
             Tier::MicroVm => "microvm",
             Tier::Ebpf => "ebpf",
+        }
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "wasm" => Ok(Tier::Wasm),
+            "microvm" => Ok(Tier::MicroVm),
+            "ebpf" => Ok(Tier::Ebpf),
+            other => Err(format!(
+                "unknown tier `{other}`; allowed: wasm, microvm, ebpf"
+            )),
         }
     }
 }
@@ -38,13 +73,28 @@ pub enum Invocation<'a> {
     /// Call a raw entry point with bytes in and bytes out (see
     /// [`crate::wasm`] for the memory convention).
     Call { entry: EntryId, input: &'a [u8] },
-    /// Run the module as a command (WASI `_start`): `args`, `env` and
-    /// `stdin` are the only things granted; stdout and stderr are captured.
+    /// Run the module as a command (WASI `_start`): `args`, `env`, `stdin`
+    /// and the `dirs` are the only things granted; stdout and stderr are
+    /// captured.
     Command {
         args: &'a [String],
         env: &'a [(String, String)],
         stdin: &'a [u8],
+        dirs: &'a [DirGrant],
     },
+}
+
+/// A host directory granted to a command, which sees it at `guest`. The
+/// command reaches nothing outside it: paths that escape it (`..`,
+/// symbolic links pointing out) are refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the command sees it, e.g. `/data`.
+    pub guest: String,
+    /// Whether the command may create, change and remove files in it.
+    pub writable: bool,
 }
 
 /// What an invocation produced.

@@ -30,6 +30,11 @@ pub enum SandboxError {
         expected: &'static str,
     },
 
+    /// A granted resource cannot be provided (e.g. a directory to preopen
+    /// does not exist).
+    #[error("cannot grant {resource}: {reason}")]
+    Grant { resource: String, reason: String },
+
     /// A limit was set to a value the engine cannot honour.
     #[error("limit `{field}` = {value} is not allowed: {allowed}")]
     InvalidLimit {
@@ -100,6 +105,7 @@ impl SandboxError {
             SandboxError::ImportNotGranted { .. } => "import_not_granted",
             SandboxError::MissingExport { .. } => "missing_export",
             SandboxError::ExportType { .. } => "export_type",
+            SandboxError::Grant { .. } => "grant",
             SandboxError::InvalidLimit { .. } => "invalid_limit",
             SandboxError::MemoryLimit { .. } => "memory_limit",
             SandboxError::TableLimit { .. } => "table_limit",

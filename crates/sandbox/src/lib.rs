@@ -30,7 +30,7 @@ pub mod wagi;
 pub mod wasm;
 
 pub use artifact::{Artifact, Digest};
-pub use engine::{Engine, EntryId, Invocation, Output, Sandbox, Template, Tier};
+pub use engine::{DirGrant, Engine, EntryId, Invocation, Output, Sandbox, Template, Tier};
 pub use error::SandboxError;
 pub use limits::{Limits, WarmPolicy};
 pub use wasm::{

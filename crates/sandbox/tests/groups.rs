@@ -138,6 +138,7 @@ fn a_cold_lane_runs_commands_with_their_own_stdin() {
                 args: &[],
                 env: &[],
                 stdin: text.as_bytes(),
+                dirs: &[],
             })
             .unwrap();
         assert_eq!(out.stdout, text.as_bytes());

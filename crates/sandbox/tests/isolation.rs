@@ -93,6 +93,7 @@ fn command(
         args: &args,
         env,
         stdin,
+        dirs: &[],
     })
 }
 
@@ -763,6 +764,7 @@ fn env_of_one_invocation_does_not_leak_into_the_next_warm_one() {
             args: &args,
             env: &secret,
             stdin: b"",
+            dirs: &[],
         })
         .unwrap();
     assert_eq!(first.stdout, b"SECRET=s3cr3t\n");
@@ -771,6 +773,7 @@ fn env_of_one_invocation_does_not_leak_into_the_next_warm_one() {
             args: &args,
             env: &[],
             stdin: b"",
+            dirs: &[],
         })
         .unwrap();
     assert!(

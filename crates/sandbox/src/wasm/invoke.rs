@@ -4,13 +4,13 @@
 //! [`super::ColdLane`], which differ only in how they own their store.
 
 use wasmtime::{Extern, Func, Instance, Memory, ModuleExport, Store, TypedFunc};
-use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{FsPerms, I32Exit};
 
 use super::store::StoreState;
 use super::template::{EntryKind, WasmTemplate};
 use super::trap::classify;
-use crate::{EntryId, Invocation, Output, SandboxError};
+use crate::{DirGrant, EntryId, Invocation, Output, SandboxError};
 
 /// A resolved, type-checked raw entry point of one instance.
 pub(crate) enum Typed {
@@ -74,9 +74,12 @@ pub(crate) fn run(
             };
             call(store, instance, template, entry, typed, input)?
         }
-        Invocation::Command { args, env, stdin } => {
-            command(store, instance, template, args, env, stdin)?
-        }
+        Invocation::Command {
+            args,
+            env,
+            stdin,
+            dirs,
+        } => command(store, instance, template, args, env, stdin, dirs)?,
     };
     if let Some(fuel) = template.limits.fuel {
         out.fuel_used = Some(fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
@@ -211,6 +214,7 @@ fn command(
     args: &[String],
     env: &[(String, String)],
     stdin: &[u8],
+    dirs: &[DirGrant],
 ) -> Result<Output, SandboxError> {
     let Some(start) = template.start.as_ref() else {
         return Err(SandboxError::MissingExport {
@@ -225,13 +229,27 @@ fn command(
     // One byte over the cap tells a full buffer from a truncated one.
     let stdout = MemoryOutputPipe::new(cap.saturating_add(1));
     let stderr = MemoryOutputPipe::new(cap.saturating_add(1));
-    let ctx = wasmtime_wasi::WasiCtxBuilder::new()
+    let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
+    builder
         .args(args)
         .envs(env)
         .stdin(MemoryInputPipe::new(stdin.to_vec()))
         .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .build_p1();
+        .stderr(stderr.clone());
+    for dir in dirs {
+        let perms = if dir.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        builder
+            .preopened_dir(&dir.host, &dir.guest, perms)
+            .map_err(|e| SandboxError::Grant {
+                resource: format!("directory {} as {}", dir.host.display(), dir.guest),
+                reason: format!("{e:#}"),
+            })?;
+    }
+    let ctx = builder.build_p1();
     store.data_mut().set_wasi(ctx);
     let result = start.call(&mut *store, ());
     // Nothing of this invocation's context outlives it.
