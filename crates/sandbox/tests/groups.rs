@@ -202,3 +202,41 @@ fn reused_slots_get_the_original_image_back() {
         assert_eq!(out.returned, expected, "instance {i} found a dirtied image");
     }
 }
+
+#[test]
+fn a_sleep_past_the_deadline_is_a_timeout_and_a_short_one_works() {
+    let engine = engine(8);
+    let limits = Limits {
+        deadline: std::time::Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let sleepy = engine
+        .prepare(&example("hostile/sleep.wat"), limits)
+        .unwrap();
+    let run = sleepy.entry("run").unwrap();
+    let nap = sleepy.entry("nap").unwrap();
+    let mut lane = ColdLane::new(sleepy, 2);
+    // An hour-long poll_oneoff would hold the host thread for an hour; the
+    // guard ends it as timed out instead.
+    assert!(matches!(
+        lane.invoke(Invocation::Call {
+            entry: run,
+            input: &[]
+        }),
+        Err(SandboxError::Timeout { .. })
+    ));
+    lane.invoke(Invocation::Call {
+        entry: nap,
+        input: &[],
+    })
+    .expect("a 1 ms sleep fits a 300 ms deadline");
+    assert!(matches!(
+        lane.invoke(Invocation::Command {
+            args: &[],
+            env: &[],
+            stdin: b"",
+            dirs: &[],
+        }),
+        Err(SandboxError::Timeout { .. })
+    ));
+}

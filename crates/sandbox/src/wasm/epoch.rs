@@ -4,11 +4,14 @@
 //! start function — traps at its deadline without any signal or thread kill.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub(crate) struct EpochTicker {
+    /// Ticks so far: the engine's epoch, readable by the host (wasmtime
+    /// does not expose its own counter).
+    pub(crate) ticks: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -20,11 +23,14 @@ impl EpochTicker {
     ) -> Result<EpochTicker, crate::SandboxError> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let ticks = Arc::new(AtomicU64::new(0));
+        let counter = ticks.clone();
         let thread = std::thread::Builder::new()
             .name("dwcp-epoch".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(tick);
+                    counter.fetch_add(1, Ordering::Relaxed);
                     engine.increment_epoch();
                 }
             })
@@ -32,6 +38,7 @@ impl EpochTicker {
                 crate::SandboxError::Engine(format!("cannot start the epoch ticker: {e}"))
             })?;
         Ok(EpochTicker {
+            ticks,
             stop,
             thread: Some(thread),
         })

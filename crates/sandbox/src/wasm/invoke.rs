@@ -46,6 +46,11 @@ pub(crate) fn instantiate(
 /// Re-arms the deadline (and fuel) for the next piece of guest code.
 fn arm(store: &mut Store<StoreState>, template: &WasmTemplate) -> Result<(), SandboxError> {
     store.set_epoch_deadline(template.deadline_ticks);
+    store.data_mut().deadline_tick = template
+        .shared
+        .clock
+        .now()
+        .saturating_add(template.deadline_ticks);
     if template.shared.config.fuel {
         // On a metering engine, no budget means an unlimited one.
         store

@@ -33,6 +33,7 @@
 //! sets the exit code. No files, sockets or host environment are reachable.
 //! [`crate::wagi`] maps HTTP requests onto this.
 
+mod blocking;
 mod cache;
 mod config;
 mod epoch;
@@ -57,6 +58,7 @@ pub use sandbox::WasmSandbox;
 pub use template::WasmTemplate;
 
 use crate::{Artifact, Engine, Limits, SandboxError, Tier};
+use blocking::DeadlineClock;
 use cache::CodeCache;
 use epoch::EpochTicker;
 use store::StoreState;
@@ -74,6 +76,8 @@ pub(crate) struct Shared {
     pub(crate) cache: Option<CodeCache>,
     /// Sandboxes alive on this engine (the node's limit is `config.max_live`).
     pub(crate) live: AtomicUsize,
+    /// Where host code reads the deadline clock.
+    pub(crate) clock: DeadlineClock,
     pub(crate) _ticker: EpochTicker,
 }
 
@@ -122,15 +126,20 @@ impl WasmEngine {
         config.validate()?;
         let engine = wasmtime::Engine::new(&config.wasmtime_config())
             .map_err(|e| SandboxError::Engine(format!("cannot configure wasmtime: {e:#}")))?;
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
+        let clock = DeadlineClock {
+            ticks: ticker.ticks.clone(),
+            tick: config.epoch_tick,
+        };
         let mut linker = wasmtime::Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, StoreState::wasi_mut)
+            .and_then(|()| blocking::link_poll_oneoff(&mut linker, clock.clone()))
             .map_err(|e| SandboxError::Engine(format!("cannot link WASI: {e:#}")))?;
         let granted = granted_imports(&engine, &linker);
         let cache = match &config.cache_dir {
             Some(dir) => Some(CodeCache::open(dir, &engine)?),
             None => None,
         };
-        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
         Ok(WasmEngine {
             shared: Arc::new(Shared {
                 engine,
@@ -139,6 +148,7 @@ impl WasmEngine {
                 config,
                 cache,
                 live: AtomicUsize::new(0),
+                clock,
                 _ticker: ticker,
             }),
         })

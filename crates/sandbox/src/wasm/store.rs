@@ -77,6 +77,8 @@ impl ResourceLimiter for Limiter {
 pub(crate) struct StoreState {
     pub(crate) limiter: Limiter,
     wasi: Option<WasiP1Ctx>,
+    /// The epoch tick at which the current invocation's deadline falls.
+    pub(crate) deadline_tick: u64,
 }
 
 impl StoreState {
@@ -87,6 +89,7 @@ impl StoreState {
                 table_elements: limits.table_elements,
             },
             wasi: None,
+            deadline_tick: u64::MAX,
         }
     }
 
