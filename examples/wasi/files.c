@@ -3,6 +3,8 @@
  *
  *   files.wasm cat PATH          print the file at PATH
  *   files.wasm write PATH TEXT   create or replace PATH with TEXT
+ *   files.wasm hoard PATH        open PATH again and again without closing
+ *                                it (hostile: the sandbox caps open files)
  *
  * Errors go to stderr with exit status 1: with no grant, or a read-only one
  * for `write`, or a path that escapes the granted directory, the sandbox
@@ -39,9 +41,17 @@ static int write_file(const char *path, const char *text) {
     return 0;
 }
 
+static int hoard(const char *path) {
+    int n = 0;
+    while (fopen(path, "rb")) n++;
+    printf("opened %d times\n", n);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "hoard") == 0) return hoard(argv[2]);
     if (argc == 3 && strcmp(argv[1], "cat") == 0) return cat(argv[2]);
     if (argc == 4 && strcmp(argv[1], "write") == 0) return write_file(argv[2], argv[3]);
-    fprintf(stderr, "usage: files cat PATH | files write PATH TEXT\n");
+    fprintf(stderr, "usage: files cat PATH | files write PATH TEXT | files hoard PATH\n");
     return 2;
 }

@@ -564,6 +564,11 @@ fn run_dir_grants_only_what_is_granted() {
         "hi"
     );
 
+    // Opening files without end hits the sandbox's cap, not the host's.
+    let out = dwcp(&["run", &files, "--dir", &ro, "--", "hoard", "/data/todo.txt"]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "resource limit");
+
     // A grant of a directory that does not exist is a clear error.
     let missing = format!("{}/nope::/data", host.path().display());
     let out = dwcp(&["run", &files, "--dir", &missing, "--", "cat", "/data/x"]);

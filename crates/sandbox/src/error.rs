@@ -51,6 +51,10 @@ pub enum SandboxError {
     #[error("table limit of {limit} elements exceeded (wanted {wanted})")]
     TableLimit { limit: u32, wanted: u64 },
 
+    /// The command held too many open files and streams at once.
+    #[error("resource limit reached: at most {limit} open files and streams at once")]
+    ResourceLimit { limit: usize },
+
     /// The invocation ran past its wall-clock deadline and was stopped.
     #[error("timed out: ran past its deadline of {deadline:?} and was stopped")]
     Timeout { deadline: Duration },
@@ -109,6 +113,7 @@ impl SandboxError {
             SandboxError::InvalidLimit { .. } => "invalid_limit",
             SandboxError::MemoryLimit { .. } => "memory_limit",
             SandboxError::TableLimit { .. } => "table_limit",
+            SandboxError::ResourceLimit { .. } => "resource_limit",
             SandboxError::Timeout { .. } => "timeout",
             SandboxError::FuelExhausted { .. } => "out_of_fuel",
             SandboxError::StackOverflow => "stack_overflow",

@@ -5,12 +5,15 @@
 
 use wasmtime::{Extern, Func, Instance, Memory, ModuleExport, Store, TypedFunc};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use wasmtime_wasi::{FsPerms, I32Exit};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiView};
 
 use super::store::StoreState;
 use super::template::{EntryKind, WasmTemplate};
 use super::trap::classify;
 use crate::{DirGrant, EntryId, Invocation, Output, SandboxError};
+
+/// Most WASI resources (open files, streams) one command may hold at once.
+pub(crate) const MAX_RESOURCES: usize = 128;
 
 /// A resolved, type-checked raw entry point of one instance.
 pub(crate) enum Typed {
@@ -254,7 +257,10 @@ fn command(
                 reason: format!("{e:#}"),
             })?;
     }
-    let ctx = builder.build_p1();
+    let mut ctx = builder.build_p1();
+    // Every open file or stream is a host resource (files hold a host file
+    // descriptor): cap them so a guest cannot exhaust the host's.
+    ctx.ctx().table.set_max_capacity(MAX_RESOURCES);
     store.data_mut().set_wasi(ctx);
     let result = start.call(&mut *store, ());
     // Nothing of this invocation's context outlives it.

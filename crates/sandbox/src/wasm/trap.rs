@@ -18,6 +18,11 @@ pub(crate) fn classify(err: wasmtime::Error, limits: &Limits) -> SandboxError {
             LimitHit::Table { limit, wanted } => SandboxError::TableLimit { limit, wanted },
         };
     }
+    if let Some(wasmtime::component::ResourceTableError::Full) = err.downcast_ref() {
+        return SandboxError::ResourceLimit {
+            limit: super::invoke::MAX_RESOURCES,
+        };
+    }
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return match trap {
             Trap::Interrupt => SandboxError::Timeout {
