@@ -13,7 +13,8 @@
 //!   times `WasmSandbox::start` plus the call in one go.
 //! - `fresh-rate`: fresh sandboxes per second on one thread through a cold
 //!   lane, preparation, call and teardown all included;
-//!   `wasmtime-tuned-rate` is the same loop on tuned wasmtime. The `-touch`
+//!   `wasmtime-tuned-rate` is the same loop on tuned wasmtime, the two
+//!   interleaved in alternating slices so that noise hits both. The `-touch`
 //!   variants use a module whose function writes one word of memory.
 //! - `warm`: a call into a kept-alive instance through `Sandbox::invoke`,
 //!   timed in batches because one call is shorter than the clock's own cost;
@@ -148,20 +149,19 @@ pub fn run(quick: bool) -> Result<Report> {
         "startup",
         "fresh sandboxes per second, dwcp and tuned wasmtime",
     );
-    let (ours, n_ours) = fresh_rate(&template, entry, plan.rate_for)?;
-    let (theirs, n_theirs) = tuned.rate(plan.rate_for)?;
+    let (ours, theirs) = fresh_rates(&template, entry, &tuned, plan.rate_for)?;
     report.series.push(Series::value(
         "wasmtime-tuned-rate",
         "ops/s",
-        theirs,
-        n_theirs,
+        theirs.per_second(),
+        theirs.ops,
         None,
     ));
     report.series.push(Series::value(
         "fresh-rate",
         "ops/s",
-        ours,
-        n_ours,
+        ours.per_second(),
+        ours.ops,
         Some("wasmtime-tuned-rate"),
     ));
 
@@ -170,20 +170,20 @@ pub fn run(quick: bool) -> Result<Report> {
         "the same with a module that writes one word of memory",
     );
     let touch = engine.prepare(&Artifact::new(TOUCH.into()), Limits::default())?;
-    let (ours, n_ours) = fresh_rate(&touch, touch.entry("run")?, plan.rate_for)?;
-    let (theirs, n_theirs) = WasmtimeTuned::with_module(TOUCH)?.rate(plan.rate_for)?;
+    let tuned_touch = WasmtimeTuned::with_module(TOUCH)?;
+    let (ours, theirs) = fresh_rates(&touch, touch.entry("run")?, &tuned_touch, plan.rate_for)?;
     report.series.push(Series::value(
         "wasmtime-tuned-rate-touch",
         "ops/s",
-        theirs,
-        n_theirs,
+        theirs.per_second(),
+        theirs.ops,
         None,
     ));
     report.series.push(Series::value(
         "fresh-rate-touch",
         "ops/s",
-        ours,
-        n_ours,
+        ours.per_second(),
+        ours.ops,
         Some("wasmtime-tuned-rate-touch"),
     ));
 
@@ -303,32 +303,72 @@ fn timed<T>(samples: usize, mut one: impl FnMut() -> Result<T>) -> Result<Histog
     Ok(hist)
 }
 
-/// Fresh sandboxes per second through a cold lane on this thread, with
-/// preparation and teardown inline.
-fn fresh_rate(template: &Arc<WasmTemplate>, entry: EntryId, span: Duration) -> Result<(f64, u64)> {
+/// Fresh sandboxes per second through a cold lane on this thread (with
+/// preparation and teardown inline) against tuned wasmtime doing the same.
+fn fresh_rates(
+    template: &Arc<WasmTemplate>,
+    entry: EntryId,
+    tuned: &WasmtimeTuned,
+    span: Duration,
+) -> Result<(Rate, Rate)> {
     let mut lane = ColdLane::new(template.clone(), BATCH);
-    rate(span, || {
-        lane.invoke(Invocation::Call { entry, input: &[] })?;
-        Ok(())
-    })
+    rate_pair(
+        span,
+        || {
+            lane.invoke(Invocation::Call { entry, input: &[] })?;
+            Ok(())
+        },
+        || tuned.one().map(drop),
+    )
 }
 
-/// Runs `one` repeatedly for `span` (after a short warm-up), returning
-/// operations per second and the count.
-fn rate(span: Duration, mut one: impl FnMut() -> Result<()>) -> Result<(f64, u64)> {
-    for _ in 0..1000 {
-        one()?;
+/// Operations counted and the time spent on them.
+#[derive(Clone, Copy, Default)]
+struct Rate {
+    ops: u64,
+    busy: Duration,
+}
+
+impl Rate {
+    fn per_second(&self) -> f64 {
+        self.ops as f64 / self.busy.as_secs_f64().max(1e-9)
     }
+}
+
+/// Measures two loops for `span` each, interleaved in 20 alternating
+/// slices, so that a noisy neighbour on a shared machine slows both alike
+/// instead of whichever happened to run during the noise.
+fn rate_pair(
+    span: Duration,
+    mut a: impl FnMut() -> Result<()>,
+    mut b: impl FnMut() -> Result<()>,
+) -> Result<(Rate, Rate)> {
+    const SLICES: u32 = 20;
+    for _ in 0..1000 {
+        a()?;
+        b()?;
+    }
+    let slice = span / SLICES;
+    let (mut ra, mut rb) = (Rate::default(), Rate::default());
+    for _ in 0..SLICES {
+        run_slice(slice, &mut a, &mut ra)?;
+        run_slice(slice, &mut b, &mut rb)?;
+    }
+    Ok((ra, rb))
+}
+
+/// Runs `one` for about `slice`, adding what it did to `into`.
+fn run_slice(slice: Duration, one: &mut impl FnMut() -> Result<()>, into: &mut Rate) -> Result<()> {
     let start = Instant::now();
-    let mut n = 0u64;
     loop {
-        for _ in 0..256 {
+        for _ in 0..64 {
             one()?;
         }
-        n += 256;
+        into.ops += 64;
         let elapsed = start.elapsed();
-        if elapsed >= span {
-            return Ok((n as f64 / elapsed.as_secs_f64(), n));
+        if elapsed >= slice {
+            into.busy += elapsed;
+            return Ok(());
         }
     }
 }
@@ -397,10 +437,6 @@ impl WasmtimeTuned {
 
     fn cold(&self, samples: usize) -> Result<Histogram<u64>> {
         timed(samples, || self.one())
-    }
-
-    fn rate(&self, span: Duration) -> Result<(f64, u64)> {
-        rate(span, || self.one().map(drop))
     }
 
     fn warm(&self, batches: usize) -> Result<Histogram<u64>> {
