@@ -5,9 +5,15 @@
 //! and table slots are reserved once at start-up, a module's initial memory
 //! is mapped copy-on-write from a prepared image, and the linker's work is
 //! done once per template ([`wasmtime::InstancePre`]). A slot released by a
-//! sandbox is reset by `memset` of only the pages it dirtied (found with
+//! sandbox is reset by rewriting only the pages it dirtied (found with
 //! Linux's `PAGEMAP_SCAN`, up to a keep-resident size) rather than by
 //! `madvise`, so the next sandbox in that slot takes no page faults.
+//!
+//! Three ways to hold instances, by what they are for: a [`WasmSandbox`] is
+//! one instance in its own store; a [`SandboxGroup`] keeps many live
+//! instances in one store (density); a [`ColdLane`] hands out never-used
+//! instances prepared in groups (the cold path). A [`SandboxPool`] keeps
+//! sandboxes ready under a [`crate::WarmPolicy`].
 //!
 //! # Profiles
 //! - [`Profile::Fast`]: each memory slot reserves 4 GiB of address space
@@ -30,8 +36,11 @@
 //! A module exporting `_start` runs as a WASI preview 1 command: its
 //! arguments, environment and stdin are exactly what the invocation grants,
 //! stdout and stderr are captured up to the output cap, and `proc_exit`
-//! sets the exit code. No files, sockets or host environment are reachable.
-//! [`crate::wagi`] maps HTTP requests onto this.
+//! sets the exit code. No sockets or host environment are reachable, and no
+//! files but the directories the invocation grants ([`crate::DirGrant`]);
+//! at most 128 files and streams may be open at once. A sleep in
+//! `poll_oneoff` that would pass the deadline ends the invocation as timed
+//! out. [`crate::wagi`] maps HTTP requests onto this.
 
 mod blocking;
 mod cache;
