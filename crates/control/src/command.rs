@@ -1,0 +1,251 @@
+//! Commands: every change to the desired state, as one entry of the log.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Node, Quotas, Region, VersionConfig};
+use crate::{Name, NameError};
+
+/// One change to the desired state. Applied whole or not at all.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    /// Creates a tenant or replaces its quotas.
+    PutTenant { name: Name, quotas: Quotas },
+    /// Deletes a tenant that has no apps left.
+    DeleteTenant { name: Name },
+    /// Creates an app served at `route` (a path prefix no other app uses).
+    CreateApp {
+        tenant: Name,
+        name: Name,
+        route: String,
+    },
+    /// Deletes an app with its versions and deployment.
+    DeleteApp { tenant: Name, name: Name },
+    /// Adds the next version of an app: an artifact digest and its config.
+    AddVersion {
+        tenant: Name,
+        app: Name,
+        digest: String,
+        config: VersionConfig,
+    },
+    /// Sets how many replicas of which version run in each region.
+    SetDeployment {
+        tenant: Name,
+        app: Name,
+        version: u64,
+        regions: BTreeMap<Name, u32>,
+    },
+    /// Creates or replaces a region.
+    PutRegion { region: Region },
+    /// Creates or replaces a node (its region must exist).
+    PutNode { node: Node },
+    /// Removes a node.
+    RemoveNode { name: Name },
+    /// Sets a register (a small key-value cell for controllers and tests).
+    Put { key: String, value: Vec<u8> },
+    /// Sets a register to `new` (or deletes it when `None`) only if it
+    /// currently holds `expected` (`None`: absent).
+    CompareAndSwap {
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    },
+}
+
+/// What an applied command produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The change was made.
+    Applied,
+    /// The version was added with this number.
+    VersionAdded(u64),
+    /// A compare-and-swap: whether it swapped, and the value it found.
+    Swapped {
+        swapped: bool,
+        previous: Option<Vec<u8>>,
+    },
+}
+
+/// Why a command was refused. Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum Rejection {
+    #[error("{kind} `{name}` does not exist")]
+    NotFound { kind: String, name: String },
+    #[error("{kind} `{name}` already exists")]
+    AlreadyExists { kind: String, name: String },
+    #[error("{field} `{value}` is not allowed: {allowed}")]
+    Invalid {
+        field: String,
+        value: String,
+        allowed: String,
+    },
+    #[error("tenant `{tenant}` would have {wanted} {what}, over its quota of {limit}")]
+    Quota {
+        tenant: String,
+        what: String,
+        limit: u64,
+        wanted: u64,
+    },
+    #[error("{kind} `{name}` is still used by {by}")]
+    InUse {
+        kind: String,
+        name: String,
+        by: String,
+    },
+}
+
+impl Rejection {
+    pub(crate) fn not_found(kind: &str, name: impl ToString) -> Rejection {
+        Rejection::NotFound {
+            kind: kind.into(),
+            name: name.to_string(),
+        }
+    }
+
+    pub(crate) fn invalid(field: &str, value: impl ToString, allowed: impl ToString) -> Rejection {
+        Rejection::Invalid {
+            field: field.into(),
+            value: value.to_string().chars().take(200).collect(),
+            allowed: allowed.to_string(),
+        }
+    }
+
+    /// The field a client got wrong, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Rejection::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl From<NameError> for Rejection {
+    fn from(e: NameError) -> Self {
+        Rejection::Invalid {
+            field: e.field.into(),
+            value: e.value,
+            allowed: "1-63 of a-z, 0-9 and '-', starting with a letter, not ending with '-'".into(),
+        }
+    }
+}
+
+/// Checks a route: a path prefix like `/hello` or `/api/v2`.
+pub(crate) fn check_route(route: &str) -> Result<(), Rejection> {
+    let allowed = "a path starting with '/', at most 256 characters of A-Z a-z 0-9 - . _ ~ /, no empty segment, no trailing '/' (except \"/\" itself)";
+    let ok = route.starts_with('/')
+        && route.len() <= 256
+        && (route == "/" || (!route.ends_with('/') && !route.contains("//")))
+        && route
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b))
+        && !route.split('/').any(|seg| seg == "." || seg == "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(Rejection::invalid("route", route, allowed))
+    }
+}
+
+/// Checks a sha256 digest in lowercase hex.
+pub(crate) fn check_digest(digest: &str) -> Result<(), Rejection> {
+    if digest.len() == 64
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(Rejection::invalid(
+            "digest",
+            digest,
+            "64 lowercase hex digits (a sha256)",
+        ))
+    }
+}
+
+/// Checks a version's configuration.
+pub(crate) fn check_config(config: &VersionConfig) -> Result<(), Rejection> {
+    if config.memory_bytes < 64 << 10
+        || config.memory_bytes > 4 << 30
+        || !config.memory_bytes.is_multiple_of(64 << 10)
+    {
+        return Err(Rejection::invalid(
+            "memory_bytes",
+            config.memory_bytes,
+            "a multiple of 64 KiB from 64 KiB to 4 GiB",
+        ));
+    }
+    if config.timeout_ms == 0 || config.timeout_ms > 600_000 {
+        return Err(Rejection::invalid(
+            "timeout_ms",
+            config.timeout_ms,
+            "1 to 600000 (10 minutes)",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a register key and value.
+pub(crate) fn check_register(key: &str, value: Option<&[u8]>) -> Result<(), Rejection> {
+    if key.is_empty() || key.len() > 256 {
+        return Err(Rejection::invalid("key", key, "1 to 256 bytes"));
+    }
+    if let Some(v) = value
+        && v.len() > 64 << 10
+    {
+        return Err(Rejection::invalid(
+            "value",
+            format!("{} bytes", v.len()),
+            "at most 64 KiB",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        for ok in ["/", "/hello", "/api/v2", "/a-b_c.d~e"] {
+            assert!(check_route(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "hello", "/hello/", "//x", "/a//b", "/a b", "/../etc", "/x?y",
+        ] {
+            let err = check_route(bad).unwrap_err();
+            assert_eq!(err.field(), Some("route"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn digests_and_configs() {
+        assert!(check_digest(&"ab".repeat(32)).is_ok());
+        assert!(check_digest(&"AB".repeat(32)).is_err());
+        assert!(check_digest("abc").is_err());
+        assert!(check_config(&VersionConfig::default()).is_ok());
+        let bad = VersionConfig {
+            memory_bytes: 1000,
+            ..VersionConfig::default()
+        };
+        assert_eq!(
+            check_config(&bad).unwrap_err().field(),
+            Some("memory_bytes")
+        );
+    }
+
+    #[test]
+    fn commands_round_trip_as_json() {
+        let cmd = Command::CreateApp {
+            tenant: Name::new("tenant", "acme").unwrap(),
+            name: Name::new("app", "shop").unwrap(),
+            route: "/shop".into(),
+        };
+        let json = serde_json::to_string(&cmd).unwrap();
+        assert!(json.contains("\"op\":\"create_app\""));
+        assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), cmd);
+    }
+}

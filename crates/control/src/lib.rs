@@ -1,0 +1,31 @@
+//! The control plane's source of truth: the desired state of the fleet and
+//! the only way to change it.
+//!
+//! Every change is a [`Command`]; [`State::apply`] is the deterministic state
+//! machine that every replica runs over the same log, so replicas that
+//! applied the same commands hold the same state. A command either applies
+//! whole — one new [`Revision`], one [`Event`] per record changed — or is
+//! refused with a [`Rejection`] that names the field and what is allowed,
+//! changing nothing. Controllers follow changes with [`State::events_since`],
+//! like etcd's watch, and re-read the whole state when their revision has
+//! been compacted away.
+//!
+//! Invariants:
+//! - [`State::apply`] is pure: no clock, no randomness, no I/O. Anything
+//!   time- or node-dependent is part of the command.
+//! - Names are validated when commands are built *and* when applied, so a
+//!   replica never stores a name the API would refuse.
+//!
+//! This crate must not depend on any other DWCP crate. Consensus (openraft),
+//! storage (redb) and transport arrive behind traits of their own with the
+//! rest of issue 3; what is here is the part they replicate.
+
+mod command;
+mod model;
+mod name;
+mod state;
+
+pub use command::{Command, Outcome, Rejection};
+pub use model::{App, Deployment, Node, Quotas, Region, Tenant, Version, VersionConfig};
+pub use name::{Name, NameError};
+pub use state::{Change, Compacted, Event, Record, Revision, State};

@@ -1,0 +1,119 @@
+//! The records of the desired state.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Name;
+use crate::state::Revision;
+
+/// How much a tenant may use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quotas {
+    /// Most apps the tenant may have.
+    pub max_apps: u32,
+    /// Most sandbox replicas over all of the tenant's deployments.
+    pub max_replicas: u32,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            max_apps: 100,
+            max_replicas: 1_000,
+        }
+    }
+}
+
+/// Owns apps; has quotas.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub name: Name,
+    pub quotas: Quotas,
+    pub created: Revision,
+}
+
+/// A named workload of a tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub tenant: Name,
+    pub name: Name,
+    /// The HTTP path prefix the gateway serves it at, e.g. `/hello`.
+    pub route: String,
+    /// The number the next version will get.
+    pub next_version: u64,
+    pub created: Revision,
+}
+
+/// How a version runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionConfig {
+    /// Memory limit per sandbox, in bytes.
+    pub memory_bytes: u64,
+    /// Deadline per request, in milliseconds.
+    pub timeout_ms: u64,
+    /// Serve from a warm pool instead of a fresh sandbox per request.
+    pub warm: bool,
+}
+
+impl Default for VersionConfig {
+    fn default() -> Self {
+        VersionConfig {
+            memory_bytes: 64 << 20,
+            timeout_ms: 10_000,
+            warm: false,
+        }
+    }
+}
+
+/// An immutable artifact, by sha256 digest, plus its configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    pub tenant: Name,
+    pub app: Name,
+    /// 1, 2, 3, ... per app.
+    pub number: u64,
+    /// Lowercase hex sha256 of the artifact.
+    pub digest: String,
+    pub config: VersionConfig,
+    pub created: Revision,
+}
+
+/// Desired capacity of one version of an app, per region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub tenant: Name,
+    pub app: Name,
+    pub version: u64,
+    /// Replicas wanted in each region.
+    pub regions: BTreeMap<Name, u32>,
+    pub updated: Revision,
+}
+
+impl Deployment {
+    /// Replicas over all regions.
+    pub fn replicas(&self) -> u64 {
+        self.regions.values().map(|&r| u64::from(r)).sum()
+    }
+}
+
+/// A region and where it sits in the topology tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    pub name: Name,
+    pub metro: String,
+    pub country: String,
+    pub continent: String,
+}
+
+/// A machine running the agent, in exactly one region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub name: Name,
+    pub region: Name,
+    /// Where its peers and the API reach it, `host:port`.
+    pub address: String,
+    pub labels: BTreeMap<String, String>,
+    /// Sandboxes it can hold.
+    pub capacity: u32,
+}

@@ -1,0 +1,521 @@
+//! The desired state and the deterministic state machine over it.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{check_config, check_digest, check_register, check_route};
+use crate::model::{App, Deployment, Node, Region, Tenant, Version};
+use crate::{Command, Name, Outcome, Rejection};
+
+/// A point in the history of the state: the number of changes applied.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Revision(pub u64);
+
+/// The kind of record an [`Event`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Record {
+    Tenant,
+    App,
+    Version,
+    Deployment,
+    Region,
+    Node,
+    Register,
+}
+
+/// One record created, replaced or deleted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub record: Record,
+    /// The record's key, e.g. `acme/shop` for an app or `acme/shop/3` for
+    /// a version.
+    pub key: String,
+    pub deleted: bool,
+}
+
+/// A change at a revision, as a watcher sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub revision: Revision,
+    pub change: Change,
+}
+
+/// The watcher asked for changes older than the state still remembers; it
+/// must read the whole state and watch from its revision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("changes up to revision {} are compacted; read the state and watch from its revision", .floor.0)]
+pub struct Compacted {
+    /// Changes at or before this revision are gone.
+    pub floor: Revision,
+}
+
+/// How many recent events the state keeps for watchers.
+const HISTORY: usize = 10_000;
+
+/// The desired state of the fleet.
+///
+/// ```
+/// use control::{Command, Name, Outcome, Quotas, State};
+/// let mut state = State::default();
+/// let acme = Name::new("tenant", "acme").unwrap();
+/// state.apply(&Command::PutTenant { name: acme.clone(), quotas: Quotas::default() }).unwrap();
+/// let created = state.apply(&Command::CreateApp {
+///     tenant: acme.clone(),
+///     name: Name::new("app", "shop").unwrap(),
+///     route: "/shop".into(),
+/// });
+/// assert_eq!(created, Ok(Outcome::Applied));
+/// assert_eq!(state.revision().0, 2);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    revision: Revision,
+    tenants: BTreeMap<Name, Tenant>,
+    apps: BTreeMap<(Name, Name), App>,
+    versions: BTreeMap<(Name, Name, u64), Version>,
+    deployments: BTreeMap<(Name, Name), Deployment>,
+    regions: BTreeMap<Name, Region>,
+    nodes: BTreeMap<Name, Node>,
+    registers: BTreeMap<String, Vec<u8>>,
+    /// Recent events, oldest first; not part of snapshots.
+    #[serde(skip)]
+    history: VecDeque<Event>,
+    /// Changes at or before this revision are no longer in `history`.
+    #[serde(skip)]
+    floor: Revision,
+}
+
+impl State {
+    /// The revision of the last change.
+    pub fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    pub fn tenant(&self, name: &Name) -> Option<&Tenant> {
+        self.tenants.get(name)
+    }
+
+    pub fn tenants(&self) -> impl Iterator<Item = &Tenant> {
+        self.tenants.values()
+    }
+
+    pub fn app(&self, tenant: &Name, name: &Name) -> Option<&App> {
+        self.apps.get(&(tenant.clone(), name.clone()))
+    }
+
+    /// All apps, by tenant then name.
+    pub fn apps(&self) -> impl Iterator<Item = &App> {
+        self.apps.values()
+    }
+
+    /// The versions of one app, oldest first.
+    pub fn versions(&self, tenant: &Name, app: &Name) -> impl Iterator<Item = &Version> {
+        let from = (tenant.clone(), app.clone(), 0);
+        let to = (tenant.clone(), app.clone(), u64::MAX);
+        self.versions.range(from..=to).map(|(_, v)| v)
+    }
+
+    pub fn deployment(&self, tenant: &Name, app: &Name) -> Option<&Deployment> {
+        self.deployments.get(&(tenant.clone(), app.clone()))
+    }
+
+    pub fn deployments(&self) -> impl Iterator<Item = &Deployment> {
+        self.deployments.values()
+    }
+
+    pub fn regions(&self) -> impl Iterator<Item = &Region> {
+        self.regions.values()
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
+    }
+
+    pub fn register(&self, key: &str) -> Option<&[u8]> {
+        self.registers.get(key).map(Vec::as_slice)
+    }
+
+    /// The events after `since`, oldest first, or [`Compacted`] when some of
+    /// them are no longer kept.
+    pub fn events_since(&self, since: Revision) -> Result<Vec<Event>, Compacted> {
+        if since < self.floor {
+            return Err(Compacted { floor: self.floor });
+        }
+        // A state restored from a snapshot starts with no history.
+        if self.history.is_empty() && since < self.revision {
+            return Err(Compacted {
+                floor: self.revision,
+            });
+        }
+        Ok(self
+            .history
+            .iter()
+            .filter(|e| e.revision > since)
+            .cloned()
+            .collect())
+    }
+
+    /// Applies `command`: validates it against the state, then makes the
+    /// whole change at a new revision, or refuses it and changes nothing. A
+    /// compare-and-swap that does not match changes nothing and keeps the
+    /// revision.
+    pub fn apply(&mut self, command: &Command) -> Result<Outcome, Rejection> {
+        let (outcome, changes) = self.plan(command)?;
+        if !changes.is_empty() {
+            self.commit(command, changes);
+        }
+        Ok(outcome)
+    }
+
+    /// Decides what `command` would change, without changing anything.
+    fn plan(&self, command: &Command) -> Result<(Outcome, Vec<Change>), Rejection> {
+        let change = |record, key: String, deleted| Change {
+            record,
+            key,
+            deleted,
+        };
+        let one = |record, key| Ok((Outcome::Applied, vec![change(record, key, false)]));
+        match command {
+            Command::PutTenant { name, quotas } => {
+                revalidate(name, "tenant")?;
+                let apps = self.apps_of(name).count() as u64;
+                if u64::from(quotas.max_apps) < apps {
+                    return Err(Rejection::invalid(
+                        "quotas.max_apps",
+                        quotas.max_apps,
+                        format!("at least the {apps} apps the tenant has"),
+                    ));
+                }
+                let replicas = self.replicas_of(name, None);
+                if u64::from(quotas.max_replicas) < replicas {
+                    return Err(Rejection::invalid(
+                        "quotas.max_replicas",
+                        quotas.max_replicas,
+                        format!("at least the {replicas} replicas the tenant runs"),
+                    ));
+                }
+                one(Record::Tenant, name.to_string())
+            }
+            Command::DeleteTenant { name } => {
+                self.tenants
+                    .get(name)
+                    .ok_or_else(|| Rejection::not_found("tenant", name))?;
+                if let Some(app) = self.apps_of(name).next() {
+                    return Err(Rejection::InUse {
+                        kind: "tenant".into(),
+                        name: name.to_string(),
+                        by: format!("app `{}` (delete its apps first)", app.name),
+                    });
+                }
+                Ok((
+                    Outcome::Applied,
+                    vec![change(Record::Tenant, name.to_string(), true)],
+                ))
+            }
+            Command::CreateApp {
+                tenant,
+                name,
+                route,
+            } => {
+                revalidate(name, "app")?;
+                let owner = self
+                    .tenants
+                    .get(tenant)
+                    .ok_or_else(|| Rejection::not_found("tenant", tenant))?;
+                check_route(route)?;
+                if self.app(tenant, name).is_some() {
+                    return Err(Rejection::AlreadyExists {
+                        kind: "app".into(),
+                        name: format!("{tenant}/{name}"),
+                    });
+                }
+                if let Some(other) = self.apps.values().find(|a| &a.route == route) {
+                    return Err(Rejection::AlreadyExists {
+                        kind: "route".into(),
+                        name: format!("{route} (served by app {}/{})", other.tenant, other.name),
+                    });
+                }
+                let wanted = self.apps_of(tenant).count() as u64 + 1;
+                within_quota(owner, "apps", owner.quotas.max_apps, wanted)?;
+                one(Record::App, format!("{tenant}/{name}"))
+            }
+            Command::DeleteApp { tenant, name } => {
+                self.app(tenant, name)
+                    .ok_or_else(|| Rejection::not_found("app", format!("{tenant}/{name}")))?;
+                let mut changes: Vec<Change> = self
+                    .versions(tenant, name)
+                    .map(|v| {
+                        change(
+                            Record::Version,
+                            format!("{tenant}/{name}/{}", v.number),
+                            true,
+                        )
+                    })
+                    .collect();
+                if self.deployment(tenant, name).is_some() {
+                    changes.push(change(Record::Deployment, format!("{tenant}/{name}"), true));
+                }
+                changes.push(change(Record::App, format!("{tenant}/{name}"), true));
+                Ok((Outcome::Applied, changes))
+            }
+            Command::AddVersion {
+                tenant,
+                app,
+                digest,
+                config,
+            } => {
+                let found = self
+                    .app(tenant, app)
+                    .ok_or_else(|| Rejection::not_found("app", format!("{tenant}/{app}")))?;
+                check_digest(digest)?;
+                check_config(config)?;
+                let number = found.next_version;
+                Ok((
+                    Outcome::VersionAdded(number),
+                    vec![
+                        change(Record::Version, format!("{tenant}/{app}/{number}"), false),
+                        change(Record::App, format!("{tenant}/{app}"), false),
+                    ],
+                ))
+            }
+            Command::SetDeployment {
+                tenant,
+                app,
+                version,
+                regions,
+            } => {
+                let owner = self
+                    .tenants
+                    .get(tenant)
+                    .ok_or_else(|| Rejection::not_found("tenant", tenant))?;
+                self.app(tenant, app)
+                    .ok_or_else(|| Rejection::not_found("app", format!("{tenant}/{app}")))?;
+                if !self
+                    .versions
+                    .contains_key(&(tenant.clone(), app.clone(), *version))
+                {
+                    return Err(Rejection::not_found(
+                        "version",
+                        format!("{tenant}/{app}/{version}"),
+                    ));
+                }
+                for (region, &replicas) in regions {
+                    if !self.regions.contains_key(region) {
+                        return Err(Rejection::not_found("region", region));
+                    }
+                    if replicas > 100_000 {
+                        return Err(Rejection::invalid(
+                            "replicas",
+                            replicas,
+                            "at most 100000 per region",
+                        ));
+                    }
+                }
+                let others = self.replicas_of(tenant, Some(app));
+                let wanted = others + regions.values().map(|&r| u64::from(r)).sum::<u64>();
+                within_quota(owner, "replicas", owner.quotas.max_replicas, wanted)?;
+                one(Record::Deployment, format!("{tenant}/{app}"))
+            }
+            Command::PutRegion { region } => {
+                revalidate(&region.name, "region")?;
+                one(Record::Region, region.name.to_string())
+            }
+            Command::PutNode { node } => {
+                revalidate(&node.name, "node")?;
+                if !self.regions.contains_key(&node.region) {
+                    return Err(Rejection::not_found("region", &node.region));
+                }
+                if node.address.is_empty() || node.address.len() > 255 {
+                    return Err(Rejection::invalid(
+                        "address",
+                        &node.address,
+                        "host:port, 1 to 255 characters",
+                    ));
+                }
+                one(Record::Node, node.name.to_string())
+            }
+            Command::RemoveNode { name } => {
+                self.nodes
+                    .get(name)
+                    .ok_or_else(|| Rejection::not_found("node", name))?;
+                Ok((
+                    Outcome::Applied,
+                    vec![change(Record::Node, name.to_string(), true)],
+                ))
+            }
+            Command::Put { key, value } => {
+                check_register(key, Some(value))?;
+                one(Record::Register, key.clone())
+            }
+            Command::CompareAndSwap { key, expected, new } => {
+                check_register(key, new.as_deref())?;
+                let previous = self.registers.get(key).cloned();
+                if previous != *expected {
+                    return Ok((
+                        Outcome::Swapped {
+                            swapped: false,
+                            previous,
+                        },
+                        Vec::new(),
+                    ));
+                }
+                Ok((
+                    Outcome::Swapped {
+                        swapped: true,
+                        previous,
+                    },
+                    vec![change(Record::Register, key.clone(), new.is_none())],
+                ))
+            }
+        }
+    }
+
+    /// Makes a planned change: cannot fail, so a change is never half made.
+    fn commit(&mut self, command: &Command, changes: Vec<Change>) {
+        let revision = Revision(self.revision.0 + 1);
+        match command {
+            Command::PutTenant { name, quotas } => {
+                let created = self.tenants.get(name).map_or(revision, |t| t.created);
+                self.tenants.insert(
+                    name.clone(),
+                    Tenant {
+                        name: name.clone(),
+                        quotas: quotas.clone(),
+                        created,
+                    },
+                );
+            }
+            Command::DeleteTenant { name } => {
+                self.tenants.remove(name);
+            }
+            Command::CreateApp {
+                tenant,
+                name,
+                route,
+            } => {
+                self.apps.insert(
+                    (tenant.clone(), name.clone()),
+                    App {
+                        tenant: tenant.clone(),
+                        name: name.clone(),
+                        route: route.clone(),
+                        next_version: 1,
+                        created: revision,
+                    },
+                );
+            }
+            Command::DeleteApp { tenant, name } => {
+                let key = (tenant.clone(), name.clone());
+                self.versions
+                    .retain(|(t, a, _), _| !(t == tenant && a == name));
+                self.deployments.remove(&key);
+                self.apps.remove(&key);
+            }
+            Command::AddVersion {
+                tenant,
+                app,
+                digest,
+                config,
+            } => {
+                if let Some(found) = self.apps.get_mut(&(tenant.clone(), app.clone())) {
+                    let number = found.next_version;
+                    found.next_version += 1;
+                    self.versions.insert(
+                        (tenant.clone(), app.clone(), number),
+                        Version {
+                            tenant: tenant.clone(),
+                            app: app.clone(),
+                            number,
+                            digest: digest.clone(),
+                            config: config.clone(),
+                            created: revision,
+                        },
+                    );
+                }
+            }
+            Command::SetDeployment {
+                tenant,
+                app,
+                version,
+                regions,
+            } => {
+                self.deployments.insert(
+                    (tenant.clone(), app.clone()),
+                    Deployment {
+                        tenant: tenant.clone(),
+                        app: app.clone(),
+                        version: *version,
+                        regions: regions.clone(),
+                        updated: revision,
+                    },
+                );
+            }
+            Command::PutRegion { region } => {
+                self.regions.insert(region.name.clone(), region.clone());
+            }
+            Command::PutNode { node } => {
+                self.nodes.insert(node.name.clone(), node.clone());
+            }
+            Command::RemoveNode { name } => {
+                self.nodes.remove(name);
+            }
+            Command::Put { key, value } => {
+                self.registers.insert(key.clone(), value.clone());
+            }
+            Command::CompareAndSwap { key, new, .. } => match new {
+                Some(v) => {
+                    self.registers.insert(key.clone(), v.clone());
+                }
+                None => {
+                    self.registers.remove(key);
+                }
+            },
+        }
+        self.revision = revision;
+        for change in changes {
+            self.history.push_back(Event { revision, change });
+        }
+        while self.history.len() > HISTORY {
+            if let Some(old) = self.history.pop_front() {
+                self.floor = old.revision;
+            }
+        }
+    }
+
+    /// Replicas the tenant's deployments want, leaving out one app's.
+    fn replicas_of(&self, tenant: &Name, except: Option<&Name>) -> u64 {
+        self.deployments
+            .values()
+            .filter(|d| &d.tenant == tenant && Some(&d.app) != except)
+            .map(Deployment::replicas)
+            .sum()
+    }
+
+    fn apps_of<'a>(&'a self, tenant: &'a Name) -> impl Iterator<Item = &'a App> + 'a {
+        self.apps.values().filter(move |a| &a.tenant == tenant)
+    }
+}
+
+fn within_quota(tenant: &Tenant, what: &str, limit: u32, wanted: u64) -> Result<(), Rejection> {
+    if wanted > u64::from(limit) {
+        return Err(Rejection::Quota {
+            tenant: tenant.name.to_string(),
+            what: what.into(),
+            limit: limit.into(),
+            wanted,
+        });
+    }
+    Ok(())
+}
+
+/// Names in commands are validated when built, but a command may come from
+/// an older or hostile peer's log entry: check again.
+fn revalidate(name: &Name, field: &'static str) -> Result<(), Rejection> {
+    Name::new(field, name.as_str())
+        .map(|_| ())
+        .map_err(Into::into)
+}

@@ -1,0 +1,403 @@
+//! The state machine: whole changes or none, validation that names the
+//! field, quotas, cascades, compare-and-swap, watch, and determinism.
+
+use std::collections::BTreeMap;
+
+use control::{
+    Command, Compacted, Name, Node, Outcome, Quotas, Record, Region, Rejection, Revision, State,
+    VersionConfig,
+};
+
+fn n(s: &str) -> Name {
+    Name::new("test", s).unwrap()
+}
+
+fn digest(c: char) -> String {
+    c.to_string().repeat(64)
+}
+
+fn region(name: &str) -> Command {
+    Command::PutRegion {
+        region: Region {
+            name: n(name),
+            metro: "ams".into(),
+            country: "nl".into(),
+            continent: "eu".into(),
+        },
+    }
+}
+
+/// A state with tenant `acme` (quotas given), region `eu-1` and app `shop`
+/// at version 1.
+fn shop(quotas: Quotas) -> State {
+    let mut s = State::default();
+    for cmd in [
+        Command::PutTenant {
+            name: n("acme"),
+            quotas,
+        },
+        region("eu-1"),
+        Command::CreateApp {
+            tenant: n("acme"),
+            name: n("shop"),
+            route: "/shop".into(),
+        },
+        Command::AddVersion {
+            tenant: n("acme"),
+            app: n("shop"),
+            digest: digest('a'),
+            config: VersionConfig::default(),
+        },
+    ] {
+        s.apply(&cmd).unwrap();
+    }
+    s
+}
+
+fn deploy(version: u64, replicas: u32) -> Command {
+    Command::SetDeployment {
+        tenant: n("acme"),
+        app: n("shop"),
+        version,
+        regions: BTreeMap::from([(n("eu-1"), replicas)]),
+    }
+}
+
+/// Applies `cmd`, expecting a rejection, and checks nothing changed.
+fn refused(state: &mut State, cmd: &Command) -> Rejection {
+    let before = state.clone();
+    let err = state.apply(cmd).expect_err("the command must be refused");
+    assert_eq!(*state, before, "a refused command changed the state");
+    err
+}
+
+#[test]
+fn a_deployment_flow_advances_one_revision_per_command() {
+    let mut s = shop(Quotas::default());
+    assert_eq!(s.revision(), Revision(4));
+    assert_eq!(
+        s.apply(&Command::AddVersion {
+            tenant: n("acme"),
+            app: n("shop"),
+            digest: digest('b'),
+            config: VersionConfig::default(),
+        }),
+        Ok(Outcome::VersionAdded(2))
+    );
+    assert_eq!(s.apply(&deploy(2, 3)), Ok(Outcome::Applied));
+    assert_eq!(s.revision(), Revision(6));
+    let d = s.deployment(&n("acme"), &n("shop")).unwrap();
+    assert_eq!((d.version, d.replicas(), d.updated), (2, 3, Revision(6)));
+    let numbers: Vec<u64> = s
+        .versions(&n("acme"), &n("shop"))
+        .map(|v| v.number)
+        .collect();
+    assert_eq!(numbers, [1, 2]);
+}
+
+#[test]
+fn bad_input_is_refused_by_field_and_changes_nothing() {
+    let mut s = shop(Quotas::default());
+    let field = |r: Rejection| r.field().map(str::to_string);
+    let bad_route = Command::CreateApp {
+        tenant: n("acme"),
+        name: n("cart"),
+        route: "no-slash".into(),
+    };
+    assert_eq!(field(refused(&mut s, &bad_route)), Some("route".into()));
+    let bad_digest = Command::AddVersion {
+        tenant: n("acme"),
+        app: n("shop"),
+        digest: "xyz".into(),
+        config: VersionConfig::default(),
+    };
+    assert_eq!(field(refused(&mut s, &bad_digest)), Some("digest".into()));
+    let bad_timeout = Command::AddVersion {
+        tenant: n("acme"),
+        app: n("shop"),
+        digest: digest('c'),
+        config: VersionConfig {
+            timeout_ms: 0,
+            ..VersionConfig::default()
+        },
+    };
+    assert_eq!(
+        field(refused(&mut s, &bad_timeout)),
+        Some("timeout_ms".into())
+    );
+    assert!(matches!(
+        refused(&mut s, &deploy(9, 1)),
+        Rejection::NotFound { kind, .. } if kind == "version"
+    ));
+    let unknown_region = Command::SetDeployment {
+        tenant: n("acme"),
+        app: n("shop"),
+        version: 1,
+        regions: BTreeMap::from([(n("mars-1"), 1)]),
+    };
+    assert!(matches!(
+        refused(&mut s, &unknown_region),
+        Rejection::NotFound { kind, .. } if kind == "region"
+    ));
+    let homeless = Command::PutNode {
+        node: Node {
+            name: n("n1"),
+            region: n("mars-1"),
+            address: "127.0.0.1:7000".into(),
+            labels: BTreeMap::new(),
+            capacity: 10,
+        },
+    };
+    assert!(matches!(
+        refused(&mut s, &homeless),
+        Rejection::NotFound { .. }
+    ));
+}
+
+#[test]
+fn names_from_a_log_entry_are_checked_again() {
+    // A peer's log entry is JSON; a bad name in it cannot even be decoded.
+    let json = r#"{"op":"create_app","tenant":"acme","name":"Not OK","route":"/x"}"#;
+    let err = serde_json::from_str::<Command>(json).unwrap_err();
+    assert!(err.to_string().contains("not a valid name"), "{err}");
+}
+
+#[test]
+fn routes_are_unique_across_tenants() {
+    let mut s = shop(Quotas::default());
+    s.apply(&Command::PutTenant {
+        name: n("other"),
+        quotas: Quotas::default(),
+    })
+    .unwrap();
+    let clash = Command::CreateApp {
+        tenant: n("other"),
+        name: n("shop"),
+        route: "/shop".into(),
+    };
+    assert!(matches!(
+        refused(&mut s, &clash),
+        Rejection::AlreadyExists { kind, .. } if kind == "route"
+    ));
+}
+
+#[test]
+fn quotas_bound_apps_and_replicas() {
+    let mut s = shop(Quotas {
+        max_apps: 1,
+        max_replicas: 5,
+    });
+    let second = Command::CreateApp {
+        tenant: n("acme"),
+        name: n("cart"),
+        route: "/cart".into(),
+    };
+    assert!(matches!(
+        refused(&mut s, &second),
+        Rejection::Quota { what, limit: 1, wanted: 2, .. } if what == "apps"
+    ));
+    assert_eq!(s.apply(&deploy(1, 5)), Ok(Outcome::Applied));
+    assert!(matches!(
+        refused(&mut s, &deploy(1, 6)),
+        Rejection::Quota { what, .. } if what == "replicas"
+    ));
+    // Lowering max_apps below what the tenant has is refused, by field.
+    let shrink = Command::PutTenant {
+        name: n("acme"),
+        quotas: Quotas {
+            max_apps: 0,
+            max_replicas: 5,
+        },
+    };
+    assert_eq!(refused(&mut s, &shrink).field(), Some("quotas.max_apps"));
+}
+
+#[test]
+fn deleting_an_app_removes_its_versions_and_deployment_in_one_revision() {
+    let mut s = shop(Quotas::default());
+    s.apply(&deploy(1, 2)).unwrap();
+    let before = s.revision();
+    s.apply(&Command::DeleteApp {
+        tenant: n("acme"),
+        name: n("shop"),
+    })
+    .unwrap();
+    assert_eq!(s.revision(), Revision(before.0 + 1));
+    assert!(s.app(&n("acme"), &n("shop")).is_none());
+    assert_eq!(s.versions(&n("acme"), &n("shop")).count(), 0);
+    assert!(s.deployment(&n("acme"), &n("shop")).is_none());
+    let events = s.events_since(before).unwrap();
+    let kinds: Vec<(Record, bool)> = events
+        .iter()
+        .map(|e| (e.change.record, e.change.deleted))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (Record::Version, true),
+            (Record::Deployment, true),
+            (Record::App, true)
+        ]
+    );
+    assert!(events.iter().all(|e| e.revision == s.revision()));
+    // The tenant can go now that it has no apps; before, it could not.
+    s.apply(&Command::DeleteTenant { name: n("acme") }).unwrap();
+}
+
+#[test]
+fn a_tenant_with_apps_cannot_be_deleted() {
+    let mut s = shop(Quotas::default());
+    assert!(matches!(
+        refused(&mut s, &Command::DeleteTenant { name: n("acme") }),
+        Rejection::InUse { .. }
+    ));
+}
+
+#[test]
+fn compare_and_swap_is_a_register() {
+    let mut s = State::default();
+    let cas = |expected: Option<&[u8]>, new: Option<&[u8]>| Command::CompareAndSwap {
+        key: "k".into(),
+        expected: expected.map(<[u8]>::to_vec),
+        new: new.map(<[u8]>::to_vec),
+    };
+    assert_eq!(
+        s.apply(&cas(None, Some(b"1"))),
+        Ok(Outcome::Swapped {
+            swapped: true,
+            previous: None
+        })
+    );
+    let rev = s.revision();
+    assert_eq!(
+        s.apply(&cas(Some(b"0"), Some(b"2"))),
+        Ok(Outcome::Swapped {
+            swapped: false,
+            previous: Some(b"1".to_vec())
+        })
+    );
+    assert_eq!(s.revision(), rev, "a failed swap is no change");
+    s.apply(&cas(Some(b"1"), None)).unwrap();
+    assert_eq!(s.register("k"), None);
+    let big = Command::Put {
+        key: "k".into(),
+        value: vec![0; 70_000],
+    };
+    assert_eq!(refused(&mut s, &big).field(), Some("value"));
+}
+
+#[test]
+fn watchers_see_changes_in_order_and_learn_when_they_fell_behind() {
+    let mut s = State::default();
+    for i in 0..10_050u32 {
+        s.apply(&Command::Put {
+            key: format!("k{}", i % 7),
+            value: i.to_le_bytes().to_vec(),
+        })
+        .unwrap();
+    }
+    let recent = s.events_since(Revision(10_040)).unwrap();
+    assert_eq!(recent.len(), 10);
+    assert!(recent.windows(2).all(|w| w[0].revision < w[1].revision));
+    assert_eq!(recent.last().unwrap().revision, s.revision());
+    assert_eq!(
+        s.events_since(Revision(3)),
+        Err(Compacted {
+            floor: Revision(50)
+        })
+    );
+    // A replica restored from a snapshot has the state but no history.
+    let snapshot = postcard::to_allocvec(&s).unwrap();
+    let restored: State = postcard::from_bytes(&snapshot).unwrap();
+    assert_eq!(restored.register("k0"), s.register("k0"));
+    assert_eq!(restored.revision(), s.revision());
+    assert!(restored.events_since(Revision(10_040)).is_err());
+    assert_eq!(restored.events_since(s.revision()), Ok(Vec::new()));
+}
+
+/// A tiny deterministic generator, so the test needs no random crate.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn random_command(rng: &mut XorShift) -> Command {
+    let t = n(["acme", "globex", "initech"][(rng.next() % 3) as usize]);
+    let a = n(["shop", "cart", "api", "web"][(rng.next() % 4) as usize]);
+    match rng.next() % 8 {
+        0 => Command::PutTenant {
+            name: t,
+            quotas: Quotas {
+                max_apps: (rng.next() % 4) as u32,
+                max_replicas: (rng.next() % 20) as u32,
+            },
+        },
+        1 => Command::CreateApp {
+            route: format!("/{t}-{a}"),
+            tenant: t,
+            name: a,
+        },
+        2 => Command::AddVersion {
+            tenant: t,
+            app: a,
+            digest: digest('d'),
+            config: VersionConfig::default(),
+        },
+        3 => Command::SetDeployment {
+            tenant: t,
+            app: a,
+            version: rng.next() % 3,
+            regions: BTreeMap::from([(n("eu-1"), (rng.next() % 8) as u32)]),
+        },
+        4 => Command::DeleteApp { tenant: t, name: a },
+        5 => Command::DeleteTenant { name: t },
+        6 => region("eu-1"),
+        _ => Command::CompareAndSwap {
+            key: "x".into(),
+            expected: Some(vec![(rng.next() % 2) as u8]).filter(|_| !rng.next().is_multiple_of(3)),
+            new: Some(vec![(rng.next() % 2) as u8]),
+        },
+    }
+}
+
+#[test]
+fn replicas_applying_the_same_log_agree_and_refusals_never_half_apply() {
+    for seed in 1..=20u64 {
+        let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let log: Vec<Command> = (0..400).map(|_| random_command(&mut rng)).collect();
+        let (mut a, mut b) = (State::default(), State::default());
+        let mut outcomes = Vec::new();
+        for cmd in &log {
+            let before = a.clone();
+            let result = a.apply(cmd);
+            if result.is_err() {
+                assert_eq!(a, before, "seed {seed}: a refusal changed the state");
+            }
+            outcomes.push(result);
+        }
+        for (cmd, expected) in log.iter().zip(&outcomes) {
+            assert_eq!(&b.apply(cmd), expected, "seed {seed}");
+        }
+        assert_eq!(a, b, "seed {seed}: replicas diverged");
+        // Invariants the commands maintain.
+        for d in a.deployments() {
+            assert!(
+                a.app(&d.tenant, &d.app).is_some(),
+                "seed {seed}: orphan deployment"
+            );
+        }
+        for t in a.tenants() {
+            let apps = a.apps().filter(|x| x.tenant == t.name).count() as u32;
+            assert!(
+                apps <= t.quotas.max_apps.max(apps.min(t.quotas.max_apps)),
+                "seed {seed}"
+            );
+        }
+    }
+}
