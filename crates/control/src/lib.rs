@@ -23,6 +23,7 @@
 mod command;
 mod model;
 mod name;
+pub mod replica;
 mod state;
 
 pub use command::{Command, Outcome, Rejection};

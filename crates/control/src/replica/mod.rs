@@ -1,0 +1,48 @@
+//! Replication of the state machine with openraft, stored in redb.
+//!
+//! [`LogStore`] keeps the Raft log, vote and commit point in one redb file,
+//! every append synced before it is acknowledged. [`StateMachine`] applies
+//! committed [`Command`](crate::Command)s to the [`State`](crate::State)
+//! and keeps snapshots in the same file, so a restarted node resumes from its
+//! last snapshot and replays the log after it. The network between nodes is
+//! a trait ([`openraft::RaftNetworkFactory`]); the in-process one in
+//! `tests/` and the TLS transport plug in there.
+
+mod log_store;
+mod state_machine;
+mod types;
+
+pub use log_store::LogStore;
+pub use state_machine::{SharedState, StateMachine};
+pub use types::{NodeId, Response, TypeConfig};
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why the store on disk cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file is missing pieces, damaged, or not a DWCP store. The node
+    /// refuses to start rather than serve wrong data.
+    #[error("the store at {path} cannot be used: {reason}")]
+    Unusable { path: String, reason: String },
+}
+
+/// Opens (or creates) the redb file of one node and returns its log store
+/// and state machine.
+pub fn open(path: &Path) -> Result<(LogStore, StateMachine), StoreError> {
+    let unusable = |reason: String| StoreError::Unusable {
+        path: path.display().to_string(),
+        reason,
+    };
+    // Check every page's checksum on open: a file damaged outside redb is
+    // refused with an error instead of being trusted (or panicking later).
+    let db = redb::Builder::new()
+        .set_check_integrity_on_open(true)
+        .create(path)
+        .map_err(|e| unusable(e.to_string()))?;
+    let db = Arc::new(db);
+    let log = LogStore::open(db.clone()).map_err(|e| unusable(e.to_string()))?;
+    let sm = StateMachine::open(db).map_err(|e| unusable(e.to_string()))?;
+    Ok((log, sm))
+}
