@@ -9,11 +9,13 @@
 //! `tests/` and the TLS transport plug in there.
 
 mod log_store;
+mod node;
 mod state_machine;
 mod types;
 
 pub use log_store::LogStore;
-pub use state_machine::{SharedState, StateMachine};
+pub use node::{Replica, ReplicaError, Status, Timing};
+pub use state_machine::{SharedState, StateGuard, StateMachine};
 pub use types::{NodeId, Response, TypeConfig};
 
 use std::path::Path;

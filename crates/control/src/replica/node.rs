@@ -1,0 +1,251 @@
+//! [`Replica`]: one node's share of the replicated state, behind a small
+//! API of our own so that the rest of DWCP never touches openraft directly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::{
+    BasicNode, ChangeMembers, Config, Raft, RaftNetworkFactory, ServerState, SnapshotPolicy,
+};
+
+use super::state_machine::StateGuard;
+use super::{NodeId, Response, SharedState, StoreError, TypeConfig};
+use crate::{Command, Compacted, Event, Revision};
+
+/// How fast a cluster notices a dead leader, and how often it snapshots.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub heartbeat: Duration,
+    /// A follower that hears no leader for a random time in this range
+    /// starts an election.
+    pub election: (Duration, Duration),
+    /// Snapshot (and compact the log) after this many entries.
+    pub snapshot_every: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        // etcd's defaults are 100 ms and 1 s; a shorter election timeout
+        // keeps failover under a second on a LAN.
+        Timing {
+            heartbeat: Duration::from_millis(100),
+            election: (Duration::from_millis(400), Duration::from_millis(800)),
+            snapshot_every: 10_000,
+        }
+    }
+}
+
+/// Why a replica operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writes and linearizable reads go to the leader; this is where it is
+    /// (when known).
+    #[error("this node is not the leader; the leader is {}", leader_text(.leader, .address))]
+    NotLeader {
+        leader: Option<NodeId>,
+        address: Option<String>,
+    },
+    #[error("invalid cluster configuration: {0}")]
+    Config(String),
+    #[error("consensus failed: {0}")]
+    Raft(String),
+}
+
+fn leader_text(leader: &Option<NodeId>, address: &Option<String>) -> String {
+    match (leader, address) {
+        (Some(id), Some(addr)) => format!("node {id} at {addr}"),
+        (Some(id), None) => format!("node {id}"),
+        _ => "not known yet (an election may be under way)".into(),
+    }
+}
+
+/// A node's role and view of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub id: NodeId,
+    pub role: &'static str,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    pub voters: BTreeSet<NodeId>,
+    pub members: BTreeMap<NodeId, String>,
+}
+
+/// One node of the replicated store.
+pub struct Replica {
+    id: NodeId,
+    raft: Raft<TypeConfig>,
+    state: SharedState,
+}
+
+impl Replica {
+    /// Opens the node's store at `path` and starts its Raft, reaching peers
+    /// through `network`.
+    pub async fn start<N>(
+        id: NodeId,
+        path: &Path,
+        network: N,
+        timing: &Timing,
+    ) -> Result<Replica, ReplicaError>
+    where
+        N: RaftNetworkFactory<TypeConfig>,
+    {
+        let (log, sm) = super::open(path)?;
+        let state = sm.shared();
+        let ms = |d: Duration| d.as_millis() as u64;
+        let config = Config {
+            cluster_name: "dwcp".into(),
+            heartbeat_interval: ms(timing.heartbeat),
+            election_timeout_min: ms(timing.election.0),
+            election_timeout_max: ms(timing.election.1),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(timing.snapshot_every),
+            max_in_snapshot_log_to_keep: 100.min(timing.snapshot_every),
+            ..Config::default()
+        }
+        .validate()
+        .map_err(|e| ReplicaError::Config(e.to_string()))?;
+        let raft = Raft::new(id, Arc::new(config), network, log, sm)
+            .await
+            .map_err(|e| ReplicaError::Raft(e.to_string()))?;
+        Ok(Replica { id, raft, state })
+    }
+
+    /// The openraft handle, for the transport's server side only.
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
+    }
+
+    /// Makes this node's cluster: `members` (id to address) as the voters.
+    pub async fn initialize(&self, members: BTreeMap<NodeId, String>) -> Result<(), ReplicaError> {
+        let members: BTreeMap<NodeId, BasicNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode::new(addr)))
+            .collect();
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| ReplicaError::Raft(e.to_string()))
+    }
+
+    /// Commits `command` on a majority and returns what applying it gave.
+    pub async fn write(&self, command: Command) -> Result<Response, ReplicaError> {
+        self.raft
+            .client_write(command)
+            .await
+            .map(|r| r.data)
+            .map_err(write_error)
+    }
+
+    /// The state as of now, linearizably: the leader confirms it still
+    /// leads and this node has applied everything committed before the read.
+    pub async fn read(&self) -> Result<StateGuard<'_>, ReplicaError> {
+        self.raft.ensure_linearizable().await.map_err(|e| match e {
+            RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
+                ReplicaError::NotLeader {
+                    leader: f.leader_id,
+                    address: f.leader_node.map(|n| n.addr),
+                }
+            }
+            other => ReplicaError::Raft(other.to_string()),
+        })?;
+        Ok(self.state.read())
+    }
+
+    /// The state this node has applied, without asking the leader: may lag.
+    pub fn read_local(&self) -> StateGuard<'_> {
+        self.state.read()
+    }
+
+    /// Waits until this node has applied a revision after `since`, or for
+    /// `wait` at most, then returns the events after `since`.
+    pub async fn watch(&self, since: Revision, wait: Duration) -> Result<Vec<Event>, Compacted> {
+        let mut revisions = self.state.subscribe();
+        let _ = tokio::time::timeout(wait, revisions.wait_for(|r| *r > since)).await;
+        self.state.read().events_since(since)
+    }
+
+    /// Adds a node as a non-voting learner and waits until it has the log.
+    pub async fn add_learner(&self, id: NodeId, address: String) -> Result<(), ReplicaError> {
+        self.raft
+            .add_learner(id, BasicNode::new(address), true)
+            .await
+            .map(drop)
+            .map_err(write_error)
+    }
+
+    /// Makes learners `ids` voters.
+    pub async fn promote(&self, ids: BTreeSet<NodeId>) -> Result<(), ReplicaError> {
+        self.change(ChangeMembers::AddVoterIds(ids)).await
+    }
+
+    /// Removes nodes `ids` from the cluster entirely, in one membership
+    /// change (voters removed without being kept as learners).
+    ///
+    /// The leader cannot remove itself: openraft 0.9 has no leadership
+    /// hand-over, and a leader dropping itself trips its internal checks.
+    /// Stop that node instead; once another leads, remove it from there.
+    pub async fn remove(&self, ids: BTreeSet<NodeId>) -> Result<(), ReplicaError> {
+        if ids.contains(&self.id) && self.status().leader == Some(self.id) {
+            return Err(ReplicaError::Config(format!(
+                "node {} is the leader and cannot remove itself; stop it, and remove it from the next leader",
+                self.id
+            )));
+        }
+        self.change(ChangeMembers::RemoveVoters(ids)).await
+    }
+
+    async fn change(&self, change: ChangeMembers<NodeId, BasicNode>) -> Result<(), ReplicaError> {
+        // `retain: false`: a voter removed is dropped, not kept as learner.
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map(drop)
+            .map_err(write_error)
+    }
+
+    /// This node's role and view of the cluster.
+    pub fn status(&self) -> Status {
+        let m = self.raft.metrics().borrow().clone();
+        let config = m.membership_config.membership();
+        Status {
+            id: self.id,
+            role: match m.state {
+                ServerState::Leader => "leader",
+                ServerState::Follower => "follower",
+                ServerState::Candidate => "candidate",
+                ServerState::Learner => "learner",
+                ServerState::Shutdown => "shutdown",
+            },
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            applied_index: m.last_applied.map(|l| l.index),
+            voters: config.voter_ids().collect(),
+            members: config
+                .nodes()
+                .map(|(id, node)| (*id, node.addr.clone()))
+                .collect(),
+        }
+    }
+
+    /// Stops the node; its store stays on disk for a restart.
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+}
+
+fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> ReplicaError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ReplicaError::NotLeader {
+            leader: f.leader_id,
+            address: f.leader_node.map(|n| n.addr),
+        },
+        other => ReplicaError::Raft(other.to_string()),
+    }
+}
