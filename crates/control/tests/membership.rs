@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Factory, Router};
+use common::Router;
 use control::replica::{NodeId, Replica, ReplicaError, Timing};
 use control::{Command, Record, Revision};
 
@@ -22,19 +22,7 @@ fn timing() -> Timing {
 }
 
 async fn start(router: &Router, id: NodeId, dir: &Path) -> Replica {
-    let replica = Replica::start(
-        id,
-        &dir.join(format!("node-{id}.redb")),
-        Factory {
-            router: router.clone(),
-            from: id,
-        },
-        &timing(),
-    )
-    .await
-    .expect("start replica");
-    router.add(id, replica.raft().clone());
-    replica
+    common::start_replica(router, id, dir, &timing()).await
 }
 
 fn put(i: u32) -> Command {

@@ -1,8 +1,11 @@
 //! The state machine: whole changes or none, validation that names the
 //! field, quotas, cascades, compare-and-swap, watch, and determinism.
 
+mod common;
+
 use std::collections::BTreeMap;
 
+use common::XorShift;
 use control::{
     Command, Compacted, Name, Node, Outcome, Quotas, Record, Region, Rejection, Revision, State,
     VersionConfig,
@@ -313,18 +316,6 @@ fn watchers_see_changes_in_order_and_learn_when_they_fell_behind() {
     assert_eq!(restored.revision(), s.revision());
     assert!(restored.events_since(Revision(10_040)).is_err());
     assert_eq!(restored.events_since(s.revision()), Ok(Vec::new()));
-}
-
-/// A tiny deterministic generator, so the test needs no random crate.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 fn random_command(rng: &mut XorShift) -> Command {

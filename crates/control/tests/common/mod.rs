@@ -1,5 +1,10 @@
 //! An in-process network for cluster tests: every node's Raft handle in one
-//! map, RPCs as direct calls, and nodes that can be cut off.
+//! map, RPCs as direct calls, and nodes that can be cut off; and a
+//! linearizability checker for the histories such tests record.
+
+#![allow(dead_code)] // each test binary uses part of this
+
+pub mod linearizable;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -12,6 +17,53 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::{BasicNode, Raft};
+
+/// A tiny deterministic generator, so that tests need no random crate and
+/// every seed replays exactly.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Starts node `id` with its store in `dir`, on `router`'s network.
+pub async fn start_replica(
+    router: &Router,
+    id: NodeId,
+    dir: &std::path::Path,
+    timing: &control::replica::Timing,
+) -> control::replica::Replica {
+    // A node restarted in the same process must wait until its previous
+    // incarnation's tasks have let go of the file.
+    let mut attempts = 0;
+    let replica = loop {
+        let started = control::replica::Replica::start(
+            id,
+            &dir.join(format!("node-{id}.redb")),
+            Factory {
+                router: router.clone(),
+                from: id,
+            },
+            timing,
+        )
+        .await;
+        match started {
+            Ok(r) => break r,
+            Err(e) if e.to_string().contains("already open") && attempts < 200 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("start replica {id}: {e}"),
+        }
+    };
+    router.add(id, replica.raft().clone());
+    replica
+}
 
 type Rpc<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, BasicNode, E>>;
 
@@ -34,6 +86,11 @@ impl Router {
     /// Takes a node off the network (its RPCs in and out fail).
     pub fn cut(&self, id: NodeId) {
         self.down.lock().unwrap().insert(id);
+    }
+
+    /// Puts every node back on the network.
+    pub fn heal(&self) {
+        self.down.lock().unwrap().clear();
     }
 
     fn target(&self, from: NodeId, to: NodeId) -> Result<Raft<TypeConfig>, Unreachable> {
