@@ -25,6 +25,7 @@ mod model;
 mod name;
 pub mod replica;
 mod state;
+pub mod tls;
 
 pub use command::{Command, Outcome, Rejection};
 pub use model::{App, Deployment, Node, Quotas, Region, Tenant, Version, VersionConfig};

@@ -1,0 +1,170 @@
+//! The cluster's PKI and its TLS settings: a CA created by the cluster's
+//! first node, certificates it issues to nodes, and TLS 1.3 configurations
+//! under which each side must present a certificate from that CA.
+//!
+//! Invariants: TLS 1.3 only; a peer without a certificate signed by the
+//! cluster's CA is refused by both the server and the client side.
+
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+
+/// Why a certificate or TLS configuration could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+    #[error("PEM data for {what} is not valid: {reason}")]
+    Pem { what: &'static str, reason: String },
+}
+
+fn ca_params(cluster: &str) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, format!("dwcp cluster {cluster} CA"));
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params
+}
+
+/// The certificate authority of one cluster.
+pub struct ClusterCa {
+    cluster: String,
+    cert_pem: String,
+    key: KeyPair,
+}
+
+/// A node's certificate and private key, in PEM.
+#[derive(Clone)]
+pub struct NodeIdentity {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl ClusterCa {
+    /// Creates a new CA for `cluster` with a fresh key.
+    pub fn create(cluster: &str) -> Result<ClusterCa, TlsError> {
+        let key = KeyPair::generate()?;
+        let cert = ca_params(cluster).self_signed(&key)?;
+        Ok(ClusterCa {
+            cluster: cluster.to_string(),
+            cert_pem: cert.pem(),
+            key,
+        })
+    }
+
+    /// Loads a CA saved with [`ClusterCa::cert_pem`] and [`ClusterCa::key_pem`].
+    pub fn load(cluster: &str, cert_pem: &str, key_pem: &str) -> Result<ClusterCa, TlsError> {
+        let key = KeyPair::from_pem(key_pem)?;
+        CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|e| TlsError::Pem {
+            what: "the CA certificate",
+            reason: e.to_string(),
+        })?;
+        Ok(ClusterCa {
+            cluster: cluster.to_string(),
+            cert_pem: cert_pem.to_string(),
+            key,
+        })
+    }
+
+    /// The CA certificate, which every node trusts.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The CA's private key: a secret, to be stored encrypted.
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+
+    /// Issues a certificate for node `name`, valid for `hosts` (DNS names or
+    /// IP addresses), usable as both TLS server and client.
+    pub fn issue(&self, name: &str, hosts: &[String]) -> Result<NodeIdentity, TlsError> {
+        let mut names = vec![name.to_string()];
+        names.extend(hosts.iter().cloned());
+        let mut params = CertificateParams::new(names)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, name);
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = KeyPair::generate()?;
+        let issuer = Issuer::new(ca_params(&self.cluster), &self.key);
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok(NodeIdentity {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn roots(ca_pem: &str) -> Result<RootCertStore, TlsError> {
+    let ca = CertificateDer::from_pem_slice(ca_pem.as_bytes()).map_err(|e| TlsError::Pem {
+        what: "the CA certificate",
+        reason: e.to_string(),
+    })?;
+    let mut roots = RootCertStore::empty();
+    roots.add(ca)?;
+    Ok(roots)
+}
+
+fn chain(
+    identity: &NodeIdentity,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let cert = CertificateDer::from_pem_slice(identity.cert_pem.as_bytes()).map_err(|e| {
+        TlsError::Pem {
+            what: "the node certificate",
+            reason: e.to_string(),
+        }
+    })?;
+    let key =
+        PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).map_err(|e| TlsError::Pem {
+            what: "the node key",
+            reason: e.to_string(),
+        })?;
+    Ok((vec![cert], key))
+}
+
+/// The server side: TLS 1.3, and the client must present a certificate
+/// from the cluster's CA.
+pub fn server_config(ca_pem: &str, identity: &NodeIdentity) -> Result<Arc<ServerConfig>, TlsError> {
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider())
+            .build()
+            .map_err(|e| TlsError::Config(rustls::Error::General(e.to_string())))?;
+    let (certs, key) = chain(identity)?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The client side: TLS 1.3, trusting only the cluster's CA, presenting
+/// this node's certificate.
+pub fn client_config(ca_pem: &str, identity: &NodeIdentity) -> Result<Arc<ClientConfig>, TlsError> {
+    let (certs, key) = chain(identity)?;
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots(ca_pem)?)
+        .with_client_auth_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
