@@ -26,6 +26,7 @@ mod name;
 pub mod replica;
 mod state;
 pub mod tls;
+pub mod transport;
 
 pub use command::{Command, Outcome, Rejection};
 pub use model::{App, Deployment, Node, Quotas, Region, Tenant, Version, VersionConfig};
