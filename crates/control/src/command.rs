@@ -150,11 +150,7 @@ pub(crate) fn check_route(route: &str) -> Result<(), Rejection> {
 
 /// Checks a sha256 digest in lowercase hex.
 pub(crate) fn check_digest(digest: &str) -> Result<(), Rejection> {
-    if digest.len() == 64
-        && digest
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    if crate::blobs::is_sha256_hex(digest) {
         Ok(())
     } else {
         Err(Rejection::invalid(

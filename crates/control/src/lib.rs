@@ -20,6 +20,7 @@
 //! storage (redb) and transport arrive behind traits of their own with the
 //! rest of issue 3; what is here is the part they replicate.
 
+pub mod blobs;
 mod command;
 mod model;
 mod name;
