@@ -462,6 +462,25 @@ fn bench_density_quick_json() {
 }
 
 #[test]
+fn bench_control_quick_json() {
+    let report = bench_json(&["bench", "control", "--quick", "--json"]);
+    assert_eq!(report["bench"], "control");
+    for name in ["redb-floor", "commit-1client", "failover"] {
+        let s = series(&report, name);
+        assert_eq!(s["unit"], "ns", "{name}");
+        assert!(num(s, "samples") > 0.0, "{name}");
+        assert!(
+            num(s, "p50") > 0.0 && num(s, "p50") <= num(s, "p99"),
+            "{name}: {s}"
+        );
+    }
+    assert_eq!(series(&report, "commit-1client")["baseline"], "redb-floor");
+    let writes = series(&report, "writes-64clients");
+    assert_eq!(writes["unit"], "ops/s");
+    assert!(num(writes, "value") > 0.0, "{writes}");
+}
+
+#[test]
 fn bench_table_output() {
     let out = dwcp(&["bench", "density", "--quick", "--target", "100"]);
     assert_code(&out, 0);

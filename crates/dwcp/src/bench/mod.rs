@@ -1,6 +1,7 @@
 //! `dwcp bench NAME`: benchmarks that measure DWCP beside a baseline in the
 //! same run and report percentiles from `hdrhistogram`.
 
+mod control;
 mod density;
 mod report;
 mod startup;
@@ -14,10 +15,10 @@ use anyhow::Result;
 /// from hdrhistogram; progress goes to stderr.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Benchmarks:\n  startup  cold and warm sandbox starts, fresh sandboxes per second, 1 MiB data\n           segments; baselines: wasmtime's default configuration and wasmtime\n           tuned by its documentation\n  density  live sandboxes one node holds in the dense profile and the resident\n           memory each costs; baseline: wasmtime's default configuration\n\nExamples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000"
+    after_help = "Benchmarks:\n  startup  cold and warm sandbox starts, fresh sandboxes per second, 1 MiB data\n           segments; baselines: wasmtime's default configuration and wasmtime\n           tuned by its documentation\n  density  live sandboxes one node holds in the dense profile and the resident\n           memory each costs; baseline: wasmtime's default configuration\n  control  commit latency, throughput and failover of a 3-node Raft cluster over\n           mutual TLS; baseline: the same writes into one redb file, synced\n\nExamples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000"
 )]
 pub struct BenchArgs {
-    /// Which benchmark: startup or density.
+    /// Which benchmark: startup, density or control.
     name: String,
     /// Print one JSON object on stdout instead of a table.
     #[arg(long)]
@@ -37,11 +38,12 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     let report = match args.name.as_str() {
         "startup" => startup::run(args.quick)?,
+        "control" => control::run(args.quick)?,
         "density" => match &args.worker {
             Some(kind) => return density::worker(kind, args.target.unwrap_or(1)),
             None => density::run(args.quick, args.target)?,
         },
-        other => anyhow::bail!("unknown benchmark `{other}`; available: startup, density"),
+        other => anyhow::bail!("unknown benchmark `{other}`; available: startup, density, control"),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
