@@ -77,7 +77,7 @@ impl Cluster {
         // go of the file.
         let mut tries = 0;
         let replica = loop {
-            match Replica::start(id, &path, network.clone(), &Timing::default()).await {
+            match Replica::start(id, &path, network.clone(), &bench_timing()).await {
                 Ok(r) => break r,
                 Err(e) if e.to_string().contains("already open") && tries < 200 => {
                     tries += 1;
@@ -142,8 +142,8 @@ async fn measure(quick: bool) -> Result<Report> {
             "clients_for_throughput": 64,
             "throughput_seconds": span.as_secs_f64(),
             "failover_trials": trials,
-            "heartbeat_ms": 100,
-            "election_timeout_ms": [400, 800],
+            "heartbeat_ms": 50,
+            "election_timeout_ms": [200, 400],
             "processes": "one (three nodes with their own stores, servers and sockets)",
         }),
     );
@@ -282,7 +282,7 @@ async fn measure(quick: bool) -> Result<Report> {
         "commit-1client is from the request to the leader until a majority has synced the entry and the leader applied it".into(),
     );
     report.notes.push(
-        "failover is from stopping the leader (in this process: its server and connections go away) to the next acknowledged write; the election timeout is 400-800 ms".into(),
+        "failover is from stopping the leader (in this process: its server and connections go away) to the next acknowledged write; heartbeat 50 ms, election timeout 200-400 ms".into(),
     );
     Ok(report)
 }
@@ -311,4 +311,13 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("dwcp-bench-control-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Heartbeat and election timing for the bench cluster (loopback: short).
+fn bench_timing() -> Timing {
+    Timing {
+        heartbeat: Duration::from_millis(50),
+        election: (Duration::from_millis(200), Duration::from_millis(400)),
+        ..Timing::default()
+    }
 }
