@@ -146,23 +146,26 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     }
 }
 
-/// Why a peer could not be reached.
+/// Why an RPC did not get an answer.
 #[derive(Debug, thiserror::Error)]
-#[error("peer {addr}: {reason}")]
-struct PeerDown {
-    addr: String,
-    reason: String,
+enum CallError {
+    /// The peer could not be reached or answered badly: openraft backs off.
+    #[error("peer {addr}: {reason}")]
+    Down { addr: String, reason: String },
+    /// The request could not be built here: openraft retries at once.
+    #[error("cannot build the request: {0}")]
+    Request(String),
 }
 
 impl PeerClient {
-    fn down(&self, reason: impl ToString) -> PeerDown {
-        PeerDown {
+    fn down(&self, reason: impl ToString) -> CallError {
+        CallError::Down {
             addr: self.addr.clone(),
             reason: reason.to_string(),
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, PeerDown> {
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, CallError> {
         let addr: SocketAddr = self
             .addr
             .parse()
@@ -189,23 +192,17 @@ impl PeerClient {
         &mut self,
         path: &str,
         rpc: &Q,
-    ) -> Result<Result<A, E>, PeerDown> {
+    ) -> Result<Result<A, E>, CallError> {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
             self.sender = Some(self.connect().await?);
         }
         let Some(sender) = self.sender.as_mut() else {
             return Err(self.down("no connection"));
         };
-        let body = serde_json::to_vec(rpc).map_err(|e| PeerDown {
-            addr: String::new(),
-            reason: e.to_string(),
-        })?;
+        let body = serde_json::to_vec(rpc).map_err(|e| CallError::Request(e.to_string()))?;
         let request = Request::post(path)
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| PeerDown {
-                addr: String::new(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| CallError::Request(e.to_string()))?;
         let outcome = async {
             sender.ready().await?;
             let response = sender.send_request(request).await?;
@@ -234,13 +231,13 @@ type Rpc<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, BasicNode, E>>;
 #[allow(clippy::result_large_err)]
 fn rpc_result<A, E: std::error::Error>(
     target: NodeId,
-    result: Result<Result<A, E>, PeerDown>,
+    result: Result<Result<A, E>, CallError>,
 ) -> Result<A, RPCError<NodeId, BasicNode, E>> {
     match result {
         Ok(Ok(a)) => Ok(a),
         Ok(Err(e)) => Err(RemoteError::new(target, e).into()),
-        Err(down) if down.addr.is_empty() => Err(NetworkError::new(&down).into()),
-        Err(down) => Err(Unreachable::new(&down).into()),
+        Err(e @ CallError::Request(_)) => Err(NetworkError::new(&e).into()),
+        Err(e @ CallError::Down { .. }) => Err(Unreachable::new(&e).into()),
     }
 }
 

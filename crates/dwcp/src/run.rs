@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use sandbox::{
     Artifact, DirGrant, Engine, Invocation, Limits, Profile, Sandbox, SandboxError, Template, Tier,
@@ -203,7 +202,7 @@ fn execute(args: &RunArgs) -> Result<u8, Failure> {
         Some(name) => Some(template.entry(name)?),
         None => None,
     };
-    let mut sandbox = engine.start(&Arc::clone(&template))?;
+    let mut sandbox = engine.start(&template)?;
     let out = match invocation_entry {
         Some(entry) => sandbox.invoke(Invocation::Call {
             entry,

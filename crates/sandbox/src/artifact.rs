@@ -70,11 +70,6 @@ impl Artifact {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
-
-    /// True when the bytes start with the WebAssembly binary magic number.
-    pub fn is_wasm_binary(&self) -> bool {
-        self.bytes.starts_with(b"\0asm")
-    }
 }
 
 impl fmt::Debug for Artifact {

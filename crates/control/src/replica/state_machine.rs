@@ -85,11 +85,7 @@ impl StateMachine {
         let txn = db.begin_write()?;
         txn.open_table(SNAPSHOT)?;
         txn.commit()?;
-        let stored = {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(SNAPSHOT)?;
-            table.get(CURRENT)?.map(|b| b.value().to_vec())
-        };
+        let stored = load_snapshot(&db).map_err(|e| redb::Error::Corrupted(e.0))?;
         let applied = match &stored {
             Some(bytes) => {
                 let data: SnapshotData = postcard::from_bytes(bytes)
@@ -124,15 +120,23 @@ impl StateMachine {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Applied> {
         self.shared.inner.write().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    fn save_snapshot(&mut self, bytes: &[u8]) -> std::result::Result<(), StoreIo> {
-        let txn = self.db.begin_write().map_err(io)?;
-        txn.open_table(SNAPSHOT)
-            .map_err(io)?
-            .insert(CURRENT, bytes)
-            .map_err(io)?;
-        txn.commit().map_err(io)
-    }
+/// Writes `bytes` as the current snapshot, in one synced transaction.
+fn store_snapshot(db: &Database, bytes: &[u8]) -> std::result::Result<(), StoreIo> {
+    let txn = db.begin_write().map_err(io)?;
+    txn.open_table(SNAPSHOT)
+        .map_err(io)?
+        .insert(CURRENT, bytes)
+        .map_err(io)?;
+    txn.commit().map_err(io)
+}
+
+/// The current snapshot's bytes, if one was stored.
+fn load_snapshot(db: &Database) -> std::result::Result<Option<Vec<u8>>, StoreIo> {
+    let txn = db.begin_read().map_err(io)?;
+    let table = txn.open_table(SNAPSHOT).map_err(io)?;
+    Ok(table.get(CURRENT).map_err(io)?.map(|b| b.value().to_vec()))
 }
 
 /// Builds a snapshot of the state as it is now.
@@ -144,18 +148,8 @@ pub struct Builder {
 
 impl RaftSnapshotBuilder<TypeConfig> for Builder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>> {
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(|e| StorageIOError::write_snapshot(None, &io(e)))?;
-        let stored = (|| -> std::result::Result<(), StoreIo> {
-            txn.open_table(SNAPSHOT)
-                .map_err(io)?
-                .insert(CURRENT, self.data.as_slice())
-                .map_err(io)?;
-            txn.commit().map_err(io)
-        })();
-        stored.map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        store_snapshot(&self.db, &self.data)
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         Ok(Snapshot {
             meta: self.meta.clone(),
             snapshot: Box::new(Cursor::new(self.data.clone())),
@@ -236,7 +230,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let bytes = snapshot.into_inner();
         let data: SnapshotData = postcard::from_bytes(&bytes)
             .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &io(e)))?;
-        self.save_snapshot(&bytes)
+        store_snapshot(&self.db, &bytes)
             .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         let revision = data.state.revision();
         {
@@ -250,12 +244,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>> {
-        let read = || -> std::result::Result<Option<Vec<u8>>, StoreIo> {
-            let txn = self.db.begin_read().map_err(io)?;
-            let table = txn.open_table(SNAPSHOT).map_err(io)?;
-            Ok(table.get(CURRENT).map_err(io)?.map(|b| b.value().to_vec()))
-        };
-        let Some(bytes) = read().map_err(|e| StorageIOError::read_snapshot(None, &e))? else {
+        let Some(bytes) =
+            load_snapshot(&self.db).map_err(|e| StorageIOError::read_snapshot(None, &e))?
+        else {
             return Ok(None);
         };
         let data: SnapshotData = postcard::from_bytes(&bytes)
