@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Node, Quotas, Region, VersionConfig};
+use crate::model::{Node, Quotas, Region, Role, VersionConfig};
 use crate::{Name, NameError};
 
 /// One change to the desired state. Applied whole or not at all.
@@ -43,6 +43,14 @@ pub enum Command {
     PutNode { node: Node },
     /// Removes a node.
     RemoveNode { name: Name },
+    /// Creates or replaces a credential: a token's sha256 and its role.
+    PutCredential {
+        name: Name,
+        role: Role,
+        sha256: String,
+    },
+    /// Deletes a credential: its token stops working.
+    DeleteCredential { name: Name },
     /// Sets a register (a small key-value cell for controllers and tests).
     Put { key: String, value: Vec<u8> },
     /// Sets a register to `new` (or deletes it when `None`) only if it

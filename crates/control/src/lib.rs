@@ -21,6 +21,7 @@
 //! rest of issue 3; what is here is the part they replicate.
 
 pub mod blobs;
+pub mod cluster;
 mod command;
 mod model;
 mod name;
@@ -30,6 +31,8 @@ pub mod tls;
 pub mod transport;
 
 pub use command::{Command, Outcome, Rejection};
-pub use model::{App, Deployment, Node, Quotas, Region, Tenant, Version, VersionConfig};
+pub use model::{
+    App, Credential, Deployment, Node, Quotas, Region, Role, Tenant, Version, VersionConfig,
+};
 pub use name::{Name, NameError};
 pub use state::{Change, Compacted, Event, Record, Revision, State};

@@ -97,6 +97,27 @@ impl Deployment {
     }
 }
 
+/// What a credential lets its holder do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything through the API.
+    Admin,
+    /// Only joining a node to the cluster.
+    Join,
+}
+
+/// A bearer token, kept only as its sha256: the token itself is shown once
+/// when made and never stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    pub name: Name,
+    pub role: Role,
+    /// Lowercase hex sha256 of the token.
+    pub sha256: String,
+    pub created: Revision,
+}
+
 /// A region and where it sits in the topology tree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Region {
@@ -116,4 +137,7 @@ pub struct Node {
     pub labels: BTreeMap<String, String>,
     /// Sandboxes it can hold.
     pub capacity: u32,
+    /// Where its HTTP API listens, `host:port`, when it serves one.
+    #[serde(default)]
+    pub api: Option<String>,
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{check_config, check_digest, check_register, check_route};
-use crate::model::{App, Deployment, Node, Region, Tenant, Version};
+use crate::model::{App, Credential, Deployment, Node, Region, Tenant, Version};
 use crate::{Command, Name, Outcome, Rejection};
 
 /// A point in the history of the state: the number of changes applied.
@@ -24,6 +24,7 @@ pub enum Record {
     Deployment,
     Region,
     Node,
+    Credential,
     Register,
 }
 
@@ -80,6 +81,8 @@ pub struct State {
     deployments: BTreeMap<(Name, Name), Deployment>,
     regions: BTreeMap<Name, Region>,
     nodes: BTreeMap<Name, Node>,
+    #[serde(default)]
+    credentials: BTreeMap<Name, Credential>,
     registers: BTreeMap<String, Vec<u8>>,
     /// Recent events, oldest first; not part of snapshots.
     #[serde(skip)]
@@ -133,6 +136,15 @@ impl State {
 
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.values()
+    }
+
+    pub fn credentials(&self) -> impl Iterator<Item = &Credential> {
+        self.credentials.values()
+    }
+
+    /// The credential whose token hashes to `sha256`, if any.
+    pub fn credential_by_hash(&self, sha256: &str) -> Option<&Credential> {
+        self.credentials.values().find(|c| c.sha256 == sha256)
     }
 
     pub fn register(&self, key: &str) -> Option<&[u8]> {
@@ -347,6 +359,22 @@ impl State {
                     vec![change(Record::Node, name.to_string(), true)],
                 ))
             }
+            Command::PutCredential { name, sha256, .. } => {
+                revalidate(name, "credential")?;
+                check_digest(sha256).map_err(|_| {
+                    Rejection::invalid("sha256", sha256, "64 lowercase hex digits (a sha256)")
+                })?;
+                one(Record::Credential, name.to_string())
+            }
+            Command::DeleteCredential { name } => {
+                self.credentials
+                    .get(name)
+                    .ok_or_else(|| Rejection::not_found("credential", name))?;
+                Ok((
+                    Outcome::Applied,
+                    vec![change(Record::Credential, name.to_string(), true)],
+                ))
+            }
             Command::Put { key, value } => {
                 check_register(key, Some(value))?;
                 one(Record::Register, key.clone())
@@ -462,6 +490,21 @@ impl State {
             }
             Command::RemoveNode { name } => {
                 self.nodes.remove(name);
+            }
+            Command::PutCredential { name, role, sha256 } => {
+                let created = self.credentials.get(name).map_or(revision, |c| c.created);
+                self.credentials.insert(
+                    name.clone(),
+                    Credential {
+                        name: name.clone(),
+                        role: *role,
+                        sha256: sha256.clone(),
+                        created,
+                    },
+                );
+            }
+            Command::DeleteCredential { name } => {
+                self.credentials.remove(name);
             }
             Command::Put { key, value } => {
                 self.registers.insert(key.clone(), value.clone());

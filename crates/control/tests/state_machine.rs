@@ -149,6 +149,7 @@ fn bad_input_is_refused_by_field_and_changes_nothing() {
             address: "127.0.0.1:7000".into(),
             labels: BTreeMap::new(),
             capacity: 10,
+            api: None,
         },
     };
     assert!(matches!(

@@ -1,0 +1,15 @@
+//! DWCP's HTTP API: JSON under `/api/v1/...`, every route except health
+//! and the OpenAPI document behind a bearer token.
+//!
+//! Invariants:
+//! - A request changes the desired state through exactly one
+//!   [`control::Command`] or not at all; bad input is refused before any
+//!   write with `{"error": {"code", "message", "field"}}` and a 4xx status.
+//! - Tokens are never stored: only their sha256 is, in the replicated state.
+//!
+//! This crate depends on `control` only, and reaches the cluster through
+//! the [`ControlPlane`] trait.
+
+pub mod plane;
+
+pub use plane::{BlobReceipt, ControlPlane, PlaneError};

@@ -1,0 +1,77 @@
+//! What the API needs from the control plane, as a trait: the running
+//! cluster node implements it; unit tests use an in-memory fake.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use control::cluster::ClusterStatus;
+use control::replica::{NodeId, Response};
+use control::{Command, Rejection, State};
+use serde::{Deserialize, Serialize};
+
+/// Why the control plane could not do what the API asked.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaneError {
+    /// The state machine refused the command; nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// No leader or no quorum right now: retry later (HTTP 503).
+    #[error("the cluster cannot serve this now: {0}")]
+    Unavailable(String),
+    /// A request the caller got wrong, outside the state machine (HTTP 400).
+    #[error("{field} `{value}` is not allowed: {allowed}")]
+    Invalid {
+        field: String,
+        value: String,
+        allowed: String,
+    },
+    /// Something named does not exist (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// A fault on this node (HTTP 500).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A stored artifact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobReceipt {
+    /// Lowercase hex sha256 of the bytes.
+    pub digest: String,
+    pub size: u64,
+    /// How many nodes hold a copy now (this one included).
+    pub copies: usize,
+}
+
+/// The control plane as the API sees it. Writes and membership changes are
+/// forwarded to the leader by the implementation; reads are linearizable.
+pub trait ControlPlane: Send + Sync + 'static {
+    /// Commits `command` and returns what applying it gave (a refusal is
+    /// `Ok(Response { result: Err(rejection), .. })`).
+    fn write(&self, command: Command) -> impl Future<Output = Result<Response, PlaneError>> + Send;
+
+    /// Runs `f` over the state as of now (linearizable).
+    fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&State) -> R + Send + 'static,
+    ) -> impl Future<Output = Result<R, PlaneError>> + Send;
+
+    /// Members, roles, leader, term, commit index and lag.
+    fn status(&self) -> impl Future<Output = Result<ClusterStatus, PlaneError>> + Send;
+
+    /// Removes node `id` from the cluster.
+    fn remove_node(&self, id: NodeId) -> impl Future<Output = Result<(), PlaneError>> + Send;
+
+    /// Stores an artifact on this node and copies it to the other members;
+    /// returns once a majority of the voters hold it.
+    fn put_blob(
+        &self,
+        bytes: Bytes,
+    ) -> impl Future<Output = Result<BlobReceipt, PlaneError>> + Send;
+
+    /// Whether an artifact with this digest is stored on this node.
+    fn has_blob(&self, digest: &str) -> bool;
+
+    /// This node's id, for health answers and response headers.
+    fn node_id(&self) -> NodeId;
+}
