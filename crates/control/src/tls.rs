@@ -144,10 +144,34 @@ fn chain(
 /// The server side: TLS 1.3, and the client must present a certificate
 /// from the cluster's CA.
 pub fn server_config(ca_pem: &str, identity: &NodeIdentity) -> Result<Arc<ServerConfig>, TlsError> {
-    let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider())
-            .build()
-            .map_err(|e| TlsError::Config(rustls::Error::General(e.to_string())))?;
+    build_server_config(ca_pem, identity, false)
+}
+
+/// The server side of a node that admits joins: a client with a
+/// certificate must have one from the cluster's CA, but a client without
+/// any (a node that is joining) is let through, and the service decides
+/// what it may reach (only the join routes).
+pub fn join_server_config(
+    ca_pem: &str,
+    identity: &NodeIdentity,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    build_server_config(ca_pem, identity, true)
+}
+
+fn build_server_config(
+    ca_pem: &str,
+    identity: &NodeIdentity,
+    allow_anonymous: bool,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider());
+    let builder = if allow_anonymous {
+        builder.allow_unauthenticated()
+    } else {
+        builder
+    };
+    let verifier = builder
+        .build()
+        .map_err(|e| TlsError::Config(rustls::Error::General(e.to_string())))?;
     let (certs, key) = chain(identity)?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -167,4 +191,82 @@ pub fn client_config(ca_pem: &str, identity: &NodeIdentity) -> Result<Arc<Client
         .with_client_auth_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The client side of a node that is joining: it has no certificate yet
+/// and trusts only the cluster's CA (whose fingerprint its join token
+/// carries).
+pub fn joining_client_config(ca_pem: &str) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots(ca_pem)?)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A client that accepts any server certificate, for one job only: fetching
+/// the cluster's CA certificate, which the caller then checks against the
+/// fingerprint in its join token before trusting anything it says.
+pub fn fingerprint_fetch_client_config() -> Result<Arc<ClientConfig>, TlsError> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServer(provider())))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Lowercase hex sha256 of a PEM certificate's DER bytes.
+pub fn fingerprint(cert_pem: &str) -> Result<String, TlsError> {
+    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|e| TlsError::Pem {
+        what: "a certificate",
+        reason: e.to_string(),
+    })?;
+    Ok(crate::blobs::digest_of(&der))
+}
+
+/// Checks the handshake's signatures but not who signed the certificate.
+#[derive(Debug)]
+struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not allowed".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }

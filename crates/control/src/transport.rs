@@ -37,24 +37,85 @@ use crate::replica::{NodeId, TypeConfig};
 const MAX_BODY: usize = 64 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// One request to a node's peer port.
+pub struct PeerRequest {
+    pub method: hyper::Method,
+    pub path: String,
+    pub body: Bytes,
+    /// The caller presented a certificate from the cluster's CA. Only the
+    /// join routes may be served without one.
+    pub authenticated: bool,
+}
+
+/// What a node's peer port serves: Raft RPCs, and whatever else the
+/// cluster layer adds (joins, forwarded writes, blob copies).
+pub trait PeerService: Send + Sync + 'static {
+    fn handle(
+        &self,
+        request: PeerRequest,
+    ) -> impl std::future::Future<Output = (StatusCode, Bytes)> + Send;
+}
+
+/// The Raft RPCs alone: `POST /raft/{append,vote,snapshot}`.
+pub struct RaftService {
+    pub raft: Raft<TypeConfig>,
+}
+
+impl PeerService for RaftService {
+    async fn handle(&self, request: PeerRequest) -> (StatusCode, Bytes) {
+        if !request.authenticated {
+            return (
+                StatusCode::FORBIDDEN,
+                Bytes::from_static(b"a certificate from the cluster's CA is required"),
+            );
+        }
+        let raft = &self.raft;
+        let body = &request.body;
+        let answer = match request.path.as_str() {
+            "/raft/append" => respond(body, |rpc| raft.append_entries(rpc)).await,
+            "/raft/vote" => respond(body, |rpc| raft.vote(rpc)).await,
+            "/raft/snapshot" => respond(body, |rpc| raft.install_snapshot(rpc)).await,
+            _ => return (StatusCode::NOT_FOUND, Bytes::from_static(b"no such RPC")),
+        };
+        match answer {
+            Ok(json) => (StatusCode::OK, json),
+            Err(e) => (StatusCode::BAD_REQUEST, e.into()),
+        }
+    }
+}
+
 /// Serves Raft RPCs for `raft` on `listener` until the task is dropped.
 pub fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     raft: Raft<TypeConfig>,
 ) -> tokio::task::JoinHandle<()> {
+    serve_service(listener, tls, Arc::new(RaftService { raft }))
+}
+
+/// Serves `service` on `listener` over TLS until the task is dropped.
+pub fn serve_service<S: PeerService>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    service: Arc<S>,
+) -> tokio::task::JoinHandle<()> {
     let acceptor = TlsAcceptor::from(tls);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
-            let raft = raft.clone();
+            let service = service.clone();
             tokio::spawn(async move {
-                // A handshake without a certificate from the cluster's CA
+                // A handshake with a certificate not from the cluster's CA
                 // fails here: nothing is served to it.
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let service = hyper::service::service_fn(move |req| handle(raft.clone(), req));
+                let authenticated = tls.get_ref().1.peer_certificates().is_some();
+                let service = hyper::service::service_fn(move |req| {
+                    let service = service.clone();
+                    async move { handle(&*service, req, authenticated).await }
+                });
                 let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
                     .await;
@@ -63,10 +124,12 @@ pub fn serve(
     })
 }
 
-async fn handle(
-    raft: Raft<TypeConfig>,
+async fn handle<S: PeerService>(
+    service: &S,
     req: Request<Incoming>,
+    authenticated: bool,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let method = req.method().clone();
     let path = req.uri().path().to_string();
     let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
         .collect()
@@ -75,21 +138,15 @@ async fn handle(
         Ok(b) => b.to_bytes(),
         Err(e) => return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, e.to_string().into())),
     };
-    let answer = match path.as_str() {
-        "/raft/append" => respond(&body, |rpc| raft.append_entries(rpc)).await,
-        "/raft/vote" => respond(&body, |rpc| raft.vote(rpc)).await,
-        "/raft/snapshot" => respond(&body, |rpc| raft.install_snapshot(rpc)).await,
-        _ => {
-            return Ok(reply(
-                StatusCode::NOT_FOUND,
-                Bytes::from_static(b"no such RPC"),
-            ));
-        }
-    };
-    Ok(match answer {
-        Ok(json) => reply(StatusCode::OK, json),
-        Err(e) => reply(StatusCode::BAD_REQUEST, e.into()),
-    })
+    let (status, body) = service
+        .handle(PeerRequest {
+            method,
+            path,
+            body,
+            authenticated,
+        })
+        .await;
+    Ok(reply(status, body))
 }
 
 /// Decodes a request, runs it, encodes openraft's `Result` as the body.
@@ -128,9 +185,7 @@ impl PeerNetwork {
 /// A connection to one peer, opened on first use and again after a failure.
 pub struct PeerClient {
     target: NodeId,
-    addr: String,
-    tls: Arc<rustls::ClientConfig>,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    channel: Channel,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
@@ -139,25 +194,47 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
         PeerClient {
             target,
-            addr: node.addr.clone(),
-            tls: self.tls.clone(),
-            sender: None,
+            channel: Channel::new(node.addr.clone(), self.tls.clone()),
         }
     }
 }
 
-/// Why an RPC did not get an answer.
+/// Why a request to a peer did not get an answer.
 #[derive(Debug, thiserror::Error)]
-enum CallError {
-    /// The peer could not be reached or answered badly: openraft backs off.
+pub enum CallError {
+    /// The peer could not be reached or answered badly: retry later.
     #[error("peer {addr}: {reason}")]
     Down { addr: String, reason: String },
-    /// The request could not be built here: openraft retries at once.
+    /// The request was sent but no answer came back: the peer may or may
+    /// not have acted on it.
+    #[error("peer {addr}: the answer was lost: {reason}")]
+    Lost { addr: String, reason: String },
+    /// The request could not be built here.
     #[error("cannot build the request: {0}")]
     Request(String),
 }
 
-impl PeerClient {
+/// An HTTP/2 connection over TLS to one peer address, opened on first use
+/// and again after a failure; requests share it.
+pub struct Channel {
+    addr: String,
+    tls: Arc<rustls::ClientConfig>,
+    sender: tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>,
+}
+
+impl Channel {
+    pub fn new(addr: String, tls: Arc<rustls::ClientConfig>) -> Channel {
+        Channel {
+            addr,
+            tls,
+            sender: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
     fn down(&self, reason: impl ToString) -> CallError {
         CallError::Down {
             addr: self.addr.clone(),
@@ -169,17 +246,20 @@ impl PeerClient {
         let addr: SocketAddr = self
             .addr
             .parse()
-            .map_err(|_| self.down("the address is not host:port"))?;
+            .map_err(|_| self.down("the address is not ip:port"))?;
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| self.down("connect timed out"))?
             .map_err(|e| self.down(e))?;
         tcp.set_nodelay(true).map_err(|e| self.down(e))?;
         let name = ServerName::IpAddress(addr.ip().into());
-        let tls = TlsConnector::from(self.tls.clone())
-            .connect(name, tcp)
-            .await
-            .map_err(|e| self.down(format!("TLS: {e}")))?;
+        let tls = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TlsConnector::from(self.tls.clone()).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| self.down("TLS handshake timed out"))?
+        .map_err(|e| self.down(format!("TLS: {e}")))?;
         let (sender, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
                 .await
@@ -188,40 +268,76 @@ impl PeerClient {
         Ok(sender)
     }
 
-    async fn call<Q: Serialize, A: DeserializeOwned, E: DeserializeOwned + std::error::Error>(
-        &mut self,
-        path: &str,
-        rpc: &Q,
-    ) -> Result<Result<A, E>, CallError> {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            self.sender = Some(self.connect().await?);
+    async fn sender(&self) -> Result<SendRequest<Full<Bytes>>, CallError> {
+        let mut slot = self.sender.lock().await;
+        if let Some(s) = slot.as_ref()
+            && !s.is_closed()
+        {
+            return Ok(s.clone());
         }
-        let Some(sender) = self.sender.as_mut() else {
-            return Err(self.down("no connection"));
-        };
-        let body = serde_json::to_vec(rpc).map_err(|e| CallError::Request(e.to_string()))?;
-        let request = Request::post(path)
-            .body(Full::new(Bytes::from(body)))
+        let fresh = self.connect().await?;
+        *slot = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Sends `body` to `path` with `method`; returns the status and body.
+    pub async fn request(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), CallError> {
+        let mut sender = self.sender().await?;
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Full::new(body))
             .map_err(|e| CallError::Request(e.to_string()))?;
+        sender.ready().await.map_err(|e| self.down(e))?;
         let outcome = async {
-            sender.ready().await?;
             let response = sender.send_request(request).await?;
             let status = response.status();
             let bytes = response.into_body().collect().await?.to_bytes();
             Ok::<_, hyper::Error>((status, bytes))
         }
         .await;
-        let (status, bytes) = match outcome {
-            Ok(x) => x,
+        match outcome {
+            Ok(x) => Ok(x),
             Err(e) => {
-                self.sender = None;
-                return Err(self.down(e));
+                *self.sender.lock().await = None;
+                Err(CallError::Lost {
+                    addr: self.addr.clone(),
+                    reason: e.to_string(),
+                })
             }
-        };
+        }
+    }
+
+    /// POSTs `rpc` as JSON to `path` and decodes a 200 answer as JSON;
+    /// any other status is the peer being down or refusing.
+    pub async fn call<Q: Serialize, A: DeserializeOwned>(
+        &self,
+        path: &str,
+        rpc: &Q,
+    ) -> Result<A, CallError> {
+        let body = serde_json::to_vec(rpc).map_err(|e| CallError::Request(e.to_string()))?;
+        let (status, bytes) = self
+            .request(hyper::Method::POST, path, Bytes::from(body))
+            .await?;
         if status != StatusCode::OK {
             return Err(self.down(format!("{status}: {}", String::from_utf8_lossy(&bytes))));
         }
         serde_json::from_slice(&bytes).map_err(|e| self.down(format!("bad answer: {e}")))
+    }
+}
+
+impl PeerClient {
+    async fn call<Q: Serialize, A: DeserializeOwned, E: DeserializeOwned + std::error::Error>(
+        &mut self,
+        path: &str,
+        rpc: &Q,
+    ) -> Result<Result<A, E>, CallError> {
+        self.channel.call(path, rpc).await
     }
 }
 
@@ -237,7 +353,9 @@ fn rpc_result<A, E: std::error::Error>(
         Ok(Ok(a)) => Ok(a),
         Ok(Err(e)) => Err(RemoteError::new(target, e).into()),
         Err(e @ CallError::Request(_)) => Err(NetworkError::new(&e).into()),
-        Err(e @ CallError::Down { .. }) => Err(Unreachable::new(&e).into()),
+        Err(e @ (CallError::Down { .. } | CallError::Lost { .. })) => {
+            Err(Unreachable::new(&e).into())
+        }
     }
 }
 

@@ -85,7 +85,7 @@ async fn membership_churn_keeps_every_node_in_agreement() {
     for id in [2, 3] {
         nodes.insert(id, start(&router, id, dir.path()).await);
         nodes[&1]
-            .add_learner(id, format!("node-{id}"))
+            .add_learner(id, format!("node-{id}"), true)
             .await
             .unwrap();
     }
@@ -104,7 +104,7 @@ async fn membership_churn_keeps_every_node_in_agreement() {
     nodes.insert(4, start(&router, 4, dir.path()).await);
     let leader = nodes[&1].status().leader.expect("a leader");
     nodes[&leader]
-        .add_learner(4, "node-4".into())
+        .add_learner(4, "node-4".into(), true)
         .await
         .unwrap();
     nodes[&leader].promote(members(&[4])).await.unwrap();

@@ -10,6 +10,7 @@
 //! This crate depends on `control` only, and reaches the cluster through
 //! the [`ControlPlane`] trait.
 
+mod cluster_plane;
 pub mod plane;
 
 pub use plane::{BlobReceipt, ControlPlane, PlaneError};

@@ -75,6 +75,8 @@ pub struct Status {
     pub applied_index: Option<u64>,
     pub voters: BTreeSet<NodeId>,
     pub members: BTreeMap<NodeId, String>,
+    /// On the leader: the last log index each member is known to hold.
+    pub matched: Option<BTreeMap<NodeId, Option<u64>>>,
 }
 
 /// One node of the replicated store.
@@ -157,6 +159,58 @@ impl Replica {
         Ok(self.state.read())
     }
 
+    /// The first half of a linearizable read served by any node (Raft's
+    /// ReadIndex): the leader confirms it still leads and returns the log
+    /// index a reader must have applied. Only the leader can answer.
+    pub async fn read_index(&self) -> Result<u64, ReplicaError> {
+        let (read, _) = self.raft.get_read_log_id().await.map_err(|e| match e {
+            RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
+                ReplicaError::NotLeader {
+                    leader: f.leader_id,
+                    address: f.leader_node.map(|n| n.addr),
+                }
+            }
+            other => ReplicaError::Raft(other.to_string()),
+        })?;
+        Ok(read.map_or(0, |l| l.index))
+    }
+
+    /// Waits until this node has applied log index `index`, for `wait` at
+    /// most: the second half of a ReadIndex read.
+    pub async fn wait_applied(&self, index: u64, wait: Duration) -> Result<(), ReplicaError> {
+        self.raft
+            .wait(Some(wait))
+            .applied_index_at_least(Some(index), "read index")
+            .await
+            .map(drop)
+            .map_err(|e| ReplicaError::Raft(format!("waiting to apply index {index}: {e}")))
+    }
+
+    /// Waits until some node is known as leader, for `wait` at most, and
+    /// returns its id and address.
+    pub async fn wait_for_leader(&self, wait: Duration) -> Option<(NodeId, String)> {
+        let m = self
+            .raft
+            .wait(Some(wait))
+            .metrics(|m| m.current_leader.is_some(), "a leader")
+            .await
+            .ok()?;
+        let leader = m.current_leader?;
+        let addr = m
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())?;
+        Some((leader, addr))
+    }
+
+    /// Waits until this node's view of the cluster changes (a new term,
+    /// leader, log entry…), for `wait` at most.
+    pub async fn wait_for_change(&self, wait: Duration) {
+        let mut metrics = self.raft.metrics();
+        let _ = tokio::time::timeout(wait, metrics.changed()).await;
+    }
+
     /// The state this node has applied, without asking the leader: may lag.
     pub fn read_local(&self) -> StateGuard<'_> {
         self.state.read()
@@ -170,10 +224,16 @@ impl Replica {
         self.state.read().events_since(since)
     }
 
-    /// Adds a node as a non-voting learner and waits until it has the log.
-    pub async fn add_learner(&self, id: NodeId, address: String) -> Result<(), ReplicaError> {
+    /// Adds a node as a non-voting learner; with `wait`, returns once it
+    /// has the log (which needs the node running), otherwise at once.
+    pub async fn add_learner(
+        &self,
+        id: NodeId,
+        address: String,
+        wait: bool,
+    ) -> Result<(), ReplicaError> {
         self.raft
-            .add_learner(id, BasicNode::new(address), true)
+            .add_learner(id, BasicNode::new(address), wait)
             .await
             .map(drop)
             .map_err(write_error)
@@ -226,6 +286,10 @@ impl Replica {
             term: m.current_term,
             last_log_index: m.last_log_index,
             applied_index: m.last_applied.map(|l| l.index),
+            matched: m
+                .replication
+                .as_ref()
+                .map(|r| r.iter().map(|(id, l)| (*id, l.map(|l| l.index))).collect()),
             voters: config.voter_ids().collect(),
             members: config
                 .nodes()

@@ -1,0 +1,172 @@
+//! Joining: the new node's side ([`request`]) and the member's side
+//! ([`admit`]).
+//!
+//! The new node has no certificate yet. It fetches the CA certificate from
+//! the member without trusting it, checks it against the fingerprint in its
+//! join token, and only then — over TLS that trusts just that CA — sends
+//! the token's secret. The member checks the secret against the `Join`
+//! credentials in the replicated state, hands out a node id, a certificate
+//! and the CA's key (so any member can admit the next node), records the
+//! node and adds it as a learner. The new node then starts and asks to be
+//! promoted to voter.
+
+use bytes::Bytes;
+use hyper::{Method, StatusCode};
+
+use super::ClusterError;
+use super::node::ClusterNode;
+use super::peer::{JoinGrant, JoinRequest, LeaderOp};
+use super::token::{JoinToken, token_hash};
+use crate::tls;
+use crate::transport::Channel;
+use crate::{Command, Name, Node, Region, Role};
+
+/// Asks the member at `address` to admit this node.
+pub(super) async fn request(
+    address: &str,
+    token: &JoinToken,
+    join: &JoinRequest,
+) -> Result<JoinGrant, ClusterError> {
+    let fail = |reason: String| ClusterError::Join {
+        address: address.to_string(),
+        reason,
+    };
+    let anonymous = Channel::new(address.to_string(), tls::fingerprint_fetch_client_config()?);
+    let (status, ca_pem) = anonymous
+        .request(Method::GET, "/join/ca", Bytes::new())
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if status != StatusCode::OK {
+        return Err(fail(format!("asking for the CA certificate: {status}")));
+    }
+    let ca_pem = String::from_utf8_lossy(&ca_pem).into_owned();
+    let fingerprint = tls::fingerprint(&ca_pem).map_err(|e| fail(e.to_string()))?;
+    if fingerprint != token.ca_fingerprint {
+        return Err(fail(format!(
+            "its CA has fingerprint {fingerprint}, but the token is for {}: this is not the token's cluster",
+            token.ca_fingerprint
+        )));
+    }
+    let trusted = Channel::new(address.to_string(), tls::joining_client_config(&ca_pem)?);
+    let body = serde_json::to_vec(join).map_err(|e| fail(e.to_string()))?;
+    let (status, answer) = trusted
+        .request(Method::POST, "/join", Bytes::from(body))
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if status != StatusCode::OK {
+        return Err(fail(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&answer)
+        )));
+    }
+    serde_json::from_slice(&answer).map_err(|e| fail(format!("bad answer: {e}")))
+}
+
+type Refusal = (StatusCode, String);
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> Refusal {
+    (status, message.into())
+}
+
+fn unavailable(e: ClusterError) -> Refusal {
+    refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+/// Admits a joining node (the member's side).
+pub(super) async fn admit(node: &ClusterNode, join: JoinRequest) -> Result<JoinGrant, Refusal> {
+    let hash = token_hash(&join.secret);
+    let known = |state: &crate::State| {
+        state
+            .credential_by_hash(&hash)
+            .is_some_and(|c| c.role == Role::Join)
+    };
+    // The local state usually has the credential; a new one may not have
+    // reached this node yet, so ask linearizably before refusing.
+    let valid =
+        known(&node.replica().read_local()) || node.read(known).await.map_err(unavailable)?;
+    if !valid {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "the join token is not valid for this cluster",
+        ));
+    }
+    let peer: std::net::SocketAddr = join.peer_address.parse().map_err(|_| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            format!("peer_address `{}` is not ip:port", join.peer_address),
+        )
+    })?;
+    let region = Name::new("region", &join.region)
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let taken = node
+        .read(|s| s.nodes().any(|n| n.address == join.peer_address))
+        .await
+        .map_err(unavailable)?;
+    if taken {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            format!(
+                "a node with peer address {} is already a member; remove it first (dwcp cluster remove)",
+                join.peer_address
+            ),
+        ));
+    }
+    let region_exists = node
+        .read(|s| s.regions().any(|r| r.name == region))
+        .await
+        .map_err(unavailable)?;
+    if !region_exists {
+        write_ok(
+            node,
+            Command::PutRegion {
+                region: Region {
+                    name: region.clone(),
+                    metro: String::new(),
+                    country: String::new(),
+                    continent: String::new(),
+                },
+            },
+        )
+        .await?;
+    }
+    let id = node.next_node_id().await.map_err(unavailable)?;
+    let identity = node
+        .issue(id, &peer.ip().to_string())
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    write_ok(
+        node,
+        Command::PutNode {
+            node: Node {
+                name: Name::new("node", &format!("node-{id}")).expect("node-<number> is valid"),
+                region,
+                address: join.peer_address.clone(),
+                labels: Default::default(),
+                capacity: 1000,
+                api: Some(join.api_address.clone()),
+            },
+        },
+    )
+    .await?;
+    node.on_leader(LeaderOp::AddLearner {
+        id,
+        address: join.peer_address.clone(),
+    })
+    .await
+    .map_err(unavailable)?;
+    Ok(JoinGrant {
+        id,
+        cluster: node.config().cluster.clone(),
+        ca_pem: node.ca().cert_pem().to_string(),
+        ca_key_pem: node.ca().key_pem(),
+        cert_pem: identity.cert_pem,
+        key_pem: identity.key_pem,
+    })
+}
+
+async fn write_ok(node: &ClusterNode, command: Command) -> Result<(), Refusal> {
+    let response = node.write(command).await.map_err(unavailable)?;
+    response
+        .result
+        .map(drop)
+        .map_err(|r| refuse(StatusCode::BAD_REQUEST, r.to_string()))
+}

@@ -1,0 +1,689 @@
+//! [`ClusterNode`]: a node's replica, peer port and blob store, and the
+//! operations the API needs, each run on the leader wherever it is asked.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::data_dir::{DataDir, NodeConfig, NodeFiles};
+use super::peer::{JoinGrant, JoinRequest, LeaderOp, LeaderReply, PeerRoutes};
+use super::status::{ClusterStatus, MemberStatus};
+use super::token::{JoinToken, new_admin_token, token_hash};
+use super::{ClusterError, join};
+use crate::blobs::BlobStore;
+use crate::replica::{NodeId, Replica, ReplicaError, Response, StateGuard, Timing};
+use crate::tls::{self, ClusterCa, NodeIdentity};
+use crate::transport::{CallError, Channel, PeerNetwork, RaftService};
+use crate::{Command, Name, Node, Quotas, Region, Role, State};
+
+/// How long an operation looks for a leader before answering "unavailable".
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+/// The register that hands out node ids.
+const NEXT_NODE_ID: &str = "cluster/next-node-id";
+
+/// How to start a node.
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    /// The region of a new node (ignored on restart).
+    pub region: String,
+    /// The peer address of a new node; on restart it must match the saved
+    /// one when given.
+    pub peer_address: Option<SocketAddr>,
+    /// Where this node's HTTP API listens (recorded for `cluster status`).
+    pub api_address: String,
+    /// Join an existing cluster through this member with this token
+    /// (ignored on restart).
+    pub join: Option<(String, JoinToken)>,
+    pub timing: Timing,
+}
+
+/// How the node came up.
+#[derive(Debug)]
+pub enum Started {
+    /// It created a new cluster: the tokens are shown once, now.
+    Founded {
+        admin_token: String,
+        join_token: JoinToken,
+    },
+    /// It joined an existing cluster as node `id`.
+    Joined { id: NodeId },
+    /// It resumed from its data directory.
+    Resumed { id: NodeId },
+}
+
+/// The default peer port of a new node.
+pub const DEFAULT_PEER_ADDRESS: &str = "127.0.0.1:7071";
+
+/// One running node.
+pub struct ClusterNode {
+    config: NodeConfig,
+    ca: ClusterCa,
+    client_tls: Arc<rustls::ClientConfig>,
+    replica: Replica,
+    blobs: BlobStore,
+    channels: Mutex<HashMap<String, Arc<Channel>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ClusterError> {
+    let fail = |source| ClusterError::Listen {
+        address: addr.to_string(),
+        source,
+    };
+    // Reuse the address: a restarted node comes back on the port its peers
+    // know even while old connections linger.
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(fail)?;
+    socket.set_reuseaddr(true).map_err(fail)?;
+    socket.bind(addr).map_err(fail)?;
+    socket.listen(1024).map_err(fail)
+}
+
+fn check_peer_address(addr: SocketAddr) -> Result<(), ClusterError> {
+    if addr.ip().is_unspecified() || addr.port() == 0 {
+        return Err(ClusterError::Refused(format!(
+            "the peer address {addr} must be a specific IP and port that other nodes can reach (e.g. 10.0.0.5:7071)"
+        )));
+    }
+    Ok(())
+}
+
+impl ClusterNode {
+    /// Starts the node in `dir`: resumes it, or creates a new cluster, or
+    /// joins one — see [`Started`].
+    pub async fn start(
+        dir: &DataDir,
+        options: StartOptions,
+    ) -> Result<(Arc<ClusterNode>, Started), ClusterError> {
+        match dir.load()? {
+            Some(files) => {
+                if let Some(wanted) = options.peer_address
+                    && wanted.to_string() != files.config.peer_address
+                {
+                    return Err(ClusterError::Refused(format!(
+                        "this node was created with peer address {}; it cannot change (start it with that address, or remove it from the cluster and join afresh)",
+                        files.config.peer_address
+                    )));
+                }
+                let id = files.config.id;
+                let node = Self::run(dir, files, &options).await?;
+                let started = if node.config.founder {
+                    node.bootstrap_if_needed().await?
+                } else {
+                    None
+                };
+                Ok((node, started.unwrap_or(Started::Resumed { id })))
+            }
+            None => {
+                let peer: SocketAddr = options
+                    .peer_address
+                    .unwrap_or_else(|| DEFAULT_PEER_ADDRESS.parse().expect("a valid literal"));
+                check_peer_address(peer)?;
+                Name::new("region", &options.region)
+                    .map_err(|e| ClusterError::Refused(format!("--region: {e}")))?;
+                match &options.join {
+                    Some((address, token)) => {
+                        let grant = join::request(
+                            address,
+                            token,
+                            &JoinRequest {
+                                secret: token.secret.clone(),
+                                peer_address: peer.to_string(),
+                                api_address: options.api_address.clone(),
+                                region: options.region.clone(),
+                            },
+                        )
+                        .await?;
+                        let id = grant.id;
+                        let files = NodeFiles {
+                            config: NodeConfig {
+                                id,
+                                cluster: grant.cluster.clone(),
+                                region: options.region.clone(),
+                                peer_address: peer.to_string(),
+                                api_address: options.api_address.clone(),
+                                founder: false,
+                            },
+                            ca: ClusterCa::load(&grant.cluster, &grant.ca_pem, &grant.ca_key_pem)?,
+                            identity: NodeIdentity {
+                                cert_pem: grant.cert_pem.clone(),
+                                key_pem: grant.key_pem.clone(),
+                            },
+                        };
+                        dir.create(&files)?;
+                        let node = Self::run(dir, files, &options).await?;
+                        node.promote_self().await?;
+                        Ok((node, Started::Joined { id }))
+                    }
+                    None => {
+                        let cluster = format!("dwcp-{}", &super::token::random_hex()?[..8]);
+                        let ca = ClusterCa::create(&cluster)?;
+                        let identity = ca.issue("node-1", &[peer.ip().to_string()])?;
+                        let files = NodeFiles {
+                            config: NodeConfig {
+                                id: 1,
+                                cluster,
+                                region: options.region.clone(),
+                                peer_address: peer.to_string(),
+                                api_address: options.api_address.clone(),
+                                founder: true,
+                            },
+                            ca,
+                            identity,
+                        };
+                        dir.create(&files)?;
+                        let node = Self::run(dir, files, &options).await?;
+                        match node.bootstrap_if_needed().await? {
+                            Some(started) => Ok((node, started)),
+                            None => Err(ClusterError::Refused(
+                                "a new cluster's state already had credentials".into(),
+                            )),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens the store, starts Raft and serves the peer port.
+    async fn run(
+        dir: &DataDir,
+        files: NodeFiles,
+        options: &StartOptions,
+    ) -> Result<Arc<ClusterNode>, ClusterError> {
+        let peer: SocketAddr =
+            files
+                .config
+                .peer_address
+                .parse()
+                .map_err(|_| ClusterError::DataDir {
+                    path: dir.root().display().to_string(),
+                    reason: format!(
+                        "node.json has peer address `{}`, which is not ip:port",
+                        files.config.peer_address
+                    ),
+                })?;
+        let listener = listen(peer)?;
+        let ca_pem = files.ca.cert_pem().to_string();
+        let client_tls = tls::client_config(&ca_pem, &files.identity)?;
+        let server_tls = tls::join_server_config(&ca_pem, &files.identity)?;
+        let blobs = BlobStore::open(&dir.blobs())?;
+        let replica = Replica::start(
+            files.config.id,
+            &dir.store(),
+            PeerNetwork::new(client_tls.clone()),
+            &options.timing,
+        )
+        .await?;
+        let node = Arc::new(ClusterNode {
+            config: files.config,
+            ca: files.ca,
+            client_tls,
+            replica,
+            blobs,
+            channels: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let routes = PeerRoutes {
+            node: node.clone(),
+            raft: RaftService {
+                raft: node.replica.raft().clone(),
+            },
+        };
+        let server = crate::transport::serve_service(listener, server_tls, Arc::new(routes));
+        let copier = tokio::spawn(super::blob_copy::keep_copies(Arc::downgrade(&node)));
+        node.tasks_mut().extend([server, copier]);
+        Ok(node)
+    }
+
+    fn tasks_mut(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The founder makes the cluster and its first records. Run at every
+    /// start of the founder, so a bootstrap cut short is finished later;
+    /// returns the tokens when it made them.
+    async fn bootstrap_if_needed(&self) -> Result<Option<Started>, ClusterError> {
+        if self.replica.status().members.is_empty() {
+            let me = BTreeMap::from([(self.config.id, self.config.peer_address.clone())]);
+            self.replica.initialize(me).await?;
+        }
+        let state_has_admin = |s: &State| s.credentials().any(|c| c.role == Role::Admin);
+        // Only the founder's own first term can be missing these records:
+        // any other node joined with a credential from them.
+        if self.replica.wait_for_leader(LEADER_WAIT).await.is_none() {
+            return Ok(None);
+        }
+        if self.read(state_has_admin).await? {
+            return Ok(None);
+        }
+        let region = Name::new("region", &self.config.region)
+            .map_err(|e| ClusterError::Refused(e.to_string()))?;
+        let admin_token = new_admin_token()?;
+        let join_token = JoinToken::generate(&tls::fingerprint(self.ca.cert_pem())?)?;
+        let name = |n: &str| Name::new("name", n).expect("a valid literal");
+        let commands = [
+            Command::PutRegion {
+                region: Region {
+                    name: region.clone(),
+                    metro: String::new(),
+                    country: String::new(),
+                    continent: String::new(),
+                },
+            },
+            Command::PutNode {
+                node: self.node_record(region),
+            },
+            Command::PutTenant {
+                name: name("default"),
+                quotas: Quotas::default(),
+            },
+            Command::Put {
+                key: NEXT_NODE_ID.into(),
+                value: b"2".to_vec(),
+            },
+            Command::PutCredential {
+                name: name("join"),
+                role: Role::Join,
+                sha256: join_token.secret_hash(),
+            },
+            // Last: its presence marks the bootstrap as done.
+            Command::PutCredential {
+                name: name("admin"),
+                role: Role::Admin,
+                sha256: token_hash(&admin_token),
+            },
+        ];
+        for command in commands {
+            let response = self.write(command).await?;
+            if let Err(rejection) = response.result {
+                return Err(ClusterError::Refused(format!(
+                    "bootstrapping the cluster: {rejection}"
+                )));
+            }
+        }
+        Ok(Some(Started::Founded {
+            admin_token,
+            join_token,
+        }))
+    }
+
+    fn node_record(&self, region: Name) -> Node {
+        Node {
+            name: Name::new("node", &format!("node-{}", self.config.id))
+                .expect("node-<number> is a valid name"),
+            region,
+            address: self.config.peer_address.clone(),
+            labels: BTreeMap::new(),
+            capacity: 1000,
+            api: Some(self.config.api_address.clone()),
+        }
+    }
+
+    /// A node that just joined asks the leader to make it a voter.
+    async fn promote_self(&self) -> Result<(), ClusterError> {
+        self.on_leader(LeaderOp::Promote { id: self.config.id })
+            .await
+            .map(drop)
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        self.ca.cert_pem()
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// The replica, for status and local reads.
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// A connection to the peer at `address`, shared by all callers.
+    pub(super) fn channel(&self, address: &str) -> Arc<Channel> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels
+            .entry(address.to_string())
+            .or_insert_with(|| Arc::new(Channel::new(address.to_string(), self.client_tls.clone())))
+            .clone()
+    }
+
+    /// Commits `command` through the leader, wherever it is.
+    pub async fn write(&self, command: Command) -> Result<Response, ClusterError> {
+        match self.on_leader(LeaderOp::Write { command }).await? {
+            LeaderReply::Written(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Runs `f` over the state as of now, linearizably, on any node: the
+    /// leader confirms its leadership and gives the index to have applied
+    /// (ReadIndex), and this node waits until it has applied it.
+    pub async fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, ClusterError> {
+        let index = match self.on_leader(LeaderOp::ReadIndex).await? {
+            LeaderReply::ReadIndex(i) => i,
+            other => return Err(unexpected(other)),
+        };
+        self.replica
+            .wait_applied(index, LEADER_WAIT)
+            .await
+            .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+        let state: StateGuard<'_> = self.replica.read_local();
+        Ok(f(&state))
+    }
+
+    /// Members, roles, leader, term, commit index and lag, as the leader
+    /// sees them (or this node alone when no leader answers).
+    pub async fn status(&self) -> Result<ClusterStatus, ClusterError> {
+        match self.on_leader(LeaderOp::Status).await {
+            Ok(LeaderReply::Status(s)) => Ok(s),
+            Ok(other) => Err(unexpected(other)),
+            Err(ClusterError::Unavailable(_)) => Ok(self.local_status()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes node `id` from the cluster (and its node record).
+    pub async fn remove(&self, id: NodeId) -> Result<(), ClusterError> {
+        self.on_leader(LeaderOp::Remove { id }).await.map(drop)
+    }
+
+    /// This node's own view, without asking the leader.
+    pub fn local_status(&self) -> ClusterStatus {
+        let s = self.replica.status();
+        let state = self.replica.read_local();
+        let api_of = |id: NodeId| {
+            state
+                .nodes()
+                .find(|n| n.name.as_str() == format!("node-{id}"))
+                .and_then(|n| n.api.clone())
+        };
+        let leader_last = s.last_log_index;
+        let members = s
+            .members
+            .iter()
+            .map(|(&id, address)| {
+                let matched = s
+                    .matched
+                    .as_ref()
+                    .and_then(|m| m.get(&id).copied().flatten());
+                let role = if Some(id) == s.leader {
+                    "leader"
+                } else if s.voters.contains(&id) {
+                    "follower"
+                } else {
+                    "learner"
+                };
+                MemberStatus {
+                    id,
+                    address: address.clone(),
+                    api: api_of(id),
+                    role: role.into(),
+                    voter: s.voters.contains(&id),
+                    matched_index: matched,
+                    lag: s.matched.as_ref().map(|_| {
+                        leader_last
+                            .unwrap_or(0)
+                            .saturating_sub(matched.unwrap_or(0))
+                    }),
+                }
+            })
+            .collect();
+        ClusterStatus {
+            reported_by: s.id,
+            leader: s.leader,
+            term: s.term,
+            commit_index: s.applied_index,
+            last_log_index: s.last_log_index,
+            members,
+        }
+    }
+
+    /// Runs `op` on the leader: here when this node leads, else sent to the
+    /// leader. Retried elsewhere only when it surely was not done.
+    pub(super) async fn on_leader(&self, op: LeaderOp) -> Result<LeaderReply, ClusterError> {
+        let deadline = Instant::now() + LEADER_WAIT;
+        let mut last_problem = String::from("no leader is known yet");
+        loop {
+            let hint = match self.run_on_this_leader(op.clone()).await {
+                LeaderReply::NotLeader { address } => address,
+                LeaderReply::Failed { message } => return Err(ClusterError::Unavailable(message)),
+                LeaderReply::Refused { message } => return Err(ClusterError::Refused(message)),
+                done => return Ok(done),
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(ClusterError::Unavailable(format!(
+                    "no leader answered within {} s ({last_problem})",
+                    LEADER_WAIT.as_secs()
+                )));
+            }
+            let address = match hint {
+                Some(a) => Some(a),
+                None => self
+                    .replica
+                    .wait_for_leader(remaining)
+                    .await
+                    .map(|(_, a)| a),
+            };
+            let Some(address) = address.filter(|a| *a != self.config.peer_address) else {
+                // No leader, or this node's view is stale: wait for news.
+                self.replica
+                    .wait_for_change(remaining.min(Duration::from_millis(500)))
+                    .await;
+                continue;
+            };
+            let call = tokio::time::timeout(
+                remaining,
+                self.channel(&address)
+                    .call::<_, LeaderReply>("/cluster/leader", &op),
+            )
+            .await;
+            match call {
+                Ok(Ok(LeaderReply::NotLeader { .. })) => {
+                    last_problem = format!("{address} is no longer the leader");
+                    self.replica
+                        .wait_for_change(Duration::from_millis(200))
+                        .await;
+                }
+                Ok(Ok(LeaderReply::Failed { message })) => {
+                    return Err(ClusterError::Unavailable(message));
+                }
+                Ok(Ok(LeaderReply::Refused { message })) => {
+                    return Err(ClusterError::Refused(message));
+                }
+                Ok(Ok(done)) => return Ok(done),
+                Ok(Err(CallError::Down { reason, .. })) => {
+                    last_problem = format!("leader at {address}: {reason}");
+                    self.replica
+                        .wait_for_change(Duration::from_millis(200))
+                        .await;
+                }
+                Ok(Err(e)) if op.is_read_only() => {
+                    last_problem = e.to_string();
+                }
+                Ok(Err(e)) => return Err(ClusterError::Indeterminate(e.to_string())),
+                Err(_) if op.is_read_only() => {
+                    last_problem = format!("leader at {address} did not answer");
+                }
+                Err(_) => {
+                    return Err(ClusterError::Indeterminate(format!(
+                        "the leader at {address} did not answer within {} s",
+                        LEADER_WAIT.as_secs()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Runs `op` if this node is the leader; otherwise says where the
+    /// leader is, having done nothing.
+    pub(super) async fn run_on_this_leader(&self, op: LeaderOp) -> LeaderReply {
+        let result = match op {
+            LeaderOp::Write { command } => {
+                let write = self.replica.write(command);
+                match tokio::time::timeout(LEADER_WAIT, write).await {
+                    Ok(r) => r.map(LeaderReply::Written),
+                    Err(_) => {
+                        return LeaderReply::Failed {
+                            message: "the write was not committed in time (no quorum?); its outcome is unknown".into(),
+                        };
+                    }
+                }
+            }
+            LeaderOp::ReadIndex => self.replica.read_index().await.map(LeaderReply::ReadIndex),
+            LeaderOp::Status => {
+                if self.replica.status().leader == Some(self.config.id) {
+                    Ok(LeaderReply::Status(self.local_status()))
+                } else {
+                    Err(self.not_leader())
+                }
+            }
+            LeaderOp::AddLearner { id, address } => self
+                .replica
+                .add_learner(id, address, false)
+                .await
+                .map(|()| LeaderReply::Done),
+            LeaderOp::Promote { id } => self
+                .replica
+                .promote(BTreeSet::from([id]))
+                .await
+                .map(|()| LeaderReply::Done),
+            LeaderOp::Remove { id } => {
+                if !self.replica.status().members.contains_key(&id) {
+                    return LeaderReply::Refused {
+                        message: format!("node {id} is not a member of the cluster"),
+                    };
+                }
+                match self.replica.remove(BTreeSet::from([id])).await {
+                    Ok(()) => {
+                        let name = Name::new("node", &format!("node-{id}"))
+                            .expect("node-<number> is a valid name");
+                        let _ = self.replica.write(Command::RemoveNode { name }).await;
+                        Ok(LeaderReply::Done)
+                    }
+                    Err(ReplicaError::Config(message)) => {
+                        return LeaderReply::Refused { message };
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match result {
+            Ok(reply) => reply,
+            Err(ReplicaError::NotLeader { address, .. }) => LeaderReply::NotLeader { address },
+            Err(e) => LeaderReply::Failed {
+                message: e.to_string(),
+            },
+        }
+    }
+
+    fn not_leader(&self) -> ReplicaError {
+        let s = self.replica.status();
+        ReplicaError::NotLeader {
+            leader: s.leader,
+            address: s.leader.and_then(|l| s.members.get(&l).cloned()),
+        }
+    }
+
+    /// Serves a join: checks the token, gives the node an id and a
+    /// certificate, records it and adds it as a learner.
+    pub(super) async fn admit(
+        &self,
+        request: JoinRequest,
+    ) -> Result<JoinGrant, (hyper::StatusCode, String)> {
+        join::admit(self, request).await
+    }
+
+    /// Hands out the next node id (a compare-and-swap on a register, so
+    /// two joins at once get different ids).
+    pub(super) async fn next_node_id(&self) -> Result<NodeId, ClusterError> {
+        let mut current = self
+            .read(|s| s.register(NEXT_NODE_ID).map(<[u8]>::to_vec))
+            .await?;
+        for _ in 0..100 {
+            let id: NodeId = current
+                .as_deref()
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2);
+            let response = self
+                .write(Command::CompareAndSwap {
+                    key: NEXT_NODE_ID.into(),
+                    expected: current.clone(),
+                    new: Some((id + 1).to_string().into_bytes()),
+                })
+                .await?;
+            match response.result {
+                Ok(crate::Outcome::Swapped { swapped: true, .. }) => return Ok(id),
+                Ok(crate::Outcome::Swapped { previous, .. }) => current = previous,
+                other => {
+                    return Err(ClusterError::Refused(format!(
+                        "allocating a node id: {other:?}"
+                    )));
+                }
+            }
+        }
+        Err(ClusterError::Unavailable("too many joins at once".into()))
+    }
+
+    pub(super) fn issue(&self, id: NodeId, host: &str) -> Result<NodeIdentity, ClusterError> {
+        Ok(self.ca.issue(&format!("node-{id}"), &[host.to_string()])?)
+    }
+
+    pub(super) fn ca(&self) -> &ClusterCa {
+        &self.ca
+    }
+
+    /// Stores a blob sent by a peer, checking its digest.
+    pub(super) fn store_blob_copy(&self, digest: &str, bytes: &[u8]) -> Result<(), ClusterError> {
+        let stored = self.blobs.put(bytes)?;
+        if stored != digest {
+            return Err(ClusterError::Refused(format!(
+                "the bytes hash to {stored}, not {digest}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stores an artifact here and on the other members; returns its digest
+    /// and how many nodes hold it, once a majority of the voters do.
+    pub async fn put_blob(&self, bytes: Bytes) -> Result<(String, usize), ClusterError> {
+        super::blob_copy::put_everywhere(self, bytes).await
+    }
+
+    /// Stops serving and stops Raft; the data directory stays for a restart.
+    pub async fn shutdown(&self) {
+        for task in self.tasks_mut().drain(..) {
+            task.abort();
+        }
+        self.replica.shutdown().await;
+    }
+}
+
+impl LeaderOp {
+    /// Ops that change nothing may be retried after any failure.
+    fn is_read_only(&self) -> bool {
+        matches!(self, LeaderOp::ReadIndex | LeaderOp::Status)
+    }
+}
+
+fn unexpected(reply: LeaderReply) -> ClusterError {
+    ClusterError::Unavailable(format!("unexpected answer from the leader: {reply:?}"))
+}

@@ -1,0 +1,148 @@
+//! The peer port's routes beyond Raft, and the messages they carry.
+//!
+//! ```text
+//! GET  /join/ca              anyone: the CA certificate (checked by fingerprint)
+//! POST /join                 anyone with a join token: a node id and certificate
+//! POST /cluster/leader       members: a LeaderOp run on the leader
+//! PUT  /cluster/blobs/{d}    members: store a blob
+//! GET  /cluster/blobs/{d}    members: fetch a blob
+//! POST /raft/...             members: Raft RPCs
+//! ```
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::node::ClusterNode;
+use super::status::ClusterStatus;
+use crate::Command;
+use crate::replica::{NodeId, Response};
+use crate::transport::{PeerRequest, PeerService, RaftService};
+
+/// Work only the leader can do, sent to it by any member.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum LeaderOp {
+    Write { command: Command },
+    ReadIndex,
+    Status,
+    AddLearner { id: NodeId, address: String },
+    Promote { id: NodeId },
+    Remove { id: NodeId },
+}
+
+/// The leader's answer to a [`LeaderOp`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaderReply {
+    Written(Response),
+    ReadIndex(u64),
+    Status(ClusterStatus),
+    Done,
+    /// The receiver is not the leader (nothing was done); try `address`.
+    NotLeader {
+        address: Option<String>,
+    },
+    /// The leader refused the request as asked (nothing was done).
+    Refused {
+        message: String,
+    },
+    /// The leader tried and failed; nothing more to try elsewhere.
+    Failed {
+        message: String,
+    },
+}
+
+/// A joining node's request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The join token's secret.
+    pub secret: String,
+    pub peer_address: String,
+    pub api_address: String,
+    pub region: String,
+}
+
+/// What a joining node gets: its id, and the cluster's PKI.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct JoinGrant {
+    pub id: NodeId,
+    pub cluster: String,
+    pub ca_pem: String,
+    pub ca_key_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// The peer port of a running node.
+pub struct PeerRoutes {
+    pub node: Arc<ClusterNode>,
+    pub raft: RaftService,
+}
+
+fn text(status: StatusCode, message: impl Into<String>) -> (StatusCode, Bytes) {
+    (status, Bytes::from(message.into()))
+}
+
+fn json<T: Serialize>(value: &T) -> (StatusCode, Bytes) {
+    match serde_json::to_vec(value) {
+        Ok(v) => (StatusCode::OK, Bytes::from(v)),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+impl PeerService for PeerRoutes {
+    async fn handle(&self, request: PeerRequest) -> (StatusCode, Bytes) {
+        let path = request.path.as_str();
+        match (&request.method, path) {
+            (&Method::GET, "/join/ca") => {
+                return (StatusCode::OK, Bytes::from(self.node.ca_pem().to_string()));
+            }
+            (&Method::POST, "/join") => {
+                let Ok(join) = serde_json::from_slice::<JoinRequest>(&request.body) else {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        "the join request is not valid JSON",
+                    );
+                };
+                return match self.node.admit(join).await {
+                    Ok(grant) => json(&grant),
+                    Err((status, message)) => text(status, message),
+                };
+            }
+            _ => {}
+        }
+        if !request.authenticated {
+            return text(
+                StatusCode::FORBIDDEN,
+                "a certificate from the cluster's CA is required",
+            );
+        }
+        if path.starts_with("/raft/") {
+            return self.raft.handle(request).await;
+        }
+        if path == "/cluster/leader" && request.method == Method::POST {
+            let Ok(op) = serde_json::from_slice::<LeaderOp>(&request.body) else {
+                return text(StatusCode::BAD_REQUEST, "the leader op is not valid JSON");
+            };
+            return json(&self.node.run_on_this_leader(op).await);
+        }
+        if let Some(digest) = path.strip_prefix("/cluster/blobs/") {
+            return match request.method {
+                Method::PUT => match self.node.store_blob_copy(digest, &request.body) {
+                    Ok(()) => (StatusCode::OK, Bytes::new()),
+                    Err(e) => text(StatusCode::BAD_REQUEST, e.to_string()),
+                },
+                Method::GET => match self.node.blobs().get(digest) {
+                    Ok(bytes) => (StatusCode::OK, Bytes::from(bytes)),
+                    Err(e) => text(StatusCode::NOT_FOUND, e.to_string()),
+                },
+                _ => text(StatusCode::METHOD_NOT_ALLOWED, "GET or PUT"),
+            };
+        }
+        text(StatusCode::NOT_FOUND, "no such route")
+    }
+}

@@ -1,0 +1,68 @@
+//! The real control plane behind the API: a running
+//! [`ClusterNode`](control::cluster::ClusterNode).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use control::cluster::{ClusterError, ClusterNode, ClusterStatus};
+use control::replica::{NodeId, Response};
+use control::{Command, State};
+
+use crate::plane::{BlobReceipt, ControlPlane, PlaneError};
+
+impl From<ClusterError> for PlaneError {
+    fn from(e: ClusterError) -> Self {
+        match e {
+            ClusterError::Unavailable(_) | ClusterError::Indeterminate(_) => {
+                PlaneError::Unavailable(e.to_string())
+            }
+            other => PlaneError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ControlPlane for Arc<ClusterNode> {
+    async fn write(&self, command: Command) -> Result<Response, PlaneError> {
+        Ok(ClusterNode::write(self, command).await?)
+    }
+
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&State) -> R + Send + 'static,
+    ) -> Result<R, PlaneError> {
+        Ok(ClusterNode::read(self, f).await?)
+    }
+
+    async fn status(&self) -> Result<ClusterStatus, PlaneError> {
+        Ok(ClusterNode::status(self).await?)
+    }
+
+    async fn remove_node(&self, id: NodeId) -> Result<(), PlaneError> {
+        ClusterNode::remove(self, id).await.map_err(|e| match e {
+            ClusterError::Refused(allowed) => PlaneError::Invalid {
+                field: "node".into(),
+                value: id.to_string(),
+                allowed,
+            },
+            other => other.into(),
+        })
+    }
+
+    async fn put_blob(&self, bytes: Bytes) -> Result<BlobReceipt, PlaneError> {
+        let size = bytes.len() as u64;
+        let (digest, copies) = ClusterNode::put_blob(self, bytes).await?;
+        Ok(BlobReceipt {
+            digest,
+            size,
+            copies,
+        })
+    }
+
+    fn has_blob(&self, digest: &str) -> bool {
+        self.blobs().contains(digest)
+    }
+
+    fn node_id(&self) -> NodeId {
+        self.id()
+    }
+}
