@@ -1,8 +1,14 @@
 //! `dwcp`: the one binary. Each subcommand wires the library crates; no
 //! decision logic lives here.
 
+mod app;
+mod apps;
 mod bench;
+mod client;
+mod cluster;
+mod deploy;
 mod run;
+mod table;
 mod units;
 
 use std::process::ExitCode;
@@ -14,7 +20,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp run examples/hello.wat\n  dwcp bench startup --quick\n\nEach subcommand has its own --help."
+    after_help = "Examples:\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -24,6 +30,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Run(run::RunArgs),
+    Deploy(deploy::DeployArgs),
+    Apps(apps::AppsArgs),
+    App(app::AppArgs),
+    Cluster(cluster::ClusterArgs),
     Bench(bench::BenchArgs),
 }
 
@@ -31,12 +41,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run::run(args),
-        Command::Bench(args) => match bench::run(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Deploy(args) => report(deploy::run(args)),
+        Command::Apps(args) => report(apps::run(args)),
+        Command::App(args) => report(app::run(args)),
+        Command::Cluster(args) => report(cluster::run(args)),
+        Command::Bench(args) => report(bench::run(args)),
+    }
+}
+
+/// Exit status 0, or 1 with `error: ...` on stderr.
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

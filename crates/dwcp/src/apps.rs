@@ -1,0 +1,116 @@
+//! `dwcp apps`: the apps the API knows, with what is deployed of each.
+
+use anyhow::Result;
+use control::{Deployment, Name};
+use serde::Deserialize;
+
+use crate::client::{self, ApiArgs, Client};
+use crate::table;
+
+/// List apps with their route, versions and what is deployed.
+///
+/// DEPLOYED is the deployed version (`-` when none) and REPLICAS the
+/// replicas wanted over all regions.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  dwcp apps\n  dwcp apps --tenant billing --json\n  DWCP_API=http://10.0.0.5:7070 dwcp apps"
+)]
+pub struct AppsArgs {
+    /// Only this tenant's apps.
+    #[arg(long, value_name = "T")]
+    tenant: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+/// One row of `GET /apps`.
+#[derive(Debug, Deserialize)]
+struct AppSummary {
+    tenant: String,
+    name: String,
+    route: String,
+    /// How many versions the app has.
+    versions: u64,
+    deployment: Option<Deployment>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AppList {
+    apps: Vec<AppSummary>,
+}
+
+pub fn run(args: AppsArgs) -> Result<()> {
+    let client = Client::new(&args.api)?;
+    let path = match &args.tenant {
+        Some(t) => format!("/apps?tenant={}", Name::new("--tenant", t)?),
+        None => "/apps".to_string(),
+    };
+    client::block_on(async {
+        if args.json {
+            let body = client.get_raw(&path).await?;
+            println!("{}", String::from_utf8_lossy(&body).trim_end());
+        } else {
+            let list: AppList = client.get(&path).await?;
+            print!("{}", render(&list));
+        }
+        Ok(())
+    })
+}
+
+fn render(list: &AppList) -> String {
+    if list.apps.is_empty() {
+        return "no apps; deploy one with `dwcp deploy FILE --name NAME`\n".to_string();
+    }
+    let rows: Vec<Vec<String>> = list
+        .apps
+        .iter()
+        .map(|a| {
+            vec![
+                a.tenant.clone(),
+                a.name.clone(),
+                a.route.clone(),
+                a.versions.to_string(),
+                table::or_dash(a.deployment.as_ref().map(|d| d.version)),
+                table::or_dash(a.deployment.as_ref().map(Deployment::replicas)),
+            ]
+        })
+        .collect();
+    table::render(
+        &["TENANT", "APP", "ROUTE", "VERSIONS", "DEPLOYED", "REPLICAS"],
+        &rows,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_apps_table() {
+        let json = r#"{"apps":[
+            {"tenant":"default","name":"hello","route":"/hello","versions":3,"latest_version":3,
+             "deployment":{"tenant":"default","app":"hello","version":2,
+                           "regions":{"eu-west":2,"local":1},"updated":17}},
+            {"tenant":"billing","name":"invoice-renderer","route":"/invoices","versions":0,
+             "latest_version":null,"deployment":null}
+        ]}"#;
+        let list: AppList = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            render(&list),
+            "\
+TENANT   APP               ROUTE      VERSIONS  DEPLOYED  REPLICAS
+default  hello             /hello     3         2         3
+billing  invoice-renderer  /invoices  0         -         -
+"
+        );
+    }
+
+    #[test]
+    fn no_apps() {
+        let list: AppList = serde_json::from_str(r#"{"apps":[]}"#).unwrap();
+        assert!(render(&list).starts_with("no apps;"));
+    }
+}

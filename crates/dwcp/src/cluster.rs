@@ -1,0 +1,162 @@
+//! `dwcp cluster status|remove`: membership and leadership, through the API.
+
+use anyhow::{Result, anyhow};
+use control::cluster::ClusterStatus;
+use control::replica::NodeId;
+
+use crate::client::{self, ApiArgs, Client};
+use crate::table::{self, or_dash};
+
+/// Show or change the cluster's membership.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  dwcp cluster status\n  dwcp cluster remove 3")]
+pub struct ClusterArgs {
+    #[command(subcommand)]
+    command: ClusterCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum ClusterCommand {
+    Status(StatusArgs),
+    Remove(RemoveArgs),
+}
+
+/// Show the leader, the term, the commit index and every member.
+///
+/// MATCHED (the last log entry the leader knows a member holds) and LAG
+/// (entries it is behind) are known only when the leader answers; they
+/// show `-` otherwise.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  dwcp cluster status\n  dwcp cluster status --json")]
+struct StatusArgs {
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+/// Remove a node from the cluster (it stops being a member and a voter).
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  dwcp cluster remove 3")]
+struct RemoveArgs {
+    /// The node's numeric id, as `dwcp cluster status` shows it.
+    node: String,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+pub fn run(args: ClusterArgs) -> Result<()> {
+    match args.command {
+        ClusterCommand::Status(args) => status(args),
+        ClusterCommand::Remove(args) => remove(args),
+    }
+}
+
+fn status(args: StatusArgs) -> Result<()> {
+    let client = Client::new(&args.api)?;
+    client::block_on(async {
+        if args.json {
+            let body = client.get_raw("/cluster").await?;
+            println!("{}", String::from_utf8_lossy(&body).trim_end());
+        } else {
+            let status: ClusterStatus = client.get("/cluster").await?;
+            print!("{}", render(&status));
+        }
+        Ok(())
+    })
+}
+
+fn remove(args: RemoveArgs) -> Result<()> {
+    let id = parse_node(&args.node)?;
+    let client = Client::new(&args.api)?;
+    client::block_on(client.delete(&format!("/cluster/nodes/{id}")))?;
+    println!("removed node {id} from the cluster");
+    Ok(())
+}
+
+fn parse_node(value: &str) -> Result<NodeId> {
+    value.trim().parse().map_err(|_| {
+        anyhow!("NODE `{value}` is not a node id; use the number in the ID column of `dwcp cluster status`")
+    })
+}
+
+fn render(status: &ClusterStatus) -> String {
+    let leader = status
+        .leader
+        .map_or_else(|| "none".to_string(), |id| format!("node {id}"));
+    let mut out = format!(
+        "leader: {leader}   term: {}   commit index: {}",
+        status.term,
+        or_dash(status.commit_index)
+    );
+    if status.leader != Some(status.reported_by) {
+        out.push_str(&format!("   (reported by node {})", status.reported_by));
+    }
+    out.push_str("\n\n");
+    let rows: Vec<Vec<String>> = status
+        .members
+        .iter()
+        .map(|m| {
+            vec![
+                m.id.to_string(),
+                m.address.clone(),
+                m.api.clone().unwrap_or_else(|| "-".into()),
+                m.role.clone(),
+                if m.voter { "yes" } else { "no" }.to_string(),
+                or_dash(m.matched_index),
+                or_dash(m.lag),
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(
+        &["ID", "ADDRESS", "API", "ROLE", "VOTER", "MATCHED", "LAG"],
+        &rows,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_table_from_the_leader() {
+        let json = r#"{"reported_by":1,"leader":1,"term":3,"commit_index":42,"last_log_index":42,
+            "members":[
+              {"id":1,"address":"127.0.0.1:7100","api":"127.0.0.1:7070","role":"leader","voter":true,"matched_index":42,"lag":0},
+              {"id":2,"address":"127.0.0.2:7100","api":null,"role":"follower","voter":true,"matched_index":40,"lag":2},
+              {"id":13,"address":"127.0.0.3:7100","api":"127.0.0.3:7070","role":"learner","voter":false,"matched_index":null,"lag":null}
+            ]}"#;
+        let status: ClusterStatus = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            render(&status),
+            "\
+leader: node 1   term: 3   commit index: 42
+
+ID  ADDRESS         API             ROLE      VOTER  MATCHED  LAG
+1   127.0.0.1:7100  127.0.0.1:7070  leader    yes    42       0
+2   127.0.0.2:7100  -               follower  yes    40       2
+13  127.0.0.3:7100  127.0.0.3:7070  learner   no     -        -
+"
+        );
+    }
+
+    #[test]
+    fn the_status_header_without_a_leader() {
+        let json = r#"{"reported_by":2,"leader":null,"term":5,"commit_index":null,
+            "last_log_index":null,"members":[]}"#;
+        let status: ClusterStatus = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            render(&status),
+            "leader: none   term: 5   commit index: -   (reported by node 2)\n\nID  ADDRESS  API  ROLE  VOTER  MATCHED  LAG\n"
+        );
+    }
+
+    #[test]
+    fn node_ids() {
+        assert_eq!(parse_node("3").unwrap(), 3);
+        let e = parse_node("node-3").unwrap_err().to_string();
+        assert!(e.starts_with("NODE `node-3` is not a node id"), "{e}");
+    }
+}

@@ -1,0 +1,376 @@
+//! `dwcp deploy`: upload a module, make it a new version of an app (creating
+//! the app when it is missing) and deploy that version, in four API calls.
+//!
+//! Every flag is checked before the first call, and the app is looked up
+//! before the upload, so that a typo or a route conflict costs no upload and
+//! leaves nothing half-made.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use control::{App, Deployment, Name, Version};
+use serde::{Deserialize, Serialize};
+
+use crate::app::NewApp;
+use crate::client::{self, ApiArgs, Client, app_path, plural};
+use crate::units::{parse_duration, parse_size};
+
+/// Files at least this large get a progress line on stderr.
+const LARGE_UPLOAD: usize = 1 << 20;
+
+/// Deploy a WebAssembly module as a new version of an app.
+///
+/// Uploads FILE, creates the app NAME when it does not exist yet (served at
+/// --route, by default /NAME), adds a version with the given limits and
+/// deploys it with --replicas sandboxes in --region.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  dwcp deploy hello.wasm --name hello\n  dwcp deploy api.wasm --name billing-api --route /billing --replicas 3 --memory 32MiB --timeout 2s --warm\n  dwcp deploy app.wasm --name app --tenant team-a --region eu-west"
+)]
+pub struct DeployArgs {
+    /// The module: a WebAssembly file.
+    file: PathBuf,
+    /// The app's name: 1-63 of a-z, 0-9 and '-', starting with a letter.
+    #[arg(long, value_name = "NAME")]
+    name: String,
+    /// The HTTP path prefix a new app is served at [default: /NAME]; an existing app must already have it.
+    #[arg(long, value_name = "PATH")]
+    route: Option<String>,
+    /// The tenant that owns the app.
+    #[arg(long, value_name = "T", default_value = "default")]
+    tenant: String,
+    /// Sandboxes to run in the region.
+    #[arg(long, value_name = "N", default_value = "1")]
+    replicas: String,
+    /// The region to run them in.
+    #[arg(long, value_name = "R", default_value = "local")]
+    region: String,
+    /// Memory limit per sandbox, e.g. 32MiB [default: the server's, 64MiB].
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// Deadline per request, e.g. 500ms or 2s [default: the server's, 10s].
+    #[arg(long, value_name = "DUR")]
+    timeout: Option<String>,
+    /// Serve from a pool of warm sandboxes instead of a fresh one per request.
+    #[arg(long)]
+    warm: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+/// The version's settings that were given; the server fills in the rest.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+struct ConfigPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warm: Option<bool>,
+}
+
+/// The body of `POST /tenants/{tenant}/apps/{app}/versions`.
+#[derive(Debug, Serialize)]
+struct NewVersion<'a> {
+    digest: &'a str,
+    config: &'a ConfigPatch,
+}
+
+/// The body of `PUT /tenants/{tenant}/apps/{app}/deployment`.
+#[derive(Debug, Serialize)]
+struct SetDeployment {
+    version: u64,
+    regions: BTreeMap<Name, u32>,
+}
+
+/// What `POST /blobs` answers.
+#[derive(Debug, Deserialize)]
+struct BlobReceipt {
+    digest: String,
+    size: u64,
+    copies: u64,
+}
+
+/// What `GET /tenants/{tenant}/apps/{app}` answers; only the app is needed.
+#[derive(Debug, Deserialize)]
+struct AppDetail {
+    app: App,
+}
+
+/// The flags, checked.
+#[derive(Debug)]
+struct Plan {
+    tenant: Name,
+    name: Name,
+    /// As given; `None` means "/NAME" for a new app and "as it is" for an
+    /// existing one.
+    route: Option<String>,
+    region: Name,
+    replicas: u32,
+    config: ConfigPatch,
+}
+
+impl Plan {
+    fn new(args: &DeployArgs) -> Result<Plan> {
+        let replicas = args.replicas.trim().parse().map_err(|_| {
+            anyhow::anyhow!(
+                "--replicas `{}` is not a number of sandboxes; use 0 or more, e.g. 3",
+                args.replicas
+            )
+        })?;
+        let memory_bytes = match &args.memory {
+            Some(s) => Some(parse_size(s).map_err(|e| anyhow::anyhow!("--memory: {e}"))?),
+            None => None,
+        };
+        let timeout_ms = match &args.timeout {
+            Some(s) => {
+                let d = parse_duration(s).map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
+                match u64::try_from(d.as_millis()) {
+                    Ok(0) => bail!("--timeout `{s}` is under a millisecond; use e.g. 500ms"),
+                    Ok(ms) => Some(ms),
+                    Err(_) => bail!("--timeout `{s}` is too long"),
+                }
+            }
+            None => None,
+        };
+        Ok(Plan {
+            tenant: Name::new("--tenant", &args.tenant)?,
+            name: Name::new("--name", &args.name)?,
+            route: args.route.clone(),
+            region: Name::new("--region", &args.region)?,
+            replicas,
+            config: ConfigPatch {
+                memory_bytes,
+                timeout_ms,
+                warm: args.warm.then_some(true),
+            },
+        })
+    }
+
+    /// The route a new app gets: --route, else `/NAME`.
+    fn new_route(&self) -> String {
+        self.route
+            .clone()
+            .unwrap_or_else(|| format!("/{}", self.name))
+    }
+
+    fn new_app<'a>(&'a self, route: &'a str) -> NewApp<'a> {
+        NewApp {
+            name: &self.name,
+            route,
+        }
+    }
+
+    fn new_version<'a>(&'a self, digest: &'a str) -> NewVersion<'a> {
+        NewVersion {
+            digest,
+            config: &self.config,
+        }
+    }
+
+    fn deployment(&self, version: u64) -> SetDeployment {
+        SetDeployment {
+            version,
+            regions: BTreeMap::from([(self.region.clone(), self.replicas)]),
+        }
+    }
+}
+
+pub fn run(args: DeployArgs) -> Result<()> {
+    let plan = Plan::new(&args)?;
+    let client = Client::new(&args.api)?;
+    let file = args.file.display();
+    let bytes =
+        std::fs::read(&args.file).map_err(|e| anyhow::anyhow!("cannot read {file}: {e}"))?;
+    if bytes.is_empty() {
+        bail!("{file} is empty; expected a WebAssembly module");
+    }
+    client::block_on(async {
+        let path = app_path(&plan.tenant, &plan.name);
+        let existing = match client.get::<AppDetail>(&path).await {
+            Ok(detail) => Some(detail.app),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let (Some(app), Some(route)) = (&existing, &plan.route)
+            && app.route != *route
+        {
+            bail!(
+                "app {}/{} is served at {}, not {route}; omit --route, or delete the app (dwcp app delete {}) to move it",
+                plan.tenant,
+                plan.name,
+                app.route,
+                plan.name
+            );
+        }
+
+        if bytes.len() >= LARGE_UPLOAD {
+            eprintln!(
+                "uploading {file} ({:.1} MiB)...",
+                bytes.len() as f64 / f64::from(1 << 20)
+            );
+        }
+        let blob: BlobReceipt = client
+            .upload("/blobs", "application/wasm", bytes.into())
+            .await?;
+        if blob.size >= LARGE_UPLOAD as u64 {
+            eprintln!("uploaded, stored on {}", plural(blob.copies, "node"));
+        }
+
+        let route = match existing {
+            Some(app) => app.route,
+            None => {
+                let route = plan.new_route();
+                let app: App = client
+                    .post(
+                        &format!("/tenants/{}/apps", plan.tenant),
+                        &plan.new_app(&route),
+                    )
+                    .await?;
+                app.route
+            }
+        };
+        let version: Version = client
+            .post(&format!("{path}/versions"), &plan.new_version(&blob.digest))
+            .await?;
+        let deployment: Deployment = client
+            .put(
+                &format!("{path}/deployment"),
+                &plan.deployment(version.number),
+            )
+            .await?;
+        println!("{}", summary(&deployment, &blob, &route));
+        Ok(())
+    })
+}
+
+/// The line printed once the deployment is set.
+fn summary(deployment: &Deployment, blob: &BlobReceipt, route: &str) -> String {
+    let short: String = blob.digest.chars().take(8).collect();
+    let placement = deployment
+        .regions
+        .iter()
+        .map(|(region, &n)| format!("{} in {region}", plural(u64::from(n), "replica")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "deployed {}/{} version {} (sha256 {short}…, stored on {}) at {route}, {placement}",
+        deployment.tenant,
+        deployment.app,
+        deployment.version,
+        plural(blob.copies, "node"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        deploy: DeployArgs,
+    }
+
+    fn plan(args: &[&str]) -> Result<Plan> {
+        let mut argv = vec!["deploy", "hello.wasm"];
+        argv.extend_from_slice(args);
+        Plan::new(&Cli::try_parse_from(argv).expect("flags parse").deploy)
+    }
+
+    #[test]
+    fn bodies_from_the_defaults() {
+        let p = plan(&["--name", "hello"]).unwrap();
+        assert_eq!(
+            serde_json::to_value(p.new_app(&p.new_route())).unwrap(),
+            json!({"name": "hello", "route": "/hello"})
+        );
+        assert_eq!(
+            serde_json::to_value(p.new_version("ab12")).unwrap(),
+            json!({"digest": "ab12", "config": {}})
+        );
+        assert_eq!(
+            serde_json::to_value(p.deployment(1)).unwrap(),
+            json!({"version": 1, "regions": {"local": 1}})
+        );
+        assert_eq!(p.tenant.as_str(), "default");
+    }
+
+    #[test]
+    fn bodies_from_every_flag() {
+        let p = plan(&[
+            "--name",
+            "billing-api",
+            "--route",
+            "/billing",
+            "--tenant",
+            "team-a",
+            "--replicas",
+            "3",
+            "--region",
+            "eu-west",
+            "--memory",
+            "32MiB",
+            "--timeout",
+            "1.5s",
+            "--warm",
+        ])
+        .unwrap();
+        assert_eq!(p.tenant.as_str(), "team-a");
+        assert_eq!(
+            serde_json::to_value(p.new_app(&p.new_route())).unwrap(),
+            json!({"name": "billing-api", "route": "/billing"})
+        );
+        assert_eq!(
+            serde_json::to_value(p.new_version("ab12")).unwrap(),
+            json!({"digest": "ab12", "config": {"memory_bytes": 32 << 20, "timeout_ms": 1500, "warm": true}})
+        );
+        assert_eq!(
+            serde_json::to_value(p.deployment(7)).unwrap(),
+            json!({"version": 7, "regions": {"eu-west": 3}})
+        );
+    }
+
+    #[test]
+    fn bad_flags_name_the_flag() {
+        let err = |args: &[&str]| plan(args).unwrap_err().to_string();
+        assert!(err(&["--name", "Hello"]).starts_with("--name `Hello` is not a valid name"));
+        assert!(err(&["--name", "a", "--tenant", "x_y"]).starts_with("--tenant `x_y`"));
+        assert!(err(&["--name", "a", "--region", "EU"]).starts_with("--region `EU`"));
+        assert!(err(&["--name", "a", "--replicas=-1"]).starts_with("--replicas `-1`"));
+        assert!(err(&["--name", "a", "--memory", "lots"]).starts_with("--memory: "));
+        assert!(err(&["--name", "a", "--timeout", "5 fortnights"]).starts_with("--timeout: "));
+        assert!(err(&["--name", "a", "--timeout", "10us"]).contains("under a millisecond"));
+    }
+
+    #[test]
+    fn the_summary_line() {
+        let deployment: Deployment = serde_json::from_value(json!({
+            "tenant": "default", "app": "hello", "version": 2,
+            "regions": {"local": 1}, "updated": 9
+        }))
+        .unwrap();
+        let blob = BlobReceipt {
+            digest: "1a2b3c4d5e6f".into(),
+            size: 10,
+            copies: 3,
+        };
+        assert_eq!(
+            summary(&deployment, &blob, "/hello"),
+            "deployed default/hello version 2 (sha256 1a2b3c4d…, stored on 3 nodes) at /hello, 1 replica in local"
+        );
+        let blob = BlobReceipt { copies: 1, ..blob };
+        let deployment = Deployment {
+            regions: BTreeMap::from([(Name::new("r", "eu").unwrap(), 4)]),
+            ..deployment
+        };
+        assert!(
+            summary(&deployment, &blob, "/x")
+                .ends_with("stored on 1 node) at /x, 4 replicas in eu")
+        );
+    }
+}
