@@ -10,6 +10,7 @@ mod deploy;
 mod run;
 mod table;
 mod units;
+mod up;
 
 use std::process::ExitCode;
 
@@ -20,7 +21,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,6 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Up(up::UpArgs),
     Run(run::RunArgs),
     Deploy(deploy::DeployArgs),
     Apps(apps::AppsArgs),
@@ -40,6 +42,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Up(args) => up::run(args),
         Command::Run(args) => run::run(args),
         Command::Deploy(args) => report(deploy::run(args)),
         Command::Apps(args) => report(apps::run(args)),

@@ -61,11 +61,11 @@ pub(super) async fn put_everywhere(
 }
 
 /// Runs futures concurrently and collects their outputs in order.
-async fn futures_join_all<F: std::future::Future>(
+async fn futures_join_all<F>(
     futures: impl Iterator<Item = F>,
 ) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.map(tokio::spawn).collect();

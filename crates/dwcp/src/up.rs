@@ -1,0 +1,146 @@
+//! `dwcp up`: run a node — the replicated store, its peer port and the HTTP
+//! API — until interrupted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use control::cluster::{ClusterNode, DataDir, JoinToken, StartOptions, Started};
+use control::replica::Timing;
+
+/// Run a DWCP node: the replicated store and the HTTP API.
+///
+/// The first `dwcp up` creates a cluster in ./dwcp-data and prints, once,
+/// the admin token for the API and a join token for more nodes. A restart
+/// resumes from the data directory. With --join, a new node joins the
+/// cluster of the member at ADDR.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+  dwcp up                                       # a one-node cluster in ./dwcp-data\n  \
+  export DWCP_TOKEN=dwcp-admin.…                # the admin token it printed\n  \
+  dwcp up --data-dir n2 --listen 127.0.0.2:7071 --api 127.0.0.2:7070 \\\n         \
+  --join 127.0.0.1:7071 --token dwcp-join.…     # a second node\n  \
+  dwcp cluster status")]
+pub struct UpArgs {
+    /// Where this node keeps its store, keys and artifacts.
+    #[arg(long, value_name = "DIR", env = "DWCP_DATA_DIR", default_value = "dwcp-data")]
+    data_dir: PathBuf,
+    /// The peer address other nodes reach this one at (a new node only;
+    /// default 127.0.0.1:7071).
+    #[arg(long, value_name = "IP:PORT")]
+    listen: Option<SocketAddr>,
+    /// Where the HTTP API listens.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:7070")]
+    api: SocketAddr,
+    /// The region of a new node.
+    #[arg(long, value_name = "NAME", default_value = "local")]
+    region: String,
+    /// Join the cluster of the member whose peer address this is.
+    #[arg(long, value_name = "ADDR", requires = "token")]
+    join: Option<String>,
+    /// The join token printed by the cluster's first node.
+    #[arg(long, value_name = "TOKEN", requires = "join", hide_env_values = true)]
+    token: Option<String>,
+}
+
+pub fn run(args: UpArgs) -> ExitCode {
+    match serve(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: UpArgs) -> Result<()> {
+    let join = match (&args.join, &args.token) {
+        (Some(addr), Some(token)) => Some((
+            addr.clone(),
+            JoinToken::parse(token).context("--token")?,
+        )),
+        _ => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        // Bind the API first: a busy port should fail before a cluster is made.
+        let api = std::net::TcpListener::bind(args.api)
+            .with_context(|| format!("--api {}: cannot listen", args.api))?;
+        api.set_nonblocking(true)?;
+        let api = tokio::net::TcpListener::from_std(api)?;
+        let dir = DataDir::new(&args.data_dir);
+        let options = StartOptions {
+            region: args.region.clone(),
+            peer_address: args.listen,
+            api_address: args.api.to_string(),
+            join,
+            timing: Timing::default(),
+        };
+        let (node, started) = ClusterNode::start(&dir, options)
+            .await
+            .with_context(|| format!("starting the node in {}", args.data_dir.display()))?;
+        announce(&node, &started, &args);
+        let server = ops::api::serve(api, Arc::new(node.clone()));
+        wait_for_signal().await;
+        eprintln!("dwcp: stopping node {}", node.id());
+        server.abort();
+        node.shutdown().await;
+        Ok(())
+    })
+}
+
+fn announce(node: &ClusterNode, started: &Started, args: &UpArgs) {
+    let config = node.config();
+    let what = match started {
+        Started::Founded { .. } => format!("created cluster {}", config.cluster),
+        Started::Joined { .. } => format!("joined cluster {}", config.cluster),
+        Started::Resumed { .. } => format!("resumed in cluster {}", config.cluster),
+    };
+    eprintln!(
+        "dwcp: {what} as node {} (peers reach it at {}, region {}, data in {})",
+        config.id,
+        config.peer_address,
+        config.region,
+        args.data_dir.display()
+    );
+    if matches!(started, Started::Resumed { .. }) && args.join.is_some() {
+        eprintln!("dwcp: --join ignored: this node is already a member");
+    }
+    eprintln!(
+        "dwcp: API at http://{} (OpenAPI document: /api/v1/openapi.json)",
+        args.api
+    );
+    if let Started::Founded {
+        admin_token,
+        join_token,
+    } = started
+    {
+        eprintln!("dwcp: these tokens are shown once and stored only as hashes:");
+        // The tokens go to stdout, one per line, for scripts to read.
+        println!("admin token: {admin_token}");
+        println!("join token: {join_token}");
+        eprintln!("dwcp: use the API with: export DWCP_TOKEN={admin_token}");
+        eprintln!(
+            "dwcp: add a node with: dwcp up --data-dir DIR --listen IP:PORT --api IP:PORT --join {} --token {join_token}",
+            config.peer_address
+        );
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
