@@ -8,9 +8,11 @@
 //! - Tokens are never stored: only their sha256 is, in the replicated state.
 //!
 //! This crate depends on `control` only, and reaches the cluster through
-//! the [`ControlPlane`] trait.
+//! the [`ControlPlane`] trait. The entry point is [`api::serve`].
 
+pub mod api;
 mod cluster_plane;
 pub mod plane;
 
+pub use api::serve;
 pub use plane::{BlobReceipt, ControlPlane, PlaneError};

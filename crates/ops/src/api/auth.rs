@@ -1,0 +1,66 @@
+//! Bearer tokens: a request's token is hashed and looked up among the
+//! credentials in the replicated state. Only `admin` credentials may use
+//! the API; `join` tokens only join nodes.
+
+use control::Role;
+use hyper::HeaderMap;
+use hyper::header::AUTHORIZATION;
+
+use super::error::ApiError;
+use crate::ControlPlane;
+
+/// The bearer token of a request, if it carries one in the right form.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized("this route needs a token: send `Authorization: Bearer <token>`")
+    })?;
+    let text = value.to_str().map_err(|_| {
+        ApiError::unauthorized("the Authorization header must be `Bearer <token>` in ASCII")
+    })?;
+    let (scheme, token) = text.trim().split_once(' ').unwrap_or((text, ""));
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        ));
+    }
+    Ok(token)
+}
+
+/// Lets the request through if its token belongs to an admin credential.
+pub(crate) async fn authorize<P: ControlPlane>(
+    plane: &P,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let hash = control::blobs::digest_of(bearer(headers)?.as_bytes());
+    let role = plane
+        .read(move |state| state.credential_by_hash(&hash).map(|c| c.role))
+        .await?;
+    match role {
+        Some(Role::Admin) => Ok(()),
+        Some(Role::Join) => Err(ApiError::forbidden(
+            "this token may only join nodes to the cluster; use an admin token for the API",
+        )),
+        None => Err(ApiError::unauthorized(
+            "the token is not known (it may have been deleted); ask an admin for a token",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    #[test]
+    fn reads_bearer_tokens() {
+        let mut headers = HeaderMap::new();
+        assert!(bearer(&headers).is_err());
+        for bad in ["Basic abc", "Bearer", "Bearer ", "token"] {
+            headers.insert(AUTHORIZATION, HeaderValue::from_static(bad));
+            assert_eq!(bearer(&headers).unwrap_err().code, "unauthorized", "{bad}");
+        }
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("bearer s3cret"));
+        assert_eq!(bearer(&headers).unwrap(), "s3cret");
+    }
+}

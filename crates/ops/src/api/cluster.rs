@@ -1,0 +1,29 @@
+//! `/cluster`: membership and leadership, and removing a node.
+
+use hyper::StatusCode;
+
+use super::error::ApiError;
+use super::reply::{Reply, json, no_content};
+use crate::ControlPlane;
+
+/// `GET /cluster`.
+pub(crate) async fn status<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
+    let status = plane.status().await?;
+    json(StatusCode::OK, &status)
+}
+
+/// `DELETE /cluster/nodes/{id}`.
+pub(crate) async fn remove<P: ControlPlane>(plane: &P, id: &str) -> Result<Reply, ApiError> {
+    let id: u64 = id.parse().map_err(|_| {
+        ApiError::invalid(
+            "node",
+            format!(
+                "node id `{}` is not allowed: a whole number from 0 to {} (GET /api/v1/cluster lists the members)",
+                id.chars().take(80).collect::<String>(),
+                u64::MAX
+            ),
+        )
+    })?;
+    plane.remove_node(id).await?;
+    Ok(no_content())
+}

@@ -1,0 +1,167 @@
+//! The HTTP API: JSON under `/api/v1`, HTTP/1.1 and HTTP/2 (prior
+//! knowledge) on plain TCP, served with hyper.
+//!
+//! A request goes: [`router::find`] matches its path; the two public
+//! routes (`GET /health`, `GET /openapi.json`) answer at once; every other
+//! request — unknown paths included — is authorized by its bearer token
+//! ([`auth`]) *before* its body is read; then the method is checked (405
+//! with `Allow`) and one handler per resource module runs. A handler
+//! validates everything it can without the state, then makes at most one
+//! [`ControlPlane::write`]. Errors take one shape ([`error`]); every
+//! response carries `dwcp-node`, every write `dwcp-revision`.
+
+mod apps;
+mod auth;
+mod blobs;
+mod body;
+mod cluster;
+mod deployments;
+mod error;
+mod openapi;
+mod registers;
+mod reply;
+mod router;
+mod tenants;
+mod validate;
+mod versions;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::ControlPlane;
+use error::ApiError;
+use reply::{NODE_HEADER, Reply, json};
+use router::{RouteId, Verb};
+
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause after a failed accept (e.g. out of file descriptors) before the
+/// next one, so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Serves the API on `listener` until the returned task is aborted.
+/// Aborting it also closes the connections it accepted.
+pub fn serve<P: ControlPlane>(listener: TcpListener, plane: Arc<P>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, _)) => {
+                        connections.spawn(connection(tcp, plane.clone()));
+                    }
+                    Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
+                },
+                // Reap finished connections so the set does not grow.
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    })
+}
+
+/// Serves one connection, HTTP/1.1 or HTTP/2, until the client leaves.
+async fn connection<P: ControlPlane>(tcp: TcpStream, plane: Arc<P>) {
+    let _ = tcp.set_nodelay(true);
+    let service = hyper::service::service_fn(move |req| {
+        let plane = plane.clone();
+        async move { Ok::<_, Infallible>(handle(&*plane, req).await) }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    // A client that breaks off mid-request is not an error of ours.
+    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+}
+
+/// Answers one request; never fails (errors are responses).
+async fn handle<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let mut response = match route(plane, req).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    response
+        .headers_mut()
+        .insert(NODE_HEADER, HeaderValue::from(plane.node_id()));
+    response
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    node: u64,
+}
+
+async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Reply, ApiError> {
+    let path = req.uri().path().to_string();
+    let matched = router::find(&path);
+    let verb = Verb::of(req.method());
+    if let Some(m) = &matched
+        && m.entry.public
+        && verb == Some(Verb::Get)
+    {
+        return match m.entry.id {
+            RouteId::Health => json(
+                StatusCode::OK,
+                &Health {
+                    status: "ok",
+                    node: plane.node_id(),
+                },
+            ),
+            _ => {
+                let mut response = Response::new(Full::new(openapi::encoded()));
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Ok(response)
+            }
+        };
+    }
+    auth::authorize(plane, req.headers()).await?;
+    let Some(m) = matched else {
+        return Err(ApiError::not_found(format!(
+            "there is no route {}; GET /api/v1/openapi.json lists the routes",
+            path.chars().take(200).collect::<String>()
+        )));
+    };
+    let not_allowed =
+        || ApiError::method_not_allowed(req.method().as_str(), &path, m.entry.allow());
+    let Some(verb) = verb.filter(|v| m.entry.verbs.contains(v)) else {
+        return Err(not_allowed());
+    };
+    let (p0, p1) = (m.param(0), m.param(1));
+    match (m.entry.id, verb) {
+        (RouteId::Tenants, Verb::Get) => tenants::list(plane).await,
+        (RouteId::Tenants, Verb::Post) => tenants::create(plane, req).await,
+        (RouteId::Tenant, Verb::Delete) => tenants::delete(plane, p0).await,
+        (RouteId::Apps, Verb::Get) => apps::list(plane, req.uri().query()).await,
+        (RouteId::TenantApps, Verb::Post) => apps::create(plane, p0, req).await,
+        (RouteId::App, Verb::Get) => apps::show(plane, p0, p1).await,
+        (RouteId::App, Verb::Delete) => apps::delete(plane, p0, p1).await,
+        (RouteId::Versions, Verb::Post) => versions::add(plane, p0, p1, req).await,
+        (RouteId::Deployment, Verb::Put) => deployments::set(plane, p0, p1, req).await,
+        (RouteId::Blobs, Verb::Post) => blobs::upload(plane, req).await,
+        (RouteId::Blob, Verb::Get) => blobs::show(plane, p0).await,
+        (RouteId::Cluster, Verb::Get) => cluster::status(plane).await,
+        (RouteId::ClusterNode, Verb::Delete) => cluster::remove(plane, p0).await,
+        (RouteId::Register, Verb::Get) => registers::get(plane, p0).await,
+        (RouteId::Register, Verb::Put) => registers::put(plane, p0, req).await,
+        (RouteId::RegisterCas, Verb::Post) => registers::cas(plane, p0, req).await,
+        // The table and this match list the same pairs (tests/api.rs calls
+        // every pair with an admin token and never gets 405).
+        _ => Err(not_allowed()),
+    }
+}

@@ -1,0 +1,571 @@
+//! The OpenAPI 3.1 document served at `GET /api/v1/openapi.json`.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::router::PREFIX;
+
+/// A reference to a schema in `components`.
+fn schema(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// A JSON response with `description` and body `body`.
+fn ok(description: &str, body: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": body } } })
+}
+
+/// A JSON request body.
+fn body(schema_name: &str) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema(schema_name) } } })
+}
+
+/// The error responses an authenticated route can give, plus `extra`.
+fn errors(extra: &[(&str, &str)]) -> Value {
+    let mut responses = serde_json::Map::new();
+    let mut add = |status: &str, description: &str| {
+        responses.insert(
+            status.to_string(),
+            json!({ "description": description, "content": { "application/json": { "schema": schema("Error") } } }),
+        );
+    };
+    add(
+        "401",
+        "`unauthorized`: no token, or a token that is not known",
+    );
+    add("403", "`forbidden`: a join token (it only joins nodes)");
+    add(
+        "503",
+        "`unavailable`: the cluster has no leader or quorum now; retry",
+    );
+    add("500", "`internal`: a fault on the node");
+    for (status, description) in extra {
+        add(status, description);
+    }
+    Value::Object(responses)
+}
+
+const BAD_JSON: (&str, &str) = (
+    "400",
+    "`invalid` (a bad value; `field` names it) or `malformed_json` (not JSON, or an unknown or missing member; `field` names it when known)",
+);
+const TOO_LARGE: (&str, &str) = ("413", "`payload_too_large`: a JSON body over 1 MiB");
+const MEDIA: (&str, &str) = (
+    "415",
+    "`unsupported_media_type`: a body that is not application/json",
+);
+const NOT_FOUND: (&str, &str) = (
+    "404",
+    "`not_found`: the tenant, app or version does not exist",
+);
+const CONFLICT: (&str, &str) = ("409", "`already_exists`, `in_use` or `quota_exceeded`");
+const BAD_NAME: (&str, &str) = ("400", "`invalid`: a path segment is not a valid name");
+
+fn param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
+}
+
+fn tenant() -> Value {
+    param("tenant", "the tenant's name (a DNS label)")
+}
+
+fn app() -> Value {
+    param("app", "the app's name (a DNS label)")
+}
+
+/// A response without a body.
+fn empty(description: &str) -> Value {
+    json!({ "description": description })
+}
+
+const REVISION_HEADER: &str = "dwcp-revision";
+
+/// A response to a write, with the revision header.
+fn written(description: &str, body: Value) -> Value {
+    let mut response = ok(description, body);
+    response["headers"] = json!({ REVISION_HEADER: { "description": "the state's revision after the write", "schema": { "type": "integer" } } });
+    response
+}
+
+fn written_empty(description: &str) -> Value {
+    json!({
+        "description": description,
+        "headers": { REVISION_HEADER: { "description": "the state's revision after the write", "schema": { "type": "integer" } } }
+    })
+}
+
+/// Merges `success` into the error responses.
+fn responses(success: &[(&str, Value)], extra: &[(&str, &str)]) -> Value {
+    let mut all = errors(extra);
+    for (status, response) in success {
+        all[*status] = response.clone();
+    }
+    all
+}
+
+fn paths() -> Value {
+    let p = |path: &str| format!("{PREFIX}{path}");
+    let mut paths = serde_json::Map::new();
+    let mut add = |path: &str, item: Value| {
+        paths.insert(p(path), item);
+    };
+    add(
+        "/health",
+        json!({ "get": {
+            "summary": "Whether this node serves the API",
+            "operationId": "health",
+            "security": [],
+            "responses": { "200": ok("the node answers", schema("Health")) }
+        }}),
+    );
+    add(
+        "/openapi.json",
+        json!({ "get": {
+            "summary": "This document",
+            "operationId": "openapi",
+            "security": [],
+            "responses": { "200": ok("the OpenAPI 3.1 document", json!({ "type": "object" })) }
+        }}),
+    );
+    add(
+        "/tenants",
+        json!({
+            "get": {
+                "summary": "List tenants",
+                "operationId": "listTenants",
+                "responses": responses(&[("200", ok("the tenants", schema("TenantList")))], &[])
+            },
+            "post": {
+                "summary": "Create a tenant (or replace the quotas of an existing one)",
+                "operationId": "putTenant",
+                "requestBody": body("NewTenant"),
+                "responses": responses(&[
+                    ("201", written("created", schema("Tenant"))),
+                    ("200", written("it existed; its quotas were replaced", schema("Tenant"))),
+                ], &[BAD_JSON, MEDIA, TOO_LARGE])
+            }
+        }),
+    );
+    add(
+        "/tenants/{tenant}",
+        json!({
+            "parameters": [tenant()],
+            "delete": {
+                "summary": "Delete a tenant that has no apps",
+                "operationId": "deleteTenant",
+                "responses": responses(&[("204", written_empty("deleted"))], &[BAD_NAME, NOT_FOUND, ("409", "`in_use`: the tenant still has apps")])
+            }
+        }),
+    );
+    add(
+        "/apps",
+        json!({ "get": {
+            "summary": "List apps, of all tenants or of one",
+            "operationId": "listApps",
+            "parameters": [{ "name": "tenant", "in": "query", "required": false, "schema": { "type": "string" }, "description": "only this tenant's apps" }],
+            "responses": responses(&[("200", ok("the apps", schema("AppList")))], &[("400", "`invalid`: a bad tenant name or an unknown query parameter"), ("404", "`not_found`: the tenant does not exist")])
+        }}),
+    );
+    add(
+        "/tenants/{tenant}/apps",
+        json!({
+            "parameters": [tenant()],
+            "post": {
+                "summary": "Create an app",
+                "operationId": "createApp",
+                "requestBody": body("NewApp"),
+                "responses": responses(&[("201", written("created", schema("App")))], &[BAD_JSON, NOT_FOUND, CONFLICT, MEDIA, TOO_LARGE])
+            }
+        }),
+    );
+    add(
+        "/tenants/{tenant}/apps/{app}",
+        json!({
+            "parameters": [tenant(), app()],
+            "get": {
+                "summary": "An app with its versions and deployment",
+                "operationId": "getApp",
+                "responses": responses(&[("200", ok("the app", schema("AppDetail")))], &[BAD_NAME, NOT_FOUND])
+            },
+            "delete": {
+                "summary": "Delete an app with its versions and deployment",
+                "operationId": "deleteApp",
+                "responses": responses(&[("204", written_empty("deleted"))], &[BAD_NAME, NOT_FOUND])
+            }
+        }),
+    );
+    add(
+        "/tenants/{tenant}/apps/{app}/versions",
+        json!({
+            "parameters": [tenant(), app()],
+            "post": {
+                "summary": "Add the app's next version from an uploaded artifact",
+                "operationId": "addVersion",
+                "requestBody": body("NewVersion"),
+                "responses": responses(&[("201", written("added", schema("Version")))], &[
+                    ("400", "`invalid` (e.g. `digest`: not uploaded yet, `config.memory_bytes`, `config.timeout_ms`) or `malformed_json`"),
+                    NOT_FOUND, MEDIA, TOO_LARGE,
+                ])
+            }
+        }),
+    );
+    add(
+        "/tenants/{tenant}/apps/{app}/deployment",
+        json!({
+            "parameters": [tenant(), app()],
+            "put": {
+                "summary": "Set how many replicas of which version run in each region",
+                "operationId": "setDeployment",
+                "requestBody": body("SetDeployment"),
+                "responses": responses(&[("200", written("set", schema("Deployment")))], &[
+                    BAD_JSON,
+                    ("404", "`not_found`: the tenant, app, version or a region does not exist"),
+                    ("409", "`quota_exceeded`: over the tenant's replica quota"),
+                    MEDIA, TOO_LARGE,
+                ])
+            }
+        }),
+    );
+    add(
+        "/blobs",
+        json!({ "post": {
+            "summary": "Upload an artifact (raw bytes, at most 64 MiB)",
+            "operationId": "uploadBlob",
+            "requestBody": {
+                "required": true,
+                "content": {
+                    "application/wasm": { "schema": { "type": "string", "format": "binary" } },
+                    "application/octet-stream": { "schema": { "type": "string", "format": "binary" } }
+                }
+            },
+            "responses": responses(&[("201", ok("stored", schema("BlobReceipt")))], &[
+                ("400", "`invalid` with field `body`: an empty upload"),
+                ("413", "`payload_too_large`: over 64 MiB"),
+                ("415", "`unsupported_media_type`: not application/wasm or application/octet-stream"),
+            ])
+        }}),
+    );
+    add(
+        "/blobs/{digest}",
+        json!({
+            "parameters": [param("digest", "lowercase hex sha256 of the artifact")],
+            "get": {
+                "summary": "Whether this node stores an artifact",
+                "operationId": "getBlob",
+                "responses": responses(&[("200", ok("stored here", schema("BlobStored")))], &[
+                    ("400", "`invalid` with field `digest`: not 64 lowercase hex digits"),
+                    ("404", "`not_found`: not stored on this node"),
+                ])
+            }
+        }),
+    );
+    add(
+        "/cluster",
+        json!({ "get": {
+            "summary": "Members, roles, leader, term, commit index and lag",
+            "operationId": "clusterStatus",
+            "responses": responses(&[("200", ok("the cluster as this node sees it", schema("ClusterStatus")))], &[])
+        }}),
+    );
+    add(
+        "/cluster/nodes/{id}",
+        json!({
+            "parameters": [{ "name": "id", "in": "path", "required": true, "description": "the node's id", "schema": { "type": "integer", "minimum": 0 } }],
+            "delete": {
+                "summary": "Remove a node from the cluster",
+                "operationId": "removeNode",
+                "responses": responses(&[("204", empty("removed"))], &[
+                    ("400", "`invalid` with field `node`: not a whole number, or a removal the cluster refuses"),
+                    ("404", "`not_found`: not a member"),
+                ])
+            }
+        }),
+    );
+    add(
+        "/registers/{key}",
+        json!({
+            "parameters": [param("key", "1 to 256 bytes, one path segment")],
+            "get": {
+                "summary": "Read a register (linearizable)",
+                "operationId": "getRegister",
+                "responses": responses(&[("200", ok("the value, null when unset", schema("Register")))], &[("400", "`invalid` with field `key`")])
+            },
+            "put": {
+                "summary": "Set a register",
+                "operationId": "putRegister",
+                "requestBody": body("PutRegister"),
+                "responses": responses(&[("200", written("set", schema("Written")))], &[BAD_JSON, MEDIA, TOO_LARGE])
+            }
+        }),
+    );
+    add(
+        "/registers/{key}/cas",
+        json!({
+            "parameters": [param("key", "1 to 256 bytes, one path segment")],
+            "post": {
+                "summary": "Compare and swap: set `new` (delete when null) only if the register holds `expected` (null: unset)",
+                "operationId": "casRegister",
+                "requestBody": body("CompareAndSwap"),
+                "responses": responses(&[("200", written("whether it swapped, and what the register held", schema("Swapped")))], &[BAD_JSON, MEDIA, TOO_LARGE])
+            }
+        }),
+    );
+    Value::Object(paths)
+}
+
+fn name_schema() -> Value {
+    json!({ "type": "string", "pattern": "^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", "description": "a DNS label: 1-63 of a-z, 0-9 and '-', starting with a letter, not ending with '-'" })
+}
+
+fn schemas() -> Value {
+    let uint = json!({ "type": "integer", "minimum": 0 });
+    let nullable_uint = json!({ "type": ["integer", "null"], "minimum": 0 });
+    let nullable_string = json!({ "type": ["string", "null"] });
+    let digest = json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" });
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": { "error": {
+                "type": "object",
+                "required": ["code", "message", "field"],
+                "properties": {
+                    "code": { "type": "string", "enum": [
+                        "unauthorized", "forbidden", "not_found", "method_not_allowed", "invalid",
+                        "malformed_json", "already_exists", "in_use", "quota_exceeded",
+                        "payload_too_large", "unsupported_media_type", "unavailable", "internal"
+                    ] },
+                    "message": { "type": "string", "description": "what is wrong and what is allowed" },
+                    "field": { "type": ["string", "null"], "description": "the request field that is wrong, when there is one" }
+                }
+            } }
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "node"],
+            "properties": { "status": { "const": "ok" }, "node": uint }
+        },
+        "Quotas": {
+            "type": "object",
+            "properties": {
+                "max_apps": { "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": 100 },
+                "max_replicas": { "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": 1000 }
+            },
+            "additionalProperties": false
+        },
+        "NewTenant": {
+            "type": "object",
+            "required": ["name"],
+            "properties": { "name": name_schema(), "quotas": schema("Quotas") },
+            "additionalProperties": false
+        },
+        "Tenant": {
+            "type": "object",
+            "required": ["name", "quotas", "created"],
+            "properties": { "name": name_schema(), "quotas": schema("Quotas"), "created": uint }
+        },
+        "TenantList": {
+            "type": "object",
+            "required": ["tenants"],
+            "properties": { "tenants": { "type": "array", "items": schema("Tenant") } }
+        },
+        "NewApp": {
+            "type": "object",
+            "required": ["name", "route"],
+            "properties": {
+                "name": name_schema(),
+                "route": { "type": "string", "description": "a path prefix like /hello: starts with '/', at most 256 of A-Z a-z 0-9 - . _ ~ /, no empty segment, no trailing '/'" }
+            },
+            "additionalProperties": false
+        },
+        "App": {
+            "type": "object",
+            "required": ["tenant", "name", "route", "next_version", "created"],
+            "properties": {
+                "tenant": name_schema(), "name": name_schema(), "route": { "type": "string" },
+                "next_version": uint, "created": uint
+            }
+        },
+        "AppSummary": {
+            "type": "object",
+            "required": ["tenant", "name", "route", "versions", "latest_version", "deployment"],
+            "properties": {
+                "tenant": name_schema(), "name": name_schema(), "route": { "type": "string" },
+                "versions": { "type": "integer", "minimum": 0, "description": "how many versions the app has" },
+                "latest_version": nullable_uint,
+                "deployment": { "oneOf": [schema("Deployment"), { "type": "null" }] }
+            }
+        },
+        "AppList": {
+            "type": "object",
+            "required": ["apps"],
+            "properties": { "apps": { "type": "array", "items": schema("AppSummary") } }
+        },
+        "AppDetail": {
+            "type": "object",
+            "required": ["app", "versions", "deployment"],
+            "properties": {
+                "app": schema("App"),
+                "versions": { "type": "array", "items": schema("Version") },
+                "deployment": { "oneOf": [schema("Deployment"), { "type": "null" }] }
+            }
+        },
+        "VersionConfig": {
+            "type": "object",
+            "properties": {
+                "memory_bytes": { "type": "integer", "minimum": 65536, "maximum": 4_u64 << 30, "multipleOf": 65536, "default": 64 << 20 },
+                "timeout_ms": { "type": "integer", "minimum": 1, "maximum": 600000, "default": 10000 },
+                "warm": { "type": "boolean", "default": false }
+            },
+            "additionalProperties": false
+        },
+        "NewVersion": {
+            "type": "object",
+            "required": ["digest"],
+            "properties": { "digest": digest, "config": schema("VersionConfig") },
+            "additionalProperties": false
+        },
+        "Version": {
+            "type": "object",
+            "required": ["tenant", "app", "number", "digest", "config", "created"],
+            "properties": {
+                "tenant": name_schema(), "app": name_schema(), "number": uint,
+                "digest": digest, "config": schema("VersionConfig"), "created": uint
+            }
+        },
+        "SetDeployment": {
+            "type": "object",
+            "required": ["version", "regions"],
+            "properties": {
+                "version": uint,
+                "regions": { "type": "object", "additionalProperties": { "type": "integer", "minimum": 0, "maximum": 100000 }, "description": "replicas wanted per region name" }
+            },
+            "additionalProperties": false
+        },
+        "Deployment": {
+            "type": "object",
+            "required": ["tenant", "app", "version", "regions", "updated"],
+            "properties": {
+                "tenant": name_schema(), "app": name_schema(), "version": uint,
+                "regions": { "type": "object", "additionalProperties": uint },
+                "updated": uint
+            }
+        },
+        "BlobReceipt": {
+            "type": "object",
+            "required": ["digest", "size", "copies"],
+            "properties": {
+                "digest": digest, "size": uint,
+                "copies": { "type": "integer", "minimum": 1, "description": "nodes holding a copy now" }
+            }
+        },
+        "BlobStored": {
+            "type": "object",
+            "required": ["digest", "stored"],
+            "properties": { "digest": digest, "stored": { "const": true } }
+        },
+        "ClusterStatus": {
+            "type": "object",
+            "required": ["reported_by", "leader", "term", "commit_index", "last_log_index", "members"],
+            "properties": {
+                "reported_by": uint, "leader": nullable_uint, "term": uint,
+                "commit_index": nullable_uint, "last_log_index": nullable_uint,
+                "members": { "type": "array", "items": schema("MemberStatus") }
+            }
+        },
+        "MemberStatus": {
+            "type": "object",
+            "required": ["id", "address", "api", "role", "voter", "matched_index", "lag"],
+            "properties": {
+                "id": uint, "address": { "type": "string" }, "api": nullable_string,
+                "role": { "type": "string", "enum": ["leader", "follower", "learner"] },
+                "voter": { "type": "boolean" },
+                "matched_index": nullable_uint, "lag": nullable_uint
+            }
+        },
+        "Register": {
+            "type": "object",
+            "required": ["key", "value", "revision"],
+            "properties": { "key": { "type": "string" }, "value": nullable_string, "revision": uint }
+        },
+        "PutRegister": {
+            "type": "object",
+            "required": ["value"],
+            "properties": { "value": { "type": "string", "maxLength": 65536 } },
+            "additionalProperties": false
+        },
+        "Written": {
+            "type": "object",
+            "required": ["revision"],
+            "properties": { "revision": uint }
+        },
+        "CompareAndSwap": {
+            "type": "object",
+            "properties": { "expected": nullable_string, "new": nullable_string },
+            "additionalProperties": false
+        },
+        "Swapped": {
+            "type": "object",
+            "required": ["swapped", "previous", "revision"],
+            "properties": { "swapped": { "type": "boolean" }, "previous": nullable_string, "revision": uint }
+        }
+    })
+}
+
+/// The whole document.
+pub(crate) fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "DWCP API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The control plane of DWCP: tenants, apps, versions, deployments, artifacts, cluster membership and registers. JSON everywhere; errors are {\"error\": {\"code\", \"message\", \"field\"}}. Every response carries `dwcp-node`; every write `dwcp-revision`."
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "bearer": [] }],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "description": "an admin token; join tokens are refused with 403" }
+            },
+            "schemas": schemas()
+        }
+    })
+}
+
+/// The document, encoded once.
+pub(crate) fn encoded() -> Bytes {
+    static ENCODED: OnceLock<Bytes> = OnceLock::new();
+    ENCODED
+        .get_or_init(|| Bytes::from(document().to_string()))
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::router::TABLE;
+    use super::*;
+
+    #[test]
+    fn describes_every_route_of_the_table() {
+        let doc = document();
+        let paths = doc["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), TABLE.len());
+        for entry in TABLE {
+            let item = &paths[&format!("{PREFIX}{}", entry.template)];
+            for verb in entry.verbs {
+                let op = &item[verb.as_str().to_ascii_lowercase()];
+                assert!(op.is_object(), "{} {}", verb.as_str(), entry.template);
+                assert!(op["responses"].is_object());
+            }
+        }
+        // Every reference resolves.
+        let text = doc.to_string();
+        for reference in text.split("#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap();
+            assert!(doc["components"]["schemas"][name].is_object(), "{name}");
+        }
+    }
+}

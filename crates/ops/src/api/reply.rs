@@ -1,0 +1,58 @@
+//! Successful responses, and the one way a handler writes: a single
+//! command whose refusal becomes the matching 4xx.
+
+use bytes::Bytes;
+use control::{Command, Outcome, Revision};
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use super::error::ApiError;
+use crate::ControlPlane;
+
+/// What every handler returns.
+pub(crate) type Reply = Response<Full<Bytes>>;
+
+/// The header carrying the state's revision after a write.
+pub(crate) const REVISION_HEADER: &str = "dwcp-revision";
+/// The header carrying the id of the node that answered.
+pub(crate) const NODE_HEADER: &str = "dwcp-node";
+
+/// `value` as a JSON response with `status`.
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Reply, ApiError> {
+    let body = serde_json::to_vec(value)
+        .map_err(|e| ApiError::internal(format!("could not encode the response: {e}")))?;
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}
+
+/// 204 with no body.
+pub(crate) fn no_content() -> Reply {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// Adds the `dwcp-revision` header of a write.
+pub(crate) fn with_revision(mut response: Reply, revision: Revision) -> Reply {
+    response
+        .headers_mut()
+        .insert(REVISION_HEADER, HeaderValue::from(revision.0));
+    response
+}
+
+/// Commits `command` (one log entry) and returns the revision after it
+/// and its outcome; a refusal by the state machine is the matching error.
+pub(crate) async fn commit<P: ControlPlane>(
+    plane: &P,
+    command: Command,
+) -> Result<(Revision, Outcome), ApiError> {
+    let response = plane.write(command).await?;
+    let outcome = response.result?;
+    Ok((response.revision, outcome))
+}

@@ -1,0 +1,88 @@
+//! `/tenants`: list, create (or replace quotas), delete.
+
+use control::{Command, Quotas, Tenant};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::body::read_json;
+use super::error::ApiError;
+use super::reply::{Reply, commit, json, no_content, with_revision};
+use super::validate;
+use crate::ControlPlane;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    name: String,
+    #[serde(default)]
+    quotas: Option<QuotasBody>,
+}
+
+/// Quotas as a request gives them; a missing member keeps its default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotasBody {
+    max_apps: Option<u32>,
+    max_replicas: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct List {
+    tenants: Vec<Tenant>,
+}
+
+/// `GET /tenants`.
+pub(crate) async fn list<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
+    let tenants = plane
+        .read(|state| state.tenants().cloned().collect())
+        .await?;
+    json(StatusCode::OK, &List { tenants })
+}
+
+/// `POST /tenants`: 201 with the tenant when it is new, 200 when it
+/// existed and its quotas were replaced.
+pub(crate) async fn create<P: ControlPlane>(
+    plane: &P,
+    req: Request<Incoming>,
+) -> Result<Reply, ApiError> {
+    let (parts, body) = req.into_parts();
+    let new: NewTenant = read_json(&parts.headers, body).await?;
+    let name = validate::name("name", &new.name)?;
+    let defaults = Quotas::default();
+    let quotas = match new.quotas {
+        None => defaults,
+        Some(q) => Quotas {
+            max_apps: q.max_apps.unwrap_or(defaults.max_apps),
+            max_replicas: q.max_replicas.unwrap_or(defaults.max_replicas),
+        },
+    };
+    let command = Command::PutTenant {
+        name: name.clone(),
+        quotas: quotas.clone(),
+    };
+    let (revision, _) = commit(plane, command).await?;
+    let key = name.clone();
+    let stored = plane
+        .read(move |state| state.tenant(&key).cloned())
+        .await?
+        // Deleted again since the write: answer with what was written.
+        .unwrap_or(Tenant {
+            name,
+            quotas,
+            created: revision,
+        });
+    let status = if stored.created == revision {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(with_revision(json(status, &stored)?, revision))
+}
+
+/// `DELETE /tenants/{tenant}`.
+pub(crate) async fn delete<P: ControlPlane>(plane: &P, tenant: &str) -> Result<Reply, ApiError> {
+    let name = validate::name("tenant", tenant)?;
+    let (revision, _) = commit(plane, Command::DeleteTenant { name }).await?;
+    Ok(with_revision(no_content(), revision))
+}

@@ -1,0 +1,95 @@
+//! `POST /tenants/{tenant}/apps/{app}/versions`: a new version from an
+//! uploaded artifact.
+
+use control::{Command, Outcome, Version, VersionConfig};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+
+use super::body::read_json;
+use super::error::ApiError;
+use super::reply::{Reply, commit, json, with_revision};
+use super::validate;
+use crate::ControlPlane;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewVersion {
+    digest: String,
+    #[serde(default)]
+    config: Option<ConfigBody>,
+}
+
+/// A version's configuration as a request gives it; a missing member
+/// keeps [`VersionConfig::default`]'s value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigBody {
+    memory_bytes: Option<u64>,
+    timeout_ms: Option<u64>,
+    warm: Option<bool>,
+}
+
+impl ConfigBody {
+    fn resolve(given: Option<ConfigBody>) -> VersionConfig {
+        let defaults = VersionConfig::default();
+        let Some(given) = given else {
+            return defaults;
+        };
+        VersionConfig {
+            memory_bytes: given.memory_bytes.unwrap_or(defaults.memory_bytes),
+            timeout_ms: given.timeout_ms.unwrap_or(defaults.timeout_ms),
+            warm: given.warm.unwrap_or(defaults.warm),
+        }
+    }
+}
+
+/// Adds the app's next version; the artifact must be stored already.
+pub(crate) async fn add<P: ControlPlane>(
+    plane: &P,
+    tenant: &str,
+    app: &str,
+    req: Request<Incoming>,
+) -> Result<Reply, ApiError> {
+    let tenant = validate::name("tenant", tenant)?;
+    let app = validate::name("app", app)?;
+    let (parts, body) = req.into_parts();
+    let new: NewVersion = read_json(&parts.headers, body).await?;
+    validate::digest(&new.digest)?;
+    let config = ConfigBody::resolve(new.config);
+    validate::config(&config)?;
+    if !plane.has_blob(&new.digest) {
+        return Err(ApiError::invalid(
+            "digest",
+            format!(
+                "no artifact with digest `{}` is stored: upload the artifact first with POST /api/v1/blobs",
+                new.digest
+            ),
+        ));
+    }
+    let command = Command::AddVersion {
+        tenant: tenant.clone(),
+        app: app.clone(),
+        digest: new.digest.clone(),
+        config: config.clone(),
+    };
+    let (revision, outcome) = commit(plane, command).await?;
+    let Outcome::VersionAdded(number) = outcome else {
+        return Err(ApiError::internal(format!(
+            "adding a version answered {outcome:?} instead of its number"
+        )));
+    };
+    let (t, a) = (tenant.clone(), app.clone());
+    let stored = plane
+        .read(move |state| state.versions(&t, &a).find(|v| v.number == number).cloned())
+        .await?
+        .unwrap_or(Version {
+            tenant,
+            app,
+            number,
+            digest: new.digest,
+            config,
+            created: revision,
+        });
+    Ok(with_revision(json(StatusCode::CREATED, &stored)?, revision))
+}
