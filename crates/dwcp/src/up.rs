@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use control::cluster::{ClusterNode, DataDir, JoinToken, StartOptions, Started};
 use control::replica::Timing;
@@ -26,7 +26,12 @@ use control::replica::Timing;
   dwcp cluster status")]
 pub struct UpArgs {
     /// Where this node keeps its store, keys and artifacts.
-    #[arg(long, value_name = "DIR", env = "DWCP_DATA_DIR", default_value = "dwcp-data")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "DWCP_DATA_DIR",
+        default_value = "dwcp-data"
+    )]
     data_dir: PathBuf,
     /// The peer address other nodes reach this one at (a new node only;
     /// default 127.0.0.1:7071).
@@ -58,10 +63,9 @@ pub fn run(args: UpArgs) -> ExitCode {
 
 fn serve(args: UpArgs) -> Result<()> {
     let join = match (&args.join, &args.token) {
-        (Some(addr), Some(token)) => Some((
-            addr.clone(),
-            JoinToken::parse(token).context("--token")?,
-        )),
+        (Some(addr), Some(token)) => {
+            Some((addr.clone(), JoinToken::parse(token).context("--token")?))
+        }
         _ => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -61,9 +61,7 @@ pub(super) async fn put_everywhere(
 }
 
 /// Runs futures concurrently and collects their outputs in order.
-async fn futures_join_all<F>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output>
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,

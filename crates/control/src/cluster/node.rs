@@ -21,6 +21,8 @@ use crate::{Command, Name, Node, Quotas, Region, Role, State};
 
 /// How long an operation looks for a leader before answering "unavailable".
 const LEADER_WAIT: Duration = Duration::from_secs(10);
+/// How long a joined node tries to become a voter.
+const PROMOTE_WAIT: Duration = Duration::from_secs(60);
 /// The register that hands out node ids.
 const NEXT_NODE_ID: &str = "cluster/next-node-id";
 
@@ -117,6 +119,14 @@ impl ClusterNode {
                 let started = if node.config.founder {
                     node.bootstrap_if_needed().await?
                 } else {
+                    // A node stopped before it became a voter finishes that
+                    // in the background (once the leader's log reaches it);
+                    // one removed meanwhile gives up and stays idle.
+                    let promoting = node.clone();
+                    let task = tokio::spawn(async move {
+                        let _ = promoting.promote_self(PROMOTE_WAIT).await;
+                    });
+                    node.tasks_mut().push(task);
                     None
                 };
                 Ok((node, started.unwrap_or(Started::Resumed { id })))
@@ -159,7 +169,7 @@ impl ClusterNode {
                         };
                         dir.create(&files)?;
                         let node = Self::run(dir, files, &options).await?;
-                        node.promote_self().await?;
+                        node.promote_self(PROMOTE_WAIT).await?;
                         Ok((node, Started::Joined { id }))
                     }
                     None => {
@@ -251,7 +261,7 @@ impl ClusterNode {
     /// start of the founder, so a bootstrap cut short is finished later;
     /// returns the tokens when it made them.
     async fn bootstrap_if_needed(&self) -> Result<Option<Started>, ClusterError> {
-        if self.replica.status().members.is_empty() {
+        if !self.replica.is_initialized().await? {
             let me = BTreeMap::from([(self.config.id, self.config.peer_address.clone())]);
             self.replica.initialize(me).await?;
         }
@@ -327,11 +337,34 @@ impl ClusterNode {
         }
     }
 
-    /// A node that just joined asks the leader to make it a voter.
-    async fn promote_self(&self) -> Result<(), ClusterError> {
-        self.on_leader(LeaderOp::Promote { id: self.config.id })
-            .await
-            .map(drop)
+    /// A node that joined asks the leader to make it a voter, once the
+    /// leader's log has reached it (it sees itself as a learner).
+    async fn promote_self(&self, wait: Duration) -> Result<(), ClusterError> {
+        let id = self.config.id;
+        let deadline = Instant::now() + wait;
+        let mut last = String::from("this node has not heard from the leader");
+        loop {
+            let status = self.replica.status();
+            if status.voters.contains(&id) {
+                return Ok(());
+            }
+            if status.members.contains_key(&id) {
+                match self.on_leader(LeaderOp::Promote { id }).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(ClusterError::Unavailable(format!(
+                    "node {id} could not become a voter within {} s: {last}",
+                    wait.as_secs()
+                )));
+            }
+            self.replica
+                .wait_for_change(remaining.min(Duration::from_millis(500)))
+                .await;
+        }
     }
 
     pub fn id(&self) -> NodeId {

@@ -135,6 +135,15 @@ impl Replica {
             .map_err(|e| ReplicaError::Raft(e.to_string()))
     }
 
+    /// Whether this node has ever been part of a cluster (has a log or a
+    /// vote on disk).
+    pub async fn is_initialized(&self) -> Result<bool, ReplicaError> {
+        self.raft
+            .is_initialized()
+            .await
+            .map_err(|e| ReplicaError::Raft(e.to_string()))
+    }
+
     /// Commits `command` on a majority and returns what applying it gave.
     pub async fn write(&self, command: Command) -> Result<Response, ReplicaError> {
         self.raft
