@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -26,6 +26,8 @@ struct Fake {
     members: Mutex<BTreeSet<NodeId>>,
     /// Calls of `write`, so tests can show bad input never reached one.
     writes: AtomicUsize,
+    /// When set, reads and writes fail as without a leader.
+    leaderless: AtomicBool,
 }
 
 impl Fake {
@@ -59,6 +61,7 @@ impl Fake {
             blobs: Mutex::new(HashMap::new()),
             members: Mutex::new([1, 2].into()),
             writes: AtomicUsize::new(0),
+            leaderless: AtomicBool::new(false),
         }
     }
 
@@ -69,11 +72,20 @@ impl Fake {
     fn writes(&self) -> usize {
         self.writes.load(Ordering::SeqCst)
     }
+
+    fn available(&self) -> Result<(), PlaneError> {
+        if self.leaderless.load(Ordering::SeqCst) {
+            Err(PlaneError::Unavailable("no leader".into()))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl ControlPlane for Fake {
     async fn write(&self, command: Command) -> Result<Response, PlaneError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
+        self.available()?;
         let mut state = self.state.lock().unwrap();
         let result = state.apply(&command);
         Ok(Response {
@@ -86,6 +98,7 @@ impl ControlPlane for Fake {
         &self,
         f: impl FnOnce(&State) -> R + Send + 'static,
     ) -> Result<R, PlaneError> {
+        self.available()?;
         Ok(f(&self.state.lock().unwrap()))
     }
 
@@ -1232,4 +1245,15 @@ async fn http2_with_prior_knowledge() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v, json!({"tenants": []}));
+}
+
+#[tokio::test]
+async fn no_leader_is_503_and_health_still_answers() {
+    let server = start().await;
+    server.plane.leaderless.store(true, Ordering::SeqCst);
+    let r = admin(server.addr, "GET", "/api/v1/tenants", Value::Null).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.error(), ("unavailable".into(), None));
+    let r = call(server.addr, "GET", "/api/v1/health", None, None, b"").await;
+    assert_eq!(r.status, 200);
 }
