@@ -19,8 +19,9 @@ pub(crate) struct ApiError {
     /// The request field (body member, path segment or query parameter)
     /// that is wrong, when there is one.
     pub field: Option<String>,
-    /// `Allow` for 405, `WWW-Authenticate` for 401.
-    header: Option<(hyper::header::HeaderName, String)>,
+    /// The `Allow` header of a 405. (A 401 always gets
+    /// `WWW-Authenticate: Bearer`.)
+    allow: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -42,7 +43,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
-            header: None,
+            allow: None,
         }
     }
 
@@ -52,9 +53,7 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
-        e.header = Some((WWW_AUTHENTICATE, "Bearer realm=\"dwcp\"".into()));
-        e
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> ApiError {
@@ -72,7 +71,7 @@ impl ApiError {
             "method_not_allowed",
             format!("{method} is not allowed on {path}; allowed: {allow}"),
         );
-        e.header = Some((ALLOW, allow));
+        e.allow = Some(allow);
         e
     }
 
@@ -130,10 +129,16 @@ impl ApiError {
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some((name, value)) = self.header
-            && let Ok(value) = HeaderValue::from_str(&value)
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"dwcp\""),
+            );
+        }
+        if let Some(allow) = self.allow
+            && let Ok(value) = HeaderValue::from_str(&allow)
         {
-            headers.insert(name, value);
+            headers.insert(ALLOW, value);
         }
         response
     }

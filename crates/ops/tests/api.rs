@@ -1,0 +1,1259 @@
+//! The HTTP API end to end over real sockets, against an in-memory control
+//! plane: `State::apply` behind a mutex, blobs in a map.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use control::cluster::{ClusterStatus, MemberStatus};
+use control::replica::{NodeId, Response};
+use control::{Command, Name, Region, Role, State};
+use ops::{BlobReceipt, ControlPlane, PlaneError};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const ADMIN: &str = "admin-token-0123";
+const JOINER: &str = "join-token-4567";
+const NODE: NodeId = 1;
+
+/// The control plane of one node, in memory.
+struct Fake {
+    state: Mutex<State>,
+    blobs: Mutex<HashMap<String, Bytes>>,
+    members: Mutex<BTreeSet<NodeId>>,
+    /// Calls of `write`, so tests can show bad input never reached one.
+    writes: AtomicUsize,
+    /// When set, reads and writes fail as without a leader.
+    leaderless: AtomicBool,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        let mut state = State::default();
+        let name = |v: &str| Name::new("name", v).unwrap();
+        for (who, token, role) in [
+            ("admin", ADMIN, Role::Admin),
+            ("joiner", JOINER, Role::Join),
+        ] {
+            state
+                .apply(&Command::PutCredential {
+                    name: name(who),
+                    role,
+                    sha256: control::blobs::digest_of(token.as_bytes()),
+                })
+                .unwrap();
+        }
+        state
+            .apply(&Command::PutRegion {
+                region: Region {
+                    name: name("eu-west"),
+                    metro: "dublin".into(),
+                    country: "ie".into(),
+                    continent: "europe".into(),
+                },
+            })
+            .unwrap();
+        Fake {
+            state: Mutex::new(state),
+            blobs: Mutex::new(HashMap::new()),
+            members: Mutex::new([1, 2].into()),
+            writes: AtomicUsize::new(0),
+            leaderless: AtomicBool::new(false),
+        }
+    }
+
+    fn revision(&self) -> u64 {
+        self.state.lock().unwrap().revision().0
+    }
+
+    fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    fn available(&self) -> Result<(), PlaneError> {
+        if self.leaderless.load(Ordering::SeqCst) {
+            Err(PlaneError::Unavailable("no leader".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl ControlPlane for Fake {
+    async fn write(&self, command: Command) -> Result<Response, PlaneError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.available()?;
+        let mut state = self.state.lock().unwrap();
+        let result = state.apply(&command);
+        Ok(Response {
+            revision: state.revision(),
+            result,
+        })
+    }
+
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&State) -> R + Send + 'static,
+    ) -> Result<R, PlaneError> {
+        self.available()?;
+        Ok(f(&self.state.lock().unwrap()))
+    }
+
+    async fn status(&self) -> Result<ClusterStatus, PlaneError> {
+        let members = self.members.lock().unwrap();
+        Ok(ClusterStatus {
+            reported_by: NODE,
+            leader: Some(NODE),
+            term: 3,
+            commit_index: Some(10),
+            last_log_index: Some(10),
+            members: members
+                .iter()
+                .map(|&id| MemberStatus {
+                    id,
+                    address: format!("127.0.0.{id}:7071"),
+                    api: Some(format!("127.0.0.{id}:7070")),
+                    role: if id == NODE { "leader" } else { "follower" }.into(),
+                    voter: true,
+                    matched_index: Some(10),
+                    lag: Some(0),
+                })
+                .collect(),
+        })
+    }
+
+    async fn remove_node(&self, id: NodeId) -> Result<(), PlaneError> {
+        if self.members.lock().unwrap().remove(&id) {
+            Ok(())
+        } else {
+            Err(PlaneError::NotFound(format!("node {id} is not a member")))
+        }
+    }
+
+    async fn put_blob(&self, bytes: Bytes) -> Result<BlobReceipt, PlaneError> {
+        let digest = control::blobs::digest_of(&bytes);
+        let size = bytes.len() as u64;
+        self.blobs.lock().unwrap().insert(digest.clone(), bytes);
+        Ok(BlobReceipt {
+            digest,
+            size,
+            copies: 1,
+        })
+    }
+
+    fn has_blob(&self, digest: &str) -> bool {
+        self.blobs.lock().unwrap().contains_key(digest)
+    }
+
+    fn node_id(&self) -> NodeId {
+        NODE
+    }
+}
+
+/// A served fake and the address to reach it.
+struct Server {
+    addr: SocketAddr,
+    plane: Arc<Fake>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn start() -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let plane = Arc::new(Fake::new());
+    let task = ops::serve(listener, plane.clone());
+    Server { addr, plane, task }
+}
+
+/// One HTTP response as the tests see it.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// Checks the error shape and returns (code, field).
+    fn error(&self) -> (String, Option<String>) {
+        let v = self.json();
+        let e = &v["error"];
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        let obj = e.as_object().unwrap();
+        assert_eq!(obj.len(), 3, "exactly code, message, field: {v}");
+        assert!(obj.contains_key("field"), "{v}");
+        (
+            e["code"].as_str().unwrap().to_string(),
+            e["field"].as_str().map(str::to_string),
+        )
+    }
+}
+
+/// Sends the raw bytes of one request on a new connection and reads the
+/// response until the server closes it. Writing and reading overlap, so
+/// a server that answers before reading the whole body is seen too.
+async fn raw(addr: SocketAddr, request: Vec<u8>) -> Reply {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = write.write_all(&request).await;
+        // Keep the write half open (dropping it would half-close the
+        // connection) until the response has been read.
+        write
+    });
+    let mut buf = Vec::new();
+    let mut chunk = vec![0; 64 << 10];
+    loop {
+        match read.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    drop(writer.await);
+    parse(&buf)
+}
+
+fn parse(buf: &[u8]) -> Reply {
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(buf)));
+    let head = String::from_utf8(buf[..end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_ascii_lowercase(), v.trim().to_string())
+        })
+        .collect();
+    let mut body = buf[end + 4..].to_vec();
+    if let Some((_, len)) = headers.iter().find(|(n, _)| n == "content-length") {
+        let len: usize = len.parse().unwrap();
+        assert!(body.len() >= len, "short body");
+        body.truncate(len);
+    }
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A request with an optional token, content type and body.
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Reply {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n");
+    if let Some(t) = token {
+        head.push_str(&format!("authorization: Bearer {t}\r\n"));
+    }
+    if let Some(ct) = content_type {
+        head.push_str(&format!("content-type: {ct}\r\n"));
+    }
+    if !body.is_empty() || matches!(method, "POST" | "PUT") {
+        head.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    raw(addr, request).await
+}
+
+/// An admin request with a JSON body (or none for `Value::Null`).
+async fn admin(addr: SocketAddr, method: &str, path: &str, body: Value) -> Reply {
+    if body.is_null() {
+        call(addr, method, path, Some(ADMIN), None, b"").await
+    } else {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        call(
+            addr,
+            method,
+            path,
+            Some(ADMIN),
+            Some("application/json"),
+            &bytes,
+        )
+        .await
+    }
+}
+
+/// Every (method, path) the API answers behind a token.
+const GUARDED: &[(&str, &str)] = &[
+    ("GET", "/api/v1/tenants"),
+    ("POST", "/api/v1/tenants"),
+    ("DELETE", "/api/v1/tenants/acme"),
+    ("GET", "/api/v1/apps"),
+    ("POST", "/api/v1/tenants/acme/apps"),
+    ("GET", "/api/v1/tenants/acme/apps/shop"),
+    ("DELETE", "/api/v1/tenants/acme/apps/shop"),
+    ("POST", "/api/v1/tenants/acme/apps/shop/versions"),
+    ("PUT", "/api/v1/tenants/acme/apps/shop/deployment"),
+    ("POST", "/api/v1/blobs"),
+    (
+        "GET",
+        "/api/v1/blobs/0000000000000000000000000000000000000000000000000000000000000000",
+    ),
+    ("GET", "/api/v1/cluster"),
+    ("DELETE", "/api/v1/cluster/nodes/2"),
+    ("GET", "/api/v1/registers/k"),
+    ("PUT", "/api/v1/registers/k"),
+    ("POST", "/api/v1/registers/k/cas"),
+    // Unknown routes and wrong methods are behind the token too.
+    ("GET", "/api/v1/nope"),
+    ("PATCH", "/api/v1/tenants"),
+    ("POST", "/api/v1/health"),
+];
+
+#[tokio::test]
+async fn every_route_needs_an_admin_token() {
+    let server = start().await;
+    let before = server.plane.revision();
+    for &(method, path) in GUARDED {
+        let body = br#"{"name":"acme"}"#;
+        for token in [None, Some("wrong-token")] {
+            let r = call(
+                server.addr,
+                method,
+                path,
+                token,
+                Some("application/json"),
+                body,
+            )
+            .await;
+            assert_eq!(r.status, 401, "{method} {path} with {token:?}");
+            assert_eq!(r.error().0, "unauthorized");
+            assert!(
+                r.header("www-authenticate")
+                    .is_some_and(|h| h.starts_with("Bearer")),
+                "{method} {path}"
+            );
+            assert_eq!(r.header("dwcp-node"), Some("1"));
+        }
+        let r = call(
+            server.addr,
+            method,
+            path,
+            Some(JOINER),
+            Some("application/json"),
+            body,
+        )
+        .await;
+        assert_eq!(r.status, 403, "{method} {path} with a join token");
+        assert_eq!(r.error(), ("forbidden".into(), None));
+    }
+    // A malformed Authorization header is a 401 too.
+    let r = raw(
+        server.addr,
+        b"GET /api/v1/tenants HTTP/1.1\r\nhost: t\r\nconnection: close\r\nauthorization: Basic YTpi\r\n\r\n".to_vec(),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(server.plane.revision(), before);
+    assert_eq!(server.plane.writes(), 0);
+}
+
+#[tokio::test]
+async fn every_route_in_the_table_is_dispatched() {
+    let server = start().await;
+    for &(method, path) in &GUARDED[..GUARDED.len() - 3] {
+        let r = call(server.addr, method, path, Some(ADMIN), None, b"").await;
+        assert_ne!(r.status, 405, "{method} {path}: {:?}", r.json());
+        assert_ne!(r.status, 401, "{method} {path}");
+    }
+    let r = admin(server.addr, "GET", "/api/v1/nope", Value::Null).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error().0, "not_found");
+    let r = admin(server.addr, "PATCH", "/api/v1/tenants", Value::Null).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.error().0, "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("GET, POST"));
+    let r = admin(server.addr, "POST", "/api/v1/health", Value::Null).await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
+}
+
+#[tokio::test]
+async fn health_and_openapi_need_no_token() {
+    let server = start().await;
+    let r = call(server.addr, "GET", "/api/v1/health", None, None, b"").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"status": "ok", "node": 1}));
+    assert_eq!(r.header("dwcp-node"), Some("1"));
+
+    let r = call(server.addr, "GET", "/api/v1/openapi.json", None, None, b"").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["Error"].is_object());
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("/api/v1/health", vec!["get"]),
+        ("/api/v1/openapi.json", vec!["get"]),
+        ("/api/v1/tenants", vec!["get", "post"]),
+        ("/api/v1/tenants/{tenant}", vec!["delete"]),
+        ("/api/v1/apps", vec!["get"]),
+        ("/api/v1/tenants/{tenant}/apps", vec!["post"]),
+        ("/api/v1/tenants/{tenant}/apps/{app}", vec!["get", "delete"]),
+        ("/api/v1/tenants/{tenant}/apps/{app}/versions", vec!["post"]),
+        (
+            "/api/v1/tenants/{tenant}/apps/{app}/deployment",
+            vec!["put"],
+        ),
+        ("/api/v1/blobs", vec!["post"]),
+        ("/api/v1/blobs/{digest}", vec!["get"]),
+        ("/api/v1/cluster", vec!["get"]),
+        ("/api/v1/cluster/nodes/{id}", vec!["delete"]),
+        ("/api/v1/registers/{key}", vec!["get", "put"]),
+        ("/api/v1/registers/{key}/cas", vec!["post"]),
+    ];
+    assert_eq!(paths.len(), expected.len());
+    for (path, methods) in expected {
+        for m in methods {
+            assert!(paths[path][m]["responses"].is_object(), "{m} {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn tenants_are_created_listed_and_deleted() {
+    let server = start().await;
+    let addr = server.addr;
+    let r = admin(addr, "POST", "/api/v1/tenants", json!({"name": "acme"})).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let rev = server.plane.revision();
+    assert_eq!(r.header("dwcp-revision"), Some(rev.to_string().as_str()));
+    assert_eq!(r.header("dwcp-node"), Some("1"));
+    let t = r.json();
+    assert_eq!(t["name"], "acme");
+    assert_eq!(t["quotas"], json!({"max_apps": 100, "max_replicas": 1000}));
+    assert_eq!(t["created"], rev);
+
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/tenants",
+        json!({"name": "beta", "quotas": {"max_apps": 2, "max_replicas": 5}}),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        r.json()["quotas"],
+        json!({"max_apps": 2, "max_replicas": 5})
+    );
+    // Posting an existing tenant replaces its quotas.
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/tenants",
+        json!({"name": "beta", "quotas": {"max_apps": 3}}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["quotas"],
+        json!({"max_apps": 3, "max_replicas": 1000})
+    );
+
+    let r = admin(addr, "GET", "/api/v1/tenants", Value::Null).await;
+    assert_eq!(r.status, 200);
+    let names: Vec<_> = r.json()["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["acme", "beta"]);
+
+    let r = admin(addr, "DELETE", "/api/v1/tenants/beta", Value::Null).await;
+    assert_eq!(r.status, 204);
+    assert!(r.body.is_empty());
+    assert_eq!(
+        r.header("dwcp-revision"),
+        Some(server.plane.revision().to_string().as_str())
+    );
+    let before = server.plane.revision();
+    let r = admin(addr, "DELETE", "/api/v1/tenants/beta", Value::Null).await;
+    assert_eq!((r.status, r.error().0.as_str()), (404, "not_found"));
+    assert_eq!(server.plane.revision(), before);
+}
+
+async fn tenant_and_app(addr: SocketAddr) {
+    let r = admin(addr, "POST", "/api/v1/tenants", json!({"name": "acme"})).await;
+    assert_eq!(r.status, 201);
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/tenants/acme/apps",
+        json!({"name": "shop", "route": "/shop"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+}
+
+#[tokio::test]
+async fn apps_are_created_listed_shown_and_deleted() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    let r = admin(addr, "POST", "/api/v1/tenants", json!({"name": "other"})).await;
+    assert_eq!(r.status, 201);
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/tenants/other/apps",
+        json!({"name": "blog", "route": "/blog"}),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let app = r.json();
+    assert_eq!(
+        (
+            &app["tenant"],
+            &app["name"],
+            &app["route"],
+            &app["next_version"]
+        ),
+        (&json!("other"), &json!("blog"), &json!("/blog"), &json!(1))
+    );
+    assert!(r.header("dwcp-revision").is_some());
+
+    let r = admin(addr, "GET", "/api/v1/apps", Value::Null).await;
+    assert_eq!(r.status, 200);
+    let apps = r.json()["apps"].as_array().unwrap().clone();
+    assert_eq!(apps.len(), 2);
+    assert_eq!(
+        apps[0],
+        json!({"tenant": "acme", "name": "shop", "route": "/shop", "versions": 0,
+               "latest_version": null, "deployment": null})
+    );
+    let r = admin(addr, "GET", "/api/v1/apps?tenant=other", Value::Null).await;
+    let apps = r.json()["apps"].as_array().unwrap().clone();
+    assert_eq!(apps.len(), 1);
+    assert_eq!(apps[0]["name"], "blog");
+    let r = admin(addr, "GET", "/api/v1/apps?tenant=nobody", Value::Null).await;
+    assert_eq!((r.status, r.error().0.as_str()), (404, "not_found"));
+    let r = admin(addr, "GET", "/api/v1/apps?tenant=Nobody", Value::Null).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error(), ("invalid".into(), Some("tenant".into())));
+
+    let r = admin(addr, "GET", "/api/v1/tenants/acme/apps/shop", Value::Null).await;
+    assert_eq!(r.status, 200);
+    let detail = r.json();
+    assert_eq!(detail["app"]["name"], "shop");
+    assert_eq!(detail["versions"], json!([]));
+    assert_eq!(detail["deployment"], Value::Null);
+    let r = admin(addr, "GET", "/api/v1/tenants/acme/apps/none", Value::Null).await;
+    assert_eq!((r.status, r.error().0.as_str()), (404, "not_found"));
+    let r = admin(
+        addr,
+        "GET",
+        "/api/v1/tenants/acme/apps/No_Such",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.error(), ("invalid".into(), Some("app".into())));
+
+    // A tenant with apps is in use.
+    let before = server.plane.revision();
+    let r = admin(addr, "DELETE", "/api/v1/tenants/other", Value::Null).await;
+    assert_eq!((r.status, r.error().0.as_str()), (409, "in_use"));
+    assert_eq!(server.plane.revision(), before);
+
+    let r = admin(
+        addr,
+        "DELETE",
+        "/api/v1/tenants/other/apps/blog",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let r = admin(addr, "DELETE", "/api/v1/tenants/other", Value::Null).await;
+    assert_eq!(r.status, 204);
+    let r = admin(addr, "GET", "/api/v1/apps", Value::Null).await;
+    assert_eq!(r.json()["apps"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn blobs_versions_and_deployments() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    let wasm = b"\0asm\x01\0\0\0".to_vec();
+    let digest = control::blobs::digest_of(&wasm);
+
+    let r = call(
+        addr,
+        "GET",
+        &format!("/api/v1/blobs/{digest}"),
+        Some(ADMIN),
+        None,
+        b"",
+    )
+    .await;
+    assert_eq!((r.status, r.error().0.as_str()), (404, "not_found"));
+
+    let writes = server.plane.writes();
+    let r = call(
+        addr,
+        "POST",
+        "/api/v1/blobs",
+        Some(ADMIN),
+        Some("application/wasm"),
+        &wasm,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(
+        r.json(),
+        json!({"digest": digest, "size": wasm.len(), "copies": 1})
+    );
+    assert_eq!(server.plane.writes(), writes, "blobs are not state writes");
+
+    let r = call(
+        addr,
+        "GET",
+        &format!("/api/v1/blobs/{digest}"),
+        Some(ADMIN),
+        None,
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"digest": digest, "stored": true}));
+
+    let versions = "/api/v1/tenants/acme/apps/shop/versions";
+    let r = admin(addr, "POST", versions, json!({"digest": digest})).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let v = r.json();
+    assert_eq!(v["number"], 1);
+    assert_eq!(v["digest"], digest.as_str());
+    assert_eq!(
+        v["config"],
+        json!({"memory_bytes": 64 << 20, "timeout_ms": 10000, "warm": false})
+    );
+    assert_eq!(
+        r.header("dwcp-revision"),
+        Some(server.plane.revision().to_string().as_str())
+    );
+    let r = admin(
+        addr,
+        "POST",
+        versions,
+        json!({"digest": digest, "config": {"warm": true, "timeout_ms": 500}}),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["number"], 2);
+    assert_eq!(
+        r.json()["config"],
+        json!({"memory_bytes": 64 << 20, "timeout_ms": 500, "warm": true})
+    );
+
+    let deployment = "/api/v1/tenants/acme/apps/shop/deployment";
+    let r = admin(
+        addr,
+        "PUT",
+        deployment,
+        json!({"version": 2, "regions": {"eu-west": 3}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let d = r.json();
+    assert_eq!(d["version"], 2);
+    assert_eq!(d["regions"], json!({"eu-west": 3}));
+    assert_eq!(d["updated"], server.plane.revision());
+    assert!(r.header("dwcp-revision").is_some());
+
+    // Refusals by the state machine: no such version, no such region.
+    let before = server.plane.revision();
+    let r = admin(
+        addr,
+        "PUT",
+        deployment,
+        json!({"version": 9, "regions": {"eu-west": 1}}),
+    )
+    .await;
+    assert_eq!((r.status, r.error().0.as_str()), (404, "not_found"));
+    let r = admin(
+        addr,
+        "PUT",
+        deployment,
+        json!({"version": 1, "regions": {"mars": 1}}),
+    )
+    .await;
+    assert_eq!((r.status, r.error().0.as_str()), (404, "not_found"));
+    let r = admin(
+        addr,
+        "PUT",
+        deployment,
+        json!({"version": 1, "regions": {"eu-west": 5000}}),
+    )
+    .await;
+    assert_eq!((r.status, r.error().0.as_str()), (409, "quota_exceeded"));
+    assert_eq!(server.plane.revision(), before);
+
+    let r = admin(addr, "GET", "/api/v1/tenants/acme/apps/shop", Value::Null).await;
+    let detail = r.json();
+    assert_eq!(detail["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["deployment"]["version"], 2);
+    let r = admin(addr, "GET", "/api/v1/apps", Value::Null).await;
+    let app = &r.json()["apps"][0];
+    assert_eq!(
+        (&app["versions"], &app["latest_version"]),
+        (&json!(2), &json!(2))
+    );
+    assert_eq!(app["deployment"]["regions"]["eu-west"], 3);
+
+    let r = call(
+        addr,
+        "POST",
+        "/api/v1/blobs",
+        Some(ADMIN),
+        Some("application/octet-stream"),
+        b"other bytes",
+    )
+    .await;
+    assert_eq!(r.status, 201);
+}
+
+#[tokio::test]
+async fn registers_put_get_and_compare_and_swap() {
+    let server = start().await;
+    let addr = server.addr;
+    let r = admin(addr, "GET", "/api/v1/registers/jepsen-3", Value::Null).await;
+    assert_eq!(r.status, 200);
+    let rev = server.plane.revision();
+    assert_eq!(
+        r.json(),
+        json!({"key": "jepsen-3", "value": null, "revision": rev})
+    );
+
+    let r = admin(
+        addr,
+        "PUT",
+        "/api/v1/registers/jepsen-3",
+        json!({"value": "1"}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"revision": rev + 1}));
+    assert_eq!(
+        r.header("dwcp-revision"),
+        Some((rev + 1).to_string().as_str())
+    );
+
+    let r = admin(addr, "GET", "/api/v1/registers/jepsen-3", Value::Null).await;
+    assert_eq!(r.json()["value"], "1");
+
+    let cas = "/api/v1/registers/jepsen-3/cas";
+    let r = admin(addr, "POST", cas, json!({"expected": "1", "new": "2"})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        json!({"swapped": true, "previous": "1", "revision": rev + 2})
+    );
+    let r = admin(addr, "POST", cas, json!({"expected": "1", "new": "3"})).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        json!({"swapped": false, "previous": "2", "revision": rev + 2})
+    );
+    assert_eq!(server.plane.revision(), rev + 2);
+    // Expected null: only when absent; new null deletes.
+    let r = admin(addr, "POST", cas, json!({"expected": null, "new": "x"})).await;
+    assert_eq!(r.json()["swapped"], false);
+    let r = admin(addr, "POST", cas, json!({"expected": "2", "new": null})).await;
+    assert_eq!(r.json()["swapped"], true);
+    let r = admin(addr, "GET", "/api/v1/registers/jepsen-3", Value::Null).await;
+    assert_eq!(r.json()["value"], Value::Null);
+}
+
+#[tokio::test]
+async fn cluster_status_and_removal() {
+    let server = start().await;
+    let addr = server.addr;
+    let r = admin(addr, "GET", "/api/v1/cluster", Value::Null).await;
+    assert_eq!(r.status, 200);
+    let status = r.json();
+    assert_eq!(status["leader"], 1);
+    assert_eq!(status["members"].as_array().unwrap().len(), 2);
+
+    let r = admin(addr, "DELETE", "/api/v1/cluster/nodes/2", Value::Null).await;
+    assert_eq!(r.status, 204);
+    let r = admin(addr, "GET", "/api/v1/cluster", Value::Null).await;
+    assert_eq!(r.json()["members"].as_array().unwrap().len(), 1);
+    let r = admin(addr, "DELETE", "/api/v1/cluster/nodes/2", Value::Null).await;
+    assert_eq!((r.status, r.error().0.as_str()), (404, "not_found"));
+    let r = admin(addr, "DELETE", "/api/v1/cluster/nodes/two", Value::Null).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error(), ("invalid".into(), Some("node".into())));
+}
+
+/// A request that must be refused with `status`, `code` and `field`,
+/// without changing the state.
+struct Bad {
+    what: &'static str,
+    method: &'static str,
+    path: String,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+    status: u16,
+    code: &'static str,
+    field: Option<&'static str>,
+    /// Whether the request may reach `write` (a refusal by the state
+    /// machine); input the API can judge alone never does.
+    writes: bool,
+}
+
+fn bad(
+    what: &'static str,
+    method: &'static str,
+    path: &str,
+    body: &str,
+    status: u16,
+    code: &'static str,
+    field: Option<&'static str>,
+) -> Bad {
+    Bad {
+        what,
+        method,
+        path: path.to_string(),
+        content_type: Some("application/json"),
+        body: body.as_bytes().to_vec(),
+        status,
+        code,
+        field,
+        writes: false,
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_without_a_change() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    let unknown_digest = "ab".repeat(32);
+    let version_body = format!(r#"{{"digest":"{unknown_digest}"}}"#);
+    let cases = vec![
+        bad(
+            "malformed JSON",
+            "POST",
+            "/api/v1/tenants",
+            r#"{"name":"#,
+            400,
+            "malformed_json",
+            None,
+        ),
+        bad(
+            "not an object",
+            "POST",
+            "/api/v1/tenants",
+            "[1,2]",
+            400,
+            "malformed_json",
+            None,
+        ),
+        bad(
+            "empty body",
+            "POST",
+            "/api/v1/tenants",
+            "",
+            400,
+            "malformed_json",
+            None,
+        ),
+        bad(
+            "unknown field",
+            "POST",
+            "/api/v1/tenants",
+            r#"{"name":"a","colour":"red"}"#,
+            400,
+            "malformed_json",
+            Some("colour"),
+        ),
+        bad(
+            "unknown nested field",
+            "POST",
+            "/api/v1/tenants",
+            r#"{"name":"a","quotas":{"max_aps":1}}"#,
+            400,
+            "malformed_json",
+            Some("max_aps"),
+        ),
+        bad(
+            "missing field",
+            "POST",
+            "/api/v1/tenants/acme/apps",
+            r#"{"name":"x"}"#,
+            400,
+            "malformed_json",
+            Some("route"),
+        ),
+        bad(
+            "invalid tenant name",
+            "POST",
+            "/api/v1/tenants",
+            r#"{"name":"Bad Name"}"#,
+            400,
+            "invalid",
+            Some("name"),
+        ),
+        bad(
+            "invalid app name",
+            "POST",
+            "/api/v1/tenants/acme/apps",
+            r#"{"name":"-x","route":"/x"}"#,
+            400,
+            "invalid",
+            Some("name"),
+        ),
+        bad(
+            "invalid tenant in path",
+            "POST",
+            "/api/v1/tenants/ACME/apps",
+            r#"{"name":"x","route":"/x"}"#,
+            400,
+            "invalid",
+            Some("tenant"),
+        ),
+        bad(
+            "invalid route",
+            "POST",
+            "/api/v1/tenants/acme/apps",
+            r#"{"name":"x","route":"no-slash"}"#,
+            400,
+            "invalid",
+            Some("route"),
+        ),
+        bad(
+            "malformed digest",
+            "POST",
+            "/api/v1/tenants/acme/apps/shop/versions",
+            r#"{"digest":"xyz"}"#,
+            400,
+            "invalid",
+            Some("digest"),
+        ),
+        bad(
+            "digest not uploaded",
+            "POST",
+            "/api/v1/tenants/acme/apps/shop/versions",
+            &version_body,
+            400,
+            "invalid",
+            Some("digest"),
+        ),
+        bad(
+            "bad memory",
+            "POST",
+            "/api/v1/tenants/acme/apps/shop/versions",
+            &format!(r#"{{"digest":"{unknown_digest}","config":{{"memory_bytes":1000}}}}"#),
+            400,
+            "invalid",
+            Some("config.memory_bytes"),
+        ),
+        bad(
+            "invalid region",
+            "PUT",
+            "/api/v1/tenants/acme/apps/shop/deployment",
+            r#"{"version":1,"regions":{"EU":1}}"#,
+            400,
+            "invalid",
+            Some("regions"),
+        ),
+        bad(
+            "too many replicas",
+            "PUT",
+            "/api/v1/tenants/acme/apps/shop/deployment",
+            r#"{"version":1,"regions":{"eu-west":100001}}"#,
+            400,
+            "invalid",
+            Some("regions"),
+        ),
+        bad(
+            "negative replicas",
+            "PUT",
+            "/api/v1/tenants/acme/apps/shop/deployment",
+            r#"{"version":1,"regions":{"eu-west":-1}}"#,
+            400,
+            "malformed_json",
+            None,
+        ),
+        bad(
+            "register value too big",
+            "PUT",
+            "/api/v1/registers/k",
+            &format!(r#"{{"value":"{}"}}"#, "v".repeat((64 << 10) + 1)),
+            400,
+            "invalid",
+            Some("value"),
+        ),
+        bad(
+            "register key too long",
+            "PUT",
+            &format!("/api/v1/registers/{}", "k".repeat(257)),
+            r#"{"value":"1"}"#,
+            400,
+            "invalid",
+            Some("key"),
+        ),
+        bad(
+            "unknown query parameter",
+            "GET",
+            "/api/v1/apps?tenantt=acme",
+            "",
+            400,
+            "invalid",
+            Some("tenantt"),
+        ),
+        Bad {
+            content_type: Some("text/plain"),
+            ..bad(
+                "JSON route, text body",
+                "POST",
+                "/api/v1/tenants",
+                r#"{"name":"a"}"#,
+                415,
+                "unsupported_media_type",
+                None,
+            )
+        },
+        Bad {
+            content_type: Some("text/plain"),
+            ..bad(
+                "blob, wrong type",
+                "POST",
+                "/api/v1/blobs",
+                "bytes",
+                415,
+                "unsupported_media_type",
+                None,
+            )
+        },
+        Bad {
+            content_type: None,
+            ..bad(
+                "blob, no type",
+                "POST",
+                "/api/v1/blobs",
+                "bytes",
+                415,
+                "unsupported_media_type",
+                None,
+            )
+        },
+        Bad {
+            content_type: Some("application/wasm"),
+            ..bad(
+                "empty blob",
+                "POST",
+                "/api/v1/blobs",
+                "",
+                400,
+                "invalid",
+                Some("body"),
+            )
+        },
+        Bad {
+            writes: true,
+            ..bad(
+                "unknown tenant",
+                "POST",
+                "/api/v1/tenants/nobody/apps",
+                r#"{"name":"x","route":"/x"}"#,
+                404,
+                "not_found",
+                None,
+            )
+        },
+        Bad {
+            writes: true,
+            ..bad(
+                "duplicate app",
+                "POST",
+                "/api/v1/tenants/acme/apps",
+                r#"{"name":"shop","route":"/other"}"#,
+                409,
+                "already_exists",
+                None,
+            )
+        },
+        Bad {
+            writes: true,
+            ..bad(
+                "duplicate route",
+                "POST",
+                "/api/v1/tenants/acme/apps",
+                r#"{"name":"other","route":"/shop"}"#,
+                409,
+                "already_exists",
+                None,
+            )
+        },
+        Bad {
+            writes: true,
+            ..bad(
+                "unknown app",
+                "DELETE",
+                "/api/v1/tenants/acme/apps/nope",
+                "",
+                404,
+                "not_found",
+                None,
+            )
+        },
+    ];
+    for case in cases {
+        let revision = server.plane.revision();
+        let writes = server.plane.writes();
+        let r = call(
+            addr,
+            case.method,
+            &case.path,
+            Some(ADMIN),
+            case.content_type,
+            &case.body,
+        )
+        .await;
+        assert_eq!(r.status, case.status, "{}: {:?}", case.what, r.json());
+        let (code, field) = r.error();
+        assert_eq!(code, case.code, "{}", case.what);
+        assert_eq!(
+            field.as_deref(),
+            case.field,
+            "{}: {:?}",
+            case.what,
+            r.json()
+        );
+        assert_eq!(r.header("dwcp-revision"), None, "{}", case.what);
+        assert_eq!(r.header("dwcp-node"), Some("1"), "{}", case.what);
+        assert_eq!(server.plane.revision(), revision, "{}", case.what);
+        if !case.writes {
+            assert_eq!(server.plane.writes(), writes, "{} wrote", case.what);
+        }
+    }
+}
+
+#[tokio::test]
+async fn oversize_bodies_are_refused_with_413() {
+    let server = start().await;
+    let addr = server.addr;
+    let revision = server.plane.revision();
+
+    // Declared too large: refused before the body is read.
+    for (path, ct, limit) in [
+        ("/api/v1/tenants", "application/json", 1usize << 20),
+        ("/api/v1/blobs", "application/wasm", 64 << 20),
+    ] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: t\r\nconnection: close\r\nauthorization: Bearer {ADMIN}\r\ncontent-type: {ct}\r\ncontent-length: {}\r\n\r\n",
+            limit + 1
+        );
+        let r = raw(addr, head.into_bytes()).await;
+        assert_eq!(r.status, 413, "{path}");
+        assert_eq!(r.error(), ("payload_too_large".into(), None));
+    }
+
+    // Chunked, so only counting while reading finds out.
+    let mut request = format!(
+        "POST /api/v1/tenants HTTP/1.1\r\nhost: t\r\nconnection: close\r\nauthorization: Bearer {ADMIN}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    let chunk = vec![b' '; 64 << 10];
+    for _ in 0..17 {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(&chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let r = raw(addr, request).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.error().0, "payload_too_large");
+
+    // Exactly at the limit is read (and then judged as JSON).
+    let mut body = br#"{"name":"acme"}"#.to_vec();
+    body.resize(1 << 20, b' ');
+    let r = call(
+        addr,
+        "POST",
+        "/api/v1/tenants",
+        Some(ADMIN),
+        Some("application/json"),
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(server.plane.revision(), revision + 1);
+}
+
+#[tokio::test]
+async fn http2_with_prior_knowledge() {
+    use http_body_util::{BodyExt, Empty};
+    let server = start().await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get(format!("http://{}/api/v1/tenants", server.addr))
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["dwcp-node"], "1");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v, json!({"tenants": []}));
+}
+
+#[tokio::test]
+async fn no_leader_is_503_and_health_still_answers() {
+    let server = start().await;
+    server.plane.leaderless.store(true, Ordering::SeqCst);
+    let r = admin(server.addr, "GET", "/api/v1/tenants", Value::Null).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.error(), ("unavailable".into(), None));
+    let r = call(server.addr, "GET", "/api/v1/health", None, None, b"").await;
+    assert_eq!(r.status, 200);
+}
