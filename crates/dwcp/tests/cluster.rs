@@ -1,0 +1,340 @@
+//! Clusters of real `dwcp up` processes on 127.0.B.x, killed with SIGKILL:
+//! a restart resumes from disk, a new leader takes writes, killed nodes
+//! catch up, membership changes while a node is down, artifacts outlive
+//! the node they were uploaded to, damaged stores are refused, and bad API
+//! input changes nothing.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{Cluster, http, lag, members, voters};
+use serde_json::{Value, json};
+
+/// The revision of the state as node `n` reads it (linearizably).
+fn revision(c: &Cluster, n: u8) -> u64 {
+    let (status, v) = c.call(n, "GET", "/api/v1/registers/probe", None);
+    assert_eq!(status, 200, "{v}");
+    v["revision"].as_u64().unwrap()
+}
+
+fn error_of(v: &Value) -> (&str, Option<&str>) {
+    (
+        v["error"]["code"].as_str().unwrap_or("<no code>"),
+        v["error"]["field"].as_str(),
+    )
+}
+
+#[test]
+fn one_node_resumes_after_kill_9_and_refuses_bad_input() {
+    let mut c = Cluster::found(31);
+    c.wait_api(1);
+    // Health needs no token; everything else does.
+    let (status, _) = c.call_as(1, "GET", "/api/v1/health", None, None).unwrap();
+    assert_eq!(status, 200);
+    let (status, v) = c.call_as(1, "GET", "/api/v1/apps", None, None).unwrap();
+    assert_eq!((status, error_of(&v).0), (401, "unauthorized"));
+    let (status, _) = c
+        .call_as(1, "GET", "/api/v1/apps", None, Some("dwcp-admin.wrong"))
+        .unwrap();
+    assert_eq!(status, 401);
+    let (status, _) = c
+        .call_as(1, "GET", "/api/v1/apps", None, Some(&c.join.clone()))
+        .unwrap();
+    assert_eq!(status, 401, "a join token is not an API token");
+    let (status, doc) = c
+        .call_as(1, "GET", "/api/v1/openapi.json", None, None)
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/api/v1/apps"].is_object(), "{doc}");
+
+    // The CLI, end to end, with the token from the environment.
+    let dir = tempfile::tempdir().unwrap();
+    let wat = dir.path().join("hello.wat");
+    std::fs::write(&wat, "(module (func (export \"_start\")))").unwrap();
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dwcp"))
+            .args(args)
+            .env("DWCP_API", format!("http://{}", c.nodes[&1].api))
+            .env("DWCP_TOKEN", &c.admin)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["deploy", wat.to_str().unwrap(), "--name", "hello"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("deployed default/hello version 1"),
+        "{stdout}"
+    );
+    let out = cli(&["app", "create", "shop", "--route", "/shop"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["apps"]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("hello") && listing.contains("/shop"),
+        "{listing}"
+    );
+    let out = cli(&["app", "create", "Bad_Name", "--route", "/x"]);
+    assert!(!out.status.success());
+
+    // Bad input: a clear 4xx naming the problem, and no change at all.
+    let before = revision(&c, 1);
+    let api = c.nodes[&1].api.clone();
+    let admin = c.admin.clone();
+    let raw = |method: &str, path: &str, body: &[u8]| {
+        let (status, bytes) = http(
+            &api,
+            method,
+            path,
+            Some(&admin),
+            Some(body),
+            "application/json",
+        )
+        .unwrap();
+        (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+    };
+    let (status, v) = raw("POST", "/api/v1/tenants/default/apps", b"{not json");
+    assert_eq!((status, error_of(&v).0), (400, "malformed_json"), "{v}");
+    let (status, v) = raw(
+        "POST",
+        "/api/v1/tenants/default/apps",
+        br#"{"name":"a","route":"/a","colour":"red"}"#,
+    );
+    assert_eq!(
+        (status, error_of(&v)),
+        (400, ("malformed_json", Some("colour"))),
+        "{v}"
+    );
+    let (status, v) = raw(
+        "POST",
+        "/api/v1/tenants/default/apps",
+        br#"{"name":"No Spaces","route":"/a"}"#,
+    );
+    assert_eq!(
+        (status, error_of(&v)),
+        (400, ("invalid", Some("name"))),
+        "{v}"
+    );
+    let (status, v) = raw(
+        "POST",
+        "/api/v1/tenants/default/apps",
+        br#"{"name":"ok","route":"no-slash"}"#,
+    );
+    assert_eq!(
+        (status, error_of(&v)),
+        (400, ("invalid", Some("route"))),
+        "{v}"
+    );
+    let (status, v) = raw(
+        "POST",
+        "/api/v1/tenants/default/apps",
+        br#"{"name":"again","route":"/hello"}"#,
+    );
+    assert_eq!((status, error_of(&v).0), (409, "already_exists"), "{v}");
+    let huge = format!(r#"{{"name":"big","route":"/{}"}}"#, "a".repeat(2 << 20));
+    let (status, v) = raw("POST", "/api/v1/tenants/default/apps", huge.as_bytes());
+    assert_eq!((status, error_of(&v).0), (413, "payload_too_large"), "{v}");
+    let (status, v) = raw(
+        "POST",
+        "/api/v1/tenants/default/apps/hello/versions",
+        format!(r#"{{"digest":"{}"}}"#, "0".repeat(64)).as_bytes(),
+    );
+    assert_eq!(
+        (status, error_of(&v)),
+        (400, ("invalid", Some("digest"))),
+        "{v}"
+    );
+    assert_eq!(revision(&c, 1), before, "bad input changed the state");
+
+    // kill -9, restart: the same cluster, the same apps, no new tokens.
+    c.put(1, "greeting", "hello");
+    c.kill(1);
+    c.restart(1);
+    assert_eq!(c.get(1, "greeting").as_deref(), Some("hello"));
+    let (status, v) = c.call(1, "GET", "/api/v1/apps", None);
+    assert_eq!(status, 200);
+    let names: Vec<&str> = v["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(names, ["hello", "shop"]);
+    let printed = c.nodes[&1].stdout_lines();
+    assert!(
+        printed.iter().all(|l| !l.contains("token")),
+        "a restart printed tokens again: {printed:?}"
+    );
+}
+
+#[test]
+fn a_damaged_store_is_refused_at_start() {
+    let mut c = Cluster::found(32);
+    c.wait_api(1);
+    c.put(1, "k", "v");
+    c.kill(1);
+    let store = c.nodes[&1].dir.join("store.redb");
+    let bytes = std::fs::read(&store).unwrap();
+    for (what, damaged) in [
+        ("truncated", bytes[..bytes.len() / 2].to_vec()),
+        // Every page but the header flipped: whatever holds live data is
+        // hit. (Damage confined to free pages is harmless, and redb opens
+        // such a file with the right data.)
+        ("corrupted", {
+            let mut b = bytes.clone();
+            for x in &mut b[4096..] {
+                *x ^= 0x5a;
+            }
+            b
+        }),
+    ] {
+        std::fs::write(&store, &damaged).unwrap();
+        let node = &c.nodes[&1];
+        let log = c.root.path().join(format!("{what}.log"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dwcp"))
+            .arg("up")
+            .arg("--data-dir")
+            .arg(&node.dir)
+            .args(["--listen", &node.peer, "--api", &node.api])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + common::DEADLINE;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{what} store was accepted: {}",
+                    std::fs::read_to_string(&log).unwrap()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        assert!(!status.success(), "{what} store was accepted: {stderr}");
+        assert!(stderr.contains("cannot be used"), "{what}: {stderr}");
+    }
+}
+
+#[test]
+fn three_nodes_survive_kill_9_of_the_leader_and_of_a_follower() {
+    let mut c = Cluster::with_voters(33, 3);
+    c.put(1, "before", "1");
+
+    // The leader dies; another takes writes; the old one catches up.
+    let old = c.leader();
+    c.kill(old);
+    let survivor = if old == 1 { 2 } else { 1 };
+    c.put(survivor, "during-leader-loss", "2");
+    let s = c.wait_for(
+        |s| s["leader"].as_u64().is_some_and(|l| l != u64::from(old)),
+        "a new leader",
+    );
+    assert!(voters(&s).contains(&u64::from(old)));
+    c.restart(old);
+    c.wait_for(
+        |s| lag(s, u64::from(old)) == Some(0),
+        "the old leader to catch up",
+    );
+    assert_eq!(c.get(old, "during-leader-loss").as_deref(), Some("2"));
+    assert_eq!(c.get(old, "before").as_deref(), Some("1"));
+
+    // A follower dies; writes go on; it catches up.
+    let leader = c.leader();
+    let follower = (1..=3).find(|&n| n != leader).unwrap();
+    c.kill(follower);
+    c.put(leader, "during-follower-loss", "3");
+    c.restart(follower);
+    c.wait_for(
+        |s| lag(s, u64::from(follower)) == Some(0),
+        "the follower to catch up",
+    );
+    assert_eq!(
+        c.get(follower, "during-follower-loss").as_deref(),
+        Some("3")
+    );
+}
+
+#[test]
+fn membership_changes_while_a_node_is_down_and_artifacts_outlive_their_node() {
+    let mut c = Cluster::with_voters(34, 3);
+    // An artifact uploaded through node 2 reaches the others.
+    let wasm = b"\0asm\x01\0\0\0".to_vec();
+    let (status, bytes) = http(
+        &c.nodes[&2].api,
+        "POST",
+        "/api/v1/blobs",
+        Some(&c.admin),
+        Some(&wasm),
+        "application/wasm",
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&bytes));
+    let receipt: Value = serde_json::from_slice(&bytes).unwrap();
+    let digest = receipt["digest"].as_str().unwrap().to_string();
+    assert!(receipt["copies"].as_u64().unwrap() >= 2, "{receipt}");
+    let (status, v) = c.call(
+        2,
+        "POST",
+        "/api/v1/tenants/default/apps",
+        Some(json!({"name": "web", "route": "/web"})),
+    );
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = c.call(
+        2,
+        "POST",
+        "/api/v1/tenants/default/apps/web/versions",
+        Some(json!({ "digest": digest })),
+    );
+    assert_eq!(status, 201, "{v}");
+
+    // Node 3 goes down; node 4 joins and node 3 is removed meanwhile.
+    c.kill(3);
+    c.join_node(4);
+    c.wait_for(|s| voters(s).contains(&4), "node 4 to become a voter");
+    let (status, v) = c.call(1, "DELETE", "/api/v1/cluster/nodes/3", None);
+    assert_eq!(status, 204, "{v}");
+    let s = c.wait_for(|s| !members(s).contains(&3), "node 3 to be removed");
+    assert_eq!(voters(&s), [1, 2, 4]);
+    let (status, v) = c.call(1, "DELETE", "/api/v1/cluster/nodes/3", None);
+    assert_eq!((status, error_of(&v).1), (400, Some("node")), "{v}");
+
+    // The node the artifact was uploaded to dies for good: the one that
+    // joined later still has it (fetched from a peer), and writes go on.
+    c.kill(2);
+    c.put(4, "after", "yes");
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    loop {
+        let (status, _) = c.call(4, "GET", &format!("/api/v1/blobs/{digest}"), None);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 4 never got the artifact"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The removed node comes back: it is not a member and changes nothing.
+    c.restart(3);
+    c.put(1, "still", "ok");
+    let s = c.status().unwrap();
+    assert!(!members(&s).contains(&3), "{s}");
+    assert_eq!(c.get(4, "after").as_deref(), Some("yes"));
+}

@@ -1,0 +1,430 @@
+//! A cluster of real `dwcp up` processes on loopback addresses, for tests
+//! that kill nodes for real (SIGKILL) and restart them.
+//!
+//! Each test picks its own block `127.0.B.0/24`, so tests running at once
+//! never share an address; node `n` listens on `127.0.B.n`, peers on port
+//! 7071 and the API on 7070. Every wait polls a condition against a
+//! generous deadline; nothing sleeps a fixed time as if that were work.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// Long enough for a loaded 2-core machine; conditions usually hold in
+/// well under a second.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// One `dwcp up` process (or the memory of one that was killed).
+pub struct NodeProc {
+    pub n: u8,
+    pub dir: PathBuf,
+    pub peer: String,
+    pub api: String,
+    child: Option<Child>,
+    stdout: Option<mpsc::Receiver<String>>,
+    log: PathBuf,
+}
+
+impl NodeProc {
+    /// Lines the process printed on stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout
+            .as_ref()
+            .map(|rx| rx.try_iter().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// Real processes, killed on drop.
+pub struct Cluster {
+    pub root: tempfile::TempDir,
+    pub block: u8,
+    pub nodes: BTreeMap<u8, NodeProc>,
+    pub admin: String,
+    pub join: String,
+}
+
+fn spawn(
+    dir: &Path,
+    peer: &str,
+    api: &str,
+    log: &Path,
+    extra: &[&str],
+) -> (Child, mpsc::Receiver<String>) {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dwcp"))
+        .arg("up")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--listen", peer, "--api", api])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .expect("cannot run the dwcp binary");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
+}
+
+impl Cluster {
+    /// Starts node 1, which creates the cluster, and reads its tokens.
+    pub fn found(block: u8) -> Cluster {
+        let mut cluster = Cluster {
+            root: tempfile::tempdir().unwrap(),
+            block,
+            nodes: BTreeMap::new(),
+            admin: String::new(),
+            join: String::new(),
+        };
+        cluster.start_new(1, false);
+        let node = &cluster.nodes[&1];
+        let rx = node.stdout.as_ref().unwrap();
+        let deadline = Instant::now() + DEADLINE;
+        while cluster.admin.is_empty() || cluster.join.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("node 1 printed no tokens; its log:\n{}", node.log()));
+            if let Some(t) = line.strip_prefix("admin token: ") {
+                cluster.admin = t.to_string();
+            } else if let Some(t) = line.strip_prefix("join token: ") {
+                cluster.join = t.to_string();
+            }
+        }
+        cluster
+    }
+
+    /// A cluster of `n` voters, waited for.
+    pub fn with_voters(block: u8, n: u8) -> Cluster {
+        let mut cluster = Cluster::found(block);
+        for i in 2..=n {
+            cluster.join_node(i);
+        }
+        cluster.wait_for(
+            |s| voters(s).len() == n as usize && s["leader"].is_u64(),
+            "all voters",
+        );
+        cluster
+    }
+
+    pub fn ip(&self, n: u8) -> String {
+        format!("127.0.{}.{n}", self.block)
+    }
+
+    fn start_new(&mut self, n: u8, join: bool) {
+        let dir = self.root.path().join(format!("node-{n}"));
+        let peer = format!("{}:7071", self.ip(n));
+        let api = format!("{}:7070", self.ip(n));
+        let log = self.root.path().join(format!("node-{n}.log"));
+        let extra: Vec<String> = if join {
+            vec![
+                "--join".into(),
+                format!("{}:7071", self.ip(1)),
+                "--token".into(),
+                self.join.clone(),
+            ]
+        } else {
+            vec![]
+        };
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let (child, rx) = spawn(&dir, &peer, &api, &log, &extra);
+        self.nodes.insert(
+            n,
+            NodeProc {
+                n,
+                dir,
+                peer,
+                api,
+                child: Some(child),
+                stdout: Some(rx),
+                log,
+            },
+        );
+    }
+
+    /// Starts node `n` as a new node joining through node 1.
+    pub fn join_node(&mut self, n: u8) {
+        self.start_new(n, true);
+        self.wait_api(n);
+    }
+
+    /// Kills node `n` with SIGKILL and reaps it.
+    pub fn kill(&mut self, n: u8) {
+        let node = self.nodes.get_mut(&n).unwrap();
+        let mut child = node.child.take().expect("node is running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Restarts a killed node from its data directory.
+    pub fn restart(&mut self, n: u8) {
+        let node = self.nodes.get_mut(&n).unwrap();
+        assert!(node.child.is_none(), "node {n} is still running");
+        let (child, rx) = spawn(&node.dir, &node.peer, &node.api, &node.log, &[]);
+        node.child = Some(child);
+        node.stdout = Some(rx);
+        self.wait_api(n);
+    }
+
+    /// Waits until node `n` answers health on its API.
+    pub fn wait_api(&mut self, n: u8) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Ok((200, _)) = self.call_as(n, "GET", "/api/v1/health", None, None) {
+                return;
+            }
+            let node = self.nodes.get_mut(&n).unwrap();
+            if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("node {n} exited with {status}; its log:\n{}", node.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {n}'s API never came up; its log:\n{}",
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// An API call to node `n` with the admin token.
+    pub fn call(&self, n: u8, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(n, method, path, body, Some(&self.admin))
+            .unwrap_or_else(|e| panic!("{method} {path} on node {n}: {e}"))
+    }
+
+    pub fn call_as(
+        &self,
+        n: u8,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> std::io::Result<(u16, Value)> {
+        let body = body.map(|b| b.to_string().into_bytes());
+        let (status, bytes) = http(
+            &self.nodes[&n].api,
+            method,
+            path,
+            token,
+            body.as_deref(),
+            "application/json",
+        )?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Ok((status, value))
+    }
+
+    /// Any running node's view of the cluster, from the leader when it can.
+    pub fn status(&self) -> Option<Value> {
+        self.nodes.values().filter(|n| n.running()).find_map(|n| {
+            match self.call_as(n.n, "GET", "/api/v1/cluster", None, Some(&self.admin)) {
+                Ok((200, v)) if v["leader"].is_u64() => Some(v),
+                _ => None,
+            }
+        })
+    }
+
+    /// Waits until the cluster status satisfies `cond`; returns it.
+    pub fn wait_for(&self, cond: impl Fn(&Value) -> bool, what: &str) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        let mut last = Value::Null;
+        loop {
+            if let Some(s) = self.status() {
+                if cond(&s) {
+                    return s;
+                }
+                last = s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {what}; last status: {last:#}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The current leader's node number.
+    pub fn leader(&self) -> u8 {
+        let s = self.wait_for(|s| s["leader"].is_u64(), "a leader");
+        s["leader"].as_u64().unwrap() as u8
+    }
+
+    /// Writes a register through node `n`, retrying while the cluster has
+    /// no leader (503 before the write was applied is safe to retry:
+    /// `Put` of the same value twice is one value).
+    pub fn put(&self, n: u8, key: &str, value: &str) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let r = self.call_as(
+                n,
+                "PUT",
+                &format!("/api/v1/registers/{key}"),
+                Some(json!({ "value": value })),
+                Some(&self.admin),
+            );
+            match r {
+                Ok((200, _)) => return,
+                other => assert!(
+                    Instant::now() < deadline,
+                    "writing {key} through node {n}: {other:?}\n{}",
+                    self.logs()
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Reads a register (linearizably) through node `n`.
+    pub fn get(&self, n: u8, key: &str) -> Option<String> {
+        let (status, v) = self.call(n, "GET", &format!("/api/v1/registers/{key}"), None);
+        assert_eq!(status, 200, "{v}");
+        v["value"].as_str().map(str::to_string)
+    }
+
+    pub fn logs(&self) -> String {
+        self.nodes
+            .values()
+            .map(|n| format!("--- node {} log ---\n{}", n.n, n.log()))
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Voter ids in a status document.
+pub fn voters(status: &Value) -> Vec<u64> {
+    status["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter(|m| m["voter"] == json!(true))
+                .filter_map(|m| m["id"].as_u64())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Member ids in a status document.
+pub fn members(status: &Value) -> Vec<u64> {
+    status["members"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["id"].as_u64()).collect())
+        .unwrap_or_default()
+}
+
+/// The lag the leader reports for member `id`.
+pub fn lag(status: &Value, id: u64) -> Option<u64> {
+    status["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["id"] == json!(id))?["lag"]
+        .as_u64()
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns status and body.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+    content_type: &str,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(DEADLINE))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if let Some(b) = body {
+        head.push_str(&format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    if let Some(b) = body {
+        stream.write_all(b)?;
+    }
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP head in the answer"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line: {head}")))?;
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = unchunk(&body);
+    }
+    Ok((status, body))
+}
+
+fn unchunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        let start = eol + 2;
+        out.extend_from_slice(&data[start..(start + size).min(data.len())]);
+        data = &data[(start + size + 2).min(data.len())..];
+    }
+}
