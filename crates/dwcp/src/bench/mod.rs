@@ -3,6 +3,7 @@
 
 mod control;
 mod density;
+mod processes;
 mod report;
 mod startup;
 
