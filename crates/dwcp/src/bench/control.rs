@@ -30,8 +30,8 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use super::processes::ProcessCluster;
 use super::progress;
-use crate::client::Client;
 use super::report::{Report, Series, histogram, record};
+use crate::client::Client;
 
 struct Node {
     replica: Arc<Replica>,
@@ -272,6 +272,13 @@ async fn measure(quick: bool) -> Result<Report> {
     report.notes.push(
         "failover is from SIGKILL of the leader process to the first acknowledged (HTTP 200) register write through a surviving node's API; the killed node is restarted and caught up before the next trial; no baseline".into(),
     );
+    report.notes.push(format!(
+        "failover has a floor from the timing: with openraft 0.9 a follower that has heard a leader waits out the leader's lease (the election timeout's maximum, {} ms) plus its own election timeout (drawn once per process from {}-{} ms) after the last heartbeat before it stands, so no failover here can be shorter than about {} ms",
+        user.election.1.as_millis(),
+        user.election.0.as_millis(),
+        user.election.1.as_millis(),
+        (user.election.1 + user.election.0).saturating_sub(user.heartbeat).as_millis()
+    ));
     Ok(report)
 }
 

@@ -81,7 +81,8 @@ impl ProcessCluster {
         for number in 2..=3 {
             let join = ["--join".to_string(), cluster.nodes[0].peer.to_string()];
             let token = ["--token".to_string(), tokens.join.clone()];
-            let stdout = cluster.add_node(number, &tokens.admin, &[&join[..], &token[..]].concat())?;
+            let stdout =
+                cluster.add_node(number, &tokens.admin, &[&join[..], &token[..]].concat())?;
             drain(stdout);
             cluster.wait_for_voters(number).await?;
         }
@@ -131,7 +132,11 @@ impl ProcessCluster {
 
     /// Polls `ready` over the status until it holds, a child dies, or
     /// [`SETTLE`] passes; `what` names the wait in the error.
-    async fn wait_until(&mut self, what: &str, ready: impl Fn(&ClusterStatus) -> bool) -> Result<()> {
+    async fn wait_until(
+        &mut self,
+        what: &str,
+        ready: impl Fn(&ClusterStatus) -> bool,
+    ) -> Result<()> {
         let deadline = Instant::now() + SETTLE;
         let mut last = String::from("no status yet");
         while Instant::now() < deadline {
@@ -219,9 +224,9 @@ impl ProcessCluster {
         let what = format!("waiting for node {} to catch up", node.number);
         self.wait_until(&what, |s| {
             s.leader.is_some()
-                && s.members.iter().any(|m| {
-                    m.api.as_deref() == Some(api.as_str()) && m.voter && m.lag == Some(0)
-                })
+                && s.members
+                    .iter()
+                    .any(|m| m.api.as_deref() == Some(api.as_str()) && m.voter && m.lag == Some(0))
         })
         .await
     }
@@ -345,7 +350,12 @@ fn summary(s: &ClusterStatus) -> String {
         .iter()
         .map(|m| {
             let lag = m.lag.map_or("-".into(), |l| l.to_string());
-            format!("{}:{}{} lag {lag}", m.id, m.role, if m.voter { "" } else { "(not voter)" })
+            format!(
+                "{}:{}{} lag {lag}",
+                m.id,
+                m.role,
+                if m.voter { "" } else { "(not voter)" }
+            )
         })
         .collect();
     format!(
