@@ -257,7 +257,7 @@ async fn measure(quick: bool) -> Result<Report> {
     report
         .series
         .push(Series::latency("failover", &failover, None));
-    drop(processes);
+    processes.finish();
 
     let mut report = report.finish();
     report.notes.push(

@@ -4,8 +4,10 @@
 //! which no in-process stop imitates.
 //!
 //! The cluster owns its children and its temp directory: dropping it kills
-//! every child still running and removes the directory, also on an error or
-//! a panic, so that a failed bench never leaves nodes behind.
+//! every child still running, also on an error or a panic, so that a failed
+//! bench never leaves nodes behind. [`ProcessCluster::finish`] removes the
+//! whole directory; a cluster dropped without it (a failed run) removes the
+//! data directories but keeps the node logs its errors point at.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader};
@@ -54,6 +56,8 @@ impl NodeProcess {
 pub struct ProcessCluster {
     dir: PathBuf,
     nodes: Vec<NodeProcess>,
+    /// Set by [`ProcessCluster::finish`]: the logs are not needed.
+    finished: bool,
 }
 
 /// The tokens the founder prints on stdout.
@@ -76,13 +80,17 @@ impl ProcessCluster {
         let mut cluster = ProcessCluster {
             dir,
             nodes: Vec::new(),
+            finished: false,
         };
         let tokens = cluster.start_founder().await?;
         for number in 2..=3 {
-            let join = ["--join".to_string(), cluster.nodes[0].peer.to_string()];
-            let token = ["--token".to_string(), tokens.join.clone()];
-            let stdout =
-                cluster.add_node(number, &tokens.admin, &[&join[..], &token[..]].concat())?;
+            let extra = [
+                "--join".to_string(),
+                cluster.nodes[0].peer.to_string(),
+                "--token".to_string(),
+                tokens.join.clone(),
+            ];
+            let stdout = cluster.add_node(number, &tokens.admin, &extra)?;
             drain(stdout);
             cluster.wait_for_voters(number).await?;
         }
@@ -237,6 +245,13 @@ impl ProcessCluster {
     }
 }
 
+impl ProcessCluster {
+    /// Stops the nodes and removes the temp directory, logs and all.
+    pub fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
 impl Drop for ProcessCluster {
     fn drop(&mut self) {
         for node in &mut self.nodes {
@@ -245,7 +260,17 @@ impl Drop for ProcessCluster {
                 let _ = child.wait();
             }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.finished {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return;
+        }
+        for node in &self.nodes {
+            let _ = std::fs::remove_dir_all(&node.data_dir);
+        }
+        eprintln!(
+            "dwcp bench: the node logs are kept in {}",
+            self.dir.display()
+        );
     }
 }
 
