@@ -3,11 +3,15 @@
 //! redb file — beside the same writes straight into one redb file with no
 //! consensus (the durable floor).
 //!
-//! The three nodes run in this process (each with its own store, server and
-//! sockets); the failover series stops the leader in-process (its server
-//! goes away with its connections), which is gentler than `kill -9` of a
-//! separate process: that version comes with `dwcp up`.
-
+//! Two setups, because they answer different questions:
+//! - `redb-floor`, `commit-1client` and `writes-64clients` run the three
+//!   nodes in this process (each with its own store, server and sockets),
+//!   so that the figures are Raft and storage without HTTP or a client.
+//! - `commit-1client-processes` and `failover` run three `dwcp up` child
+//!   processes ([`super::processes`]) with the timing a user gets, and
+//!   write through the HTTP API as a client would; `failover` kills the
+//!   leader process with SIGKILL (issue 3: "kill -9 the leader, time until
+//!   the next write is acknowledged").
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,14 +21,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use control::Command;
-use control::replica::{NodeId, Replica, ReplicaError, Timing};
+use control::replica::{NodeId, Replica, Timing};
 use control::tls::{self, ClusterCa};
 use control::transport::{self, PeerNetwork};
+use hdrhistogram::Histogram;
 use redb::TableDefinition;
 use tokio::net::{TcpListener, TcpSocket};
 
+use super::processes::ProcessCluster;
 use super::progress;
 use super::report::{Report, Series, histogram, record};
+use crate::client::Client;
 
 struct Node {
     replica: Arc<Replica>,
@@ -38,7 +45,7 @@ struct Cluster {
 }
 
 fn listen(addr: SocketAddr) -> Result<TcpListener> {
-    // Reuse the address: a restarted node comes back on the port its peers know.
+    // Reuse the address, as a node does, so ports in TIME_WAIT do not matter.
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
@@ -73,19 +80,7 @@ impl Cluster {
             .issue(&format!("node-{id}"), &["127.0.0.1".into()])?;
         let network = PeerNetwork::new(tls::client_config(self.ca.cert_pem(), &identity)?);
         let path = dir.join(format!("node-{id}.redb"));
-        // A node restarted in this process waits for its old tasks to let
-        // go of the file.
-        let mut tries = 0;
-        let replica = loop {
-            match Replica::start(id, &path, network.clone(), &bench_timing()).await {
-                Ok(r) => break r,
-                Err(e) if e.to_string().contains("already open") && tries < 200 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let replica = Replica::start(id, &path, network, &bench_timing()).await?;
         let server_tls = tls::server_config(self.ca.cert_pem(), &identity)?;
         let server = transport::serve(listener, server_tls, replica.raft().clone());
         self.nodes.insert(
@@ -130,8 +125,10 @@ pub fn run(quick: bool) -> Result<Report> {
 async fn measure(quick: bool) -> Result<Report> {
     let samples: u64 = if quick { 300 } else { 2_000 };
     let span = Duration::from_secs(if quick { 1 } else { 3 });
-    let trials = if quick { 3 } else { 20 };
+    let trials: u32 = if quick { 5 } else { 20 };
+    let process_samples: u64 = if quick { 100 } else { 1_000 };
     let dir = tempfile_dir()?;
+    let (inner, user) = (bench_timing(), Timing::default());
     let mut report = Report::new(
         "control",
         serde_json::json!({
@@ -142,9 +139,21 @@ async fn measure(quick: bool) -> Result<Report> {
             "clients_for_throughput": 64,
             "throughput_seconds": span.as_secs_f64(),
             "failover_trials": trials,
-            "heartbeat_ms": 50,
-            "election_timeout_ms": [200, 400],
-            "processes": "one (three nodes with their own stores, servers and sockets)",
+            "in_process": {
+                "series": ["commit-1client", "writes-64clients"],
+                "setup": "one process: three nodes with their own stores, servers and sockets",
+                "heartbeat_ms": inner.heartbeat.as_millis(),
+                "election_timeout_ms": [inner.election.0.as_millis(), inner.election.1.as_millis()],
+            },
+            "processes": {
+                "series": ["commit-1client-processes", "failover"],
+                "setup": "three `dwcp up` child processes on 127.0.0.61-63",
+                "heartbeat_ms": user.heartbeat.as_millis(),
+                "election_timeout_ms": [user.election.0.as_millis(), user.election.1.as_millis()],
+                "kill": "SIGKILL of the leader process",
+                "client": "HTTP/1.1 PUT /api/v1/registers/{key}, one fresh connection per request",
+                "samples": process_samples,
+            },
         }),
     );
 
@@ -158,7 +167,7 @@ async fn measure(quick: bool) -> Result<Report> {
         .push(Series::latency("redb-floor", &floor, None));
 
     progress("control", "starting a 3-node cluster");
-    let mut cluster = Cluster::start(&dir).await?;
+    let cluster = Cluster::start(&dir).await?;
     let leader = cluster.leader().await?;
 
     progress("control", "commit latency, one client");
@@ -218,73 +227,154 @@ async fn measure(quick: bool) -> Result<Report> {
         Some("redb-floor-rate"),
     ));
 
-    progress(
-        "control",
-        &format!("failover: stopping the leader, {trials} trials"),
-    );
-    let mut failover = histogram();
-    for trial in 0..trials {
-        let leader = cluster.leader().await?;
-        let addr = cluster.addrs[&leader];
-        let old = cluster.nodes.remove(&leader).context("leader")?;
-        let t = Instant::now();
-        old.server.abort();
-        old.replica.shutdown().await;
-        drop(old);
-        let mut acknowledged = false;
-        while t.elapsed() < Duration::from_secs(30) {
-            for node in cluster.nodes.values() {
-                match node.replica.write(put(trial)).await {
-                    Ok(_) => acknowledged = true,
-                    Err(ReplicaError::NotLeader { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                if acknowledged {
-                    break;
-                }
-            }
-            if acknowledged {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        anyhow::ensure!(
-            acknowledged,
-            "no write was acknowledged within 30 s of stopping the leader"
-        );
-        record(&mut failover, t.elapsed());
-        // Bring the node back and let it catch up before the next trial.
-        let listener = listen(addr)?;
-        cluster.start_node(leader, &dir, listener).await?;
-        let target = cluster
-            .nodes
-            .values()
-            .map(|n| n.replica.read_local().revision())
-            .max();
-        for _ in 0..2000 {
-            if Some(cluster.nodes[&leader].replica.read_local().revision()) >= target {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-    report
-        .series
-        .push(Series::latency("failover", &failover, None));
-
     for node in cluster.nodes.values() {
         node.server.abort();
         node.replica.shutdown().await;
     }
+    drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
+
+    progress(
+        "control",
+        "starting a 3-node cluster of `dwcp up` processes",
+    );
+    let mut processes = ProcessCluster::start().await?;
+    progress(
+        "control",
+        "commit latency through the leader's HTTP API, one client",
+    );
+    let commit = commit_over_api(&mut processes, process_samples).await?;
+    report.series.push(Series::latency(
+        "commit-1client-processes",
+        &commit,
+        Some("redb-floor"),
+    ));
+    progress(
+        "control",
+        &format!("failover: kill -9 of the leader process, {trials} trials"),
+    );
+    let failover = failover(&mut processes, trials).await?;
+    report
+        .series
+        .push(Series::latency("failover", &failover, None));
+    processes.finish();
+
     let mut report = report.finish();
     report.notes.push(
-        "commit-1client is from the request to the leader until a majority has synced the entry and the leader applied it".into(),
+        "commit-1client and writes-64clients run three nodes in this process (own stores, servers and sockets; heartbeat 50 ms, election timeout 200-400 ms); commit-1client is from the request to the leader until a majority has synced the entry and the leader applied it".into(),
     );
+    report.notes.push(format!(
+        "commit-1client-processes and failover run three `dwcp up` processes with the timing a user gets (heartbeat {} ms, election timeout {}-{} ms); commit-1client-processes is one PUT /api/v1/registers through the leader's API, each on a fresh HTTP/1.1 connection",
+        user.heartbeat.as_millis(),
+        user.election.0.as_millis(),
+        user.election.1.as_millis()
+    ));
     report.notes.push(
-        "failover is from stopping the leader (in this process: its server and connections go away) to the next acknowledged write; heartbeat 50 ms, election timeout 200-400 ms".into(),
+        "failover is from SIGKILL of the leader process to the first acknowledged (HTTP 200) register write through a surviving node's API; the killed node is restarted and caught up before the next trial; no baseline".into(),
     );
+    report.notes.push(format!(
+        "failover has a floor from the timing: with openraft 0.9 a follower that has heard a leader waits out the leader's lease (the election timeout's maximum, {} ms) plus its own election timeout (drawn once per process from {}-{} ms) after the last heartbeat before it stands, so no failover here can be shorter than about {} ms",
+        user.election.1.as_millis(),
+        user.election.0.as_millis(),
+        user.election.1.as_millis(),
+        (user.election.1 + user.election.0).saturating_sub(user.heartbeat).as_millis()
+    ));
     Ok(report)
+}
+
+/// One client writing registers through the leader's HTTP API, one write
+/// at a time; the first tenth warms up and is not recorded.
+async fn commit_over_api(cluster: &mut ProcessCluster, samples: u64) -> Result<Histogram<u64>> {
+    let leader = cluster.leader().await?;
+    let client = cluster.client(leader);
+    let mut hist = histogram();
+    for i in 0..samples + samples / 10 {
+        let t = Instant::now();
+        put_register(client, "bench-commit", i)
+            .await
+            .with_context(|| format!("write {i}; see {}", cluster.log(leader).display()))?;
+        if i >= samples / 10 {
+            record(&mut hist, t.elapsed());
+        }
+    }
+    Ok(hist)
+}
+
+/// Each trial: a write through a surviving node is acknowledged, the leader
+/// process gets SIGKILL, and writes through the survivors are retried until
+/// one is acknowledged; that span is the sample. The killed node then comes
+/// back and catches up, so every trial starts from three healthy voters.
+async fn failover(cluster: &mut ProcessCluster, trials: u32) -> Result<Histogram<u64>> {
+    let mut hist = histogram();
+    let mut counter = 0;
+    for trial in 1..=trials {
+        let leader = cluster.leader().await?;
+        let survivors: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+        write_until_acknowledged(cluster, &survivors, &mut counter)
+            .await
+            .with_context(|| format!("failover trial {trial}: writing before the kill"))?;
+        cluster.kill(leader)?;
+        let killed = Instant::now();
+        write_until_acknowledged(cluster, &survivors, &mut counter)
+            .await
+            .with_context(|| {
+                format!(
+                    "failover trial {trial}: after killing the leader (its log: {})",
+                    cluster.log(leader).display()
+                )
+            })?;
+        let took = killed.elapsed();
+        record(&mut hist, took);
+        progress(
+            "control",
+            &format!("failover trial {trial}/{trials}: {} ms", took.as_millis()),
+        );
+        cluster.restart(leader).await?;
+    }
+    Ok(hist)
+}
+
+/// Bounds one trial's wait for an acknowledged write: far beyond any
+/// election, so only a broken cluster reaches it.
+const FAILOVER_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Writes the next counter value to the `failover` register through
+/// `nodes` in turn until one write is acknowledged. A node whose leader is
+/// gone holds the request until a new leader is known, or answers an error
+/// (then the next node is asked).
+async fn write_until_acknowledged(
+    cluster: &ProcessCluster,
+    nodes: &[usize],
+    counter: &mut u64,
+) -> Result<()> {
+    let deadline = Instant::now() + FAILOVER_DEADLINE;
+    let mut last = String::from("no node to write through");
+    for &node in nodes.iter().cycle() {
+        *counter += 1;
+        match put_register(cluster.client(node), "failover", *counter).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = format!("{e:#}"),
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        // Errors come back at once (a refused or reset connection): a short
+        // pause keeps the retries from starving the nodes of the CPU.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    anyhow::bail!(
+        "no write was acknowledged within {} s; last error: {last}",
+        FAILOVER_DEADLINE.as_secs()
+    )
+}
+
+/// `PUT /api/v1/registers/{key}` with `value`; Ok once the API answered 200.
+async fn put_register(client: &Client, key: &str, value: u64) -> Result<()> {
+    let body = serde_json::json!({ "value": value.to_string() });
+    client
+        .put::<_, serde::de::IgnoredAny>(&format!("/registers/{key}"), &body)
+        .await?;
+    Ok(())
 }
 
 const FLOOR: TableDefinition<u64, &[u8]> = TableDefinition::new("floor");

@@ -3,6 +3,7 @@
 
 mod control;
 mod density;
+mod processes;
 mod report;
 mod startup;
 
@@ -15,7 +16,7 @@ use anyhow::Result;
 /// from hdrhistogram; progress goes to stderr.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Benchmarks:\n  startup  cold and warm sandbox starts, fresh sandboxes per second, 1 MiB data\n           segments; baselines: wasmtime's default configuration and wasmtime\n           tuned by its documentation\n  density  live sandboxes one node holds in the dense profile and the resident\n           memory each costs; baseline: wasmtime's default configuration\n  control  commit latency, throughput and failover of a 3-node Raft cluster over\n           mutual TLS; baseline: the same writes into one redb file, synced\n\nExamples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000"
+    after_help = "Benchmarks:\n  startup  cold and warm sandbox starts, fresh sandboxes per second, 1 MiB data\n           segments; baselines: wasmtime's default configuration and wasmtime\n           tuned by its documentation\n  density  live sandboxes one node holds in the dense profile and the resident\n           memory each costs; baseline: wasmtime's default configuration\n  control  commit latency, throughput and failover (kill -9 of the leader, a\n           `dwcp up` process) of a 3-node Raft cluster over mutual TLS;\n           baseline: the same writes into one redb file, synced\n\nExamples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000"
 )]
 pub struct BenchArgs {
     /// Which benchmark: startup, density or control.

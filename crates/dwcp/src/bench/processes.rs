@@ -1,0 +1,392 @@
+//! A 3-node cluster of `dwcp up` child processes on loopback addresses, for
+//! the control benchmark's series that need real processes: a leader killed
+//! with SIGKILL loses its sockets, its memory and its unsynced work at once,
+//! which no in-process stop imitates.
+//!
+//! The cluster owns its children and its temp directory: dropping it kills
+//! every child still running, also on an error or a panic, so that a failed
+//! bench never leaves nodes behind. [`ProcessCluster::finish`] removes the
+//! whole directory; a cluster dropped without it (a failed run) removes the
+//! data directories but keeps the node logs its errors point at.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use control::cluster::{ClusterStatus, MemberStatus};
+use tokio::sync::oneshot;
+
+use crate::client::{ApiArgs, Client};
+
+/// How long the cluster may take to form, or a node to come back: debug
+/// builds on a busy 2-core machine are slow, and a deadline only bounds a
+/// failure.
+const SETTLE: Duration = Duration::from_secs(60);
+/// How often the cluster's status is polled while waiting for it to settle.
+const POLL: Duration = Duration::from_millis(20);
+/// The loopback address of node `i` is `127.0.0.(FIRST_IP + i)`: addresses
+/// of their own keep the bench apart from a `dwcp up` on 127.0.0.1.
+const FIRST_IP: u8 = 61;
+
+/// One `dwcp up` child and where it lives.
+struct NodeProcess {
+    /// 1-based, in start order; the founder is 1.
+    number: usize,
+    data_dir: PathBuf,
+    peer: SocketAddr,
+    api: SocketAddr,
+    log: PathBuf,
+    /// `None` once killed and reaped, until restarted.
+    child: Option<Child>,
+    client: Client,
+}
+
+impl NodeProcess {
+    /// A member of `status` is this node when it lists this node's API.
+    fn is(&self, member: &MemberStatus) -> bool {
+        member.api.as_deref() == Some(self.api.to_string().as_str())
+    }
+}
+
+/// Three `dwcp up` processes forming one cluster.
+pub struct ProcessCluster {
+    dir: PathBuf,
+    nodes: Vec<NodeProcess>,
+    /// Set by [`ProcessCluster::finish`]: the logs are not needed.
+    finished: bool,
+}
+
+/// The tokens the founder prints on stdout.
+struct Tokens {
+    admin: String,
+    join: String,
+}
+
+impl ProcessCluster {
+    /// Starts node 1, reads its tokens, joins nodes 2 and 3 one after the
+    /// other (concurrent joins may be refused), and waits until the cluster
+    /// has three voters and a leader.
+    pub async fn start() -> Result<ProcessCluster> {
+        let dir = std::env::temp_dir().join(format!(
+            "dwcp-bench-control-processes-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut cluster = ProcessCluster {
+            dir,
+            nodes: Vec::new(),
+            finished: false,
+        };
+        let tokens = cluster.start_founder().await?;
+        for number in 2..=3 {
+            let extra = [
+                "--join".to_string(),
+                cluster.nodes[0].peer.to_string(),
+                "--token".to_string(),
+                tokens.join.clone(),
+            ];
+            let stdout = cluster.add_node(number, &tokens.admin, &extra)?;
+            drain(stdout);
+            cluster.wait_for_voters(number).await?;
+        }
+        Ok(cluster)
+    }
+
+    async fn start_founder(&mut self) -> Result<Tokens> {
+        // The admin token is only known once the founder prints it; the
+        // client made here is replaced below.
+        let stdout = self.add_node(1, "pending", &[])?;
+        let tokens = read_tokens(stdout, &self.nodes[0].log).await?;
+        self.nodes[0].client = client_for(self.nodes[0].api, &tokens.admin)?;
+        Ok(tokens)
+    }
+
+    /// Spawns node `number` on fresh ports; returns its stdout.
+    fn add_node(&mut self, number: usize, admin: &str, extra: &[String]) -> Result<ChildStdout> {
+        let ip = Ipv4Addr::new(127, 0, 0, FIRST_IP + number as u8 - 1);
+        let (peer, api) = two_free_ports(ip)?;
+        let mut node = NodeProcess {
+            number,
+            data_dir: self.dir.join(format!("node-{number}")),
+            peer,
+            api,
+            log: self.dir.join(format!("node-{number}.log")),
+            child: None,
+            client: client_for(api, admin)?,
+        };
+        let (child, stdout) = spawn(&node, extra)?;
+        node.child = Some(child);
+        self.nodes.push(node);
+        Ok(stdout)
+    }
+
+    /// The status as the cluster reports it, from the first node that
+    /// answers (a follower forwards to the leader, which knows every lag).
+    pub async fn status(&self) -> Result<ClusterStatus> {
+        let mut last = anyhow!("no node is running");
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            match node.client.get::<ClusterStatus>("/cluster").await {
+                Ok(status) => return Ok(status),
+                Err(e) => last = anyhow::Error::new(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Polls `ready` over the status until it holds, a child dies, or
+    /// [`SETTLE`] passes; `what` names the wait in the error.
+    async fn wait_until(
+        &mut self,
+        what: &str,
+        ready: impl Fn(&ClusterStatus) -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + SETTLE;
+        let mut last = String::from("no status yet");
+        while Instant::now() < deadline {
+            self.check_alive()?;
+            match self.status().await {
+                Ok(s) if ready(&s) => return Ok(()),
+                Ok(s) => last = summary(&s),
+                Err(e) => last = format!("{e:#}"),
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        bail!(
+            "{what}: not within {} s (last status: {last}); node logs in {}",
+            SETTLE.as_secs(),
+            self.dir.display()
+        )
+    }
+
+    /// Waits until the cluster counts `n` voters and has a leader.
+    async fn wait_for_voters(&mut self, n: usize) -> Result<()> {
+        self.wait_until(&format!("waiting for {n} voters and a leader"), |s| {
+            s.leader.is_some() && s.members.iter().filter(|m| m.voter).count() == n
+        })
+        .await
+    }
+
+    /// Fails with the node's log path if a child that should run has exited.
+    fn check_alive(&mut self) -> Result<()> {
+        for node in &mut self.nodes {
+            if let Some(child) = &mut node.child
+                && let Some(status) = child.try_wait()?
+            {
+                bail!(
+                    "node {} exited ({status}); see {}",
+                    node.number,
+                    node.log.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The index (into the start order) of the current leader.
+    pub async fn leader(&mut self) -> Result<usize> {
+        self.wait_for_voters(3).await?;
+        let status = self.status().await?;
+        let leader = status.leader.context("the leader went away")?;
+        self.index_of(&status, leader)
+            .with_context(|| format!("leader {leader} is none of the bench's nodes"))
+    }
+
+    fn index_of(&self, status: &ClusterStatus, id: control::replica::NodeId) -> Option<usize> {
+        let member = status.members.iter().find(|m| m.id == id)?;
+        self.nodes.iter().position(|n| n.is(member))
+    }
+
+    /// The API client of node `index`.
+    pub fn client(&self, index: usize) -> &Client {
+        &self.nodes[index].client
+    }
+
+    /// SIGKILLs node `index` (`Child::kill` sends SIGKILL on Unix). The
+    /// child is reaped at its restart, so the caller's clock starts at the
+    /// signal, not after the reaping.
+    pub fn kill(&mut self, index: usize) -> Result<()> {
+        let node = &mut self.nodes[index];
+        let child = node.child.as_mut().context("the node is not running")?;
+        child
+            .kill()
+            .with_context(|| format!("killing node {}", node.number))
+    }
+
+    /// Reaps node `index` and starts it again on its data directory and
+    /// addresses (no --join: it is a member), then waits until the leader
+    /// counts it as a voter that has every entry (lag 0).
+    pub async fn restart(&mut self, index: usize) -> Result<()> {
+        let node = &mut self.nodes[index];
+        if let Some(mut child) = node.child.take() {
+            child.wait()?;
+        }
+        let (child, stdout) = spawn(node, &[])?;
+        node.child = Some(child);
+        drain(stdout);
+        let api = node.api.to_string();
+        let what = format!("waiting for node {} to catch up", node.number);
+        self.wait_until(&what, |s| {
+            s.leader.is_some()
+                && s.members
+                    .iter()
+                    .any(|m| m.api.as_deref() == Some(api.as_str()) && m.voter && m.lag == Some(0))
+        })
+        .await
+    }
+
+    /// Where node `index` logs, for error messages.
+    pub fn log(&self, index: usize) -> &Path {
+        &self.nodes[index].log
+    }
+}
+
+impl ProcessCluster {
+    /// Stops the nodes and removes the temp directory, logs and all.
+    pub fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if self.finished {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return;
+        }
+        for node in &self.nodes {
+            let _ = std::fs::remove_dir_all(&node.data_dir);
+        }
+        eprintln!(
+            "dwcp bench: the node logs are kept in {}",
+            self.dir.display()
+        );
+    }
+}
+
+/// Starts `dwcp up` for `node` with `extra` arguments; stderr is appended
+/// to the node's log, stdout is piped (the founder prints its tokens there).
+fn spawn(node: &NodeProcess, extra: &[String]) -> Result<(Child, ChildStdout)> {
+    let exe = std::env::current_exe().context("finding the dwcp binary")?;
+    let log = open_log(&node.log)?;
+    let mut child = Command::new(&exe)
+        .arg("up")
+        .arg("--data-dir")
+        .arg(&node.data_dir)
+        .args(["--listen", &node.peer.to_string()])
+        .args(["--api", &node.api.to_string()])
+        .args(extra)
+        .env_remove("DWCP_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {} up (node {})", exe.display(), node.number))?;
+    // Piped just above, so it is there.
+    let stdout = child.stdout.take().context("the child's stdout")?;
+    Ok((child, stdout))
+}
+
+fn open_log(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// A peer and an API address on `ip`, each a port the kernel handed out
+/// as free. Both listeners are held until both are known, so the two
+/// differ; they are released for the child to bind.
+fn two_free_ports(ip: Ipv4Addr) -> Result<(SocketAddr, SocketAddr)> {
+    let bind = || {
+        TcpListener::bind((ip, 0))
+            .with_context(|| format!("binding {ip}:0 (is 127.0.0.0/8 loopback here?)"))
+    };
+    let (peer, api) = (bind()?, bind()?);
+    Ok((peer.local_addr()?, api.local_addr()?))
+}
+
+fn client_for(api: SocketAddr, token: &str) -> Result<Client> {
+    Ok(Client::new(&ApiArgs {
+        api: format!("http://{api}"),
+        token: Some(token.to_string()),
+    })?)
+}
+
+/// Reads the founder's stdout on a thread until both tokens are printed,
+/// then keeps draining it so the child never blocks on a full pipe.
+async fn read_tokens(stdout: ChildStdout, log: &Path) -> Result<Tokens> {
+    let (tx, rx) = oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut admin, mut join) = (None, None);
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(t) = line.strip_prefix("admin token: ") {
+                admin = Some(t.trim().to_string());
+            } else if let Some(t) = line.strip_prefix("join token: ") {
+                join = Some(t.trim().to_string());
+            }
+            if let (Some(admin), Some(join)) = (&admin, &join) {
+                let _ = tx.send(Tokens {
+                    admin: admin.clone(),
+                    join: join.clone(),
+                });
+                break;
+            }
+        }
+        lines.for_each(drop);
+    });
+    match tokio::time::timeout(SETTLE, rx).await {
+        Ok(Ok(tokens)) => Ok(tokens),
+        Ok(Err(_)) => bail!(
+            "node 1 closed its stdout before printing its tokens; see {}",
+            log.display()
+        ),
+        Err(_) => bail!(
+            "node 1 printed no tokens within {} s; see {}",
+            SETTLE.as_secs(),
+            log.display()
+        ),
+    }
+}
+
+/// Drains a child's stdout on a thread, so it never blocks on a full pipe.
+fn drain(stdout: ChildStdout) {
+    std::thread::spawn(move || {
+        BufReader::new(stdout).lines().for_each(drop);
+    });
+}
+
+/// One line about a status, for a timeout's error message.
+fn summary(s: &ClusterStatus) -> String {
+    let members: Vec<String> = s
+        .members
+        .iter()
+        .map(|m| {
+            let lag = m.lag.map_or("-".into(), |l| l.to_string());
+            format!(
+                "{}:{}{} lag {lag}",
+                m.id,
+                m.role,
+                if m.voter { "" } else { "(not voter)" }
+            )
+        })
+        .collect();
+    format!(
+        "leader {:?}, term {}, members [{}]",
+        s.leader,
+        s.term,
+        members.join(", ")
+    )
+}
