@@ -46,6 +46,14 @@ pub struct UpArgs {
     /// Join the cluster of the member whose peer address this is.
     #[arg(long, value_name = "ADDR", requires = "token")]
     join: Option<String>,
+    /// How often the leader sends heartbeats.
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = crate::units::parse_duration)]
+    heartbeat: std::time::Duration,
+    /// A follower that hears no leader for a random time between this and
+    /// twice this starts an election; failover takes about 2-3 times it.
+    /// Raise it (with --heartbeat) when nodes are far apart.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = crate::units::parse_duration)]
+    election_timeout: std::time::Duration,
     /// The join token printed by the cluster's first node.
     #[arg(long, value_name = "TOKEN", requires = "join", hide_env_values = true)]
     token: Option<String>,
@@ -84,7 +92,7 @@ fn serve(args: UpArgs) -> Result<()> {
             peer_address: args.listen,
             api_address: args.api.to_string(),
             join,
-            timing: Timing::default(),
+            timing: timing(&args)?,
         };
         let (node, started) = ClusterNode::start(&dir, options)
             .await
@@ -96,6 +104,21 @@ fn serve(args: UpArgs) -> Result<()> {
         server.abort();
         node.shutdown().await;
         Ok(())
+    })
+}
+
+/// Checks the timing flags against each other.
+fn timing(args: &UpArgs) -> Result<Timing> {
+    let (heartbeat, election) = (args.heartbeat, args.election_timeout);
+    if heartbeat.is_zero() || election < heartbeat * 3 {
+        anyhow::bail!(
+            "--election-timeout {election:?} must be at least 3 times --heartbeat {heartbeat:?} (and --heartbeat above zero), or followers start elections while the leader is fine"
+        );
+    }
+    Ok(Timing {
+        heartbeat,
+        election: (election, election * 2),
+        ..Timing::default()
     })
 }
 

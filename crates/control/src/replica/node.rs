@@ -28,11 +28,14 @@ pub struct Timing {
 
 impl Default for Timing {
     fn default() -> Self {
-        // etcd's defaults are 100 ms and 1 s; a shorter election timeout
-        // keeps failover under a second on a LAN.
+        // etcd's defaults are 100 ms and 1 s. openraft 0.9 makes a
+        // follower wait out the old leader's lease (the election timeout's
+        // maximum) and then its own timeout, so failover takes at least
+        // max + min: 200-400 ms keeps it under a second within a region,
+        // and `dwcp up --election-timeout` raises it for slower networks.
         Timing {
-            heartbeat: Duration::from_millis(100),
-            election: (Duration::from_millis(400), Duration::from_millis(800)),
+            heartbeat: Duration::from_millis(50),
+            election: (Duration::from_millis(200), Duration::from_millis(400)),
             snapshot_every: 10_000,
         }
     }
