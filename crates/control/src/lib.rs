@@ -23,6 +23,8 @@
 pub mod blobs;
 pub mod cluster;
 mod command;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 mod model;
 mod name;
 pub mod replica;

@@ -287,6 +287,10 @@ impl Channel {
         path: &str,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes), CallError> {
+        #[cfg(feature = "fault-injection")]
+        if crate::fault::drops(&self.addr) {
+            return Err(self.down("dropped by the test's fault injection"));
+        }
         let mut sender = self.sender().await?;
         let request = Request::builder()
             .method(method)

@@ -338,3 +338,28 @@ fn membership_changes_while_a_node_is_down_and_artifacts_outlive_their_node() {
     assert!(!members(&s).contains(&3), "{s}");
     assert_eq!(c.get(4, "after").as_deref(), Some("yes"));
 }
+
+#[test]
+fn an_isolated_leader_is_replaced_and_catches_up_when_healed() {
+    let c = Cluster::with_voters(35, 3);
+    let old = c.leader();
+    let other = (1..=3).find(|&n| n != old).unwrap();
+    c.isolate(old);
+    // The others elect a leader among themselves and take writes.
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    loop {
+        let (status, s) = c.call(other, "GET", "/api/v1/cluster", None);
+        if status == 200 && s["leader"].as_u64().is_some_and(|l| l != u64::from(old)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no new leader: {s}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    c.put(other, "while-isolated", "x");
+    c.heal();
+    c.wait_for(
+        |s| lag(s, u64::from(old)) == Some(0),
+        "the old leader to catch up",
+    );
+    assert_eq!(c.get(old, "while-isolated").as_deref(), Some("x"));
+}

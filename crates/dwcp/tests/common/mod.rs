@@ -78,6 +78,8 @@ fn spawn(
         .arg(dir)
         .args(["--listen", peer, "--api", api])
         .args(extra)
+        // Read only by test builds (the `fault-injection` feature).
+        .env("DWCP_FAULTS_FILE", dir.with_extension("faults"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log_file)
@@ -315,6 +317,24 @@ impl Cluster {
         v["value"].as_str().map(str::to_string)
     }
 
+    /// Cuts node `n` off from every other node (both directions).
+    pub fn isolate(&self, n: u8) {
+        let peers: Vec<&NodeProc> = self.nodes.values().filter(|p| p.n != n).collect();
+        let me = &self.nodes[&n];
+        let mine: String = peers.iter().map(|p| format!("{}\n", p.peer)).collect();
+        std::fs::write(me.dir.with_extension("faults"), mine).unwrap();
+        for p in peers {
+            std::fs::write(p.dir.with_extension("faults"), format!("{}\n", me.peer)).unwrap();
+        }
+    }
+
+    /// Removes every drop rule.
+    pub fn heal(&self) {
+        for p in self.nodes.values() {
+            let _ = std::fs::remove_file(p.dir.with_extension("faults"));
+        }
+    }
+
     pub fn logs(&self) -> String {
         self.nodes
             .values()
@@ -373,8 +393,21 @@ pub fn http(
     body: Option<&[u8]>,
     content_type: &str,
 ) -> std::io::Result<(u16, Vec<u8>)> {
+    http_within(DEADLINE, addr, method, path, token, body, content_type)
+}
+
+/// [`http`] giving up after `timeout` without an answer.
+pub fn http_within(
+    timeout: Duration,
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+    content_type: &str,
+) -> std::io::Result<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(DEADLINE))?;
+    stream.set_read_timeout(Some(timeout))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = token {
         head.push_str(&format!("Authorization: Bearer {t}\r\n"));
