@@ -1,4 +1,6 @@
-//! Commands: every change to the desired state, as one entry of the log.
+//! Commands: every change to the desired state, as one entry of the log,
+//! and the checks of their values that need no state (public, so the API
+//! refuses bad input with the very same rules before it writes anything).
 
 use std::collections::BTreeMap;
 
@@ -140,7 +142,7 @@ impl From<NameError> for Rejection {
 }
 
 /// Checks a route: a path prefix like `/hello` or `/api/v2`.
-pub(crate) fn check_route(route: &str) -> Result<(), Rejection> {
+pub fn check_route(route: &str) -> Result<(), Rejection> {
     let allowed = "a path starting with '/', at most 256 characters of A-Z a-z 0-9 - . _ ~ /, no empty segment, no trailing '/' (except \"/\" itself)";
     let ok = route.starts_with('/')
         && route.len() <= 256
@@ -157,7 +159,7 @@ pub(crate) fn check_route(route: &str) -> Result<(), Rejection> {
 }
 
 /// Checks a sha256 digest in lowercase hex.
-pub(crate) fn check_digest(digest: &str) -> Result<(), Rejection> {
+pub fn check_digest(digest: &str) -> Result<(), Rejection> {
     if crate::blobs::is_sha256_hex(digest) {
         Ok(())
     } else {
@@ -170,7 +172,7 @@ pub(crate) fn check_digest(digest: &str) -> Result<(), Rejection> {
 }
 
 /// Checks a version's configuration.
-pub(crate) fn check_config(config: &VersionConfig) -> Result<(), Rejection> {
+pub fn check_config(config: &VersionConfig) -> Result<(), Rejection> {
     if config.memory_bytes < 64 << 10
         || config.memory_bytes > 4 << 30
         || !config.memory_bytes.is_multiple_of(64 << 10)
@@ -191,8 +193,20 @@ pub(crate) fn check_config(config: &VersionConfig) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Checks the replicas wanted in one region.
+pub fn check_replicas(replicas: u32) -> Result<(), Rejection> {
+    if replicas > 100_000 {
+        return Err(Rejection::invalid(
+            "replicas",
+            replicas,
+            "at most 100000 per region",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a register key and value.
-pub(crate) fn check_register(key: &str, value: Option<&[u8]>) -> Result<(), Rejection> {
+pub fn check_register(key: &str, value: Option<&[u8]>) -> Result<(), Rejection> {
     if key.is_empty() || key.len() > 256 {
         return Err(Rejection::invalid("key", key, "1 to 256 bytes"));
     }

@@ -32,7 +32,10 @@ mod state;
 pub mod tls;
 pub mod transport;
 
-pub use command::{Command, Outcome, Rejection};
+pub use command::{
+    Command, Outcome, Rejection, check_config, check_digest, check_register, check_replicas,
+    check_route,
+};
 pub use model::{
     App, Credential, Deployment, Node, Quotas, Region, Role, Tenant, Version, VersionConfig,
 };

@@ -127,6 +127,18 @@ pub struct Region {
     pub continent: String,
 }
 
+impl Region {
+    /// A region known only by name (its place in the topology unset).
+    pub fn named(name: Name) -> Region {
+        Region {
+            name,
+            metro: String::new(),
+            country: String::new(),
+            continent: String::new(),
+        }
+    }
+}
+
 /// A machine running the agent, in exactly one region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {

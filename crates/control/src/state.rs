@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{check_config, check_digest, check_register, check_route};
+use crate::command::{check_config, check_digest, check_register, check_replicas, check_route};
 use crate::model::{App, Credential, Deployment, Node, Region, Tenant, Version};
 use crate::{Command, Name, Outcome, Rejection};
 
@@ -319,13 +319,7 @@ impl State {
                     if !self.regions.contains_key(region) {
                         return Err(Rejection::not_found("region", region));
                     }
-                    if replicas > 100_000 {
-                        return Err(Rejection::invalid(
-                            "replicas",
-                            replicas,
-                            "at most 100000 per region",
-                        ));
-                    }
+                    check_replicas(replicas)?;
                 }
                 let others = self.replicas_of(tenant, Some(app));
                 let wanted = others + regions.values().map(|&r| u64::from(r)).sum::<u64>();

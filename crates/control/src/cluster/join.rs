@@ -119,12 +119,7 @@ pub(super) async fn admit(node: &ClusterNode, join: JoinRequest) -> Result<JoinG
         write_ok(
             node,
             Command::PutRegion {
-                region: Region {
-                    name: region.clone(),
-                    metro: String::new(),
-                    country: String::new(),
-                    continent: String::new(),
-                },
+                region: Region::named(region.clone()),
             },
         )
         .await?;

@@ -281,12 +281,7 @@ impl ClusterNode {
         let name = |n: &str| Name::new("name", n).expect("a valid literal");
         let commands = [
             Command::PutRegion {
-                region: Region {
-                    name: region.clone(),
-                    metro: String::new(),
-                    country: String::new(),
-                    continent: String::new(),
-                },
+                region: Region::named(region.clone()),
             },
             Command::PutNode {
                 node: self.node_record(region),

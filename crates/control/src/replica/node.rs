@@ -159,15 +159,10 @@ impl Replica {
     /// The state as of now, linearizably: the leader confirms it still
     /// leads and this node has applied everything committed before the read.
     pub async fn read(&self) -> Result<StateGuard<'_>, ReplicaError> {
-        self.raft.ensure_linearizable().await.map_err(|e| match e {
-            RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
-                ReplicaError::NotLeader {
-                    leader: f.leader_id,
-                    address: f.leader_node.map(|n| n.addr),
-                }
-            }
-            other => ReplicaError::Raft(other.to_string()),
-        })?;
+        self.raft
+            .ensure_linearizable()
+            .await
+            .map_err(leader_check_error)?;
         Ok(self.state.read())
     }
 
@@ -175,15 +170,11 @@ impl Replica {
     /// ReadIndex): the leader confirms it still leads and returns the log
     /// index a reader must have applied. Only the leader can answer.
     pub async fn read_index(&self) -> Result<u64, ReplicaError> {
-        let (read, _) = self.raft.get_read_log_id().await.map_err(|e| match e {
-            RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
-                ReplicaError::NotLeader {
-                    leader: f.leader_id,
-                    address: f.leader_node.map(|n| n.addr),
-                }
-            }
-            other => ReplicaError::Raft(other.to_string()),
-        })?;
+        let (read, _) = self
+            .raft
+            .get_read_log_id()
+            .await
+            .map_err(leader_check_error)?;
         Ok(read.map_or(0, |l| l.index))
     }
 
@@ -313,6 +304,16 @@ impl Replica {
     /// Stops the node; its store stays on disk for a restart.
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
+    }
+}
+
+fn leader_check_error(e: RaftError<NodeId, CheckIsLeaderError<NodeId, BasicNode>>) -> ReplicaError {
+    match e {
+        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => ReplicaError::NotLeader {
+            leader: f.leader_id,
+            address: f.leader_node.map(|n| n.addr),
+        },
+        other => ReplicaError::Raft(other.to_string()),
     }
 }
 

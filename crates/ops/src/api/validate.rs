@@ -1,6 +1,6 @@
 //! Checks of request values that need no state, made before any write so
-//! that bad input never reaches the log. They mirror the state machine's
-//! own checks (which stay the authority) and name the same limits.
+//! that bad input never reaches the log. They are the state machine's own
+//! checks (`control::check_*`), with fields named as in the request.
 
 use control::{Name, VersionConfig};
 
@@ -13,100 +13,48 @@ pub(crate) fn name(field: &'static str, value: &str) -> Result<Name, ApiError> {
 
 /// An app's route: a path prefix like `/hello` or `/api/v2`.
 pub(crate) fn route(route: &str) -> Result<(), ApiError> {
-    let ok = route.starts_with('/')
-        && route.len() <= 256
-        && (route == "/" || (!route.ends_with('/') && !route.contains("//")))
-        && route
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b))
-        && !route.split('/').any(|seg| seg == "." || seg == "..");
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "route",
-            format!(
-                "route `{}` is not allowed: a path starting with '/', at most 256 characters of A-Z a-z 0-9 - . _ ~ /, no empty segment, no trailing '/' (except \"/\" itself)",
-                clip(route)
-            ),
-        ))
-    }
+    control::check_route(route).map_err(ApiError::from)
 }
 
 /// An artifact digest: lowercase hex sha256.
 pub(crate) fn digest(digest: &str) -> Result<(), ApiError> {
-    if control::blobs::is_sha256_hex(digest) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "digest",
-            format!(
-                "digest `{}` is not allowed: 64 lowercase hex digits (a sha256, as POST /api/v1/blobs returns)",
-                clip(digest)
-            ),
-        ))
-    }
+    control::check_digest(digest).map_err(ApiError::from)
 }
 
-/// A version's configuration.
+/// A version's configuration; fields are named as in the request body.
 pub(crate) fn config(config: &VersionConfig) -> Result<(), ApiError> {
-    let memory = config.memory_bytes;
-    if !(64 << 10..=4 << 30).contains(&memory) || !memory.is_multiple_of(64 << 10) {
-        return Err(ApiError::invalid(
-            "config.memory_bytes",
-            format!(
-                "memory_bytes `{memory}` is not allowed: a multiple of 64 KiB (65536) from 64 KiB to 4 GiB"
-            ),
-        ));
-    }
-    if config.timeout_ms == 0 || config.timeout_ms > 600_000 {
-        return Err(ApiError::invalid(
-            "config.timeout_ms",
-            format!(
-                "timeout_ms `{}` is not allowed: 1 to 600000 (10 minutes)",
-                config.timeout_ms
-            ),
-        ));
-    }
-    Ok(())
+    control::check_config(config).map_err(|r| within("config", r))
 }
 
 /// Replicas wanted in one region.
 pub(crate) fn replicas(region: &str, replicas: u32) -> Result<(), ApiError> {
-    if replicas > 100_000 {
-        return Err(ApiError::invalid(
-            "regions",
-            format!(
-                "{replicas} replicas in region `{region}` is not allowed: at most 100000 per region"
-            ),
-        ));
-    }
-    Ok(())
+    control::check_replicas(replicas).map_err(|r| {
+        let mut e = ApiError::from(r);
+        e.field = Some("regions".into());
+        e.message = format!("region `{}`: {}", clip(region), e.message);
+        e
+    })
 }
 
 /// A register key (from the path).
 pub(crate) fn register_key(key: &str) -> Result<(), ApiError> {
-    if key.is_empty() || key.len() > 256 {
-        return Err(ApiError::invalid(
-            "key",
-            format!("key `{}` is not allowed: 1 to 256 bytes", clip(key)),
-        ));
-    }
-    Ok(())
+    control::check_register(key, None).map_err(ApiError::from)
 }
 
 /// A register value given in `field`.
 pub(crate) fn register_value(field: &'static str, value: &str) -> Result<(), ApiError> {
-    if value.len() > 64 << 10 {
-        return Err(ApiError::invalid(
-            field,
-            format!(
-                "{field} of {} bytes is not allowed: at most 64 KiB",
-                value.len()
-            ),
-        ));
-    }
-    Ok(())
+    control::check_register("k", Some(value.as_bytes())).map_err(|r| {
+        let mut e = ApiError::from(r);
+        e.field = Some(field.into());
+        e
+    })
+}
+
+/// The rejection of a member of the object `parent`, named `parent.member`.
+fn within(parent: &str, rejection: control::Rejection) -> ApiError {
+    let mut e = ApiError::from(rejection);
+    e.field = e.field.map(|f| format!("{parent}.{f}"));
+    e
 }
 
 /// At most 80 characters of a value, for messages.
