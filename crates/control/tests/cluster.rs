@@ -1,0 +1,117 @@
+//! A founded node's peer port in this process: joins with a wrong token or
+//! for another cluster are refused and leave nothing behind; a caller
+//! without a certificate reaches only the join routes; one with a
+//! certificate from another CA is not served at all.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use control::cluster::{ClusterError, ClusterNode, DataDir, JoinToken, StartOptions, Started};
+use control::replica::Timing;
+use control::tls::{self, ClusterCa};
+use control::transport::Channel;
+use hyper::{Method, StatusCode};
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+fn options(peer: SocketAddr, join: Option<(String, JoinToken)>) -> StartOptions {
+    StartOptions {
+        region: "local".into(),
+        peer_address: Some(peer),
+        api_address: "127.0.0.1:1".into(),
+        join,
+        timing: Timing {
+            heartbeat: Duration::from_millis(50),
+            election: (Duration::from_millis(200), Duration::from_millis(400)),
+            snapshot_every: 1000,
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_need_the_right_token_and_raft_needs_a_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let peer = free_port();
+    let (node, started) =
+        ClusterNode::start(&DataDir::new(tmp.path().join("a")), options(peer, None))
+            .await
+            .unwrap();
+    let Started::Founded { join_token, .. } = started else {
+        panic!("a new directory founds a cluster")
+    };
+    let address = peer.to_string();
+
+    // A wrong secret: refused, and the joiner saved nothing.
+    let wrong = JoinToken {
+        secret: "0".repeat(64),
+        ..join_token.clone()
+    };
+    let dir_b = DataDir::new(tmp.path().join("b"));
+    let e = ClusterNode::start(&dir_b, options(free_port(), Some((address.clone(), wrong))))
+        .await
+        .err()
+        .expect("a wrong join secret is refused");
+    assert!(matches!(e, ClusterError::Join { .. }), "{e}");
+    assert!(e.to_string().contains("not valid"), "{e}");
+    assert!(
+        dir_b.load().unwrap().is_none(),
+        "a refused join saved a node"
+    );
+
+    // A token for another cluster: the joiner notices before sending it.
+    let other = JoinToken::generate(&"ab".repeat(32)).unwrap();
+    let e = ClusterNode::start(&dir_b, options(free_port(), Some((address.clone(), other))))
+        .await
+        .err()
+        .expect("a token for another cluster is refused");
+    assert!(e.to_string().contains("not the token's cluster"), "{e}");
+
+    // No certificate: the CA is public, Raft is not.
+    let anonymous = Channel::new(
+        address.clone(),
+        tls::joining_client_config(node.ca_pem()).unwrap(),
+    );
+    let (status, ca) = anonymous
+        .request(Method::GET, "/join/ca", Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ca, node.ca_pem().as_bytes());
+    for path in ["/raft/vote", "/cluster/leader", "/cluster/blobs/x"] {
+        let (status, _) = anonymous
+            .request(Method::POST, path, Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+
+    // A certificate from another CA: the handshake fails.
+    let stranger_ca = ClusterCa::create("stranger").unwrap();
+    let stranger = stranger_ca.issue("node-9", &["127.0.0.1".into()]).unwrap();
+    let client = tls::client_config(node.ca_pem(), &stranger).unwrap();
+    let e = Channel::new(address.clone(), client)
+        .request(Method::GET, "/join/ca", Bytes::new())
+        .await
+        .expect_err("a stranger's certificate is refused");
+    assert!(e.to_string().contains("peer"), "{e}");
+
+    // The right token works.
+    let dir_c = DataDir::new(tmp.path().join("c"));
+    let (joined, started) =
+        ClusterNode::start(&dir_c, options(free_port(), Some((address, join_token))))
+            .await
+            .unwrap();
+    assert!(matches!(started, Started::Joined { id: 2 }), "{started:?}");
+    let status = node.status().await.unwrap();
+    assert_eq!(
+        status.members.iter().filter(|m| m.voter).count(),
+        2,
+        "{status:?}"
+    );
+    joined.shutdown().await;
+    node.shutdown().await;
+}
