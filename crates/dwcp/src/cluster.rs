@@ -1,4 +1,5 @@
-//! `dwcp cluster status|remove`: membership and leadership, through the API.
+//! `dwcp cluster status|remove|token`: membership and leadership, through
+//! the API.
 
 use anyhow::{Result, anyhow};
 use control::cluster::ClusterStatus;
@@ -9,7 +10,9 @@ use crate::table::{self, or_dash};
 
 /// Show or change the cluster's membership.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  dwcp cluster status\n  dwcp cluster remove 3")]
+#[command(
+    after_help = "Examples:\n  dwcp cluster status\n  dwcp cluster remove 3\n  dwcp cluster token"
+)]
 pub struct ClusterArgs {
     #[command(subcommand)]
     command: ClusterCommand,
@@ -19,6 +22,18 @@ pub struct ClusterArgs {
 enum ClusterCommand {
     Status(StatusArgs),
     Remove(RemoveArgs),
+    Token(TokenArgs),
+}
+
+/// Make a new join token (printed once; only its hash is stored).
+///
+/// A new node joins with it: `dwcp up --join ADDR --token TOKEN`, where
+/// ADDR is any member's peer address.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  dwcp cluster token")]
+struct TokenArgs {
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
 /// Show the leader, the term, the commit index and every member.
@@ -50,7 +65,19 @@ pub fn run(args: ClusterArgs) -> Result<()> {
     match args.command {
         ClusterCommand::Status(args) => status(args),
         ClusterCommand::Remove(args) => remove(args),
+        ClusterCommand::Token(args) => token(args),
     }
+}
+
+fn token(args: TokenArgs) -> Result<()> {
+    let client = Client::new(&args.api)?;
+    let answer: serde_json::Value =
+        client::block_on(client.post("/cluster/join-tokens", &serde_json::json!({})))?;
+    let token = answer["token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the API's answer has no token: {answer}"))?;
+    println!("{token}");
+    Ok(())
 }
 
 fn status(args: StatusArgs) -> Result<()> {

@@ -304,8 +304,27 @@ fn membership_changes_while_a_node_is_down_and_artifacts_outlive_their_node() {
     );
     assert_eq!(status, 201, "{v}");
 
-    // Node 3 goes down; node 4 joins and node 3 is removed meanwhile.
+    // Node 3 goes down; node 4 joins (with a join token made just now by
+    // `dwcp cluster token`) and node 3 is removed meanwhile.
     c.kill(3);
+    let out = Command::new(env!("CARGO_BIN_EXE_dwcp"))
+        .args(["cluster", "token"])
+        .env("DWCP_API", format!("http://{}", c.nodes[&1].api))
+        .env("DWCP_TOKEN", &c.admin)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fresh = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        fresh.starts_with("dwcp-join.") && fresh != c.join,
+        "{fresh}"
+    );
+    c.join = fresh;
     c.join_node(4);
     c.wait_for(|s| voters(s).contains(&4), "node 4 to become a voter");
     let (status, v) = c.call(1, "DELETE", "/api/v1/cluster/nodes/3", None);

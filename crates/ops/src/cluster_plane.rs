@@ -58,6 +58,10 @@ impl ControlPlane for Arc<ClusterNode> {
         })
     }
 
+    async fn new_join_token(&self) -> Result<String, PlaneError> {
+        Ok(ClusterNode::new_join_token(self).await?.to_string())
+    }
+
     fn has_blob(&self, digest: &str) -> bool {
         self.blobs().contains(digest)
     }

@@ -144,6 +144,18 @@ impl ControlPlane for Fake {
         })
     }
 
+    async fn new_join_token(&self) -> Result<String, PlaneError> {
+        let token = format!("dwcp-join.{}.{}", "ab".repeat(32), "cd".repeat(32));
+        let secret_hash = control::blobs::digest_of("cd".repeat(32).as_bytes());
+        let command = Command::PutCredential {
+            name: control::Name::new("name", "join-2").unwrap(),
+            role: control::Role::Join,
+            sha256: secret_hash,
+        };
+        self.write(command).await?.result?;
+        Ok(token)
+    }
+
     fn has_blob(&self, digest: &str) -> bool {
         self.blobs.lock().unwrap().contains_key(digest)
     }
@@ -328,6 +340,7 @@ const GUARDED: &[(&str, &str)] = &[
     ),
     ("GET", "/api/v1/cluster"),
     ("DELETE", "/api/v1/cluster/nodes/2"),
+    ("POST", "/api/v1/cluster/join-tokens"),
     ("GET", "/api/v1/registers/k"),
     ("PUT", "/api/v1/registers/k"),
     ("POST", "/api/v1/registers/k/cas"),
@@ -440,6 +453,7 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/blobs/{digest}", vec!["get"]),
         ("/api/v1/cluster", vec!["get"]),
         ("/api/v1/cluster/nodes/{id}", vec!["delete"]),
+        ("/api/v1/cluster/join-tokens", vec!["post"]),
         ("/api/v1/registers/{key}", vec!["get", "put"]),
         ("/api/v1/registers/{key}/cas", vec!["post"]),
     ];
@@ -824,6 +838,15 @@ async fn cluster_status_and_removal() {
     let r = admin(addr, "DELETE", "/api/v1/cluster/nodes/two", Value::Null).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.error(), ("invalid".into(), Some("node".into())));
+
+    let r = admin(addr, "POST", "/api/v1/cluster/join-tokens", Value::Null).await;
+    assert_eq!(r.status, 201);
+    assert!(
+        r.json()["token"]
+            .as_str()
+            .unwrap()
+            .starts_with("dwcp-join.")
+    );
 }
 
 /// A request that must be refused with `status`, `code` and `field`,

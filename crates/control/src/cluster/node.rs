@@ -427,6 +427,27 @@ impl ClusterNode {
         }
     }
 
+    /// Makes a new join token and stores its hash as a `Join` credential.
+    pub async fn new_join_token(&self) -> Result<JoinToken, ClusterError> {
+        let token = JoinToken::generate(&tls::fingerprint(self.ca.cert_pem())?)?;
+        let name = Name::new(
+            "credential",
+            &format!("join-{}", &token.secret_hash()[..12]),
+        )
+        .map_err(|e| ClusterError::Refused(e.to_string()))?;
+        let response = self
+            .write(Command::PutCredential {
+                name,
+                role: Role::Join,
+                sha256: token.secret_hash(),
+            })
+            .await?;
+        response
+            .result
+            .map_err(|r| ClusterError::Refused(r.to_string()))?;
+        Ok(token)
+    }
+
     /// Removes node `id` from the cluster (and its node record).
     pub async fn remove(&self, id: NodeId) -> Result<(), ClusterError> {
         self.on_leader(LeaderOp::Remove { id }).await.map(drop)

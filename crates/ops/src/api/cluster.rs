@@ -12,6 +12,12 @@ pub(crate) async fn status<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError
     json(StatusCode::OK, &status)
 }
 
+/// `POST /cluster/join-tokens`: a new join token, shown once.
+pub(crate) async fn join_token<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
+    let token = plane.new_join_token().await?;
+    json(StatusCode::CREATED, &serde_json::json!({ "token": token }))
+}
+
 /// `DELETE /cluster/nodes/{id}`.
 pub(crate) async fn remove<P: ControlPlane>(plane: &P, id: &str) -> Result<Reply, ApiError> {
     let id: u64 = id.parse().map_err(|_| {

@@ -157,6 +157,7 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
         (RouteId::Blob, Verb::Get) => blobs::show(plane, p0).await,
         (RouteId::Cluster, Verb::Get) => cluster::status(plane).await,
         (RouteId::ClusterNode, Verb::Delete) => cluster::remove(plane, p0).await,
+        (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
         (RouteId::Register, Verb::Get) => registers::get(plane, p0).await,
         (RouteId::Register, Verb::Put) => registers::put(plane, p0, req).await,
         (RouteId::RegisterCas, Verb::Post) => registers::cas(plane, p0, req).await,

@@ -284,6 +284,17 @@ fn paths() -> Value {
         }),
     );
     add(
+        "/cluster/join-tokens",
+        json!({ "post": {
+            "summary": "Make a new join token (shown once; only its hash is stored)",
+            "operationId": "newJoinToken",
+            "responses": responses(&[("201", ok("the token, for `dwcp up --join ADDR --token T`", json!({
+                "type": "object", "required": ["token"],
+                "properties": { "token": { "type": "string" } }
+            })))], &[])
+        }}),
+    );
+    add(
         "/registers/{key}",
         json!({
             "parameters": [param("key", "1 to 256 bytes, one path segment")],

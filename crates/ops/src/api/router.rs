@@ -53,6 +53,7 @@ pub(crate) enum RouteId {
     Blob,
     Cluster,
     ClusterNode,
+    JoinTokens,
     Register,
     RegisterCas,
 }
@@ -118,6 +119,7 @@ pub(crate) const TABLE: &[Entry] = &[
     entry(RouteId::Blob, "/blobs/{digest}", &[Get]),
     entry(RouteId::Cluster, "/cluster", &[Get]),
     entry(RouteId::ClusterNode, "/cluster/nodes/{id}", &[Delete]),
+    entry(RouteId::JoinTokens, "/cluster/join-tokens", &[Post]),
     entry(RouteId::Register, "/registers/{key}", &[Get, Put]),
     entry(RouteId::RegisterCas, "/registers/{key}/cas", &[Post]),
 ];
