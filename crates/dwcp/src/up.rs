@@ -46,6 +46,9 @@ pub struct UpArgs {
     /// Join the cluster of the member whose peer address this is.
     #[arg(long, value_name = "ADDR", requires = "token")]
     join: Option<String>,
+    /// A join token: printed by the first node, or made by `dwcp cluster token`.
+    #[arg(long, value_name = "TOKEN", requires = "join", hide_env_values = true)]
+    token: Option<String>,
     /// How often the leader sends heartbeats.
     #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = crate::units::parse_duration)]
     heartbeat: std::time::Duration,
@@ -54,9 +57,6 @@ pub struct UpArgs {
     /// Raise it (with --heartbeat) when nodes are far apart.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = crate::units::parse_duration)]
     election_timeout: std::time::Duration,
-    /// The join token printed by the cluster's first node.
-    #[arg(long, value_name = "TOKEN", requires = "join", hide_env_values = true)]
-    token: Option<String>,
 }
 
 pub fn run(args: UpArgs) -> ExitCode {
