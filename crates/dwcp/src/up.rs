@@ -99,7 +99,9 @@ fn serve(args: UpArgs) -> Result<()> {
             .with_context(|| format!("starting the node in {}", args.data_dir.display()))?;
         announce(&node, &started, &args);
         let server = ops::api::serve(api, Arc::new(node.clone()));
+        let changes = tokio::spawn(report_changes(node.clone()));
         wait_for_signal().await;
+        changes.abort();
         eprintln!("dwcp: stopping node {}", node.id());
         server.abort();
         node.shutdown().await;
@@ -148,15 +150,40 @@ fn announce(node: &ClusterNode, started: &Started, args: &UpArgs) {
         join_token,
     } = started
     {
-        eprintln!("dwcp: these tokens are shown once and stored only as hashes:");
+        eprintln!("dwcp: these tokens (on stdout) are shown once and stored only as hashes:");
         // The tokens go to stdout, one per line, for scripts to read.
         println!("admin token: {admin_token}");
         println!("join token: {join_token}");
-        eprintln!("dwcp: use the API with: export DWCP_TOKEN={admin_token}");
+        eprintln!("dwcp: use the API with: export DWCP_TOKEN=<the admin token above>");
         eprintln!(
-            "dwcp: add a node with: dwcp up --data-dir DIR --listen IP:PORT --api IP:PORT --join {} --token {join_token}",
+            "dwcp: add a node with: dwcp up --data-dir DIR --listen IP:PORT --api IP:PORT --join {} --token <the join token above>",
             config.peer_address
         );
+    }
+}
+
+/// Says on stderr when this node's role, the leader or the membership
+/// changes, so an operator can follow elections in the log.
+async fn report_changes(node: Arc<ClusterNode>) {
+    let mut last = None;
+    loop {
+        let s = node.replica().status();
+        let seen = (s.role, s.leader, s.voters.clone(), s.members.len());
+        if last.as_ref() != Some(&seen) {
+            let leader = s.leader.map_or("none".to_string(), |l| format!("node {l}"));
+            eprintln!(
+                "dwcp: node {} is {} in term {}; leader {leader}; voters {:?}; {} members",
+                s.id,
+                s.role,
+                s.term,
+                s.voters,
+                s.members.len()
+            );
+            last = Some(seen);
+        }
+        node.replica()
+            .wait_for_change(std::time::Duration::from_secs(3600))
+            .await;
     }
 }
 
