@@ -33,6 +33,10 @@ impl ControlPlane for Arc<ClusterNode> {
         Ok(ClusterNode::read(self, f).await?)
     }
 
+    fn read_local<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.replica().read_local())
+    }
+
     async fn status(&self) -> Result<ClusterStatus, PlaneError> {
         Ok(ClusterNode::status(self).await?)
     }

@@ -56,6 +56,10 @@ pub trait ControlPlane: Send + Sync + 'static {
         f: impl FnOnce(&State) -> R + Send + 'static,
     ) -> impl Future<Output = Result<R, PlaneError>> + Send;
 
+    /// Runs `f` over the state this node has applied, without asking the
+    /// leader: may lag behind the latest writes.
+    fn read_local<R>(&self, f: impl FnOnce(&State) -> R) -> R;
+
     /// Members, roles, leader, term, commit index and lag.
     fn status(&self) -> impl Future<Output = Result<ClusterStatus, PlaneError>> + Send;
 

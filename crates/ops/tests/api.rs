@@ -156,6 +156,10 @@ impl ControlPlane for Fake {
         Ok(token)
     }
 
+    fn read_local<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.state.lock().unwrap())
+    }
+
     fn has_blob(&self, digest: &str) -> bool {
         self.blobs.lock().unwrap().contains_key(digest)
     }

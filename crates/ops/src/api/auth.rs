@@ -33,9 +33,18 @@ pub(crate) async fn authorize<P: ControlPlane>(
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
     let hash = control::blobs::digest_of(bearer(headers)?.as_bytes());
-    let role = plane
-        .read(move |state| state.credential_by_hash(&hash).map(|c| c.role))
-        .await?;
+    // This node's applied state answers at once, even when no leader can
+    // be reached; only a token it does not know yet (made moments ago
+    // elsewhere) costs a linearizable read. A deleted credential stops
+    // working on a node once it has applied the deletion.
+    let role = match plane.read_local(|state| state.credential_by_hash(&hash).map(|c| c.role)) {
+        Some(role) => Some(role),
+        None => {
+            plane
+                .read(move |state| state.credential_by_hash(&hash).map(|c| c.role))
+                .await?
+        }
+    };
     match role {
         Some(Role::Admin) => Ok(()),
         Some(Role::Join) => Err(ApiError::forbidden(
