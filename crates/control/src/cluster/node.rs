@@ -116,8 +116,22 @@ impl ClusterNode {
                 }
                 let id = files.config.id;
                 let node = Self::run(dir, files, &options).await?;
-                let started = if node.config.founder {
-                    node.bootstrap_if_needed().await?
+                let bootstrapped = node
+                    .replica
+                    .read_local()
+                    .credentials()
+                    .any(|c| c.role == Role::Admin);
+                let started = if node.config.founder && !bootstrapped {
+                    // Only a founder whose first start was cut short lacks
+                    // the records, and it is then a one-node cluster that
+                    // can finish them alone. Not being able to reach a
+                    // quorum means others joined: the records exist.
+                    match node.bootstrap_if_needed().await {
+                        Err(ClusterError::Unavailable(_)) => None,
+                        other => other?,
+                    }
+                } else if node.config.founder {
+                    None
                 } else {
                     // A node stopped before it became a voter finishes that
                     // in the background (once the leader's log reaches it);
