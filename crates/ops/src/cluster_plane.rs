@@ -6,7 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use control::cluster::{ClusterError, ClusterNode, ClusterStatus};
 use control::replica::{NodeId, Response};
-use control::{Command, State};
+use std::time::Duration;
+
+use control::{Command, Compacted, Event, Revision, State};
 
 use crate::plane::{BlobReceipt, ControlPlane, PlaneError};
 
@@ -35,6 +37,10 @@ impl ControlPlane for Arc<ClusterNode> {
 
     fn read_local<R>(&self, f: impl FnOnce(&State) -> R) -> R {
         f(&self.replica().read_local())
+    }
+
+    async fn watch(&self, since: Revision, wait: Duration) -> Result<Vec<Event>, Compacted> {
+        self.replica().watch(since, wait).await
     }
 
     async fn status(&self) -> Result<ClusterStatus, PlaneError> {

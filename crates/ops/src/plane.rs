@@ -2,11 +2,12 @@
 //! cluster node implements it; unit tests use an in-memory fake.
 
 use std::future::Future;
+use std::time::Duration;
 
 use bytes::Bytes;
 use control::cluster::ClusterStatus;
 use control::replica::{NodeId, Response};
-use control::{Command, Rejection, State};
+use control::{Command, Compacted, Event, Rejection, Revision, State};
 use serde::{Deserialize, Serialize};
 
 /// Why the control plane could not do what the API asked.
@@ -59,6 +60,15 @@ pub trait ControlPlane: Send + Sync + 'static {
     /// Runs `f` over the state this node has applied, without asking the
     /// leader: may lag behind the latest writes.
     fn read_local<R>(&self, f: impl FnOnce(&State) -> R) -> R;
+
+    /// The changes after revision `since` that this node has applied,
+    /// waiting up to `wait` for one when there is none yet; `Compacted`
+    /// when the node no longer keeps changes that old.
+    fn watch(
+        &self,
+        since: Revision,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Vec<Event>, Compacted>> + Send;
 
     /// Members, roles, leader, term, commit index and lag.
     fn status(&self) -> impl Future<Output = Result<ClusterStatus, PlaneError>> + Send;

@@ -160,6 +160,14 @@ impl ControlPlane for Fake {
         f(&self.state.lock().unwrap())
     }
 
+    async fn watch(
+        &self,
+        since: control::Revision,
+        _wait: std::time::Duration,
+    ) -> Result<Vec<control::Event>, control::Compacted> {
+        self.state.lock().unwrap().events_since(since)
+    }
+
     fn has_blob(&self, digest: &str) -> bool {
         self.blobs.lock().unwrap().contains_key(digest)
     }
@@ -345,6 +353,7 @@ const GUARDED: &[(&str, &str)] = &[
     ("GET", "/api/v1/cluster"),
     ("DELETE", "/api/v1/cluster/nodes/2"),
     ("POST", "/api/v1/cluster/join-tokens"),
+    ("GET", "/api/v1/watch?since=0"),
     ("GET", "/api/v1/registers/k"),
     ("PUT", "/api/v1/registers/k"),
     ("POST", "/api/v1/registers/k/cas"),
@@ -458,6 +467,7 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/cluster", vec!["get"]),
         ("/api/v1/cluster/nodes/{id}", vec!["delete"]),
         ("/api/v1/cluster/join-tokens", vec!["post"]),
+        ("/api/v1/watch", vec!["get"]),
         ("/api/v1/registers/{key}", vec!["get", "put"]),
         ("/api/v1/registers/{key}/cas", vec!["post"]),
     ];

@@ -419,12 +419,28 @@ pub fn http_within(
         ));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes())?;
-    if let Some(b) = body {
-        stream.write_all(b)?;
+    // A server may answer (413) and close before the whole body is sent:
+    // the answer is still there to read.
+    let sent = stream
+        .write_all(head.as_bytes())
+        .and_then(|()| body.map_or(Ok(()), |b| stream.write_all(b)));
+    let closed_early = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        )
+    };
+    if let Err(e) = sent
+        && !closed_early(&e)
+    {
+        return Err(e);
     }
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    if let Err(e) = stream.read_to_end(&mut raw)
+        && !(closed_early(&e) && !raw.is_empty())
+    {
+        return Err(e);
+    }
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

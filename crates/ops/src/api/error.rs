@@ -102,6 +102,11 @@ impl ApiError {
         )
     }
 
+    /// The watcher asked for changes older than the node keeps.
+    pub fn compacted(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::GONE, "compacted", message).with_field("since")
+    }
+
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }

@@ -24,6 +24,7 @@ mod router;
 mod tenants;
 mod validate;
 mod versions;
+mod watch;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -158,6 +159,7 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
         (RouteId::Cluster, Verb::Get) => cluster::status(plane).await,
         (RouteId::ClusterNode, Verb::Delete) => cluster::remove(plane, p0).await,
         (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
+        (RouteId::Watch, Verb::Get) => watch::changes(plane, req.uri().query()).await,
         (RouteId::Register, Verb::Get) => registers::get(plane, p0).await,
         (RouteId::Register, Verb::Put) => registers::put(plane, p0, req).await,
         (RouteId::RegisterCas, Verb::Post) => registers::cas(plane, p0, req).await,

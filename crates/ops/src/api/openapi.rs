@@ -284,6 +284,30 @@ fn paths() -> Value {
         }),
     );
     add(
+        "/watch",
+        json!({ "get": {
+            "summary": "Changes after a revision (a long poll, like etcd's watch)",
+            "operationId": "watch",
+            "parameters": [
+                { "name": "since", "in": "query", "required": true, "description": "the revision to watch from", "schema": { "type": "integer", "minimum": 0 } },
+                { "name": "wait_ms", "in": "query", "required": false, "description": "how long to wait for a change when there is none (default 30000, at most 60000)", "schema": { "type": "integer", "minimum": 0, "maximum": 60000 } }
+            ],
+            "responses": responses(&[("200", ok("the changes (none when the wait ran out) and the revision to watch from next", json!({
+                "type": "object", "required": ["events", "next"],
+                "properties": {
+                    "events": { "type": "array", "items": { "type": "object", "properties": {
+                        "revision": { "type": "integer" },
+                        "change": { "type": "object", "properties": {
+                            "record": { "type": "string" }, "key": { "type": "string" }, "deleted": { "type": "boolean" } } } } } },
+                    "next": { "type": "integer" }
+                }
+            })))], &[
+                ("400", "`invalid` with field `since`, `wait_ms` or an unknown parameter"),
+                ("410", "`compacted` with field `since`: changes that old are no longer kept; read the state and watch from its revision"),
+            ])
+        }}),
+    );
+    add(
         "/cluster/join-tokens",
         json!({ "post": {
             "summary": "Make a new join token (shown once; only its hash is stored)",

@@ -54,6 +54,7 @@ pub(crate) enum RouteId {
     Cluster,
     ClusterNode,
     JoinTokens,
+    Watch,
     Register,
     RegisterCas,
 }
@@ -120,6 +121,7 @@ pub(crate) const TABLE: &[Entry] = &[
     entry(RouteId::Cluster, "/cluster", &[Get]),
     entry(RouteId::ClusterNode, "/cluster/nodes/{id}", &[Delete]),
     entry(RouteId::JoinTokens, "/cluster/join-tokens", &[Post]),
+    entry(RouteId::Watch, "/watch", &[Get]),
     entry(RouteId::Register, "/registers/{key}", &[Get, Put]),
     entry(RouteId::RegisterCas, "/registers/{key}/cas", &[Post]),
 ];
