@@ -437,7 +437,7 @@ pub fn http_within(
     }
     let mut raw = Vec::new();
     if let Err(e) = stream.read_to_end(&mut raw)
-        && !(closed_early(&e) && !raw.is_empty())
+        && (!closed_early(&e) || raw.is_empty())
     {
         return Err(e);
     }
