@@ -16,7 +16,7 @@ mod types;
 pub use log_store::LogStore;
 pub use node::{Replica, ReplicaError, Status, Timing};
 pub use state_machine::{SharedState, StateGuard, StateMachine};
-pub use types::{NodeId, Response, TypeConfig};
+pub use types::{NodeId, Proposal, Response, TypeConfig};
 
 use std::path::Path;
 use std::sync::Arc;
