@@ -97,7 +97,11 @@ async fn a_cluster_commits_fails_over_and_a_restarted_node_catches_up() {
     let rafts: Vec<&Raft<TypeConfig>> = nodes.values().map(|(r, _)| r).collect();
     let leader = leader_of(&rafts).await;
     for i in 0..50 {
-        let response = nodes[&leader].0.client_write(put(i).into()).await.expect("write");
+        let response = nodes[&leader]
+            .0
+            .client_write(put(i).into())
+            .await
+            .expect("write");
         assert_eq!(response.data[0].result, Ok(Outcome::Applied));
     }
     let target = nodes[&leader].1.read().revision();
