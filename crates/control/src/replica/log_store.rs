@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::types::{NodeId, TypeConfig};
 
@@ -57,14 +57,18 @@ impl LogStore {
         read().map_err(StoreIo)
     }
 
+    /// Writes one meta value; synced on commit when `durability` is
+    /// `Immediate`.
     fn put_meta<T: serde::Serialize>(
         &self,
         key: &str,
         value: &T,
+        durability: Durability,
     ) -> std::result::Result<(), StoreIo> {
         let write = || -> std::result::Result<(), String> {
             let bytes = postcard::to_allocvec(value).map_err(|e| e.to_string())?;
-            let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+            let mut txn = self.db.begin_write().map_err(|e| e.to_string())?;
+            txn.set_durability(durability).map_err(|e| e.to_string())?;
             txn.open_table(META)
                 .map_err(|e| e.to_string())?
                 .insert(key, bytes.as_slice())
@@ -178,7 +182,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<()> {
-        self.put_meta(VOTE, vote)
+        // A vote must survive a crash: a node that forgot it voted could
+        // vote twice in one term.
+        self.put_meta(VOTE, vote, Durability::Immediate)
             .map_err(|e| StorageIOError::write_vote(&e).into())
     }
 
@@ -188,7 +194,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<()> {
-        self.put_meta(COMMITTED, &committed)
+        // Not synced: the commit point is a hint that lets a restarted node
+        // apply its log without waiting to hear from a leader (openraft
+        // treats it as optional). It is written after the entries it names
+        // were synced, and the next synced commit (any append) persists it;
+        // a crash before that loses only the hint, and the node then learns
+        // the commit point from the leader as if it had never been saved.
+        // Syncing it would add an fsync to every commit on every node.
+        self.put_meta(COMMITTED, &committed, Durability::None)
             .map_err(|e| StorageIOError::write(&e).into())
     }
 

@@ -1,7 +1,9 @@
 //! Replication of the state machine with openraft, stored in redb.
 //!
 //! [`LogStore`] keeps the Raft log, vote and commit point in one redb file,
-//! every append synced before it is acknowledged. [`StateMachine`] applies
+//! every append and vote synced before it is acknowledged (the commit point
+//! is a hint, persisted by the next synced append). [`Replica::write`]
+//! groups concurrent writes into one entry ([`Proposal`]). [`StateMachine`] applies
 //! committed [`Command`](crate::Command)s to the [`State`](crate::State)
 //! and keeps snapshots in the same file, so a restarted node resumes from its
 //! last snapshot and replays the log after it. The network between nodes is
@@ -16,7 +18,7 @@ mod types;
 pub use log_store::LogStore;
 pub use node::{Replica, ReplicaError, Status, Timing};
 pub use state_machine::{SharedState, StateGuard, StateMachine};
-pub use types::{NodeId, Response, TypeConfig};
+pub use types::{NodeId, Proposal, Response, TypeConfig};
 
 use std::path::Path;
 use std::sync::Arc;

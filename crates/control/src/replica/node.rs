@@ -12,7 +12,9 @@ use openraft::{
 };
 
 use super::state_machine::StateGuard;
-use super::{NodeId, Response, SharedState, StoreError, TypeConfig};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::{NodeId, Proposal, Response, SharedState, StoreError, TypeConfig};
 use crate::{Command, Compacted, Event, Revision};
 
 /// How fast a cluster notices a dead leader, and how often it snapshots.
@@ -59,6 +61,21 @@ pub enum ReplicaError {
     Raft(String),
 }
 
+impl ReplicaError {
+    /// The same error again, for each write of a batch that failed.
+    fn duplicate(&self) -> ReplicaError {
+        match self {
+            ReplicaError::NotLeader { leader, address } => ReplicaError::NotLeader {
+                leader: *leader,
+                address: address.clone(),
+            },
+            ReplicaError::Config(e) => ReplicaError::Config(e.clone()),
+            ReplicaError::Raft(e) => ReplicaError::Raft(e.clone()),
+            ReplicaError::Store(e) => ReplicaError::Raft(e.to_string()),
+        }
+    }
+}
+
 fn leader_text(leader: &Option<NodeId>, address: &Option<String>) -> String {
     match (leader, address) {
         (Some(id), Some(addr)) => format!("node {id} at {addr}"),
@@ -87,6 +104,76 @@ pub struct Replica {
     id: NodeId,
     raft: Raft<TypeConfig>,
     state: SharedState,
+    /// To the task that groups concurrent writes into log entries.
+    writes: mpsc::Sender<Pending>,
+}
+
+/// A write waiting to be proposed, and where its answer goes.
+struct Pending {
+    command: Command,
+    answer: oneshot::Sender<Result<Response, ReplicaError>>,
+}
+
+/// Most commands in one log entry.
+const MAX_BATCH: usize = 256;
+
+/// Most entries proposed and not yet committed at once. Writes that arrive
+/// while this many are in flight wait, and go together into the next entry.
+/// Two lets the leader append (and fsync) the next entry while the
+/// followers sync the previous one; more made smaller batches and measured
+/// no faster on two cores.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// Proposes the writes sent to `writes` to `raft`, grouping the ones that
+/// queue up while earlier entries commit (group commit): under load, one
+/// log entry, one fsync per node and one replication round carry many
+/// writes; a lone writer still gets its own entry at once. Entries are
+/// proposed in the order the writes arrived.
+async fn propose(raft: Raft<TypeConfig>, mut writes: mpsc::Receiver<Pending>) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    while let Some(first) = writes.recv().await {
+        // Wait for a slot before gathering: writes that arrive meanwhile
+        // join this entry.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH
+            && let Ok(next) = writes.try_recv()
+        {
+            batch.push(next);
+        }
+        let (commands, answers): (Vec<Command>, Vec<_>) =
+            batch.into_iter().map(|p| (p.command, p.answer)).unzip();
+        let proposal = match <[Command; 1]>::try_from(commands) {
+            Ok([one]) => Proposal::One(one),
+            Err(many) => Proposal::Batch(many),
+        };
+        let submitted = raft.client_write_ff(proposal).await;
+        tokio::spawn(async move {
+            let result = match submitted {
+                Ok(receiver) => match receiver.await {
+                    Ok(Ok(written)) => Ok(written.data),
+                    Ok(Err(e)) => Err(write_error(RaftError::APIError(e))),
+                    Err(_) => Err(ReplicaError::Raft("the Raft node stopped".into())),
+                },
+                Err(fatal) => Err(ReplicaError::Raft(fatal.to_string())),
+            };
+            drop(slot);
+            match result {
+                Ok(responses) => {
+                    for (answer, response) in answers.into_iter().zip(responses) {
+                        let _ = answer.send(Ok(response));
+                    }
+                }
+                Err(e) => {
+                    for answer in answers {
+                        let _ = answer.send(Err(e.duplicate()));
+                    }
+                }
+            }
+        });
+    }
 }
 
 impl Replica {
@@ -118,7 +205,14 @@ impl Replica {
         let raft = Raft::new(id, Arc::new(config), network, log, sm)
             .await
             .map_err(|e| ReplicaError::Raft(e.to_string()))?;
-        Ok(Replica { id, raft, state })
+        let (writes, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(propose(raft.clone(), queue));
+        Ok(Replica {
+            id,
+            raft,
+            state,
+            writes,
+        })
     }
 
     /// The openraft handle, for the transport's server side only.
@@ -148,12 +242,15 @@ impl Replica {
     }
 
     /// Commits `command` on a majority and returns what applying it gave.
+    /// Concurrent writes may share one log entry (see [`Proposal`]).
     pub async fn write(&self, command: Command) -> Result<Response, ReplicaError> {
-        self.raft
-            .client_write(command)
+        let stopped = || ReplicaError::Raft("the Raft node stopped".into());
+        let (answer, response) = oneshot::channel();
+        self.writes
+            .send(Pending { command, answer })
             .await
-            .map(|r| r.data)
-            .map_err(write_error)
+            .map_err(|_| stopped())?;
+        response.await.map_err(|_| stopped())?
     }
 
     /// The state as of now, linearizably: the leader confirms it still

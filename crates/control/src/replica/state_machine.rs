@@ -12,8 +12,8 @@ use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::types::{NodeId, Response, TypeConfig};
-use crate::{Outcome, Revision, State};
+use super::types::{NodeId, Proposal, Response, TypeConfig};
+use crate::{Command, Outcome, Revision, State};
 
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 const CURRENT: &str = "current";
@@ -157,6 +157,14 @@ impl RaftSnapshotBuilder<TypeConfig> for Builder {
     }
 }
 
+/// The response to an entry that carries no command.
+fn unchanged(state: &State) -> Response {
+    Response {
+        revision: state.revision(),
+        result: Ok(Outcome::Applied),
+    }
+}
+
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = Builder;
 
@@ -165,7 +173,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((applied.0.last_applied, applied.0.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Response>>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -175,18 +183,26 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let mut applied = self.write();
             for entry in entries {
                 applied.last_applied = Some(entry.log_id);
-                let result = match entry.payload {
-                    EntryPayload::Blank => Ok(Outcome::Applied),
-                    EntryPayload::Normal(command) => applied.state.apply(&command),
-                    EntryPayload::Membership(m) => {
-                        applied.membership = StoredMembership::new(Some(entry.log_id), m);
-                        Ok(Outcome::Applied)
+                let state = &mut applied.state;
+                let mut run = |command: &Command| {
+                    let result = state.apply(command);
+                    Response {
+                        revision: state.revision(),
+                        result,
                     }
                 };
-                responses.push(Response {
-                    revision: applied.state.revision(),
-                    result,
-                });
+                let entry_responses = match entry.payload {
+                    EntryPayload::Normal(Proposal::One(command)) => vec![run(&command)],
+                    EntryPayload::Normal(Proposal::Batch(commands)) => {
+                        commands.iter().map(run).collect()
+                    }
+                    EntryPayload::Blank => vec![unchanged(state)],
+                    EntryPayload::Membership(m) => {
+                        applied.membership = StoredMembership::new(Some(entry.log_id), m);
+                        vec![unchanged(&applied.state)]
+                    }
+                };
+                responses.push(entry_responses);
             }
             applied.state.revision()
         };

@@ -20,12 +20,60 @@ pub struct Response {
     pub result: Result<Outcome, Rejection>,
 }
 
+/// What one log entry carries.
+///
+/// [`Replica::write`](super::Replica::write) groups the commands that
+/// clients submit while the previous entry is being committed into one
+/// entry (group commit): one append, one fsync per node and one round of
+/// replication for all of them. The commands of a batch are applied in
+/// order, each on its own, exactly as if each had its own entry: one
+/// refused command does not affect the others.
+///
+/// In JSON (the log's encoding) a batch is an array of commands and a
+/// single command is the command itself, as logs written before batching
+/// hold it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Proposal {
+    Batch(Vec<Command>),
+    One(Command),
+}
+
+impl From<Command> for Proposal {
+    fn from(command: Command) -> Proposal {
+        Proposal::One(command)
+    }
+}
+
 openraft::declare_raft_types!(
-    /// DWCP's Raft: commands in, responses out, nodes known by address.
+    /// DWCP's Raft: commands in, one response per command out, nodes known
+    /// by address. An entry with no command (blank or membership) has one
+    /// response, `Ok(Applied)`.
     pub TypeConfig:
-        D = Command,
-        R = Response,
+        D = Proposal,
+        R = Vec<Response>,
         NodeId = NodeId,
         Node = openraft::BasicNode,
         SnapshotData = Cursor<Vec<u8>>,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_command_reads_as_logs_before_batching_wrote_it() {
+        let put = Command::Put {
+            key: "k".into(),
+            value: vec![1, 2],
+        };
+        let old = serde_json::to_vec(&put).unwrap();
+        let one: Proposal = serde_json::from_slice(&old).unwrap();
+        assert_eq!(one, Proposal::One(put.clone()));
+        assert_eq!(serde_json::to_vec(&one).unwrap(), old);
+
+        let batch = Proposal::Batch(vec![put.clone(), put]);
+        let bytes = serde_json::to_vec(&batch).unwrap();
+        assert_eq!(serde_json::from_slice::<Proposal>(&bytes).unwrap(), batch);
+    }
+}
