@@ -39,6 +39,14 @@ pub enum Command {
         version: u64,
         regions: BTreeMap<Name, u32>,
     },
+    /// Replaces every placement of one app with `placements` (the
+    /// scheduler's decision for it; empty removes them all). Each names a
+    /// version of the app and an existing node.
+    SetPlacements {
+        tenant: Name,
+        app: Name,
+        placements: Vec<PlacementSpec>,
+    },
     /// Creates or replaces a region.
     PutRegion { region: Region },
     /// Creates or replaces a node (its region must exist).
@@ -62,6 +70,14 @@ pub enum Command {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     },
+}
+
+/// One node's share of an app version, in [`Command::SetPlacements`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementSpec {
+    pub version: u64,
+    pub node: Name,
+    pub count: u32,
 }
 
 /// What an applied command produced.

@@ -33,11 +33,12 @@ pub mod tls;
 pub mod transport;
 
 pub use command::{
-    Command, Outcome, Rejection, check_config, check_digest, check_register, check_replicas,
-    check_route,
+    Command, Outcome, PlacementSpec, Rejection, check_config, check_digest, check_register,
+    check_replicas, check_route,
 };
 pub use model::{
-    App, Credential, Deployment, Node, Quotas, Region, Role, Tenant, Version, VersionConfig,
+    App, Credential, Deployment, Node, Placement, Quotas, Region, Role, Tenant, Version,
+    VersionConfig,
 };
 pub use name::{Name, NameError};
 pub use state::{Change, Compacted, Event, Record, Revision, State};

@@ -118,6 +118,18 @@ pub struct Credential {
     pub created: Revision,
 }
 
+/// Sandboxes of one version of an app that one node should hold ready:
+/// what the scheduler decided and the node agent carries out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub tenant: Name,
+    pub app: Name,
+    pub version: u64,
+    pub node: Name,
+    /// Sandboxes (replicas) on that node.
+    pub count: u32,
+}
+
 /// A region and where it sits in the topology tree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Region {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{check_config, check_digest, check_register, check_replicas, check_route};
-use crate::model::{App, Credential, Deployment, Node, Region, Tenant, Version};
+use crate::model::{App, Credential, Deployment, Node, Placement, Region, Tenant, Version};
 use crate::{Command, Name, Outcome, Rejection};
 
 /// A point in the history of the state: the number of changes applied.
@@ -22,6 +22,7 @@ pub enum Record {
     App,
     Version,
     Deployment,
+    Placement,
     Region,
     Node,
     Credential,
@@ -79,6 +80,9 @@ pub struct State {
     apps: BTreeMap<(Name, Name), App>,
     versions: BTreeMap<(Name, Name, u64), Version>,
     deployments: BTreeMap<(Name, Name), Deployment>,
+    /// By (tenant, app, version, node).
+    #[serde(default)]
+    placements: BTreeMap<(Name, Name, u64, Name), Placement>,
     regions: BTreeMap<Name, Region>,
     nodes: BTreeMap<Name, Node>,
     #[serde(default)]
@@ -128,6 +132,27 @@ impl State {
 
     pub fn deployments(&self) -> impl Iterator<Item = &Deployment> {
         self.deployments.values()
+    }
+
+    /// Every placement, by tenant, app, version and node.
+    pub fn placements(&self) -> impl Iterator<Item = &Placement> {
+        self.placements.values()
+    }
+
+    /// The placements of one app, by version then node.
+    pub fn placements_of_app<'a>(
+        &'a self,
+        tenant: &'a Name,
+        app: &'a Name,
+    ) -> impl Iterator<Item = &'a Placement> + 'a {
+        self.placements
+            .values()
+            .filter(move |p| &p.tenant == tenant && &p.app == app)
+    }
+
+    /// What one node should hold.
+    pub fn placements_on<'a>(&'a self, node: &'a Name) -> impl Iterator<Item = &'a Placement> + 'a {
+        self.placements.values().filter(move |p| &p.node == node)
     }
 
     pub fn regions(&self) -> impl Iterator<Item = &Region> {
@@ -271,6 +296,9 @@ impl State {
                 if self.deployment(tenant, name).is_some() {
                     changes.push(change(Record::Deployment, format!("{tenant}/{name}"), true));
                 }
+                if self.placements_of_app(tenant, name).next().is_some() {
+                    changes.push(change(Record::Placement, format!("{tenant}/{name}"), true));
+                }
                 changes.push(change(Record::App, format!("{tenant}/{name}"), true));
                 Ok((Outcome::Applied, changes))
             }
@@ -325,6 +353,38 @@ impl State {
                 let wanted = others + regions.values().map(|&r| u64::from(r)).sum::<u64>();
                 within_quota(owner, "replicas", owner.quotas.max_replicas, wanted)?;
                 one(Record::Deployment, format!("{tenant}/{app}"))
+            }
+            Command::SetPlacements {
+                tenant,
+                app,
+                placements,
+            } => {
+                self.app(tenant, app)
+                    .ok_or_else(|| Rejection::not_found("app", format!("{tenant}/{app}")))?;
+                let mut seen = std::collections::BTreeSet::new();
+                for p in placements {
+                    if !self
+                        .versions
+                        .contains_key(&(tenant.clone(), app.clone(), p.version))
+                    {
+                        return Err(Rejection::not_found(
+                            "version",
+                            format!("{tenant}/{app}/{}", p.version),
+                        ));
+                    }
+                    if !self.nodes.contains_key(&p.node) {
+                        return Err(Rejection::not_found("node", &p.node));
+                    }
+                    check_replicas(p.count)?;
+                    if !seen.insert((p.version, p.node.clone())) {
+                        return Err(Rejection::invalid(
+                            "placements",
+                            format!("version {} on node {}", p.version, p.node),
+                            "each version and node at most once",
+                        ));
+                    }
+                }
+                one(Record::Placement, format!("{tenant}/{app}"))
             }
             Command::PutRegion { region } => {
                 revalidate(&region.name, "region")?;
@@ -435,6 +495,8 @@ impl State {
                 self.versions
                     .retain(|(t, a, _), _| !(t == tenant && a == name));
                 self.deployments.remove(&key);
+                self.placements
+                    .retain(|(t, a, _, _), _| !(t == tenant && a == name));
                 self.apps.remove(&key);
             }
             Command::AddVersion {
@@ -475,6 +537,26 @@ impl State {
                         updated: revision,
                     },
                 );
+            }
+            Command::SetPlacements {
+                tenant,
+                app,
+                placements,
+            } => {
+                self.placements
+                    .retain(|(t, a, _, _), _| !(t == tenant && a == app));
+                for p in placements.iter().filter(|p| p.count > 0) {
+                    self.placements.insert(
+                        (tenant.clone(), app.clone(), p.version, p.node.clone()),
+                        Placement {
+                            tenant: tenant.clone(),
+                            app: app.clone(),
+                            version: p.version,
+                            node: p.node.clone(),
+                            count: p.count,
+                        },
+                    );
+                }
             }
             Command::PutRegion { region } => {
                 self.regions.insert(region.name.clone(), region.clone());

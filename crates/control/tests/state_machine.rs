@@ -393,3 +393,70 @@ fn replicas_applying_the_same_log_agree_and_refusals_never_half_apply() {
         }
     }
 }
+
+fn node(name: &str) -> Command {
+    Command::PutNode {
+        node: Node {
+            name: n(name),
+            region: n("eu-1"),
+            address: format!("127.0.0.1:{}", 7000 + name.len()),
+            labels: BTreeMap::new(),
+            capacity: 100,
+            api: None,
+        },
+    }
+}
+
+fn place(specs: &[(u64, &str, u32)]) -> Command {
+    Command::SetPlacements {
+        tenant: n("acme"),
+        app: n("shop"),
+        placements: specs
+            .iter()
+            .map(|&(version, node, count)| control::PlacementSpec {
+                version,
+                node: n(node),
+                count,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn placements_replace_an_apps_share_and_go_with_the_app() {
+    let mut s = shop(Quotas::default());
+    s.apply(&node("n1")).unwrap();
+    s.apply(&node("n2")).unwrap();
+    s.apply(&place(&[(1, "n1", 2), (1, "n2", 1)])).unwrap();
+    let counts =
+        |s: &State, node: &str| -> u32 { s.placements_on(&n(node)).map(|p| p.count).sum() };
+    assert_eq!((counts(&s, "n1"), counts(&s, "n2")), (2, 1));
+
+    // A new decision replaces the old one whole; a zero count places nothing.
+    s.apply(&place(&[(1, "n2", 3), (1, "n1", 0)])).unwrap();
+    assert_eq!((counts(&s, "n1"), counts(&s, "n2")), (0, 3));
+    let events = s.events_since(Revision(s.revision().0 - 1)).unwrap();
+    assert_eq!(events[0].change.record, Record::Placement);
+
+    // Refused whole: an unknown node, an unknown version, a pair twice.
+    let before = s.clone();
+    assert!(
+        matches!(refused(&mut s, &place(&[(1, "n1", 1), (1, "nx", 1)])), Rejection::NotFound { kind, .. } if kind == "node")
+    );
+    assert!(
+        matches!(refused(&mut s, &place(&[(9, "n1", 1)])), Rejection::NotFound { kind, .. } if kind == "version")
+    );
+    assert_eq!(
+        refused(&mut s, &place(&[(1, "n1", 1), (1, "n1", 2)])).field(),
+        Some("placements")
+    );
+    assert_eq!(s, before);
+
+    // Deleting the app takes its placements with it.
+    s.apply(&Command::DeleteApp {
+        tenant: n("acme"),
+        name: n("shop"),
+    })
+    .unwrap();
+    assert_eq!(s.placements().count(), 0);
+}
