@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use sandbox::wagi::WagiRequest;
-use sandbox::{Invocation, Output, Sandbox, SandboxError, SandboxPool, WarmPolicy, WasmSandbox, WasmTemplate};
+use sandbox::{
+    Invocation, Output, Sandbox, SandboxError, SandboxPool, WarmPolicy, WasmSandbox, WasmTemplate,
+};
 
 /// A version prepared on this node: its template, and the warm pool that
 /// routes with `warm` set serve it from.

@@ -173,7 +173,9 @@ impl Gateway {
                 return Err(Failure::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
-                    format!("the gateway failed while running {what}; the request id identifies it"),
+                    format!(
+                        "the gateway failed while running {what}; the request id identifies it"
+                    ),
                 ));
             }
             Ok(Ok(Err(error))) => return Err(Failure::from_sandbox(&error, &what)),

@@ -69,7 +69,9 @@ impl Failure {
             SandboxError::LiveLimit { .. } => Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "live_limit",
-                format!("this node cannot start another sandbox for {what} now ({error}); retry later"),
+                format!(
+                    "this node cannot start another sandbox for {what} now ({error}); retry later"
+                ),
             ),
             other => Failure::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -144,7 +146,8 @@ pub(crate) fn from_cgi(
             ),
         )
     };
-    let parsed = sandbox::wagi::parse_response(&output.stdout).map_err(|e| bad_cgi(e.to_string()))?;
+    let parsed =
+        sandbox::wagi::parse_response(&output.stdout).map_err(|e| bad_cgi(e.to_string()))?;
     if parsed.body.len() > max_body {
         return Err(too_large(parsed.body.len().to_string()));
     }

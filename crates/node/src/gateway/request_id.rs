@@ -7,6 +7,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::routes::mix;
+
 pub(crate) struct RequestIds {
     next: AtomicU64,
 }
@@ -30,15 +32,6 @@ impl RequestIds {
     pub(crate) fn next(&self) -> String {
         format!("{:016x}", mix(self.next.fetch_add(1, Ordering::Relaxed)))
     }
-}
-
-/// splitmix64's finalizer: a bijection, so distinct counters give distinct ids.
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 #[cfg(test)]

