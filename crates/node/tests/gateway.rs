@@ -57,6 +57,11 @@ fn text_app(text: &str) -> String {
 
 /// A version of `source` (WAT) whose sandboxes stop after `deadline`.
 fn version(source: &str, number: u64, weight: u32, deadline: Duration) -> RouteVersion {
+    version_of(source.as_bytes().to_vec(), number, weight, deadline)
+}
+
+/// A version of a module (binary or text).
+fn version_of(module: Vec<u8>, number: u64, weight: u32, deadline: Duration) -> RouteVersion {
     let limits = Limits {
         memory_bytes: 1 << 20,
         table_elements: 1_000,
@@ -64,7 +69,7 @@ fn version(source: &str, number: u64, weight: u32, deadline: Duration) -> RouteV
         ..Limits::default()
     };
     let template = engine()
-        .prepare(&Artifact::new(source.as_bytes().to_vec()), limits)
+        .prepare(&Artifact::new(module), limits)
         .expect("prepare");
     RouteVersion {
         number,
@@ -611,4 +616,40 @@ async fn the_gateway_serves_without_a_socket_too() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().contains_key("x-request-id"));
+}
+
+/// The C WAGI app of `examples/`, when `scripts/build-examples.sh` has built
+/// it (`scripts/test.sh` does): the request's method, path below the route,
+/// query and body reach it, and its `status` header reaches the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_wagi_example_sees_the_request() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/build/wagi-hello.wasm"
+    );
+    let Ok(module) = std::fs::read(path) else {
+        eprintln!("skipped: {path} is not built (run scripts/build-examples.sh)");
+        return;
+    };
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        let table = RouteTable::new(vec![route(
+            "/c",
+            vec![version_of(module, 1, 1, t)],
+            limits(t),
+        )])
+        .unwrap();
+        let gw = start(table).await;
+        let r = send(gw.addr, post("/c/x/y?a=1&status=418", b"payload")).await;
+        assert_eq!(r.status.as_u16(), 418, "{}", r.text());
+        let text = r.text();
+        assert!(text.starts_with("Hello from C!"), "{text}");
+        assert!(
+            text.contains("method=POST path=/x/y query=a=1&status=418"),
+            "{text}"
+        );
+        assert!(text.contains("body=payload"), "{text}");
+        r.request_id();
+    })
+    .await
 }
