@@ -653,3 +653,48 @@ async fn the_c_wagi_example_sees_the_request() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_is_logged_with_499() {
+    within_deadline(async {
+        let t = Duration::from_secs(2);
+        let table = RouteTable::new(vec![route(
+            "/loop",
+            vec![version(&app_source("loop"), 1, 1, t)],
+            limits(t),
+        )])
+        .unwrap();
+        let gw = start(table).await;
+        let tcp = TcpStream::connect(gw.addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                .await
+                .unwrap();
+        let conn = tokio::spawn(conn);
+        let req = Request::get(format!("http://{}/loop", gw.addr))
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let pending = tokio::spawn(async move { sender.send_request(req).await });
+        until("the request to be admitted", || {
+            in_flight(&gw.gateway, "loop") == 1
+        })
+        .await;
+        pending.abort();
+        conn.abort();
+        let log = gw.log.clone();
+        until("the access log line", || log.text().contains("status=499")).await;
+        let line = gw.log.text();
+        assert!(
+            line.contains("app=acme/loop version=1 status=499"),
+            "{line}"
+        );
+        assert!(line.contains("error=client_gone"), "{line}");
+        until("the sandbox to stop at its deadline", || {
+            in_flight(&gw.gateway, "loop") == 0
+        })
+        .await;
+        let m = gw.gateway.metrics();
+        assert_eq!(m.version("acme", "loop", 1).unwrap().errors_4xx, 1);
+    })
+    .await
+}

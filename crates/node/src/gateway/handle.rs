@@ -41,6 +41,46 @@ impl Drop for Admission {
     }
 }
 
+/// Status logged for a request whose client left before the answer (as
+/// nginx does); it is counted as a 4xx and never sent.
+const CLIENT_GONE: u16 = 499;
+
+/// A request being answered. Dropping it writes its access-log line and
+/// records its metrics — also when the client leaves and hyper drops the
+/// request's future, which is then logged with status 499.
+struct Done<'a> {
+    gateway: &'a Gateway,
+    start: Instant,
+    id: String,
+    parts: Parts,
+    trace: Trace,
+    /// The status answered, once there is an answer.
+    status: Option<u16>,
+}
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        let elapsed = self.start.elapsed();
+        let status = self.status.unwrap_or_else(|| {
+            self.trace.error = Some("client_gone");
+            CLIENT_GONE
+        });
+        if let Some(metrics) = &self.trace.metrics {
+            metrics.record(status, elapsed);
+        }
+        self.gateway.log.write(&AccessEntry {
+            request_id: &self.id,
+            method: self.parts.method.as_str(),
+            path: self.parts.uri.path(),
+            app: self.trace.app.as_ref(),
+            version: self.trace.version,
+            status,
+            duration: elapsed,
+            error: self.trace.error,
+        });
+    }
+}
+
 impl Gateway {
     /// Answers one request. Never fails: every error is a response, and
     /// every response carries `x-request-id`. Usable without a socket (for
@@ -50,35 +90,28 @@ impl Gateway {
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let start = Instant::now();
-        let id = self.ids.next();
         let (parts, body) = request.into_parts();
-        let mut trace = Trace::default();
-        let mut response = match self.respond(&id, &parts, body, &mut trace).await {
+        let mut done = Done {
+            gateway: self,
+            start: Instant::now(),
+            id: self.ids.next(),
+            parts,
+            trace: Trace::default(),
+            status: None,
+        };
+        let d = &mut done;
+        let mut response = match self.respond(&d.id, &d.parts, body, &mut d.trace).await {
             Ok(response) => response,
             Err(failure) => {
-                trace.error = Some(failure.code);
-                failure.into_response(&id)
+                d.trace.error = Some(failure.code);
+                failure.into_response(&d.id)
             }
         };
-        if let Ok(value) = HeaderValue::from_str(&id) {
+        if let Ok(value) = HeaderValue::from_str(&d.id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
-        let elapsed = start.elapsed();
-        let status = response.status().as_u16();
-        if let Some(metrics) = &trace.metrics {
-            metrics.record(status, elapsed);
-        }
-        self.log.write(&AccessEntry {
-            request_id: &id,
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            app: trace.app.as_ref(),
-            version: trace.version,
-            status,
-            duration: elapsed,
-            error: trace.error,
-        });
+        d.status = Some(response.status().as_u16());
+        // `done` logs and counts the request as it drops.
         response
     }
 

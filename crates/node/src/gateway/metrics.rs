@@ -2,7 +2,8 @@
 //!
 //! Every request that reached a version is counted once in `requests` and,
 //! by its status, in at most one error class: `errors_4xx`, `timeouts`
-//! (504) or `errors_5xx` (every other 5xx). Requests that matched no route
+//! (504) or `errors_5xx` (every other 5xx); a client that left before its
+//! answer counts as a 4xx (499). Requests that matched no route
 //! or no version are counted gateway-wide. Latency is from the request's
 //! arrival to its answer, in microseconds, in an hdrhistogram with two
 //! significant digits.

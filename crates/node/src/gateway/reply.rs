@@ -14,6 +14,7 @@
 //! | 500 | `bad_cgi` | the app's stdout is not a CGI response |
 //! | 500 | `response_too_large` | the app's response is larger than the route allows |
 //! | 500 | `internal` | the thread that ran the sandbox panicked |
+//! | (499) | `client_gone` | the client left before the answer: logged and counted, never sent |
 //!
 //! Every fault of the app itself is 500, so that a client can tell it from
 //! the gateway's limits (503, 504); the code tells the faults apart.
