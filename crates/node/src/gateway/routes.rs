@@ -105,8 +105,7 @@ impl Route {
     /// The version a request whose key hashes to `key_hash` goes to, or
     /// `None` when no version has a weight above 0.
     pub fn pick(&self, key_hash: u64) -> Option<&RouteVersion> {
-        let weights: Vec<u32> = self.versions.iter().map(|v| v.weight).collect();
-        pick(&weights, key_hash).map(|i| &self.versions[i])
+        pick_from(self.versions.iter().map(|v| v.weight), key_hash).map(|i| &self.versions[i])
     }
 }
 
@@ -314,14 +313,18 @@ fn host_without_port(host: &str) -> &str {
 /// assert_eq!(pick(&[1, 1], u64::MAX), Some(1));
 /// ```
 pub fn pick(weights: &[u32], key_hash: u64) -> Option<usize> {
-    let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+    pick_from(weights.iter().copied(), key_hash)
+}
+
+fn pick_from(weights: impl Iterator<Item = u32> + Clone, key_hash: u64) -> Option<usize> {
+    let total: u64 = weights.clone().map(u64::from).sum();
     if total == 0 {
         return None;
     }
     // Multiply-shift maps the hash onto 0..total without modulo bias.
     let point = ((u128::from(key_hash) * u128::from(total)) >> 64) as u64;
     let mut end = 0u64;
-    for (i, &w) in weights.iter().enumerate() {
+    for (i, w) in weights.enumerate() {
         end += u64::from(w);
         if point < end {
             return Some(i);
