@@ -1,0 +1,277 @@
+//! One request, from arrival to answer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Body;
+use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::{Request, Response, StatusCode};
+use sandbox::Template;
+use sandbox::wagi::WagiRequest;
+
+use super::access_log::AccessEntry;
+use super::metrics::{InFlight, VersionMetrics};
+use super::reply::{self, Failure};
+use super::routes::{AppKey, key_hash};
+use super::{Gateway, KEY_HEADER, REQUEST_ID_HEADER};
+
+/// What the access log and the metrics learn about a request as it goes.
+#[derive(Default)]
+struct Trace {
+    app: Option<AppKey>,
+    version: Option<u64>,
+    metrics: Option<Arc<VersionMetrics>>,
+    error: Option<&'static str>,
+}
+
+/// A request admitted under its app's concurrency limit; dropping it (when
+/// the sandbox is done, which may be after a 504 answer) frees the place.
+struct Admission {
+    app: Arc<AtomicUsize>,
+    _in_flight: InFlight,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.app.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Status logged for a request whose client left before the answer (as
+/// nginx does); it is counted as a 4xx and never sent.
+const CLIENT_GONE: u16 = 499;
+
+/// A request being answered. Dropping it writes its access-log line and
+/// records its metrics — also when the client leaves and hyper drops the
+/// request's future, which is then logged with status 499.
+struct Done<'a> {
+    gateway: &'a Gateway,
+    start: Instant,
+    id: String,
+    parts: Parts,
+    trace: Trace,
+    /// The status answered, once there is an answer.
+    status: Option<u16>,
+}
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        let elapsed = self.start.elapsed();
+        let status = self.status.unwrap_or_else(|| {
+            self.trace.error = Some("client_gone");
+            CLIENT_GONE
+        });
+        if let Some(metrics) = &self.trace.metrics {
+            metrics.record(status, elapsed);
+        }
+        self.gateway.log.write(&AccessEntry {
+            request_id: &self.id,
+            method: self.parts.method.as_str(),
+            path: self.parts.uri.path(),
+            app: self.trace.app.as_ref(),
+            version: self.trace.version,
+            status,
+            duration: elapsed,
+            error: self.trace.error,
+        });
+    }
+}
+
+impl Gateway {
+    /// Answers one request. Never fails: every error is a response, and
+    /// every response carries `x-request-id`. Usable without a socket (for
+    /// benchmarks and tests); [`super::serve`] calls it per request.
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = request.into_parts();
+        let mut done = Done {
+            gateway: self,
+            start: Instant::now(),
+            id: self.ids.next(),
+            parts,
+            trace: Trace::default(),
+            status: None,
+        };
+        let d = &mut done;
+        let mut response = match self.respond(&d.id, &d.parts, body, &mut d.trace).await {
+            Ok(response) => response,
+            Err(failure) => {
+                d.trace.error = Some(failure.code);
+                failure.into_response(&d.id)
+            }
+        };
+        if let Ok(value) = HeaderValue::from_str(&d.id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        d.status = Some(response.status().as_u16());
+        // `done` logs and counts the request as it drops.
+        response
+    }
+
+    async fn respond<B>(
+        &self,
+        id: &str,
+        parts: &Parts,
+        body: B,
+        trace: &mut Trace,
+    ) -> Result<Response<Full<Bytes>>, Failure>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let table = self.routes();
+        let host = parts
+            .uri
+            .host()
+            .or_else(|| parts.headers.get(HOST).and_then(|h| h.to_str().ok()));
+        let path = parts.uri.path();
+        let Some(found) = table.find(host, path) else {
+            self.metrics.count_unrouted();
+            return Err(Failure::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                format!(
+                    "no app is served at {}{}",
+                    host.unwrap_or("").chars().take(100).collect::<String>(),
+                    path.chars().take(200).collect::<String>()
+                ),
+            ));
+        };
+        let route = found.route;
+        trace.app = Some(route.app.clone());
+        let key = match parts.headers.get(KEY_HEADER) {
+            Some(value) => key_hash(value.as_bytes()),
+            None => key_hash(id.as_bytes()),
+        };
+        let Some(version) = route.pick(key) else {
+            self.metrics.count_no_version();
+            return Err(Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_version",
+                format!("app {} has no version taking traffic", route.app),
+            ));
+        };
+        trace.version = Some(version.number);
+        let metrics = self.metrics.version(&route.app, version.number);
+        trace.metrics = Some(metrics.clone());
+        let what = format!("app {} version {}", route.app, version.number);
+
+        let limits = &route.limits;
+        let body = read_body(parts, body, limits.max_request_bytes, &what).await?;
+        let admission = self.admit(&route.app, limits.max_concurrency, &metrics)?;
+
+        let request = WagiRequest {
+            method: parts.method.as_str().to_string(),
+            path: found.path_info.to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            route: found.script_name.to_string(),
+            host: host.unwrap_or("").to_string(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                    (n.as_str().to_string(), value)
+                })
+                .collect(),
+            body: body.to_vec(),
+        };
+        let handle = version.handle.clone();
+        let warm = limits.warm;
+        let task = tokio::task::spawn_blocking(move || {
+            // Held until the sandbox is done, even after a 504 answer, so
+            // that stuck guests count against their app's limit.
+            let _admission = admission;
+            handle.run(&request, warm)
+        });
+        let output = match tokio::time::timeout(limits.timeout, task).await {
+            Err(_) => {
+                return Err(Failure::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "timeout",
+                    format!(
+                        "{what} did not answer within its timeout of {} ms",
+                        limits.timeout.as_millis()
+                    ),
+                ));
+            }
+            Ok(Err(_panicked)) => {
+                return Err(Failure::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!(
+                        "the gateway failed while running {what}; the request id identifies it"
+                    ),
+                ));
+            }
+            Ok(Ok(Err(error))) => return Err(Failure::from_sandbox(&error, &what)),
+            Ok(Ok(Ok(output))) => output,
+        };
+        let cap = version.handle.template().limits().output_bytes;
+        reply::from_cgi(output, cap, limits.max_response_bytes, &what)
+    }
+
+    /// Admits a request of `app` if fewer than `limit` are running.
+    fn admit(
+        &self,
+        app: &AppKey,
+        limit: usize,
+        metrics: &Arc<VersionMetrics>,
+    ) -> Result<Admission, Failure> {
+        let counter = self.admitted(app);
+        let admitted = counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok();
+        if !admitted {
+            return Err(Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "concurrency_limit",
+                format!("app {app} is serving its limit of {limit} requests at once; retry later"),
+            ));
+        }
+        Ok(Admission {
+            app: counter,
+            _in_flight: metrics.enter(),
+        })
+    }
+}
+
+/// Reads the whole body, refusing with 413 once it passes `limit` bytes (at
+/// once when `Content-Length` already says so).
+async fn read_body<B>(parts: &Parts, body: B, limit: usize, what: &str) -> Result<Bytes, Failure>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let too_large = || {
+        Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            format!("the request body is larger than the {limit} bytes {what} accepts"),
+        )
+    };
+    if let Some(length) = parts.headers.get(CONTENT_LENGTH)
+        && let Some(length) = length.to_str().ok().and_then(|l| l.parse::<u64>().ok())
+        && length > limit as u64
+    {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request_body",
+            format!("the request body could not be read: {e}"),
+        )),
+    }
+}

@@ -1,0 +1,244 @@
+//! Counters and latency per app and version, read as plain data.
+//!
+//! Every request that reached a version is counted once in `requests` and,
+//! by its status, in at most one error class: `errors_4xx`, `timeouts`
+//! (504) or `errors_5xx` (every other 5xx); a client that left before its
+//! answer counts as a 4xx (499). Requests that matched no route
+//! or no version are counted gateway-wide. Latency is from the request's
+//! arrival to its answer, in microseconds, in an hdrhistogram with two
+//! significant digits.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::routes::AppKey;
+
+/// Longest latency the histograms hold (an hour, in µs); longer ones are
+/// recorded as this.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// The gateway's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    versions: RwLock<HashMap<(AppKey, u64), Arc<VersionMetrics>>>,
+    unrouted: AtomicU64,
+    no_version: AtomicU64,
+}
+
+/// One version's live counters.
+pub(crate) struct VersionMetrics {
+    requests: AtomicU64,
+    errors_4xx: AtomicU64,
+    errors_5xx: AtomicU64,
+    timeouts: AtomicU64,
+    in_flight: AtomicU64,
+    latency_us: Mutex<Histogram<u64>>,
+}
+
+impl VersionMetrics {
+    fn new() -> VersionMetrics {
+        VersionMetrics {
+            requests: AtomicU64::new(0),
+            errors_4xx: AtomicU64::new(0),
+            errors_5xx: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            latency_us: Mutex::new(
+                Histogram::new_with_bounds(1, MAX_LATENCY_US, 2).expect("valid histogram bounds"),
+            ),
+        }
+    }
+
+    /// Counts one answered request.
+    pub(crate) fn record(&self, status: u16, latency: Duration) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let class = match status {
+            504 => Some(&self.timeouts),
+            500..=599 => Some(&self.errors_5xx),
+            400..=499 => Some(&self.errors_4xx),
+            _ => None,
+        };
+        if let Some(counter) = class {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        let mut h = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
+        h.saturating_record(us.clamp(1, MAX_LATENCY_US));
+    }
+
+    /// Marks a request admitted; the returned guard marks it done.
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+}
+
+/// An admitted request of a version, counted in `in_flight` until dropped.
+pub(crate) struct InFlight(Arc<VersionMetrics>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    /// The counters of `version` of `app`, created on first use.
+    pub(crate) fn version(&self, app: &AppKey, version: u64) -> Arc<VersionMetrics> {
+        let key = (app.clone(), version);
+        if let Some(m) = self
+            .versions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return m.clone();
+        }
+        self.versions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_insert_with(|| Arc::new(VersionMetrics::new()))
+            .clone()
+    }
+
+    pub(crate) fn count_unrouted(&self) {
+        self.unrouted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_no_version(&self) {
+        self.no_version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters now, versions sorted by app and number.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let versions = self.versions.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<VersionSnapshot> = versions
+            .iter()
+            .map(|((app, version), m)| {
+                let h = m.latency_us.lock().unwrap_or_else(|p| p.into_inner());
+                VersionSnapshot {
+                    tenant: app.tenant.to_string(),
+                    app: app.app.to_string(),
+                    version: *version,
+                    requests: m.requests.load(Ordering::Relaxed),
+                    errors_4xx: m.errors_4xx.load(Ordering::Relaxed),
+                    errors_5xx: m.errors_5xx.load(Ordering::Relaxed),
+                    timeouts: m.timeouts.load(Ordering::Relaxed),
+                    in_flight: m.in_flight.load(Ordering::Relaxed),
+                    latency_us: LatencySnapshot::of(&h),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.tenant, &a.app, a.version).cmp(&(&b.tenant, &b.app, b.version)));
+        MetricsSnapshot {
+            versions: out,
+            unrouted: self.unrouted.load(Ordering::Relaxed),
+            no_version: self.no_version.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The gateway's metrics at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MetricsSnapshot {
+    pub versions: Vec<VersionSnapshot>,
+    /// Requests no route matched (answered 404).
+    pub unrouted: u64,
+    /// Requests whose route had no version with a weight above 0 (503).
+    pub no_version: u64,
+}
+
+impl MetricsSnapshot {
+    /// The counters of one version, if it has served a request.
+    pub fn version(&self, tenant: &str, app: &str, version: u64) -> Option<&VersionSnapshot> {
+        self.versions
+            .iter()
+            .find(|v| v.tenant == tenant && v.app == app && v.version == version)
+    }
+}
+
+/// One version's counters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VersionSnapshot {
+    pub tenant: String,
+    pub app: String,
+    pub version: u64,
+    /// Requests answered.
+    pub requests: u64,
+    pub errors_4xx: u64,
+    /// 5xx answers other than 504.
+    pub errors_5xx: u64,
+    /// 504 answers.
+    pub timeouts: u64,
+    /// Requests admitted whose sandbox has not finished yet (it may outlive
+    /// a 504 answer until its own deadline stops it).
+    pub in_flight: u64,
+    pub latency_us: LatencySnapshot,
+}
+
+/// Percentiles of a latency histogram, in microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LatencySnapshot {
+    pub count: u64,
+    pub min: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl LatencySnapshot {
+    fn of(h: &Histogram<u64>) -> LatencySnapshot {
+        if h.is_empty() {
+            return LatencySnapshot::default();
+        }
+        LatencySnapshot {
+            count: h.len(),
+            min: h.min(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use control::Name;
+
+    #[test]
+    fn classes_and_latency() {
+        let metrics = Metrics::default();
+        let app = AppKey::new(
+            Name::new("tenant", "t").unwrap(),
+            Name::new("app", "a").unwrap(),
+        );
+        let v = metrics.version(&app, 1);
+        let guard = v.enter();
+        for status in [200, 302, 404, 413, 500, 503, 504] {
+            v.record(status, Duration::from_micros(100));
+        }
+        let snap = metrics.snapshot();
+        let s = snap.version("t", "a", 1).unwrap();
+        assert_eq!(
+            (s.requests, s.errors_4xx, s.errors_5xx, s.timeouts),
+            (7, 2, 2, 1)
+        );
+        assert_eq!(s.in_flight, 1);
+        assert_eq!(s.latency_us.count, 7);
+        assert!((99..=101).contains(&s.latency_us.p50), "{:?}", s.latency_us);
+        drop(guard);
+        assert_eq!(metrics.snapshot().versions[0].in_flight, 0);
+        assert!(snap.version("t", "a", 2).is_none());
+    }
+}

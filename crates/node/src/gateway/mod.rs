@@ -1,0 +1,109 @@
+//! The gateway: HTTP ingress that routes each request to a version of an
+//! app and runs it in a sandbox, WAGI style.
+//!
+//! A request goes ([`Gateway::handle`]): it gets a request id; the current
+//! [`RouteTable`] finds its route by host and path prefix (404 when none);
+//! a version is [`pick`]ed by weight from the hash of its `x-dwcp-key`
+//! header, or of its request id when it has none; its body is read up to
+//! the route's limit (413); it is admitted under the app's concurrency limit
+//! (503 at once when full); the version runs it on tokio's blocking pool in
+//! a fresh sandbox, or a warm one when the route says so, as a WASI command
+//! with the request in CGI variables and stdin; its stdout becomes the
+//! response. No answer within the route's timeout is a 504, a failing app a
+//! 500 (see `reply.rs` for every code). Every response carries
+//! `x-request-id`; every request is one [`AccessLog`] line and is counted in
+//! [`Metrics`].
+//!
+//! [`serve`] runs it on a TCP listener, HTTP/1.1 and HTTP/2 (prior
+//! knowledge) on the same port.
+
+mod access_log;
+mod app;
+mod handle;
+mod metrics;
+mod reply;
+mod request_id;
+mod routes;
+mod serve;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, RwLock};
+
+pub use access_log::{AccessEntry, AccessLog};
+pub use app::VersionHandle;
+pub use metrics::{LatencySnapshot, Metrics, MetricsSnapshot, VersionSnapshot};
+pub use routes::{
+    AppKey, Match, Route, RouteError, RouteLimits, RouteTable, RouteVersion, key_hash, pick,
+};
+pub use serve::serve;
+
+use request_id::RequestIds;
+
+/// The header whose value chooses the version of a weighted route; the
+/// same value always reaches the same version of the same table.
+pub const KEY_HEADER: &str = "x-dwcp-key";
+/// The header carrying each response's request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A gateway: the current route table, the per-app admission counters,
+/// metrics and the access log. Share it in an `Arc`.
+pub struct Gateway {
+    routes: RwLock<Arc<RouteTable>>,
+    /// Requests admitted per app and not finished yet; kept across table
+    /// swaps so that a swap never lets an app past its limit.
+    admitted: RwLock<HashMap<AppKey, Arc<AtomicUsize>>>,
+    metrics: Metrics,
+    log: AccessLog,
+    ids: RequestIds,
+}
+
+impl Gateway {
+    /// A gateway serving `table`, logging to `log`.
+    pub fn new(table: RouteTable, log: AccessLog) -> Arc<Gateway> {
+        Arc::new(Gateway {
+            routes: RwLock::new(Arc::new(table)),
+            admitted: RwLock::new(HashMap::new()),
+            metrics: Metrics::default(),
+            log,
+            ids: RequestIds::new(),
+        })
+    }
+
+    /// The table requests are routed by now.
+    pub fn routes(&self) -> Arc<RouteTable> {
+        self.routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the route table; requests that arrive from now on use
+    /// `table`, requests already routed finish under the old one.
+    pub fn set_routes(&self, table: RouteTable) {
+        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+    }
+
+    /// The metrics now.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// The admission counter of `app`.
+    fn admitted(&self, app: &AppKey) -> Arc<AtomicUsize> {
+        if let Some(c) = self
+            .admitted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(app)
+        {
+            return c.clone();
+        }
+        self.admitted
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(app.clone())
+            .or_default()
+            .clone()
+    }
+}

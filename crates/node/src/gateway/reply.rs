@@ -1,0 +1,238 @@
+//! Responses: the app's CGI output turned into HTTP, and the gateway's own
+//! error answers, `{"error": {"code", "message", "request_id"}}`.
+//!
+//! | status | code | when |
+//! | --- | --- | --- |
+//! | 404 | `no_route` | no route matches the host and path |
+//! | 400 | `bad_request_body` | the request body could not be read |
+//! | 413 | `request_too_large` | the body is larger than the route allows |
+//! | 503 | `no_version` | the route has no version with a weight above 0 |
+//! | 503 | `concurrency_limit` | the app serves its limit of requests at once (`retry-after: 1`) |
+//! | 503 | `live_limit` | the node runs its limit of sandboxes (`retry-after: 1`) |
+//! | 504 | `timeout` | no answer within the route's timeout |
+//! | 500 | a [`SandboxError::code`] | the app trapped, hit a limit or could not start |
+//! | 500 | `bad_cgi` | the app's stdout is not a CGI response |
+//! | 500 | `response_too_large` | the app's response is larger than the route allows |
+//! | 500 | `internal` | the thread that ran the sandbox panicked |
+//! | (499) | `client_gone` | the client left before the answer: logged and counted, never sent |
+//!
+//! Every fault of the app itself is 500, so that a client can tell it from
+//! the gateway's limits (503, 504); the code tells the faults apart.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
+use hyper::{Response, StatusCode};
+use sandbox::{Output, SandboxError};
+use serde::Serialize;
+
+/// An error answer of the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+    request_id: &'a str,
+}
+
+impl Failure {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// What to answer when the sandbox ended with `error`; `what` names the
+    /// app and version.
+    pub fn from_sandbox(error: &SandboxError, what: &str) -> Failure {
+        match error {
+            SandboxError::Timeout { deadline } => Failure::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                format!(
+                    "{what} did not answer within its timeout of {} ms and was stopped",
+                    deadline.as_millis()
+                ),
+            ),
+            SandboxError::LiveLimit { .. } => Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "live_limit",
+                format!(
+                    "this node cannot start another sandbox for {what} now ({error}); retry later"
+                ),
+            ),
+            other => Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                other.code(),
+                format!("{what} failed: {other}"),
+            ),
+        }
+    }
+
+    /// The response, carrying `request_id` in its body.
+    pub fn into_response(self, request_id: &str) -> Response<Full<Bytes>> {
+        let body = serde_json::to_vec(&Envelope {
+            error: ErrorBody {
+                code: self.code,
+                message: &self.message,
+                request_id,
+            },
+        })
+        .unwrap_or_default();
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// Headers an app may not set: hop-by-hop ones (the connection is the
+/// gateway's), the length (the gateway frames the body) and the request id.
+const REFUSED_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+    "x-request-id",
+];
+
+/// Turns a WAGI app's output into the response, or says why it cannot be
+/// one. `output_cap` is the sandbox's cap on stdout, `max_body` the route's
+/// limit on the response body. The app's exit status does not matter when
+/// its output is a CGI response.
+pub(crate) fn from_cgi(
+    output: Output,
+    output_cap: usize,
+    max_body: usize,
+    what: &str,
+) -> Result<Response<Full<Bytes>>, Failure> {
+    let too_large = |size: String| {
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "response_too_large",
+            format!("{what} sent a response of {size} bytes; this route allows at most {max_body}"),
+        )
+    };
+    if output.truncated && output.stdout.len() >= output_cap {
+        return Err(too_large(format!("more than {output_cap}")));
+    }
+    let bad_cgi = |reason: String| {
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "bad_cgi",
+            format!(
+                "{what} wrote output that is not a CGI response ({reason}); it exited with status {}",
+                output.exit_code
+            ),
+        )
+    };
+    let parsed =
+        sandbox::wagi::parse_response(&output.stdout).map_err(|e| bad_cgi(e.to_string()))?;
+    if parsed.body.len() > max_body {
+        return Err(too_large(parsed.body.len().to_string()));
+    }
+    let status = StatusCode::from_u16(parsed.status)
+        .ok()
+        .filter(|s| !s.is_informational())
+        .ok_or_else(|| bad_cgi(format!("status {} is not a final status", parsed.status)))?;
+    let mut response = Response::new(Full::new(Bytes::from(parsed.body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in parsed.headers {
+        if REFUSED_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| bad_cgi(format!("`{name}` is not a valid header name")))?;
+        let value = HeaderValue::from_str(&value)
+            .map_err(|_| bad_cgi(format!("the value of `{name}` is not a valid header value")))?;
+        headers.append(name, value);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(stdout: &[u8]) -> Output {
+        Output {
+            stdout: stdout.to_vec(),
+            ..Output::default()
+        }
+    }
+
+    #[test]
+    fn cgi_output_becomes_a_response() {
+        let r = from_cgi(
+            out(b"status: 201\ncontent-type: text/plain\nx-a: 1\nconnection: close\nx-request-id: forged\n\nmade"),
+            1024,
+            1024,
+            "app",
+        )
+        .unwrap();
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.headers()["content-type"], "text/plain");
+        assert_eq!(r.headers()["x-a"], "1");
+        assert!(r.headers().get("connection").is_none());
+        assert!(r.headers().get("x-request-id").is_none());
+    }
+
+    #[test]
+    fn bad_output_is_refused_with_a_reason() {
+        let e = from_cgi(out(b"no headers"), 1024, 1024, "app a/b version 1").unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (500, "bad_cgi"));
+        assert!(e.message.contains("app a/b version 1"), "{}", e.message);
+        let e = from_cgi(out(b"status: 101\n\n"), 1024, 1024, "app").unwrap_err();
+        assert_eq!(e.code, "bad_cgi");
+        let e = from_cgi(out(b"x\x01y: 1\n\n"), 1024, 1024, "app").unwrap_err();
+        assert_eq!(e.code, "bad_cgi");
+        let e = from_cgi(out(b"\n\n12345"), 1024, 4, "app").unwrap_err();
+        assert_eq!(e.code, "response_too_large");
+        let mut cut = out(b"\n\n1234");
+        cut.truncated = true;
+        let e = from_cgi(cut, 6, 1024, "app").unwrap_err();
+        assert_eq!(e.code, "response_too_large");
+    }
+
+    #[test]
+    fn sandbox_errors_map_to_statuses() {
+        let t = Failure::from_sandbox(
+            &SandboxError::Timeout {
+                deadline: std::time::Duration::from_millis(200),
+            },
+            "app",
+        );
+        assert_eq!((t.status.as_u16(), t.code), (504, "timeout"));
+        let trap = Failure::from_sandbox(
+            &SandboxError::Trap {
+                message: "unreachable".into(),
+            },
+            "app",
+        );
+        assert_eq!((trap.status.as_u16(), trap.code), (500, "trap"));
+        let r = trap.into_response("abc");
+        assert_eq!(r.headers()["content-type"], "application/json");
+    }
+}

@@ -1,0 +1,51 @@
+//! Request ids: 16 lowercase hex digits, unique within the process.
+//!
+//! A counter that starts at a random value is passed through a bijection
+//! of `u64` (splitmix64's finalizer), so ids never repeat in a process,
+//! rarely collide across nodes, and do not reveal how many requests came
+//! before.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::routes::mix;
+
+pub(crate) struct RequestIds {
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    pub(crate) fn new() -> RequestIds {
+        let mut seed = [0u8; 8];
+        if getrandom::fill(&mut seed).is_err() {
+            // No entropy: the clock still varies between processes.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            seed = nanos.to_le_bytes();
+        }
+        RequestIds {
+            next: AtomicU64::new(u64::from_le_bytes(seed)),
+        }
+    }
+
+    /// The next id.
+    pub(crate) fn next(&self) -> String {
+        format!("{:016x}", mix(self.next.fetch_add(1, Ordering::Relaxed)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_16_hex_and_distinct() {
+        let ids = RequestIds::new();
+        let all: std::collections::HashSet<String> = (0..1000).map(|_| ids.next()).collect();
+        assert_eq!(all.len(), 1000);
+        assert!(
+            all.iter()
+                .all(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
+    }
+}

@@ -1,0 +1,700 @@
+//! The gateway over real loopback sockets, with WAT apps from `tests/apps/`.
+//!
+//! No test sleeps as a way of doing work: waits are for a condition (a
+//! metric reaching a value) under a generous deadline.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use control::Name;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use node::gateway::{
+    AccessLog, AppKey, Gateway, Route, RouteLimits, RouteTable, RouteVersion, VersionHandle, serve,
+};
+use sandbox::{Artifact, Engine, Limits, WasmConfig, WasmEngine};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Every test finishes well within this, or fails.
+const TEST_DEADLINE: Duration = Duration::from_secs(120);
+
+fn engine() -> &'static WasmEngine {
+    static ENGINE: OnceLock<WasmEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        WasmEngine::new(WasmConfig {
+            max_live: 64,
+            ..WasmConfig::dense()
+        })
+        .expect("engine")
+    })
+}
+
+fn app_source(name: &str) -> String {
+    let path = format!("{}/tests/apps/{name}.wat", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A WAGI app answering `text` as text/plain.
+fn text_app(text: &str) -> String {
+    let head = "content-type: text/plain\n\n";
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "{head}{text}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const {len}))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        head = head.replace('\n', "\\0a"),
+        len = head.len() + text.len(),
+    )
+}
+
+/// A version of `source` (WAT) whose sandboxes stop after `deadline`.
+fn version(source: &str, number: u64, weight: u32, deadline: Duration) -> RouteVersion {
+    version_of(source.as_bytes().to_vec(), number, weight, deadline)
+}
+
+/// A version of a module (binary or text).
+fn version_of(module: Vec<u8>, number: u64, weight: u32, deadline: Duration) -> RouteVersion {
+    let limits = Limits {
+        memory_bytes: 1 << 20,
+        table_elements: 1_000,
+        deadline,
+        ..Limits::default()
+    };
+    let template = engine()
+        .prepare(&Artifact::new(module), limits)
+        .expect("prepare");
+    RouteVersion {
+        number,
+        weight,
+        handle: Arc::new(VersionHandle::new(template)),
+    }
+}
+
+fn app(name: &str) -> AppKey {
+    AppKey::new(
+        Name::new("tenant", "acme").unwrap(),
+        Name::new("app", name).unwrap(),
+    )
+}
+
+fn route(prefix: &str, versions: Vec<RouteVersion>, limits: RouteLimits) -> Route {
+    Route {
+        host: None,
+        prefix: prefix.to_string(),
+        app: app(prefix.trim_start_matches('/')),
+        versions,
+        limits,
+    }
+}
+
+fn limits(timeout: Duration) -> RouteLimits {
+    RouteLimits {
+        timeout,
+        ..RouteLimits::default()
+    }
+}
+
+/// The apps most tests use: `/hello`, `/trap`, `/echo` (16-byte requests,
+/// 64-byte responses), and `/loop` with a 200 ms timeout.
+fn standard_table() -> RouteTable {
+    let t = Duration::from_secs(30);
+    let short = Duration::from_millis(200);
+    RouteTable::new(vec![
+        route(
+            "/hello",
+            vec![version(&app_source("hello"), 1, 1, t)],
+            limits(t),
+        ),
+        route(
+            "/trap",
+            vec![version(&app_source("trap"), 1, 1, t)],
+            limits(t),
+        ),
+        route(
+            "/echo",
+            vec![version(&app_source("echo"), 1, 1, t)],
+            RouteLimits {
+                max_request_bytes: 16,
+                max_response_bytes: 64,
+                ..limits(t)
+            },
+        ),
+        route(
+            "/loop",
+            vec![version(&app_source("loop"), 1, 1, short)],
+            limits(short),
+        ),
+    ])
+    .expect("table")
+}
+
+/// The access log, captured.
+#[derive(Clone, Default)]
+struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuf {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+struct Running {
+    gateway: Arc<Gateway>,
+    addr: SocketAddr,
+    log: LogBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn start(table: RouteTable) -> Running {
+    let log = LogBuf::default();
+    let gateway = Gateway::new(table, AccessLog::to_writer(log.clone()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = serve(listener, gateway.clone());
+    Running {
+        gateway,
+        addr,
+        log,
+        task,
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    headers: hyper::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn request_id(&self) -> String {
+        let id = self.headers["x-request-id"].to_str().unwrap().to_string();
+        assert_eq!(id.len(), 16, "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        id
+    }
+
+    /// The `error` object of a JSON error answer.
+    fn error(&self) -> serde_json::Value {
+        assert_eq!(self.headers["content-type"], "application/json");
+        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap();
+        v["error"].clone()
+    }
+}
+
+/// Sends one request over a new HTTP/1.1 connection.
+async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let response = sender.send_request(req).await.unwrap();
+    let (parts, body) = response.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes().to_vec(),
+    }
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header("host", "gw.test")
+        .body(Full::default())
+        .unwrap()
+}
+
+fn post(path: &str, body: &[u8]) -> Request<Full<Bytes>> {
+    Request::post(path)
+        .header("host", "gw.test")
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .unwrap()
+}
+
+/// Waits for `cond` to hold, checking every few milliseconds.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn in_flight(gw: &Gateway, app: &str) -> u64 {
+    gw.metrics()
+        .version("acme", app, 1)
+        .map_or(0, |v| v.in_flight)
+}
+
+async fn within_deadline<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(TEST_DEADLINE, f)
+        .await
+        .expect("the test ran past its deadline")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_via_wagi() {
+    within_deadline(async {
+        let gw = start(standard_table()).await;
+        let r = send(gw.addr, get("/hello/x?y=1")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.text(), "hello");
+        assert_eq!(r.headers["content-type"], "text/plain");
+        let id = r.request_id();
+        let log = gw.log.text();
+        let line = log.lines().find(|l| l.contains(&id)).expect("log line");
+        assert!(
+            line.contains("method=GET path=/hello/x app=acme/hello version=1 status=200"),
+            "{line}"
+        );
+        let metrics = gw.gateway.metrics();
+        let v = metrics.version("acme", "hello", 1).unwrap();
+        assert_eq!((v.requests, v.errors_5xx, v.in_flight), (1, 0, 0));
+        assert_eq!(v.latency_us.count, 1);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_miss_is_404_with_a_clear_body() {
+    within_deadline(async {
+        let gw = start(standard_table()).await;
+        for path in ["/nope", "/hellox", "/"] {
+            let r = send(gw.addr, get(path)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+            let e = r.error();
+            assert_eq!(e["code"], "no_route");
+            assert_eq!(e["request_id"], r.request_id());
+            assert!(e["message"].as_str().unwrap().contains(path), "{e}");
+        }
+        assert_eq!(gw.gateway.metrics().unrouted, 3);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_app_answers_500_with_its_request_id_and_the_gateway_stays_healthy() {
+    within_deadline(async {
+        let gw = start(standard_table()).await;
+        for _ in 0..3 {
+            let r = send(gw.addr, get("/trap")).await;
+            assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+            let e = r.error();
+            let id = r.request_id();
+            assert_eq!(e["code"], "trap");
+            assert_eq!(e["request_id"], id.as_str());
+            assert!(e["message"].as_str().unwrap().contains("acme/trap"), "{e}");
+            assert!(gw.log.text().contains(&format!("request_id={id}")));
+
+            let ok = send(gw.addr, get("/hello")).await;
+            assert_eq!((ok.status, ok.text().as_str()), (StatusCode::OK, "hello"));
+        }
+        let m = gw.gateway.metrics();
+        let trap = m.version("acme", "trap", 1).unwrap();
+        assert_eq!((trap.requests, trap.errors_5xx), (3, 3));
+        assert!(gw.log.text().contains("status=500 "));
+        assert!(gw.log.text().contains("error=trap"));
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_app_hits_its_timeout_with_504_and_the_gateway_still_serves() {
+    within_deadline(async {
+        let gw = start(standard_table()).await;
+        let r = send(gw.addr, get("/loop")).await;
+        assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+        let e = r.error();
+        assert_eq!(e["code"], "timeout");
+        assert_eq!(e["request_id"], r.request_id());
+        let ok = send(gw.addr, get("/hello")).await;
+        assert_eq!(ok.status, StatusCode::OK);
+        // The sandbox itself is stopped by its deadline too.
+        until("the looping sandbox to stop", || {
+            in_flight(&gw.gateway, "loop") == 0
+        })
+        .await;
+        let m = gw.gateway.metrics();
+        assert_eq!(m.version("acme", "loop", 1).unwrap().timeouts, 1);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_and_response_sizes_are_limited() {
+    within_deadline(async {
+        let gw = start(standard_table()).await;
+        let r = send(gw.addr, post("/echo", b"0123456789")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.body, b"0123456789");
+
+        let r = send(gw.addr, post("/echo", &[b'x'; 100])).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+        let e = r.error();
+        assert_eq!(e["code"], "request_too_large");
+        assert!(e["message"].as_str().unwrap().contains("16 bytes"), "{e}");
+        r.request_id();
+
+        // 16 bytes in is allowed; the echo app's answer is small enough.
+        let r = send(gw.addr, post("/echo", &[b'y'; 16])).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let m = gw.gateway.metrics();
+        let echo = m.version("acme", "echo", 1).unwrap();
+        assert_eq!((echo.requests, echo.errors_4xx), (3, 1));
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_past_the_route_limit_is_500() {
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        let table = RouteTable::new(vec![route(
+            "/echo",
+            vec![version(&app_source("echo"), 1, 1, t)],
+            RouteLimits {
+                max_request_bytes: 1024,
+                max_response_bytes: 8,
+                ..limits(t)
+            },
+        )])
+        .unwrap();
+        let gw = start(table).await;
+        let r = send(gw.addr, post("/echo", b"12345678")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = send(gw.addr, post("/echo", b"123456789")).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.error()["code"], "response_too_large");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_concurrency_limit_a_request_gets_503_at_once() {
+    within_deadline(async {
+        let t = Duration::from_secs(2);
+        let table = RouteTable::new(vec![
+            route(
+                "/loop",
+                vec![version(&app_source("loop"), 1, 1, t)],
+                RouteLimits {
+                    max_concurrency: 1,
+                    ..limits(t)
+                },
+            ),
+            route(
+                "/hello",
+                vec![version(&app_source("hello"), 1, 1, t)],
+                limits(t),
+            ),
+        ])
+        .unwrap();
+        let gw = start(table).await;
+        let addr = gw.addr;
+        let first = tokio::spawn(async move { send(addr, get("/loop")).await });
+        until("the first request to be admitted", || {
+            in_flight(&gw.gateway, "loop") == 1
+        })
+        .await;
+        let second = send(addr, get("/loop")).await;
+        assert_eq!(second.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(second.error()["code"], "concurrency_limit");
+        assert_eq!(second.headers["retry-after"], "1");
+        // Other apps are not held up.
+        let other = send(addr, get("/hello")).await;
+        assert_eq!(other.status, StatusCode::OK);
+
+        let first = first.await.unwrap();
+        assert_eq!(first.status, StatusCode::GATEWAY_TIMEOUT);
+        until("the first sandbox to stop", || {
+            in_flight(&gw.gateway, "loop") == 0
+        })
+        .await;
+        // The place is free again.
+        let third = send(addr, get("/loop")).await;
+        assert_eq!(third.status, StatusCode::GATEWAY_TIMEOUT);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_split_follows_the_weights_and_weight_zero_gets_nothing() {
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        let table = RouteTable::new(vec![route(
+            "/split",
+            vec![
+                version(&text_app("v1"), 1, 90, t),
+                version(&text_app("v2"), 2, 10, t),
+                version(&text_app("v3"), 3, 0, t),
+            ],
+            limits(t),
+        )])
+        .unwrap();
+        let gw = start(table).await;
+        let mut counts = [0usize; 3];
+        let keys = 300;
+        for i in 0..keys {
+            let req = Request::get("/split")
+                .header("host", "gw.test")
+                .header("x-dwcp-key", format!("user-{i}"))
+                .body(Full::default())
+                .unwrap();
+            let r = send(gw.addr, req).await;
+            assert_eq!(r.status, StatusCode::OK);
+            let served: usize = r.text()[1..].parse().unwrap();
+            counts[served - 1] += 1;
+        }
+        assert_eq!(counts[2], 0, "{counts:?}");
+        let share = counts[0] as f64 / keys as f64;
+        assert!((0.84..=0.96).contains(&share), "{counts:?}");
+        // The same key always reaches the same version.
+        let with_key = || {
+            Request::get("/split")
+                .header("x-dwcp-key", "sticky")
+                .body(Full::default())
+                .unwrap()
+        };
+        let a = send(gw.addr, with_key()).await.text();
+        for _ in 0..5 {
+            assert_eq!(send(gw.addr, with_key()).await.text(), a);
+        }
+        // Without a key the request id decides; it is still served.
+        assert_eq!(send(gw.addr, get("/split")).await.status, StatusCode::OK);
+        let m = gw.gateway.metrics();
+        assert!(m.version("acme", "split", 3).is_none());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_without_traffic_answers_503() {
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        let table = RouteTable::new(vec![
+            route("/none", vec![version(&text_app("v1"), 1, 0, t)], limits(t)),
+            route("/empty", vec![], limits(t)),
+        ])
+        .unwrap();
+        let gw = start(table).await;
+        for path in ["/none", "/empty"] {
+            let r = send(gw.addr, get(path)).await;
+            assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(r.error()["code"], "no_version");
+        }
+        assert_eq!(gw.gateway.metrics().no_version, 2);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_table_swap_takes_effect_for_the_next_request() {
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        let table = |text: &str, n: u64| {
+            RouteTable::new(vec![route(
+                "/hello",
+                vec![version(&text_app(text), n, 1, t)],
+                limits(t),
+            )])
+            .unwrap()
+        };
+        let gw = start(table("one", 1)).await;
+        assert_eq!(send(gw.addr, get("/hello")).await.text(), "one");
+        gw.gateway.set_routes(table("two", 2));
+        let r = send(gw.addr, get("/hello")).await;
+        assert_eq!(r.text(), "two");
+        assert!(gw.log.text().contains(&format!(
+            "request_id={} method=GET path=/hello app=acme/hello version=2",
+            r.request_id()
+        )));
+        gw.gateway.set_routes(RouteTable::empty());
+        assert_eq!(
+            send(gw.addr, get("/hello")).await.status,
+            StatusCode::NOT_FOUND
+        );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_requests_are_served() {
+    within_deadline(async {
+        let gw = start(standard_table()).await;
+        let tcp = TcpStream::connect(gw.addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        for path in ["/hello", "/trap", "/hello"] {
+            let req = Request::get(format!("http://{}{path}", gw.addr))
+                .body(Full::<Bytes>::default())
+                .unwrap();
+            let response = sender.send_request(req).await.unwrap();
+            assert_eq!(response.version(), hyper::Version::HTTP_2);
+            let status = response.status();
+            assert!(response.headers().contains_key("x-request-id"));
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            match path {
+                "/hello" => assert_eq!((status, &body[..]), (StatusCode::OK, &b"hello"[..])),
+                _ => assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR),
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_routes_keep_instances_and_cold_routes_do_not() {
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        let counter = app_source("counter");
+        let table = RouteTable::new(vec![
+            route(
+                "/warm",
+                vec![version(&counter, 1, 1, t)],
+                RouteLimits {
+                    warm: true,
+                    ..limits(t)
+                },
+            ),
+            route("/cold", vec![version(&counter, 1, 1, t)], limits(t)),
+        ])
+        .unwrap();
+        let gw = start(table).await;
+        let mut warm = Vec::new();
+        let mut cold = Vec::new();
+        for _ in 0..3 {
+            warm.push(send(gw.addr, get("/warm")).await.text());
+            cold.push(send(gw.addr, get("/cold")).await.text());
+        }
+        assert_eq!(warm, ["1", "2", "3"]);
+        assert_eq!(cold, ["1", "1", "1"]);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_serves_without_a_socket_too() {
+    let gateway = Gateway::new(standard_table(), AccessLog::off());
+    let r = gateway
+        .handle(
+            Request::get("/hello")
+                .body(Full::<Bytes>::default())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().contains_key("x-request-id"));
+}
+
+/// The C WAGI app of `examples/`, when `scripts/build-examples.sh` has built
+/// it (`scripts/test.sh` does): the request's method, path below the route,
+/// query and body reach it, and its `status` header reaches the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_wagi_example_sees_the_request() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/build/wagi-hello.wasm"
+    );
+    let Ok(module) = std::fs::read(path) else {
+        eprintln!("skipped: {path} is not built (run scripts/build-examples.sh)");
+        return;
+    };
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        let table = RouteTable::new(vec![route(
+            "/c",
+            vec![version_of(module, 1, 1, t)],
+            limits(t),
+        )])
+        .unwrap();
+        let gw = start(table).await;
+        let r = send(gw.addr, post("/c/x/y?a=1&status=418", b"payload")).await;
+        assert_eq!(r.status.as_u16(), 418, "{}", r.text());
+        let text = r.text();
+        assert!(text.starts_with("Hello from C!"), "{text}");
+        assert!(
+            text.contains("method=POST path=/x/y query=a=1&status=418"),
+            "{text}"
+        );
+        assert!(text.contains("body=payload"), "{text}");
+        r.request_id();
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_is_logged_with_499() {
+    within_deadline(async {
+        let t = Duration::from_secs(2);
+        let table = RouteTable::new(vec![route(
+            "/loop",
+            vec![version(&app_source("loop"), 1, 1, t)],
+            limits(t),
+        )])
+        .unwrap();
+        let gw = start(table).await;
+        let tcp = TcpStream::connect(gw.addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                .await
+                .unwrap();
+        let conn = tokio::spawn(conn);
+        let req = Request::get(format!("http://{}/loop", gw.addr))
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let pending = tokio::spawn(async move { sender.send_request(req).await });
+        until("the request to be admitted", || {
+            in_flight(&gw.gateway, "loop") == 1
+        })
+        .await;
+        pending.abort();
+        conn.abort();
+        let log = gw.log.clone();
+        until("the access log line", || log.text().contains("status=499")).await;
+        let line = gw.log.text();
+        assert!(
+            line.contains("app=acme/loop version=1 status=499"),
+            "{line}"
+        );
+        assert!(line.contains("error=client_gone"), "{line}");
+        until("the sandbox to stop at its deadline", || {
+            in_flight(&gw.gateway, "loop") == 0
+        })
+        .await;
+        let m = gw.gateway.metrics();
+        assert_eq!(m.version("acme", "loop", 1).unwrap().errors_4xx, 1);
+    })
+    .await
+}
