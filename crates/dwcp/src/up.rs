@@ -40,6 +40,9 @@ pub struct UpArgs {
     /// Where the HTTP API listens.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:7070")]
     api: SocketAddr,
+    /// Where the gateway serves the deployed apps over HTTP.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
+    gateway: SocketAddr,
     /// The region of a new node.
     #[arg(long, value_name = "NAME", default_value = "local")]
     region: String,
@@ -86,6 +89,10 @@ fn serve(args: UpArgs) -> Result<()> {
             .with_context(|| format!("--api {}: cannot listen", args.api))?;
         api.set_nonblocking(true)?;
         let api = tokio::net::TcpListener::from_std(api)?;
+        let ingress = std::net::TcpListener::bind(args.gateway)
+            .with_context(|| format!("--gateway {}: cannot listen", args.gateway))?;
+        ingress.set_nonblocking(true)?;
+        let ingress = tokio::net::TcpListener::from_std(ingress)?;
         let dir = DataDir::new(&args.data_dir);
         let options = StartOptions {
             region: args.region.clone(),
@@ -97,13 +104,33 @@ fn serve(args: UpArgs) -> Result<()> {
         let (node, started) = ClusterNode::start(&dir, options)
             .await
             .with_context(|| format!("starting the node in {}", args.data_dir.display()))?;
+        if matches!(started, Started::Founded { .. }) {
+            deploy_example(&node)
+                .await
+                .context("deploying the example app")?;
+        }
         announce(&node, &started, &args);
         let server = ops::api::serve(api, Arc::new(node.clone()));
+        let engine = Arc::new(
+            sandbox::WasmEngine::new(sandbox::WasmConfig {
+                cache_dir: Some(args.data_dir.join("code")),
+                ..sandbox::WasmConfig::fast()
+            })
+            .context("starting the sandbox engine")?,
+        );
+        let gateway = node::gateway::Gateway::new(
+            node::gateway::RouteTable::empty(),
+            node::gateway::AccessLog::stderr(),
+        );
+        let ingress = node::gateway::serve(ingress, gateway.clone());
+        let agent = tokio::spawn(node::agent::run(node.clone(), gateway, engine));
         let changes = tokio::spawn(report_changes(node.clone()));
         wait_for_signal().await;
         changes.abort();
         eprintln!("dwcp: stopping node {}", node.id());
         server.abort();
+        ingress.abort();
+        agent.abort();
         node.shutdown().await;
         Ok(())
     })
@@ -145,6 +172,15 @@ fn announce(node: &ClusterNode, started: &Started, args: &UpArgs) {
         "dwcp: API at http://{} (OpenAPI document: /api/v1/openapi.json)",
         args.api
     );
+    eprintln!(
+        "dwcp: apps served at http://{}{}",
+        args.gateway,
+        if matches!(started, Started::Founded { .. }) {
+            " (try: curl http://".to_string() + &args.gateway.to_string() + "/hello)"
+        } else {
+            String::new()
+        }
+    );
     if let Started::Founded {
         admin_token,
         join_token,
@@ -160,6 +196,43 @@ fn announce(node: &ClusterNode, started: &Started, args: &UpArgs) {
             config.peer_address
         );
     }
+}
+
+/// The app a new cluster starts with, so that `curl localhost:8080/hello`
+/// answers at once: `examples/wagi/hello.wat`, deployed as `default/hello`.
+const EXAMPLE_APP: &[u8] = include_bytes!("../../../examples/wagi/hello.wat");
+
+async fn deploy_example(node: &ClusterNode) -> Result<()> {
+    use control::{Command, Name, VersionConfig};
+    let name = |kind: &'static str, s: &str| Name::new(kind, s).context("a built-in name");
+    let (tenant, app) = (name("tenant", "default")?, name("app", "hello")?);
+    let region = name("region", &node.config().region)?;
+    let (digest, _) = node
+        .put_blob(bytes::Bytes::from_static(EXAMPLE_APP))
+        .await?;
+    let commands = [
+        Command::CreateApp {
+            tenant: tenant.clone(),
+            name: app.clone(),
+            route: "/hello".into(),
+        },
+        Command::AddVersion {
+            tenant: tenant.clone(),
+            app: app.clone(),
+            digest,
+            config: VersionConfig::default(),
+        },
+        Command::SetDeployment {
+            tenant,
+            app,
+            version: 1,
+            regions: [(region, 1)].into(),
+        },
+    ];
+    for command in commands {
+        node.write(command).await?.result?;
+    }
+    Ok(())
 }
 
 /// Says on stderr when this node's role, the leader or the membership

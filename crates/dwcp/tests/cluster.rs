@@ -69,7 +69,8 @@ fn one_node_resumes_after_kill_9_and_refuses_bad_input() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("deployed default/hello version 1"),
+        // Version 1 is the example app every new cluster starts with.
+        stdout.contains("deployed default/hello version 2"),
         "{stdout}"
     );
     let out = cli(&["app", "create", "shop", "--route", "/shop"]);
@@ -241,6 +242,7 @@ fn a_damaged_store_is_refused_at_start() {
             .arg("--data-dir")
             .arg(&node.dir)
             .args(["--listen", &node.peer, "--api", &node.api])
+            .args(["--gateway", &node.gateway])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -416,4 +418,74 @@ fn an_isolated_leader_is_replaced_and_catches_up_when_healed() {
         "the old leader to catch up",
     );
     assert_eq!(c.get(old, "while-isolated").as_deref(), Some("x"));
+}
+
+/// Polls `GET path` on `gateway` until `ok` holds for its status and body.
+fn wait_gateway(gateway: &str, path: &str, ok: impl Fn(u16, &str) -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    let mut last = None;
+    loop {
+        if let Ok((status, body)) = http(gateway, "GET", path, None, None, "") {
+            let body = String::from_utf8_lossy(&body).into_owned();
+            if ok(status, &body) {
+                return;
+            }
+            last = Some((status, body));
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: last answer {last:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_new_cluster_serves_its_example_app_then_what_is_deployed() {
+    let mut c = Cluster::found(36);
+    c.wait_api(1);
+    let gateway = c.nodes[&1].gateway.clone();
+    wait_gateway(
+        &gateway,
+        "/hello",
+        |s, b| s == 200 && b == "Hello from DWCP!\n",
+        "the example app",
+    );
+
+    // A new version through the CLI replaces it; deleting the app unroutes it.
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = dir.path().join("hello2.wat");
+    let source = include_str!("../../../examples/wagi/hello.wat")
+        .replace("Hello from DWCP!", "Hello again, v2!");
+    std::fs::write(&v2, source).unwrap();
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dwcp"))
+            .args(args)
+            .env("DWCP_API", format!("http://{}", c.nodes[&1].api))
+            .env("DWCP_TOKEN", &c.admin)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cli(&["deploy", v2.to_str().unwrap(), "--name", "hello"]);
+    wait_gateway(
+        &gateway,
+        "/hello",
+        |s, b| s == 200 && b == "Hello again, v2!\n",
+        "version 2",
+    );
+    let (status, body) = http(&gateway, "GET", "/hello", None, None, "").unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    cli(&["app", "delete", "hello"]);
+    wait_gateway(
+        &gateway,
+        "/hello",
+        |s, _| s == 404,
+        "the deleted app to be unrouted",
+    );
 }

@@ -26,4 +26,5 @@
 //! must not depend on `ops` or the binary, and the gateway does no I/O with
 //! the control plane (the agent will feed it route tables).
 
+pub mod agent;
 pub mod gateway;

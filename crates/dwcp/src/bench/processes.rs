@@ -285,6 +285,8 @@ fn spawn(node: &NodeProcess, extra: &[String]) -> Result<(Child, ChildStdout)> {
         .arg(&node.data_dir)
         .args(["--listen", &node.peer.to_string()])
         .args(["--api", &node.api.to_string()])
+        // The bench does not use the gateway: any free port.
+        .args(["--gateway", &SocketAddr::new(node.api.ip(), 0).to_string()])
         .args(extra)
         .env_remove("DWCP_DATA_DIR")
         .stdin(Stdio::null())

@@ -28,6 +28,8 @@ pub struct NodeProc {
     pub dir: PathBuf,
     pub peer: String,
     pub api: String,
+    /// Where its gateway serves apps.
+    pub gateway: String,
     child: Option<Child>,
     stdout: Option<mpsc::Receiver<String>>,
     log: PathBuf,
@@ -77,6 +79,7 @@ fn spawn(
         .arg("--data-dir")
         .arg(dir)
         .args(["--listen", peer, "--api", api])
+        .args(["--gateway", &api.replace(":7070", ":8080")])
         .args(extra)
         // Read only by test builds (the `fault-injection` feature).
         .env("DWCP_FAULTS_FILE", dir.with_extension("faults"))
@@ -164,6 +167,7 @@ impl Cluster {
             NodeProc {
                 n,
                 dir,
+                gateway: api.replace(":7070", ":8080"),
                 peer,
                 api,
                 child: Some(child),
