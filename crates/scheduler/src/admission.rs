@@ -7,8 +7,8 @@
 //! the same slots, and [`place`](crate::place) reports what then does not
 //! fit as a [`Rejection`].
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
 
 use control::{Name, Quotas};
@@ -75,8 +75,7 @@ pub fn admit(
     }
 
     // Slots used on each node, and the request's own replicas per node.
-    let mut used: HashMap<&str, (u64, u64), BuildHasherDefault<DefaultHasher>> =
-        HashMap::default();
+    let mut used: HashMap<&str, (u64, u64), BuildHasherDefault<DefaultHasher>> = HashMap::default();
     let key = request.key_ref();
     for p in current {
         let e = used.entry(p.node.as_str()).or_insert((0, 0));
@@ -170,7 +169,10 @@ mod tests {
     fn admits_what_fits() {
         let nodes = [node("a", "eu", 4, &[]), node("b", "eu", 4, &[])];
         let w = want("web", &[("eu", 8)]);
-        assert_eq!(admit(&quotas(10), &Usage::default(), &w, &nodes, &[]), Ok(()));
+        assert_eq!(
+            admit(&quotas(10), &Usage::default(), &w, &nodes, &[]),
+            Ok(())
+        );
     }
 
     #[test]
@@ -188,7 +190,10 @@ mod tests {
                 wanted: 11
             }
         );
-        assert!(err.to_string().contains("over its quota of 10 by 1"), "{err}");
+        assert!(
+            err.to_string().contains("over its quota of 10 by 1"),
+            "{err}"
+        );
     }
 
     #[test]

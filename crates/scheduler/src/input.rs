@@ -47,7 +47,9 @@ impl NodeView {
 }
 
 /// Which eligible node a new replica goes to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// Fewest replicas of this want on a node first, then the node with the

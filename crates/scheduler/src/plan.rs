@@ -35,6 +35,9 @@ use crate::rejection::{InputError, Rejection};
 /// random state the whole function stays free of randomness.
 type FixedMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
 
+/// A want's key, borrowed: tenant, app, version.
+type KeyRef<'a> = (&'a Name, &'a Name, u64);
+
 /// What the scheduler decided.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -153,14 +156,14 @@ pub fn place(
         .enumerate()
         .map(|(i, n)| (n.name.as_str(), i as u32))
         .collect();
-    let want_at: FixedMap<(&Name, &Name, u64), u32> = wants
+    let want_at: FixedMap<KeyRef, u32> = wants
         .iter()
         .enumerate()
         .map(|(i, w)| (w.key_ref(), i as u32))
         .collect();
 
     // 2. Sum current placements; set aside those of unknown wants or nodes.
-    let mut gone: BTreeMap<((&Name, &Name, u64), &Name), (u32, Reason)> = BTreeMap::new();
+    let mut gone: BTreeMap<(KeyRef, &Name), (u32, Reason)> = BTreeMap::new();
     let mut known: Vec<(u32, u32, u32)> = Vec::with_capacity(current.len());
     for p in current {
         let w = want_at.get(&p.key_ref());
@@ -270,7 +273,14 @@ pub fn place(
                 .map(|(_, &c)| u64::from(c))
                 .sum();
             if held > u64::from(wanted) {
-                scale_down(st, &mut free, &node_region, r, held - u64::from(wanted), want);
+                scale_down(
+                    st,
+                    &mut free,
+                    &node_region,
+                    r,
+                    held - u64::from(wanted),
+                    want,
+                );
             }
         }
     }
@@ -397,16 +407,10 @@ fn scale_down(
     };
     match want.constraints.policy {
         Policy::Spread => {
-            let mut heap: BinaryHeap<(u32, std::cmp::Reverse<u32>, std::cmp::Reverse<u32>)> =
-                held.iter()
-                    .map(|&(n, c)| {
-                        (
-                            c,
-                            std::cmp::Reverse(free[n as usize]),
-                            std::cmp::Reverse(n),
-                        )
-                    })
-                    .collect();
+            let mut heap: BinaryHeap<(u32, std::cmp::Reverse<u32>, std::cmp::Reverse<u32>)> = held
+                .iter()
+                .map(|&(n, c)| (c, std::cmp::Reverse(free[n as usize]), std::cmp::Reverse(n)))
+                .collect();
             while left > 0 {
                 let Some((c, std::cmp::Reverse(f), std::cmp::Reverse(n))) = heap.pop() else {
                     break;
@@ -555,7 +559,11 @@ mod tests {
     #[test]
     fn spread_puts_one_replica_per_node_before_a_second() {
         // `a` has far more room, yet spread still uses every node once.
-        let nodes = [node("a", "eu", 100), node("b", "eu", 10), node("c", "eu", 10)];
+        let nodes = [
+            node("a", "eu", 100),
+            node("b", "eu", 10),
+            node("c", "eu", 10),
+        ];
         let plan = ok(&nodes, &[want("web", &[("eu", 3)], Policy::Spread)], &[]);
         assert_eq!(
             layout(&plan),
@@ -601,10 +609,19 @@ mod tests {
         c.reserved = 8;
         let nodes = [node("a", "eu", 10), b, c, node("d", "eu", 10)];
         // b and c have 2 free (tie: b first), then a and d have 10 (a first).
-        let plan = ok(&nodes, &[want("batch", &[("eu", 15)], Policy::BinPack)], &[]);
+        let plan = ok(
+            &nodes,
+            &[want("batch", &[("eu", 15)], Policy::BinPack)],
+            &[],
+        );
         assert_eq!(
             layout(&plan),
-            l(&[("batch", "a", 10), ("batch", "b", 2), ("batch", "c", 2), ("batch", "d", 1)])
+            l(&[
+                ("batch", "a", 10),
+                ("batch", "b", 2),
+                ("batch", "c", 2),
+                ("batch", "d", 1)
+            ])
         );
     }
 
@@ -639,7 +656,10 @@ mod tests {
                 if region.as_str() == "us" && pinned == &[name("eu")]
         ));
         let removed = plan.changes.iter().find(|c| c.node.as_str() == "b");
-        assert_eq!(removed.map(|c| (c.from, c.to, c.reason)), Some((1, 0, Reason::NotEligible)));
+        assert_eq!(
+            removed.map(|c| (c.from, c.to, c.reason)),
+            Some((1, 0, Reason::NotEligible))
+        );
     }
 
     #[test]
@@ -697,7 +717,11 @@ mod tests {
         let mut nodes: Vec<NodeView> = (0..20)
             .map(|i| {
                 labelled(
-                    node(&format!("n{i:02}"), if i % 2 == 0 { "eu" } else { "us" }, 3 + i % 4),
+                    node(
+                        &format!("n{i:02}"),
+                        if i % 2 == 0 { "eu" } else { "us" },
+                        3 + i % 4,
+                    ),
                     &[("disk", if i % 3 == 0 { "ssd" } else { "hdd" })],
                 )
             })
@@ -707,7 +731,11 @@ mod tests {
                 let mut w = want(
                     &format!("app{i}"),
                     &[("eu", 3 + i), ("us", 2 * i)],
-                    if i % 2 == 0 { Policy::Spread } else { Policy::BinPack },
+                    if i % 2 == 0 {
+                        Policy::Spread
+                    } else {
+                        Policy::BinPack
+                    },
                 );
                 if i % 3 == 0 {
                     w.constraints.affinity = vec![LabelSelector::new("disk", "ssd")];
@@ -740,7 +768,13 @@ mod tests {
         let first = ok(&nodes, &wants, &[]);
         assert_eq!(
             layout(&first),
-            l(&[("api", "a", 1), ("api", "b", 1), ("web", "a", 1), ("web", "b", 1), ("web", "c", 1)])
+            l(&[
+                ("api", "a", 1),
+                ("api", "b", 1),
+                ("web", "a", 1),
+                ("web", "b", 1),
+                ("web", "c", 1)
+            ])
         );
         nodes[0].healthy = false;
         let second = ok(&nodes, &wants, &first.placements);
@@ -749,7 +783,12 @@ mod tests {
         // have 2 free slots; b by name).
         assert_eq!(
             layout(&second),
-            l(&[("api", "b", 1), ("api", "c", 1), ("web", "b", 2), ("web", "c", 1)])
+            l(&[
+                ("api", "b", 1),
+                ("api", "c", 1),
+                ("web", "b", 2),
+                ("web", "c", 1)
+            ])
         );
         let lost: Vec<_> = second
             .changes
@@ -784,9 +823,17 @@ mod tests {
 
     #[test]
     fn scale_up_keeps_existing_replicas_where_they_are() {
-        let nodes = [node("a", "eu", 10), node("b", "eu", 10), node("c", "eu", 10)];
+        let nodes = [
+            node("a", "eu", 10),
+            node("b", "eu", 10),
+            node("c", "eu", 10),
+        ];
         let current = [placement("web", "c", 2)];
-        let plan = ok(&nodes, &[want("web", &[("eu", 4)], Policy::Spread)], &current);
+        let plan = ok(
+            &nodes,
+            &[want("web", &[("eu", 4)], Policy::Spread)],
+            &current,
+        );
         assert_eq!(
             layout(&plan),
             l(&[("web", "a", 1), ("web", "b", 1), ("web", "c", 2)])
@@ -796,13 +843,21 @@ mod tests {
 
     #[test]
     fn spread_scales_down_from_the_nodes_holding_most() {
-        let nodes = [node("a", "eu", 10), node("b", "eu", 10), node("c", "eu", 10)];
+        let nodes = [
+            node("a", "eu", 10),
+            node("b", "eu", 10),
+            node("c", "eu", 10),
+        ];
         let current = [
             placement("web", "a", 3),
             placement("web", "b", 1),
             placement("web", "c", 2),
         ];
-        let plan = ok(&nodes, &[want("web", &[("eu", 3)], Policy::Spread)], &current);
+        let plan = ok(
+            &nodes,
+            &[want("web", &[("eu", 3)], Policy::Spread)],
+            &current,
+        );
         assert_eq!(
             layout(&plan),
             l(&[("web", "a", 1), ("web", "b", 1), ("web", "c", 1)])
@@ -812,13 +867,21 @@ mod tests {
 
     #[test]
     fn bin_pack_scales_down_by_emptying_the_smallest_holdings() {
-        let nodes = [node("a", "eu", 10), node("b", "eu", 10), node("c", "eu", 10)];
+        let nodes = [
+            node("a", "eu", 10),
+            node("b", "eu", 10),
+            node("c", "eu", 10),
+        ];
         let current = [
             placement("job", "a", 5),
             placement("job", "b", 1),
             placement("job", "c", 2),
         ];
-        let plan = ok(&nodes, &[want("job", &[("eu", 5)], Policy::BinPack)], &current);
+        let plan = ok(
+            &nodes,
+            &[want("job", &[("eu", 5)], Policy::BinPack)],
+            &current,
+        );
         assert_eq!(layout(&plan), l(&[("job", "a", 5)]));
     }
 
@@ -836,8 +899,14 @@ mod tests {
             layout(&plan),
             l(&[("api", "a", 2), ("web", "a", 1), ("web", "b", 1)])
         );
-        let shed = plan.changes.iter().find(|c| c.reason == Reason::OverCapacity);
-        assert_eq!(shed.map(|c| (c.app.as_str(), c.from, c.to)), Some(("web", 2, 1)));
+        let shed = plan
+            .changes
+            .iter()
+            .find(|c| c.reason == Reason::OverCapacity);
+        assert_eq!(
+            shed.map(|c| (c.app.as_str(), c.from, c.to)),
+            Some(("web", 2, 1))
+        );
     }
 
     #[test]
@@ -848,7 +917,11 @@ mod tests {
             placement("web", "zz", 3),
             placement("web", "zz", 1),
         ];
-        let plan = ok(&nodes, &[want("web", &[("eu", 4)], Policy::Spread)], &current);
+        let plan = ok(
+            &nodes,
+            &[want("web", &[("eu", 4)], Policy::Spread)],
+            &current,
+        );
         let got: Vec<_> = plan
             .changes
             .iter()

@@ -22,7 +22,10 @@ pub enum Rejection {
         wanted: u64,
     },
     /// The want names a region its constraints do not pin it to.
-    #[error("{want} wants replicas in region `{region}`, but is pinned to [{}]", join(pinned))]
+    #[error(
+        "{want} wants replicas in region `{region}`, but is pinned to [{}]",
+        join(pinned)
+    )]
     RegionNotAllowed {
         want: WantKey,
         region: Name,

@@ -7,9 +7,7 @@
 use std::collections::BTreeMap;
 
 use control::Name;
-use scheduler::{
-    Constraints, LabelSelector, NodeView, Placement, Policy, Rejection, Want, place,
-};
+use scheduler::{Constraints, LabelSelector, NodeView, Placement, Policy, Rejection, Want, place};
 
 /// xorshift64: deterministic, good enough to vary test inputs.
 struct Rng(u64);
@@ -73,7 +71,11 @@ fn input(rng: &mut Rng) -> Input {
                 region: name(REGIONS[rng.below(3) as usize]),
                 labels,
                 capacity: rng.below(12) as u32,
-                reserved: if rng.chance(20) { rng.below(6) as u32 } else { 0 },
+                reserved: if rng.chance(20) {
+                    rng.below(6) as u32
+                } else {
+                    0
+                },
                 healthy: rng.chance(85),
             }
         })
@@ -101,7 +103,9 @@ fn input(rng: &mut Rng) -> Input {
                 constraints.anti_affinity.push(selector(rng));
             }
             if rng.chance(15) {
-                constraints.pinned_regions.push(name(REGIONS[rng.below(3) as usize]));
+                constraints
+                    .pinned_regions
+                    .push(name(REGIONS[rng.below(3) as usize]));
             }
             Want {
                 tenant: name(if i % 2 == 0 { "acme" } else { "globex" }),
@@ -166,12 +170,18 @@ fn random_inputs_keep_every_invariant() {
         let mut held: BTreeMap<(&Name, &Name, u64, &Name), u64> = BTreeMap::new();
         for p in &plan.placements {
             assert!(p.count > 0, "{}", ctx());
-            let node = by_name.get(&p.node).unwrap_or_else(|| panic!("unknown node {}", ctx()));
+            let node = by_name
+                .get(&p.node)
+                .unwrap_or_else(|| panic!("unknown node {}", ctx()));
             let want = wants
                 .iter()
                 .find(|w| (&w.tenant, &w.app, w.version) == (&p.tenant, &p.app, p.version))
                 .unwrap_or_else(|| panic!("unwanted placement {p:?}, {}", ctx()));
-            assert!(want.constraints.admits(node, &node.region), "{p:?} {}", ctx());
+            assert!(
+                want.constraints.admits(node, &node.region),
+                "{p:?} {}",
+                ctx()
+            );
             assert!(want.constraints.allows_region(&node.region), "{}", ctx());
             *used.entry(&p.node).or_default() += u64::from(p.count);
             *held
@@ -197,15 +207,24 @@ fn random_inputs_keep_every_invariant() {
                     .unwrap_or(0);
                 assert!(got <= u64::from(wanted), "{}", ctx());
                 let rejected = plan.rejections.iter().find(|r| match r {
-                    Rejection::RegionNotAllowed { want, region: rr, .. }
-                    | Rejection::NoEligibleNode { want, region: rr, .. }
-                    | Rejection::InsufficientCapacity { want, region: rr, .. } => {
-                        *want == w.key() && rr == region
+                    Rejection::RegionNotAllowed {
+                        want, region: rr, ..
                     }
+                    | Rejection::NoEligibleNode {
+                        want, region: rr, ..
+                    }
+                    | Rejection::InsufficientCapacity {
+                        want, region: rr, ..
+                    } => *want == w.key() && rr == region,
                     Rejection::Quota { .. } => false,
                 });
                 if got < u64::from(wanted) {
-                    assert!(rejected.is_some(), "{} short in {region}: {}", w.key(), ctx());
+                    assert!(
+                        rejected.is_some(),
+                        "{} short in {region}: {}",
+                        w.key(),
+                        ctx()
+                    );
                 }
                 if let Some(Rejection::InsufficientCapacity { available, .. }) = rejected {
                     assert_eq!(u64::from(*available), got, "{}", ctx());
@@ -250,7 +269,11 @@ fn random_inputs_keep_every_invariant() {
         rng.shuffle(&mut nodes);
         rng.shuffle(&mut wants);
         rng.shuffle(&mut current);
-        assert_eq!(place(&nodes, &wants, &current).expect("valid"), plan, "case {case}");
+        assert_eq!(
+            place(&nodes, &wants, &current).expect("valid"),
+            plan,
+            "case {case}"
+        );
     }
     for kind in [
         "Placed",
@@ -264,6 +287,9 @@ fn random_inputs_keep_every_invariant() {
         "NoEligibleNode",
         "InsufficientCapacity",
     ] {
-        assert!(seen.get(kind).copied().unwrap_or(0) > 10, "{kind} too rare: {seen:?}");
+        assert!(
+            seen.get(kind).copied().unwrap_or(0) > 10,
+            "{kind} too rare: {seen:?}"
+        );
     }
 }
