@@ -61,8 +61,8 @@ pub fn admit(
         });
     }
     let c = &request.constraints;
-    for region in request.regions.keys() {
-        if !c.allows_region(region) {
+    for (region, &replicas) in &request.regions {
+        if replicas > 0 && !c.allows_region(region) {
             return Err(Rejection::RegionNotAllowed {
                 want: request.key(),
                 region: region.clone(),

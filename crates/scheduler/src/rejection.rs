@@ -14,7 +14,7 @@ pub enum Rejection {
     /// The tenant's replicas over all its wants would pass its quota.
     #[error(
         "tenant `{tenant}` would run {wanted} replicas, over its quota of {limit} by {}",
-        wanted - u64::from(*limit)
+        wanted.saturating_sub(u64::from(*limit))
     )]
     Quota {
         tenant: Name,
@@ -42,7 +42,7 @@ pub enum Rejection {
     /// Eligible nodes exist but have too few free slots.
     #[error(
         "{want}: not enough capacity in region `{region}`: wanted {wanted} replicas, {available} fit ({} short)",
-        wanted - available
+        wanted.saturating_sub(*available)
     )]
     InsufficientCapacity {
         want: WantKey,
