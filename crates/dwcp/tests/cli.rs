@@ -481,6 +481,28 @@ fn bench_control_quick_json() {
 }
 
 #[test]
+fn bench_scheduler_quick_json() {
+    let report = bench_json(&["bench", "scheduler", "--quick", "--json"]);
+    assert_eq!(report["bench"], "scheduler");
+    assert!(num(&report["machine"], "cores") >= 1.0);
+    assert!(num(&report["config"], "sandboxes") > 0.0);
+    for name in ["placements-rate", "naive-placements-rate"] {
+        let s = series(&report, name);
+        assert_eq!(s["unit"], "ops/s", "{name}");
+        assert!(num(s, "value") > 0.0, "{s}");
+        assert!(num(s, "samples") > 0.0, "{s}");
+        assert!(s.get("p50").is_none(), "{s}");
+    }
+    let rate = series(&report, "placements-rate");
+    assert_eq!(rate["baseline"], "naive-placements-rate");
+    assert!(num(rate, "ratio") > 0.0, "{rate}");
+    assert!(series(&report, "naive-placements-rate")["baseline"].is_null());
+    let replan = series(&report, "replan-after-node-failure");
+    assert!(num(replan, "samples") > 0.0, "{replan}");
+    assert_latency(replan);
+}
+
+#[test]
 fn bench_table_output() {
     let out = dwcp(&["bench", "density", "--quick", "--target", "100"]);
     assert_code(&out, 0);
@@ -496,6 +518,7 @@ fn bench_unknown_names_the_available_ones() {
     assert_stderr_has(&out, "nope");
     assert_stderr_has(&out, "startup");
     assert_stderr_has(&out, "density");
+    assert_stderr_has(&out, "scheduler");
     assert!(out.stdout.is_empty());
 }
 

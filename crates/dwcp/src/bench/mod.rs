@@ -5,6 +5,7 @@ mod control;
 mod density;
 mod processes;
 mod report;
+mod scheduler;
 mod startup;
 
 use anyhow::Result;
@@ -16,10 +17,10 @@ use anyhow::Result;
 /// from hdrhistogram; progress goes to stderr.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Benchmarks:\n  startup  cold and warm sandbox starts, fresh sandboxes per second, 1 MiB data\n           segments; baselines: wasmtime's default configuration and wasmtime\n           tuned by its documentation\n  density  live sandboxes one node holds in the dense profile and the resident\n           memory each costs; baseline: wasmtime's default configuration\n  control  commit latency, throughput and failover (kill -9 of the leader, a\n           `dwcp up` process) of a 3-node Raft cluster over mutual TLS;\n           baseline: the same writes into one redb file, synced\n\nExamples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000"
+    after_help = "Benchmarks:\n  startup  cold and warm sandbox starts, fresh sandboxes per second, 1 MiB data\n           segments; baselines: wasmtime's default configuration and wasmtime\n           tuned by its documentation\n  density  live sandboxes one node holds in the dense profile and the resident\n           memory each costs; baseline: wasmtime's default configuration\n  control  commit latency, throughput and failover (kill -9 of the leader, a\n           `dwcp up` process) of a 3-node Raft cluster over mutual TLS;\n           baseline: the same writes into one redb file, synced\n  scheduler  sandboxes placed per second on one core (10,000 nodes,\n             1,000,000 sandboxes) and a re-plan after a node failure;\n             baseline: a naive scheduler that scans every node per replica\n\nExamples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000\n  dwcp bench scheduler --quick"
 )]
 pub struct BenchArgs {
-    /// Which benchmark: startup, density or control.
+    /// Which benchmark: startup, density, control or scheduler.
     name: String,
     /// Print one JSON object on stdout instead of a table.
     #[arg(long)]
@@ -40,11 +41,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let report = match args.name.as_str() {
         "startup" => startup::run(args.quick)?,
         "control" => control::run(args.quick)?,
+        "scheduler" => scheduler::run(args.quick)?,
         "density" => match &args.worker {
             Some(kind) => return density::worker(kind, args.target.unwrap_or(1)),
             None => density::run(args.quick, args.target)?,
         },
-        other => anyhow::bail!("unknown benchmark `{other}`; available: startup, density, control"),
+        other => anyhow::bail!(
+            "unknown benchmark `{other}`; available: startup, density, control, scheduler"
+        ),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
