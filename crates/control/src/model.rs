@@ -120,7 +120,7 @@ pub struct Credential {
 
 /// Sandboxes of one version of an app that one node should hold ready:
 /// what the scheduler decided and the node agent carries out.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Placement {
     pub tenant: Name,
     pub app: Name,

@@ -14,7 +14,7 @@ use std::hash::BuildHasherDefault;
 use control::{Name, Quotas};
 use serde::{Deserialize, Serialize};
 
-use crate::input::{NodeView, Placement, Want};
+use crate::input::{NodeView, Placement, Want, placement_key};
 use crate::rejection::Rejection;
 
 /// What a tenant already uses, apart from the want being admitted.
@@ -80,7 +80,7 @@ pub fn admit(
     for p in current {
         let e = used.entry(p.node.as_str()).or_insert((0, 0));
         e.0 += u64::from(p.count);
-        if p.key_ref() == key {
+        if placement_key(p) == key {
             e.1 += u64::from(p.count);
         }
     }

@@ -209,28 +209,13 @@ impl Want {
     }
 }
 
-/// `count` replicas of a version of an app on one node.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Placement {
-    pub tenant: Name,
-    pub app: Name,
-    pub version: u64,
-    pub node: Name,
-    pub count: u32,
-}
+/// `count` replicas of a version of an app on one node: the control
+/// plane's record, which the scheduler reads and produces.
+pub use control::Placement;
 
-impl Placement {
-    pub fn key(&self) -> WantKey {
-        WantKey {
-            tenant: self.tenant.clone(),
-            app: self.app.clone(),
-            version: self.version,
-        }
-    }
-
-    pub(crate) fn key_ref(&self) -> (&Name, &Name, u64) {
-        (&self.tenant, &self.app, self.version)
-    }
+/// A placement's want, borrowed: for lookups that must not allocate.
+pub(crate) fn placement_key(p: &Placement) -> (&Name, &Name, u64) {
+    (&p.tenant, &p.app, p.version)
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use control::Name;
 use serde::{Deserialize, Serialize};
 
 use crate::index::{Index, Own};
-use crate::input::{NodeView, Placement, Policy, Want};
+use crate::input::{NodeView, Placement, Policy, Want, placement_key};
 use crate::rejection::{InputError, Rejection};
 
 /// SipHash with fixed keys: lookups only (never iterated), and with no
@@ -166,7 +166,7 @@ pub fn place(
     let mut gone: BTreeMap<(KeyRef, &Name), (u32, Reason)> = BTreeMap::new();
     let mut known: Vec<(u32, u32, u32)> = Vec::with_capacity(current.len());
     for p in current {
-        let w = want_at.get(&p.key_ref());
+        let w = want_at.get(&placement_key(p));
         let n = node_at.get(p.node.as_str());
         match (w, n) {
             (Some(&w), Some(&n)) => known.push((w, n, p.count)),
@@ -176,7 +176,9 @@ pub fn place(
                 } else {
                     Reason::NodeGone
                 };
-                let e = gone.entry((p.key_ref(), &p.node)).or_insert((0, reason));
+                let e = gone
+                    .entry((placement_key(p), &p.node))
+                    .or_insert((0, reason));
                 e.0 = e.0.saturating_add(p.count);
             }
         }
