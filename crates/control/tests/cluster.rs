@@ -29,6 +29,7 @@ fn options(peer: SocketAddr, join: Option<(String, JoinToken)>) -> StartOptions 
             election: (Duration::from_millis(200), Duration::from_millis(400)),
             snapshot_every: 1000,
         },
+        artifact_check: None,
     }
 }
 

@@ -94,12 +94,33 @@ fn serve(args: UpArgs) -> Result<()> {
         ingress.set_nonblocking(true)?;
         let ingress = tokio::net::TcpListener::from_std(ingress)?;
         let dir = DataDir::new(&args.data_dir);
+        let engine = Arc::new(
+            sandbox::WasmEngine::new(sandbox::WasmConfig {
+                cache_dir: Some(args.data_dir.join("code")),
+                ..sandbox::WasmConfig::fast()
+            })
+            .context("starting the sandbox engine")?,
+        );
+        // Admission: an upload must prepare as a sandbox template (its
+        // compiled code is cached, so the agent's preparation is a hit).
+        let checker = engine.clone();
+        let artifact_check: control::cluster::ArtifactCheck = Arc::new(move |bytes: &[u8]| {
+            use sandbox::Engine;
+            checker
+                .prepare(
+                    &sandbox::Artifact::new(bytes.to_vec()),
+                    sandbox::Limits::default(),
+                )
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
         let options = StartOptions {
             region: args.region.clone(),
             peer_address: args.listen,
             api_address: args.api.to_string(),
             join,
             timing: timing(&args)?,
+            artifact_check: Some(artifact_check),
         };
         let (node, started) = ClusterNode::start(&dir, options)
             .await
@@ -111,13 +132,6 @@ fn serve(args: UpArgs) -> Result<()> {
         }
         announce(&node, &started, &args);
         let server = ops::api::serve(api, Arc::new(node.clone()));
-        let engine = Arc::new(
-            sandbox::WasmEngine::new(sandbox::WasmConfig {
-                cache_dir: Some(args.data_dir.join("code")),
-                ..sandbox::WasmConfig::fast()
-            })
-            .context("starting the sandbox engine")?,
-        );
         let gateway = node::gateway::Gateway::new(
             node::gateway::RouteTable::empty(),
             node::gateway::AccessLog::stderr(),

@@ -170,6 +170,35 @@ fn one_node_resumes_after_kill_9_and_refuses_bad_input() {
         (400, ("invalid", Some("digest"))),
         "{v}"
     );
+    // An artifact that is not a module this node can run is refused at
+    // upload, and nothing is stored.
+    let junk = b"not a wasm module";
+    let (status, bytes) = http(
+        &api,
+        "POST",
+        "/api/v1/blobs",
+        Some(&admin),
+        Some(junk),
+        "application/wasm",
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        (status, error_of(&v)),
+        (400, ("invalid", Some("body"))),
+        "{v}"
+    );
+    let junk_digest = control::blobs::digest_of(junk);
+    assert!(!c.nodes[&1].dir.join("blobs").join(&junk_digest).exists());
+    let bad = dir.path().join("bad.wasm");
+    std::fs::write(&bad, junk).unwrap();
+    let out = cli(&["deploy", bad.to_str().unwrap(), "--name", "bad"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not allowed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(revision(&c, 1), before, "bad input changed the state");
 
     // A watcher waiting from the current revision hears of the next write.

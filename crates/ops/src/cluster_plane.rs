@@ -60,7 +60,16 @@ impl ControlPlane for Arc<ClusterNode> {
 
     async fn put_blob(&self, bytes: Bytes) -> Result<BlobReceipt, PlaneError> {
         let size = bytes.len() as u64;
-        let (digest, copies) = ClusterNode::put_blob(self, bytes).await?;
+        let (digest, copies) = ClusterNode::put_blob(self, bytes)
+            .await
+            .map_err(|e| match e {
+                ClusterError::InvalidArtifact(why) => PlaneError::Invalid {
+                    field: "body".into(),
+                    value: format!("{size} bytes"),
+                    allowed: format!("a WebAssembly module this node can run ({why})"),
+                },
+                other => other.into(),
+            })?;
         Ok(BlobReceipt {
             digest,
             size,

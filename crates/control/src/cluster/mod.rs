@@ -19,7 +19,7 @@ mod status;
 pub mod token;
 
 pub use data_dir::{DataDir, NodeConfig, NodeFiles};
-pub use node::{ClusterNode, StartOptions, Started};
+pub use node::{ArtifactCheck, ClusterNode, StartOptions, Started};
 pub use status::{ClusterStatus, MemberStatus};
 pub use token::JoinToken;
 
@@ -52,6 +52,9 @@ pub enum ClusterError {
         "the outcome is unknown (the leader's answer was lost: {0}); read the state to find out"
     )]
     Indeterminate(String),
+    /// An uploaded artifact failed the node's check; nothing was stored.
+    #[error("the artifact is not accepted: {0}")]
+    InvalidArtifact(String),
     /// The request cannot be done as asked.
     #[error("{0}")]
     Refused(String),

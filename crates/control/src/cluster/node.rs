@@ -26,8 +26,12 @@ const PROMOTE_WAIT: Duration = Duration::from_secs(60);
 /// The register that hands out node ids.
 const NEXT_NODE_ID: &str = "cluster/next-node-id";
 
+/// Checks an artifact before it is stored (e.g. that it is a module the
+/// node can run); `Err` says what is wrong with it.
+pub type ArtifactCheck = Arc<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
+
 /// How to start a node.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StartOptions {
     /// The region of a new node (ignored on restart).
     pub region: String,
@@ -40,6 +44,8 @@ pub struct StartOptions {
     /// (ignored on restart).
     pub join: Option<(String, JoinToken)>,
     pub timing: Timing,
+    /// Run on every uploaded artifact before anything is stored.
+    pub artifact_check: Option<ArtifactCheck>,
 }
 
 /// How the node came up.
@@ -67,6 +73,7 @@ pub struct ClusterNode {
     replica: Replica,
     blobs: BlobStore,
     channels: Mutex<HashMap<String, Arc<Channel>>>,
+    artifact_check: Option<ArtifactCheck>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -253,6 +260,7 @@ impl ClusterNode {
             replica,
             blobs,
             channels: Mutex::new(HashMap::new()),
+            artifact_check: options.artifact_check.clone(),
             tasks: Mutex::new(Vec::new()),
         });
         let routes = PeerRoutes {
@@ -727,7 +735,16 @@ impl ClusterNode {
 
     /// Stores an artifact here and on the other members; returns its digest
     /// and how many nodes hold it, once a majority of the voters do.
+    /// An artifact that fails the node's [`ArtifactCheck`] is refused and
+    /// nothing is stored.
     pub async fn put_blob(&self, bytes: Bytes) -> Result<(String, usize), ClusterError> {
+        if let Some(check) = &self.artifact_check {
+            let (check, copy) = (check.clone(), bytes.clone());
+            tokio::task::spawn_blocking(move || check(&copy))
+                .await
+                .map_err(|e| ClusterError::InvalidArtifact(e.to_string()))?
+                .map_err(ClusterError::InvalidArtifact)?;
+        }
         super::blob_copy::put_everywhere(self, bytes).await
     }
 
