@@ -52,15 +52,7 @@ fn one_node_resumes_after_kill_9_and_refuses_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let wat = dir.path().join("hello.wat");
     std::fs::write(&wat, "(module (func (export \"_start\")))").unwrap();
-    let cli = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_dwcp"))
-            .args(args)
-            .env("DWCP_API", format!("http://{}", c.nodes[&1].api))
-            .env("DWCP_TOKEN", &c.admin)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let cli = |args: &[&str]| c.cli(1, args);
     let out = cli(&["deploy", wat.to_str().unwrap(), "--name", "hello"]);
     assert!(
         out.status.success(),
@@ -373,13 +365,7 @@ fn membership_changes_while_a_node_is_down_and_artifacts_outlive_their_node() {
     // Node 3 goes down; node 4 joins (with a join token made just now by
     // `dwcp cluster token`) and node 3 is removed meanwhile.
     c.kill(3);
-    let out = Command::new(env!("CARGO_BIN_EXE_dwcp"))
-        .args(["cluster", "token"])
-        .env("DWCP_API", format!("http://{}", c.nodes[&1].api))
-        .env("DWCP_TOKEN", &c.admin)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = c.cli(1, &["cluster", "token"]);
     assert!(
         out.status.success(),
         "{}",
@@ -488,13 +474,7 @@ fn a_new_cluster_serves_its_example_app_then_what_is_deployed() {
         .replace("Hello from DWCP!", "Hello again, v2!");
     std::fs::write(&v2, source).unwrap();
     let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_dwcp"))
-            .args(args)
-            .env("DWCP_API", format!("http://{}", c.nodes[&1].api))
-            .env("DWCP_TOKEN", &c.admin)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let out = c.cli(1, args);
         assert!(
             out.status.success(),
             "{}",

@@ -321,6 +321,18 @@ impl Cluster {
         v["value"].as_str().map(str::to_string)
     }
 
+    /// Runs a client command (`dwcp ARGS`) against node `n`'s API with the
+    /// admin token.
+    pub fn cli(&self, n: u8, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_dwcp"))
+            .args(args)
+            .env("DWCP_API", format!("http://{}", self.nodes[&n].api))
+            .env("DWCP_TOKEN", &self.admin)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run the dwcp binary")
+    }
+
     /// Cuts node `n` off from every other node (both directions).
     pub fn isolate(&self, n: u8) {
         let peers: Vec<&NodeProc> = self.nodes.values().filter(|p| p.n != n).collect();
