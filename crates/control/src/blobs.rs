@@ -6,7 +6,6 @@
 //! leaves either the whole blob or none of it. (Copying blobs to the other
 //! nodes of a region comes with the node agent.)
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
@@ -88,17 +87,7 @@ impl BlobStore {
         if self.get(&digest).is_ok() {
             return Ok(digest);
         }
-        let tmp = self
-            .dir
-            .join(format!(".{digest}.{}.tmp", std::process::id()));
-        let written = std::fs::File::create(&tmp).and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        });
-        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &path)) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(self.io(e));
-        }
+        crate::durable::write_atomically(&path, bytes, 0o644).map_err(|e| self.io(e))?;
         Ok(digest)
     }
 

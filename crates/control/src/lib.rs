@@ -23,11 +23,13 @@
 pub mod blobs;
 pub mod cluster;
 mod command;
+mod durable;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 mod model;
 mod name;
 pub mod replica;
+pub mod serving;
 mod state;
 pub mod tls;
 pub mod transport;

@@ -231,10 +231,6 @@ impl Channel {
         }
     }
 
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
-
     fn down(&self, reason: impl ToString) -> CallError {
         CallError::Down {
             addr: self.addr.clone(),

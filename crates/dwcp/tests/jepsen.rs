@@ -146,12 +146,7 @@ fn nemesis(seed: u64, cluster: &mut Cluster, stop: &AtomicBool) -> u32 {
     let mut actions = 0;
     while !stop.load(Ordering::Relaxed) {
         let n = 1 + (rng.next() % 3) as u8;
-        let down: Vec<u8> = cluster
-            .nodes
-            .values()
-            .filter(|p| !p.running())
-            .map(|p| p.n)
-            .collect();
+        let down: Vec<u8> = cluster.down();
         match rng.next() % 4 {
             // At most one node down at a time, so a quorum can form.
             0 if down.is_empty() => cluster.kill(n),
@@ -200,12 +195,7 @@ fn run(seed: u64, block: u8) {
     // linearizably; the reads join the history, so a lost acknowledged
     // write shows up as a violation.
     cluster.heal();
-    let down: Vec<u8> = cluster
-        .nodes
-        .values()
-        .filter(|p| !p.running())
-        .map(|p| p.n)
-        .collect();
+    let down: Vec<u8> = cluster.down();
     for d in down {
         cluster.restart(d);
     }

@@ -27,29 +27,24 @@ pub(super) async fn put_everywhere(
     let digest = node.blobs().put(&bytes)?;
     let status = node.replica().status();
     let path = format!("/cluster/blobs/{digest}");
-    let others: Vec<_> = status
-        .members
-        .iter()
-        .filter(|(id, _)| **id != node.id())
-        .map(|(id, address)| (*id, address.clone()))
-        .collect();
-    let pushes = others.into_iter().map(|(id, address)| {
-        let channel = node.channel(&address);
+    let mut pushes = tokio::task::JoinSet::new();
+    for (&id, address) in &status.members {
+        if id == node.id() {
+            continue;
+        }
+        let channel = node.channel(address);
         let (path, bytes) = (path.clone(), bytes.clone());
-        async move {
+        pushes.spawn(async move {
             let sent =
                 tokio::time::timeout(COPY_TIMEOUT, channel.request(Method::PUT, &path, bytes))
                     .await;
-            (id, matches!(sent, Ok(Ok((StatusCode::OK, _)))))
-        }
-    });
-    let results = futures_join_all(pushes).await;
-    let holders: BTreeSet<_> = results
-        .iter()
-        .filter(|(_, ok)| *ok)
-        .map(|(id, _)| *id)
-        .chain([node.id()])
-        .collect();
+            matches!(sent, Ok(Ok((StatusCode::OK, _)))).then_some(id)
+        });
+    }
+    let mut holders = BTreeSet::from([node.id()]);
+    while let Some(pushed) = pushes.join_next().await {
+        holders.extend(pushed.ok().flatten());
+    }
     let voters_holding = status.voters.intersection(&holders).count();
     if voters_holding * 2 <= status.voters.len() {
         return Err(ClusterError::Unavailable(format!(
@@ -58,22 +53,6 @@ pub(super) async fn put_everywhere(
         )));
     }
     Ok((digest, holders.len()))
-}
-
-/// Runs futures concurrently and collects their outputs in order.
-async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        if let Ok(v) = h.await {
-            out.push(v);
-        }
-    }
-    out
 }
 
 /// Fetches, for as long as the node lives, every artifact a version in the

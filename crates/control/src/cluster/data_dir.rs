@@ -16,12 +16,12 @@
 //! rename, so a directory either describes a whole node or is treated as
 //! not yet created.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::ClusterError;
+use crate::durable::write_atomically;
 use crate::replica::NodeId;
 use crate::tls::{ClusterCa, NodeIdentity};
 
@@ -127,21 +127,21 @@ impl DataDir {
         let io = |what: &str, e: std::io::Error| self.error(format!("{what}: {e}"));
         std::fs::create_dir_all(self.root.join("tls")).map_err(|e| io("creating", e))?;
         restrict(&self.root, 0o700).map_err(|e| io("setting permissions", e))?;
-        write_file(&self.tls("ca.pem"), files.ca.cert_pem().as_bytes(), 0o644)
+        write_atomically(&self.tls("ca.pem"), files.ca.cert_pem().as_bytes(), 0o644)
             .map_err(|e| io("writing tls/ca.pem", e))?;
-        write_file(
+        write_atomically(
             &self.tls("ca-key.pem"),
             files.ca.key_pem().as_bytes(),
             0o600,
         )
         .map_err(|e| io("writing tls/ca-key.pem", e))?;
-        write_file(
+        write_atomically(
             &self.tls("node.pem"),
             files.identity.cert_pem.as_bytes(),
             0o644,
         )
         .map_err(|e| io("writing tls/node.pem", e))?;
-        write_file(
+        write_atomically(
             &self.tls("node-key.pem"),
             files.identity.key_pem.as_bytes(),
             0o600,
@@ -149,33 +149,13 @@ impl DataDir {
         .map_err(|e| io("writing tls/node-key.pem", e))?;
         let json = serde_json::to_vec_pretty(&files.config)
             .map_err(|e| self.error(format!("encoding node.json: {e}")))?;
-        write_file(&self.config_path(), &json, 0o644).map_err(|e| io("writing node.json", e))
+        write_atomically(&self.config_path(), &json, 0o644).map_err(|e| io("writing node.json", e))
     }
 }
 
 fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-}
-
-/// Writes `bytes` to `path` whole or not at all: a synced temporary file
-/// with `mode` from the start, renamed into place.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

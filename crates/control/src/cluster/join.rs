@@ -98,8 +98,13 @@ pub(super) async fn admit(node: &ClusterNode, join: JoinRequest) -> Result<JoinG
     })?;
     let region = Name::new("region", &join.region)
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let taken = node
-        .read(|s| s.nodes().any(|n| n.address == join.peer_address))
+    let (taken, region_exists) = node
+        .read(|s| {
+            (
+                s.nodes().any(|n| n.address == join.peer_address),
+                s.regions().any(|r| r.name == region),
+            )
+        })
         .await
         .map_err(unavailable)?;
     if taken {
@@ -111,10 +116,6 @@ pub(super) async fn admit(node: &ClusterNode, join: JoinRequest) -> Result<JoinG
             ),
         ));
     }
-    let region_exists = node
-        .read(|s| s.regions().any(|r| r.name == region))
-        .await
-        .map_err(unavailable)?;
     if !region_exists {
         write_ok(
             node,

@@ -78,21 +78,16 @@ pub struct ClusterNode {
 }
 
 fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ClusterError> {
-    let fail = |source| ClusterError::Listen {
+    crate::serving::listen(addr).map_err(|source| ClusterError::Listen {
         address: addr.to_string(),
         source,
-    };
-    // Reuse the address: a restarted node comes back on the port its peers
-    // know even while old connections linger.
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    }
-    .map_err(fail)?;
-    socket.set_reuseaddr(true).map_err(fail)?;
-    socket.bind(addr).map_err(fail)?;
-    socket.listen(1024).map_err(fail)
+    })
+}
+
+/// The founder's first records are all there: the admin credential is
+/// written last of them.
+fn bootstrapped(state: &State) -> bool {
+    state.credentials().any(|c| c.role == Role::Admin)
 }
 
 fn check_peer_address(addr: SocketAddr) -> Result<(), ClusterError> {
@@ -123,11 +118,7 @@ impl ClusterNode {
                 }
                 let id = files.config.id;
                 let node = Self::run(dir, files, &options).await?;
-                let bootstrapped = node
-                    .replica
-                    .read_local()
-                    .credentials()
-                    .any(|c| c.role == Role::Admin);
+                let bootstrapped = bootstrapped(&node.replica.read_local());
                 let started = if node.config.founder && !bootstrapped {
                     // Only a founder whose first start was cut short lacks
                     // the records, and it is then a one-node cluster that
@@ -287,13 +278,12 @@ impl ClusterNode {
             let me = BTreeMap::from([(self.config.id, self.config.peer_address.clone())]);
             self.replica.initialize(me).await?;
         }
-        let state_has_admin = |s: &State| s.credentials().any(|c| c.role == Role::Admin);
         // Only the founder's own first term can be missing these records:
         // any other node joined with a credential from them.
         if self.replica.wait_for_leader(LEADER_WAIT).await.is_none() {
             return Ok(None);
         }
-        if self.read(state_has_admin).await? {
+        if self.read(bootstrapped).await? {
             return Ok(None);
         }
         let region = Name::new("region", &self.config.region)
@@ -532,11 +522,9 @@ impl ClusterNode {
         let deadline = Instant::now() + LEADER_WAIT;
         let mut last_problem = String::from("no leader is known yet");
         loop {
-            let hint = match self.run_on_this_leader(op.clone()).await {
-                LeaderReply::NotLeader { address } => address,
-                LeaderReply::Failed { message } => return Err(ClusterError::Unavailable(message)),
-                LeaderReply::Refused { message } => return Err(ClusterError::Refused(message)),
-                done => return Ok(done),
+            let hint = match self.run_on_this_leader(op.clone()).await.settled() {
+                Ok(outcome) => return outcome,
+                Err(hint) => hint,
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -567,19 +555,15 @@ impl ClusterNode {
             )
             .await;
             match call {
-                Ok(Ok(LeaderReply::NotLeader { .. })) => {
-                    last_problem = format!("{address} is no longer the leader");
-                    self.replica
-                        .wait_for_change(Duration::from_millis(200))
-                        .await;
-                }
-                Ok(Ok(LeaderReply::Failed { message })) => {
-                    return Err(ClusterError::Unavailable(message));
-                }
-                Ok(Ok(LeaderReply::Refused { message })) => {
-                    return Err(ClusterError::Refused(message));
-                }
-                Ok(Ok(done)) => return Ok(done),
+                Ok(Ok(reply)) => match reply.settled() {
+                    Ok(outcome) => return outcome,
+                    Err(_) => {
+                        last_problem = format!("{address} is no longer the leader");
+                        self.replica
+                            .wait_for_change(Duration::from_millis(200))
+                            .await;
+                    }
+                },
                 Ok(Err(CallError::Down { reason, .. })) => {
                     last_problem = format!("leader at {address}: {reason}");
                     self.replica
@@ -754,6 +738,19 @@ impl ClusterNode {
             task.abort();
         }
         self.replica.shutdown().await;
+    }
+}
+
+impl LeaderReply {
+    /// What a reply settles: the outcome of the op, or — when the receiver
+    /// was not the leader and did nothing — where the leader may be.
+    fn settled(self) -> Result<Result<LeaderReply, ClusterError>, Option<String>> {
+        match self {
+            LeaderReply::NotLeader { address } => Err(address),
+            LeaderReply::Failed { message } => Ok(Err(ClusterError::Unavailable(message))),
+            LeaderReply::Refused { message } => Ok(Err(ClusterError::Refused(message))),
+            done => Ok(Ok(done)),
+        }
     }
 }
 

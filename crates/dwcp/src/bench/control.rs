@@ -26,7 +26,7 @@ use control::tls::{self, ClusterCa};
 use control::transport::{self, PeerNetwork};
 use hdrhistogram::Histogram;
 use redb::TableDefinition;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 
 use super::processes::ProcessCluster;
 use super::progress;
@@ -46,10 +46,7 @@ struct Cluster {
 
 fn listen(addr: SocketAddr) -> Result<TcpListener> {
     // Reuse the address, as a node does, so ports in TIME_WAIT do not matter.
-    let socket = TcpSocket::new_v4()?;
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    Ok(socket.listen(128)?)
+    Ok(control::serving::listen(addr)?)
 }
 
 impl Cluster {

@@ -201,6 +201,15 @@ impl Cluster {
         self.wait_api(n);
     }
 
+    /// The nodes that are not running now.
+    pub fn down(&self) -> Vec<u8> {
+        self.nodes
+            .values()
+            .filter(|p| !p.running())
+            .map(|p| p.n)
+            .collect()
+    }
+
     /// Waits until node `n` answers health on its API.
     pub fn wait_api(&mut self, n: u8) {
         let deadline = Instant::now() + DEADLINE;

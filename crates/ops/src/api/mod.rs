@@ -26,66 +26,29 @@ mod validate;
 mod versions;
 mod watch;
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use serde::Serialize;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 use crate::ControlPlane;
 use error::ApiError;
 use reply::{NODE_HEADER, Reply, json};
 use router::{RouteId, Verb};
 
-/// How long a client may take to send a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Pause after a failed accept (e.g. out of file descriptors) before the
-/// next one, so the loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
 /// Serves the API on `listener` until the returned task is aborted.
 /// Aborting it also closes the connections it accepted.
 pub fn serve<P: ControlPlane>(listener: TcpListener, plane: Arc<P>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut connections = JoinSet::new();
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, _)) => {
-                        connections.spawn(connection(tcp, plane.clone()));
-                    }
-                    Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
-                },
-                // Reap finished connections so the set does not grow.
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            }
-        }
-    })
-}
-
-/// Serves one connection, HTTP/1.1 or HTTP/2, until the client leaves.
-async fn connection<P: ControlPlane>(tcp: TcpStream, plane: Arc<P>) {
-    let _ = tcp.set_nodelay(true);
-    let service = hyper::service::service_fn(move |req| {
+    control::serving::serve_plain(listener, move |req| {
         let plane = plane.clone();
-        async move { Ok::<_, Infallible>(handle(&*plane, req).await) }
-    });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
-    // A client that breaks off mid-request is not an error of ours.
-    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+        async move { handle(&*plane, req).await }
+    })
 }
 
 /// Answers one request; never fails (errors are responses).
