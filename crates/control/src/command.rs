@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Node, Quotas, Region, Role, VersionConfig};
+use crate::model::{Node, NodeReport, Quotas, Region, Role, VersionConfig};
 use crate::{Name, NameError};
 
 /// One change to the desired state. Applied whole or not at all.
@@ -51,8 +51,11 @@ pub enum Command {
     PutRegion { region: Region },
     /// Creates or replaces a node (its region must exist).
     PutNode { node: Node },
-    /// Removes a node.
+    /// Removes a node (and its last report).
     RemoveNode { name: Name },
+    /// A node's heartbeat and observed state, replacing its last report.
+    /// Sent every second or so by the node's agent: never once per request.
+    Report { report: NodeReport },
     /// Creates or replaces a credential: a token's sha256 and its role.
     PutCredential {
         name: Name,

@@ -39,8 +39,8 @@ pub use command::{
     check_replicas, check_route,
 };
 pub use model::{
-    App, Credential, Deployment, Node, Placement, Quotas, Region, Role, Tenant, Version,
-    VersionConfig,
+    App, Credential, Deployment, LatencySummary, Node, NodeReport, Placement, Quotas, Region, Role,
+    Tenant, Version, VersionConfig, VersionReport,
 };
 pub use name::{Name, NameError};
 pub use state::{Change, Compacted, Event, Record, Revision, State};

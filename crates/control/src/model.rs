@@ -164,4 +164,54 @@ pub struct Node {
     /// Where its HTTP API listens, `host:port`, when it serves one.
     #[serde(default)]
     pub api: Option<String>,
+    /// Where its gateway serves apps, `host:port`, when it runs one: other
+    /// gateways of its region forward requests for the apps placed on it
+    /// there.
+    #[serde(default)]
+    pub gateway: Option<String>,
+}
+
+/// What a node last told the store about itself: a heartbeat carrying its
+/// observed state. Counters are totals since the node's process started
+/// (`boot`), so a reader takes differences between two reports of one boot
+/// for rates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeReport {
+    pub node: Name,
+    /// Chosen at random when the node's process starts.
+    pub boot: u64,
+    /// 1 for the first report of a boot, then one more for each.
+    pub sequence: u64,
+    /// Templates prepared and serving.
+    pub templates_ready: u32,
+    /// Sandboxes alive on the node right now (running or waiting warm).
+    pub live_sandboxes: u64,
+    /// Per version the node served, its counters.
+    pub versions: Vec<VersionReport>,
+}
+
+/// One version's requests on one node, since the node's process started.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionReport {
+    pub tenant: Name,
+    pub app: Name,
+    pub version: u64,
+    pub requests: u64,
+    /// 5xx answers, 504s included.
+    pub errors: u64,
+    /// 504 answers.
+    pub timeouts: u64,
+    /// Request latency in microseconds.
+    pub latency_us: LatencySummary,
+}
+
+/// Percentiles of a latency histogram, in microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
 }

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{check_config, check_digest, check_register, check_replicas, check_route};
-use crate::model::{App, Credential, Deployment, Node, Placement, Region, Tenant, Version};
+use crate::model::{
+    App, Credential, Deployment, Node, NodeReport, Placement, Region, Tenant, Version,
+};
 use crate::{Command, Name, Outcome, Rejection};
 
 /// A point in the history of the state: the number of changes applied.
@@ -25,6 +27,8 @@ pub enum Record {
     Placement,
     Region,
     Node,
+    /// A node's report ([`crate::NodeReport`]), keyed by node name.
+    Report,
     Credential,
     Register,
 }
@@ -54,6 +58,9 @@ pub struct Compacted {
     /// Changes at or before this revision are gone.
     pub floor: Revision,
 }
+
+/// Most versions one node report may carry.
+const MAX_REPORTED_VERSIONS: usize = 10_000;
 
 /// How many recent events the state keeps for watchers.
 const HISTORY: usize = 10_000;
@@ -85,6 +92,9 @@ pub struct State {
     placements: BTreeMap<(Name, Name, u64, Name), Placement>,
     regions: BTreeMap<Name, Region>,
     nodes: BTreeMap<Name, Node>,
+    /// The last report of each node.
+    #[serde(default)]
+    reports: BTreeMap<Name, NodeReport>,
     #[serde(default)]
     credentials: BTreeMap<Name, Credential>,
     registers: BTreeMap<String, Vec<u8>>,
@@ -161,6 +171,16 @@ impl State {
 
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.values()
+    }
+
+    /// The last report of every node that sent one, by node name.
+    pub fn reports(&self) -> impl Iterator<Item = &NodeReport> {
+        self.reports.values()
+    }
+
+    /// The last report of `node`.
+    pub fn report(&self, node: &Name) -> Option<&NodeReport> {
+        self.reports.get(node)
     }
 
     pub fn credentials(&self) -> impl Iterator<Item = &Credential> {
@@ -408,10 +428,24 @@ impl State {
                 self.nodes
                     .get(name)
                     .ok_or_else(|| Rejection::not_found("node", name))?;
-                Ok((
-                    Outcome::Applied,
-                    vec![change(Record::Node, name.to_string(), true)],
-                ))
+                let mut changes = vec![change(Record::Node, name.to_string(), true)];
+                if self.reports.contains_key(name) {
+                    changes.push(change(Record::Report, name.to_string(), true));
+                }
+                Ok((Outcome::Applied, changes))
+            }
+            Command::Report { report } => {
+                if !self.nodes.contains_key(&report.node) {
+                    return Err(Rejection::not_found("node", &report.node));
+                }
+                if report.versions.len() > MAX_REPORTED_VERSIONS {
+                    return Err(Rejection::invalid(
+                        "versions",
+                        report.versions.len().to_string(),
+                        format!("at most {MAX_REPORTED_VERSIONS} versions per report"),
+                    ));
+                }
+                one(Record::Report, report.node.to_string())
             }
             Command::PutCredential { name, sha256, .. } => {
                 revalidate(name, "credential")?;
@@ -566,6 +600,10 @@ impl State {
             }
             Command::RemoveNode { name } => {
                 self.nodes.remove(name);
+                self.reports.remove(name);
+            }
+            Command::Report { report } => {
+                self.reports.insert(report.node.clone(), report.clone());
             }
             Command::PutCredential { name, role, sha256 } => {
                 let created = self.credentials.get(name).map_or(revision, |c| c.created);

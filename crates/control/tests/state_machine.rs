@@ -150,6 +150,7 @@ fn bad_input_is_refused_by_field_and_changes_nothing() {
             labels: BTreeMap::new(),
             capacity: 10,
             api: None,
+            gateway: None,
         },
     };
     assert!(matches!(
@@ -403,6 +404,7 @@ fn node(name: &str) -> Command {
             labels: BTreeMap::new(),
             capacity: 100,
             api: None,
+            gateway: None,
         },
     }
 }
@@ -459,4 +461,62 @@ fn placements_replace_an_apps_share_and_go_with_the_app() {
     })
     .unwrap();
     assert_eq!(s.placements().count(), 0);
+}
+
+#[test]
+fn a_node_report_replaces_the_last_and_goes_with_its_node() {
+    use control::{LatencySummary, NodeReport, VersionReport};
+    let mut s = shop(Quotas::default());
+    let report = |sequence: u64| NodeReport {
+        node: n("n1"),
+        boot: 7,
+        sequence,
+        templates_ready: 1,
+        live_sandboxes: 3,
+        versions: vec![VersionReport {
+            tenant: n("acme"),
+            app: n("shop"),
+            version: 1,
+            requests: 10 * sequence,
+            errors: 1,
+            timeouts: 0,
+            latency_us: LatencySummary::default(),
+        }],
+    };
+    // A report from a node the state does not know is refused.
+    assert!(matches!(
+        refused(&mut s, &Command::Report { report: report(1) }),
+        Rejection::NotFound { kind, .. } if kind == "node"
+    ));
+    s.apply(&Command::PutNode {
+        node: Node {
+            name: n("n1"),
+            region: n("eu-1"),
+            address: "127.0.0.1:7000".into(),
+            labels: BTreeMap::new(),
+            capacity: 10,
+            api: None,
+            gateway: Some("127.0.0.1:8080".into()),
+        },
+    })
+    .unwrap();
+    for sequence in 1..=3 {
+        s.apply(&Command::Report {
+            report: report(sequence),
+        })
+        .unwrap();
+    }
+    assert_eq!(s.reports().count(), 1);
+    assert_eq!(s.report(&n("n1")).unwrap().sequence, 3);
+    assert_eq!(s.report(&n("n1")).unwrap().versions[0].requests, 30);
+    let before = s.revision();
+    s.apply(&Command::RemoveNode { name: n("n1") }).unwrap();
+    assert!(s.report(&n("n1")).is_none());
+    let events = s.events_since(before).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.change.record == Record::Report && e.change.deleted),
+        "{events:?}"
+    );
 }

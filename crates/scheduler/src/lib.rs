@@ -28,18 +28,28 @@
 //! - Fast enough for a fleet: picking a node costs a few B-tree steps in a
 //!   per-class index (see `index.rs`), not a scan of every node.
 //!
+//! The scheduler controller's part is here too, as pure functions:
+//! [`Liveness`] judges nodes alive while their reports keep changing (time
+//! is an argument), and [`placement_commands`] turns a [`control::State`]
+//! and that judgment into the `SetPlacements` commands to write.
+//!
 //! This crate depends only on `control`'s model types ([`control::Name`],
-//! [`control::Node`], [`control::Deployment`], [`control::Quotas`]) —
-//! never on its store, replication or transport — and on no other DWCP
-//! crate; no async runtime, no network, no file system.
+//! [`control::Node`], [`control::Deployment`], [`control::Quotas`], the
+//! pure [`control::State`] and its [`control::Command`]s) — never on its
+//! store, replication or transport — and on no other DWCP crate; no async
+//! runtime, no network, no file system.
 
 mod admission;
+mod controller;
 mod index;
 pub mod input;
+mod liveness;
 mod plan;
 mod rejection;
 
 pub use admission::{Usage, admit};
+pub use controller::{Decision, placement_commands};
 pub use input::{Constraints, LabelSelector, NodeView, Placement, Policy, Want, WantKey};
+pub use liveness::{Beat, Liveness};
 pub use plan::{Change, Plan, Reason, place};
 pub use rejection::{InputError, Rejection};

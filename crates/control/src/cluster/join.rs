@@ -139,6 +139,7 @@ pub(super) async fn admit(node: &ClusterNode, join: JoinRequest) -> Result<JoinG
                 labels: Default::default(),
                 capacity: 1000,
                 api: Some(join.api_address.clone()),
+                gateway: None,
             },
         },
     )

@@ -341,6 +341,7 @@ impl ClusterNode {
             labels: BTreeMap::new(),
             capacity: 1000,
             api: Some(self.config.api_address.clone()),
+            gateway: None,
         }
     }
 
