@@ -169,6 +169,10 @@ impl State {
         self.regions.values()
     }
 
+    pub fn node(&self, name: &Name) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.values()
     }

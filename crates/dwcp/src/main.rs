@@ -8,6 +8,7 @@ mod client;
 mod cluster;
 mod deploy;
 mod run;
+mod scheduling;
 mod table;
 mod units;
 mod up;

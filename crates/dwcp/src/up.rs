@@ -1,5 +1,6 @@
-//! `dwcp up`: run a node — the replicated store, its peer port and the HTTP
-//! API — until interrupted.
+//! `dwcp up`: run a node — the replicated store, its peer port, the HTTP
+//! API, the scheduler controller, the node agent and the gateway — until
+//! interrupted.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -130,6 +131,9 @@ fn serve(args: UpArgs) -> Result<()> {
                 .await
                 .context("deploying the example app")?;
         }
+        advertise(&node, &args)
+            .await
+            .context("recording this node's addresses")?;
         announce(&node, &started, &args);
         let server = ops::api::serve(api, Arc::new(node.clone()));
         let gateway = node::gateway::Gateway::new(
@@ -138,6 +142,7 @@ fn serve(args: UpArgs) -> Result<()> {
         );
         let ingress = node::gateway::serve(ingress, gateway.clone());
         let agent = tokio::spawn(node::agent::run(node.clone(), gateway, engine));
+        let scheduler = tokio::spawn(crate::scheduling::run(node.clone()));
         let changes = tokio::spawn(report_changes(node.clone()));
         wait_for_signal().await;
         changes.abort();
@@ -145,9 +150,29 @@ fn serve(args: UpArgs) -> Result<()> {
         server.abort();
         ingress.abort();
         agent.abort();
+        scheduler.abort();
         node.shutdown().await;
         Ok(())
     })
+}
+
+/// Records where this node's API and gateway listen in its node record
+/// (other gateways forward to it there), when they changed.
+async fn advertise(node: &ClusterNode, args: &UpArgs) -> Result<()> {
+    let name = node.name();
+    let (api, gateway) = (args.api.to_string(), args.gateway.to_string());
+    let Some(mut record) = node.read(|s| s.node(&name).cloned()).await? else {
+        anyhow::bail!("the state has no record of node {name}");
+    };
+    if record.api.as_ref() == Some(&api) && record.gateway.as_ref() == Some(&gateway) {
+        return Ok(());
+    }
+    record.api = Some(api);
+    record.gateway = Some(gateway);
+    node.write(control::Command::PutNode { node: record })
+        .await?
+        .result?;
+    Ok(())
 }
 
 /// Checks the timing flags against each other.

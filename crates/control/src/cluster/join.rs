@@ -133,7 +133,7 @@ pub(super) async fn admit(node: &ClusterNode, join: JoinRequest) -> Result<JoinG
         node,
         Command::PutNode {
             node: Node {
-                name: Name::new("node", &format!("node-{id}")).expect("node-<number> is valid"),
+                name: super::node::node_name(id),
                 region,
                 address: join.peer_address.clone(),
                 labels: Default::default(),

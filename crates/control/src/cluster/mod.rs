@@ -19,7 +19,7 @@ mod status;
 pub mod token;
 
 pub use data_dir::{DataDir, NodeConfig, NodeFiles};
-pub use node::{ArtifactCheck, ClusterNode, StartOptions, Started};
+pub use node::{ArtifactCheck, ClusterNode, StartOptions, Started, node_name};
 pub use status::{ClusterStatus, MemberStatus};
 pub use token::JoinToken;
 

@@ -48,6 +48,11 @@ pub struct StartOptions {
     pub artifact_check: Option<ArtifactCheck>,
 }
 
+/// The name of the node with Raft id `id` in the state: `node-<id>`.
+pub fn node_name(id: NodeId) -> Name {
+    Name::new("node", &format!("node-{id}")).expect("node-<number> is a valid name")
+}
+
 /// How the node came up.
 #[derive(Debug)]
 pub enum Started {
@@ -334,8 +339,7 @@ impl ClusterNode {
 
     fn node_record(&self, region: Name) -> Node {
         Node {
-            name: Name::new("node", &format!("node-{}", self.config.id))
-                .expect("node-<number> is a valid name"),
+            name: node_name(self.config.id),
             region,
             address: self.config.peer_address.clone(),
             labels: BTreeMap::new(),
@@ -377,6 +381,11 @@ impl ClusterNode {
 
     pub fn id(&self) -> NodeId {
         self.config.id
+    }
+
+    /// This node's name in the state (`node-<id>`).
+    pub fn name(&self) -> Name {
+        node_name(self.config.id)
     }
 
     pub fn config(&self) -> &NodeConfig {
@@ -470,12 +479,7 @@ impl ClusterNode {
     pub fn local_status(&self) -> ClusterStatus {
         let s = self.replica.status();
         let state = self.replica.read_local();
-        let api_of = |id: NodeId| {
-            state
-                .nodes()
-                .find(|n| n.name.as_str() == format!("node-{id}"))
-                .and_then(|n| n.api.clone())
-        };
+        let api_of = |id: NodeId| state.node(&node_name(id)).and_then(|n| n.api.clone());
         let leader_last = s.last_log_index;
         let members = s
             .members
@@ -629,8 +633,7 @@ impl ClusterNode {
                 }
                 match self.replica.remove(BTreeSet::from([id])).await {
                     Ok(()) => {
-                        let name = Name::new("node", &format!("node-{id}"))
-                            .expect("node-<number> is a valid name");
+                        let name = node_name(id);
                         let _ = self.replica.write(Command::RemoveNode { name }).await;
                         Ok(LeaderReply::Done)
                     }

@@ -1,9 +1,12 @@
-//! What the gateway of a node in a region should serve, from the desired
-//! state: a pure function, so it is tested without a cluster.
+//! What the gateway of a node should serve, from the desired state: a
+//! pure function, so it is tested without a cluster.
 //!
-//! Today every node serves every app deployed in its region, with the
-//! deployment's version; placements (the scheduler's decisions) will size
-//! warm pools, and rollouts will add weighted versions.
+//! Every app deployed in the node's region gets a route. The node serves
+//! the deployed version itself when the scheduler placed it on this node
+//! (its warm pool sized by the placement's count), or when it is placed on
+//! no node of the region yet (a fresh deployment answers before the
+//! scheduler has run). Otherwise the route forwards to the gateways of the
+//! region's nodes that hold it.
 
 use control::{Name, State, VersionConfig};
 
@@ -17,6 +20,18 @@ pub struct WantedVersion {
     /// The artifact's sha256.
     pub digest: String,
     pub config: VersionConfig,
+    /// Sandboxes the scheduler placed on this node for it (0: none, the
+    /// node serves it until the scheduler places it): the warm pool's size.
+    pub placed: u32,
+}
+
+/// How a route is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Serving {
+    /// By this node's sandboxes.
+    Local(Vec<WantedVersion>),
+    /// By the gateways (`host:port`, sorted) of other nodes of the region.
+    Forward(Vec<String>),
 }
 
 /// One route the gateway should serve.
@@ -24,11 +39,14 @@ pub struct WantedVersion {
 pub struct WantedRoute {
     pub app: AppKey,
     pub prefix: String,
-    pub versions: Vec<WantedVersion>,
+    /// The deployed version's configuration (timeout, warm).
+    pub config: VersionConfig,
+    pub serving: Serving,
 }
 
-/// The routes a gateway in `region` should serve, ordered by app.
-pub fn wanted_routes(state: &State, region: &Name) -> Vec<WantedRoute> {
+/// The routes the gateway of `node` in `region` should serve, ordered by
+/// app.
+pub fn wanted_routes(state: &State, node: &Name, region: &Name) -> Vec<WantedRoute> {
     state
         .deployments()
         .filter(|d| d.regions.get(region).is_some_and(|&r| r > 0))
@@ -37,15 +55,39 @@ pub fn wanted_routes(state: &State, region: &Name) -> Vec<WantedRoute> {
             let version = state
                 .versions(&d.tenant, &d.app)
                 .find(|v| v.number == d.version)?;
-            Some(WantedRoute {
-                app: AppKey::new(d.tenant.clone(), d.app.clone()),
-                prefix: app.route.clone(),
-                versions: vec![WantedVersion {
+            let mut here = 0;
+            let mut elsewhere = Vec::new();
+            for p in state.placements_of_app(&d.tenant, &d.app) {
+                if p.version != d.version {
+                    continue;
+                }
+                if &p.node == node {
+                    here += p.count;
+                } else if let Some(other) = state.node(&p.node)
+                    && &other.region == region
+                    && let Some(gateway) = &other.gateway
+                {
+                    elsewhere.push(gateway.clone());
+                }
+            }
+            elsewhere.sort();
+            elsewhere.dedup();
+            let serving = if here > 0 || elsewhere.is_empty() {
+                Serving::Local(vec![WantedVersion {
                     number: version.number,
                     weight: 100,
                     digest: version.digest.clone(),
                     config: version.config.clone(),
-                }],
+                    placed: here,
+                }])
+            } else {
+                Serving::Forward(elsewhere)
+            };
+            Some(WantedRoute {
+                app: AppKey::new(d.tenant.clone(), d.app.clone()),
+                prefix: app.route.clone(),
+                config: version.config.clone(),
+                serving,
             })
         })
         .collect()
@@ -55,7 +97,7 @@ pub fn wanted_routes(state: &State, region: &Name) -> Vec<WantedRoute> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use control::{Command, Quotas, Region};
+    use control::{Command, Node, PlacementSpec, Quotas, Region};
 
     use super::*;
 
@@ -109,11 +151,88 @@ mod tests {
         for c in commands {
             s.apply(&c).unwrap();
         }
-        let eu = wanted_routes(&s, &n("eu"));
+        let eu = wanted_routes(&s, &n("n1"), &n("eu"));
         assert_eq!(eu.len(), 1);
         assert_eq!(eu[0].prefix, "/shop");
-        assert_eq!(eu[0].versions[0].number, 2);
-        assert_eq!(eu[0].versions[0].digest, "b".repeat(64));
-        assert!(wanted_routes(&s, &n("us")).is_empty());
+        let Serving::Local(versions) = &eu[0].serving else {
+            panic!("not placed anywhere yet: served here, got {:?}", eu[0]);
+        };
+        assert_eq!(versions[0].number, 2);
+        assert_eq!(versions[0].digest, "b".repeat(64));
+        assert_eq!(versions[0].placed, 0);
+        assert!(wanted_routes(&s, &n("n1"), &n("us")).is_empty());
+    }
+
+    #[test]
+    fn placed_here_serves_with_its_pool_placed_elsewhere_forwards() {
+        let mut s = State::default();
+        let mut commands = vec![
+            Command::PutTenant {
+                name: n("acme"),
+                quotas: Quotas::default(),
+            },
+            Command::PutRegion {
+                region: Region::named(n("eu")),
+            },
+            Command::PutRegion {
+                region: Region::named(n("us")),
+            },
+        ];
+        for (name, region) in [("n1", "eu"), ("n2", "eu"), ("n3", "eu"), ("u1", "us")] {
+            commands.push(Command::PutNode {
+                node: Node {
+                    name: n(name),
+                    region: n(region),
+                    address: format!("{name}:7071"),
+                    labels: BTreeMap::new(),
+                    capacity: 10,
+                    api: None,
+                    gateway: Some(format!("{name}:8080")),
+                },
+            });
+        }
+        commands.extend([
+            Command::CreateApp {
+                tenant: n("acme"),
+                name: n("shop"),
+                route: "/shop".into(),
+            },
+            Command::AddVersion {
+                tenant: n("acme"),
+                app: n("shop"),
+                digest: "a".repeat(64),
+                config: VersionConfig::default(),
+            },
+            Command::SetDeployment {
+                tenant: n("acme"),
+                app: n("shop"),
+                version: 1,
+                regions: BTreeMap::from([(n("eu"), 3), (n("us"), 1)]),
+            },
+            Command::SetPlacements {
+                tenant: n("acme"),
+                app: n("shop"),
+                placements: [("n1", 2), ("n2", 1), ("u1", 1)]
+                    .map(|(node, count)| PlacementSpec {
+                        version: 1,
+                        node: n(node),
+                        count,
+                    })
+                    .to_vec(),
+            },
+        ]);
+        for c in commands {
+            s.apply(&c).unwrap();
+        }
+        let serving = |node: &str| wanted_routes(&s, &n(node), &n("eu"))[0].serving.clone();
+        let Serving::Local(v) = serving("n1") else {
+            panic!("n1 holds it")
+        };
+        assert_eq!(v[0].placed, 2);
+        // n3 holds none: it forwards within its region, never to `us`.
+        assert_eq!(
+            serving("n3"),
+            Serving::Forward(vec!["n1:8080".into(), "n2:8080".into()])
+        );
     }
 }

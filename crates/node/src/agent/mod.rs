@@ -1,16 +1,22 @@
 //! The node agent: keeps the gateway's route table in step with the desired
 //! state — prepares a template for every version the node should serve
-//! (from the artifact in the node's blob store), drops the ones no longer
-//! wanted, and swaps the new table in.
+//! (from the artifact in the node's blob store), fills warm pools to the
+//! size the scheduler placed, routes what other nodes hold to their
+//! gateways, drops what is no longer wanted and swaps the new table in —
+//! and reports the node's heartbeat and observed state to the store
+//! (`report.rs`), once a second, never once per request.
 //!
 //! `desired.rs` decides (pure); this module does the I/O.
 
 mod desired;
+mod report;
 
-pub use desired::{WantedRoute, WantedVersion, wanted_routes};
+pub use desired::{Serving, WantedRoute, WantedVersion, wanted_routes};
+pub use report::{REPORT_EVERY, node_report};
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use control::Name;
@@ -23,14 +29,16 @@ use crate::gateway::{Gateway, Route, RouteLimits, RouteTable, RouteVersion, Vers
 /// was missing may have arrived).
 const RECHECK: Duration = Duration::from_secs(2);
 
-/// Prepared versions, by artifact digest and the configuration that shapes
-/// the template.
-type Prepared = HashMap<(String, u64, u64), Arc<VersionHandle>>;
+/// What a prepared version is known by: its artifact digest, the
+/// configuration that shapes its template, and its warm pool's size.
+type VersionKey = (String, u64, u64, u32);
+/// Prepared versions.
+type Prepared = HashMap<VersionKey, Arc<VersionHandle>>;
 /// Versions whose artifact did not prepare (not a valid module): not tried
 /// again, since the artifact cannot change under its digest.
-type Failed = std::collections::HashSet<(String, u64, u64)>;
+type Failed = std::collections::HashSet<VersionKey>;
 
-/// Runs the agent until the task is aborted.
+/// Runs the agent (reconciling and reporting) until the task is aborted.
 pub async fn run(node: Arc<ClusterNode>, gateway: Arc<Gateway>, engine: Arc<WasmEngine>) {
     let region = match Name::new("region", &node.config().region) {
         Ok(r) => r,
@@ -39,29 +47,36 @@ pub async fn run(node: Arc<ClusterNode>, gateway: Arc<Gateway>, engine: Arc<Wasm
             return;
         }
     };
-    let mut prepared = Prepared::new();
-    let mut failed = Failed::new();
-    let mut last: Option<Vec<WantedRoute>> = None;
-    let mut complete = true;
-    loop {
-        let (revision, wanted) = {
-            let state = node.replica().read_local();
-            (state.revision(), wanted_routes(&state, &region))
-        };
-        if last.as_ref() != Some(&wanted) || !complete {
-            complete = reconcile(
-                &node,
-                &gateway,
-                &engine,
-                &wanted,
-                &mut prepared,
-                &mut failed,
-            )
-            .await;
-            last = Some(wanted);
+    let ready = Arc::new(AtomicU32::new(0));
+    let reporting = report::run(node.clone(), gateway.clone(), engine.clone(), ready.clone());
+    let reconciling = async {
+        let name = node.name();
+        let mut prepared = Prepared::new();
+        let mut failed = Failed::new();
+        let mut last: Option<Vec<WantedRoute>> = None;
+        let mut complete = true;
+        loop {
+            let (revision, wanted) = {
+                let state = node.replica().read_local();
+                (state.revision(), wanted_routes(&state, &name, &region))
+            };
+            if last.as_ref() != Some(&wanted) || !complete {
+                complete = reconcile(
+                    &node,
+                    &gateway,
+                    &engine,
+                    &wanted,
+                    &mut prepared,
+                    &mut failed,
+                )
+                .await;
+                ready.store(prepared.len() as u32, Ordering::Relaxed);
+                last = Some(wanted);
+            }
+            let _ = node.replica().watch(revision, RECHECK).await;
         }
-        let _ = node.replica().watch(revision, RECHECK).await;
-    }
+    };
+    tokio::join!(reporting, reconciling);
 }
 
 /// Prepares what is missing and swaps the table in; false when some
@@ -79,42 +94,53 @@ async fn reconcile(
     let mut keep = Prepared::new();
     for route in wanted {
         let mut versions = Vec::new();
-        for v in &route.versions {
-            let key = (v.digest.clone(), v.config.memory_bytes, v.config.timeout_ms);
-            if failed.contains(&key) {
-                continue;
-            }
-            let handle = match prepared.get(&key) {
-                Some(h) => Ok(h.clone()),
-                None => prepare(node, engine, v).await,
-            };
-            match handle {
-                Ok(h) => {
-                    keep.insert(key, h.clone());
-                    versions.push(RouteVersion {
-                        number: v.number,
-                        weight: v.weight,
-                        handle: h,
-                    });
+        let mut forward = Vec::new();
+        match &route.serving {
+            Serving::Forward(peers) => forward = peers.clone(),
+            Serving::Local(wanted_versions) => {
+                for v in wanted_versions {
+                    let key = (
+                        v.digest.clone(),
+                        v.config.memory_bytes,
+                        v.config.timeout_ms,
+                        v.placed,
+                    );
+                    if failed.contains(&key) {
+                        continue;
+                    }
+                    let handle = match prepared.get(&key) {
+                        Some(h) => Ok(h.clone()),
+                        None => prepare(node, engine, v).await,
+                    };
+                    match handle {
+                        Ok(h) => {
+                            keep.insert(key, h.clone());
+                            versions.push(RouteVersion {
+                                number: v.number,
+                                weight: v.weight,
+                                handle: h,
+                            });
+                        }
+                        Err(Unready::Missing) => complete = false,
+                        Err(Unready::Invalid) => {
+                            failed.insert(key);
+                        }
+                    }
                 }
-                Err(Unready::Missing) => complete = false,
-                Err(Unready::Invalid) => {
-                    failed.insert(key);
+                if versions.is_empty() {
+                    continue;
                 }
             }
         }
-        if versions.is_empty() {
-            continue;
-        }
-        let config = &route.versions[0].config;
         routes.push(Route {
             host: None,
             prefix: route.prefix.clone(),
             app: route.app.clone(),
             versions,
+            forward,
             limits: RouteLimits {
-                timeout: Duration::from_millis(config.timeout_ms),
-                warm: config.warm,
+                timeout: Duration::from_millis(route.config.timeout_ms),
+                warm: route.config.warm,
                 ..RouteLimits::default()
             },
         });
@@ -161,7 +187,21 @@ async fn prepare(
     let prepared =
         tokio::task::spawn_blocking(move || engine.prepare(&Artifact::new(bytes), limits)).await;
     match prepared {
-        Ok(Ok(template)) => Ok(Arc::new(VersionHandle::new(template))),
+        Ok(Ok(template)) => {
+            let handle = Arc::new(match version.placed {
+                0 => VersionHandle::new(template),
+                placed => VersionHandle::with_warm_capacity(template, placed as usize),
+            });
+            if version.config.warm && version.placed > 0 {
+                // Placed sandboxes wait warm, so the first requests find them.
+                let pool = handle.clone();
+                let filled = tokio::task::spawn_blocking(move || pool.warm_up()).await;
+                if let Ok(Err(e)) = filled {
+                    eprintln!("dwcp agent: warming version {}'s pool: {e}", version.number);
+                }
+            }
+            Ok(handle)
+        }
         Ok(Err(e)) => {
             eprintln!(
                 "dwcp agent: version {} (sha256 {}) cannot be prepared: {e}",

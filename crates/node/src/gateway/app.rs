@@ -38,6 +38,12 @@ impl VersionHandle {
         &self.template
     }
 
+    /// Starts instances until the warm pool holds its capacity; returns
+    /// how many it started. Blocks while instantiating.
+    pub fn warm_up(&self) -> Result<usize, SandboxError> {
+        self.pool.fill()
+    }
+
     /// Instances waiting in the warm pool right now.
     pub fn warm_ready(&self) -> usize {
         self.pool.ready()

@@ -14,6 +14,7 @@ use sandbox::Template;
 use sandbox::wagi::WagiRequest;
 
 use super::access_log::AccessEntry;
+use super::forward::{FORWARDED_HEADER, forwarded_id};
 use super::metrics::{InFlight, VersionMetrics};
 use super::reply::{self, Failure};
 use super::routes::{AppKey, key_hash};
@@ -91,10 +92,11 @@ impl Gateway {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
+        let id = forwarded_id(&parts).unwrap_or_else(|| self.ids.next());
         let mut done = Done {
             gateway: self,
             start: Instant::now(),
-            id: self.ids.next(),
+            id,
             parts,
             trace: Trace::default(),
             status: None,
@@ -150,6 +152,9 @@ impl Gateway {
             Some(value) => key_hash(value.as_bytes()),
             None => key_hash(id.as_bytes()),
         };
+        if route.versions.is_empty() && !route.forward.is_empty() {
+            return self.forward(id, parts, body, route, key).await;
+        }
         let Some(version) = route.pick(key) else {
             self.metrics.count_no_version();
             return Err(Failure::new(
@@ -216,6 +221,37 @@ impl Gateway {
         };
         let cap = version.handle.template().limits().output_bytes;
         reply::from_cgi(output, cap, limits.max_response_bytes, &what)
+    }
+
+    /// Sends the request to a gateway that holds the route's app.
+    async fn forward<B>(
+        &self,
+        id: &str,
+        parts: &Parts,
+        body: B,
+        route: &super::Route,
+        key: u64,
+    ) -> Result<Response<Full<Bytes>>, Failure>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let what = format!("app {}", route.app);
+        if parts.headers.contains_key(FORWARDED_HEADER) {
+            // Placements moved while the request was on its way: do not
+            // bounce it around.
+            return Err(Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_served_here",
+                format!("{what} is not served on this node (it moved); retry"),
+            ));
+        }
+        let limits = &route.limits;
+        let body = read_body(parts, body, limits.max_request_bytes, &what).await?;
+        self.metrics.count_forwarded();
+        self.forwarder
+            .forward(id, parts, body, &route.forward, key, limits, &what)
+            .await
     }
 
     /// Admits a request of `app` if fewer than `limit` are running.

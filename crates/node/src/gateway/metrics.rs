@@ -4,7 +4,8 @@
 //! by its status, in at most one error class: `errors_4xx`, `timeouts`
 //! (504) or `errors_5xx` (every other 5xx); a client that left before its
 //! answer counts as a 4xx (499). Requests that matched no route
-//! or no version are counted gateway-wide. Latency is from the request's
+//! or no version, and requests forwarded to another node, are counted
+//! gateway-wide. Latency is from the request's
 //! arrival to its answer, in microseconds, in an hdrhistogram with two
 //! significant digits.
 
@@ -28,6 +29,7 @@ pub struct Metrics {
     versions: RwLock<HashMap<(AppKey, u64), Arc<VersionMetrics>>>,
     unrouted: AtomicU64,
     no_version: AtomicU64,
+    forwarded: AtomicU64,
 }
 
 /// One version's live counters.
@@ -111,6 +113,10 @@ impl Metrics {
         self.unrouted.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn count_forwarded(&self) {
+        self.forwarded.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn count_no_version(&self) {
         self.no_version.fetch_add(1, Ordering::Relaxed);
     }
@@ -140,6 +146,7 @@ impl Metrics {
             versions: out,
             unrouted: self.unrouted.load(Ordering::Relaxed),
             no_version: self.no_version.load(Ordering::Relaxed),
+            forwarded: self.forwarded.load(Ordering::Relaxed),
         }
     }
 }
@@ -152,6 +159,9 @@ pub struct MetricsSnapshot {
     pub unrouted: u64,
     /// Requests whose route had no version with a weight above 0 (503).
     pub no_version: u64,
+    /// Requests sent on to another node's gateway (counted by version
+    /// there, not here).
+    pub forwarded: u64,
 }
 
 impl MetricsSnapshot {

@@ -14,11 +14,16 @@
 //! `x-request-id`; every request is one [`AccessLog`] line and is counted in
 //! [`Metrics`].
 //!
+//! A route whose app this node does not hold (the scheduler placed it on
+//! other nodes of the region) lists those nodes' gateways instead of
+//! versions: the request is forwarded to one of them (`forward.rs`).
+//!
 //! [`serve`] runs it on a TCP listener, HTTP/1.1 and HTTP/2 (prior
 //! knowledge) on the same port.
 
 mod access_log;
 mod app;
+mod forward;
 mod handle;
 mod metrics;
 mod reply;
@@ -32,6 +37,7 @@ use std::sync::{Arc, RwLock};
 
 pub use access_log::{AccessEntry, AccessLog};
 pub use app::VersionHandle;
+pub use forward::{CONNECT_TIMEOUT, FORWARDED_HEADER};
 pub use metrics::{LatencySnapshot, Metrics, MetricsSnapshot, VersionSnapshot};
 pub use routes::{
     AppKey, Match, Route, RouteError, RouteLimits, RouteTable, RouteVersion, key_hash, pick,
@@ -56,6 +62,7 @@ pub struct Gateway {
     metrics: Metrics,
     log: AccessLog,
     ids: RequestIds,
+    forwarder: forward::Forwarder,
 }
 
 impl Gateway {
@@ -67,6 +74,7 @@ impl Gateway {
             metrics: Metrics::default(),
             log,
             ids: RequestIds::new(),
+            forwarder: forward::Forwarder::new(),
         })
     }
 

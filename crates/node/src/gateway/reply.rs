@@ -9,6 +9,9 @@
 //! | 503 | `no_version` | the route has no version with a weight above 0 |
 //! | 503 | `concurrency_limit` | the app serves its limit of requests at once (`retry-after: 1`) |
 //! | 503 | `live_limit` | the node runs its limit of sandboxes (`retry-after: 1`) |
+//! | 503 | `no_peer` | the app is held by other nodes, and none of them could be reached |
+//! | 503 | `not_served_here` | a forwarded request reached a node that no longer holds the app |
+//! | 502 | `upstream_failed` | a forwarded request failed after it was sent |
 //! | 504 | `timeout` | no answer within the route's timeout |
 //! | 500 | a [`SandboxError::code`] | the app trapped, hit a limit or could not start |
 //! | 500 | `bad_cgi` | the app's stdout is not a CGI response |

@@ -97,7 +97,13 @@ pub struct Route {
     /// Path prefix, e.g. `/hello`; matched on whole segments.
     pub prefix: String,
     pub app: AppKey,
+    /// The versions this node serves itself; empty when other nodes hold
+    /// the app.
     pub versions: Vec<RouteVersion>,
+    /// Gateways (`host:port`) of the nodes that hold the app, when this
+    /// node does not: requests are forwarded to one of them. Ignored when
+    /// `versions` is not empty.
+    pub forward: Vec<String>,
     pub limits: RouteLimits,
 }
 

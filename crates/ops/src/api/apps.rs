@@ -1,7 +1,7 @@
 //! `/apps` and `/tenants/{tenant}/apps[/{app}]`: list, create, show,
 //! delete.
 
-use control::{App, Command, Deployment, Name, State, Version};
+use control::{App, Command, Deployment, Name, Placement, State, Version};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,8 @@ struct Detail {
     app: App,
     versions: Vec<Version>,
     deployment: Option<Deployment>,
+    /// Where the scheduler placed its sandboxes, by version then node.
+    placements: Vec<Placement>,
 }
 
 /// The `tenant` filter of `GET /apps?tenant=T`; other parameters are
@@ -144,6 +146,7 @@ pub(crate) async fn show<P: ControlPlane>(
             Some(Detail {
                 versions: state.versions(&tenant, &app).cloned().collect(),
                 deployment: state.deployment(&tenant, &app).cloned(),
+                placements: state.placements_of_app(&tenant, &app).cloned().collect(),
                 app: found,
             })
         })

@@ -440,11 +440,21 @@ fn schemas() -> Value {
         },
         "AppDetail": {
             "type": "object",
-            "required": ["app", "versions", "deployment"],
+            "required": ["app", "versions", "deployment", "placements"],
             "properties": {
                 "app": schema("App"),
                 "versions": { "type": "array", "items": schema("Version") },
-                "deployment": { "oneOf": [schema("Deployment"), { "type": "null" }] }
+                "deployment": { "oneOf": [schema("Deployment"), { "type": "null" }] },
+                "placements": { "type": "array", "items": schema("Placement") }
+            }
+        },
+        "Placement": {
+            "type": "object",
+            "description": "Sandboxes of a version that the scheduler placed on a node.",
+            "required": ["tenant", "app", "version", "node", "count"],
+            "properties": {
+                "tenant": name_schema(), "app": name_schema(), "version": uint,
+                "node": name_schema(), "count": uint
             }
         },
         "VersionConfig": {

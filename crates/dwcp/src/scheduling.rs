@@ -1,0 +1,95 @@
+//! The scheduler controller, as `dwcp up` runs it on every node: only the
+//! node that leads the cluster acts. Each round it reads the state, judges
+//! which nodes are alive from their reports ([`scheduler::Liveness`]), asks
+//! [`scheduler::placement_commands`] what to change and writes that; the
+//! decisions are pure, the loop only does I/O.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use control::cluster::ClusterNode;
+use scheduler::{Liveness, Reason};
+
+/// A node whose report stands still this long is unhealthy: its placements
+/// move to other nodes. Reports come every second; three missed ones are
+/// not a slow write.
+pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+
+/// How often the controller looks again when the state does not change
+/// (liveness moves with time alone).
+const ROUND: Duration = Duration::from_millis(250);
+
+/// Runs until the task is aborted.
+pub async fn run(node: Arc<ClusterNode>) {
+    let clock = Instant::now();
+    let mut liveness: Option<Liveness> = None;
+    let mut last_rejections = Vec::new();
+    loop {
+        let status = node.replica().status();
+        let revision = if status.leader != Some(status.id) {
+            // A new leader judges liveness afresh, with full grace.
+            liveness = None;
+            node.replica().read_local().revision()
+        } else {
+            let live = liveness.get_or_insert_with(|| Liveness::new(DEAD_AFTER));
+            let now = clock.elapsed();
+            let (revision, decision) = {
+                let state = node.replica().read_local();
+                live.observe(
+                    state.nodes().map(|n| {
+                        let beat = state.report(&n.name).map(|r| (r.boot, r.sequence));
+                        (&n.name, beat)
+                    }),
+                    now,
+                );
+                (
+                    state.revision(),
+                    scheduler::placement_commands(&state, |n| live.healthy(n, now)),
+                )
+            };
+            match decision {
+                Err(e) => eprintln!("dwcp scheduler: cannot plan: {e}"),
+                Ok(decision) => {
+                    for change in &decision.plan.changes {
+                        let why = match change.reason {
+                            Reason::Placed => "placed",
+                            Reason::ScaledDown => "scaled down",
+                            Reason::OverCapacity => "node over capacity",
+                            Reason::NodeUnhealthy => "node unhealthy",
+                            Reason::NodeGone => "node gone",
+                            Reason::NotEligible => "node not eligible",
+                            Reason::NotWanted => "not wanted",
+                        };
+                        eprintln!(
+                            "dwcp scheduler: {}/{}@{} on {}: {} -> {} ({why})",
+                            change.tenant,
+                            change.app,
+                            change.version,
+                            change.node,
+                            change.from,
+                            change.to
+                        );
+                    }
+                    if decision.plan.rejections != last_rejections {
+                        for r in &decision.plan.rejections {
+                            eprintln!("dwcp scheduler: {r}");
+                        }
+                        last_rejections = decision.plan.rejections;
+                    }
+                    for command in decision.commands {
+                        match node.write(command).await {
+                            Ok(response) => {
+                                if let Err(r) = response.result {
+                                    eprintln!("dwcp scheduler: placements refused: {r}");
+                                }
+                            }
+                            Err(e) => eprintln!("dwcp scheduler: writing placements: {e}"),
+                        }
+                    }
+                }
+            }
+            revision
+        };
+        let _ = node.replica().watch(revision, ROUND).await;
+    }
+}

@@ -1,0 +1,156 @@
+//! The node's heartbeat: every [`REPORT_EVERY`] one `Report` command with
+//! the node's observed state — templates ready, live sandboxes, and per
+//! version the requests, errors and latency its gateway has counted since
+//! the process started. One write per node per second whatever the
+//! traffic: the scheduler judges liveness from it, and rollouts and the
+//! ops center read the counters.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use control::cluster::ClusterNode;
+use control::{Command, LatencySummary, Name, NodeReport, VersionReport};
+use sandbox::WasmEngine;
+
+use crate::gateway::{Gateway, MetricsSnapshot};
+
+/// How often a node reports.
+pub const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// The report of `node` from its gateway's metrics and its counts.
+pub fn node_report(
+    node: Name,
+    boot: u64,
+    sequence: u64,
+    templates_ready: u32,
+    live_sandboxes: u64,
+    metrics: &MetricsSnapshot,
+) -> NodeReport {
+    let versions = metrics
+        .versions
+        .iter()
+        .filter_map(|v| {
+            // The names came from `Name`s, so they are valid again.
+            let tenant = Name::new("tenant", &v.tenant).ok()?;
+            let app = Name::new("app", &v.app).ok()?;
+            Some(VersionReport {
+                tenant,
+                app,
+                version: v.version,
+                requests: v.requests,
+                errors: v.errors_5xx + v.timeouts,
+                timeouts: v.timeouts,
+                latency_us: LatencySummary {
+                    count: v.latency_us.count,
+                    p50: v.latency_us.p50,
+                    p90: v.latency_us.p90,
+                    p99: v.latency_us.p99,
+                    p999: v.latency_us.p999,
+                    max: v.latency_us.max,
+                },
+            })
+        })
+        .collect();
+    NodeReport {
+        node,
+        boot,
+        sequence,
+        templates_ready,
+        live_sandboxes,
+        versions,
+    }
+}
+
+/// Reports until aborted. A failed report is said once on stderr, and
+/// again when reports go through.
+pub(super) async fn run(
+    node: Arc<ClusterNode>,
+    gateway: Arc<Gateway>,
+    engine: Arc<WasmEngine>,
+    templates_ready: Arc<AtomicU32>,
+) {
+    let boot = boot_id();
+    let name = node.name();
+    let mut ticks = tokio::time::interval(REPORT_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    for sequence in 1.. {
+        ticks.tick().await;
+        let report = node_report(
+            name.clone(),
+            boot,
+            sequence,
+            templates_ready.load(Ordering::Relaxed),
+            engine.live() as u64,
+            &gateway.metrics(),
+        );
+        let failure = match node.write(Command::Report { report }).await {
+            Ok(response) => response.result.err().map(|r| r.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        match failure {
+            Some(why) if !failing => {
+                eprintln!("dwcp agent: the node's report was not stored: {why}");
+                failing = true;
+            }
+            None if failing => {
+                eprintln!("dwcp agent: reports are stored again");
+                failing = false;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A number that differs between two starts of the node's process.
+fn boot_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        bytes = (nanos ^ u64::from(std::process::id())).to_le_bytes();
+    }
+    u64::from_le_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::{LatencySnapshot, VersionSnapshot};
+
+    #[test]
+    fn a_report_carries_errors_with_timeouts_and_the_latency() {
+        let metrics = MetricsSnapshot {
+            versions: vec![VersionSnapshot {
+                tenant: "acme".into(),
+                app: "shop".into(),
+                version: 2,
+                requests: 100,
+                errors_4xx: 7,
+                errors_5xx: 3,
+                timeouts: 2,
+                in_flight: 0,
+                latency_us: LatencySnapshot {
+                    count: 100,
+                    p99: 900,
+                    ..LatencySnapshot::default()
+                },
+            }],
+            ..MetricsSnapshot::default()
+        };
+        let node = Name::new("node", "node-1").unwrap();
+        let r = node_report(node, 9, 4, 1, 5, &metrics);
+        assert_eq!(
+            (r.boot, r.sequence, r.templates_ready, r.live_sandboxes),
+            (9, 4, 1, 5)
+        );
+        let v = &r.versions[0];
+        assert_eq!(
+            (v.version, v.requests, v.errors, v.timeouts),
+            (2, 100, 5, 2)
+        );
+        assert_eq!(v.latency_us.p99, 900);
+    }
+}

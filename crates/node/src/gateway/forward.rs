@@ -1,0 +1,291 @@
+//! Forwarding: a request for an app that this node does not hold goes to
+//! a gateway of the same region that does (the scheduler placed the app
+//! there), and that gateway's answer comes back unchanged.
+//!
+//! Peers are tried in an order that starts at the request key's hash (so a
+//! key keeps reaching the same peer while the peers stay the same); a peer
+//! that refuses the connection or cannot be reached within
+//! [`CONNECT_TIMEOUT`] is skipped for the next, since the request surely
+//! did not reach it; so is one whose connection broke under a GET, HEAD or
+//! OPTIONS request, which may be repeated. Any other request is never sent
+//! twice: a failure once it was sent is a 502, a peer that does not answer
+//! in time a 504. A
+//! forwarded request carries [`FORWARDED_HEADER`] and its request id, which
+//! the peer adopts, so one id names the request in both access logs; a
+//! forwarded request is never forwarded again.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::header::{HOST, HeaderName, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::REQUEST_ID_HEADER;
+use super::reply::Failure;
+use super::routes::RouteLimits;
+
+/// Marks a request one gateway forwarded to another.
+pub const FORWARDED_HEADER: &str = "x-dwcp-forwarded";
+
+/// How long a peer may take to accept the connection before the next one
+/// is tried.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Time the peer's answer may take beyond the route's timeout (the peer
+/// enforces the timeout itself and answers 504; this covers the hop).
+const HOP_MARGIN: Duration = Duration::from_secs(1);
+
+/// Headers of one connection, not of the request: never passed on.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Sends requests to peer gateways over pooled HTTP/1.1 connections.
+pub(crate) struct Forwarder {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Forwarder {
+    pub(crate) fn new() -> Forwarder {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Forwarder { client }
+    }
+
+    /// Sends the request to the first of `peers` (in the order `key` gives)
+    /// that takes the connection, and returns its answer.
+    pub(crate) async fn forward(
+        &self,
+        id: &str,
+        parts: &Parts,
+        body: Bytes,
+        peers: &[String],
+        key: u64,
+        limits: &RouteLimits,
+        what: &str,
+    ) -> Result<Response<Full<Bytes>>, Failure> {
+        let mut unreachable = Vec::new();
+        for peer in ordered(peers, key) {
+            let request = match build(id, parts, body.clone(), peer) {
+                Ok(r) => r,
+                Err(e) => {
+                    unreachable.push(format!("{peer} ({e})"));
+                    continue;
+                }
+            };
+            let sent = tokio::time::timeout(limits.timeout + HOP_MARGIN, async {
+                let response = self.client.request(request).await?;
+                let (head, body) = response.into_parts();
+                let body = Limited::new(body, limits.max_response_bytes)
+                    .collect()
+                    .await
+                    .map_err(Upstream::Body)?
+                    .to_bytes();
+                Ok::<_, Upstream>((head, body))
+            })
+            .await;
+            match sent {
+                Err(_elapsed) => {
+                    return Err(Failure::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "timeout",
+                        format!(
+                            "{what}: the gateway at {peer} did not answer within {} ms",
+                            (limits.timeout + HOP_MARGIN).as_millis()
+                        ),
+                    ));
+                }
+                Ok(Err(Upstream::Send(e))) if e.is_connect() || idempotent(&parts.method) => {
+                    unreachable.push(format!("{peer} ({e})"));
+                }
+                Ok(Err(Upstream::Send(e))) => {
+                    return Err(bad_gateway(format!(
+                        "{what}: the request to the gateway at {peer} failed: {e}"
+                    )));
+                }
+                Ok(Err(Upstream::Body(e))) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                    return Err(Failure::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "response_too_large",
+                        format!(
+                            "{what} sent a response larger than the {} bytes this route allows",
+                            limits.max_response_bytes
+                        ),
+                    ));
+                }
+                Ok(Err(Upstream::Body(e))) => {
+                    return Err(bad_gateway(format!(
+                        "{what}: the answer from the gateway at {peer} broke off: {e}"
+                    )));
+                }
+                Ok(Ok((mut head, body))) => {
+                    strip_hop_by_hop(&mut head.headers);
+                    head.headers.remove(hyper::header::CONTENT_LENGTH);
+                    return Ok(Response::from_parts(head, Full::new(body)));
+                }
+            }
+        }
+        Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_peer",
+            format!(
+                "{what} is served by other nodes of this region, and none could be reached: {}",
+                unreachable.join("; ")
+            ),
+        ))
+    }
+}
+
+/// Why a forwarded request failed.
+enum Upstream {
+    Send(hyper_util::client::legacy::Error),
+    Body(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<hyper_util::client::legacy::Error> for Upstream {
+    fn from(e: hyper_util::client::legacy::Error) -> Upstream {
+        Upstream::Send(e)
+    }
+}
+
+/// Methods a client may repeat: their request goes to the next peer when
+/// the connection to one broke, even if it may have reached it.
+fn idempotent(method: &hyper::Method) -> bool {
+    use hyper::Method;
+    [Method::GET, Method::HEAD, Method::OPTIONS].contains(method)
+}
+
+fn bad_gateway(message: String) -> Failure {
+    Failure::new(StatusCode::BAD_GATEWAY, "upstream_failed", message)
+}
+
+/// `peers` rotated to start where `key` points.
+fn ordered(peers: &[String], key: u64) -> impl Iterator<Item = &String> {
+    let n = peers.len();
+    // Multiply-shift: a uniform hash onto 0..n without modulo bias.
+    let start = ((u128::from(key) * n as u128) >> 64) as usize;
+    (0..n).map(move |i| &peers[(start + i) % n])
+}
+
+/// The request to send to `peer`: same method, path, query and headers
+/// (less hop-by-hop ones), marked as forwarded with its id.
+fn build(id: &str, parts: &Parts, body: Bytes, peer: &str) -> Result<Request<Full<Bytes>>, String> {
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri: Uri = format!("http://{peer}{path}")
+        .parse()
+        .map_err(|e| format!("not an address: {e}"))?;
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    for (name, value) in &parts.headers {
+        headers.append(name, value.clone());
+    }
+    strip_hop_by_hop(headers);
+    // An HTTP/2 request names its host in the URI only.
+    if !headers.contains_key(HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(host) = HeaderValue::from_str(authority.as_str())
+    {
+        headers.insert(HOST, host);
+    }
+    headers.insert(
+        HeaderName::from_static(FORWARDED_HEADER),
+        HeaderValue::from_static("1"),
+    );
+    let id = HeaderValue::from_str(id).map_err(|e| format!("request id: {e}"))?;
+    headers.insert(HeaderName::from_static(REQUEST_ID_HEADER), id);
+    Ok(request)
+}
+
+fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    // A `Connection` header may name more headers of the connection.
+    let named: Vec<String> = headers
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
+        headers.remove(name);
+    }
+}
+
+/// The request id a forwarded request carries, if it is one this gateway
+/// would make (16 lowercase hex digits): adopted so one id names the
+/// request on both nodes.
+pub(crate) fn forwarded_id(parts: &Parts) -> Option<String> {
+    parts.headers.get(FORWARDED_HEADER)?;
+    let id = parts.headers.get(REQUEST_ID_HEADER)?.to_str().ok()?;
+    let valid = id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    valid.then(|| id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_rotate_from_the_keys_point_and_each_comes_once() {
+        let peers: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let all = |key| ordered(&peers, key).cloned().collect::<Vec<_>>();
+        assert_eq!(all(0), ["a", "b", "c"]);
+        assert_eq!(all(u64::MAX), ["c", "a", "b"]);
+        assert_eq!(all(u64::MAX / 2), ["b", "c", "a"]);
+    }
+
+    #[test]
+    fn a_request_goes_on_without_its_connection_headers() {
+        let request = Request::builder()
+            .uri("/shop/cart?x=1")
+            .header("host", "shop.example")
+            .header("connection", "keep-alive, x-secret-hop")
+            .header("x-secret-hop", "1")
+            .header("accept", "text/plain")
+            .header(FORWARDED_HEADER, "spoofed")
+            .body(())
+            .unwrap();
+        let (parts, ()) = request.into_parts();
+        let out = build("00000000000000ab", &parts, Bytes::new(), "127.0.0.9:8080").unwrap();
+        assert_eq!(out.uri(), "http://127.0.0.9:8080/shop/cart?x=1");
+        let h = out.headers();
+        assert_eq!(h["host"], "shop.example");
+        assert_eq!(h["accept"], "text/plain");
+        assert_eq!(h[FORWARDED_HEADER], "1");
+        assert_eq!(h[REQUEST_ID_HEADER], "00000000000000ab");
+        assert!(!h.contains_key("connection") && !h.contains_key("x-secret-hop"));
+
+        let (forwarded, ()) = out.map(|_| ()).into_parts();
+        assert_eq!(
+            forwarded_id(&forwarded).as_deref(),
+            Some("00000000000000ab")
+        );
+        let (plain, ()) = Request::builder()
+            .header(REQUEST_ID_HEADER, "00000000000000ab")
+            .body(())
+            .unwrap()
+            .into_parts();
+        assert_eq!(forwarded_id(&plain), None, "only forwarded ids are adopted");
+    }
+}
