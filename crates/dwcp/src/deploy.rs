@@ -1,15 +1,19 @@
 //! `dwcp deploy`: upload a module, make it a new version of an app (creating
 //! the app when it is missing) and deploy that version, in four API calls.
 //!
-//! Every flag is checked before the first call, and the app is looked up
-//! before the upload, so that a typo or a route conflict costs no upload and
-//! leaves nothing half-made.
+//! Every flag is checked before the first call (against the same rules the
+//! API applies), and the app and the tenant's quotas are looked up before the
+//! upload, so that a typo, a route conflict or a deploy over quota costs no
+//! upload and leaves nothing half-made. Should a later step still be refused
+//! (a region that does not exist, a write that raced this one), an app this
+//! deploy created is deleted again; a version added to an app that existed
+//! stays, and the error says so.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use control::{App, Deployment, Name, Version};
+use control::{App, Deployment, Name, Rejection, Tenant, Version, VersionConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::app::NewApp;
@@ -98,6 +102,24 @@ struct AppDetail {
     app: App,
 }
 
+/// What `GET /tenants` answers.
+#[derive(Debug, Deserialize)]
+struct TenantList {
+    tenants: Vec<Tenant>,
+}
+
+/// What `GET /apps?tenant=T` answers; only names and deployments are needed.
+#[derive(Debug, Deserialize)]
+struct AppList {
+    apps: Vec<AppUse>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AppUse {
+    name: Name,
+    deployment: Option<Deployment>,
+}
+
 /// The flags, checked.
 #[derive(Debug)]
 struct Plan {
@@ -134,6 +156,19 @@ impl Plan {
             }
             None => None,
         };
+        control::check_replicas(replicas)
+            .map_err(|e| flag_error("--replicas", &args.replicas, "", &e))?;
+        let defaults = VersionConfig::default();
+        control::check_config(&VersionConfig {
+            memory_bytes: memory_bytes.unwrap_or(defaults.memory_bytes),
+            timeout_ms: timeout_ms.unwrap_or(defaults.timeout_ms),
+            warm: args.warm,
+        })
+        .map_err(|e| match (e.field(), &args.memory, &args.timeout) {
+            (Some("memory_bytes"), Some(given), _) => flag_error("--memory", given, "bytes", &e),
+            (Some("timeout_ms"), _, Some(given)) => flag_error("--timeout", given, "ms", &e),
+            _ => anyhow::anyhow!("{e}"),
+        })?;
         Ok(Plan {
             tenant: Name::new("--tenant", &args.tenant)?,
             name: Name::new("--name", &args.name)?,
@@ -167,6 +202,56 @@ impl Plan {
             digest,
             config: &self.config,
         }
+    }
+
+    /// Why the tenant's quotas refuse this deploy, if they do: `tenant` with
+    /// its `apps` as they are, `existing` whether the app is one of them.
+    fn over_quota(&self, tenant: &Tenant, apps: &[AppUse], existing: bool) -> Option<String> {
+        let quotas = &tenant.quotas;
+        let over = |what: &str, quota: &str, wanted: u64, limit: u32, remedy: String| {
+            format!(
+                "tenant `{}` would have {wanted} {what}, over its quota of {limit} ({quota}); \
+                 nothing was uploaded or changed. {remedy}, or raise the tenant's quotas \
+                 (POST /api/v1/tenants, see docs/api.md)",
+                tenant.name
+            )
+        };
+        if !existing {
+            let wanted = apps.len() as u64 + 1;
+            if wanted > u64::from(quotas.max_apps) {
+                return Some(over(
+                    "apps",
+                    "max_apps",
+                    wanted,
+                    quotas.max_apps,
+                    format!(
+                        "Delete one of its apps (dwcp app delete NAME --tenant {})",
+                        tenant.name
+                    ),
+                ));
+            }
+        }
+        let others: u64 = apps
+            .iter()
+            .filter(|a| a.name != self.name)
+            .filter_map(|a| a.deployment.as_ref())
+            .map(Deployment::replicas)
+            .sum();
+        let wanted = others + u64::from(self.replicas);
+        if wanted > u64::from(quotas.max_replicas) {
+            let room = u64::from(quotas.max_replicas).saturating_sub(others);
+            return Some(over(
+                "replicas",
+                "max_replicas",
+                wanted,
+                quotas.max_replicas,
+                format!(
+                    "Its other apps run {}; ask for at most {room} with --replicas",
+                    plural(others, "replica")
+                ),
+            ));
+        }
+        None
     }
 
     fn deployment(&self, version: u64) -> SetDeployment {
@@ -205,6 +290,20 @@ pub fn run(args: DeployArgs) -> Result<()> {
             );
         }
 
+        // The quotas, before anything is uploaded or written: the API would
+        // refuse the deployment only after the app and its version exist.
+        let tenants: TenantList = client.get("/tenants").await?;
+        let Some(tenant) = tenants.tenants.iter().find(|t| t.name == plan.tenant) else {
+            bail!(
+                "tenant `{}` does not exist; create it first (POST /api/v1/tenants, see docs/api.md)",
+                plan.tenant
+            );
+        };
+        let apps: AppList = client.get(&format!("/apps?tenant={}", plan.tenant)).await?;
+        if let Some(refusal) = plan.over_quota(tenant, &apps.apps, existing.is_some()) {
+            bail!(refusal);
+        }
+
         if bytes.len() >= LARGE_UPLOAD {
             eprintln!(
                 "uploading {file} ({:.1} MiB)...",
@@ -218,8 +317,8 @@ pub fn run(args: DeployArgs) -> Result<()> {
             eprintln!("uploaded, stored on {}", plural(blob.copies, "node"));
         }
 
-        let route = match existing {
-            Some(app) => app.route,
+        let (route, created) = match existing {
+            Some(app) => (app.route, false),
             None => {
                 let route = plan.new_route();
                 let app: App = client
@@ -228,21 +327,71 @@ pub fn run(args: DeployArgs) -> Result<()> {
                         &plan.new_app(&route),
                     )
                     .await?;
-                app.route
+                (app.route, true)
             }
         };
-        let version: Version = client
+        let version: Version = match client
             .post(&format!("{path}/versions"), &plan.new_version(&blob.digest))
-            .await?;
-        let deployment: Deployment = client
+            .await
+        {
+            Ok(version) => version,
+            Err(e) if created => return Err(undo(&client, &plan, &path, e.into()).await),
+            Err(e) => return Err(e.into()),
+        };
+        let deployment: Deployment = match client
             .put(
                 &format!("{path}/deployment"),
                 &plan.deployment(version.number),
             )
-            .await?;
+            .await
+        {
+            Ok(deployment) => deployment,
+            Err(e) if created => return Err(undo(&client, &plan, &path, e.into()).await),
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "{e}\nversion {} was added to {}/{} but is not deployed; the app's deployment is as it was",
+                    version.number,
+                    plan.tenant,
+                    plan.name
+                ));
+            }
+        };
         println!("{}", summary(&deployment, &blob, &route));
         Ok(())
     })
+}
+
+/// Deletes the app this deploy created, after `error` refused a later step,
+/// so that a failed deploy leaves no app behind; returns the error to report.
+async fn undo(client: &Client, plan: &Plan, path: &str, error: anyhow::Error) -> anyhow::Error {
+    match client.delete(path).await {
+        Ok(()) => anyhow::anyhow!(
+            "{error}\nthe app {}/{} this deploy had created was deleted again",
+            plan.tenant,
+            plan.name
+        ),
+        Err(e) => anyhow::anyhow!(
+            "{error}\nthe app {}/{} this deploy created is left without a deployment, and deleting it failed: {e}; delete it with `dwcp app delete {} --tenant {}`",
+            plan.tenant,
+            plan.name,
+            plan.name,
+            plan.tenant
+        ),
+    }
+}
+
+/// A flag's value, `given` on the command line, that the API's rules
+/// refuse; `unit` is what the API counts it in ("" when it is as given).
+fn flag_error(flag: &str, given: &str, unit: &str, rejection: &Rejection) -> anyhow::Error {
+    match rejection {
+        Rejection::Invalid { value, allowed, .. } if unit.is_empty() => {
+            anyhow::anyhow!("{flag} `{value}` is not allowed: {allowed}")
+        }
+        Rejection::Invalid { value, allowed, .. } => {
+            anyhow::anyhow!("{flag} `{given}` ({value} {unit}) is not allowed: {allowed}")
+        }
+        other => anyhow::anyhow!("{flag} `{given}`: {other}"),
+    }
 }
 
 /// The line printed once the deployment is set.
@@ -345,6 +494,73 @@ mod tests {
         assert!(err(&["--name", "a", "--memory", "lots"]).starts_with("--memory: "));
         assert!(err(&["--name", "a", "--timeout", "5 fortnights"]).starts_with("--timeout: "));
         assert!(err(&["--name", "a", "--timeout", "10us"]).contains("under a millisecond"));
+        // The API's own rules, checked before anything is uploaded.
+        assert_eq!(
+            err(&["--name", "a", "--timeout", "20m"]),
+            "--timeout `20m` (1200000 ms) is not allowed: 1 to 600000 (10 minutes)"
+        );
+        assert_eq!(
+            err(&["--name", "a", "--memory", "100KiB"]),
+            "--memory `100KiB` (102400 bytes) is not allowed: a multiple of 64 KiB from 64 KiB to 4 GiB"
+        );
+        assert_eq!(
+            err(&["--name", "a", "--replicas", "100001"]),
+            "--replicas `100001` is not allowed: at most 100000 per region"
+        );
+        assert!(plan(&["--name", "a", "--replicas", "100000", "--timeout", "10m"]).is_ok());
+    }
+
+    #[test]
+    fn quotas_refuse_a_deploy_up_front() {
+        let tenant: Tenant = serde_json::from_value(json!({
+            "name": "tight", "quotas": {"max_apps": 2, "max_replicas": 4}, "created": 3
+        }))
+        .unwrap();
+        let app = |name: &str, replicas: Option<u32>| -> AppUse {
+            serde_json::from_value(json!({
+                "name": name,
+                "deployment": replicas.map(|r| json!({
+                    "tenant": "tight", "app": name, "version": 1,
+                    "regions": {"local": r}, "updated": 5
+                })),
+            }))
+            .unwrap()
+        };
+        let p = plan(&["--name", "web", "--tenant", "tight", "--replicas", "3"]).unwrap();
+        assert_eq!(p.over_quota(&tenant, &[], false), None);
+        assert_eq!(p.over_quota(&tenant, &[app("other", None)], false), None);
+        // Its own deployment is replaced, so it does not count.
+        assert_eq!(p.over_quota(&tenant, &[app("web", Some(4))], true), None);
+
+        let refusal = p
+            .over_quota(&tenant, &[app("other", Some(2))], false)
+            .unwrap();
+        assert!(
+            refusal.starts_with(
+                "tenant `tight` would have 5 replicas, over its quota of 4 (max_replicas); nothing was uploaded or changed."
+            ),
+            "{refusal}"
+        );
+        assert!(
+            refusal.contains("Its other apps run 2 replicas; ask for at most 2 with --replicas"),
+            "{refusal}"
+        );
+
+        let two = [app("a", None), app("b", None)];
+        let refusal = p.over_quota(&tenant, &two, false).unwrap();
+        assert!(
+            refusal.starts_with(
+                "tenant `tight` would have 3 apps, over its quota of 2 (max_apps); nothing was uploaded or changed."
+            ),
+            "{refusal}"
+        );
+        assert!(
+            refusal.contains("dwcp app delete NAME --tenant tight"),
+            "{refusal}"
+        );
+        // An app that exists already is not one more.
+        let with_web = [app("web", None), app("b", None)];
+        assert_eq!(p.over_quota(&tenant, &with_web, true), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Cluster, http, lag, members, voters};
+use common::{Cluster, http, lag, members, voters, wait_gateway};
 use serde_json::{Value, json};
 
 /// The revision of the state as node `n` reads it (linearizably).
@@ -433,26 +433,6 @@ fn an_isolated_leader_is_replaced_and_catches_up_when_healed() {
         "the old leader to catch up",
     );
     assert_eq!(c.get(old, "while-isolated").as_deref(), Some("x"));
-}
-
-/// Polls `GET path` on `gateway` until `ok` holds for its status and body.
-fn wait_gateway(gateway: &str, path: &str, ok: impl Fn(u16, &str) -> bool, what: &str) {
-    let deadline = std::time::Instant::now() + common::DEADLINE;
-    let mut last = None;
-    loop {
-        if let Ok((status, body)) = http(gateway, "GET", path, None, None, "") {
-            let body = String::from_utf8_lossy(&body).into_owned();
-            if ok(status, &body) {
-                return;
-            }
-            last = Some((status, body));
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: last answer {last:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
 
 #[test]

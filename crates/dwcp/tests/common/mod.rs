@@ -431,6 +431,47 @@ pub fn http_within(
     body: Option<&[u8]>,
     content_type: &str,
 ) -> std::io::Result<(u16, Vec<u8>)> {
+    exchange(timeout, addr, method, path, token, body, content_type).map(|a| (a.status, a.body))
+}
+
+/// An HTTP answer with its head.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    /// Header names in lower case, in the order sent.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// `GET path` on `addr` with no token; the whole answer.
+pub fn get_answer(addr: &str, path: &str) -> std::io::Result<Answer> {
+    exchange(DEADLINE, addr, "GET", path, None, None, "")
+}
+
+/// One HTTP/1.1 request with `Connection: close`; the whole answer.
+pub fn exchange(
+    timeout: Duration,
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+    content_type: &str,
+) -> std::io::Result<Answer> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(timeout))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -471,19 +512,51 @@ pub fn http_within(
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| std::io::Error::other("no HTTP head in the answer"))?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let status: u16 = head
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status: u16 = status_line
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad status line: {head}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
     let mut body = raw[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"))
     {
         body = unchunk(&body);
     }
-    Ok((status, body))
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Polls `GET path` on `gateway` until `ok` holds for its status and body;
+/// returns that answer.
+pub fn wait_gateway(
+    gateway: &str,
+    path: &str,
+    ok: impl Fn(u16, &str) -> bool,
+    what: &str,
+) -> Answer {
+    let deadline = Instant::now() + DEADLINE;
+    let mut last = None;
+    loop {
+        if let Ok(answer) = get_answer(gateway, path) {
+            if ok(answer.status, &answer.text()) {
+                return answer;
+            }
+            last = Some((answer.status, answer.text()));
+        }
+        assert!(Instant::now() < deadline, "{what}: last answer {last:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn unchunk(mut data: &[u8]) -> Vec<u8> {

@@ -1,0 +1,364 @@
+//! Bad apps and bad deploys against one real `dwcp up` node (127.0.37.1),
+//! through the `dwcp` client and the node's gateway: an app that traps
+//! answers 500 and one that never answers 504, each with its request id,
+//! and the gateway keeps serving; a module that is not valid or imports
+//! what is not granted, and a deploy over the tenant's quota, are refused
+//! by `dwcp deploy` with a clear error and leave the state as it was.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{Answer, Cluster, get_answer, wait_gateway};
+use serde_json::{Value, json};
+
+const HELLO: &str = include_str!("../../../examples/wagi/hello.wat");
+const TRAP: &str = include_str!("../../node/tests/apps/trap.wat");
+const LOOP: &str = include_str!("../../node/tests/apps/loop.wat");
+
+/// Runs `dwcp ARGS` against node 1 and expects it to succeed; its stdout.
+fn cli_ok(c: &Cluster, args: &[&str]) -> String {
+    let out = c.cli(1, args);
+    assert!(
+        out.status.success(),
+        "dwcp {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `dwcp ARGS` against node 1 and expects it to fail; its stderr.
+fn cli_err(c: &Cluster, args: &[&str]) -> String {
+    let out = c.cli(1, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "dwcp {args:?} succeeded: {}{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The revision of the state (a linearizable read through node 1).
+fn revision(c: &Cluster) -> u64 {
+    let (status, v) = c.call(1, "GET", "/api/v1/registers/probe", None);
+    assert_eq!(status, 200, "{v}");
+    v["revision"].as_u64().unwrap()
+}
+
+/// Every app of every tenant, with its versions and deployment.
+fn apps(c: &Cluster) -> Value {
+    let (status, v) = c.call(1, "GET", "/api/v1/apps", None);
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+fn app_names(apps: &Value) -> Vec<String> {
+    apps["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{}/{}",
+                a["tenant"].as_str().unwrap(),
+                a["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// The gateway's error document in `answer`, checked to carry the same
+/// request id as the `x-request-id` header; returns (code, message, id).
+fn gateway_error(answer: &Answer) -> (String, String, String) {
+    let v: Value = serde_json::from_slice(&answer.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", answer.text()));
+    let e = &v["error"];
+    let id = e["request_id"].as_str().unwrap_or_default().to_string();
+    assert!(!id.is_empty(), "no request id in the body: {v}");
+    assert_eq!(
+        answer.header("x-request-id"),
+        Some(id.as_str()),
+        "the header and the body name different requests: {:?}",
+        answer.headers
+    );
+    (
+        e["code"].as_str().unwrap_or_default().to_string(),
+        e["message"].as_str().unwrap_or_default().to_string(),
+        id,
+    )
+}
+
+/// `/hello` (the example app every new cluster deploys) answers as usual.
+fn hello_still_answers(gateway: &str, after: &str) {
+    let answer = get_answer(gateway, "/hello").unwrap();
+    assert_eq!(
+        (answer.status, answer.text().as_str()),
+        (200, "Hello from DWCP!\n"),
+        "/hello after {after}"
+    );
+    assert!(answer.header("x-request-id").is_some(), "{answer:?}");
+}
+
+#[test]
+fn bad_apps_and_refused_deploys_leave_the_node_serving_and_the_state_unchanged() {
+    let mut c = Cluster::found(37);
+    c.wait_api(1);
+    let gateway = c.nodes[&1].gateway.clone();
+    wait_gateway(
+        &gateway,
+        "/hello",
+        |s, b| s == 200 && b == "Hello from DWCP!\n",
+        "the example app",
+    );
+    let dir = tempfile::tempdir().unwrap();
+
+    a_trapping_app_answers_500_with_its_request_id(&c, dir.path(), &gateway);
+    a_slow_app_answers_504_within_its_timeout(&c, dir.path(), &gateway);
+    modules_that_cannot_run_are_refused_and_nothing_is_stored(&c, dir.path());
+    a_deploy_over_quota_is_refused_before_anything_is_written(&c, dir.path(), &gateway);
+    a_deploy_refused_after_the_app_was_created_removes_it_again(&c, dir.path());
+    hello_still_answers(&gateway, "everything");
+}
+
+fn a_trapping_app_answers_500_with_its_request_id(c: &Cluster, dir: &Path, gateway: &str) {
+    let trap = write(dir, "trap.wat", TRAP);
+    cli_ok(
+        c,
+        &["deploy", s(&trap), "--name", "trap", "--route", "/trap"],
+    );
+    let first = wait_gateway(gateway, "/trap", |s, _| s != 404, "/trap to be routed");
+    assert_eq!(first.status, 500, "{}", first.text());
+    let (code, message, id) = gateway_error(&first);
+    assert_eq!(code, "trap", "{message}");
+    assert!(message.contains("default/trap"), "{message}");
+    // Each request has an id of its own.
+    let second = get_answer(gateway, "/trap").unwrap();
+    assert_eq!(second.status, 500, "{}", second.text());
+    let (code, _, id2) = gateway_error(&second);
+    assert_eq!(code, "trap");
+    assert_ne!(id, id2, "two requests, one id");
+    hello_still_answers(gateway, "a trap");
+}
+
+fn a_slow_app_answers_504_within_its_timeout(c: &Cluster, dir: &Path, gateway: &str) {
+    let slow = write(dir, "loop.wat", LOOP);
+    cli_ok(
+        c,
+        &[
+            "deploy",
+            s(&slow),
+            "--name",
+            "slow",
+            "--route",
+            "/slow",
+            "--timeout",
+            "300ms",
+        ],
+    );
+    let (status, v) = c.call(1, "GET", "/api/v1/tenants/default/apps/slow", None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["versions"][0]["config"]["timeout_ms"], json!(300), "{v}");
+    wait_gateway(gateway, "/slow", |s, _| s != 404, "/slow to be routed");
+    for _ in 0..3 {
+        let start = Instant::now();
+        let answer = get_answer(gateway, "/slow").unwrap();
+        let took = start.elapsed();
+        assert_eq!(answer.status, 504, "{}", answer.text());
+        let (code, message, _) = gateway_error(&answer);
+        assert_eq!(code, "timeout", "{message}");
+        assert!(
+            message.contains("default/slow") && message.contains("300 ms"),
+            "{message}"
+        );
+        // It waited for the app's deadline (300 ms) and answered well before
+        // the default one (10 s), with slack for a loaded machine: the
+        // version's timeout is what applies.
+        assert!(took >= Duration::from_millis(300), "answered in {took:?}");
+        assert!(took < Duration::from_secs(8), "answered in {took:?}");
+    }
+    hello_still_answers(gateway, "timeouts");
+}
+
+fn modules_that_cannot_run_are_refused_and_nothing_is_stored(c: &Cluster, dir: &Path) {
+    let before = (revision(c), apps(c));
+    // A binary module whose first section is cut short.
+    let garbage: &[u8] = b"\0asm\x01\0\0\0\x01\xff\xff\xff\x0f";
+    // A valid module that imports what no sandbox is granted.
+    let ungranted = r#"(module
+  (import "env" "launch_missiles" (func $launch))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $launch)))"#;
+    let garbage_file = write(dir, "garbage.wasm", garbage);
+    let ungranted_file = write(dir, "ungranted.wat", ungranted);
+
+    let err = cli_err(
+        c,
+        &[
+            "deploy",
+            s(&garbage_file),
+            "--name",
+            "garbage",
+            "--route",
+            "/garbage",
+        ],
+    );
+    assert!(
+        err.contains("field: body") && err.contains("invalid module"),
+        "{err}"
+    );
+    let err = cli_err(
+        c,
+        &[
+            "deploy",
+            s(&ungranted_file),
+            "--name",
+            "ungranted",
+            "--route",
+            "/ungranted",
+        ],
+    );
+    assert!(
+        err.contains("env::launch_missiles") && err.contains("not granted"),
+        "{err}"
+    );
+    // Nor as a new version of an app that exists.
+    let err = cli_err(c, &["deploy", s(&ungranted_file), "--name", "hello"]);
+    assert!(err.contains("not granted"), "{err}");
+
+    assert_eq!(
+        (revision(c), apps(c)),
+        before,
+        "a refused module changed the state"
+    );
+    let listing = cli_ok(c, &["apps"]);
+    assert!(
+        !listing.contains("garbage") && !listing.contains("ungranted"),
+        "{listing}"
+    );
+    for bytes in [garbage, ungranted.as_bytes()] {
+        let digest = control::blobs::digest_of(bytes);
+        let (status, v) = c.call(1, "GET", &format!("/api/v1/blobs/{digest}"), None);
+        assert_eq!(status, 404, "a refused module was stored: {v}");
+        assert!(!c.nodes[&1].dir.join("blobs").join(&digest).exists());
+    }
+}
+
+fn a_deploy_over_quota_is_refused_before_anything_is_written(
+    c: &Cluster,
+    dir: &Path,
+    gateway: &str,
+) {
+    let (status, v) = c.call(
+        1,
+        "POST",
+        "/api/v1/tenants",
+        Some(json!({"name": "tight", "quotas": {"max_apps": 1, "max_replicas": 2}})),
+    );
+    assert_eq!(status, 201, "{v}");
+    let hello = write(
+        dir,
+        "small.wat",
+        HELLO.replace("Hello from DWCP!", "Small is fine!!!"),
+    );
+    let file = s(&hello);
+    let deploy = |name: &'static str, route: &'static str, replicas: &'static str| {
+        [
+            "deploy",
+            file,
+            "--tenant",
+            "tight",
+            "--name",
+            name,
+            "--route",
+            route,
+            "--replicas",
+            replicas,
+        ]
+    };
+    let unchanged = |before: &(u64, Value), what: &str| {
+        assert_eq!(&(revision(c), apps(c)), before, "{what} changed the state");
+    };
+
+    // A new app with more replicas than the tenant may run.
+    let before = (revision(c), apps(c));
+    let err = cli_err(c, &deploy("small", "/small", "5"));
+    assert!(
+        err.contains("tight") && err.contains("max_replicas") && err.contains("2"),
+        "{err}"
+    );
+    unchanged(&before, "a deploy over max_replicas");
+    assert!(!app_names(&before.1).contains(&"tight/small".to_string()));
+
+    // Within the quota it goes through, and is served.
+    cli_ok(c, &deploy("small", "/small", "2"));
+    wait_gateway(
+        gateway,
+        "/small",
+        |s, b| s == 200 && b == "Small is fine!!!\n",
+        "the app within its quota",
+    );
+
+    // A new version of that app with more replicas: no version is added,
+    // the deployment stays.
+    let before = (revision(c), apps(c));
+    let err = cli_err(c, &deploy("small", "/small", "3"));
+    assert!(err.contains("max_replicas"), "{err}");
+    unchanged(&before, "a new version over max_replicas");
+    let small = &before.1["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "small")
+        .cloned()
+        .unwrap();
+    assert_eq!(small["versions"], json!(1), "{small}");
+    assert_eq!(
+        small["deployment"]["regions"],
+        json!({"local": 2}),
+        "{small}"
+    );
+
+    // One app more than the tenant may have.
+    let err = cli_err(c, &deploy("second", "/second", "0"));
+    assert!(err.contains("tight") && err.contains("max_apps"), "{err}");
+    unchanged(&before, "a deploy over max_apps");
+}
+
+fn a_deploy_refused_after_the_app_was_created_removes_it_again(c: &Cluster, dir: &Path) {
+    // The API has no list of regions, so a region that does not exist is
+    // only refused at the last step, after the app and its version exist.
+    let before = apps(c);
+    let hello = write(dir, "typo.wat", HELLO);
+    let err = cli_err(
+        c,
+        &[
+            "deploy",
+            s(&hello),
+            "--name",
+            "typo",
+            "--route",
+            "/typo",
+            "--region",
+            "nowhere",
+        ],
+    );
+    assert!(err.contains("region `nowhere` does not exist"), "{err}");
+    assert!(
+        err.contains("default/typo this deploy had created was deleted again"),
+        "{err}"
+    );
+    assert_eq!(apps(c), before, "a refused deploy left its app behind");
+}
