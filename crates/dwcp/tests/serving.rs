@@ -4,6 +4,12 @@
 //! and the gateway keeps serving; a module that is not valid or imports
 //! what is not granted, and a deploy over the tenant's quota, are refused
 //! by `dwcp deploy` with a clear error and leave the state as it was.
+//!
+//! And a 3-node cluster (127.0.38.x) serving an app placed on two of its
+//! nodes: every gateway answers for it (the third forwards), and when one
+//! of the two is killed with SIGKILL the scheduler moves its share to the
+//! third node while requests through the surviving gateways keep
+//! succeeding.
 
 mod common;
 
@@ -361,4 +367,138 @@ fn a_deploy_refused_after_the_app_was_created_removes_it_again(c: &Cluster, dir:
         "{err}"
     );
     assert_eq!(apps(c), before, "a refused deploy left its app behind");
+}
+
+/// Where the scheduler placed `default/web`, as (node, count), read
+/// through node `via`.
+fn placements(c: &Cluster, via: u8) -> Vec<(String, u64)> {
+    let (status, v) = c.call(via, "GET", "/api/v1/tenants/default/apps/web", None);
+    assert_eq!(status, 200, "{v}");
+    let mut out: Vec<(String, u64)> = v["placements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["node"].as_str().unwrap().to_string(),
+                p["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Polls the placements of `default/web` through node `via` until `ok`.
+fn wait_placements(
+    c: &Cluster,
+    via: u8,
+    ok: impl Fn(&[(String, u64)]) -> bool,
+    what: &str,
+    mut meanwhile: impl FnMut(),
+) -> Vec<(String, u64)> {
+    let deadline = Instant::now() + common::DEADLINE;
+    loop {
+        let now = placements(c, via);
+        if ok(&now) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "{what}: placements {now:?}");
+        meanwhile();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_app_on_two_of_three_nodes_keeps_serving_when_one_is_killed() {
+    let mut c = Cluster::with_voters(38, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let web = write(
+        dir.path(),
+        "web.wat",
+        HELLO.replace("Hello from DWCP!", "Served by web v1"),
+    );
+    cli_ok(
+        &c,
+        &[
+            "deploy",
+            s(&web),
+            "--name",
+            "web",
+            "--route",
+            "/web",
+            "--replicas",
+            "2",
+        ],
+    );
+    let placed = wait_placements(
+        &c,
+        1,
+        |p| p.len() == 2 && p.iter().all(|(_, n)| *n == 1),
+        "the scheduler to spread 2 replicas over 2 nodes",
+        || {},
+    );
+    let number = |name: &str| -> u8 { name.strip_prefix("node-").unwrap().parse().unwrap() };
+    let holders: Vec<u8> = placed.iter().map(|(n, _)| number(n)).collect();
+    let spare = (1..=3).find(|n| !holders.contains(n)).unwrap();
+    let gateways: Vec<String> = (1..=3).map(|n| c.nodes[&n].gateway.clone()).collect();
+    // Every gateway serves it: the holders themselves, the spare by
+    // forwarding to them.
+    for g in &gateways {
+        wait_gateway(
+            g,
+            "/web",
+            |s, b| s == 200 && b == "Served by web v1\n",
+            "/web",
+        );
+    }
+
+    // Kill a holder (the leader, when it is one: the harder case).
+    let leader = c.leader();
+    let victim = if holders.contains(&leader) {
+        leader
+    } else {
+        holders[0]
+    };
+    let survivor = *holders.iter().find(|&&n| n != victim).unwrap();
+    c.kill(victim);
+    let through = [survivor, spare].map(|n| c.nodes[&n].gateway.clone());
+    let mut served = 0;
+    let mut ask = || {
+        for g in &through {
+            let answer = get_answer(g, "/web").unwrap();
+            assert_eq!(
+                (answer.status, answer.text().as_str()),
+                (200, "Served by web v1\n"),
+                "through {g} after node {victim} was killed: {answer:?}"
+            );
+            served += 1;
+        }
+    };
+    let moved = wait_placements(
+        &c,
+        survivor,
+        |p| {
+            p.len() == 2
+                && p.iter()
+                    .all(|(n, count)| *count == 1 && number(n) != victim)
+        },
+        "the dead node's share to move to the spare",
+        &mut ask,
+    );
+    assert_eq!(
+        moved,
+        [survivor, spare]
+            .map(|n| (format!("node-{n}"), 1))
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        "the survivor keeps its replica, the spare takes the dead node's"
+    );
+    // And after the move, the spare serves it itself.
+    for _ in 0..20 {
+        ask();
+    }
+    assert!(served >= 40, "{served} requests");
 }

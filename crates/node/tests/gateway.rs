@@ -91,7 +91,16 @@ fn route(prefix: &str, versions: Vec<RouteVersion>, limits: RouteLimits) -> Rout
         prefix: prefix.to_string(),
         app: app(prefix.trim_start_matches('/')),
         versions,
+        forward: Vec::new(),
         limits,
+    }
+}
+
+/// A route whose app other gateways hold: requests go to `peers`.
+fn forwarding(prefix: &str, peers: Vec<String>) -> Route {
+    Route {
+        forward: peers,
+        ..route(prefix, Vec::new(), limits(Duration::from_secs(30)))
     }
 }
 
@@ -697,4 +706,94 @@ async fn a_client_that_leaves_is_logged_with_499() {
         assert_eq!(m.version("acme", "loop", 1).unwrap().errors_4xx, 1);
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_held_elsewhere_is_forwarded_past_a_dead_peer_with_one_request_id() {
+    within_deadline(async {
+        let holder = start(standard_table()).await;
+        // A port nobody listens on: bound, then closed.
+        let dead = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string();
+        let peers = vec![dead, holder.addr.to_string()];
+        let edge = start(
+            RouteTable::new(vec![
+                forwarding("/hello", peers.clone()),
+                forwarding("/echo", peers.clone()),
+            ])
+            .unwrap(),
+        )
+        .await;
+        // Whichever peer a request's key points to first, the dead one is
+        // skipped: every request is answered by the holder.
+        for i in 0..20 {
+            let reply = send(
+                edge.addr,
+                Request::get("/hello")
+                    .header("host", "gw.test")
+                    .header("x-dwcp-key", format!("user-{i}"))
+                    .body(Full::default())
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+            assert_eq!(reply.text(), "hello");
+            let id = reply.request_id();
+            assert!(
+                holder.log.text().contains(&id),
+                "the holder logs the same request id {id}"
+            );
+        }
+        let edge_metrics = edge.gateway.metrics();
+        assert_eq!(edge_metrics.forwarded, 20);
+        assert!(edge_metrics.versions.is_empty(), "counted where it ran");
+        let served = holder.gateway.metrics();
+        assert_eq!(served.version("acme", "hello", 1).unwrap().requests, 20);
+
+        // A POST's body goes along, and its limit is the route's.
+        let reply = send(edge.addr, post("/echo", b"ping")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert!(reply.text().contains("ping"), "{}", reply.text());
+
+        // A request already forwarded once is not sent on again.
+        let reply = send(
+            edge.addr,
+            Request::get("/hello")
+                .header("host", "gw.test")
+                .header("x-dwcp-forwarded", "1")
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(reply.error()["code"], "not_served_here");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_no_peer_can_be_reached_the_answer_says_so() {
+    within_deadline(async {
+        let dead = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string();
+        let edge =
+            start(RouteTable::new(vec![forwarding("/hello", vec![dead.clone()])]).unwrap()).await;
+        let reply = send(edge.addr, get("/hello")).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        let error = reply.error();
+        assert_eq!(error["code"], "no_peer");
+        assert!(
+            error["message"].as_str().unwrap().contains(&dead),
+            "{error}"
+        );
+    })
+    .await;
 }

@@ -116,7 +116,6 @@ impl ControlPlane for Fake {
                     id,
                     address: format!("127.0.0.{id}:7071"),
                     api: Some(format!("127.0.0.{id}:7070")),
-                    gateway: None,
                     role: if id == NODE { "leader" } else { "follower" }.into(),
                     voter: true,
                     matched_index: Some(10),

@@ -27,7 +27,7 @@ use hyper_util::rt::TokioExecutor;
 
 use super::REQUEST_ID_HEADER;
 use super::reply::Failure;
-use super::routes::RouteLimits;
+use super::routes::Route;
 
 /// Marks a request one gateway forwarded to another.
 pub const FORWARDED_HEADER: &str = "x-dwcp-forwarded";
@@ -69,20 +69,19 @@ impl Forwarder {
         Forwarder { client }
     }
 
-    /// Sends the request to the first of `peers` (in the order `key` gives)
-    /// that takes the connection, and returns its answer.
+    /// Sends the request to the first of the route's `forward` peers (in
+    /// the order `key` gives) that takes it, and returns its answer.
     pub(crate) async fn forward(
         &self,
         id: &str,
         parts: &Parts,
         body: Bytes,
-        peers: &[String],
+        route: &Route,
         key: u64,
-        limits: &RouteLimits,
-        what: &str,
     ) -> Result<Response<Full<Bytes>>, Failure> {
+        let (limits, what) = (&route.limits, format!("app {}", route.app));
         let mut unreachable = Vec::new();
-        for peer in ordered(peers, key) {
+        for peer in ordered(&route.forward, key) {
             let request = match build(id, parts, body.clone(), peer) {
                 Ok(r) => r,
                 Err(e) => {

@@ -249,9 +249,7 @@ impl Gateway {
         let limits = &route.limits;
         let body = read_body(parts, body, limits.max_request_bytes, &what).await?;
         self.metrics.count_forwarded();
-        self.forwarder
-            .forward(id, parts, body, &route.forward, key, limits, &what)
-            .await
+        self.forwarder.forward(id, parts, body, route, key).await
     }
 
     /// Admits a request of `app` if fewer than `limit` are running.

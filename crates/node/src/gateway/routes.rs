@@ -393,6 +393,7 @@ mod tests {
                 Name::new("app", app).unwrap(),
             ),
             versions: Vec::new(),
+            forward: Vec::new(),
             limits: RouteLimits::default(),
         }
     }
