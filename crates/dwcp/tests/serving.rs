@@ -137,6 +137,43 @@ fn bad_apps_and_refused_deploys_leave_the_node_serving_and_the_state_unchanged()
     a_deploy_over_quota_is_refused_before_anything_is_written(&c, dir.path(), &gateway);
     a_deploy_refused_after_the_app_was_created_removes_it_again(&c, dir.path());
     hello_still_answers(&gateway, "everything");
+    the_node_reports_what_it_served(&c);
+}
+
+/// The node's report (written once a second by its agent) comes to count
+/// the requests and errors its gateway served.
+fn the_node_reports_what_it_served(c: &Cluster) {
+    let deadline = Instant::now() + common::DEADLINE;
+    let version = |nodes: &Value, app: &str| -> Option<Value> {
+        nodes["nodes"][0]["report"]["versions"]
+            .as_array()?
+            .iter()
+            .find(|v| v["tenant"] == "default" && v["app"] == app)
+            .cloned()
+    };
+    loop {
+        let (status, nodes) = c.call(1, "GET", "/api/v1/nodes", None);
+        assert_eq!(status, 200, "{nodes}");
+        assert_eq!(nodes["nodes"][0]["node"]["name"], "node-1", "{nodes}");
+        let hello = version(&nodes, "hello");
+        let trap = version(&nodes, "trap");
+        let counted = hello.as_ref().is_some_and(|h| {
+            h["requests"].as_u64() >= Some(3) && h["latency_us"]["count"] == h["requests"]
+        }) && trap
+            .as_ref()
+            .is_some_and(|t| t["errors"].as_u64() >= Some(1) && t["requests"] == t["errors"]);
+        if counted {
+            let report = &nodes["nodes"][0]["report"];
+            assert!(report["sequence"].as_u64() >= Some(1), "{report}");
+            assert!(report["templates_ready"].as_u64() >= Some(2), "{report}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the report never counted /hello and /trap: {nodes}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn a_trapping_app_answers_500_with_its_request_id(c: &Cluster, dir: &Path, gateway: &str) {

@@ -17,6 +17,7 @@ mod body;
 mod cluster;
 mod deployments;
 mod error;
+mod nodes;
 mod openapi;
 mod registers;
 mod reply;
@@ -122,6 +123,7 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
         (RouteId::Cluster, Verb::Get) => cluster::status(plane).await,
         (RouteId::ClusterNode, Verb::Delete) => cluster::remove(plane, p0).await,
         (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
+        (RouteId::Nodes, Verb::Get) => nodes::list(plane).await,
         (RouteId::Watch, Verb::Get) => watch::changes(plane, req.uri().query()).await,
         (RouteId::Register, Verb::Get) => registers::get(plane, p0).await,
         (RouteId::Register, Verb::Put) => registers::put(plane, p0, req).await,

@@ -270,6 +270,14 @@ fn paths() -> Value {
         }}),
     );
     add(
+        "/nodes",
+        json!({ "get": {
+            "summary": "Every node with its last report (heartbeat, templates ready, live sandboxes, per-version requests, errors and latency) and its placements",
+            "operationId": "listNodes",
+            "responses": responses(&[("200", ok("the nodes", schema("NodeList")))], &[])
+        }}),
+    );
+    add(
         "/cluster/nodes/{id}",
         json!({
             "parameters": [{ "name": "id", "in": "path", "required": true, "description": "the node's id", "schema": { "type": "integer", "minimum": 0 } }],
@@ -447,6 +455,19 @@ fn schemas() -> Value {
                 "deployment": { "oneOf": [schema("Deployment"), { "type": "null" }] },
                 "placements": { "type": "array", "items": schema("Placement") }
             }
+        },
+        "NodeList": {
+            "type": "object",
+            "required": ["nodes"],
+            "properties": { "nodes": { "type": "array", "items": {
+                "type": "object",
+                "required": ["node", "report", "placements"],
+                "properties": {
+                    "node": { "type": "object", "description": "name, region, address, labels, capacity, api, gateway" },
+                    "report": { "description": "null until the node's agent reports; counters are totals since the node's process started (`boot`), `sequence` counts reports", "oneOf": [{ "type": "object" }, { "type": "null" }] },
+                    "placements": { "type": "array", "items": schema("Placement") }
+                }
+            } } }
         },
         "Placement": {
             "type": "object",
