@@ -2,18 +2,19 @@
 //! the app when it is missing) and deploy that version, in four API calls.
 //!
 //! Every flag is checked before the first call (against the same rules the
-//! API applies), and the app and the tenant's quotas are looked up before the
-//! upload, so that a typo, a route conflict or a deploy over quota costs no
-//! upload and leaves nothing half-made. Should a later step still be refused
-//! (a region that does not exist, a write that raced this one), an app this
-//! deploy created is deleted again; a version added to an app that existed
-//! stays, and the error says so.
+//! API applies), and the app, the tenant's quotas and the region's nodes
+//! are looked up before the upload (admission: `scheduler::admit` over the
+//! nodes and their placements), so that a typo, a route conflict, a deploy
+//! over quota or past the region's capacity costs no upload and leaves
+//! nothing half-made. Should a later step still be refused (a write that
+//! raced this one), an app this deploy created is deleted again; a version
+//! added to an app that existed stays, and the error says so.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use control::{App, Deployment, Name, Rejection, Tenant, Version, VersionConfig};
+use control::{App, Deployment, Name, Node, Placement, Rejection, Tenant, Version, VersionConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::app::NewApp;
@@ -118,6 +119,18 @@ struct AppList {
 struct AppUse {
     name: Name,
     deployment: Option<Deployment>,
+}
+
+/// What `GET /nodes` answers; the nodes and their placements are needed.
+#[derive(Debug, Deserialize)]
+struct NodeList {
+    nodes: Vec<NodeEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NodeEntry {
+    node: Node,
+    placements: Vec<Placement>,
 }
 
 /// The flags, checked.
@@ -254,6 +267,53 @@ impl Plan {
         None
     }
 
+    /// Why the region cannot take this deploy's replicas, if it cannot:
+    /// the scheduler's admission over the region's nodes and what is placed
+    /// on them, less the app's own placements (the new version replaces
+    /// them). `version` is the number the new version will get.
+    fn over_capacity(&self, tenant: &Tenant, nodes: &NodeList, version: u64) -> Option<String> {
+        if self.replicas == 0 {
+            return None;
+        }
+        if !nodes.nodes.iter().any(|e| e.node.region == self.region) {
+            let mut regions: Vec<&str> =
+                nodes.nodes.iter().map(|e| e.node.region.as_str()).collect();
+            regions.sort_unstable();
+            regions.dedup();
+            return Some(format!(
+                "region `{}` has no nodes to run the app (regions with nodes: {}); nothing was uploaded or changed. Choose one with --region",
+                self.region,
+                regions.join(", ")
+            ));
+        }
+        let views: Vec<scheduler::NodeView> = nodes
+            .nodes
+            .iter()
+            .map(|e| scheduler::NodeView::of(&e.node, true))
+            .collect();
+        let current: Vec<Placement> = nodes
+            .nodes
+            .iter()
+            .flat_map(|e| &e.placements)
+            .filter(|p| !(p.tenant == self.tenant && p.app == self.name))
+            .cloned()
+            .collect();
+        let want = scheduler::Want {
+            tenant: self.tenant.clone(),
+            app: self.name.clone(),
+            version,
+            regions: BTreeMap::from([(self.region.clone(), self.replicas)]),
+            constraints: scheduler::Constraints::default(),
+        };
+        // The quota was checked (with a more helpful message) already.
+        let usage = scheduler::Usage::default();
+        scheduler::admit(&tenant.quotas, &usage, &want, &views, &current)
+            .err()
+            .map(|rejection| {
+                format!("{rejection}; nothing was uploaded or changed. Ask for fewer replicas with --replicas, or add nodes to region `{}`", self.region)
+            })
+    }
+
     fn deployment(&self, version: u64) -> SetDeployment {
         SetDeployment {
             version,
@@ -301,6 +361,11 @@ pub fn run(args: DeployArgs) -> Result<()> {
         };
         let apps: AppList = client.get(&format!("/apps?tenant={}", plan.tenant)).await?;
         if let Some(refusal) = plan.over_quota(tenant, &apps.apps, existing.is_some()) {
+            bail!(refusal);
+        }
+        let nodes: NodeList = client.get("/nodes").await?;
+        let version = existing.as_ref().map_or(1, |app| app.next_version);
+        if let Some(refusal) = plan.over_capacity(tenant, &nodes, version) {
             bail!(refusal);
         }
 

@@ -131,9 +131,11 @@ fn serve(args: UpArgs) -> Result<()> {
                 .await
                 .context("deploying the example app")?;
         }
-        advertise(&node, &args)
-            .await
-            .context("recording this node's addresses")?;
+        let advertising = tokio::spawn(advertise(
+            node.clone(),
+            args.api.to_string(),
+            args.gateway.to_string(),
+        ));
         announce(&node, &started, &args);
         let server = ops::api::serve(api, Arc::new(node.clone()));
         let gateway = node::gateway::Gateway::new(
@@ -151,24 +153,47 @@ fn serve(args: UpArgs) -> Result<()> {
         ingress.abort();
         agent.abort();
         scheduler.abort();
+        advertising.abort();
         node.shutdown().await;
         Ok(())
     })
 }
 
 /// Records where this node's API and gateway listen in its node record
-/// (other gateways forward to it there), when they changed.
-async fn advertise(node: &ClusterNode, args: &UpArgs) -> Result<()> {
+/// (other gateways forward to it there), when they changed; retried until
+/// it is done, since a node may start while the cluster has no quorum.
+async fn advertise(node: Arc<ClusterNode>, api: String, gateway: String) {
+    let mut wait = std::time::Duration::from_millis(100);
+    let mut said = false;
+    loop {
+        match record_addresses(&node, &api, &gateway).await {
+            Ok(()) => {
+                if said {
+                    eprintln!("dwcp: this node's addresses are recorded");
+                }
+                return;
+            }
+            Err(e) if !said => {
+                eprintln!("dwcp: recording this node's addresses (will retry): {e:#}");
+                said = true;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
+async fn record_addresses(node: &ClusterNode, api: &str, gateway: &str) -> Result<()> {
     let name = node.name();
-    let (api, gateway) = (args.api.to_string(), args.gateway.to_string());
     let Some(mut record) = node.read(|s| s.node(&name).cloned()).await? else {
-        anyhow::bail!("the state has no record of node {name}");
+        anyhow::bail!("the state has no record of node {name} yet");
     };
-    if record.api.as_ref() == Some(&api) && record.gateway.as_ref() == Some(&gateway) {
+    if record.api.as_deref() == Some(api) && record.gateway.as_deref() == Some(gateway) {
         return Ok(());
     }
-    record.api = Some(api);
-    record.gateway = Some(gateway);
+    record.api = Some(api.to_string());
+    record.gateway = Some(gateway.to_string());
     node.write(control::Command::PutNode { node: record })
         .await?
         .result?;

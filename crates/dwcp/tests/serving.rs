@@ -64,6 +64,14 @@ fn revision(c: &Cluster) -> u64 {
     v["revision"].as_u64().unwrap()
 }
 
+/// Asserts that since `before` (a revision and the apps then) nothing but
+/// node reports (a heartbeat a second) changed in the state.
+fn assert_unchanged(c: &Cluster, before: &(u64, Value), what: &str) {
+    assert_eq!(apps(c), before.1, "{what} changed the apps");
+    let changes = c.changes_since(1, before.0);
+    assert!(changes.is_empty(), "{what} changed the state: {changes:?}");
+}
+
 /// Every app of every tenant, with its versions and deployment.
 fn apps(c: &Cluster) -> Value {
     let (status, v) = c.call(1, "GET", "/api/v1/apps", None);
@@ -135,7 +143,7 @@ fn bad_apps_and_refused_deploys_leave_the_node_serving_and_the_state_unchanged()
     a_slow_app_answers_504_within_its_timeout(&c, dir.path(), &gateway);
     modules_that_cannot_run_are_refused_and_nothing_is_stored(&c, dir.path());
     a_deploy_over_quota_is_refused_before_anything_is_written(&c, dir.path(), &gateway);
-    a_deploy_refused_after_the_app_was_created_removes_it_again(&c, dir.path());
+    a_deploy_to_a_region_without_nodes_or_room_is_refused_up_front(&c, dir.path());
     hello_still_answers(&gateway, "everything");
     the_node_reports_what_it_served(&c);
 }
@@ -281,11 +289,7 @@ fn modules_that_cannot_run_are_refused_and_nothing_is_stored(c: &Cluster, dir: &
     let err = cli_err(c, &["deploy", s(&ungranted_file), "--name", "hello"]);
     assert!(err.contains("not granted"), "{err}");
 
-    assert_eq!(
-        (revision(c), apps(c)),
-        before,
-        "a refused module changed the state"
-    );
+    assert_unchanged(c, &before, "a refused module");
     let listing = cli_ok(c, &["apps"]);
     assert!(
         !listing.contains("garbage") && !listing.contains("ungranted"),
@@ -332,7 +336,7 @@ fn a_deploy_over_quota_is_refused_before_anything_is_written(
         ]
     };
     let unchanged = |before: &(u64, Value), what: &str| {
-        assert_eq!(&(revision(c), apps(c)), before, "{what} changed the state");
+        assert_unchanged(c, before, what);
     };
 
     // A new app with more replicas than the tenant may run.
@@ -380,9 +384,7 @@ fn a_deploy_over_quota_is_refused_before_anything_is_written(
     unchanged(&before, "a deploy over max_apps");
 }
 
-fn a_deploy_refused_after_the_app_was_created_removes_it_again(c: &Cluster, dir: &Path) {
-    // The API has no list of regions, so a region that does not exist is
-    // only refused at the last step, after the app and its version exist.
+fn a_deploy_to_a_region_without_nodes_or_room_is_refused_up_front(c: &Cluster, dir: &Path) {
     let before = apps(c);
     let hello = write(dir, "typo.wat", HELLO);
     let err = cli_err(
@@ -398,12 +400,73 @@ fn a_deploy_refused_after_the_app_was_created_removes_it_again(c: &Cluster, dir:
             "nowhere",
         ],
     );
-    assert!(err.contains("region `nowhere` does not exist"), "{err}");
+    assert!(err.contains("region `nowhere` has no nodes"), "{err}");
+    assert!(err.contains("regions with nodes: local"), "{err}");
+    assert_eq!(apps(c), before, "a refused deploy left its app behind");
+
+    // More replicas than the region's one node has slots for (1,000, less
+    // what the apps deployed so far hold, once the scheduler placed them).
+    let (status, v) = c.call(
+        1,
+        "POST",
+        "/api/v1/tenants",
+        Some(json!({"name": "big", "quotas": {"max_apps": 10, "max_replicas": 5000}})),
+    );
+    assert_eq!(status, 201, "{v}");
+    let before = apps(c);
+    let free = 1000 - placed_replicas(c);
+    let huge = |replicas: &str| {
+        [
+            "deploy",
+            s(&hello),
+            "--tenant",
+            "big",
+            "--name",
+            "huge",
+            "--replicas",
+            replicas,
+        ]
+        .map(String::from)
+    };
+    let over = (free + 1).to_string();
+    let err = cli_err(c, &huge(&over).each_ref().map(String::as_str));
     assert!(
-        err.contains("default/typo this deploy had created was deleted again"),
+        err.contains("not enough capacity in region `local`")
+            && err.contains(&format!("wanted {over} replicas, {free} fit (1 short)")),
         "{err}"
     );
     assert_eq!(apps(c), before, "a refused deploy left its app behind");
+    cli_ok(c, &huge(&free.to_string()).each_ref().map(String::as_str));
+}
+
+/// The replicas placed on the node, once the scheduler has placed every
+/// deployment's.
+fn placed_replicas(c: &Cluster) -> u64 {
+    let deadline = Instant::now() + common::DEADLINE;
+    loop {
+        let wanted: u64 = apps(c)["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["deployment"]["regions"]["local"].as_u64())
+            .sum();
+        let (status, nodes) = c.call(1, "GET", "/api/v1/nodes", None);
+        assert_eq!(status, 200, "{nodes}");
+        let placed: u64 = nodes["nodes"][0]["placements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["count"].as_u64().unwrap())
+            .sum();
+        if placed == wanted {
+            return placed;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "placed {placed} of {wanted}: {nodes}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Where the scheduler placed `default/web`, as (node, count), read

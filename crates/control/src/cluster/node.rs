@@ -527,9 +527,22 @@ impl ClusterNode {
         let deadline = Instant::now() + LEADER_WAIT;
         let mut last_problem = String::from("no leader is known yet");
         loop {
-            let hint = match self.run_on_this_leader(op.clone()).await.settled() {
-                Ok(outcome) => return outcome,
-                Err(hint) => hint,
+            let hint = match self.run_on_this_leader(op.clone()).await {
+                // A leader that could not confirm itself (a quorum slow to
+                // answer on a busy machine): a read may simply ask again.
+                LeaderReply::Failed { message }
+                    if op.is_read_only() && Instant::now() < deadline =>
+                {
+                    last_problem = message;
+                    self.replica
+                        .wait_for_change(Duration::from_millis(100))
+                        .await;
+                    continue;
+                }
+                reply => match reply.settled() {
+                    Ok(outcome) => return outcome,
+                    Err(hint) => hint,
+                },
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -560,6 +573,12 @@ impl ClusterNode {
             )
             .await;
             match call {
+                Ok(Ok(LeaderReply::Failed { message })) if op.is_read_only() => {
+                    last_problem = message;
+                    self.replica
+                        .wait_for_change(Duration::from_millis(100))
+                        .await;
+                }
                 Ok(Ok(reply)) => match reply.settled() {
                     Ok(outcome) => return outcome,
                     Err(_) => {

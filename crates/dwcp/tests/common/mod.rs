@@ -332,6 +332,21 @@ impl Cluster {
 
     /// Runs a client command (`dwcp ARGS`) against node `n`'s API with the
     /// admin token.
+    /// The changes node `n` has applied after revision `since`, other than
+    /// node reports (every node writes one a second).
+    pub fn changes_since(&self, n: u8, since: u64) -> Vec<Value> {
+        let path = format!("/api/v1/watch?since={since}&wait_ms=0");
+        let (status, v) = self.call(n, "GET", &path, None);
+        assert_eq!(status, 200, "{v}");
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["change"]["record"] != "report")
+            .cloned()
+            .collect()
+    }
+
     pub fn cli(&self, n: u8, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_dwcp"))
             .args(args)
