@@ -441,15 +441,7 @@ fn an_isolated_leader_is_replaced_and_catches_up_when_healed() {
 
 #[test]
 fn a_new_cluster_serves_its_example_app_then_what_is_deployed() {
-    let mut c = Cluster::found(36);
-    c.wait_api(1);
-    let gateway = c.nodes[&1].gateway.clone();
-    wait_gateway(
-        &gateway,
-        "/hello",
-        |s, b| s == 200 && b == "Hello from DWCP!\n",
-        "the example app",
-    );
+    let (c, gateway) = Cluster::found_serving(36);
 
     // A new version through the CLI replaces it; deleting the app unroutes it.
     let dir = tempfile::tempdir().unwrap();

@@ -128,15 +128,7 @@ fn hello_still_answers(gateway: &str, after: &str) {
 
 #[test]
 fn bad_apps_and_refused_deploys_leave_the_node_serving_and_the_state_unchanged() {
-    let mut c = Cluster::found(37);
-    c.wait_api(1);
-    let gateway = c.nodes[&1].gateway.clone();
-    wait_gateway(
-        &gateway,
-        "/hello",
-        |s, b| s == 200 && b == "Hello from DWCP!\n",
-        "the example app",
-    );
+    let (c, gateway) = Cluster::found_serving(37);
     let dir = tempfile::tempdir().unwrap();
 
     a_trapping_app_answers_500_with_its_request_id(&c, dir.path(), &gateway);

@@ -96,6 +96,16 @@ fn route(prefix: &str, versions: Vec<RouteVersion>, limits: RouteLimits) -> Rout
     }
 }
 
+/// A loopback address nobody listens on: bound, then closed.
+async fn dead_address() -> String {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
+}
+
 /// A route whose app other gateways hold: requests go to `peers`.
 fn forwarding(prefix: &str, peers: Vec<String>) -> Route {
     Route {
@@ -712,13 +722,7 @@ async fn a_client_that_leaves_is_logged_with_499() {
 async fn a_route_held_elsewhere_is_forwarded_past_a_dead_peer_with_one_request_id() {
     within_deadline(async {
         let holder = start(standard_table()).await;
-        // A port nobody listens on: bound, then closed.
-        let dead = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .to_string();
+        let dead = dead_address().await;
         let peers = vec![dead, holder.addr.to_string()];
         let edge = start(
             RouteTable::new(vec![
@@ -778,12 +782,7 @@ async fn a_route_held_elsewhere_is_forwarded_past_a_dead_peer_with_one_request_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_no_peer_can_be_reached_the_answer_says_so() {
     within_deadline(async {
-        let dead = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .to_string();
+        let dead = dead_address().await;
         let edge =
             start(RouteTable::new(vec![forwarding("/hello", vec![dead.clone()])]).unwrap()).await;
         let reply = send(edge.addr, get("/hello")).await;

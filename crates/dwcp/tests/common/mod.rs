@@ -177,6 +177,21 @@ impl Cluster {
         );
     }
 
+    /// A new one-node cluster whose gateway serves the example app; its
+    /// gateway's address.
+    pub fn found_serving(block: u8) -> (Cluster, String) {
+        let mut c = Cluster::found(block);
+        c.wait_api(1);
+        let gateway = c.nodes[&1].gateway.clone();
+        wait_gateway(
+            &gateway,
+            "/hello",
+            |s, b| s == 200 && b == "Hello from DWCP!\n",
+            "the example app",
+        );
+        (c, gateway)
+    }
+
     /// Starts node `n` as a new node joining through node 1.
     pub fn join_node(&mut self, n: u8) {
         self.start_new(n, true);

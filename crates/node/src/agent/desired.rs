@@ -105,10 +105,9 @@ mod tests {
         Name::new("test", s).unwrap()
     }
 
-    #[test]
-    fn serves_what_is_deployed_in_its_region_only() {
-        let mut s = State::default();
-        let commands = [
+    /// Tenant `acme` and regions `eu` and `us`, in the commands it returns.
+    fn acme_in_eu_and_us() -> Vec<Command> {
+        vec![
             Command::PutTenant {
                 name: n("acme"),
                 quotas: Quotas::default(),
@@ -119,6 +118,14 @@ mod tests {
             Command::PutRegion {
                 region: Region::named(n("us")),
             },
+        ]
+    }
+
+    #[test]
+    fn serves_what_is_deployed_in_its_region_only() {
+        let mut s = State::default();
+        let mut commands = acme_in_eu_and_us();
+        commands.extend([
             Command::CreateApp {
                 tenant: n("acme"),
                 name: n("shop"),
@@ -147,7 +154,7 @@ mod tests {
                 version: 2,
                 regions: BTreeMap::from([(n("eu"), 1)]),
             },
-        ];
+        ]);
         for c in commands {
             s.apply(&c).unwrap();
         }
@@ -166,18 +173,7 @@ mod tests {
     #[test]
     fn placed_here_serves_with_its_pool_placed_elsewhere_forwards() {
         let mut s = State::default();
-        let mut commands = vec![
-            Command::PutTenant {
-                name: n("acme"),
-                quotas: Quotas::default(),
-            },
-            Command::PutRegion {
-                region: Region::named(n("eu")),
-            },
-            Command::PutRegion {
-                region: Region::named(n("us")),
-            },
-        ];
+        let mut commands = acme_in_eu_and_us();
         for (name, region) in [("n1", "eu"), ("n2", "eu"), ("n3", "eu"), ("u1", "us")] {
             commands.push(Command::PutNode {
                 node: Node {
