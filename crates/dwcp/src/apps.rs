@@ -9,8 +9,9 @@ use crate::table;
 
 /// List apps with their route, versions and what is deployed.
 ///
-/// DEPLOYED is the deployed version (`-` when none) and REPLICAS the
-/// replicas wanted over all regions.
+/// DEPLOYED is the deployed version (`-` when none), REPLICAS the
+/// replicas wanted over all regions and PLACED those the scheduler has
+/// placed on nodes (fewer while it works, or when the nodes are full).
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  dwcp apps\n  dwcp apps --tenant billing --json\n  DWCP_API=http://10.0.0.5:7070 dwcp apps"
@@ -35,6 +36,8 @@ struct AppSummary {
     /// How many versions the app has.
     versions: u64,
     deployment: Option<Deployment>,
+    #[serde(default)]
+    placed: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,11 +78,14 @@ fn render(list: &AppList) -> String {
                 a.versions.to_string(),
                 table::or_dash(a.deployment.as_ref().map(|d| d.version)),
                 table::or_dash(a.deployment.as_ref().map(Deployment::replicas)),
+                table::or_dash(a.deployment.as_ref().map(|_| a.placed)),
             ]
         })
         .collect();
     table::render(
-        &["TENANT", "APP", "ROUTE", "VERSIONS", "DEPLOYED", "REPLICAS"],
+        &[
+            "TENANT", "APP", "ROUTE", "VERSIONS", "DEPLOYED", "REPLICAS", "PLACED",
+        ],
         &rows,
     )
 }
@@ -93,7 +99,7 @@ mod tests {
         let json = r#"{"apps":[
             {"tenant":"default","name":"hello","route":"/hello","versions":3,"latest_version":3,
              "deployment":{"tenant":"default","app":"hello","version":2,
-                           "regions":{"eu-west":2,"local":1},"updated":17}},
+                           "regions":{"eu-west":2,"local":1},"updated":17},"placed":2},
             {"tenant":"billing","name":"invoice-renderer","route":"/invoices","versions":0,
              "latest_version":null,"deployment":null}
         ]}"#;
@@ -101,9 +107,9 @@ mod tests {
         assert_eq!(
             render(&list),
             "\
-TENANT   APP               ROUTE      VERSIONS  DEPLOYED  REPLICAS
-default  hello             /hello     3         2         3
-billing  invoice-renderer  /invoices  0         -         -
+TENANT   APP               ROUTE      VERSIONS  DEPLOYED  REPLICAS  PLACED
+default  hello             /hello     3         2         3         2
+billing  invoice-renderer  /invoices  0         -         -         -
 "
         );
     }

@@ -591,7 +591,7 @@ async fn apps_are_created_listed_shown_and_deleted() {
     assert_eq!(
         apps[0],
         json!({"tenant": "acme", "name": "shop", "route": "/shop", "versions": 0,
-               "latest_version": null, "deployment": null})
+               "latest_version": null, "deployment": null, "placed": 0})
     );
     let r = admin(addr, "GET", "/api/v1/apps?tenant=other", Value::Null).await;
     let apps = r.json()["apps"].as_array().unwrap().clone();

@@ -29,6 +29,8 @@ struct Summary {
     versions: usize,
     latest_version: Option<u64>,
     deployment: Option<Deployment>,
+    /// Replicas of the deployed version the scheduler has placed on nodes.
+    placed: u64,
 }
 
 #[derive(Serialize)]
@@ -67,13 +69,21 @@ fn summary(state: &State, app: &App) -> Summary {
         .versions(&app.tenant, &app.name)
         .map(|v| v.number)
         .collect();
+    let deployment = state.deployment(&app.tenant, &app.name);
     Summary {
         tenant: app.tenant.clone(),
         name: app.name.clone(),
         route: app.route.clone(),
         versions: versions.len(),
         latest_version: versions.iter().copied().max(),
-        deployment: state.deployment(&app.tenant, &app.name).cloned(),
+        placed: deployment.map_or(0, |d| {
+            state
+                .placements_of_app(&app.tenant, &app.name)
+                .filter(|p| p.version == d.version)
+                .map(|p| u64::from(p.count))
+                .sum()
+        }),
+        deployment: deployment.cloned(),
     }
 }
 

@@ -433,12 +433,13 @@ fn schemas() -> Value {
         },
         "AppSummary": {
             "type": "object",
-            "required": ["tenant", "name", "route", "versions", "latest_version", "deployment"],
+            "required": ["tenant", "name", "route", "versions", "latest_version", "deployment", "placed"],
             "properties": {
                 "tenant": name_schema(), "name": name_schema(), "route": { "type": "string" },
                 "versions": { "type": "integer", "minimum": 0, "description": "how many versions the app has" },
                 "latest_version": nullable_uint,
-                "deployment": { "oneOf": [schema("Deployment"), { "type": "null" }] }
+                "deployment": { "oneOf": [schema("Deployment"), { "type": "null" }] },
+                "placed": { "type": "integer", "minimum": 0, "description": "replicas of the deployed version placed on nodes" }
             }
         },
         "AppList": {
