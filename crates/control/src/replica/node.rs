@@ -308,6 +308,9 @@ impl Replica {
     /// leader, log entry…), for `wait` at most.
     pub async fn wait_for_change(&self, wait: Duration) {
         let mut metrics = self.raft.metrics();
+        // A receiver cloned from Raft's own has seen nothing, so `changed`
+        // would return at once: mark what is there now as seen first.
+        metrics.borrow_and_update();
         let _ = tokio::time::timeout(wait, metrics.changed()).await;
     }
 
