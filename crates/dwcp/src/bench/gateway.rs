@@ -18,15 +18,20 @@
 //! single-threaded, hand-written HTTP/1.1 keep-alive client that checks
 //! every response's status and records latencies in an hdrhistogram, which
 //! it prints as JSON. Nothing is pinned: both processes share the machine's
-//! cores. Each server is measured in two phases:
-//! 1. `*-rps`: a closed loop on `connections` connections (each sends its
-//!    next request as soon as the last is answered) for a while after a
-//!    warm-up: responses ÷ seconds.
-//! 2. `*-latency`: paced load at half of that server's own rate, spread
-//!    evenly over the same number of connections, each on a fixed schedule.
-//!    A request's latency runs from its scheduled time when the connection
-//!    was still busy then (so a stall counts for every request it delayed:
-//!    no coordinated omission), else from when it was sent.
+//! cores. Each server is measured in two phases, each in rounds (a round
+//! measures the three servers one after the other, one load process each,
+//! so that the machine's noise hits all three alike):
+//! 1. `*-rps`: a closed loop on `CONNECTIONS` connections (each sends its
+//!    next request as soon as the last is answered), after a warm-up:
+//!    responses ÷ seconds; the median of the rounds.
+//! 2. `*-latency`: paced load at half of that server's own rate. A pacer
+//!    thread in the load process hands out requests at evenly spaced times
+//!    (it sleeps with the OS's precision; tokio's timer has 1 ms ticks),
+//!    round-robin over the connections. A request's latency runs from its
+//!    scheduled time when its connection was still busy then (so a stall
+//!    counts for every request it delayed: no coordinated omission), else
+//!    from when it was sent (the client's own lateness, reported apart).
+//!    The rounds' histograms are merged.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -96,20 +101,27 @@ impl LoadArgs {
 }
 
 struct Plan {
+    /// Rounds of each phase; a round measures every server once, one after
+    /// the other, so that the machine's noise hits all three alike.
+    rounds: usize,
+    /// What one load worker sends before it measures...
     warmup: Duration,
-    duration: Duration,
+    /// ... and how long it measures.
+    slice: Duration,
 }
 
 pub fn run(quick: bool) -> Result<Report> {
     let plan = if quick {
         Plan {
+            rounds: 1,
             warmup: Duration::from_millis(250),
-            duration: Duration::from_secs(2),
+            slice: Duration::from_secs(2),
         }
     } else {
         Plan {
-            warmup: Duration::from_secs(1),
-            duration: Duration::from_secs(10),
+            rounds: 5,
+            warmup: Duration::from_millis(500),
+            slice: Duration::from_secs(2),
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -133,11 +145,12 @@ pub fn run(quick: bool) -> Result<Report> {
             "app": "examples/wagi/hello.wat (WAGI, 17-byte text/plain answer)",
             "request": format!("GET {PATH} HTTP/1.1, keep-alive"),
             "connections": CONNECTIONS,
+            "rounds": plan.rounds,
             "warmup_seconds": plan.warmup.as_secs_f64(),
-            "seconds_per_phase": plan.duration.as_secs_f64(),
+            "seconds_per_round": plan.slice.as_secs_f64(),
             "latency_load": LATENCY_LOAD,
             "server": format!("this process: tokio multi-thread runtime, {server_threads} worker threads, sandboxes on its blocking pool; control::serving::serve_plain (HTTP/1.1 + HTTP/2)"),
-            "client": "another process of this binary: one thread, hand-written HTTP/1.1 keep-alive client; both processes share the cores, nothing pinned",
+            "client": "another process of this binary per round: one thread, hand-written HTTP/1.1 keep-alive client (plus a pacer thread when paced); both processes share the cores, nothing pinned",
             "engine": "fast profile, no code cache",
             "sandbox_limits": "sandbox::Limits::default() (64 MiB, 10 s deadline), as VersionConfig::default()",
             "route_limits": format!("RouteLimits::default() (max_concurrency 64, timeout {} s), warm pool capacity {}", timeout.as_secs(), VersionHandle::DEFAULT_WARM_CAPACITY),
@@ -150,59 +163,75 @@ pub fn run(quick: bool) -> Result<Report> {
         }),
     );
 
-    let targets = [
+    let mut targets = Vec::new();
+    for (name, warm) in [
         ("hyper-floor", None),
         ("gateway-cold", Some(false)),
         ("gateway-warm", Some(true)),
-    ];
-    let mut measured = Vec::new();
-    for (name, warm) in targets {
+    ] {
         let listener = control::serving::listen(SocketAddr::from(([127, 0, 0, 1], 0)))
             .context("listening on loopback")?;
-        let addr = listener.local_addr()?;
+        let url = format!("http://{}{PATH}", listener.local_addr()?);
         let server = match warm {
             None => control::serving::serve_plain(listener, |_request| async { hello() }),
             Some(warm) => node::gateway::serve(listener, gateway(&template, warm)?),
         };
-        let url = format!("http://{addr}{PATH}");
-        let result = measure(name, &url, &plan);
-        server.abort();
-        measured.push((name, result?));
+        targets.push(Target {
+            name,
+            url,
+            server,
+            max: Phase::new(),
+            paced: Phase::new(),
+        });
     }
+    let measured = measure(&mut targets, &plan);
+    for t in &targets {
+        t.server.abort();
+    }
+    measured?;
 
     let mut notes = Vec::new();
-    for (name, m) in &measured {
+    for t in &targets {
         report.series.push(Series::value(
-            &format!("{name}-rps"),
+            &format!("{}-rps", t.name),
             "ops/s",
-            m.rps,
-            m.max.requests,
-            (*name != "hyper-floor").then_some("hyper-floor-rps"),
+            t.rps(),
+            t.max.requests,
+            (t.name != "hyper-floor").then_some("hyper-floor-rps"),
         ));
+        if t.max.rates.len() > 1 {
+            notes.push(format!(
+                "{}-rps is the median of {} rounds: {} req/s",
+                t.name,
+                t.max.rates.len(),
+                t.max.rates_text()
+            ));
+        }
     }
-    for (name, m) in &measured {
+    for t in &targets {
         report.series.push(Series::latency(
-            &format!("{name}-latency"),
-            &m.latency_hist,
-            (*name != "hyper-floor").then_some("hyper-floor-latency"),
+            &format!("{}-latency", t.name),
+            &t.paced.hist,
+            (t.name != "hyper-floor").then_some("hyper-floor-latency"),
         ));
         notes.push(format!(
-            "{name}-latency: paced at {:.0} req/s ({:.0} % of {:.0}), {:.0} req/s answered; the client sent {:.0} µs late at p50, {:.0} µs at p99 (not counted)",
-            m.paced.rate.unwrap_or(0.0),
+            "{}-latency: paced at {:.0} req/s ({:.0} % of its rate), {:.0} req/s answered; the client sent late by up to {:.0} µs at p50, {:.0} µs at p99 (worst round; not counted)",
+            t.name,
+            t.rps() * LATENCY_LOAD,
             LATENCY_LOAD * 100.0,
-            m.rps,
-            m.paced.requests as f64 / m.paced.elapsed_s,
-            m.paced.send_lag_p50_ns.unwrap_or(0.0) / 1e3,
-            m.paced.send_lag_p99_ns.unwrap_or(0.0) / 1e3,
+            t.paced.requests as f64 / t.paced.seconds,
+            t.paced.lag_p50_ns / 1e3,
+            t.paced.lag_p99_ns / 1e3,
         ));
-        for (phase, r) in [("max", &m.max), ("paced", &m.paced)] {
-            if r.errors > 0 || r.unsent > 0 {
+        for (phase, p) in [("max", &t.max), ("paced", &t.paced)] {
+            if p.errors > 0 || p.unsent > 0 {
                 notes.push(format!(
-                    "{name} {phase}: {} failed of {} sent, {} never sent (behind schedule at the end){}",
-                    r.errors,
-                    r.sent,
-                    r.unsent,
-                    r.first_error
+                    "{} {phase}: {} failed of {} sent, {} never sent (too far behind schedule){}",
+                    t.name,
+                    p.errors,
+                    p.sent,
+                    p.unsent,
+                    p.first_error
                         .as_deref()
                         .map_or(String::new(), |e| format!("; first failure: {e}"))
                 ));
@@ -213,7 +242,7 @@ pub fn run(quick: bool) -> Result<Report> {
     report.notes.extend(goal_notes(&report));
     report.notes.extend(notes);
     report.notes.push(format!(
-        "load: {CONNECTIONS} HTTP/1.1 keep-alive connections from a separate process (one thread); the servers run on {server_threads} tokio worker threads in this process; both share the {} cores, so the figures include the client's cost",
+        "load: {CONNECTIONS} HTTP/1.1 keep-alive connections from a separate process (one thread, and a pacer thread in the latency phase); the servers run on {server_threads} tokio worker threads in this process; both share the {} cores, so the figures include the client's cost",
         report.machine.cores
     ));
     report.notes.push(
@@ -277,48 +306,129 @@ fn gateway(template: &Arc<WasmTemplate>, warm: bool) -> Result<Arc<Gateway>> {
     ))
 }
 
-struct Measured {
-    rps: f64,
-    max: LoadResult,
-    paced: LoadResult,
-    latency_hist: Histogram<u64>,
+/// A server under test and what was measured of it.
+struct Target {
+    name: &'static str,
+    url: String,
+    server: tokio::task::JoinHandle<()>,
+    max: Phase,
+    paced: Phase,
 }
 
-/// Both phases against one server.
-fn measure(name: &str, url: &str, plan: &Plan) -> Result<Measured> {
-    progress(
-        "gateway",
-        &format!(
-            "{name}: max throughput, closed loop on {CONNECTIONS} connections for {:?}",
-            plan.duration
-        ),
-    );
-    let max = load(url, plan, None)?;
-    check(name, "max throughput", &max)?;
-    ensure!(
-        max.requests > 0,
-        "{name}: no request was answered in {:?}",
-        plan.duration
-    );
-    let rps = max.requests as f64 / max.elapsed_s;
-    let rate = rps * LATENCY_LOAD;
-    progress(
-        "gateway",
-        &format!("{name}: {rps:.0} req/s; latency at {rate:.0} req/s"),
-    );
-    let paced = load(url, plan, Some(rate))?;
-    check(name, "latency", &paced)?;
-    let latency_hist = paced.histogram()?;
-    ensure!(
-        !latency_hist.is_empty(),
-        "{name}: no request was answered at {rate:.0} req/s"
-    );
-    Ok(Measured {
-        rps,
-        max,
-        paced,
-        latency_hist,
-    })
+impl Target {
+    /// Its max throughput: the median of its rounds.
+    fn rps(&self) -> f64 {
+        let mut rates = self.max.rates.clone();
+        rates.sort_by(f64::total_cmp);
+        rates.get(rates.len() / 2).copied().unwrap_or(0.0)
+    }
+}
+
+/// One phase of one server, summed over its rounds.
+struct Phase {
+    /// Answers per second of each round.
+    rates: Vec<f64>,
+    requests: u64,
+    seconds: f64,
+    sent: u64,
+    errors: u64,
+    unsent: u64,
+    first_error: Option<String>,
+    /// The worst round's send lag (paced phase).
+    lag_p50_ns: f64,
+    lag_p99_ns: f64,
+    hist: Histogram<u64>,
+}
+
+impl Phase {
+    fn new() -> Phase {
+        Phase {
+            rates: Vec::new(),
+            requests: 0,
+            seconds: 0.0,
+            sent: 0,
+            errors: 0,
+            unsent: 0,
+            first_error: None,
+            lag_p50_ns: 0.0,
+            lag_p99_ns: 0.0,
+            hist: histogram(),
+        }
+    }
+
+    fn add(&mut self, r: LoadResult) -> Result<()> {
+        self.rates.push(r.requests as f64 / r.elapsed_s);
+        self.requests += r.requests;
+        self.seconds += r.elapsed_s;
+        self.sent += r.sent;
+        self.errors += r.errors;
+        self.unsent += r.unsent;
+        if self.first_error.is_none() {
+            self.first_error = r.first_error.clone();
+        }
+        self.lag_p50_ns = self.lag_p50_ns.max(r.send_lag_p50_ns.unwrap_or(0.0));
+        self.lag_p99_ns = self.lag_p99_ns.max(r.send_lag_p99_ns.unwrap_or(0.0));
+        self.hist
+            .add(r.histogram()?)
+            .context("merging latency histograms")?;
+        Ok(())
+    }
+
+    fn rates_text(&self) -> String {
+        let rates: Vec<String> = self.rates.iter().map(|r| format!("{r:.0}")).collect();
+        rates.join(", ")
+    }
+}
+
+/// Both phases, in rounds: every server's max throughput, round after
+/// round; then every server's latency at half its median max throughput.
+fn measure(targets: &mut [Target], plan: &Plan) -> Result<()> {
+    let rounds = plan.rounds;
+    for round in 1..=rounds {
+        for t in targets.iter_mut() {
+            let r = load(&t.url, plan, None)?;
+            check(t.name, "max throughput", &r)?;
+            ensure!(
+                r.requests > 0,
+                "{}: no request was answered in {:?}",
+                t.name,
+                plan.slice
+            );
+            progress(
+                "gateway",
+                &format!(
+                    "max throughput, round {round}/{rounds}: {} {:.0} req/s ({CONNECTIONS} connections, closed loop, {:?})",
+                    t.name,
+                    r.requests as f64 / r.elapsed_s,
+                    plan.slice
+                ),
+            );
+            t.max.add(r)?;
+        }
+    }
+    for round in 1..=rounds {
+        for t in targets.iter_mut() {
+            let rate = t.rps() * LATENCY_LOAD;
+            let r = load(&t.url, plan, Some(rate))?;
+            check(t.name, "latency", &r)?;
+            let answered = r.requests;
+            t.paced.add(r)?;
+            progress(
+                "gateway",
+                &format!(
+                    "latency, round {round}/{rounds}: {} paced at {rate:.0} req/s, p99 so far {:.3} ms",
+                    t.name,
+                    t.paced.hist.value_at_quantile(0.99) as f64 / 1e9
+                ),
+            );
+            ensure!(
+                answered > 0,
+                "{}: no request was answered at {rate:.0} req/s",
+                t.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Fails on a phase whose figures would not mean anything.
@@ -363,7 +473,7 @@ fn load(url: &str, plan: &Plan, rate: Option<f64>) -> Result<LoadResult> {
         .arg("--connections")
         .arg(CONNECTIONS.to_string())
         .arg("--duration")
-        .arg(format!("{}s", plan.duration.as_secs_f64()))
+        .arg(format!("{}s", plan.slice.as_secs_f64()))
         .arg("--warmup")
         .arg(format!("{}s", plan.warmup.as_secs_f64()));
     if let Some(rate) = rate {
@@ -432,7 +542,7 @@ pub fn worker(url: &str, args: &LoadArgs) -> Result<()> {
             "--rate must be a positive number"
         );
     }
-    let target = Arc::new(Target::parse(url)?);
+    let target = Arc::new(Endpoint::parse(url)?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -443,13 +553,13 @@ pub fn worker(url: &str, args: &LoadArgs) -> Result<()> {
 }
 
 /// Where to send, and the request's bytes.
-struct Target {
+struct Endpoint {
     addr: SocketAddr,
     request: Vec<u8>,
 }
 
-impl Target {
-    fn parse(url: &str) -> Result<Target> {
+impl Endpoint {
+    fn parse(url: &str) -> Result<Endpoint> {
         let uri: hyper::Uri = url.parse().with_context(|| format!("URL `{url}`"))?;
         ensure!(
             uri.scheme_str() == Some("http"),
@@ -466,7 +576,7 @@ impl Target {
             .with_context(|| format!("{authority} has no address"))?;
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\n\r\n").into_bytes();
-        Ok(Target { addr, request })
+        Ok(Endpoint { addr, request })
     }
 }
 
@@ -514,7 +624,7 @@ struct Window {
     to: Instant,
 }
 
-async fn generate(target: Arc<Target>, args: &LoadArgs) -> Result<LoadResult> {
+async fn generate(target: Arc<Endpoint>, args: &LoadArgs) -> Result<LoadResult> {
     let mut conns = Vec::new();
     for _ in 0..args.connections {
         conns.push(
@@ -673,7 +783,7 @@ async fn paced(mut conn: Conn, window: Window, mut schedule: UnboundedReceiver<I
 
 /// One keep-alive HTTP/1.1 connection of the load worker.
 struct Conn {
-    target: Arc<Target>,
+    target: Arc<Endpoint>,
     stream: TcpStream,
     buf: Vec<u8>,
     /// The connection failed or the server is closing it: open another.
@@ -681,7 +791,7 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(target: Arc<Target>) -> io::Result<Conn> {
+    async fn open(target: Arc<Endpoint>) -> io::Result<Conn> {
         let stream = TcpStream::connect(target.addr).await?;
         stream.set_nodelay(true)?;
         Ok(Conn {
