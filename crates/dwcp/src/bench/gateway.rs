@@ -133,12 +133,11 @@ pub fn run(quick: bool) -> Result<Report> {
 
     // As `dwcp up`'s agent prepares a version with the default config.
     let engine = WasmEngine::new(WasmConfig::fast()).context("starting the sandbox engine")?;
-    let limits = Limits::default();
-    let timeout = limits.deadline;
     let template = engine
-        .prepare(&Artifact::new(HELLO_WAT.to_vec()), limits)
+        .prepare(&Artifact::new(HELLO_WAT.to_vec()), Limits::default())
         .context("preparing examples/wagi/hello.wat")?;
 
+    let route_defaults = RouteLimits::default();
     let mut report = Report::new(
         "gateway",
         serde_json::json!({
@@ -153,7 +152,12 @@ pub fn run(quick: bool) -> Result<Report> {
             "client": "another process of this binary per round: one thread, hand-written HTTP/1.1 keep-alive client (plus a pacer thread when paced); both processes share the cores, nothing pinned",
             "engine": "fast profile, no code cache",
             "sandbox_limits": "sandbox::Limits::default() (64 MiB, 10 s deadline), as VersionConfig::default()",
-            "route_limits": format!("RouteLimits::default() (max_concurrency 64, timeout {} s), warm pool capacity {}", timeout.as_secs(), VersionHandle::DEFAULT_WARM_CAPACITY),
+            "route_limits": format!(
+                "RouteLimits::default() (max_concurrency {}, timeout {:?}), warm pool capacity {}",
+                route_defaults.max_concurrency,
+                route_defaults.timeout,
+                VersionHandle::DEFAULT_WARM_CAPACITY
+            ),
             "access_log": "formatted per request into a sink (dwcp up writes it to stderr)",
             "max_error_rate": MAX_ERROR_RATE,
             "goals": {
