@@ -503,6 +503,41 @@ fn bench_scheduler_quick_json() {
 }
 
 #[test]
+fn bench_gateway_quick_json() {
+    // About 14 s: three servers, two 2.25 s phases each.
+    let report = bench_json(&["bench", "gateway", "--quick", "--json"]);
+    assert_eq!(report["bench"], "gateway");
+    assert!(num(&report["machine"], "cores") >= 1.0);
+    assert!(num(&report["config"], "connections") >= 1.0);
+    for target in ["hyper-floor", "gateway-cold", "gateway-warm"] {
+        let rps = series(&report, &format!("{target}-rps"));
+        assert_eq!(rps["unit"], "ops/s", "{rps}");
+        assert!(num(rps, "value") > 0.0, "{rps}");
+        assert!(num(rps, "samples") > 0.0, "{rps}");
+        assert!(rps.get("p50").is_none(), "{rps}");
+        let latency = series(&report, &format!("{target}-latency"));
+        assert!(num(latency, "samples") > 0.0, "{latency}");
+        assert_latency(latency);
+        if target == "hyper-floor" {
+            assert!(rps["baseline"].is_null(), "{rps}");
+            assert!(latency["baseline"].is_null(), "{latency}");
+        } else {
+            assert_eq!(rps["baseline"], "hyper-floor-rps");
+            assert_eq!(latency["baseline"], "hyper-floor-latency");
+            assert!(num(rps, "ratio") > 0.0, "{rps}");
+            assert!(num(latency, "ratio") > 0.0, "{latency}");
+        }
+    }
+    let notes = report["notes"].as_array().expect("notes");
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .is_some_and(|n| n.starts_with("goal gateway-cold-rps"))),
+        "{report}"
+    );
+}
+
+#[test]
 fn bench_table_output() {
     let out = dwcp(&["bench", "density", "--quick", "--target", "100"]);
     assert_code(&out, 0);
@@ -519,6 +554,7 @@ fn bench_unknown_names_the_available_ones() {
     assert_stderr_has(&out, "startup");
     assert_stderr_has(&out, "density");
     assert_stderr_has(&out, "scheduler");
+    assert_stderr_has(&out, "gateway");
     assert!(out.stdout.is_empty());
 }
 

@@ -3,6 +3,7 @@
 
 mod control;
 mod density;
+mod gateway;
 mod processes;
 mod report;
 mod scheduler;
@@ -17,10 +18,10 @@ use anyhow::Result;
 /// from hdrhistogram; progress goes to stderr.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Benchmarks:\n  startup  cold and warm sandbox starts, fresh sandboxes per second, 1 MiB data\n           segments; baselines: wasmtime's default configuration and wasmtime\n           tuned by its documentation\n  density  live sandboxes one node holds in the dense profile and the resident\n           memory each costs; baseline: wasmtime's default configuration\n  control  commit latency, throughput and failover (kill -9 of the leader, a\n           `dwcp up` process) of a 3-node Raft cluster over mutual TLS;\n           baseline: the same writes into one redb file, synced\n  scheduler  sandboxes placed per second on one core (10,000 nodes,\n             1,000,000 sandboxes) and a re-plan after a node failure;\n             baseline: a naive scheduler that scans every node per replica\n\nExamples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000\n  dwcp bench scheduler --quick"
+    after_help = "Benchmarks:\n  startup  cold and warm sandbox starts, fresh sandboxes per second, 1 MiB data\n           segments; baselines: wasmtime's default configuration and wasmtime\n           tuned by its documentation\n  density  live sandboxes one node holds in the dense profile and the resident\n           memory each costs; baseline: wasmtime's default configuration\n  control  commit latency, throughput and failover (kill -9 of the leader, a\n           `dwcp up` process) of a 3-node Raft cluster over mutual TLS;\n           baseline: the same writes into one redb file, synced\n  scheduler  sandboxes placed per second on one core (10,000 nodes,\n             1,000,000 sandboxes) and a re-plan after a node failure;\n             baseline: a naive scheduler that scans every node per replica\n  gateway  HTTP requests per second through the node's gateway running\n           examples/wagi/hello.wat, a fresh sandbox per request (cold) and a\n           warm pool, and their latency at half that rate; load from a\n           separate process on 32 keep-alive connections (both share the\n           cores); baseline: a plain hyper server answering the same text.\n           Goals: cold >= 50 % of the baseline's rate, cold p99 <= 1 ms\n\nExamples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000\n  dwcp bench scheduler --quick\n  dwcp bench gateway --quick --json"
 )]
 pub struct BenchArgs {
-    /// Which benchmark: startup, density, control or scheduler.
+    /// Which benchmark: startup, density, control, scheduler or gateway.
     name: String,
     /// Print one JSON object on stdout instead of a table.
     #[arg(long)]
@@ -35,6 +36,8 @@ pub struct BenchArgs {
     /// print it as JSON, so that every measurement starts from a clean heap.
     #[arg(long, hide = true, value_name = "KIND")]
     worker: Option<String>,
+    #[command(flatten)]
+    load: gateway::LoadArgs,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -42,12 +45,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "startup" => startup::run(args.quick)?,
         "control" => control::run(args.quick)?,
         "scheduler" => scheduler::run(args.quick)?,
+        "gateway" => match args.load.worker_url() {
+            Some(url) => return gateway::worker(url, &args.load),
+            None => gateway::run(args.quick)?,
+        },
         "density" => match &args.worker {
             Some(kind) => return density::worker(kind, args.target.unwrap_or(1)),
             None => density::run(args.quick, args.target)?,
         },
         other => anyhow::bail!(
-            "unknown benchmark `{other}`; available: startup, density, control, scheduler"
+            "unknown benchmark `{other}`; available: startup, density, control, scheduler, gateway"
         ),
     };
     if args.json {
