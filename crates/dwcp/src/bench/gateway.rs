@@ -299,6 +299,7 @@ fn gateway(template: &Arc<WasmTemplate>, warm: bool) -> Result<Arc<Gateway>> {
             weight: 1,
             handle: Arc::new(VersionHandle::new(template.clone())),
         }],
+        forward: Vec::new(),
         limits: RouteLimits {
             warm,
             ..RouteLimits::default()
