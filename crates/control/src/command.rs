@@ -209,6 +209,28 @@ pub fn check_config(config: &VersionConfig) -> Result<(), Rejection> {
             "1 to 600000 (10 minutes)",
         ));
     }
+    if config.max_concurrency == 0 || config.max_concurrency > 100_000 {
+        return Err(Rejection::invalid(
+            "max_concurrency",
+            config.max_concurrency,
+            "1 to 100000 requests at once",
+        ));
+    }
+    const MAX_BODY: u64 = 64 << 20;
+    if config.max_request_bytes > MAX_BODY {
+        return Err(Rejection::invalid(
+            "max_request_bytes",
+            config.max_request_bytes,
+            "0 to 67108864 (64 MiB)",
+        ));
+    }
+    if config.max_response_bytes == 0 || config.max_response_bytes > MAX_BODY {
+        return Err(Rejection::invalid(
+            "max_response_bytes",
+            config.max_response_bytes,
+            "1 to 67108864 (64 MiB)",
+        ));
+    }
     Ok(())
 }
 

@@ -54,6 +54,24 @@ pub struct VersionConfig {
     pub timeout_ms: u64,
     /// Serve from a warm pool instead of a fresh sandbox per request.
     pub warm: bool,
+    /// Requests of the app a gateway serves at once; more are answered 503.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: u32,
+    /// Largest request body, in bytes; a larger one is answered 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_request_bytes: u64,
+    /// Largest response body the app may send, in bytes; a larger one is
+    /// answered 500.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_response_bytes: u64,
+}
+
+fn default_max_concurrency() -> u32 {
+    64
+}
+
+fn default_max_body_bytes() -> u64 {
+    1 << 20
 }
 
 impl Default for VersionConfig {
@@ -62,6 +80,9 @@ impl Default for VersionConfig {
             memory_bytes: 64 << 20,
             timeout_ms: 10_000,
             warm: false,
+            max_concurrency: default_max_concurrency(),
+            max_request_bytes: default_max_body_bytes(),
+            max_response_bytes: default_max_body_bytes(),
         }
     }
 }

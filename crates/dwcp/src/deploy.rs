@@ -60,6 +60,15 @@ pub struct DeployArgs {
     /// Serve from a pool of warm sandboxes instead of a fresh one per request.
     #[arg(long)]
     warm: bool,
+    /// Requests a gateway serves at once; more are answered 503 [default: the server's, 64].
+    #[arg(long, value_name = "N")]
+    concurrency: Option<String>,
+    /// Largest request body, e.g. 4MiB; larger ones are answered 413 [default: the server's, 1MiB].
+    #[arg(long, value_name = "SIZE")]
+    max_request: Option<String>,
+    /// Largest response body the app may send, e.g. 4MiB; larger ones are answered 500 [default: the server's, 1MiB].
+    #[arg(long, value_name = "SIZE")]
+    max_response: Option<String>,
     #[command(flatten)]
     api: ApiArgs,
 }
@@ -73,6 +82,12 @@ struct ConfigPatch {
     timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     warm: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_concurrency: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_request_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_response_bytes: Option<u64>,
 }
 
 /// The body of `POST /tenants/{tenant}/apps/{app}/versions`.
@@ -169,6 +184,20 @@ impl Plan {
             }
             None => None,
         };
+        let max_concurrency = match &args.concurrency {
+            Some(s) => Some(s.trim().parse::<u32>().map_err(|_| {
+                anyhow::anyhow!("--concurrency `{s}` is not a number of requests; use e.g. 100")
+            })?),
+            None => None,
+        };
+        let size = |flag: &str, given: &Option<String>| -> Result<Option<u64>> {
+            given
+                .as_deref()
+                .map(|s| parse_size(s).map_err(|e| anyhow::anyhow!("{flag}: {e}")))
+                .transpose()
+        };
+        let max_request_bytes = size("--max-request", &args.max_request)?;
+        let max_response_bytes = size("--max-response", &args.max_response)?;
         control::check_replicas(replicas)
             .map_err(|e| flag_error("--replicas", &args.replicas, "", &e))?;
         let defaults = VersionConfig::default();
@@ -176,11 +205,23 @@ impl Plan {
             memory_bytes: memory_bytes.unwrap_or(defaults.memory_bytes),
             timeout_ms: timeout_ms.unwrap_or(defaults.timeout_ms),
             warm: args.warm,
+            max_concurrency: max_concurrency.unwrap_or(defaults.max_concurrency),
+            max_request_bytes: max_request_bytes.unwrap_or(defaults.max_request_bytes),
+            max_response_bytes: max_response_bytes.unwrap_or(defaults.max_response_bytes),
         })
-        .map_err(|e| match (e.field(), &args.memory, &args.timeout) {
-            (Some("memory_bytes"), Some(given), _) => flag_error("--memory", given, "bytes", &e),
-            (Some("timeout_ms"), _, Some(given)) => flag_error("--timeout", given, "ms", &e),
-            _ => anyhow::anyhow!("{e}"),
+        .map_err(|e| {
+            let (flag, given, unit) = match e.field() {
+                Some("memory_bytes") => ("--memory", &args.memory, "bytes"),
+                Some("timeout_ms") => ("--timeout", &args.timeout, "ms"),
+                Some("max_concurrency") => ("--concurrency", &args.concurrency, ""),
+                Some("max_request_bytes") => ("--max-request", &args.max_request, "bytes"),
+                Some("max_response_bytes") => ("--max-response", &args.max_response, "bytes"),
+                _ => return anyhow::anyhow!("{e}"),
+            };
+            match given {
+                Some(given) => flag_error(flag, given, unit, &e),
+                None => anyhow::anyhow!("{e}"),
+            }
         })?;
         Ok(Plan {
             tenant: Name::new("--tenant", &args.tenant)?,
@@ -192,6 +233,9 @@ impl Plan {
                 memory_bytes,
                 timeout_ms,
                 warm: args.warm.then_some(true),
+                max_concurrency,
+                max_request_bytes,
+                max_response_bytes,
             },
         })
     }
@@ -532,6 +576,12 @@ mod tests {
             "--timeout",
             "1.5s",
             "--warm",
+            "--concurrency",
+            "8",
+            "--max-request",
+            "4KiB",
+            "--max-response",
+            "2MiB",
         ])
         .unwrap();
         assert_eq!(p.tenant.as_str(), "team-a");
@@ -541,7 +591,10 @@ mod tests {
         );
         assert_eq!(
             serde_json::to_value(p.new_version("ab12")).unwrap(),
-            json!({"digest": "ab12", "config": {"memory_bytes": 32 << 20, "timeout_ms": 1500, "warm": true}})
+            json!({"digest": "ab12", "config": {
+                "memory_bytes": 32 << 20, "timeout_ms": 1500, "warm": true,
+                "max_concurrency": 8, "max_request_bytes": 4096, "max_response_bytes": 2 << 20
+            }})
         );
         assert_eq!(
             serde_json::to_value(p.deployment(7)).unwrap(),
@@ -572,6 +625,16 @@ mod tests {
             err(&["--name", "a", "--replicas", "100001"]),
             "--replicas `100001` is not allowed: at most 100000 per region"
         );
+        assert_eq!(
+            err(&["--name", "a", "--concurrency", "0"]),
+            "--concurrency `0` is not allowed: 1 to 100000 requests at once"
+        );
+        assert!(err(&["--name", "a", "--concurrency", "many"]).starts_with("--concurrency `many`"));
+        assert_eq!(
+            err(&["--name", "a", "--max-response", "1GiB"]),
+            "--max-response `1GiB` (1073741824 bytes) is not allowed: 1 to 67108864 (64 MiB)"
+        );
+        assert!(err(&["--name", "a", "--max-request", "big"]).starts_with("--max-request: "));
         assert!(plan(&["--name", "a", "--replicas", "100000", "--timeout", "10m"]).is_ok());
     }
 

@@ -133,6 +133,7 @@ fn bad_apps_and_refused_deploys_leave_the_node_serving_and_the_state_unchanged()
 
     a_trapping_app_answers_500_with_its_request_id(&c, dir.path(), &gateway);
     a_slow_app_answers_504_within_its_timeout(&c, dir.path(), &gateway);
+    an_apps_own_limits_apply(&c, dir.path(), &gateway);
     modules_that_cannot_run_are_refused_and_nothing_is_stored(&c, dir.path());
     a_deploy_over_quota_is_refused_before_anything_is_written(&c, dir.path(), &gateway);
     a_deploy_to_a_region_without_nodes_or_room_is_refused_up_front(&c, dir.path());
@@ -233,6 +234,74 @@ fn a_slow_app_answers_504_within_its_timeout(c: &Cluster, dir: &Path, gateway: &
         assert!(took < Duration::from_secs(8), "answered in {took:?}");
     }
     hello_still_answers(gateway, "timeouts");
+}
+
+/// Limits given at deploy (`--max-request`, `--concurrency`) are the ones
+/// the gateway applies to the app.
+fn an_apps_own_limits_apply(c: &Cluster, dir: &Path, gateway: &str) {
+    let tiny = write(dir, "tiny.wat", HELLO);
+    cli_ok(
+        c,
+        &["deploy", s(&tiny), "--name", "tiny", "--max-request", "16"],
+    );
+    wait_gateway(gateway, "/tiny", |s, _| s == 200, "/tiny to be routed");
+    let post = |body: &[u8]| {
+        common::exchange(
+            common::DEADLINE,
+            gateway,
+            "POST",
+            "/tiny",
+            None,
+            Some(body),
+            "text/plain",
+        )
+        .unwrap()
+    };
+    assert_eq!(post(&[b'x'; 16]).status, 200);
+    let answer = post(&[b'x'; 17]);
+    assert_eq!(answer.status, 413, "{}", answer.text());
+    assert_eq!(gateway_error(&answer).0, "request_too_large");
+
+    // One request at a time: while one runs (to its 3 s deadline), the
+    // next is turned away at once.
+    let lone = write(dir, "lone.wat", LOOP);
+    cli_ok(
+        c,
+        &[
+            "deploy",
+            s(&lone),
+            "--name",
+            "lone",
+            "--concurrency",
+            "1",
+            "--timeout",
+            "3s",
+        ],
+    );
+    wait_gateway(gateway, "/lone", |s, _| s == 504, "/lone to be routed");
+    // (A sandbox may outlive its 504 for a moment and hold the one place;
+    // the first request asks until it gets in.)
+    let first = {
+        let gateway = gateway.to_string();
+        std::thread::spawn(move || {
+            loop {
+                let status = get_answer(&gateway, "/lone").unwrap().status;
+                if status != 503 {
+                    return status;
+                }
+            }
+        })
+    };
+    let mut turned_away = None;
+    while !first.is_finished() {
+        let answer = get_answer(gateway, "/lone").unwrap();
+        if answer.status == 503 {
+            turned_away = Some(gateway_error(&answer).0);
+            break;
+        }
+    }
+    assert_eq!(turned_away.as_deref(), Some("concurrency_limit"));
+    assert_eq!(first.join().unwrap(), 504);
 }
 
 fn modules_that_cannot_run_are_refused_and_nothing_is_stored(c: &Cluster, dir: &Path) {

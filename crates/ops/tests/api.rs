@@ -696,7 +696,8 @@ async fn blobs_versions_and_deployments() {
     assert_eq!(v["digest"], digest.as_str());
     assert_eq!(
         v["config"],
-        json!({"memory_bytes": 64 << 20, "timeout_ms": 10000, "warm": false})
+        json!({"memory_bytes": 64 << 20, "timeout_ms": 10000, "warm": false,
+               "max_concurrency": 64, "max_request_bytes": 1 << 20, "max_response_bytes": 1 << 20})
     );
     assert_eq!(
         r.header("dwcp-revision"),
@@ -706,15 +707,25 @@ async fn blobs_versions_and_deployments() {
         addr,
         "POST",
         versions,
-        json!({"digest": digest, "config": {"warm": true, "timeout_ms": 500}}),
+        json!({"digest": digest, "config": {"warm": true, "timeout_ms": 500, "max_concurrency": 3}}),
     )
     .await;
     assert_eq!(r.status, 201);
     assert_eq!(r.json()["number"], 2);
     assert_eq!(
         r.json()["config"],
-        json!({"memory_bytes": 64 << 20, "timeout_ms": 500, "warm": true})
+        json!({"memory_bytes": 64 << 20, "timeout_ms": 500, "warm": true,
+               "max_concurrency": 3, "max_request_bytes": 1 << 20, "max_response_bytes": 1 << 20})
     );
+    let r = admin(
+        addr,
+        "POST",
+        versions,
+        json!({"digest": digest, "config": {"max_response_bytes": 0}}),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["field"], "config.max_response_bytes");
 
     let deployment = "/api/v1/tenants/acme/apps/shop/deployment";
     let r = admin(

@@ -30,8 +30,9 @@ use crate::gateway::{Gateway, Route, RouteLimits, RouteTable, RouteVersion, Vers
 const RECHECK: Duration = Duration::from_secs(2);
 
 /// What a prepared version is known by: its artifact digest, the
-/// configuration that shapes its template, and its warm pool's size.
-type VersionKey = (String, u64, u64, u32);
+/// configuration that shapes its template (memory, timeout, response
+/// size), and its warm pool's size.
+type VersionKey = (String, u64, u64, u64, u32);
 /// Prepared versions.
 type Prepared = HashMap<VersionKey, Arc<VersionHandle>>;
 /// Versions whose artifact did not prepare (not a valid module): not tried
@@ -103,6 +104,7 @@ async fn reconcile(
                         v.digest.clone(),
                         v.config.memory_bytes,
                         v.config.timeout_ms,
+                        v.config.max_response_bytes,
                         v.placed,
                     );
                     if failed.contains(&key) {
@@ -138,11 +140,7 @@ async fn reconcile(
             app: route.app.clone(),
             versions,
             forward,
-            limits: RouteLimits {
-                timeout: Duration::from_millis(route.config.timeout_ms),
-                warm: route.config.warm,
-                ..RouteLimits::default()
-            },
+            limits: route_limits(&route.config),
         });
     }
     *prepared = keep;
@@ -152,6 +150,21 @@ async fn reconcile(
     }
     complete
 }
+
+/// What the gateway allows a route whose deployed version has `config`.
+fn route_limits(config: &control::VersionConfig) -> RouteLimits {
+    RouteLimits {
+        max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
+        max_response_bytes: usize::try_from(config.max_response_bytes).unwrap_or(usize::MAX),
+        max_concurrency: config.max_concurrency as usize,
+        timeout: Duration::from_millis(config.timeout_ms),
+        warm: config.warm,
+    }
+}
+
+/// Room for a CGI response's header lines beyond its body, in the output a
+/// sandbox may write.
+const CGI_HEAD_ROOM: usize = 64 << 10;
 
 /// Why a version cannot be served yet.
 enum Unready {
@@ -181,6 +194,9 @@ async fn prepare(
     let limits = Limits {
         memory_bytes: version.config.memory_bytes,
         deadline: Duration::from_millis(version.config.timeout_ms),
+        output_bytes: usize::try_from(version.config.max_response_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(CGI_HEAD_ROOM),
         ..Limits::default()
     };
     let engine = engine.clone();

@@ -484,7 +484,10 @@ fn schemas() -> Value {
             "properties": {
                 "memory_bytes": { "type": "integer", "minimum": 65536, "maximum": 4_u64 << 30, "multipleOf": 65536, "default": 64 << 20 },
                 "timeout_ms": { "type": "integer", "minimum": 1, "maximum": 600000, "default": 10000 },
-                "warm": { "type": "boolean", "default": false }
+                "warm": { "type": "boolean", "default": false },
+                "max_concurrency": { "type": "integer", "minimum": 1, "maximum": 100000, "default": 64 },
+                "max_request_bytes": { "type": "integer", "minimum": 0, "maximum": 64_u64 << 20, "default": 1 << 20 },
+                "max_response_bytes": { "type": "integer", "minimum": 1, "maximum": 64_u64 << 20, "default": 1 << 20 }
             },
             "additionalProperties": false
         },

@@ -28,6 +28,9 @@ struct ConfigBody {
     memory_bytes: Option<u64>,
     timeout_ms: Option<u64>,
     warm: Option<bool>,
+    max_concurrency: Option<u32>,
+    max_request_bytes: Option<u64>,
+    max_response_bytes: Option<u64>,
 }
 
 impl ConfigBody {
@@ -40,6 +43,13 @@ impl ConfigBody {
             memory_bytes: given.memory_bytes.unwrap_or(defaults.memory_bytes),
             timeout_ms: given.timeout_ms.unwrap_or(defaults.timeout_ms),
             warm: given.warm.unwrap_or(defaults.warm),
+            max_concurrency: given.max_concurrency.unwrap_or(defaults.max_concurrency),
+            max_request_bytes: given
+                .max_request_bytes
+                .unwrap_or(defaults.max_request_bytes),
+            max_response_bytes: given
+                .max_response_bytes
+                .unwrap_or(defaults.max_response_bytes),
         }
     }
 }
