@@ -17,11 +17,14 @@ pub enum Command {
     PutTenant { name: Name, quotas: Quotas },
     /// Deletes a tenant that has no apps left.
     DeleteTenant { name: Name },
-    /// Creates an app served at `route` (a path prefix no other app uses).
+    /// Creates an app served at `route` (a path prefix no other app uses
+    /// on the same `host`; `None`: any host).
     CreateApp {
         tenant: Name,
         name: Name,
         route: String,
+        #[serde(default)]
+        host: Option<String>,
     },
     /// Deletes an app with its versions and deployment.
     DeleteApp { tenant: Name, name: Name },
@@ -174,6 +177,30 @@ pub fn check_route(route: &str) -> Result<(), Rejection> {
         Ok(())
     } else {
         Err(Rejection::invalid("route", route, allowed))
+    }
+}
+
+/// Checks an app's host: a DNS name, lowercase, without a port.
+pub fn check_host(host: &str) -> Result<(), Rejection> {
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Rejection::invalid(
+            "host",
+            host,
+            "a DNS name in lowercase (labels of a-z, 0-9 and '-', joined by '.'), without a port",
+        ))
     }
 }
 

@@ -35,8 +35,8 @@ pub mod tls;
 pub mod transport;
 
 pub use command::{
-    Command, Outcome, PlacementSpec, Rejection, check_config, check_digest, check_register,
-    check_replicas, check_route,
+    Command, Outcome, PlacementSpec, Rejection, check_config, check_digest, check_host,
+    check_register, check_replicas, check_route,
 };
 pub use model::{
     App, Credential, Deployment, LatencySummary, Node, NodeReport, Placement, Quotas, Region, Role,

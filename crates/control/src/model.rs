@@ -40,6 +40,10 @@ pub struct App {
     pub name: Name,
     /// The HTTP path prefix the gateway serves it at, e.g. `/hello`.
     pub route: String,
+    /// Only requests for this host (e.g. `shop.example.com`) reach it;
+    /// `None`: any host (after the apps that name the request's host).
+    #[serde(default)]
+    pub host: Option<String>,
     /// The number the next version will get.
     pub next_version: u64,
     pub created: Revision,

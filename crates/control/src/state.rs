@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{check_config, check_digest, check_register, check_replicas, check_route};
+use crate::command::{
+    check_config, check_digest, check_host, check_register, check_replicas, check_route,
+};
 use crate::model::{
     App, Credential, Deployment, Node, NodeReport, Placement, Region, Tenant, Version,
 };
@@ -76,6 +78,7 @@ const HISTORY: usize = 10_000;
 ///     tenant: acme.clone(),
 ///     name: Name::new("app", "shop").unwrap(),
 ///     route: "/shop".into(),
+///     host: None,
 /// });
 /// assert_eq!(created, Ok(Outcome::Applied));
 /// assert_eq!(state.revision().0, 2);
@@ -281,6 +284,7 @@ impl State {
                 tenant,
                 name,
                 route,
+                host,
             } => {
                 revalidate(name, "app")?;
                 let owner = self
@@ -288,16 +292,27 @@ impl State {
                     .get(tenant)
                     .ok_or_else(|| Rejection::not_found("tenant", tenant))?;
                 check_route(route)?;
+                if let Some(host) = host {
+                    check_host(host)?;
+                }
                 if self.app(tenant, name).is_some() {
                     return Err(Rejection::AlreadyExists {
                         kind: "app".into(),
                         name: format!("{tenant}/{name}"),
                     });
                 }
-                if let Some(other) = self.apps.values().find(|a| &a.route == route) {
+                if let Some(other) = self
+                    .apps
+                    .values()
+                    .find(|a| &a.route == route && &a.host == host)
+                {
+                    let on = host.as_ref().map_or(String::new(), |h| format!(" on {h}"));
                     return Err(Rejection::AlreadyExists {
                         kind: "route".into(),
-                        name: format!("{route} (served by app {}/{})", other.tenant, other.name),
+                        name: format!(
+                            "{route}{on} (served by app {}/{})",
+                            other.tenant, other.name
+                        ),
                     });
                 }
                 let wanted = self.apps_of(tenant).count() as u64 + 1;
@@ -516,6 +531,7 @@ impl State {
                 tenant,
                 name,
                 route,
+                host,
             } => {
                 self.apps.insert(
                     (tenant.clone(), name.clone()),
@@ -523,6 +539,7 @@ impl State {
                         tenant: tenant.clone(),
                         name: name.clone(),
                         route: route.clone(),
+                        host: host.clone(),
                         next_version: 1,
                         created: revision,
                     },

@@ -44,6 +44,7 @@ fn shop(quotas: Quotas) -> State {
             tenant: n("acme"),
             name: n("shop"),
             route: "/shop".into(),
+            host: None,
         },
         Command::AddVersion {
             tenant: n("acme"),
@@ -106,6 +107,7 @@ fn bad_input_is_refused_by_field_and_changes_nothing() {
         tenant: n("acme"),
         name: n("cart"),
         route: "no-slash".into(),
+        host: None,
     };
     assert_eq!(field(refused(&mut s, &bad_route)), Some("route".into()));
     let bad_digest = Command::AddVersion {
@@ -179,6 +181,7 @@ fn routes_are_unique_across_tenants() {
         tenant: n("other"),
         name: n("shop"),
         route: "/shop".into(),
+        host: None,
     };
     assert!(matches!(
         refused(&mut s, &clash),
@@ -196,6 +199,7 @@ fn quotas_bound_apps_and_replicas() {
         tenant: n("acme"),
         name: n("cart"),
         route: "/cart".into(),
+        host: None,
     };
     assert!(matches!(
         refused(&mut s, &second),
@@ -333,6 +337,7 @@ fn random_command(rng: &mut XorShift) -> Command {
         },
         1 => Command::CreateApp {
             route: format!("/{t}-{a}"),
+            host: None,
             tenant: t,
             name: a,
         },

@@ -25,13 +25,18 @@ enum AppCommand {
 
 /// Create an app that the gateway serves at ROUTE once a version is deployed.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  dwcp app create hello --route /hello")]
+#[command(
+    after_help = "Examples:\n  dwcp app create hello --route /hello\n  dwcp app create shop --route / --host shop.example.com"
+)]
 struct CreateArgs {
     /// The app's name: 1-63 of a-z, 0-9 and '-', starting with a letter.
     name: String,
     /// The HTTP path prefix it is served at, e.g. /hello.
     #[arg(long, value_name = "PATH")]
     route: String,
+    /// Serve it only to requests for this host, e.g. shop.example.com [default: any host].
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
     /// The tenant that owns it.
     #[arg(long, value_name = "T", default_value = "default")]
     tenant: String,
@@ -57,6 +62,8 @@ struct DeleteArgs {
 pub struct NewApp<'a> {
     pub name: &'a Name,
     pub route: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<&'a str>,
 }
 
 pub fn run(args: AppArgs) -> Result<()> {
@@ -73,9 +80,16 @@ fn create(args: CreateArgs) -> Result<()> {
     let body = NewApp {
         name: &name,
         route: &args.route,
+        host: args.host.as_deref(),
     };
     let app: App = client::block_on(client.post(&format!("/tenants/{tenant}/apps"), &body))?;
-    println!("created app {}/{} at {}", app.tenant, app.name, app.route);
+    println!(
+        "created app {}/{} at {}{}",
+        app.tenant,
+        app.name,
+        app.host.as_deref().unwrap_or(""),
+        app.route
+    );
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use crate::table;
 
 /// List apps with their route, versions and what is deployed.
 ///
+/// ROUTE is the app's path prefix, after its host when it has one.
 /// DEPLOYED is the deployed version (`-` when none), REPLICAS the
 /// replicas wanted over all regions and PLACED those the scheduler has
 /// placed on nodes (fewer while it works, or when the nodes are full).
@@ -33,6 +34,8 @@ struct AppSummary {
     tenant: String,
     name: String,
     route: String,
+    #[serde(default)]
+    host: Option<String>,
     /// How many versions the app has.
     versions: u64,
     deployment: Option<Deployment>,
@@ -74,7 +77,7 @@ fn render(list: &AppList) -> String {
             vec![
                 a.tenant.clone(),
                 a.name.clone(),
-                a.route.clone(),
+                format!("{}{}", a.host.as_deref().unwrap_or(""), a.route),
                 a.versions.to_string(),
                 table::or_dash(a.deployment.as_ref().map(|d| d.version)),
                 table::or_dash(a.deployment.as_ref().map(Deployment::replicas)),

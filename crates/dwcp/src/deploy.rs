@@ -42,6 +42,9 @@ pub struct DeployArgs {
     /// The HTTP path prefix a new app is served at [default: /NAME]; an existing app must already have it.
     #[arg(long, value_name = "PATH")]
     route: Option<String>,
+    /// Serve a new app only to requests for this host, e.g. shop.example.com [default: any host]; an existing app must already have it.
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
     /// The tenant that owns the app.
     #[arg(long, value_name = "T", default_value = "default")]
     tenant: String,
@@ -156,6 +159,7 @@ struct Plan {
     /// As given; `None` means "/NAME" for a new app and "as it is" for an
     /// existing one.
     route: Option<String>,
+    host: Option<String>,
     region: Name,
     replicas: u32,
     config: ConfigPatch,
@@ -200,6 +204,9 @@ impl Plan {
         let max_response_bytes = size("--max-response", &args.max_response)?;
         control::check_replicas(replicas)
             .map_err(|e| flag_error("--replicas", &args.replicas, "", &e))?;
+        if let Some(host) = &args.host {
+            control::check_host(host).map_err(|e| flag_error("--host", host, "", &e))?;
+        }
         let defaults = VersionConfig::default();
         control::check_config(&VersionConfig {
             memory_bytes: memory_bytes.unwrap_or(defaults.memory_bytes),
@@ -227,6 +234,7 @@ impl Plan {
             tenant: Name::new("--tenant", &args.tenant)?,
             name: Name::new("--name", &args.name)?,
             route: args.route.clone(),
+            host: args.host.clone(),
             region: Name::new("--region", &args.region)?,
             replicas,
             config: ConfigPatch {
@@ -251,6 +259,7 @@ impl Plan {
         NewApp {
             name: &self.name,
             route,
+            host: self.host.as_deref(),
         }
     }
 
@@ -382,6 +391,17 @@ pub fn run(args: DeployArgs) -> Result<()> {
             Err(e) if e.is_not_found() => None,
             Err(e) => return Err(e.into()),
         };
+        if let (Some(app), Some(host)) = (&existing, &plan.host)
+            && app.host.as_ref() != Some(host)
+        {
+            bail!(
+                "app {}/{} is served on {}, not {host}; omit --host, or delete the app (dwcp app delete {}) to move it",
+                plan.tenant,
+                plan.name,
+                app.host.as_deref().unwrap_or("any host"),
+                plan.name
+            );
+        }
         if let (Some(app), Some(route)) = (&existing, &plan.route)
             && app.route != *route
         {

@@ -279,6 +279,7 @@ async fn deploy_example(node: &ClusterNode) -> Result<()> {
             tenant: tenant.clone(),
             name: app.clone(),
             route: "/hello".into(),
+            host: None,
         },
         Command::AddVersion {
             tenant: tenant.clone(),

@@ -138,7 +138,49 @@ fn bad_apps_and_refused_deploys_leave_the_node_serving_and_the_state_unchanged()
     a_deploy_over_quota_is_refused_before_anything_is_written(&c, dir.path(), &gateway);
     a_deploy_to_a_region_without_nodes_or_room_is_refused_up_front(&c, dir.path());
     hello_still_answers(&gateway, "everything");
+    an_app_on_a_host_comes_before_the_one_on_any_host(&c, dir.path(), &gateway);
     the_node_reports_what_it_served(&c);
+}
+
+/// An app deployed with `--host` at `/hello` answers requests for that
+/// host in place of the example app (served on any host); deleting it
+/// brings the example back.
+fn an_app_on_a_host_comes_before_the_one_on_any_host(c: &Cluster, dir: &Path, gateway: &str) {
+    // The test's requests name the gateway's address as their host.
+    let host = gateway.split(':').next().unwrap();
+    let hosted = write(
+        dir,
+        "hosted.wat",
+        HELLO.replace("Hello from DWCP!", "Hello named host"),
+    );
+    cli_ok(
+        c,
+        &[
+            "deploy",
+            s(&hosted),
+            "--name",
+            "hosted",
+            "--route",
+            "/hello",
+            "--host",
+            host,
+        ],
+    );
+    wait_gateway(
+        gateway,
+        "/hello",
+        |s, b| s == 200 && b == "Hello named host\n",
+        "the app on the named host",
+    );
+    let listing = cli_ok(c, &["apps"]);
+    assert!(listing.contains(&format!("{host}/hello")), "{listing}");
+    cli_ok(c, &["app", "delete", "hosted"]);
+    wait_gateway(
+        gateway,
+        "/hello",
+        |s, b| s == 200 && b == "Hello from DWCP!\n",
+        "the example app again",
+    );
 }
 
 /// The node's report (written once a second by its agent) comes to count
@@ -498,6 +540,8 @@ fn a_deploy_to_a_region_without_nodes_or_room_is_refused_up_front(c: &Cluster, d
     );
     assert_eq!(apps(c), before, "a refused deploy left its app behind");
     cli_ok(c, &huge(&free.to_string()).each_ref().map(String::as_str));
+    // Its slots come back with its deletion.
+    cli_ok(c, &["app", "delete", "huge", "--tenant", "big"]);
 }
 
 /// The replicas placed on the node, once the scheduler has placed every

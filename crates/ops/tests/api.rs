@@ -590,7 +590,7 @@ async fn apps_are_created_listed_shown_and_deleted() {
     assert_eq!(apps.len(), 2);
     assert_eq!(
         apps[0],
-        json!({"tenant": "acme", "name": "shop", "route": "/shop", "versions": 0,
+        json!({"tenant": "acme", "name": "shop", "route": "/shop", "host": null, "versions": 0,
                "latest_version": null, "deployment": null, "placed": 0})
     );
     let r = admin(addr, "GET", "/api/v1/apps?tenant=other", Value::Null).await;
@@ -1306,4 +1306,49 @@ async fn no_leader_is_503_and_health_still_answers() {
     assert_eq!(r.error(), ("unavailable".into(), None));
     let r = call(server.addr, "GET", "/api/v1/health", None, None, b"").await;
     assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn an_app_may_be_served_on_one_host_and_routes_are_unique_per_host() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    let apps = "/api/v1/tenants/acme/apps";
+    // `/shop` on any host is taken; on a named host it is free.
+    let r = admin(
+        addr,
+        "POST",
+        apps,
+        json!({"name": "shop-eu", "route": "/shop", "host": "shop.example.eu"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(r.json()["host"], "shop.example.eu");
+    let r = admin(
+        addr,
+        "POST",
+        apps,
+        json!({"name": "again", "route": "/shop", "host": "shop.example.eu"}),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{:?}", r.json());
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/shop on shop.example.eu"),
+        "{:?}",
+        r.json()
+    );
+    for bad in ["Shop.Example", "shop.example.eu:8080", "-x.eu", ""] {
+        let r = admin(
+            addr,
+            "POST",
+            apps,
+            json!({"name": "bad", "route": "/bad", "host": bad}),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{bad}: {:?}", r.json());
+        assert_eq!(r.json()["error"]["field"], "host", "{bad}");
+    }
 }

@@ -122,6 +122,7 @@ mod tests {
                 tenant: n("default"),
                 name: n("web"),
                 route: "/web".into(),
+                host: None,
             },
             Command::AddVersion {
                 tenant: n("default"),

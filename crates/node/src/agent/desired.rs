@@ -38,6 +38,8 @@ pub enum Serving {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WantedRoute {
     pub app: AppKey,
+    /// Only requests for this host match; `None`: any host.
+    pub host: Option<String>,
     pub prefix: String,
     /// The deployed version's configuration (timeout, warm).
     pub config: VersionConfig,
@@ -85,6 +87,7 @@ pub fn wanted_routes(state: &State, node: &Name, region: &Name) -> Vec<WantedRou
             };
             Some(WantedRoute {
                 app: AppKey::new(d.tenant.clone(), d.app.clone()),
+                host: app.host.clone(),
                 prefix: app.route.clone(),
                 config: version.config.clone(),
                 serving,
@@ -130,11 +133,13 @@ mod tests {
                 tenant: n("acme"),
                 name: n("shop"),
                 route: "/shop".into(),
+                host: None,
             },
             Command::CreateApp {
                 tenant: n("acme"),
                 name: n("idle"),
                 route: "/idle".into(),
+                host: None,
             },
             Command::AddVersion {
                 tenant: n("acme"),
@@ -192,6 +197,7 @@ mod tests {
                 tenant: n("acme"),
                 name: n("shop"),
                 route: "/shop".into(),
+                host: None,
             },
             Command::AddVersion {
                 tenant: n("acme"),

@@ -135,7 +135,7 @@ async fn reconcile(
             }
         }
         routes.push(Route {
-            host: None,
+            host: route.host.clone(),
             prefix: route.prefix.clone(),
             app: route.app.clone(),
             versions,

@@ -17,6 +17,8 @@ use crate::ControlPlane;
 struct NewApp {
     name: String,
     route: String,
+    #[serde(default)]
+    host: Option<String>,
 }
 
 /// One app in a listing.
@@ -25,6 +27,7 @@ struct Summary {
     tenant: Name,
     name: Name,
     route: String,
+    host: Option<String>,
     /// How many versions it has.
     versions: usize,
     latest_version: Option<u64>,
@@ -74,6 +77,7 @@ fn summary(state: &State, app: &App) -> Summary {
         tenant: app.tenant.clone(),
         name: app.name.clone(),
         route: app.route.clone(),
+        host: app.host.clone(),
         versions: versions.len(),
         latest_version: versions.iter().copied().max(),
         placed: deployment.map_or(0, |d| {
@@ -121,10 +125,14 @@ pub(crate) async fn create<P: ControlPlane>(
     let new: NewApp = read_json(&parts.headers, body).await?;
     let name = validate::name("name", &new.name)?;
     validate::route(&new.route)?;
+    if let Some(host) = &new.host {
+        validate::host(host)?;
+    }
     let command = Command::CreateApp {
         tenant: tenant.clone(),
         name: name.clone(),
         route: new.route.clone(),
+        host: new.host.clone(),
     };
     let (revision, _) = commit(plane, command).await?;
     let (t, n) = (tenant.clone(), name.clone());
@@ -135,6 +143,7 @@ pub(crate) async fn create<P: ControlPlane>(
             tenant,
             name,
             route: new.route,
+            host: new.host,
             next_version: 1,
             created: revision,
         });

@@ -419,7 +419,8 @@ fn schemas() -> Value {
             "required": ["name", "route"],
             "properties": {
                 "name": name_schema(),
-                "route": { "type": "string", "description": "a path prefix like /hello: starts with '/', at most 256 of A-Z a-z 0-9 - . _ ~ /, no empty segment, no trailing '/'" }
+                "route": { "type": "string", "description": "a path prefix like /hello: starts with '/', at most 256 of A-Z a-z 0-9 - . _ ~ /, no empty segment, no trailing '/'" },
+                "host": { "type": ["string", "null"], "description": "only requests for this host (a lowercase DNS name, no port) reach the app; absent or null: any host" }
             },
             "additionalProperties": false
         },
@@ -428,6 +429,7 @@ fn schemas() -> Value {
             "required": ["tenant", "name", "route", "next_version", "created"],
             "properties": {
                 "tenant": name_schema(), "name": name_schema(), "route": { "type": "string" },
+                "host": { "type": ["string", "null"] },
                 "next_version": uint, "created": uint
             }
         },
@@ -436,6 +438,7 @@ fn schemas() -> Value {
             "required": ["tenant", "name", "route", "versions", "latest_version", "deployment", "placed"],
             "properties": {
                 "tenant": name_schema(), "name": name_schema(), "route": { "type": "string" },
+                "host": { "type": ["string", "null"] },
                 "versions": { "type": "integer", "minimum": 0, "description": "how many versions the app has" },
                 "latest_version": nullable_uint,
                 "deployment": { "oneOf": [schema("Deployment"), { "type": "null" }] },

@@ -16,6 +16,11 @@ pub(crate) fn route(route: &str) -> Result<(), ApiError> {
     control::check_route(route).map_err(ApiError::from)
 }
 
+/// An app's host: a lowercase DNS name without a port.
+pub(crate) fn host(host: &str) -> Result<(), ApiError> {
+    control::check_host(host).map_err(ApiError::from)
+}
+
 /// An artifact digest: lowercase hex sha256.
 pub(crate) fn digest(digest: &str) -> Result<(), ApiError> {
     control::check_digest(digest).map_err(ApiError::from)
