@@ -329,9 +329,16 @@ mod tests {
             tenant: Name::new("tenant", "acme").unwrap(),
             name: Name::new("app", "shop").unwrap(),
             route: "/shop".into(),
+            host: Some("shop.example.com".into()),
         };
         let json = serde_json::to_string(&cmd).unwrap();
         assert!(json.contains("\"op\":\"create_app\""));
         assert_eq!(serde_json::from_str::<Command>(&json).unwrap(), cmd);
+        // An entry written before apps had hosts reads as "any host".
+        let old = r#"{"op":"create_app","tenant":"acme","name":"shop","route":"/shop"}"#;
+        let Command::CreateApp { host, .. } = serde_json::from_str(old).unwrap() else {
+            panic!("not a create_app")
+        };
+        assert_eq!(host, None);
     }
 }
