@@ -1,0 +1,22 @@
+//! Progressive delivery: moving an app's traffic from a stable version to a
+//! new one in steps, judging the new one against the old between steps.
+//!
+//! So far this crate holds the statistical judge ([`judge`]): a canary's
+//! samples against a baseline's, started at the same time on the stable
+//! version — latency compared with a Mann-Whitney U test, error counts
+//! with a two-proportion z-test — giving [`Verdict::Pass`], `Marginal`,
+//! `Fail` or `Inconclusive` with the evidence. Plans, the step machine and
+//! the controller come with the rest of the rollouts issue.
+//!
+//! Invariants: everything here is a pure function of its arguments — no
+//! I/O, no clock, no randomness — so the controller and the simulator run
+//! the same code. It depends on no other DWCP crate yet (`control` only,
+//! when plans name apps and versions).
+
+mod judge;
+mod stats;
+
+pub use judge::{
+    ErrorEvidence, JudgeError, Judgment, LatencyEvidence, Sample, Thresholds, Verdict, judge,
+};
+pub use stats::{MannWhitney, ProportionTest, mann_whitney_u, normal_sf, two_proportion_z};
