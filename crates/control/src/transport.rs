@@ -54,6 +54,29 @@ pub trait PeerService: Send + Sync + 'static {
         &self,
         request: PeerRequest,
     ) -> impl std::future::Future<Output = (StatusCode, Bytes)> + Send;
+
+    /// What serves app requests that other nodes' gateways forward here
+    /// (`/ingress/...`, whole, headers and all); `None`: none are served.
+    fn ingress(&self) -> Option<Arc<dyn Ingress>> {
+        None
+    }
+}
+
+/// The path prefix under which the peer port takes forwarded app requests.
+pub const INGRESS_PREFIX: &str = "/ingress";
+
+/// Carries a forwarded request's `Host` over HTTP/2, where the connection's
+/// authority is the peer's address.
+const FORWARDED_HOST: &str = "x-dwcp-host";
+
+/// Serves app requests forwarded from another node (a gateway).
+pub trait Ingress: Send + Sync + 'static {
+    /// Answers `request`, whose URI is its path and query and whose `Host`
+    /// header is the one the client sent.
+    fn serve(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response<Full<Bytes>>> + Send + '_>>;
 }
 
 /// The Raft RPCs alone: `POST /raft/{append,vote,snapshot}`.
@@ -129,6 +152,11 @@ async fn handle<S: PeerService>(
     req: Request<Incoming>,
     authenticated: bool,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    if let Some(rest) = req.uri().path().strip_prefix(INGRESS_PREFIX)
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        return Ok(ingress(service, req, authenticated).await);
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
@@ -147,6 +175,43 @@ async fn handle<S: PeerService>(
         })
         .await;
     Ok(reply(status, body))
+}
+
+/// A forwarded app request: only from a member, and only when this node
+/// serves apps.
+async fn ingress<S: PeerService>(
+    service: &S,
+    req: Request<Incoming>,
+    authenticated: bool,
+) -> Response<Full<Bytes>> {
+    if !authenticated {
+        return reply(StatusCode::FORBIDDEN, "members only".into());
+    }
+    let Some(ingress) = service.ingress() else {
+        return reply(StatusCode::NOT_FOUND, "this node serves no apps".into());
+    };
+    let (mut parts, body) = req.into_parts();
+    let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return reply(StatusCode::PAYLOAD_TOO_LARGE, e.to_string().into()),
+    };
+    let path = parts.uri.path().strip_prefix(INGRESS_PREFIX).unwrap_or("/");
+    let path_and_query = match (path, parts.uri.query()) {
+        ("", None) => "/".to_string(),
+        ("", Some(q)) => format!("/?{q}"),
+        (p, None) => p.to_string(),
+        (p, Some(q)) => format!("{p}?{q}"),
+    };
+    parts.uri = match path_and_query.parse() {
+        Ok(uri) => uri,
+        Err(e) => return reply(StatusCode::BAD_REQUEST, e.to_string().into()),
+    };
+    if let Some(host) = parts.headers.remove(FORWARDED_HOST) {
+        parts.headers.insert(hyper::header::HOST, host);
+    }
+    ingress
+        .serve(Request::from_parts(parts, Full::new(body)))
+        .await
 }
 
 /// Decodes a request, runs it, encodes openraft's `Result` as the body.
@@ -303,6 +368,48 @@ impl Channel {
         .await;
         match outcome {
             Ok(x) => Ok(x),
+            Err(e) => {
+                *self.sender.lock().await = None;
+                Err(CallError::Lost {
+                    addr: self.addr.clone(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Forwards an app request (its URI the path and query) to the peer's
+    /// ingress and returns the peer's answer. `Down` means it was surely
+    /// not sent; `Lost`, that it may have been.
+    pub async fn forward(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Bytes>, CallError> {
+        #[cfg(feature = "fault-injection")]
+        if crate::fault::drops(&self.addr) {
+            return Err(self.down("dropped by the test's fault injection"));
+        }
+        let (mut parts, body) = request.into_parts();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        parts.uri = format!("https://{}{INGRESS_PREFIX}{path}", self.addr)
+            .parse()
+            .map_err(|e| CallError::Request(format!("{e}")))?;
+        if let Some(host) = parts.headers.remove(hyper::header::HOST) {
+            parts.headers.insert(FORWARDED_HOST, host);
+        }
+        let mut sender = self.sender().await?;
+        sender.ready().await.map_err(|e| self.down(e))?;
+        let outcome = async {
+            let response = sender
+                .send_request(Request::from_parts(parts, body))
+                .await?;
+            let (head, body) = response.into_parts();
+            let bytes = body.collect().await?.to_bytes();
+            Ok::<_, hyper::Error>(Response::from_parts(head, bytes))
+        }
+        .await;
+        match outcome {
+            Ok(response) => Ok(response),
             Err(e) => {
                 *self.sender.lock().await = None;
                 Err(CallError::Lost {

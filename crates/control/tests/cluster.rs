@@ -4,6 +4,7 @@
 //! certificate from another CA is not served at all.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -82,7 +83,12 @@ async fn joins_need_the_right_token_and_raft_needs_a_certificate() {
         .unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ca, node.ca_pem().as_bytes());
-    for path in ["/raft/vote", "/cluster/leader", "/cluster/blobs/x"] {
+    for path in [
+        "/raft/vote",
+        "/cluster/leader",
+        "/cluster/blobs/x",
+        "/ingress/hello",
+    ] {
         let (status, _) = anonymous
             .request(Method::POST, path, Bytes::from_static(b"{}"))
             .await
@@ -113,6 +119,52 @@ async fn joins_need_the_right_token_and_raft_needs_a_certificate() {
         2,
         "{status:?}"
     );
+
+    // A member forwards an app request to the founder's ingress over
+    // mutual TLS: none is served until an ingress is set; then it gets the
+    // request as the client sent it (path, query, Host).
+    let request = || {
+        hyper::Request::get("/shop/cart?x=1")
+            .header("host", "shop.example")
+            .body(http_body_util::Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let answer = joined
+        .forward_to(&peer.to_string(), request())
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    node.set_ingress(Arc::new(Echo));
+    let answer = joined
+        .forward_to(&peer.to_string(), request())
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.body().as_ref(), b"GET /shop/cart?x=1 shop.example");
     joined.shutdown().await;
     node.shutdown().await;
+}
+
+/// Answers with what it was asked: method, URI and Host.
+struct Echo;
+
+impl control::transport::Ingress for Echo {
+    fn serve(
+        &self,
+        request: hyper::Request<http_body_util::Full<Bytes>>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = hyper::Response<http_body_util::Full<Bytes>>>
+                + Send
+                + '_,
+        >,
+    > {
+        let host = request
+            .headers()
+            .get("host")
+            .map(|h| h.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let text = format!("{} {} {host}", request.method(), request.uri());
+        Box::pin(async move { hyper::Response::new(http_body_util::Full::new(Bytes::from(text))) })
+    }
 }

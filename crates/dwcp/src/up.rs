@@ -142,6 +142,7 @@ fn serve(args: UpArgs) -> Result<()> {
             node::gateway::RouteTable::empty(),
             node::gateway::AccessLog::stderr(),
         );
+        node::agent::connect(&node, &gateway);
         let ingress = node::gateway::serve(ingress, gateway.clone());
         let agent = tokio::spawn(node::agent::run(node.clone(), gateway, engine));
         let scheduler = tokio::spawn(crate::scheduling::run(node.clone()));

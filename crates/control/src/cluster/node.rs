@@ -80,6 +80,8 @@ pub struct ClusterNode {
     channels: Mutex<HashMap<String, Arc<Channel>>>,
     artifact_check: Option<ArtifactCheck>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// What serves app requests other nodes forward here, once set.
+    ingress: std::sync::RwLock<Option<Arc<dyn crate::transport::Ingress>>>,
 }
 
 fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ClusterError> {
@@ -258,6 +260,7 @@ impl ClusterNode {
             channels: Mutex::new(HashMap::new()),
             artifact_check: options.artifact_check.clone(),
             tasks: Mutex::new(Vec::new()),
+            ingress: std::sync::RwLock::new(None),
         });
         let routes = PeerRoutes {
             node: node.clone(),
@@ -381,6 +384,29 @@ impl ClusterNode {
 
     pub fn id(&self) -> NodeId {
         self.config.id
+    }
+
+    /// Serves app requests that other nodes' gateways forward to this
+    /// node's peer port (mutual TLS) with `ingress`.
+    pub fn set_ingress(&self, ingress: Arc<dyn crate::transport::Ingress>) {
+        *self.ingress.write().unwrap_or_else(|p| p.into_inner()) = Some(ingress);
+    }
+
+    pub(super) fn ingress(&self) -> Option<Arc<dyn crate::transport::Ingress>> {
+        self.ingress
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Forwards an app request to the ingress of the node whose peer
+    /// address is `address`, over the cluster's mutual TLS.
+    pub async fn forward_to(
+        &self,
+        address: &str,
+        request: hyper::Request<http_body_util::Full<bytes::Bytes>>,
+    ) -> Result<hyper::Response<bytes::Bytes>, crate::transport::CallError> {
+        self.channel(address).forward(request).await
     }
 
     /// This node's name in the state (`node-<id>`).

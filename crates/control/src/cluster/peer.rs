@@ -95,6 +95,10 @@ fn json<T: Serialize>(value: &T) -> (StatusCode, Bytes) {
 }
 
 impl PeerService for PeerRoutes {
+    fn ingress(&self) -> Option<Arc<dyn crate::transport::Ingress>> {
+        self.node.ingress()
+    }
+
     async fn handle(&self, request: PeerRequest) -> (StatusCode, Bytes) {
         let path = request.path.as_str();
         match (&request.method, path) {

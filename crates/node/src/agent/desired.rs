@@ -5,8 +5,8 @@
 //! the deployed version itself when the scheduler placed it on this node
 //! (its warm pool sized by the placement's count), or when it is placed on
 //! no node of the region yet (a fresh deployment answers before the
-//! scheduler has run). Otherwise the route forwards to the gateways of the
-//! region's nodes that hold it.
+//! scheduler has run). Otherwise the route forwards to the region's nodes
+//! that hold it (their peer addresses: forwarding goes over mutual TLS).
 
 use control::{Name, State, VersionConfig};
 
@@ -30,7 +30,8 @@ pub struct WantedVersion {
 pub enum Serving {
     /// By this node's sandboxes.
     Local(Vec<WantedVersion>),
-    /// By the gateways (`host:port`, sorted) of other nodes of the region.
+    /// By other nodes of the region: their peer addresses (`host:port`,
+    /// sorted), where forwarded requests go over mutual TLS.
     Forward(Vec<String>),
 }
 
@@ -67,9 +68,8 @@ pub fn wanted_routes(state: &State, node: &Name, region: &Name) -> Vec<WantedRou
                     here += p.count;
                 } else if let Some(other) = state.node(&p.node)
                     && &other.region == region
-                    && let Some(gateway) = &other.gateway
                 {
-                    elsewhere.push(gateway.clone());
+                    elsewhere.push(other.address.clone());
                 }
             }
             elsewhere.sort();
@@ -234,7 +234,7 @@ mod tests {
         // n3 holds none: it forwards within its region, never to `us`.
         assert_eq!(
             serving("n3"),
-            Serving::Forward(vec!["n1:8080".into(), "n2:8080".into()])
+            Serving::Forward(vec!["n1:7071".into(), "n2:7071".into()])
         );
     }
 }

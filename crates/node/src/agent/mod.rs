@@ -9,9 +9,11 @@
 //! `desired.rs` decides (pure); this module does the I/O.
 
 mod desired;
+mod peers;
 mod report;
 
 pub use desired::{Serving, WantedRoute, WantedVersion, wanted_routes};
+pub use peers::{ClusterPeers, GatewayIngress, connect};
 pub use report::{REPORT_EVERY, node_report};
 
 use std::collections::HashMap;

@@ -1,6 +1,9 @@
 //! Forwarding: a request for an app that this node does not hold goes to
-//! a gateway of the same region that does (the scheduler placed the app
-//! there), and that gateway's answer comes back unchanged.
+//! a node of the same region that does (the scheduler placed the app
+//! there), and that node's gateway's answer comes back unchanged. How it
+//! travels is a [`Peers`]: in a cluster, over the peer port's mutual TLS
+//! 1.3 (`agent::ClusterPeers`); for a gateway on its own, plain HTTP to
+//! another gateway ([`HttpPeers`]).
 //!
 //! Peers are tried in an order that starts at the request key's hash (so a
 //! key keeps reaching the same peer while the peers stay the same); a peer
@@ -14,10 +17,13 @@
 //! the peer adopts, so one id names the request in both access logs; a
 //! forwarded request is never forwarded again.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HOST, HeaderName, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode, Uri};
@@ -53,20 +59,103 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Sends requests to peer gateways over pooled HTTP/1.1 connections.
-pub(crate) struct Forwarder {
+/// Where forwarded requests go. `dwcp up` sends them to the peer port of
+/// the node that holds the app, over the cluster's mutual TLS
+/// (`agent::ClusterPeers`); a gateway run on its own sends them over
+/// plain HTTP to another gateway's address ([`HttpPeers`]).
+pub trait Peers: Send + Sync {
+    /// Sends `request` (its URI the path and query) to `peer` and returns
+    /// the whole answer.
+    fn send<'a>(
+        &'a self,
+        peer: &'a str,
+        request: Request<Full<Bytes>>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<Bytes>, PeerError>> + Send + 'a>>;
+}
+
+/// Why a forwarded request got no answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    /// It surely did not reach the peer (no connection): try the next.
+    #[error("{0}")]
+    NotSent(String),
+    /// It was sent and the answer broke off: the peer may have run it.
+    #[error("{0}")]
+    Broken(String),
+}
+
+/// Plain HTTP/1.1 to another gateway's address, pooled: for a gateway run
+/// on its own. Between the nodes of a cluster, requests go over mutual TLS
+/// instead.
+pub struct HttpPeers {
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
-impl Forwarder {
-    pub(crate) fn new() -> Forwarder {
+impl HttpPeers {
+    pub fn new() -> HttpPeers {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
-        Forwarder { client }
+        HttpPeers { client }
+    }
+}
+
+impl Default for HttpPeers {
+    fn default() -> Self {
+        HttpPeers::new()
+    }
+}
+
+impl Peers for HttpPeers {
+    fn send<'a>(
+        &'a self,
+        peer: &'a str,
+        mut request: Request<Full<Bytes>>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<Bytes>, PeerError>> + Send + 'a>> {
+        Box::pin(async move {
+            let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+            *request.uri_mut() = format!("http://{peer}{path}")
+                .parse()
+                .map_err(|e| PeerError::NotSent(format!("not an address: {e}")))?;
+            let response = self.client.request(request).await.map_err(|e| {
+                if e.is_connect() {
+                    PeerError::NotSent(e.to_string())
+                } else {
+                    PeerError::Broken(e.to_string())
+                }
+            })?;
+            let (head, body) = response.into_parts();
+            let body = Limited::new(body, MAX_ANSWER)
+                .collect()
+                .await
+                .map_err(|e| PeerError::Broken(e.to_string()))?
+                .to_bytes();
+            Ok(Response::from_parts(head, body))
+        })
+    }
+}
+
+/// Largest answer read from a peer gateway (which holds its app's own,
+/// smaller, response limit).
+const MAX_ANSWER: usize = 64 << 20;
+
+/// Sends requests for apps other nodes hold to one of them.
+pub(crate) struct Forwarder {
+    peers: RwLock<Arc<dyn Peers>>,
+}
+
+impl Forwarder {
+    pub(crate) fn new() -> Forwarder {
+        Forwarder {
+            peers: RwLock::new(Arc::new(HttpPeers::new())),
+        }
+    }
+
+    pub(crate) fn set_peers(&self, peers: Arc<dyn Peers>) {
+        *self.peers.write().unwrap_or_else(|p| p.into_inner()) = peers;
     }
 
     /// Sends the request to the first of the route's `forward` peers (in
@@ -79,47 +168,40 @@ impl Forwarder {
         route: &Route,
         key: u64,
     ) -> Result<Response<Full<Bytes>>, Failure> {
+        let peers = self.peers.read().unwrap_or_else(|p| p.into_inner()).clone();
         let (limits, what) = (&route.limits, format!("app {}", route.app));
         let mut unreachable = Vec::new();
         for peer in ordered(&route.forward, key) {
-            let request = match build(id, parts, body.clone(), peer) {
+            let request = match build(id, parts, body.clone()) {
                 Ok(r) => r,
                 Err(e) => {
                     unreachable.push(format!("{peer} ({e})"));
                     continue;
                 }
             };
-            let sent = tokio::time::timeout(limits.timeout + HOP_MARGIN, async {
-                let response = self.client.request(request).await?;
-                let (head, body) = response.into_parts();
-                let body = Limited::new(body, limits.max_response_bytes)
-                    .collect()
-                    .await
-                    .map_err(Upstream::Body)?
-                    .to_bytes();
-                Ok::<_, Upstream>((head, body))
-            })
-            .await;
+            let sent =
+                tokio::time::timeout(limits.timeout + HOP_MARGIN, peers.send(peer, request)).await;
             match sent {
                 Err(_elapsed) => {
                     return Err(Failure::new(
                         StatusCode::GATEWAY_TIMEOUT,
                         "timeout",
                         format!(
-                            "{what}: the gateway at {peer} did not answer within {} ms",
+                            "{what}: the node at {peer} did not answer within {} ms",
                             (limits.timeout + HOP_MARGIN).as_millis()
                         ),
                     ));
                 }
-                Ok(Err(Upstream::Send(e))) if e.is_connect() || idempotent(&parts.method) => {
+                Ok(Err(PeerError::NotSent(e))) => unreachable.push(format!("{peer} ({e})")),
+                Ok(Err(PeerError::Broken(e))) if idempotent(&parts.method) => {
                     unreachable.push(format!("{peer} ({e})"));
                 }
-                Ok(Err(Upstream::Send(e))) => {
+                Ok(Err(PeerError::Broken(e))) => {
                     return Err(bad_gateway(format!(
-                        "{what}: the request to the gateway at {peer} failed: {e}"
+                        "{what}: the request to the node at {peer} failed: {e}"
                     )));
                 }
-                Ok(Err(Upstream::Body(e))) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                Ok(Ok(response)) if response.body().len() > limits.max_response_bytes => {
                     return Err(Failure::new(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "response_too_large",
@@ -129,12 +211,8 @@ impl Forwarder {
                         ),
                     ));
                 }
-                Ok(Err(Upstream::Body(e))) => {
-                    return Err(bad_gateway(format!(
-                        "{what}: the answer from the gateway at {peer} broke off: {e}"
-                    )));
-                }
-                Ok(Ok((mut head, body))) => {
+                Ok(Ok(response)) => {
+                    let (mut head, body) = response.into_parts();
                     strip_hop_by_hop(&mut head.headers);
                     head.headers.remove(hyper::header::CONTENT_LENGTH);
                     return Ok(Response::from_parts(head, Full::new(body)));
@@ -149,18 +227,6 @@ impl Forwarder {
                 unreachable.join("; ")
             ),
         ))
-    }
-}
-
-/// Why a forwarded request failed.
-enum Upstream {
-    Send(hyper_util::client::legacy::Error),
-    Body(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl From<hyper_util::client::legacy::Error> for Upstream {
-    fn from(e: hyper_util::client::legacy::Error) -> Upstream {
-        Upstream::Send(e)
     }
 }
 
@@ -183,13 +249,11 @@ fn ordered(peers: &[String], key: u64) -> impl Iterator<Item = &String> {
     (0..n).map(move |i| &peers[(start + i) % n])
 }
 
-/// The request to send to `peer`: same method, path, query and headers
-/// (less hop-by-hop ones), marked as forwarded with its id.
-fn build(id: &str, parts: &Parts, body: Bytes, peer: &str) -> Result<Request<Full<Bytes>>, String> {
+/// The request to send on: same method, path, query and headers (less
+/// hop-by-hop ones), marked as forwarded with its id.
+fn build(id: &str, parts: &Parts, body: Bytes) -> Result<Request<Full<Bytes>>, String> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri: Uri = format!("http://{peer}{path}")
-        .parse()
-        .map_err(|e| format!("not an address: {e}"))?;
+    let uri: Uri = path.parse().map_err(|e| format!("not a path: {e}"))?;
     let mut request = Request::new(Full::new(body));
     *request.method_mut() = parts.method.clone();
     *request.uri_mut() = uri;
@@ -266,8 +330,8 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, ()) = request.into_parts();
-        let out = build("00000000000000ab", &parts, Bytes::new(), "127.0.0.9:8080").unwrap();
-        assert_eq!(out.uri(), "http://127.0.0.9:8080/shop/cart?x=1");
+        let out = build("00000000000000ab", &parts, Bytes::new()).unwrap();
+        assert_eq!(out.uri(), "/shop/cart?x=1");
         let h = out.headers();
         assert_eq!(h["host"], "shop.example");
         assert_eq!(h["accept"], "text/plain");

@@ -37,7 +37,7 @@ use std::sync::{Arc, RwLock};
 
 pub use access_log::{AccessEntry, AccessLog};
 pub use app::VersionHandle;
-pub use forward::{CONNECT_TIMEOUT, FORWARDED_HEADER};
+pub use forward::{CONNECT_TIMEOUT, FORWARDED_HEADER, HttpPeers, PeerError, Peers};
 pub use metrics::{LatencySnapshot, Metrics, MetricsSnapshot, VersionSnapshot};
 pub use routes::{
     AppKey, Match, Route, RouteError, RouteLimits, RouteTable, RouteVersion, key_hash, pick,
@@ -90,6 +90,12 @@ impl Gateway {
     /// `table`, requests already routed finish under the old one.
     pub fn set_routes(&self, table: RouteTable) {
         *self.routes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+    }
+
+    /// Sends requests for apps that other nodes hold through `peers`
+    /// (by default plain HTTP to the addresses routes name).
+    pub fn set_peers(&self, peers: Arc<dyn Peers>) {
+        self.forwarder.set_peers(peers);
     }
 
     /// The metrics now.
