@@ -5,8 +5,10 @@
 //! samples against a baseline's, started at the same time on the stable
 //! version — latency compared with a Mann-Whitney U test, error counts
 //! with a two-proportion z-test — giving [`Verdict::Pass`], `Marginal`,
-//! `Fail` or `Inconclusive` with the evidence. Plans, the step machine and
-//! the controller come with the rest of the rollouts issue.
+//! `Fail` or `Inconclusive` with the evidence — and the [`Plan`]: steps
+//! (`set_weight`, `pause`, `analysis`) read from JSON and checked whole,
+//! each error naming its step. The step machine, region waves, blue-green
+//! and the controller come with the rest of the rollouts issue.
 //!
 //! Invariants: everything here is a pure function of its arguments — no
 //! I/O, no clock, no randomness — so the controller and the simulator run
@@ -14,9 +16,11 @@
 //! when plans name apps and versions).
 
 mod judge;
+mod plan;
 mod stats;
 
 pub use judge::{
     ErrorEvidence, JudgeError, Judgment, LatencyEvidence, Sample, Thresholds, Verdict, judge,
 };
+pub use plan::{Analysis, Check, Comparator, METRICS, Plan, PlanError, Step};
 pub use stats::{MannWhitney, ProportionTest, mann_whitney_u, normal_sf, two_proportion_z};

@@ -1,0 +1,314 @@
+//! A rollout plan: the steps that move an app's traffic from its stable
+//! version to a new one, read from JSON and checked whole before anything
+//! changes. Every error names the step (counted from 1) and the field.
+//!
+//! ```
+//! let plan = rollout::Plan::from_json(r#"{"steps": [
+//!     {"set_weight": {"weight": 10}},
+//!     {"analysis": {"checks": [{"metric": "error_rate", "comparator": "<=", "threshold": 0.01}]}},
+//!     {"set_weight": {"weight": 100}}
+//! ]}"#).unwrap();
+//! assert_eq!(plan.steps.len(), 3);
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// Steps, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// The whole rollout is aborted when it has not finished after this
+    /// many milliseconds (a stuck rollout); `None`: no limit.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Sends `weight` % of the traffic to the new version.
+    SetWeight { weight: u32 },
+    /// Waits `duration_ms`, or until promoted when it is absent.
+    Pause {
+        #[serde(default)]
+        duration_ms: Option<u64>,
+    },
+    /// Measures `count` times, `interval_ms` apart; aborts once more than
+    /// `failure_limit` measurements failed or more than
+    /// `inconclusive_limit` were inconclusive.
+    Analysis(Analysis),
+}
+
+/// An analysis step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Analysis {
+    pub checks: Vec<Check>,
+    #[serde(default = "default_interval_ms")]
+    pub interval_ms: u64,
+    #[serde(default = "default_count")]
+    pub count: u32,
+    #[serde(default)]
+    pub failure_limit: u32,
+    #[serde(default = "default_inconclusive_limit")]
+    pub inconclusive_limit: u32,
+}
+
+fn default_interval_ms() -> u64 {
+    10_000
+}
+fn default_count() -> u32 {
+    3
+}
+fn default_inconclusive_limit() -> u32 {
+    1
+}
+
+/// One condition the new version must meet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// One of [`METRICS`].
+    pub metric: String,
+    pub comparator: Comparator,
+    pub threshold: f64,
+}
+
+/// How a measured value is compared with a check's threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparator {
+    #[serde(rename = "<")]
+    Less,
+    #[serde(rename = "<=")]
+    AtMost,
+    #[serde(rename = ">")]
+    Greater,
+    #[serde(rename = ">=")]
+    AtLeast,
+}
+
+impl Comparator {
+    /// Whether `value` meets `threshold`.
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Comparator::Less => value < threshold,
+            Comparator::AtMost => value <= threshold,
+            Comparator::Greater => value > threshold,
+            Comparator::AtLeast => value >= threshold,
+        }
+    }
+}
+
+/// The metrics a check may name: what DWCP measures of each version.
+pub const METRICS: &[&str] = &[
+    "error_rate",
+    "timeout_rate",
+    "requests",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "judge_latency_p",
+    "judge_errors_p",
+];
+
+/// A plan that cannot be run: which step, which field, and what is allowed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}{field}: {message}", step.map(|s| format!("step {s}: ")).unwrap_or_default())]
+pub struct PlanError {
+    /// Counted from 1; `None` for the plan as a whole.
+    pub step: Option<usize>,
+    pub field: String,
+    pub message: String,
+}
+
+fn error(step: Option<usize>, field: &str, message: impl Into<String>) -> PlanError {
+    PlanError {
+        step,
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+const STEP_KINDS: &str = "set_weight, pause, analysis";
+
+impl Plan {
+    /// The default plan: 1 %, 10 %, 50 %, 100 %, with an analysis of
+    /// error rate and latency against the baseline after each of the first
+    /// three.
+    pub fn default_plan() -> Plan {
+        let analysis = || {
+            Step::Analysis(Analysis {
+                checks: vec![
+                    Check {
+                        metric: "judge_errors_p".into(),
+                        comparator: Comparator::Greater,
+                        threshold: 0.01,
+                    },
+                    Check {
+                        metric: "judge_latency_p".into(),
+                        comparator: Comparator::Greater,
+                        threshold: 0.01,
+                    },
+                ],
+                interval_ms: default_interval_ms(),
+                count: default_count(),
+                failure_limit: 0,
+                inconclusive_limit: default_inconclusive_limit(),
+            })
+        };
+        let mut steps = Vec::new();
+        for weight in [1, 10, 50] {
+            steps.push(Step::SetWeight { weight });
+            steps.push(analysis());
+        }
+        steps.push(Step::SetWeight { weight: 100 });
+        Plan {
+            steps,
+            timeout_ms: None,
+        }
+    }
+
+    /// Reads and checks a plan in JSON.
+    pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| error(None, "plan", format!("not JSON: {e}")))?;
+        let serde_json::Value::Object(mut object) = value else {
+            return Err(error(None, "plan", "must be an object with `steps`"));
+        };
+        if let Some(unknown) = object.keys().find(|k| *k != "steps" && *k != "timeout_ms") {
+            return Err(error(
+                None,
+                unknown,
+                "unknown field; a plan has `steps` and `timeout_ms`",
+            ));
+        }
+        let Some(serde_json::Value::Array(raw_steps)) = object.remove("steps") else {
+            return Err(error(None, "steps", "required: a list of steps"));
+        };
+        let timeout_ms =
+            match object.remove("timeout_ms") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(v.as_u64().filter(|&t| t > 0).ok_or_else(|| {
+                    error(None, "timeout_ms", "a positive number of milliseconds")
+                })?),
+            };
+        let mut steps = Vec::with_capacity(raw_steps.len());
+        for (i, raw) in raw_steps.into_iter().enumerate() {
+            let n = Some(i + 1);
+            let kind = match &raw {
+                serde_json::Value::Object(o) if o.len() == 1 => o.keys().next().cloned(),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                error(
+                    n,
+                    "step",
+                    format!("must be an object with one key, the step's kind ({STEP_KINDS})"),
+                )
+            })?;
+            let step: Step = serde_json::from_value(raw).map_err(|e| {
+                if e.to_string().starts_with("unknown variant") {
+                    error(n, &kind, format!("unknown step; allowed: {STEP_KINDS}"))
+                } else {
+                    error(n, &kind, e.to_string())
+                }
+            })?;
+            steps.push(step);
+        }
+        let plan = Plan { steps, timeout_ms };
+        plan.check()?;
+        Ok(plan)
+    }
+
+    /// Checks the plan's values: weights 0 to 100 that never go down and
+    /// reach 100 at the end, analyses of known metrics with sane limits.
+    pub fn check(&self) -> Result<(), PlanError> {
+        if self.steps.is_empty() {
+            return Err(error(None, "steps", "at least one step"));
+        }
+        let mut weight = 0;
+        for (i, step) in self.steps.iter().enumerate() {
+            let n = Some(i + 1);
+            match step {
+                Step::SetWeight { weight: w } => {
+                    if *w > 100 {
+                        return Err(error(
+                            n,
+                            "set_weight.weight",
+                            format!("{w} is not a percentage from 0 to 100"),
+                        ));
+                    }
+                    if *w < weight {
+                        return Err(error(
+                            n,
+                            "set_weight.weight",
+                            format!(
+                                "{w} is below the {weight} of an earlier step; weights never go down (abort to go back)"
+                            ),
+                        ));
+                    }
+                    weight = *w;
+                }
+                Step::Pause { duration_ms } => {
+                    if *duration_ms == Some(0) {
+                        return Err(error(
+                            n,
+                            "pause.duration_ms",
+                            "a positive duration, or none to wait until promoted",
+                        ));
+                    }
+                }
+                Step::Analysis(a) => check_analysis(n, a)?,
+            }
+        }
+        if weight != 100 {
+            return Err(error(
+                None,
+                "steps",
+                format!("the last weight is {weight}; a plan ends with set_weight 100"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_analysis(n: Option<usize>, a: &Analysis) -> Result<(), PlanError> {
+    if a.checks.is_empty() {
+        return Err(error(n, "analysis.checks", "at least one check"));
+    }
+    for check in &a.checks {
+        if !METRICS.contains(&check.metric.as_str()) {
+            return Err(error(
+                n,
+                "analysis.checks.metric",
+                format!(
+                    "no metric `{}`; available: {}",
+                    check.metric.chars().take(80).collect::<String>(),
+                    METRICS.join(", ")
+                ),
+            ));
+        }
+        if !check.threshold.is_finite() {
+            return Err(error(n, "analysis.checks.threshold", "a finite number"));
+        }
+    }
+    if a.interval_ms == 0 {
+        return Err(error(n, "analysis.interval_ms", "a positive duration"));
+    }
+    if a.count == 0 {
+        return Err(error(n, "analysis.count", "at least 1 measurement"));
+    }
+    if a.failure_limit >= a.count {
+        return Err(error(
+            n,
+            "analysis.failure_limit",
+            format!(
+                "{} would never fail in {} measurements; below count",
+                a.failure_limit, a.count
+            ),
+        ));
+    }
+    Ok(())
+}
