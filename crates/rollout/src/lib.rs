@@ -7,8 +7,10 @@
 //! with a two-proportion z-test — giving [`Verdict::Pass`], `Marginal`,
 //! `Fail` or `Inconclusive` with the evidence — and the [`Plan`]: steps
 //! (`set_weight`, `pause`, `analysis`) read from JSON and checked whole,
-//! each error naming its step. The step machine, region waves, blue-green
-//! and the controller come with the rest of the rollouts issue.
+//! each error naming its step — and the step machine ([`advance`]): plan,
+//! progress, metrics and time in, the next progress and the actions
+//! (weights, audit records) out. Region waves, blue-green and the
+//! controller come with the rest of the rollouts issue.
 //!
 //! Invariants: everything here is a pure function of its arguments — no
 //! I/O, no clock, no randomness — so the controller and the simulator run
@@ -16,11 +18,13 @@
 //! when plans name apps and versions).
 
 mod judge;
+mod machine;
 mod plan;
 mod stats;
 
 pub use judge::{
     ErrorEvidence, JudgeError, Judgment, LatencyEvidence, Sample, Thresholds, Verdict, judge,
 };
+pub use machine::{Action, Input, Progress, Status, Tally, advance, start};
 pub use plan::{Analysis, Check, Comparator, METRICS, Plan, PlanError, Step};
 pub use stats::{MannWhitney, ProportionTest, mann_whitney_u, normal_sf, two_proportion_z};

@@ -89,6 +89,17 @@ pub enum Comparator {
     AtLeast,
 }
 
+impl std::fmt::Display for Comparator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Comparator::Less => "<",
+            Comparator::AtMost => "<=",
+            Comparator::Greater => ">",
+            Comparator::AtLeast => ">=",
+        })
+    }
+}
+
 impl Comparator {
     /// Whether `value` meets `threshold`.
     pub fn holds(self, value: f64, threshold: f64) -> bool {

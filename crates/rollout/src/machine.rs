@@ -1,0 +1,234 @@
+//! The step machine: where a rollout stands, and what it does next, as one
+//! pure function ([`advance`]) of the plan, its progress, what was measured
+//! and the time. The controller stores the [`Progress`], applies the
+//! [`Action`]s and calls it again; the simulator drives it with its clock.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Analysis, Plan, Step};
+
+/// Where a rollout stands.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The step being run (an index into the plan's steps).
+    pub step: usize,
+    /// The new version's share of the traffic now, in %.
+    pub weight: u32,
+    /// When the rollout started, and the current step, in ms on the
+    /// caller's clock.
+    pub started_ms: u64,
+    pub step_started_ms: u64,
+    /// The current analysis step's tally.
+    pub analysis: Tally,
+    pub status: Status,
+}
+
+/// An analysis step's measurements so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub measurements: u32,
+    pub failures: u32,
+    pub inconclusive: u32,
+    /// When the next measurement is due, in ms.
+    pub next_ms: u64,
+}
+
+/// A rollout's state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Status {
+    #[default]
+    Progressing,
+    /// Waiting at a pause step until promoted.
+    Paused,
+    /// Every step done: the new version takes all the traffic.
+    Succeeded,
+    /// Stopped; all traffic went back to the stable version.
+    Aborted { reason: String },
+}
+
+/// What happened since the last call.
+#[derive(Clone, Debug, Default)]
+pub struct Input {
+    pub now_ms: u64,
+    /// An operator asked to skip the current pause.
+    pub promote: bool,
+    /// An operator asked to abort.
+    pub abort: bool,
+    /// The metrics measured now (by name, see [`crate::METRICS`]); a
+    /// metric missing here makes its check inconclusive.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// What the controller must do.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Give the new version this share of the traffic (0: all to stable).
+    SetWeight(u32),
+    /// Write this to the audit trail: a step, a verdict and its evidence.
+    Record(String),
+}
+
+/// A new rollout of `plan` starting at `now_ms`.
+pub fn start(now_ms: u64) -> Progress {
+    Progress {
+        started_ms: now_ms,
+        step_started_ms: now_ms,
+        ..Progress::default()
+    }
+}
+
+/// Runs the rollout as far as it can go now.
+pub fn advance(plan: &Plan, progress: &Progress, input: &Input) -> (Progress, Vec<Action>) {
+    let mut p = progress.clone();
+    let mut actions = Vec::new();
+    if matches!(p.status, Status::Succeeded | Status::Aborted { .. }) {
+        return (p, actions);
+    }
+    let abort = |p: &mut Progress, actions: &mut Vec<Action>, reason: String| {
+        actions.push(Action::SetWeight(0));
+        actions.push(Action::Record(format!(
+            "aborted at step {}: {reason}; all traffic to stable",
+            p.step + 1
+        )));
+        p.weight = 0;
+        p.status = Status::Aborted { reason };
+    };
+    if input.abort {
+        abort(&mut p, &mut actions, "aborted by an operator".into());
+        return (p, actions);
+    }
+    if let Some(limit) = plan.timeout_ms
+        && input.now_ms.saturating_sub(p.started_ms) >= limit
+    {
+        abort(
+            &mut p,
+            &mut actions,
+            format!("not finished within its timeout of {limit} ms"),
+        );
+        return (p, actions);
+    }
+    let mut promote = input.promote;
+    p.status = Status::Progressing;
+    while let Some(step) = plan.steps.get(p.step) {
+        match step {
+            Step::SetWeight { weight } => {
+                if p.weight != *weight {
+                    actions.push(Action::SetWeight(*weight));
+                    actions.push(Action::Record(format!(
+                        "step {}: weight {} -> {weight}",
+                        p.step + 1,
+                        p.weight
+                    )));
+                    p.weight = *weight;
+                }
+            }
+            Step::Pause { duration_ms } => {
+                let elapsed = input.now_ms.saturating_sub(p.step_started_ms);
+                let done = promote || duration_ms.is_some_and(|d| elapsed >= d);
+                if !done {
+                    if duration_ms.is_none() {
+                        p.status = Status::Paused;
+                    }
+                    return (p, actions);
+                }
+                if promote {
+                    actions.push(Action::Record(format!(
+                        "step {}: promoted by an operator",
+                        p.step + 1
+                    )));
+                    promote = false;
+                }
+            }
+            Step::Analysis(a) => {
+                if input.now_ms < p.analysis.next_ms {
+                    return (p, actions);
+                }
+                match measure(a, &input.metrics, &mut p.analysis) {
+                    Measured::Abort(reason) => {
+                        actions.push(Action::Record(format!(
+                            "step {}: measurement {} of {}: {reason}",
+                            p.step + 1,
+                            p.analysis.measurements,
+                            a.count
+                        )));
+                        abort(&mut p, &mut actions, reason);
+                        return (p, actions);
+                    }
+                    Measured::Continue(evidence) => {
+                        actions.push(Action::Record(format!(
+                            "step {}: measurement {} of {}: {evidence}",
+                            p.step + 1,
+                            p.analysis.measurements,
+                            a.count
+                        )));
+                        if p.analysis.measurements < a.count {
+                            p.analysis.next_ms = input.now_ms + a.interval_ms;
+                            return (p, actions);
+                        }
+                    }
+                }
+            }
+        }
+        p.step += 1;
+        p.step_started_ms = input.now_ms;
+        p.analysis = Tally {
+            next_ms: input.now_ms,
+            ..Tally::default()
+        };
+    }
+    p.status = Status::Succeeded;
+    actions.push(Action::Record(
+        "succeeded: the new version takes all the traffic".into(),
+    ));
+    (p, actions)
+}
+
+enum Measured {
+    /// Within the step's limits; the evidence.
+    Continue(String),
+    /// Past a limit; why.
+    Abort(String),
+}
+
+/// One measurement of an analysis step against the metrics now.
+fn measure(a: &Analysis, metrics: &BTreeMap<String, f64>, tally: &mut Tally) -> Measured {
+    tally.measurements += 1;
+    let mut evidence = Vec::new();
+    let (mut failed, mut inconclusive) = (None, false);
+    for check in &a.checks {
+        let wanted = format!("{} {} {}", check.metric, check.comparator, check.threshold);
+        match metrics.get(&check.metric) {
+            None => {
+                inconclusive = true;
+                evidence.push(format!("{wanted}: not measured"));
+            }
+            Some(&value) if check.comparator.holds(value, check.threshold) => {
+                evidence.push(format!("{wanted}: {value} ok"));
+            }
+            Some(&value) => {
+                evidence.push(format!("{wanted}: {value} FAILED"));
+                failed.get_or_insert(format!(
+                    "{} is {value}, wanted {} {}",
+                    check.metric, check.comparator, check.threshold
+                ));
+            }
+        }
+    }
+    let evidence = evidence.join("; ");
+    if let Some(why) = failed {
+        tally.failures += 1;
+        if tally.failures > a.failure_limit {
+            return Measured::Abort(format!("analysis failed: {why} ({evidence})"));
+        }
+    } else if inconclusive {
+        tally.inconclusive += 1;
+        if tally.inconclusive > a.inconclusive_limit {
+            return Measured::Abort(format!("analysis inconclusive too often ({evidence})"));
+        }
+    }
+    Measured::Continue(evidence)
+}
