@@ -511,6 +511,25 @@ async fn weighted_split_follows_the_weights_and_weight_zero_gets_nothing() {
         assert_eq!(send(gw.addr, get("/split")).await.status, StatusCode::OK);
         let m = gw.gateway.metrics();
         assert!(m.version("acme", "split", 3).is_none());
+
+        // A tester reaches a version by header or cookie, even one at
+        // weight 0; a version the route does not serve falls back to the
+        // weights.
+        let pinned = |name: &str, value: &str| {
+            Request::get("/split")
+                .header(name, value)
+                .body(Full::default())
+                .unwrap()
+        };
+        assert_eq!(
+            send(gw.addr, pinned("x-dwcp-version", "3")).await.text(),
+            "v3"
+        );
+        let cookie = pinned("cookie", "theme=dark; dwcp-version=2");
+        assert_eq!(send(gw.addr, cookie).await.text(), "v2");
+        let unknown = send(gw.addr, pinned("x-dwcp-version", "9")).await;
+        assert_eq!(unknown.status, StatusCode::OK);
+        assert_ne!(unknown.text(), "v3");
     })
     .await
 }

@@ -18,7 +18,7 @@ use super::forward::{FORWARDED_HEADER, forwarded_id};
 use super::metrics::{InFlight, VersionMetrics};
 use super::reply::{self, Failure};
 use super::routes::{AppKey, key_hash};
-use super::{Gateway, KEY_HEADER, REQUEST_ID_HEADER};
+use super::{Gateway, KEY_HEADER, REQUEST_ID_HEADER, VERSION_COOKIE, VERSION_HEADER};
 
 /// What the access log and the metrics learn about a request as it goes.
 #[derive(Default)]
@@ -155,7 +155,8 @@ impl Gateway {
         if route.versions.is_empty() && !route.forward.is_empty() {
             return self.forward(id, parts, body, route, key).await;
         }
-        let Some(version) = route.pick(key) else {
+        let pinned = pinned_version(&parts.headers).and_then(|n| route.version(n));
+        let Some(version) = pinned.or_else(|| route.pick(key)) else {
             self.metrics.count_no_version();
             return Err(Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -277,6 +278,23 @@ impl Gateway {
             _in_flight: metrics.enter(),
         })
     }
+}
+
+/// The version a tester asked for: `x-dwcp-version: N`, else a cookie
+/// `dwcp-version=N`.
+fn pinned_version(headers: &hyper::HeaderMap) -> Option<u64> {
+    if let Some(v) = headers.get(VERSION_HEADER) {
+        return v.to_str().ok()?.trim().parse().ok();
+    }
+    headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == VERSION_COOKIE).then(|| value.trim().parse().ok())?
+        })
 }
 
 /// Reads the whole body, refusing with 413 once it passes `limit` bytes (at

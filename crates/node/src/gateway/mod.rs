@@ -4,7 +4,9 @@
 //! A request goes ([`Gateway::handle`]): it gets a request id; the current
 //! [`RouteTable`] finds its route by host and path prefix (404 when none);
 //! a version is [`pick`]ed by weight from the hash of its `x-dwcp-key`
-//! header, or of its request id when it has none; its body is read up to
+//! header, or of its request id when it has none (a tester's
+//! `x-dwcp-version: N` header or `dwcp-version=N` cookie names one
+//! instead); its body is read up to
 //! the route's limit (413); it is admitted under the app's concurrency limit
 //! (503 at once when full); the version runs it on tokio's blocking pool in
 //! a fresh sandbox, or a warm one when the route says so, as a WASI command
@@ -49,6 +51,12 @@ use request_id::RequestIds;
 /// The header whose value chooses the version of a weighted route; the
 /// same value always reaches the same version of the same table.
 pub const KEY_HEADER: &str = "x-dwcp-key";
+/// A header that sends a request to one version of its app, whatever the
+/// weights (for testers: the version must be one the route serves, with
+/// any weight, 0 included).
+pub const VERSION_HEADER: &str = "x-dwcp-version";
+/// The cookie doing what [`VERSION_HEADER`] does, for browsers.
+pub const VERSION_COOKIE: &str = "dwcp-version";
 /// The header carrying each response's request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 

@@ -108,6 +108,11 @@ pub struct Route {
 }
 
 impl Route {
+    /// The version numbered `number`, if the route serves it.
+    pub fn version(&self, number: u64) -> Option<&RouteVersion> {
+        self.versions.iter().find(|v| v.number == number)
+    }
+
     /// The version a request whose key hashes to `key_hash` goes to, or
     /// `None` when no version has a weight above 0.
     pub fn pick(&self, key_hash: u64) -> Option<&RouteVersion> {
