@@ -815,3 +815,51 @@ async fn when_no_peer_can_be_reached_the_answer_says_so() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_fails_hard_is_taken_out_of_the_split() {
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        let table = RouteTable::new(vec![route(
+            "/app",
+            vec![
+                version(&text_app("stable"), 1, 50, t),
+                version(&app_source("trap"), 2, 50, t),
+            ],
+            limits(t),
+        )])
+        .unwrap();
+        let gw = start(table).await;
+        let ask = |i: usize| {
+            Request::get("/app")
+                .header("x-dwcp-key", format!("user-{i}"))
+                .body(Full::default())
+                .unwrap()
+        };
+        // Half the keys reach the trapping version until its breaker opens
+        // (five failures in a row), then its share goes to the stable one.
+        let mut failures = 0;
+        for i in 0..40 {
+            let r = send(gw.addr, ask(i)).await;
+            if r.status == StatusCode::INTERNAL_SERVER_ERROR {
+                failures += 1;
+            } else {
+                assert_eq!(r.text(), "stable");
+            }
+        }
+        assert_eq!(failures, 5, "exactly five failures trip it");
+        let m = gw.gateway.metrics();
+        assert!(m.version("acme", "app", 2).unwrap().circuit_open);
+        assert!(!m.version("acme", "app", 1).unwrap().circuit_open);
+        // A tester can still reach it on purpose.
+        let pinned = Request::get("/app")
+            .header("x-dwcp-version", "2")
+            .body(Full::default())
+            .unwrap();
+        assert_eq!(
+            send(gw.addr, pinned).await.status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    })
+    .await
+}

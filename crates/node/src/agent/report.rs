@@ -132,6 +132,7 @@ mod tests {
                 errors_5xx: 3,
                 timeouts: 2,
                 in_flight: 0,
+                circuit_open: false,
                 latency_us: LatencySnapshot {
                     count: 100,
                     p99: 900,

@@ -44,7 +44,7 @@ impl Drop for Admission {
 
 /// Status logged for a request whose client left before the answer (as
 /// nginx does); it is counted as a 4xx and never sent.
-const CLIENT_GONE: u16 = 499;
+pub(crate) const CLIENT_GONE: u16 = 499;
 
 /// A request being answered. Dropping it writes its access-log line and
 /// records its metrics — also when the client leaves and hyper drops the
@@ -156,7 +156,13 @@ impl Gateway {
             return self.forward(id, parts, body, route, key).await;
         }
         let pinned = pinned_version(&parts.headers).and_then(|n| route.version(n));
-        let Some(version) = pinned.or_else(|| route.pick(key)) else {
+        let picked = match pinned {
+            Some(v) => Some(v),
+            None => route
+                .pick(key)
+                .map(|v| self.past_open_breakers(route, v, Instant::now())),
+        };
+        let Some(version) = picked else {
             self.metrics.count_no_version();
             return Err(Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -222,6 +228,30 @@ impl Gateway {
         };
         let cap = version.handle.template().limits().output_bytes;
         reply::from_cgi(output, cap, limits.max_response_bytes, &what)
+    }
+
+    /// `picked`, unless its circuit breaker is open and another version
+    /// with traffic (the heaviest whose breaker lets it) can take the
+    /// request; with no such version, `picked` all the same.
+    fn past_open_breakers<'r>(
+        &self,
+        route: &'r super::Route,
+        picked: &'r super::RouteVersion,
+        now: Instant,
+    ) -> &'r super::RouteVersion {
+        if route.versions.len() < 2 || self.metrics.version(&route.app, picked.number).allows(now) {
+            return picked;
+        }
+        let mut others: Vec<&super::RouteVersion> = route
+            .versions
+            .iter()
+            .filter(|v| v.number != picked.number && v.weight > 0)
+            .collect();
+        others.sort_by_key(|v| std::cmp::Reverse(v.weight));
+        others
+            .into_iter()
+            .find(|v| self.metrics.version(&route.app, v.number).allows(now))
+            .unwrap_or(picked)
     }
 
     /// Sends the request to a gateway that holds the route's app.

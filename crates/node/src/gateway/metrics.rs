@@ -12,11 +12,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::breaker::Breaker;
+use super::handle::CLIENT_GONE;
 use super::routes::AppKey;
 
 /// Longest latency the histograms hold (an hour, in µs); longer ones are
@@ -40,6 +42,9 @@ pub(crate) struct VersionMetrics {
     timeouts: AtomicU64,
     in_flight: AtomicU64,
     latency_us: Mutex<Histogram<u64>>,
+    /// Kept here, beside the counters it follows, so one lookup per
+    /// request finds both.
+    breaker: Mutex<Breaker>,
 }
 
 impl VersionMetrics {
@@ -53,7 +58,16 @@ impl VersionMetrics {
             latency_us: Mutex::new(
                 Histogram::new_with_bounds(1, MAX_LATENCY_US, 2).expect("valid histogram bounds"),
             ),
+            breaker: Mutex::new(Breaker::default()),
         }
+    }
+
+    /// Whether the version's circuit breaker lets a request through now.
+    pub(crate) fn allows(&self, now: Instant) -> bool {
+        self.breaker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allows(now)
     }
 
     /// Counts one answered request.
@@ -67,6 +81,15 @@ impl VersionMetrics {
         };
         if let Some(counter) = class {
             counter.fetch_add(1, Ordering::Relaxed);
+        }
+        // The app's own faults (500) and timeouts (504) count against its
+        // breaker; the gateway's own refusals (503, 413) do not.
+        let failed = matches!(status, 500 | 502 | 504);
+        if status != CLIENT_GONE {
+            self.breaker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .record(!failed, Instant::now());
         }
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         let mut h = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
@@ -138,6 +161,11 @@ impl Metrics {
                     timeouts: m.timeouts.load(Ordering::Relaxed),
                     in_flight: m.in_flight.load(Ordering::Relaxed),
                     latency_us: LatencySnapshot::of(&h),
+                    circuit_open: m
+                        .breaker
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .is_open(),
                 }
             })
             .collect();
@@ -190,6 +218,9 @@ pub struct VersionSnapshot {
     /// a 504 answer until its own deadline stops it).
     pub in_flight: u64,
     pub latency_us: LatencySnapshot,
+    /// Its circuit breaker keeps it out of the split now (see
+    /// `breaker.rs`).
+    pub circuit_open: bool,
 }
 
 /// Percentiles of a latency histogram, in microseconds.

@@ -25,6 +25,7 @@
 
 mod access_log;
 mod app;
+mod breaker;
 mod forward;
 mod handle;
 mod metrics;
