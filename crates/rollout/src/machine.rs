@@ -147,24 +147,20 @@ pub fn advance(plan: &Plan, progress: &Progress, input: &Input) -> (Progress, Ve
                 if input.now_ms < p.analysis.next_ms {
                     return (p, actions);
                 }
-                match measure(a, &input.metrics, &mut p.analysis) {
+                let measured = measure(a, &input.metrics, &mut p.analysis);
+                let (Measured::Abort(text) | Measured::Continue(text)) = &measured;
+                actions.push(Action::Record(format!(
+                    "step {}: measurement {} of {}: {text}",
+                    p.step + 1,
+                    p.analysis.measurements,
+                    a.count
+                )));
+                match measured {
                     Measured::Abort(reason) => {
-                        actions.push(Action::Record(format!(
-                            "step {}: measurement {} of {}: {reason}",
-                            p.step + 1,
-                            p.analysis.measurements,
-                            a.count
-                        )));
                         abort(&mut p, &mut actions, reason);
                         return (p, actions);
                     }
-                    Measured::Continue(evidence) => {
-                        actions.push(Action::Record(format!(
-                            "step {}: measurement {} of {}: {evidence}",
-                            p.step + 1,
-                            p.analysis.measurements,
-                            a.count
-                        )));
+                    Measured::Continue(_) => {
                         if p.analysis.measurements < a.count {
                             p.analysis.next_ms = input.now_ms + a.interval_ms;
                             return (p, actions);
