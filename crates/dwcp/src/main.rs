@@ -7,6 +7,7 @@ mod bench;
 mod client;
 mod cluster;
 mod deploy;
+mod nodes;
 mod run;
 mod scheduling;
 mod table;
@@ -22,7 +23,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, nodes, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,6 +37,7 @@ enum Command {
     Deploy(deploy::DeployArgs),
     Apps(apps::AppsArgs),
     App(app::AppArgs),
+    Nodes(nodes::NodesArgs),
     Cluster(cluster::ClusterArgs),
     Bench(bench::BenchArgs),
 }
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Deploy(args) => report(deploy::run(args)),
         Command::Apps(args) => report(apps::run(args)),
         Command::App(args) => report(app::run(args)),
+        Command::Nodes(args) => report(nodes::run(args)),
         Command::Cluster(args) => report(cluster::run(args)),
         Command::Bench(args) => report(bench::run(args)),
     }

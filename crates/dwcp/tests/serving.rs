@@ -209,6 +209,11 @@ fn the_node_reports_what_it_served(c: &Cluster) {
             let report = &nodes["nodes"][0]["report"];
             assert!(report["sequence"].as_u64() >= Some(1), "{report}");
             assert!(report["templates_ready"].as_u64() >= Some(2), "{report}");
+            let listing = cli_ok(c, &["nodes"]);
+            assert!(
+                listing.starts_with("NODE ") && listing.contains(&c.nodes[&1].gateway),
+                "{listing}"
+            );
             return;
         }
         assert!(
