@@ -158,9 +158,13 @@ impl State {
         tenant: &'a Name,
         app: &'a Name,
     ) -> impl Iterator<Item = &'a Placement> + 'a {
+        // Versions count from 1, so version 0 (with any node name) sorts
+        // before every placement of the app: a range, not a scan.
+        let from = (tenant.clone(), app.clone(), 0, app.clone());
         self.placements
-            .values()
-            .filter(move |p| &p.tenant == tenant && &p.app == app)
+            .range(from..)
+            .map(|(_, p)| p)
+            .take_while(move |p| &p.tenant == tenant && &p.app == app)
     }
 
     /// What one node should hold.

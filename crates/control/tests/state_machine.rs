@@ -525,3 +525,47 @@ fn a_node_report_replaces_the_last_and_goes_with_its_node() {
         "{events:?}"
     );
 }
+
+#[test]
+fn an_apps_placements_are_its_own_whatever_its_neighbours() {
+    let mut s = shop(Quotas::default());
+    s.apply(&node("n1")).unwrap();
+    s.apply(&node("n2")).unwrap();
+    // Apps sorting just before and after `shop`, each placed too.
+    for name in ["shoo", "shopa"] {
+        s.apply(&Command::CreateApp {
+            tenant: n("acme"),
+            name: n(name),
+            route: format!("/{name}"),
+            host: None,
+        })
+        .unwrap();
+        s.apply(&Command::AddVersion {
+            tenant: n("acme"),
+            app: n(name),
+            digest: digest('c'),
+            config: VersionConfig::default(),
+        })
+        .unwrap();
+        s.apply(&Command::SetPlacements {
+            tenant: n("acme"),
+            app: n(name),
+            placements: vec![control::PlacementSpec {
+                version: 1,
+                node: n("n1"),
+                count: 5,
+            }],
+        })
+        .unwrap();
+    }
+    s.apply(&place(&[(1, "n2", 2), (1, "n1", 1)])).unwrap();
+    let of_shop: Vec<(String, u64, u32)> = s
+        .placements_of_app(&n("acme"), &n("shop"))
+        .map(|p| (p.app.to_string(), p.version, p.count))
+        .collect();
+    assert_eq!(
+        of_shop,
+        [("shop".to_string(), 1, 1), ("shop".to_string(), 1, 2)]
+    );
+    assert_eq!(s.placements_of_app(&n("acme"), &n("nothing")).count(), 0);
+}

@@ -54,16 +54,7 @@ pub fn run(args: AppsArgs) -> Result<()> {
         Some(t) => format!("/apps?tenant={}", Name::new("--tenant", t)?),
         None => "/apps".to_string(),
     };
-    client::block_on(async {
-        if args.json {
-            let body = client.get_raw(&path).await?;
-            println!("{}", String::from_utf8_lossy(&body).trim_end());
-        } else {
-            let list: AppList = client.get(&path).await?;
-            print!("{}", render(&list));
-        }
-        Ok(())
-    })
+    Ok(client::block_on(client.print(&path, args.json, render))?)
 }
 
 fn render(list: &AppList) -> String {

@@ -280,6 +280,23 @@ impl Client {
         self.decode(Method::GET, path, &bytes)
     }
 
+    /// GETs `path` and prints it: the API's JSON as sent when `json`,
+    /// else `render` of it decoded (a table).
+    pub async fn print<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        json: bool,
+        render: impl FnOnce(&T) -> String,
+    ) -> Result<(), ClientError> {
+        if json {
+            let body = self.get_raw(path).await?;
+            println!("{}", String::from_utf8_lossy(&body).trim_end());
+        } else {
+            print!("{}", render(&self.get(path).await?));
+        }
+        Ok(())
+    }
+
     /// GETs `path` and returns the body as sent, for `--json`.
     pub async fn get_raw(&self, path: &str) -> Result<Bytes, ClientError> {
         self.send(Method::GET, path, None, REQUEST_TIMEOUT).await

@@ -82,16 +82,9 @@ fn token(args: TokenArgs) -> Result<()> {
 
 fn status(args: StatusArgs) -> Result<()> {
     let client = Client::new(&args.api)?;
-    client::block_on(async {
-        if args.json {
-            let body = client.get_raw("/cluster").await?;
-            println!("{}", String::from_utf8_lossy(&body).trim_end());
-        } else {
-            let status: ClusterStatus = client.get("/cluster").await?;
-            print!("{}", render(&status));
-        }
-        Ok(())
-    })
+    Ok(client::block_on(
+        client.print("/cluster", args.json, render),
+    )?)
 }
 
 fn remove(args: RemoveArgs) -> Result<()> {

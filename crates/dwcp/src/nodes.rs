@@ -37,16 +37,7 @@ struct Entry {
 
 pub fn run(args: NodesArgs) -> Result<()> {
     let client = Client::new(&args.api)?;
-    client::block_on(async {
-        if args.json {
-            let body = client.get_raw("/nodes").await?;
-            println!("{}", String::from_utf8_lossy(&body).trim_end());
-        } else {
-            let list: NodeList = client.get("/nodes").await?;
-            print!("{}", render(&list));
-        }
-        Ok(())
-    })
+    Ok(client::block_on(client.print("/nodes", args.json, render))?)
 }
 
 fn render(list: &NodeList) -> String {

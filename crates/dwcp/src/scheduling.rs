@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use control::cluster::ClusterNode;
-use scheduler::{Liveness, Reason};
+use scheduler::Liveness;
 
 /// A node whose report stands still this long is unhealthy: its placements
 /// move to other nodes. Reports come every second; three missed ones are
@@ -51,24 +51,7 @@ pub async fn run(node: Arc<ClusterNode>) {
                 Err(e) => eprintln!("dwcp scheduler: cannot plan: {e}"),
                 Ok(decision) => {
                     for change in &decision.plan.changes {
-                        let why = match change.reason {
-                            Reason::Placed => "placed",
-                            Reason::ScaledDown => "scaled down",
-                            Reason::OverCapacity => "node over capacity",
-                            Reason::NodeUnhealthy => "node unhealthy",
-                            Reason::NodeGone => "node gone",
-                            Reason::NotEligible => "node not eligible",
-                            Reason::NotWanted => "not wanted",
-                        };
-                        eprintln!(
-                            "dwcp scheduler: {}/{}@{} on {}: {} -> {} ({why})",
-                            change.tenant,
-                            change.app,
-                            change.version,
-                            change.node,
-                            change.from,
-                            change.to
-                        );
+                        eprintln!("dwcp scheduler: {change}");
                     }
                     if decision.plan.rejections != last_rejections {
                         for r in &decision.plan.rejections {

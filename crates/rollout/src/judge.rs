@@ -138,8 +138,11 @@ pub fn judge(
             return Err(JudgeError::NotANumber { side });
         }
     }
-    let enough = |s: &Sample<'_>| s.latencies.len() >= t.min_samples;
-    let latency = (enough(canary) && enough(baseline))
+    let min = t.min_samples as u64;
+    let enough_latencies =
+        canary.latencies.len() >= t.min_samples && baseline.latencies.len() >= t.min_samples;
+    let enough_requests = canary.requests >= min && baseline.requests >= min;
+    let latency = enough_latencies
         .then(|| {
             let test = mann_whitney_u(canary.latencies, baseline.latencies)?;
             let (canary_median, baseline_median) =
@@ -154,8 +157,7 @@ pub fn judge(
             })
         })
         .flatten();
-    let min = t.min_samples as u64;
-    let errors = (canary.requests >= min && baseline.requests >= min)
+    let errors = enough_requests
         .then(|| {
             let test = two_proportion_z(
                 canary.errors,
@@ -171,8 +173,7 @@ pub fn judge(
             })
         })
         .flatten();
-    let too_few =
-        canary.requests < min || baseline.requests < min || !enough(canary) || !enough(baseline);
+    let too_few = !(enough_latencies && enough_requests);
     // The strongest evidence that the canary is worse, as a p-value.
     let worst_p = [
         latency.filter(|l| l.worse).map(|l| l.p_value),

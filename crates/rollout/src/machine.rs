@@ -72,7 +72,7 @@ pub enum Action {
     Record(String),
 }
 
-/// A new rollout of `plan` starting at `now_ms`.
+/// The progress of a rollout that starts at `now_ms`.
 pub fn start(now_ms: u64) -> Progress {
     Progress {
         started_ms: now_ms,

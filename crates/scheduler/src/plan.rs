@@ -22,6 +22,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::fmt;
 use std::hash::BuildHasherDefault;
 
 use control::Name;
@@ -103,6 +104,31 @@ pub enum Reason {
     NotEligible,
     /// No want has this tenant, app and version.
     NotWanted,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::Placed => "placed",
+            Reason::ScaledDown => "scaled down",
+            Reason::OverCapacity => "node over capacity",
+            Reason::NodeUnhealthy => "node unhealthy",
+            Reason::NodeGone => "node gone",
+            Reason::NotEligible => "node not eligible",
+            Reason::NotWanted => "not wanted",
+        })
+    }
+}
+
+impl fmt::Display for Change {
+    /// `acme/web@3 on node-2: 1 -> 0 (node unhealthy)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}@{} on {}: {} -> {} ({})",
+            self.tenant, self.app, self.version, self.node, self.from, self.to, self.reason
+        )
+    }
 }
 
 /// Per want: where its replicas are, before and after.
@@ -963,6 +989,23 @@ mod tests {
         assert_eq!(
             place(&nodes[..1], &[w.clone(), w.clone()], &[]),
             Err(InputError::DuplicateWant(w.key()))
+        );
+    }
+
+    #[test]
+    fn a_change_says_what_moved_and_why() {
+        let change = Change {
+            tenant: name("acme"),
+            app: name("web"),
+            version: 3,
+            node: name("node-2"),
+            from: 1,
+            to: 0,
+            reason: Reason::NodeUnhealthy,
+        };
+        assert_eq!(
+            change.to_string(),
+            "acme/web@3 on node-2: 1 -> 0 (node unhealthy)"
         );
     }
 }

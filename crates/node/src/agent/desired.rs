@@ -25,6 +25,14 @@ pub struct WantedVersion {
     pub placed: u32,
 }
 
+impl WantedVersion {
+    /// Sandboxes its warm pool keeps: the placed count on a warm route, 0
+    /// on a cold one (or before it is placed).
+    pub fn warm_pool(&self) -> u32 {
+        if self.config.warm { self.placed } else { 0 }
+    }
+}
+
 /// How a route is served.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Serving {

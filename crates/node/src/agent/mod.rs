@@ -1,8 +1,8 @@
 //! The node agent: keeps the gateway's route table in step with the desired
 //! state — prepares a template for every version the node should serve
 //! (from the artifact in the node's blob store), fills warm pools to the
-//! size the scheduler placed, routes what other nodes hold to their
-//! gateways, drops what is no longer wanted and swaps the new table in —
+//! size the scheduler placed, routes what other nodes hold to them (over
+//! the peer port's mutual TLS, `peers.rs`), drops what is no longer wanted and swaps the new table in —
 //! and reports the node's heartbeat and observed state to the store
 //! (`report.rs`), once a second, never once per request.
 //!
@@ -33,7 +33,8 @@ const RECHECK: Duration = Duration::from_secs(2);
 
 /// What a prepared version is known by: its artifact digest, the
 /// configuration that shapes its template (memory, timeout, response
-/// size), and its warm pool's size.
+/// size), and its warm pool's size (0 for a cold route, whose pool is
+/// unused: a placement change then needs no new template).
 type VersionKey = (String, u64, u64, u64, u32);
 /// Prepared versions.
 type Prepared = HashMap<VersionKey, Arc<VersionHandle>>;
@@ -107,7 +108,7 @@ async fn reconcile(
                         v.config.memory_bytes,
                         v.config.timeout_ms,
                         v.config.max_response_bytes,
-                        v.placed,
+                        v.warm_pool(),
                     );
                     if failed.contains(&key) {
                         continue;
@@ -206,11 +207,11 @@ async fn prepare(
         tokio::task::spawn_blocking(move || engine.prepare(&Artifact::new(bytes), limits)).await;
     match prepared {
         Ok(Ok(template)) => {
-            let handle = Arc::new(match version.placed {
+            let handle = Arc::new(match version.warm_pool() {
                 0 => VersionHandle::new(template),
-                placed => VersionHandle::with_warm_capacity(template, placed as usize),
+                size => VersionHandle::with_warm_capacity(template, size as usize),
             });
-            if version.config.warm && version.placed > 0 {
+            if version.warm_pool() > 0 {
                 // Placed sandboxes wait warm, so the first requests find them.
                 let pool = handle.clone();
                 let filled = tokio::task::spawn_blocking(move || pool.warm_up()).await;

@@ -70,7 +70,8 @@ pub(super) async fn run(
     engine: Arc<WasmEngine>,
     templates_ready: Arc<AtomicU32>,
 ) {
-    let boot = boot_id();
+    // Differs between two starts of the node's process.
+    let boot = crate::gateway::random_u64();
     let name = node.name();
     let mut ticks = tokio::time::interval(REPORT_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -101,18 +102,6 @@ pub(super) async fn run(
             _ => {}
         }
     }
-}
-
-/// A number that differs between two starts of the node's process.
-fn boot_id() -> u64 {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        bytes = (nanos ^ u64::from(std::process::id())).to_le_bytes();
-    }
-    u64::from_le_bytes(bytes)
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@
 //!
 //! Peers are tried in an order that starts at the request key's hash (so a
 //! key keeps reaching the same peer while the peers stay the same); a peer
-//! that refuses the connection or cannot be reached within
-//! [`CONNECT_TIMEOUT`] is skipped for the next, since the request surely
-//! did not reach it; so is one whose connection broke under a GET, HEAD or
+//! that refuses the connection or cannot be reached in time (2 s on the
+//! peer port, [`CONNECT_TIMEOUT`] for [`HttpPeers`]) is skipped for the
+//! next, since the request surely did not reach it; so is one whose connection broke under a GET, HEAD or
 //! OPTIONS request, which may be repeated. Any other request is never sent
 //! twice: a failure once it was sent is a 502, a peer that does not answer
 //! in time a 504. A
@@ -38,8 +38,8 @@ use super::routes::Route;
 /// Marks a request one gateway forwarded to another.
 pub const FORWARDED_HEADER: &str = "x-dwcp-forwarded";
 
-/// How long a peer may take to accept the connection before the next one
-/// is tried.
+/// How long a peer gateway may take to accept [`HttpPeers`]' connection
+/// before the next one is tried.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Time the peer's answer may take beyond the route's timeout (the peer

@@ -48,6 +48,7 @@ pub use routes::{
 pub use serve::serve;
 
 use request_id::RequestIds;
+pub(crate) use request_id::random_u64;
 
 /// The header whose value chooses the version of a weighted route; the
 /// same value always reaches the same version of the same table.

@@ -15,16 +15,8 @@ pub(crate) struct RequestIds {
 
 impl RequestIds {
     pub(crate) fn new() -> RequestIds {
-        let mut seed = [0u8; 8];
-        if getrandom::fill(&mut seed).is_err() {
-            // No entropy: the clock still varies between processes.
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            seed = nanos.to_le_bytes();
-        }
         RequestIds {
-            next: AtomicU64::new(u64::from_le_bytes(seed)),
+            next: AtomicU64::new(random_u64()),
         }
     }
 
@@ -32,6 +24,19 @@ impl RequestIds {
     pub(crate) fn next(&self) -> String {
         format!("{:016x}", mix(self.next.fetch_add(1, Ordering::Relaxed)))
     }
+}
+
+/// A number that differs between processes: random, or from the clock and
+/// the process id when the system has no entropy to give.
+pub(crate) fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_ok() {
+        return u64::from_le_bytes(bytes);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ u64::from(std::process::id())
 }
 
 #[cfg(test)]
