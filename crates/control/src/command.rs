@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Node, NodeReport, Quotas, Region, Role, VersionConfig};
+use crate::state::Revision;
 use crate::{Name, NameError};
 
 /// One change to the desired state. Applied whole or not at all.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
     /// Creates a tenant or replaces its quotas.
@@ -59,6 +60,46 @@ pub enum Command {
     /// A node's heartbeat and observed state, replacing its last report.
     /// Sent every second or so by the node's agent: never once per request.
     Report { report: NodeReport },
+    /// Starts a rollout of version `to` of an app that has a deployment
+    /// and no rollout running, with a checked plan. Unless the plan is
+    /// blue-green, a copy of the stable version is added as the baseline.
+    /// `by` and `now_unix_ms` go into the audit trail.
+    StartRollout {
+        tenant: Name,
+        app: Name,
+        to: u64,
+        plan: rollout::Plan,
+        by: String,
+        now_unix_ms: u64,
+    },
+    /// The rollout controller's step: the progress it computed from rollout
+    /// `id` as it stood at revision `expected` (refused if the rollout
+    /// changed since, e.g. an operator aborted it), and the audit records.
+    /// A rollout that succeeds makes `to` the deployed version.
+    AdvanceRollout {
+        tenant: Name,
+        app: Name,
+        id: u64,
+        expected: Revision,
+        progress: rollout::Progress,
+        records: Vec<String>,
+        now_unix_ms: u64,
+    },
+    /// Stops the running rollout of an app at once: all traffic to stable.
+    AbortRollout {
+        tenant: Name,
+        app: Name,
+        reason: String,
+        by: String,
+        now_unix_ms: u64,
+    },
+    /// Asks the running rollout to skip its current pause or analysis.
+    PromoteRollout {
+        tenant: Name,
+        app: Name,
+        by: String,
+        now_unix_ms: u64,
+    },
     /// Creates or replaces a credential: a token's sha256 and its role.
     PutCredential {
         name: Name,

@@ -40,7 +40,7 @@ pub use command::{
 };
 pub use model::{
     App, Credential, Deployment, LatencySummary, Node, NodeReport, Placement, Quotas, Region, Role,
-    Tenant, Version, VersionConfig, VersionReport,
+    Rollout, Tenant, TrailEntry, Version, VersionConfig, VersionReport, Weights,
 };
 pub use name::{Name, NameError};
 pub use state::{Change, Compacted, Event, Record, Revision, State};

@@ -102,6 +102,10 @@ pub struct Version {
     pub digest: String,
     pub config: VersionConfig,
     pub created: Revision,
+    /// Set on a copy of a stable version made as the baseline of a
+    /// rollout: the version it copies.
+    #[serde(default)]
+    pub baseline_of: Option<u64>,
 }
 
 /// Desired capacity of one version of an app, per region.
@@ -228,6 +232,10 @@ pub struct VersionReport {
     pub timeouts: u64,
     /// Request latency in microseconds.
     pub latency_us: LatencySummary,
+    /// A sample of the latencies (µs) of the requests answered since the
+    /// node's previous report: what a rollout's judge compares.
+    #[serde(default)]
+    pub recent_latencies_us: Vec<u32>,
 }
 
 /// Percentiles of a latency histogram, in microseconds.
@@ -239,4 +247,79 @@ pub struct LatencySummary {
     pub p99: u64,
     pub p999: u64,
     pub max: u64,
+}
+
+/// A progressive rollout of an app from its stable version to a new one:
+/// the plan, where it stands, and its audit trail. The gateways derive
+/// their weights from it (see [`Rollout::weights_in`]), so changing it
+/// (an abort) is one write that every gateway applies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub tenant: Name,
+    pub app: Name,
+    /// 1, 2, 3, ... per app.
+    pub id: u64,
+    /// The stable version.
+    pub from: u64,
+    /// The new version (the canary).
+    pub to: u64,
+    /// A copy of `from` started with the canary and given the same share
+    /// of the traffic, which the canary is judged against; `None` in a
+    /// blue-green rollout.
+    pub baseline: Option<u64>,
+    pub plan: rollout::Plan,
+    pub progress: rollout::Progress,
+    /// An operator asked to skip the current pause or analysis; the
+    /// controller clears it as it acts on it.
+    pub promote: bool,
+    /// Wall-clock times, in ms since the Unix epoch (as the writer saw
+    /// them).
+    pub started_unix_ms: u64,
+    pub finished_unix_ms: Option<u64>,
+    /// Every step, verdict and weight change, oldest first.
+    pub trail: Vec<TrailEntry>,
+    pub updated: Revision,
+}
+
+/// One entry of a rollout's audit trail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailEntry {
+    pub unix_ms: u64,
+    /// Who wrote it: `controller`, or the operator's credential.
+    pub by: String,
+    pub text: String,
+}
+
+/// The shares of the traffic of one app in one region during a rollout, in
+/// %, summing to 100.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Weights {
+    pub stable: u32,
+    pub baseline: u32,
+    pub canary: u32,
+}
+
+impl Rollout {
+    /// Whether it still runs (neither succeeded nor aborted).
+    pub fn active(&self) -> bool {
+        self.finished_unix_ms.is_none()
+    }
+
+    /// The weights in `region` now: the canary's share from the plan's
+    /// wave of the region, the baseline as much (at most what is left),
+    /// stable the rest.
+    pub fn weights_in(&self, region: &str) -> Weights {
+        let canary =
+            rollout::weight_in_wave(&self.progress, rollout::wave_of(&self.plan, region)).min(100);
+        let baseline = if self.baseline.is_some() {
+            canary.min(100 - canary)
+        } else {
+            0
+        };
+        Weights {
+            stable: 100 - canary - baseline,
+            baseline,
+            canary,
+        }
+    }
 }

@@ -8,8 +8,10 @@ use crate::command::{
     check_config, check_digest, check_host, check_register, check_replicas, check_route,
 };
 use crate::model::{
-    App, Credential, Deployment, Node, NodeReport, Placement, Region, Tenant, Version,
+    App, Credential, Deployment, Node, NodeReport, Placement, Region, Rollout, Tenant, Version,
 };
+
+mod rollouts;
 use crate::{Command, Name, Outcome, Rejection};
 
 /// A point in the history of the state: the number of changes applied.
@@ -33,6 +35,8 @@ pub enum Record {
     Report,
     Credential,
     Register,
+    /// A rollout, keyed `tenant/app`.
+    Rollout,
 }
 
 /// One record created, replaced or deleted.
@@ -83,7 +87,7 @@ const HISTORY: usize = 10_000;
 /// assert_eq!(created, Ok(Outcome::Applied));
 /// assert_eq!(state.revision().0, 2);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     revision: Revision,
     tenants: BTreeMap<Name, Tenant>,
@@ -100,6 +104,9 @@ pub struct State {
     reports: BTreeMap<Name, NodeReport>,
     #[serde(default)]
     credentials: BTreeMap<Name, Credential>,
+    /// By (tenant, app, id).
+    #[serde(default)]
+    rollouts: BTreeMap<(Name, Name, u64), Rollout>,
     registers: BTreeMap<String, Vec<u8>>,
     /// Recent events, oldest first; not part of snapshots.
     #[serde(skip)]
@@ -342,6 +349,9 @@ impl State {
                 if self.placements_of_app(tenant, name).next().is_some() {
                     changes.push(change(Record::Placement, format!("{tenant}/{name}"), true));
                 }
+                if self.rollouts_of(tenant, name).next().is_some() {
+                    changes.push(change(Record::Rollout, format!("{tenant}/{name}"), true));
+                }
                 changes.push(change(Record::App, format!("{tenant}/{name}"), true));
                 Ok((Outcome::Applied, changes))
             }
@@ -391,6 +401,20 @@ impl State {
                         return Err(Rejection::not_found("region", region));
                     }
                     check_replicas(replicas)?;
+                }
+                if let Some(running) = self.active_rollout(tenant, app)
+                    && self
+                        .deployment(tenant, app)
+                        .is_some_and(|d| d.version != *version)
+                {
+                    return Err(Rejection::invalid(
+                        "version",
+                        version,
+                        format!(
+                            "the deployed version while rollout {} (to version {}) runs; promote it to the end or abort it first",
+                            running.id, running.to
+                        ),
+                    ));
                 }
                 let others = self.replicas_of(tenant, Some(app));
                 let wanted = others + regions.values().map(|&r| u64::from(r)).sum::<u64>();
@@ -470,6 +494,10 @@ impl State {
                 }
                 one(Record::Report, report.node.to_string())
             }
+            Command::StartRollout { .. }
+            | Command::AdvanceRollout { .. }
+            | Command::AbortRollout { .. }
+            | Command::PromoteRollout { .. } => self.plan_rollout(command),
             Command::PutCredential { name, sha256, .. } => {
                 revalidate(name, "credential")?;
                 check_digest(sha256).map_err(|_| {
@@ -556,6 +584,8 @@ impl State {
                 self.deployments.remove(&key);
                 self.placements
                     .retain(|(t, a, _, _), _| !(t == tenant && a == name));
+                self.rollouts
+                    .retain(|(t, a, _), _| !(t == tenant && a == name));
                 self.apps.remove(&key);
             }
             Command::AddVersion {
@@ -576,6 +606,7 @@ impl State {
                             digest: digest.clone(),
                             config: config.clone(),
                             created: revision,
+                            baseline_of: None,
                         },
                     );
                 }
@@ -630,6 +661,10 @@ impl State {
             Command::Report { report } => {
                 self.reports.insert(report.node.clone(), report.clone());
             }
+            Command::StartRollout { .. }
+            | Command::AdvanceRollout { .. }
+            | Command::AbortRollout { .. }
+            | Command::PromoteRollout { .. } => self.commit_rollout(command, revision),
             Command::PutCredential { name, role, sha256 } => {
                 let created = self.credentials.get(name).map_or(revision, |c| c.created);
                 self.credentials.insert(

@@ -72,6 +72,11 @@ pub struct DeployArgs {
     /// Largest response body the app may send, e.g. 4MiB; larger ones are answered 500 [default: the server's, 1MiB].
     #[arg(long, value_name = "SIZE")]
     max_response: Option<String>,
+    /// Only add the version (uploading the module, creating the app if
+    /// needed); the deployment stays as it is. Roll it out with
+    /// `dwcp rollout start NAME --to VERSION`.
+    #[arg(long)]
+    version_only: bool,
     #[command(flatten)]
     api: ApiArgs,
 }
@@ -423,14 +428,17 @@ pub fn run(args: DeployArgs) -> Result<()> {
                 plan.tenant
             );
         };
-        let apps: AppList = client.get(&format!("/apps?tenant={}", plan.tenant)).await?;
-        if let Some(refusal) = plan.over_quota(tenant, &apps.apps, existing.is_some()) {
-            bail!(refusal);
-        }
-        let nodes: NodeList = client.get("/nodes").await?;
-        let version = existing.as_ref().map_or(1, |app| app.next_version);
-        if let Some(refusal) = plan.over_capacity(tenant, &nodes, version) {
-            bail!(refusal);
+        // A version alone takes no replicas: only a deployment is admitted.
+        if !args.version_only {
+            let apps: AppList = client.get(&format!("/apps?tenant={}", plan.tenant)).await?;
+            if let Some(refusal) = plan.over_quota(tenant, &apps.apps, existing.is_some()) {
+                bail!(refusal);
+            }
+            let nodes: NodeList = client.get("/nodes").await?;
+            let version = existing.as_ref().map_or(1, |app| app.next_version);
+            if let Some(refusal) = plan.over_capacity(tenant, &nodes, version) {
+                bail!(refusal);
+            }
         }
 
         if bytes.len() >= LARGE_UPLOAD {
@@ -467,6 +475,13 @@ pub fn run(args: DeployArgs) -> Result<()> {
             Err(e) if created => return Err(undo(&client, &plan, &path, e.into()).await),
             Err(e) => return Err(e.into()),
         };
+        if args.version_only {
+            println!(
+                "added version {} of {}/{} (not deployed); roll it out with: dwcp rollout start {} --to {} --tenant {}",
+                version.number, plan.tenant, plan.name, plan.name, version.number, plan.tenant
+            );
+            return Ok(());
+        }
         let deployment: Deployment = match client
             .put(
                 &format!("{path}/deployment"),

@@ -6,8 +6,10 @@ mod apps;
 mod bench;
 mod client;
 mod cluster;
+mod delivery;
 mod deploy;
 mod nodes;
+mod rollouts;
 mod run;
 mod scheduling;
 mod table;
@@ -23,7 +25,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, nodes, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, nodes, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,6 +40,7 @@ enum Command {
     Apps(apps::AppsArgs),
     App(app::AppArgs),
     Nodes(nodes::NodesArgs),
+    Rollout(rollouts::RolloutArgs),
     Cluster(cluster::ClusterArgs),
     Bench(bench::BenchArgs),
 }
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Apps(args) => report(apps::run(args)),
         Command::App(args) => report(app::run(args)),
         Command::Nodes(args) => report(nodes::run(args)),
+        Command::Rollout(args) => report(rollouts::run(args)),
         Command::Cluster(args) => report(cluster::run(args)),
         Command::Bench(args) => report(bench::run(args)),
     }

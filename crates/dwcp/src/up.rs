@@ -1,5 +1,5 @@
 //! `dwcp up`: run a node — the replicated store, its peer port, the HTTP
-//! API, the scheduler controller, the node agent and the gateway — until
+//! API, the scheduler and rollout controllers, the node agent and the gateway — until
 //! interrupted.
 
 use std::net::SocketAddr;
@@ -146,6 +146,7 @@ fn serve(args: UpArgs) -> Result<()> {
         let ingress = node::gateway::serve(ingress, gateway.clone());
         let agent = tokio::spawn(node::agent::run(node.clone(), gateway, engine));
         let scheduler = tokio::spawn(crate::scheduling::run(node.clone()));
+        let rollouts = tokio::spawn(crate::delivery::run(node.clone()));
         let changes = tokio::spawn(report_changes(node.clone()));
         wait_for_signal().await;
         changes.abort();
@@ -154,6 +155,7 @@ fn serve(args: UpArgs) -> Result<()> {
         ingress.abort();
         agent.abort();
         scheduler.abort();
+        rollouts.abort();
         advertising.abort();
         node.shutdown().await;
         Ok(())

@@ -463,6 +463,19 @@ async fn health_and_openapi_need_no_token() {
             "/api/v1/tenants/{tenant}/apps/{app}/deployment",
             vec!["put"],
         ),
+        (
+            "/api/v1/tenants/{tenant}/apps/{app}/rollouts",
+            vec!["get", "post"],
+        ),
+        ("/api/v1/tenants/{tenant}/apps/{app}/rollout", vec!["get"]),
+        (
+            "/api/v1/tenants/{tenant}/apps/{app}/rollout/promote",
+            vec!["post"],
+        ),
+        (
+            "/api/v1/tenants/{tenant}/apps/{app}/rollout/abort",
+            vec!["post"],
+        ),
         ("/api/v1/blobs", vec!["post"]),
         ("/api/v1/blobs/{digest}", vec!["get"]),
         ("/api/v1/cluster", vec!["get"]),

@@ -21,10 +21,14 @@ mod judge;
 mod machine;
 mod plan;
 mod stats;
+mod window;
 
 pub use judge::{
     ErrorEvidence, JudgeError, Judgment, LatencyEvidence, Sample, Thresholds, Verdict, judge,
 };
-pub use machine::{Action, Input, Progress, Status, Tally, advance, start};
+pub use machine::{
+    Action, Input, Progress, Status, Tally, advance, preview_open, start, wave_of, weight_in_wave,
+};
 pub use plan::{Analysis, Check, Comparator, METRICS, Plan, PlanError, Step};
 pub use stats::{MannWhitney, ProportionTest, mann_whitney_u, normal_sf, two_proportion_z};
+pub use window::{MAX_LATENCIES, Side, Window, measure};

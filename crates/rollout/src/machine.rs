@@ -22,6 +22,10 @@ pub struct Progress {
     pub step_started_ms: u64,
     /// The current analysis step's tally.
     pub analysis: Tally,
+    /// The wave of regions being rolled out to (an index into the plan's
+    /// `region_wave`; 0 without one).
+    #[serde(default)]
+    pub wave: usize,
     pub status: Status,
 }
 
@@ -31,7 +35,8 @@ pub struct Tally {
     pub measurements: u32,
     pub failures: u32,
     pub inconclusive: u32,
-    /// When the next measurement is due, in ms.
+    /// When the next measurement is due, in ms (the first is due one
+    /// interval after the step started, when this is still 0).
     pub next_ms: u64,
 }
 
@@ -113,8 +118,41 @@ pub fn advance(plan: &Plan, progress: &Progress, input: &Input) -> (Progress, Ve
     }
     let mut promote = input.promote;
     p.status = Status::Progressing;
-    while let Some(step) = plan.steps.get(p.step) {
+    loop {
+        let Some(step) = plan.steps.get(p.step) else {
+            // The last step is done: the next wave, or the end.
+            let waves = plan.waves().map_or(1, <[_]>::len);
+            if p.wave + 1 >= waves {
+                break;
+            }
+            p.wave += 1;
+            p.step = 1;
+            p.weight = 0;
+            p.step_started_ms = input.now_ms;
+            p.analysis = Tally::default();
+            actions.push(Action::Record(format!(
+                "wave {} of {waves} begins: {}",
+                p.wave + 1,
+                plan.waves()
+                    .map(|w| w[p.wave].join(", "))
+                    .unwrap_or_default()
+            )));
+            continue;
+        };
         match step {
+            Step::RegionWave { waves } => {
+                actions.push(Action::Record(format!(
+                    "wave 1 of {} begins: {}",
+                    waves.len(),
+                    waves[0].join(", ")
+                )));
+            }
+            Step::BlueGreen { preview_route } => {
+                actions.push(Action::Record(format!(
+                    "step {}: preview open at {preview_route}",
+                    p.step + 1
+                )));
+            }
             Step::SetWeight { weight } => {
                 if p.weight != *weight {
                     actions.push(Action::SetWeight(*weight));
@@ -143,8 +181,20 @@ pub fn advance(plan: &Plan, progress: &Progress, input: &Input) -> (Progress, Ve
                     promote = false;
                 }
             }
+            Step::Analysis(_) if promote => {
+                actions.push(Action::Record(format!(
+                    "step {}: analysis skipped, promoted by an operator",
+                    p.step + 1
+                )));
+                promote = false;
+            }
             Step::Analysis(a) => {
-                if input.now_ms < p.analysis.next_ms {
+                let due = if p.analysis.measurements == 0 {
+                    p.step_started_ms + a.interval_ms
+                } else {
+                    p.analysis.next_ms
+                };
+                if input.now_ms < due {
                     return (p, actions);
                 }
                 let measured = measure(a, &input.metrics, &mut p.analysis);
@@ -171,10 +221,7 @@ pub fn advance(plan: &Plan, progress: &Progress, input: &Input) -> (Progress, Ve
         }
         p.step += 1;
         p.step_started_ms = input.now_ms;
-        p.analysis = Tally {
-            next_ms: input.now_ms,
-            ..Tally::default()
-        };
+        p.analysis = Tally::default();
     }
     p.status = Status::Succeeded;
     actions.push(Action::Record(
@@ -227,4 +274,40 @@ fn measure(a: &Analysis, metrics: &BTreeMap<String, f64>, tally: &mut Tally) -> 
         }
     }
     Measured::Continue(evidence)
+}
+
+/// The new version's share of the traffic, in %, in the region that is in
+/// wave `wave` of the plan (0 without waves; see [`wave_of`]).
+pub fn weight_in_wave(progress: &Progress, wave: usize) -> u32 {
+    match progress.status {
+        Status::Aborted { .. } => 0,
+        Status::Succeeded => 100,
+        Status::Progressing | Status::Paused => match wave.cmp(&progress.wave) {
+            std::cmp::Ordering::Less => 100,
+            std::cmp::Ordering::Equal => progress.weight,
+            std::cmp::Ordering::Greater => 0,
+        },
+    }
+}
+
+/// The wave `region` belongs to: the one naming it, else the last.
+pub fn wave_of(plan: &Plan, region: &str) -> usize {
+    match plan.waves() {
+        None => 0,
+        Some(waves) => waves
+            .iter()
+            .position(|w| w.iter().any(|r| r == region))
+            .unwrap_or(waves.len() - 1),
+    }
+}
+
+/// Whether the blue-green preview is open: after its step, until the
+/// rollout ends.
+pub fn preview_open(plan: &Plan, progress: &Progress) -> bool {
+    !matches!(progress.status, Status::Succeeded | Status::Aborted { .. })
+        && plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::BlueGreen { .. }))
+            .is_some_and(|i| progress.step >= i)
 }

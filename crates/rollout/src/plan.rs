@@ -39,6 +39,15 @@ pub enum Step {
     /// `failure_limit` measurements failed or more than
     /// `inconclusive_limit` were inconclusive.
     Analysis(Analysis),
+    /// Runs the steps after it once per wave of regions: the first wave's
+    /// regions alone, then the next wave's, and so on; a finished wave
+    /// keeps the new version at 100 %. Regions the app is deployed in but
+    /// no wave names join the last wave. Only as the first step.
+    RegionWave { waves: Vec<Vec<String>> },
+    /// Opens a preview: the new version answers at `preview_route` (a path
+    /// prefix) while the app's own route stays on stable; later
+    /// `set_weight` steps switch all traffic at once (0 or 100 only).
+    BlueGreen { preview_route: String },
 }
 
 /// An analysis step.
@@ -120,6 +129,8 @@ pub const METRICS: &[&str] = &[
     "latency_p50_ms",
     "latency_p90_ms",
     "latency_p99_ms",
+    "latency_ratio_p50",
+    "baseline_error_rate",
     "judge_latency_p",
     "judge_errors_p",
 ];
@@ -142,7 +153,7 @@ fn error(step: Option<usize>, field: &str, message: impl Into<String>) -> PlanEr
     }
 }
 
-const STEP_KINDS: &str = "set_weight, pause, analysis";
+const STEP_KINDS: &str = "set_weight, pause, analysis, region_wave, blue_green";
 
 impl Plan {
     /// The default plan: 1 %, 10 %, 50 %, 100 %, with an analysis of
@@ -179,6 +190,48 @@ impl Plan {
             steps,
             timeout_ms: None,
         }
+    }
+
+    /// A blue-green plan: the new version answers at `preview_route`
+    /// until promoted, then takes all the traffic at once; the stable
+    /// version stays ready for `hold_ms` after the switch, when an abort
+    /// still switches back at once.
+    pub fn blue_green_plan(preview_route: &str, hold_ms: u64) -> Plan {
+        Plan {
+            steps: vec![
+                Step::BlueGreen {
+                    preview_route: preview_route.to_string(),
+                },
+                Step::Pause { duration_ms: None },
+                Step::SetWeight { weight: 100 },
+                Step::Pause {
+                    duration_ms: Some(hold_ms.max(1)),
+                },
+            ],
+            timeout_ms: None,
+        }
+    }
+
+    /// Reads and checks a plan in JSON (text starting with `{`) or TOML
+    /// (anything else), e.g.
+    ///
+    /// ```toml
+    /// [[steps]]
+    /// set_weight = { weight = 20 }
+    /// [[steps]]
+    /// analysis = { checks = [{ metric = "error_rate", comparator = "<", threshold = 0.01 }] }
+    /// [[steps]]
+    /// set_weight = { weight = 100 }
+    /// ```
+    pub fn parse(text: &str) -> Result<Plan, PlanError> {
+        if text.trim_start().starts_with('{') {
+            return Plan::from_json(text);
+        }
+        let value: toml::Value = toml::from_str(text)
+            .map_err(|e| error(None, "plan", format!("neither JSON nor TOML: {e}")))?;
+        let json = serde_json::to_string(&value)
+            .map_err(|e| error(None, "plan", format!("not representable as JSON: {e}")))?;
+        Plan::from_json(&json)
     }
 
     /// Reads and checks a plan in JSON.
@@ -240,9 +293,43 @@ impl Plan {
             return Err(error(None, "steps", "at least one step"));
         }
         let mut weight = 0;
+        let mut blue_green = false;
         for (i, step) in self.steps.iter().enumerate() {
             let n = Some(i + 1);
             match step {
+                Step::RegionWave { waves } => {
+                    if i != 0 {
+                        return Err(error(
+                            n,
+                            "region_wave",
+                            "only as the first step (the steps after it run once per wave)",
+                        ));
+                    }
+                    check_waves(n, waves)?;
+                }
+                Step::BlueGreen { preview_route } => {
+                    if blue_green {
+                        return Err(error(n, "blue_green", "at most one blue_green step"));
+                    }
+                    if weight > 0 {
+                        return Err(error(
+                            n,
+                            "blue_green",
+                            format!(
+                                "comes before any weight above 0 (this plan is at {weight} already)"
+                            ),
+                        ));
+                    }
+                    check_preview_route(n, preview_route)?;
+                    blue_green = true;
+                }
+                Step::SetWeight { weight: w } if blue_green && *w != 0 && *w != 100 => {
+                    return Err(error(
+                        n,
+                        "set_weight.weight",
+                        format!("{w} after a blue_green step; a blue-green switch is 0 or 100"),
+                    ));
+                }
                 Step::SetWeight { weight: w } => {
                     if *w > 100 {
                         return Err(error(
@@ -282,6 +369,74 @@ impl Plan {
             ));
         }
         Ok(())
+    }
+}
+
+fn check_waves(n: Option<usize>, waves: &[Vec<String>]) -> Result<(), PlanError> {
+    if waves.is_empty() || waves.iter().any(Vec::is_empty) {
+        return Err(error(
+            n,
+            "region_wave.waves",
+            "a list of waves, each a non-empty list of region names",
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for region in waves.iter().flatten() {
+        if region.is_empty() || region.len() > 63 {
+            return Err(error(
+                n,
+                "region_wave.waves",
+                "region names of 1 to 63 characters",
+            ));
+        }
+        if !seen.insert(region) {
+            return Err(error(
+                n,
+                "region_wave.waves",
+                format!("region `{region}` is in two waves; each region is in one"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_preview_route(n: Option<usize>, route: &str) -> Result<(), PlanError> {
+    let ok = route.len() > 1
+        && route.len() <= 200
+        && route.starts_with('/')
+        && !route.ends_with('/')
+        && route
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(error(
+            n,
+            "blue_green.preview_route",
+            format!(
+                "`{}` is not a path prefix like `/preview/shop` (starts with `/`, no trailing `/`, letters, digits and - _ . ~)",
+                route.chars().take(80).collect::<String>()
+            ),
+        ))
+    }
+}
+
+impl Plan {
+    /// The waves of regions, when the plan has a `region_wave` step.
+    pub fn waves(&self) -> Option<&[Vec<String>]> {
+        match self.steps.first() {
+            Some(Step::RegionWave { waves }) => Some(waves),
+            _ => None,
+        }
+    }
+
+    /// The preview route of a blue-green plan.
+    pub fn preview_route(&self) -> Option<&str> {
+        self.steps.iter().find_map(|s| match s {
+            Step::BlueGreen { preview_route } => Some(preview_route.as_str()),
+            _ => None,
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use crate::rejection::InputError;
 
 /// What the controller should write, and the plan it came from (its
 /// changes and rejections say why).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     /// One [`Command::SetPlacements`] per app whose placements change, by
     /// tenant then app.

@@ -32,7 +32,7 @@ pub struct Response {
 /// In JSON (the log's encoding) a batch is an array of commands and a
 /// single command is the command itself, as logs written before batching
 /// hold it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Proposal {
     Batch(Vec<Command>),

@@ -8,7 +8,9 @@
 //! scheduler has run). Otherwise the route forwards to the region's nodes
 //! that hold it (their peer addresses: forwarding goes over mutual TLS).
 
-use control::{Name, State, VersionConfig};
+use std::collections::BTreeMap;
+
+use control::{Deployment, Name, State, Version, VersionConfig};
 
 use crate::gateway::AppKey;
 
@@ -56,52 +58,94 @@ pub struct WantedRoute {
 }
 
 /// The routes the gateway of `node` in `region` should serve, ordered by
-/// app.
+/// app (an app in a blue-green rollout has a second route, its preview).
 pub fn wanted_routes(state: &State, node: &Name, region: &Name) -> Vec<WantedRoute> {
-    state
+    let mut routes = Vec::new();
+    for d in state
         .deployments()
         .filter(|d| d.regions.get(region).is_some_and(|&r| r > 0))
-        .filter_map(|d| {
-            let app = state.app(&d.tenant, &d.app)?;
-            let version = state
-                .versions(&d.tenant, &d.app)
-                .find(|v| v.number == d.version)?;
-            let mut here = 0;
-            let mut elsewhere = Vec::new();
-            for p in state.placements_of_app(&d.tenant, &d.app) {
-                if p.version != d.version {
-                    continue;
-                }
-                if &p.node == node {
-                    here += p.count;
-                } else if let Some(other) = state.node(&p.node)
-                    && &other.region == region
-                {
-                    elsewhere.push(other.address.clone());
-                }
+    {
+        let Some(app) = state.app(&d.tenant, &d.app) else {
+            continue;
+        };
+        let Some(stable) = version_of(state, d, d.version) else {
+            continue;
+        };
+        let rollout = state.active_rollout(&d.tenant, &d.app);
+        // (version, weight): stable alone, or the rollout's split here.
+        let mut split = vec![(d.version, 100)];
+        if let Some(r) = rollout {
+            let w = r.weights_in(region.as_str());
+            split = vec![(r.from, w.stable), (r.to, w.canary)];
+            if let Some(b) = r.baseline {
+                split.push((b, w.baseline));
             }
-            elsewhere.sort();
-            elsewhere.dedup();
-            let serving = if here > 0 || elsewhere.is_empty() {
-                Serving::Local(vec![WantedVersion {
-                    number: version.number,
-                    weight: 100,
-                    digest: version.digest.clone(),
-                    config: version.config.clone(),
-                    placed: here,
-                }])
-            } else {
-                Serving::Forward(elsewhere)
-            };
-            Some(WantedRoute {
-                app: AppKey::new(d.tenant.clone(), d.app.clone()),
-                host: app.host.clone(),
-                prefix: app.route.clone(),
-                config: version.config.clone(),
-                serving,
+        }
+        // A node holding any version of the app serves all of them (the
+        // ones not placed here start cold): a split is never cut in two
+        // by forwarding.
+        let mut here = BTreeMap::new();
+        let mut elsewhere = Vec::new();
+        for p in state.placements_of_app(&d.tenant, &d.app) {
+            if &p.node == node {
+                *here.entry(p.version).or_insert(0) += p.count;
+            } else if let Some(other) = state.node(&p.node)
+                && &other.region == region
+            {
+                elsewhere.push(other.address.clone());
+            }
+        }
+        elsewhere.sort();
+        elsewhere.dedup();
+        let local = !here.is_empty() || elsewhere.is_empty();
+        let wanted = |number: u64, weight: u32| {
+            let v = version_of(state, d, number)?;
+            Some(WantedVersion {
+                number,
+                weight,
+                digest: v.digest.clone(),
+                config: v.config.clone(),
+                placed: here.get(&number).copied().unwrap_or(0),
             })
-        })
-        .collect()
+        };
+        let serving = if local {
+            Serving::Local(split.iter().filter_map(|&(n, w)| wanted(n, w)).collect())
+        } else {
+            Serving::Forward(elsewhere.clone())
+        };
+        let key = AppKey::new(d.tenant.clone(), d.app.clone());
+        routes.push(WantedRoute {
+            app: key.clone(),
+            host: app.host.clone(),
+            prefix: app.route.clone(),
+            config: stable.config.clone(),
+            serving,
+        });
+        if let Some(r) = rollout
+            && let Some(preview) = r.plan.preview_route()
+            && rollout::preview_open(&r.plan, &r.progress)
+            && let Some(to) = version_of(state, d, r.to)
+        {
+            routes.push(WantedRoute {
+                app: key,
+                host: app.host.clone(),
+                prefix: preview.to_string(),
+                config: to.config.clone(),
+                serving: if local {
+                    Serving::Local(wanted(r.to, 100).into_iter().collect())
+                } else {
+                    Serving::Forward(elsewhere)
+                },
+            });
+        }
+    }
+    routes
+}
+
+fn version_of<'s>(state: &'s State, d: &Deployment, number: u64) -> Option<&'s Version> {
+    state
+        .versions(&d.tenant, &d.app)
+        .find(|v| v.number == number)
 }
 
 #[cfg(test)]

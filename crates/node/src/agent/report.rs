@@ -26,6 +26,7 @@ pub fn node_report(
     templates_ready: u32,
     live_sandboxes: u64,
     metrics: &MetricsSnapshot,
+    mut recent: Vec<((String, String, u64), Vec<u32>)>,
 ) -> NodeReport {
     let versions = metrics
         .versions
@@ -41,6 +42,11 @@ pub fn node_report(
                 requests: v.requests,
                 errors: v.errors_5xx + v.timeouts,
                 timeouts: v.timeouts,
+                recent_latencies_us: recent
+                    .iter_mut()
+                    .find(|((t, a, n), _)| *t == v.tenant && *a == v.app && *n == v.version)
+                    .map(|(_, sample)| std::mem::take(sample))
+                    .unwrap_or_default(),
                 latency_us: LatencySummary {
                     count: v.latency_us.count,
                     p50: v.latency_us.p50,
@@ -85,6 +91,7 @@ pub(super) async fn run(
             templates_ready.load(Ordering::Relaxed),
             engine.live() as u64,
             &gateway.metrics(),
+            gateway.take_recent_latencies(),
         );
         let failure = match node.write(Command::Report { report }).await {
             Ok(response) => response.result.err().map(|r| r.to_string()),
@@ -131,7 +138,8 @@ mod tests {
             ..MetricsSnapshot::default()
         };
         let node = Name::new("node", "node-1").unwrap();
-        let r = node_report(node, 9, 4, 1, 5, &metrics);
+        let recent = vec![(("acme".into(), "shop".into(), 2), vec![800, 900])];
+        let r = node_report(node, 9, 4, 1, 5, &metrics, recent);
         assert_eq!(
             (r.boot, r.sequence, r.templates_ready, r.live_sandboxes),
             (9, 4, 1, 5)
@@ -142,5 +150,6 @@ mod tests {
             (2, 100, 5, 2)
         );
         assert_eq!(v.latency_us.p99, 900);
+        assert_eq!(v.recent_latencies_us, [800, 900]);
     }
 }

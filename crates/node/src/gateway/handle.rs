@@ -112,6 +112,13 @@ impl Gateway {
         if let Ok(value) = HeaderValue::from_str(&d.id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
+        // Which version answered (a forwarded answer carries the serving
+        // node's).
+        if let Some(version) = d.trace.version {
+            response
+                .headers_mut()
+                .insert(VERSION_HEADER, HeaderValue::from(version));
+        }
         d.status = Some(response.status().as_u16());
         // `done` logs and counts the request as it drops.
         response

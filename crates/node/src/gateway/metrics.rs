@@ -41,7 +41,7 @@ pub(crate) struct VersionMetrics {
     errors_5xx: AtomicU64,
     timeouts: AtomicU64,
     in_flight: AtomicU64,
-    latency_us: Mutex<Histogram<u64>>,
+    latency: Mutex<Latency>,
     /// Kept here, beside the counters it follows, so one lookup per
     /// request finds both.
     breaker: Mutex<Breaker>,
@@ -55,9 +55,11 @@ impl VersionMetrics {
             errors_5xx: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
-            latency_us: Mutex::new(
-                Histogram::new_with_bounds(1, MAX_LATENCY_US, 2).expect("valid histogram bounds"),
-            ),
+            latency: Mutex::new(Latency {
+                histogram: Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)
+                    .expect("valid histogram bounds"),
+                recent: Reservoir::default(),
+            }),
             breaker: Mutex::new(Breaker::default()),
         }
     }
@@ -92,8 +94,11 @@ impl VersionMetrics {
                 .record(!failed, Instant::now());
         }
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        let mut h = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
-        h.saturating_record(us.clamp(1, MAX_LATENCY_US));
+        let mut l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        l.histogram.saturating_record(us.clamp(1, MAX_LATENCY_US));
+        if status != CLIENT_GONE {
+            l.recent.offer(u32::try_from(us).unwrap_or(u32::MAX));
+        }
     }
 
     /// Marks a request admitted; the returned guard marks it done.
@@ -150,7 +155,7 @@ impl Metrics {
         let mut out: Vec<VersionSnapshot> = versions
             .iter()
             .map(|((app, version), m)| {
-                let h = m.latency_us.lock().unwrap_or_else(|p| p.into_inner());
+                let l = m.latency.lock().unwrap_or_else(|p| p.into_inner());
                 VersionSnapshot {
                     tenant: app.tenant.to_string(),
                     app: app.app.to_string(),
@@ -160,7 +165,7 @@ impl Metrics {
                     errors_5xx: m.errors_5xx.load(Ordering::Relaxed),
                     timeouts: m.timeouts.load(Ordering::Relaxed),
                     in_flight: m.in_flight.load(Ordering::Relaxed),
-                    latency_us: LatencySnapshot::of(&h),
+                    latency_us: LatencySnapshot::of(&l.histogram),
                     circuit_open: m
                         .breaker
                         .lock()
@@ -175,6 +180,65 @@ impl Metrics {
             unrouted: self.unrouted.load(Ordering::Relaxed),
             no_version: self.no_version.load(Ordering::Relaxed),
             forwarded: self.forwarded.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Takes each version's latency sample gathered since the last call
+    /// (for the node's report), by (tenant, app, version).
+    pub fn take_recent_latencies(&self) -> Vec<((String, String, u64), Vec<u32>)> {
+        let versions = self.versions.read().unwrap_or_else(|p| p.into_inner());
+        versions
+            .iter()
+            .map(|((app, version), m)| {
+                let mut l = m.latency.lock().unwrap_or_else(|p| p.into_inner());
+                let sample = std::mem::take(&mut l.recent).values;
+                (
+                    (app.tenant.to_string(), app.app.to_string(), *version),
+                    sample,
+                )
+            })
+            .filter(|(_, sample)| !sample.is_empty())
+            .collect()
+    }
+}
+
+/// A version's latencies: all of them in a histogram, and a uniform sample
+/// of the recent ones for the rollout judge (which needs values, not
+/// percentiles).
+struct Latency {
+    histogram: Histogram<u64>,
+    recent: Reservoir,
+}
+
+/// Most latencies sampled per version between two reports.
+pub const RECENT_SAMPLE: usize = 512;
+
+/// Reservoir sampling (Vitter's algorithm R): after `n` offers, each
+/// offered value is in `values` with the same chance, whatever `n`.
+#[derive(Default)]
+struct Reservoir {
+    values: Vec<u32>,
+    offered: u64,
+    /// xorshift64 state; any fixed seed will do for sampling.
+    rng: u64,
+}
+
+impl Reservoir {
+    fn offer(&mut self, value: u32) {
+        self.offered += 1;
+        if self.values.len() < RECENT_SAMPLE {
+            self.values.push(value);
+            return;
+        }
+        if self.rng == 0 {
+            self.rng = 0x9e37_79b9_7f4a_7c15;
+        }
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let slot = self.rng % self.offered;
+        if let Some(v) = self.values.get_mut(slot as usize) {
+            *v = value;
         }
     }
 }
@@ -281,5 +345,22 @@ mod tests {
         drop(guard);
         assert_eq!(metrics.snapshot().versions[0].in_flight, 0);
         assert!(snap.version("t", "a", 2).is_none());
+        let recent = metrics.take_recent_latencies();
+        assert_eq!(recent.len(), 1);
+        assert_eq!(recent[0].1, [100; 7]);
+        assert!(metrics.take_recent_latencies().is_empty(), "taken once");
+    }
+
+    #[test]
+    fn the_recent_sample_is_bounded_and_uniform() {
+        let mut r = Reservoir::default();
+        for i in 0..100_000u32 {
+            r.offer(i);
+        }
+        assert_eq!(r.values.len(), RECENT_SAMPLE);
+        // A uniform sample of 0..100000 has its mean near 50000 (the
+        // standard error is about 1300).
+        let mean = r.values.iter().map(|&v| f64::from(v)).sum::<f64>() / RECENT_SAMPLE as f64;
+        assert!((40_000.0..60_000.0).contains(&mean), "{mean}");
     }
 }

@@ -113,6 +113,12 @@ impl Gateway {
         self.metrics.snapshot()
     }
 
+    /// Each version's sample of latencies since the last call (µs), for
+    /// the node's report.
+    pub fn take_recent_latencies(&self) -> Vec<((String, String, u64), Vec<u32>)> {
+        self.metrics.take_recent_latencies()
+    }
+
     /// The admission counter of `app`.
     fn admitted(&self, app: &AppKey) -> Arc<AtomicUsize> {
         if let Some(c) = self

@@ -118,6 +118,7 @@ const REFUSED_HEADERS: &[&str] = &[
     "upgrade",
     "content-length",
     "x-request-id",
+    "x-dwcp-version",
 ];
 
 /// Turns a WAGI app's output into the response, or says why it cannot be

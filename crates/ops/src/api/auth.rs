@@ -27,27 +27,29 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-/// Lets the request through if its token belongs to an admin credential.
+/// Lets the request through if its token belongs to an admin credential;
+/// the credential's name (who acts, for audit trails).
 pub(crate) async fn authorize<P: ControlPlane>(
     plane: &P,
     headers: &HeaderMap,
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     let hash = control::blobs::digest_of(bearer(headers)?.as_bytes());
+    let find = move |state: &control::State| {
+        state
+            .credential_by_hash(&hash)
+            .map(|c| (c.role, c.name.to_string()))
+    };
     // This node's applied state answers at once, even when no leader can
     // be reached; only a token it does not know yet (made moments ago
     // elsewhere) costs a linearizable read. A deleted credential stops
     // working on a node once it has applied the deletion.
-    let role = match plane.read_local(|state| state.credential_by_hash(&hash).map(|c| c.role)) {
-        Some(role) => Some(role),
-        None => {
-            plane
-                .read(move |state| state.credential_by_hash(&hash).map(|c| c.role))
-                .await?
-        }
+    let found = match plane.read_local(find.clone()) {
+        Some(found) => Some(found),
+        None => plane.read(find).await?,
     };
-    match role {
-        Some(Role::Admin) => Ok(()),
-        Some(Role::Join) => Err(ApiError::forbidden(
+    match found {
+        Some((Role::Admin, name)) => Ok(name),
+        Some((Role::Join, _)) => Err(ApiError::forbidden(
             "this token may only join nodes to the cluster; use an admin token for the API",
         )),
         None => Err(ApiError::unauthorized(

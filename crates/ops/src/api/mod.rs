@@ -21,6 +21,7 @@ mod nodes;
 mod openapi;
 mod registers;
 mod reply;
+mod rollouts;
 mod router;
 mod tenants;
 mod validate;
@@ -95,7 +96,7 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
             }
         };
     }
-    auth::authorize(plane, req.headers()).await?;
+    let who = auth::authorize(plane, req.headers()).await?;
     let Some(m) = matched else {
         return Err(ApiError::not_found(format!(
             "there is no route {}; GET /api/v1/openapi.json lists the routes",
@@ -118,6 +119,13 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
         (RouteId::App, Verb::Delete) => apps::delete(plane, p0, p1).await,
         (RouteId::Versions, Verb::Post) => versions::add(plane, p0, p1, req).await,
         (RouteId::Deployment, Verb::Put) => deployments::set(plane, p0, p1, req).await,
+        (RouteId::Rollouts, Verb::Get) => rollouts::list(plane, p0, p1).await,
+        (RouteId::Rollouts, Verb::Post) => rollouts::start(plane, p0, p1, who, req).await,
+        (RouteId::Rollout, Verb::Get) => rollouts::show(plane, p0, p1).await,
+        (RouteId::RolloutPromote, Verb::Post) => {
+            rollouts::steer(plane, p0, p1, who, false, req).await
+        }
+        (RouteId::RolloutAbort, Verb::Post) => rollouts::steer(plane, p0, p1, who, true, req).await,
         (RouteId::Blobs, Verb::Post) => blobs::upload(plane, req).await,
         (RouteId::Blob, Verb::Get) => blobs::show(plane, p0).await,
         (RouteId::Cluster, Verb::Get) => cluster::status(plane).await,

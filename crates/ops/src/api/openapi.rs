@@ -229,6 +229,70 @@ fn paths() -> Value {
         }),
     );
     add(
+        "/tenants/{tenant}/apps/{app}/rollouts",
+        json!({
+            "parameters": [tenant(), app()],
+            "get": {
+                "summary": "The app's rollouts kept (the last 50), newest first, each with its audit trail",
+                "operationId": "listRollouts",
+                "responses": responses(&[("200", ok("the rollouts", schema("RolloutList")))], &[
+                    ("404", "`not_found`: the app does not exist"),
+                ])
+            },
+            "post": {
+                "summary": "Start a rollout of a version (plan: steps set_weight, pause, analysis, region_wave, blue_green; default 1/10/50/100 % with analyses)",
+                "operationId": "startRollout",
+                "requestBody": body("StartRollout"),
+                "responses": responses(&[("201", written("started", schema("LiveRollout")))], &[
+                    ("400", "`invalid` with field `plan` (the message names the step and field), `to`, or `app` (no deployment, or a rollout already running); or `malformed_json`"),
+                    ("404", "`not_found`: the app or version does not exist"),
+                    MEDIA, TOO_LARGE,
+                ])
+            }
+        }),
+    );
+    add(
+        "/tenants/{tenant}/apps/{app}/rollout",
+        json!({
+            "parameters": [tenant(), app()],
+            "get": {
+                "summary": "The app's latest rollout, live: progress, weights per region, what each version served",
+                "operationId": "showRollout",
+                "responses": responses(&[("200", ok("the rollout", schema("LiveRollout")))], &[
+                    ("404", "`not_found`: no such app, or it has had no rollout"),
+                ])
+            }
+        }),
+    );
+    add(
+        "/tenants/{tenant}/apps/{app}/rollout/promote",
+        json!({
+            "parameters": [tenant(), app()],
+            "post": {
+                "summary": "Skip the running rollout's current pause or analysis",
+                "operationId": "promoteRollout",
+                "responses": responses(&[("200", written("asked", schema("LiveRollout")))], &[
+                    ("404", "`not_found`: no such app, or no rollout running"),
+                ])
+            }
+        }),
+    );
+    add(
+        "/tenants/{tenant}/apps/{app}/rollout/abort",
+        json!({
+            "parameters": [tenant(), app()],
+            "post": {
+                "summary": "Abort the running rollout: all traffic back on stable, in one store write",
+                "operationId": "abortRollout",
+                "requestBody": { "required": false, "content": { "application/json": { "schema": { "type": "object", "properties": { "reason": { "type": "string" } } } } } },
+                "responses": responses(&[("200", written("aborted", schema("LiveRollout")))], &[
+                    BAD_JSON,
+                    ("404", "`not_found`: no such app, or no rollout running"),
+                ])
+            }
+        }),
+    );
+    add(
         "/blobs",
         json!({ "post": {
             "summary": "Upload an artifact (raw bytes, at most 64 MiB)",
@@ -459,6 +523,32 @@ fn schemas() -> Value {
                 "deployment": { "oneOf": [schema("Deployment"), { "type": "null" }] },
                 "placements": { "type": "array", "items": schema("Placement") }
             }
+        },
+        "StartRollout": {
+            "type": "object",
+            "required": ["to"],
+            "properties": {
+                "to": { "type": "integer", "minimum": 1, "description": "the version to roll out" },
+                "plan": { "type": "object", "description": "{\"steps\": [...], \"timeout_ms\": N}; see docs/rollouts.md" }
+            }
+        },
+        "Rollout": {
+            "type": "object",
+            "description": "id, from, to, baseline (a copy of from, or null in blue-green), plan, progress {step, weight, wave, analysis, status}, promote, started_unix_ms, finished_unix_ms, trail [{unix_ms, by, text}], updated"
+        },
+        "LiveRollout": {
+            "type": "object",
+            "required": ["rollout", "weights", "served"],
+            "properties": {
+                "rollout": schema("Rollout"),
+                "weights": { "type": "object", "description": "per region: {stable, baseline, canary} in %" },
+                "served": { "type": "array", "items": { "type": "object", "description": "version, role (stable, baseline, canary), requests, errors, p99_us over every node's last report" } }
+            }
+        },
+        "RolloutList": {
+            "type": "object",
+            "required": ["rollouts"],
+            "properties": { "rollouts": { "type": "array", "items": schema("Rollout") } }
         },
         "NodeList": {
             "type": "object",

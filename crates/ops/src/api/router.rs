@@ -58,6 +58,10 @@ pub(crate) enum RouteId {
     Watch,
     Register,
     RegisterCas,
+    Rollouts,
+    Rollout,
+    RolloutPromote,
+    RolloutAbort,
 }
 
 /// One path template and what it answers.
@@ -116,6 +120,26 @@ pub(crate) const TABLE: &[Entry] = &[
         RouteId::Deployment,
         "/tenants/{tenant}/apps/{app}/deployment",
         &[Put],
+    ),
+    entry(
+        RouteId::Rollouts,
+        "/tenants/{tenant}/apps/{app}/rollouts",
+        &[Get, Post],
+    ),
+    entry(
+        RouteId::Rollout,
+        "/tenants/{tenant}/apps/{app}/rollout",
+        &[Get],
+    ),
+    entry(
+        RouteId::RolloutPromote,
+        "/tenants/{tenant}/apps/{app}/rollout/promote",
+        &[Post],
+    ),
+    entry(
+        RouteId::RolloutAbort,
+        "/tenants/{tenant}/apps/{app}/rollout/abort",
+        &[Post],
     ),
     entry(RouteId::Blobs, "/blobs", &[Post]),
     entry(RouteId::Blob, "/blobs/{digest}", &[Get]),

@@ -100,6 +100,7 @@ pub(crate) async fn add<P: ControlPlane>(
             digest: new.digest,
             config,
             created: revision,
+            baseline_of: None,
         });
     Ok(with_revision(json(StatusCode::CREATED, &stored)?, revision))
 }

@@ -1,0 +1,435 @@
+//! `dwcp rollout start|status|promote|abort|history`: progressive delivery
+//! of a new version of an app, steered from the command line. The rollout
+//! controller (run by `dwcp up`) does the stepping; these commands only
+//! write the rollout's record and read it back.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use control::{Name, Rollout, Weights};
+use serde::{Deserialize, Serialize};
+
+use crate::client::{self, ApiArgs, Client, app_path};
+use crate::table;
+
+/// Roll a new version of an app out in steps, judged against the stable
+/// one, and steer it.
+///
+/// A rollout moves traffic from the deployed (stable) version to a new one
+/// by its plan's steps: `set_weight`, `pause`, `analysis` (checks of error
+/// rate, latency and the judge's verdicts against a baseline copy of
+/// stable given the same share), `region_wave` and `blue_green`. A failed
+/// analysis, a timeout or `dwcp rollout abort` puts all traffic back on
+/// stable in one store write. See docs/rollouts.md for plans.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  dwcp rollout start hello --to 2\n  dwcp rollout start hello --to 2 --plan plan.toml\n  dwcp rollout start hello --to 2 --blue-green /preview/hello\n  dwcp rollout status hello --watch\n  dwcp rollout promote hello\n  dwcp rollout abort hello --reason 'bad checkout'\n  dwcp rollout history hello"
+)]
+pub struct RolloutArgs {
+    #[command(subcommand)]
+    command: RolloutCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum RolloutCommand {
+    Start(StartArgs),
+    Status(StatusArgs),
+    Promote(SteerArgs),
+    Abort(AbortArgs),
+    History(StatusArgs),
+}
+
+/// Start rolling version VERSION of APP out.
+///
+/// Without --plan the default plan runs: 1 %, 10 %, 50 %, 100 %, with an
+/// analysis between steps (three measurements 10 s apart, judged against
+/// the baseline on latency and errors).
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  dwcp rollout start hello --to 2\n  dwcp rollout start hello --to 2 --plan plan.json\n  dwcp rollout start hello --to 2 --blue-green /preview/hello --hold 5m"
+)]
+struct StartArgs {
+    /// The app.
+    app: String,
+    /// The version to roll out (`dwcp deploy FILE --name APP --version-only` adds one).
+    #[arg(long, value_name = "VERSION")]
+    to: u64,
+    /// A plan file, TOML or JSON (docs/rollouts.md) [default: 1/10/50/100 % with analyses].
+    #[arg(long, value_name = "FILE", conflicts_with = "blue_green")]
+    plan: Option<PathBuf>,
+    /// Blue-green instead: the new version answers at this path prefix
+    /// until `dwcp rollout promote`, then takes all traffic at once.
+    #[arg(long, value_name = "PATH")]
+    blue_green: Option<String>,
+    /// With --blue-green: how long stable stays ready after the switch, when
+    /// an abort still switches back at once.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::units::parse_duration)]
+    hold: Duration,
+    /// The tenant that owns the app.
+    #[arg(long, value_name = "T", default_value = "default")]
+    tenant: String,
+    /// Print the API's JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+/// Show an app's latest rollout: step, weights per region, what each
+/// version served, and the audit trail's latest entries.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  dwcp rollout status hello\n  dwcp rollout status hello --watch"
+)]
+struct StatusArgs {
+    /// The app.
+    app: String,
+    /// Print again every second until the rollout ends.
+    #[arg(long)]
+    watch: bool,
+    /// The tenant that owns the app.
+    #[arg(long, value_name = "T", default_value = "default")]
+    tenant: String,
+    /// Print the API's JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+/// Skip the running rollout's current pause or analysis.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  dwcp rollout promote hello")]
+struct SteerArgs {
+    /// The app.
+    app: String,
+    /// The tenant that owns the app.
+    #[arg(long, value_name = "T", default_value = "default")]
+    tenant: String,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+/// Stop the running rollout at once: all traffic back to stable.
+#[derive(clap::Args)]
+#[command(after_help = "Example:\n  dwcp rollout abort hello --reason 'checkout errors'")]
+struct AbortArgs {
+    /// The app.
+    app: String,
+    /// Why, for the audit trail.
+    #[arg(long)]
+    reason: Option<String>,
+    /// The tenant that owns the app.
+    #[arg(long, value_name = "T", default_value = "default")]
+    tenant: String,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+/// `GET .../rollout` as the API sends it.
+#[derive(Debug, Deserialize)]
+pub struct Live {
+    pub rollout: Rollout,
+    pub weights: BTreeMap<String, Weights>,
+    pub served: Vec<Served>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Served {
+    pub version: u64,
+    pub role: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub p99_us: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct History {
+    rollouts: Vec<Rollout>,
+}
+
+#[derive(Serialize)]
+struct Start {
+    to: u64,
+    plan: rollout::Plan,
+}
+
+#[derive(Serialize)]
+struct Abort<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+pub fn run(args: RolloutArgs) -> Result<()> {
+    match args.command {
+        RolloutCommand::Start(args) => start(args),
+        RolloutCommand::Status(args) => status(args),
+        RolloutCommand::Promote(args) => steer(&args.tenant, &args.app, &args.api, None),
+        RolloutCommand::Abort(args) => {
+            let body = Abort {
+                reason: args.reason.as_deref(),
+            };
+            steer(&args.tenant, &args.app, &args.api, Some(body))
+        }
+        RolloutCommand::History(args) => history(args),
+    }
+}
+
+fn start(args: StartArgs) -> Result<()> {
+    let tenant = Name::new("--tenant", &args.tenant)?;
+    let app = Name::new("APP", &args.app)?;
+    // The plan is checked here, before anything is sent, and again by the
+    // API: an invalid plan changes nothing.
+    let plan = match (&args.plan, &args.blue_green) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("--plan: cannot read {}", file.display()))?;
+            rollout::Plan::parse(&text).with_context(|| format!("--plan {}", file.display()))?
+        }
+        (None, Some(preview)) => {
+            let plan = rollout::Plan::blue_green_plan(preview, args.hold.as_millis() as u64);
+            plan.check().context("--blue-green")?;
+            plan
+        }
+        (None, None) => rollout::Plan::default_plan(),
+    };
+    let client = Client::new(&args.api)?;
+    let path = format!("{}/rollouts", app_path(&tenant, &app));
+    let live: serde_json::Value =
+        client::block_on(client.post(&path, &Start { to: args.to, plan }))?;
+    if args.json {
+        println!("{live}");
+        return Ok(());
+    }
+    let live: Live = serde_json::from_value(live).context("the API's answer")?;
+    let r = &live.rollout;
+    println!(
+        "started rollout {} of {tenant}/{app}: version {} -> {}{}",
+        r.id,
+        r.from,
+        r.to,
+        r.baseline
+            .map(|b| format!(
+                " (judged against baseline version {b}, a copy of {})",
+                r.from
+            ))
+            .unwrap_or_default()
+    );
+    println!("follow it with: dwcp rollout status {app} --watch");
+    Ok(())
+}
+
+fn status(args: StatusArgs) -> Result<()> {
+    let tenant = Name::new("--tenant", &args.tenant)?;
+    let app = Name::new("APP", &args.app)?;
+    let client = Client::new(&args.api)?;
+    let path = format!("{}/rollout", app_path(&tenant, &app));
+    client::block_on(async {
+        loop {
+            if args.json {
+                client
+                    .print(&path, true, |_: &serde_json::Value| String::new())
+                    .await?;
+                if !args.watch {
+                    return Ok(());
+                }
+            }
+            let live: Live = client.get(&path).await?;
+            if !args.json {
+                print!("{}", render(&tenant, &app, &live));
+            }
+            if !args.watch || !live.rollout.active() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            println!();
+        }
+    })
+}
+
+fn steer(tenant: &str, app: &str, api: &ApiArgs, abort: Option<Abort<'_>>) -> Result<()> {
+    let tenant = Name::new("--tenant", tenant)?;
+    let app = Name::new("APP", app)?;
+    let client = Client::new(api)?;
+    let base = app_path(&tenant, &app);
+    let live: Live = client::block_on(async {
+        match &abort {
+            Some(body) => client.post(&format!("{base}/rollout/abort"), body).await,
+            None => client.post(&format!("{base}/rollout/promote"), &()).await,
+        }
+    })?;
+    let r = &live.rollout;
+    match abort {
+        Some(_) => println!(
+            "aborted rollout {} of {tenant}/{app}: all traffic is back on version {}",
+            r.id, r.from
+        ),
+        None => println!(
+            "asked rollout {} of {tenant}/{app} to skip its current step ({})",
+            r.id,
+            step_name(r)
+        ),
+    }
+    Ok(())
+}
+
+fn history(args: StatusArgs) -> Result<()> {
+    if args.watch {
+        bail!("--watch is for `dwcp rollout status`");
+    }
+    let tenant = Name::new("--tenant", &args.tenant)?;
+    let app = Name::new("APP", &args.app)?;
+    let client = Client::new(&args.api)?;
+    let path = format!("{}/rollouts", app_path(&tenant, &app));
+    Ok(client::block_on(client.print(
+        &path,
+        args.json,
+        |h: &History| {
+            let mut out = String::new();
+            for r in &h.rollouts {
+                out.push_str(&format!(
+                    "rollout {}: version {} -> {}: {}\n",
+                    r.id,
+                    r.from,
+                    r.to,
+                    state(r)
+                ));
+                for e in &r.trail {
+                    out.push_str(&format!(
+                        "  {}  {:<12} {}\n",
+                        clock(e.unix_ms),
+                        e.by,
+                        e.text
+                    ));
+                }
+            }
+            if out.is_empty() {
+                out = format!("{tenant}/{app} has had no rollout\n");
+            }
+            out
+        },
+    ))?)
+}
+
+/// The latest rollout as `status` prints it.
+fn render(tenant: &Name, app: &Name, live: &Live) -> String {
+    let r = &live.rollout;
+    let mut out = format!(
+        "rollout {} of {tenant}/{app}: version {} -> {}{}\n",
+        r.id,
+        r.from,
+        r.to,
+        r.baseline
+            .map(|b| format!(" (baseline {b})"))
+            .unwrap_or_default()
+    );
+    out.push_str(&format!("state: {}\n", state(r)));
+    out.push_str(&format!(
+        "step:  {} of {} ({}){}\n",
+        (r.progress.step + 1).min(r.plan.steps.len()),
+        r.plan.steps.len(),
+        step_name(r),
+        r.plan
+            .waves()
+            .map(|w| format!(", wave {} of {}", r.progress.wave + 1, w.len()))
+            .unwrap_or_default()
+    ));
+    let elapsed = r
+        .finished_unix_ms
+        .unwrap_or_else(now_unix_ms)
+        .saturating_sub(r.started_unix_ms);
+    out.push_str(&format!("time:  {:.1} s\n\n", elapsed as f64 / 1000.0));
+    let rows: Vec<Vec<String>> = live
+        .weights
+        .iter()
+        .map(|(region, w)| {
+            vec![
+                region.clone(),
+                format!("{} %", w.stable),
+                format!("{} %", w.baseline),
+                format!("{} %", w.canary),
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(
+        &["REGION", "STABLE", "BASELINE", "CANARY"],
+        &rows,
+    ));
+    out.push('\n');
+    let rows: Vec<Vec<String>> = live
+        .served
+        .iter()
+        .map(|s| {
+            vec![
+                s.version.to_string(),
+                s.role.clone(),
+                s.requests.to_string(),
+                s.errors.to_string(),
+                format!("{:.2} ms", s.p99_us as f64 / 1000.0),
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(
+        &["VERSION", "ROLE", "REQUESTS", "ERRORS", "P99"],
+        &rows,
+    ));
+    out.push_str("\nlatest of the audit trail (dwcp rollout history for all):\n");
+    for e in r.trail.iter().rev().take(8).rev() {
+        out.push_str(&format!(
+            "  {}  {:<12} {}\n",
+            clock(e.unix_ms),
+            e.by,
+            e.text
+        ));
+    }
+    out
+}
+
+fn state(r: &Rollout) -> String {
+    match &r.progress.status {
+        rollout::Status::Progressing => "progressing".into(),
+        rollout::Status::Paused => "paused until promoted (dwcp rollout promote)".into(),
+        rollout::Status::Succeeded => format!("succeeded: version {} is deployed", r.to),
+        rollout::Status::Aborted { reason } => format!("aborted: {reason}"),
+    }
+}
+
+fn step_name(r: &Rollout) -> String {
+    match r.plan.steps.get(r.progress.step) {
+        None => "done".into(),
+        Some(rollout::Step::SetWeight { weight }) => format!("set_weight {weight}"),
+        Some(rollout::Step::Pause { duration_ms: None }) => "pause until promoted".into(),
+        Some(rollout::Step::Pause {
+            duration_ms: Some(ms),
+        }) => format!("pause {:.1} s", *ms as f64 / 1000.0),
+        Some(rollout::Step::Analysis(a)) => format!(
+            "analysis, measurement {} of {}",
+            r.progress.analysis.measurements + 1,
+            a.count
+        ),
+        Some(rollout::Step::RegionWave { .. }) => "region_wave".into(),
+        Some(rollout::Step::BlueGreen { preview_route }) => {
+            format!("blue_green preview at {preview_route}")
+        }
+    }
+}
+
+/// `HH:MM:SS.mmm` UTC of a Unix time in ms.
+fn clock(unix_ms: u64) -> String {
+    let s = unix_ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        (s / 3600) % 24,
+        (s / 60) % 60,
+        s % 60,
+        unix_ms % 1000
+    )
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

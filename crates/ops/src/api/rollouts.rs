@@ -1,0 +1,236 @@
+//! Rollouts of an app:
+//! `POST /tenants/{tenant}/apps/{app}/rollouts` starts one,
+//! `GET .../rollouts` lists them with their audit trails (newest first),
+//! `GET .../rollout` shows the latest one live (weights per region and
+//! what each of its versions served), and `POST .../rollout/promote` and
+//! `POST .../rollout/abort` steer the running one. Each write is one
+//! command: an abort puts all traffic back on stable in one store write.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use control::{Command, Rollout, State, Weights};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::body::read_json;
+use super::error::ApiError;
+use super::reply::{Reply, commit, json, with_revision};
+use super::validate;
+use crate::ControlPlane;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Start {
+    to: u64,
+    /// A plan as JSON (see the `rollout` crate); absent: the default plan.
+    #[serde(default)]
+    plan: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Abort {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// What one version of a rollout served, over every node's last report
+/// (totals since each node's process started).
+#[derive(Serialize)]
+struct Served {
+    version: u64,
+    /// `stable`, `baseline` or `canary`.
+    role: &'static str,
+    requests: u64,
+    errors: u64,
+    /// The highest p99 latency any node reported, in µs.
+    p99_us: u64,
+}
+
+/// A rollout as `GET .../rollout` shows it.
+#[derive(Serialize)]
+struct Live {
+    rollout: Rollout,
+    /// The traffic split in each region of the deployment now.
+    weights: BTreeMap<String, Weights>,
+    served: Vec<Served>,
+}
+
+#[derive(Serialize)]
+struct History {
+    rollouts: Vec<Rollout>,
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `POST .../rollouts`.
+pub(crate) async fn start<P: ControlPlane>(
+    plane: &P,
+    tenant: &str,
+    app: &str,
+    who: String,
+    req: Request<Incoming>,
+) -> Result<Reply, ApiError> {
+    let tenant = validate::name("tenant", tenant)?;
+    let app = validate::name("app", app)?;
+    let (parts, body) = req.into_parts();
+    let wanted: Start = read_json(&parts.headers, body).await?;
+    let plan = match wanted.plan {
+        None => rollout::Plan::default_plan(),
+        Some(value) => rollout::Plan::from_json(&value.to_string())
+            .map_err(|e| ApiError::invalid("plan", format!("the plan is not valid: {e}")))?,
+    };
+    let command = Command::StartRollout {
+        tenant: tenant.clone(),
+        app: app.clone(),
+        to: wanted.to,
+        plan,
+        by: who,
+        now_unix_ms: now_unix_ms(),
+    };
+    let (revision, _) = commit(plane, command).await?;
+    let live = plane
+        .read(move |state| live(state, &tenant, &app))
+        .await?
+        .ok_or_else(|| ApiError::internal("the rollout was started but is not found"))?;
+    Ok(with_revision(json(StatusCode::CREATED, &live)?, revision))
+}
+
+/// `GET .../rollout`: the latest rollout, live.
+pub(crate) async fn show<P: ControlPlane>(
+    plane: &P,
+    tenant: &str,
+    app: &str,
+) -> Result<Reply, ApiError> {
+    let tenant = validate::name("tenant", tenant)?;
+    let app = validate::name("app", app)?;
+    let (t, a) = (tenant.clone(), app.clone());
+    let found = plane
+        .read(move |state| state.app(&t, &a).map(|_| live(state, &t, &a)))
+        .await?;
+    match found {
+        None => Err(ApiError::not_found(format!(
+            "app `{tenant}/{app}` does not exist"
+        ))),
+        Some(None) => Err(ApiError::not_found(format!(
+            "app `{tenant}/{app}` has had no rollout; start one with POST .../rollouts"
+        ))),
+        Some(Some(live)) => json(StatusCode::OK, &live),
+    }
+}
+
+/// `GET .../rollouts`: every rollout kept, newest first.
+pub(crate) async fn list<P: ControlPlane>(
+    plane: &P,
+    tenant: &str,
+    app: &str,
+) -> Result<Reply, ApiError> {
+    let tenant = validate::name("tenant", tenant)?;
+    let app = validate::name("app", app)?;
+    let (t, a) = (tenant.clone(), app.clone());
+    let found = plane
+        .read(move |state| {
+            state
+                .app(&t, &a)
+                .map(|_| state.rollouts_of(&t, &a).rev().cloned().collect::<Vec<_>>())
+        })
+        .await?;
+    let rollouts =
+        found.ok_or_else(|| ApiError::not_found(format!("app `{tenant}/{app}` does not exist")))?;
+    json(StatusCode::OK, &History { rollouts })
+}
+
+/// `POST .../rollout/promote` or `.../rollout/abort`.
+pub(crate) async fn steer<P: ControlPlane>(
+    plane: &P,
+    tenant: &str,
+    app: &str,
+    who: String,
+    abort: bool,
+    req: Request<Incoming>,
+) -> Result<Reply, ApiError> {
+    let tenant = validate::name("tenant", tenant)?;
+    let app = validate::name("app", app)?;
+    let command = if abort {
+        let (parts, body) = req.into_parts();
+        let wanted: Abort = if parts.headers.contains_key(hyper::header::CONTENT_TYPE) {
+            read_json(&parts.headers, body).await?
+        } else {
+            Abort::default()
+        };
+        Command::AbortRollout {
+            tenant: tenant.clone(),
+            app: app.clone(),
+            reason: wanted
+                .reason
+                .map(|r| format!("aborted by {who}: {r}"))
+                .unwrap_or_else(|| format!("aborted by {who}")),
+            by: who,
+            now_unix_ms: now_unix_ms(),
+        }
+    } else {
+        Command::PromoteRollout {
+            tenant: tenant.clone(),
+            app: app.clone(),
+            by: who,
+            now_unix_ms: now_unix_ms(),
+        }
+    };
+    let (revision, _) = commit(plane, command).await?;
+    let live = plane
+        .read(move |state| live(state, &tenant, &app))
+        .await?
+        .ok_or_else(|| ApiError::internal("the rollout is not found after the write"))?;
+    Ok(with_revision(json(StatusCode::OK, &live)?, revision))
+}
+
+/// The latest rollout of an app with its weights and what it served.
+fn live(state: &State, tenant: &control::Name, app: &control::Name) -> Option<Live> {
+    let rollout = state.rollouts_of(tenant, app).next_back()?.clone();
+    let weights = state
+        .deployment(tenant, app)
+        .map(|d| {
+            d.regions
+                .keys()
+                .map(|r| (r.to_string(), rollout.weights_in(r.as_str())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut roles = vec![(rollout.from, "stable"), (rollout.to, "canary")];
+    if let Some(b) = rollout.baseline {
+        roles.push((b, "baseline"));
+    }
+    let served = roles
+        .into_iter()
+        .map(|(version, role)| {
+            let mut s = Served {
+                version,
+                role,
+                requests: 0,
+                errors: 0,
+                p99_us: 0,
+            };
+            for v in state
+                .reports()
+                .flat_map(|r| &r.versions)
+                .filter(|v| &v.tenant == tenant && &v.app == app && v.version == version)
+            {
+                s.requests += v.requests;
+                s.errors += v.errors;
+                s.p99_us = s.p99_us.max(v.latency_us.p99);
+            }
+            s
+        })
+        .collect();
+    Some(Live {
+        rollout,
+        weights,
+        served,
+    })
+}
