@@ -132,12 +132,12 @@ fn step(state: &State, r: &Rollout, t: &mut Tracked, now_ms: u64) -> Option<Comm
     let measured = progress.analysis.measurements != r.progress.analysis.measurements
         || progress.step != r.progress.step
         || progress.wave != r.progress.wave;
-    if progress.analysis.measurements > r.progress.analysis.measurements
-        || (measured && matches!(progress.status, rollout::Status::Aborted { .. }))
+    // The judge's evidence goes right after the measurement it was part
+    // of (before an abort it caused).
+    if let Some(j) = &judgment
+        && let Some(at) = records.iter().position(|r| r.contains(": measurement "))
     {
-        if let Some(j) = &judgment {
-            records.push(describe(j, &t.window));
-        }
+        records.insert(at + 1, describe(j, &t.window));
     }
     if measured {
         // A measurement uses its window up; a new step starts a fresh one.

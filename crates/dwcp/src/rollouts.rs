@@ -327,7 +327,12 @@ fn render(tenant: &Name, app: &Name, live: &Live) -> String {
     );
     out.push_str(&format!("state: {}\n", state(r)));
     out.push_str(&format!(
-        "step:  {} of {} ({}){}\n",
+        "{} {} of {} ({}){}\n",
+        if r.active() {
+            "step: "
+        } else {
+            "ended at step"
+        },
         (r.progress.step + 1).min(r.plan.steps.len()),
         r.plan.steps.len(),
         step_name(r),

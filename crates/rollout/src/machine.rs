@@ -250,13 +250,16 @@ fn measure(a: &Analysis, metrics: &BTreeMap<String, f64>, tally: &mut Tally) -> 
                 evidence.push(format!("{wanted}: not measured"));
             }
             Some(&value) if check.comparator.holds(value, check.threshold) => {
-                evidence.push(format!("{wanted}: {value} ok"));
+                evidence.push(format!("{wanted}: {} ok", shown(value)));
             }
             Some(&value) => {
-                evidence.push(format!("{wanted}: {value} FAILED"));
+                evidence.push(format!("{wanted}: {} FAILED", shown(value)));
                 failed.get_or_insert(format!(
-                    "{} is {value}, wanted {} {}",
-                    check.metric, check.comparator, check.threshold
+                    "{} is {}, wanted {} {}",
+                    check.metric,
+                    shown(value),
+                    check.comparator,
+                    check.threshold
                 ));
             }
         }
@@ -274,6 +277,18 @@ fn measure(a: &Analysis, metrics: &BTreeMap<String, f64>, tally: &mut Tally) -> 
         }
     }
     Measured::Continue(evidence)
+}
+
+/// A measured value for the trail: whole numbers as they are, others
+/// with four significant digits.
+fn shown(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else if value != 0.0 && value.abs() < 1e-3 {
+        format!("{value:.3e}")
+    } else {
+        format!("{value:.4}")
+    }
 }
 
 /// The new version's share of the traffic, in %, in the region that is in

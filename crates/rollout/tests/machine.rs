@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use rollout::{Action, Input, Plan, Progress, Status, advance, start};
+use rollout::{
+    Action, Input, Plan, Progress, Status, advance, preview_open, start, wave_of, weight_in_wave,
+};
 
 /// Metrics of a version the judge finds as good as the baseline.
 fn healthy() -> BTreeMap<String, f64> {
@@ -71,7 +73,7 @@ fn a_failing_version_is_aborted_at_its_first_analysis() {
     let Status::Aborted { reason } = &end.status else {
         panic!("not aborted: {:?}", end.status)
     };
-    assert!(reason.contains("judge_errors_p is 0.000001"), "{reason}");
+    assert!(reason.contains("judge_errors_p is 1.000e-6"), "{reason}");
     // Only the 1 % canary ever took traffic; then all went back.
     assert_eq!(weights, [1, 0]);
     assert_eq!(end.weight, 0);
@@ -166,4 +168,147 @@ fn missing_metrics_are_inconclusive_and_too_many_abort() {
         2,
         "{trail:#?}"
     );
+}
+
+#[test]
+fn region_waves_run_the_steps_once_per_wave_and_a_failure_stops_the_first() {
+    let plan = Plan::from_json(
+        r#"{"steps": [
+            {"region_wave": {"waves": [["eu"], ["us"]]}},
+            {"set_weight": {"weight": 50}},
+            {"analysis": {"checks": [{"metric": "error_rate", "comparator": "<", "threshold": 0.01}], "interval_ms": 1000, "count": 1}},
+            {"set_weight": {"weight": 100}}
+        ]}"#,
+    )
+    .unwrap();
+    assert_eq!((wave_of(&plan, "eu"), wave_of(&plan, "us")), (0, 1));
+    assert_eq!(
+        wave_of(&plan, "ap"),
+        1,
+        "an unnamed region joins the last wave"
+    );
+    let ok = |_| BTreeMap::from([("error_rate".to_string(), 0.0)]);
+    let mut p = start(0);
+    let mut seen = Vec::new();
+    for s in 0..20 {
+        let (next, _) = advance(
+            &plan,
+            &p,
+            &Input {
+                now_ms: s * 1000,
+                metrics: ok(s),
+                ..Input::default()
+            },
+        );
+        p = next;
+        seen.push((weight_in_wave(&p, 0), weight_in_wave(&p, 1)));
+        if p.status == Status::Succeeded {
+            break;
+        }
+    }
+    assert_eq!(p.status, Status::Succeeded);
+    // eu went to 50 then 100 while us stayed at 0; then us went up.
+    let first_us = seen.iter().position(|&(_, us)| us > 0).unwrap();
+    assert!(seen[..first_us].iter().any(|&(eu, _)| eu == 50));
+    assert!(seen[..first_us].iter().all(|&(_, us)| us == 0));
+    assert_eq!(seen[first_us], (100, 50));
+    assert_eq!(*seen.last().unwrap(), (100, 100));
+
+    // A failing canary in the first wave: aborted there, us never saw it.
+    let bad = |_| BTreeMap::from([("error_rate".to_string(), 0.05)]);
+    let (mut p, mut us_ever) = (start(0), 0);
+    for s in 0..20 {
+        let (next, _) = advance(
+            &plan,
+            &p,
+            &Input {
+                now_ms: s * 1000,
+                metrics: bad(s),
+                ..Input::default()
+            },
+        );
+        p = next;
+        us_ever = us_ever.max(weight_in_wave(&p, 1));
+        if matches!(p.status, Status::Aborted { .. }) {
+            break;
+        }
+    }
+    assert!(matches!(p.status, Status::Aborted { .. }));
+    assert_eq!(p.wave, 0);
+    assert_eq!((weight_in_wave(&p, 0), us_ever), (0, 0));
+}
+
+#[test]
+fn an_analysis_measures_one_interval_after_its_step_starts_and_promote_skips_it() {
+    let plan = Plan::from_json(
+        r#"{"steps": [
+            {"set_weight": {"weight": 10}},
+            {"analysis": {"checks": [{"metric": "error_rate", "comparator": "<", "threshold": 0.01}], "interval_ms": 5000, "count": 2}},
+            {"set_weight": {"weight": 100}}
+        ]}"#,
+    )
+    .unwrap();
+    let input = |now_ms, promote| Input {
+        now_ms,
+        promote,
+        metrics: BTreeMap::from([("error_rate".to_string(), 0.0)]),
+        ..Input::default()
+    };
+    let (p, actions) = advance(&plan, &start(1000), &input(1000, false));
+    assert_eq!((p.step, p.analysis.measurements), (1, 0));
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::Record(r) if r.contains("measurement")))
+    );
+    let (p, _) = advance(&plan, &p, &input(5999, false));
+    assert_eq!(p.analysis.measurements, 0, "not due before 1000 + 5000");
+    let (p, _) = advance(&plan, &p, &input(6000, false));
+    assert_eq!(p.analysis.measurements, 1);
+    // Promoted: the rest of the analysis is skipped.
+    let (p, actions) = advance(&plan, &p, &input(6100, true));
+    assert_eq!(p.status, Status::Succeeded);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Record(r) if r.contains("analysis skipped")))
+    );
+}
+
+#[test]
+fn a_blue_green_preview_is_open_until_the_rollout_ends() {
+    let plan = Plan::blue_green_plan("/preview/shop", 10_000);
+    let p = start(0);
+    let (p, _) = advance(
+        &plan,
+        &p,
+        &Input {
+            now_ms: 0,
+            ..Input::default()
+        },
+    );
+    assert_eq!(p.status, Status::Paused);
+    assert!(preview_open(&plan, &p));
+    assert_eq!(p.weight, 0);
+    let (p, _) = advance(
+        &plan,
+        &p,
+        &Input {
+            now_ms: 1000,
+            promote: true,
+            ..Input::default()
+        },
+    );
+    assert_eq!(p.weight, 100, "switched at once");
+    assert_eq!(p.status, Status::Progressing, "holding stable ready");
+    let (p, _) = advance(
+        &plan,
+        &p,
+        &Input {
+            now_ms: 11_000,
+            ..Input::default()
+        },
+    );
+    assert_eq!(p.status, Status::Succeeded);
+    assert!(!preview_open(&plan, &p));
 }

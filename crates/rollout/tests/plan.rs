@@ -98,6 +98,30 @@ fn bad_plans_name_their_step() {
             r#"{"steps": [{"set_weight": {"weight": 100}}], "colour": "red"}"#,
             "colour: unknown field",
         ),
+        (
+            r#"{"steps": [{"set_weight": {"weight": 10}}, {"region_wave": {"waves": [["eu"]]}}, {"set_weight": {"weight": 100}}]}"#,
+            "step 2: region_wave: only as the first step",
+        ),
+        (
+            r#"{"steps": [{"region_wave": {"waves": [["eu"], ["us", "eu"]]}}, {"set_weight": {"weight": 100}}]}"#,
+            "step 1: region_wave.waves: region `eu` is in two waves",
+        ),
+        (
+            r#"{"steps": [{"region_wave": {"waves": [[]]}}, {"set_weight": {"weight": 100}}]}"#,
+            "step 1: region_wave.waves: a list of waves, each a non-empty list",
+        ),
+        (
+            r#"{"steps": [{"blue_green": {"preview_route": "preview"}}, {"set_weight": {"weight": 100}}]}"#,
+            "step 1: blue_green.preview_route: `preview` is not a path prefix",
+        ),
+        (
+            r#"{"steps": [{"blue_green": {"preview_route": "/preview"}}, {"set_weight": {"weight": 30}}, {"set_weight": {"weight": 100}}]}"#,
+            "step 2: set_weight.weight: 30 after a blue_green step; a blue-green switch is 0 or 100",
+        ),
+        (
+            r#"{"steps": [{"set_weight": {"weight": 10}}, {"blue_green": {"preview_route": "/preview"}}, {"set_weight": {"weight": 100}}]}"#,
+            "step 2: blue_green: comes before any weight above 0",
+        ),
         (r#"{"steps": []}"#, "steps: at least one step"),
         (r#"[1, 2]"#, "plan: must be an object"),
         (r#"{"steps": "#, "plan: not JSON"),
@@ -109,4 +133,50 @@ fn bad_plans_name_their_step() {
             "{json}\n  got:  {got}\n  want: {want}…"
         );
     }
+}
+
+#[test]
+fn plans_read_from_toml_as_from_json() {
+    let toml = r#"
+timeout_ms = 60000
+
+[[steps]]
+region_wave = { waves = [["eu"], ["us", "ap"]] }
+
+[[steps]]
+set_weight = { weight = 20 }
+
+[[steps]]
+analysis = { checks = [{ metric = "error_rate", comparator = "<=", threshold = 0.01 }], interval_ms = 2000, count = 2 }
+
+[[steps]]
+set_weight = { weight = 100 }
+"#;
+    let plan = Plan::parse(toml).unwrap();
+    assert_eq!(plan.timeout_ms, Some(60_000));
+    assert_eq!(plan.steps.len(), 4);
+    assert_eq!(
+        plan.waves().unwrap(),
+        [vec!["eu".to_string()], vec!["us".into(), "ap".into()]]
+    );
+    let json = serde_json::to_string(&plan).unwrap();
+    assert_eq!(Plan::parse(&json).unwrap(), plan);
+    // TOML errors name the step as JSON's do.
+    let bad = "[[steps]]\nset_weight = { weight = 300 }\n";
+    assert!(
+        Plan::parse(bad)
+            .unwrap_err()
+            .to_string()
+            .starts_with("step 1: set_weight.weight: 300"),
+    );
+    assert!(
+        Plan::parse("steps = [")
+            .unwrap_err()
+            .to_string()
+            .starts_with("plan: neither JSON nor TOML")
+    );
+    // The blue-green plan is a valid plan with its preview.
+    let bg = Plan::blue_green_plan("/preview/shop", 30_000);
+    bg.check().unwrap();
+    assert_eq!(bg.preview_route(), Some("/preview/shop"));
 }

@@ -289,4 +289,113 @@ mod tests {
             Serving::Forward(vec!["n1:7071".into(), "n2:7071".into()])
         );
     }
+
+    #[test]
+    fn a_rollout_splits_the_route_by_region_wave_and_a_blue_green_adds_its_preview() {
+        let mut s = State::default();
+        let mut commands = acme_in_eu_and_us();
+        commands.push(Command::CreateApp {
+            tenant: n("acme"),
+            name: n("shop"),
+            route: "/shop".into(),
+            host: None,
+        });
+        for d in ['a', 'b'] {
+            commands.push(Command::AddVersion {
+                tenant: n("acme"),
+                app: n("shop"),
+                digest: d.to_string().repeat(64),
+                config: VersionConfig::default(),
+            });
+        }
+        commands.push(Command::SetDeployment {
+            tenant: n("acme"),
+            app: n("shop"),
+            version: 1,
+            regions: BTreeMap::from([(n("eu"), 1), (n("us"), 1)]),
+        });
+        let plan = rollout::Plan::from_json(
+            r#"{"steps": [{"region_wave": {"waves": [["eu"], ["us"]]}}, {"set_weight": {"weight": 10}}, {"pause": {}}, {"set_weight": {"weight": 100}}]}"#,
+        )
+        .unwrap();
+        commands.push(Command::StartRollout {
+            tenant: n("acme"),
+            app: n("shop"),
+            to: 2,
+            plan: plan.clone(),
+            by: "admin".into(),
+            now_unix_ms: 0,
+        });
+        for c in commands {
+            s.apply(&c).unwrap();
+        }
+        let r = s.active_rollout(&n("acme"), &n("shop")).unwrap().clone();
+        let (progress, _) = rollout::advance(&plan, &r.progress, &rollout::Input::default());
+        s.apply(&Command::AdvanceRollout {
+            tenant: n("acme"),
+            app: n("shop"),
+            id: r.id,
+            expected: r.updated,
+            progress,
+            records: vec![],
+            now_unix_ms: 1,
+        })
+        .unwrap();
+        let split = |s: &State, region: &str| -> Vec<(u64, u32)> {
+            let routes = wanted_routes(s, &n("n1"), &n(region));
+            let Serving::Local(versions) = &routes[0].serving else {
+                panic!("served here")
+            };
+            versions.iter().map(|v| (v.number, v.weight)).collect()
+        };
+        // Stable, canary, baseline (3, a copy of 1's artifact).
+        assert_eq!(split(&s, "eu"), [(1, 80), (2, 10), (3, 10)]);
+        assert_eq!(split(&s, "us"), [(1, 100), (2, 0), (3, 0)], "the next wave");
+
+        // Aborted: the route is stable alone again.
+        s.apply(&Command::AbortRollout {
+            tenant: n("acme"),
+            app: n("shop"),
+            reason: String::new(),
+            by: "admin".into(),
+            now_unix_ms: 2,
+        })
+        .unwrap();
+        assert_eq!(split(&s, "eu"), [(1, 100)]);
+
+        // Blue-green: a preview route for the new version alone.
+        s.apply(&Command::StartRollout {
+            tenant: n("acme"),
+            app: n("shop"),
+            to: 2,
+            plan: rollout::Plan::blue_green_plan("/preview/shop", 1000),
+            by: "admin".into(),
+            now_unix_ms: 3,
+        })
+        .unwrap();
+        let r = s.active_rollout(&n("acme"), &n("shop")).unwrap().clone();
+        let (progress, _) = rollout::advance(&r.plan, &r.progress, &rollout::Input::default());
+        s.apply(&Command::AdvanceRollout {
+            tenant: n("acme"),
+            app: n("shop"),
+            id: r.id,
+            expected: r.updated,
+            progress,
+            records: vec![],
+            now_unix_ms: 4,
+        })
+        .unwrap();
+        let routes = wanted_routes(&s, &n("n1"), &n("eu"));
+        assert_eq!(routes.len(), 2);
+        assert_eq!(routes[1].prefix, "/preview/shop");
+        let Serving::Local(preview) = &routes[1].serving else {
+            panic!("served here")
+        };
+        assert_eq!((preview[0].number, preview[0].weight), (2, 100));
+        assert_eq!(
+            split(&s, "eu"),
+            [(1, 100), (2, 0)],
+            "no baseline in blue-green"
+        );
+    }
 }
