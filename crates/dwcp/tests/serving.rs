@@ -57,13 +57,6 @@ fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// The revision of the state (a linearizable read through node 1).
-fn revision(c: &Cluster) -> u64 {
-    let (status, v) = c.call(1, "GET", "/api/v1/registers/probe", None);
-    assert_eq!(status, 200, "{v}");
-    v["revision"].as_u64().unwrap()
-}
-
 /// Asserts that since `before` (a revision and the apps then) nothing but
 /// node reports (a heartbeat a second) changed in the state.
 fn assert_unchanged(c: &Cluster, before: &(u64, Value), what: &str) {
@@ -352,7 +345,7 @@ fn an_apps_own_limits_apply(c: &Cluster, dir: &Path, gateway: &str) {
 }
 
 fn modules_that_cannot_run_are_refused_and_nothing_is_stored(c: &Cluster, dir: &Path) {
-    let before = (revision(c), apps(c));
+    let before = (c.revision(), apps(c));
     // A binary module whose first section is cut short.
     let garbage: &[u8] = b"\0asm\x01\0\0\0\x01\xff\xff\xff\x0f";
     // A valid module that imports what no sandbox is granted.
@@ -448,7 +441,7 @@ fn a_deploy_over_quota_is_refused_before_anything_is_written(
     };
 
     // A new app with more replicas than the tenant may run.
-    let before = (revision(c), apps(c));
+    let before = (c.revision(), apps(c));
     let err = cli_err(c, &deploy("small", "/small", "5"));
     assert!(
         err.contains("tight") && err.contains("max_replicas") && err.contains("2"),
@@ -468,7 +461,7 @@ fn a_deploy_over_quota_is_refused_before_anything_is_written(
 
     // A new version of that app with more replicas: no version is added,
     // the deployment stays.
-    let before = (revision(c), apps(c));
+    let before = (c.revision(), apps(c));
     let err = cli_err(c, &deploy("small", "/small", "3"));
     assert!(err.contains("max_replicas"), "{err}");
     unchanged(&before, "a new version over max_replicas");

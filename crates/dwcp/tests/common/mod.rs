@@ -103,6 +103,12 @@ fn spawn(
 impl Cluster {
     /// Starts node 1, which creates the cluster, and reads its tokens.
     pub fn found(block: u8) -> Cluster {
+        Cluster::found_with(block, &[])
+    }
+
+    /// [`Cluster::found`] with more `dwcp up` flags for node 1 (e.g.
+    /// `--region eu`).
+    pub fn found_with(block: u8, extra: &[&str]) -> Cluster {
         let mut cluster = Cluster {
             root: tempfile::tempdir().unwrap(),
             block,
@@ -110,7 +116,7 @@ impl Cluster {
             admin: String::new(),
             join: String::new(),
         };
-        cluster.start_new(1, false);
+        cluster.start_new(1, false, extra);
         let node = &cluster.nodes[&1];
         let rx = node.stdout.as_ref().unwrap();
         let deadline = Instant::now() + DEADLINE;
@@ -145,7 +151,7 @@ impl Cluster {
         format!("127.0.{}.{n}", self.block)
     }
 
-    fn start_new(&mut self, n: u8, join: bool) {
+    fn start_new(&mut self, n: u8, join: bool, more: &[&str]) {
         let dir = self.root.path().join(format!("node-{n}"));
         let peer = format!("{}:7071", self.ip(n));
         let api = format!("{}:7070", self.ip(n));
@@ -160,7 +166,8 @@ impl Cluster {
         } else {
             vec![]
         };
-        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let mut extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        extra.extend_from_slice(more);
         let (child, rx) = spawn(&dir, &peer, &api, &log, &extra);
         self.nodes.insert(
             n,
@@ -194,7 +201,12 @@ impl Cluster {
 
     /// Starts node `n` as a new node joining through node 1.
     pub fn join_node(&mut self, n: u8) {
-        self.start_new(n, true);
+        self.join_node_with(n, &[]);
+    }
+
+    /// [`Cluster::join_node`] with more `dwcp up` flags.
+    pub fn join_node_with(&mut self, n: u8, extra: &[&str]) {
+        self.start_new(n, true, extra);
         self.wait_api(n);
     }
 
@@ -349,6 +361,13 @@ impl Cluster {
     /// admin token.
     /// The changes node `n` has applied after revision `since`, other than
     /// node reports (every node writes one a second).
+    /// The revision of the state (a linearizable read through node 1).
+    pub fn revision(&self) -> u64 {
+        let (status, v) = self.call(1, "GET", "/api/v1/registers/probe", None);
+        assert_eq!(status, 200, "{v}");
+        v["revision"].as_u64().unwrap()
+    }
+
     pub fn changes_since(&self, n: u8, since: u64) -> Vec<Value> {
         let path = format!("/api/v1/watch?since={since}&wait_ms=0");
         let (status, v) = self.call(n, "GET", &path, None);
