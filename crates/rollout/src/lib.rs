@@ -1,21 +1,27 @@
 //! Progressive delivery: moving an app's traffic from a stable version to a
 //! new one in steps, judging the new one against the old between steps.
 //!
-//! So far this crate holds the statistical judge ([`judge`]): a canary's
-//! samples against a baseline's, started at the same time on the stable
-//! version — latency compared with a Mann-Whitney U test, error counts
-//! with a two-proportion z-test — giving [`Verdict::Pass`], `Marginal`,
-//! `Fail` or `Inconclusive` with the evidence — and the [`Plan`]: steps
-//! (`set_weight`, `pause`, `analysis`) read from JSON and checked whole,
-//! each error naming its step — and the step machine ([`advance`]): plan,
-//! progress, metrics and time in, the next progress and the actions
-//! (weights, audit records) out. Region waves, blue-green and the
-//! controller come with the rest of the rollouts issue.
+//! - The [`Plan`]: steps (`set_weight`, `pause`, `analysis`, `region_wave`,
+//!   `blue_green`) read from JSON or TOML and checked whole, each error
+//!   naming its step and field.
+//! - The step machine ([`advance`]): plan, progress, metrics and time in,
+//!   the next progress and the actions (weights, audit records) out; what
+//!   a progress means for a region's weight ([`weight_in_wave`]) and for a
+//!   blue-green preview ([`preview_open`]).
+//! - The analysis: a [`Window`] of what the canary and its baseline served,
+//!   [`measure`]d into the metrics checks name, and the statistical
+//!   [`judge`] — a canary against a baseline started at the same time on
+//!   the stable version, latency by a Mann-Whitney U test, errors by a
+//!   two-proportion z-test — giving [`Verdict::Pass`], `Marginal`, `Fail`
+//!   or `Inconclusive` with the evidence.
+//!
+//! The controller that drives it lives in `dwcp up` (`delivery.rs`); the
+//! rollout record in the store is `control::Rollout`.
 //!
 //! Invariants: everything here is a pure function of its arguments — no
 //! I/O, no clock, no randomness — so the controller and the simulator run
-//! the same code. It depends on no other DWCP crate yet (`control` only,
-//! when plans name apps and versions).
+//! the same code. It depends on no other DWCP crate (`control` depends on
+//! it to store plans and progress).
 
 mod judge;
 mod machine;
