@@ -271,10 +271,15 @@ fn a_good_version_is_promoted_and_one_failing_5_percent_is_aborted_at_its_first_
     // requests (which only the bad version fails on).
     let load = Load::start(std::slice::from_ref(&gateway), "/shop", 4, Some(20));
     let checks = json!([{"metric": "error_rate", "comparator": "<=", "threshold": 0.01}]);
+    // A query over the window's counters, beside the named metric.
+    let mut good_checks = checks.clone();
+    good_checks.as_array_mut().unwrap().push(json!({
+        "metric": "canary_errors - baseline_errors", "comparator": "<=", "threshold": 0
+    }));
     let good = file(
         &c,
         "good.json",
-        &plan(25, checks.clone(), 1000, 2, &[60]).to_string(),
+        &plan(25, good_checks, 1000, 2, &[60]).to_string(),
     );
     let out = cli_ok(
         &c,

@@ -26,6 +26,7 @@
 mod judge;
 mod machine;
 mod plan;
+mod query;
 mod stats;
 mod window;
 
@@ -36,5 +37,6 @@ pub use machine::{
     Action, Input, Progress, Status, Tally, advance, preview_open, start, wave_of, weight_in_wave,
 };
 pub use plan::{Analysis, Check, Comparator, METRICS, Plan, PlanError, Step};
+pub use query::{Op, Query};
 pub use stats::{MannWhitney, ProportionTest, mann_whitney_u, normal_sf, two_proportion_z};
 pub use window::{MAX_LATENCIES, Side, Window, measure};

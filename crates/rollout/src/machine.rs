@@ -244,15 +244,20 @@ fn measure(a: &Analysis, metrics: &BTreeMap<String, f64>, tally: &mut Tally) -> 
     let (mut failed, mut inconclusive) = (None, false);
     for check in &a.checks {
         let wanted = format!("{} {} {}", check.metric, check.comparator, check.threshold);
-        match metrics.get(&check.metric) {
+        // Checked when the plan was: a query that does not parse here
+        // came from an older plan format, and is inconclusive.
+        let value = crate::Query::parse(&check.metric)
+            .ok()
+            .and_then(|q| q.eval(metrics));
+        match value {
             None => {
                 inconclusive = true;
                 evidence.push(format!("{wanted}: not measured"));
             }
-            Some(&value) if check.comparator.holds(value, check.threshold) => {
+            Some(value) if check.comparator.holds(value, check.threshold) => {
                 evidence.push(format!("{wanted}: {} ok", shown(value)));
             }
-            Some(&value) => {
+            Some(value) => {
                 evidence.push(format!("{wanted}: {} FAILED", shown(value)));
                 failed.get_or_insert(format!(
                     "{} is {}, wanted {} {}",

@@ -79,7 +79,8 @@ fn default_inconclusive_limit() -> u32 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
-    /// One of [`METRICS`].
+    /// One of [`METRICS`], or a query over them: `+ - * /`, numbers and
+    /// parentheses, e.g. `canary_errors / canary_requests - baseline_error_rate`.
     pub metric: String,
     pub comparator: Comparator,
     pub threshold: f64,
@@ -121,7 +122,9 @@ impl Comparator {
     }
 }
 
-/// The metrics a check may name: what DWCP measures of each version.
+/// The metrics a check may name, alone or in arithmetic (see
+/// [`crate::Query`]): what DWCP measures of the canary and its baseline
+/// over one analysis window (see `docs/rollouts.md` for each).
 pub const METRICS: &[&str] = &[
     "error_rate",
     "timeout_rate",
@@ -133,6 +136,15 @@ pub const METRICS: &[&str] = &[
     "baseline_error_rate",
     "judge_latency_p",
     "judge_errors_p",
+    "canary_requests",
+    "canary_errors",
+    "canary_timeouts",
+    "baseline_requests",
+    "baseline_errors",
+    "baseline_timeouts",
+    "baseline_latency_p50_ms",
+    "baseline_latency_p90_ms",
+    "baseline_latency_p99_ms",
 ];
 
 /// A plan that cannot be run: which step, which field, and what is allowed.
@@ -445,13 +457,23 @@ fn check_analysis(n: Option<usize>, a: &Analysis) -> Result<(), PlanError> {
         return Err(error(n, "analysis.checks", "at least one check"));
     }
     for check in &a.checks {
-        if !METRICS.contains(&check.metric.as_str()) {
+        let query = crate::Query::parse(&check.metric).map_err(|e| {
+            error(
+                n,
+                "analysis.checks.metric",
+                format!(
+                    "`{}` is not a metric or a query over metrics: {e}",
+                    check.metric.chars().take(80).collect::<String>()
+                ),
+            )
+        })?;
+        if let Some(unknown) = query.metrics().into_iter().find(|m| !METRICS.contains(m)) {
             return Err(error(
                 n,
                 "analysis.checks.metric",
                 format!(
                     "no metric `{}`; available: {}",
-                    check.metric.chars().take(80).collect::<String>(),
+                    unknown.chars().take(80).collect::<String>(),
                     METRICS.join(", ")
                 ),
             ));

@@ -53,6 +53,11 @@ pub fn measure(
     let mut m = BTreeMap::new();
     let (c, b) = (&window.canary, &window.baseline);
     m.insert("requests".to_string(), c.requests as f64);
+    for (side, name) in [(c, "canary"), (b, "baseline")] {
+        m.insert(format!("{name}_requests"), side.requests as f64);
+        m.insert(format!("{name}_errors"), side.errors as f64);
+        m.insert(format!("{name}_timeouts"), side.timeouts as f64);
+    }
     if c.requests > 0 {
         m.insert("error_rate".into(), c.errors as f64 / c.requests as f64);
         m.insert("timeout_rate".into(), c.timeouts as f64 / c.requests as f64);
@@ -76,6 +81,13 @@ pub fn measure(
         if !b.latencies_us.is_empty() {
             let mut base = b.latencies_us.clone();
             base.sort_by(f64::total_cmp);
+            for (name, q) in [
+                ("baseline_latency_p50_ms", 0.50),
+                ("baseline_latency_p90_ms", 0.90),
+                ("baseline_latency_p99_ms", 0.99),
+            ] {
+                m.insert(name.into(), quantile(&base, q) / 1000.0);
+            }
             let base_p50 = quantile(&base, 0.5);
             if base_p50 > 0.0 {
                 m.insert(
@@ -149,7 +161,9 @@ mod tests {
     #[test]
     fn an_idle_canary_measures_nothing_to_judge() {
         let (m, _) = measure(&Window::default(), &Thresholds::default());
-        assert_eq!(m.len(), 1, "only the request count: {m:?}");
+        assert!(!m.contains_key("error_rate"), "{m:?}");
+        assert!(!m.contains_key("judge_errors_p"), "{m:?}");
+        assert_eq!(m["canary_requests"], 0.0);
         let mut side = Side::default();
         side.add(1, 0, 0, &vec![5; MAX_LATENCIES + 10]);
         assert_eq!(side.latencies_us.len(), MAX_LATENCIES);

@@ -312,3 +312,53 @@ fn a_blue_green_preview_is_open_until_the_rollout_ends() {
     assert_eq!(p.status, Status::Succeeded);
     assert!(!preview_open(&plan, &p));
 }
+
+#[test]
+fn a_check_may_be_a_query_over_metrics() {
+    let plan = Plan::from_json(
+        r#"{"steps": [
+            {"set_weight": {"weight": 10}},
+            {"analysis": {"checks": [{"metric": "canary_errors / canary_requests - baseline_errors / baseline_requests", "comparator": "<=", "threshold": 0.02}], "interval_ms": 1000, "count": 1, "inconclusive_limit": 0}},
+            {"set_weight": {"weight": 100}}
+        ]}"#,
+    )
+    .unwrap();
+    let metrics = |canary_errors: f64, baseline_requests: f64| {
+        BTreeMap::from([
+            ("canary_errors".to_string(), canary_errors),
+            ("canary_requests".to_string(), 100.0),
+            ("baseline_errors".to_string(), 1.0),
+            ("baseline_requests".to_string(), baseline_requests),
+        ])
+    };
+    let (p, _) = advance(&plan, &start(0), &Input::default());
+    let at = |m| Input {
+        now_ms: 1000,
+        metrics: m,
+        ..Input::default()
+    };
+    // 2 % against 1 %: within 0.02 more.
+    assert_eq!(
+        advance(&plan, &p, &at(metrics(2.0, 100.0))).0.status,
+        Status::Succeeded
+    );
+    // 5 % against 1 %: past it.
+    let (bad, _) = advance(&plan, &p, &at(metrics(5.0, 100.0)));
+    assert!(
+        matches!(&bad.status, Status::Aborted { reason } if reason.contains("is 0.0400")),
+        "{:?}",
+        bad.status
+    );
+    // No baseline requests: a division by zero is not measured, so inconclusive.
+    let (none, actions) = advance(&plan, &p, &at(metrics(2.0, 0.0)));
+    assert!(
+        matches!(&none.status, Status::Aborted { reason } if reason.contains("inconclusive")),
+        "{:?}",
+        none.status
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Record(r) if r.contains("not measured")))
+    );
+}

@@ -122,6 +122,14 @@ fn bad_plans_name_their_step() {
             r#"{"steps": [{"set_weight": {"weight": 10}}, {"blue_green": {"preview_route": "/preview"}}, {"set_weight": {"weight": 100}}]}"#,
             "step 2: blue_green: comes before any weight above 0",
         ),
+        (
+            r#"{"steps": [{"set_weight": {"weight": 10}}, {"analysis": {"checks": [{"metric": "canary_errors / nope", "comparator": "<", "threshold": 1}]}}, {"set_weight": {"weight": 100}}]}"#,
+            "step 2: analysis.checks.metric: no metric `nope`",
+        ),
+        (
+            r#"{"steps": [{"set_weight": {"weight": 10}}, {"analysis": {"checks": [{"metric": "canary_errors /", "comparator": "<", "threshold": 1}]}}, {"set_weight": {"weight": 100}}]}"#,
+            "step 2: analysis.checks.metric: `canary_errors /` is not a metric or a query over metrics: at the end",
+        ),
         (r#"{"steps": []}"#, "steps: at least one step"),
         (r#"[1, 2]"#, "plan: must be an object"),
         (r#"{"steps": "#, "plan: not JSON"),
