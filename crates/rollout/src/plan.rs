@@ -170,7 +170,7 @@ const STEP_KINDS: &str = "set_weight, pause, analysis, region_wave, blue_green";
 impl Plan {
     /// The default plan: 1 %, 10 %, 50 %, 100 %, with an analysis of
     /// error rate and latency against the baseline after each of the first
-    /// three.
+    /// three, aborted if not done in 30 minutes.
     pub fn default_plan() -> Plan {
         let analysis = || {
             Step::Analysis(Analysis {
@@ -200,7 +200,9 @@ impl Plan {
         steps.push(Step::SetWeight { weight: 100 });
         Plan {
             steps,
-            timeout_ms: None,
+            // About 90 s of analyses: a rollout still going after 30
+            // minutes is stuck (its metrics never came, say).
+            timeout_ms: Some(30 * 60 * 1000),
         }
     }
 
