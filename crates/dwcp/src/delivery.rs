@@ -231,7 +231,9 @@ fn describe(j: &Judgment, w: &Window) -> String {
     text
 }
 
-fn unix_now_ms() -> u64 {
+/// Milliseconds since the Unix epoch on this machine's clock: rollouts'
+/// times (steps, the trail) are wall-clock times, readable by people.
+pub fn unix_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

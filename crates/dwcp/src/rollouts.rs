@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use control::{Name, Rollout, Weights};
@@ -343,7 +343,7 @@ fn render(tenant: &Name, app: &Name, live: &Live) -> String {
     ));
     let elapsed = r
         .finished_unix_ms
-        .unwrap_or_else(now_unix_ms)
+        .unwrap_or_else(crate::delivery::unix_now_ms)
         .saturating_sub(r.started_unix_ms);
     out.push_str(&format!("time:  {:.1} s\n\n", elapsed as f64 / 1000.0));
     let rows: Vec<Vec<String>> = live
@@ -431,10 +431,4 @@ fn clock(unix_ms: u64) -> String {
         s % 60,
         unix_ms % 1000
     )
-}
-
-fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

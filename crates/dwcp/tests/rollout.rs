@@ -41,23 +41,6 @@ fn file(c: &Cluster, name: &str, text: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
-fn cli_ok(c: &Cluster, args: &[&str]) -> String {
-    let out = c.cli(1, args);
-    assert!(
-        out.status.success(),
-        "dwcp {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn cli_err(c: &Cluster, args: &[&str]) -> String {
-    let out = c.cli(1, args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "dwcp {args:?} succeeded");
-    stderr
-}
-
 /// One request the load sent.
 #[derive(Clone, Debug)]
 struct Sent {
@@ -211,10 +194,10 @@ fn a_good_version_is_promoted_and_one_failing_5_percent_is_aborted_at_its_first_
     let v1 = file(&c, "v1.wat", &version("stable-1", 0, false));
     let v2 = file(&c, "v2.wat", &version("good--v2", 0, false));
     let v3 = file(&c, "v3.wat", &version("bad---v3", 0, true));
-    cli_ok(&c, &["deploy", &v1, "--name", "shop"]);
-    let out = cli_ok(&c, &["deploy", &v2, "--name", "shop", "--version-only"]);
+    c.cli_ok(&["deploy", &v1, "--name", "shop"]);
+    let out = c.cli_ok(&["deploy", &v2, "--name", "shop", "--version-only"]);
     assert!(out.contains("added version 2"), "{out}");
-    cli_ok(&c, &["deploy", &v3, "--name", "shop", "--version-only"]);
+    c.cli_ok(&["deploy", &v3, "--name", "shop", "--version-only"]);
     wait_version(&gateway, "/shop", 1, 3);
 
     // Invalid plans are refused, naming the step, before anything changes.
@@ -238,10 +221,7 @@ fn a_good_version_is_promoted_and_one_failing_5_percent_is_aborted_at_its_first_
         ),
     ] {
         let path = file(&c, "bad-plan.json", plan);
-        let err = cli_err(
-            &c,
-            &["rollout", "start", "shop", "--to", "2", "--plan", &path],
-        );
+        let err = c.cli_err(&["rollout", "start", "shop", "--to", "2", "--plan", &path]);
         assert!(err.contains(want), "{plan}: {err}");
         // The API refuses it the same way, for clients other than the CLI.
         let plan: Value = serde_json::from_str(plan).unwrap();
@@ -281,10 +261,7 @@ fn a_good_version_is_promoted_and_one_failing_5_percent_is_aborted_at_its_first_
         "good.json",
         &plan(25, good_checks, 1000, 2, &[60]).to_string(),
     );
-    let out = cli_ok(
-        &c,
-        &["rollout", "start", "shop", "--to", "2", "--plan", &good],
-    );
+    let out = c.cli_ok(&["rollout", "start", "shop", "--to", "2", "--plan", &good]);
     assert!(out.contains("version 1 -> 2"), "{out}");
     let end = wait_end(&c);
     let sent = load.stop();
@@ -327,10 +304,7 @@ fn a_good_version_is_promoted_and_one_failing_5_percent_is_aborted_at_its_first_
         "bad.json",
         &plan(20, checks, 1000, 5, &[50]).to_string(),
     );
-    cli_ok(
-        &c,
-        &["rollout", "start", "shop", "--to", "3", "--plan", &bad],
-    );
+    c.cli_ok(&["rollout", "start", "shop", "--to", "3", "--plan", &bad]);
     let end = wait_end(&c);
     let aborted_at = Instant::now();
     wait_version(&gateway, "/shop", 2, 20);
@@ -375,7 +349,7 @@ fn a_good_version_is_promoted_and_one_failing_5_percent_is_aborted_at_its_first_
         after.filter(|s| s.version != Some(2)).collect::<Vec<_>>()
     );
     // The history keeps both rollouts with their trails.
-    let history = cli_ok(&c, &["rollout", "history", "shop"]);
+    let history = c.cli_ok(&["rollout", "history", "shop"]);
     assert!(
         history.contains("rollout 2: version 2 -> 3: aborted"),
         "{history}"
@@ -393,8 +367,8 @@ fn a_version_three_times_slower_is_aborted_by_the_latency_judge() {
     let spin = 1_000_000;
     let v1 = file(&c, "v1.wat", &version("stable-1", spin, false));
     let v2 = file(&c, "v2.wat", &version("slow--v2", 3 * spin, false));
-    cli_ok(&c, &["deploy", &v1, "--name", "shop"]);
-    cli_ok(&c, &["deploy", &v2, "--name", "shop", "--version-only"]);
+    c.cli_ok(&["deploy", &v1, "--name", "shop"]);
+    c.cli_ok(&["deploy", &v2, "--name", "shop", "--version-only"]);
     wait_version(&gateway, "/shop", 1, 3);
     let load = Load::start(std::slice::from_ref(&gateway), "/shop", 4, None);
     let checks = json!([
@@ -402,10 +376,7 @@ fn a_version_three_times_slower_is_aborted_by_the_latency_judge() {
         {"metric": "judge_latency_p", "comparator": ">", "threshold": 0.01}
     ]);
     let slow = file(&c, "slow.json", &plan(30, checks, 2000, 3, &[]).to_string());
-    cli_ok(
-        &c,
-        &["rollout", "start", "shop", "--to", "2", "--plan", &slow],
-    );
+    c.cli_ok(&["rollout", "start", "shop", "--to", "2", "--plan", &slow]);
     let end = wait_end(&c);
     let sent = load.stop();
     assert_eq!(state(&end), "aborted", "{end:#}");
@@ -430,23 +401,20 @@ fn a_blue_green_switch_and_its_rollback() {
     let (c, gateway) = Cluster::found_serving(47);
     let v1 = file(&c, "v1.wat", &version("blue---1", 0, false));
     let v2 = file(&c, "v2.wat", &version("green--2", 0, false));
-    cli_ok(&c, &["deploy", &v1, "--name", "shop"]);
-    cli_ok(&c, &["deploy", &v2, "--name", "shop", "--version-only"]);
+    c.cli_ok(&["deploy", &v1, "--name", "shop"]);
+    c.cli_ok(&["deploy", &v2, "--name", "shop", "--version-only"]);
     wait_version(&gateway, "/shop", 1, 3);
-    cli_ok(
-        &c,
-        &[
-            "rollout",
-            "start",
-            "shop",
-            "--to",
-            "2",
-            "--blue-green",
-            "/preview/shop",
-            "--hold",
-            "10m",
-        ],
-    );
+    c.cli_ok(&[
+        "rollout",
+        "start",
+        "shop",
+        "--to",
+        "2",
+        "--blue-green",
+        "/preview/shop",
+        "--hold",
+        "10m",
+    ]);
     // The preview answers from green; the app's route stays on blue.
     wait_version(&gateway, "/preview/shop", 2, 3);
     assert!(
@@ -456,10 +424,10 @@ fn a_blue_green_switch_and_its_rollback() {
             .contains("green--2")
     );
     wait_version(&gateway, "/shop", 1, 20);
-    let status = cli_ok(&c, &["rollout", "status", "shop"]);
+    let status = c.cli_ok(&["rollout", "status", "shop"]);
     assert!(status.contains("paused until promoted"), "{status}");
     // Promoted: every request switches at once.
-    cli_ok(&c, &["rollout", "promote", "shop"]);
+    c.cli_ok(&["rollout", "promote", "shop"]);
     wait_version(&gateway, "/shop", 2, 20);
     let v = rollout(&c);
     assert_eq!(v["weights"]["local"]["canary"], 100, "{v:#}");
@@ -468,16 +436,13 @@ fn a_blue_green_switch_and_its_rollback() {
         "blue stays ready during the hold"
     );
     // Rolled back during the hold: blue again, the preview gone.
-    let out = cli_ok(
-        &c,
-        &[
-            "rollout",
-            "abort",
-            "shop",
-            "--reason",
-            "green checkout is broken",
-        ],
-    );
+    let out = c.cli_ok(&[
+        "rollout",
+        "abort",
+        "shop",
+        "--reason",
+        "green checkout is broken",
+    ]);
     assert!(out.contains("all traffic is back on version 1"), "{out}");
     wait_version(&gateway, "/shop", 1, 20);
     assert_eq!(get_answer(&gateway, "/preview/shop").unwrap().status, 404);
@@ -498,7 +463,7 @@ fn a_region_wave_stops_at_the_first_region_when_its_canary_fails() {
     let (eu, us) = (c.nodes[&1].gateway.clone(), c.nodes[&2].gateway.clone());
     let v1 = file(&c, "v1.wat", &version("stable-1", 0, false));
     let v2 = file(&c, "v2.wat", &version("broken-2", 0, true));
-    cli_ok(&c, &["deploy", &v1, "--name", "shop", "--region", "eu"]);
+    c.cli_ok(&["deploy", &v1, "--name", "shop", "--region", "eu"]);
     let (status, v) = c.call(
         1,
         "PUT",
@@ -506,7 +471,7 @@ fn a_region_wave_stops_at_the_first_region_when_its_canary_fails() {
         Some(json!({"version": 1, "regions": {"eu": 1, "us": 1}})),
     );
     assert_eq!(status, 200, "{v}");
-    cli_ok(&c, &["deploy", &v2, "--name", "shop", "--version-only"]);
+    c.cli_ok(&["deploy", &v2, "--name", "shop", "--version-only"]);
     wait_version(&eu, "/shop", 1, 3);
     wait_version(&us, "/shop", 1, 3);
     // Every request carries an `f` body: the canary fails them all.
@@ -518,10 +483,7 @@ fn a_region_wave_stops_at_the_first_region_when_its_canary_fails() {
         {"set_weight": {"weight": 100}}
     ]});
     let path = file(&c, "waves.json", &waves.to_string());
-    cli_ok(
-        &c,
-        &["rollout", "start", "shop", "--to", "2", "--plan", &path],
-    );
+    c.cli_ok(&["rollout", "start", "shop", "--to", "2", "--plan", &path]);
     let end = wait_end(&c);
     wait_version(&eu, "/shop", 1, 20);
     let sent = load.stop();

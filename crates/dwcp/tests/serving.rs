@@ -23,30 +23,6 @@ const HELLO: &str = include_str!("../../../examples/wagi/hello.wat");
 const TRAP: &str = include_str!("../../node/tests/apps/trap.wat");
 const LOOP: &str = include_str!("../../node/tests/apps/loop.wat");
 
-/// Runs `dwcp ARGS` against node 1 and expects it to succeed; its stdout.
-fn cli_ok(c: &Cluster, args: &[&str]) -> String {
-    let out = c.cli(1, args);
-    assert!(
-        out.status.success(),
-        "dwcp {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs `dwcp ARGS` against node 1 and expects it to fail; its stderr.
-fn cli_err(c: &Cluster, args: &[&str]) -> String {
-    let out = c.cli(1, args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "dwcp {args:?} succeeded: {}{stderr}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    stderr
-}
-
 fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -146,28 +122,25 @@ fn an_app_on_a_host_comes_before_the_one_on_any_host(c: &Cluster, dir: &Path, ga
         "hosted.wat",
         HELLO.replace("Hello from DWCP!", "Hello named host"),
     );
-    cli_ok(
-        c,
-        &[
-            "deploy",
-            s(&hosted),
-            "--name",
-            "hosted",
-            "--route",
-            "/hello",
-            "--host",
-            host,
-        ],
-    );
+    c.cli_ok(&[
+        "deploy",
+        s(&hosted),
+        "--name",
+        "hosted",
+        "--route",
+        "/hello",
+        "--host",
+        host,
+    ]);
     wait_gateway(
         gateway,
         "/hello",
         |s, b| s == 200 && b == "Hello named host\n",
         "the app on the named host",
     );
-    let listing = cli_ok(c, &["apps"]);
+    let listing = c.cli_ok(&["apps"]);
     assert!(listing.contains(&format!("{host}/hello")), "{listing}");
-    cli_ok(c, &["app", "delete", "hosted"]);
+    c.cli_ok(&["app", "delete", "hosted"]);
     wait_gateway(
         gateway,
         "/hello",
@@ -202,7 +175,7 @@ fn the_node_reports_what_it_served(c: &Cluster) {
             let report = &nodes["nodes"][0]["report"];
             assert!(report["sequence"].as_u64() >= Some(1), "{report}");
             assert!(report["templates_ready"].as_u64() >= Some(2), "{report}");
-            let listing = cli_ok(c, &["nodes"]);
+            let listing = c.cli_ok(&["nodes"]);
             assert!(
                 listing.starts_with("NODE ") && listing.contains(&c.nodes[&1].gateway),
                 "{listing}"
@@ -219,10 +192,7 @@ fn the_node_reports_what_it_served(c: &Cluster) {
 
 fn a_trapping_app_answers_500_with_its_request_id(c: &Cluster, dir: &Path, gateway: &str) {
     let trap = write(dir, "trap.wat", TRAP);
-    cli_ok(
-        c,
-        &["deploy", s(&trap), "--name", "trap", "--route", "/trap"],
-    );
+    c.cli_ok(&["deploy", s(&trap), "--name", "trap", "--route", "/trap"]);
     let first = wait_gateway(gateway, "/trap", |s, _| s != 404, "/trap to be routed");
     assert_eq!(first.status, 500, "{}", first.text());
     let (code, message, id) = gateway_error(&first);
@@ -239,19 +209,16 @@ fn a_trapping_app_answers_500_with_its_request_id(c: &Cluster, dir: &Path, gatew
 
 fn a_slow_app_answers_504_within_its_timeout(c: &Cluster, dir: &Path, gateway: &str) {
     let slow = write(dir, "loop.wat", LOOP);
-    cli_ok(
-        c,
-        &[
-            "deploy",
-            s(&slow),
-            "--name",
-            "slow",
-            "--route",
-            "/slow",
-            "--timeout",
-            "300ms",
-        ],
-    );
+    c.cli_ok(&[
+        "deploy",
+        s(&slow),
+        "--name",
+        "slow",
+        "--route",
+        "/slow",
+        "--timeout",
+        "300ms",
+    ]);
     let (status, v) = c.call(1, "GET", "/api/v1/tenants/default/apps/slow", None);
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["versions"][0]["config"]["timeout_ms"], json!(300), "{v}");
@@ -280,10 +247,7 @@ fn a_slow_app_answers_504_within_its_timeout(c: &Cluster, dir: &Path, gateway: &
 /// the gateway applies to the app.
 fn an_apps_own_limits_apply(c: &Cluster, dir: &Path, gateway: &str) {
     let tiny = write(dir, "tiny.wat", HELLO);
-    cli_ok(
-        c,
-        &["deploy", s(&tiny), "--name", "tiny", "--max-request", "16"],
-    );
+    c.cli_ok(&["deploy", s(&tiny), "--name", "tiny", "--max-request", "16"]);
     wait_gateway(gateway, "/tiny", |s, _| s == 200, "/tiny to be routed");
     let post = |body: &[u8]| {
         common::exchange(
@@ -305,19 +269,16 @@ fn an_apps_own_limits_apply(c: &Cluster, dir: &Path, gateway: &str) {
     // One request at a time: while one runs (to its 3 s deadline), the
     // next is turned away at once.
     let lone = write(dir, "lone.wat", LOOP);
-    cli_ok(
-        c,
-        &[
-            "deploy",
-            s(&lone),
-            "--name",
-            "lone",
-            "--concurrency",
-            "1",
-            "--timeout",
-            "3s",
-        ],
-    );
+    c.cli_ok(&[
+        "deploy",
+        s(&lone),
+        "--name",
+        "lone",
+        "--concurrency",
+        "1",
+        "--timeout",
+        "3s",
+    ]);
     wait_gateway(gateway, "/lone", |s, _| s == 504, "/lone to be routed");
     // (A sandbox may outlive its 504 for a moment and hold the one place;
     // the first request asks until it gets in.)
@@ -356,42 +317,36 @@ fn modules_that_cannot_run_are_refused_and_nothing_is_stored(c: &Cluster, dir: &
     let garbage_file = write(dir, "garbage.wasm", garbage);
     let ungranted_file = write(dir, "ungranted.wat", ungranted);
 
-    let err = cli_err(
-        c,
-        &[
-            "deploy",
-            s(&garbage_file),
-            "--name",
-            "garbage",
-            "--route",
-            "/garbage",
-        ],
-    );
+    let err = c.cli_err(&[
+        "deploy",
+        s(&garbage_file),
+        "--name",
+        "garbage",
+        "--route",
+        "/garbage",
+    ]);
     assert!(
         err.contains("field: body") && err.contains("invalid module"),
         "{err}"
     );
-    let err = cli_err(
-        c,
-        &[
-            "deploy",
-            s(&ungranted_file),
-            "--name",
-            "ungranted",
-            "--route",
-            "/ungranted",
-        ],
-    );
+    let err = c.cli_err(&[
+        "deploy",
+        s(&ungranted_file),
+        "--name",
+        "ungranted",
+        "--route",
+        "/ungranted",
+    ]);
     assert!(
         err.contains("env::launch_missiles") && err.contains("not granted"),
         "{err}"
     );
     // Nor as a new version of an app that exists.
-    let err = cli_err(c, &["deploy", s(&ungranted_file), "--name", "hello"]);
+    let err = c.cli_err(&["deploy", s(&ungranted_file), "--name", "hello"]);
     assert!(err.contains("not granted"), "{err}");
 
     assert_unchanged(c, &before, "a refused module");
-    let listing = cli_ok(c, &["apps"]);
+    let listing = c.cli_ok(&["apps"]);
     assert!(
         !listing.contains("garbage") && !listing.contains("ungranted"),
         "{listing}"
@@ -442,7 +397,7 @@ fn a_deploy_over_quota_is_refused_before_anything_is_written(
 
     // A new app with more replicas than the tenant may run.
     let before = (c.revision(), apps(c));
-    let err = cli_err(c, &deploy("small", "/small", "5"));
+    let err = c.cli_err(&deploy("small", "/small", "5"));
     assert!(
         err.contains("tight") && err.contains("max_replicas") && err.contains("2"),
         "{err}"
@@ -451,7 +406,7 @@ fn a_deploy_over_quota_is_refused_before_anything_is_written(
     assert!(!app_names(&before.1).contains(&"tight/small".to_string()));
 
     // Within the quota it goes through, and is served.
-    cli_ok(c, &deploy("small", "/small", "2"));
+    c.cli_ok(&deploy("small", "/small", "2"));
     wait_gateway(
         gateway,
         "/small",
@@ -462,7 +417,7 @@ fn a_deploy_over_quota_is_refused_before_anything_is_written(
     // A new version of that app with more replicas: no version is added,
     // the deployment stays.
     let before = (c.revision(), apps(c));
-    let err = cli_err(c, &deploy("small", "/small", "3"));
+    let err = c.cli_err(&deploy("small", "/small", "3"));
     assert!(err.contains("max_replicas"), "{err}");
     unchanged(&before, "a new version over max_replicas");
     let small = &before.1["apps"]
@@ -480,7 +435,7 @@ fn a_deploy_over_quota_is_refused_before_anything_is_written(
     );
 
     // One app more than the tenant may have.
-    let err = cli_err(c, &deploy("second", "/second", "0"));
+    let err = c.cli_err(&deploy("second", "/second", "0"));
     assert!(err.contains("tight") && err.contains("max_apps"), "{err}");
     unchanged(&before, "a deploy over max_apps");
 }
@@ -488,19 +443,16 @@ fn a_deploy_over_quota_is_refused_before_anything_is_written(
 fn a_deploy_to_a_region_without_nodes_or_room_is_refused_up_front(c: &Cluster, dir: &Path) {
     let before = apps(c);
     let hello = write(dir, "typo.wat", HELLO);
-    let err = cli_err(
-        c,
-        &[
-            "deploy",
-            s(&hello),
-            "--name",
-            "typo",
-            "--route",
-            "/typo",
-            "--region",
-            "nowhere",
-        ],
-    );
+    let err = c.cli_err(&[
+        "deploy",
+        s(&hello),
+        "--name",
+        "typo",
+        "--route",
+        "/typo",
+        "--region",
+        "nowhere",
+    ]);
     assert!(err.contains("region `nowhere` has no nodes"), "{err}");
     assert!(err.contains("regions with nodes: local"), "{err}");
     assert_eq!(apps(c), before, "a refused deploy left its app behind");
@@ -530,16 +482,16 @@ fn a_deploy_to_a_region_without_nodes_or_room_is_refused_up_front(c: &Cluster, d
         .map(String::from)
     };
     let over = (free + 1).to_string();
-    let err = cli_err(c, &huge(&over).each_ref().map(String::as_str));
+    let err = c.cli_err(&huge(&over).each_ref().map(String::as_str));
     assert!(
         err.contains("not enough capacity in region `local`")
             && err.contains(&format!("wanted {over} replicas, {free} fit (1 short)")),
         "{err}"
     );
     assert_eq!(apps(c), before, "a refused deploy left its app behind");
-    cli_ok(c, &huge(&free.to_string()).each_ref().map(String::as_str));
+    c.cli_ok(&huge(&free.to_string()).each_ref().map(String::as_str));
     // Its slots come back with its deletion.
-    cli_ok(c, &["app", "delete", "huge", "--tenant", "big"]);
+    c.cli_ok(&["app", "delete", "huge", "--tenant", "big"]);
 }
 
 /// The replicas placed on the node, once the scheduler has placed every
@@ -621,19 +573,16 @@ fn an_app_on_two_of_three_nodes_keeps_serving_when_one_is_killed() {
         "web.wat",
         HELLO.replace("Hello from DWCP!", "Served by web v1"),
     );
-    cli_ok(
-        &c,
-        &[
-            "deploy",
-            s(&web),
-            "--name",
-            "web",
-            "--route",
-            "/web",
-            "--replicas",
-            "2",
-        ],
-    );
+    c.cli_ok(&[
+        "deploy",
+        s(&web),
+        "--name",
+        "web",
+        "--route",
+        "/web",
+        "--replicas",
+        "2",
+    ]);
     let placed = wait_placements(
         &c,
         1,

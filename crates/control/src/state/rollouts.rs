@@ -46,14 +46,15 @@ impl State {
         &self,
         command: &Command,
     ) -> Result<(Outcome, Vec<Change>), Rejection> {
+        let change = |record, key: String| Change {
+            record,
+            key,
+            deleted: false,
+        };
         let changed = |tenant: &Name, app: &Name| {
             Ok((
                 Outcome::Applied,
-                vec![Change {
-                    record: Record::Rollout,
-                    key: format!("{tenant}/{app}"),
-                    deleted: false,
-                }],
+                vec![change(Record::Rollout, format!("{tenant}/{app}"))],
             ))
         };
         match command {
@@ -160,16 +161,8 @@ impl State {
                 let mut changes = changed(tenant, app)?.1;
                 if plan.preview_route().is_none() {
                     let number = found.next_version;
-                    changes.push(Change {
-                        record: Record::Version,
-                        key: format!("{tenant}/{app}/{number}"),
-                        deleted: false,
-                    });
-                    changes.push(Change {
-                        record: Record::App,
-                        key: format!("{tenant}/{app}"),
-                        deleted: false,
-                    });
+                    changes.push(change(Record::Version, format!("{tenant}/{app}/{number}")));
+                    changes.push(change(Record::App, format!("{tenant}/{app}")));
                 }
                 Ok((Outcome::Applied, changes))
             }
@@ -200,11 +193,7 @@ impl State {
                     ));
                 }
                 let mut changes = changed(tenant, app)?.1;
-                changes.push(Change {
-                    record: Record::Deployment,
-                    key: format!("{tenant}/{app}"),
-                    deleted: false,
-                });
+                changes.push(change(Record::Deployment, format!("{tenant}/{app}")));
                 Ok((Outcome::Applied, changes))
             }
             Command::AbortRollout {

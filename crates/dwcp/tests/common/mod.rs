@@ -381,6 +381,31 @@ impl Cluster {
             .collect()
     }
 
+    /// Runs `dwcp ARGS` against node 1 and expects it to succeed; its stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(1, args);
+        assert!(
+            out.status.success(),
+            "dwcp {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `dwcp ARGS` against node 1 and expects it to fail (exit status
+    /// 1); its stderr.
+    pub fn cli_err(&self, args: &[&str]) -> String {
+        let out = self.cli(1, args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "dwcp {args:?} succeeded: {}{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        stderr
+    }
+
     pub fn cli(&self, n: u8, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_dwcp"))
             .args(args)

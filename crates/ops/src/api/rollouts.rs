@@ -87,19 +87,35 @@ pub(crate) async fn start<P: ControlPlane>(
             .map_err(|e| ApiError::invalid("plan", format!("the plan is not valid: {e}")))?,
     };
     let command = Command::StartRollout {
-        tenant: tenant.clone(),
-        app: app.clone(),
+        tenant,
+        app,
         to: wanted.to,
         plan,
         by: who,
         now_unix_ms: now_unix_ms(),
     };
+    written(plane, command, StatusCode::CREATED).await
+}
+
+/// Commits `command` (a change to the app's rollout) and answers the
+/// rollout as it is after it.
+async fn written<P: ControlPlane>(
+    plane: &P,
+    command: Command,
+    status: StatusCode,
+) -> Result<Reply, ApiError> {
+    let (tenant, app) = match &command {
+        Command::StartRollout { tenant, app, .. }
+        | Command::AbortRollout { tenant, app, .. }
+        | Command::PromoteRollout { tenant, app, .. } => (tenant.clone(), app.clone()),
+        _ => return Err(ApiError::internal("not a rollout command")),
+    };
     let (revision, _) = commit(plane, command).await?;
     let live = plane
         .read(move |state| live(state, &tenant, &app))
         .await?
-        .ok_or_else(|| ApiError::internal("the rollout was started but is not found"))?;
-    Ok(with_revision(json(StatusCode::CREATED, &live)?, revision))
+        .ok_or_else(|| ApiError::internal("the rollout is not found after the write"))?;
+    Ok(with_revision(json(status, &live)?, revision))
 }
 
 /// `GET .../rollout`: the latest rollout, live.
@@ -165,8 +181,8 @@ pub(crate) async fn steer<P: ControlPlane>(
             Abort::default()
         };
         Command::AbortRollout {
-            tenant: tenant.clone(),
-            app: app.clone(),
+            tenant,
+            app,
             reason: wanted
                 .reason
                 .map(|r| format!("aborted by {who}: {r}"))
@@ -176,18 +192,13 @@ pub(crate) async fn steer<P: ControlPlane>(
         }
     } else {
         Command::PromoteRollout {
-            tenant: tenant.clone(),
-            app: app.clone(),
+            tenant,
+            app,
             by: who,
             now_unix_ms: now_unix_ms(),
         }
     };
-    let (revision, _) = commit(plane, command).await?;
-    let live = plane
-        .read(move |state| live(state, &tenant, &app))
-        .await?
-        .ok_or_else(|| ApiError::internal("the rollout is not found after the write"))?;
-    Ok(with_revision(json(StatusCode::OK, &live)?, revision))
+    written(plane, command, StatusCode::OK).await
 }
 
 /// The latest rollout of an app with its weights and what it served.
