@@ -326,6 +326,18 @@ impl State {
                         ),
                     });
                 }
+                if let Some(r) = self.active_rollouts().find(|r| {
+                    r.plan.preview_route() == Some(route.as_str())
+                        && self.app(&r.tenant, &r.app).is_some_and(|a| &a.host == host)
+                }) {
+                    return Err(Rejection::AlreadyExists {
+                        kind: "route".into(),
+                        name: format!(
+                            "{route} (the blue-green preview of app {}/{}'s rollout {})",
+                            r.tenant, r.app, r.id
+                        ),
+                    });
+                }
                 let wanted = self.apps_of(tenant).count() as u64 + 1;
                 within_quota(owner, "apps", owner.quotas.max_apps, wanted)?;
                 one(Record::App, format!("{tenant}/{name}"))

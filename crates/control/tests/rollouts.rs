@@ -270,6 +270,31 @@ fn bad_starts_are_refused_whole() {
     )
     .to_string();
     assert!(err.contains("app acme/cart is at it"), "{err}");
+    // An app cannot take the route of a running blue-green preview.
+    s.apply(&start(
+        2,
+        rollout::Plan::blue_green_plan("/preview/shop", 1000),
+    ))
+    .unwrap();
+    let taken = Command::CreateApp {
+        tenant: n("acme"),
+        name: n("preview"),
+        route: "/preview/shop".into(),
+        host: None,
+    };
+    assert!(
+        refused(&mut s, &taken)
+            .to_string()
+            .contains("blue-green preview")
+    );
+    s.apply(&Command::AbortRollout {
+        tenant: n("acme"),
+        app: n("shop"),
+        reason: String::new(),
+        by: "admin".into(),
+        now_unix_ms: 4,
+    })
+    .unwrap();
     // A plan that is not valid (built by hand, past the parser's checks).
     let mut bad = default();
     bad.steps.push(rollout::Step::SetWeight { weight: 50 });
