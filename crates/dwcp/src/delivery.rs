@@ -129,9 +129,12 @@ fn step(state: &State, r: &Rollout, t: &mut Tracked, now_ms: u64) -> Option<Comm
             rollout::Action::SetWeight(_) => None,
         })
         .collect();
-    let measured = progress.analysis.measurements != r.progress.analysis.measurements
-        || progress.step != r.progress.step
-        || progress.wave != r.progress.wave;
+    let same_step = progress.step == r.progress.step && progress.wave == r.progress.wave;
+    let measured = !same_step || progress.analysis.measurements != r.progress.analysis.measurements;
+    // An inconclusive measurement (too little traffic, most often) keeps
+    // its window: the next one judges the two together.
+    let inconclusive =
+        same_step && progress.analysis.inconclusive > r.progress.analysis.inconclusive;
     // The judge's evidence goes right after the measurement it was part
     // of (before an abort it caused).
     if let Some(j) = &judgment
@@ -139,7 +142,7 @@ fn step(state: &State, r: &Rollout, t: &mut Tracked, now_ms: u64) -> Option<Comm
     {
         records.insert(at + 1, describe(j, &t.window));
     }
-    if measured {
+    if measured && !inconclusive {
         // A measurement uses its window up; a new step starts a fresh one.
         t.window = Window::default();
     }
