@@ -13,6 +13,8 @@ use crate::table;
 /// DEPLOYED is the deployed version (`-` when none), REPLICAS the
 /// replicas wanted over all regions and PLACED those the scheduler has
 /// placed on nodes (fewer while it works, or when the nodes are full).
+/// ROLLOUT is the running rollout: its versions and the canary's share
+/// (`dwcp rollout status APP` for the rest).
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  dwcp apps\n  dwcp apps --tenant billing --json\n  DWCP_API=http://10.0.0.5:7070 dwcp apps"
@@ -41,6 +43,16 @@ struct AppSummary {
     deployment: Option<Deployment>,
     #[serde(default)]
     placed: u64,
+    #[serde(default)]
+    rollout: Option<Rolling>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Rolling {
+    from: u64,
+    to: u64,
+    weight: u32,
+    paused: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,12 +85,21 @@ fn render(list: &AppList) -> String {
                 table::or_dash(a.deployment.as_ref().map(|d| d.version)),
                 table::or_dash(a.deployment.as_ref().map(Deployment::replicas)),
                 table::or_dash(a.deployment.as_ref().map(|_| a.placed)),
+                table::or_dash(a.rollout.as_ref().map(|r| {
+                    format!(
+                        "{} -> {} at {} %{}",
+                        r.from,
+                        r.to,
+                        r.weight,
+                        if r.paused { ", paused" } else { "" }
+                    )
+                })),
             ]
         })
         .collect();
     table::render(
         &[
-            "TENANT", "APP", "ROUTE", "VERSIONS", "DEPLOYED", "REPLICAS", "PLACED",
+            "TENANT", "APP", "ROUTE", "VERSIONS", "DEPLOYED", "REPLICAS", "PLACED", "ROLLOUT",
         ],
         &rows,
     )
@@ -93,7 +114,8 @@ mod tests {
         let json = r#"{"apps":[
             {"tenant":"default","name":"hello","route":"/hello","versions":3,"latest_version":3,
              "deployment":{"tenant":"default","app":"hello","version":2,
-                           "regions":{"eu-west":2,"local":1},"updated":17},"placed":2},
+                           "regions":{"eu-west":2,"local":1},"updated":17},"placed":2,
+             "rollout":{"id":1,"from":2,"to":3,"weight":10,"paused":false}},
             {"tenant":"billing","name":"invoice-renderer","route":"/invoices","versions":0,
              "latest_version":null,"deployment":null}
         ]}"#;
@@ -101,9 +123,9 @@ mod tests {
         assert_eq!(
             render(&list),
             "\
-TENANT   APP               ROUTE      VERSIONS  DEPLOYED  REPLICAS  PLACED
-default  hello             /hello     3         2         3         2
-billing  invoice-renderer  /invoices  0         -         -         -
+TENANT   APP               ROUTE      VERSIONS  DEPLOYED  REPLICAS  PLACED  ROLLOUT
+default  hello             /hello     3         2         3         2       2 -> 3 at 10 %
+billing  invoice-renderer  /invoices  0         -         -         -       -
 "
         );
     }

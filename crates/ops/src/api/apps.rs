@@ -34,6 +34,19 @@ struct Summary {
     deployment: Option<Deployment>,
     /// Replicas of the deployed version the scheduler has placed on nodes.
     placed: u64,
+    /// The rollout running now, if any.
+    rollout: Option<Rolling>,
+}
+
+/// A running rollout in an app's summary.
+#[derive(Serialize)]
+struct Rolling {
+    id: u64,
+    from: u64,
+    to: u64,
+    /// The canary's share in the wave being rolled out to, in %.
+    weight: u32,
+    paused: bool,
 }
 
 #[derive(Serialize)]
@@ -88,6 +101,15 @@ fn summary(state: &State, app: &App) -> Summary {
                 .sum()
         }),
         deployment: deployment.cloned(),
+        rollout: state
+            .active_rollout(&app.tenant, &app.name)
+            .map(|r| Rolling {
+                id: r.id,
+                from: r.from,
+                to: r.to,
+                weight: r.progress.weight,
+                paused: r.progress.status == rollout::Status::Paused,
+            }),
     }
 }
 

@@ -499,14 +499,15 @@ fn schemas() -> Value {
         },
         "AppSummary": {
             "type": "object",
-            "required": ["tenant", "name", "route", "versions", "latest_version", "deployment", "placed"],
+            "required": ["tenant", "name", "route", "versions", "latest_version", "deployment", "placed", "rollout"],
             "properties": {
                 "tenant": name_schema(), "name": name_schema(), "route": { "type": "string" },
                 "host": { "type": ["string", "null"] },
                 "versions": { "type": "integer", "minimum": 0, "description": "how many versions the app has" },
                 "latest_version": nullable_uint,
                 "deployment": { "oneOf": [schema("Deployment"), { "type": "null" }] },
-                "placed": { "type": "integer", "minimum": 0, "description": "replicas of the deployed version placed on nodes" }
+                "placed": { "type": "integer", "minimum": 0, "description": "replicas of the deployed version placed on nodes" },
+                "rollout": { "description": "the running rollout: id, from, to, weight (the canary's %), paused; null when none", "oneOf": [{ "type": "object" }, { "type": "null" }] }
             }
         },
         "AppList": {
