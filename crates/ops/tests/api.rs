@@ -604,7 +604,7 @@ async fn apps_are_created_listed_shown_and_deleted() {
     assert_eq!(
         apps[0],
         json!({"tenant": "acme", "name": "shop", "route": "/shop", "host": null, "versions": 0,
-               "latest_version": null, "deployment": null, "placed": 0})
+               "latest_version": null, "deployment": null, "placed": 0, "rollout": null})
     );
     let r = admin(addr, "GET", "/api/v1/apps?tenant=other", Value::Null).await;
     let apps = r.json()["apps"].as_array().unwrap().clone();
