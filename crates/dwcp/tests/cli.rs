@@ -555,6 +555,7 @@ fn bench_unknown_names_the_available_ones() {
     assert_stderr_has(&out, "density");
     assert_stderr_has(&out, "scheduler");
     assert_stderr_has(&out, "gateway");
+    assert_stderr_has(&out, "rollout");
     assert!(out.stdout.is_empty());
 }
 

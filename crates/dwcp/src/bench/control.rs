@@ -235,7 +235,7 @@ async fn measure(quick: bool) -> Result<Report> {
         "control",
         "starting a 3-node cluster of `dwcp up` processes",
     );
-    let mut processes = ProcessCluster::start().await?;
+    let mut processes = ProcessCluster::start("control").await?;
     progress(
         "control",
         "commit latency through the leader's HTTP API, one client",

@@ -1,7 +1,8 @@
 //! A 3-node cluster of `dwcp up` child processes on loopback addresses, for
-//! the control benchmark's series that need real processes: a leader killed
-//! with SIGKILL loses its sockets, its memory and its unsynced work at once,
-//! which no in-process stop imitates.
+//! the benchmarks that need real processes: the control benchmark's series
+//! (a leader killed with SIGKILL loses its sockets, its memory and its
+//! unsynced work at once, which no in-process stop imitates) and the
+//! rollout benchmark, which sends HTTP load to every node's gateway.
 //!
 //! The cluster owns its children and its temp directory: dropping it kills
 //! every child still running, also on an error or a panic, so that a failed
@@ -39,6 +40,8 @@ struct NodeProcess {
     data_dir: PathBuf,
     peer: SocketAddr,
     api: SocketAddr,
+    /// Where its gateway serves the deployed apps.
+    gateway: SocketAddr,
     log: PathBuf,
     /// `None` once killed and reaped, until restarted.
     child: Option<Child>,
@@ -69,10 +72,10 @@ struct Tokens {
 impl ProcessCluster {
     /// Starts node 1, reads its tokens, joins nodes 2 and 3 one after the
     /// other (concurrent joins may be refused), and waits until the cluster
-    /// has three voters and a leader.
-    pub async fn start() -> Result<ProcessCluster> {
+    /// has three voters and a leader. `bench` names the temp directory.
+    pub async fn start(bench: &str) -> Result<ProcessCluster> {
         let dir = std::env::temp_dir().join(format!(
-            "dwcp-bench-control-processes-{}",
+            "dwcp-bench-{bench}-processes-{}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
@@ -109,12 +112,13 @@ impl ProcessCluster {
     /// Spawns node `number` on fresh ports; returns its stdout.
     fn add_node(&mut self, number: usize, admin: &str, extra: &[String]) -> Result<ChildStdout> {
         let ip = Ipv4Addr::new(127, 0, 0, FIRST_IP + number as u8 - 1);
-        let (peer, api) = two_free_ports(ip)?;
+        let [peer, api, gateway] = free_ports(ip)?;
         let mut node = NodeProcess {
             number,
             data_dir: self.dir.join(format!("node-{number}")),
             peer,
             api,
+            gateway,
             log: self.dir.join(format!("node-{number}.log")),
             child: None,
             client: client_for(api, admin)?,
@@ -206,6 +210,11 @@ impl ProcessCluster {
         &self.nodes[index].client
     }
 
+    /// Where the gateway of node `index` serves the deployed apps.
+    pub fn gateway(&self, index: usize) -> SocketAddr {
+        self.nodes[index].gateway
+    }
+
     /// SIGKILLs node `index` (`Child::kill` sends SIGKILL on Unix). The
     /// child is reaped at its restart, so the caller's clock starts at the
     /// signal, not after the reaping.
@@ -285,8 +294,8 @@ fn spawn(node: &NodeProcess, extra: &[String]) -> Result<(Child, ChildStdout)> {
         .arg(&node.data_dir)
         .args(["--listen", &node.peer.to_string()])
         .args(["--api", &node.api.to_string()])
-        // The bench does not use the gateway: any free port.
-        .args(["--gateway", &SocketAddr::new(node.api.ip(), 0).to_string()])
+        // Kept across a restart, as the peer and API addresses are.
+        .args(["--gateway", &node.gateway.to_string()])
         .args(extra)
         .env_remove("DWCP_DATA_DIR")
         .stdin(Stdio::null())
@@ -307,16 +316,20 @@ fn open_log(path: &Path) -> Result<File> {
         .with_context(|| format!("opening {}", path.display()))
 }
 
-/// A peer and an API address on `ip`, each a port the kernel handed out
-/// as free. Both listeners are held until both are known, so the two
-/// differ; they are released for the child to bind.
-fn two_free_ports(ip: Ipv4Addr) -> Result<(SocketAddr, SocketAddr)> {
+/// A peer, an API and a gateway address on `ip`, each a port the kernel
+/// handed out as free. The listeners are held until all are known, so the
+/// three differ; they are released for the child to bind.
+fn free_ports(ip: Ipv4Addr) -> Result<[SocketAddr; 3]> {
     let bind = || {
         TcpListener::bind((ip, 0))
             .with_context(|| format!("binding {ip}:0 (is 127.0.0.0/8 loopback here?)"))
     };
-    let (peer, api) = (bind()?, bind()?);
-    Ok((peer.local_addr()?, api.local_addr()?))
+    let listeners = [bind()?, bind()?, bind()?];
+    Ok([
+        listeners[0].local_addr()?,
+        listeners[1].local_addr()?,
+        listeners[2].local_addr()?,
+    ])
 }
 
 fn client_for(api: SocketAddr, token: &str) -> Result<Client> {

@@ -53,6 +53,9 @@ pub struct Series {
     pub value: Option<f64>,
     pub baseline: Option<String>,
     pub ratio: Option<f64>,
+    /// A value series where less is better (failures), whatever its unit.
+    #[serde(skip)]
+    fewer_is_better: bool,
 }
 
 impl Series {
@@ -71,6 +74,7 @@ impl Series {
             value: None,
             baseline: baseline.map(Into::into),
             ratio: None,
+            fewer_is_better: false,
         }
     }
 
@@ -94,11 +98,19 @@ impl Series {
             value: Some(value),
             baseline: baseline.map(Into::into),
             ratio: None,
+            fewer_is_better: false,
         }
     }
 
+    /// Marks a value series where less is better (failed requests), so
+    /// that its ratio is the baseline's value ÷ this value.
+    pub fn fewer_is_better(mut self) -> Series {
+        self.fewer_is_better = true;
+        self
+    }
+
     fn lower_is_better(&self) -> bool {
-        matches!(self.unit, "ns" | "bytes")
+        self.fewer_is_better || matches!(self.unit, "ns" | "bytes")
     }
 
     fn figure(&self) -> Option<f64> {
@@ -259,10 +271,15 @@ mod tests {
         r.series.push(Series::value("few", "ops/s", 100.0, 1, None));
         r.series
             .push(Series::value("many", "ops/s", 400.0, 1, Some("few")));
+        r.series
+            .push(Series::value("bound", "count", 1000.0, 1, None));
+        r.series
+            .push(Series::value("failed", "count", 250.0, 1, Some("bound")).fewer_is_better());
         let r = r.finish();
         let ratio = |n: &str| r.series.iter().find(|s| s.name == n).unwrap().ratio;
         assert!((ratio("fast").unwrap() - 5.0).abs() < 0.05);
         assert_eq!(ratio("many"), Some(4.0));
+        assert_eq!(ratio("failed"), Some(4.0));
         assert_eq!(ratio("slow"), None);
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["series"][0]["baseline"], serde_json::Value::Null);
