@@ -83,7 +83,7 @@ const REPLICAS: u32 = 3;
 /// The plan's canary weight, in %.
 const CANARY_WEIGHT: u32 = 10;
 /// The analysis: a measurement every `INTERVAL_MS`, `MEASUREMENTS` times.
-const INTERVAL_MS: u64 = 1000;
+const INTERVAL_MS: u64 = 500;
 const MEASUREMENTS: u32 = 3;
 const ERROR_RATE_LIMIT: f64 = 0.01;
 /// The plan's own timeout; no rollout here should come near it.
@@ -741,7 +741,7 @@ impl Summary {
             measurements.join(", ")
         ));
         notes.push(
-            "detect: from the client's receive time of the first load answer carrying x-dwcp-version: <canary> to the rollout's finished_unix_ms (the controller's wall clock when it aborted; same machine); detect-floor: (the analysis step's start + interval_ms) - that first bad request, the earliest verdict the plan allows, so detect - detect-floor is the controller's rounds (every 100 ms) and the nodes' reports (once a second) waiting".into(),
+            "detect: from the client's receive time of the first load answer carrying x-dwcp-version: <canary> to the rollout's finished_unix_ms (the controller's wall clock when it aborted; same machine); detect-floor: (the analysis step's start + interval_ms) - that first bad request, the earliest verdict the plan allows, so detect - detect-floor is the controller's rounds (every 100 ms) and the nodes' reports (every 250 ms while a rollout runs) waiting".into(),
         );
         notes.push(format!(
             "rollback: the latest over the 3 gateways of the send time of the first probe after which every answer came from stable, minus the verdict, clipped at 0; resolution {} ms (the probe interval) plus a round trip. rollback-redeploy: the same probe, from sending PUT .../deployment back to stable (with the bad version deployed outright and served by every gateway) to every gateway answering from stable",

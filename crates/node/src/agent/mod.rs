@@ -14,7 +14,7 @@ mod report;
 
 pub use desired::{Serving, WantedRoute, WantedVersion, wanted_routes};
 pub use peers::{ClusterPeers, GatewayIngress, connect};
-pub use report::{REPORT_EVERY, node_report};
+pub use report::{REPORT_EVERY, REPORT_EVERY_DURING_ROLLOUTS, node_report};
 
 use std::collections::HashMap;
 use std::sync::Arc;
