@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use control::{Name, Rollout, Weights};
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +38,7 @@ enum RolloutCommand {
     Status(StatusArgs),
     Promote(SteerArgs),
     Abort(AbortArgs),
-    History(StatusArgs),
+    History(HistoryArgs),
 }
 
 /// Start rolling version VERSION of APP out.
@@ -93,6 +93,26 @@ struct StatusArgs {
     #[arg(long, value_name = "T", default_value = "default")]
     tenant: String,
     /// Print the API's JSON instead of a summary.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+/// List an app's rollouts (the last 50), newest first, each with its whole
+/// audit trail: every step, verdict with its evidence, weight change and
+/// operator action, with when and by whom.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  dwcp rollout history hello\n  dwcp rollout history hello --json"
+)]
+struct HistoryArgs {
+    /// The app.
+    app: String,
+    /// The tenant that owns the app.
+    #[arg(long, value_name = "T", default_value = "default")]
+    tenant: String,
+    /// Print the API's JSON instead of the trails.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -275,10 +295,7 @@ fn steer(tenant: &str, app: &str, api: &ApiArgs, abort: Option<Abort<'_>>) -> Re
     Ok(())
 }
 
-fn history(args: StatusArgs) -> Result<()> {
-    if args.watch {
-        bail!("--watch is for `dwcp rollout status`");
-    }
+fn history(args: HistoryArgs) -> Result<()> {
     let tenant = Name::new("--tenant", &args.tenant)?;
     let app = Name::new("APP", &args.app)?;
     let client = Client::new(&args.api)?;
