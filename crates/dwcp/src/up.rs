@@ -137,11 +137,11 @@ fn serve(args: UpArgs) -> Result<()> {
             args.gateway.to_string(),
         ));
         announce(&node, &started, &args);
-        let server = ops::api::serve(api, Arc::new(node.clone()));
         let gateway = node::gateway::Gateway::new(
             node::gateway::RouteTable::empty(),
             node::gateway::AccessLog::stderr(),
         );
+        let server = ops::serve_node(api, Arc::new(node.clone()), Some(gateway.clone()));
         node::agent::connect(&node, &gateway);
         let ingress = node::gateway::serve(ingress, gateway.clone());
         let agent = tokio::spawn(node::agent::run(node.clone(), gateway, engine));

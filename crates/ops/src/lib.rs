@@ -12,7 +12,8 @@
 
 pub mod api;
 mod cluster_plane;
+pub mod metrics;
 pub mod plane;
 
-pub use api::serve;
+pub use api::{serve, serve_node};
 pub use plane::{BlobReceipt, ControlPlane, PlaneError};

@@ -336,6 +336,7 @@ async fn admin(addr: SocketAddr, method: &str, path: &str, body: Value) -> Reply
 
 /// Every (method, path) the API answers behind a token.
 const GUARDED: &[(&str, &str)] = &[
+    ("GET", "/metrics"),
     ("GET", "/api/v1/tenants"),
     ("POST", "/api/v1/tenants"),
     ("DELETE", "/api/v1/tenants/acme"),
@@ -1364,4 +1365,29 @@ async fn an_app_may_be_served_on_one_host_and_routes_are_unique_per_host() {
         assert_eq!(r.status, 400, "{bad}: {:?}", r.json());
         assert_eq!(r.json()["error"]["field"], "host", "{bad}");
     }
+}
+
+#[tokio::test]
+async fn metrics_are_the_prometheus_text_format() {
+    let server = start().await;
+    tenant_and_app(server.addr).await;
+    let r = admin(server.addr, "GET", "/metrics", Value::Null).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = String::from_utf8(r.body.clone()).unwrap();
+    assert!(
+        text.contains("# TYPE dwcp_apps gauge\ndwcp_apps 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE dwcp_rollouts_running gauge"),
+        "{text}"
+    );
+    // No gateway behind this API: no request families.
+    assert!(!text.contains("dwcp_requests_total"), "{text}");
+    let r = admin(server.addr, "POST", "/metrics", Value::Null).await;
+    assert_eq!(r.status, 405);
 }

@@ -53,7 +53,14 @@ impl VersionHandle {
     /// afterwards, or (when `warm`) an instance from the pool that returns
     /// to it if the request succeeded. Blocks until the guest is done or
     /// stopped by its deadline.
-    pub fn run(&self, request: &WagiRequest, warm: bool) -> Result<Output, SandboxError> {
+    /// `started` is told how long a fresh sandbox took to start (not
+    /// called for a warm pool's instance).
+    pub fn run(
+        &self,
+        request: &WagiRequest,
+        warm: bool,
+        started: impl FnOnce(std::time::Duration),
+    ) -> Result<Output, SandboxError> {
         let env = request.env();
         let args = [if request.route.is_empty() {
             "/".to_string()
@@ -69,7 +76,10 @@ impl VersionHandle {
         if warm {
             self.pool.invoke(invocation)
         } else {
-            WasmSandbox::start(&self.template)?.invoke(invocation)
+            let begun = std::time::Instant::now();
+            let mut sandbox = WasmSandbox::start(&self.template)?;
+            started(begun.elapsed());
+            sandbox.invoke(invocation)
         }
     }
 }

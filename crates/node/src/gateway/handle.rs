@@ -204,11 +204,14 @@ impl Gateway {
         };
         let handle = version.handle.clone();
         let warm = limits.warm;
+        let gateway_metrics = self.metrics.clone();
         let task = tokio::task::spawn_blocking(move || {
             // Held until the sandbox is done, even after a 504 answer, so
             // that stuck guests count against their app's limit.
             let _admission = admission;
-            handle.run(&request, warm)
+            handle.run(&request, warm, |took| {
+                gateway_metrics.record_sandbox_start(took)
+            })
         });
         let output = match tokio::time::timeout(limits.timeout, task).await {
             Err(_) => {

@@ -26,12 +26,25 @@ use super::routes::AppKey;
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 
 /// The gateway's metrics.
-#[derive(Default)]
 pub struct Metrics {
     versions: RwLock<HashMap<(AppKey, u64), Arc<VersionMetrics>>>,
+    /// Time to start a fresh sandbox for a request (cold routes).
+    sandbox_starts: Mutex<Latency>,
     unrouted: AtomicU64,
     no_version: AtomicU64,
     forwarded: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            versions: RwLock::default(),
+            sandbox_starts: Mutex::new(Latency::new()),
+            unrouted: AtomicU64::new(0),
+            no_version: AtomicU64::new(0),
+            forwarded: AtomicU64::new(0),
+        }
+    }
 }
 
 /// One version's live counters.
@@ -55,11 +68,7 @@ impl VersionMetrics {
             errors_5xx: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
-            latency: Mutex::new(Latency {
-                histogram: Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)
-                    .expect("valid histogram bounds"),
-                recent: Reservoir::default(),
-            }),
+            latency: Mutex::new(Latency::new()),
             breaker: Mutex::new(Breaker::default()),
         }
     }
@@ -93,9 +102,8 @@ impl VersionMetrics {
                 .unwrap_or_else(|p| p.into_inner())
                 .record(!failed, Instant::now());
         }
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         let mut l = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        l.histogram.saturating_record(us.clamp(1, MAX_LATENCY_US));
+        let us = l.record(latency);
         if status != CLIENT_GONE {
             l.recent.offer(u32::try_from(us).unwrap_or(u32::MAX));
         }
@@ -135,6 +143,40 @@ impl Metrics {
             .entry(key)
             .or_insert_with(|| Arc::new(VersionMetrics::new()))
             .clone()
+    }
+
+    /// Counts the start of a fresh sandbox that took `took`.
+    pub(crate) fn record_sandbox_start(&self, took: Duration) {
+        self.sandbox_starts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(took);
+    }
+
+    /// The histogram of fresh sandbox starts (cold routes).
+    pub fn sandbox_start_histogram(&self) -> HistogramSnapshot {
+        let l = self
+            .sandbox_starts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        HistogramSnapshot::of(&l.histogram, l.sum_us)
+    }
+
+    /// Each version's request latency histogram, by (tenant, app, version).
+    pub fn latency_histograms(&self) -> Vec<((String, String, u64), HistogramSnapshot)> {
+        let versions = self.versions.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> = versions
+            .iter()
+            .map(|((app, version), m)| {
+                let l = m.latency.lock().unwrap_or_else(|p| p.into_inner());
+                (
+                    (app.tenant.to_string(), app.app.to_string(), *version),
+                    HistogramSnapshot::of(&l.histogram, l.sum_us),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     pub(crate) fn count_unrouted(&self) {
@@ -207,7 +249,68 @@ impl Metrics {
 /// percentiles).
 struct Latency {
     histogram: Histogram<u64>,
+    /// The exact sum of what was recorded, in µs (for Prometheus' `_sum`).
+    sum_us: u64,
     recent: Reservoir,
+}
+
+impl Latency {
+    fn new() -> Latency {
+        Latency {
+            histogram: Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)
+                .expect("valid histogram bounds"),
+            sum_us: 0,
+            recent: Reservoir::default(),
+        }
+    }
+
+    /// Records `took`; in µs, as recorded.
+    fn record(&mut self, took: Duration) -> u64 {
+        let us = u64::try_from(took.as_micros())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_LATENCY_US);
+        self.histogram.saturating_record(us);
+        self.sum_us = self.sum_us.saturating_add(us);
+        us
+    }
+}
+
+/// Upper bounds of the buckets a latency histogram is exposed in, in µs
+/// (Prometheus' `le`, from 50 µs to 10 s).
+pub const LATENCY_BUCKETS_US: &[u64] = &[
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+
+/// A latency histogram as cumulative buckets, the shape Prometheus takes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct HistogramSnapshot {
+    /// `(le_us, count)`: how many latencies were at most `le_us`, for each
+    /// of [`LATENCY_BUCKETS_US`]. Within the histogram's resolution (two
+    /// significant digits): a latency within 1 % above a bound may count
+    /// in it.
+    pub buckets: Vec<(u64, u64)>,
+    pub count: u64,
+    pub sum_us: u64,
+}
+
+impl HistogramSnapshot {
+    fn of(h: &Histogram<u64>, sum_us: u64) -> HistogramSnapshot {
+        let mut running = 0;
+        let buckets = LATENCY_BUCKETS_US
+            .iter()
+            .map(|&le| {
+                // Cumulative and never decreasing, whatever the rounding.
+                running = h.count_between(0, le).max(running);
+                (le, running)
+            })
+            .collect();
+        HistogramSnapshot {
+            buckets,
+            count: h.len(),
+            sum_us,
+        }
+    }
 }
 
 /// Most latencies sampled per version between two reports.
@@ -345,6 +448,11 @@ mod tests {
         drop(guard);
         assert_eq!(metrics.snapshot().versions[0].in_flight, 0);
         assert!(snap.version("t", "a", 2).is_none());
+        let h = &metrics.latency_histograms()[0].1;
+        assert_eq!((h.count, h.sum_us), (7, 700));
+        assert_eq!(h.buckets[0], (50, 0));
+        assert_eq!(h.buckets[1], (100, 7));
+        assert!(h.buckets.iter().all(|&(_, c)| c <= h.count));
         let recent = metrics.take_recent_latencies();
         assert_eq!(recent.len(), 1);
         assert_eq!(recent[0].1, [100; 7]);

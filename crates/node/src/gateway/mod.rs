@@ -41,7 +41,10 @@ use std::sync::{Arc, RwLock};
 pub use access_log::{AccessEntry, AccessLog};
 pub use app::VersionHandle;
 pub use forward::{CONNECT_TIMEOUT, FORWARDED_HEADER, HttpPeers, PeerError, Peers};
-pub use metrics::{LatencySnapshot, Metrics, MetricsSnapshot, VersionSnapshot};
+pub use metrics::{
+    HistogramSnapshot, LATENCY_BUCKETS_US, LatencySnapshot, Metrics, MetricsSnapshot,
+    VersionSnapshot,
+};
 pub use routes::{
     AppKey, Match, Route, RouteError, RouteLimits, RouteTable, RouteVersion, key_hash, pick,
 };
@@ -69,7 +72,7 @@ pub struct Gateway {
     /// Requests admitted per app and not finished yet; kept across table
     /// swaps so that a swap never lets an app past its limit.
     admitted: RwLock<HashMap<AppKey, Arc<AtomicUsize>>>,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     log: AccessLog,
     ids: RequestIds,
     forwarder: forward::Forwarder,
@@ -81,7 +84,7 @@ impl Gateway {
         Arc::new(Gateway {
             routes: RwLock::new(Arc::new(table)),
             admitted: RwLock::new(HashMap::new()),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             log,
             ids: RequestIds::new(),
             forwarder: forward::Forwarder::new(),
@@ -111,6 +114,16 @@ impl Gateway {
     /// The metrics now.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.metrics.snapshot()
+    }
+
+    /// Each version's request latency histogram (for `/metrics`).
+    pub fn latency_histograms(&self) -> Vec<((String, String, u64), HistogramSnapshot)> {
+        self.metrics.latency_histograms()
+    }
+
+    /// How long fresh sandboxes took to start (cold routes).
+    pub fn sandbox_start_histogram(&self) -> HistogramSnapshot {
+        self.metrics.sandbox_start_histogram()
     }
 
     /// Each version's sample of latencies since the last call (µs), for

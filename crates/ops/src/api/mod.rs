@@ -41,21 +41,42 @@ use tokio::task::JoinHandle;
 
 use crate::ControlPlane;
 use error::ApiError;
+use node::gateway::Gateway;
 use reply::{NODE_HEADER, Reply, json};
 use router::{RouteId, Verb};
 
 /// Serves the API on `listener` until the returned task is aborted.
 /// Aborting it also closes the connections it accepted.
 pub fn serve<P: ControlPlane>(listener: TcpListener, plane: Arc<P>) -> JoinHandle<()> {
+    serve_node(listener, plane, None)
+}
+
+/// [`serve`] on a node that runs `gateway`: `/metrics` includes what the
+/// gateway measures.
+pub fn serve_node<P: ControlPlane>(
+    listener: TcpListener,
+    plane: Arc<P>,
+    gateway: Option<Arc<Gateway>>,
+) -> JoinHandle<()> {
     control::serving::serve_plain(listener, move |req| {
         let plane = plane.clone();
-        async move { handle(&*plane, req).await }
+        let gateway = gateway.clone();
+        async move { handle(&*plane, gateway.as_deref(), req).await }
     })
 }
 
 /// Answers one request; never fails (errors are responses).
-async fn handle<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let mut response = match route(plane, req).await {
+async fn handle<P: ControlPlane>(
+    plane: &P,
+    gateway: Option<&Gateway>,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let answer = if req.uri().path() == "/metrics" {
+        metrics(plane, gateway, &req).await
+    } else {
+        route(plane, req).await
+    };
+    let mut response = match answer {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -63,6 +84,29 @@ async fn handle<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Response<
         .headers_mut()
         .insert(NODE_HEADER, HeaderValue::from(plane.node_id()));
     response
+}
+
+/// `GET /metrics`: the Prometheus exposition, for an admin token.
+async fn metrics<P: ControlPlane>(
+    plane: &P,
+    gateway: Option<&Gateway>,
+    req: &Request<Incoming>,
+) -> Result<Reply, ApiError> {
+    auth::authorize(plane, req.headers()).await?;
+    if Verb::of(req.method()) != Some(Verb::Get) {
+        return Err(ApiError::method_not_allowed(
+            req.method().as_str(),
+            "/metrics",
+            "GET".into(),
+        ));
+    }
+    let text = crate::metrics::render(plane, gateway).await;
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+    );
+    Ok(response)
 }
 
 #[derive(Serialize)]

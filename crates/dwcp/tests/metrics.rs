@@ -1,0 +1,83 @@
+//! `/metrics` on a real `dwcp up` node (127.0.49.1): after requests to the
+//! example app, the Prometheus exposition counts them, its latency and
+//! sandbox-start histograms agree with the count, and Prometheus' own
+//! checker (`promtool check metrics`, from Debian's `prometheus` package,
+//! which `scripts/test.sh` installs) accepts it.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{Cluster, DEADLINE, exchange, get_answer};
+
+/// The value of the sample `line_start` (name and labels) in `text`.
+fn sample(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no sample {line_start} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn metrics_count_requests_and_pass_promtool() {
+    let (c, gateway) = Cluster::found_serving(49);
+    let api = c.nodes[&1].api.clone();
+    for _ in 0..20 {
+        assert_eq!(get_answer(&gateway, "/hello").unwrap().status, 200);
+    }
+    assert_eq!(get_answer(&gateway, "/nowhere").unwrap().status, 404);
+    let scrape =
+        |token: Option<&str>| exchange(DEADLINE, &api, "GET", "/metrics", token, None, "").unwrap();
+    assert_eq!(scrape(None).status, 401, "metrics need a token");
+    let answer = scrape(Some(&c.admin));
+    assert_eq!(answer.status, 200);
+    let text = answer.text();
+    let hello = r#"{tenant="default",app="hello",version="1"}"#;
+    // found_serving asked for /hello too, until it answered.
+    let requests = sample(&text, &format!("dwcp_requests_total{hello}"));
+    assert!(requests >= 20.0, "{requests}");
+    assert_eq!(
+        sample(
+            &text,
+            &format!("dwcp_request_duration_seconds_count{hello}")
+        ),
+        requests
+    );
+    let le_inf = r#"{tenant="default",app="hello",version="1",le="+Inf"}"#;
+    assert_eq!(
+        sample(
+            &text,
+            &format!("dwcp_request_duration_seconds_bucket{le_inf}")
+        ),
+        requests
+    );
+    // The example app is cold: a fresh sandbox per request.
+    assert!(sample(&text, "dwcp_sandbox_start_seconds_count") >= 20.0);
+    // (found_serving may have met a 404 before the route was in place.)
+    assert!(sample(&text, "dwcp_gateway_unrouted_total") >= 1.0);
+    assert_eq!(sample(&text, "dwcp_raft_leader{node_id=\"1\"}"), 1.0);
+    assert!(sample(&text, "dwcp_apps") >= 1.0);
+
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is not installed: scripts/test.sh installs Debian's `prometheus` package, which carries it");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics refused the exposition:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
