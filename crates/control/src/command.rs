@@ -100,6 +100,16 @@ pub enum Command {
         by: String,
         now_unix_ms: u64,
     },
+    /// Creates or replaces a runbook (its front matter already parsed by
+    /// the API: `title` and `alerts`).
+    PutRunbook {
+        name: Name,
+        title: String,
+        alerts: Vec<String>,
+        text: String,
+    },
+    /// Deletes a runbook.
+    DeleteRunbook { name: Name },
     /// Creates or replaces a credential: a token's sha256 and its role.
     PutCredential {
         name: Name,
@@ -309,6 +319,46 @@ pub fn check_replicas(replicas: u32) -> Result<(), Rejection> {
             "replicas",
             replicas,
             "at most 100000 per region",
+        ));
+    }
+    Ok(())
+}
+
+/// Largest runbook text, in bytes.
+pub const MAX_RUNBOOK_BYTES: usize = 64 << 10;
+
+/// Checks a runbook's parts: a title, at least one alert, each a name of
+/// letters, digits, `_`, `:` and `-`, and the text's size.
+pub fn check_runbook(title: &str, alerts: &[String], text: &str) -> Result<(), Rejection> {
+    if title.trim().is_empty() || title.len() > 200 {
+        return Err(Rejection::invalid("title", title, "1 to 200 characters"));
+    }
+    if alerts.is_empty() || alerts.len() > 100 {
+        return Err(Rejection::invalid(
+            "alerts",
+            alerts.len(),
+            "1 to 100 alert names",
+        ));
+    }
+    for alert in alerts {
+        let ok = !alert.is_empty()
+            && alert.len() <= 100
+            && alert
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_:-".contains(&b));
+        if !ok {
+            return Err(Rejection::invalid(
+                "alerts",
+                alert,
+                "alert names of 1 to 100 letters, digits, '_', ':' and '-'",
+            ));
+        }
+    }
+    if text.len() > MAX_RUNBOOK_BYTES {
+        return Err(Rejection::invalid(
+            "text",
+            format!("{} bytes", text.len()),
+            format!("at most {MAX_RUNBOOK_BYTES} bytes"),
         ));
     }
     Ok(())

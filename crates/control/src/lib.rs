@@ -35,12 +35,12 @@ pub mod tls;
 pub mod transport;
 
 pub use command::{
-    Command, Outcome, PlacementSpec, Rejection, check_config, check_digest, check_host,
-    check_register, check_replicas, check_route,
+    Command, MAX_RUNBOOK_BYTES, Outcome, PlacementSpec, Rejection, check_config, check_digest,
+    check_host, check_register, check_replicas, check_route, check_runbook,
 };
 pub use model::{
     App, Credential, Deployment, LatencySummary, Node, NodeReport, Placement, Quotas, Region, Role,
-    Rollout, Tenant, TrailEntry, Version, VersionConfig, VersionReport, Weights,
+    Rollout, Runbook, Tenant, TrailEntry, Version, VersionConfig, VersionReport, Weights,
 };
 pub use name::{Name, NameError};
 pub use state::{Change, Compacted, Event, Record, Revision, State};

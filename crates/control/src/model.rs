@@ -323,3 +323,17 @@ impl Rollout {
         }
     }
 }
+
+/// What operators do when an alert fires: a Markdown text whose front
+/// matter names the alerts it answers (parsed and checked by the API, see
+/// `ops::runbook`); shown on the incidents those alerts open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runbook {
+    pub name: Name,
+    pub title: String,
+    /// The alerts it answers, by name.
+    pub alerts: Vec<String>,
+    /// The whole file as uploaded, front matter included.
+    pub text: String,
+    pub updated: Revision,
+}

@@ -6,9 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{
     check_config, check_digest, check_host, check_register, check_replicas, check_route,
+    check_runbook,
 };
 use crate::model::{
-    App, Credential, Deployment, Node, NodeReport, Placement, Region, Rollout, Tenant, Version,
+    App, Credential, Deployment, Node, NodeReport, Placement, Region, Rollout, Runbook, Tenant,
+    Version,
 };
 
 mod rollouts;
@@ -37,6 +39,7 @@ pub enum Record {
     Register,
     /// A rollout, keyed `tenant/app`.
     Rollout,
+    Runbook,
 }
 
 /// One record created, replaced or deleted.
@@ -67,6 +70,9 @@ pub struct Compacted {
 
 /// Most versions one node report may carry.
 const MAX_REPORTED_VERSIONS: usize = 10_000;
+
+/// Most runbooks the state keeps.
+const MAX_RUNBOOKS: usize = 1_000;
 
 /// How many recent events the state keeps for watchers.
 const HISTORY: usize = 10_000;
@@ -107,6 +113,8 @@ pub struct State {
     /// By (tenant, app, id).
     #[serde(default)]
     rollouts: BTreeMap<(Name, Name, u64), Rollout>,
+    #[serde(default)]
+    runbooks: BTreeMap<Name, Runbook>,
     registers: BTreeMap<String, Vec<u8>>,
     /// Recent events, oldest first; not part of snapshots.
     #[serde(skip)]
@@ -199,6 +207,15 @@ impl State {
     /// The last report of `node`.
     pub fn report(&self, node: &Name) -> Option<&NodeReport> {
         self.reports.get(node)
+    }
+
+    /// Every runbook, by name.
+    pub fn runbooks(&self) -> impl Iterator<Item = &Runbook> {
+        self.runbooks.values()
+    }
+
+    pub fn runbook(&self, name: &Name) -> Option<&Runbook> {
+        self.runbooks.get(name)
     }
 
     pub fn credentials(&self) -> impl Iterator<Item = &Credential> {
@@ -510,6 +527,32 @@ impl State {
             | Command::AdvanceRollout { .. }
             | Command::AbortRollout { .. }
             | Command::PromoteRollout { .. } => self.plan_rollout(command),
+            Command::PutRunbook {
+                name,
+                title,
+                alerts,
+                text,
+            } => {
+                revalidate(name, "runbook")?;
+                check_runbook(title, alerts, text)?;
+                if !self.runbooks.contains_key(name) && self.runbooks.len() >= MAX_RUNBOOKS {
+                    return Err(Rejection::invalid(
+                        "name",
+                        name,
+                        format!("a new runbook past the limit of {MAX_RUNBOOKS}; delete one first"),
+                    ));
+                }
+                one(Record::Runbook, name.to_string())
+            }
+            Command::DeleteRunbook { name } => {
+                self.runbooks
+                    .get(name)
+                    .ok_or_else(|| Rejection::not_found("runbook", name))?;
+                Ok((
+                    Outcome::Applied,
+                    vec![change(Record::Runbook, name.to_string(), true)],
+                ))
+            }
             Command::PutCredential { name, sha256, .. } => {
                 revalidate(name, "credential")?;
                 check_digest(sha256).map_err(|_| {
@@ -677,6 +720,26 @@ impl State {
             | Command::AdvanceRollout { .. }
             | Command::AbortRollout { .. }
             | Command::PromoteRollout { .. } => self.commit_rollout(command, revision),
+            Command::PutRunbook {
+                name,
+                title,
+                alerts,
+                text,
+            } => {
+                self.runbooks.insert(
+                    name.clone(),
+                    Runbook {
+                        name: name.clone(),
+                        title: title.clone(),
+                        alerts: alerts.clone(),
+                        text: text.clone(),
+                        updated: revision,
+                    },
+                );
+            }
+            Command::DeleteRunbook { name } => {
+                self.runbooks.remove(name);
+            }
             Command::PutCredential { name, role, sha256 } => {
                 let created = self.credentials.get(name).map_or(revision, |c| c.created);
                 self.credentials.insert(

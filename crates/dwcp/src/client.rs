@@ -344,6 +344,23 @@ impl Client {
         self.decode(Method::POST, path, &answer)
     }
 
+    /// PUTs a text document (e.g. a runbook) as `content_type`.
+    pub async fn put_text<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        content_type: &'static str,
+        text: String,
+    ) -> Result<T, ClientError> {
+        let body = Body {
+            content_type,
+            bytes: text.into(),
+        };
+        let answer = self
+            .send(Method::PUT, path, Some(body), REQUEST_TIMEOUT)
+            .await?;
+        self.decode(Method::PUT, path, &answer)
+    }
+
     async fn json_call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,

@@ -11,6 +11,7 @@ mod deploy;
 mod nodes;
 mod rollouts;
 mod run;
+mod runbook;
 mod scheduling;
 mod table;
 mod units;
@@ -25,7 +26,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, nodes, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, runbook, nodes, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -41,6 +42,7 @@ enum Command {
     App(app::AppArgs),
     Nodes(nodes::NodesArgs),
     Rollout(rollouts::RolloutArgs),
+    Runbook(runbook::RunbookArgs),
     Cluster(cluster::ClusterArgs),
     Bench(bench::BenchArgs),
 }
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::App(args) => report(app::run(args)),
         Command::Nodes(args) => report(nodes::run(args)),
         Command::Rollout(args) => report(rollouts::run(args)),
+        Command::Runbook(args) => report(runbook::run(args)),
         Command::Cluster(args) => report(cluster::run(args)),
         Command::Bench(args) => report(bench::run(args)),
     }

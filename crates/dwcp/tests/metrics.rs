@@ -1,8 +1,10 @@
-//! `/metrics` on a real `dwcp up` node (127.0.49.1): after requests to the
-//! example app, the Prometheus exposition counts them, its latency and
-//! sandbox-start histograms agree with the count, and Prometheus' own
-//! checker (`promtool check metrics`, from Debian's `prometheus` package,
-//! which `scripts/test.sh` installs) accepts it.
+//! The ops center on a real `dwcp up` node. `/metrics` (127.0.49.1): after
+//! requests to the example app, the Prometheus exposition counts them, its
+//! latency and sandbox-start histograms agree with the count, and
+//! Prometheus' own checker (`promtool check metrics`, from Debian's
+//! `prometheus` package, which `scripts/test.sh` installs) accepts it.
+//! Runbooks (127.0.50.1): the repository's own are stored with `dwcp
+//! runbook put`, listed and shown; a broken one is refused whole.
 
 mod common;
 
@@ -79,5 +81,46 @@ fn metrics_count_requests_and_pass_promtool() {
         "promtool check metrics refused the exposition:\n{}{}\n{text}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn runbooks_are_put_listed_and_shown_and_a_broken_one_is_refused() {
+    let mut c = Cluster::found(50);
+    c.wait_api(1);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../runbooks");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_str().unwrap().to_string())
+        .filter(|p| p.ends_with(".md"))
+        .collect();
+    files.sort();
+    let mut args = vec!["runbook", "put"];
+    args.extend(files.iter().map(String::as_str));
+    let out = c.cli_ok(&args);
+    assert_eq!(out.lines().count(), files.len(), "{out}");
+    let list = c.cli_ok(&["runbook", "list"]);
+    assert!(
+        list.contains("node-down") && list.contains("NodeDown"),
+        "{list}"
+    );
+    let shown = c.cli_ok(&["runbook", "show", "node-down"]);
+    let on_disk = std::fs::read_to_string(format!("{dir}/node-down.md")).unwrap();
+    assert_eq!(shown, on_disk);
+    // A broken file among good ones: refused before anything is sent.
+    let broken = c.root.path().join("broken.md");
+    std::fs::write(&broken, "+++\ntitle = \"x\"\n+++\nno alerts\n").unwrap();
+    let good = c.root.path().join("extra.md");
+    std::fs::write(&good, "+++\ntitle = \"x\"\nalerts = [\"X\"]\n+++\n").unwrap();
+    let err = c.cli_err(&[
+        "runbook",
+        "put",
+        good.to_str().unwrap(),
+        broken.to_str().unwrap(),
+    ]);
+    assert!(err.contains("broken.md") && err.contains("alerts"), "{err}");
+    assert!(
+        !c.cli_ok(&["runbook", "list"]).contains("extra"),
+        "nothing was stored"
     );
 }

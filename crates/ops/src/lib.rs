@@ -14,6 +14,7 @@ pub mod api;
 mod cluster_plane;
 pub mod metrics;
 pub mod plane;
+pub mod runbook;
 
 pub use api::{serve, serve_node};
 pub use plane::{BlobReceipt, ControlPlane, PlaneError};

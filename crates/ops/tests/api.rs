@@ -484,6 +484,8 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/cluster/join-tokens", vec!["post"]),
         ("/api/v1/nodes", vec!["get"]),
         ("/api/v1/watch", vec!["get"]),
+        ("/api/v1/runbooks", vec!["get"]),
+        ("/api/v1/runbooks/{name}", vec!["get", "put", "delete"]),
         ("/api/v1/registers/{key}", vec!["get", "put"]),
         ("/api/v1/registers/{key}/cas", vec!["post"]),
     ];
@@ -1390,4 +1392,93 @@ async fn metrics_are_the_prometheus_text_format() {
     assert!(!text.contains("dwcp_requests_total"), "{text}");
     let r = admin(server.addr, "POST", "/metrics", Value::Null).await;
     assert_eq!(r.status, 405);
+}
+
+#[tokio::test]
+async fn runbooks_are_stored_whole_or_not_at_all() {
+    let server = start().await;
+    let good = "+++\ntitle = \"Node down\"\nalerts = [\"NodeDown\"]\n+++\n# Look\n";
+    let r = call(
+        server.addr,
+        "PUT",
+        "/api/v1/runbooks/node-down",
+        Some(ADMIN),
+        Some("text/markdown"),
+        good.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["alerts"], json!(["NodeDown"]));
+    let before = server.plane.revision();
+    // Broken front matter: refused, naming the field; nothing stored.
+    for (text, field) in [
+        ("# no front matter\n", "front matter"),
+        ("+++\ntitle = \"x\"\n+++\n", "alerts"),
+        (
+            "+++\ntitle = \"x\"\nalerts = [\"A\"]\nteam = \"y\"\n+++\n",
+            "team",
+        ),
+    ] {
+        let r = call(
+            server.addr,
+            "PUT",
+            "/api/v1/runbooks/broken",
+            Some(ADMIN),
+            Some("text/markdown"),
+            text.as_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{text}");
+        assert_eq!(r.error().1.as_deref(), Some(field), "{text}");
+    }
+    let r = call(
+        server.addr,
+        "PUT",
+        "/api/v1/runbooks/broken",
+        Some(ADMIN),
+        Some("application/json"),
+        b"{}",
+    )
+    .await;
+    assert_eq!(r.status, 415);
+    assert_eq!(
+        server.plane.revision(),
+        before,
+        "a refused runbook changed the state"
+    );
+    let r = admin(server.addr, "GET", "/api/v1/runbooks", Value::Null).await;
+    assert_eq!(
+        r.json(),
+        json!({"runbooks": [{"name": "node-down", "title": "Node down", "alerts": ["NodeDown"]}]})
+    );
+    let r = admin(
+        server.addr,
+        "GET",
+        "/api/v1/runbooks/node-down",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.json()["text"], good);
+    assert_eq!(
+        admin(
+            server.addr,
+            "DELETE",
+            "/api/v1/runbooks/node-down",
+            Value::Null
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        admin(
+            server.addr,
+            "GET",
+            "/api/v1/runbooks/node-down",
+            Value::Null
+        )
+        .await
+        .status,
+        404
+    );
 }

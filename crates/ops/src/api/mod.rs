@@ -23,6 +23,7 @@ mod registers;
 mod reply;
 mod rollouts;
 mod router;
+mod runbooks;
 mod tenants;
 mod validate;
 mod versions;
@@ -177,6 +178,10 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
         (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
         (RouteId::Nodes, Verb::Get) => nodes::list(plane).await,
         (RouteId::Watch, Verb::Get) => watch::changes(plane, req.uri().query()).await,
+        (RouteId::Runbooks, Verb::Get) => runbooks::list(plane).await,
+        (RouteId::Runbook, Verb::Get) => runbooks::show(plane, p0).await,
+        (RouteId::Runbook, Verb::Put) => runbooks::put(plane, p0, req).await,
+        (RouteId::Runbook, Verb::Delete) => runbooks::delete(plane, p0).await,
         (RouteId::Register, Verb::Get) => registers::get(plane, p0).await,
         (RouteId::Register, Verb::Put) => registers::put(plane, p0, req).await,
         (RouteId::RegisterCas, Verb::Post) => registers::cas(plane, p0, req).await,

@@ -293,6 +293,44 @@ fn paths() -> Value {
         }),
     );
     add(
+        "/runbooks",
+        json!({ "get": {
+            "summary": "Every runbook: name, title and the alerts it answers",
+            "operationId": "listRunbooks",
+            "responses": responses(&[("200", ok("the runbooks", schema("RunbookList")))], &[])
+        }}),
+    );
+    add(
+        "/runbooks/{name}",
+        json!({
+            "parameters": [{ "name": "name", "in": "path", "required": true, "description": "the runbook's name", "schema": { "type": "string" } }],
+            "get": {
+                "summary": "One runbook with its Markdown text",
+                "operationId": "showRunbook",
+                "responses": responses(&[("200", ok("the runbook", schema("Runbook")))], &[
+                    ("404", "`not_found`: no such runbook"),
+                ])
+            },
+            "put": {
+                "summary": "Create or replace a runbook: Markdown with TOML front matter (title, alerts) between +++ lines",
+                "operationId": "putRunbook",
+                "requestBody": { "required": true, "content": { "text/markdown": { "schema": { "type": "string" } } } },
+                "responses": responses(&[("200", written("stored", schema("Runbook")))], &[
+                    ("400", "`invalid` naming the field of the front matter (`front matter`, `title`, `alerts`, `severity`, an unknown key) or `text`; nothing is stored"),
+                    ("413", "`payload_too_large`: over 64 KiB"),
+                    ("415", "`unsupported_media_type`: not text/markdown or text/plain"),
+                ])
+            },
+            "delete": {
+                "summary": "Delete a runbook",
+                "operationId": "deleteRunbook",
+                "responses": responses(&[("204", empty("deleted"))], &[
+                    ("404", "`not_found`: no such runbook"),
+                ])
+            }
+        }),
+    );
+    add(
         "/blobs",
         json!({ "post": {
             "summary": "Upload an artifact (raw bytes, at most 64 MiB)",
@@ -550,6 +588,22 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["rollouts"],
             "properties": { "rollouts": { "type": "array", "items": schema("Rollout") } }
+        },
+        "Runbook": {
+            "type": "object",
+            "required": ["name", "title", "alerts", "text", "updated"],
+            "properties": {
+                "name": { "type": "string" },
+                "title": { "type": "string" },
+                "alerts": { "type": "array", "items": { "type": "string" } },
+                "text": { "type": "string", "description": "the Markdown file as uploaded" },
+                "updated": { "type": "integer" }
+            }
+        },
+        "RunbookList": {
+            "type": "object",
+            "required": ["runbooks"],
+            "properties": { "runbooks": { "type": "array", "items": { "type": "object", "description": "name, title, alerts" } } }
         },
         "NodeList": {
             "type": "object",

@@ -62,6 +62,8 @@ pub(crate) enum RouteId {
     Rollout,
     RolloutPromote,
     RolloutAbort,
+    Runbooks,
+    Runbook,
 }
 
 /// One path template and what it answers.
@@ -148,6 +150,8 @@ pub(crate) const TABLE: &[Entry] = &[
     entry(RouteId::JoinTokens, "/cluster/join-tokens", &[Post]),
     entry(RouteId::Nodes, "/nodes", &[Get]),
     entry(RouteId::Watch, "/watch", &[Get]),
+    entry(RouteId::Runbooks, "/runbooks", &[Get]),
+    entry(RouteId::Runbook, "/runbooks/{name}", &[Get, Put, Delete]),
     entry(RouteId::Register, "/registers/{key}", &[Get, Put]),
     entry(RouteId::RegisterCas, "/registers/{key}/cas", &[Post]),
 ];
