@@ -134,6 +134,12 @@ pub enum Role {
     Admin,
     /// Only joining a node to the cluster.
     Join,
+    /// Reads, and changes to apps: tenants' apps, versions, deployments,
+    /// rollouts, artifacts and runbooks — not tenants, tokens or the
+    /// cluster's membership.
+    Operator,
+    /// Reads only.
+    Viewer,
 }
 
 /// A bearer token, kept only as its sha256: the token itself is shown once

@@ -14,6 +14,7 @@ mod run;
 mod runbook;
 mod scheduling;
 mod table;
+mod token;
 mod units;
 mod up;
 
@@ -26,7 +27,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, runbook, nodes, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, runbook, token, nodes, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -43,6 +44,7 @@ enum Command {
     Nodes(nodes::NodesArgs),
     Rollout(rollouts::RolloutArgs),
     Runbook(runbook::RunbookArgs),
+    Token(token::TokenArgs),
     Cluster(cluster::ClusterArgs),
     Bench(bench::BenchArgs),
 }
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Nodes(args) => report(nodes::run(args)),
         Command::Rollout(args) => report(rollouts::run(args)),
         Command::Runbook(args) => report(runbook::run(args)),
+        Command::Token(args) => report(token::run(args)),
         Command::Cluster(args) => report(cluster::run(args)),
         Command::Bench(args) => report(bench::run(args)),
     }

@@ -4,7 +4,9 @@
 //! Prometheus' own checker (`promtool check metrics`, from Debian's
 //! `prometheus` package, which `scripts/test.sh` installs) accepts it.
 //! Runbooks (127.0.50.1): the repository's own are stored with `dwcp
-//! runbook put`, listed and shown; a broken one is refused whole.
+//! runbook put`, listed and shown; a broken one is refused whole. Tokens
+//! (same node): a viewer token made with `dwcp token create` reads and is
+//! refused every change.
 
 mod common;
 
@@ -122,5 +124,37 @@ fn runbooks_are_put_listed_and_shown_and_a_broken_one_is_refused() {
     assert!(
         !c.cli_ok(&["runbook", "list"]).contains("extra"),
         "nothing was stored"
+    );
+}
+
+#[test]
+fn a_viewer_token_reads_and_changes_nothing() {
+    let mut c = Cluster::found(51);
+    c.wait_api(1);
+    let out = c.cli(1, &["token", "create", "dashboard", "--role", "viewer"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("dwcp-viewer."), "{token}");
+    let listed = c.cli_as(1, &token, &["apps"]);
+    assert!(listed.status.success());
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("hello"));
+    let refused = c.cli_as(1, &token, &["app", "create", "blog", "--route", "/blog"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("viewer") && err.contains("only read"), "{err}");
+    assert!(!c.cli_ok(&["apps"]).contains("blog"));
+    let tokens = c.cli_ok(&["token", "list"]);
+    assert!(
+        tokens.contains("dashboard") && tokens.contains("viewer"),
+        "{tokens}"
+    );
+    c.cli_ok(&["token", "delete", "dashboard"]);
+    assert!(
+        !c.cli_as(1, &token, &["apps"]).status.success(),
+        "a deleted token stops working"
     );
 }

@@ -10,6 +10,10 @@
 //! This crate depends on `control` only, and reaches the cluster through
 //! the [`ControlPlane`] trait. The entry point is [`api::serve`].
 
+// The OpenAPI document is one `json!` literal deeper than the default
+// macro recursion limit allows.
+#![recursion_limit = "256"]
+
 pub mod api;
 mod cluster_plane;
 pub mod metrics;

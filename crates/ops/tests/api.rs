@@ -484,6 +484,8 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/cluster/join-tokens", vec!["post"]),
         ("/api/v1/nodes", vec!["get"]),
         ("/api/v1/watch", vec!["get"]),
+        ("/api/v1/tokens", vec!["get", "post"]),
+        ("/api/v1/tokens/{name}", vec!["delete"]),
         ("/api/v1/runbooks", vec!["get"]),
         ("/api/v1/runbooks/{name}", vec!["get", "put", "delete"]),
         ("/api/v1/registers/{key}", vec!["get", "put"]),
@@ -1481,4 +1483,168 @@ async fn runbooks_are_stored_whole_or_not_at_all() {
         .status,
         404
     );
+}
+
+#[tokio::test]
+async fn viewers_read_operators_change_apps_and_admins_everything() {
+    let server = start().await;
+    tenant_and_app(server.addr).await;
+    let made = |role: &'static str| {
+        let addr = server.addr;
+        async move {
+            let r = admin(
+                addr,
+                "POST",
+                "/api/v1/tokens",
+                json!({"name": format!("{role}-1"), "role": role}),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+            let token = r.json()["token"].as_str().unwrap().to_string();
+            assert!(token.starts_with(&format!("dwcp-{role}.")), "{token}");
+            token
+        }
+    };
+    let viewer = made("viewer").await;
+    let operator = made("operator").await;
+    let as_ = |token: &str, method: &'static str, path: &'static str, body: Value| {
+        let (addr, token) = (server.addr, token.to_string());
+        async move {
+            let bytes = if body.is_null() {
+                Vec::new()
+            } else {
+                serde_json::to_vec(&body).unwrap()
+            };
+            let ct = (!body.is_null()).then_some("application/json");
+            call(addr, method, path, Some(&token), ct, &bytes).await
+        }
+    };
+    // A viewer reads everything and changes nothing.
+    for path in [
+        "/api/v1/apps",
+        "/api/v1/tenants",
+        "/api/v1/nodes",
+        "/api/v1/tokens",
+        "/metrics",
+    ] {
+        assert_eq!(
+            as_(&viewer, "GET", path, Value::Null).await.status,
+            200,
+            "{path}"
+        );
+    }
+    let before = server.plane.revision();
+    for (method, path) in [
+        ("POST", "/api/v1/tenants"),
+        ("DELETE", "/api/v1/tenants/acme"),
+        ("POST", "/api/v1/tenants/acme/apps"),
+        ("DELETE", "/api/v1/tenants/acme/apps/shop"),
+        ("POST", "/api/v1/tenants/acme/apps/shop/versions"),
+        ("PUT", "/api/v1/tenants/acme/apps/shop/deployment"),
+        ("POST", "/api/v1/tenants/acme/apps/shop/rollouts"),
+        ("POST", "/api/v1/tenants/acme/apps/shop/rollout/promote"),
+        ("POST", "/api/v1/tenants/acme/apps/shop/rollout/abort"),
+        ("POST", "/api/v1/blobs"),
+        ("DELETE", "/api/v1/cluster/nodes/2"),
+        ("POST", "/api/v1/cluster/join-tokens"),
+        ("POST", "/api/v1/tokens"),
+        ("DELETE", "/api/v1/tokens/x"),
+        ("PUT", "/api/v1/runbooks/x"),
+        ("DELETE", "/api/v1/runbooks/x"),
+        ("PUT", "/api/v1/registers/k"),
+        ("POST", "/api/v1/registers/k/cas"),
+    ] {
+        let r = as_(&viewer, method, path, json!({})).await;
+        assert_eq!(r.status, 403, "viewer {method} {path}");
+        assert!(r.error().1.is_none());
+    }
+    assert_eq!(
+        server.plane.revision(),
+        before,
+        "a viewer changed the state"
+    );
+    // An operator changes apps, not tenants, tokens or members.
+    let r = as_(
+        &operator,
+        "POST",
+        "/api/v1/tenants/acme/apps",
+        json!({"name": "blog", "route": "/blog"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    for (method, path, body) in [
+        ("POST", "/api/v1/tenants", json!({"name": "other"})),
+        (
+            "POST",
+            "/api/v1/tokens",
+            json!({"name": "mine", "role": "admin"}),
+        ),
+        ("POST", "/api/v1/cluster/join-tokens", Value::Null),
+        ("DELETE", "/api/v1/cluster/nodes/2", Value::Null),
+    ] {
+        assert_eq!(
+            as_(&operator, method, path, body).await.status,
+            403,
+            "operator {method} {path}"
+        );
+    }
+    // Bad roles and names are refused; a deleted token stops working; the
+    // last admin token stays.
+    let r = admin(
+        server.addr,
+        "POST",
+        "/api/v1/tokens",
+        json!({"name": "x", "role": "root"}),
+    )
+    .await;
+    assert_eq!((r.status, r.error().1.as_deref()), (400, Some("role")));
+    let r = admin(
+        server.addr,
+        "POST",
+        "/api/v1/tokens",
+        json!({"name": "viewer-1", "role": "viewer"}),
+    )
+    .await;
+    assert_eq!((r.status, r.error().1.as_deref()), (400, Some("name")));
+    assert_eq!(
+        admin(
+            server.addr,
+            "DELETE",
+            "/api/v1/tokens/viewer-1",
+            Value::Null
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        as_(&viewer, "GET", "/api/v1/apps", Value::Null)
+            .await
+            .status,
+        401
+    );
+    let r = admin(server.addr, "GET", "/api/v1/tokens", Value::Null).await;
+    let names: Vec<String> = r.json()["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!names.iter().any(|n| n == "viewer-1"), "{names:?}");
+    let admins: Vec<String> = r.json()["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["role"] == "admin")
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(admins.len(), 1);
+    let r = admin(
+        server.addr,
+        "DELETE",
+        &format!("/api/v1/tokens/{}", admins[0]),
+        Value::Null,
+    )
+    .await;
+    assert_eq!((r.status, r.error().1.as_deref()), (400, Some("name")));
 }

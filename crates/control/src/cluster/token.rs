@@ -35,6 +35,12 @@ pub fn new_admin_token() -> Result<String, TokenError> {
     Ok(format!("dwcp-admin.{}", random_hex()?))
 }
 
+/// A new API token for `role` (`admin`, `operator`, `viewer`):
+/// `dwcp-<role>.<64 hex digits>`.
+pub fn new_api_token(role: &str) -> Result<String, TokenError> {
+    Ok(format!("dwcp-{role}.{}", random_hex()?))
+}
+
 /// The sha256 under which a token is stored.
 pub fn token_hash(token: &str) -> String {
     digest_of(token.as_bytes())

@@ -407,10 +407,15 @@ impl Cluster {
     }
 
     pub fn cli(&self, n: u8, args: &[&str]) -> std::process::Output {
+        self.cli_as(n, &self.admin, args)
+    }
+
+    /// `dwcp ARGS` against node `n` with `token`.
+    pub fn cli_as(&self, n: u8, token: &str, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_dwcp"))
             .args(args)
             .env("DWCP_API", format!("http://{}", self.nodes[&n].api))
-            .env("DWCP_TOKEN", &self.admin)
+            .env("DWCP_TOKEN", token)
             .stdin(Stdio::null())
             .output()
             .expect("cannot run the dwcp binary")

@@ -1,12 +1,14 @@
 //! Bearer tokens: a request's token is hashed and looked up among the
-//! credentials in the replicated state. Only `admin` credentials may use
-//! the API; `join` tokens only join nodes.
+//! credentials in the replicated state; its role says what it may do
+//! ([`permit`]): `admin` everything, `operator` reads and changes to apps,
+//! `viewer` reads only; `join` tokens only join nodes.
 
 use control::Role;
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 
 use super::error::ApiError;
+use super::router::{RouteId, Verb};
 use crate::ControlPlane;
 
 /// The bearer token of a request, if it carries one in the right form.
@@ -27,12 +29,19 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-/// Lets the request through if its token belongs to an admin credential;
-/// the credential's name (who acts, for audit trails).
+/// Who is calling: the credential's name (for audit trails) and role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub name: String,
+    pub role: Role,
+}
+
+/// Lets the request through if its token belongs to an API credential
+/// (admin, operator or viewer); who it is.
 pub(crate) async fn authorize<P: ControlPlane>(
     plane: &P,
     headers: &HeaderMap,
-) -> Result<String, ApiError> {
+) -> Result<Caller, ApiError> {
     let hash = control::blobs::digest_of(bearer(headers)?.as_bytes());
     let find = move |state: &control::State| {
         state
@@ -48,14 +57,38 @@ pub(crate) async fn authorize<P: ControlPlane>(
         None => plane.read(find).await?,
     };
     match found {
-        Some((Role::Admin, name)) => Ok(name),
         Some((Role::Join, _)) => Err(ApiError::forbidden(
-            "this token may only join nodes to the cluster; use an admin token for the API",
+            "this token may only join nodes to the cluster; use an API token",
         )),
+        Some((role, name)) => Ok(Caller { name, role }),
         None => Err(ApiError::unauthorized(
             "the token is not known (it may have been deleted); ask an admin for a token",
         )),
     }
+}
+
+/// Whether `role` may call `route` with `verb`: viewers read; operators
+/// read and change apps (versions, deployments, rollouts, artifacts,
+/// runbooks, registers); admins also manage tenants, tokens and members.
+pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiError> {
+    use RouteId as R;
+    let allowed = match role {
+        Role::Admin => true,
+        Role::Join => false,
+        _ if verb == Verb::Get => true,
+        Role::Viewer => false,
+        Role::Operator => !matches!(
+            route,
+            R::Tenants | R::Tenant | R::ClusterNode | R::JoinTokens | R::Tokens | R::Token
+        ),
+    };
+    if allowed {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(match role {
+        Role::Viewer => "this token is a viewer's: it may only read (GET); ask an admin for an operator token".to_string(),
+        _ => "this token is an operator's: tenants, tokens and the cluster's members are changed with an admin token".to_string(),
+    }))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod rollouts;
 mod router;
 mod runbooks;
 mod tenants;
+mod tokens;
 mod validate;
 mod versions;
 mod watch;
@@ -141,7 +142,7 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
             }
         };
     }
-    let who = auth::authorize(plane, req.headers()).await?;
+    let caller = auth::authorize(plane, req.headers()).await?;
     let Some(m) = matched else {
         return Err(ApiError::not_found(format!(
             "there is no route {}; GET /api/v1/openapi.json lists the routes",
@@ -153,6 +154,8 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
     let Some(verb) = verb.filter(|v| m.entry.verbs.contains(v)) else {
         return Err(not_allowed());
     };
+    auth::permit(caller.role, m.entry.id, verb)?;
+    let who = caller.name;
     let (p0, p1) = (m.param(0), m.param(1));
     match (m.entry.id, verb) {
         (RouteId::Tenants, Verb::Get) => tenants::list(plane).await,
@@ -178,6 +181,9 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
         (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
         (RouteId::Nodes, Verb::Get) => nodes::list(plane).await,
         (RouteId::Watch, Verb::Get) => watch::changes(plane, req.uri().query()).await,
+        (RouteId::Tokens, Verb::Get) => tokens::list(plane).await,
+        (RouteId::Tokens, Verb::Post) => tokens::create(plane, req).await,
+        (RouteId::Token, Verb::Delete) => tokens::delete(plane, p0).await,
         (RouteId::Runbooks, Verb::Get) => runbooks::list(plane).await,
         (RouteId::Runbook, Verb::Get) => runbooks::show(plane, p0).await,
         (RouteId::Runbook, Verb::Put) => runbooks::put(plane, p0, req).await,

@@ -293,6 +293,39 @@ fn paths() -> Value {
         }),
     );
     add(
+        "/tokens",
+        json!({
+            "get": {
+                "summary": "API tokens: names and roles (never the tokens)",
+                "operationId": "listTokens",
+                "responses": responses(&[("200", ok("the tokens", schema("TokenList")))], &[])
+            },
+            "post": {
+                "summary": "Make an API token with a role: admin, operator (reads and changes to apps) or viewer (reads only); shown once (admin only)",
+                "operationId": "createToken",
+                "requestBody": body("NewToken"),
+                "responses": responses(&[("201", written("made; `token` is shown this once", schema("NewTokenMade")))], &[
+                    ("400", "`invalid` with field `name` (not a name, or taken) or `role` (not admin, operator or viewer); or `malformed_json`"),
+                    MEDIA, TOO_LARGE,
+                ])
+            }
+        }),
+    );
+    add(
+        "/tokens/{name}",
+        json!({
+            "parameters": [{ "name": "name", "in": "path", "required": true, "description": "the token's name", "schema": { "type": "string" } }],
+            "delete": {
+                "summary": "Delete an API token: it stops working (admin only; the last admin token is kept)",
+                "operationId": "deleteToken",
+                "responses": responses(&[("204", empty("deleted"))], &[
+                    ("400", "`invalid` with field `name`: the last admin token"),
+                    ("404", "`not_found`: no API token with that name"),
+                ])
+            }
+        }),
+    );
+    add(
         "/runbooks",
         json!({ "get": {
             "summary": "Every runbook: name, title and the alerts it answers",
@@ -588,6 +621,24 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["rollouts"],
             "properties": { "rollouts": { "type": "array", "items": schema("Rollout") } }
+        },
+        "NewToken": {
+            "type": "object",
+            "required": ["name", "role"],
+            "properties": {
+                "name": { "type": "string" },
+                "role": { "type": "string", "enum": ["admin", "operator", "viewer"] }
+            }
+        },
+        "NewTokenMade": {
+            "type": "object",
+            "required": ["name", "role", "token"],
+            "properties": { "name": { "type": "string" }, "role": { "type": "string" }, "token": { "type": "string" } }
+        },
+        "TokenList": {
+            "type": "object",
+            "required": ["tokens"],
+            "properties": { "tokens": { "type": "array", "items": { "type": "object", "description": "name, role, created" } } }
         },
         "Runbook": {
             "type": "object",

@@ -64,6 +64,8 @@ pub(crate) enum RouteId {
     RolloutAbort,
     Runbooks,
     Runbook,
+    Tokens,
+    Token,
 }
 
 /// One path template and what it answers.
@@ -148,6 +150,8 @@ pub(crate) const TABLE: &[Entry] = &[
     entry(RouteId::Cluster, "/cluster", &[Get]),
     entry(RouteId::ClusterNode, "/cluster/nodes/{id}", &[Delete]),
     entry(RouteId::JoinTokens, "/cluster/join-tokens", &[Post]),
+    entry(RouteId::Tokens, "/tokens", &[Get, Post]),
+    entry(RouteId::Token, "/tokens/{name}", &[Delete]),
     entry(RouteId::Nodes, "/nodes", &[Get]),
     entry(RouteId::Watch, "/watch", &[Get]),
     entry(RouteId::Runbooks, "/runbooks", &[Get]),
