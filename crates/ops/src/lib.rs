@@ -9,11 +9,15 @@
 //!
 //! This crate depends on `control` only, and reaches the cluster through
 //! the [`ControlPlane`] trait. The entry point is [`api::serve`].
+//!
+//! [`slo`] is the ops center's SLO and alerting engine: pure functions of
+//! readings and time, not wired to the API yet.
 
 pub mod api;
 mod cluster_plane;
 pub mod metrics;
 pub mod plane;
+pub mod slo;
 
 pub use api::{serve, serve_node};
 pub use plane::{BlobReceipt, ControlPlane, PlaneError};
