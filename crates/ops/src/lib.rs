@@ -7,8 +7,12 @@
 //!   write with `{"error": {"code", "message", "field"}}` and a 4xx status.
 //! - Tokens are never stored: only their sha256 is, in the replicated state.
 //!
-//! This crate depends on `control` only, and reaches the cluster through
-//! the [`ControlPlane`] trait. The entry point is [`api::serve`].
+//! This crate depends on `control` (and on `node`, for the gateway's
+//! metrics), and reaches the cluster through the [`ControlPlane`] trait.
+//! The entry point is [`api::serve`] ([`api::serve_node`] with a gateway).
+//!
+//! [`slo`] is the ops center's SLO and alerting engine: pure functions of
+//! readings and time, not wired to the API yet.
 
 // The OpenAPI document is one `json!` literal deeper than the default
 // macro recursion limit allows.
@@ -19,6 +23,7 @@ mod cluster_plane;
 pub mod metrics;
 pub mod plane;
 pub mod runbook;
+pub mod slo;
 
 pub use api::{serve, serve_node};
 pub use plane::{BlobReceipt, ControlPlane, PlaneError};
