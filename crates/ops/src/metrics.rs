@@ -164,14 +164,23 @@ fn serving(out: &mut Exposition, gateway: &Gateway) {
             ("version", v.version.to_string()),
         ]
     };
-    out.family(
+    let per_version = |out: &mut Exposition,
+                       name: &str,
+                       kind: &str,
+                       help: &str,
+                       value: fn(&node::gateway::VersionSnapshot) -> u64| {
+        out.family(name, kind, help);
+        for v in &m.versions {
+            out.sample(name, &version_labels(v), value(v));
+        }
+    };
+    per_version(
+        out,
         "dwcp_requests_total",
         "counter",
         "Requests this node's gateway answered from an app's version.",
+        |v| v.requests,
     );
-    for v in &m.versions {
-        out.sample("dwcp_requests_total", &version_labels(v), v.requests);
-    }
     out.family(
         "dwcp_request_errors_total",
         "counter",
@@ -191,26 +200,20 @@ fn serving(out: &mut Exposition, gateway: &Gateway) {
             );
         }
     }
-    out.family(
+    per_version(
+        out,
         "dwcp_requests_in_flight",
         "gauge",
         "Requests admitted whose sandbox has not finished.",
+        |v| v.in_flight,
     );
-    for v in &m.versions {
-        out.sample("dwcp_requests_in_flight", &version_labels(v), v.in_flight);
-    }
-    out.family(
+    per_version(
+        out,
         "dwcp_circuit_open",
         "gauge",
         "1 while a version's circuit breaker keeps it out of its split on this gateway.",
+        |v| u64::from(v.circuit_open),
     );
-    for v in &m.versions {
-        out.sample(
-            "dwcp_circuit_open",
-            &version_labels(v),
-            u64::from(v.circuit_open),
-        );
-    }
     out.family(
         "dwcp_request_duration_seconds",
         "histogram",

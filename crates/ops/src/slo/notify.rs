@@ -261,22 +261,12 @@ fn truncate(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slo::LatencyObjective;
 
     // 2024-02-29T12:00:00.000Z
     const T0: u64 = 1_709_208_000_000;
 
     fn slo() -> Slo {
-        Slo {
-            tenant: "acme".into(),
-            app: "shop".into(),
-            availability: Some(0.999),
-            latency: Some(LatencyObjective {
-                threshold_ms: 300,
-                target: 0.99,
-            }),
-            period_days: 30,
-        }
+        crate::slo::objective::example()
     }
 
     fn alert(severity: Severity, rule: &'static str) -> Alert {

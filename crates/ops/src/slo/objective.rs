@@ -158,21 +158,27 @@ impl Slo {
     }
 }
 
+/// An SLO of both kinds for tests: 99.9 % available, 99 % under 300 ms.
+#[cfg(test)]
+pub(crate) fn example() -> Slo {
+    Slo {
+        tenant: "acme".into(),
+        app: "shop".into(),
+        availability: Some(0.999),
+        latency: Some(LatencyObjective {
+            threshold_ms: 300,
+            target: 0.99,
+        }),
+        period_days: 30,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn slo() -> Slo {
-        Slo {
-            tenant: "acme".into(),
-            app: "shop".into(),
-            availability: Some(0.999),
-            latency: Some(LatencyObjective {
-                threshold_ms: 300,
-                target: 0.99,
-            }),
-            period_days: 30,
-        }
+        example()
     }
 
     #[test]
