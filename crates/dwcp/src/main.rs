@@ -4,6 +4,7 @@
 mod app;
 mod apps;
 mod bench;
+mod capacity;
 mod client;
 mod cluster;
 mod delivery;
@@ -27,7 +28,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, runbook, token, nodes, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, runbook, token, nodes, capacity, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,6 +43,7 @@ enum Command {
     Apps(apps::AppsArgs),
     App(app::AppArgs),
     Nodes(nodes::NodesArgs),
+    Capacity(capacity::CapacityArgs),
     Rollout(rollouts::RolloutArgs),
     Runbook(runbook::RunbookArgs),
     Token(token::TokenArgs),
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Apps(args) => report(apps::run(args)),
         Command::App(args) => report(app::run(args)),
         Command::Nodes(args) => report(nodes::run(args)),
+        Command::Capacity(args) => report(capacity::run(args)),
         Command::Rollout(args) => report(rollouts::run(args)),
         Command::Runbook(args) => report(runbook::run(args)),
         Command::Token(args) => report(token::run(args)),

@@ -147,6 +147,14 @@ fn a_viewer_token_reads_and_changes_nothing() {
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("viewer") && err.contains("only read"), "{err}");
     assert!(!c.cli_ok(&["apps"]).contains("blog"));
+    // Capacity reads with a viewer token too.
+    let capacity = c.cli_as(1, &token, &["capacity"]);
+    assert!(capacity.status.success());
+    let capacity = String::from_utf8_lossy(&capacity.stdout).into_owned();
+    assert!(
+        capacity.starts_with("REGION") && capacity.contains("\nNODE "),
+        "{capacity}"
+    );
     let tokens = c.cli_ok(&["token", "list"]);
     assert!(
         tokens.contains("dashboard") && tokens.contains("viewer"),

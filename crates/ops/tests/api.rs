@@ -483,6 +483,7 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/cluster/nodes/{id}", vec!["delete"]),
         ("/api/v1/cluster/join-tokens", vec!["post"]),
         ("/api/v1/nodes", vec!["get"]),
+        ("/api/v1/capacity", vec!["get"]),
         ("/api/v1/watch", vec!["get"]),
         ("/api/v1/tokens", vec!["get", "post"]),
         ("/api/v1/tokens/{name}", vec!["delete"]),

@@ -14,6 +14,7 @@ mod apps;
 mod auth;
 mod blobs;
 mod body;
+mod capacity;
 mod cluster;
 mod deployments;
 mod error;
@@ -180,6 +181,7 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
         (RouteId::ClusterNode, Verb::Delete) => cluster::remove(plane, p0).await,
         (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
         (RouteId::Nodes, Verb::Get) => nodes::list(plane).await,
+        (RouteId::Capacity, Verb::Get) => capacity::show(plane).await,
         (RouteId::Watch, Verb::Get) => watch::changes(plane, req.uri().query()).await,
         (RouteId::Tokens, Verb::Get) => tokens::list(plane).await,
         (RouteId::Tokens, Verb::Post) => tokens::create(plane, req).await,

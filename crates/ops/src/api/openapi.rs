@@ -413,6 +413,14 @@ fn paths() -> Value {
         }}),
     );
     add(
+        "/capacity",
+        json!({ "get": {
+            "summary": "Use and headroom per node and per region: capacity, sandboxes placed, headroom, sandboxes alive at the last report",
+            "operationId": "capacity",
+            "responses": responses(&[("200", ok("capacity", schema("Capacity")))], &[])
+        }}),
+    );
+    add(
         "/cluster/nodes/{id}",
         json!({
             "parameters": [{ "name": "id", "in": "path", "required": true, "description": "the node's id", "schema": { "type": "integer", "minimum": 0 } }],
@@ -621,6 +629,14 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["rollouts"],
             "properties": { "rollouts": { "type": "array", "items": schema("Rollout") } }
+        },
+        "Capacity": {
+            "type": "object",
+            "required": ["nodes", "regions"],
+            "properties": {
+                "nodes": { "type": "array", "items": { "type": "object", "description": "node, region, capacity, placed, headroom, live (null before its first report)" } },
+                "regions": { "type": "array", "items": { "type": "object", "description": "region, nodes, capacity, placed, headroom, live" } }
+            }
         },
         "NewToken": {
             "type": "object",

@@ -66,6 +66,7 @@ pub(crate) enum RouteId {
     Runbook,
     Tokens,
     Token,
+    Capacity,
 }
 
 /// One path template and what it answers.
@@ -153,6 +154,7 @@ pub(crate) const TABLE: &[Entry] = &[
     entry(RouteId::Tokens, "/tokens", &[Get, Post]),
     entry(RouteId::Token, "/tokens/{name}", &[Delete]),
     entry(RouteId::Nodes, "/nodes", &[Get]),
+    entry(RouteId::Capacity, "/capacity", &[Get]),
     entry(RouteId::Watch, "/watch", &[Get]),
     entry(RouteId::Runbooks, "/runbooks", &[Get]),
     entry(RouteId::Runbook, "/runbooks/{name}", &[Get, Put, Delete]),
