@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Node, NodeReport, Quotas, Region, Role, VersionConfig};
+use crate::model::{Node, NodeReport, Prices, Quotas, Region, Role, VersionConfig};
 use crate::state::Revision;
 use crate::{Name, NameError};
 
@@ -110,6 +110,8 @@ pub enum Command {
     },
     /// Deletes a runbook.
     DeleteRunbook { name: Name },
+    /// Sets what running apps costs (the ops center's cost figures).
+    SetPrices { prices: Prices },
     /// Creates or replaces a credential: a token's sha256 and its role.
     PutCredential {
         name: Name,
@@ -320,6 +322,32 @@ pub fn check_replicas(replicas: u32) -> Result<(), Rejection> {
             replicas,
             "at most 100000 per region",
         ));
+    }
+    Ok(())
+}
+
+/// Checks prices: a currency code of three capital letters and amounts
+/// that are finite, not negative and below a million.
+pub fn check_prices(p: &Prices) -> Result<(), Rejection> {
+    if p.currency.len() != 3 || !p.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(Rejection::invalid(
+            "currency",
+            &p.currency,
+            "an ISO 4217 code of three capital letters, e.g. USD or EUR",
+        ));
+    }
+    for (field, v) in [
+        ("per_sandbox_second", p.per_sandbox_second),
+        ("per_gb_second", p.per_gb_second),
+        ("per_million_requests", p.per_million_requests),
+    ] {
+        if !(v.is_finite() && (0.0..1e6).contains(&v)) {
+            return Err(Rejection::invalid(
+                field,
+                v,
+                "an amount from 0 up to 1000000 (exclusive)",
+            ));
+        }
     }
     Ok(())
 }

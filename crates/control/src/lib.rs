@@ -36,11 +36,12 @@ pub mod transport;
 
 pub use command::{
     Command, MAX_RUNBOOK_BYTES, Outcome, PlacementSpec, Rejection, check_config, check_digest,
-    check_host, check_register, check_replicas, check_route, check_runbook,
+    check_host, check_prices, check_register, check_replicas, check_route, check_runbook,
 };
 pub use model::{
-    App, Credential, Deployment, LatencySummary, Node, NodeReport, Placement, Quotas, Region, Role,
-    Rollout, Runbook, Tenant, TrailEntry, Version, VersionConfig, VersionReport, Weights,
+    App, Credential, Deployment, LatencySummary, Node, NodeReport, Placement, Prices, Quotas,
+    Region, Role, Rollout, Runbook, Tenant, TrailEntry, Version, VersionConfig, VersionReport,
+    Weights,
 };
 pub use name::{Name, NameError};
 pub use state::{Change, Compacted, Event, Record, Revision, State};

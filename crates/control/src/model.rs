@@ -238,6 +238,10 @@ pub struct VersionReport {
     pub timeouts: u64,
     /// Request latency in microseconds.
     pub latency_us: LatencySummary,
+    /// The sum of its requests' latencies, in µs: how long they kept
+    /// sandboxes busy (the sandbox-seconds costs are counted in).
+    #[serde(default)]
+    pub busy_us: u64,
     /// A sample of the latencies (µs) of the requests answered since the
     /// node's previous report: what a rollout's judge compares.
     #[serde(default)]
@@ -342,4 +346,18 @@ pub struct Runbook {
     /// The whole file as uploaded, front matter included.
     pub text: String,
     pub updated: Revision,
+}
+
+/// What running apps costs, set by an admin: the ops center's cost pages
+/// multiply usage by these. Amounts are in `currency` (ISO 4217 code).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    pub currency: String,
+    /// Per second a sandbox is busy with a request.
+    pub per_sandbox_second: f64,
+    /// Per second a sandbox is busy, per GiB of its memory limit.
+    pub per_gb_second: f64,
+    /// Per million requests.
+    pub per_million_requests: f64,
 }

@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::command::{
-    check_config, check_digest, check_host, check_register, check_replicas, check_route,
-    check_runbook,
+    check_config, check_digest, check_host, check_prices, check_register, check_replicas,
+    check_route, check_runbook,
 };
 use crate::model::{
-    App, Credential, Deployment, Node, NodeReport, Placement, Region, Rollout, Runbook, Tenant,
-    Version,
+    App, Credential, Deployment, Node, NodeReport, Placement, Prices, Region, Rollout, Runbook,
+    Tenant, Version,
 };
 
 mod rollouts;
@@ -40,6 +40,8 @@ pub enum Record {
     /// A rollout, keyed `tenant/app`.
     Rollout,
     Runbook,
+    /// The prices, keyed `prices`.
+    Prices,
 }
 
 /// One record created, replaced or deleted.
@@ -115,6 +117,8 @@ pub struct State {
     rollouts: BTreeMap<(Name, Name, u64), Rollout>,
     #[serde(default)]
     runbooks: BTreeMap<Name, Runbook>,
+    #[serde(default)]
+    prices: Option<Prices>,
     registers: BTreeMap<String, Vec<u8>>,
     /// Recent events, oldest first; not part of snapshots.
     #[serde(skip)]
@@ -207,6 +211,11 @@ impl State {
     /// The last report of `node`.
     pub fn report(&self, node: &Name) -> Option<&NodeReport> {
         self.reports.get(node)
+    }
+
+    /// What running apps costs, once an admin has set it.
+    pub fn prices(&self) -> Option<&Prices> {
+        self.prices.as_ref()
     }
 
     /// Every runbook, by name.
@@ -544,6 +553,10 @@ impl State {
                 }
                 one(Record::Runbook, name.to_string())
             }
+            Command::SetPrices { prices } => {
+                check_prices(prices)?;
+                one(Record::Prices, "prices".into())
+            }
             Command::DeleteRunbook { name } => {
                 self.runbooks
                     .get(name)
@@ -739,6 +752,9 @@ impl State {
             }
             Command::DeleteRunbook { name } => {
                 self.runbooks.remove(name);
+            }
+            Command::SetPrices { prices } => {
+                self.prices = Some(prices.clone());
             }
             Command::PutCredential { name, role, sha256 } => {
                 let created = self.credentials.get(name).map_or(revision, |c| c.created);

@@ -486,6 +486,7 @@ fn a_node_report_replaces_the_last_and_goes_with_its_node() {
             errors: 1,
             timeouts: 0,
             latency_us: LatencySummary::default(),
+            busy_us: 9_000,
             recent_latencies_us: vec![900],
         }],
     };

@@ -7,6 +7,7 @@ mod bench;
 mod capacity;
 mod client;
 mod cluster;
+mod costs;
 mod delivery;
 mod deploy;
 mod nodes;
@@ -28,7 +29,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, runbook, token, nodes, capacity, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, runbook, token, nodes, capacity, costs,
+prices, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -44,6 +46,8 @@ enum Command {
     App(app::AppArgs),
     Nodes(nodes::NodesArgs),
     Capacity(capacity::CapacityArgs),
+    Costs(costs::CostsArgs),
+    Prices(costs::PricesArgs),
     Rollout(rollouts::RolloutArgs),
     Runbook(runbook::RunbookArgs),
     Token(token::TokenArgs),
@@ -61,6 +65,8 @@ fn main() -> ExitCode {
         Command::App(args) => report(app::run(args)),
         Command::Nodes(args) => report(nodes::run(args)),
         Command::Capacity(args) => report(capacity::run(args)),
+        Command::Costs(args) => report(costs::costs(args)),
+        Command::Prices(args) => report(costs::prices(args)),
         Command::Rollout(args) => report(rollouts::run(args)),
         Command::Runbook(args) => report(runbook::run(args)),
         Command::Token(args) => report(token::run(args)),

@@ -64,6 +64,49 @@ fn metrics_count_requests_and_pass_promtool() {
     assert_eq!(sample(&text, "dwcp_raft_leader{node_id=\"1\"}"), 1.0);
     assert!(sample(&text, "dwcp_apps") >= 1.0);
 
+    // Costs: the same requests, priced.
+    c.cli_ok(&[
+        "prices",
+        "--set",
+        "--currency",
+        "EUR",
+        "--sandbox-second",
+        "1",
+        "--gb-second",
+        "0",
+        "--million-requests",
+        "500000",
+    ]);
+    // Costs come from the nodes' reports (one a second): wait for the one
+    // that has the 20 requests.
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let hello = loop {
+        let costs: serde_json::Value =
+            serde_json::from_str(&c.cli_ok(&["costs", "--json"])).unwrap();
+        let found = costs["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["app"] == "hello" && a["requests"].as_u64() >= Some(20))
+            .cloned();
+        if let Some(hello) = found {
+            break hello;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no report with the requests: {costs}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // A report comes every second: at least the first 20 requests are in.
+    let requests = hello["requests"].as_f64().unwrap();
+    let seconds = hello["sandbox_seconds"].as_f64().unwrap();
+    assert!(seconds > 0.0, "{hello}");
+    let cost = hello["cost"].as_f64().unwrap();
+    assert!(
+        (cost - (seconds + requests / 2.0)).abs() < 1e-6,
+        "1 per second and 0.5 per request: {hello}"
+    );
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

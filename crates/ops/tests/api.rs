@@ -484,6 +484,8 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/cluster/join-tokens", vec!["post"]),
         ("/api/v1/nodes", vec!["get"]),
         ("/api/v1/capacity", vec!["get"]),
+        ("/api/v1/costs", vec!["get"]),
+        ("/api/v1/prices", vec!["get", "put"]),
         ("/api/v1/watch", vec!["get"]),
         ("/api/v1/tokens", vec!["get", "post"]),
         ("/api/v1/tokens/{name}", vec!["delete"]),
@@ -1554,6 +1556,7 @@ async fn viewers_read_operators_change_apps_and_admins_everything() {
         ("DELETE", "/api/v1/runbooks/x"),
         ("PUT", "/api/v1/registers/k"),
         ("POST", "/api/v1/registers/k/cas"),
+        ("PUT", "/api/v1/prices"),
     ] {
         let r = as_(&viewer, method, path, json!({})).await;
         assert_eq!(r.status, 403, "viewer {method} {path}");
@@ -1582,6 +1585,11 @@ async fn viewers_read_operators_change_apps_and_admins_everything() {
         ),
         ("POST", "/api/v1/cluster/join-tokens", Value::Null),
         ("DELETE", "/api/v1/cluster/nodes/2", Value::Null),
+        (
+            "PUT",
+            "/api/v1/prices",
+            json!({"currency": "EUR", "per_sandbox_second": 0, "per_gb_second": 0, "per_million_requests": 0}),
+        ),
     ] {
         assert_eq!(
             as_(&operator, method, path, body).await.status,

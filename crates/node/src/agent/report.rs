@@ -49,6 +49,7 @@ pub fn node_report(
                 requests: v.requests,
                 errors: v.errors_5xx + v.timeouts,
                 timeouts: v.timeouts,
+                busy_us: v.latency_us.sum,
                 recent_latencies_us: recent
                     .iter_mut()
                     .find(|((t, a, n), _)| *t == v.tenant && *a == v.app && *n == v.version)

@@ -207,7 +207,7 @@ impl Metrics {
                     errors_5xx: m.errors_5xx.load(Ordering::Relaxed),
                     timeouts: m.timeouts.load(Ordering::Relaxed),
                     in_flight: m.in_flight.load(Ordering::Relaxed),
-                    latency_us: LatencySnapshot::of(&l.histogram),
+                    latency_us: LatencySnapshot::of(&l.histogram, l.sum_us),
                     circuit_open: m
                         .breaker
                         .lock()
@@ -394,6 +394,9 @@ pub struct VersionSnapshot {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LatencySnapshot {
     pub count: u64,
+    /// The sum of every latency recorded, exactly: the time the version's
+    /// requests kept a sandbox busy (what sandbox-seconds are billed on).
+    pub sum: u64,
     pub min: u64,
     pub p50: u64,
     pub p90: u64,
@@ -403,12 +406,13 @@ pub struct LatencySnapshot {
 }
 
 impl LatencySnapshot {
-    fn of(h: &Histogram<u64>) -> LatencySnapshot {
+    fn of(h: &Histogram<u64>, sum: u64) -> LatencySnapshot {
         if h.is_empty() {
             return LatencySnapshot::default();
         }
         LatencySnapshot {
             count: h.len(),
+            sum,
             min: h.min(),
             p50: h.value_at_quantile(0.50),
             p90: h.value_at_quantile(0.90),

@@ -69,7 +69,8 @@ pub(crate) async fn authorize<P: ControlPlane>(
 
 /// Whether `role` may call `route` with `verb`: viewers read; operators
 /// read and change apps (versions, deployments, rollouts, artifacts,
-/// runbooks, registers); admins also manage tenants, tokens and members.
+/// runbooks, registers); admins also manage tenants, tokens, prices and
+/// members.
 pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiError> {
     use RouteId as R;
     let allowed = match role {
@@ -79,7 +80,13 @@ pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiEr
         Role::Viewer => false,
         Role::Operator => !matches!(
             route,
-            R::Tenants | R::Tenant | R::ClusterNode | R::JoinTokens | R::Tokens | R::Token
+            R::Tenants
+                | R::Tenant
+                | R::ClusterNode
+                | R::JoinTokens
+                | R::Tokens
+                | R::Token
+                | R::Prices
         ),
     };
     if allowed {
@@ -87,7 +94,7 @@ pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiEr
     }
     Err(ApiError::forbidden(match role {
         Role::Viewer => "this token is a viewer's: it may only read (GET); ask an admin for an operator token".to_string(),
-        _ => "this token is an operator's: tenants, tokens and the cluster's members are changed with an admin token".to_string(),
+        _ => "this token is an operator's: tenants, tokens, prices and the cluster's members are changed with an admin token".to_string(),
     }))
 }
 

@@ -16,6 +16,7 @@ mod blobs;
 mod body;
 mod capacity;
 mod cluster;
+mod costs;
 mod deployments;
 mod error;
 mod nodes;
@@ -182,6 +183,9 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
         (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
         (RouteId::Nodes, Verb::Get) => nodes::list(plane).await,
         (RouteId::Capacity, Verb::Get) => capacity::show(plane).await,
+        (RouteId::Costs, Verb::Get) => costs::show(plane).await,
+        (RouteId::Prices, Verb::Get) => costs::prices(plane).await,
+        (RouteId::Prices, Verb::Put) => costs::set_prices(plane, req).await,
         (RouteId::Watch, Verb::Get) => watch::changes(plane, req.uri().query()).await,
         (RouteId::Tokens, Verb::Get) => tokens::list(plane).await,
         (RouteId::Tokens, Verb::Post) => tokens::create(plane, req).await,

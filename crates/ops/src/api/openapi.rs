@@ -421,6 +421,35 @@ fn paths() -> Value {
         }}),
     );
     add(
+        "/costs",
+        json!({ "get": {
+            "summary": "Usage (requests, sandbox-seconds, GB-seconds) and cost per app and tenant, over the nodes' last reports (what each served since its process started); cost is null until prices are set",
+            "operationId": "costs",
+            "responses": responses(&[("200", ok("costs", schema("Costs")))], &[])
+        }}),
+    );
+    add(
+        "/prices",
+        json!({
+            "get": {
+                "summary": "What running apps costs",
+                "operationId": "prices",
+                "responses": responses(&[("200", ok("the prices", schema("Prices")))], &[
+                    ("404", "`not_found`: no prices set yet"),
+                ])
+            },
+            "put": {
+                "summary": "Set the prices (admin only)",
+                "operationId": "setPrices",
+                "requestBody": body("Prices"),
+                "responses": responses(&[("200", written("set", schema("Prices")))], &[
+                    ("400", "`invalid` with field `currency` (three capital letters) or an amount (0 to 1000000); or `malformed_json`"),
+                    MEDIA, TOO_LARGE,
+                ])
+            }
+        }),
+    );
+    add(
         "/cluster/nodes/{id}",
         json!({
             "parameters": [{ "name": "id", "in": "path", "required": true, "description": "the node's id", "schema": { "type": "integer", "minimum": 0 } }],
@@ -636,6 +665,25 @@ fn schemas() -> Value {
             "properties": {
                 "nodes": { "type": "array", "items": { "type": "object", "description": "node, region, capacity, placed, headroom, live (null before its first report)" } },
                 "regions": { "type": "array", "items": { "type": "object", "description": "region, nodes, capacity, placed, headroom, live" } }
+            }
+        },
+        "Prices": {
+            "type": "object",
+            "required": ["currency", "per_sandbox_second", "per_gb_second", "per_million_requests"],
+            "properties": {
+                "currency": { "type": "string", "description": "ISO 4217, e.g. EUR" },
+                "per_sandbox_second": { "type": "number", "minimum": 0 },
+                "per_gb_second": { "type": "number", "minimum": 0, "description": "per second a sandbox is busy, per GiB of its memory limit" },
+                "per_million_requests": { "type": "number", "minimum": 0 }
+            }
+        },
+        "Costs": {
+            "type": "object",
+            "required": ["prices", "apps", "tenants"],
+            "properties": {
+                "prices": { "oneOf": [schema("Prices"), { "type": "null" }] },
+                "apps": { "type": "array", "items": { "type": "object", "description": "tenant, app, requests, sandbox_seconds, gb_seconds, cost" } },
+                "tenants": { "type": "array", "items": { "type": "object", "description": "tenant, requests, sandbox_seconds, gb_seconds, cost" } }
             }
         },
         "NewToken": {

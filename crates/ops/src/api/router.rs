@@ -67,6 +67,8 @@ pub(crate) enum RouteId {
     Tokens,
     Token,
     Capacity,
+    Costs,
+    Prices,
 }
 
 /// One path template and what it answers.
@@ -155,6 +157,8 @@ pub(crate) const TABLE: &[Entry] = &[
     entry(RouteId::Token, "/tokens/{name}", &[Delete]),
     entry(RouteId::Nodes, "/nodes", &[Get]),
     entry(RouteId::Capacity, "/capacity", &[Get]),
+    entry(RouteId::Costs, "/costs", &[Get]),
+    entry(RouteId::Prices, "/prices", &[Get, Put]),
     entry(RouteId::Watch, "/watch", &[Get]),
     entry(RouteId::Runbooks, "/runbooks", &[Get]),
     entry(RouteId::Runbook, "/runbooks/{name}", &[Get, Put, Delete]),
