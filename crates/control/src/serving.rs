@@ -38,6 +38,11 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener`, answering
 /// every request with `handler`, until the returned task is aborted;
 /// aborting it also closes the connections it accepted.
+/// The address of the client a request came from, in the request's
+/// extensions (for rate limits and audit records).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 pub fn serve_plain<H, F>(listener: TcpListener, handler: H) -> JoinHandle<()>
 where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
@@ -67,7 +72,11 @@ where
     F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
 {
     let _ = tcp.set_nodelay(true);
-    let service = hyper::service::service_fn(move |req| {
+    let peer = tcp.peer_addr().ok().map(PeerAddr);
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        if let Some(peer) = peer {
+            req.extensions_mut().insert(peer);
+        }
         let answer = handler(req);
         async move { Ok::<_, Infallible>(answer.await) }
     });

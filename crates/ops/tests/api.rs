@@ -194,7 +194,8 @@ async fn start() -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let plane = Arc::new(Fake::new());
-    let task = ops::serve(listener, plane.clone());
+    // Tests send many bad tokens on purpose: the lockout is tested alone.
+    let task = ops::api::serve_with(listener, plane.clone(), None, 10_000);
     Server { addr, plane, task }
 }
 
@@ -1656,4 +1657,28 @@ async fn viewers_read_operators_change_apps_and_admins_everything() {
     )
     .await;
     assert_eq!((r.status, r.error().1.as_deref()), (400, Some("name")));
+}
+
+#[tokio::test]
+async fn an_address_guessing_tokens_is_locked_out() {
+    let plane = Arc::new(Fake::new());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _task = ops::api::serve_with(listener, plane, None, 3);
+    for _ in 0..3 {
+        let r = call(addr, "GET", "/api/v1/apps", Some("guess"), None, b"").await;
+        assert_eq!(r.status, 401);
+    }
+    // Locked out now, even with a good token; health still answers.
+    let r = call(addr, "GET", "/api/v1/apps", Some(ADMIN), None, b"").await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.error().0, "too_many_requests");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(
+        call(addr, "GET", "/api/v1/health", None, None, b"")
+            .await
+            .status,
+        200
+    );
 }

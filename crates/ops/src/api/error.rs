@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use control::{NameError, Rejection};
 use http_body_util::Full;
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
@@ -22,6 +22,8 @@ pub(crate) struct ApiError {
     /// The `Allow` header of a 405. (A 401 always gets
     /// `WWW-Authenticate: Bearer`.)
     allow: Option<String>,
+    /// `Retry-After`, in seconds.
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -44,6 +46,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             allow: None,
+            retry_after: None,
         }
     }
 
@@ -107,6 +110,14 @@ impl ApiError {
         ApiError::new(StatusCode::GONE, "compacted", message).with_field("since")
     }
 
+    /// Too many failed attempts from one address; `retry_after_s` says
+    /// when to try again.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_s: u64) -> ApiError {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message);
+        e.retry_after = Some(retry_after_s);
+        e
+    }
+
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
@@ -144,6 +155,9 @@ impl ApiError {
             && let Ok(value) = HeaderValue::from_str(&allow)
         {
             headers.insert(ALLOW, value);
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

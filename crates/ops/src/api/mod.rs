@@ -19,6 +19,7 @@ mod cluster;
 mod costs;
 mod deployments;
 mod error;
+mod lockout;
 mod nodes;
 mod openapi;
 mod registers;
@@ -33,6 +34,7 @@ mod versions;
 mod watch;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -45,6 +47,7 @@ use tokio::task::JoinHandle;
 
 use crate::ControlPlane;
 use error::ApiError;
+use lockout::Lockout;
 use node::gateway::Gateway;
 use reply::{NODE_HEADER, Reply, json};
 use router::{RouteId, Verb};
@@ -62,10 +65,23 @@ pub fn serve_node<P: ControlPlane>(
     plane: Arc<P>,
     gateway: Option<Arc<Gateway>>,
 ) -> JoinHandle<()> {
+    serve_with(listener, plane, gateway, lockout::MAX_FAILURES)
+}
+
+/// [`serve_node`] locking an address out after `max_failed_auth` requests
+/// with unknown tokens in a minute (see `lockout.rs`; the default is 10).
+pub fn serve_with<P: ControlPlane>(
+    listener: TcpListener,
+    plane: Arc<P>,
+    gateway: Option<Arc<Gateway>>,
+    max_failed_auth: u32,
+) -> JoinHandle<()> {
+    let lockout = Arc::new(Lockout::new(max_failed_auth));
     control::serving::serve_plain(listener, move |req| {
         let plane = plane.clone();
         let gateway = gateway.clone();
-        async move { handle(&*plane, gateway.as_deref(), req).await }
+        let lockout = lockout.clone();
+        async move { handle(&*plane, gateway.as_deref(), &lockout, req).await }
     })
 }
 
@@ -73,13 +89,35 @@ pub fn serve_node<P: ControlPlane>(
 async fn handle<P: ControlPlane>(
     plane: &P,
     gateway: Option<&Gateway>,
+    lockout: &Lockout,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let answer = if req.uri().path() == "/metrics" {
+    let path = req.uri().path();
+    let public = path == "/api/v1/health" || path == "/api/v1/openapi.json";
+    let peer = req
+        .extensions()
+        .get::<control::serving::PeerAddr>()
+        .map(|p| p.0.ip())
+        .filter(|_| !public);
+    let locked = peer.and_then(|ip| lockout.check(ip, Instant::now()).err());
+    let answer = if let Some(wait) = locked {
+        Err(ApiError::too_many_requests(
+            format!(
+                "too many requests with unknown tokens from this address; try again in {wait} s"
+            ),
+            wait,
+        ))
+    } else if path == "/metrics" {
         metrics(plane, gateway, &req).await
     } else {
         route(plane, req).await
     };
+    if let (Some(ip), None) = (peer, locked) {
+        match &answer {
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => lockout.failed(ip, Instant::now()),
+            _ => lockout.succeeded(ip),
+        }
+    }
     let mut response = match answer {
         Ok(response) => response,
         Err(error) => error.into_response(),

@@ -1,0 +1,111 @@
+//! Failed authentication is rate-limited per client address: after
+//! [`MAX_FAILURES`] requests with an unknown or malformed token within
+//! [`WINDOW`], the address gets 429 (with `Retry-After`) without its token
+//! being looked at, until the window ends (also with a good token: the
+//! address waits). A token cannot be guessed by trying; an authenticated
+//! request forgets the address's earlier failures. Health and the OpenAPI
+//! document are never refused.
+//!
+//! The decisions are pure functions of the time they are given; the map
+//! is bounded.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Failed attempts allowed per address and window.
+pub const MAX_FAILURES: u32 = 10;
+/// The window the failures are counted in.
+pub const WINDOW: Duration = Duration::from_secs(60);
+/// Most addresses remembered; past it, expired entries go first, then all.
+const MAX_ADDRESSES: usize = 100_000;
+
+/// Failures per address.
+pub struct Lockout {
+    max_failures: u32,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl Default for Lockout {
+    fn default() -> Self {
+        Lockout::new(MAX_FAILURES)
+    }
+}
+
+impl Lockout {
+    /// A lockout after `max_failures` failures in a window (at least 1).
+    pub fn new(max_failures: u32) -> Lockout {
+        Lockout {
+            max_failures: max_failures.max(1),
+            failures: Mutex::default(),
+        }
+    }
+
+    /// `Err(seconds to wait)` while `ip` is locked out at `now`.
+    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match failures.get(&ip) {
+            Some(&(count, since)) if count >= self.max_failures && now < since + WINDOW => {
+                Err((since + WINDOW - now).as_secs().max(1))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed authentication from `ip` at `now`.
+    pub fn failed(&self, ip: IpAddr, now: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failures.len() >= MAX_ADDRESSES && !failures.contains_key(&ip) {
+            failures.retain(|_, &mut (_, since)| now < since + WINDOW);
+            if failures.len() >= MAX_ADDRESSES {
+                failures.clear();
+            }
+        }
+        let entry = failures.entry(ip).or_insert((0, now));
+        if now >= entry.1 + WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+
+    /// Forgets `ip`'s failures (it authenticated).
+    pub fn succeeded(&self, ip: IpAddr) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_failures_lock_an_address_out_for_the_window() {
+        let lockout = Lockout::default();
+        let (ip, other) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let t0 = Instant::now();
+        for i in 0..MAX_FAILURES {
+            assert_eq!(lockout.check(ip, t0), Ok(()), "after {i} failures");
+            lockout.failed(ip, t0 + Duration::from_secs(u64::from(i)));
+        }
+        assert_eq!(lockout.check(ip, t0 + Duration::from_secs(10)), Err(50));
+        assert_eq!(
+            lockout.check(other, t0),
+            Ok(()),
+            "another address is not affected"
+        );
+        assert_eq!(lockout.check(ip, t0 + WINDOW), Ok(()), "the window ended");
+        // A new window starts counting from one.
+        lockout.failed(ip, t0 + WINDOW);
+        assert_eq!(lockout.check(ip, t0 + WINDOW), Ok(()));
+        // Success forgets.
+        for _ in 0..MAX_FAILURES {
+            lockout.failed(other, t0);
+        }
+        lockout.succeeded(other);
+        assert_eq!(lockout.check(other, t0), Ok(()));
+    }
+}
