@@ -112,6 +112,15 @@ pub enum Command {
     DeleteRunbook { name: Name },
     /// Sets what running apps costs (the ops center's cost figures).
     SetPrices { prices: Prices },
+    /// `command`, recorded in the audit log with who asked, from where and
+    /// for what, if and only if it is applied.
+    Audited {
+        who: String,
+        from: String,
+        what: String,
+        unix_ms: u64,
+        command: Box<Command>,
+    },
     /// Creates or replaces a credential: a token's sha256 and its role.
     PutCredential {
         name: Name,

@@ -39,9 +39,9 @@ pub use command::{
     check_host, check_prices, check_register, check_replicas, check_route, check_runbook,
 };
 pub use model::{
-    App, Credential, Deployment, LatencySummary, Node, NodeReport, Placement, Prices, Quotas,
-    Region, Role, Rollout, Runbook, Tenant, TrailEntry, Version, VersionConfig, VersionReport,
-    Weights,
+    App, AuditEntry, Credential, Deployment, LatencySummary, Node, NodeReport, Placement, Prices,
+    Quotas, Region, Role, Rollout, Runbook, Tenant, TrailEntry, Version, VersionConfig,
+    VersionReport, Weights,
 };
 pub use name::{Name, NameError};
 pub use state::{Change, Compacted, Event, Record, Revision, State};

@@ -361,3 +361,20 @@ pub struct Prices {
     /// Per million requests.
     pub per_million_requests: f64,
 }
+
+/// Who changed the desired state, what, when and from where: one entry per
+/// change made through the API, written in the same log entry as the
+/// change ([`crate::Command::Audited`]), so a change is never made without
+/// its record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// The revision of the change.
+    pub revision: Revision,
+    pub unix_ms: u64,
+    /// The credential's name.
+    pub who: String,
+    /// The client's address, as the API node saw it.
+    pub from: String,
+    /// The request, e.g. `PUT /api/v1/tenants/acme/apps/shop/deployment`.
+    pub what: String,
+}

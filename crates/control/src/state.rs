@@ -9,8 +9,8 @@ use crate::command::{
     check_route, check_runbook,
 };
 use crate::model::{
-    App, Credential, Deployment, Node, NodeReport, Placement, Prices, Region, Rollout, Runbook,
-    Tenant, Version,
+    App, AuditEntry, Credential, Deployment, Node, NodeReport, Placement, Prices, Region, Rollout,
+    Runbook, Tenant, Version,
 };
 
 mod rollouts;
@@ -73,6 +73,9 @@ pub struct Compacted {
 /// Most versions one node report may carry.
 const MAX_REPORTED_VERSIONS: usize = 10_000;
 
+/// Audit entries the state keeps (older ones go first).
+pub const AUDIT_KEPT: usize = 10_000;
+
 /// Most runbooks the state keeps.
 const MAX_RUNBOOKS: usize = 1_000;
 
@@ -119,6 +122,9 @@ pub struct State {
     runbooks: BTreeMap<Name, Runbook>,
     #[serde(default)]
     prices: Option<Prices>,
+    /// The latest changes made through the API, oldest first.
+    #[serde(default)]
+    audit: VecDeque<AuditEntry>,
     registers: BTreeMap<String, Vec<u8>>,
     /// Recent events, oldest first; not part of snapshots.
     #[serde(skip)]
@@ -211,6 +217,12 @@ impl State {
     /// The last report of `node`.
     pub fn report(&self, node: &Name) -> Option<&NodeReport> {
         self.reports.get(node)
+    }
+
+    /// The audit log's entries after `since`, oldest first (the log keeps
+    /// the latest [`AUDIT_KEPT`]).
+    pub fn audit_since(&self, since: Revision) -> impl Iterator<Item = &AuditEntry> {
+        self.audit.iter().filter(move |e| e.revision > since)
     }
 
     /// What running apps costs, once an admin has set it.
@@ -553,6 +565,27 @@ impl State {
                 }
                 one(Record::Runbook, name.to_string())
             }
+            Command::Audited {
+                who,
+                from,
+                what,
+                command,
+                ..
+            } => {
+                if matches!(**command, Command::Audited { .. }) {
+                    return Err(Rejection::invalid(
+                        "command",
+                        "audited",
+                        "a change audited once, not an audit of an audit",
+                    ));
+                }
+                for (field, value) in [("who", who), ("from", from), ("what", what)] {
+                    if value.len() > 500 {
+                        return Err(Rejection::invalid(field, value, "at most 500 bytes"));
+                    }
+                }
+                self.plan(command)
+            }
             Command::SetPrices { prices } => {
                 check_prices(prices)?;
                 one(Record::Prices, "prices".into())
@@ -755,6 +788,29 @@ impl State {
             }
             Command::SetPrices { prices } => {
                 self.prices = Some(prices.clone());
+            }
+            Command::Audited {
+                who,
+                from,
+                what,
+                unix_ms,
+                command,
+            } => {
+                // The inner change takes this revision; its own commit
+                // below does the bookkeeping, so return before doing it
+                // twice.
+                self.commit(command, changes);
+                self.audit.push_back(AuditEntry {
+                    revision,
+                    unix_ms: *unix_ms,
+                    who: who.clone(),
+                    from: from.clone(),
+                    what: what.clone(),
+                });
+                while self.audit.len() > AUDIT_KEPT {
+                    self.audit.pop_front();
+                }
+                return;
             }
             Command::PutCredential { name, role, sha256 } => {
                 let created = self.credentials.get(name).map_or(revision, |c| c.created);

@@ -3,6 +3,7 @@
 
 mod app;
 mod apps;
+mod audit;
 mod bench;
 mod capacity;
 mod client;
@@ -30,7 +31,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "dwcp", version)]
 #[command(
     after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, runbook, token, nodes, capacity, costs,
-prices, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
+prices, audit, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -46,6 +47,7 @@ enum Command {
     App(app::AppArgs),
     Nodes(nodes::NodesArgs),
     Capacity(capacity::CapacityArgs),
+    Audit(audit::AuditArgs),
     Costs(costs::CostsArgs),
     Prices(costs::PricesArgs),
     Rollout(rollouts::RolloutArgs),
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::App(args) => report(app::run(args)),
         Command::Nodes(args) => report(nodes::run(args)),
         Command::Capacity(args) => report(capacity::run(args)),
+        Command::Audit(args) => report(audit::run(args)),
         Command::Costs(args) => report(costs::costs(args)),
         Command::Prices(args) => report(costs::prices(args)),
         Command::Rollout(args) => report(rollouts::run(args)),

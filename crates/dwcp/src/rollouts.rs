@@ -439,7 +439,7 @@ fn step_name(r: &Rollout) -> String {
 }
 
 /// `HH:MM:SS.mmm` UTC of a Unix time in ms.
-fn clock(unix_ms: u64) -> String {
+pub fn clock(unix_ms: u64) -> String {
     let s = unix_ms / 1000;
     format!(
         "{:02}:{:02}:{:02}.{:03}",

@@ -204,6 +204,22 @@ fn a_viewer_token_reads_and_changes_nothing() {
         "{tokens}"
     );
     c.cli_ok(&["token", "delete", "dashboard"]);
+    // Both token changes are in the audit log, by the admin token, from
+    // the test's address.
+    let audit = c.cli_ok(&["audit"]);
+    let lines: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("/api/v1/tokens"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{audit}");
+    assert!(
+        lines[0].contains("POST /api/v1/tokens") && lines[0].contains("127.0.0.1"),
+        "{audit}"
+    );
+    assert!(
+        lines[1].contains("DELETE /api/v1/tokens/dashboard"),
+        "{audit}"
+    );
     assert!(
         !c.cli_as(1, &token, &["apps"]).status.success(),
         "a deleted token stops working"

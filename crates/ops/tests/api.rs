@@ -486,6 +486,7 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/nodes", vec!["get"]),
         ("/api/v1/capacity", vec!["get"]),
         ("/api/v1/costs", vec!["get"]),
+        ("/api/v1/audit", vec!["get"]),
         ("/api/v1/prices", vec!["get", "put"]),
         ("/api/v1/watch", vec!["get"]),
         ("/api/v1/tokens", vec!["get", "post"]),
@@ -1681,4 +1682,46 @@ async fn an_address_guessing_tokens_is_locked_out() {
             .status,
         200
     );
+}
+
+#[tokio::test]
+async fn every_change_is_audited_with_who_what_and_from_where() {
+    let server = start().await;
+    let r = admin(
+        server.addr,
+        "POST",
+        "/api/v1/tenants",
+        json!({"name": "acme"}),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let revision: u64 = r.header("dwcp-revision").unwrap().parse().unwrap();
+    // A refused change leaves no entry.
+    let r = admin(
+        server.addr,
+        "POST",
+        "/api/v1/tenants/nobody/apps",
+        json!({"name": "x", "route": "/x"}),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = admin(server.addr, "GET", "/api/v1/audit", Value::Null).await;
+    let entries = r.json()["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert_eq!(e["revision"], revision);
+    assert_eq!(e["who"], "admin");
+    assert_eq!(e["from"], "127.0.0.1");
+    assert_eq!(e["what"], "POST /api/v1/tenants");
+    assert!(e["unix_ms"].as_u64().unwrap() > 1_700_000_000_000);
+    let r = admin(
+        server.addr,
+        "GET",
+        &format!("/api/v1/audit?since={revision}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.json()["entries"], json!([]));
+    let r = admin(server.addr, "GET", "/api/v1/audit?since=soon", Value::Null).await;
+    assert_eq!((r.status, r.error().1.as_deref()), (400, Some("since")));
 }

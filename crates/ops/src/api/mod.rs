@@ -11,6 +11,7 @@
 //! response carries `dwcp-node`, every write `dwcp-revision`.
 
 mod apps;
+mod audit;
 mod auth;
 mod blobs;
 mod body;
@@ -195,7 +196,33 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
         return Err(not_allowed());
     };
     auth::permit(caller.role, m.entry.id, verb)?;
-    let who = caller.name;
+    let audit = reply::AuditContext {
+        who: caller.name.clone(),
+        from: req
+            .extensions()
+            .get::<control::serving::PeerAddr>()
+            .map_or_else(|| "unknown".to_string(), |p| p.0.ip().to_string()),
+        what: format!(
+            "{} {}",
+            verb.as_str(),
+            path.chars().take(300).collect::<String>()
+        ),
+    };
+    reply::AUDIT
+        .scope(audit, dispatch(plane, &m, verb, caller.name, req))
+        .await
+}
+
+/// Runs the handler of a matched, authorized request.
+async fn dispatch<P: ControlPlane>(
+    plane: &P,
+    m: &router::Matched,
+    verb: Verb,
+    who: String,
+    req: Request<Incoming>,
+) -> Result<Reply, ApiError> {
+    let not_allowed =
+        || ApiError::method_not_allowed(req.method().as_str(), req.uri().path(), m.entry.allow());
     let (p0, p1) = (m.param(0), m.param(1));
     match (m.entry.id, verb) {
         (RouteId::Tenants, Verb::Get) => tenants::list(plane).await,
@@ -221,6 +248,7 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
         (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
         (RouteId::Nodes, Verb::Get) => nodes::list(plane).await,
         (RouteId::Capacity, Verb::Get) => capacity::show(plane).await,
+        (RouteId::Audit, Verb::Get) => audit::list(plane, req.uri().query()).await,
         (RouteId::Costs, Verb::Get) => costs::show(plane).await,
         (RouteId::Prices, Verb::Get) => costs::prices(plane).await,
         (RouteId::Prices, Verb::Put) => costs::set_prices(plane, req).await,

@@ -421,6 +421,19 @@ fn paths() -> Value {
         }}),
     );
     add(
+        "/audit",
+        json!({ "get": {
+            "summary": "The audit log: who changed what, when and from where (one entry per change made through the API, in the same log entry as the change; the latest 10,000)",
+            "operationId": "audit",
+            "parameters": [
+                { "name": "since", "in": "query", "required": false, "description": "only entries after this revision", "schema": { "type": "integer", "minimum": 0 } }
+            ],
+            "responses": responses(&[("200", ok("the entries, oldest first", schema("AuditList")))], &[
+                ("400", "`invalid` with field `since`, or an unknown query parameter"),
+            ])
+        }}),
+    );
+    add(
         "/costs",
         json!({ "get": {
             "summary": "Usage (requests, sandbox-seconds, GB-seconds) and cost per app and tenant, over the nodes' last reports (what each served since its process started); cost is null until prices are set",
@@ -666,6 +679,11 @@ fn schemas() -> Value {
                 "nodes": { "type": "array", "items": { "type": "object", "description": "node, region, capacity, placed, headroom, live (null before its first report)" } },
                 "regions": { "type": "array", "items": { "type": "object", "description": "region, nodes, capacity, placed, headroom, live" } }
             }
+        },
+        "AuditList": {
+            "type": "object",
+            "required": ["entries"],
+            "properties": { "entries": { "type": "array", "items": { "type": "object", "description": "revision, unix_ms, who (the credential's name), from (the client's address), what (method and path)" } } }
         },
         "Prices": {
             "type": "object",

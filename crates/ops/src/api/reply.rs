@@ -46,12 +46,39 @@ pub(crate) fn with_revision(mut response: Reply, revision: Revision) -> Reply {
     response
 }
 
+/// Who is asking for what, from where: set by the router around each
+/// authenticated request, read by [`commit`].
+#[derive(Clone, Debug)]
+pub(crate) struct AuditContext {
+    pub who: String,
+    pub from: String,
+    pub what: String,
+}
+
+tokio::task_local! {
+    pub(crate) static AUDIT: AuditContext;
+}
+
 /// Commits `command` (one log entry) and returns the revision after it
 /// and its outcome; a refusal by the state machine is the matching error.
+/// Inside a request, the command is audited: the change and its audit
+/// record are one entry.
 pub(crate) async fn commit<P: ControlPlane>(
     plane: &P,
     command: Command,
 ) -> Result<(Revision, Outcome), ApiError> {
+    let command = match AUDIT.try_with(Clone::clone) {
+        Ok(ctx) => Command::Audited {
+            who: ctx.who,
+            from: ctx.from,
+            what: ctx.what,
+            unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            command: Box::new(command),
+        },
+        Err(_) => command,
+    };
     let response = plane.write(command).await?;
     let outcome = response.result?;
     Ok((response.revision, outcome))

@@ -69,6 +69,7 @@ pub(crate) enum RouteId {
     Capacity,
     Costs,
     Prices,
+    Audit,
 }
 
 /// One path template and what it answers.
@@ -158,6 +159,7 @@ pub(crate) const TABLE: &[Entry] = &[
     entry(RouteId::Nodes, "/nodes", &[Get]),
     entry(RouteId::Capacity, "/capacity", &[Get]),
     entry(RouteId::Costs, "/costs", &[Get]),
+    entry(RouteId::Audit, "/audit", &[Get]),
     entry(RouteId::Prices, "/prices", &[Get, Put]),
     entry(RouteId::Watch, "/watch", &[Get]),
     entry(RouteId::Runbooks, "/runbooks", &[Get]),
