@@ -171,6 +171,7 @@ impl State {
                 app,
                 id,
                 expected,
+                progress,
                 records,
                 ..
             } => {
@@ -193,7 +194,10 @@ impl State {
                     ));
                 }
                 let mut changes = changed(tenant, app)?.1;
-                changes.push(change(Record::Deployment, format!("{tenant}/{app}")));
+                // Success deploys the new version in the same command.
+                if progress.status == rollout::Status::Succeeded {
+                    changes.push(change(Record::Deployment, format!("{tenant}/{app}")));
+                }
                 Ok((Outcome::Applied, changes))
             }
             Command::AbortRollout {

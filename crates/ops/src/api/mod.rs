@@ -190,10 +190,12 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
             path.chars().take(200).collect::<String>()
         )));
     };
-    let not_allowed =
-        || ApiError::method_not_allowed(req.method().as_str(), &path, m.entry.allow());
     let Some(verb) = verb.filter(|v| m.entry.verbs.contains(v)) else {
-        return Err(not_allowed());
+        return Err(ApiError::method_not_allowed(
+            req.method().as_str(),
+            &path,
+            m.entry.allow(),
+        ));
     };
     auth::permit(caller.role, m.entry.id, verb)?;
     let audit = reply::AuditContext {

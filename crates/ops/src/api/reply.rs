@@ -46,6 +46,14 @@ pub(crate) fn with_revision(mut response: Reply, revision: Revision) -> Reply {
     response
 }
 
+/// Milliseconds since the Unix epoch on this node's clock: the times of
+/// audit records and rollout trails, readable by people.
+pub(crate) fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Who is asking for what, from where: set by the router around each
 /// authenticated request, read by [`commit`].
 #[derive(Clone, Debug)]
@@ -72,9 +80,7 @@ pub(crate) async fn commit<P: ControlPlane>(
             who: ctx.who,
             from: ctx.from,
             what: ctx.what,
-            unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            unix_ms: now_unix_ms(),
             command: Box::new(command),
         },
         Err(_) => command,

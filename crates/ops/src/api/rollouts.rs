@@ -7,7 +7,6 @@
 //! command: an abort puts all traffic back on stable in one store write.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use control::{Command, Rollout, State, Weights};
 use hyper::body::Incoming;
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::body::read_json;
 use super::error::ApiError;
-use super::reply::{Reply, commit, json, with_revision};
+use super::reply::{Reply, commit, json, now_unix_ms, with_revision};
 use super::validate;
 use crate::ControlPlane;
 
@@ -61,12 +60,6 @@ struct Live {
 #[derive(Serialize)]
 struct History {
     rollouts: Vec<Rollout>,
-}
-
-fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// `POST .../rollouts`.
