@@ -221,6 +221,10 @@ pub struct NodeReport {
     pub templates_ready: u32,
     /// Sandboxes alive on the node right now (running or waiting warm).
     pub live_sandboxes: u64,
+    /// Sandboxes started since the node's process started (the dashboard
+    /// shows starts per second from its differences).
+    #[serde(default)]
+    pub sandbox_starts: u64,
     /// Per version the node served, its counters.
     pub versions: Vec<VersionReport>,
 }

@@ -8,8 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -43,10 +42,15 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerAddr(pub std::net::SocketAddr);
 
-pub fn serve_plain<H, F>(listener: TcpListener, handler: H) -> JoinHandle<()>
+///
+/// The body type is the handler's: [`http_body_util::Full`] for whole answers, or a
+/// streaming body (the API's server-sent events).
+pub fn serve_plain<H, F, B>(listener: TcpListener, handler: H) -> JoinHandle<()>
 where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
@@ -66,10 +70,12 @@ where
 }
 
 /// Serves one connection until the client leaves.
-async fn connection<H, F>(tcp: TcpStream, handler: H)
+async fn connection<H, F, B>(tcp: TcpStream, handler: H)
 where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
-    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let _ = tcp.set_nodelay(true);
     let peer = tcp.peer_addr().ok().map(PeerAddr);

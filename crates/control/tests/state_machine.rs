@@ -478,6 +478,7 @@ fn a_node_report_replaces_the_last_and_goes_with_its_node() {
         sequence,
         templates_ready: 1,
         live_sandboxes: 3,
+        sandbox_starts: 2,
         versions: vec![VersionReport {
             tenant: n("acme"),
             app: n("shop"),

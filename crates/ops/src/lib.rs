@@ -20,6 +20,7 @@
 
 pub mod api;
 mod cluster_plane;
+pub mod dashboard;
 pub mod metrics;
 pub mod plane;
 pub mod runbook;

@@ -72,6 +72,7 @@ pub fn node_report(
         sequence,
         templates_ready,
         live_sandboxes,
+        sandbox_starts: metrics.sandbox_starts,
         versions,
     }
 }

@@ -222,6 +222,12 @@ impl Metrics {
             unrouted: self.unrouted.load(Ordering::Relaxed),
             no_version: self.no_version.load(Ordering::Relaxed),
             forwarded: self.forwarded.load(Ordering::Relaxed),
+            sandbox_starts: self
+                .sandbox_starts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .histogram
+                .len(),
         }
     }
 
@@ -357,6 +363,8 @@ pub struct MetricsSnapshot {
     /// Requests sent on to another node's gateway (counted by version
     /// there, not here).
     pub forwarded: u64,
+    /// Fresh sandboxes started (cold routes) since the process started.
+    pub sandbox_starts: u64,
 }
 
 impl MetricsSnapshot {

@@ -196,6 +196,7 @@ mod tests {
                     sequence: 1,
                     templates_ready: 1,
                     live_sandboxes: 0,
+                    sandbox_starts: 0,
                     versions: vec![VersionReport {
                         tenant: n("acme"),
                         app: n("shop"),

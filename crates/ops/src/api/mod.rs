@@ -13,11 +13,12 @@
 mod apps;
 mod audit;
 mod auth;
+pub(crate) use auth::Caller;
 mod blobs;
 mod body;
-mod capacity;
+pub(crate) mod capacity;
 mod cluster;
-mod costs;
+pub(crate) mod costs;
 mod deployments;
 mod error;
 mod lockout;
@@ -40,13 +41,14 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::ControlPlane;
+use crate::dashboard::{self, Body, Feed, Page, feed};
 use error::ApiError;
 use lockout::Lockout;
 use node::gateway::Gateway;
@@ -78,11 +80,17 @@ pub fn serve_with<P: ControlPlane>(
     max_failed_auth: u32,
 ) -> JoinHandle<()> {
     let lockout = Arc::new(Lockout::new(max_failed_auth));
+    let feed = Feed::new();
+    // The feed's task stops when the server's task (which owns the
+    // handler, and so this) is aborted.
+    let running = Arc::new(feed::Running(tokio::spawn(feed.clone().run(plane.clone()))));
     control::serving::serve_plain(listener, move |req| {
         let plane = plane.clone();
         let gateway = gateway.clone();
         let lockout = lockout.clone();
-        async move { handle(&*plane, gateway.as_deref(), &lockout, req).await }
+        let feed = feed.clone();
+        let _running = running.clone();
+        async move { handle(&*plane, gateway.as_deref(), &lockout, &feed, req).await }
     })
 }
 
@@ -91,9 +99,18 @@ async fn handle<P: ControlPlane>(
     plane: &P,
     gateway: Option<&Gateway>,
     lockout: &Lockout,
+    feed: &Feed,
     req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+) -> Response<Body> {
     let path = req.uri().path();
+    if dashboard::owns(path) {
+        let caller = auth::authorize(plane, req.headers()).await.ok();
+        let mut response = dashboard::serve(plane, feed, &req, caller.as_ref());
+        response
+            .headers_mut()
+            .insert(NODE_HEADER, HeaderValue::from(plane.node_id()));
+        return response.map(Body::Left);
+    }
     let public = path == "/api/v1/health" || path == "/api/v1/openapi.json";
     let peer = req
         .extensions()
@@ -109,9 +126,13 @@ async fn handle<P: ControlPlane>(
             wait,
         ))
     } else if path == "/metrics" {
-        metrics(plane, gateway, &req).await
+        metrics(plane, gateway, &req)
+            .await
+            .map(|r| r.map(Body::Left))
+    } else if path == EVENTS {
+        events(plane, feed, &req).await
     } else {
-        route(plane, req).await
+        route(plane, req).await.map(|r| r.map(Body::Left))
     };
     if let (Some(ip), None) = (peer, locked) {
         match &answer {
@@ -121,7 +142,7 @@ async fn handle<P: ControlPlane>(
     }
     let mut response = match answer {
         Ok(response) => response,
-        Err(error) => error.into_response(),
+        Err(error) => error.into_response().map(Body::Left),
     };
     response
         .headers_mut()
@@ -149,6 +170,53 @@ async fn metrics<P: ControlPlane>(
         CONTENT_TYPE,
         HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
+    Ok(response)
+}
+
+/// The dashboard's live updates.
+const EVENTS: &str = "/api/v1/events";
+
+/// `GET /api/v1/events?page=NAME`: server-sent events, one `frame` a
+/// second with the parts of the dashboard page `NAME` (default
+/// `overview`), for any signed-in caller.
+async fn events<P: ControlPlane>(
+    plane: &P,
+    feed: &Feed,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    auth::authorize(plane, req.headers()).await?;
+    if Verb::of(req.method()) != Some(Verb::Get) {
+        return Err(ApiError::method_not_allowed(
+            req.method().as_str(),
+            EVENTS,
+            "GET".into(),
+        ));
+    }
+    let name = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("page="))
+        .unwrap_or("overview");
+    let page = Page::named(name).ok_or_else(|| {
+        let names: Vec<&str> = Page::ALL.iter().map(|p| p.name()).collect();
+        ApiError::invalid(
+            "page",
+            format!(
+                "page `{}` is not one of the dashboard's pages: {}",
+                name.chars().take(40).collect::<String>(),
+                names.join(", ")
+            ),
+        )
+    })?;
+    let mut response = Response::new(Body::Right(feed.watch(plane, page)));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 

@@ -1,0 +1,33 @@
+// DWCP ops center: swaps in the parts each live frame carries. The server
+// renders everything (HTML and SVG); this script only places it.
+"use strict";
+(function () {
+  const page = document.body.dataset.page;
+  const live = document.getElementById("live");
+  const say = (text, on) => { live.textContent = text; live.className = "live " + (on ? "on" : "off"); };
+  const events = new EventSource("/api/v1/events?page=" + encodeURIComponent(page));
+  events.addEventListener("frame", (e) => {
+    const frame = JSON.parse(e.data);
+    for (const [id, html] of Object.entries(frame.parts)) {
+      const el = document.getElementById(id);
+      if (el) el.innerHTML = html;
+    }
+    say("live · " + new Date(frame.at_unix_ms).toLocaleTimeString(), true);
+  });
+  // EventSource reconnects by itself; a closed stream after a sign-out or
+  // an expired session sends the browser back to the sign-in page.
+  events.onerror = () => {
+    say("reconnecting…", false);
+    fetch("/api/v1/session", { credentials: "same-origin" }).then((r) => {
+      if (r.status === 401) location.assign("/login");
+    }).catch(() => {});
+  };
+  document.getElementById("logout").addEventListener("click", async () => {
+    const who = await fetch("/api/v1/session", { credentials: "same-origin" });
+    if (who.ok) {
+      const { csrf } = await who.json();
+      await fetch("/api/v1/session", { method: "DELETE", credentials: "same-origin", headers: { "x-csrf-token": csrf } });
+    }
+    location.assign("/login");
+  });
+})();

@@ -1,0 +1,173 @@
+//! Live updates: one task per API server samples the cluster once a
+//! second, renders each page that has watchers once, and hands the same
+//! bytes to every watcher's server-sent-event stream. A thousand watchers
+//! of a page cost one render a second, not a thousand.
+//!
+//! A watcher is a bounded channel of one frame: a client too slow to take
+//! a frame before the next misses it and gets the newer one (frames are
+//! whole pages, so nothing is lost by skipping one).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::Page;
+use super::history::History;
+use super::pages::{View, parts};
+use crate::ControlPlane;
+
+/// How often pages are re-rendered and sent.
+pub const EVERY: Duration = Duration::from_secs(1);
+
+/// The shared sampler and the watchers of each page.
+pub struct Feed {
+    history: Mutex<History>,
+    watchers: Mutex<HashMap<Page, Vec<mpsc::Sender<Bytes>>>>,
+    status: Mutex<Option<control::cluster::ClusterStatus>>,
+}
+
+#[derive(Serialize)]
+struct FrameJson<'a> {
+    at_unix_ms: u64,
+    parts: HashMap<&'static str, &'a str>,
+}
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Feed {
+    pub fn new() -> Arc<Feed> {
+        Arc::new(Feed {
+            history: Mutex::new(History::new()),
+            watchers: Mutex::new(HashMap::new()),
+            status: Mutex::new(None),
+        })
+    }
+
+    /// Samples and sends until the task is aborted.
+    pub async fn run<P: ControlPlane>(self: Arc<Feed>, plane: Arc<P>) {
+        let mut tick = tokio::time::interval(EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let status = tokio::time::timeout(EVERY, plane.status())
+                .await
+                .ok()
+                .and_then(Result::ok);
+            *lock(&self.status) = status;
+            let at = now_ms();
+            plane.read_local(|state| lock(&self.history).observe(at, state.reports()));
+            let pages: Vec<Page> = {
+                let mut watchers = lock(&self.watchers);
+                // Watchers that left close their receivers.
+                for list in watchers.values_mut() {
+                    list.retain(|w| !w.is_closed());
+                }
+                watchers.retain(|_, list| !list.is_empty());
+                watchers.keys().copied().collect()
+            };
+            for page in pages {
+                let frame = self.frame(&*plane, page);
+                let watchers = lock(&self.watchers).get(&page).cloned().unwrap_or_default();
+                for w in watchers {
+                    // Full: the client has not taken the last frame yet;
+                    // it gets the next one.
+                    let _ = w.try_send(frame.clone());
+                }
+            }
+        }
+    }
+
+    /// `page` rendered now, as one server-sent event.
+    pub fn frame<P: ControlPlane>(&self, plane: &P, page: Page) -> Bytes {
+        let rendered = self.render(plane, page);
+        let json = serde_json::to_string(&FrameJson {
+            at_unix_ms: now_ms(),
+            parts: rendered
+                .iter()
+                .map(|(id, html)| (*id, html.as_str()))
+                .collect(),
+        })
+        .unwrap_or_else(|_| "{}".to_string());
+        Bytes::from(format!("event: frame\ndata: {json}\n\n"))
+    }
+
+    /// The parts of `page` now.
+    pub fn render<P: ControlPlane>(&self, plane: &P, page: Page) -> Vec<(&'static str, String)> {
+        let history = lock(&self.history);
+        let status = lock(&self.status);
+        plane.read_local(|state| {
+            parts(
+                page,
+                &View {
+                    state,
+                    history: &history,
+                    status: status.as_ref(),
+                    now_ms: now_ms(),
+                },
+            )
+        })
+    }
+
+    /// A new watcher of `page`: its stream starts with the page as it is
+    /// now, then one frame a second.
+    pub fn watch<P: ControlPlane>(&self, plane: &P, page: Page) -> EventStream {
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(self.frame(plane, page));
+        lock(&self.watchers).entry(page).or_default().push(tx);
+        EventStream { rx }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these leaves plain data behind.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A `text/event-stream` response body: the frames a [`Feed`] sends, until
+/// the client goes away (which drops this and closes the channel).
+pub struct EventStream {
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl Body for EventStream {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|frame| frame.map(|bytes| Ok(Frame::data(bytes))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        false
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+/// Stops the feed's task when the server that owns it goes away.
+pub struct Running(pub tokio::task::JoinHandle<()>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
