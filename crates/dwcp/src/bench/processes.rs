@@ -1,4 +1,4 @@
-//! A 3-node cluster of `dwcp up` child processes on loopback addresses, for
+//! A cluster of `dwcp up` child processes (three, or one) on loopback addresses, for
 //! the benchmarks that need real processes: the control benchmark's series
 //! (a leader killed with SIGKILL loses its sockets, its memory and its
 //! unsynced work at once, which no in-process stop imitates) and the
@@ -55,12 +55,15 @@ impl NodeProcess {
     }
 }
 
-/// Three `dwcp up` processes forming one cluster.
+/// `dwcp up` processes forming one cluster (three unless started with
+/// [`ProcessCluster::start_with`]).
 pub struct ProcessCluster {
     dir: PathBuf,
     nodes: Vec<NodeProcess>,
     /// Set by [`ProcessCluster::finish`]: the logs are not needed.
     finished: bool,
+    /// The founder's admin token.
+    admin: String,
 }
 
 /// The tokens the founder prints on stdout.
@@ -74,6 +77,11 @@ impl ProcessCluster {
     /// other (concurrent joins may be refused), and waits until the cluster
     /// has three voters and a leader. `bench` names the temp directory.
     pub async fn start(bench: &str) -> Result<ProcessCluster> {
+        ProcessCluster::start_with(bench, 3).await
+    }
+
+    /// [`ProcessCluster::start`] with `nodes` nodes (1 to 3).
+    pub async fn start_with(bench: &str, nodes: usize) -> Result<ProcessCluster> {
         let dir = std::env::temp_dir().join(format!(
             "dwcp-bench-{bench}-processes-{}",
             std::process::id()
@@ -84,9 +92,14 @@ impl ProcessCluster {
             dir,
             nodes: Vec::new(),
             finished: false,
+            admin: String::new(),
         };
         let tokens = cluster.start_founder().await?;
-        for number in 2..=3 {
+        cluster.admin = tokens.admin.clone();
+        if nodes == 1 {
+            cluster.wait_for_voters(1).await?;
+        }
+        for number in 2..=nodes {
             let extra = [
                 "--join".to_string(),
                 cluster.nodes[0].peer.to_string(),
@@ -193,7 +206,7 @@ impl ProcessCluster {
 
     /// The index (into the start order) of the current leader.
     pub async fn leader(&mut self) -> Result<usize> {
-        self.wait_for_voters(3).await?;
+        self.wait_for_voters(self.nodes.len()).await?;
         let status = self.status().await?;
         let leader = status.leader.context("the leader went away")?;
         self.index_of(&status, leader)
@@ -213,6 +226,21 @@ impl ProcessCluster {
     /// Where the gateway of node `index` serves the deployed apps.
     pub fn gateway(&self, index: usize) -> SocketAddr {
         self.nodes[index].gateway
+    }
+
+    /// Where the API of node `index` listens.
+    pub fn api(&self, index: usize) -> SocketAddr {
+        self.nodes[index].api
+    }
+
+    /// The process id of node `index`, while it runs.
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.nodes[index].child.as_ref().map(Child::id)
+    }
+
+    /// The cluster's admin token.
+    pub fn admin_token(&self) -> &str {
+        &self.admin
     }
 
     /// SIGKILLs node `index` (`Child::kill` sends SIGKILL on Unix). The

@@ -1,0 +1,240 @@
+//! A small WebDriver client for the dashboard tests: drives Debian's
+//! Chromium through `chromedriver` (both installed by `scripts/test.sh`)
+//! over the W3C WebDriver protocol, which is plain JSON over HTTP.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{DEADLINE, exchange};
+
+/// The key under which WebDriver returns an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52f-4f92ef1f7b2a";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A chromedriver process and one headless browser session in it; both
+/// end when this is dropped.
+pub struct Browser {
+    driver: Child,
+    addr: String,
+    session: String,
+    profile: PathBuf,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free loopback port and a headless Chromium
+    /// session with a fresh profile under `dir`.
+    pub fn start(dir: &Path) -> Browser {
+        for binary in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(binary).exists(),
+                "{binary} is missing: install Debian's chromium and chromium-driver (scripts/test.sh does, as root)"
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let ready = exchange(DEADLINE, &addr, "GET", "/status", None, None, "")
+                .ok()
+                .and_then(|a| serde_json::from_slice::<Value>(&a.body).ok())
+                .is_some_and(|v| v["value"]["ready"] == json!(true));
+            if ready {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not get ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = dir.join("chromium-profile");
+        std::fs::create_dir_all(&profile).unwrap();
+        let mut browser = Browser {
+            driver,
+            addr,
+            session: String::new(),
+            profile,
+        };
+        // The flags keep Chromium off the network beyond loopback (this
+        // machine refuses outside connections) and fit running as root.
+        let args = [
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--window-size=1400,1000".into(),
+            format!("--user-data-dir={}", browser.profile.display()),
+        ];
+        let created = browser.call(
+            "POST",
+            "/session",
+            json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+            }}}),
+        );
+        browser.session = created["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_string();
+        browser
+    }
+
+    /// One WebDriver command; its `value`. Panics on a WebDriver error.
+    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let body = body.to_string();
+        let sent = (method == "POST").then_some(body.as_bytes());
+        let answer = exchange(
+            DEADLINE,
+            &self.addr,
+            method,
+            path,
+            None,
+            sent,
+            "application/json",
+        )
+        .unwrap_or_else(|e| panic!("webdriver {method} {path}: {e}"));
+        let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        assert_eq!(answer.status, 200, "webdriver {method} {path}: {value}");
+        value["value"].clone()
+    }
+
+    fn session_path(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    /// Loads `url` and waits for the page to load.
+    pub fn goto(&self, url: &str) {
+        self.call("POST", &self.session_path("/url"), json!({ "url": url }));
+    }
+
+    /// The address the browser shows now.
+    pub fn url(&self) -> String {
+        self.call("GET", &self.session_path("/url"), Value::Null)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Runs `script` (a function body) in the page; what it returns.
+    pub fn script(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &self.session_path("/execute/sync"),
+            json!({ "script": script, "args": [] }),
+        )
+    }
+
+    fn element(&self, css: &str) -> String {
+        let found = self.call(
+            "POST",
+            &self.session_path("/element"),
+            json!({ "using": "css selector", "value": css }),
+        );
+        found[ELEMENT].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Types `text` into the element `css` selects.
+    pub fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        self.call(
+            "POST",
+            &self.session_path(&format!("/element/{id}/value")),
+            json!({ "text": text }),
+        );
+    }
+
+    /// Clicks the element `css` selects.
+    pub fn click(&self, css: &str) {
+        let id = self.element(css);
+        self.call(
+            "POST",
+            &self.session_path(&format!("/element/{id}/click")),
+            json!({}),
+        );
+    }
+
+    /// Polls `script` until it returns a value `ok` accepts; that value.
+    pub fn wait_for(&self, script: &str, ok: impl Fn(&Value) -> bool, what: &str) -> Value {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let value = self.script(script);
+            if ok(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: last {value}; the page is at {}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A PNG of the window.
+    pub fn screenshot(&self) -> Vec<u8> {
+        let b64 = self.call("GET", &self.session_path("/screenshot"), Value::Null);
+        decode_base64(b64.as_str().unwrap_or_default())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = exchange(
+                Duration::from_secs(10),
+                &self.addr,
+                "DELETE",
+                &self.session_path(""),
+                None,
+                None,
+                "",
+            );
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Standard base64 (with padding) to bytes.
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|&c| c != b'=' && c != b'\n')
+        .map(value)
+        .collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let mut n = 0u32;
+        for (i, d) in chunk.iter().enumerate() {
+            n |= u32::from(*d) << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
