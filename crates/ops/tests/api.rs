@@ -360,6 +360,7 @@ const GUARDED: &[(&str, &str)] = &[
     ("GET", "/api/v1/registers/k"),
     ("PUT", "/api/v1/registers/k"),
     ("POST", "/api/v1/registers/k/cas"),
+    ("GET", "/api/v1/events?page=overview"),
     // Unknown routes and wrong methods are behind the token too.
     ("GET", "/api/v1/nope"),
     ("PATCH", "/api/v1/tenants"),
@@ -418,6 +419,10 @@ async fn every_route_needs_an_admin_token() {
 async fn every_route_in_the_table_is_dispatched() {
     let server = start().await;
     for &(method, path) in &GUARDED[..GUARDED.len() - 3] {
+        if path.starts_with("/api/v1/events") {
+            // A stream that does not end: dashboard_pages_and_live_events.
+            continue;
+        }
         let r = call(server.addr, method, path, Some(ADMIN), None, b"").await;
         assert_ne!(r.status, 405, "{method} {path}: {:?}", r.json());
         assert_ne!(r.status, 401, "{method} {path}");
@@ -489,6 +494,7 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/audit", vec!["get"]),
         ("/api/v1/prices", vec!["get", "put"]),
         ("/api/v1/watch", vec!["get"]),
+        ("/api/v1/events", vec!["get"]),
         ("/api/v1/tokens", vec!["get", "post"]),
         ("/api/v1/tokens/{name}", vec!["delete"]),
         ("/api/v1/runbooks", vec!["get"]),
@@ -1724,4 +1730,101 @@ async fn every_change_is_audited_with_who_what_and_from_where() {
     assert_eq!(r.json()["entries"], json!([]));
     let r = admin(server.addr, "GET", "/api/v1/audit?since=soon", Value::Null).await;
     assert_eq!((r.status, r.error().1.as_deref()), (400, Some("since")));
+}
+
+#[tokio::test]
+async fn dashboard_pages_and_live_events() {
+    let server = start().await;
+    // Without a session, a page sends the browser to sign in.
+    let r = call(server.addr, "GET", "/", None, None, b"").await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+    let r = call(server.addr, "GET", "/login", None, None, b"").await;
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains(r#"id="totp""#));
+    let policy = r.header("content-security-policy").unwrap();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    for asset in [
+        "/assets/dashboard.css",
+        "/assets/dashboard.js",
+        "/assets/login.js",
+    ] {
+        assert_eq!(
+            call(server.addr, "GET", asset, None, None, b"")
+                .await
+                .status,
+            200
+        );
+    }
+    // Signed in (here with a token), every page renders with its parts.
+    for (path, part) in [
+        ("/", r#"id="req-rate""#),
+        ("/apps", r#"id="apps""#),
+        ("/rollouts", r#"id="rollouts""#),
+        ("/nodes", r#"id="nodes""#),
+        ("/capacity", r#"id="capacity""#),
+        ("/costs", r#"id="costs""#),
+        ("/audit", r#"id="audit""#),
+    ] {
+        let r = call(server.addr, "GET", path, Some(ADMIN), None, b"").await;
+        assert_eq!(r.status, 200, "{path}");
+        let html = String::from_utf8_lossy(&r.body);
+        assert!(html.contains(part), "{path}: {html}");
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "nothing from elsewhere: {path}"
+        );
+    }
+    assert_eq!(
+        call(server.addr, "GET", "/nope", Some(ADMIN), None, b"")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        call(server.addr, "POST", "/", Some(ADMIN), None, b"")
+            .await
+            .status,
+        405
+    );
+
+    let r = admin(server.addr, "GET", "/api/v1/events?page=nope", Value::Null).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error(), ("invalid".to_string(), Some("page".to_string())));
+
+    // The stream opens with a frame of the page's parts.
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "GET /api/v1/events?page=apps HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {ADMIN}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\n\n")
+        || !String::from_utf8_lossy(&seen).contains("event: frame")
+    {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(60), stream.read(&mut buf))
+            .await
+            .expect("a frame within the deadline")
+            .unwrap();
+        assert!(
+            n > 0,
+            "the stream ended: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{text}"
+    );
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("a data line");
+    let frame: Value = serde_json::from_str(data).unwrap();
+    assert!(frame["parts"]["apps"].as_str().is_some(), "{frame}");
+    assert!(frame["at_unix_ms"].as_u64().is_some());
 }

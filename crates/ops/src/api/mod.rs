@@ -129,10 +129,8 @@ async fn handle<P: ControlPlane>(
         metrics(plane, gateway, &req)
             .await
             .map(|r| r.map(Body::Left))
-    } else if path == EVENTS {
-        events(plane, feed, &req).await
     } else {
-        route(plane, req).await.map(|r| r.map(Body::Left))
+        route(plane, feed, req).await
     };
     if let (Some(ip), None) = (peer, locked) {
         match &answer {
@@ -173,25 +171,14 @@ async fn metrics<P: ControlPlane>(
     Ok(response)
 }
 
-/// The dashboard's live updates.
-const EVENTS: &str = "/api/v1/events";
-
 /// `GET /api/v1/events?page=NAME`: server-sent events, one `frame` a
 /// second with the parts of the dashboard page `NAME` (default
 /// `overview`), for any signed-in caller.
-async fn events<P: ControlPlane>(
+fn events<P: ControlPlane>(
     plane: &P,
     feed: &Feed,
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    auth::authorize(plane, req.headers()).await?;
-    if Verb::of(req.method()) != Some(Verb::Get) {
-        return Err(ApiError::method_not_allowed(
-            req.method().as_str(),
-            EVENTS,
-            "GET".into(),
-        ));
-    }
     let name = req
         .uri()
         .query()
@@ -226,7 +213,11 @@ struct Health {
     node: u64,
 }
 
-async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Reply, ApiError> {
+async fn route<P: ControlPlane>(
+    plane: &P,
+    feed: &Feed,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().to_string();
     let matched = router::find(&path);
     let verb = Verb::of(req.method());
@@ -249,7 +240,8 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
                     .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Ok(response)
             }
-        };
+        }
+        .map(|r| r.map(Body::Left));
     }
     let caller = auth::authorize(plane, req.headers()).await?;
     let Some(m) = matched else {
@@ -266,6 +258,9 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
         ));
     };
     auth::permit(caller.role, m.entry.id, verb)?;
+    if m.entry.id == RouteId::Events {
+        return events(plane, feed, &req);
+    }
     let audit = reply::AuditContext {
         who: caller.name.clone(),
         from: req
@@ -281,6 +276,7 @@ async fn route<P: ControlPlane>(plane: &P, req: Request<Incoming>) -> Result<Rep
     reply::AUDIT
         .scope(audit, dispatch(plane, &m, verb, caller.name, req))
         .await
+        .map(|r| r.map(Body::Left))
 }
 
 /// Runs the handler of a matched, authorized request.

@@ -501,6 +501,20 @@ fn paths() -> Value {
         }}),
     );
     add(
+        "/events",
+        json!({ "get": {
+            "summary": "The dashboard's live updates, as server-sent events",
+            "description": "A `text/event-stream` that never ends by itself: at once, then once a second, an event `frame` whose data is JSON `{at_unix_ms, parts}`; `parts` maps the id of each section of the dashboard page to its HTML (SVG charts included), rendered on the server.",
+            "operationId": "events",
+            "parameters": [
+                { "name": "page", "in": "query", "required": false, "description": "which page: overview (default), apps, rollouts, nodes, incidents, slos, capacity, costs or audit", "schema": { "type": "string" } }
+            ],
+            "responses": responses(&[("200", json!({ "description": "the stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } }))], &[
+                ("400", "`invalid` with field `page`: not one of the pages"),
+            ])
+        }}),
+    );
+    add(
         "/cluster/join-tokens",
         json!({ "post": {
             "summary": "Make a new join token (shown once; only its hash is stored)",

@@ -27,7 +27,7 @@ pub fn line(title: &str, unit: &str, points: &[Point], now_ms: u64, span_ms: u64
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{title}" xmlns="http://www.w3.org/2000/svg">"#,
+        r#"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{title}">"#,
         title = escape(title)
     );
     let _ = write!(
