@@ -380,4 +380,104 @@ mod tests {
         headers.insert(AUTHORIZATION, HeaderValue::from_static("bearer s3cret"));
         assert_eq!(bearer(&headers).unwrap(), "s3cret");
     }
+
+    fn user(roles: &[(&str, Role)], mfa: bool) -> Caller {
+        Caller {
+            name: "ann".into(),
+            role: Role::Viewer,
+            roles: roles.iter().map(|(t, r)| (t.to_string(), *r)).collect(),
+            via: Via::Session {
+                mfa,
+                csrf: csrf_of("tok"),
+                sha256: String::new(),
+                expires_unix_ms: 0,
+            },
+        }
+    }
+
+    fn may(caller: &Caller, verb: Verb, path: &str) -> bool {
+        let m = super::super::router::find(path).unwrap();
+        permit_request(caller, &m, verb).is_ok()
+    }
+
+    #[test]
+    fn users_act_by_their_role_in_the_route_s_tenant() {
+        use Verb::{Delete, Get, Post, Put};
+        let op = user(&[("acme", Role::Operator)], true);
+        assert!(may(&op, Put, "/api/v1/tenants/acme/apps/shop/deployment"));
+        assert!(!may(&op, Put, "/api/v1/tenants/other/apps/shop/deployment"));
+        assert!(
+            !may(&op, Get, "/api/v1/tenants/other/apps/shop"),
+            "no role there"
+        );
+        assert!(!may(&op, Get, "/api/v1/tenants/zzz/apps/shop/rollout"));
+        assert!(may(&op, Get, "/api/v1/apps"), "cluster-wide reads");
+        assert!(may(&op, Post, "/api/v1/blobs"));
+        assert!(!may(&op, Post, "/api/v1/tenants"));
+        assert!(!may(&op, Get, "/api/v1/users"));
+        assert!(may(&op, Post, "/api/v1/users/ann/totp"), "own TOTP");
+        assert!(!may(&op, Post, "/api/v1/users/bob/totp"));
+        assert!(may(&op, Delete, "/api/v1/session"));
+        let viewer = user(&[("*", Role::Viewer), ("acme", Role::Operator)], true);
+        assert!(may(&viewer, Post, "/api/v1/tenants/acme/apps"));
+        assert!(!may(&viewer, Post, "/api/v1/tenants/beta/apps"));
+        assert!(!may(&viewer, Post, "/api/v1/blobs"), "viewer on *");
+        let admin = user(&[("*", Role::Admin)], true);
+        for (verb, path) in [
+            (Post, "/api/v1/tenants"),
+            (Post, "/api/v1/users"),
+            (Delete, "/api/v1/cluster/nodes/2"),
+            (Post, "/api/v1/tenants/acme/apps/shop/rollout/abort"),
+        ] {
+            assert!(may(&admin, verb, path), "{path}");
+        }
+        // Without TOTP an admin acts at most as an operator, and the
+        // admin actions are refused.
+        let weak = user(&[("*", Role::Admin)], false);
+        assert!(may(&weak, Put, "/api/v1/tenants/acme/apps/shop/deployment"));
+        for (verb, path) in [
+            (Post, "/api/v1/tenants"),
+            (Post, "/api/v1/users"),
+            (Post, "/api/v1/tokens"),
+            (Post, "/api/v1/cluster/join-tokens"),
+            (Post, "/api/v1/tenants/acme/apps/shop/rollout/abort"),
+            (Post, "/api/v1/tenants/acme/apps/shop/rollout/promote"),
+        ] {
+            assert!(!may(&weak, verb, path), "{path}");
+        }
+        assert!(may(&weak, Post, "/api/v1/users/ann/totp"), "may enroll");
+    }
+
+    #[test]
+    fn cookie_changes_need_the_csrf_token() {
+        let caller = user(&[("*", Role::Admin)], true);
+        let mut headers = HeaderMap::new();
+        assert!(check_csrf(&caller, Verb::Get, &headers).is_ok());
+        assert_eq!(
+            check_csrf(&caller, Verb::Post, &headers).unwrap_err().code,
+            "forbidden"
+        );
+        headers.insert(CSRF_HEADER, HeaderValue::from_static("nope"));
+        assert!(check_csrf(&caller, Verb::Delete, &headers).is_err());
+        headers.insert(CSRF_HEADER, HeaderValue::from_str(&csrf_of("tok")).unwrap());
+        assert!(check_csrf(&caller, Verb::Put, &headers).is_ok());
+        let token = Caller {
+            via: Via::Token,
+            ..caller
+        };
+        assert!(check_csrf(&token, Verb::Post, &HeaderMap::new()).is_ok());
+        assert_ne!(csrf_of("a"), csrf_of("b"));
+    }
+
+    #[test]
+    fn reads_the_session_cookie() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("a=b; dwcp_session=abc ; c=d"),
+        );
+        assert_eq!(session_cookie(&headers), Some("abc"));
+        headers.insert(COOKIE, HeaderValue::from_static("dwcp_sessionx=1"));
+        assert_eq!(session_cookie(&headers), None);
+    }
 }
