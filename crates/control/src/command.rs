@@ -129,6 +129,36 @@ pub enum Command {
     },
     /// Deletes a credential: its token stops working.
     DeleteCredential { name: Name },
+    /// Creates a user or replaces their password hash and roles (keeping
+    /// their TOTP); replacing ends the user's sessions. The hash is made by
+    /// the API (argon2id), never by the state machine.
+    PutUser {
+        name: Name,
+        password_hash: String,
+        roles: BTreeMap<String, Role>,
+    },
+    /// Deletes a user and ends their sessions.
+    DeleteUser { name: Name },
+    /// Enrolls a user in TOTP with a new sealed secret, unconfirmed until
+    /// [`Command::ConfirmUserTotp`].
+    SetUserTotp { name: Name, sealed: String },
+    /// Confirms a user's TOTP with the time step of a code they sent;
+    /// refused as replayed unless `step` is after the last accepted one.
+    ConfirmUserTotp { name: Name, step: u64 },
+    /// Accepts a TOTP time step for a user: a compare-and-set, refused as
+    /// replayed unless `step` is after the last accepted one, so two nodes
+    /// cannot both accept one code.
+    AcceptTotpStep { name: Name, step: u64 },
+    /// Starts a session (a login), first ending expired ones as of
+    /// `now_unix_ms`. With `totp_step`, the login's TOTP step is accepted
+    /// in the same entry, as [`Command::AcceptTotpStep`] would.
+    CreateSession {
+        session: crate::users::Session,
+        totp_step: Option<u64>,
+        now_unix_ms: u64,
+    },
+    /// Ends a session (a logout), by the sha256 of its token.
+    DeleteSession { sha256: String },
     /// Sets a register (a small key-value cell for controllers and tests).
     Put { key: String, value: Vec<u8> },
     /// Sets a register to `new` (or deletes it when `None`) only if it

@@ -33,6 +33,7 @@ pub mod serving;
 mod state;
 pub mod tls;
 pub mod transport;
+pub mod users;
 
 pub use command::{
     Command, MAX_RUNBOOK_BYTES, Outcome, PlacementSpec, Rejection, check_config, check_digest,
@@ -45,3 +46,4 @@ pub use model::{
 };
 pub use name::{Name, NameError};
 pub use state::{Change, Compacted, Event, Record, Revision, State};
+pub use users::{Session, User};

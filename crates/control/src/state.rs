@@ -14,6 +14,7 @@ use crate::model::{
 };
 
 mod rollouts;
+mod users;
 use crate::{Command, Name, Outcome, Rejection};
 
 /// A point in the history of the state: the number of changes applied.
@@ -42,6 +43,10 @@ pub enum Record {
     Runbook,
     /// The prices, keyed `prices`.
     Prices,
+    /// A user, keyed by name.
+    User,
+    /// A user's sessions, keyed by the user's name.
+    Session,
 }
 
 /// One record created, replaced or deleted.
@@ -126,6 +131,12 @@ pub struct State {
     #[serde(default)]
     audit: VecDeque<AuditEntry>,
     registers: BTreeMap<String, Vec<u8>>,
+    /// People who log in, by name.
+    #[serde(default)]
+    users: BTreeMap<Name, crate::users::User>,
+    /// Sessions, by the sha256 of their token.
+    #[serde(default)]
+    sessions: BTreeMap<String, crate::users::Session>,
     /// Recent events, oldest first; not part of snapshots.
     #[serde(skip)]
     history: VecDeque<Event>,
@@ -615,6 +626,13 @@ impl State {
                     vec![change(Record::Credential, name.to_string(), true)],
                 ))
             }
+            Command::PutUser { .. }
+            | Command::DeleteUser { .. }
+            | Command::SetUserTotp { .. }
+            | Command::ConfirmUserTotp { .. }
+            | Command::AcceptTotpStep { .. }
+            | Command::CreateSession { .. }
+            | Command::DeleteSession { .. } => self.plan_user(command),
             Command::Put { key, value } => {
                 check_register(key, Some(value))?;
                 one(Record::Register, key.clone())
@@ -827,6 +845,13 @@ impl State {
             Command::DeleteCredential { name } => {
                 self.credentials.remove(name);
             }
+            Command::PutUser { .. }
+            | Command::DeleteUser { .. }
+            | Command::SetUserTotp { .. }
+            | Command::ConfirmUserTotp { .. }
+            | Command::AcceptTotpStep { .. }
+            | Command::CreateSession { .. }
+            | Command::DeleteSession { .. } => self.commit_user(command, revision),
             Command::Put { key, value } => {
                 self.registers.insert(key.clone(), value.clone());
             }

@@ -20,6 +20,7 @@ mod table;
 mod token;
 mod units;
 mod up;
+mod user;
 
 use std::process::ExitCode;
 
@@ -53,6 +54,7 @@ enum Command {
     Rollout(rollouts::RolloutArgs),
     Runbook(runbook::RunbookArgs),
     Token(token::TokenArgs),
+    User(user::UserArgs),
     Cluster(cluster::ClusterArgs),
     Bench(bench::BenchArgs),
 }
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         Command::Rollout(args) => report(rollouts::run(args)),
         Command::Runbook(args) => report(runbook::run(args)),
         Command::Token(args) => report(token::run(args)),
+        Command::User(args) => report(user::run(args)),
         Command::Cluster(args) => report(cluster::run(args)),
         Command::Bench(args) => report(bench::run(args)),
     }

@@ -88,4 +88,8 @@ impl ControlPlane for Arc<ClusterNode> {
     fn node_id(&self) -> NodeId {
         self.id()
     }
+
+    fn at_rest_key(&self) -> Option<[u8; 32]> {
+        Some(ClusterNode::at_rest_key(self))
+    }
 }

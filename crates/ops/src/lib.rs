@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod plane;
 pub mod runbook;
 pub mod slo;
+pub mod totp;
 
 pub use api::{serve, serve_node};
 pub use plane::{BlobReceipt, ControlPlane, PlaneError};

@@ -92,4 +92,12 @@ pub trait ControlPlane: Send + Sync + 'static {
 
     /// This node's id, for health answers and response headers.
     fn node_id(&self) -> NodeId;
+
+    /// The key secrets kept in the replicated state are sealed under
+    /// (users' TOTP secrets; see `api/seal.rs`): the same on every node of
+    /// the cluster and never in the log. `None`: this plane has none, and
+    /// TOTP cannot be enrolled or checked through it.
+    fn at_rest_key(&self) -> Option<[u8; 32]> {
+        None
+    }
 }

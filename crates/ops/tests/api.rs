@@ -175,6 +175,10 @@ impl ControlPlane for Fake {
     fn node_id(&self) -> NodeId {
         NODE
     }
+
+    fn at_rest_key(&self) -> Option<[u8; 32]> {
+        Some([42; 32])
+    }
 }
 
 /// A served fake and the address to reach it.
@@ -361,6 +365,13 @@ const GUARDED: &[(&str, &str)] = &[
     ("PUT", "/api/v1/registers/k"),
     ("POST", "/api/v1/registers/k/cas"),
     ("GET", "/api/v1/events?page=overview"),
+    ("GET", "/api/v1/users"),
+    ("POST", "/api/v1/users"),
+    ("DELETE", "/api/v1/users/x"),
+    ("POST", "/api/v1/users/x/totp"),
+    ("POST", "/api/v1/users/x/totp/confirm"),
+    ("GET", "/api/v1/session"),
+    ("DELETE", "/api/v1/session"),
     // Unknown routes and wrong methods are behind the token too.
     ("GET", "/api/v1/nope"),
     ("PATCH", "/api/v1/tenants"),
@@ -501,6 +512,11 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/runbooks/{name}", vec!["get", "put", "delete"]),
         ("/api/v1/registers/{key}", vec!["get", "put"]),
         ("/api/v1/registers/{key}/cas", vec!["post"]),
+        ("/api/v1/users", vec!["get", "post"]),
+        ("/api/v1/users/{name}", vec!["delete"]),
+        ("/api/v1/users/{name}/totp", vec!["post"]),
+        ("/api/v1/users/{name}/totp/confirm", vec!["post"]),
+        ("/api/v1/session", vec!["get", "post", "delete"]),
     ];
     assert_eq!(paths.len(), expected.len());
     for (path, methods) in expected {
@@ -1827,4 +1843,578 @@ async fn dashboard_pages_and_live_events() {
     let frame: Value = serde_json::from_str(data).unwrap();
     assert!(frame["parts"]["apps"].as_str().is_some(), "{frame}");
     assert!(frame["at_unix_ms"].as_u64().is_some());
+}
+
+// ---- Users, TOTP and sessions ----
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// Makes user `name` with `roles` (as JSON) through the admin token.
+async fn make_user(addr: SocketAddr, name: &str, roles: Value) {
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/users",
+        json!({"name": name, "password": PASSWORD, "roles": roles}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+}
+
+/// A login; the answer as is.
+async fn login(addr: SocketAddr, user: &str, password: &str, totp: Option<&str>) -> Reply {
+    let mut body = json!({"user": user, "password": password});
+    if let Some(code) = totp {
+        body["totp"] = json!(code);
+    }
+    let bytes = serde_json::to_vec(&body).unwrap();
+    call(
+        addr,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some("application/json"),
+        &bytes,
+    )
+    .await
+}
+
+/// A logged-in session: its cookie (`dwcp_session=…`) and CSRF token.
+struct Cookie {
+    cookie: String,
+    csrf: String,
+}
+
+async fn logged_in(addr: SocketAddr, user: &str, totp: Option<&str>) -> Cookie {
+    let r = login(addr, user, PASSWORD, totp).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let set = r.header("set-cookie").unwrap();
+    Cookie {
+        cookie: set.split(';').next().unwrap().to_string(),
+        csrf: r.json()["csrf"].as_str().unwrap().to_string(),
+    }
+}
+
+/// A request with a session cookie, with or without its CSRF token.
+async fn with_cookie(
+    addr: SocketAddr,
+    session: &Cookie,
+    csrf: bool,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> Reply {
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(&body).unwrap()
+    };
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncookie: theme=dark; {}\r\n",
+        session.cookie
+    );
+    if csrf {
+        head.push_str(&format!("x-csrf-token: {}\r\n", session.csrf));
+    }
+    if !bytes.is_empty() {
+        head.push_str("content-type: application/json\r\n");
+    }
+    if !bytes.is_empty() || matches!(method, "POST" | "PUT") {
+        head.push_str(&format!("content-length: {}\r\n", bytes.len()));
+    }
+    head.push_str("\r\n");
+    let mut request = head.into_bytes();
+    request.extend_from_slice(&bytes);
+    raw(addr, request).await
+}
+
+/// Seconds since the Unix epoch, away from the end of a TOTP step (so a
+/// code computed now is still of the same step when the server checks it).
+async fn steady_now() -> u64 {
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        if now % 30 < 27 {
+            return now;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// Enrolls `user` in TOTP (as the admin token) and confirms it with the
+/// code of the previous step; the secret.
+async fn enroll(addr: SocketAddr, user: &str) -> String {
+    let r = admin(
+        addr,
+        "POST",
+        &format!("/api/v1/users/{user}/totp"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let v = r.json();
+    let secret = v["secret"].as_str().unwrap().to_string();
+    assert!(
+        v["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("otpauth://totp/DWCP:{user}?secret={secret}")),
+        "{v}"
+    );
+    let now = steady_now().await;
+    let code = ops::totp::code_at(&secret, now - 30).unwrap();
+    let r = admin(
+        addr,
+        "POST",
+        &format!("/api/v1/users/{user}/totp/confirm"),
+        json!({"code": code}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.json()["totp"], "confirmed");
+    secret
+}
+
+#[tokio::test]
+async fn users_log_in_with_a_password_and_a_totp_code() {
+    let server = start().await;
+    let addr = server.addr;
+    make_user(addr, "ann", json!({"*": "admin"})).await;
+    let r = admin(addr, "GET", "/api/v1/users", Value::Null).await;
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    assert!(!text.contains("argon2"), "never the hash: {text}");
+    assert_eq!(r.json()["users"][0]["totp"], "none");
+
+    // Before TOTP: a login without a code, mfa false, a secure cookie.
+    let r = login(addr, "ann", PASSWORD, None).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let set = r.header("set-cookie").unwrap();
+    assert!(set.starts_with("dwcp_session="), "{set}");
+    for flag in [
+        "Path=/",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Max-Age=43200",
+    ] {
+        assert!(set.contains(flag), "{flag} in {set}");
+    }
+    let v = r.json();
+    assert_eq!(
+        (v["user"].as_str(), v["mfa"].as_bool()),
+        (Some("ann"), Some(false))
+    );
+    assert_eq!(v["roles"], json!({"*": "admin"}));
+    assert!(v["expires_unix_ms"].as_u64().unwrap() > 1_700_000_000_000);
+
+    // Wrong password, unknown user: the same 401 naming `password`.
+    for (user, password) in [("ann", "wrong password!!"), ("nobody", PASSWORD)] {
+        let r = login(addr, user, password, None).await;
+        assert_eq!(r.status, 401, "{user}");
+        assert_eq!(r.error(), ("unauthorized".into(), Some("password".into())));
+    }
+
+    let secret = enroll(addr, "ann").await;
+    // Now a code is needed.
+    let r = login(addr, "ann", PASSWORD, None).await;
+    assert_eq!((r.status, r.error().1.as_deref()), (401, Some("totp")));
+    let now = steady_now().await;
+    let code = ops::totp::code_at(&secret, now).unwrap();
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let r = login(addr, "ann", PASSWORD, Some(&wrong)).await;
+    assert_eq!((r.status, r.error().1.as_deref()), (401, Some("totp")));
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("totp code is wrong")
+    );
+    let before = server.plane.revision();
+    let session = logged_in(addr, "ann", Some(&code)).await;
+    assert_eq!(
+        server.plane.revision(),
+        before + 1,
+        "one entry: session and step"
+    );
+    // The same code again is a replay.
+    let r = login(addr, "ann", PASSWORD, Some(&code)).await;
+    assert_eq!((r.status, r.error().1.as_deref()), (401, Some("totp")));
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used")
+    );
+    assert_eq!(server.plane.revision(), before + 1, "nothing saved");
+
+    // Who am I, by cookie.
+    let r = with_cookie(addr, &session, false, "GET", "/api/v1/session", Value::Null).await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(
+        (v["user"].as_str(), v["via"].as_str(), v["mfa"].as_bool()),
+        (Some("ann"), Some("session"), Some(true))
+    );
+    assert_eq!(v["csrf"].as_str(), Some(session.csrf.as_str()));
+
+    // A change by cookie needs the CSRF token.
+    let r = with_cookie(
+        addr,
+        &session,
+        false,
+        "POST",
+        "/api/v1/tenants",
+        json!({"name": "acme"}),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-csrf-token")
+    );
+    assert_eq!(server.plane.revision(), before + 1);
+    let r = with_cookie(
+        addr,
+        &session,
+        true,
+        "POST",
+        "/api/v1/tenants",
+        json!({"name": "acme"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    // An admin session that passed TOTP manages users.
+    let r = with_cookie(
+        addr,
+        &session,
+        true,
+        "POST",
+        "/api/v1/users",
+        json!({"name": "bob", "password": "short", "roles": {"*": "viewer"}}),
+    )
+    .await;
+    assert_eq!((r.status, r.error().1.as_deref()), (400, Some("password")));
+    let r = with_cookie(
+        addr,
+        &session,
+        true,
+        "POST",
+        "/api/v1/users",
+        json!({"name": "bob", "password": PASSWORD, "roles": {"acme": "chief"}}),
+    )
+    .await;
+    assert_eq!((r.status, r.error().1.as_deref()), (400, Some("roles")));
+    let r = with_cookie(
+        addr,
+        &session,
+        true,
+        "POST",
+        "/api/v1/users",
+        json!({"name": "bob", "password": PASSWORD, "roles": {"*": "viewer"}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+
+    // The audit log names the user.
+    let r = admin(addr, "GET", "/api/v1/audit", Value::Null).await;
+    let entries = r.json()["entries"].as_array().unwrap().clone();
+    let whats: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["who"].as_str().unwrap().to_string(),
+                e["what"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        whats.contains(&("user:ann".into(), "POST /api/v1/tenants".into())),
+        "{whats:?}"
+    );
+    assert!(
+        whats.contains(&("user:ann".into(), "POST /api/v1/session".into())),
+        "{whats:?}"
+    );
+    assert!(
+        whats.contains(&("user:ann".into(), "POST /api/v1/users".into())),
+        "{whats:?}"
+    );
+
+    // Logging out needs the CSRF token too, and ends the session.
+    let r = with_cookie(
+        addr,
+        &session,
+        false,
+        "DELETE",
+        "/api/v1/session",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = with_cookie(
+        addr,
+        &session,
+        true,
+        "DELETE",
+        "/api/v1/session",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let r = with_cookie(addr, &session, false, "GET", "/api/v1/session", Value::Null).await;
+    assert_eq!((r.status, r.error().0.as_str()), (401, "unauthorized"));
+    let r = with_cookie(addr, &session, true, "GET", "/api/v1/apps", Value::Null).await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_user_and_address() {
+    let server = start().await;
+    let addr = server.addr;
+    make_user(addr, "bob", json!({"*": "viewer"})).await;
+    let (revision, writes) = (server.plane.revision(), server.plane.writes());
+    for i in 0..5 {
+        let r = login(addr, "bob", "not the password", None).await;
+        assert_eq!(r.status, 401, "failure {i}");
+    }
+    // Locked now, even with the right password; nothing was saved.
+    let r = login(addr, "bob", PASSWORD, None).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.error().0, "too_many_requests");
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=300).contains(&wait), "{wait}");
+    // The address too: another user from it waits as well.
+    let r = login(addr, "carol", PASSWORD, None).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(
+        (server.plane.revision(), server.plane.writes()),
+        (revision, writes)
+    );
+    // Tokens still work from that address (a different lockout).
+    let r = admin(addr, "GET", "/api/v1/users", Value::Null).await;
+    assert_eq!(r.status, 200);
+    // Bad input is refused before counting or checking anything.
+    let r = call(
+        addr,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some("application/json"),
+        br#"{"user":"bob"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn users_act_by_their_role_in_each_tenant() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    let r = admin(addr, "POST", "/api/v1/tenants", json!({"name": "beta"})).await;
+    assert_eq!(r.status, 201);
+    make_user(addr, "op", json!({"acme": "operator"})).await;
+    make_user(addr, "viv", json!({"*": "viewer"})).await;
+    let op = logged_in(addr, "op", None).await;
+    let viv = logged_in(addr, "viv", None).await;
+    // The operator of acme changes acme's apps, not beta's.
+    let r = with_cookie(
+        addr,
+        &op,
+        true,
+        "POST",
+        "/api/v1/tenants/acme/apps",
+        json!({"name": "blog", "route": "/blog"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let before = server.plane.revision();
+    let r = with_cookie(
+        addr,
+        &op,
+        true,
+        "POST",
+        "/api/v1/tenants/beta/apps",
+        json!({"name": "blog", "route": "/beta-blog"}),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no role in tenant `beta`")
+    );
+    let r = with_cookie(
+        addr,
+        &op,
+        true,
+        "POST",
+        "/api/v1/tenants",
+        json!({"name": "gamma"}),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    // Cluster-wide reads are open to any role.
+    let r = with_cookie(addr, &op, false, "GET", "/api/v1/apps", Value::Null).await;
+    assert_eq!(r.status, 200);
+    // A viewer reads and changes nothing.
+    let r = with_cookie(
+        addr,
+        &viv,
+        false,
+        "GET",
+        "/api/v1/tenants/acme/apps/shop",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/v1/tenants/acme/apps",
+            json!({"name": "x", "route": "/x"}),
+        ),
+        ("DELETE", "/api/v1/tenants/acme/apps/shop", Value::Null),
+        ("POST", "/api/v1/tenants", json!({"name": "x"})),
+        (
+            "POST",
+            "/api/v1/users",
+            json!({"name": "x", "password": PASSWORD, "roles": {"*": "admin"}}),
+        ),
+        ("GET", "/api/v1/users", Value::Null),
+    ] {
+        let r = with_cookie(addr, &viv, true, method, path, body).await;
+        assert_eq!(r.status, 403, "{method} {path}");
+    }
+    assert_eq!(server.plane.revision(), before);
+    // Nobody but an admin enrolls someone else's TOTP; one's own is fine.
+    let r = with_cookie(
+        addr,
+        &viv,
+        true,
+        "POST",
+        "/api/v1/users/op/totp",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = with_cookie(
+        addr,
+        &viv,
+        true,
+        "POST",
+        "/api/v1/users/viv/totp",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+}
+
+#[tokio::test]
+async fn admin_actions_need_a_login_that_passed_totp() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    make_user(addr, "ann", json!({"*": "admin"})).await;
+    let weak = logged_in(addr, "ann", None).await;
+    let before = server.plane.revision();
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/v1/tenants/acme/apps/shop/rollout/abort",
+            json!({}),
+        ),
+        (
+            "POST",
+            "/api/v1/tenants/acme/apps/shop/rollout/promote",
+            json!({}),
+        ),
+        (
+            "POST",
+            "/api/v1/users",
+            json!({"name": "x", "password": PASSWORD, "roles": {"*": "admin"}}),
+        ),
+        ("DELETE", "/api/v1/users/ann", Value::Null),
+        ("POST", "/api/v1/cluster/join-tokens", Value::Null),
+        ("DELETE", "/api/v1/cluster/nodes/2", Value::Null),
+        (
+            "POST",
+            "/api/v1/tokens",
+            json!({"name": "t", "role": "admin"}),
+        ),
+        ("POST", "/api/v1/tenants", json!({"name": "x"})),
+    ] {
+        let r = with_cookie(addr, &weak, true, method, path, body).await;
+        assert_eq!(r.status, 403, "{method} {path}: {:?}", r.json());
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("TOTP"),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(server.plane.revision(), before);
+    // Operator-level work is fine without TOTP.
+    let r = with_cookie(
+        addr,
+        &weak,
+        true,
+        "POST",
+        "/api/v1/tenants/acme/apps",
+        json!({"name": "blog", "route": "/blog"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    // With TOTP, the admin acts as one.
+    let secret = enroll(addr, "ann").await;
+    // Enrolling ended nothing, but the old session still lacks TOTP.
+    let now = steady_now().await;
+    let strong = logged_in(
+        addr,
+        "ann",
+        Some(&ops::totp::code_at(&secret, now).unwrap()),
+    )
+    .await;
+    let r = with_cookie(
+        addr,
+        &strong,
+        true,
+        "POST",
+        "/api/v1/cluster/join-tokens",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let r = with_cookie(
+        addr,
+        &strong,
+        true,
+        "POST",
+        "/api/v1/tenants/acme/apps/shop/rollout/abort",
+        json!({}),
+    )
+    .await;
+    assert_ne!(r.status, 403, "{:?}", r.json());
+    // A user's admin session deletes users; the user's sessions end.
+    make_user(addr, "bob", json!({"acme": "viewer"})).await;
+    let bob = logged_in(addr, "bob", None).await;
+    let r = with_cookie(
+        addr,
+        &strong,
+        true,
+        "DELETE",
+        "/api/v1/users/bob",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let r = with_cookie(addr, &bob, false, "GET", "/api/v1/apps", Value::Null).await;
+    assert_eq!(r.status, 401);
 }

@@ -755,6 +755,21 @@ impl ClusterNode {
         &self.ca
     }
 
+    /// A 256-bit key for secrets the API keeps sealed in the replicated
+    /// state (users' TOTP secrets): the sha256 of a fixed label and the
+    /// cluster CA's private key, which every member holds in its data
+    /// directory (it came with the join grant) and which never enters the
+    /// Raft log or snapshots. Someone who reads the log, a snapshot or an
+    /// API answer cannot unseal; someone who holds a member's data
+    /// directory can (it holds the CA key too).
+    pub fn at_rest_key(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"dwcp at-rest key v1\0");
+        hasher.update(self.ca.key_pem().as_bytes());
+        hasher.finalize().into()
+    }
+
     /// Stores a blob sent by a peer, checking its digest.
     pub(super) fn store_blob_copy(&self, digest: &str, bytes: &[u8]) -> Result<(), ClusterError> {
         let stored = self.blobs.put(bytes)?;

@@ -2,13 +2,21 @@
 //! credentials in the replicated state; its role says what it may do
 //! ([`permit`]): `admin` everything, `operator` reads and changes to apps,
 //! `viewer` reads only; `join` tokens only join nodes.
+//!
+//! Users log in instead (`session.rs`) and send the session cookie: their
+//! role depends on the tenant a route acts in ([`permit_request`]),
+//! changes need the session's CSRF token ([`check_csrf`]), and the admin
+//! actions of [`needs_mfa`] need a login that passed TOTP. Tokens are
+//! machine credentials: no TOTP applies to them.
+
+use std::collections::BTreeMap;
 
 use control::Role;
 use hyper::HeaderMap;
-use hyper::header::AUTHORIZATION;
+use hyper::header::{AUTHORIZATION, COOKIE};
 
 use super::error::ApiError;
-use super::router::{RouteId, Verb};
+use super::router::{Matched, RouteId, Verb};
 use crate::ControlPlane;
 
 /// The bearer token of a request, if it carries one in the right form.
@@ -29,19 +37,82 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token)
 }
 
-/// Who is calling: the credential's name (for audit trails) and role.
+/// How a caller authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// A bearer token: a machine credential, not subject to TOTP.
+    Token,
+    /// A user's session cookie.
+    Session {
+        /// Whether the login passed the TOTP second factor.
+        mfa: bool,
+        /// The session's CSRF token, which changes (non-GET) requests
+        /// must carry in `x-csrf-token`.
+        csrf: String,
+        /// The sha256 of the session's token (its key in the state).
+        sha256: String,
+        expires_unix_ms: u64,
+    },
+}
+
+/// Who is calling: the credential's or user's name, their role on the
+/// whole cluster, their roles per tenant and how they authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Caller {
     pub name: String,
+    /// A token's role; a user's role on every tenant (`*`), else viewer.
     pub role: Role,
+    /// Per tenant (or `*`) the caller's role; a token's is `{"*": role}`.
+    pub roles: BTreeMap<String, Role>,
+    pub via: Via,
 }
 
-/// Lets the request through if its token belongs to an API credential
-/// (admin, operator or viewer); who it is.
+impl Caller {
+    /// The name audit records and rollout trails carry: a token's name,
+    /// or `user:<name>` for a user's session.
+    pub fn audit_name(&self) -> String {
+        match self.via {
+            Via::Token => self.name.clone(),
+            Via::Session { .. } => format!("user:{}", self.name),
+        }
+    }
+
+    /// Whether this is the session of user `name`.
+    pub fn is_user(&self, name: &str) -> bool {
+        matches!(self.via, Via::Session { .. }) && self.name == name
+    }
+
+    /// Whether this is a user's session that did not pass TOTP.
+    pub fn lacks_mfa(&self) -> bool {
+        matches!(self.via, Via::Session { mfa: false, .. })
+    }
+
+    /// The caller's role in `tenant` (a token's role everywhere).
+    pub fn role_in(&self, tenant: &str) -> Option<Role> {
+        let here = self.roles.get(tenant).copied();
+        let all = self.roles.get(control::users::ALL_TENANTS).copied();
+        match (here, all) {
+            (Some(a), Some(b)) => Some(control::users::stronger(a, b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The name of the session cookie.
+pub(crate) const SESSION_COOKIE: &str = "dwcp_session";
+/// The header carrying the CSRF token of a cookie-authenticated change.
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Lets the request through if it carries a bearer token of an API
+/// credential (admin, operator or viewer) or, without an `Authorization`
+/// header, the cookie of a live session; who it is.
 pub(crate) async fn authorize<P: ControlPlane>(
     plane: &P,
     headers: &HeaderMap,
 ) -> Result<Caller, ApiError> {
+    if !headers.contains_key(AUTHORIZATION) && session_cookie(headers).is_some() {
+        return session_caller(plane, headers).await;
+    }
     let hash = control::blobs::digest_of(bearer(headers)?.as_bytes());
     let find = move |state: &control::State| {
         state
@@ -60,11 +131,204 @@ pub(crate) async fn authorize<P: ControlPlane>(
         Some((Role::Join, _)) => Err(ApiError::forbidden(
             "this token may only join nodes to the cluster; use an API token",
         )),
-        Some((role, name)) => Ok(Caller { name, role }),
+        Some((role, name)) => Ok(Caller {
+            name,
+            role,
+            roles: [(control::users::ALL_TENANTS.to_string(), role)].into(),
+            via: Via::Token,
+        }),
         None => Err(ApiError::unauthorized(
             "the token is not known (it may have been deleted); ask an admin for a token",
         )),
     }
+}
+
+/// The value of the session cookie, if the request carries one.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+}
+
+/// The CSRF token of the session whose token is `token`: derived from it
+/// (sha256 under a label), so any node can give it again (`GET
+/// /session`) while the state keeps only its hash, and knowing it reveals
+/// nothing of the session token.
+pub(crate) fn csrf_of(token: &str) -> String {
+    control::blobs::digest_of(format!("dwcp csrf v1:{token}").as_bytes())
+}
+
+/// Authenticates a request by its session cookie alone (the dashboard's
+/// HTML pages call this): the user, their roles and whether the login
+/// passed TOTP; 401 without a live session.
+pub(crate) async fn session_caller<P: ControlPlane>(
+    plane: &P,
+    headers: &HeaderMap,
+) -> Result<Caller, ApiError> {
+    let token = session_cookie(headers)
+        .ok_or_else(|| ApiError::unauthorized("no session: log in with POST /api/v1/session"))?;
+    if !control::blobs::is_sha256_hex(token) {
+        return Err(ApiError::unauthorized(
+            "the session cookie is malformed; log in again",
+        ));
+    }
+    let sha256 = control::blobs::digest_of(token.as_bytes());
+    let key = sha256.clone();
+    let find = move |state: &control::State| {
+        let session = state.session(&key)?;
+        let user = state.user(&session.user)?;
+        Some((session.clone(), user.roles.clone()))
+    };
+    let found = match plane.read_local(find.clone()) {
+        Some(found) => Some(found),
+        None => plane.read(find).await?,
+    };
+    let Some((session, roles)) = found else {
+        return Err(ApiError::unauthorized(
+            "the session is not known (logged out, or the user changed); log in again",
+        ));
+    };
+    if session.expires_unix_ms <= super::reply::now_unix_ms() {
+        return Err(ApiError::unauthorized(
+            "the session has expired; log in again",
+        ));
+    }
+    let role = roles
+        .get(control::users::ALL_TENANTS)
+        .copied()
+        .unwrap_or(Role::Viewer);
+    Ok(Caller {
+        name: session.user.to_string(),
+        role,
+        roles,
+        via: Via::Session {
+            mfa: session.mfa,
+            csrf: csrf_of(token),
+            sha256,
+            expires_unix_ms: session.expires_unix_ms,
+        },
+    })
+}
+
+/// A change (any method but GET) made with a session cookie must carry the
+/// session's CSRF token in `x-csrf-token`: a page of another site can make
+/// the browser send the cookie, not read the token.
+pub(crate) fn check_csrf(caller: &Caller, verb: Verb, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Via::Session { csrf, .. } = &caller.via else {
+        return Ok(());
+    };
+    if verb == Verb::Get {
+        return Ok(());
+    }
+    let sent = headers
+        .get(CSRF_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or(b"");
+    if crate::totp::constant_time_eq(sent, csrf.as_bytes()) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "a change made with a session cookie needs the header `{CSRF_HEADER}` with the session's CSRF token (`csrf` in the answer of POST or GET /api/v1/session)"
+    )))
+}
+
+/// Routes that, for a user's session, need a login that passed TOTP:
+/// rollout promote and abort, membership changes and user management.
+fn needs_mfa(route: RouteId, verb: Verb) -> bool {
+    use RouteId as R;
+    matches!(
+        route,
+        R::RolloutPromote | R::RolloutAbort | R::ClusterNode | R::JoinTokens | R::User
+    ) || (route == R::Users && verb != Verb::Get)
+        || matches!(route, R::UserTotp | R::UserTotpConfirm)
+}
+
+/// The tenant a route acts in, if it is one of a tenant's.
+fn tenant_of(matched: &Matched) -> Option<&str> {
+    use RouteId as R;
+    matches!(
+        matched.entry.id,
+        R::TenantApps
+            | R::App
+            | R::Versions
+            | R::Deployment
+            | R::Rollouts
+            | R::Rollout
+            | R::RolloutPromote
+            | R::RolloutAbort
+    )
+    .then(|| matched.param(0))
+}
+
+/// Whether `caller` may make this request: a token by its role
+/// ([`permit`]); a user by their role in the route's tenant (or on every
+/// tenant, `*`, for what is not a tenant's: cluster-wide reads need any
+/// role, cluster-wide changes a role on `*`). A user's session that did
+/// not pass TOTP acts at most as an operator and may not call the routes
+/// of [`needs_mfa`]. Anyone may see and end their own session, and enroll
+/// in and confirm their own TOTP.
+pub(crate) fn permit_request(
+    caller: &Caller,
+    matched: &Matched,
+    verb: Verb,
+) -> Result<(), ApiError> {
+    use RouteId as R;
+    let route = matched.entry.id;
+    if route == R::Session
+        || (matches!(route, R::UserTotp | R::UserTotpConfirm) && caller.is_user(matched.param(0)))
+    {
+        return Ok(());
+    }
+    if caller.via == Via::Token {
+        return permit(caller.role, route, verb);
+    }
+    let role = match tenant_of(matched) {
+        Some(tenant) => caller.role_in(tenant).ok_or_else(|| {
+            ApiError::forbidden(format!(
+                "user `{}` has no role in tenant `{}`",
+                caller.name,
+                tenant.chars().take(63).collect::<String>()
+            ))
+        })?,
+        None => match caller.roles.get(control::users::ALL_TENANTS) {
+            Some(role) => *role,
+            None if verb == Verb::Get && route != R::Users => Role::Viewer,
+            // Artifacts are content-addressed and shared: an operator of
+            // any tenant may upload one.
+            None if route == R::Blobs && caller.roles.values().any(|r| *r != Role::Viewer) => {
+                Role::Operator
+            }
+            None => {
+                return Err(ApiError::forbidden(format!(
+                    "user `{}` has roles in some tenants only; tenants, tokens, users, prices, runbooks, registers and the cluster's members need a role on every tenant (`*`)",
+                    caller.name
+                )));
+            }
+        },
+    };
+    if permit(role, route, verb).is_err() {
+        return Err(ApiError::forbidden(match role {
+            Role::Viewer => format!("user `{}` is a viewer here: it may only read", caller.name),
+            _ => format!(
+                "user `{}` is an operator here: tenants, tokens, users, prices and the cluster's members need the admin role on every tenant (`*`)",
+                caller.name
+            ),
+        }));
+    }
+    if caller.lacks_mfa()
+        && (needs_mfa(route, verb) || permit(Role::Operator, route, verb).is_err())
+    {
+        return Err(ApiError::forbidden(format!(
+            "this needs a login that passed TOTP: enroll (POST /api/v1/users/{0}/totp), confirm a code (POST /api/v1/users/{0}/totp/confirm), then log in again with `totp`",
+            caller.name
+        )));
+    }
+    Ok(())
 }
 
 /// Whether `role` may call `route` with `verb`: viewers read; operators
@@ -76,6 +340,8 @@ pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiEr
     let allowed = match role {
         Role::Admin => true,
         Role::Join => false,
+        // Who may log in, and as what, is for admins to read.
+        _ if matches!(route, R::Users | R::User | R::UserTotp | R::UserTotpConfirm) => false,
         _ if verb == Verb::Get => true,
         Role::Viewer => false,
         Role::Operator => !matches!(
@@ -113,5 +379,105 @@ mod tests {
         }
         headers.insert(AUTHORIZATION, HeaderValue::from_static("bearer s3cret"));
         assert_eq!(bearer(&headers).unwrap(), "s3cret");
+    }
+
+    fn user(roles: &[(&str, Role)], mfa: bool) -> Caller {
+        Caller {
+            name: "ann".into(),
+            role: Role::Viewer,
+            roles: roles.iter().map(|(t, r)| (t.to_string(), *r)).collect(),
+            via: Via::Session {
+                mfa,
+                csrf: csrf_of("tok"),
+                sha256: String::new(),
+                expires_unix_ms: 0,
+            },
+        }
+    }
+
+    fn may(caller: &Caller, verb: Verb, path: &str) -> bool {
+        let m = super::super::router::find(path).unwrap();
+        permit_request(caller, &m, verb).is_ok()
+    }
+
+    #[test]
+    fn users_act_by_their_role_in_the_route_s_tenant() {
+        use Verb::{Delete, Get, Post, Put};
+        let op = user(&[("acme", Role::Operator)], true);
+        assert!(may(&op, Put, "/api/v1/tenants/acme/apps/shop/deployment"));
+        assert!(!may(&op, Put, "/api/v1/tenants/other/apps/shop/deployment"));
+        assert!(
+            !may(&op, Get, "/api/v1/tenants/other/apps/shop"),
+            "no role there"
+        );
+        assert!(!may(&op, Get, "/api/v1/tenants/zzz/apps/shop/rollout"));
+        assert!(may(&op, Get, "/api/v1/apps"), "cluster-wide reads");
+        assert!(may(&op, Post, "/api/v1/blobs"));
+        assert!(!may(&op, Post, "/api/v1/tenants"));
+        assert!(!may(&op, Get, "/api/v1/users"));
+        assert!(may(&op, Post, "/api/v1/users/ann/totp"), "own TOTP");
+        assert!(!may(&op, Post, "/api/v1/users/bob/totp"));
+        assert!(may(&op, Delete, "/api/v1/session"));
+        let viewer = user(&[("*", Role::Viewer), ("acme", Role::Operator)], true);
+        assert!(may(&viewer, Post, "/api/v1/tenants/acme/apps"));
+        assert!(!may(&viewer, Post, "/api/v1/tenants/beta/apps"));
+        assert!(!may(&viewer, Post, "/api/v1/blobs"), "viewer on *");
+        let admin = user(&[("*", Role::Admin)], true);
+        for (verb, path) in [
+            (Post, "/api/v1/tenants"),
+            (Post, "/api/v1/users"),
+            (Delete, "/api/v1/cluster/nodes/2"),
+            (Post, "/api/v1/tenants/acme/apps/shop/rollout/abort"),
+        ] {
+            assert!(may(&admin, verb, path), "{path}");
+        }
+        // Without TOTP an admin acts at most as an operator, and the
+        // admin actions are refused.
+        let weak = user(&[("*", Role::Admin)], false);
+        assert!(may(&weak, Put, "/api/v1/tenants/acme/apps/shop/deployment"));
+        for (verb, path) in [
+            (Post, "/api/v1/tenants"),
+            (Post, "/api/v1/users"),
+            (Post, "/api/v1/tokens"),
+            (Post, "/api/v1/cluster/join-tokens"),
+            (Post, "/api/v1/tenants/acme/apps/shop/rollout/abort"),
+            (Post, "/api/v1/tenants/acme/apps/shop/rollout/promote"),
+        ] {
+            assert!(!may(&weak, verb, path), "{path}");
+        }
+        assert!(may(&weak, Post, "/api/v1/users/ann/totp"), "may enroll");
+    }
+
+    #[test]
+    fn cookie_changes_need_the_csrf_token() {
+        let caller = user(&[("*", Role::Admin)], true);
+        let mut headers = HeaderMap::new();
+        assert!(check_csrf(&caller, Verb::Get, &headers).is_ok());
+        assert_eq!(
+            check_csrf(&caller, Verb::Post, &headers).unwrap_err().code,
+            "forbidden"
+        );
+        headers.insert(CSRF_HEADER, HeaderValue::from_static("nope"));
+        assert!(check_csrf(&caller, Verb::Delete, &headers).is_err());
+        headers.insert(CSRF_HEADER, HeaderValue::from_str(&csrf_of("tok")).unwrap());
+        assert!(check_csrf(&caller, Verb::Put, &headers).is_ok());
+        let token = Caller {
+            via: Via::Token,
+            ..caller
+        };
+        assert!(check_csrf(&token, Verb::Post, &HeaderMap::new()).is_ok());
+        assert_ne!(csrf_of("a"), csrf_of("b"));
+    }
+
+    #[test]
+    fn reads_the_session_cookie() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("a=b; dwcp_session=abc ; c=d"),
+        );
+        assert_eq!(session_cookie(&headers), Some("abc"));
+        headers.insert(COOKIE, HeaderValue::from_static("dwcp_sessionx=1"));
+        assert_eq!(session_cookie(&headers), None);
     }
 }

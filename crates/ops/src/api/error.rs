@@ -59,6 +59,11 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// 401 naming the request field that failed (a login's `password` or
+    /// `totp`).
+    pub fn unauthorized_field(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::unauthorized(message).with_field(field)
+    }
     pub fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }

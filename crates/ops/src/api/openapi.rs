@@ -7,6 +7,10 @@ use serde_json::{Value, json};
 
 use super::router::PREFIX;
 
+// Users, TOTP and sessions: their paths and schemas, merged in below.
+#[path = "openapi_auth.rs"]
+mod auth;
+
 /// A reference to a schema in `components`.
 fn schema(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -881,6 +885,12 @@ fn schemas() -> Value {
 
 /// The whole document.
 pub(crate) fn document() -> Value {
+    let mut doc = base_document();
+    auth::merge(&mut doc);
+    doc
+}
+
+fn base_document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {

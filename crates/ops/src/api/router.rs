@@ -71,6 +71,11 @@ pub(crate) enum RouteId {
     Costs,
     Prices,
     Audit,
+    Users,
+    User,
+    UserTotp,
+    UserTotpConfirm,
+    Session,
 }
 
 /// One path template and what it answers.
@@ -168,6 +173,17 @@ pub(crate) const TABLE: &[Entry] = &[
     entry(RouteId::Runbook, "/runbooks/{name}", &[Get, Put, Delete]),
     entry(RouteId::Register, "/registers/{key}", &[Get, Put]),
     entry(RouteId::RegisterCas, "/registers/{key}/cas", &[Post]),
+    entry(RouteId::Users, "/users", &[Get, Post]),
+    entry(RouteId::User, "/users/{name}", &[Delete]),
+    entry(RouteId::UserTotp, "/users/{name}/totp", &[Post]),
+    entry(
+        RouteId::UserTotpConfirm,
+        "/users/{name}/totp/confirm",
+        &[Post],
+    ),
+    // `POST /session` (logging in) needs no credentials: the router
+    // answers it before authorizing (see `mod.rs`).
+    entry(RouteId::Session, "/session", &[Get, Post, Delete]),
 ];
 
 /// A path matched against the table, with its captured segments in order.

@@ -164,7 +164,15 @@ pub(crate) fn serve<P: ControlPlane>(
             .insert(LOCATION, HeaderValue::from_static("/login"));
         return r;
     };
-    let who = format!("{} · {:?}", caller.name, caller.role).to_lowercase();
+    let roles: Vec<String> = caller
+        .roles
+        .iter()
+        .map(|(tenant, role)| match tenant.as_str() {
+            "*" => format!("{role:?}").to_lowercase(),
+            _ => format!("{role:?} of {tenant}").to_lowercase(),
+        })
+        .collect();
+    let who = format!("{} · {}", caller.name, roles.join(", "));
     let html = html::page(page, &who, &feed.render(plane, page));
     text(StatusCode::OK, "text/html; charset=utf-8", &html)
 }
