@@ -2,17 +2,18 @@
 //! Chromium through `chromedriver` (both installed by `scripts/test.sh`)
 //! over the W3C WebDriver protocol, which is plain JSON over HTTP.
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{DEADLINE, exchange};
+use crate::common::DEADLINE;
 
 /// The key under which WebDriver returns an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52f-4f92ef1f7b2a";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -48,9 +49,9 @@ impl Browser {
         let addr = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + DEADLINE;
         loop {
-            let ready = exchange(DEADLINE, &addr, "GET", "/status", None, None, "")
+            let ready = request(&addr, "GET", "/status", None)
                 .ok()
-                .and_then(|a| serde_json::from_slice::<Value>(&a.body).ok())
+                .and_then(|(_, body)| serde_json::from_slice::<Value>(&body).ok())
                 .is_some_and(|v| v["value"]["ready"] == json!(true));
             if ready {
                 break;
@@ -100,18 +101,10 @@ impl Browser {
     fn call(&self, method: &str, path: &str, body: Value) -> Value {
         let body = body.to_string();
         let sent = (method == "POST").then_some(body.as_bytes());
-        let answer = exchange(
-            DEADLINE,
-            &self.addr,
-            method,
-            path,
-            None,
-            sent,
-            "application/json",
-        )
-        .unwrap_or_else(|e| panic!("webdriver {method} {path}: {e}"));
-        let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-        assert_eq!(answer.status, 200, "webdriver {method} {path}: {value}");
+        let (status, answer) = request(&self.addr, method, path, sent)
+            .unwrap_or_else(|e| panic!("webdriver {method} {path}: {e}"));
+        let value: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+        assert_eq!(status, 200, "webdriver {method} {path}: {value}");
         value["value"].clone()
     }
 
@@ -147,7 +140,10 @@ impl Browser {
             &self.session_path("/element"),
             json!({ "using": "css selector", "value": css }),
         );
-        found[ELEMENT].as_str().unwrap_or_default().to_string()
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_string()
     }
 
     /// Types `text` into the element `css` selects.
@@ -197,18 +193,62 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         if !self.session.is_empty() {
-            let _ = exchange(
-                Duration::from_secs(10),
-                &self.addr,
-                "DELETE",
-                &self.session_path(""),
-                None,
-                None,
-                "",
-            );
+            let _ = request(&self.addr, "DELETE", &self.session_path(""), None);
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// One HTTP/1.1 request to chromedriver; status and body. The body is
+/// read by its Content-Length: chromedriver answers `Connection: close`
+/// but may keep the connection open.
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(DEADLINE))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(b) = body {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    if let Some(b) = body {
+        stream.write_all(b)?;
+    }
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| std::io::Error::other(format!("bad answer: {head}")))?;
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| std::io::Error::other(format!("no content-length: {head}")))?;
+            if raw.len() >= end + 4 + length {
+                return Ok((status, raw[end + 4..end + 4 + length].to_vec()));
+            }
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::Error::other(
+                "chromedriver closed the connection early",
+            ));
+        }
+        raw.extend_from_slice(&buf[..n]);
     }
 }
 

@@ -177,7 +177,9 @@ async fn handle<P: ControlPlane>(
     };
     if let (Some(ip), None) = (peer, locked) {
         match &answer {
-            Err(e) if e.status == StatusCode::UNAUTHORIZED => servers.lockout.failed(ip, Instant::now()),
+            Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+                servers.lockout.failed(ip, Instant::now())
+            }
             _ => servers.lockout.succeeded(ip),
         }
     }

@@ -69,8 +69,12 @@ pub fn line(title: &str, unit: &str, points: &[Point], now_ms: u64, span_ms: u64
     }
     let _ = write!(
         svg,
-        r#"<text class="axis" x="{LEFT}" y="{b}">−{m} min</text><text class="axis" x="{r}" y="{b}" text-anchor="end">now</text>"#,
-        m = span_ms / 60_000,
+        r#"<text class="axis" x="{LEFT}" y="{b}">−{ago}</text><text class="axis" x="{r}" y="{b}" text-anchor="end">now</text>"#,
+        ago = if span_ms >= 120_000 {
+            format!("{} min", span_ms / 60_000)
+        } else {
+            format!("{} s", span_ms / 1000)
+        },
         b = HEIGHT - 4.0,
         r = WIDTH - RIGHT
     );

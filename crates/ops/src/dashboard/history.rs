@@ -161,6 +161,11 @@ impl History {
         self.samples.back()
     }
 
+    /// When the oldest kept sample was taken.
+    pub fn first_at_ms(&self) -> Option<u64> {
+        self.samples.front().map(|s| s.at_ms)
+    }
+
     /// Rates at the newest sample, cluster-wide.
     pub fn rates(&self) -> Rates {
         self.rates_at(self.samples.len().saturating_sub(1), |s| Some(s.totals))

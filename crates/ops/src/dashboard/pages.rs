@@ -14,8 +14,10 @@ use super::history::{History, Series};
 use super::html::{badge, escape, table, tile, time};
 use crate::api::{capacity, costs};
 
-/// The charts cover the last five minutes.
+/// The charts cover the last five minutes, or the last minute while the
+/// history is younger.
 const SPAN_MS: u64 = 5 * 60_000;
+const MIN_SPAN_MS: u64 = 60_000;
 /// Audit entries shown.
 const AUDIT_SHOWN: usize = 200;
 
@@ -115,6 +117,11 @@ fn tiles(view: &View) -> String {
 fn charts(view: &View) -> String {
     let h = view.history;
     let now = h.last().map_or(view.now_ms, |s| s.at_ms);
+    // A young history fills a minute-wide chart rather than a corner of a
+    // five-minute one.
+    let span = now
+        .saturating_sub(h.first_at_ms().unwrap_or(now))
+        .clamp(MIN_SPAN_MS, SPAN_MS);
     [
         line(
             "Requests per second",
