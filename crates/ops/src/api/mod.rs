@@ -20,6 +20,7 @@ mod cluster;
 mod costs;
 mod deployments;
 mod error;
+mod incidents;
 mod lockout;
 mod nodes;
 mod openapi;
@@ -28,7 +29,9 @@ mod reply;
 mod rollouts;
 mod router;
 mod runbooks;
+mod slos;
 mod tenants;
+pub mod test_clock;
 mod tokens;
 mod validate;
 mod versions;
@@ -52,6 +55,7 @@ use lockout::Lockout;
 use node::gateway::Gateway;
 use reply::{NODE_HEADER, Reply, json};
 use router::{RouteId, Verb};
+pub use test_clock::{ClockHook, install_clock_hook};
 
 /// Serves the API on `listener` until the returned task is aborted.
 /// Aborting it also closes the connections it accepted.
@@ -225,7 +229,7 @@ async fn dispatch<P: ControlPlane>(
 ) -> Result<Reply, ApiError> {
     let not_allowed =
         || ApiError::method_not_allowed(req.method().as_str(), req.uri().path(), m.entry.allow());
-    let (p0, p1) = (m.param(0), m.param(1));
+    let (p0, p1, p2) = (m.param(0), m.param(1), m.param(2));
     match (m.entry.id, verb) {
         (RouteId::Tenants, Verb::Get) => tenants::list(plane).await,
         (RouteId::Tenants, Verb::Post) => tenants::create(plane, req).await,
@@ -265,6 +269,23 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::Register, Verb::Get) => registers::get(plane, p0).await,
         (RouteId::Register, Verb::Put) => registers::put(plane, p0, req).await,
         (RouteId::RegisterCas, Verb::Post) => registers::cas(plane, p0, req).await,
+        (RouteId::Slos, Verb::Get) => slos::list_all(plane).await,
+        (RouteId::AppSlos, Verb::Get) => slos::list(plane, p0, p1).await,
+        (RouteId::AppSlo, Verb::Get) => slos::show(plane, p0, p1, p2).await,
+        (RouteId::AppSlo, Verb::Put) => slos::put(plane, p0, p1, p2, req).await,
+        (RouteId::AppSlo, Verb::Delete) => slos::delete(plane, p0, p1, p2).await,
+        (RouteId::Incidents, Verb::Get) => incidents::list(plane, req.uri().query()).await,
+        (RouteId::Incident, Verb::Get) => incidents::show(plane, p0).await,
+        (RouteId::IncidentAcknowledge, Verb::Post) => {
+            incidents::step(plane, p0, who, incidents::Step::Acknowledge, req).await
+        }
+        (RouteId::IncidentResolve, Verb::Post) => {
+            incidents::step(plane, p0, who, incidents::Step::Resolve, req).await
+        }
+        (RouteId::IncidentNotes, Verb::Post) => {
+            incidents::step(plane, p0, who, incidents::Step::Note, req).await
+        }
+        (RouteId::TestClock, Verb::Post) => test_clock::advance(req).await,
         // The table and this match list the same pairs (tests/api.rs calls
         // every pair with an admin token and never gets 405).
         _ => Err(not_allowed()),

@@ -70,6 +70,15 @@ pub(crate) enum RouteId {
     Costs,
     Prices,
     Audit,
+    Slos,
+    AppSlos,
+    AppSlo,
+    Incidents,
+    Incident,
+    IncidentAcknowledge,
+    IncidentResolve,
+    IncidentNotes,
+    TestClock,
 }
 
 /// One path template and what it answers.
@@ -166,6 +175,27 @@ pub(crate) const TABLE: &[Entry] = &[
     entry(RouteId::Runbook, "/runbooks/{name}", &[Get, Put, Delete]),
     entry(RouteId::Register, "/registers/{key}", &[Get, Put]),
     entry(RouteId::RegisterCas, "/registers/{key}/cas", &[Post]),
+    entry(RouteId::Slos, "/slos", &[Get]),
+    entry(
+        RouteId::AppSlos,
+        "/tenants/{tenant}/apps/{app}/slos",
+        &[Get],
+    ),
+    entry(
+        RouteId::AppSlo,
+        "/tenants/{tenant}/apps/{app}/slos/{name}",
+        &[Get, Put, Delete],
+    ),
+    entry(RouteId::Incidents, "/incidents", &[Get]),
+    entry(RouteId::Incident, "/incidents/{id}", &[Get]),
+    entry(
+        RouteId::IncidentAcknowledge,
+        "/incidents/{id}/acknowledge",
+        &[Post],
+    ),
+    entry(RouteId::IncidentResolve, "/incidents/{id}/resolve", &[Post]),
+    entry(RouteId::IncidentNotes, "/incidents/{id}/notes", &[Post]),
+    entry(RouteId::TestClock, "/test/clock", &[Post]),
 ];
 
 /// A path matched against the table, with its captured segments in order.
