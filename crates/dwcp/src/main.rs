@@ -1,6 +1,7 @@
 //! `dwcp`: the one binary. Each subcommand wires the library crates; no
 //! decision logic lives here.
 
+mod alerting;
 mod app;
 mod apps;
 mod audit;
@@ -20,6 +21,7 @@ mod table;
 mod token;
 mod units;
 mod up;
+mod webhooks;
 
 use std::process::ExitCode;
 

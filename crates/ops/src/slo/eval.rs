@@ -167,6 +167,18 @@ impl Evaluator {
         }
     }
 
+    /// The fingerprints of the alerts firing after the last round.
+    pub fn firing(&self) -> Vec<String> {
+        self.tracked
+            .iter()
+            .flat_map(|((t, a, n), k)| {
+                k.firing
+                    .iter()
+                    .map(move |s| format!("{t}/{a}/{n}/{}", s.as_str()))
+            })
+            .collect()
+    }
+
     /// Forgets every history (this node stopped leading).
     pub fn clear(&mut self) {
         self.tracked.clear();
