@@ -12,11 +12,13 @@ mod cluster;
 mod costs;
 mod delivery;
 mod deploy;
+mod incident;
 mod nodes;
 mod rollouts;
 mod run;
 mod runbook;
 mod scheduling;
+mod slo;
 mod table;
 mod token;
 mod units;
@@ -54,6 +56,8 @@ enum Command {
     Prices(costs::PricesArgs),
     Rollout(rollouts::RolloutArgs),
     Runbook(runbook::RunbookArgs),
+    Slo(slo::SloArgs),
+    Incident(incident::IncidentArgs),
     Token(token::TokenArgs),
     Cluster(cluster::ClusterArgs),
     Bench(bench::BenchArgs),
@@ -74,6 +78,8 @@ fn main() -> ExitCode {
         Command::Prices(args) => report(costs::prices(args)),
         Command::Rollout(args) => report(rollouts::run(args)),
         Command::Runbook(args) => report(runbook::run(args)),
+        Command::Slo(args) => report(slo::run(args)),
+        Command::Incident(args) => report(incident::run(args)),
         Command::Token(args) => report(token::run(args)),
         Command::Cluster(args) => report(cluster::run(args)),
         Command::Bench(args) => report(bench::run(args)),
