@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Node, NodeReport, Prices, Quotas, Region, Role, VersionConfig};
+use crate::slo::{Severity, Slo, SloStatus};
 use crate::state::Revision;
 use crate::{Name, NameError};
 
@@ -161,6 +162,49 @@ pub enum Command {
     DeleteSession { sha256: String },
     /// Sets a register (a small key-value cell for controllers and tests).
     Put { key: String, value: Vec<u8> },
+    /// Creates or replaces an SLO of an existing app (checked whole, see
+    /// [`crate::check_slo`]).
+    PutSlo { slo: Slo },
+    /// Deletes an SLO (and its status).
+    DeleteSlo { tenant: Name, app: Name, name: Name },
+    /// The SLO evaluator's latest readings (burn rates, budget left),
+    /// replacing those of the SLOs it names.
+    SetSloStatus { statuses: Vec<SloStatus> },
+    /// An alert fired: opens an incident — or, while an incident with the
+    /// same `fingerprint` is unresolved, adds "fired again: `text`" to its
+    /// timeline instead (the outcome says which, and the id).
+    OpenIncident {
+        fingerprint: String,
+        alert: String,
+        tenant: Name,
+        app: Name,
+        slo: Name,
+        severity: Severity,
+        text: String,
+        by: String,
+        now_unix_ms: u64,
+    },
+    /// Someone took an open incident.
+    AcknowledgeIncident {
+        id: u64,
+        by: String,
+        now_unix_ms: u64,
+    },
+    /// An open or acknowledged incident is over.
+    ResolveIncident {
+        id: u64,
+        by: String,
+        #[serde(default)]
+        text: Option<String>,
+        now_unix_ms: u64,
+    },
+    /// A line on an incident's timeline (a note, a notification's fate).
+    NoteIncident {
+        id: u64,
+        by: String,
+        text: String,
+        now_unix_ms: u64,
+    },
     /// Sets a register to `new` (or deletes it when `None`) only if it
     /// currently holds `expected` (`None`: absent).
     CompareAndSwap {
@@ -190,6 +234,9 @@ pub enum Outcome {
         swapped: bool,
         previous: Option<Vec<u8>>,
     },
+    /// An incident command: the incident's id, and whether it was opened
+    /// now (`false`: an existing one was changed).
+    Incident { id: u64, opened: bool },
 }
 
 /// Why a command was refused. Nothing changed.

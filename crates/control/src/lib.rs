@@ -30,6 +30,7 @@ mod model;
 mod name;
 pub mod replica;
 pub mod serving;
+mod slo;
 mod state;
 pub mod tls;
 pub mod transport;
@@ -45,5 +46,10 @@ pub use model::{
     VersionReport, Weights,
 };
 pub use name::{Name, NameError};
+pub use slo::{
+    DEFAULT_SLO_WINDOW_DAYS, Incident, IncidentEntry, IncidentStatus, MAX_INCIDENT_TEXT,
+    MAX_NOTIFY_TARGETS, MAX_SLO_WINDOW_DAYS, MAX_TIMELINE, NotifyKind, NotifyTarget, Objective,
+    RESOLVED_KEPT, RuleStatus, Severity, Slo, SloStatus, check_incident_text, check_slo, check_url,
+};
 pub use state::{Change, Compacted, Event, Record, Revision, State};
 pub use users::{Session, User};

@@ -13,6 +13,7 @@ use crate::model::{
     Runbook, Tenant, Version,
 };
 
+mod incidents;
 mod rollouts;
 mod users;
 use crate::{Command, Name, Outcome, Rejection};
@@ -47,6 +48,12 @@ pub enum Record {
     User,
     /// A user's sessions, keyed by the user's name.
     Session,
+    /// An SLO, keyed `tenant/app/name`.
+    Slo,
+    /// The evaluator's latest reading of an SLO, keyed like it.
+    SloStatus,
+    /// An incident, keyed by its id.
+    Incident,
 }
 
 /// One record created, replaced or deleted.
@@ -137,6 +144,17 @@ pub struct State {
     /// Sessions, by the sha256 of their token.
     #[serde(default)]
     sessions: BTreeMap<String, crate::users::Session>,
+    /// By (tenant, app, name).
+    #[serde(default)]
+    slos: BTreeMap<(Name, Name, Name), crate::Slo>,
+    #[serde(default)]
+    slo_status: BTreeMap<(Name, Name, Name), crate::SloStatus>,
+    /// By id; unresolved ones and the latest resolved ones.
+    #[serde(default)]
+    incidents: BTreeMap<u64, crate::Incident>,
+    /// The id the next incident gets (0 before the first: it gets 1).
+    #[serde(default)]
+    next_incident: u64,
     /// Recent events, oldest first; not part of snapshots.
     #[serde(skip)]
     history: VecDeque<Event>,
@@ -413,6 +431,13 @@ impl State {
                 if self.rollouts_of(tenant, name).next().is_some() {
                     changes.push(change(Record::Rollout, format!("{tenant}/{name}"), true));
                 }
+                for slo in self.slos_of(tenant, name) {
+                    changes.push(change(
+                        Record::Slo,
+                        format!("{tenant}/{name}/{}", slo.name),
+                        true,
+                    ));
+                }
                 changes.push(change(Record::App, format!("{tenant}/{name}"), true));
                 Ok((Outcome::Applied, changes))
             }
@@ -601,6 +626,13 @@ impl State {
                 check_prices(prices)?;
                 one(Record::Prices, "prices".into())
             }
+            Command::PutSlo { .. }
+            | Command::DeleteSlo { .. }
+            | Command::SetSloStatus { .. }
+            | Command::OpenIncident { .. }
+            | Command::AcknowledgeIncident { .. }
+            | Command::ResolveIncident { .. }
+            | Command::NoteIncident { .. } => self.plan_ops(command),
             Command::DeleteRunbook { name } => {
                 self.runbooks
                     .get(name)
@@ -705,6 +737,9 @@ impl State {
                     .retain(|(t, a, _, _), _| !(t == tenant && a == name));
                 self.rollouts
                     .retain(|(t, a, _), _| !(t == tenant && a == name));
+                self.slos.retain(|(t, a, _), _| !(t == tenant && a == name));
+                self.slo_status
+                    .retain(|(t, a, _), _| !(t == tenant && a == name));
                 self.apps.remove(&key);
             }
             Command::AddVersion {
@@ -804,6 +839,13 @@ impl State {
             Command::DeleteRunbook { name } => {
                 self.runbooks.remove(name);
             }
+            Command::PutSlo { .. }
+            | Command::DeleteSlo { .. }
+            | Command::SetSloStatus { .. }
+            | Command::OpenIncident { .. }
+            | Command::AcknowledgeIncident { .. }
+            | Command::ResolveIncident { .. }
+            | Command::NoteIncident { .. } => self.commit_ops(command, revision),
             Command::SetPrices { prices } => {
                 self.prices = Some(prices.clone());
             }

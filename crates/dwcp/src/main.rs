@@ -1,6 +1,7 @@
 //! `dwcp`: the one binary. Each subcommand wires the library crates; no
 //! decision logic lives here.
 
+mod alerting;
 mod app;
 mod apps;
 mod audit;
@@ -11,16 +12,19 @@ mod cluster;
 mod costs;
 mod delivery;
 mod deploy;
+mod incident;
 mod nodes;
 mod rollouts;
 mod run;
 mod runbook;
 mod scheduling;
+mod slo;
 mod table;
 mod token;
 mod units;
 mod up;
 mod user;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -53,6 +57,8 @@ enum Command {
     Prices(costs::PricesArgs),
     Rollout(rollouts::RolloutArgs),
     Runbook(runbook::RunbookArgs),
+    Slo(slo::SloArgs),
+    Incident(incident::IncidentArgs),
     Token(token::TokenArgs),
     User(user::UserArgs),
     Cluster(cluster::ClusterArgs),
@@ -74,6 +80,8 @@ fn main() -> ExitCode {
         Command::Prices(args) => report(costs::prices(args)),
         Command::Rollout(args) => report(rollouts::run(args)),
         Command::Runbook(args) => report(runbook::run(args)),
+        Command::Slo(args) => report(slo::run(args)),
+        Command::Incident(args) => report(incident::run(args)),
         Command::Token(args) => report(token::run(args)),
         Command::User(args) => report(user::run(args)),
         Command::Cluster(args) => report(cluster::run(args)),

@@ -61,6 +61,13 @@ pub struct UpArgs {
     /// Raise it (with --heartbeat) when nodes are far apart.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = crate::units::parse_duration)]
     election_timeout: std::time::Duration,
+    /// Tests only, hidden: the SLO evaluator's clock starts at the wall
+    /// clock's time and moves only when an admin posts
+    /// `{"advance_ms": N}` to `/api/v1/test/clock`, which also runs one
+    /// evaluation round (there is no round on a timer). Incident steps
+    /// are timed on the same clock.
+    #[arg(long, hide = true)]
+    manual_clock: bool,
 }
 
 pub fn run(args: UpArgs) -> ExitCode {
@@ -147,6 +154,7 @@ fn serve(args: UpArgs) -> Result<()> {
         let agent = tokio::spawn(node::agent::run(node.clone(), gateway, engine));
         let scheduler = tokio::spawn(crate::scheduling::run(node.clone()));
         let rollouts = tokio::spawn(crate::delivery::run(node.clone()));
+        let alerts = start_alerting(&node, &args);
         let changes = tokio::spawn(report_changes(node.clone()));
         wait_for_signal().await;
         changes.abort();
@@ -156,10 +164,39 @@ fn serve(args: UpArgs) -> Result<()> {
         agent.abort();
         scheduler.abort();
         rollouts.abort();
+        if let Some(alerts) = alerts {
+            alerts.abort();
+        }
         advertising.abort();
         node.shutdown().await;
         Ok(())
     })
+}
+
+/// Starts the SLO evaluator on the wall clock (its task), or under
+/// `--manual-clock` installs the API's test clock hook instead (no task:
+/// rounds run when the clock is advanced).
+fn start_alerting(node: &Arc<ClusterNode>, args: &UpArgs) -> Option<tokio::task::JoinHandle<()>> {
+    use ops::slo::{Clock, ManualClock, SystemClock};
+    let external = format!("http://{}", args.api);
+    if args.manual_clock {
+        let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+        let alerting = Arc::new(crate::alerting::Alerting::new(
+            node.clone(),
+            clock.clone(),
+            &external,
+        ));
+        eprintln!("dwcp: --manual-clock: the SLO evaluator runs only on POST /api/v1/test/clock");
+        ops::api::install_clock_hook(Arc::new(crate::alerting::ManualHook { alerting, clock }));
+        None
+    } else {
+        let alerting = Arc::new(crate::alerting::Alerting::new(
+            node.clone(),
+            Arc::new(SystemClock),
+            &external,
+        ));
+        Some(tokio::spawn(crate::alerting::run(alerting)))
+    }
 }
 
 /// Records where this node's API and gateway listen in its node record

@@ -12,7 +12,8 @@
 //! The entry point is [`api::serve`] ([`api::serve_node`] with a gateway).
 //!
 //! [`slo`] is the ops center's SLO and alerting engine: pure functions of
-//! readings and time, not wired to the API yet.
+//! readings and time (the evaluator's rounds included); the API serves SLOs
+//! and incidents, and `dwcp up` runs the evaluator on the leader.
 
 // The OpenAPI document is one `json!` literal deeper than the default
 // macro recursion limit allows.

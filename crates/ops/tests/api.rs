@@ -372,6 +372,16 @@ const GUARDED: &[(&str, &str)] = &[
     ("POST", "/api/v1/users/x/totp/confirm"),
     ("GET", "/api/v1/session"),
     ("DELETE", "/api/v1/session"),
+    ("GET", "/api/v1/slos"),
+    ("GET", "/api/v1/tenants/acme/apps/shop/slos"),
+    ("PUT", "/api/v1/tenants/acme/apps/shop/slos/a"),
+    ("DELETE", "/api/v1/tenants/acme/apps/shop/slos/a"),
+    ("GET", "/api/v1/incidents"),
+    ("GET", "/api/v1/incidents/1"),
+    ("POST", "/api/v1/incidents/1/acknowledge"),
+    ("POST", "/api/v1/incidents/1/resolve"),
+    ("POST", "/api/v1/incidents/1/notes"),
+    ("POST", "/api/v1/test/clock"),
     // Unknown routes and wrong methods are behind the token too.
     ("GET", "/api/v1/nope"),
     ("PATCH", "/api/v1/tenants"),
@@ -517,6 +527,18 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/users/{name}/totp", vec!["post"]),
         ("/api/v1/users/{name}/totp/confirm", vec!["post"]),
         ("/api/v1/session", vec!["get", "post", "delete"]),
+        ("/api/v1/slos", vec!["get"]),
+        ("/api/v1/tenants/{tenant}/apps/{app}/slos", vec!["get"]),
+        (
+            "/api/v1/tenants/{tenant}/apps/{app}/slos/{name}",
+            vec!["get", "put", "delete"],
+        ),
+        ("/api/v1/incidents", vec!["get"]),
+        ("/api/v1/incidents/{id}", vec!["get"]),
+        ("/api/v1/incidents/{id}/acknowledge", vec!["post"]),
+        ("/api/v1/incidents/{id}/resolve", vec!["post"]),
+        ("/api/v1/incidents/{id}/notes", vec!["post"]),
+        ("/api/v1/test/clock", vec!["post"]),
     ];
     assert_eq!(paths.len(), expected.len());
     for (path, methods) in expected {
@@ -1581,6 +1603,12 @@ async fn viewers_read_operators_change_apps_and_admins_everything() {
         ("PUT", "/api/v1/registers/k"),
         ("POST", "/api/v1/registers/k/cas"),
         ("PUT", "/api/v1/prices"),
+        ("PUT", "/api/v1/tenants/acme/apps/shop/slos/a"),
+        ("DELETE", "/api/v1/tenants/acme/apps/shop/slos/a"),
+        ("POST", "/api/v1/incidents/1/acknowledge"),
+        ("POST", "/api/v1/incidents/1/resolve"),
+        ("POST", "/api/v1/incidents/1/notes"),
+        ("POST", "/api/v1/test/clock"),
     ] {
         let r = as_(&viewer, method, path, json!({})).await;
         assert_eq!(r.status, 403, "viewer {method} {path}");
@@ -2417,4 +2445,89 @@ async fn admin_actions_need_a_login_that_passed_totp() {
     assert_eq!(r.status, 204);
     let r = with_cookie(addr, &bob, false, "GET", "/api/v1/apps", Value::Null).await;
     assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn slos_are_checked_whole_and_the_test_clock_is_off_without_the_flag() {
+    let server = start().await;
+    let addr = server.addr;
+    let r = admin(addr, "POST", "/api/v1/tenants", json!({"name": "acme"})).await;
+    assert_eq!(r.status, 201);
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/tenants/acme/apps",
+        json!({"name": "shop", "route": "/shop"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let path = "/api/v1/tenants/acme/apps/shop/slos/availability";
+    let before = server.plane.revision();
+    for (body, field) in [
+        (
+            json!({"objective": "availability", "target": 1.0}),
+            "target",
+        ),
+        (
+            json!({"objective": "availability", "target": -0.5}),
+            "target",
+        ),
+        (
+            json!({"objective": "latency", "target": 0.99}),
+            "threshold_ms",
+        ),
+        (
+            json!({"objective": "availability", "target": 0.99, "window_days": 91}),
+            "window_days",
+        ),
+        (
+            json!({"objective": "availability", "target": 0.99, "notify": [{"kind": "slack", "url": "ftp://x"}]}),
+            "notify[0].url",
+        ),
+        (
+            json!({"objective": "availability", "target": 0.99, "notify": [{"kind": "pager", "url": "http://x"}]}),
+            "notify[0].kind",
+        ),
+        (
+            json!({"objective": "availability", "target": 0.99, "notify": [{"kind": "pagerduty", "url": "https://events.pagerduty.com/v2/enqueue"}]}),
+            "notify[0].routing_key",
+        ),
+    ] {
+        let r = admin(addr, "PUT", path, body.clone()).await;
+        assert_eq!(r.status, 400, "{body}");
+        assert_eq!(r.error().1.as_deref(), Some(field), "{body}");
+    }
+    assert_eq!(server.plane.revision(), before, "nothing saved");
+    let r = admin(
+        addr,
+        "PUT",
+        path,
+        json!({"objective": "latency", "threshold_ms": 300, "target": 0.99,
+               "notify": [{"kind": "pagerduty", "url": "https://events.pagerduty.com/v2/enqueue", "routing_key": "R0UTINGKEY"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let v = r.json();
+    assert_eq!(v["objective"], "latency");
+    assert_eq!(v["threshold_ms"], 300);
+    assert_eq!(v["window_days"], 30);
+    assert_eq!(v["status"], Value::Null);
+    let r = admin(addr, "GET", "/api/v1/slos", Value::Null).await;
+    assert_eq!(r.json()["slos"].as_array().unwrap().len(), 1);
+    let r = admin(addr, "GET", "/api/v1/incidents?status=open", Value::Null).await;
+    assert_eq!(r.json()["incidents"], json!([]));
+    let r = admin(addr, "GET", "/api/v1/incidents?status=sad", Value::Null).await;
+    assert_eq!(r.status, 400);
+    let r = admin(addr, "GET", "/api/v1/incidents/7", Value::Null).await;
+    assert_eq!(r.status, 404);
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/test/clock",
+        json!({"advance_ms": 1000}),
+    )
+    .await;
+    assert_eq!(r.status, 404, "no manual clock in this process");
+    let r = admin(addr, "DELETE", path, Value::Null).await;
+    assert_eq!(r.status, 204);
 }

@@ -353,6 +353,7 @@ pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiEr
                 | R::Tokens
                 | R::Token
                 | R::Prices
+                | R::TestClock
         ),
     };
     if allowed {

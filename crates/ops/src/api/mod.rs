@@ -25,6 +25,7 @@ mod cluster;
 pub(crate) mod costs;
 mod deployments;
 mod error;
+mod incidents;
 mod lockout;
 mod login_limit;
 mod nodes;
@@ -37,7 +38,9 @@ mod router;
 mod runbooks;
 mod seal;
 mod session;
+mod slos;
 mod tenants;
+pub mod test_clock;
 mod tokens;
 mod users;
 mod validate;
@@ -64,6 +67,7 @@ use login_limit::LoginLimiter;
 use node::gateway::Gateway;
 use reply::{NODE_HEADER, Reply, json};
 use router::{RouteId, Verb};
+pub use test_clock::{ClockHook, install_clock_hook};
 
 /// Serves the API on `listener` until the returned task is aborted.
 /// Aborting it also closes the connections it accepted.
@@ -344,7 +348,7 @@ async fn dispatch<P: ControlPlane>(
     let who = caller.audit_name();
     let not_allowed =
         || ApiError::method_not_allowed(req.method().as_str(), req.uri().path(), m.entry.allow());
-    let (p0, p1) = (m.param(0), m.param(1));
+    let (p0, p1, p2) = (m.param(0), m.param(1), m.param(2));
     match (m.entry.id, verb) {
         (RouteId::Tenants, Verb::Get) => tenants::list(plane).await,
         (RouteId::Tenants, Verb::Post) => tenants::create(plane, req).await,
@@ -391,6 +395,23 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::UserTotpConfirm, Verb::Post) => users::confirm(plane, p0, req).await,
         (RouteId::Session, Verb::Get) => session::show(caller),
         (RouteId::Session, Verb::Delete) => session::logout(plane, caller).await,
+        (RouteId::Slos, Verb::Get) => slos::list_all(plane).await,
+        (RouteId::AppSlos, Verb::Get) => slos::list(plane, p0, p1).await,
+        (RouteId::AppSlo, Verb::Get) => slos::show(plane, p0, p1, p2).await,
+        (RouteId::AppSlo, Verb::Put) => slos::put(plane, p0, p1, p2, req).await,
+        (RouteId::AppSlo, Verb::Delete) => slos::delete(plane, p0, p1, p2).await,
+        (RouteId::Incidents, Verb::Get) => incidents::list(plane, req.uri().query()).await,
+        (RouteId::Incident, Verb::Get) => incidents::show(plane, p0).await,
+        (RouteId::IncidentAcknowledge, Verb::Post) => {
+            incidents::step(plane, p0, who, incidents::Step::Acknowledge, req).await
+        }
+        (RouteId::IncidentResolve, Verb::Post) => {
+            incidents::step(plane, p0, who, incidents::Step::Resolve, req).await
+        }
+        (RouteId::IncidentNotes, Verb::Post) => {
+            incidents::step(plane, p0, who, incidents::Step::Note, req).await
+        }
+        (RouteId::TestClock, Verb::Post) => test_clock::advance(req).await,
         // The table and this match list the same pairs (tests/api.rs calls
         // every pair with an admin token and never gets 405).
         _ => Err(not_allowed()),

@@ -558,7 +558,159 @@ fn paths() -> Value {
             }
         }),
     );
+    paths.extend(slo_paths());
     Value::Object(paths)
+}
+
+/// SLOs, incidents and the test clock.
+fn slo_paths() -> serde_json::Map<String, Value> {
+    let p = |path: &str| format!("{PREFIX}{path}");
+    let id = json!({ "name": "id", "in": "path", "required": true, "description": "the incident's number", "schema": { "type": "integer", "minimum": 1 } });
+    let mut paths = serde_json::Map::new();
+    paths.insert(p("/slos"), json!({ "get": {
+        "summary": "Every SLO with the evaluator's latest burn rates per rule and error budget left (null until evaluated)",
+        "operationId": "listAllSlos",
+        "responses": responses(&[("200", ok("the SLOs", schema("SloList")))], &[])
+    }}));
+    paths.insert(p("/tenants/{tenant}/apps/{app}/slos"), json!({
+        "parameters": [tenant(), app()],
+        "get": {
+            "summary": "The SLOs of one app",
+            "operationId": "listSlos",
+            "responses": responses(&[("200", ok("the app's SLOs", schema("SloList")))], &[("404", "`not_found`: no such app")])
+        }
+    }));
+    paths.insert(p("/tenants/{tenant}/apps/{app}/slos/{name}"), json!({
+        "parameters": [tenant(), app(), param("name", "the SLO's name, unique per app")],
+        "get": {
+            "summary": "One SLO with its status",
+            "operationId": "showSlo",
+            "responses": responses(&[("200", ok("the SLO", schema("Slo")))], &[("404", "`not_found`: no such SLO")])
+        },
+        "put": {
+            "summary": "Create or replace an SLO: availability (no 5xx) or latency (answered within threshold_ms), a target in (0, 1), a window, notification targets",
+            "operationId": "putSlo",
+            "requestBody": body("PutSlo"),
+            "responses": responses(&[("200", written("stored", schema("Slo")))], &[
+                ("400", "`invalid` naming the field: `objective`, `threshold_ms`, `target` (outside (0, 1)), `window_days`, `notify[i].kind`, `notify[i].url` (does not parse), `notify[i].routing_key`; nothing is stored"),
+                ("404", "`not_found`: no such app"),
+                BAD_JSON, MEDIA, TOO_LARGE,
+            ])
+        },
+        "delete": {
+            "summary": "Delete an SLO",
+            "operationId": "deleteSlo",
+            "responses": responses(&[("204", written_empty("deleted"))], &[("404", "`not_found`: no such SLO")])
+        }
+    }));
+    paths.insert(p("/incidents"), json!({ "get": {
+        "summary": "Incidents, newest first; `?status=open|acknowledged|resolved|unresolved|all`",
+        "operationId": "listIncidents",
+        "parameters": [{ "name": "status", "in": "query", "required": false, "schema": { "type": "string", "enum": ["open", "acknowledged", "resolved", "unresolved", "all"] } }],
+        "responses": responses(&[("200", ok("the incidents", schema("IncidentList")))], &[("400", "`invalid` with field `status`")])
+    }}));
+    paths.insert(p("/incidents/{id}"), json!({
+        "parameters": [id.clone()],
+        "get": {
+            "summary": "One incident: timeline, time to acknowledge and resolve, and the runbooks whose front matter names its alert",
+            "operationId": "showIncident",
+            "responses": responses(&[("200", ok("the incident", schema("Incident")))], &[("404", "`not_found`: no such incident")])
+        }
+    }));
+    for (path, op, summary) in [
+        (
+            "/incidents/{id}/acknowledge",
+            "acknowledgeIncident",
+            "Acknowledge an open incident",
+        ),
+        (
+            "/incidents/{id}/resolve",
+            "resolveIncident",
+            "Resolve an open or acknowledged incident, optionally with `text`",
+        ),
+        (
+            "/incidents/{id}/notes",
+            "noteIncident",
+            "Add `text` to an incident's timeline",
+        ),
+    ] {
+        paths.insert(p(path), json!({
+            "parameters": [id.clone()],
+            "post": {
+                "summary": summary,
+                "operationId": op,
+                "requestBody": { "required": false, "content": { "application/json": { "schema": schema("IncidentText") } } },
+                "responses": responses(&[("200", written("the incident after the step", schema("Incident")))], &[
+                    ("400", "`invalid`: field `status` (already acknowledged or resolved) or `text`"),
+                    ("404", "`not_found`: no such incident"),
+                    BAD_JSON, MEDIA,
+                ])
+            }
+        }));
+    }
+    paths.insert(p("/test/clock"), json!({ "post": {
+        "summary": "Tests only (admin): on a node started with the hidden `dwcp up --manual-clock`, advance the SLO evaluator's clock by `advance_ms` and run one evaluation; answers what fired. Elsewhere 404.",
+        "operationId": "advanceTestClock",
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["advance_ms"], "properties": { "advance_ms": { "type": "integer", "minimum": 0 } } } } } },
+        "responses": responses(&[("200", ok("the round: now_ms, firing, opened, cleared", json!({ "type": "object" })))], &[
+            ("404", "`not_found`: the node runs on the wall clock"),
+            ("503", "`unavailable`: this node does not lead the cluster"),
+        ])
+    }}));
+    paths
+}
+
+/// The schemas of SLOs and incidents.
+fn slo_schemas() -> serde_json::Map<String, Value> {
+    let Value::Object(map) = json!({
+        "PutSlo": {
+            "type": "object",
+            "required": ["objective", "target"],
+            "additionalProperties": false,
+            "properties": {
+                "objective": { "type": "string", "enum": ["availability", "latency"] },
+                "threshold_ms": { "type": "integer", "minimum": 1, "description": "latency only" },
+                "target": { "type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1 },
+                "window_days": { "type": "integer", "minimum": 1, "maximum": 90, "default": 30 },
+                "notify": { "type": "array", "maxItems": 10, "items": schema("NotifyTarget") }
+            }
+        },
+        "NotifyTarget": {
+            "type": "object",
+            "required": ["kind", "url"],
+            "properties": {
+                "kind": { "type": "string", "enum": ["alertmanager", "pagerduty", "slack"] },
+                "url": { "type": "string", "description": "http(s) URL" },
+                "routing_key": { "type": ["string", "null"], "description": "pagerduty only" }
+            }
+        },
+        "Slo": {
+            "type": "object",
+            "description": "tenant, app, name, objective, threshold_ms, target, window_days, notify, updated, and status: null or {unix_ms, budget_remaining, rules: [{rule, severity, long_window_ms, short_window_ms, factor, long_burn, short_burn, firing}]}"
+        },
+        "SloList": {
+            "type": "object",
+            "required": ["slos"],
+            "properties": { "slos": { "type": "array", "items": schema("Slo") } }
+        },
+        "Incident": {
+            "type": "object",
+            "description": "id, fingerprint (tenant/app/slo/severity), alert, tenant, app, slo, severity (page|ticket), status (open|acknowledged|resolved), opened_unix_ms, acknowledged_unix_ms, resolved_unix_ms, acknowledged_by, resolved_by, timeline [{unix_ms, who, text}], timeline_dropped, time_to_acknowledge_ms, time_to_resolve_ms; on GET /incidents/{id} also runbooks [{name, title, text}]"
+        },
+        "IncidentList": {
+            "type": "object",
+            "required": ["incidents"],
+            "properties": { "incidents": { "type": "array", "items": schema("Incident") } }
+        },
+        "IncidentText": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": { "text": { "type": "string", "maxLength": 2000 } }
+        }
+    }) else {
+        return serde_json::Map::new();
+    };
+    map
 }
 
 fn name_schema() -> Value {
@@ -891,6 +1043,10 @@ pub(crate) fn document() -> Value {
 }
 
 fn base_document() -> Value {
+    let mut all_schemas = schemas();
+    if let Value::Object(m) = &mut all_schemas {
+        m.extend(slo_schemas());
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -905,7 +1061,7 @@ fn base_document() -> Value {
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "an admin token; join tokens are refused with 403" }
             },
-            "schemas": schemas()
+            "schemas": all_schemas
         }
     })
 }

@@ -76,6 +76,15 @@ pub(crate) enum RouteId {
     UserTotp,
     UserTotpConfirm,
     Session,
+    Slos,
+    AppSlos,
+    AppSlo,
+    Incidents,
+    Incident,
+    IncidentAcknowledge,
+    IncidentResolve,
+    IncidentNotes,
+    TestClock,
 }
 
 /// One path template and what it answers.
@@ -184,6 +193,27 @@ pub(crate) const TABLE: &[Entry] = &[
     // `POST /session` (logging in) needs no credentials: the router
     // answers it before authorizing (see `mod.rs`).
     entry(RouteId::Session, "/session", &[Get, Post, Delete]),
+    entry(RouteId::Slos, "/slos", &[Get]),
+    entry(
+        RouteId::AppSlos,
+        "/tenants/{tenant}/apps/{app}/slos",
+        &[Get],
+    ),
+    entry(
+        RouteId::AppSlo,
+        "/tenants/{tenant}/apps/{app}/slos/{name}",
+        &[Get, Put, Delete],
+    ),
+    entry(RouteId::Incidents, "/incidents", &[Get]),
+    entry(RouteId::Incident, "/incidents/{id}", &[Get]),
+    entry(
+        RouteId::IncidentAcknowledge,
+        "/incidents/{id}/acknowledge",
+        &[Post],
+    ),
+    entry(RouteId::IncidentResolve, "/incidents/{id}/resolve", &[Post]),
+    entry(RouteId::IncidentNotes, "/incidents/{id}/notes", &[Post]),
+    entry(RouteId::TestClock, "/test/clock", &[Post]),
 ];
 
 /// A path matched against the table, with its captured segments in order.

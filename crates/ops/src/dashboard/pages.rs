@@ -404,12 +404,197 @@ fn nodes(view: &View) -> String {
     )
 }
 
-fn incidents(_view: &View) -> String {
-    r#"<p class="empty">Incidents are opened by SLO alerts (see the SLOs page).</p>"#.to_string()
+fn incidents(view: &View) -> String {
+    let s = view.state;
+    let mut all: Vec<&control::Incident> = s.incidents().rev().collect();
+    // Unresolved first, then the newest.
+    all.sort_by_key(|i| (!i.unresolved(), std::cmp::Reverse(i.opened_unix_ms)));
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .take(100)
+        .map(|i| {
+            let status = match i.status {
+                control::IncidentStatus::Open => badge("open", "bad"),
+                control::IncidentStatus::Acknowledged => badge("acknowledged", "warn"),
+                control::IncidentStatus::Resolved => badge("resolved", "good"),
+            };
+            let timeline = i
+                .timeline
+                .iter()
+                .rev()
+                .take(4)
+                .map(|t| format!("{} {}: {}", time(t.unix_ms), escape(&t.who), escape(&t.text)))
+                .collect::<Vec<_>>()
+                .join("<br>");
+            let runbooks = s
+                .runbooks()
+                .filter(|r| r.alerts.iter().any(|a| a == &i.alert))
+                .map(|r| {
+                    format!(
+                        r#"<details><summary>{} <code>{}</code></summary><pre class="runbook">{}</pre></details>"#,
+                        escape(&r.title),
+                        escape(r.name.as_str()),
+                        escape(&r.text)
+                    )
+                })
+                .collect::<String>();
+            let mut actions = String::new();
+            if i.status == control::IncidentStatus::Open {
+                actions.push_str(&action(&format!("/api/v1/incidents/{}/acknowledge", i.id), "Acknowledge"));
+            }
+            if i.unresolved() {
+                actions.push_str(&action(&format!("/api/v1/incidents/{}/resolve", i.id), "Resolve"));
+            }
+            vec![
+                format!("#{}", i.id),
+                status,
+                badge(i.severity.as_str(), if i.severity == control::Severity::Page { "bad" } else { "warn" }),
+                format!("<strong>{}</strong><br>{}/{} · SLO {}", escape(&i.alert), escape(i.tenant.as_str()), escape(i.app.as_str()), escape(i.slo.as_str())),
+                time(i.opened_unix_ms),
+                i.time_to_acknowledge_ms().map_or("–".into(), duration),
+                i.time_to_resolve_ms().map_or("–".into(), duration),
+                format!(r#"<div class="trail">{timeline}</div>"#),
+                if runbooks.is_empty() { r#"<span class="empty">none names this alert</span>"#.to_string() } else { runbooks },
+                actions,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "incident",
+            "status",
+            "severity",
+            "alert",
+            "opened (UTC)",
+            "to acknowledge",
+            "to resolve",
+            "timeline (latest)",
+            "runbooks",
+            "",
+        ],
+        &rows,
+        "No incidents. SLO alerts open them (`dwcp slo put` sets objectives).",
+    )
 }
 
-fn slos(_view: &View) -> String {
-    r#"<p class="empty">No SLOs yet.</p>"#.to_string()
+/// A button the dashboard's script turns into a `POST url` with the
+/// session's CSRF token.
+fn action(url: &str, label: &str) -> String {
+    format!(
+        r#"<button type="button" class="act" data-post="{}">{}</button> "#,
+        escape(url),
+        escape(label)
+    )
+}
+
+/// Milliseconds as `1h 2m 3s`.
+fn duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m {sec}s"),
+        (h, m, _) => format!("{h}h {m}m"),
+    }
+}
+
+fn slos(view: &View) -> String {
+    let s = view.state;
+    let rows: Vec<Vec<String>> = s
+        .slos()
+        .map(|slo| {
+            let objective = match slo.objective {
+                control::Objective::Availability => "availability".to_string(),
+                control::Objective::Latency { threshold_ms } => {
+                    format!("latency ≤ {threshold_ms} ms")
+                }
+            };
+            let status = s.slo_status(&slo.tenant, &slo.app, &slo.name);
+            let budget = status.map_or_else(
+                || badge("not evaluated yet", "muted"),
+                |st| {
+                    let left = st.budget_remaining * 100.0;
+                    let class = if left < 0.0 {
+                        "bad"
+                    } else if left < 25.0 {
+                        "warn"
+                    } else {
+                        "good"
+                    };
+                    badge(&format!("{} % left", number(left)), class)
+                },
+            );
+            let rules = status.map_or_else(String::new, |st| {
+                st.rules
+                    .iter()
+                    .map(|r| {
+                        let text = format!(
+                            "{}: {}× over {} and {}× over {} (alert at {}×)",
+                            r.rule,
+                            number(r.long_burn),
+                            window(r.long_window_ms),
+                            number(r.short_burn),
+                            window(r.short_window_ms),
+                            number(r.factor)
+                        );
+                        if r.firing {
+                            format!("{} {}", badge("firing", "bad"), escape(&text))
+                        } else {
+                            escape(&text)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            });
+            let notify = slo
+                .notify
+                .iter()
+                .map(|t| format!("{:?}", t.kind).to_lowercase())
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                format!(
+                    "{}/{}",
+                    escape(slo.tenant.as_str()),
+                    escape(slo.app.as_str())
+                ),
+                format!("<strong>{}</strong>", escape(slo.name.as_str())),
+                escape(&objective),
+                format!(
+                    "{} % over {} d",
+                    number(slo.target * 100.0),
+                    slo.window_days
+                ),
+                budget,
+                format!(r#"<div class="trail">{rules}</div>"#),
+                escape(&notify),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "app",
+            "slo",
+            "objective",
+            "target",
+            "error budget",
+            "burn rates",
+            "notifies",
+        ],
+        &rows,
+        "No SLOs yet: `dwcp slo put` sets one per app.",
+    )
+}
+
+/// A window length as `5m`, `1h` or `3d`.
+fn window(ms: u64) -> String {
+    let minutes = ms / 60_000;
+    if minutes.is_multiple_of(1440) {
+        format!("{}d", minutes / 1440)
+    } else if minutes.is_multiple_of(60) {
+        format!("{}h", minutes / 60)
+    } else {
+        format!("{minutes}m")
+    }
 }
 
 fn capacity_tables(view: &View) -> String {
@@ -567,4 +752,119 @@ fn audit(view: &View) -> String {
         &rows,
         "No changes recorded yet.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use control::{Command, Name, NotifyKind, NotifyTarget, Objective, Quotas, Revision, Severity};
+
+    fn n(s: &str) -> Name {
+        Name::new("test", s).unwrap()
+    }
+
+    /// An app with an SLO, an incident its alert opened and a runbook
+    /// naming the alert.
+    fn state() -> State {
+        let mut s = State::default();
+        let runbook =
+            "+++\ntitle = \"Burning <fast>\"\nalerts = [\"SloBurnRateFast\"]\n+++\nRoll back.\n";
+        for c in [
+            Command::PutTenant {
+                name: n("acme"),
+                quotas: Quotas::default(),
+            },
+            Command::CreateApp {
+                tenant: n("acme"),
+                name: n("shop"),
+                route: "/shop".into(),
+                host: None,
+            },
+            Command::PutSlo {
+                slo: control::Slo {
+                    tenant: n("acme"),
+                    app: n("shop"),
+                    name: n("availability"),
+                    objective: Objective::Availability,
+                    target: 0.999,
+                    window_days: 30,
+                    notify: vec![NotifyTarget {
+                        kind: NotifyKind::Alertmanager,
+                        url: "http://127.0.0.1:9093/hook".into(),
+                        routing_key: None,
+                    }],
+                    updated: Revision::default(),
+                },
+            },
+            Command::OpenIncident {
+                fingerprint: "acme/shop/availability/page".into(),
+                alert: "SloBurnRateFast".into(),
+                tenant: n("acme"),
+                app: n("shop"),
+                slo: n("availability"),
+                severity: Severity::Page,
+                text: "burning <200x>".into(),
+                by: "dwcp".into(),
+                now_unix_ms: 1_000,
+            },
+            Command::PutRunbook {
+                name: n("burn"),
+                title: "Burning <fast>".into(),
+                alerts: vec!["SloBurnRateFast".into()],
+                text: runbook.into(),
+            },
+        ] {
+            s.apply(&c).unwrap();
+        }
+        s
+    }
+
+    fn render(page: Page, state: &State) -> String {
+        let history = History::new();
+        let view = View {
+            state,
+            history: &history,
+            status: None,
+            now_ms: 2_000,
+        };
+        parts(page, &view)
+            .into_iter()
+            .map(|(_, html)| html)
+            .collect()
+    }
+
+    #[test]
+    fn incidents_show_their_timeline_runbooks_and_actions_escaped() {
+        let s = state();
+        let html = render(Page::Incidents, &s);
+        assert!(
+            html.contains("SloBurnRateFast") && html.contains("#1"),
+            "{html}"
+        );
+        assert!(html.contains("burning &lt;200x&gt;") && !html.contains("<200x>"));
+        assert!(html.contains("Burning &lt;fast&gt;") && html.contains("Roll back."));
+        assert!(html.contains(r#"data-post="/api/v1/incidents/1/acknowledge""#));
+        assert!(html.contains(r#"data-post="/api/v1/incidents/1/resolve""#));
+    }
+
+    #[test]
+    fn slos_show_their_objective_and_wait_for_an_evaluation() {
+        let s = state();
+        let html = render(Page::Slos, &s);
+        assert!(
+            html.contains("availability") && html.contains("99.9 % over 30 d"),
+            "{html}"
+        );
+        assert!(html.contains("not evaluated yet") && html.contains("alertmanager"));
+    }
+
+    #[test]
+    fn durations_and_windows_read_short() {
+        assert_eq!(duration(59_000), "59s");
+        assert_eq!(duration(170_000), "2m 50s");
+        assert_eq!(duration(7_500_000), "2h 5m");
+        assert_eq!(window(300_000), "5m");
+        assert_eq!(window(3_600_000), "1h");
+        assert_eq!(window(259_200_000), "3d");
+    }
 }

@@ -14,8 +14,14 @@
 //! - [`webhook`]: where notifications go (checked URLs) and the retry
 //!   schedule.
 //! - [`rfc3339`]: Unix milliseconds as RFC 3339 UTC timestamps.
+//! - [`eval`]: the evaluator's rounds: SLOs and node reports in; statuses,
+//!   incident commands and notifications out.
+//! - [`clock`]: the evaluator's injectable clock (the wall clock, or a
+//!   manual one for tests).
 
 pub mod burn;
+pub mod clock;
+pub mod eval;
 pub mod notify;
 pub mod objective;
 pub mod rfc3339;
@@ -23,6 +29,8 @@ pub mod series;
 pub mod webhook;
 
 pub use burn::{Firing, RULES, Rule, Severity, budget_remaining, burn_rate, evaluate};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use eval::{Evaluator, Notification, Round};
 pub use notify::Alert;
 pub use objective::{LatencyObjective, Slo, SloError, SloKind};
 pub use series::Series;

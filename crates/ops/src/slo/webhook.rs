@@ -63,66 +63,10 @@ impl Webhook {
     }
 }
 
-/// The URL grammar of RFC 3986 narrowed to what a webhook needs; written
-/// out rather than taken from a URL crate, for this one check.
+/// The URL grammar of RFC 3986 narrowed to what a webhook needs; the
+/// state machine checks stored SLOs' targets with the same function.
 fn check_url(url: &str) -> Result<(), &'static str> {
-    if url.is_empty() {
-        return Err("it is empty");
-    }
-    if url
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii())
-    {
-        return Err("it holds spaces, control or non-ASCII characters (percent-encode them)");
-    }
-    let (scheme, rest) = url.split_once("://").ok_or("it has no scheme")?;
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err("only http and https are allowed");
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        let (addr, after) = v6
-            .split_once(']')
-            .ok_or("its IPv6 host has no closing bracket")?;
-        if addr.is_empty()
-            || !addr
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        {
-            return Err("its IPv6 host is not an address");
-        }
-        match after {
-            "" => (addr, None),
-            _ => (
-                addr,
-                Some(
-                    after
-                        .strip_prefix(':')
-                        .ok_or("something follows its IPv6 host")?,
-                ),
-            ),
-        }
-    } else {
-        match host_port.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (host_port, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("it has no host");
-    }
-    let host_char = |c: char| c.is_ascii_alphanumeric() || "-._~%:".contains(c);
-    if !host.chars().all(host_char) {
-        return Err("its host has characters a host name cannot hold");
-    }
-    if let Some(port) = port {
-        match port.parse::<u16>() {
-            Ok(p) if p > 0 && port.bytes().all(|b| b.is_ascii_digit()) => {}
-            _ => return Err("its port is not a number from 1 to 65535"),
-        }
-    }
-    Ok(())
+    control::check_url(url)
 }
 
 /// How long to wait before attempt number `attempt` (0 is the first, sent

@@ -22,6 +22,24 @@
       if (r.status === 401) location.assign("/login");
     }).catch(() => {});
   };
+  // Buttons rendered with data-post (acknowledge, resolve) POST to the API
+  // with the session's CSRF token; the next frame shows the result.
+  document.addEventListener("click", async (e) => {
+    const button = e.target.closest("button[data-post]");
+    if (!button) return;
+    button.disabled = true;
+    const who = await fetch("/api/v1/session", { credentials: "same-origin" });
+    const { csrf } = who.ok ? await who.json() : {};
+    const r = await fetch(button.dataset.post, {
+      method: "POST", credentials: "same-origin",
+      headers: { "x-csrf-token": csrf || "", "content-type": "application/json" }, body: "{}",
+    });
+    if (!r.ok) {
+      const answer = await r.json().catch(() => null);
+      alert((answer && answer.error && answer.error.message) || ("refused (" + r.status + ")"));
+      button.disabled = false;
+    }
+  });
   document.getElementById("logout").addEventListener("click", async () => {
     const who = await fetch("/api/v1/session", { credentials: "same-origin" });
     if (who.ok) {

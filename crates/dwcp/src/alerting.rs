@@ -1,0 +1,188 @@
+//! The SLO evaluator, as `dwcp up` runs it on every node: only the node
+//! that leads the cluster acts. Each round (every second on the wall
+//! clock; under the hidden test flag `--manual-clock`, only when an admin
+//! posts to `/api/v1/test/clock`) it reads the SLOs and the nodes' reports,
+//! asks [`ops::slo::Evaluator`] what fired and cleared, writes one
+//! `OpenIncident` per alert that started firing (the state machine
+//! deduplicates it into an unresolved incident with the same fingerprint)
+//! and an "alert cleared" note per alert that stopped, then sends the
+//! notifications in tasks of their own (`webhooks.rs`: retries with
+//! backoff, outcomes on the incident's timeline), so a slow receiver never
+//! holds the loop up. The SLOs' statuses (burn rates, budget left) are
+//! stored at most every 10 s of the evaluator's clock, so every node's API
+//! can show them. The decisions are pure; this loop only does I/O.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use control::cluster::ClusterNode;
+use control::{Command, Outcome};
+use ops::slo::{Clock, Evaluator, ManualClock, Notification};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+/// How often the evaluator runs on the wall clock.
+const ROUND: Duration = Duration::from_secs(1);
+/// How often (evaluator time) statuses are stored at most.
+const STATUS_EVERY_MS: u64 = 10_000;
+
+/// The evaluator and what it needs between rounds.
+pub struct Alerting {
+    node: Arc<ClusterNode>,
+    clock: Arc<dyn Clock>,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    evaluator: Evaluator,
+    /// When statuses were last stored (evaluator time).
+    status_ms: Option<u64>,
+}
+
+impl Alerting {
+    /// An evaluator on `clock`, linking notifications to `external_url`.
+    pub fn new(node: Arc<ClusterNode>, clock: Arc<dyn Clock>, external_url: &str) -> Alerting {
+        Alerting {
+            node,
+            clock,
+            inner: Mutex::new(Inner {
+                evaluator: Evaluator::new(external_url),
+                status_ms: None,
+            }),
+        }
+    }
+
+    /// One round; what it did as JSON, or why it did nothing.
+    pub async fn round(&self, store_status: bool) -> Result<Value, String> {
+        let mut inner = self.inner.lock().await;
+        let status = self.node.replica().status();
+        if status.leader != Some(status.id) {
+            inner.evaluator.clear();
+            return Err(format!(
+                "this node ({}) does not lead the cluster; the SLO evaluator runs on the leader ({})",
+                status.id,
+                status.leader.map_or("none".into(), |l| l.to_string())
+            ));
+        }
+        let now = self.clock.now_ms();
+        let round = {
+            let state = self.node.replica().read_local();
+            inner.evaluator.evaluate(&state, now)
+        };
+        let due = inner
+            .status_ms
+            .is_none_or(|t| now.saturating_sub(t) >= STATUS_EVERY_MS);
+        if (store_status || due) && !round.statuses.is_empty() {
+            let command = Command::SetSloStatus {
+                statuses: round.statuses.clone(),
+            };
+            match self.node.write(command).await {
+                Ok(r) if r.result.is_ok() => inner.status_ms = Some(now),
+                Ok(r) => eprintln!("dwcp alerts: statuses not stored: {:?}", r.result),
+                Err(e) => eprintln!("dwcp alerts: storing statuses: {e}"),
+            }
+        }
+        let mut opened = Vec::new();
+        for o in round.openings {
+            let what = format!("{} firing", o.alert);
+            let id = match self.node.write(o.command).await {
+                Ok(r) => match r.result {
+                    Ok(Outcome::Incident { id, opened: new }) => {
+                        eprintln!(
+                            "dwcp alerts: {} {} incident {id} ({})",
+                            o.alert,
+                            if new { "opened" } else { "fired again into" },
+                            o.fingerprint
+                        );
+                        opened.push(json!({"incident": id, "new": new, "fingerprint": o.fingerprint, "alert": o.alert}));
+                        Some(id)
+                    }
+                    other => {
+                        eprintln!(
+                            "dwcp alerts: {}: incident not opened: {other:?}",
+                            o.fingerprint
+                        );
+                        None
+                    }
+                },
+                Err(e) => {
+                    eprintln!("dwcp alerts: {}: opening an incident: {e}", o.fingerprint);
+                    None
+                }
+            };
+            self.send(id, &what, o.notifications);
+        }
+        let mut cleared = Vec::new();
+        for c in round.clearings {
+            if let Some(note) = c.note {
+                match self.node.write(note).await {
+                    Ok(r) if r.result.is_ok() => {}
+                    Ok(r) => eprintln!(
+                        "dwcp alerts: {}: note not stored: {:?}",
+                        c.fingerprint, r.result
+                    ),
+                    Err(e) => eprintln!("dwcp alerts: {}: writing a note: {e}", c.fingerprint),
+                }
+            }
+            cleared.push(
+                json!({"incident": c.incident, "fingerprint": c.fingerprint, "alert": c.alert}),
+            );
+            self.send(
+                c.incident,
+                &format!("{} resolved", c.alert),
+                c.notifications,
+            );
+        }
+        Ok(json!({
+            "now_ms": now,
+            "firing": inner.evaluator.firing(),
+            "opened": opened,
+            "cleared": cleared,
+        }))
+    }
+
+    /// Sends each notification in a task of its own.
+    fn send(&self, incident: Option<u64>, what: &str, notifications: Vec<Notification>) {
+        for n in notifications {
+            tokio::spawn(crate::webhooks::deliver(
+                self.node.clone(),
+                self.clock.clone(),
+                incident,
+                what.to_string(),
+                n,
+            ));
+        }
+    }
+}
+
+/// Runs rounds on the wall clock until the task is aborted.
+pub async fn run(alerting: Arc<Alerting>) {
+    loop {
+        // Not leading is the usual case on most nodes: nothing to say.
+        let _ = alerting.round(false).await;
+        tokio::time::sleep(ROUND).await;
+    }
+}
+
+/// The API's hook under `--manual-clock`: advance, then one round.
+pub struct ManualHook {
+    pub alerting: Arc<Alerting>,
+    pub clock: Arc<ManualClock>,
+}
+
+impl ops::api::ClockHook for ManualHook {
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn advance(
+        &self,
+        ms: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send + '_>>
+    {
+        Box::pin(async move {
+            self.clock.advance(ms);
+            self.alerting.round(true).await
+        })
+    }
+}

@@ -1,0 +1,421 @@
+//! Sending an SLO alert's notification: one HTTP POST of its JSON body,
+//! retried on the schedule of `ops::slo::webhook` (1 s, 2 s, 4 s, ... up
+//! to 5 min between attempts, 12 attempts) while the receiver is
+//! unreachable or answers 429 or 5xx. Each outcome goes on the incident's
+//! timeline (the first three failures, then only the end: delivered,
+//! refused, or given up), so the timeline stays bounded. Retries wait on
+//! tokio's timer — the wall clock — even under `--manual-clock`.
+//!
+//! `https://` targets are reached over TLS 1.3 (rustls), trusting the
+//! system's root certificates: the PEM bundle at `$SSL_CERT_FILE`, else
+//! the first of the usual distribution paths that exists
+//! (`/etc/ssl/certs/ca-certificates.crt` on Debian). Without one, https
+//! attempts fail and say why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use control::cluster::ClusterNode;
+use control::{Command, NotifyKind};
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::header::{CONTENT_TYPE, HOST};
+use hyper_util::rt::TokioIo;
+use ops::slo::Clock;
+use ops::slo::Notification;
+use ops::slo::webhook::{MAX_ATTEMPTS, backoff, retryable};
+
+/// Longest wait for one attempt (connect, send, answer).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Failed attempts noted on the timeline before only the end is.
+const NOTED_FAILURES: u32 = 3;
+
+/// How one attempt ended.
+enum Attempt {
+    Delivered(u16),
+    /// Worth another try.
+    Failed(String),
+    /// The receiver refused the body; another try would be refused too.
+    Refused(u16),
+}
+
+/// Delivers `n`, noting the outcomes on incident `incident` (when there is
+/// one), with retries; `what` says which alert (for the notes).
+pub async fn deliver(
+    node: Arc<ClusterNode>,
+    clock: Arc<dyn Clock>,
+    incident: Option<u64>,
+    what: String,
+    n: Notification,
+) {
+    let kind = match n.target.kind {
+        NotifyKind::Alertmanager => "alertmanager",
+        NotifyKind::PagerDuty => "pagerduty",
+        NotifyKind::Slack => "slack",
+    };
+    let target = format!("{kind} {}", n.target.url);
+    let body = Bytes::from(n.body.to_string());
+    let note = |text: String| {
+        let node = node.clone();
+        let now = clock.now_ms();
+        async move {
+            let Some(id) = incident else {
+                eprintln!("dwcp alerts: {text}");
+                return;
+            };
+            let command = Command::NoteIncident {
+                id,
+                by: ops::slo::eval::EVALUATOR.into(),
+                text,
+                now_unix_ms: now,
+            };
+            match node.write(command).await {
+                Ok(r) => {
+                    if let Err(e) = r.result {
+                        eprintln!("dwcp alerts: incident {id}: note not stored: {e}");
+                    }
+                }
+                Err(e) => eprintln!("dwcp alerts: incident {id}: writing a note: {e}"),
+            }
+        }
+    };
+    let mut attempt = 0;
+    while let Some(wait) = backoff(attempt) {
+        tokio::time::sleep(wait).await;
+        let number = attempt + 1;
+        match post(&n.target.url, body.clone()).await {
+            Attempt::Delivered(status) => {
+                note(format!(
+                    "notification ({what}) to {target} delivered: {status} (attempt {number})"
+                ))
+                .await;
+                return;
+            }
+            Attempt::Refused(status) => {
+                note(format!(
+                    "notification ({what}) to {target} refused: {status} (attempt {number}); not retried"
+                ))
+                .await;
+                return;
+            }
+            Attempt::Failed(reason) => {
+                if number <= NOTED_FAILURES {
+                    let next = backoff(number).map_or("giving up".to_string(), |d| {
+                        format!("retrying in {} s", d.as_secs())
+                    });
+                    note(format!(
+                        "notification ({what}) to {target} failed: {reason} (attempt {number} of {MAX_ATTEMPTS}); {next}"
+                    ))
+                    .await;
+                } else if number == MAX_ATTEMPTS {
+                    note(format!(
+                        "notification ({what}) to {target} given up after {MAX_ATTEMPTS} attempts: {reason}"
+                    ))
+                    .await;
+                }
+            }
+        }
+        attempt += 1;
+    }
+}
+
+/// One POST of `body` to `url` under [`ATTEMPT_TIMEOUT`].
+async fn post(url: &str, body: Bytes) -> Attempt {
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange(url, body)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Attempt::Failed(format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())),
+    }
+}
+
+/// Where a notification goes, from its (already checked) URL.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    https: bool,
+    /// The host as a TLS server name (IPv6 without brackets).
+    host: String,
+    port: u16,
+    /// `host[:port]` for the Host header.
+    authority: String,
+    /// Path and query, starting with `/`.
+    path: String,
+}
+
+fn target(url: &str) -> Result<Target, String> {
+    let (scheme, rest) = url.split_once("://").ok_or("the URL has no scheme")?;
+    let https = match scheme.to_ascii_lowercase().as_str() {
+        "http" => false,
+        "https" => true,
+        _ => return Err(format!("scheme {scheme} is not http or https")),
+    };
+    let (authority, path) = match rest.find(['/', '?', '#']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let path = path.split('#').next().unwrap_or("/");
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or("bad IPv6 host")?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(p) => p.parse().map_err(|_| format!("bad port {p}"))?,
+        None if https => 443,
+        None => 80,
+    };
+    Ok(Target {
+        https,
+        host: host.to_string(),
+        port,
+        authority: authority.to_string(),
+        path,
+    })
+}
+
+async fn exchange(url: &str, body: Bytes) -> Attempt {
+    let t = match target(url) {
+        Ok(t) => t,
+        Err(e) => return Attempt::Failed(e),
+    };
+    let tls = if t.https {
+        match tls_config() {
+            Ok(config) => Some(config),
+            Err(e) => return Attempt::Failed(e),
+        }
+    } else {
+        None
+    };
+    exchange_with(&t, body, tls).await
+}
+
+async fn exchange_with(
+    t: &Target,
+    body: Bytes,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> Attempt {
+    let stream = match tokio::net::TcpStream::connect((t.host.as_str(), t.port)).await {
+        Ok(s) => s,
+        Err(e) => return Attempt::Failed(format!("cannot connect to {}: {e}", t.authority)),
+    };
+    match tls {
+        None => send_over(stream, t, body).await,
+        Some(config) => {
+            let name = match rustls::pki_types::ServerName::try_from(t.host.clone()) {
+                Ok(n) => n,
+                Err(e) => return Attempt::Failed(format!("TLS server name {}: {e}", t.host)),
+            };
+            match tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
+                .await
+            {
+                Ok(stream) => send_over(stream, t, body).await,
+                Err(e) => Attempt::Failed(format!("TLS with {}: {e}", t.authority)),
+            }
+        }
+    }
+}
+
+async fn send_over<S>(stream: S, t: &Target, body: Bytes) -> Attempt
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) =
+        match hyper::client::conn::http1::handshake(TokioIo::new(stream)).await {
+            Ok(pair) => pair,
+            Err(e) => return Attempt::Failed(format!("HTTP: {e}")),
+        };
+    let driver = tokio::spawn(connection);
+    let request = Request::post(t.path.as_str())
+        .header(HOST, t.authority.as_str())
+        .header(CONTENT_TYPE, "application/json")
+        .header("user-agent", "dwcp-alerts")
+        .body(Full::new(body));
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => return Attempt::Failed(format!("cannot build the request: {e}")),
+    };
+    let outcome = match sender.send_request(request).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            // The answer's body is read (and dropped) so the exchange ends.
+            let _ = response.into_body().collect().await;
+            if response_ok(status) {
+                Attempt::Delivered(status)
+            } else if retryable(status) {
+                Attempt::Failed(format!("answered {status}"))
+            } else {
+                Attempt::Refused(status)
+            }
+        }
+        Err(e) => Attempt::Failed(format!("HTTP: {e}")),
+    };
+    drop(sender);
+    driver.abort();
+    outcome
+}
+
+/// Where distributions keep the bundle of trusted root certificates.
+const CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+];
+
+/// The TLS client for https targets, built once from the system's roots.
+fn tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    static CONFIG: std::sync::OnceLock<Result<std::sync::Arc<rustls::ClientConfig>, String>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let path = std::env::var("SSL_CERT_FILE")
+                .ok()
+                .or_else(|| {
+                    CA_BUNDLES
+                        .iter()
+                        .find(|p| std::path::Path::new(p).exists())
+                        .map(|p| p.to_string())
+                })
+                .ok_or("no root certificates for https (set SSL_CERT_FILE to a PEM bundle)")?;
+            let pem = std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"))?;
+            client_config(&pem).map_err(|e| format!("{path}: {e}"))
+        })
+        .clone()
+}
+
+/// A TLS 1.3 client trusting the certificates of a PEM bundle.
+fn client_config(pem: &[u8]) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("bad PEM: {e}"))?;
+        // A certificate rustls cannot use is skipped, as other clients do.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err("no usable root certificate".into());
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
+}
+
+fn response_ok(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_become_targets() {
+        let t = target("https://hooks.example.com/services/T/B?x=1#frag").unwrap();
+        assert_eq!(
+            t,
+            Target {
+                https: true,
+                host: "hooks.example.com".into(),
+                port: 443,
+                authority: "hooks.example.com".into(),
+                path: "/services/T/B?x=1".into(),
+            }
+        );
+        let t = target("http://user:pw@127.0.0.1:9093").unwrap();
+        assert_eq!(
+            (t.port, t.path.as_str(), t.authority.as_str()),
+            (9093, "/", "127.0.0.1:9093")
+        );
+        let t = target("http://[::1]:8080/hook").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 8080));
+        assert!(target("ftp://x").is_err());
+    }
+
+    /// A TLS receiver with a certificate for `localhost` from its own CA:
+    /// a notification to it over https is delivered when the CA is
+    /// trusted, and fails naming TLS when it is not.
+    #[tokio::test]
+    async fn https_targets_are_reached_over_tls_13() {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(cert.pem().as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let serve = tokio::spawn(async move {
+            let mut bodies = Vec::new();
+            for _ in 0..2 {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !String::from_utf8_lossy(&got).contains("\"firing\"") {
+                    let n = tls.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await
+                    .unwrap();
+                tls.flush().await.unwrap();
+                bodies.push(String::from_utf8_lossy(&got).into_owned());
+            }
+            bodies
+        });
+        let t = target(&format!("https://localhost:{port}/hook")).unwrap();
+        let body = Bytes::from_static(br#"{"status":"firing"}"#);
+        // Not trusted: another CA.
+        let other = rcgen::KeyPair::generate().unwrap();
+        let other = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&other)
+            .unwrap();
+        let untrusted = client_config(other.pem().as_bytes()).unwrap();
+        let outcome = exchange_with(&t, body.clone(), Some(untrusted)).await;
+        assert!(
+            matches!(&outcome, Attempt::Failed(e) if e.starts_with("TLS with localhost")),
+            "untrusted"
+        );
+        let trusted = client_config(cert.pem().as_bytes()).unwrap();
+        let outcome = exchange_with(&t, body, Some(trusted)).await;
+        assert!(matches!(outcome, Attempt::Delivered(200)));
+        let bodies = serve.await.unwrap();
+        let delivered = bodies.last().unwrap();
+        assert!(delivered.starts_with("POST /hook HTTP/1.1"), "{delivered}");
+        assert!(delivered.contains(r#"{"status":"firing"}"#), "{delivered}");
+    }
+}
