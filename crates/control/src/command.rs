@@ -122,6 +122,10 @@ pub enum Command {
         unix_ms: u64,
         command: Box<Command>,
     },
+    /// Nothing to apply: the audit record of a change made outside the
+    /// log (an artifact stored, a member removed, a join token made), sent
+    /// inside [`Command::Audited`] right after the change.
+    Happened,
     /// Creates or replaces a credential: a token's sha256 and its role.
     PutCredential {
         name: Name,

@@ -54,6 +54,9 @@ pub enum Record {
     SloStatus,
     /// An incident, keyed by its id.
     Incident,
+    /// The audit record of a change made outside the log
+    /// ([`crate::Command::Happened`]), keyed `audit`.
+    Audit,
 }
 
 /// One record created, replaced or deleted.
@@ -626,6 +629,8 @@ impl State {
                 check_prices(prices)?;
                 one(Record::Prices, "prices".into())
             }
+            // A change, so that the entry takes a revision of its own.
+            Command::Happened => one(Record::Audit, "audit".into()),
             Command::PutSlo { .. }
             | Command::DeleteSlo { .. }
             | Command::SetSloStatus { .. }
@@ -849,6 +854,7 @@ impl State {
             Command::SetPrices { prices } => {
                 self.prices = Some(prices.clone());
             }
+            Command::Happened => {}
             Command::Audited {
                 who,
                 from,

@@ -741,7 +741,11 @@ async fn blobs_versions_and_deployments() {
         r.json(),
         json!({"digest": digest, "size": wasm.len(), "copies": 1})
     );
-    assert_eq!(server.plane.writes(), writes, "blobs are not state writes");
+    assert_eq!(
+        server.plane.writes(),
+        writes + 1,
+        "a blob is not a state write; only its audit record is"
+    );
 
     let r = call(
         addr,
@@ -1774,6 +1778,30 @@ async fn every_change_is_audited_with_who_what_and_from_where() {
     assert_eq!(r.json()["entries"], json!([]));
     let r = admin(server.addr, "GET", "/api/v1/audit?since=soon", Value::Null).await;
     assert_eq!((r.status, r.error().1.as_deref()), (400, Some("since")));
+
+    // Changes made outside the log are recorded right after them.
+    let r = admin(
+        server.addr,
+        "POST",
+        "/api/v1/cluster/join-tokens",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let r = admin(
+        server.addr,
+        "GET",
+        &format!("/api/v1/audit?since={revision}"),
+        Value::Null,
+    )
+    .await;
+    let whats: Vec<Value> = r.json()["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["what"].clone())
+        .collect();
+    assert_eq!(whats, [json!("POST /api/v1/cluster/join-tokens")]);
 }
 
 #[tokio::test]
@@ -1808,6 +1836,8 @@ async fn dashboard_pages_and_live_events() {
         ("/capacity", r#"id="capacity""#),
         ("/costs", r#"id="costs""#),
         ("/audit", r#"id="audit""#),
+        ("/incidents", r#"id="incidents""#),
+        ("/slos", r#"id="slos""#),
     ] {
         let r = call(server.addr, "GET", path, Some(ADMIN), None, b"").await;
         assert_eq!(r.status, 200, "{path}");

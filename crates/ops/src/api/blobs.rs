@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::body::{BLOB_LIMIT, media_type, read_limited};
 use super::error::ApiError;
-use super::reply::{Reply, json};
+use super::reply::{Reply, json, record_outside};
 use super::validate;
 use crate::ControlPlane;
 
@@ -45,6 +45,7 @@ pub(crate) async fn upload<P: ControlPlane>(
         ));
     }
     let receipt = plane.put_blob(bytes).await?;
+    record_outside(plane).await;
     json(StatusCode::CREATED, &receipt)
 }
 

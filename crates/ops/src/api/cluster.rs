@@ -3,7 +3,7 @@
 use hyper::StatusCode;
 
 use super::error::ApiError;
-use super::reply::{Reply, json, no_content};
+use super::reply::{Reply, json, no_content, record_outside};
 use crate::ControlPlane;
 
 /// `GET /cluster`.
@@ -15,6 +15,7 @@ pub(crate) async fn status<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError
 /// `POST /cluster/join-tokens`: a new join token, shown once.
 pub(crate) async fn join_token<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
     let token = plane.new_join_token().await?;
+    record_outside(plane).await;
     json(StatusCode::CREATED, &serde_json::json!({ "token": token }))
 }
 
@@ -31,5 +32,6 @@ pub(crate) async fn remove<P: ControlPlane>(plane: &P, id: &str) -> Result<Reply
         )
     })?;
     plane.remove_node(id).await?;
+    record_outside(plane).await;
     Ok(no_content())
 }

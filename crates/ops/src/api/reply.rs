@@ -67,6 +67,19 @@ tokio::task_local! {
     pub(crate) static AUDIT: AuditContext;
 }
 
+/// Records in the audit log a change this request made outside the log
+/// (an artifact stored, a member removed, a join token made): a second
+/// entry, right after the change. The change stands if the record cannot
+/// be written; the node says so on stderr.
+pub(crate) async fn record_outside<P: ControlPlane>(plane: &P) {
+    if AUDIT.try_with(|_| ()).is_err() {
+        return;
+    }
+    if let Err(e) = commit(plane, Command::Happened).await {
+        eprintln!("dwcp api: a change was made but its audit record was not written: {e:?}");
+    }
+}
+
 /// Commits `command` (one log entry) and returns the revision after it
 /// and its outcome; a refusal by the state machine is the matching error.
 /// Inside a request, the command is audited: the change and its audit
