@@ -114,14 +114,21 @@ fn tiles(view: &View) -> String {
     .concat()
 }
 
-fn charts(view: &View) -> String {
+/// The charts' time axis: the newest sample, and how far back they reach.
+/// A young history fills a minute-wide chart rather than a corner of a
+/// five-minute one.
+fn span(view: &View) -> (u64, u64) {
     let h = view.history;
     let now = h.last().map_or(view.now_ms, |s| s.at_ms);
-    // A young history fills a minute-wide chart rather than a corner of a
-    // five-minute one.
     let span = now
         .saturating_sub(h.first_at_ms().unwrap_or(now))
         .clamp(MIN_SPAN_MS, SPAN_MS);
+    (now, span)
+}
+
+fn charts(view: &View) -> String {
+    let h = view.history;
+    let (now, span) = span(view);
     [
         line(
             "Requests per second",
@@ -201,7 +208,7 @@ fn regions(view: &View) -> String {
 
 fn apps(view: &View) -> String {
     let s = view.state;
-    let now = view.history.last().map_or(view.now_ms, |x| x.at_ms);
+    let (now, span) = span(view);
     let rows: Vec<Vec<String>> = s
         .apps()
         .map(|app| {
@@ -232,13 +239,7 @@ fn apps(view: &View) -> String {
                         "warn",
                     )
                 });
-            let spark = line(
-                "requests/s",
-                "",
-                &view.history.app_series(&key),
-                now,
-                SPAN_MS,
-            );
+            let spark = line("requests/s", "", &view.history.app_series(&key), now, span);
             vec![
                 escape(app.tenant.as_str()),
                 format!(
@@ -264,15 +265,8 @@ fn apps(view: &View) -> String {
         .collect();
     table(
         &[
-            "tenant",
-            "app",
-            "deployed",
-            "versions",
-            "regions",
-            "rollout",
-            "req/s",
-            "errors",
-            "last 5 min",
+            "tenant", "app", "deployed", "versions", "regions", "rollout", "req/s", "errors",
+            "recent",
         ],
         &rows,
         "No apps yet: `dwcp deploy` creates one.",
