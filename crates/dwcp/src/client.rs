@@ -254,6 +254,17 @@ struct Body {
     bytes: Bytes,
 }
 
+/// The arguments of a command that lists things: `--json` and where the
+/// API is (`dwcp token list`, `dwcp user list`, `dwcp slo list`, …).
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
 /// The API client: where it is and who we are.
 pub struct Client {
     endpoint: Endpoint,

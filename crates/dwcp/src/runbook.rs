@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use control::{Name, Runbook};
 use serde::Deserialize;
 
-use crate::client::{self, ApiArgs, Client};
+use crate::client::{self, ApiArgs, Client, ListArgs};
 use crate::table;
 
 /// Store, list and read runbooks: Markdown files whose front matter (TOML
@@ -28,20 +28,11 @@ pub struct RunbookArgs {
 
 #[derive(clap::Subcommand)]
 enum RunbookCommand {
+    /// List the runbooks with the alerts each answers.
     List(ListArgs),
     Show(ShowArgs),
     Put(PutArgs),
     Delete(ShowArgs),
-}
-
-/// List the runbooks with the alerts each answers.
-#[derive(clap::Args)]
-struct ListArgs {
-    /// Print the API's JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    api: ApiArgs,
 }
 
 /// Print a runbook (or delete it, as `delete`).

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use control::Name;
 use serde_json::{Value, json};
 
-use crate::client::{self, ApiArgs, Client};
+use crate::client::{self, ApiArgs, Client, ListArgs};
 use crate::table;
 
 /// Set, list and delete SLOs: what share of an app's requests must be good
@@ -44,20 +44,11 @@ pub struct SloArgs {
 
 #[derive(clap::Subcommand)]
 enum SloCommand {
+    /// List every SLO with its burn rates per rule (long window/short
+    /// window) and the error budget left over its window.
     List(ListArgs),
     Put(PutArgs),
     Delete(DeleteArgs),
-}
-
-/// List every SLO with its burn rates per rule (long window/short
-/// window) and the error budget left over its window.
-#[derive(clap::Args)]
-struct ListArgs {
-    /// Print the API's JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    api: ApiArgs,
 }
 
 /// Create or replace an SLO of an app, from flags or a file.

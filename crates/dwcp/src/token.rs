@@ -4,7 +4,7 @@ use anyhow::Result;
 use control::{Name, Role};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{self, ApiArgs, Client};
+use crate::client::{self, ApiArgs, Client, ListArgs};
 use crate::table;
 
 /// Make, list and delete API tokens (admin tokens only).
@@ -25,6 +25,7 @@ pub struct TokenArgs {
 #[derive(clap::Subcommand)]
 enum TokenCommand {
     Create(CreateArgs),
+    /// List tokens: names and roles (never the tokens).
     List(ListArgs),
     Delete(DeleteArgs),
 }
@@ -37,16 +38,6 @@ struct CreateArgs {
     /// admin, operator or viewer.
     #[arg(long, value_parser = ["admin", "operator", "viewer"])]
     role: String,
-    #[command(flatten)]
-    api: ApiArgs,
-}
-
-/// List tokens: names and roles (never the tokens).
-#[derive(clap::Args)]
-struct ListArgs {
-    /// Print the API's JSON instead of a table.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
     api: ApiArgs,
 }

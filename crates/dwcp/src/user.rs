@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use control::{Name, Role};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{self, ApiArgs, Client};
+use crate::client::{self, ApiArgs, Client, ListArgs};
 use crate::table;
 
 /// Make, list and delete users, and enroll them in TOTP.
@@ -38,6 +38,7 @@ pub struct UserArgs {
 #[derive(clap::Subcommand)]
 enum UserCommand {
     Create(CreateArgs),
+    /// List users: names, roles and TOTP state (never the password hashes).
     List(ListArgs),
     Delete(DeleteArgs),
     Totp(TotpArgs),
@@ -57,16 +58,6 @@ struct CreateArgs {
     /// password comes from DWCP_PASSWORD.
     #[arg(long)]
     password_stdin: bool,
-    #[command(flatten)]
-    api: ApiArgs,
-}
-
-/// List users: names, roles and TOTP state (never the password hashes).
-#[derive(clap::Args)]
-struct ListArgs {
-    /// Print the API's JSON instead of a table.
-    #[arg(long)]
-    json: bool,
     #[command(flatten)]
     api: ApiArgs,
 }

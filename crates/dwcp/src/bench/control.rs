@@ -112,11 +112,7 @@ fn put(i: u64) -> Command {
 }
 
 pub fn run(quick: bool) -> Result<Report> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(measure(quick))
+    super::on_runtime(measure(quick))
 }
 
 async fn measure(quick: bool) -> Result<Report> {

@@ -69,6 +69,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// Runs `measure` on a two-worker runtime (as many workers as the
+/// project's machine has cores), for the benches that drive processes and
+/// sockets.
+pub(crate) fn on_runtime<F: std::future::Future<Output = Result<report::Report>>>(
+    measure: F,
+) -> Result<report::Report> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(measure)
+}
+
 /// A progress line on stderr.
 pub(crate) fn progress(bench: &str, what: &str) {
     eprintln!("[{bench}] {what}");

@@ -46,12 +46,7 @@ const REQUEST_EVERY: Duration = Duration::from_millis(5);
 const BACKGROUND_RPS: u64 = 20;
 
 pub fn run(quick: bool) -> Result<Report> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(measure(if quick { 300 } else { 3_000 }))
+    super::on_runtime(measure(if quick { 300 } else { 3_000 }))
 }
 
 async fn measure(requests: u32) -> Result<Report> {

@@ -115,12 +115,7 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(15);
 const GOAL_MS: f64 = 1000.0;
 
 pub fn run(quick: bool) -> Result<Report> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(measure(if quick { 5 } else { 20 }))
+    super::on_runtime(measure(if quick { 5 } else { 20 }))
 }
 
 /// The rollout plan of every trial.

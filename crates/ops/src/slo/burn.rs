@@ -18,23 +18,8 @@ const MINUTE_MS: u64 = 60 * 1000;
 const HOUR_MS: u64 = 60 * MINUTE_MS;
 const DAY_MS: u64 = 24 * HOUR_MS;
 
-/// Who an alert is for: a page wakes someone up, a ticket waits for working
-/// hours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Page,
-    Ticket,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Page => "page",
-            Severity::Ticket => "ticket",
-        }
-    }
-}
+/// Who an alert is for (control's: incidents carry it).
+pub use control::Severity;
 
 /// One multiwindow rule: fires when the burn rate over both windows is above
 /// `factor`.

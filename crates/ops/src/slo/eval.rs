@@ -263,10 +263,7 @@ impl Links<'_> {
         let name = alert_name(severity);
         Alert {
             name: name.to_string(),
-            severity: match severity {
-                Severity::Page => burn::Severity::Page,
-                Severity::Ticket => burn::Severity::Ticket,
-            },
+            severity,
             tenant: slo.tenant.to_string(),
             app: slo.app.to_string(),
             kind: kind_of(slo.objective),
@@ -411,10 +408,7 @@ pub fn status_of(slo: &SloRecord, series: &Series, now_ms: u64) -> SloStatus {
             .iter()
             .map(|r| RuleStatus {
                 rule: r.name.to_string(),
-                severity: match r.severity {
-                    burn::Severity::Page => Severity::Page,
-                    burn::Severity::Ticket => Severity::Ticket,
-                },
+                severity: r.severity,
                 long_window_ms: r.long_ms,
                 short_window_ms: r.short_ms,
                 factor: r.factor,
