@@ -1,0 +1,100 @@
+//! One Raft group of DWCP replicas on the simulated network: started,
+//! led by a chosen node, written to, and stopped.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use control::Command;
+use control::replica::{NodeId, Replica, ReplicaError, Timing};
+use tokio::time::Instant;
+
+use crate::net::{Links, SimNetwork};
+
+/// Why a group could not do what the scenario asked.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    #[error("replica {id}: {source}")]
+    Replica {
+        id: NodeId,
+        #[source]
+        source: ReplicaError,
+    },
+    #[error("no leader within {0:?} of virtual time")]
+    NoLeader(Duration),
+    #[error("creating the group's directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Replicas of one group, in the order given.
+pub struct Group {
+    pub replicas: Vec<Replica>,
+    /// The redb files live here until the group is dropped.
+    _dir: tempfile::TempDir,
+}
+
+impl Group {
+    /// Starts replicas `ids` on `links` and makes `ids[0]` the leader: only
+    /// it is initialized, so only it can win the first election.
+    pub async fn start(
+        ids: &[NodeId],
+        links: &Arc<Links>,
+        timing: &Timing,
+    ) -> Result<Group, GroupError> {
+        let dir = tempfile::tempdir()?;
+        let mut replicas = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let network = SimNetwork {
+                id,
+                links: links.clone(),
+            };
+            let path = dir.path().join(format!("{id}.redb"));
+            let replica = Replica::start(id, &path, network, timing)
+                .await
+                .map_err(|source| GroupError::Replica { id, source })?;
+            links.attach(id, replica.raft().clone());
+            replicas.push(replica);
+        }
+        let members: BTreeMap<NodeId, String> =
+            ids.iter().map(|&id| (id, format!("sim-{id}"))).collect();
+        let first = &replicas[0];
+        first
+            .initialize(members)
+            .await
+            .map_err(|source| GroupError::Replica { id: ids[0], source })?;
+        let wait = timing.election.1 * 20;
+        match first.wait_for_leader(wait).await {
+            Some((leader, _)) if leader == ids[0] => {}
+            _ => return Err(GroupError::NoLeader(wait)),
+        }
+        Ok(Group {
+            replicas,
+            _dir: dir,
+        })
+    }
+
+    /// Commits one write through replica `index` (the leader) and returns
+    /// how long it took in virtual time.
+    pub async fn commit(&self, index: usize, key: &str) -> Result<Duration, GroupError> {
+        let replica = &self.replicas[index];
+        let started = Instant::now();
+        replica
+            .write(Command::Put {
+                key: key.to_string(),
+                value: b"v".to_vec(),
+            })
+            .await
+            .map_err(|source| GroupError::Replica {
+                id: replica.status().id,
+                source,
+            })?;
+        Ok(started.elapsed())
+    }
+
+    /// Stops every replica's Raft.
+    pub async fn shutdown(self) {
+        for replica in &self.replicas {
+            replica.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Real DWCP replicas on the simulated network, in virtual time: a commit
+//! costs the round trip to the quorum the model gives, no more and no less
+//! than the protocol needs.
+
+use std::time::Duration;
+
+use control::replica::Timing;
+use sim::group::Group;
+use sim::net::Links;
+
+/// Election timeouts far above the round trips, as a WAN group needs.
+fn wan() -> Timing {
+    Timing {
+        heartbeat: Duration::from_millis(500),
+        election: (Duration::from_secs(3), Duration::from_secs(6)),
+        snapshot_every: 10_000,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_costs_the_round_trip_to_the_nearest_majority() {
+    // Node 1 leads; nodes 2..5 are 10, 20, 80 and 150 ms away (round trip).
+    let far = [0.0, 0.0, 10.0, 20.0, 80.0, 150.0];
+    let links = Links::new(
+        Box::new(move |a, b| {
+            if a == b {
+                0.0
+            } else if a == 1 || b == 1 {
+                far[a.max(b) as usize]
+            } else {
+                100.0
+            }
+        }),
+        0.0,
+        1,
+    );
+    let group = Group::start(&[1, 2, 3, 4, 5], &links, &wan())
+        .await
+        .unwrap();
+    // Writes spaced wider than the round trip: each finds the line to the
+    // followers free, and commits in one round trip to the majority of five
+    // (the leader and its two nearest, 20 ms away at most). The queue and
+    // the apply add no virtual time.
+    let mut spaced = Vec::new();
+    for i in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        spaced.push(group.commit(0, &format!("spaced-{i}")).await.unwrap());
+    }
+    let fastest = *spaced.iter().min().unwrap();
+    assert!(
+        fastest >= Duration::from_millis(20) && fastest < Duration::from_millis(21),
+        "{spaced:?}"
+    );
+    // Back to back, a write waits for the RPC that told the followers about
+    // the previous commit: openraft 0.9 keeps one RPC in flight per
+    // follower. So a second round trip: 40 ms.
+    let mut back_to_back = Vec::new();
+    for i in 0..5 {
+        back_to_back.push(group.commit(0, &format!("b2b-{i}")).await.unwrap());
+    }
+    assert!(
+        back_to_back[1..]
+            .iter()
+            .all(|t| *t >= Duration::from_millis(40) && *t < Duration::from_millis(41)),
+        "{back_to_back:?}"
+    );
+    // Without node 3 the majority needs node 4: at least its 80 ms, at
+    // most one more round trip to it (a heartbeat in flight).
+    links.set_down(3, true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let took = group.commit(0, "k-without-3").await.unwrap();
+    assert!(
+        took >= Duration::from_millis(80) && took <= Duration::from_millis(161),
+        "{took:?}"
+    );
+    group.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_seed_gives_the_same_virtual_times() {
+    async fn run(seed: u64) -> Vec<Duration> {
+        let links = Links::new(Box::new(|a, b| if a == b { 0.0 } else { 1.0 }), 0.2, seed);
+        let group = Group::start(&[1, 2, 3], &links, &Timing::default())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for i in 0..20 {
+            out.push(group.commit(0, &format!("k{i}")).await.unwrap());
+        }
+        group.shutdown().await;
+        out
+    }
+    let a = run(9).await;
+    assert_eq!(a, run(9).await);
+    assert!(a.iter().all(|d| *d >= Duration::from_millis(1)), "{a:?}");
+}
