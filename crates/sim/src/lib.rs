@@ -20,4 +20,5 @@
 
 pub mod group;
 pub mod net;
+pub mod planet;
 pub mod rng;

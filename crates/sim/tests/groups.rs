@@ -94,3 +94,32 @@ async fn the_same_seed_gives_the_same_virtual_times() {
     assert_eq!(a, run(9).await);
     assert!(a.iter().all(|d| *d >= Duration::from_millis(1)), "{a:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_small_planet_commits_globally_over_its_quorum_and_locally_over_one_ms() {
+    use std::sync::Arc;
+    // Four regions on a line, 40 ms apart each step.
+    let planet = sim::planet::Planet {
+        regions: (0..4).map(|r| format!("r{r}")).collect(),
+        rtt_ms: Arc::new(|a, b| 40.0 * (a as f64 - b as f64).abs()),
+        intra_ms: 1.0,
+        voters: vec![1, 0, 2],
+        nodes_per_region: 3,
+        sandboxes: 120_000,
+        seed: 5,
+    };
+    let figures = planet.run(&|_| {}).await.unwrap();
+    assert_eq!(figures.global_commits.len(), sim::planet::GLOBAL_WRITES);
+    // The leader (region 1) and its nearest voter (40 ms) are a majority.
+    let fastest = figures.global_commits.iter().min().unwrap();
+    assert!(*fastest >= Duration::from_millis(40), "{fastest:?}");
+    let slowest = figures.global_commits.iter().max().unwrap();
+    assert!(*slowest < Duration::from_millis(2 * 44), "{slowest:?}");
+    assert!(
+        figures
+            .region_commits
+            .iter()
+            .all(|t| *t >= Duration::from_millis(1) && *t < Duration::from_millis(3))
+    );
+    assert_eq!(figures.placed, 120_000);
+}
