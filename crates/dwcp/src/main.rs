@@ -18,6 +18,7 @@ mod rollouts;
 mod run;
 mod runbook;
 mod scheduling;
+mod simulate;
 mod slo;
 mod table;
 mod token;
@@ -63,6 +64,7 @@ enum Command {
     User(user::UserArgs),
     Cluster(cluster::ClusterArgs),
     Bench(bench::BenchArgs),
+    Sim(simulate::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
         Command::User(args) => report(user::run(args)),
         Command::Cluster(args) => report(cluster::run(args)),
         Command::Bench(args) => report(bench::run(args)),
+        Command::Sim(args) => report(simulate::run(args)),
     }
 }
 

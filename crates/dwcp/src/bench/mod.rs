@@ -6,7 +6,7 @@ mod density;
 mod gateway;
 mod ops;
 mod processes;
-mod report;
+pub(crate) mod report;
 mod rollout;
 mod scheduler;
 mod startup;
