@@ -83,7 +83,6 @@ impl Calibration {
     pub fn aws_2017() -> Calibration {
         // The shipped table is fixed and the `aws_2017_fit` test fits it, so
         // this cannot fail at run time.
-        #[allow(clippy::expect_used)]
         fit(AWS_2017_RTT_CSV, AWS_2017_REGIONS_CSV).expect("the shipped AWS table fits")
     }
 }

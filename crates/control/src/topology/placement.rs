@@ -220,6 +220,8 @@ fn complete(
             .iter()
             .position(|&r| !has(|s| s.continent, r))
             .or_else(|| rest.iter().position(|&r| !has(|s| s.metro, r)))
+            // Else the nearest left; `rest` is not empty while fewer than
+            // `voters` <= n regions are chosen.
             .unwrap_or(0);
         chosen.push(rest.remove(pick));
     }
@@ -263,6 +265,8 @@ fn for_each_combination(items: &[usize], k: usize, f: &mut impl FnMut(&[usize]))
 pub fn sites(topology: &Topology) -> Vec<Site> {
     let metros = topology.distinct(|r| &r.metro);
     let continents = topology.distinct(|r| &r.continent);
+    // Every region's metro and continent are among the distinct ones, so the
+    // fallback index is never used.
     topology
         .regions
         .iter()
