@@ -30,7 +30,9 @@ pub enum TopologyError {
         value: String,
     },
     /// An entry declared twice with different parents: the tree is a tree.
-    #[error("{kind} `{name}`.{field}: it is under two {field}s, `{first}` and `{second}`")]
+    #[error(
+        "{kind} `{name}`.{field}: it is under two parents, {field} `{first}` and {field} `{second}`"
+    )]
     TwoParents {
         /// `country`, `metro` or `region`.
         kind: &'static str,

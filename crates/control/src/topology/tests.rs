@@ -64,7 +64,7 @@ fn bad_topologies_name_the_entry() {
                 "]\n[global]",
                 "  { name = \"us-east-1\", metro = \"dublin\", lat = 1, lon = 1, nodes = [\"x\"] },\n]\n[global]",
             ),
-            "region `us-east-1`.metro: it is under two metros, `ashburn` and `dublin`",
+            "region `us-east-1`.metro: it is under two parents, metro `ashburn` and metro `dublin`",
         ),
         (
             SMALL.replace(
@@ -78,14 +78,14 @@ fn bad_topologies_name_the_entry() {
                 "  { name = \"dublin\", country = \"ie\" },",
                 "  { name = \"dublin\", country = \"ie\" },\n  { name = \"ashburn\", country = \"ie\" },",
             ),
-            "metro `ashburn`.country: it is under two countrys, `us` and `ie`",
+            "metro `ashburn`.country: it is under two parents, country `us` and country `ie`",
         ),
         (
             SMALL.replace(
                 "  { name = \"ie\", continent = \"europe\" },",
                 "  { name = \"ie\", continent = \"europe\" },\n  { name = \"us\", continent = \"europe\" },",
             ),
-            "country `us`.continent: it is under two continents, `north-america` and `europe`",
+            "country `us`.continent: it is under two parents, continent `north-america` and continent `europe`",
         ),
         (
             SMALL.replace("\"d2\"", "\"a2\""),
