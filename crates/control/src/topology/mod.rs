@@ -1,0 +1,37 @@
+//! The planet model: where regions are, how long a round trip between them
+//! takes, where the global tier's voters go, and where traffic goes when a
+//! region fails. Pure: no I/O except parsing text handed to it, no clock, no
+//! global randomness (jitter comes from a seed), so a simulator runs it
+//! unchanged.
+//!
+//! - [`config`]: the topology file (TOML), continent → country → metro →
+//!   region → node, validated at start ([`Topology::parse`], [`TopologyError`]).
+//! - [`geo`]: great-circle distance and the physical floor of a round trip.
+//! - [`fit`]: the route-inflation model fitted on measured RTTs ([`Calibration`]).
+//! - [`rtt`]: [`RttModel`], the RTT between any two regions (measured if
+//!   known, else modelled) with seeded jitter, never below the floor.
+//! - [`placement`]: the global tier's voters, placed to minimise the leader's
+//!   quorum round trip ([`place_voters`], [`GlobalFloor`]).
+//! - [`routing`]: nearest healthy region for a client and failover targets.
+//! - [`rng`]: the seeded PRNG behind the jitter.
+//!
+//! See `docs/planet.md` for the physics and the fitted figures.
+
+pub mod config;
+mod error;
+pub mod fit;
+pub mod geo;
+pub mod placement;
+pub mod rng;
+pub mod routing;
+pub mod rtt;
+mod tree;
+
+pub use error::TopologyError;
+pub use fit::{Calibration, CalibrationError};
+pub use placement::{GlobalFloor, Placement, PlacementError, place_voters};
+pub use rtt::{RttMatrix, RttModel};
+pub use tree::{DEFAULT_INTRA_REGION_MS, DEFAULT_VOTERS, RegionSpec, RttOverride, Topology};
+
+#[cfg(test)]
+mod tests;
