@@ -16,7 +16,9 @@ const PLANET_120: &str = include_str!("../../../topologies/planet-120.toml");
 /// Run a deterministic simulation: DWCP's real Raft replicas on a modelled
 /// network, in virtual time.
 #[derive(clap::Args)]
-#[command(after_help = "Scenarios:\n  planet  a global tier of real replicas placed by `control::topology` to minimise\n          its quorum round trip, a 3-replica group per region, round trips\n          from a model fitted on measured AWS RTTs (great-circle distance at\n          2/3 c times a route inflation, plus jitter), writes at random\n          times; and scheduler::place of 12,000,000 sandboxes over the\n          regions' nodes. Same seed, same figures.\n\nExamples:\n  dwcp sim planet\n  dwcp sim planet --regions 30 --seed 7 --json\n  dwcp sim planet --topology topologies/aws-10.toml")]
+#[command(
+    after_help = "Scenarios:\n  planet  a global tier of real replicas placed by `control::topology` to minimise\n          its quorum round trip, a 3-replica group per region, round trips\n          from a model fitted on measured AWS RTTs (great-circle distance at\n          2/3 c times a route inflation, plus jitter), writes at random\n          times; and scheduler::place of 12,000,000 sandboxes over the\n          regions' nodes. Same seed, same figures.\n\nExamples:\n  dwcp sim planet\n  dwcp sim planet --regions 30 --seed 7 --json\n  dwcp sim planet --topology topologies/aws-10.toml"
+)]
 pub struct SimArgs {
     /// The scenario: planet.
     scenario: String,
@@ -73,9 +75,18 @@ fn planet(topology: &Topology, seed: u64, quick: bool) -> Result<Report> {
     let p = &floor.placement;
     let mut voters = vec![p.leader];
     voters.extend(p.voters.iter().copied().filter(|&v| v != p.leader));
-    let nodes_per_region = topology.regions.iter().map(|r| r.nodes.len()).min().unwrap_or(3);
+    let nodes_per_region = topology
+        .regions
+        .iter()
+        .map(|r| r.nodes.len())
+        .min()
+        .unwrap_or(3);
     let sandboxes = if quick { SANDBOXES / 10 } else { SANDBOXES };
-    let names: Vec<String> = topology.regions.iter().map(|r| r.name.to_string()).collect();
+    let names: Vec<String> = topology
+        .regions
+        .iter()
+        .map(|r| r.name.to_string())
+        .collect();
     let base = Arc::new(model);
     let rtt = base.clone();
     let scenario = Planet {
@@ -144,7 +155,11 @@ fn planet(topology: &Topology, seed: u64, quick: bool) -> Result<Report> {
         .series
         .push(Series::latency("region-commit", &region, None));
     report.series.push(Series::value(
-        if quick { "placements-1.2m" } else { "placements-12m" },
+        if quick {
+            "placements-1.2m"
+        } else {
+            "placements-12m"
+        },
         "ns",
         figures.placements.as_nanos() as f64,
         figures.placed,

@@ -123,3 +123,18 @@ async fn a_small_planet_commits_globally_over_its_quorum_and_locally_over_one_ms
     );
     assert_eq!(figures.placed, 120_000);
 }
+
+#[tokio::test(start_paused = true)]
+async fn delays_count_in_whole_milliseconds() {
+    // tokio's timer counts whole milliseconds: a 0.5 ms leg waits 1 ms, so
+    // a 1 ms round trip costs 2 ms here (an upper bound), while a 20 ms one
+    // costs 20 ms.
+    for (rtt, expected) in [(1.0, 2), (20.0, 20)] {
+        let links = Links::new(Box::new(move |a, b| if a == b { 0.0 } else { rtt }), 0.0, 1);
+        let group = Group::start(&[1, 2, 3], &links, &wan()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let took = group.commit(0, "k").await.unwrap();
+        assert_eq!(took, Duration::from_millis(expected), "rtt {rtt}");
+        group.shutdown().await;
+    }
+}
