@@ -260,7 +260,7 @@ impl Driver {
             if self.all_discovered() {
                 return Some(self.now);
             }
-            if !self.next_time().is_some_and(|t| t <= deadline) {
+            if self.next_time().is_none_or(|t| t > deadline) {
                 return None;
             }
             self.step_member();

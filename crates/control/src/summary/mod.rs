@@ -34,6 +34,9 @@ pub mod identity;
 pub mod status;
 pub mod sync;
 
+#[cfg(test)]
+mod tests;
+
 pub use clock::{Hlc, NodeId, Stamp};
 pub use config::GossipConfig;
 pub use crdt::Summary;
