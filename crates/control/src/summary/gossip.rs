@@ -407,3 +407,70 @@ impl Gossip {
 fn millis(now: Duration) -> u64 {
     u64::try_from(now.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use super::*;
+
+    fn member(node: u64) -> Gossip {
+        let me = Peer {
+            node,
+            region: Name::new("region", "eu-west").unwrap(),
+            addr: "10.0.0.1:7946".parse().unwrap(),
+            bump: 0,
+        };
+        Gossip::new(me, GossipConfig::wan(NonZeroU32::new(3).unwrap()), node)
+    }
+
+    #[test]
+    fn bad_packets_are_refused_without_changing_anything() {
+        let mut g = member(1);
+        let before = g.summary().clone();
+        assert!(matches!(
+            g.handle_packet(&[], Duration::ZERO),
+            Err(GossipError::Empty)
+        ));
+        assert!(matches!(
+            g.handle_packet(&[9, 1, 2], Duration::ZERO),
+            Err(GossipError::UnknownKind(9))
+        ));
+        assert!(matches!(
+            g.handle_packet(&[KIND_SUMMARY, 0xff, 0xff], Duration::ZERO),
+            Err(GossipError::Decode(_))
+        ));
+        assert_eq!(g.summary(), &before);
+        assert_eq!(g.num_members(), 0);
+    }
+
+    #[test]
+    fn a_new_member_arms_anti_entropy_and_a_lone_round_sends_nothing() {
+        let mut g = member(1);
+        let out = g.drain();
+        assert_eq!(out.timers, vec![(ANTI_ENTROPY, Tick::AntiEntropy)]);
+        g.handle_timer(Tick::AntiEntropy, ANTI_ENTROPY).unwrap();
+        let out = g.drain();
+        assert!(out.packets.is_empty(), "nobody to talk to");
+        assert_eq!(out.timers, vec![(ANTI_ENTROPY, Tick::AntiEntropy)]);
+    }
+
+    #[test]
+    fn a_pushed_write_is_applied_and_its_clock_observed() {
+        let mut writer = member(1);
+        writer.report_region(RegionStatus::default(), Duration::from_secs(100));
+        let stamp = writer.summary().max_stamp().unwrap();
+        let exchange = Exchange {
+            from: writer.identity().clone(),
+            message: ExchangeMessage::Push(writer.summary().delta_since(&Digest::default())),
+        };
+        let bytes = postcard::to_extend(&exchange, vec![KIND_SUMMARY]).unwrap();
+        let mut reader = member(2);
+        reader.handle_packet(&bytes, Duration::ZERO).unwrap();
+        assert_eq!(reader.summary(), writer.summary());
+        // The reader's clock is at zero, but its next write wins anyway.
+        assert!(reader.stamp(Duration::ZERO) > stamp);
+    }
+
+    const ANTI_ENTROPY: Duration = super::super::config::ANTI_ENTROPY_EVERY;
+}

@@ -246,3 +246,37 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(run(42), run(42));
     assert_ne!(run(42).1, run(43).1);
 }
+
+#[test]
+fn counts_from_every_member_add_up_everywhere() {
+    let (mut d, _) = discovered(config(), 0.02, 5);
+    for i in 0..N {
+        d.with_member(i, |g, _| {
+            g.count_requests(10 + i as u64);
+            g.count_sandboxes(3);
+            g.count_sandboxes(-1);
+        });
+    }
+    let regions = regions();
+    let expected: Vec<u64> = (0..REGIONS)
+        .map(|r| {
+            (0..N)
+                .filter(|i| i % REGIONS == r)
+                .map(|i| 10 + i as u64)
+                .sum()
+        })
+        .collect();
+    let per_region_members = (N / REGIONS) as i64;
+    let spread = d.spread(d.now() + Duration::from_secs(10), |g| {
+        let s = g.summary();
+        regions
+            .iter()
+            .zip(&expected)
+            .all(|(r, want)| s.requests(r) == *want && s.sandboxes(r) == 2 * per_region_members)
+    });
+    let done = spread
+        .all
+        .expect("every member's counts reach every member");
+    println!("30 members counting at once (2% loss): totals everywhere after {done:?}");
+    assert!(done <= Duration::from_secs(2), "{done:?}");
+}
