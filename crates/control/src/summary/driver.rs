@@ -52,6 +52,11 @@ impl Link {
     }
 }
 
+/// [`Driver::new`] was given no region to put members in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the gossip driver needs at least one region for its members")]
+pub struct NoRegions;
+
 /// When each member first satisfied a condition (see [`Driver::spread`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spread {
@@ -116,11 +121,20 @@ impl Driver {
     /// (member `i` in region `i % regions.len()`), every link `link` unless
     /// changed with [`Driver::set_link`]. Every member announces itself to
     /// member 0 at time zero. `seed` decides everything random.
-    pub fn new(n: usize, regions: &[Name], config: GossipConfig, link: Link, seed: u64) -> Driver {
+    pub fn new(
+        n: usize,
+        regions: &[Name],
+        config: GossipConfig,
+        link: Link,
+        seed: u64,
+    ) -> Result<Driver, NoRegions> {
+        if regions.is_empty() {
+            return Err(NoRegions);
+        }
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut members = Vec::with_capacity(n);
         for i in 0..n {
-            let region = regions[i % regions.len().max(1)].clone();
+            let region = regions[i % regions.len()].clone();
             let member_seed = rng.random::<u64>();
             members.push(Gossip::new(peer(i, region), config.clone(), member_seed));
         }
@@ -147,7 +161,7 @@ impl Driver {
         for i in 0..n {
             driver.collect(i);
         }
-        driver
+        Ok(driver)
     }
 
     /// Virtual time since the start.

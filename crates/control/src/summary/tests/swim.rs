@@ -37,7 +37,7 @@ fn wan_link(a: usize, b: usize) -> Link {
 }
 
 fn cluster(config: GossipConfig, loss: f64, seed: u64) -> Driver {
-    let mut d = Driver::new(N, &regions(), config, Link::delay(Duration::ZERO), seed);
+    let mut d = Driver::new(N, &regions(), config, Link::delay(Duration::ZERO), seed).unwrap();
     for a in 0..N {
         for b in 0..N {
             if a != b {
@@ -90,6 +90,12 @@ fn percentile(spread: &Spread, p: f64) -> Duration {
     times.sort();
     let rank = ((times.len() as f64 * p).ceil() as usize).clamp(1, times.len());
     times[rank - 1]
+}
+
+#[test]
+fn a_driver_without_regions_is_refused() {
+    let err = Driver::new(3, &[], config(), Link::delay(Duration::ZERO), 1).unwrap_err();
+    assert!(err.to_string().contains("at least one region"));
 }
 
 #[test]
