@@ -32,6 +32,7 @@ pub mod replica;
 pub mod serving;
 mod slo;
 mod state;
+pub mod summary;
 pub mod tls;
 pub mod topology;
 pub mod transport;
