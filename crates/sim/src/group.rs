@@ -22,6 +22,8 @@ pub enum GroupError {
     },
     #[error("no leader within {0:?} of virtual time")]
     NoLeader(Duration),
+    #[error("gossip: {0}")]
+    Gossip(String),
     #[error("creating the group's directory: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -12,8 +12,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};
 
+use std::num::NonZeroU32;
+
 use control::Name;
 use control::replica::{NodeId, Timing};
+use control::summary::{Driver, GossipConfig, Link, RegionStatus};
 use scheduler::{Constraints, NodeView, Policy, Want};
 
 use crate::group::{Group, GroupError};
@@ -42,6 +45,11 @@ pub struct Planet {
 pub struct Figures {
     pub global_commits: Vec<Duration>,
     pub region_commits: Vec<Duration>,
+    /// Per update and member: how long after the write the member held it
+    /// (the gossip driver's virtual time).
+    pub crdt_convergence: Vec<Duration>,
+    /// Per update: how long until every member held it.
+    pub crdt_all: Vec<Duration>,
     /// How long `scheduler::place` took for [`Planet::sandboxes`].
     pub placements: Duration,
     pub placed: u64,
@@ -131,16 +139,112 @@ impl Planet {
             group.shutdown().await;
         }
 
+        progress(&format!(
+            "gossip: {} members (SWIM and CRDT anti-entropy), {} updates",
+            self.regions.len() * self.nodes_per_region,
+            CRDT_UPDATES
+        ));
+        let crdt_convergence = self.crdt_convergence()?;
+
         progress(&format!("placing {} sandboxes", self.sandboxes));
         let (placements, placed, nodes) =
             place(&self.regions, self.nodes_per_region, self.sandboxes);
         Ok(Figures {
             global_commits,
             region_commits,
+            crdt_convergence: crdt_convergence.0,
+            crdt_all: crdt_convergence.1,
             placements,
             placed,
             nodes,
         })
+    }
+}
+
+/// Region summaries written, each at a different member, whose spread is
+/// measured.
+pub const CRDT_UPDATES: usize = 20;
+
+impl Planet {
+    /// DWCP's gossip members (`control::summary`: foca's SWIM and the CRDT
+    /// summaries' anti-entropy), one per node, over links with the modelled
+    /// delays, driven in virtual time by the summary's own driver. After
+    /// they discover each other, [`CRDT_UPDATES`] members each report
+    /// their region's status; per update, when each member first holds it.
+    fn crdt_convergence(&self) -> Result<(Vec<Duration>, Vec<Duration>), GroupError> {
+        let names: Vec<Name> = self
+            .regions
+            .iter()
+            .map(|r| Name::new("region", r))
+            .collect::<Result<_, _>>()
+            .map_err(|e| GroupError::Gossip(e.to_string()))?;
+        let n = self.regions.len() * self.nodes_per_region;
+        let size =
+            NonZeroU32::new(n as u32).ok_or_else(|| GroupError::Gossip("no members".into()))?;
+        let mut driver = Driver::new(
+            n,
+            &names,
+            GossipConfig::wan(size),
+            Link::delay(Duration::ZERO),
+            self.seed,
+        )
+        .map_err(|e| GroupError::Gossip(e.to_string()))?;
+        let region_of = |i: usize| i % self.regions.len();
+        for a in 0..n {
+            for b in 0..n {
+                if a == b {
+                    continue;
+                }
+                let (ra, rb) = (region_of(a), region_of(b));
+                let rtt = if ra == rb {
+                    self.intra_ms
+                } else {
+                    (self.rtt_ms)(ra, rb)
+                };
+                let one_way = Duration::from_secs_f64(rtt / 2000.0);
+                driver.set_link(
+                    a,
+                    b,
+                    Link {
+                        delay: one_way,
+                        jitter: one_way / 20,
+                        loss: 0.0,
+                    },
+                );
+            }
+        }
+        driver
+            .run_until_discovered(Duration::from_secs(600))
+            .ok_or_else(|| {
+                GroupError::Gossip(
+                    "the members did not discover each other in 10 virtual minutes".into(),
+                )
+            })?;
+        let mut rng = Rng::new(self.seed ^ 0xc4d7);
+        let (mut times, mut all) = (Vec::new(), Vec::new());
+        for _ in 0..CRDT_UPDATES {
+            driver.run_until(driver.now() + Duration::from_secs(2));
+            let writer = (rng.next_u64() % n as u64) as usize;
+            let region = names[region_of(writer)].clone();
+            let stamp = driver.with_member(writer, |g, now| {
+                g.report_region(RegionStatus::default(), now);
+                g.summary().region(&g.identity().region).map(|(_, s)| s)
+            });
+            let Some(stamp) = stamp else {
+                return Err(GroupError::Gossip("a member's own write is missing".into()));
+            };
+            let deadline = driver.now() + Duration::from_secs(60);
+            let spread = driver.spread(deadline, |g| {
+                g.summary().region(&region).is_some_and(|(_, s)| s >= stamp)
+            });
+            times.extend(spread.per_member.iter().flatten().copied());
+            all.push(spread.all.ok_or_else(|| {
+                GroupError::Gossip(
+                    "an update did not reach every member in 60 virtual seconds".into(),
+                )
+            })?);
+        }
+        Ok((times, all))
     }
 }
 

@@ -109,6 +109,17 @@ async fn a_small_planet_commits_globally_over_its_quorum_and_locally_over_one_ms
         seed: 5,
     };
     let figures = planet.run(&|_| {}).await.unwrap();
+    // Same seed, same virtual figures (the placement's wall time aside).
+    let again = planet.run(&|_| {}).await.unwrap();
+    assert_eq!(figures.global_commits, again.global_commits);
+    assert_eq!(figures.region_commits, again.region_commits);
+    assert_eq!(figures.crdt_convergence, again.crdt_convergence);
+    assert!(!figures.crdt_all.is_empty());
+    assert!(
+        figures.crdt_all.iter().all(|t| *t < Duration::from_secs(2)),
+        "{:?}",
+        figures.crdt_all
+    );
     assert_eq!(figures.global_commits.len(), sim::planet::GLOBAL_WRITES);
     // The leader (region 1) and its nearest voter (40 ms) are a majority.
     let fastest = figures.global_commits.iter().min().unwrap();
