@@ -108,14 +108,7 @@ impl Planet {
             .map(|v| GLOBAL_BASE + v as NodeId)
             .collect();
         let global = Group::start(&ids, &links, &global_timing()).await?;
-        let mut global_commits = Vec::with_capacity(GLOBAL_WRITES);
-        for i in 0..GLOBAL_WRITES {
-            tokio::time::sleep(Duration::from_secs_f64(
-                gaps.exponential(MEAN_GAP_MS) / 1000.0,
-            ))
-            .await;
-            global_commits.push(global.commit(0, &format!("global-{i}")).await?);
-        }
+        let global_commits = writes(&global, GLOBAL_WRITES, &mut gaps).await?;
         global.shutdown().await;
 
         progress(&format!(
@@ -129,13 +122,7 @@ impl Planet {
                 .map(|k| region_node(r, k))
                 .collect();
             let group = Group::start(&ids, &links, &Timing::default()).await?;
-            for i in 0..REGION_WRITES {
-                tokio::time::sleep(Duration::from_secs_f64(
-                    gaps.exponential(MEAN_GAP_MS) / 1000.0,
-                ))
-                .await;
-                region_commits.push(group.commit(0, &format!("region-{i}")).await?);
-            }
+            region_commits.extend(writes(&group, REGION_WRITES, &mut gaps).await?);
             group.shutdown().await;
         }
 
@@ -159,6 +146,18 @@ impl Planet {
             nodes,
         })
     }
+}
+
+/// `count` writes through `group`'s leader, each after an exponential gap
+/// (independent clients); how long each took to commit.
+async fn writes(group: &Group, count: usize, gaps: &mut Rng) -> Result<Vec<Duration>, GroupError> {
+    let mut took = Vec::with_capacity(count);
+    for i in 0..count {
+        let gap = gaps.exponential(MEAN_GAP_MS) / 1000.0;
+        tokio::time::sleep(Duration::from_secs_f64(gap)).await;
+        took.push(group.commit(0, &format!("write-{i}")).await?);
+    }
+    Ok(took)
 }
 
 /// Region summaries written, each at a different member, whose spread is
