@@ -37,7 +37,36 @@ pub struct Planet {
     pub nodes_per_region: usize,
     /// Sandboxes the scheduler places ([`SANDBOXES`] in the scenario).
     pub sandboxes: u64,
+    /// Where a failed region's load goes: `(failed, healthy regions, their
+    /// spare slots)` to target regions and their shares (summing to 1), e.g.
+    /// `control::topology::routing::failover_targets`.
+    pub failover: Arc<FailoverFn>,
     pub seed: u64,
+}
+
+/// A failover policy (see [`Planet::failover`]): `(failed, healthy,
+/// spare)`, `spare[r]` being region `r`'s free slots.
+pub type FailoverFn = dyn Fn(usize, &[usize], &[f64]) -> Vec<(usize, f64)> + Send + Sync;
+
+/// One region's loss and what followed, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failover {
+    pub region: usize,
+    /// From the kill to a gossip member in the global leader's region
+    /// holding every node of the region as down (virtual).
+    pub detect: Duration,
+    /// The global tier committing the failover (virtual).
+    pub decide: Duration,
+    /// `scheduler::place` moving the region's deployments to its targets,
+    /// over every placement (wall time of this machine).
+    pub replace: Duration,
+}
+
+impl Failover {
+    /// Loss to traffic re-routed and deployments re-placed.
+    pub fn total(&self) -> Duration {
+        self.detect + self.decide + self.replace
+    }
 }
 
 /// What the scenario measured, in virtual time (the scheduler's placement
@@ -50,6 +79,8 @@ pub struct Figures {
     pub crdt_convergence: Vec<Duration>,
     /// Per update: how long until every member held it.
     pub crdt_all: Vec<Duration>,
+    /// Regions lost one after another, and how each was failed over.
+    pub failovers: Vec<Failover>,
     /// How long `scheduler::place` took for [`Planet::sandboxes`].
     pub placements: Duration,
     pub placed: u64,
@@ -109,7 +140,6 @@ impl Planet {
             .collect();
         let global = Group::start(&ids, &links, &global_timing()).await?;
         let global_commits = writes(&global, GLOBAL_WRITES, &mut gaps).await?;
-        global.shutdown().await;
 
         progress(&format!(
             "{} regions of {} replicas each",
@@ -131,16 +161,48 @@ impl Planet {
             self.regions.len() * self.nodes_per_region,
             CRDT_UPDATES
         ));
-        let crdt_convergence = self.crdt_convergence()?;
+        let (mut driver, crdt_convergence) = self.crdt_convergence()?;
 
         progress(&format!("placing {} sandboxes", self.sandboxes));
-        let (placements, placed, nodes) =
-            place(&self.regions, self.nodes_per_region, self.sandboxes);
+        let mut fleet = Fleet::new(&self.regions, self.nodes_per_region, self.sandboxes);
+        let (placements, placed) = fleet.place_all();
+        let nodes = fleet.nodes.len();
+
+        progress(&format!("losing {FAILOVERS} regions, one after another"));
+        let mut failovers = Vec::with_capacity(FAILOVERS);
+        let mut lost = Vec::new();
+        let mut pick = Rng::new(self.seed ^ 0xfa11);
+        for trial in 0..FAILOVERS {
+            let candidates: Vec<usize> = (0..self.regions.len())
+                .filter(|r| !self.voters.contains(r) && !lost.contains(r))
+                .collect();
+            let Some(&region) =
+                candidates.get((pick.next_u64() % candidates.len().max(1) as u64) as usize)
+            else {
+                break;
+            };
+            let detect = self.detect_loss(&mut driver, region)?;
+            let decide = global.commit(0, &format!("failover-{trial}")).await?;
+            lost.push(region);
+            let healthy: Vec<usize> = (0..self.regions.len())
+                .filter(|r| !lost.contains(r))
+                .collect();
+            let targets = (self.failover)(region, &healthy, &fleet.spare());
+            let replace = fleet.fail_over(region, &targets)?;
+            failovers.push(Failover {
+                region,
+                detect,
+                decide,
+                replace,
+            });
+        }
+        global.shutdown().await;
         Ok(Figures {
             global_commits,
             region_commits,
             crdt_convergence: crdt_convergence.0,
             crdt_all: crdt_convergence.1,
+            failovers,
             placements,
             placed,
             nodes,
@@ -170,7 +232,8 @@ impl Planet {
     /// delays, driven in virtual time by the summary's own driver. After
     /// they discover each other, [`CRDT_UPDATES`] members each report
     /// their region's status; per update, when each member first holds it.
-    fn crdt_convergence(&self) -> Result<(Vec<Duration>, Vec<Duration>), GroupError> {
+    #[allow(clippy::type_complexity)]
+    fn crdt_convergence(&self) -> Result<(Driver, (Vec<Duration>, Vec<Duration>)), GroupError> {
         let names: Vec<Name> = self
             .regions
             .iter()
@@ -243,9 +306,45 @@ impl Planet {
                 )
             })?);
         }
-        Ok((times, all))
+        Ok((driver, (times, all)))
+    }
+
+    /// Kills every gossip member of `region` and runs the driver until the
+    /// first member in the global leader's region has declared them all
+    /// down; how long that took.
+    fn detect_loss(&self, driver: &mut Driver, region: usize) -> Result<Duration, GroupError> {
+        let r = self.regions.len();
+        let n = r * self.nodes_per_region;
+        let victims: Vec<usize> = (0..n).filter(|i| i % r == region).collect();
+        let observer = (0..n)
+            .find(|i| i % r == self.voters[0])
+            .ok_or_else(|| GroupError::Gossip("no member in the leader's region".into()))?;
+        for &v in &victims {
+            driver.kill(v);
+        }
+        let start = driver.now();
+        let deadline = start + Duration::from_secs(60);
+        loop {
+            let all_down = victims
+                .iter()
+                .all(|&v| driver.declared_down(observer, v as u64).is_some());
+            if all_down {
+                return Ok(driver.now() - start);
+            }
+            if driver.now() > deadline || !driver.step() {
+                return Err(GroupError::Gossip(format!(
+                    "region {} was not declared down within 60 virtual seconds",
+                    self.regions[region]
+                )));
+            }
+        }
     }
 }
+
+/// Regions lost in the failover trials, one after another (the load of
+/// each stays where it went, so more losses in a small planet run out of
+/// room, as they would for real).
+pub const FAILOVERS: usize = 3;
 
 /// The round trip between two simulated nodes.
 struct PlanetLinks {
@@ -281,48 +380,146 @@ pub const SANDBOXES: u64 = 12_000_000;
 /// Replicas per deployment (120,000 deployments of 100 for 12,000,000).
 const REPLICAS: u32 = 100;
 
-/// `scheduler::place` of `sandboxes` (deployments of 100, each in one
-/// region, round robin, spread) onto `nodes_per_region` nodes per region
-/// with room for all; its wall time.
-fn place(regions: &[String], nodes_per_region: usize, sandboxes: u64) -> (Duration, u64, usize) {
-    let names: Vec<Name> = regions
-        .iter()
-        .map(|r| {
-            Name::new("region", r)
-                .unwrap_or_else(|_| Name::new("region", "region").expect("a valid name"))
-        })
-        .collect();
-    let per_node = (sandboxes / (regions.len() * nodes_per_region) as u64 + REPLICAS as u64) as u32;
-    let mut nodes = Vec::new();
-    for (r, region) in names.iter().enumerate() {
-        for k in 0..nodes_per_region {
-            nodes.push(NodeView {
-                name: Name::new("node", &format!("n{r:03}-{k}")).expect("a valid name"),
-                region: region.clone(),
-                labels: BTreeMap::new(),
-                capacity: per_node,
-                reserved: 0,
-                healthy: true,
-            });
+/// The scheduler's view of the planet: nodes with room for the
+/// sandboxes and half as much again (so that a region's load fits on its
+/// neighbours), deployments of 100 replicas each in one region (round
+/// robin, spread), and the placements once placed.
+struct Fleet {
+    names: Vec<Name>,
+    nodes: Vec<NodeView>,
+    wants: Vec<Want>,
+    placements: Vec<scheduler::Placement>,
+}
+
+impl Fleet {
+    fn new(regions: &[String], nodes_per_region: usize, sandboxes: u64) -> Fleet {
+        let names: Vec<Name> = regions
+            .iter()
+            .map(|r| {
+                Name::new("region", r)
+                    .unwrap_or_else(|_| Name::new("region", "region").expect("a valid name"))
+            })
+            .collect();
+        let per_node = (sandboxes * 3 / 2 / (regions.len() * nodes_per_region) as u64
+            + u64::from(REPLICAS)) as u32;
+        let mut nodes = Vec::new();
+        for (r, region) in names.iter().enumerate() {
+            for k in 0..nodes_per_region {
+                nodes.push(NodeView {
+                    name: Name::new("node", &format!("n{r:03}-{k}")).expect("a valid name"),
+                    region: region.clone(),
+                    labels: BTreeMap::new(),
+                    capacity: per_node,
+                    reserved: 0,
+                    healthy: true,
+                });
+            }
+        }
+        let deployments = sandboxes / u64::from(REPLICAS);
+        let tenant = Name::new("tenant", "planet").expect("a valid name");
+        let wants: Vec<Want> = (0..deployments)
+            .map(|d| Want {
+                tenant: tenant.clone(),
+                app: Name::new("app", &format!("a{d:06}")).expect("a valid name"),
+                version: 1,
+                regions: BTreeMap::from([(names[d as usize % names.len()].clone(), REPLICAS)]),
+                constraints: Constraints {
+                    policy: Policy::Spread,
+                    ..Constraints::default()
+                },
+            })
+            .collect();
+        Fleet {
+            names,
+            nodes,
+            wants,
+            placements: Vec::new(),
         }
     }
-    let deployments = sandboxes / u64::from(REPLICAS);
-    let tenant = Name::new("tenant", "planet").expect("a valid name");
-    let wants: Vec<Want> = (0..deployments)
-        .map(|d| Want {
-            tenant: tenant.clone(),
-            app: Name::new("app", &format!("a{d:06}")).expect("a valid name"),
-            version: 1,
-            regions: BTreeMap::from([(names[d as usize % names.len()].clone(), REPLICAS)]),
-            constraints: Constraints {
-                policy: Policy::Spread,
-                ..Constraints::default()
-            },
-        })
-        .collect();
-    let started = WallInstant::now();
-    let plan = scheduler::place(&nodes, &wants, &[]);
-    let took = started.elapsed();
-    let placed = plan.map_or(0, |p| p.added());
-    (took, placed, nodes.len())
+
+    /// Each region's free slots on healthy nodes.
+    fn spare(&self) -> Vec<f64> {
+        let mut used: BTreeMap<&Name, u64> = BTreeMap::new();
+        for p in &self.placements {
+            *used.entry(&p.node).or_default() += u64::from(p.count);
+        }
+        let mut spare = vec![0.0; self.names.len()];
+        for node in self.nodes.iter().filter(|n| n.healthy) {
+            if let Some(r) = self.names.iter().position(|name| *name == node.region) {
+                let free = u64::from(node.capacity)
+                    .saturating_sub(used.get(&node.name).copied().unwrap_or(0));
+                spare[r] += free as f64;
+            }
+        }
+        spare
+    }
+
+    /// Places every want from empty; the wall time and sandboxes placed.
+    fn place_all(&mut self) -> (Duration, u64) {
+        let started = WallInstant::now();
+        let plan = scheduler::place(&self.nodes, &self.wants, &[]);
+        let took = started.elapsed();
+        match plan {
+            Ok(plan) => {
+                let placed = plan.added();
+                self.placements = plan.placements;
+                (took, placed)
+            }
+            Err(_) => (took, 0),
+        }
+    }
+
+    /// Marks `region`'s nodes unhealthy, moves its wants to `targets` by
+    /// share, and re-plans over every current placement; the wall time.
+    fn fail_over(
+        &mut self,
+        region: usize,
+        targets: &[(usize, f64)],
+    ) -> Result<Duration, GroupError> {
+        let failed = self.names[region].clone();
+        for node in &mut self.nodes {
+            if node.region == failed {
+                node.healthy = false;
+            }
+        }
+        // Replicas go to the targets in proportion to their shares over
+        // all the moved wants (each target within one replica of its share
+        // of the total), not rounded want by want.
+        let mut moved = 0.0;
+        let mut given = vec![0u64; targets.len()];
+        for want in &mut self.wants {
+            let Some(replicas) = want.regions.remove(&failed) else {
+                continue;
+            };
+            moved += f64::from(replicas);
+            let mut left = u64::from(replicas);
+            for (i, (target, share)) in targets.iter().enumerate() {
+                let n = if i + 1 == targets.len() {
+                    left
+                } else {
+                    ((moved * share).floor() as u64)
+                        .saturating_sub(given[i])
+                        .min(left)
+                };
+                left -= n;
+                given[i] += n;
+                if n > 0 {
+                    *want.regions.entry(self.names[*target].clone()).or_default() += n as u32;
+                }
+            }
+        }
+        let started = WallInstant::now();
+        let plan = scheduler::place(&self.nodes, &self.wants, &self.placements)
+            .map_err(|e| GroupError::Gossip(format!("re-placing: {e}")))?;
+        let took = started.elapsed();
+        if !plan.rejections.is_empty() {
+            return Err(GroupError::Gossip(format!(
+                "re-placing region {failed}: {} wants not met, first {:?}",
+                plan.rejections.len(),
+                plan.rejections[0]
+            )));
+        }
+        self.placements = plan.placements;
+        Ok(took)
+    }
 }

@@ -106,6 +106,12 @@ async fn a_small_planet_commits_globally_over_its_quorum_and_locally_over_one_ms
         voters: vec![1, 0, 2],
         nodes_per_region: 3,
         sandboxes: 120_000,
+        // The two nearest regions along the line take half each.
+        failover: Arc::new(|failed, healthy: &[usize], _spare: &[f64]| {
+            let mut near = healthy.to_vec();
+            near.sort_by_key(|&r| (r.abs_diff(failed), r));
+            near.iter().take(2).map(|&r| (r, 0.5)).collect()
+        }),
         seed: 5,
     };
     let figures = planet.run(&|_| {}).await.unwrap();
@@ -133,6 +139,24 @@ async fn a_small_planet_commits_globally_over_its_quorum_and_locally_over_one_ms
             .all(|t| *t >= Duration::from_millis(1) && *t < Duration::from_millis(3))
     );
     assert_eq!(figures.placed, 120_000);
+    // Region 3 is the one without a voter: it is lost, declared down by gossip after SWIM's suspicion time, the
+    // failover committed by the global tier, its deployments re-placed.
+    let lost: Vec<usize> = figures.failovers.iter().map(|f| f.region).collect();
+    assert_eq!(lost, [3]);
+    for f in &figures.failovers {
+        assert!(
+            f.detect >= Duration::from_secs(3) && f.detect < Duration::from_secs(15),
+            "{f:?}"
+        );
+        assert!(f.decide >= Duration::from_millis(40), "{f:?}");
+    }
+    let virtual_part = |fs: &[sim::planet::Failover]| -> Vec<_> {
+        fs.iter().map(|f| (f.region, f.detect, f.decide)).collect()
+    };
+    assert_eq!(
+        virtual_part(&figures.failovers),
+        virtual_part(&again.failovers)
+    );
 }
 
 #[tokio::test(start_paused = true)]
