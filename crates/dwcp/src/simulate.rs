@@ -40,6 +40,10 @@ pub struct SimArgs {
     /// Place a tenth of the sandboxes (1,200,000), for a short run.
     #[arg(long)]
     quick: bool,
+    /// Automatic region failovers allowed in any hour; past that, each
+    /// waits for an operator's approval (the simulation approves at once).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    failovers_per_hour: u32,
 }
 
 pub fn run(args: SimArgs) -> Result<()> {
@@ -63,7 +67,7 @@ pub fn run(args: SimArgs) -> Result<()> {
         topology.regions.truncate(n);
         topology.overrides.retain(|o| o.b < n);
     }
-    let report = planet(&topology, args.seed, args.quick)?;
+    let report = planet(&topology, args.seed, args.quick, args.failovers_per_hour)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -72,7 +76,7 @@ pub fn run(args: SimArgs) -> Result<()> {
     Ok(())
 }
 
-fn planet(topology: &Topology, seed: u64, quick: bool) -> Result<Report> {
+fn planet(topology: &Topology, seed: u64, quick: bool, failovers_per_hour: u32) -> Result<Report> {
     let model = RttModel::new(topology, Calibration::aws_2017(), seed);
     let floor = GlobalFloor::of(topology, &model).context("placing the global tier")?;
     let p = &floor.placement;
@@ -107,6 +111,7 @@ fn planet(topology: &Topology, seed: u64, quick: bool) -> Result<Report> {
                 .map(|shares| shares.iter().map(|s| (s.region, s.share)).collect())
                 .unwrap_or_default()
         }),
+        failovers_per_hour,
         seed,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -215,9 +220,14 @@ fn planet(topology: &Topology, seed: u64, quick: bool) -> Result<Report> {
     ));
     for f in &figures.failovers {
         report.notes.push(format!(
-            "region {} lost: declared down by gossip in {:.2} s, failover committed by the global tier in {:.0} ms, deployments re-placed in {:.2} s (wall): {:.2} s in all; goal <= 5 s",
+            "region {} lost: declared down by gossip in {:.2} s, {}failover committed by the global tier in {:.0} ms, deployments re-placed in {:.2} s (wall): {:.2} s in all; goal <= 5 s",
             names[f.region],
             f.detect.as_secs_f64(),
+            if f.awaited_approval {
+                "held for an operator by the guardrail (approved at once here), "
+            } else {
+                ""
+            },
             f.decide.as_secs_f64() * 1000.0,
             f.replace.as_secs_f64(),
             f.total().as_secs_f64()

@@ -17,6 +17,7 @@ use std::num::NonZeroU32;
 use control::Name;
 use control::replica::{NodeId, Timing};
 use control::summary::{Driver, GossipConfig, Link, RegionStatus};
+use control::topology::guard::{FailoverGuard, Verdict};
 use scheduler::{Constraints, NodeView, Policy, Want};
 
 use crate::group::{Group, GroupError};
@@ -41,6 +42,9 @@ pub struct Planet {
     /// spare slots)` to target regions and their shares (summing to 1), e.g.
     /// `control::topology::routing::failover_targets`.
     pub failover: Arc<FailoverFn>,
+    /// Automatic failovers allowed in any hour; past that, each waits for
+    /// an operator (`control::topology::guard`).
+    pub failovers_per_hour: u32,
     pub seed: u64,
 }
 
@@ -60,6 +64,9 @@ pub struct Failover {
     /// `scheduler::place` moving the region's deployments to its targets,
     /// over every placement (wall time of this machine).
     pub replace: Duration,
+    /// The guardrail held it for an operator's approval (the scenario
+    /// approves at once: the operator's delay is not in the figures).
+    pub awaited_approval: bool,
 }
 
 impl Failover {
@@ -124,6 +131,7 @@ impl Planet {
             voters: self.voters.clone(),
         };
         let links = Links::new(Box::new(move |a, b| this.rtt(a, b)), 0.05, self.seed);
+        let started = tokio::time::Instant::now();
         let mut gaps = Rng::new(self.seed ^ 0x9e37);
 
         progress(&format!(
@@ -172,6 +180,7 @@ impl Planet {
         let mut failovers = Vec::with_capacity(FAILOVERS);
         let mut lost = Vec::new();
         let mut pick = Rng::new(self.seed ^ 0xfa11);
+        let mut guard = FailoverGuard::new(self.failovers_per_hour);
         for trial in 0..FAILOVERS {
             let candidates: Vec<usize> = (0..self.regions.len())
                 .filter(|r| !self.voters.contains(r) && !lost.contains(r))
@@ -182,6 +191,16 @@ impl Planet {
                 break;
             };
             let detect = self.detect_loss(&mut driver, region)?;
+            let now_ms = tokio::time::Instant::now()
+                .duration_since(started)
+                .as_millis() as u64;
+            let awaited_approval = match guard.judge(now_ms) {
+                Verdict::Proceed => false,
+                Verdict::AwaitApproval { .. } => {
+                    guard.approved(now_ms);
+                    true
+                }
+            };
             let decide = global.commit(0, &format!("failover-{trial}")).await?;
             lost.push(region);
             let healthy: Vec<usize> = (0..self.regions.len())
@@ -194,6 +213,7 @@ impl Planet {
                 detect,
                 decide,
                 replace,
+                awaited_approval,
             });
         }
         global.shutdown().await;

@@ -112,6 +112,7 @@ async fn a_small_planet_commits_globally_over_its_quorum_and_locally_over_one_ms
             near.sort_by_key(|&r| (r.abs_diff(failed), r));
             near.iter().take(2).map(|&r| (r, 0.5)).collect()
         }),
+        failovers_per_hour: 0,
         seed: 5,
     };
     let figures = planet.run(&|_| {}).await.unwrap();
@@ -144,6 +145,8 @@ async fn a_small_planet_commits_globally_over_its_quorum_and_locally_over_one_ms
     let lost: Vec<usize> = figures.failovers.iter().map(|f| f.region).collect();
     assert_eq!(lost, [3]);
     for f in &figures.failovers {
+        // No automatic failover allowed here: each waited for approval.
+        assert!(f.awaited_approval);
         assert!(
             f.detect >= Duration::from_secs(3) && f.detect < Duration::from_secs(15),
             "{f:?}"

@@ -13,6 +13,8 @@
 //! - [`placement`]: the global tier's voters, placed to minimise the leader's
 //!   quorum round trip ([`place_voters`], [`GlobalFloor`]).
 //! - [`routing`]: nearest healthy region for a client and failover targets.
+//! - [`guard`]: at most N automatic failovers an hour, and load moving back
+//!   in steps after a recovery.
 //! - [`rng`]: the seeded PRNG behind the jitter.
 //!
 //! See `docs/planet.md` for the physics and the fitted figures.
@@ -21,6 +23,7 @@ pub mod config;
 mod error;
 pub mod fit;
 pub mod geo;
+pub mod guard;
 pub mod placement;
 pub mod rng;
 pub mod routing;
