@@ -61,6 +61,13 @@ pub struct UpArgs {
     /// Raise it (with --heartbeat) when nodes are far apart.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = crate::units::parse_duration)]
     election_timeout: std::time::Duration,
+    /// The planet's topology (TOML: continents, countries, metros, regions
+    /// and their nodes; see topologies/planet-120.toml). Checked whole at
+    /// start — a bad file, or a --region it does not name, stops the node
+    /// before it does anything. Region cells and the global tier do not run
+    /// yet: the topology is checked and its global tier's placement shown.
+    #[arg(long, value_name = "FILE")]
+    topology: Option<PathBuf>,
     /// Tests only, hidden: the SLO evaluator's clock starts at the wall
     /// clock's time and moves only when an admin posts
     /// `{"advance_ms": N}` to `/api/v1/test/clock`, which also runs one
@@ -80,7 +87,57 @@ pub fn run(args: UpArgs) -> ExitCode {
     }
 }
 
+/// Reads and checks `--topology`, and that it names `--region`; says
+/// where its global tier's voters go.
+fn check_topology(path: &std::path::Path, region: &str) -> Result<()> {
+    use control::topology::{Calibration, GlobalFloor, RttModel, Topology};
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--topology {}: cannot read it", path.display()))?;
+    let topology =
+        Topology::parse(&text).with_context(|| format!("--topology {}", path.display()))?;
+    if topology.region(region).is_none() {
+        let names: Vec<&str> = topology
+            .regions
+            .iter()
+            .take(8)
+            .map(|r| r.name.as_str())
+            .collect();
+        anyhow::bail!(
+            "--region {region}: the topology {} has no such region (it has {}: {}{})",
+            path.display(),
+            topology.regions.len(),
+            names.join(", "),
+            if topology.regions.len() > names.len() {
+                ", …"
+            } else {
+                ""
+            }
+        );
+    }
+    let model = RttModel::new(&topology, Calibration::aws_2017(), 0);
+    let floor = GlobalFloor::of(&topology, &model).context("placing the global tier")?;
+    let voters: Vec<&str> = floor
+        .placement
+        .voters
+        .iter()
+        .map(|&v| topology.regions[v].name.as_str())
+        .collect();
+    eprintln!(
+        "dwcp: topology {}: {} regions; the global tier's voters would be {} (leader {}, quorum round trip {:.1} ms modelled, {:.1} ms physical floor); region cells do not run yet",
+        path.display(),
+        topology.regions.len(),
+        voters.join(", "),
+        topology.regions[floor.placement.leader].name,
+        floor.model_ms,
+        floor.physical_ms
+    );
+    Ok(())
+}
+
 fn serve(args: UpArgs) -> Result<()> {
+    if let Some(path) = &args.topology {
+        check_topology(path, &args.region)?;
+    }
     let join = match (&args.join, &args.token) {
         (Some(addr), Some(token)) => {
             Some((addr.clone(), JoinToken::parse(token).context("--token")?))

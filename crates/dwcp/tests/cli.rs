@@ -657,3 +657,86 @@ fn run_dir_grants_only_what_is_granted() {
     assert_code(&out, 125);
     assert_stderr_has(&out, "HOST::GUEST");
 }
+
+// ------------------------------------------------------------- dwcp up --topology
+
+/// A small topology in the file format, with `region` lines as given.
+fn topology(regions: &str) -> String {
+    format!(
+        "country = [{{ name = \"us\", continent = \"north-america\" }}, {{ name = \"ie\", continent = \"europe\" }}]\n\
+         metro = [{{ name = \"ashburn\", country = \"us\" }}, {{ name = \"dublin\", country = \"ie\" }}]\n\
+         region = [\n{regions}]\n[global]\nvoters = 1\n"
+    )
+}
+
+#[test]
+fn up_refuses_a_bad_topology_before_doing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let good = "  { name = \"us-east\", metro = \"ashburn\", lat = 38.9, lon = -77.4, nodes = [\"a1\"] },\n  { name = \"eu-west\", metro = \"dublin\", lat = 53.3, lon = -6.3, nodes = [\"d1\"] },\n";
+    let cases = [
+        // The same region twice: the second named.
+        (
+            topology(&format!(
+                "{good}  {{ name = \"us-east\", metro = \"ashburn\", lat = 38.9, lon = -77.4, nodes = [\"a2\"] }},\n"
+            )),
+            "us-east",
+        ),
+        // A region under a metro nobody declared.
+        (
+            topology(
+                "  { name = \"us-east\", metro = \"nowhere\", lat = 38.9, lon = -77.4, nodes = [\"a1\"] },\n",
+            ),
+            "nowhere",
+        ),
+        // An RTT faster than light in fibre allows for Ashburn-Dublin.
+        (
+            format!(
+                "{}[[rtt]]\na = \"us-east\"\nb = \"eu-west\"\nms = 10.0\n",
+                topology(good)
+            ),
+            "floor",
+        ),
+        // More global voters than regions.
+        (topology(good).replace("voters = 1", "voters = 3"), "voters"),
+    ];
+    for (i, (text, named)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("bad-{i}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let out = dwcp(&[
+            "up",
+            "--topology",
+            file.to_str().unwrap(),
+            "--region",
+            "us-east",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ]);
+        assert_code(&out, 1);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--topology") && err.contains(named),
+            "case {i}: {err}"
+        );
+        assert!(!data.exists(), "case {i}: nothing is made");
+    }
+    // A good topology that does not name this node's region.
+    let file = dir.path().join("good.toml");
+    std::fs::write(&file, topology(good)).unwrap();
+    let out = dwcp(&[
+        "up",
+        "--topology",
+        file.to_str().unwrap(),
+        "--region",
+        "local",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_code(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--region local") && err.contains("us-east, eu-west"),
+        "{err}"
+    );
+    assert!(!data.exists());
+}
