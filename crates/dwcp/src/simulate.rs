@@ -166,9 +166,11 @@ fn planet(topology: &Topology, seed: u64, quick: bool, failovers_per_hour: u32) 
         1,
         None,
     ));
-    let mut global_series = Series::latency("global-commit", &global, Some("global-floor"));
-    global_series.samples = figures.global_commits.len() as u64;
-    report.series.push(global_series);
+    report.series.push(Series::latency(
+        "global-commit",
+        &global,
+        Some("global-floor"),
+    ));
     report
         .series
         .push(Series::latency("region-commit", &region, None));

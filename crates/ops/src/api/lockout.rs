@@ -9,22 +9,19 @@
 //! The decisions are pure functions of the time they are given; the map
 //! is bounded.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use super::failures::FailureCounts;
 
 /// Failed attempts allowed per address and window.
 pub const MAX_FAILURES: u32 = 10;
 /// The window the failures are counted in.
 pub const WINDOW: Duration = Duration::from_secs(60);
-/// Most addresses remembered; past it, expired entries go first, then all.
-const MAX_ADDRESSES: usize = 100_000;
 
 /// Failures per address.
 pub struct Lockout {
-    max_failures: u32,
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    failures: FailureCounts<IpAddr>,
 }
 
 impl Default for Lockout {
@@ -37,44 +34,23 @@ impl Lockout {
     /// A lockout after `max_failures` failures in a window (at least 1).
     pub fn new(max_failures: u32) -> Lockout {
         Lockout {
-            max_failures: max_failures.max(1),
-            failures: Mutex::default(),
+            failures: FailureCounts::new(max_failures, WINDOW),
         }
     }
 
     /// `Err(seconds to wait)` while `ip` is locked out at `now`.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        match failures.get(&ip) {
-            Some(&(count, since)) if count >= self.max_failures && now < since + WINDOW => {
-                Err((since + WINDOW - now).as_secs().max(1))
-            }
-            _ => Ok(()),
-        }
+        self.failures.wait(&ip, now).map_or(Ok(()), Err)
     }
 
     /// Counts a failed authentication from `ip` at `now`.
     pub fn failed(&self, ip: IpAddr, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if failures.len() >= MAX_ADDRESSES && !failures.contains_key(&ip) {
-            failures.retain(|_, &mut (_, since)| now < since + WINDOW);
-            if failures.len() >= MAX_ADDRESSES {
-                failures.clear();
-            }
-        }
-        let entry = failures.entry(ip).or_insert((0, now));
-        if now >= entry.1 + WINDOW {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
+        self.failures.failed(ip, now);
     }
 
     /// Forgets `ip`'s failures (it authenticated).
     pub fn succeeded(&self, ip: IpAddr) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&ip);
+        self.failures.forget(&ip);
     }
 }
 

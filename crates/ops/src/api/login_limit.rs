@@ -9,17 +9,15 @@
 //! Per node: each API node counts what it sees (a cluster of N nodes lets
 //! N times as many guesses through, still a handful per window).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use super::failures::FailureCounts;
 
 /// Failed logins allowed per user and per address in a window.
 pub const MAX_FAILURES: u32 = 5;
 /// The window failures are counted in.
 pub const WINDOW: Duration = Duration::from_secs(300);
-/// Most keys remembered; past it, expired entries go first, then all.
-const MAX_KEYS: usize = 100_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
@@ -28,9 +26,16 @@ enum Key {
 }
 
 /// Failures per user and per address.
-#[derive(Default)]
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<Key, (u32, Instant)>>,
+    failures: FailureCounts<Key>,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter {
+            failures: FailureCounts::new(MAX_FAILURES, WINDOW),
+        }
+    }
 }
 
 impl LoginLimiter {
@@ -42,43 +47,23 @@ impl LoginLimiter {
 
     /// `Err(seconds to wait)` while `user` or `ip` is limited at `now`.
     pub fn check(&self, user: &str, ip: Option<IpAddr>, now: Instant) -> Result<(), u64> {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let wait = Self::keys(user, ip)
             .iter()
-            .filter_map(|k| match failures.get(k) {
-                Some(&(count, since)) if count >= MAX_FAILURES && now < since + WINDOW => {
-                    Some((since + WINDOW - now).as_secs().max(1))
-                }
-                _ => None,
-            })
+            .filter_map(|k| self.failures.wait(k, now))
             .max();
         wait.map_or(Ok(()), Err)
     }
 
     /// Counts a failed login for `user` from `ip` at `now`.
     pub fn failed(&self, user: &str, ip: Option<IpAddr>, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if failures.len() >= MAX_KEYS {
-            failures.retain(|_, &mut (_, since)| now < since + WINDOW);
-            if failures.len() >= MAX_KEYS {
-                failures.clear();
-            }
-        }
         for key in Self::keys(user, ip) {
-            let entry = failures.entry(key).or_insert((0, now));
-            if now >= entry.1 + WINDOW {
-                *entry = (0, now);
-            }
-            entry.0 += 1;
+            self.failures.failed(key, now);
         }
     }
 
     /// Forgets `user`'s failures (they logged in).
     pub fn succeeded(&self, user: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&Key::User(user.to_string()));
+        self.failures.forget(&Key::User(user.to_string()));
     }
 }
 

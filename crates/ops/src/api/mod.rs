@@ -25,6 +25,7 @@ mod cluster;
 pub(crate) mod costs;
 mod deployments;
 mod error;
+mod failures;
 mod incidents;
 mod lockout;
 mod login_limit;
@@ -148,6 +149,9 @@ async fn handle<P: ControlPlane>(
     let path = req.uri().path();
     if dashboard::owns(path) {
         let caller = auth::authorize(plane, req.headers()).await.ok();
+        if caller.is_some() && dashboard::is_page(path) {
+            servers.feed.refresh_status(plane).await;
+        }
         let mut response = dashboard::serve(plane, servers.feed, &req, caller.as_ref());
         response
             .headers_mut()

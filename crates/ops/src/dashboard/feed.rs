@@ -61,11 +61,6 @@ impl Feed {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tick.tick().await;
-            let status = tokio::time::timeout(EVERY, plane.status())
-                .await
-                .ok()
-                .and_then(Result::ok);
-            *lock(&self.status) = status;
             let at = now_ms();
             plane.read_local(|state| lock(&self.history).observe(at, state.reports()));
             let pages: Vec<Page> = {
@@ -77,6 +72,11 @@ impl Feed {
                 watchers.retain(|_, list| !list.is_empty());
                 watchers.keys().copied().collect()
             };
+            // The Raft status is asked of the leader: only when someone
+            // watches (a page load asks for its own, see `refresh_status`).
+            if !pages.is_empty() {
+                self.refresh_status(&*plane).await;
+            }
             for page in pages {
                 let frame = self.frame(&*plane, page);
                 let watchers = lock(&self.watchers).get(&page).cloned().unwrap_or_default();
@@ -87,6 +87,16 @@ impl Feed {
                 }
             }
         }
+    }
+
+    /// Asks the cluster for its Raft status (members, leader, lag), which
+    /// the pages show; `None` when it does not answer within a tick.
+    pub async fn refresh_status<P: ControlPlane>(&self, plane: &P) {
+        let status = tokio::time::timeout(EVERY, plane.status())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        *lock(&self.status) = status;
     }
 
     /// `page` rendered now, as one server-sent event.

@@ -125,6 +125,11 @@ pub fn owns(path: &str) -> bool {
     !path.starts_with("/api/") && path != "/metrics"
 }
 
+/// Whether `path` is one of the pages (not an asset or the sign-in page).
+pub(crate) fn is_page(path: &str) -> bool {
+    Page::at(path).is_some()
+}
+
 /// Answers a dashboard request: an asset, the login page, or a page for a
 /// signed-in caller (`caller` is who the API's authentication found, or
 /// `None` when it found nobody, which sends the browser to `/login`).

@@ -481,7 +481,8 @@ fn action(url: &str, label: &str) -> String {
     )
 }
 
-/// Milliseconds as `1h 2m 3s`.
+/// Milliseconds as `5s`, `4m 0s`, or past an hour `1h 2m` (seconds no
+/// longer matter there).
 fn duration(ms: u64) -> String {
     let s = ms / 1000;
     match (s / 3600, s / 60 % 60, s % 60) {
