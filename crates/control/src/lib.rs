@@ -33,6 +33,7 @@ pub mod serving;
 mod slo;
 mod state;
 pub mod summary;
+pub mod tier;
 pub mod tls;
 pub mod topology;
 pub mod transport;

@@ -31,6 +31,7 @@ fn options(peer: SocketAddr, join: Option<(String, JoinToken)>) -> StartOptions 
             snapshot_every: 1000,
         },
         artifact_check: None,
+        voter: true,
     }
 }
 

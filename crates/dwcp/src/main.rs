@@ -12,6 +12,7 @@ mod cluster;
 mod costs;
 mod delivery;
 mod deploy;
+mod global_tier;
 mod incident;
 mod nodes;
 mod rollouts;

@@ -44,9 +44,10 @@ pub struct UpArgs {
     /// Where the gateway serves the deployed apps over HTTP.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
     gateway: SocketAddr,
-    /// The region of a new node.
-    #[arg(long, value_name = "NAME", default_value = "local")]
-    region: String,
+    /// The region of a new node (default `local`; with --topology, the
+    /// region of --node).
+    #[arg(long, value_name = "NAME")]
+    region: Option<String>,
     /// Join the cluster of the member whose peer address this is.
     #[arg(long, value_name = "ADDR", requires = "token")]
     join: Option<String>,
@@ -61,13 +62,8 @@ pub struct UpArgs {
     /// Raise it (with --heartbeat) when nodes are far apart.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = crate::units::parse_duration)]
     election_timeout: std::time::Duration,
-    /// The planet's topology (TOML: continents, countries, metros, regions
-    /// and their nodes; see topologies/planet-120.toml). Checked whole at
-    /// start — a bad file, or a --region it does not name, stops the node
-    /// before it does anything. Region cells and the global tier do not run
-    /// yet: the topology is checked and its global tier's placement shown.
-    #[arg(long, value_name = "FILE")]
-    topology: Option<PathBuf>,
+    #[command(flatten)]
+    planet: crate::global_tier::PlanetArgs,
     /// Tests only, hidden: the SLO evaluator's clock starts at the wall
     /// clock's time and moves only when an admin posts
     /// `{"advance_ms": N}` to `/api/v1/test/clock`, which also runs one
@@ -87,57 +83,16 @@ pub fn run(args: UpArgs) -> ExitCode {
     }
 }
 
-/// Reads and checks `--topology`, and that it names `--region`; says
-/// where its global tier's voters go.
-fn check_topology(path: &std::path::Path, region: &str) -> Result<()> {
-    use control::topology::{Calibration, GlobalFloor, RttModel, Topology};
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--topology {}: cannot read it", path.display()))?;
-    let topology =
-        Topology::parse(&text).with_context(|| format!("--topology {}", path.display()))?;
-    if topology.region(region).is_none() {
-        let names: Vec<&str> = topology
-            .regions
-            .iter()
-            .take(8)
-            .map(|r| r.name.as_str())
-            .collect();
-        anyhow::bail!(
-            "--region {region}: the topology {} has no such region (it has {}: {}{})",
-            path.display(),
-            topology.regions.len(),
-            names.join(", "),
-            if topology.regions.len() > names.len() {
-                ", …"
-            } else {
-                ""
-            }
-        );
-    }
-    let model = RttModel::new(&topology, Calibration::aws_2017(), 0);
-    let floor = GlobalFloor::of(&topology, &model).context("placing the global tier")?;
-    let voters: Vec<&str> = floor
-        .placement
-        .voters
-        .iter()
-        .map(|&v| topology.regions[v].name.as_str())
-        .collect();
-    eprintln!(
-        "dwcp: topology {}: {} regions; the global tier's voters would be {} (leader {}, quorum round trip {:.1} ms modelled, {:.1} ms physical floor); region cells do not run yet",
-        path.display(),
-        topology.regions.len(),
-        voters.join(", "),
-        topology.regions[floor.placement.leader].name,
-        floor.model_ms,
-        floor.physical_ms
-    );
-    Ok(())
-}
-
 fn serve(args: UpArgs) -> Result<()> {
-    if let Some(path) = &args.topology {
-        check_topology(path, &args.region)?;
-    }
+    let place = crate::global_tier::place(&args.planet, args.region.as_deref())?;
+    let global_join = match &place {
+        Some(place) => crate::global_tier::preflight(&args.planet, place, &args.data_dir)?,
+        None => None,
+    };
+    let region = match &place {
+        Some(place) => place.region.name.to_string(),
+        None => args.region.clone().unwrap_or_else(|| "local".into()),
+    };
     let join = match (&args.join, &args.token) {
         (Some(addr), Some(token)) => {
             Some((addr.clone(), JoinToken::parse(token).context("--token")?))
@@ -180,16 +135,43 @@ fn serve(args: UpArgs) -> Result<()> {
                 .map_err(|e| e.to_string())
         });
         let options = StartOptions {
-            region: args.region.clone(),
+            region,
             peer_address: args.listen,
             api_address: args.api.to_string(),
             join,
             timing: timing(&args)?,
             artifact_check: Some(artifact_check),
+            voter: true,
         };
+        let global_timing = place
+            .as_ref()
+            .map(|p| crate::global_tier::timing(&options.timing, p));
         let (node, started) = ClusterNode::start(&dir, options)
             .await
             .with_context(|| format!("starting the node in {}", args.data_dir.display()))?;
+        announce(&node, &started, &args);
+        let mut planet_tasks = Vec::new();
+        if let (Some(place), Some(timing)) = (&place, global_timing) {
+            let (global, joined) = crate::global_tier::start(
+                place,
+                global_join,
+                args.planet.global_listen,
+                &args.data_dir,
+                &args.api.to_string(),
+                timing,
+            )
+            .await?;
+            crate::global_tier::announce(&global, &joined, place);
+            node.set_global(global.clone())?;
+            planet_tasks.push(tokio::spawn(crate::global_tier::record_region(
+                node.clone(),
+                place.region.clone(),
+            )));
+            planet_tasks.push(tokio::spawn(crate::global_tier::mirror(
+                node.clone(),
+                global,
+            )));
+        }
         if matches!(started, Started::Founded { .. }) {
             deploy_example(&node)
                 .await
@@ -200,7 +182,6 @@ fn serve(args: UpArgs) -> Result<()> {
             args.api.to_string(),
             args.gateway.to_string(),
         ));
-        announce(&node, &started, &args);
         let gateway = node::gateway::Gateway::new(
             node::gateway::RouteTable::empty(),
             node::gateway::AccessLog::stderr(),
@@ -225,6 +206,12 @@ fn serve(args: UpArgs) -> Result<()> {
             alerts.abort();
         }
         advertising.abort();
+        for task in planet_tasks {
+            task.abort();
+        }
+        if let Some(global) = node.global() {
+            global.shutdown().await;
+        }
         node.shutdown().await;
         Ok(())
     })
@@ -392,7 +379,21 @@ async fn deploy_example(node: &ClusterNode) -> Result<()> {
         },
     ];
     for command in commands {
-        node.write(command).await?.result?;
+        match node.write(command.clone()).await?.result {
+            // In a planet the example app is global: another region's
+            // founder may have made it; this cell copies it at once.
+            Err(control::Rejection::AlreadyExists { .. })
+                if node.global().is_some() && matches!(command, Command::CreateApp { .. }) =>
+            {
+                match node.write_in_cell(command).await?.result {
+                    Ok(_) | Err(control::Rejection::AlreadyExists { .. }) => {}
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            other => {
+                other?;
+            }
+        }
     }
     Ok(())
 }

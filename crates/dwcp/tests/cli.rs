@@ -739,4 +739,37 @@ fn up_refuses_a_bad_topology_before_doing_anything() {
         "{err}"
     );
     assert!(!data.exists());
+    // Where the node sits: --node is required, must be in the file and in
+    // --region; only a global voter (the first node of a voter region —
+    // here a1 of us-east, the one voter) founds the global tier, and a new
+    // node needs the global tier's peer port.
+    let file = file.to_str().unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&[], "--node: required"),
+        (&["--node", "zz"], "--node zz: the topology"),
+        (
+            &["--node", "d1", "--region", "us-east"],
+            "node d1 is in region eu-west",
+        ),
+        (&["--node", "a1"], "--global-listen: required"),
+        (
+            &["--node", "d1", "--global-listen", "127.0.0.1:7072"],
+            "node d1 is not one of the global tier's voters (a1)",
+        ),
+    ];
+    for (extra, said) in cases {
+        let mut args = vec![
+            "up",
+            "--topology",
+            file,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = dwcp(&args);
+        assert_code(&out, 1);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(said), "{extra:?}: {err}");
+        assert!(!data.exists(), "{extra:?}: nothing is made");
+    }
 }

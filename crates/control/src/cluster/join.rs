@@ -161,7 +161,8 @@ pub(super) async fn admit(node: &ClusterNode, join: JoinRequest) -> Result<JoinG
 }
 
 async fn write_ok(node: &ClusterNode, command: Command) -> Result<(), Refusal> {
-    let response = node.write(command).await.map_err(unavailable)?;
+    // Membership is this group's own business, whatever tier it is.
+    let response = node.write_in_cell(command).await.map_err(unavailable)?;
     response
         .result
         .map(drop)

@@ -46,6 +46,10 @@ pub struct StartOptions {
     pub timing: Timing,
     /// Run on every uploaded artifact before anything is stored.
     pub artifact_check: Option<ArtifactCheck>,
+    /// Whether a joining node becomes a voter (it asks the leader to
+    /// promote it) or stays a learner that only receives the log: the
+    /// global tier's members outside its placed voters.
+    pub voter: bool,
 }
 
 /// The name of the node with Raft id `id` in the state: `node-<id>`.
@@ -82,6 +86,9 @@ pub struct ClusterNode {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// What serves app requests other nodes forward here, once set.
     ingress: std::sync::RwLock<Option<Arc<dyn crate::transport::Ingress>>>,
+    /// The global tier, when this node is a region cell's member in a
+    /// planet: global changes are committed there first (see [`crate::tier`]).
+    global: std::sync::OnceLock<Arc<ClusterNode>>,
 }
 
 fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ClusterError> {
@@ -135,7 +142,7 @@ impl ClusterNode {
                         Err(ClusterError::Unavailable(_)) => None,
                         other => other?,
                     }
-                } else if node.config.founder {
+                } else if node.config.founder || !options.voter {
                     None
                 } else {
                     // A node stopped before it became a voter finishes that
@@ -188,7 +195,9 @@ impl ClusterNode {
                         };
                         dir.create(&files)?;
                         let node = Self::run(dir, files, &options).await?;
-                        node.promote_self(PROMOTE_WAIT).await?;
+                        if options.voter {
+                            node.promote_self(PROMOTE_WAIT).await?;
+                        }
                         Ok((node, Started::Joined { id }))
                     }
                     None => {
@@ -261,6 +270,7 @@ impl ClusterNode {
             artifact_check: options.artifact_check.clone(),
             tasks: Mutex::new(Vec::new()),
             ingress: std::sync::RwLock::new(None),
+            global: std::sync::OnceLock::new(),
         });
         let routes = PeerRoutes {
             node: node.clone(),
@@ -327,7 +337,7 @@ impl ClusterNode {
             },
         ];
         for command in commands {
-            let response = self.write(command).await?;
+            let response = self.write_in_cell(command).await?;
             if let Err(rejection) = response.result {
                 return Err(ClusterError::Refused(format!(
                     "bootstrapping the cluster: {rejection}"
@@ -440,8 +450,58 @@ impl ClusterNode {
             .clone()
     }
 
-    /// Commits `command` through the leader, wherever it is.
+    /// Makes this node, a region cell's member, commit global changes
+    /// ([`crate::tier::is_global`]) in `global` first. Set once, at start.
+    pub fn set_global(&self, global: Arc<ClusterNode>) -> Result<(), ClusterError> {
+        self.global
+            .set(global)
+            .map_err(|_| ClusterError::Refused("the global tier is set already".into()))
+    }
+
+    /// The global tier's member on this node, in a planet.
+    pub fn global(&self) -> Option<&Arc<ClusterNode>> {
+        self.global.get()
+    }
+
+    /// Commits `command` through the leader, wherever it is. In a planet,
+    /// a global change is committed by the global tier first and then
+    /// written through to this region cell, whose answer is returned (the
+    /// global tier's, when the cell refuses its copy: the change stands,
+    /// and the cell's mirror brings the copy within a second). When the
+    /// global tier has no quorum, a global change is refused as
+    /// unavailable while the cell keeps taking its own changes.
     pub async fn write(&self, command: Command) -> Result<Response, ClusterError> {
+        let Some(global) = self
+            .global
+            .get()
+            .filter(|_| crate::tier::is_global(&command))
+        else {
+            return self.write_in_cell(command).await;
+        };
+        let decided = global
+            .write_in_cell(command.clone())
+            .await
+            .map_err(|e| match e {
+                ClusterError::Unavailable(why) => {
+                    ClusterError::Unavailable(format!("the global tier: {why}"))
+                }
+                ClusterError::Indeterminate(why) => {
+                    ClusterError::Indeterminate(format!("the global tier: {why}"))
+                }
+                other => other,
+            })?;
+        if decided.result.is_err() {
+            return Ok(decided);
+        }
+        match self.write_in_cell(command).await {
+            Ok(copied) if copied.result.is_ok() => Ok(copied),
+            _ => Ok(decided),
+        }
+    }
+
+    /// Commits `command` in this node's own group, whatever tier owns it:
+    /// for the mirror copying global records, and for membership.
+    pub async fn write_in_cell(&self, command: Command) -> Result<Response, ClusterError> {
         match self.on_leader(LeaderOp::Write { command }).await? {
             LeaderReply::Written(r) => Ok(r),
             other => Err(unexpected(other)),

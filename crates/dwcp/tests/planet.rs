@@ -1,0 +1,232 @@
+//! Two region cells of three real `dwcp up` processes each and the global
+//! tier between them, on loopback: a global change made in one region is
+//! seen in the other; when every process of the first region is killed,
+//! the second keeps serving its apps and taking its own changes, its
+//! copies of the global records stay, and global changes are refused as
+//! unavailable (the global tier's two voters were one per region).
+//!
+//! Region eu-west-1 runs on 127.0.56.x, eu-central-1 on 127.0.57.x; each
+//! node's global tier member listens on port 7072 of its address.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Cluster, DEADLINE, get_answer, voters, wait_gateway};
+use serde_json::{Value, json};
+
+const TOPOLOGY: &str = r#"
+country = [
+  { name = "ie", continent = "europe" },
+  { name = "de", continent = "europe" },
+]
+metro = [
+  { name = "dublin", country = "ie" },
+  { name = "frankfurt", country = "de" },
+]
+region = [
+  { name = "eu-west-1", metro = "dublin", lat = 53.3, lon = -6.3, nodes = ["a-1", "a-2", "a-3"] },
+  { name = "eu-central-1", metro = "frankfurt", lat = 50.1, lon = 8.7, nodes = ["b-1", "b-2", "b-3"] },
+]
+
+[global]
+voters = 2
+"#;
+
+/// `dwcp up` flags placing node `n` of the cell on block `block` as
+/// topology node `{letter}-{n}`, joining the global tier when `join` has
+/// its token.
+fn planet_flags(topology: &str, block: u8, letter: char, n: u8, join: Option<&str>) -> Vec<String> {
+    let mut flags = vec![
+        "--topology".to_string(),
+        topology.to_string(),
+        "--node".into(),
+        format!("{letter}-{n}"),
+        "--global-listen".into(),
+        format!("127.0.{block}.{n}:7072"),
+    ];
+    if let Some(token) = join {
+        flags.extend([
+            "--global-join".into(),
+            "127.0.56.1:7072".into(),
+            "--global-token".into(),
+            token.to_string(),
+        ]);
+    }
+    flags
+}
+
+fn strs(flags: &[String]) -> Vec<&str> {
+    flags.iter().map(String::as_str).collect()
+}
+
+/// The global tier's join token, printed by its founder after the cell's.
+fn global_join_token(cell: &Cluster) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        for line in cell.nodes[&1].stdout_lines() {
+            if let Some(token) = line.strip_prefix("global join token: ") {
+                return token.to_string();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no global join token was printed; log:\n{}",
+            cell.nodes[&1].log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn app_names(answer: &Value) -> Vec<String> {
+    answer["apps"]
+        .as_array()
+        .map(|apps| {
+            apps.iter()
+                .map(|a| {
+                    let field = |f: &str| a[f].as_str().unwrap_or("").to_string();
+                    format!("{}/{}", field("tenant"), field("name"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls node `n` of `cell` until its app list includes `app`.
+fn wait_for_app(cell: &Cluster, n: u8, app: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (status, body) = cell.call(n, "GET", "/api/v1/apps", None);
+        if status == 200 && app_names(&body).iter().any(|a| a == app) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {n} never listed {app}: {status} {body}\n{}",
+            cell.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_global_change_in_one_region_is_seen_in_the_other_which_serves_on_when_the_first_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = dir.path().join("planet.toml");
+    std::fs::write(&topology, TOPOLOGY).unwrap();
+    let topology = topology.to_str().unwrap();
+
+    // eu-west-1: a-1 founds its cell and the global tier (a voter).
+    let mut west = Cluster::found_with(56, &strs(&planet_flags(topology, 56, 'a', 1, None)));
+    west.wait_api(1);
+    let token = global_join_token(&west);
+    for n in 2..=3 {
+        west.join_node_with(n, &strs(&planet_flags(topology, 56, 'a', n, Some(&token))));
+    }
+    // eu-central-1: b-1 founds its cell and joins the global tier (the
+    // other voter); b-2 and b-3 are learners of it.
+    let mut central =
+        Cluster::found_with(57, &strs(&planet_flags(topology, 57, 'b', 1, Some(&token))));
+    central.wait_api(1);
+    for n in 2..=3 {
+        central.join_node_with(n, &strs(&planet_flags(topology, 57, 'b', n, Some(&token))));
+    }
+    for cell in [&west, &central] {
+        cell.wait_for(
+            |s| voters(s).len() == 3 && s["leader"].is_u64(),
+            "three voters in the cell",
+        );
+    }
+    // Each founder deployed the example app (global) in its own cell.
+    for cell in [&west, &central] {
+        wait_gateway(
+            &cell.nodes[&1].gateway,
+            "/hello",
+            |s, b| s == 200 && b == "Hello from DWCP!\n",
+            "the example app",
+        );
+    }
+
+    // A global change made through eu-west-1's API...
+    let (status, body) = west.call(2, "POST", "/api/v1/tenants", Some(json!({"name": "acme"})));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = west.call(
+        3,
+        "POST",
+        "/api/v1/tenants/acme/apps",
+        Some(json!({"name": "shop", "route": "/shop"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    // ...is in eu-central-1's cell, on a voter and on learners alike.
+    for n in 1..=3 {
+        wait_for_app(&central, n, "acme/shop");
+    }
+    // A tenant made in eu-central-1 goes the other way.
+    let (status, body) = central.call(
+        3,
+        "POST",
+        "/api/v1/tenants",
+        Some(json!({"name": "initech"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (status, body) = west.call(1, "GET", "/api/v1/tenants", None);
+        let names: Vec<&str> = body["tenants"]
+            .as_array()
+            .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
+            .unwrap_or_default();
+        if status == 200 && names.contains(&"initech") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "eu-west-1 never saw initech: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Every process of eu-west-1 is killed.
+    for n in 1..=3 {
+        west.kill(n);
+    }
+    // eu-central-1 serves on, from every node's gateway...
+    for n in 1..=3 {
+        for _ in 0..20 {
+            let answer = get_answer(&central.nodes[&n].gateway, "/hello")
+                .unwrap_or_else(|e| panic!("node b-{n}'s gateway after eu-west-1 died: {e}"));
+            assert_eq!(
+                (answer.status, answer.text().as_str()),
+                (200, "Hello from DWCP!\n"),
+                "node b-{n}'s gateway after eu-west-1 died"
+            );
+        }
+    }
+    // ...takes its own changes...
+    central.put(2, "after-west-died", "yes");
+    assert_eq!(central.get(3, "after-west-died").as_deref(), Some("yes"));
+    // ...keeps its copies of the global records...
+    let (status, body) = central.call(2, "GET", "/api/v1/apps", None);
+    assert_eq!(status, 200);
+    assert!(app_names(&body).iter().any(|a| a == "acme/shop"), "{body}");
+    // ...and refuses a global change: half the global tier's voters are
+    // gone, so it cannot commit one.
+    let (status, body) = central.call(
+        1,
+        "POST",
+        "/api/v1/tenants",
+        Some(json!({"name": "globex"})),
+    );
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("global tier")),
+        "{body}"
+    );
+    let (_, body) = central.call(1, "GET", "/api/v1/tenants", None);
+    assert!(
+        !body.to_string().contains("globex"),
+        "a refused global change left a trace: {body}"
+    );
+}
