@@ -7,14 +7,16 @@
 //! ([`control::tier`]).
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use control::cluster::{ClusterNode, DataDir, JoinToken, StartOptions, Started};
+use control::cluster::{ClusterNode, DataDir, GossipMember, JoinToken, StartOptions, Started};
 use control::replica::Timing;
+use control::summary::{self, GossipConfig, Peer};
 use control::tier::{self, GlobalRecords};
 use control::topology::{Calibration, GlobalFloor, RttModel, Topology};
 use control::{Command, Name, Region};
@@ -66,6 +68,8 @@ pub struct Place {
     pub voters: Vec<String>,
     /// The largest modelled round trip between two voters' regions, ms.
     pub widest_ms: f64,
+    /// Nodes in the topology (sizes gossip's retransmissions).
+    pub nodes: usize,
 }
 
 /// Reads and checks `--topology`, that it names `--region` (if given) and
@@ -152,6 +156,7 @@ pub fn place(args: &PlanetArgs, region: Option<&str>) -> Result<Option<Place>> {
         },
         voters,
         widest_ms,
+        nodes: topology.node_count(),
     }))
 }
 
@@ -357,3 +362,122 @@ pub fn announce(global: &ClusterNode, started: &Started, place: &Place) {
         );
     }
 }
+
+/// Starts this node's gossip member on the global tier's peer address
+/// (UDP, the same ip:port), packets sealed under a key derived from the
+/// global tier's CA, its identity the node's id in the global tier (unique
+/// on the planet) with a bump from the wall clock, so a restarted node
+/// rejoins under an identity newer than the one declared down.
+pub async fn start_gossip(
+    global: &ClusterNode,
+    place: &Place,
+) -> Result<(GossipMember, tokio::task::JoinHandle<()>)> {
+    let addr: SocketAddr = global
+        .config()
+        .peer_address
+        .parse()
+        .context("the global tier's peer address")?;
+    let bump = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as u16;
+    let me = Peer {
+        node: global.id(),
+        region: place.region.name.clone(),
+        addr,
+        bump,
+    };
+    let size =
+        NonZeroU32::new(u32::try_from(place.nodes).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+    GossipMember::start(
+        me,
+        global.derived_key("dwcp gossip key v1"),
+        GossipConfig::wan(size),
+        seeds(global),
+    )
+    .await
+    .with_context(|| format!("gossip: cannot listen on udp {addr}"))
+}
+
+/// The global tier's members as gossip seeds, from its node records
+/// (`node-<id>` at its global peer address).
+fn seeds(global: &ClusterNode) -> Vec<Peer> {
+    let state = global.replica().read_local();
+    state
+        .nodes()
+        .filter_map(|n| {
+            Some(Peer {
+                node: n.name.as_str().strip_prefix("node-")?.parse().ok()?,
+                region: n.region.clone(),
+                addr: n.address.parse().ok()?,
+                bump: 0,
+            })
+        })
+        .collect()
+}
+
+/// How often a node refreshes its seeds and the cell's leader reports.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Once a second: refresh gossip's seeds from the global tier's members;
+/// on the cell's leader, report the region and its apps
+/// ([`control::summary::cell_report`]).
+pub async fn report(cell: Arc<ClusterNode>, global: Arc<ClusterNode>, member: GossipMember) {
+    let mut tick = tokio::time::interval(REPORT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last: Option<(std::time::Instant, u64)> = None;
+    loop {
+        tick.tick().await;
+        member.set_seeds(seeds(&global));
+        let status = cell.replica().status();
+        if status.leader != Some(cell.id()) {
+            last = None;
+            continue;
+        }
+        let (region, served) = {
+            let state = cell.replica().read_local();
+            let region = cell.config().region.clone();
+            (region, summary::requests_served(&state))
+        };
+        let now = std::time::Instant::now();
+        let requests_per_sec = match last {
+            Some((then, before)) => {
+                let secs = now.duration_since(then).as_secs_f64().max(0.001);
+                (summary::requests_since(before, served) as f64 / secs).round() as u64
+            }
+            None => 0,
+        };
+        last = Some((now, served));
+        let head = status.last_log_index.unwrap_or(0);
+        let reached = status
+            .voters
+            .iter()
+            .filter(|&&v| {
+                v == cell.id()
+                    || status
+                        .matched
+                        .as_ref()
+                        .and_then(|m| m.get(&v).copied().flatten())
+                        .is_some_and(|i| head.saturating_sub(i) <= LAGGING)
+            })
+            .count();
+        let sight = summary::CellSight {
+            voters: status.voters.len(),
+            voters_reached: reached,
+            requests_per_sec,
+        };
+        let Ok(region) = Name::new("region", &region) else {
+            continue;
+        };
+        let (region_status, apps) =
+            summary::cell_report(&cell.replica().read_local(), &region, sight);
+        member.report_region(region_status);
+        for (app, status) in apps {
+            member.report_app(app, status);
+        }
+    }
+}
+
+/// A voter whose log is this many entries behind the leader's counts as
+/// not reached (the cell is degraded).
+const LAGGING: u64 = 100;

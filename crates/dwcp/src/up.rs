@@ -163,6 +163,14 @@ fn serve(args: UpArgs) -> Result<()> {
             .await?;
             crate::global_tier::announce(&global, &joined, place);
             node.set_global(global.clone())?;
+            let (member, gossiping) = crate::global_tier::start_gossip(&global, place).await?;
+            node.set_gossip(member.clone())?;
+            planet_tasks.push(gossiping);
+            planet_tasks.push(tokio::spawn(crate::global_tier::report(
+                node.clone(),
+                global.clone(),
+                member,
+            )));
             planet_tasks.push(tokio::spawn(crate::global_tier::record_region(
                 node.clone(),
                 place.region.clone(),

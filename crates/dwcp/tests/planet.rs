@@ -109,6 +109,30 @@ fn wait_for_app(cell: &Cluster, n: u8, app: &str) {
     }
 }
 
+fn region<'a>(planet: &'a Value, name: &str) -> &'a Value {
+    planet["regions"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["region"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+/// Polls node `n`'s `GET /api/v1/planet` until `ok` holds.
+fn wait_for_planet(cell: &Cluster, n: u8, what: &str, ok: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (status, body) = cell.call(n, "GET", "/api/v1/planet", None);
+        if status == 200 && ok(&body) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: node {n} answered {status} {body}\n{}",
+            cell.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn a_global_change_in_one_region_is_seen_in_the_other_which_serves_on_when_the_first_dies() {
     let dir = tempfile::tempdir().unwrap();
@@ -186,6 +210,23 @@ fn a_global_change_in_one_region_is_seen_in_the_other_which_serves_on_when_the_f
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // Gossip: eu-central-1 sees eu-west-1's three members alive, its own
+    // report (three nodes of 1000 slots) and the example app serving there.
+    wait_for_planet(
+        &central,
+        3,
+        "eu-west-1 healthy, with its report",
+        |planet| {
+            let west = region(planet, "eu-west-1");
+            west["judged"] == "healthy"
+                && west["alive"] == 3
+                && west["known"] == 3
+                && west["report"]["capacity"]["sandbox_slots"] == 3000
+                && planet["apps"]["default/hello"]["eu-west-1"]["serving"] == true
+                && planet["refused_packets"] == 0
+        },
+    );
+
     // Every process of eu-west-1 is killed.
     for n in 1..=3 {
         west.kill(n);
@@ -209,6 +250,12 @@ fn a_global_change_in_one_region_is_seen_in_the_other_which_serves_on_when_the_f
     let (status, body) = central.call(2, "GET", "/api/v1/apps", None);
     assert_eq!(status, 200);
     assert!(app_names(&body).iter().any(|a| a == "acme/shop"), "{body}");
+    // ...gossip judges eu-west-1 down while eu-central-1 stays healthy...
+    wait_for_planet(&central, 2, "eu-west-1 judged down", |planet| {
+        region(planet, "eu-west-1")["judged"] == "down"
+            && region(planet, "eu-west-1")["alive"] == 0
+            && region(planet, "eu-central-1")["judged"] == "healthy"
+    });
     // ...and refuses a global change: half the global tier's voters are
     // gone, so it cannot commit one.
     let (status, body) = central.call(

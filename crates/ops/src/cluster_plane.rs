@@ -92,4 +92,8 @@ impl ControlPlane for Arc<ClusterNode> {
     fn at_rest_key(&self) -> Option<[u8; 32]> {
         Some(ClusterNode::at_rest_key(self))
     }
+
+    fn planet(&self) -> Option<control::cluster::GossipView> {
+        self.gossip().map(|g| g.view())
+    }
 }

@@ -100,4 +100,10 @@ pub trait ControlPlane: Send + Sync + 'static {
     fn at_rest_key(&self) -> Option<[u8; 32]> {
         None
     }
+
+    /// What this node's gossip member sees of the planet; `None` when the
+    /// node does not run in one.
+    fn planet(&self) -> Option<control::cluster::GossipView> {
+        None
+    }
 }

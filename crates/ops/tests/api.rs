@@ -342,6 +342,7 @@ async fn admin(addr: SocketAddr, method: &str, path: &str, body: Value) -> Reply
 /// Every (method, path) the API answers behind a token.
 const GUARDED: &[(&str, &str)] = &[
     ("GET", "/metrics"),
+    ("GET", "/api/v1/planet"),
     ("GET", "/api/v1/tenants"),
     ("POST", "/api/v1/tenants"),
     ("DELETE", "/api/v1/tenants/acme"),
@@ -460,6 +461,16 @@ async fn every_route_in_the_table_is_dispatched() {
 }
 
 #[tokio::test]
+async fn the_planet_is_not_found_on_a_node_outside_one() {
+    let server = start().await;
+    let r = admin(server.addr, "GET", "/api/v1/planet", Value::Null).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error().0, "not_found");
+    let message = r.json()["error"]["message"].to_string();
+    assert!(message.contains("--topology"), "{message}");
+}
+
+#[tokio::test]
 async fn health_and_openapi_need_no_token() {
     let server = start().await;
     let r = call(server.addr, "GET", "/api/v1/health", None, None, b"").await;
@@ -511,6 +522,7 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/cluster/join-tokens", vec!["post"]),
         ("/api/v1/nodes", vec!["get"]),
         ("/api/v1/capacity", vec!["get"]),
+        ("/api/v1/planet", vec!["get"]),
         ("/api/v1/costs", vec!["get"]),
         ("/api/v1/audit", vec!["get"]),
         ("/api/v1/prices", vec!["get", "put"]),

@@ -12,6 +12,7 @@
 
 mod blob_copy;
 mod data_dir;
+mod gossip;
 mod join;
 mod node;
 mod peer;
@@ -19,6 +20,7 @@ mod status;
 pub mod token;
 
 pub use data_dir::{DataDir, NodeConfig, NodeFiles};
+pub use gossip::{GossipMember, GossipView};
 pub use node::{ArtifactCheck, ClusterNode, StartOptions, Started, node_name};
 pub use status::{ClusterStatus, MemberStatus};
 pub use token::JoinToken;

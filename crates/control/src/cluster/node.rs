@@ -89,6 +89,8 @@ pub struct ClusterNode {
     /// The global tier, when this node is a region cell's member in a
     /// planet: global changes are committed there first (see [`crate::tier`]).
     global: std::sync::OnceLock<Arc<ClusterNode>>,
+    /// This node's gossip member, in a planet.
+    gossip: std::sync::OnceLock<super::GossipMember>,
 }
 
 fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ClusterError> {
@@ -271,6 +273,7 @@ impl ClusterNode {
             tasks: Mutex::new(Vec::new()),
             ingress: std::sync::RwLock::new(None),
             global: std::sync::OnceLock::new(),
+            gossip: std::sync::OnceLock::new(),
         });
         let routes = PeerRoutes {
             node: node.clone(),
@@ -461,6 +464,19 @@ impl ClusterNode {
     /// The global tier's member on this node, in a planet.
     pub fn global(&self) -> Option<&Arc<ClusterNode>> {
         self.global.get()
+    }
+
+    /// Gives this node its gossip member (set once, at start), for the
+    /// API's view of the planet.
+    pub fn set_gossip(&self, member: super::GossipMember) -> Result<(), ClusterError> {
+        self.gossip
+            .set(member)
+            .map_err(|_| ClusterError::Refused("the gossip member is set already".into()))
+    }
+
+    /// This node's gossip member, in a planet.
+    pub fn gossip(&self) -> Option<&super::GossipMember> {
+        self.gossip.get()
     }
 
     /// Commits `command` through the leader, wherever it is. In a planet,
@@ -823,9 +839,18 @@ impl ClusterNode {
     /// API answer cannot unseal; someone who holds a member's data
     /// directory can (it holds the CA key too).
     pub fn at_rest_key(&self) -> [u8; 32] {
+        self.derived_key("dwcp at-rest key v1")
+    }
+
+    /// A 256-bit key for `purpose`, which every member of this cluster
+    /// derives alike and no one else can: the sha256 of the label and the
+    /// CA's private key (see [`ClusterNode::at_rest_key`]). Distinct labels
+    /// give independent keys.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
         use sha2::Digest;
         let mut hasher = sha2::Sha256::new();
-        hasher.update(b"dwcp at-rest key v1\0");
+        hasher.update(purpose.as_bytes());
+        hasher.update(b"\0");
         hasher.update(self.ca.key_pem().as_bytes());
         hasher.finalize().into()
     }

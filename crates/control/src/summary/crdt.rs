@@ -28,6 +28,40 @@ use crate::Name;
 /// A last-writer-wins register stamped by a hybrid logical clock.
 pub type Lww<V> = LWWReg<V, Stamp>;
 
+/// An app, by tenant and name (app names are unique within a tenant);
+/// written `tenant/app`, so that it is a map key in JSON too.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AppKey {
+    pub tenant: Name,
+    pub app: Name,
+}
+
+impl std::fmt::Display for AppKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.tenant, self.app)
+    }
+}
+
+impl Serialize for AppKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AppKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AppKey, D::Error> {
+        use serde::de::Error;
+        let text = String::deserialize(d)?;
+        let (tenant, app) = text
+            .split_once('/')
+            .ok_or_else(|| D::Error::custom(format!("app `{text}` is not tenant/app")))?;
+        Ok(AppKey {
+            tenant: Name::new("tenant", tenant).map_err(D::Error::custom)?,
+            app: Name::new("app", app).map_err(D::Error::custom)?,
+        })
+    }
+}
+
 /// The cross-region summary one node holds. Merging is commutative,
 /// associative and idempotent, so replicas that have seen the same writes,
 /// in any order and any number of times, hold equal summaries.
@@ -35,7 +69,7 @@ pub type Lww<V> = LWWReg<V, Stamp>;
 pub struct Summary {
     pub(super) regions: BTreeMap<Name, Lww<RegionStatus>>,
     /// app → region → status.
-    pub(super) apps: BTreeMap<Name, BTreeMap<Name, Lww<AppStatus>>>,
+    pub(super) apps: BTreeMap<AppKey, BTreeMap<Name, Lww<AppStatus>>>,
     pub(super) requests: BTreeMap<Name, GCounter<NodeId>>,
     pub(super) sandboxes: BTreeMap<Name, PNCounter<NodeId>>,
 }
@@ -60,7 +94,7 @@ impl Summary {
     }
 
     /// Records `app`'s status in `region`, written at `stamp`.
-    pub fn set_app(&mut self, app: Name, region: Name, status: AppStatus, stamp: Stamp) {
+    pub fn set_app(&mut self, app: AppKey, region: Name, status: AppStatus, stamp: Stamp) {
         merge_reg(
             self.apps.entry(app).or_default(),
             region,
@@ -121,12 +155,21 @@ impl Summary {
     }
 
     /// `app`'s latest status in `region`.
-    pub fn app(&self, app: &Name, region: &Name) -> Option<&AppStatus> {
+    pub fn app(&self, app: &AppKey, region: &Name) -> Option<&AppStatus> {
         self.apps.get(app)?.get(region).map(|r| &r.val)
     }
 
+    /// Every app reported, with its latest status per region.
+    pub fn apps(
+        &self,
+    ) -> impl Iterator<Item = (&AppKey, impl Iterator<Item = (&Name, &AppStatus)>)> {
+        self.apps
+            .iter()
+            .map(|(key, regions)| (key, regions.iter().map(|(name, r)| (name, &r.val))))
+    }
+
     /// `app`'s latest status in every region that reported it.
-    pub fn app_regions(&self, app: &Name) -> impl Iterator<Item = (&Name, &AppStatus)> {
+    pub fn app_regions(&self, app: &AppKey) -> impl Iterator<Item = (&Name, &AppStatus)> {
         self.apps
             .get(app)
             .into_iter()

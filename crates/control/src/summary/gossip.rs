@@ -25,7 +25,6 @@ use super::crdt::Summary;
 use super::identity::Peer;
 use super::status::{AppStatus, RegionStatus};
 use super::sync::{Delta, Digest};
-use crate::Name;
 
 /// First byte of a SWIM (foca) packet.
 pub const KIND_SWIM: u8 = 0;
@@ -282,7 +281,7 @@ impl Gossip {
     }
 
     /// Writes `app`'s status in this member's region at `now` and pushes it.
-    pub fn report_app(&mut self, app: Name, status: AppStatus, now: Duration) {
+    pub fn report_app(&mut self, app: super::crdt::AppKey, status: AppStatus, now: Duration) {
         let stamp = self.stamp(now);
         let region = self.me.region.clone();
         let mut fragment = Summary::new();
@@ -413,6 +412,7 @@ mod tests {
     use std::num::NonZeroU32;
 
     use super::*;
+    use crate::Name;
 
     fn member(node: u64) -> Gossip {
         let me = Peer {

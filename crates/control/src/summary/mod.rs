@@ -31,6 +31,7 @@ pub mod crdt;
 pub mod driver;
 pub mod gossip;
 pub mod identity;
+pub mod report;
 pub mod status;
 pub mod sync;
 
@@ -39,9 +40,10 @@ mod tests;
 
 pub use clock::{Hlc, NodeId, Stamp};
 pub use config::GossipConfig;
-pub use crdt::Summary;
+pub use crdt::{AppKey, Summary};
 pub use driver::{Driver, Link, NoRegions, Spread};
 pub use gossip::{Exchange, ExchangeMessage, Gossip, GossipError, GossipStats, Output, Tick};
 pub use identity::Peer;
+pub use report::{CellSight, cell_report, requests_served, requests_since};
 pub use status::{AppStatus, Capacity, Health, Load, RegionStatus};
 pub use sync::{Delta, Digest};

@@ -31,7 +31,7 @@ pub struct Digest {
     /// Fingerprint of the whole summary ([`Summary::fingerprint`]).
     pub root: u64,
     regions: BTreeMap<Name, Stamp>,
-    apps: BTreeMap<Name, BTreeMap<Name, Stamp>>,
+    apps: BTreeMap<super::crdt::AppKey, BTreeMap<Name, Stamp>>,
     requests: BTreeMap<Name, u64>,
     sandboxes: BTreeMap<Name, u64>,
 }

@@ -32,6 +32,7 @@ mod login_limit;
 mod nodes;
 mod openapi;
 mod password;
+mod planet;
 mod registers;
 mod reply;
 mod rollouts;
@@ -377,6 +378,7 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
         (RouteId::Nodes, Verb::Get) => nodes::list(plane).await,
         (RouteId::Capacity, Verb::Get) => capacity::show(plane).await,
+        (RouteId::Planet, Verb::Get) => planet::show(plane).await,
         (RouteId::Audit, Verb::Get) => audit::list(plane, req.uri().query()).await,
         (RouteId::Costs, Verb::Get) => costs::show(plane).await,
         (RouteId::Prices, Verb::Get) => costs::prices(plane).await,

@@ -425,6 +425,14 @@ fn paths() -> Value {
         }}),
     );
     add(
+        "/planet",
+        json!({ "get": {
+            "summary": "The planet as this node's gossip member sees it: per region the members known and alive, its own report (health, capacity, load) and the judgement (healthy, degraded, down); per app the status in each region. 404 on a node not started with --topology",
+            "operationId": "planet",
+            "responses": responses(&[("200", ok("the planet", schema("Planet")))], &[("404", "`not_found`: this node does not run in a planet")])
+        }}),
+    );
+    add(
         "/audit",
         json!({ "get": {
             "summary": "The audit log: who changed what, when and from where (one entry per change made through the API, in the same log entry as the change; the latest 10,000)",
@@ -848,6 +856,16 @@ fn schemas() -> Value {
             "properties": {
                 "nodes": { "type": "array", "items": { "type": "object", "description": "node, region, capacity, placed, headroom, live (null before its first report)" } },
                 "regions": { "type": "array", "items": { "type": "object", "description": "region, nodes, capacity, placed, headroom, live" } }
+            }
+        },
+        "Planet": {
+            "type": "object",
+            "required": ["me", "regions", "apps", "refused_packets"],
+            "properties": {
+                "me": { "type": "string" },
+                "regions": { "type": "array", "items": { "type": "object", "description": "region, judged (healthy, degraded, down), known, alive, report ({health, capacity, load} or null)" } },
+                "apps": { "type": "object", "description": "tenant/app → region → {wanted, ready, serving}" },
+                "refused_packets": { "type": "integer" }
             }
         },
         "AuditList": {

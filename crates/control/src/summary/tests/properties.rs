@@ -77,7 +77,10 @@ fn history(rng: &mut Xoshiro256PlusPlus, count: usize, steps: usize) -> Vec<Summ
             }
             3..=4 => {
                 let stamp = r.clock.stamp(skewed);
-                let app = name("app", rng.random_range(0..3));
+                let app = crate::summary::AppKey {
+                    tenant: name("t", rng.random_range(0..2)),
+                    app: name("app", rng.random_range(0..3)),
+                };
                 r.summary.set_app(app, region, app_status(rng), stamp);
             }
             5 => r

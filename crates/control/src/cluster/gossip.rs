@@ -1,0 +1,420 @@
+//! A node's gossip member on a real socket: the sans-IO
+//! [`Gossip`](crate::summary::Gossip) driven by a UDP socket and tokio
+//! timers, every packet sealed.
+//!
+//! Packets are `nonce (12 bytes) ‖ AES-256-GCM(packet)` under a key every
+//! member of the global tier derives from its CA key
+//! ([`ClusterNode::derived_key`](super::ClusterNode::derived_key)), so
+//! only members read or forge gossip; a packet that does not open is
+//! dropped and counted. UDP may lose or reorder packets: SWIM and
+//! anti-entropy are built for that.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use tokio::net::UdpSocket;
+use tokio::sync::Notify;
+
+use crate::summary::{AppKey, AppStatus, Gossip, GossipConfig, Peer, RegionStatus, Summary, Tick};
+
+/// Associated data of every sealed packet: the format's version.
+const AAD: &[u8] = b"dwcp gossip v1";
+/// The largest packet read (foca's packets are at most 1,400 bytes;
+/// summary deltas may be larger on a big planet).
+const MAX_PACKET: usize = 64 * 1024;
+/// A member that knows nobody announces itself to its seeds this often.
+const REANNOUNCE: Duration = Duration::from_secs(2);
+
+/// What a member sees now: whom it believes alive or suspect, whom it
+/// knows of, and its copy of the summary.
+#[derive(Clone, Debug)]
+pub struct GossipView {
+    pub me: Peer,
+    /// Members it believes alive or suspect (not itself).
+    pub members: Vec<Peer>,
+    /// Every member it was told of (its seeds: the global tier's members).
+    pub known: Vec<Peer>,
+    pub summary: Summary,
+    /// Packets dropped because they did not open (not sealed by a member).
+    pub refused: u64,
+}
+
+/// One region as a member sees it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RegionSight {
+    pub region: crate::Name,
+    /// Its members this member knows of.
+    pub known: usize,
+    /// Those it believes alive (itself included).
+    pub alive: usize,
+    /// The region's own latest report, if one arrived.
+    pub report: Option<RegionStatus>,
+    /// Down when none of its known members is alive; degraded when some
+    /// are not, or when it says so itself; else healthy. Only a judgement:
+    /// the global tier confirms a failure before anything acts on it.
+    pub judged: crate::summary::Health,
+}
+
+impl GossipView {
+    /// Every region it knows of or has a report from, by name.
+    pub fn regions(&self) -> Vec<RegionSight> {
+        use crate::summary::Health;
+        use std::collections::{BTreeMap, BTreeSet};
+        let mut known: BTreeMap<&crate::Name, BTreeSet<u64>> = BTreeMap::new();
+        for p in self.known.iter().chain([&self.me]) {
+            known.entry(&p.region).or_default().insert(p.node);
+        }
+        let mut alive: BTreeMap<&crate::Name, BTreeSet<u64>> = BTreeMap::new();
+        for p in self.members.iter().chain([&self.me]) {
+            alive.entry(&p.region).or_default().insert(p.node);
+        }
+        let mut names: BTreeSet<&crate::Name> = known.keys().copied().collect();
+        names.extend(self.summary.regions().map(|(name, _)| name));
+        names
+            .into_iter()
+            .map(|region| {
+                let known = known.get(region).map_or(0, BTreeSet::len);
+                let alive = alive.get(region).map_or(0, BTreeSet::len);
+                let report = self.summary.region(region).map(|(s, _)| *s);
+                let judged = if known > 0 && alive == 0 {
+                    Health::Down
+                } else if alive < known || report.is_some_and(|r| r.health != Health::Healthy) {
+                    Health::Degraded
+                } else {
+                    Health::Healthy
+                };
+                RegionSight {
+                    region: region.clone(),
+                    known,
+                    alive,
+                    report,
+                    judged,
+                }
+            })
+            .collect()
+    }
+}
+
+struct Inner {
+    gossip: Gossip,
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    ticks: HashMap<u64, Tick>,
+    next_timer: u64,
+    refused: u64,
+    seeds: Vec<Peer>,
+}
+
+/// A running member; cheap to clone.
+#[derive(Clone)]
+pub struct GossipMember {
+    inner: Arc<Mutex<Inner>>,
+    socket: Arc<UdpSocket>,
+    cipher: Arc<Aes256Gcm>,
+    wake: Arc<Notify>,
+}
+
+/// The wall clock as the summary's clock wants it: since the Unix epoch.
+fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+impl GossipMember {
+    /// Binds `me.addr` (UDP), starts the member and announces it to
+    /// `seeds` (other members; itself is skipped). Returns the member and
+    /// the task that runs it.
+    pub async fn start(
+        me: Peer,
+        key: [u8; 32],
+        config: GossipConfig,
+        seeds: Vec<Peer>,
+    ) -> std::io::Result<(GossipMember, tokio::task::JoinHandle<()>)> {
+        let socket = Arc::new(UdpSocket::bind(me.addr).await?);
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let gossip = Gossip::new(me, config, u64::from_le_bytes(seed));
+        let member = GossipMember {
+            inner: Arc::new(Mutex::new(Inner {
+                gossip,
+                timers: BinaryHeap::new(),
+                ticks: HashMap::new(),
+                next_timer: 0,
+                refused: 0,
+                seeds: Vec::new(),
+            })),
+            socket,
+            cipher: Arc::new(Aes256Gcm::new((&key).into())),
+            wake: Arc::new(Notify::new()),
+        };
+        member.set_seeds(seeds);
+        let running = member.clone();
+        let task = tokio::spawn(async move { running.run().await });
+        Ok((member, task))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replaces the members it announces itself to while it knows nobody,
+    /// and announces to them now if so.
+    pub fn set_seeds(&self, seeds: Vec<Peer>) {
+        let mut inner = self.lock();
+        let me = inner.gossip.identity().node;
+        inner.seeds = seeds.into_iter().filter(|s| s.node != me).collect();
+        if inner.gossip.num_members() == 0 {
+            self.announce(&mut inner);
+        }
+    }
+
+    fn announce(&self, inner: &mut Inner) {
+        for seed in inner.seeds.clone() {
+            // A refused announce (foca's own check) only means no packet.
+            let _ = inner.gossip.announce(seed);
+        }
+        self.flush(inner);
+    }
+
+    /// Writes this member's region's report and pushes it.
+    pub fn report_region(&self, status: RegionStatus) {
+        let mut inner = self.lock();
+        inner.gossip.report_region(status, now());
+        self.flush(&mut inner);
+    }
+
+    /// Writes an app's status in this member's region and pushes it.
+    pub fn report_app(&self, app: AppKey, status: AppStatus) {
+        let mut inner = self.lock();
+        inner.gossip.report_app(app, status, now());
+        self.flush(&mut inner);
+    }
+
+    /// What the member sees now.
+    pub fn view(&self) -> GossipView {
+        let inner = self.lock();
+        GossipView {
+            me: inner.gossip.identity().clone(),
+            members: inner.gossip.members().cloned().collect(),
+            known: inner.seeds.clone(),
+            summary: inner.gossip.summary().clone(),
+            refused: inner.refused,
+        }
+    }
+
+    /// Sends what the member queued and arms its timers. Sends never wait:
+    /// a packet the socket cannot take now is lost, as UDP may lose it.
+    fn flush(&self, inner: &mut Inner) {
+        let output = inner.gossip.drain();
+        for packet in output.packets {
+            if let Some(sealed) = self.seal(&packet.bytes) {
+                let _ = self.socket.try_send_to(&sealed, packet.to.addr);
+            }
+        }
+        let armed = !output.timers.is_empty();
+        for (delay, tick) in output.timers {
+            let id = inner.next_timer;
+            inner.next_timer += 1;
+            inner.ticks.insert(id, tick);
+            inner.timers.push(Reverse((Instant::now() + delay, id)));
+        }
+        if armed {
+            self.wake.notify_one();
+        }
+    }
+
+    fn seal(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).ok()?;
+        let body = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: bytes,
+                    aad: AAD,
+                },
+            )
+            .ok()?;
+        let mut sealed = nonce.to_vec();
+        sealed.extend(body);
+        Some(sealed)
+    }
+
+    fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < 12 {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(12);
+        self.cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: AAD,
+                },
+            )
+            .ok()
+    }
+
+    async fn run(&self) {
+        let mut buf = vec![0u8; MAX_PACKET];
+        let mut reannounce = tokio::time::interval(REANNOUNCE);
+        loop {
+            let next = self.lock().timers.peek().map(|Reverse((at, _))| *at);
+            let sleep = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                received = self.socket.recv_from(&mut buf) => {
+                    if let Ok((n, from)) = received {
+                        self.receive(&buf[..n], from);
+                    }
+                }
+                () = sleep => self.fire_due(),
+                () = self.wake.notified() => {}
+                _ = reannounce.tick() => {
+                    let mut inner = self.lock();
+                    if inner.gossip.num_members() == 0 {
+                        self.announce(&mut inner);
+                    }
+                }
+            }
+        }
+    }
+
+    fn receive(&self, sealed: &[u8], _from: SocketAddr) {
+        let mut inner = self.lock();
+        let Some(packet) = self.open(sealed) else {
+            inner.refused += 1;
+            return;
+        };
+        // A malformed packet from a member changes nothing; drop it.
+        let _ = inner.gossip.handle_packet(&packet, now());
+        self.flush(&mut inner);
+    }
+
+    fn fire_due(&self) {
+        let mut inner = self.lock();
+        let moment = Instant::now();
+        while let Some(Reverse((at, id))) = inner.timers.peek().copied() {
+            if at > moment {
+                break;
+            }
+            inner.timers.pop();
+            if let Some(tick) = inner.ticks.remove(&id) {
+                let _ = inner.gossip.handle_timer(tick, now());
+            }
+        }
+        self.flush(&mut inner);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Name;
+    use crate::summary::{Health, Stamp};
+
+    fn peer(node: u64, region: &str) -> Peer {
+        Peer {
+            node,
+            region: Name::new("region", region).unwrap(),
+            addr: format!("127.0.0.{node}:7072").parse().unwrap(),
+            bump: 0,
+        }
+    }
+
+    fn view(me: Peer, alive: &[Peer], known: &[Peer]) -> GossipView {
+        GossipView {
+            me,
+            members: alive.to_vec(),
+            known: known.to_vec(),
+            summary: Summary::new(),
+            refused: 0,
+        }
+    }
+
+    fn judged(view: &GossipView, region: &str) -> (Health, usize, usize) {
+        let sight = view
+            .regions()
+            .into_iter()
+            .find(|r| r.region.as_str() == region)
+            .unwrap();
+        (sight.judged, sight.known, sight.alive)
+    }
+
+    #[test]
+    fn a_region_with_no_member_alive_is_down_and_one_missing_some_degraded() {
+        let (a1, a2, b1, b2, c1) = (
+            peer(1, "a"),
+            peer(2, "a"),
+            peer(3, "b"),
+            peer(4, "b"),
+            peer(5, "c"),
+        );
+        let known = [a1.clone(), a2.clone(), b1.clone(), b2.clone(), c1.clone()];
+        let v = view(a1.clone(), &[a2.clone(), b1.clone()], &known);
+        assert_eq!(judged(&v, "a"), (Health::Healthy, 2, 2));
+        assert_eq!(judged(&v, "b"), (Health::Degraded, 2, 1));
+        assert_eq!(judged(&v, "c"), (Health::Down, 1, 0));
+    }
+
+    #[test]
+    fn a_region_that_says_it_is_degraded_is_judged_so() {
+        let (a1, b1) = (peer(1, "a"), peer(2, "b"));
+        let mut v = view(a1.clone(), std::slice::from_ref(&b1), &[a1, b1.clone()]);
+        let status = RegionStatus {
+            health: Health::Degraded,
+            ..RegionStatus::default()
+        };
+        v.summary
+            .set_region(b1.region.clone(), status, Stamp::default());
+        assert_eq!(judged(&v, "b").0, Health::Degraded);
+    }
+
+    #[tokio::test]
+    async fn packets_sealed_under_another_key_are_refused() {
+        let (a, b) = (peer(1, "a"), peer(2, "b"));
+        let a = Peer {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            ..a
+        };
+        let (member, task) = GossipMember::start(
+            a,
+            [7; 32],
+            GossipConfig::wan(std::num::NonZeroU32::MIN),
+            vec![],
+        )
+        .await
+        .unwrap();
+        let addr = member.socket.local_addr().unwrap();
+        let stranger = GossipMember {
+            cipher: Arc::new(Aes256Gcm::new((&[8u8; 32]).into())),
+            ..member.clone()
+        };
+        let forged = stranger.seal(&[0, 1, 2, 3]).unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        socket.send_to(&forged, addr).await.unwrap();
+        socket.send_to(b"short", addr).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while member.view().refused < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the forged packets were not refused"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(member.view().members.is_empty());
+        let _ = b;
+        task.abort();
+    }
+}

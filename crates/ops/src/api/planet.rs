@@ -1,0 +1,76 @@
+//! `GET /planet`: the planet as this node's gossip member sees it — each
+//! region's members known and alive, its own latest report and the
+//! judgement drawn from them, and each app's status per region. Answered
+//! only by a node running in a planet (`dwcp up --topology`).
+
+use std::collections::BTreeMap;
+
+use control::summary::{AppStatus, Health};
+use hyper::StatusCode;
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::reply::{Reply, json};
+use crate::ControlPlane;
+
+#[derive(Debug, Serialize)]
+struct Planet {
+    /// The member answering: node id in the global tier, region, address.
+    me: String,
+    regions: Vec<RegionView>,
+    /// `tenant/app` → region → status.
+    apps: BTreeMap<String, BTreeMap<String, AppStatus>>,
+    /// Gossip packets dropped because they were not sealed by a member.
+    refused_packets: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct RegionView {
+    region: String,
+    judged: &'static str,
+    known: usize,
+    alive: usize,
+    /// The region's own report: `health`, `capacity`, `load`.
+    report: Option<control::summary::RegionStatus>,
+}
+
+fn word(health: Health) -> &'static str {
+    match health {
+        Health::Healthy => "healthy",
+        Health::Degraded => "degraded",
+        Health::Down => "down",
+    }
+}
+
+/// `GET /planet`.
+pub(crate) async fn show<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
+    let Some(view) = plane.planet() else {
+        return Err(ApiError::not_found(
+            "this node does not run in a planet (start it with dwcp up --topology FILE --node NAME)",
+        ));
+    };
+    let mut apps: BTreeMap<String, BTreeMap<String, AppStatus>> = BTreeMap::new();
+    for (key, regions) in view.summary.apps() {
+        let entry = apps.entry(key.to_string()).or_default();
+        for (region, status) in regions {
+            entry.insert(region.to_string(), *status);
+        }
+    }
+    let planet = Planet {
+        me: view.me.to_string(),
+        regions: view
+            .regions()
+            .into_iter()
+            .map(|r| RegionView {
+                region: r.region.to_string(),
+                judged: word(r.judged),
+                known: r.known,
+                alive: r.alive,
+                report: r.report,
+            })
+            .collect(),
+        apps,
+        refused_packets: view.refused,
+    };
+    json(StatusCode::OK, &planet)
+}
