@@ -54,6 +54,11 @@ pub enum Command {
     },
     /// Creates or replaces a region.
     PutRegion { region: Region },
+    /// Records a region's failover (declared, or seen recovered): the
+    /// global tier's, mirrored into cells.
+    PutFailover { failover: crate::RegionFailover },
+    /// An operator approves a failover the guardrail held.
+    ApproveFailover { region: Name },
     /// Creates or replaces a node (its region must exist).
     PutNode { node: Node },
     /// Removes a node (and its last report).

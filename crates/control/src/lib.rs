@@ -24,6 +24,7 @@ pub mod blobs;
 pub mod cluster;
 mod command;
 mod durable;
+pub mod failover;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 mod model;
@@ -45,8 +46,8 @@ pub use command::{
 };
 pub use model::{
     App, AuditEntry, Credential, Deployment, LatencySummary, Node, NodeReport, Placement, Prices,
-    Quotas, Region, Role, Rollout, Runbook, Tenant, TrailEntry, Version, VersionConfig,
-    VersionReport, Weights,
+    Quotas, Region, RegionFailover, Role, Rollout, Runbook, Tenant, TrailEntry, Version,
+    VersionConfig, VersionReport, Weights,
 };
 pub use name::{Name, NameError};
 pub use slo::{

@@ -165,6 +165,27 @@ pub struct Placement {
     pub count: u32,
 }
 
+/// A region the global tier judged failed, and where its load went: a
+/// global record, committed by the global tier's leader when gossip
+/// holds every member of the region down, mirrored into every cell
+/// (whose leaders then move their share of its load).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionFailover {
+    pub region: Name,
+    /// When it was declared failed, ms since the Unix epoch (the
+    /// proposer's clock).
+    pub declared_ms: u64,
+    /// The regions taking its load, with their shares in thousandths
+    /// (summing to 1000).
+    pub targets: Vec<(Name, u32)>,
+    /// False while it waits for an operator: the automatic failovers of
+    /// the last hour were spent (`control::topology::guard`).
+    pub approved: bool,
+    /// When gossip saw it back, ms since the epoch; from then its load
+    /// returns in steps.
+    pub recovered_ms: Option<u64>,
+}
+
 /// A region and where it sits in the topology tree.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Region {

@@ -57,6 +57,8 @@ pub enum Record {
     /// The audit record of a change made outside the log
     /// ([`crate::Command::Happened`]), keyed `audit`.
     Audit,
+    /// A region's failover, keyed by the region.
+    Failover,
 }
 
 /// One record created, replaced or deleted.
@@ -124,6 +126,9 @@ pub struct State {
     #[serde(default)]
     placements: BTreeMap<(Name, Name, u64, Name), Placement>,
     regions: BTreeMap<Name, Region>,
+    /// Regions failed over (and recovered), by region.
+    #[serde(default)]
+    failovers: BTreeMap<Name, crate::RegionFailover>,
     nodes: BTreeMap<Name, Node>,
     /// The last report of each node.
     #[serde(default)]
@@ -231,6 +236,11 @@ impl State {
 
     pub fn regions(&self) -> impl Iterator<Item = &Region> {
         self.regions.values()
+    }
+
+    /// Every region's latest failover, by region.
+    pub fn failovers(&self) -> impl Iterator<Item = &crate::RegionFailover> {
+        self.failovers.values()
     }
 
     pub fn node(&self, name: &Name) -> Option<&Node> {
@@ -546,6 +556,46 @@ impl State {
                 revalidate(&region.name, "region")?;
                 one(Record::Region, region.name.to_string())
             }
+            Command::PutFailover { failover } => {
+                revalidate(&failover.region, "region")?;
+                if !self.regions.contains_key(&failover.region) {
+                    return Err(Rejection::not_found("region", &failover.region));
+                }
+                let total: u64 = failover.targets.iter().map(|(_, s)| u64::from(*s)).sum();
+                if failover.targets.is_empty() || total != 1000 {
+                    return Err(Rejection::invalid(
+                        "targets",
+                        total,
+                        "shares in thousandths summing to 1000",
+                    ));
+                }
+                if let Some((target, _)) = failover
+                    .targets
+                    .iter()
+                    .find(|(t, _)| t == &failover.region || !self.regions.contains_key(t))
+                {
+                    return Err(Rejection::invalid(
+                        "targets",
+                        target,
+                        "regions that exist, other than the failed one",
+                    ));
+                }
+                one(Record::Failover, failover.region.to_string())
+            }
+            Command::ApproveFailover { region } => {
+                let failover = self
+                    .failovers
+                    .get(region)
+                    .ok_or_else(|| Rejection::not_found("failover", region))?;
+                if failover.approved {
+                    return Err(Rejection::invalid(
+                        "region",
+                        region,
+                        "a region whose failover waits for approval (this one is approved)",
+                    ));
+                }
+                one(Record::Failover, region.to_string())
+            }
             Command::PutNode { node } => {
                 revalidate(&node.name, "node")?;
                 if !self.regions.contains_key(&node.region) {
@@ -809,6 +859,15 @@ impl State {
             }
             Command::PutRegion { region } => {
                 self.regions.insert(region.name.clone(), region.clone());
+            }
+            Command::PutFailover { failover } => {
+                self.failovers
+                    .insert(failover.region.clone(), failover.clone());
+            }
+            Command::ApproveFailover { region } => {
+                if let Some(failover) = self.failovers.get_mut(region) {
+                    failover.approved = true;
+                }
             }
             Command::PutNode { node } => {
                 self.nodes.insert(node.name.clone(), node.clone());

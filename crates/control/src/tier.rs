@@ -20,7 +20,7 @@
 //! - Regions are never deleted by the mirror: a region the global tier no
 //!   longer lists keeps its record (its cell may still be serving).
 
-use crate::{App, Command, Region, State, Tenant};
+use crate::{App, Command, Region, RegionFailover, State, Tenant};
 
 /// Whether `command` (or, for [`Command::Audited`], the change inside it)
 /// changes a record the global tier owns.
@@ -39,7 +39,9 @@ pub fn is_global(command: &Command) -> bool {
         | Command::DeleteTenant { .. }
         | Command::CreateApp { .. }
         | Command::DeleteApp { .. }
-        | Command::PutRegion { .. } => true,
+        | Command::PutRegion { .. }
+        | Command::PutFailover { .. }
+        | Command::ApproveFailover { .. } => true,
         _ => false,
     }
 }
@@ -52,6 +54,7 @@ pub struct GlobalRecords {
     pub regions: Vec<Region>,
     pub tenants: Vec<Tenant>,
     pub apps: Vec<App>,
+    pub failovers: Vec<RegionFailover>,
 }
 
 impl GlobalRecords {
@@ -60,6 +63,7 @@ impl GlobalRecords {
             regions: state.regions().cloned().collect(),
             tenants: state.tenants().cloned().collect(),
             apps: state.apps().cloned().collect(),
+            failovers: state.failovers().cloned().collect(),
         }
     }
 
@@ -75,8 +79,9 @@ impl GlobalRecords {
 }
 
 /// The commands that bring `region`'s copies of the global records to what
-/// `global` holds, in an order each can apply in: regions, then tenants
-/// created or changed, apps created, apps deleted, tenants deleted.
+/// `global` holds, in an order each can apply in: regions and their
+/// failovers, then tenants created or changed, apps created, apps
+/// deleted, tenants deleted.
 ///
 /// Take `region` before reading `global` (linearizably): an app written
 /// through to the region after a global read that missed it would
@@ -91,6 +96,13 @@ pub fn mirror(global: &GlobalRecords, region: &GlobalRecords) -> Vec<Command> {
         let here = region.regions.iter().find(|h| h.name == r.name);
         if here != Some(r) {
             commands.push(Command::PutRegion { region: r.clone() });
+        }
+    }
+    for f in &global.failovers {
+        if !region.failovers.contains(f) {
+            commands.push(Command::PutFailover {
+                failover: f.clone(),
+            });
         }
     }
     for t in &global.tenants {

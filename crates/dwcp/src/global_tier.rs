@@ -55,6 +55,16 @@ pub struct PlanetArgs {
         hide_env_values = true
     )]
     pub global_token: Option<String>,
+    /// Region failovers that proceed by themselves in any hour; past
+    /// that, each waits for an operator (`dwcp failover approve REGION`).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub failovers_per_hour: u32,
+    /// A recovered region takes its load back in this many equal steps...
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub failback_steps: u32,
+    /// ...this far apart (the first at once).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::units::parse_duration)]
+    pub failback_step: Duration,
 }
 
 /// Where this node sits in the topology, checked before anything is made.
@@ -70,6 +80,7 @@ pub struct Place {
     pub widest_ms: f64,
     /// Nodes in the topology (sizes gossip's retransmissions).
     pub nodes: usize,
+    pub topology: Arc<Topology>,
 }
 
 /// Reads and checks `--topology`, that it names `--region` (if given) and
@@ -157,6 +168,7 @@ pub fn place(args: &PlanetArgs, region: Option<&str>) -> Result<Option<Place>> {
         voters,
         widest_ms,
         nodes: topology.node_count(),
+        topology: Arc::new(topology),
     }))
 }
 

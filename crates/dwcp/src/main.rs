@@ -12,9 +12,11 @@ mod cluster;
 mod costs;
 mod delivery;
 mod deploy;
+mod failover;
 mod global_tier;
 mod incident;
 mod nodes;
+mod planet;
 mod rollouts;
 mod run;
 mod runbook;
@@ -38,7 +40,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "dwcp", version)]
 #[command(
     after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, runbook, token, nodes, capacity, costs,
-prices, audit, cluster) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
+prices, audit, cluster, planet, failover) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -64,6 +66,8 @@ enum Command {
     Token(token::TokenArgs),
     User(user::UserArgs),
     Cluster(cluster::ClusterArgs),
+    Planet(planet::PlanetArgs),
+    Failover(planet::FailoverArgs),
     Bench(bench::BenchArgs),
     Sim(simulate::SimArgs),
 }
@@ -88,6 +92,8 @@ fn main() -> ExitCode {
         Command::Token(args) => report(token::run(args)),
         Command::User(args) => report(user::run(args)),
         Command::Cluster(args) => report(cluster::run(args)),
+        Command::Planet(args) => report(planet::planet(args)),
+        Command::Failover(args) => report(planet::failover(args)),
         Command::Bench(args) => report(bench::run(args)),
         Command::Sim(args) => report(simulate::run(args)),
     }

@@ -169,7 +169,20 @@ fn serve(args: UpArgs) -> Result<()> {
             planet_tasks.push(tokio::spawn(crate::global_tier::report(
                 node.clone(),
                 global.clone(),
+                member.clone(),
+            )));
+            planet_tasks.push(tokio::spawn(crate::failover::run(
+                node.clone(),
+                global.clone(),
                 member,
+                place.topology.clone(),
+                crate::failover::Policy {
+                    per_hour: args.planet.failovers_per_hour,
+                    failback: control::failover::Failback {
+                        steps: args.planet.failback_steps,
+                        step_ms: args.planet.failback_step.as_millis() as u64,
+                    },
+                },
             )));
             planet_tasks.push(tokio::spawn(crate::global_tier::record_region(
                 node.clone(),

@@ -34,9 +34,26 @@ voters = 2
 "#;
 
 /// `dwcp up` flags placing node `n` of the cell on block `block` as
-/// topology node `{letter}-{n}`, joining the global tier when `join` has
-/// its token.
+/// topology node `{letter}-{n}`, joining the global tier through
+/// 127.0.56.1 when `join` has its token.
 fn planet_flags(topology: &str, block: u8, letter: char, n: u8, join: Option<&str>) -> Vec<String> {
+    planet_flags_via(
+        topology,
+        block,
+        letter,
+        n,
+        join.map(|t| ("127.0.56.1:7072", t)),
+    )
+}
+
+/// [`planet_flags`] joining the global tier at the given address.
+fn planet_flags_via(
+    topology: &str,
+    block: u8,
+    letter: char,
+    n: u8,
+    join: Option<(&str, &str)>,
+) -> Vec<String> {
     let mut flags = vec![
         "--topology".to_string(),
         topology.to_string(),
@@ -45,10 +62,10 @@ fn planet_flags(topology: &str, block: u8, letter: char, n: u8, join: Option<&st
         "--global-listen".into(),
         format!("127.0.{block}.{n}:7072"),
     ];
-    if let Some(token) = join {
+    if let Some((address, token)) = join {
         flags.extend([
             "--global-join".into(),
-            "127.0.56.1:7072".into(),
+            address.to_string(),
             "--global-token".into(),
             token.to_string(),
         ]);
@@ -276,4 +293,144 @@ fn a_global_change_in_one_region_is_seen_in_the_other_which_serves_on_when_the_f
         !body.to_string().contains("globex"),
         "a refused global change left a trace: {body}"
     );
+}
+
+const THREE_REGIONS: &str = r#"
+country = [
+  { name = "ie", continent = "europe" },
+  { name = "de", continent = "europe" },
+  { name = "fr", continent = "europe" },
+]
+metro = [
+  { name = "dublin", country = "ie" },
+  { name = "frankfurt", country = "de" },
+  { name = "paris", country = "fr" },
+]
+region = [
+  { name = "eu-west-1", metro = "dublin", lat = 53.3, lon = -6.3, nodes = ["x-1"] },
+  { name = "eu-central-1", metro = "frankfurt", lat = 50.1, lon = 8.7, nodes = ["y-1"] },
+  { name = "eu-west-3", metro = "paris", lat = 48.9, lon = 2.4, nodes = ["z-1"] },
+]
+
+[global]
+voters = 3
+"#;
+
+/// The replicas node 1 of `cell` deploys of the example app in `region`.
+fn hello_replicas(cell: &Cluster, region: &str) -> Option<u64> {
+    let (status, body) = cell.call(1, "GET", "/api/v1/tenants/default/apps/hello", None);
+    assert_eq!(status, 200, "{body}");
+    body["deployment"]["regions"][region].as_u64()
+}
+
+/// Waits until `cell`'s example app runs `want` replicas in `region`.
+fn wait_for_hello(cell: &Cluster, region: &str, want: u64, what: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    while hello_replicas(cell, region) != Some(want) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {region} runs {:?} replicas of default/hello, not {want}\n{}",
+            hello_replicas(cell, region),
+            cell.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_lost_region_is_failed_over_by_the_global_tier_and_its_load_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = dir.path().join("planet.toml");
+    std::fs::write(&topology, THREE_REGIONS).unwrap();
+    let topology = topology.to_str().unwrap();
+    let failback = ["--failback-step", "1s", "--failback-steps", "2"];
+    let with = |mut flags: Vec<String>| {
+        flags.extend(failback.iter().map(|s| s.to_string()));
+        flags
+    };
+    // Three one-node cells; each node is one of the global tier's three
+    // voters, so it keeps a quorum when any one region is lost.
+    let mut x = Cluster::found_with(
+        58,
+        &strs(&with(planet_flags_via(topology, 58, 'x', 1, None))),
+    );
+    let token = global_join_token(&x);
+    let via = Some(("127.0.58.1:7072", token.as_str()));
+    let mut y = Cluster::found_with(
+        59,
+        &strs(&with(planet_flags_via(topology, 59, 'y', 1, via))),
+    );
+    let z_flags = with(planet_flags_via(topology, 60, 'z', 1, via));
+    let mut z = Cluster::found_with(60, &strs(&z_flags));
+    for cell in [&mut x, &mut y, &mut z] {
+        cell.wait_api(1);
+    }
+    wait_for_planet(&x, 1, "every region healthy and serving", |planet| {
+        ["eu-west-1", "eu-central-1", "eu-west-3"].iter().all(|r| {
+            region(planet, r)["judged"] == "healthy"
+                && planet["apps"]["default/hello"][r]["wanted"] == 1
+        })
+    });
+    for (cell, r) in [(&x, "eu-west-1"), (&y, "eu-central-1")] {
+        assert_eq!(hello_replicas(cell, r), Some(1));
+    }
+
+    // eu-west-3 is lost: the global tier fails it over to the two regions
+    // nearest Paris, half each, and each takes on its half of the one
+    // replica eu-west-3 wanted (rounded up).
+    z.kill(1);
+    wait_for_hello(&x, "eu-west-1", 2, "after eu-west-3 was lost");
+    wait_for_hello(&y, "eu-central-1", 2, "after eu-west-3 was lost");
+    let (status, body) = y.call(1, "GET", "/api/v1/failovers", None);
+    assert_eq!(status, 200);
+    let failover = &body["failovers"][0];
+    assert_eq!(failover["region"], "eu-west-3", "{body}");
+    assert_eq!(failover["approved"], true, "{body}");
+    assert!(failover["recovered_ms"].is_null(), "{body}");
+    let mut targets: Vec<(String, u64)> = failover["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t[0].as_str().unwrap().to_string(), t[1].as_u64().unwrap()))
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        vec![
+            ("eu-central-1".to_string(), 500),
+            ("eu-west-1".to_string(), 500)
+        ]
+    );
+    wait_gateway(
+        &x.nodes[&1].gateway,
+        "/hello",
+        |s, b| s == 200 && b == "Hello from DWCP!\n",
+        "eu-west-1 serving while eu-west-3 is down",
+    );
+    // The same through the command line: the failover, the planet as
+    // gossip sees it, and an approval refused (nothing is held).
+    let listed = y.cli_ok(&["failover", "list"]);
+    assert!(
+        listed.contains("eu-west-3") && listed.contains("failed over"),
+        "{listed}"
+    );
+    wait_for_planet(&x, 1, "eu-west-3 judged down", |planet| {
+        region(planet, "eu-west-3")["judged"] == "down"
+    });
+    let planet = x.cli_ok(&["planet"]);
+    let line = planet
+        .lines()
+        .find(|l| l.starts_with("eu-west-3"))
+        .unwrap_or("");
+    assert!(line.contains("down") && line.contains("0/1"), "{planet}");
+    let refused = y.cli_err(&["failover", "approve", "eu-west-3"]);
+    assert!(refused.contains("waits for approval"), "{refused}");
+
+    // eu-west-3 comes back: gossip sees it, the global tier marks it
+    // recovered, and the extra replicas go in steps.
+    z.restart_with(1, &strs(&z_flags));
+    wait_for_hello(&x, "eu-west-1", 1, "after eu-west-3 came back");
+    wait_for_hello(&y, "eu-central-1", 1, "after eu-west-3 came back");
+    let (_, body) = x.call(1, "GET", "/api/v1/failovers", None);
+    assert!(body["failovers"][0]["recovered_ms"].is_u64(), "{body}");
 }

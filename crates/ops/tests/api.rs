@@ -343,6 +343,8 @@ async fn admin(addr: SocketAddr, method: &str, path: &str, body: Value) -> Reply
 const GUARDED: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/api/v1/planet"),
+    ("GET", "/api/v1/failovers"),
+    ("POST", "/api/v1/failovers/eu-west/approve"),
     ("GET", "/api/v1/tenants"),
     ("POST", "/api/v1/tenants"),
     ("DELETE", "/api/v1/tenants/acme"),
@@ -523,6 +525,8 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/nodes", vec!["get"]),
         ("/api/v1/capacity", vec!["get"]),
         ("/api/v1/planet", vec!["get"]),
+        ("/api/v1/failovers", vec!["get"]),
+        ("/api/v1/failovers/{region}/approve", vec!["post"]),
         ("/api/v1/costs", vec!["get"]),
         ("/api/v1/audit", vec!["get"]),
         ("/api/v1/prices", vec!["get", "put"]),

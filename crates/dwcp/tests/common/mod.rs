@@ -220,9 +220,14 @@ impl Cluster {
 
     /// Restarts a killed node from its data directory.
     pub fn restart(&mut self, n: u8) {
+        self.restart_with(n, &[]);
+    }
+
+    /// [`Cluster::restart`] with more `dwcp up` flags.
+    pub fn restart_with(&mut self, n: u8, extra: &[&str]) {
         let node = self.nodes.get_mut(&n).unwrap();
         assert!(node.child.is_none(), "node {n} is still running");
-        let (child, rx) = spawn(&node.dir, &node.peer, &node.api, &node.log, &[]);
+        let (child, rx) = spawn(&node.dir, &node.peer, &node.api, &node.log, extra);
         node.child = Some(child);
         node.stdout = Some(rx);
         self.wait_api(n);

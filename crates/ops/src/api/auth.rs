@@ -243,7 +243,12 @@ fn needs_mfa(route: RouteId, verb: Verb) -> bool {
     use RouteId as R;
     matches!(
         route,
-        R::RolloutPromote | R::RolloutAbort | R::ClusterNode | R::JoinTokens | R::User
+        R::RolloutPromote
+            | R::RolloutAbort
+            | R::ClusterNode
+            | R::JoinTokens
+            | R::User
+            | R::FailoverApprove
     ) || (route == R::Users && verb != Verb::Get)
         || matches!(route, R::UserTotp | R::UserTotpConfirm)
 }
@@ -354,6 +359,7 @@ pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiEr
                 | R::Token
                 | R::Prices
                 | R::TestClock
+                | R::FailoverApprove
         ),
     };
     if allowed {

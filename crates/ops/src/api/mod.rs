@@ -25,6 +25,7 @@ mod cluster;
 pub(crate) mod costs;
 mod deployments;
 mod error;
+mod failovers;
 mod failures;
 mod incidents;
 mod lockout;
@@ -379,6 +380,8 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::Nodes, Verb::Get) => nodes::list(plane).await,
         (RouteId::Capacity, Verb::Get) => capacity::show(plane).await,
         (RouteId::Planet, Verb::Get) => planet::show(plane).await,
+        (RouteId::Failovers, Verb::Get) => failovers::list(plane).await,
+        (RouteId::FailoverApprove, Verb::Post) => failovers::approve(plane, p0).await,
         (RouteId::Audit, Verb::Get) => audit::list(plane, req.uri().query()).await,
         (RouteId::Costs, Verb::Get) => costs::show(plane).await,
         (RouteId::Prices, Verb::Get) => costs::prices(plane).await,

@@ -433,6 +433,23 @@ fn paths() -> Value {
         }}),
     );
     add(
+        "/failovers",
+        json!({ "get": {
+            "summary": "Regions the global tier failed over (declared_ms, targets with shares in thousandths, approved, recovered_ms)",
+            "operationId": "failovers",
+            "responses": responses(&[("200", ok("the failovers", schema("FailoverList")))], &[])
+        }}),
+    );
+    add(
+        "/failovers/{region}/approve",
+        json!({ "post": {
+            "summary": "Approve a failover the hourly guardrail held (admin; a user's session needs TOTP)",
+            "operationId": "approveFailover",
+            "parameters": [{ "name": "region", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "responses": responses(&[("200", ok("the failover, approved", schema("Failover")))], &[("404", "`not_found`: no failover of that region"), ("400", "`invalid`: it is approved already"), ("503", "`unavailable`: the global tier has no quorum")])
+        }}),
+    );
+    add(
         "/audit",
         json!({ "get": {
             "summary": "The audit log: who changed what, when and from where (one entry per change made through the API, in the same log entry as the change; the latest 10,000)",
@@ -867,6 +884,22 @@ fn schemas() -> Value {
                 "apps": { "type": "object", "description": "tenant/app → region → {wanted, ready, serving}" },
                 "refused_packets": { "type": "integer" }
             }
+        },
+        "Failover": {
+            "type": "object",
+            "required": ["region", "declared_ms", "targets", "approved"],
+            "properties": {
+                "region": { "type": "string" },
+                "declared_ms": { "type": "integer" },
+                "targets": { "type": "array", "items": { "type": "array", "description": "[region, share in thousandths]" } },
+                "approved": { "type": "boolean" },
+                "recovered_ms": { "type": ["integer", "null"] }
+            }
+        },
+        "FailoverList": {
+            "type": "object",
+            "required": ["failovers"],
+            "properties": { "failovers": { "type": "array", "items": schema("Failover") } }
         },
         "AuditList": {
             "type": "object",

@@ -1,0 +1,275 @@
+//! Region failover, decided: pure functions the global tier's leader and
+//! every cell's leader run once a second (and the tests run alike).
+//!
+//! - [`plan`] (the global tier's leader): a region gossip holds down, with
+//!   no open failover, is failed over to targets the caller chooses
+//!   (`topology::routing::failover_targets`), automatically while the
+//!   guardrail's hourly budget lasts and otherwise held for an operator's
+//!   approval; a failed region gossip sees healthy again is marked
+//!   recovered.
+//! - [`extra_replicas`] (each cell's leader): the replicas its region takes
+//!   on per app for the failed regions it is a target of — its share of
+//!   what the failed region wanted, all of it while the region is down,
+//!   then less step by step after it recovers (`guard::share_back`).
+//! - [`resize`]: the cell's own replica count of an app from its base (the
+//!   count before any failover) and the extra.
+//!
+//! Invariant: a failover's load only moves once the global tier has
+//! committed it (and its approval): gossip alone never moves anything.
+
+use std::collections::BTreeMap;
+
+use crate::summary::{AppKey, Health};
+use crate::topology::guard::{FailoverGuard, Verdict, share_back};
+use crate::{Command, Name, RegionFailover};
+
+/// How load moves back after a region recovers: `steps` equal steps,
+/// `step_ms` apart, the first at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failback {
+    pub steps: u32,
+    pub step_ms: u64,
+}
+
+/// The global tier leader's decisions at `now_ms`, from each region's
+/// judgement by gossip and the failover records. `choose(failed,
+/// healthy)` gives the targets and their shares in thousandths (empty:
+/// nowhere to go, and the region is not failed over).
+pub fn plan(
+    now_ms: u64,
+    judged: &BTreeMap<Name, Health>,
+    records: &[RegionFailover],
+    per_hour: u32,
+    choose: impl Fn(&Name, &[Name]) -> Vec<(Name, u32)>,
+) -> Vec<Command> {
+    let mut guard = FailoverGuard::new(per_hour);
+    let mut past: Vec<u64> = records
+        .iter()
+        .filter(|r| r.approved)
+        .map(|r| r.declared_ms)
+        .collect();
+    past.sort_unstable();
+    for at in past {
+        guard.approved(at);
+    }
+    let open = |region: &Name| {
+        records
+            .iter()
+            .find(|r| &r.region == region)
+            .filter(|r| r.recovered_ms.is_none())
+    };
+    let healthy: Vec<Name> = judged
+        .iter()
+        .filter(|(_, h)| **h == Health::Healthy)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let mut commands = Vec::new();
+    for (region, health) in judged {
+        match (health, open(region)) {
+            (Health::Down, None) => {
+                let targets = choose(region, &healthy);
+                if targets.is_empty() {
+                    continue;
+                }
+                let approved = guard.judge(now_ms) == Verdict::Proceed;
+                commands.push(Command::PutFailover {
+                    failover: RegionFailover {
+                        region: region.clone(),
+                        declared_ms: now_ms,
+                        targets,
+                        approved,
+                        recovered_ms: None,
+                    },
+                });
+            }
+            (Health::Healthy, Some(record)) => commands.push(Command::PutFailover {
+                failover: RegionFailover {
+                    recovered_ms: Some(now_ms),
+                    ..record.clone()
+                },
+            }),
+            _ => {}
+        }
+    }
+    commands
+}
+
+/// The replicas region `me` adds per app at `now_ms` for the approved
+/// failovers that name it a target; `wanted_in(failed)` is what each app
+/// wanted in the failed region (from the summaries it last gossiped).
+pub fn extra_replicas(
+    now_ms: u64,
+    me: &Name,
+    records: &[RegionFailover],
+    wanted_in: impl Fn(&Name) -> Vec<(AppKey, u32)>,
+    failback: Failback,
+) -> BTreeMap<AppKey, u32> {
+    let mut extra: BTreeMap<AppKey, u32> = BTreeMap::new();
+    for record in records.iter().filter(|r| r.approved) {
+        let Some((_, share)) = record.targets.iter().find(|(t, _)| t == me) else {
+            continue;
+        };
+        let still_here = match record.recovered_ms {
+            None => 1.0,
+            Some(at) => {
+                1.0 - share_back(now_ms.saturating_sub(at), failback.steps, failback.step_ms)
+            }
+        };
+        for (app, wanted) in wanted_in(&record.region) {
+            let mine = f64::from(wanted) * f64::from(*share) / 1000.0 * still_here;
+            // At most `wanted`, so the cast cannot overflow.
+            let mine = mine.ceil().clamp(0.0, f64::from(wanted)) as u32;
+            if mine > 0 {
+                *extra.entry(app).or_default() += mine;
+            }
+        }
+    }
+    extra
+}
+
+/// A cell's replica count of an app: `current` now, `base` the count
+/// before the failovers (if any are under way), `extra` what they add.
+/// Returns the count to deploy and the base to keep (`None` once no
+/// failover adds anything and the base is restored).
+pub fn resize(current: u32, base: Option<u32>, extra: u32) -> (u32, Option<u32>) {
+    match (extra, base) {
+        (0, Some(base)) => (base, None),
+        (0, None) => (current, None),
+        (extra, base) => {
+            let base = base.unwrap_or(current);
+            (base.saturating_add(extra), Some(base))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> Name {
+        Name::new("region", s).unwrap()
+    }
+
+    fn key(app: &str) -> AppKey {
+        AppKey {
+            tenant: Name::new("tenant", "default").unwrap(),
+            app: Name::new("app", app).unwrap(),
+        }
+    }
+
+    fn judged(states: &[(&str, Health)]) -> BTreeMap<Name, Health> {
+        states.iter().map(|(r, h)| (n(r), *h)).collect()
+    }
+
+    fn halves(failed: &Name, healthy: &[Name]) -> Vec<(Name, u32)> {
+        let others: Vec<&Name> = healthy.iter().filter(|h| *h != failed).take(2).collect();
+        match others.as_slice() {
+            [a, b] => vec![((*a).clone(), 500), ((*b).clone(), 500)],
+            [a] => vec![((*a).clone(), 1000)],
+            _ => vec![],
+        }
+    }
+
+    fn failovers(commands: Vec<Command>) -> Vec<RegionFailover> {
+        commands
+            .into_iter()
+            .map(|c| match c {
+                Command::PutFailover { failover } => failover,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_down_region_fails_over_once_and_recovers_when_healthy() {
+        use Health::*;
+        let view = judged(&[("a", Healthy), ("b", Healthy), ("c", Down)]);
+        let first = failovers(plan(1_000, &view, &[], 2, halves));
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].region, n("c"));
+        assert_eq!(first[0].targets, vec![(n("a"), 500), (n("b"), 500)]);
+        assert!(first[0].approved);
+        // Still down: nothing more. Degraded: not recovered yet.
+        assert!(plan(2_000, &view, &first, 2, halves).is_empty());
+        let view = judged(&[("a", Healthy), ("b", Healthy), ("c", Degraded)]);
+        assert!(plan(3_000, &view, &first, 2, halves).is_empty());
+        let view = judged(&[("a", Healthy), ("b", Healthy), ("c", Healthy)]);
+        let back = failovers(plan(4_000, &view, &first, 2, halves));
+        assert_eq!(back[0].recovered_ms, Some(4_000));
+        assert!(plan(5_000, &view, &back, 2, halves).is_empty());
+    }
+
+    #[test]
+    fn past_the_hourly_budget_a_failover_waits_for_approval() {
+        use Health::*;
+        let earlier = |region: &str, at: u64| RegionFailover {
+            region: n(region),
+            declared_ms: at,
+            targets: vec![(n("a"), 1000)],
+            approved: true,
+            recovered_ms: Some(at + 1),
+        };
+        let records = [earlier("b", 0), earlier("c", 10)];
+        let view = judged(&[("a", Healthy), ("d", Down), ("e", Healthy)]);
+        let held = failovers(plan(20, &view, &records, 2, halves));
+        assert!(!held[0].approved);
+        // An hour after the first, the budget has room again.
+        let later = failovers(plan(3_600_000, &view, &records, 2, halves));
+        assert!(later[0].approved);
+        // Nowhere to go: nothing is declared.
+        let alone = judged(&[("d", Down)]);
+        assert!(plan(20, &alone, &[], 2, halves).is_empty());
+    }
+
+    #[test]
+    fn a_target_takes_its_share_then_gives_it_back_step_by_step() {
+        let record = RegionFailover {
+            region: n("c"),
+            declared_ms: 0,
+            targets: vec![(n("a"), 500), (n("b"), 500)],
+            approved: true,
+            recovered_ms: None,
+        };
+        let wanted = |r: &Name| {
+            assert_eq!(r, &n("c"));
+            vec![(key("shop"), 4), (key("hello"), 1)]
+        };
+        let back = Failback {
+            steps: 2,
+            step_ms: 1_000,
+        };
+        let down = extra_replicas(100, &n("a"), std::slice::from_ref(&record), wanted, back);
+        assert_eq!(down[&key("shop")], 2);
+        assert_eq!(down[&key("hello")], 1, "a share of one replica rounds up");
+        assert!(
+            extra_replicas(100, &n("z"), std::slice::from_ref(&record), wanted, back).is_empty()
+        );
+        let recovered = RegionFailover {
+            recovered_ms: Some(10_000),
+            ..record.clone()
+        };
+        let step1 = extra_replicas(
+            10_000,
+            &n("a"),
+            std::slice::from_ref(&recovered),
+            wanted,
+            back,
+        );
+        assert_eq!(step1[&key("shop")], 1);
+        let done = extra_replicas(11_000, &n("a"), &[recovered], wanted, back);
+        assert!(done.is_empty());
+        let held = RegionFailover {
+            approved: false,
+            ..record
+        };
+        assert!(extra_replicas(100, &n("a"), &[held], wanted, back).is_empty());
+    }
+
+    #[test]
+    fn resizing_keeps_the_base_and_restores_it() {
+        assert_eq!(resize(1, None, 2), (3, Some(1)));
+        assert_eq!(resize(3, Some(1), 1), (2, Some(1)));
+        assert_eq!(resize(2, Some(1), 0), (1, None));
+        assert_eq!(resize(5, None, 0), (5, None));
+    }
+}

@@ -1,0 +1,304 @@
+//! Region failover in `dwcp up --topology`, once a second:
+//!
+//! - on the global tier's leader, [`control::failover::plan`] from this
+//!   node's gossip: a region whose members are all down (and that this
+//!   member saw alive before, so a node that just started judges nobody)
+//!   is failed over to its nearest healthy regions by spare capacity
+//!   (`topology::routing::failover_targets`), within the hourly guardrail;
+//!   one seen healthy again is marked recovered. Each decision is a
+//!   committed global record.
+//! - on each cell's leader, [`control::failover::extra_replicas`]: the
+//!   cell adds its share of what each app wanted in the failed regions to
+//!   its own deployment (an app must already be deployed here: the cell
+//!   has its artifacts), and gives it back in steps after the region
+//!   recovers. The count before the failover is kept in the register
+//!   `failover-base/TENANT/APP` and restored.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use control::cluster::{ClusterNode, GossipMember, GossipView};
+use control::failover::{self, Failback};
+use control::summary::{AppKey, Health};
+use control::topology::routing::failover_targets;
+use control::topology::{Calibration, RttModel, Topology};
+use control::{Command, Name, RegionFailover};
+
+/// How a node takes part in failover.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// Automatic failovers allowed in any hour; past that, an operator
+    /// approves each (`dwcp failover approve REGION`).
+    pub per_hour: u32,
+    pub failback: Failback,
+}
+
+/// Regions taking a failed region's load.
+const TARGETS: usize = 2;
+
+/// Runs the failover rounds until the task is aborted.
+pub async fn run(
+    cell: Arc<ClusterNode>,
+    global: Arc<ClusterNode>,
+    member: GossipMember,
+    topology: Arc<Topology>,
+    policy: Policy,
+) {
+    let model = RttModel::new(&topology, Calibration::aws_2017(), 0);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen_alive: BTreeSet<Name> = BTreeSet::new();
+    let mut last_problem = String::new();
+    loop {
+        tick.tick().await;
+        let view = member.view();
+        for sight in view.regions() {
+            if sight.alive > 0 {
+                seen_alive.insert(sight.region);
+            }
+        }
+        let mut problems = Vec::new();
+        if global.replica().status().leader == Some(global.id())
+            && let Err(e) = decide(&global, &view, &seen_alive, &topology, &model, policy).await
+        {
+            problems.push(format!("{e:#}"));
+        }
+        if cell.replica().status().leader == Some(cell.id())
+            && let Err(e) = follow(&cell, &global, &view, policy).await
+        {
+            problems.push(format!("{e:#}"));
+        }
+        let problem = problems.join("; ");
+        if problem != last_problem {
+            if !problem.is_empty() {
+                eprintln!("dwcp: region failover: {problem}");
+            }
+            last_problem = problem;
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The global tier leader's round.
+async fn decide(
+    global: &ClusterNode,
+    view: &GossipView,
+    seen_alive: &BTreeSet<Name>,
+    topology: &Topology,
+    model: &RttModel,
+    policy: Policy,
+) -> Result<()> {
+    let sights = view.regions();
+    let judged: BTreeMap<Name, Health> = sights
+        .iter()
+        .filter(|s| seen_alive.contains(&s.region))
+        .map(|s| (s.region.clone(), s.judged))
+        .collect();
+    let spare: Vec<f64> = topology
+        .regions
+        .iter()
+        .map(|r| {
+            sights
+                .iter()
+                .find(|s| s.region == r.name)
+                .and_then(|s| s.report)
+                .map_or(1.0, |report| report.capacity.sandbox_slots as f64)
+        })
+        .collect();
+    let choose = |failed: &Name, healthy: &[Name]| -> Vec<(Name, u32)> {
+        let Some(failed) = topology.region(failed.as_str()) else {
+            return Vec::new();
+        };
+        let healthy: Vec<usize> = healthy
+            .iter()
+            .filter_map(|h| topology.region(h.as_str()))
+            .collect();
+        match failover_targets(model, failed, &healthy, &spare, TARGETS) {
+            Ok(shares) => thousandths(
+                shares
+                    .into_iter()
+                    .map(|s| (topology.regions[s.region].name.clone(), s.share))
+                    .collect(),
+            ),
+            Err(_) => Vec::new(),
+        }
+    };
+    let records: Vec<RegionFailover> = global.replica().read_local().failovers().cloned().collect();
+    for command in failover::plan(now_ms(), &judged, &records, policy.per_hour, choose) {
+        if let Command::PutFailover { failover } = &command {
+            describe(failover);
+        }
+        let response = global.write(command).await.context("the global tier")?;
+        if let Err(rejection) = response.result {
+            anyhow::bail!("recording a failover: {rejection}");
+        }
+    }
+    Ok(())
+}
+
+fn describe(f: &RegionFailover) {
+    let targets: Vec<String> = f
+        .targets
+        .iter()
+        .map(|(t, s)| format!("{t} {:.1} %", f64::from(*s) / 10.0))
+        .collect();
+    match (f.recovered_ms, f.approved) {
+        (Some(_), _) => eprintln!(
+            "dwcp: region {} is back; its load returns in steps",
+            f.region
+        ),
+        (None, true) => eprintln!(
+            "dwcp: region {} failed: its load goes to {}",
+            f.region,
+            targets.join(", ")
+        ),
+        (None, false) => eprintln!(
+            "dwcp: region {} failed; the hourly budget of automatic failovers is spent, so it waits for an operator: dwcp failover approve {}",
+            f.region, f.region
+        ),
+    }
+}
+
+/// Shares as thousandths summing to exactly 1000 (the last takes the
+/// rounding).
+fn thousandths(shares: Vec<(Name, f64)>) -> Vec<(Name, u32)> {
+    let mut out: Vec<(Name, u32)> = shares
+        .into_iter()
+        .map(|(name, share)| (name, (share * 1000.0).round().clamp(0.0, 1000.0) as u32))
+        .collect();
+    let others: u32 = out.iter().rev().skip(1).map(|(_, s)| *s).sum();
+    if let Some(last) = out.last_mut() {
+        last.1 = 1000u32.saturating_sub(others);
+    }
+    out
+}
+
+/// A cell leader's round: its deployments resized for the failovers that
+/// name its region.
+async fn follow(
+    cell: &ClusterNode,
+    global: &ClusterNode,
+    view: &GossipView,
+    policy: Policy,
+) -> Result<()> {
+    let me = Name::new("region", &cell.config().region).context("this node's region")?;
+    let records: Vec<RegionFailover> = global.replica().read_local().failovers().cloned().collect();
+    let wanted_in = |failed: &Name| -> Vec<(AppKey, u32)> {
+        view.summary
+            .apps()
+            .filter_map(|(key, regions)| {
+                let wanted = regions
+                    .into_iter()
+                    .find(|(region, _)| *region == failed)
+                    .map(|(_, status)| status.wanted)?;
+                Some((key.clone(), wanted))
+            })
+            .collect()
+    };
+    let extra = failover::extra_replicas(now_ms(), &me, &records, wanted_in, policy.failback);
+    let changes: Vec<(control::Deployment, Option<u32>, u32, Option<u32>)> = {
+        let state = cell.replica().read_local();
+        state
+            .deployments()
+            .filter_map(|d| {
+                let current = *d.regions.get(&me)?;
+                let key = AppKey {
+                    tenant: d.tenant.clone(),
+                    app: d.app.clone(),
+                };
+                let base = state
+                    .register(&base_key(&key))
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+                let (count, kept) =
+                    failover::resize(current, base, extra.get(&key).copied().unwrap_or(0));
+                (count != current || kept != base).then(|| (d.clone(), base, count, kept))
+            })
+            .collect()
+    };
+    for (deployment, base, count, kept) in changes {
+        let key = AppKey {
+            tenant: deployment.tenant.clone(),
+            app: deployment.app.clone(),
+        };
+        if let Some(kept) = kept
+            && base != Some(kept)
+        {
+            write(
+                cell,
+                Command::Put {
+                    key: base_key(&key),
+                    value: kept.to_string().into_bytes(),
+                },
+            )
+            .await?;
+        }
+        let mut regions = deployment.regions.clone();
+        regions.insert(me.clone(), count);
+        write(
+            cell,
+            Command::SetDeployment {
+                tenant: deployment.tenant.clone(),
+                app: deployment.app.clone(),
+                version: deployment.version,
+                regions,
+            },
+        )
+        .await?;
+        eprintln!("dwcp: region failover: {key} now runs {count} replicas here");
+        if kept.is_none()
+            && let Some(base) = base
+        {
+            write(
+                cell,
+                Command::CompareAndSwap {
+                    key: base_key(&key),
+                    expected: Some(base.to_string().into_bytes()),
+                    new: None,
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn base_key(app: &AppKey) -> String {
+    format!("failover-base/{app}")
+}
+
+async fn write(cell: &ClusterNode, command: Command) -> Result<()> {
+    let what = format!("{command:?}");
+    let response = cell
+        .write_in_cell(command)
+        .await
+        .with_context(|| format!("writing {what}"))?;
+    response
+        .result
+        .map(drop)
+        .map_err(|r| anyhow::anyhow!("{what}: refused: {r}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_in_thousandths_sum_to_a_thousand() {
+        let n = |s: &str| Name::new("region", s).unwrap();
+        let shares = thousandths(vec![
+            (n("a"), 1.0 / 3.0),
+            (n("b"), 1.0 / 3.0),
+            (n("c"), 1.0 / 3.0),
+        ]);
+        assert_eq!(shares.iter().map(|(_, s)| s).sum::<u32>(), 1000);
+        assert_eq!(shares[0].1, 333);
+        assert_eq!(shares[2].1, 334);
+    }
+}
