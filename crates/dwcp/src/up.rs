@@ -162,10 +162,23 @@ fn serve(args: UpArgs) -> Result<()> {
             )
             .await?;
             crate::global_tier::announce(&global, &joined, place);
-            node.set_global(global.clone())?;
             let (member, gossiping) = crate::global_tier::start_gossip(&global, place).await?;
-            node.set_gossip(member.clone())?;
+            node.set_planet(control::cluster::Planet {
+                global: global.clone(),
+                gossip: member.clone(),
+                topology: place.topology.clone(),
+                model: Arc::new(control::topology::RttModel::new(
+                    &place.topology,
+                    control::topology::Calibration::aws_2017(),
+                    0,
+                )),
+            })?;
             planet_tasks.push(gossiping);
+            planet_tasks.push(tokio::spawn(advertise(
+                global.clone(),
+                args.api.to_string(),
+                args.gateway.to_string(),
+            )));
             planet_tasks.push(tokio::spawn(crate::global_tier::report(
                 node.clone(),
                 global.clone(),

@@ -316,6 +316,25 @@ region = [
 voters = 3
 "#;
 
+/// A client in Paris asks where to go.
+const PARIS: &str = "/api/v1/route?lat=48.9&lon=2.4";
+
+/// Waits until node 1 of `cell` routes Paris to `region`.
+fn wait_for_route(cell: &Cluster, region: &str, what: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (status, body) = cell.call(1, "GET", PARIS, None);
+        if status == 200 && body["region"] == region {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: Paris routed to {status} {body}, not {region}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The replicas node 1 of `cell` deploys of the example app in `region`.
 fn hello_replicas(cell: &Cluster, region: &str) -> Option<u64> {
     let (status, body) = cell.call(1, "GET", "/api/v1/tenants/default/apps/hello", None);
@@ -374,6 +393,10 @@ fn a_lost_region_is_failed_over_by_the_global_tier_and_its_load_comes_back() {
     for (cell, r) in [(&x, "eu-west-1"), (&y, "eu-central-1")] {
         assert_eq!(hello_replicas(cell, r), Some(1));
     }
+    // A client in Paris is sent to eu-west-3's gateway.
+    wait_for_route(&x, "eu-west-3", "while every region is up");
+    let (_, route) = x.call(1, "GET", PARIS, None);
+    assert_eq!(route["gateways"], json!(["127.0.60.1:8080"]), "{route}");
 
     // eu-west-3 is lost: the global tier fails it over to the two regions
     // nearest Paris, half each, and each takes on its half of the one
@@ -423,6 +446,8 @@ fn a_lost_region_is_failed_over_by_the_global_tier_and_its_load_comes_back() {
         .find(|l| l.starts_with("eu-west-3"))
         .unwrap_or("");
     assert!(line.contains("down") && line.contains("0/1"), "{planet}");
+    // Paris's clients go to the nearest region up: Frankfurt.
+    wait_for_route(&x, "eu-central-1", "while eu-west-3 is down");
     let refused = y.cli_err(&["failover", "approve", "eu-west-3"]);
     assert!(refused.contains("waits for approval"), "{refused}");
 
@@ -433,4 +458,5 @@ fn a_lost_region_is_failed_over_by_the_global_tier_and_its_load_comes_back() {
     wait_for_hello(&y, "eu-central-1", 1, "after eu-west-3 came back");
     let (_, body) = x.call(1, "GET", "/api/v1/failovers", None);
     assert!(body["failovers"][0]["recovered_ms"].is_u64(), "{body}");
+    wait_for_route(&y, "eu-west-3", "after eu-west-3 came back");
 }

@@ -96,4 +96,8 @@ impl ControlPlane for Arc<ClusterNode> {
     fn planet(&self) -> Option<control::cluster::GossipView> {
         self.gossip().map(|g| g.view())
     }
+
+    fn route(&self, at: control::topology::geo::LatLon) -> Option<control::cluster::Route> {
+        ClusterNode::planet(self)?.route(at)
+    }
 }

@@ -106,4 +106,11 @@ pub trait ControlPlane: Send + Sync + 'static {
     fn planet(&self) -> Option<control::cluster::GossipView> {
         None
     }
+
+    /// Where a client at `at` should go (`control::cluster::Planet::route`);
+    /// `None` when the node is in no planet or no region is up.
+    fn route(&self, at: control::topology::geo::LatLon) -> Option<control::cluster::Route> {
+        let _ = at;
+        None
+    }
 }

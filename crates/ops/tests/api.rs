@@ -343,6 +343,7 @@ async fn admin(addr: SocketAddr, method: &str, path: &str, body: Value) -> Reply
 const GUARDED: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/api/v1/planet"),
+    ("GET", "/api/v1/route"),
     ("GET", "/api/v1/failovers"),
     ("POST", "/api/v1/failovers/eu-west/approve"),
     ("GET", "/api/v1/tenants"),
@@ -470,6 +471,30 @@ async fn the_planet_is_not_found_on_a_node_outside_one() {
     assert_eq!(r.error().0, "not_found");
     let message = r.json()["error"]["message"].to_string();
     assert!(message.contains("--topology"), "{message}");
+    let r = admin(
+        server.addr,
+        "GET",
+        "/api/v1/route?lat=48.9&lon=2.4",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    for (query, field) in [
+        ("lat=91&lon=0", "lat"),
+        ("lat=1&lon=x", "lon"),
+        ("lat=1", "lon"),
+        ("city=paris", "city"),
+    ] {
+        let r = admin(
+            server.addr,
+            "GET",
+            &format!("/api/v1/route?{query}"),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{query}");
+        assert_eq!(r.error().1.as_deref(), Some(field), "{query}");
+    }
 }
 
 #[tokio::test]
@@ -525,6 +550,7 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/nodes", vec!["get"]),
         ("/api/v1/capacity", vec!["get"]),
         ("/api/v1/planet", vec!["get"]),
+        ("/api/v1/route", vec!["get"]),
         ("/api/v1/failovers", vec!["get"]),
         ("/api/v1/failovers/{region}/approve", vec!["post"]),
         ("/api/v1/costs", vec!["get"]),

@@ -16,12 +16,14 @@ mod gossip;
 mod join;
 mod node;
 mod peer;
+mod planet;
 mod status;
 pub mod token;
 
 pub use data_dir::{DataDir, NodeConfig, NodeFiles};
-pub use gossip::{GossipMember, GossipView};
+pub use gossip::{GossipMember, GossipView, RegionSight};
 pub use node::{ArtifactCheck, ClusterNode, StartOptions, Started, node_name};
+pub use planet::{Planet, Route};
 pub use status::{ClusterStatus, MemberStatus};
 pub use token::JoinToken;
 

@@ -86,11 +86,9 @@ pub struct ClusterNode {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// What serves app requests other nodes forward here, once set.
     ingress: std::sync::RwLock<Option<Arc<dyn crate::transport::Ingress>>>,
-    /// The global tier, when this node is a region cell's member in a
-    /// planet: global changes are committed there first (see [`crate::tier`]).
-    global: std::sync::OnceLock<Arc<ClusterNode>>,
-    /// This node's gossip member, in a planet.
-    gossip: std::sync::OnceLock<super::GossipMember>,
+    /// Its place in a planet, when it runs in one: global changes are
+    /// committed in the global tier first (see [`crate::tier`]).
+    planet: std::sync::OnceLock<super::Planet>,
 }
 
 fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ClusterError> {
@@ -272,8 +270,7 @@ impl ClusterNode {
             artifact_check: options.artifact_check.clone(),
             tasks: Mutex::new(Vec::new()),
             ingress: std::sync::RwLock::new(None),
-            global: std::sync::OnceLock::new(),
-            gossip: std::sync::OnceLock::new(),
+            planet: std::sync::OnceLock::new(),
         });
         let routes = PeerRoutes {
             node: node.clone(),
@@ -453,30 +450,28 @@ impl ClusterNode {
             .clone()
     }
 
-    /// Makes this node, a region cell's member, commit global changes
-    /// ([`crate::tier::is_global`]) in `global` first. Set once, at start.
-    pub fn set_global(&self, global: Arc<ClusterNode>) -> Result<(), ClusterError> {
-        self.global
-            .set(global)
-            .map_err(|_| ClusterError::Refused("the global tier is set already".into()))
+    /// Places this node, a region cell's member, in a planet: from now on
+    /// it commits global changes ([`crate::tier::is_global`]) in the global
+    /// tier first, and the API shows the planet. Set once, at start.
+    pub fn set_planet(&self, planet: super::Planet) -> Result<(), ClusterError> {
+        self.planet
+            .set(planet)
+            .map_err(|_| ClusterError::Refused("the planet is set already".into()))
+    }
+
+    /// This node's place in a planet, if it runs in one.
+    pub fn planet(&self) -> Option<&super::Planet> {
+        self.planet.get()
     }
 
     /// The global tier's member on this node, in a planet.
     pub fn global(&self) -> Option<&Arc<ClusterNode>> {
-        self.global.get()
-    }
-
-    /// Gives this node its gossip member (set once, at start), for the
-    /// API's view of the planet.
-    pub fn set_gossip(&self, member: super::GossipMember) -> Result<(), ClusterError> {
-        self.gossip
-            .set(member)
-            .map_err(|_| ClusterError::Refused("the gossip member is set already".into()))
+        self.planet.get().map(|p| &p.global)
     }
 
     /// This node's gossip member, in a planet.
     pub fn gossip(&self) -> Option<&super::GossipMember> {
-        self.gossip.get()
+        self.planet.get().map(|p| &p.gossip)
     }
 
     /// Commits `command` through the leader, wherever it is. In a planet,
@@ -487,11 +482,7 @@ impl ClusterNode {
     /// global tier has no quorum, a global change is refused as
     /// unavailable while the cell keeps taking its own changes.
     pub async fn write(&self, command: Command) -> Result<Response, ClusterError> {
-        let Some(global) = self
-            .global
-            .get()
-            .filter(|_| crate::tier::is_global(&command))
-        else {
+        let Some(global) = self.global().filter(|_| crate::tier::is_global(&command)) else {
             return self.write_in_cell(command).await;
         };
         let decided = global

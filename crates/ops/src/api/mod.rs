@@ -380,6 +380,7 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::Nodes, Verb::Get) => nodes::list(plane).await,
         (RouteId::Capacity, Verb::Get) => capacity::show(plane).await,
         (RouteId::Planet, Verb::Get) => planet::show(plane).await,
+        (RouteId::Route, Verb::Get) => planet::route(plane, req.uri().query()).await,
         (RouteId::Failovers, Verb::Get) => failovers::list(plane).await,
         (RouteId::FailoverApprove, Verb::Post) => failovers::approve(plane, p0).await,
         (RouteId::Audit, Verb::Get) => audit::list(plane, req.uri().query()).await,

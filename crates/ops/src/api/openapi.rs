@@ -433,6 +433,18 @@ fn paths() -> Value {
         }}),
     );
     add(
+        "/route",
+        json!({ "get": {
+            "summary": "Global routing: the region a client at (lat, lon) should use — the nearest by the topology's model that this node's gossip does not hold down — with its modelled RTT, judgement and gateways",
+            "operationId": "route",
+            "parameters": [
+                { "name": "lat", "in": "query", "required": true, "description": "latitude, -90 to 90", "schema": { "type": "number" } },
+                { "name": "lon", "in": "query", "required": true, "description": "longitude, -180 to 180", "schema": { "type": "number" } }
+            ],
+            "responses": responses(&[("200", ok("the route", schema("Route")))], &[("404", "`not_found`: this node does not run in a planet"), ("503", "`unavailable`: no region is up")])
+        }}),
+    );
+    add(
         "/failovers",
         json!({ "get": {
             "summary": "Regions the global tier failed over (declared_ms, targets with shares in thousandths, approved, recovered_ms)",
@@ -883,6 +895,16 @@ fn schemas() -> Value {
                 "regions": { "type": "array", "items": { "type": "object", "description": "region, judged (healthy, degraded, down), known, alive, report ({health, capacity, load} or null)" } },
                 "apps": { "type": "object", "description": "tenant/app → region → {wanted, ready, serving}" },
                 "refused_packets": { "type": "integer" }
+            }
+        },
+        "Route": {
+            "type": "object",
+            "required": ["region", "rtt_ms", "judged", "gateways"],
+            "properties": {
+                "region": { "type": "string" },
+                "rtt_ms": { "type": "number" },
+                "judged": { "type": "string" },
+                "gateways": { "type": "array", "items": { "type": "string" } }
             }
         },
         "Failover": {

@@ -74,3 +74,59 @@ pub(crate) async fn show<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> 
     };
     json(StatusCode::OK, &planet)
 }
+
+/// `GET /route?lat=L&lon=L`: the region a client at that place should
+/// send its requests to — the nearest (by the topology's model) that this
+/// node's gossip does not hold down — with its gateways.
+pub(crate) async fn route<P: ControlPlane>(
+    plane: &P,
+    query: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let (mut lat, mut lon) = (None, None);
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let slot = match name {
+            "lat" => &mut lat,
+            "lon" => &mut lon,
+            other => {
+                return Err(ApiError::invalid(
+                    other.chars().take(80).collect::<String>(),
+                    "the query parameters of GET /api/v1/route are `lat` and `lon`",
+                ));
+            }
+        };
+        *slot = Some(
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        name,
+                        format!(
+                            "a number of degrees, not `{}`",
+                            value.chars().take(40).collect::<String>()
+                        ),
+                    )
+                })?,
+        );
+    }
+    let lat = lat
+        .filter(|v| (-90.0..=90.0).contains(v))
+        .ok_or_else(|| ApiError::invalid("lat", "a latitude from -90 to 90, e.g. lat=48.9"))?;
+    let lon = lon
+        .filter(|v| (-180.0..=180.0).contains(v))
+        .ok_or_else(|| ApiError::invalid("lon", "a longitude from -180 to 180, e.g. lon=2.4"))?;
+    if plane.planet().is_none() {
+        return Err(ApiError::not_found(
+            "this node does not run in a planet (start it with dwcp up --topology FILE --node NAME)",
+        ));
+    }
+    let at = control::topology::geo::LatLon { lat, lon };
+    match plane.route(at) {
+        Some(route) => json(StatusCode::OK, &route),
+        None => Err(ApiError::unavailable(
+            "no region is up as this node's gossip sees it",
+        )),
+    }
+}

@@ -69,6 +69,7 @@ pub(crate) enum RouteId {
     Token,
     Capacity,
     Planet,
+    Route,
     Failovers,
     FailoverApprove,
     Costs,
@@ -177,6 +178,7 @@ pub(crate) const TABLE: &[Entry] = &[
     entry(RouteId::Nodes, "/nodes", &[Get]),
     entry(RouteId::Capacity, "/capacity", &[Get]),
     entry(RouteId::Planet, "/planet", &[Get]),
+    entry(RouteId::Route, "/route", &[Get]),
     entry(RouteId::Failovers, "/failovers", &[Get]),
     entry(
         RouteId::FailoverApprove,
