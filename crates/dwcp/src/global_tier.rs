@@ -261,35 +261,21 @@ pub async fn start(
 /// Records this node's region, placed in the topology's tree, in the
 /// global tier (and so in every cell); retried until it is done.
 pub async fn record_region(cell: Arc<ClusterNode>, region: Region) {
-    let mut wait = Duration::from_millis(100);
-    let mut said = false;
-    loop {
-        let outcome = cell
-            .write(Command::PutRegion {
-                region: region.clone(),
-            })
-            .await;
-        match outcome {
-            Ok(response) if response.result.is_ok() => return,
-            Ok(response) => {
-                eprintln!(
-                    "dwcp: recording region {} in the global tier: {:?}",
-                    region.name, response.result
-                );
-                return;
+    let what = format!("recording region {} in the global tier", region.name);
+    crate::up::until_done(&what, || async {
+        let command = Command::PutRegion {
+            region: region.clone(),
+        };
+        match cell.write(command).await?.result {
+            Ok(_) => Ok(()),
+            // Refused: retrying would not help; say so and stop.
+            Err(rejection) => {
+                eprintln!("dwcp: {what}: {rejection}");
+                Ok(())
             }
-            Err(e) if !said => {
-                eprintln!(
-                    "dwcp: recording region {} in the global tier (will retry): {e}",
-                    region.name
-                );
-                said = true;
-            }
-            Err(_) => {}
         }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(Duration::from_secs(5));
-    }
+    })
+    .await;
 }
 
 /// How often the cell's leader compares its copies with the global tier.

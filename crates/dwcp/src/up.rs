@@ -281,18 +281,33 @@ fn start_alerting(node: &Arc<ClusterNode>, args: &UpArgs) -> Option<tokio::task:
 /// (other gateways forward to it there), when they changed; retried until
 /// it is done, since a node may start while the cluster has no quorum.
 async fn advertise(node: Arc<ClusterNode>, api: String, gateway: String) {
+    until_done("recording this node's addresses", || {
+        record_addresses(&node, &api, &gateway)
+    })
+    .await;
+}
+
+/// Runs `attempt` until it succeeds, waiting longer after each failure
+/// (up to 5 s); says on stderr the first failure and, after one, the
+/// success. For writes a node must make but that may have to wait for a
+/// quorum.
+pub async fn until_done<F, Fut>(what: &str, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
     let mut wait = std::time::Duration::from_millis(100);
     let mut said = false;
     loop {
-        match record_addresses(&node, &api, &gateway).await {
+        match attempt().await {
             Ok(()) => {
                 if said {
-                    eprintln!("dwcp: this node's addresses are recorded");
+                    eprintln!("dwcp: {what}: done");
                 }
                 return;
             }
             Err(e) if !said => {
-                eprintln!("dwcp: recording this node's addresses (will retry): {e:#}");
+                eprintln!("dwcp: {what} (will retry): {e:#}");
                 said = true;
             }
             Err(_) => {}

@@ -79,20 +79,21 @@ fn strs(flags: &[String]) -> Vec<&str> {
 
 /// The global tier's join token, printed by its founder after the cell's.
 fn global_join_token(cell: &Cluster) -> String {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        for line in cell.nodes[&1].stdout_lines() {
-            if let Some(token) = line.strip_prefix("global join token: ") {
-                return token.to_string();
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no global join token was printed; log:\n{}",
-            cell.nodes[&1].log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut token = None;
+    poll("the global join token", || {
+        token = cell.nodes[&1]
+            .stdout_lines()
+            .iter()
+            .find_map(|l| l.strip_prefix("global join token: ").map(str::to_string));
+        token.is_some().then_some(()).ok_or_else(|| {
+            format!(
+                "not printed; log:
+{}",
+                cell.nodes[&1].log()
+            )
+        })
+    });
+    token.unwrap_or_default()
 }
 
 fn app_names(answer: &Value) -> Vec<String> {
@@ -109,21 +110,33 @@ fn app_names(answer: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Polls node `n` of `cell` until its app list includes `app`.
-fn wait_for_app(cell: &Cluster, n: u8, app: &str) {
+/// Polls `check` until it holds, for up to [`DEADLINE`]; the last thing
+/// it said is in the failure.
+fn poll(what: &str, mut check: impl FnMut() -> Result<(), String>) {
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let (status, body) = cell.call(n, "GET", "/api/v1/apps", None);
-        if status == 200 && app_names(&body).iter().any(|a| a == app) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node {n} never listed {app}: {status} {body}\n{}",
-            cell.logs()
-        );
+        let last = match check() {
+            Ok(()) => return,
+            Err(last) => last,
+        };
+        assert!(Instant::now() < deadline, "{what}: {last}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Polls node `n` of `cell` until its app list includes `app`.
+fn wait_for_app(cell: &Cluster, n: u8, app: &str) {
+    poll(&format!("node {n} listing {app}"), || {
+        let (status, body) = cell.call(n, "GET", "/api/v1/apps", None);
+        if status == 200 && app_names(&body).iter().any(|a| a == app) {
+            return Ok(());
+        }
+        Err(format!(
+            "{status} {body}
+{}",
+            cell.logs()
+        ))
+    });
 }
 
 fn region<'a>(planet: &'a Value, name: &str) -> &'a Value {
@@ -135,19 +148,17 @@ fn region<'a>(planet: &'a Value, name: &str) -> &'a Value {
 
 /// Polls node `n`'s `GET /api/v1/planet` until `ok` holds.
 fn wait_for_planet(cell: &Cluster, n: u8, what: &str, ok: impl Fn(&Value) -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    poll(what, || {
         let (status, body) = cell.call(n, "GET", "/api/v1/planet", None);
         if status == 200 && ok(&body) {
-            return;
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: node {n} answered {status} {body}\n{}",
+        Err(format!(
+            "node {n} answered {status} {body}
+{}",
             cell.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        ))
+    });
 }
 
 #[test]
@@ -210,22 +221,17 @@ fn a_global_change_in_one_region_is_seen_in_the_other_which_serves_on_when_the_f
         Some(json!({"name": "initech"})),
     );
     assert_eq!(status, 201, "{body}");
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    poll("eu-west-1 seeing initech", || {
         let (status, body) = west.call(1, "GET", "/api/v1/tenants", None);
         let names: Vec<&str> = body["tenants"]
             .as_array()
             .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
             .unwrap_or_default();
         if status == 200 && names.contains(&"initech") {
-            break;
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "eu-west-1 never saw initech: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        Err(body.to_string())
+    });
 
     // Gossip: eu-central-1 sees eu-west-1's three members alive, its own
     // report (three nodes of 1000 slots) and the example app serving there.
@@ -321,18 +327,13 @@ const PARIS: &str = "/api/v1/route?lat=48.9&lon=2.4";
 
 /// Waits until node 1 of `cell` routes Paris to `region`.
 fn wait_for_route(cell: &Cluster, region: &str, what: &str) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    poll(what, || {
         let (status, body) = cell.call(1, "GET", PARIS, None);
         if status == 200 && body["region"] == region {
-            return;
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: Paris routed to {status} {body}, not {region}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        Err(format!("Paris routed to {status} {body}, not {region}"))
+    });
 }
 
 /// The replicas node 1 of `cell` deploys of the example app in `region`.
@@ -344,16 +345,14 @@ fn hello_replicas(cell: &Cluster, region: &str) -> Option<u64> {
 
 /// Waits until `cell`'s example app runs `want` replicas in `region`.
 fn wait_for_hello(cell: &Cluster, region: &str, want: u64, what: &str) {
-    let deadline = Instant::now() + DEADLINE;
-    while hello_replicas(cell, region) != Some(want) {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {region} runs {:?} replicas of default/hello, not {want}\n{}",
-            hello_replicas(cell, region),
+    poll(what, || match hello_replicas(cell, region) {
+        Some(n) if n == want => Ok(()),
+        other => Err(format!(
+            "{region} runs {other:?} replicas of default/hello, not {want}
+{}",
             cell.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        )),
+    });
 }
 
 #[test]
