@@ -1,4 +1,4 @@
-//! Region failover in `dwcp up --topology`, once a second:
+//! Region failover in `dwcp up --topology`, four times a second:
 //!
 //! - on the global tier's leader, [`control::failover::plan`] from this
 //!   node's gossip: a region whose members are all down (and that this
@@ -35,6 +35,10 @@ pub struct Policy {
     pub failback: Failback,
 }
 
+/// How often the rounds run: a decision waits at most this long after
+/// gossip's judgement, and a target at most this long after the decision.
+const ROUND: Duration = Duration::from_millis(250);
+
 /// Regions taking a failed region's load.
 const TARGETS: usize = 2;
 
@@ -47,7 +51,7 @@ pub async fn run(
     policy: Policy,
 ) {
     let model = RttModel::new(&topology, Calibration::aws_2017(), 0);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(ROUND);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seen_alive: BTreeSet<Name> = BTreeSet::new();
     let mut last_problem = String::new();
