@@ -276,12 +276,13 @@ impl Planet {
     }
 }
 
+/// A node's admin token and, from the global tier's founder, the global
+/// join token, once printed.
+type Tokens = std::sync::mpsc::Receiver<(String, Option<String>)>;
+
 /// Starts a node; its admin token and (from a founder of the global tier)
 /// the global join token arrive on the channel.
-fn spawn(
-    node: &Node,
-    dir: &std::path::Path,
-) -> Result<(Child, std::sync::mpsc::Receiver<(String, Option<String>)>)> {
+fn spawn(node: &Node, dir: &std::path::Path) -> Result<(Child, Tokens)> {
     let log = std::fs::File::create(dir.join(format!("{}.log", node.name)))?;
     let mut child = Command::new(std::env::current_exe()?)
         .args(&node.args)
