@@ -40,7 +40,7 @@ mod tests;
 pub use clock::{Hlc, NodeId, Stamp};
 pub use config::GossipConfig;
 pub use crdt::Summary;
-pub use driver::{Driver, Link, NoRegions, Spread};
+pub use driver::{Driver, Link, NoRegions, RestartError, Spread};
 pub use gossip::{Exchange, ExchangeMessage, Gossip, GossipError, GossipStats, Output, Tick};
 pub use identity::Peer;
 pub use status::{AppStatus, Capacity, Health, Load, RegionStatus};
