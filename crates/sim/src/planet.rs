@@ -853,7 +853,7 @@ impl Fleet {
     }
 
     /// Marks `region`'s nodes healthy and gives each of its own deployments
-    /// `share` of its replicas back there (rounded down; all at share 1),
+    /// `share` of its [`REPLICAS`] back there (rounded down; all at share 1),
     /// taken from wherever the rest of them run now, in proportion; then
     /// re-plans. The wall time and the replicas left unplaced.
     fn bring_back(&mut self, region: usize, share: f64) -> Result<(Duration, u64), GroupError> {
@@ -865,11 +865,12 @@ impl Fleet {
             .zip(&self.homes)
             .filter(|(_, h)| **h == region)
         {
-            let total: u32 = want.regions.values().sum();
+            // Of the deployment's full size, not of what it holds now: a
+            // failover without room may have left some of it unplaced.
             let goal = if share >= 1.0 {
-                total
+                REPLICAS
             } else {
-                (f64::from(total) * share.max(0.0)).floor() as u32
+                (f64::from(REPLICAS) * share.max(0.0)).floor() as u32
             };
             let now = want.regions.get(&home).copied().unwrap_or(0);
             if goal <= now {
@@ -989,6 +990,31 @@ mod tests {
         let kept = shrink(&counts(&[7, 11, 13, 17]), 19);
         assert_eq!(kept.iter().sum::<u32>(), 48 - 19);
         assert!(kept.iter().zip([7, 11, 13, 17]).all(|(k, n)| *k <= n));
+    }
+
+    #[test]
+    fn a_failover_without_room_reports_its_shortfall() {
+        // Four regions of three nodes, 1,200 sandboxes (12 deployments of
+        // 100, 3 per region), room for 1.5 times as many: 250 per node.
+        let regions: Vec<String> = (0..4).map(|r| format!("r{r}")).collect();
+        let mut fleet = Fleet::new(&regions, 3, 1_200, 0);
+        assert_eq!(fleet.place_all().unwrap().1, 1_200);
+        assert_eq!(fleet.spare(), [450.0; 4]);
+        // Region 0's 300 fit on region 1 (750 slots, 300 used)...
+        let (_, unplaced) = fleet.fail_over(0, &[(1, 1.0)]).unwrap();
+        assert_eq!(unplaced, 0);
+        assert_eq!(fleet.view(&[1, 2, 3]).on_nodes(0), [0, 0, 0]);
+        // ...region 2's do not: 150 short, reported, not an error.
+        let (_, unplaced) = fleet.fail_over(2, &[(1, 1.0)]).unwrap();
+        assert_eq!(unplaced, 150);
+        assert_eq!(fleet.view(&[1, 3]).on_nodes(1), [250, 250, 250]);
+        // A failover with no target leaves all of its load unplaced.
+        let (_, unplaced) = fleet.fail_over(3, &[]).unwrap();
+        assert_eq!(unplaced, 150 + 300);
+        // Region 3 back at 100 %: its own 300 home again.
+        let (_, unplaced) = fleet.bring_back(3, 1.0).unwrap();
+        assert_eq!(unplaced, 150);
+        assert_eq!(fleet.home_replicas(3), 300);
     }
 
     #[test]
