@@ -2,6 +2,9 @@
 //! regions that minimise its quorum round trip, one Raft group of three
 //! replicas per region, writes from independent clients at random times,
 //! and the scheduler placing 12,000,000 sandboxes over the regions' nodes.
+//! Then regions are lost and failed over (gossip detects, the global tier
+//! decides, the scheduler re-places) and brought back (gossip sees them
+//! up, the global tier decides, the load moves back in steps).
 //!
 //! Each region's group commits over the intra-region round trip; the
 //! global tier over the modelled round trips between its voters' regions.
