@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use control::topology::{Calibration, GlobalFloor, RttModel, Topology, routing};
-use sim::planet::{Planet, SANDBOXES};
+use sim::planet::{Planet, RECOVERY_STEP, RECOVERY_STEPS, SANDBOXES};
 
 use crate::bench::report::{Report, Series, histogram, record};
 
@@ -141,7 +141,8 @@ fn planet(topology: &Topology, seed: u64, quick: bool, failovers_per_hour: u32) 
             "gossip": "control::summary: one foca SWIM member per node with CRDT anti-entropy every 200 ms and writes pushed to 3 peers, links with the modelled one-way delays plus up to 5 % jitter, driven in the driver's own virtual time; 20 updates 2 s apart",
             "sandboxes": sandboxes,
             "placement_nodes": figures.nodes,
-            "failover": format!("{} regions without a voter lost one after another (seeded); each: its gossip members killed, until a member in the global leader's region holds all of them down (SWIM, virtual), then one global-tier commit (virtual), then scheduler::place over every placement with its nodes unhealthy and its deployments moved to the {FAILOVER_TARGETS} nearest healthy regions by spare capacity (control::topology::routing::failover_targets; wall time); nodes hold 1.5x the sandboxes", figures.failovers.len()),
+            "failover": format!("{} regions without a voter lost one after another (seeded); each: its gossip members killed, until a member in the global leader's region holds all of them down (SWIM, virtual), then one global-tier commit (virtual), then scheduler::place over every placement with its nodes unhealthy and its deployments moved to the {FAILOVER_TARGETS} nearest healthy regions by spare capacity (control::topology::routing::failover_targets; wall time); nodes hold 1.5x the sandboxes (more in a small planet, so that its losses fit on the rest)", figures.failovers.len()),
+            "recovery": format!("the lost regions brought back in the order lost; each: its gossip members restarted under renewed identities (announcing to a member of the nearest healthy region), until the member in the global leader's region holds all of them up (virtual), one global-tier commit (virtual), then its deployments' replicas moved back in {RECOVERY_STEPS} steps {} s apart (control::topology::guard::share_back; virtual), each a global-tier commit (virtual) and scheduler::place over every placement (wall); region-recovery is return to load fully back: detection + decision + the schedule (virtual) + the last re-placement (wall)", RECOVERY_STEP.as_secs()),
         }),
     );
     let mut global = histogram();
@@ -188,6 +189,13 @@ fn planet(topology: &Topology, seed: u64, quick: bool, failovers_per_hour: u32) 
     report
         .series
         .push(Series::latency("region-failover", &failover, None));
+    let mut recovery = histogram();
+    for r in &figures.recoveries {
+        record(&mut recovery, r.total());
+    }
+    report
+        .series
+        .push(Series::latency("region-recovery", &recovery, None));
     report.series.push(Series::value(
         if quick {
             "placements-1.2m"
@@ -222,7 +230,7 @@ fn planet(topology: &Topology, seed: u64, quick: bool, failovers_per_hour: u32) 
     ));
     for f in &figures.failovers {
         report.notes.push(format!(
-            "region {} lost: declared down by gossip in {:.2} s, {}failover committed by the global tier in {:.0} ms, deployments re-placed in {:.2} s (wall): {:.2} s in all; goal <= 5 s",
+            "region {} lost: declared down by gossip in {:.2} s, {}failover committed by the global tier in {:.0} ms, deployments re-placed in {:.2} s (wall){}: {:.2} s in all; goal <= 5 s",
             names[f.region],
             f.detect.as_secs_f64(),
             if f.awaited_approval {
@@ -232,7 +240,40 @@ fn planet(topology: &Topology, seed: u64, quick: bool, failovers_per_hour: u32) 
             },
             f.decide.as_secs_f64() * 1000.0,
             f.replace.as_secs_f64(),
+            if f.unplaced > 0 {
+                format!(", {} replicas left unplaced (no room)", f.unplaced)
+            } else {
+                String::new()
+            },
             f.total().as_secs_f64()
+        ));
+    }
+    for r in &figures.recoveries {
+        let steps: Vec<String> = r
+            .steps
+            .iter()
+            .map(|s| {
+                format!(
+                    "{:.0} % at {:.1} s ({} replicas home, re-placed in {:.2} s wall{})",
+                    s.share * 100.0,
+                    s.at.as_secs_f64(),
+                    s.home,
+                    s.replace.as_secs_f64(),
+                    if s.unplaced > 0 {
+                        format!(", {} unplaced", s.unplaced)
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .collect();
+        report.notes.push(format!(
+            "region {} back: seen up by gossip in {:.2} s, recovery committed by the global tier in {:.0} ms, load moved back in steps: {}; {:.1} s from return to load fully back",
+            names[r.region],
+            r.detect.as_secs_f64(),
+            r.decide.as_secs_f64() * 1000.0,
+            steps.join(", "),
+            r.total().as_secs_f64()
         ));
     }
     report.notes.push(format!(
@@ -242,7 +283,7 @@ fn planet(topology: &Topology, seed: u64, quick: bool, failovers_per_hour: u32) 
         figures.placements.as_secs_f64()
     ));
     report.notes.push(
-        "not simulated yet: partitions, a lost voter's region, recovery and load moving back"
+        "not simulated yet: partitions, a lost voter's region (and the global leader moving)"
             .into(),
     );
     Ok(report.finish())

@@ -24,6 +24,12 @@ pub enum GroupError {
     NoLeader(Duration),
     #[error("gossip: {0}")]
     Gossip(String),
+    /// A gossip member could not be restarted.
+    #[error("gossip restart: {0}")]
+    Restart(#[from] control::summary::RestartError),
+    /// The scheduler refused its input as a whole.
+    #[error("placement: {0}")]
+    Placement(#[from] scheduler::InputError),
     #[error("creating the group's directory: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -2,6 +2,9 @@
 //! regions that minimise its quorum round trip, one Raft group of three
 //! replicas per region, writes from independent clients at random times,
 //! and the scheduler placing 12,000,000 sandboxes over the regions' nodes.
+//! Then regions are lost and failed over (gossip detects, the global tier
+//! decides, the scheduler re-places) and brought back (gossip sees them
+//! up, the global tier decides, the load moves back in steps).
 //!
 //! Each region's group commits over the intra-region round trip; the
 //! global tier over the modelled round trips between its voters' regions.
@@ -17,7 +20,7 @@ use std::num::NonZeroU32;
 use control::Name;
 use control::replica::{NodeId, Timing};
 use control::summary::{Driver, GossipConfig, Link, RegionStatus};
-use control::topology::guard::{FailoverGuard, Verdict};
+use control::topology::guard::{FailoverGuard, Verdict, share_back};
 use scheduler::{Constraints, NodeView, Policy, Want};
 
 use crate::group::{Group, GroupError};
@@ -67,6 +70,9 @@ pub struct Failover {
     /// The guardrail held it for an operator's approval (the scenario
     /// approves at once: the operator's delay is not in the figures).
     pub awaited_approval: bool,
+    /// Replicas wanted but placed nowhere after the re-placement: the
+    /// shortfall when the healthy regions lack room (0 when they have it).
+    pub unplaced: u64,
 }
 
 impl Failover {
@@ -74,6 +80,51 @@ impl Failover {
     pub fn total(&self) -> Duration {
         self.detect + self.decide + self.replace
     }
+}
+
+/// A lost region's return and its load moving back, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recovery {
+    pub region: usize,
+    /// From the restart of the region's gossip members to a member in the
+    /// global leader's region holding every one of them up again (virtual).
+    pub detect: Duration,
+    /// The global tier committing the recovery (virtual).
+    pub decide: Duration,
+    /// The load moving back, step by step ([`share_back`]'s schedule).
+    pub steps: Vec<RecoveryStep>,
+}
+
+impl Recovery {
+    /// From the region's return to its load fully back: detection, the
+    /// decision and the step schedule (virtual), plus the last step's
+    /// re-placement (wall time of this machine).
+    pub fn total(&self) -> Duration {
+        let last = self
+            .steps
+            .last()
+            .map_or(Duration::ZERO, |s| s.at + s.replace);
+        self.detect + self.decide + last
+    }
+}
+
+/// One step of a recovered region taking its load back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecoveryStep {
+    /// From the recovery's commit to this step's commit: the schedule's wait
+    /// plus the global tier's commit of the step (virtual).
+    pub at: Duration,
+    /// The share of its own deployments' replicas the region is to hold
+    /// after this step ([`share_back`]).
+    pub share: f64,
+    /// The global tier committing the step (virtual).
+    pub commit: Duration,
+    /// `scheduler::place` over every placement with the step's wants (wall).
+    pub replace: Duration,
+    /// Replicas of the region's own deployments on its nodes after the step.
+    pub home: u64,
+    /// Replicas wanted but placed nowhere after the step.
+    pub unplaced: u64,
 }
 
 /// What the scenario measured, in virtual time (the scheduler's placement
@@ -88,6 +139,8 @@ pub struct Figures {
     pub crdt_all: Vec<Duration>,
     /// Regions lost one after another, and how each was failed over.
     pub failovers: Vec<Failover>,
+    /// The lost regions brought back, in the order they were lost.
+    pub recoveries: Vec<Recovery>,
     /// How long `scheduler::place` took for [`Planet::sandboxes`].
     pub placements: Duration,
     pub placed: u64,
@@ -121,10 +174,51 @@ fn region_node(r: usize, k: usize) -> NodeId {
 
 const GLOBAL_BASE: NodeId = 1_000_000;
 
+/// Steps in which a recovered region takes its load back, and the time
+/// between them ([`share_back`]): 25, 50, 75 and 100 %, five minutes apart.
+pub const RECOVERY_STEPS: u32 = 4;
+/// See [`RECOVERY_STEPS`].
+pub const RECOVERY_STEP: Duration = Duration::from_secs(300);
+
+/// A moment of the scenario at which the fleet is shown to an observer
+/// ([`Planet::run_observed`]), so that tests can check what the scheduler
+/// did without the scenario judging itself.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Moment {
+    /// Every sandbox placed, every region healthy.
+    Placed,
+    /// `region`'s failover committed and its deployments re-placed.
+    FailedOver { region: usize },
+    /// Step `step` (from 1) of `region`'s load moving back, to `share`.
+    RecoveryStep {
+        region: usize,
+        step: usize,
+        share: f64,
+    },
+}
+
 impl Planet {
     /// Runs the scenario on a runtime with a paused clock (see the crate's
     /// docs); `progress` hears what it is doing.
     pub async fn run(&self, progress: &dyn Fn(&str)) -> Result<Figures, GroupError> {
+        self.run_observed(progress, &mut |_, _| {}).await
+    }
+
+    /// Regions the scenario loses: [`FAILOVERS`], or fewer when fewer
+    /// regions hold no global voter.
+    pub fn losses(&self) -> usize {
+        let candidates = (0..self.regions.len())
+            .filter(|r| !self.voters.contains(r))
+            .count();
+        FAILOVERS.min(candidates)
+    }
+
+    /// [`Planet::run`], showing the fleet to `observe` at each [`Moment`].
+    pub async fn run_observed(
+        &self,
+        progress: &dyn Fn(&str),
+        observe: &mut dyn FnMut(Moment, &FleetView<'_>),
+    ) -> Result<Figures, GroupError> {
         let this = PlanetLinks {
             rtt: self.rtt_ms.clone(),
             intra: self.intra_ms,
@@ -172,9 +266,16 @@ impl Planet {
         let (mut driver, crdt_convergence) = self.crdt_convergence()?;
 
         progress(&format!("placing {} sandboxes", self.sandboxes));
-        let mut fleet = Fleet::new(&self.regions, self.nodes_per_region, self.sandboxes);
-        let (placements, placed) = fleet.place_all();
+        let mut fleet = Fleet::new(
+            &self.regions,
+            self.nodes_per_region,
+            self.sandboxes,
+            self.losses(),
+        );
+        let (placements, placed) = fleet.place_all()?;
         let nodes = fleet.nodes.len();
+        let mut healthy: Vec<usize> = (0..self.regions.len()).collect();
+        observe(Moment::Placed, &fleet.view(&healthy));
 
         progress(&format!("losing {FAILOVERS} regions, one after another"));
         let mut failovers = Vec::with_capacity(FAILOVERS);
@@ -203,17 +304,73 @@ impl Planet {
             };
             let decide = global.commit(0, &format!("failover-{trial}")).await?;
             lost.push(region);
-            let healthy: Vec<usize> = (0..self.regions.len())
-                .filter(|r| !lost.contains(r))
-                .collect();
+            healthy.retain(|&r| r != region);
             let targets = (self.failover)(region, &healthy, &fleet.spare());
-            let replace = fleet.fail_over(region, &targets)?;
+            let (replace, unplaced) = fleet.fail_over(region, &targets)?;
             failovers.push(Failover {
                 region,
                 detect,
                 decide,
                 replace,
                 awaited_approval,
+                unplaced,
+            });
+            observe(Moment::FailedOver { region }, &fleet.view(&healthy));
+        }
+
+        progress(&format!(
+            "bringing {} regions back, their load in {RECOVERY_STEPS} steps {} s apart",
+            lost.len(),
+            RECOVERY_STEP.as_secs()
+        ));
+        let mut recoveries = Vec::with_capacity(lost.len());
+        for (trial, &region) in lost.iter().enumerate() {
+            let detect = self.detect_return(&mut driver, region, &healthy)?;
+            let decide = global.commit(0, &format!("recovery-{trial}")).await?;
+            healthy.push(region);
+            healthy.sort_unstable();
+            let decided = tokio::time::Instant::now();
+            let mut steps = Vec::with_capacity(RECOVERY_STEPS as usize);
+            let mut share = 0.0;
+            let step_ms = RECOVERY_STEP.as_millis() as u64;
+            // share_back reaches 1 at the last step, (steps - 1) × step_ms.
+            for k in 0..u64::from(RECOVERY_STEPS.max(1)) {
+                let elapsed = Duration::from_millis(k * step_ms);
+                let next = share_back(k * step_ms, RECOVERY_STEPS, step_ms);
+                if next <= share {
+                    continue;
+                }
+                tokio::time::sleep_until(decided + elapsed).await;
+                let commit = global
+                    .commit(0, &format!("recovery-{trial}-step-{k}"))
+                    .await?;
+                let (replace, unplaced) = fleet.bring_back(region, next)?;
+                share = next;
+                steps.push(RecoveryStep {
+                    at: tokio::time::Instant::now().duration_since(decided),
+                    share,
+                    commit,
+                    replace,
+                    home: fleet.home_replicas(region),
+                    unplaced,
+                });
+                observe(
+                    Moment::RecoveryStep {
+                        region,
+                        step: steps.len(),
+                        share,
+                    },
+                    &fleet.view(&healthy),
+                );
+                if share >= 1.0 {
+                    break;
+                }
+            }
+            recoveries.push(Recovery {
+                region,
+                detect,
+                decide,
+                steps,
             });
         }
         global.shutdown().await;
@@ -223,6 +380,7 @@ impl Planet {
             crdt_convergence: crdt_convergence.0,
             crdt_all: crdt_convergence.1,
             failovers,
+            recoveries,
             placements,
             placed,
             nodes,
@@ -336,9 +494,7 @@ impl Planet {
         let r = self.regions.len();
         let n = r * self.nodes_per_region;
         let victims: Vec<usize> = (0..n).filter(|i| i % r == region).collect();
-        let observer = (0..n)
-            .find(|i| i % r == self.voters[0])
-            .ok_or_else(|| GroupError::Gossip("no member in the leader's region".into()))?;
+        let observer = self.observer()?;
         for &v in &victims {
             driver.kill(v);
         }
@@ -354,6 +510,71 @@ impl Planet {
             if driver.now() > deadline || !driver.step() {
                 return Err(GroupError::Gossip(format!(
                     "region {} was not declared down within 60 virtual seconds",
+                    self.regions[region]
+                )));
+            }
+        }
+    }
+}
+
+impl Planet {
+    /// The gossip member that judges for the global tier: the first in the
+    /// global leader's region.
+    fn observer(&self) -> Result<usize, GroupError> {
+        let r = self.regions.len();
+        let leader = *self
+            .voters
+            .first()
+            .ok_or_else(|| GroupError::Gossip("no global voter".into()))?;
+        (0..r * self.nodes_per_region)
+            .find(|i| i % r == leader)
+            .ok_or_else(|| GroupError::Gossip("no member in the leader's region".into()))
+    }
+
+    /// Restarts every gossip member of the lost `region` (fresh processes,
+    /// renewed identities, each announcing itself to a member of the
+    /// nearest healthy region) and runs the driver until the member in the
+    /// global leader's region has seen them all up; how long that took.
+    fn detect_return(
+        &self,
+        driver: &mut Driver,
+        region: usize,
+        healthy: &[usize],
+    ) -> Result<Duration, GroupError> {
+        let r = self.regions.len();
+        let n = r * self.nodes_per_region;
+        let members: Vec<usize> = (0..n).filter(|i| i % r == region).collect();
+        let observer = self.observer()?;
+        let nearest = healthy
+            .iter()
+            .copied()
+            .filter(|&h| h != region)
+            .min_by(|&a, &b| {
+                (self.rtt_ms)(region, a)
+                    .total_cmp(&(self.rtt_ms)(region, b))
+                    .then(a.cmp(&b))
+            })
+            .ok_or_else(|| GroupError::Gossip("no healthy region to rejoin through".into()))?;
+        let via = (0..n)
+            .find(|&i| i % r == nearest && driver.is_alive(i))
+            .ok_or_else(|| GroupError::Gossip("no live member to rejoin through".into()))?;
+        let start = driver.now();
+        for &m in &members {
+            driver.restart(m, via)?;
+        }
+        let deadline = start + Duration::from_secs(60);
+        loop {
+            let all_up = members.iter().all(|&m| {
+                driver
+                    .declared_up(observer, m as u64)
+                    .is_some_and(|t| t >= start)
+            });
+            if all_up {
+                return Ok(driver.now() - start);
+            }
+            if driver.now() > deadline || !driver.step() {
+                return Err(GroupError::Gossip(format!(
+                    "region {} was not seen up again within 60 virtual seconds",
                     self.regions[region]
                 )));
             }
@@ -398,21 +619,39 @@ impl PlanetLinks {
 /// Sandboxes the scenario places.
 pub const SANDBOXES: u64 = 12_000_000;
 /// Replicas per deployment (120,000 deployments of 100 for 12,000,000).
-const REPLICAS: u32 = 100;
+pub const REPLICAS: u32 = 100;
 
-/// The scheduler's view of the planet: nodes with room for the
-/// sandboxes and half as much again (so that a region's load fits on its
-/// neighbours), deployments of 100 replicas each in one region (round
-/// robin, spread), and the placements once placed.
+/// Room on the nodes, as a multiple of the sandboxes: half as much again,
+/// and in a small planet at least enough for the load of the `losses`
+/// regions it loses to fit on the others (a twentieth more, for the
+/// placement's granularity). Without the second term a planet of 8
+/// regions, 5 of them voters, ran out of room on its third loss.
+pub fn headroom(regions: usize, losses: usize) -> f64 {
+    let survivors = regions.saturating_sub(losses).max(1);
+    (regions as f64 / survivors as f64 * 1.05).max(1.5)
+}
+
+/// The scheduler's view of the planet: nodes with room for the sandboxes
+/// and more ([`headroom`]), so that a region's load fits on its
+/// neighbours), deployments of [`REPLICAS`] replicas each in one region
+/// (round robin, spread), and the placements once placed.
 struct Fleet {
     names: Vec<Name>,
     nodes: Vec<NodeView>,
+    /// Node name → index in `nodes` (region `r`'s node `k` is
+    /// `r * nodes_per_region + k`).
+    node_index: BTreeMap<Name, usize>,
+    nodes_per_region: usize,
     wants: Vec<Want>,
+    /// Want app name → index in `wants`.
+    want_index: BTreeMap<Name, usize>,
+    /// Per want, the region it was first placed in (its home).
+    homes: Vec<usize>,
     placements: Vec<scheduler::Placement>,
 }
 
 impl Fleet {
-    fn new(regions: &[String], nodes_per_region: usize, sandboxes: u64) -> Fleet {
+    fn new(regions: &[String], nodes_per_region: usize, sandboxes: u64, losses: usize) -> Fleet {
         let names: Vec<Name> = regions
             .iter()
             .map(|r| {
@@ -420,8 +659,10 @@ impl Fleet {
                     .unwrap_or_else(|_| Name::new("region", "region").expect("a valid name"))
             })
             .collect();
-        let per_node = (sandboxes * 3 / 2 / (regions.len() * nodes_per_region) as u64
-            + u64::from(REPLICAS)) as u32;
+        let slots = sandboxes as f64 * headroom(regions.len(), losses);
+        let per_node = ((slots / (regions.len() * nodes_per_region).max(1) as f64).ceil() as u64
+            + u64::from(REPLICAS))
+        .min(u64::from(u32::MAX)) as u32;
         let mut nodes = Vec::new();
         for (r, region) in names.iter().enumerate() {
             for k in 0..nodes_per_region {
@@ -435,73 +676,156 @@ impl Fleet {
                 });
             }
         }
+        let node_index = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.clone(), i))
+            .collect();
         let deployments = sandboxes / u64::from(REPLICAS);
         let tenant = Name::new("tenant", "planet").expect("a valid name");
-        let wants: Vec<Want> = (0..deployments)
-            .map(|d| Want {
+        let homes: Vec<usize> = (0..deployments)
+            .map(|d| d as usize % names.len().max(1))
+            .collect();
+        let wants: Vec<Want> = homes
+            .iter()
+            .enumerate()
+            .map(|(d, &home)| Want {
                 tenant: tenant.clone(),
                 app: Name::new("app", &format!("a{d:06}")).expect("a valid name"),
                 version: 1,
-                regions: BTreeMap::from([(names[d as usize % names.len()].clone(), REPLICAS)]),
+                regions: BTreeMap::from([(names[home].clone(), REPLICAS)]),
                 constraints: Constraints {
                     policy: Policy::Spread,
                     ..Constraints::default()
                 },
             })
             .collect();
+        let want_index = wants
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.app.clone(), i))
+            .collect();
         Fleet {
             names,
             nodes,
+            node_index,
+            nodes_per_region,
             wants,
+            want_index,
+            homes,
             placements: Vec::new(),
         }
     }
 
     /// Each region's free slots on healthy nodes.
     fn spare(&self) -> Vec<f64> {
-        let mut used: BTreeMap<&Name, u64> = BTreeMap::new();
-        for p in &self.placements {
-            *used.entry(&p.node).or_default() += u64::from(p.count);
-        }
+        let used = self.per_node();
         let mut spare = vec![0.0; self.names.len()];
-        for node in self.nodes.iter().filter(|n| n.healthy) {
-            if let Some(r) = self.names.iter().position(|name| *name == node.region) {
-                let free = u64::from(node.capacity)
-                    .saturating_sub(used.get(&node.name).copied().unwrap_or(0));
-                spare[r] += free as f64;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.healthy {
+                let free = u64::from(node.capacity).saturating_sub(used[i]);
+                spare[i / self.nodes_per_region.max(1)] += free as f64;
             }
         }
         spare
     }
 
-    /// Places every want from empty; the wall time and sandboxes placed.
-    fn place_all(&mut self) -> (Duration, u64) {
-        let started = WallInstant::now();
-        let plan = scheduler::place(&self.nodes, &self.wants, &[]);
-        let took = started.elapsed();
-        match plan {
-            Ok(plan) => {
-                let placed = plan.added();
-                self.placements = plan.placements;
-                (took, placed)
+    /// Replicas placed per node, by index.
+    fn per_node(&self) -> Vec<u64> {
+        let mut used = vec![0u64; self.nodes.len()];
+        for p in &self.placements {
+            if let Some(&i) = self.node_index.get(&p.node) {
+                used[i] += u64::from(p.count);
             }
-            Err(_) => (took, 0),
+        }
+        used
+    }
+
+    /// Replicas placed per want, by index.
+    fn per_want(&self) -> Vec<u32> {
+        let mut placed = vec![0u32; self.wants.len()];
+        for p in &self.placements {
+            if let Some(&i) = self.want_index.get(&p.app) {
+                placed[i] += p.count;
+            }
+        }
+        placed
+    }
+
+    /// Replicas wanted (each deployment's [`REPLICAS`], wherever it is)
+    /// but placed nowhere.
+    fn shortfall(&self) -> u64 {
+        self.per_want()
+            .iter()
+            .map(|&n| u64::from(REPLICAS.saturating_sub(n)))
+            .sum()
+    }
+
+    /// Replicas of `region`'s own deployments on its nodes.
+    fn home_replicas(&self, region: usize) -> u64 {
+        let npr = self.nodes_per_region.max(1);
+        self.placements
+            .iter()
+            .filter(|p| {
+                self.want_index
+                    .get(&p.app)
+                    .is_some_and(|&w| self.homes[w] == region)
+                    && self
+                        .node_index
+                        .get(&p.node)
+                        .is_some_and(|&n| n / npr == region)
+            })
+            .map(|p| u64::from(p.count))
+            .sum()
+    }
+
+    fn view<'a>(&'a self, healthy: &'a [usize]) -> FleetView<'a> {
+        FleetView {
+            fleet: self,
+            healthy,
+        }
+    }
+
+    /// Places every want from empty; the wall time and sandboxes placed.
+    fn place_all(&mut self) -> Result<(Duration, u64), GroupError> {
+        let started = WallInstant::now();
+        let plan = scheduler::place(&self.nodes, &self.wants, &[])?;
+        let took = started.elapsed();
+        let placed = plan.added();
+        self.placements = plan.placements;
+        Ok((took, placed))
+    }
+
+    /// Re-plans over every current placement; the wall time and the
+    /// shortfall after it.
+    fn place_again(&mut self) -> Result<(Duration, u64), GroupError> {
+        let started = WallInstant::now();
+        let plan = scheduler::place(&self.nodes, &self.wants, &self.placements)?;
+        let took = started.elapsed();
+        self.placements = plan.placements;
+        Ok((took, self.shortfall()))
+    }
+
+    fn set_healthy(&mut self, region: usize, healthy: bool) {
+        let name = &self.names[region];
+        for node in &mut self.nodes {
+            if node.region == *name {
+                node.healthy = healthy;
+            }
         }
     }
 
     /// Marks `region`'s nodes unhealthy, moves its wants to `targets` by
-    /// share, and re-plans over every current placement; the wall time.
+    /// share, and re-plans over every current placement; the wall time and
+    /// the replicas left unplaced (those of a failover without targets, or
+    /// beyond the targets' room).
     fn fail_over(
         &mut self,
         region: usize,
         targets: &[(usize, f64)],
-    ) -> Result<Duration, GroupError> {
+    ) -> Result<(Duration, u64), GroupError> {
+        self.set_healthy(region, false);
         let failed = self.names[region].clone();
-        for node in &mut self.nodes {
-            if node.region == failed {
-                node.healthy = false;
-            }
-        }
         // Replicas go to the targets in proportion to their shares over
         // all the moved wants (each target within one replica of its share
         // of the total), not rounded want by want.
@@ -528,18 +852,178 @@ impl Fleet {
                 }
             }
         }
-        let started = WallInstant::now();
-        let plan = scheduler::place(&self.nodes, &self.wants, &self.placements)
-            .map_err(|e| GroupError::Gossip(format!("re-placing: {e}")))?;
-        let took = started.elapsed();
-        if !plan.rejections.is_empty() {
-            return Err(GroupError::Gossip(format!(
-                "re-placing region {failed}: {} wants not met, first {:?}",
-                plan.rejections.len(),
-                plan.rejections[0]
-            )));
+        self.place_again()
+    }
+
+    /// Marks `region`'s nodes healthy and gives each of its own deployments
+    /// `share` of its [`REPLICAS`] back there (rounded down; all at share 1),
+    /// taken from wherever the rest of them run now, in proportion; then
+    /// re-plans. The wall time and the replicas left unplaced.
+    fn bring_back(&mut self, region: usize, share: f64) -> Result<(Duration, u64), GroupError> {
+        self.set_healthy(region, true);
+        let home = self.names[region].clone();
+        for (want, _) in self
+            .wants
+            .iter_mut()
+            .zip(&self.homes)
+            .filter(|(_, h)| **h == region)
+        {
+            // Of the deployment's full size, not of what it holds now: a
+            // failover without room may have left some of it unplaced.
+            let goal = if share >= 1.0 {
+                REPLICAS
+            } else {
+                (f64::from(REPLICAS) * share.max(0.0)).floor() as u32
+            };
+            let now = want.regions.get(&home).copied().unwrap_or(0);
+            if goal <= now {
+                continue;
+            }
+            let mut away: Vec<(Name, u32)> = want
+                .regions
+                .iter()
+                .filter(|(r, _)| **r != home)
+                .map(|(r, n)| (r.clone(), *n))
+                .collect();
+            let kept = shrink(&away, goal - now);
+            want.regions.clear();
+            want.regions.insert(home.clone(), goal);
+            for ((r, _), n) in away.drain(..).zip(kept) {
+                if n > 0 {
+                    want.regions.insert(r, n);
+                }
+            }
         }
-        self.placements = plan.placements;
-        Ok(took)
+        self.place_again()
+    }
+}
+
+/// `counts` less `by` in all, each keeping its proportion of what is left
+/// (largest remainders first, ties to the earlier entry); `by` beyond the
+/// sum takes everything. Pure, so the move back is the same on every run.
+fn shrink(counts: &[(Name, u32)], by: u32) -> Vec<u32> {
+    let sum: u64 = counts.iter().map(|(_, n)| u64::from(*n)).sum();
+    let left = sum.saturating_sub(u64::from(by));
+    if sum == 0 {
+        return vec![0; counts.len()];
+    }
+    let mut kept: Vec<u64> = counts
+        .iter()
+        .map(|(_, n)| u64::from(*n) * left / sum)
+        .collect();
+    let mut order: Vec<usize> = (0..counts.len()).collect();
+    // The remainder of each entry's exact share, largest first.
+    order.sort_by_key(|&i| std::cmp::Reverse(u64::from(counts[i].1) * left % sum));
+    let mut rest = left - kept.iter().sum::<u64>();
+    for i in order {
+        if rest == 0 {
+            break;
+        }
+        kept[i] += 1;
+        rest -= 1;
+    }
+    // Each entry keeps at most what it had, so each fits in a u32.
+    kept.into_iter()
+        .map(|k| u32::try_from(k).unwrap_or(u32::MAX))
+        .collect()
+}
+
+/// The fleet at a [`Moment`], as the scheduler placed it: what a test
+/// checks the scenario against.
+pub struct FleetView<'a> {
+    fleet: &'a Fleet,
+    healthy: &'a [usize],
+}
+
+impl FleetView<'_> {
+    /// Regions the global tier holds healthy now, ascending.
+    pub fn healthy(&self) -> &[usize] {
+        self.healthy
+    }
+
+    /// Per deployment (in creation order), the region it was first placed
+    /// in.
+    pub fn homes(&self) -> &[usize] {
+        &self.fleet.homes
+    }
+
+    /// Per deployment, the replicas placed over all regions.
+    pub fn replicas(&self) -> Vec<u32> {
+        self.fleet.per_want()
+    }
+
+    /// Per node of `region`, in node order, the replicas placed on it.
+    pub fn on_nodes(&self, region: usize) -> Vec<u64> {
+        let npr = self.fleet.nodes_per_region;
+        let used = self.fleet.per_node();
+        used.get(region * npr..(region + 1) * npr)
+            .map(<[u64]>::to_vec)
+            .unwrap_or_default()
+    }
+
+    /// Replicas of `region`'s own deployments on its nodes.
+    pub fn home_replicas(&self, region: usize) -> u64 {
+        self.fleet.home_replicas(region)
+    }
+
+    /// Replicas wanted but placed nowhere.
+    pub fn unplaced(&self) -> u64 {
+        self.fleet.shortfall()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(ns: &[u32]) -> Vec<(Name, u32)> {
+        ns.iter()
+            .enumerate()
+            .map(|(i, &n)| (Name::new("region", &format!("r{i}")).unwrap(), n))
+            .collect()
+    }
+
+    #[test]
+    fn shrink_keeps_proportions_and_the_total() {
+        assert_eq!(shrink(&counts(&[50, 30, 20]), 50), [25, 15, 10]);
+        assert_eq!(shrink(&counts(&[34, 33, 33]), 25), [25, 25, 25]);
+        assert_eq!(shrink(&counts(&[34, 33, 33]), 24), [26, 25, 25]);
+        assert_eq!(shrink(&counts(&[10, 0]), 20), [0, 0]);
+        assert_eq!(shrink(&counts(&[]), 5), Vec::<u32>::new());
+        let kept = shrink(&counts(&[7, 11, 13, 17]), 19);
+        assert_eq!(kept.iter().sum::<u32>(), 48 - 19);
+        assert!(kept.iter().zip([7, 11, 13, 17]).all(|(k, n)| *k <= n));
+    }
+
+    #[test]
+    fn a_failover_without_room_reports_its_shortfall() {
+        // Four regions of three nodes, 1,200 sandboxes (12 deployments of
+        // 100, 3 per region), room for 1.5 times as many: 250 per node.
+        let regions: Vec<String> = (0..4).map(|r| format!("r{r}")).collect();
+        let mut fleet = Fleet::new(&regions, 3, 1_200, 0);
+        assert_eq!(fleet.place_all().unwrap().1, 1_200);
+        assert_eq!(fleet.spare(), [450.0; 4]);
+        // Region 0's 300 fit on region 1 (750 slots, 300 used)...
+        let (_, unplaced) = fleet.fail_over(0, &[(1, 1.0)]).unwrap();
+        assert_eq!(unplaced, 0);
+        assert_eq!(fleet.view(&[1, 2, 3]).on_nodes(0), [0, 0, 0]);
+        // ...region 2's do not: 150 short, reported, not an error.
+        let (_, unplaced) = fleet.fail_over(2, &[(1, 1.0)]).unwrap();
+        assert_eq!(unplaced, 150);
+        assert_eq!(fleet.view(&[1, 3]).on_nodes(1), [250, 250, 250]);
+        // A failover with no target leaves all of its load unplaced.
+        let (_, unplaced) = fleet.fail_over(3, &[]).unwrap();
+        assert_eq!(unplaced, 150 + 300);
+        // Region 3 back at 100 %: its own 300 home again.
+        let (_, unplaced) = fleet.bring_back(3, 1.0).unwrap();
+        assert_eq!(unplaced, 150);
+        assert_eq!(fleet.home_replicas(3), 300);
+    }
+
+    #[test]
+    fn headroom_lets_a_small_planet_lose_its_regions() {
+        assert_eq!(headroom(120, 3), 1.5);
+        assert!((headroom(8, 3) - 8.0 / 5.0 * 1.05).abs() < 1e-12);
+        assert!(headroom(8, 3) * 5.0 / 8.0 > 1.0);
     }
 }

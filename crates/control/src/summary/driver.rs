@@ -17,7 +17,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::clock::NodeId;
 use super::config::GossipConfig;
-use super::gossip::{Gossip, Tick};
+use super::gossip::{Gossip, GossipError, Tick};
 use super::identity::Peer;
 use crate::Name;
 
@@ -52,6 +52,28 @@ impl Link {
     }
 }
 
+/// Why [`Driver::restart`] could not bring a member back.
+#[derive(Debug, thiserror::Error)]
+pub enum RestartError {
+    /// No member has that index.
+    #[error("gossip member {member} does not exist ({members} members)")]
+    NoMember {
+        /// The index asked for.
+        member: usize,
+        /// How many members there are.
+        members: usize,
+    },
+    /// The member to announce to is not running, or is the member itself:
+    /// a restarted member must be introduced by a live one.
+    #[error(
+        "gossip member {0} cannot introduce a restarted member: it is not running, or is the member itself"
+    )]
+    Seed(usize),
+    /// foca refused the announcement.
+    #[error(transparent)]
+    Gossip(#[from] GossipError),
+}
+
 /// [`Driver::new`] was given no region to put members in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the gossip driver needs at least one region for its members")]
@@ -76,6 +98,9 @@ enum Event {
     },
     Timer {
         member: usize,
+        /// The member's incarnation that armed it (see [`Driver::restart`]):
+        /// a timer does not outlive the process that armed it.
+        incarnation: u32,
         tick: Tick,
     },
 }
@@ -96,6 +121,9 @@ pub struct Driver {
     now: Duration,
     members: Vec<Gossip>,
     alive: Vec<bool>,
+    /// Per member, how many times it was restarted.
+    incarnation: Vec<u32>,
+    config: GossipConfig,
     events: BTreeMap<(Duration, u64), Event>,
     seq: u64,
     rng: Xoshiro256PlusPlus,
@@ -103,6 +131,9 @@ pub struct Driver {
     links: BTreeMap<(usize, usize), Link>,
     /// (observer, subject) → when the observer was told the subject is down.
     downs: BTreeMap<(usize, NodeId), Duration>,
+    /// (observer, subject) → when the observer was last told the subject is
+    /// up (a new member, or a restarted one under a renewed identity).
+    ups: BTreeMap<(usize, NodeId), Duration>,
     stats: NetStats,
 }
 
@@ -141,6 +172,8 @@ impl Driver {
         let mut driver = Driver {
             now: Duration::ZERO,
             alive: vec![true; n],
+            incarnation: vec![0; n],
+            config,
             members,
             events: BTreeMap::new(),
             seq: 0,
@@ -148,6 +181,7 @@ impl Driver {
             default_link: link,
             links: BTreeMap::new(),
             downs: BTreeMap::new(),
+            ups: BTreeMap::new(),
             stats: NetStats::default(),
         };
         if n > 0 {
@@ -208,6 +242,43 @@ impl Driver {
     /// Stops member `i`: it handles nothing more, and packets to it are lost.
     pub fn kill(&mut self, i: usize) {
         self.alive[i] = false;
+    }
+
+    /// Restarts member `i` (after a [`Driver::kill`], typically) as a new
+    /// process would start: an empty summary, nobody known, none of its old
+    /// timers, and a renewed identity (`bump` one higher) — the members that
+    /// hold the old identity as down would ignore it, and foca takes the
+    /// renewed one as a new member (`Rename` then `MemberUp`). It announces
+    /// itself to the live member `via`, as a node announces itself to a
+    /// seed it was configured with. Its random seed comes from the driver's
+    /// seeded RNG, so a run stays reproducible.
+    pub fn restart(&mut self, i: usize, via: usize) -> Result<(), RestartError> {
+        let members = self.members.len();
+        if i >= members {
+            return Err(RestartError::NoMember { member: i, members });
+        }
+        if via == i || !self.alive.get(via).copied().unwrap_or(false) {
+            return Err(RestartError::Seed(via));
+        }
+        let old = self.members[i].identity().clone();
+        let me = Peer {
+            bump: old.bump.wrapping_add(1),
+            ..old
+        };
+        let seed = self.rng.random::<u64>();
+        let mut member = Gossip::new(me, self.config.clone(), seed);
+        member.announce(self.members[via].identity().clone())?;
+        self.members[i] = member;
+        self.incarnation[i] = self.incarnation[i].wrapping_add(1);
+        self.alive[i] = true;
+        self.collect(i);
+        Ok(())
+    }
+
+    /// When `observer` was last told that `subject` is up (joined, or came
+    /// back under a renewed identity), if it was.
+    pub fn declared_up(&self, observer: usize, subject: NodeId) -> Option<Duration> {
+        self.ups.get(&(observer, subject)).copied()
     }
 
     /// Runs `f` on member `i` at the current virtual time (a local write,
@@ -336,8 +407,12 @@ impl Driver {
                 self.stats.delivered += 1;
                 (to, self.members[to].handle_packet(&bytes, time))
             }
-            Event::Timer { member, tick } => {
-                if !self.alive[member] {
+            Event::Timer {
+                member,
+                incarnation,
+                tick,
+            } => {
+                if !self.alive[member] || incarnation != self.incarnation[member] {
                     return Some(member);
                 }
                 (member, self.members[member].handle_timer(tick, time))
@@ -354,7 +429,15 @@ impl Driver {
     fn collect(&mut self, i: usize) {
         let output = self.members[i].drain();
         for (after, tick) in output.timers {
-            self.push(self.now + after, Event::Timer { member: i, tick });
+            let incarnation = self.incarnation[i];
+            self.push(
+                self.now + after,
+                Event::Timer {
+                    member: i,
+                    incarnation,
+                    tick,
+                },
+            );
         }
         for packet in output.packets {
             let Ok(to) = usize::try_from(packet.to.node) else {
@@ -387,8 +470,14 @@ impl Driver {
             self.push(self.now + link.delay + jitter, event);
         }
         for notification in output.notifications {
-            if let OwnedNotification::MemberDown(peer) = notification {
-                self.downs.entry((i, peer.node)).or_insert(self.now);
+            match notification {
+                OwnedNotification::MemberDown(peer) => {
+                    self.downs.entry((i, peer.node)).or_insert(self.now);
+                }
+                OwnedNotification::MemberUp(peer) => {
+                    self.ups.insert((i, peer.node), self.now);
+                }
+                _ => {}
             }
         }
     }

@@ -41,7 +41,7 @@ mod tests;
 pub use clock::{Hlc, NodeId, Stamp};
 pub use config::GossipConfig;
 pub use crdt::{AppKey, Summary};
-pub use driver::{Driver, Link, NoRegions, Spread};
+pub use driver::{Driver, Link, NoRegions, RestartError, Spread};
 pub use gossip::{Exchange, ExchangeMessage, Gossip, GossipError, GossipStats, Output, Tick};
 pub use identity::Peer;
 pub use report::{CellSight, cell_report, requests_served, requests_since};
