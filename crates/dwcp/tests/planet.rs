@@ -301,26 +301,8 @@ fn a_global_change_in_one_region_is_seen_in_the_other_which_serves_on_when_the_f
     );
 }
 
-const THREE_REGIONS: &str = r#"
-country = [
-  { name = "ie", continent = "europe" },
-  { name = "de", continent = "europe" },
-  { name = "fr", continent = "europe" },
-]
-metro = [
-  { name = "dublin", country = "ie" },
-  { name = "frankfurt", country = "de" },
-  { name = "paris", country = "fr" },
-]
-region = [
-  { name = "eu-west-1", metro = "dublin", lat = 53.3, lon = -6.3, nodes = ["x-1"] },
-  { name = "eu-central-1", metro = "frankfurt", lat = 50.1, lon = 8.7, nodes = ["y-1"] },
-  { name = "eu-west-3", metro = "paris", lat = 48.9, lon = 2.4, nodes = ["z-1"] },
-]
-
-[global]
-voters = 3
-"#;
+/// Dublin, Frankfurt and Paris, one node each, three global voters.
+const THREE_REGIONS: &str = include_str!("../../../topologies/europe-3.toml");
 
 /// A client in Paris asks where to go.
 const PARIS: &str = "/api/v1/route?lat=48.9&lon=2.4";

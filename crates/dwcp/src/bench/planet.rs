@@ -22,26 +22,7 @@ use serde_json::Value;
 use super::report::{Report, Series};
 use crate::client::{ApiArgs, Client};
 
-const TOPOLOGY: &str = r#"
-country = [
-  { name = "ie", continent = "europe" },
-  { name = "de", continent = "europe" },
-  { name = "fr", continent = "europe" },
-]
-metro = [
-  { name = "dublin", country = "ie" },
-  { name = "frankfurt", country = "de" },
-  { name = "paris", country = "fr" },
-]
-region = [
-  { name = "eu-west-1", metro = "dublin", lat = 53.3, lon = -6.3, nodes = ["x-1"] },
-  { name = "eu-central-1", metro = "frankfurt", lat = 50.1, lon = 8.7, nodes = ["y-1"] },
-  { name = "eu-west-3", metro = "paris", lat = 48.9, lon = 2.4, nodes = ["z-1"] },
-]
-
-[global]
-voters = 3
-"#;
+const TOPOLOGY: &str = include_str!("../../../../topologies/europe-3.toml");
 
 /// The three nodes' topology names, regions and loopback addresses.
 const NODES: [(&str, &str, u8); 3] = [
