@@ -24,7 +24,8 @@ use control::replica::Timing;
   export DWCP_TOKEN=dwcp-admin.…                # the admin token it printed\n  \
   dwcp up --data-dir n2 --listen 127.0.0.2:7071 --api 127.0.0.2:7070 \\\n         \
   --join 127.0.0.1:7071 --token dwcp-join.…     # a second node\n  \
-  dwcp cluster status")]
+  dwcp cluster status\n  \
+  dwcp up --topology planet.toml --node a-1 --global-listen 10.0.1.1:7072 …  # a planet: docs/planet.md")]
 pub struct UpArgs {
     /// Where this node keeps its store, keys and artifacts.
     #[arg(

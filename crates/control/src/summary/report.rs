@@ -90,3 +90,142 @@ pub fn requests_served(state: &State) -> u64 {
 pub fn requests_since(before: u64, now: u64) -> u64 {
     if now >= before { now - before } else { now }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Command, Node, PlacementSpec, Quotas, Region, VersionConfig};
+
+    fn n(kind: &'static str, s: &str) -> Name {
+        Name::new(kind, s).unwrap()
+    }
+
+    fn apply(state: &mut State, command: Command) {
+        let described = format!("{command:?}");
+        state
+            .apply(&command)
+            .unwrap_or_else(|r| panic!("{described}: {r}"));
+    }
+
+    fn node(name: &str, region: &str, capacity: u32) -> Command {
+        Command::PutNode {
+            node: Node {
+                name: n("node", name),
+                region: n("region", region),
+                address: format!("{name}:7071"),
+                labels: Default::default(),
+                capacity,
+                api: None,
+                gateway: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_cell_reports_its_slots_health_and_each_app_deployed_here() {
+        let mut state = State::default();
+        for r in ["here", "there"] {
+            apply(
+                &mut state,
+                Command::PutRegion {
+                    region: Region::named(n("region", r)),
+                },
+            );
+        }
+        apply(&mut state, node("a", "here", 1000));
+        apply(&mut state, node("b", "here", 500));
+        apply(&mut state, node("c", "there", 700));
+        apply(
+            &mut state,
+            Command::PutTenant {
+                name: n("tenant", "t"),
+                quotas: Quotas::default(),
+            },
+        );
+        for app in ["shop", "elsewhere"] {
+            apply(
+                &mut state,
+                Command::CreateApp {
+                    tenant: n("tenant", "t"),
+                    name: n("app", app),
+                    route: format!("/{app}"),
+                    host: None,
+                },
+            );
+            apply(
+                &mut state,
+                Command::AddVersion {
+                    tenant: n("tenant", "t"),
+                    app: n("app", app),
+                    digest: "ab".repeat(32),
+                    config: VersionConfig::default(),
+                },
+            );
+        }
+        apply(
+            &mut state,
+            Command::SetDeployment {
+                tenant: n("tenant", "t"),
+                app: n("app", "shop"),
+                version: 1,
+                regions: [(n("region", "here"), 3), (n("region", "there"), 1)].into(),
+            },
+        );
+        apply(
+            &mut state,
+            Command::SetDeployment {
+                tenant: n("tenant", "t"),
+                app: n("app", "elsewhere"),
+                version: 1,
+                regions: [(n("region", "there"), 2)].into(),
+            },
+        );
+        // Two of the three replicas here placed; one on the other region's node.
+        apply(
+            &mut state,
+            Command::SetPlacements {
+                tenant: n("tenant", "t"),
+                app: n("app", "shop"),
+                placements: vec![
+                    PlacementSpec {
+                        version: 1,
+                        node: n("node", "a"),
+                        count: 2,
+                    },
+                    PlacementSpec {
+                        version: 1,
+                        node: n("node", "c"),
+                        count: 1,
+                    },
+                ],
+            },
+        );
+        let sight = CellSight {
+            voters: 3,
+            voters_reached: 3,
+            requests_per_sec: 42,
+        };
+        let (status, apps) = cell_report(&state, &n("region", "here"), sight);
+        assert_eq!(status.capacity.sandbox_slots, 1500);
+        assert_eq!(status.health, Health::Healthy);
+        assert_eq!(status.load.requests_per_sec, 42);
+        assert_eq!(apps.len(), 1, "{apps:?}");
+        let (key, app) = &apps[0];
+        assert_eq!(key.to_string(), "t/shop");
+        assert_eq!((app.wanted, app.ready, app.serving), (3, 2, true));
+        let lagging = CellSight {
+            voters_reached: 2,
+            ..sight
+        };
+        assert_eq!(
+            cell_report(&state, &n("region", "here"), lagging).0.health,
+            Health::Degraded
+        );
+    }
+
+    #[test]
+    fn a_restarted_node_counts_requests_from_zero() {
+        assert_eq!(requests_since(10, 25), 15);
+        assert_eq!(requests_since(25, 4), 4);
+    }
+}
