@@ -22,3 +22,4 @@ pub mod group;
 pub mod net;
 pub mod planet;
 pub mod rng;
+pub mod turmoil_gossip;
