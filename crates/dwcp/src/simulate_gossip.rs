@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use control::topology::{Calibration, RttModel, Topology};
+use control::topology::{Calibration, GlobalFloor, RttModel, Topology};
+use sim::planet::global_timing;
 use sim::turmoil_gossip::{
     Engine, GossipRun, GossipScenario, IdleSteps, TICK, UPDATE_GAP, idle_steps,
 };
+use sim::turmoil_raft::RaftScenario;
 
 use crate::bench::report::{Report, Series, histogram, record};
 
@@ -22,8 +24,13 @@ const PLANET_120: &str = include_str!("../../../topologies/planet-120.toml");
 /// Members per region (the planet's three nodes each).
 const PER_REGION: usize = 3;
 
-/// Virtual time over which turmoil's step loop is timed with idle hosts.
+/// Virtual time over which turmoil's step loop is timed with idle hosts...
 const IDLE_SPAN: Duration = Duration::from_millis(200);
+/// ...or less, once a pass has spent this much CPU time (at 360 hosts in
+/// a debug build a step costs about a second)...
+const IDLE_CPU: Duration = Duration::from_secs(15);
+/// ...in this many passes, the cheapest kept (other load only adds time).
+const IDLE_REPEATS: usize = 3;
 
 /// `dwcp sim gossip`'s flags (flattened into `dwcp sim`'s; the others
 /// used are `--seed` and `--json`).
@@ -44,6 +51,102 @@ pub struct GossipArgs {
     /// report what it reached (0: no limit).
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
     wall_budget: u64,
+    /// raft: writes through the global tier's leader (exponential gaps,
+    /// mean 1 s).
+    #[arg(long, value_name = "K", default_value_t = 50)]
+    writes: usize,
+}
+
+/// `dwcp sim raft`: the global tier's five real replicas (placed on the
+/// planet as `dwcp sim planet` places them) over turmoil TCP and over the
+/// simulator's in-memory links (the baseline): commit latency (virtual)
+/// and wall and CPU time per simulated second.
+pub fn run_raft(args: &GossipArgs, seed: u64, json: bool) -> Result<()> {
+    let topology = Topology::parse(PLANET_120).context("topologies/planet-120.toml")?;
+    let model = RttModel::new(&topology, Calibration::aws_2017(), seed);
+    let floor = GlobalFloor::of(&topology, &model).context("placing the global tier")?;
+    let p = &floor.placement;
+    let mut voters = vec![p.leader];
+    voters.extend(p.voters.iter().copied().filter(|&v| v != p.leader));
+    let names: Vec<String> = voters
+        .iter()
+        .map(|&v| topology.regions[v].name.to_string())
+        .collect();
+    let by_voter = voters.clone();
+    let scenario = RaftScenario {
+        voters: voters.len(),
+        rtt_ms: Arc::new(move |a, b| model.base_ms(by_voter[a], by_voter[b])),
+        timing: global_timing(),
+        writes: args.writes,
+        seed,
+    };
+    eprintln!("[sim raft] in-memory links: {} writes", args.writes);
+    let links = scenario.run_links().context("the in-memory links")?;
+    eprintln!("[sim raft] turmoil: {} writes", args.writes);
+    let turmoil = scenario.run_turmoil().context("turmoil")?;
+    let mut report = Report::new(
+        "sim-raft",
+        serde_json::json!({
+            "voters": names,
+            "seed": seed,
+            "writes": args.writes,
+            "replicas": "control::replica::Replica (openraft, redb, the state machine), the global tier's timing (heartbeat 500 ms, election 3-6 s); the first voter initialized, so it leads",
+            "links": "one-way delay = half the planet model's round trip between the voters' regions, no jitter, both engines",
+            "turmoil": format!("turmoil 0.7: a host per replica, RPCs as the transport's JSON bodies framed on one turmoil TCP connection per peer, a step every {} ms", TICK.as_millis()),
+            "baseline": "sim::net::Links (the RaftNetworkFactory of dwcp sim planet) in a paused tokio runtime",
+            "time": "commits are virtual; wall and cpu per sim-s are this machine's",
+            "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+        }),
+    );
+    for run in [&links, &turmoil] {
+        let e = run.engine;
+        let baseline = |series: &str| (e == "turmoil").then(|| format!("links-{series}"));
+        let mut h = histogram();
+        for d in &run.commits {
+            record(&mut h, *d);
+        }
+        report.series.push(Series::latency(
+            &format!("{e}-commit"),
+            &h,
+            baseline("commit").as_deref(),
+        ));
+        if let Some(w) = run.wall_per_virtual_second() {
+            report.series.push(Series::value(
+                &format!("{e}-wall-per-sim-s"),
+                "ns",
+                w * 1e9,
+                1,
+                baseline("wall-per-sim-s").as_deref(),
+            ));
+        }
+        if let Some(c) = run.cpu {
+            let v = run.virtual_time.as_secs_f64().max(f64::MIN_POSITIVE);
+            report.series.push(Series::value(
+                &format!("{e}-cpu-per-sim-s"),
+                "ns",
+                c.as_secs_f64() / v * 1e9,
+                1,
+                baseline("cpu-per-sim-s").as_deref(),
+            ));
+        }
+        report.notes.push(format!(
+            "{e}: {} commits, {:.1} s of virtual time in {:.2} s of wall time{}",
+            run.commits.len(),
+            run.virtual_time.as_secs_f64(),
+            run.wall.as_secs_f64(),
+            run.cpu.map_or(String::new(), |c| format!(
+                " ({:.2} s of CPU)",
+                c.as_secs_f64()
+            )),
+        ));
+    }
+    let report = report.finish();
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
 }
 
 /// Runs `dwcp sim gossip` with `seed` and `json` from `dwcp sim`'s flags.
@@ -112,7 +215,10 @@ pub fn run(args: &GossipArgs, seed: u64, json: bool) -> Result<()> {
                 "[sim gossip] turmoil step loop: {hosts} idle hosts, {}",
                 if running { "running" } else { "finished" }
             );
-            idle.push(idle_steps(hosts, running, IDLE_SPAN).context("timing turmoil's steps")?);
+            idle.push(
+                idle_steps(hosts, running, IDLE_SPAN, IDLE_CPU, IDLE_REPEATS)
+                    .context("timing turmoil's steps")?,
+            );
         }
     }
     let report = report(&scenario, regions, &runs, &idle);
@@ -144,7 +250,7 @@ fn report(
             "links": "one-way delay = half the planet model's round trip between the members' regions (1 ms round trip within a region), no jitter, no loss, the same in both engines",
             "members_code": "control::summary::Gossip (foca SWIM + CRDT anti-entropy every 200 ms, writes pushed to 3 peers), GossipConfig::wan(N), the driver's member seeds, all announcing to member 0",
             "turmoil": format!("turmoil 0.7: one host (its own paused current-thread tokio runtime and LocalSet) per member, turmoil::net::UdpSocket on port 7946, Sim::set_link_latency per pair, a step every {} ms", TICK.as_millis()),
-            "time": "discovery and convergence are virtual; wall-per-sim-s, setup and the idle step loop are wall time on this machine",
+            "time": "discovery and convergence are virtual; wall-per-sim-s, wall-per-packet and setup are wall time on this machine, cpu-per-sim-s and the idle step loop CPU time of the simulating thread (CLOCK_THREAD_CPUTIME_ID; not inflated by other load)",
             "build": if cfg!(debug_assertions) { "debug" } else { "release" },
             "wall_budget_s": scenario.wall_budget.map(|b| b.as_secs()),
         }),
@@ -190,6 +296,15 @@ fn report(
                 baseline("wall-per-sim-s").as_deref(),
             ));
         }
+        if let Some(c) = run.cpu_per_virtual_second() {
+            report.series.push(Series::value(
+                &format!("{e}-cpu-per-sim-s"),
+                "ns",
+                c * 1e9,
+                1,
+                baseline("cpu-per-sim-s").as_deref(),
+            ));
+        }
         if run.packets > 0 {
             report.series.push(Series::value(
                 &format!("{e}-wall-per-packet"),
@@ -209,27 +324,28 @@ fn report(
     }
     for i in idle {
         let name = if i.hosts == 1 {
-            "turmoil-idle-1-host".to_string()
+            "turmoil-idle-1-host-cpu".to_string()
         } else if i.running {
-            "turmoil-idle-running".to_string()
+            "turmoil-idle-running-cpu".to_string()
         } else {
-            "turmoil-idle-finished".to_string()
+            "turmoil-idle-finished-cpu".to_string()
         };
         report.series.push(Series::value(
             &name,
             "ns",
-            i.wall_per_virtual_second() * 1e9,
+            i.cpu_per_virtual_second() * 1e9,
             (i.span.as_nanos() / TICK.as_nanos()) as u64,
             None,
         ));
     }
     for run in runs {
         report.notes.push(format!(
-            "{}: {} members, {:.1} s of virtual time in {:.1} s of wall time ({}), {} packets ({} bytes), {} refused{}",
+            "{}: {} members, {:.1} s of virtual time in {:.1} s of wall time, {} of CPU ({}), {} packets ({} bytes), {} refused{}",
             run.engine.name(),
             run.members,
             run.virtual_time.as_secs_f64(),
             run.wall.as_secs_f64(),
+            run.cpu.map_or("-".into(), |c| format!("{:.1} s", c.as_secs_f64())),
             run.wall_per_virtual_second()
                 .map_or("-".into(), |w| format!("{w:.3} s wall per simulated s")),
             run.packets,
@@ -256,7 +372,7 @@ fn report(
     let one = idle.iter().find(|i| i.hosts == 1);
     if let (Some(running), Some(finished), Some(one)) = (running, finished, one) {
         let steps_per_s = 1.0 / TICK.as_secs_f64();
-        let per_step = |i: &IdleSteps| i.wall_per_virtual_second() / steps_per_s * 1e6;
+        let per_step = |i: &IdleSteps| i.cpu_per_virtual_second() / steps_per_s * 1e6;
         let n = running.hosts as f64;
         report.notes.push(format!(
             "turmoil's step loop with {} idle hosts ({} links): {:.1} us a step running, {:.1} us with every host finished (the links alone), {:.1} us for one running host: per running host and step {:.1} us, of which {:.1} us its runtime's tick (one host) and {:.1} us scanning the links for its messages",
@@ -273,13 +389,12 @@ fn report(
             .iter()
             .find(|r| r.engine == Engine::Turmoil && r.packets > 0)
         {
-            let idle_part = running.wall_per_virtual_second() * t.virtual_time.as_secs_f64();
+            let idle_part = running.cpu_per_virtual_second() * t.virtual_time.as_secs_f64();
+            let spent = t.cpu.unwrap_or(t.wall).as_secs_f64();
             report.notes.push(format!(
-                "of turmoil's {:.1} s of wall time, {:.1} s is the idle step loop for that virtual time ({:.0} %); the rest, {:.1} us per packet, is the members' work and turmoil carrying their packets",
-                t.wall.as_secs_f64(),
-                idle_part,
-                100.0 * idle_part / t.wall.as_secs_f64().max(f64::MIN_POSITIVE),
-                ((t.wall.as_secs_f64() - idle_part).max(0.0) / t.packets as f64) * 1e6,
+                "of turmoil's {spent:.1} s of CPU time, {idle_part:.1} s is the idle step loop for that virtual time ({:.0} %); the rest, {:.1} us per packet, is the members' work and turmoil carrying their packets",
+                100.0 * idle_part / spent.max(f64::MIN_POSITIVE),
+                ((spent - idle_part).max(0.0) / t.packets as f64) * 1e6,
             ));
         }
     }

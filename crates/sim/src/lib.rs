@@ -23,3 +23,4 @@ pub mod net;
 pub mod planet;
 pub mod rng;
 pub mod turmoil_gossip;
+pub mod turmoil_raft;

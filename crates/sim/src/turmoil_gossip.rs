@@ -149,6 +149,10 @@ pub struct GossipRun {
     pub wall: Duration,
     /// Wall time to build the simulation (members, hosts, links).
     pub setup_wall: Duration,
+    /// CPU time of the simulating thread over the same span as `wall`, if
+    /// the OS tells it ([`thread_cpu`]): unlike wall time, not inflated by
+    /// other work on a shared machine.
+    pub cpu: Option<Duration>,
     /// Packets the members sent (SWIM and summary).
     pub packets: u64,
     /// Bytes in them.
@@ -166,6 +170,37 @@ impl GossipRun {
         let v = self.virtual_time.as_secs_f64();
         (v > 0.0).then(|| self.wall.as_secs_f64() / v)
     }
+
+    /// CPU seconds per simulated second, if both are known.
+    pub fn cpu_per_virtual_second(&self) -> Option<f64> {
+        let v = self.virtual_time.as_secs_f64();
+        self.cpu.filter(|_| v > 0.0).map(|c| c.as_secs_f64() / v)
+    }
+}
+
+/// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`, to
+/// the nanosecond); `None` if the OS refuses. The simulations here run on
+/// the calling thread, so differences of this are their CPU cost, which
+/// unlike wall time other load on a shared machine does not inflate.
+pub fn thread_cpu() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the
+    // call, which is all clock_gettime requires.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u32::try_from(ts.tv_nsec).ok()?;
+    Some(Duration::new(secs, nanos))
+}
+
+/// `end - start` of two [`thread_cpu`] readings.
+fn cpu_since(start: Option<Duration>) -> Option<Duration> {
+    start.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a))
 }
 
 impl GossipScenario {
@@ -239,6 +274,7 @@ impl GossipScenario {
         }
         let setup_wall = setup.elapsed();
         let wall = WallInstant::now();
+        let cpu = thread_cpu();
         let discovery = driver
             .run_until_discovered(DISCOVERY_DEADLINE)
             .ok_or(GossipSimError::Undiscovered(DISCOVERY_DEADLINE))?;
@@ -261,6 +297,7 @@ impl GossipScenario {
             })?);
         }
         let wall = wall.elapsed();
+        let cpu = cpu_since(cpu);
         let stats = (0..n).map(|i| driver.member(i).stats());
         let (packets, bytes) = totals(stats);
         Ok(GossipRun {
@@ -272,6 +309,7 @@ impl GossipScenario {
             virtual_time: driver.now(),
             wall,
             setup_wall,
+            cpu,
             packets,
             bytes,
             refused: driver.stats().refused,
@@ -322,6 +360,7 @@ impl GossipScenario {
         let mut run = Stepper {
             sim,
             started: WallInstant::now(),
+            cpu: thread_cpu(),
             budget: self.wall_budget,
         };
         let outcome = |run: &Stepper,
@@ -339,6 +378,7 @@ impl GossipScenario {
                 virtual_time: run.sim.elapsed(),
                 wall: run.started.elapsed(),
                 setup_wall,
+                cpu: cpu_since(run.cpu),
                 packets,
                 bytes,
                 refused: hosted.iter().map(|h| h.refused.get()).sum(),
@@ -427,6 +467,7 @@ fn builder(seed: u64) -> turmoil::Builder {
 struct Stepper<'a> {
     sim: turmoil::Sim<'a>,
     started: WallInstant,
+    cpu: Option<Duration>,
     budget: Option<Duration>,
 }
 
@@ -553,6 +594,8 @@ pub struct IdleSteps {
     pub span: Duration,
     /// Wall time for the steps (setup excluded).
     pub wall: Duration,
+    /// CPU time of the stepping thread for them, if known.
+    pub cpu: Option<Duration>,
     /// Wall time to register the hosts (and their links).
     pub setup_wall: Duration,
 }
@@ -562,14 +605,25 @@ impl IdleSteps {
     pub fn wall_per_virtual_second(&self) -> f64 {
         self.wall.as_secs_f64() / self.span.as_secs_f64().max(f64::MIN_POSITIVE)
     }
+
+    /// CPU seconds per simulated second (wall if the CPU time is unknown).
+    pub fn cpu_per_virtual_second(&self) -> f64 {
+        self.cpu.unwrap_or(self.wall).as_secs_f64() / self.span.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
 }
 
 /// Measures turmoil's step loop alone: `hosts` hosts that send nothing,
-/// stepped for `span`. See [`IdleSteps::running`].
+/// stepped for up to `span` of virtual time, stopping early (after at
+/// least ten steps) once `cpu_budget` of CPU time is spent, so that 360
+/// hosts in a debug build can be measured too. The step loop is timed
+/// `repeats` times (at least once) and the cheapest pass kept: other load
+/// on the machine only ever adds time. See [`IdleSteps::running`].
 pub fn idle_steps(
     hosts: usize,
     running: bool,
     span: Duration,
+    cpu_budget: Duration,
+    repeats: usize,
 ) -> Result<IdleSteps, GossipSimError> {
     let setup = WallInstant::now();
     let mut sim = builder(1).build();
@@ -590,20 +644,39 @@ pub fn idle_steps(
         });
     }
     let setup_wall = setup.elapsed();
-    // The first step runs the hosts' start (bind or finish); not counted.
-    sim.step()
-        .map_err(|e| GossipSimError::Turmoil(e.to_string()))?;
-    let started = WallInstant::now();
-    let from = sim.elapsed();
-    while sim.elapsed() - from < span {
+    let step = |sim: &mut turmoil::Sim<'_>| {
         sim.step()
-            .map_err(|e| GossipSimError::Turmoil(e.to_string()))?;
+            .map(drop)
+            .map_err(|e| GossipSimError::Turmoil(e.to_string()))
+    };
+    // The first step runs the hosts' start (bind or finish); not counted.
+    step(&mut sim)?;
+    let mut best: Option<IdleSteps> = None;
+    for _ in 0..repeats.max(1) {
+        let started = WallInstant::now();
+        let cpu = thread_cpu();
+        let from = sim.elapsed();
+        let mut steps = 0u32;
+        while sim.elapsed() - from < span
+            && (steps < 10 || cpu_since(cpu).unwrap_or(started.elapsed()) < cpu_budget)
+        {
+            step(&mut sim)?;
+            steps += 1;
+        }
+        let pass = IdleSteps {
+            hosts,
+            running,
+            span: sim.elapsed() - from,
+            wall: started.elapsed(),
+            cpu: cpu_since(cpu),
+            setup_wall,
+        };
+        if best
+            .as_ref()
+            .is_none_or(|b| pass.cpu_per_virtual_second() < b.cpu_per_virtual_second())
+        {
+            best = Some(pass);
+        }
     }
-    Ok(IdleSteps {
-        hosts,
-        running,
-        span: sim.elapsed() - from,
-        wall: started.elapsed(),
-        setup_wall,
-    })
+    best.ok_or_else(|| GossipSimError::Turmoil("no idle pass ran".into()))
 }
