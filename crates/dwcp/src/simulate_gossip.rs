@@ -269,24 +269,21 @@ fn report(
                 baseline("discovery").as_deref(),
             ));
         }
-        let mut conv = histogram();
-        for d in &run.convergence {
-            record(&mut conv, *d);
+        // A run cut short before its first update has no spread to show.
+        for (series, samples) in [("convergence", &run.convergence), ("update-all", &run.all)] {
+            if samples.is_empty() {
+                continue;
+            }
+            let mut h = histogram();
+            for d in samples {
+                record(&mut h, *d);
+            }
+            report.series.push(Series::latency(
+                &format!("{e}-{series}"),
+                &h,
+                baseline(series).as_deref(),
+            ));
         }
-        report.series.push(Series::latency(
-            &format!("{e}-convergence"),
-            &conv,
-            baseline("convergence").as_deref(),
-        ));
-        let mut all = histogram();
-        for d in &run.all {
-            record(&mut all, *d);
-        }
-        report.series.push(Series::latency(
-            &format!("{e}-update-all"),
-            &all,
-            baseline("update-all").as_deref(),
-        ));
         if let Some(w) = run.wall_per_virtual_second() {
             report.series.push(Series::value(
                 &format!("{e}-wall-per-sim-s"),
