@@ -22,6 +22,7 @@ mod run;
 mod runbook;
 mod scheduling;
 mod simulate;
+mod simulate_gossip;
 mod slo;
 mod table;
 mod token;

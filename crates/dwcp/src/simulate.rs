@@ -23,7 +23,8 @@ const PLANET_120: &str = include_str!("../../../topologies/planet-120.toml");
     after_help = "Scenarios:\n  planet  a global tier of real replicas placed by `control::topology` to minimise\n          its quorum round trip, a 3-replica group per region, round trips\n          from a model fitted on measured AWS RTTs (great-circle distance at\n          2/3 c times a route inflation, plus jitter), writes at random\n          times; and scheduler::place of 12,000,000 sandboxes over the\n          regions' nodes. Same seed, same figures.\n\nExamples:\n  dwcp sim planet\n  dwcp sim planet --regions 30 --seed 7 --json\n  dwcp sim planet --topology topologies/aws-10.toml"
 )]
 pub struct SimArgs {
-    /// The scenario: planet.
+    /// The scenario: planet; gossip or raft (turmoil against the
+    /// simulator's own engines, simulate_gossip.rs).
     scenario: String,
     /// Use the first N regions of the topology [default: all].
     #[arg(long, value_name = "N")]
@@ -44,11 +45,16 @@ pub struct SimArgs {
     /// waits for an operator's approval (the simulation approves at once).
     #[arg(long, value_name = "N", default_value_t = 2)]
     failovers_per_hour: u32,
+    #[command(flatten)]
+    gossip: crate::simulate_gossip::GossipArgs,
 }
 
 pub fn run(args: SimArgs) -> Result<()> {
-    if args.scenario != "planet" {
-        bail!("unknown scenario `{}`; available: planet", args.scenario);
+    match args.scenario.as_str() {
+        "gossip" => return crate::simulate_gossip::run(&args.gossip, args.seed, args.json),
+        "raft" => return crate::simulate_gossip::run_raft(&args.gossip, args.seed, args.json),
+        "planet" => {}
+        other => bail!("unknown scenario `{other}`; available: planet, gossip, raft"),
     }
     let text = match &args.topology {
         Some(path) => std::fs::read_to_string(path)

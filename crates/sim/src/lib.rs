@@ -22,3 +22,5 @@ pub mod group;
 pub mod net;
 pub mod planet;
 pub mod rng;
+pub mod turmoil_gossip;
+pub mod turmoil_raft;
