@@ -304,6 +304,20 @@ fn a_global_change_in_one_region_is_seen_in_the_other_which_serves_on_when_the_f
 /// Dublin, Frankfurt and Paris, one node each, three global voters.
 const THREE_REGIONS: &str = include_str!("../../../topologies/europe-3.toml");
 
+/// Polls node 1 of `cell` until its first failover exists and `ok` holds
+/// of it; the whole answer.
+fn wait_for_failover(cell: &Cluster, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    poll(what, || {
+        let (status, body) = cell.call(1, "GET", "/api/v1/failovers", None);
+        let first = &body["failovers"][0];
+        let done = status == 200 && first["region"] == "eu-west-3" && ok(first);
+        last = body;
+        if done { Ok(()) } else { Err(last.to_string()) }
+    });
+    last
+}
+
 /// A client in Paris asks where to go.
 const PARIS: &str = "/api/v1/route?lat=48.9&lon=2.4";
 
@@ -365,19 +379,28 @@ fn a_lost_region_is_failed_over_by_the_global_tier_and_its_load_comes_back() {
     for cell in [&mut x, &mut y, &mut z] {
         cell.wait_api(1);
     }
-    wait_for_planet(&x, 1, "every region healthy and serving", |planet| {
-        ["eu-west-1", "eu-central-1", "eu-west-3"].iter().all(|r| {
-            region(planet, r)["judged"] == "healthy"
-                && planet["apps"]["default/hello"][r]["wanted"] == 1
-        })
-    });
+    // Every node's gossip has seen every region up (whichever becomes the
+    // global tier's leader judges only regions it saw alive).
+    for cell in [&x, &y, &z] {
+        wait_for_planet(cell, 1, "every region healthy and serving", |planet| {
+            ["eu-west-1", "eu-central-1", "eu-west-3"].iter().all(|r| {
+                region(planet, r)["judged"] == "healthy"
+                    && planet["apps"]["default/hello"][r]["wanted"] == 1
+            })
+        });
+    }
     for (cell, r) in [(&x, "eu-west-1"), (&y, "eu-central-1")] {
         assert_eq!(hello_replicas(cell, r), Some(1));
     }
     // A client in Paris is sent to eu-west-3's gateway.
     wait_for_route(&x, "eu-west-3", "while every region is up");
-    let (_, route) = x.call(1, "GET", PARIS, None);
-    assert_eq!(route["gateways"], json!(["127.0.60.1:8080"]), "{route}");
+    poll("Paris's gateway in the route", || {
+        let (_, route) = x.call(1, "GET", PARIS, None);
+        if route["gateways"] == json!(["127.0.60.1:8080"]) {
+            return Ok(());
+        }
+        Err(route.to_string())
+    });
 
     // eu-west-3 is lost: the global tier fails it over to the two regions
     // nearest Paris, half each, and each takes on its half of the one
@@ -385,8 +408,12 @@ fn a_lost_region_is_failed_over_by_the_global_tier_and_its_load_comes_back() {
     z.kill(1);
     wait_for_hello(&x, "eu-west-1", 2, "after eu-west-3 was lost");
     wait_for_hello(&y, "eu-central-1", 2, "after eu-west-3 was lost");
-    let (status, body) = y.call(1, "GET", "/api/v1/failovers", None);
-    assert_eq!(status, 200);
+    // The record is the global tier's; each cell's mirror copies it within
+    // about a second, so the cell's API may list it a little after the
+    // targets acted on it.
+    let body = wait_for_failover(&y, "the failover in eu-central-1's cell", |f| {
+        f["recovered_ms"].is_null()
+    });
     let failover = &body["failovers"][0];
     assert_eq!(failover["region"], "eu-west-3", "{body}");
     assert_eq!(failover["approved"], true, "{body}");
@@ -437,7 +464,8 @@ fn a_lost_region_is_failed_over_by_the_global_tier_and_its_load_comes_back() {
     z.restart_with(1, &strs(&z_flags));
     wait_for_hello(&x, "eu-west-1", 1, "after eu-west-3 came back");
     wait_for_hello(&y, "eu-central-1", 1, "after eu-west-3 came back");
-    let (_, body) = x.call(1, "GET", "/api/v1/failovers", None);
-    assert!(body["failovers"][0]["recovered_ms"].is_u64(), "{body}");
+    wait_for_failover(&x, "the recovery in eu-west-1's cell", |f| {
+        f["recovered_ms"].is_u64()
+    });
     wait_for_route(&y, "eu-west-3", "after eu-west-3 came back");
 }
