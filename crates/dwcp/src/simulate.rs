@@ -20,11 +20,10 @@ const PLANET_120: &str = include_str!("../../../topologies/planet-120.toml");
 /// network, in virtual time.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Scenarios:\n  planet  a global tier of real replicas placed by `control::topology` to minimise\n          its quorum round trip, a 3-replica group per region, round trips\n          from a model fitted on measured AWS RTTs (great-circle distance at\n          2/3 c times a route inflation, plus jitter), writes at random\n          times; and scheduler::place of 12,000,000 sandboxes over the\n          regions' nodes. Same seed, same figures.\n\nExamples:\n  dwcp sim planet\n  dwcp sim planet --regions 30 --seed 7 --json\n  dwcp sim planet --topology topologies/aws-10.toml"
+    after_help = "Scenarios:\n  planet  a global tier of real replicas placed by `control::topology` to minimise\n          its quorum round trip, a 3-replica group per region, round trips\n          from a model fitted on measured AWS RTTs (great-circle distance at\n          2/3 c times a route inflation, plus jitter), writes at random\n          times; and scheduler::place of 12,000,000 sandboxes over the\n          regions' nodes. Same seed, same figures.\n  gossip  the planet's gossip members over turmoil's simulated UDP beside the\n          summary's own driver: convergence and CPU per simulated second\n          (why the simulator does not use turmoil; docs/planet.md)\n  raft    the global tier's five replicas over turmoil TCP beside the\n          simulator's in-memory links\n\nExamples:\n  dwcp sim planet\n  dwcp sim planet --regions 30 --seed 7 --json\n  dwcp sim planet --topology topologies/aws-10.toml\n  dwcp sim gossip --members 30\n  dwcp sim raft --writes 20"
 )]
 pub struct SimArgs {
-    /// The scenario: planet; gossip or raft (turmoil against the
-    /// simulator's own engines, simulate_gossip.rs).
+    /// The scenario: planet, gossip or raft (see below).
     scenario: String,
     /// Use the first N regions of the topology [default: all].
     #[arg(long, value_name = "N")]

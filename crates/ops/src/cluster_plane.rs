@@ -97,6 +97,11 @@ impl ControlPlane for Arc<ClusterNode> {
         self.gossip().map(|g| g.view())
     }
 
+    fn failovers(&self) -> Option<Vec<control::RegionFailover>> {
+        let global = self.global()?;
+        Some(global.replica().read_local().failovers().cloned().collect())
+    }
+
     fn route(&self, at: control::topology::geo::LatLon) -> Option<control::cluster::Route> {
         ClusterNode::planet(self)?.route(at)
     }

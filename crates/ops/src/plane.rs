@@ -107,6 +107,13 @@ pub trait ControlPlane: Send + Sync + 'static {
         None
     }
 
+    /// The region failovers as this node's member of the global tier holds
+    /// them (fresher than the cell's mirrored copy); `None` outside a
+    /// planet.
+    fn failovers(&self) -> Option<Vec<control::RegionFailover>> {
+        None
+    }
+
     /// Where a client at `at` should go (`control::cluster::Planet::route`);
     /// `None` when the node is in no planet or no region is up.
     fn route(&self, at: control::topology::geo::LatLon) -> Option<control::cluster::Route> {

@@ -19,9 +19,14 @@ struct List {
 
 /// `GET /failovers`.
 pub(crate) async fn list<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
-    let failovers = plane
-        .read(|state| state.failovers().cloned().collect())
-        .await?;
+    let failovers = match plane.failovers() {
+        Some(global) => global,
+        None => {
+            plane
+                .read(|state| state.failovers().cloned().collect())
+                .await?
+        }
+    };
     json(StatusCode::OK, &List { failovers })
 }
 
