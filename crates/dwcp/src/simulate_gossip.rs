@@ -110,25 +110,14 @@ pub fn run_raft(args: &GossipArgs, seed: u64, json: bool) -> Result<()> {
             &h,
             baseline("commit").as_deref(),
         ));
-        if let Some(w) = run.wall_per_virtual_second() {
-            report.series.push(Series::value(
-                &format!("{e}-wall-per-sim-s"),
-                "ns",
-                w * 1e9,
-                1,
-                baseline("wall-per-sim-s").as_deref(),
-            ));
-        }
-        if let Some(c) = run.cpu {
-            let v = run.virtual_time.as_secs_f64().max(f64::MIN_POSITIVE);
-            report.series.push(Series::value(
-                &format!("{e}-cpu-per-sim-s"),
-                "ns",
-                c.as_secs_f64() / v * 1e9,
-                1,
-                baseline("cpu-per-sim-s").as_deref(),
-            ));
-        }
+        let v = run.virtual_time.as_secs_f64().max(f64::MIN_POSITIVE);
+        push_costs(
+            &mut report,
+            e,
+            run.wall_per_virtual_second(),
+            run.cpu.map(|c| c.as_secs_f64() / v),
+            &baseline,
+        );
         report.notes.push(format!(
             "{e}: {} commits, {:.1} s of virtual time in {:.2} s of wall time{}",
             run.commits.len(),
@@ -284,24 +273,13 @@ fn report(
                 baseline(series).as_deref(),
             ));
         }
-        if let Some(w) = run.wall_per_virtual_second() {
-            report.series.push(Series::value(
-                &format!("{e}-wall-per-sim-s"),
-                "ns",
-                w * 1e9,
-                1,
-                baseline("wall-per-sim-s").as_deref(),
-            ));
-        }
-        if let Some(c) = run.cpu_per_virtual_second() {
-            report.series.push(Series::value(
-                &format!("{e}-cpu-per-sim-s"),
-                "ns",
-                c * 1e9,
-                1,
-                baseline("cpu-per-sim-s").as_deref(),
-            ));
-        }
+        push_costs(
+            &mut report,
+            e,
+            run.wall_per_virtual_second(),
+            run.cpu_per_virtual_second(),
+            &baseline,
+        );
         if run.packets > 0 {
             report.series.push(Series::value(
                 &format!("{e}-wall-per-packet"),
@@ -396,4 +374,29 @@ fn report(
         }
     }
     report.finish()
+}
+
+/// One engine's cost series: wall and CPU seconds per simulated second
+/// (in ns), each beside `baseline` of its name when there is one.
+fn push_costs(
+    report: &mut Report,
+    engine: &str,
+    wall_per_sim_s: Option<f64>,
+    cpu_per_sim_s: Option<f64>,
+    baseline: &dyn Fn(&str) -> Option<String>,
+) {
+    for (series, seconds) in [
+        ("wall-per-sim-s", wall_per_sim_s),
+        ("cpu-per-sim-s", cpu_per_sim_s),
+    ] {
+        if let Some(seconds) = seconds {
+            report.series.push(Series::value(
+                &format!("{engine}-{series}"),
+                "ns",
+                seconds * 1e9,
+                1,
+                baseline(series).as_deref(),
+            ));
+        }
+    }
 }
