@@ -23,6 +23,9 @@ use crate::summary::{AppKey, Health};
 use crate::topology::guard::{FailoverGuard, Verdict, share_back};
 use crate::{Command, Name, RegionFailover};
 
+/// One hour, in ms: the guardrail's window.
+const HOUR_MS: u64 = 3_600_000;
+
 /// How load moves back after a region recovers: `steps` equal steps,
 /// `step_ms` apart, the first at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,19 +48,17 @@ pub fn plan(
     let mut guard = FailoverGuard::new(per_hour);
     let mut past: Vec<u64> = records
         .iter()
-        .filter(|r| r.approved)
-        .map(|r| r.declared_ms)
+        .flat_map(|r| {
+            let latest = r.approved.then_some(r.declared_ms);
+            r.earlier_ms.iter().copied().chain(latest)
+        })
         .collect();
     past.sort_unstable();
     for at in past {
         guard.approved(at);
     }
-    let open = |region: &Name| {
-        records
-            .iter()
-            .find(|r| &r.region == region)
-            .filter(|r| r.recovered_ms.is_none())
-    };
+    let latest = |region: &Name| records.iter().find(|r| &r.region == region);
+    let open = |region: &Name| latest(region).filter(|r| r.recovered_ms.is_none());
     let healthy: Vec<Name> = judged
         .iter()
         .filter(|(_, h)| **h == Health::Healthy)
@@ -72,6 +73,16 @@ pub fn plan(
                     continue;
                 }
                 let approved = guard.judge(now_ms) == Verdict::Proceed;
+                // The region's earlier failovers of the last hour still
+                // count once this record replaces theirs.
+                let earlier_ms = latest(region)
+                    .map(|old| {
+                        let mut times = old.earlier_ms.clone();
+                        times.extend(old.approved.then_some(old.declared_ms));
+                        times.retain(|&t| now_ms.saturating_sub(t) < HOUR_MS);
+                        times
+                    })
+                    .unwrap_or_default();
                 commands.push(Command::PutFailover {
                     failover: RegionFailover {
                         region: region.clone(),
@@ -79,6 +90,7 @@ pub fn plan(
                         targets,
                         approved,
                         recovered_ms: None,
+                        earlier_ms,
                     },
                 });
             }
@@ -208,6 +220,7 @@ mod tests {
             targets: vec![(n("a"), 1000)],
             approved: true,
             recovered_ms: Some(at + 1),
+            earlier_ms: vec![],
         };
         let records = [earlier("b", 0), earlier("c", 10)];
         let view = judged(&[("a", Healthy), ("d", Down), ("e", Healthy)]);
@@ -222,6 +235,27 @@ mod tests {
     }
 
     #[test]
+    fn a_region_lost_twice_counts_twice_against_the_hour() {
+        use Health::*;
+        let view = judged(&[("a", Healthy), ("b", Healthy), ("c", Down)]);
+        let first = failovers(plan(1_000, &view, &[], 2, halves));
+        let back = RegionFailover {
+            recovered_ms: Some(2_000),
+            ..first[0].clone()
+        };
+        // c is lost again: its new record replaces the first but keeps its time.
+        let second = failovers(plan(3_000, &view, &[back], 2, halves));
+        assert!(second[0].approved);
+        assert_eq!(second[0].earlier_ms, vec![1_000]);
+        // A third loss in the hour, elsewhere: the budget of two is spent.
+        let view = judged(&[("a", Healthy), ("b", Healthy), ("c", Down), ("d", Down)]);
+        let third = failovers(plan(4_000, &view, &second, 2, halves));
+        assert_eq!(third.len(), 1);
+        assert_eq!(third[0].region, n("d"));
+        assert!(!third[0].approved);
+    }
+
+    #[test]
     fn a_target_takes_its_share_then_gives_it_back_step_by_step() {
         let record = RegionFailover {
             region: n("c"),
@@ -229,6 +263,7 @@ mod tests {
             targets: vec![(n("a"), 500), (n("b"), 500)],
             approved: true,
             recovered_ms: None,
+            earlier_ms: vec![],
         };
         let wanted = |r: &Name| {
             assert_eq!(r, &n("c"));

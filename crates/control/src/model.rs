@@ -184,6 +184,11 @@ pub struct RegionFailover {
     /// When gossip saw it back, ms since the epoch; from then its load
     /// returns in steps.
     pub recovered_ms: Option<u64>,
+    /// When this region's earlier failovers of the hour before this one
+    /// were declared (the record keeps only the latest failover of a
+    /// region, and these still count against the guardrail).
+    #[serde(default)]
+    pub earlier_ms: Vec<u64>,
 }
 
 /// A region and where it sits in the topology tree.

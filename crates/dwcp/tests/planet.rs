@@ -357,7 +357,15 @@ fn a_lost_region_is_failed_over_by_the_global_tier_and_its_load_comes_back() {
     let topology = dir.path().join("planet.toml");
     std::fs::write(&topology, THREE_REGIONS).unwrap();
     let topology = topology.to_str().unwrap();
-    let failback = ["--failback-step", "1s", "--failback-steps", "2"];
+    // One automatic failover an hour: the second loss waits for approval.
+    let failback = [
+        "--failback-step",
+        "1s",
+        "--failback-steps",
+        "2",
+        "--failovers-per-hour",
+        "1",
+    ];
     let with = |mut flags: Vec<String>| {
         flags.extend(failback.iter().map(|s| s.to_string()));
         flags
@@ -464,8 +472,28 @@ fn a_lost_region_is_failed_over_by_the_global_tier_and_its_load_comes_back() {
     z.restart_with(1, &strs(&z_flags));
     wait_for_hello(&x, "eu-west-1", 1, "after eu-west-3 came back");
     wait_for_hello(&y, "eu-central-1", 1, "after eu-west-3 came back");
-    wait_for_failover(&x, "the recovery in eu-west-1's cell", |f| {
+    let recovered = wait_for_failover(&x, "the recovery in eu-west-1's cell", |f| {
         f["recovered_ms"].is_u64()
     });
     wait_for_route(&y, "eu-west-3", "after eu-west-3 came back");
+
+    // Paris is lost again within the hour: past the guardrail's budget,
+    // the failover is recorded but held, and nothing moves until an
+    // operator approves it.
+    let first = recovered["failovers"][0]["declared_ms"].as_u64().unwrap();
+    z.kill(1);
+    wait_for_failover(&y, "the second failover, held", |f| {
+        f["declared_ms"].as_u64() > Some(first) && f["approved"] == false
+    });
+    assert_eq!(
+        hello_replicas(&x, "eu-west-1"),
+        Some(1),
+        "a held failover moved load"
+    );
+    let listed = y.cli_ok(&["failover", "list"]);
+    assert!(listed.contains("awaiting approval"), "{listed}");
+    let approved = y.cli_ok(&["failover", "approve", "eu-west-3"]);
+    assert!(approved.contains("approved"), "{approved}");
+    wait_for_hello(&x, "eu-west-1", 2, "after the operator approved");
+    wait_for_hello(&y, "eu-central-1", 2, "after the operator approved");
 }

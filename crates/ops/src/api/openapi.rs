@@ -915,7 +915,8 @@ fn schemas() -> Value {
                 "declared_ms": { "type": "integer" },
                 "targets": { "type": "array", "items": { "type": "array", "description": "[region, share in thousandths]" } },
                 "approved": { "type": "boolean" },
-                "recovered_ms": { "type": ["integer", "null"] }
+                "recovered_ms": { "type": ["integer", "null"] },
+                "earlier_ms": { "type": "array", "items": { "type": "integer" }, "description": "this region's earlier failovers of the hour before, which count against the guardrail" }
             }
         },
         "FailoverList": {
