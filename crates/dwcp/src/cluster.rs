@@ -42,11 +42,17 @@ struct TokenArgs {
 /// (entries it is behind) are known only when the leader answers; they
 /// show `-` otherwise.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  dwcp cluster status\n  dwcp cluster status --json")]
+#[command(
+    after_help = "Examples:\n  dwcp cluster status\n  dwcp cluster status --json\n  dwcp cluster status --global"
+)]
 struct StatusArgs {
     /// Print the API's JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// The global tier instead of this node's cluster (a node started
+    /// with `dwcp up --topology`).
+    #[arg(long)]
+    global: bool,
     #[command(flatten)]
     api: ApiArgs,
 }
@@ -82,9 +88,15 @@ fn token(args: TokenArgs) -> Result<()> {
 
 fn status(args: StatusArgs) -> Result<()> {
     let client = Client::new(&args.api)?;
-    Ok(client::block_on(
-        client.print("/cluster", args.json, render),
-    )?)
+    Ok(client::block_on(client.print(
+        if args.global {
+            "/cluster/global"
+        } else {
+            "/cluster"
+        },
+        args.json,
+        render,
+    ))?)
 }
 
 fn remove(args: RemoveArgs) -> Result<()> {

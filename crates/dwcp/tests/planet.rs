@@ -189,6 +189,18 @@ fn a_global_change_in_one_region_is_seen_in_the_other_which_serves_on_when_the_f
             "three voters in the cell",
         );
     }
+    // The global tier: a-1 and b-1 vote, the other four only learn.
+    poll("the global tier's six members", || {
+        let (status, body) = central.call(3, "GET", "/api/v1/cluster/global", None);
+        if status == 200 && body["members"].as_array().map(Vec::len) == Some(6) {
+            return Ok(());
+        }
+        Err(body.to_string())
+    });
+    let (_, global) = west.call(2, "GET", "/api/v1/cluster/global", None);
+    assert_eq!(voters(&global).len(), 2, "{global}");
+    let table = west.cli_ok(&["cluster", "status", "--global"]);
+    assert_eq!(table.matches("learner").count(), 4, "{table}");
     // Each founder deployed the example app (global) in its own cell.
     for cell in [&west, &central] {
         wait_gateway(

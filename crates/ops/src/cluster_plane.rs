@@ -47,6 +47,13 @@ impl ControlPlane for Arc<ClusterNode> {
         Ok(ClusterNode::status(self).await?)
     }
 
+    async fn global_status(&self) -> Result<Option<ClusterStatus>, PlaneError> {
+        match self.global() {
+            Some(global) => Ok(Some(ClusterNode::status(global).await?)),
+            None => Ok(None),
+        }
+    }
+
     async fn remove_node(&self, id: NodeId) -> Result<(), PlaneError> {
         ClusterNode::remove(self, id).await.map_err(|e| match e {
             ClusterError::Refused(allowed) => PlaneError::Invalid {

@@ -73,6 +73,14 @@ pub trait ControlPlane: Send + Sync + 'static {
     /// Members, roles, leader, term, commit index and lag.
     fn status(&self) -> impl Future<Output = Result<ClusterStatus, PlaneError>> + Send;
 
+    /// The global tier's members, roles and leader, as this node's member
+    /// of it sees them; `None` outside a planet.
+    fn global_status(
+        &self,
+    ) -> impl Future<Output = Result<Option<ClusterStatus>, PlaneError>> + Send {
+        async { Ok(None) }
+    }
+
     /// Removes node `id` from the cluster.
     fn remove_node(&self, id: NodeId) -> impl Future<Output = Result<(), PlaneError>> + Send;
 

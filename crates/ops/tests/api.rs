@@ -343,6 +343,7 @@ async fn admin(addr: SocketAddr, method: &str, path: &str, body: Value) -> Reply
 const GUARDED: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/api/v1/planet"),
+    ("GET", "/api/v1/cluster/global"),
     ("GET", "/api/v1/route"),
     ("GET", "/api/v1/failovers"),
     ("POST", "/api/v1/failovers/eu-west/approve"),
@@ -471,6 +472,8 @@ async fn the_planet_is_not_found_on_a_node_outside_one() {
     assert_eq!(r.error().0, "not_found");
     let message = r.json()["error"]["message"].to_string();
     assert!(message.contains("--topology"), "{message}");
+    let r = admin(server.addr, "GET", "/api/v1/cluster/global", Value::Null).await;
+    assert_eq!(r.status, 404);
     let r = admin(
         server.addr,
         "GET",
@@ -550,6 +553,7 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/nodes", vec!["get"]),
         ("/api/v1/capacity", vec!["get"]),
         ("/api/v1/planet", vec!["get"]),
+        ("/api/v1/cluster/global", vec!["get"]),
         ("/api/v1/route", vec!["get"]),
         ("/api/v1/failovers", vec!["get"]),
         ("/api/v1/failovers/{region}/approve", vec!["post"]),

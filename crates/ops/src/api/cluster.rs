@@ -12,6 +12,16 @@ pub(crate) async fn status<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError
     json(StatusCode::OK, &status)
 }
 
+/// `GET /cluster/global`: the global tier's status, in a planet.
+pub(crate) async fn global_status<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
+    match plane.global_status().await? {
+        Some(status) => json(StatusCode::OK, &status),
+        None => Err(ApiError::not_found(
+            "this node does not run in a planet, so there is no global tier (dwcp up --topology FILE --node NAME)",
+        )),
+    }
+}
+
 /// `POST /cluster/join-tokens`: a new join token, shown once.
 pub(crate) async fn join_token<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
     let token = plane.new_join_token().await?;

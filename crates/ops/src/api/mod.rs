@@ -375,6 +375,7 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::Blobs, Verb::Post) => blobs::upload(plane, req).await,
         (RouteId::Blob, Verb::Get) => blobs::show(plane, p0).await,
         (RouteId::Cluster, Verb::Get) => cluster::status(plane).await,
+        (RouteId::ClusterGlobal, Verb::Get) => cluster::global_status(plane).await,
         (RouteId::ClusterNode, Verb::Delete) => cluster::remove(plane, p0).await,
         (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
         (RouteId::Nodes, Verb::Get) => nodes::list(plane).await,

@@ -433,6 +433,14 @@ fn paths() -> Value {
         }}),
     );
     add(
+        "/cluster/global",
+        json!({ "get": {
+            "summary": "The global tier's members, roles, leader, term and lag, as this node's member of it sees them (the same shape as /cluster)",
+            "operationId": "globalClusterStatus",
+            "responses": responses(&[("200", ok("the global tier's status", schema("ClusterStatus")))], &[("404", "`not_found`: this node does not run in a planet")])
+        }}),
+    );
+    add(
         "/route",
         json!({ "get": {
             "summary": "Global routing: the region a client at (lat, lon) should use — the nearest by the topology's model that this node's gossip does not hold down — with its modelled RTT, judgement and gateways",
