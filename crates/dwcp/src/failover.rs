@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use control::cluster::{ClusterNode, GossipMember, GossipView};
+use control::cluster::{ClusterNode, GossipView};
 use control::failover::{self, Failback};
 use control::summary::{AppKey, Health};
 use control::topology::routing::failover_targets;
-use control::topology::{Calibration, RttModel, Topology};
+use control::topology::{RttModel, Topology};
 use control::{Command, Name, RegionFailover};
 
 /// How a node takes part in failover.
@@ -42,15 +42,14 @@ const ROUND: Duration = Duration::from_millis(250);
 /// Regions taking a failed region's load.
 const TARGETS: usize = 2;
 
-/// Runs the failover rounds until the task is aborted.
-pub async fn run(
-    cell: Arc<ClusterNode>,
-    global: Arc<ClusterNode>,
-    member: GossipMember,
-    topology: Arc<Topology>,
-    policy: Policy,
-) {
-    let model = RttModel::new(&topology, Calibration::aws_2017(), 0);
+/// Runs the failover rounds until the task is aborted. Needs the node's
+/// planet (set before this starts).
+pub async fn run(cell: Arc<ClusterNode>, policy: Policy) {
+    let Some(planet) = cell.planet() else {
+        return;
+    };
+    let (global, member) = (&planet.global, &planet.gossip);
+    let (topology, model) = (&planet.topology, &planet.model);
     let mut tick = tokio::time::interval(ROUND);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seen_alive: BTreeSet<Name> = BTreeSet::new();
@@ -65,12 +64,12 @@ pub async fn run(
         }
         let mut problems = Vec::new();
         if global.replica().status().leader == Some(global.id())
-            && let Err(e) = decide(&global, &view, &seen_alive, &topology, &model, policy).await
+            && let Err(e) = decide(global, &view, &seen_alive, topology, model, policy).await
         {
             problems.push(format!("{e:#}"));
         }
         if cell.replica().status().leader == Some(cell.id())
-            && let Err(e) = follow(&cell, &global, &view, policy).await
+            && let Err(e) = follow(&cell, global, &view, policy).await
         {
             problems.push(format!("{e:#}"));
         }

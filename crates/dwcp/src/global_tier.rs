@@ -78,9 +78,10 @@ pub struct Place {
     pub voters: Vec<String>,
     /// The largest modelled round trip between two voters' regions, ms.
     pub widest_ms: f64,
-    /// Nodes in the topology (sizes gossip's retransmissions).
-    pub nodes: usize,
     pub topology: Arc<Topology>,
+    /// The topology's round-trip model (no jitter): placement, failover
+    /// targets and routing all use this one.
+    pub model: Arc<RttModel>,
 }
 
 /// Reads and checks `--topology`, that it names `--region` (if given) and
@@ -167,8 +168,8 @@ pub fn place(args: &PlanetArgs, region: Option<&str>) -> Result<Option<Place>> {
         },
         voters,
         widest_ms,
-        nodes: topology.node_count(),
         topology: Arc::new(topology),
+        model: Arc::new(model),
     }))
 }
 
@@ -385,8 +386,8 @@ pub async fn start_gossip(
         addr,
         bump,
     };
-    let size =
-        NonZeroU32::new(u32::try_from(place.nodes).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+    let size = NonZeroU32::new(u32::try_from(place.topology.node_count()).unwrap_or(u32::MAX))
+        .unwrap_or(NonZeroU32::MIN);
     GossipMember::start(
         me,
         global.derived_key("dwcp gossip key v1"),
@@ -419,33 +420,26 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// Once a second: refresh gossip's seeds from the global tier's members;
 /// on the cell's leader, report the region and its apps
-/// ([`control::summary::cell_report`]).
-pub async fn report(cell: Arc<ClusterNode>, global: Arc<ClusterNode>, member: GossipMember) {
+/// ([`control::summary::cell_report`]). Needs the node's planet (set
+/// before this starts).
+pub async fn report(cell: Arc<ClusterNode>) {
+    let Some(planet) = cell.planet() else {
+        return;
+    };
+    let Ok(region) = Name::new("region", &cell.config().region) else {
+        return;
+    };
     let mut tick = tokio::time::interval(REPORT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last: Option<(std::time::Instant, u64)> = None;
     loop {
         tick.tick().await;
-        member.set_seeds(seeds(&global));
+        planet.gossip.set_seeds(seeds(&planet.global));
         let status = cell.replica().status();
         if status.leader != Some(cell.id()) {
             last = None;
             continue;
         }
-        let (region, served) = {
-            let state = cell.replica().read_local();
-            let region = cell.config().region.clone();
-            (region, summary::requests_served(&state))
-        };
-        let now = std::time::Instant::now();
-        let requests_per_sec = match last {
-            Some((then, before)) => {
-                let secs = now.duration_since(then).as_secs_f64().max(0.001);
-                (summary::requests_since(before, served) as f64 / secs).round() as u64
-            }
-            None => 0,
-        };
-        last = Some((now, served));
         let head = status.last_log_index.unwrap_or(0);
         let reached = status
             .voters
@@ -459,19 +453,28 @@ pub async fn report(cell: Arc<ClusterNode>, global: Arc<ClusterNode>, member: Go
                         .is_some_and(|i| head.saturating_sub(i) <= LAGGING)
             })
             .count();
-        let sight = summary::CellSight {
-            voters: status.voters.len(),
-            voters_reached: reached,
-            requests_per_sec,
+        let (region_status, apps) = {
+            let state = cell.replica().read_local();
+            let served = summary::requests_served(&state);
+            let now = std::time::Instant::now();
+            let requests_per_sec = match last {
+                Some((then, before)) => {
+                    let secs = now.duration_since(then).as_secs_f64().max(0.001);
+                    (summary::requests_since(before, served) as f64 / secs).round() as u64
+                }
+                None => 0,
+            };
+            last = Some((now, served));
+            let sight = summary::CellSight {
+                voters: status.voters.len(),
+                voters_reached: reached,
+                requests_per_sec,
+            };
+            summary::cell_report(&state, &region, sight)
         };
-        let Ok(region) = Name::new("region", &region) else {
-            continue;
-        };
-        let (region_status, apps) =
-            summary::cell_report(&cell.replica().read_local(), &region, sight);
-        member.report_region(region_status);
+        planet.gossip.report_region(region_status);
         for (app, status) in apps {
-            member.report_app(app, status);
+            planet.gossip.report_app(app, status);
         }
     }
 }

@@ -166,13 +166,9 @@ fn serve(args: UpArgs) -> Result<()> {
             let (member, gossiping) = crate::global_tier::start_gossip(&global, place).await?;
             node.set_planet(control::cluster::Planet {
                 global: global.clone(),
-                gossip: member.clone(),
+                gossip: member,
                 topology: place.topology.clone(),
-                model: Arc::new(control::topology::RttModel::new(
-                    &place.topology,
-                    control::topology::Calibration::aws_2017(),
-                    0,
-                )),
+                model: place.model.clone(),
             })?;
             planet_tasks.push(gossiping);
             planet_tasks.push(tokio::spawn(advertise(
@@ -180,16 +176,9 @@ fn serve(args: UpArgs) -> Result<()> {
                 args.api.to_string(),
                 args.gateway.to_string(),
             )));
-            planet_tasks.push(tokio::spawn(crate::global_tier::report(
-                node.clone(),
-                global.clone(),
-                member.clone(),
-            )));
+            planet_tasks.push(tokio::spawn(crate::global_tier::report(node.clone())));
             planet_tasks.push(tokio::spawn(crate::failover::run(
                 node.clone(),
-                global.clone(),
-                member,
-                place.topology.clone(),
                 crate::failover::Policy {
                     per_hour: args.planet.failovers_per_hour,
                     failback: control::failover::Failback {

@@ -10,7 +10,7 @@
 //! polling the API every 20 ms, so each carries up to 20 ms of polling.
 
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -145,7 +145,7 @@ impl Planet {
         let mut global_join: Option<(SocketAddr, String)> = None;
         for (name, _, ip) in NODES {
             let ip = Ipv4Addr::new(127, 0, 0, ip);
-            let ports = free_ports(ip)?;
+            let ports = super::processes::free_ports::<4>(ip)?;
             let [peer, api, gateway, global] = ports;
             let mut args: Vec<String> = [
                 "up",
@@ -295,15 +295,4 @@ fn spawn(node: &Node, dir: &std::path::Path) -> Result<(Child, Tokens)> {
         lines.for_each(drop);
     });
     Ok((child, rx))
-}
-
-fn free_ports(ip: Ipv4Addr) -> Result<[SocketAddr; 4]> {
-    let bind = || TcpListener::bind((ip, 0)).with_context(|| format!("binding {ip}:0"));
-    let l = [bind()?, bind()?, bind()?, bind()?];
-    Ok([
-        l[0].local_addr()?,
-        l[1].local_addr()?,
-        l[2].local_addr()?,
-        l[3].local_addr()?,
-    ])
 }

@@ -347,17 +347,21 @@ fn open_log(path: &Path) -> Result<File> {
 /// A peer, an API and a gateway address on `ip`, each a port the kernel
 /// handed out as free. The listeners are held until all are known, so the
 /// three differ; they are released for the child to bind.
-fn free_ports(ip: Ipv4Addr) -> Result<[SocketAddr; 3]> {
-    let bind = || {
-        TcpListener::bind((ip, 0))
-            .with_context(|| format!("binding {ip}:0 (is 127.0.0.0/8 loopback here?)"))
-    };
-    let listeners = [bind()?, bind()?, bind()?];
-    Ok([
-        listeners[0].local_addr()?,
-        listeners[1].local_addr()?,
-        listeners[2].local_addr()?,
-    ])
+pub(super) fn free_ports<const N: usize>(ip: Ipv4Addr) -> Result<[SocketAddr; N]> {
+    // All bound before any is released, so the N ports differ.
+    let listeners = (0..N)
+        .map(|_| {
+            TcpListener::bind((ip, 0))
+                .with_context(|| format!("binding {ip}:0 (is 127.0.0.0/8 loopback here?)"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let addresses = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<std::io::Result<Vec<_>>>()?;
+    addresses
+        .try_into()
+        .map_err(|_| anyhow!("{N} ports were asked for"))
 }
 
 fn client_for(api: SocketAddr, token: &str) -> Result<Client> {
