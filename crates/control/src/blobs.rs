@@ -8,8 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
-
 /// Why a blob could not be stored or read.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -27,21 +25,7 @@ pub enum BlobError {
     },
 }
 
-/// Lowercase hex sha256 of `bytes`.
-pub fn digest_of(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// True for 64 lowercase hex digits: the form of every digest in DWCP.
-pub fn is_sha256_hex(digest: &str) -> bool {
-    digest.len() == 64
-        && digest
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
+pub use state::{digest_of, is_sha256_hex};
 
 fn check_digest(digest: &str) -> Result<(), BlobError> {
     if is_sha256_hex(digest) {

@@ -16,27 +16,29 @@
 //!   or `Inconclusive` with the evidence.
 //!
 //! The controller that drives it lives in `dwcp up` (`delivery.rs`); the
-//! rollout record in the store is `control::Rollout`.
+//! rollout record in the store is `state::Rollout`. The plan and the
+//! progress are that record's data, so they are defined in `state::rollout`
+//! (and re-exported here); the decisions over them are this crate's.
 //!
 //! Invariants: everything here is a pure function of its arguments — no
 //! I/O, no clock, no randomness — so the controller and the simulator run
-//! the same code. It depends on no other DWCP crate (`control` depends on
-//! it to store plans and progress).
+//! the same code. It depends on no DWCP crate but `state`, and never on
+//! one that does I/O (`replica`, `cluster`, `node`, `ops`).
 
 mod judge;
 mod machine;
-mod plan;
-mod query;
 mod stats;
 mod window;
 
 pub use judge::{
     ErrorEvidence, JudgeError, Judgment, LatencyEvidence, Sample, Thresholds, Verdict, judge,
 };
-pub use machine::{
-    Action, Input, Progress, Status, Tally, advance, preview_open, start, wave_of, weight_in_wave,
+pub use machine::{Action, Input, advance};
+// The plan and the progress are data the store keeps in a rollout record,
+// so they live in `state`; they are re-exported here, where they are used.
+pub use state::rollout::{
+    Analysis, Check, Comparator, METRICS, Op, Plan, PlanError, Progress, Query, Status, Step,
+    Tally, preview_open, start, wave_of, weight_in_wave,
 };
-pub use plan::{Analysis, Check, Comparator, METRICS, Plan, PlanError, Step};
-pub use query::{Op, Query};
 pub use stats::{MannWhitney, ProportionTest, mann_whitney_u, normal_sf, two_proportion_z};
 pub use window::{MAX_LATENCIES, Side, Window, measure};

@@ -1,8 +1,8 @@
-//! The simulation's seeded randomness: the planet model's SplitMix64, with
-//! the one draw the scenarios need on top.
+//! The simulation's seeded randomness: DWCP's one generator
+//! (`rng::SplitMix64`), with the one draw the scenarios need on top.
 
-pub use control::topology::rng::SplitMix64;
-use control::topology::rng::exponential;
+pub use rng::SplitMix64;
+use rng::exponential;
 
 /// A seeded generator: every random choice in a run comes from one.
 #[derive(Clone, Debug)]

@@ -15,7 +15,6 @@
 //! - [`routing`]: nearest healthy region for a client and failover targets.
 //! - [`guard`]: at most N automatic failovers an hour, and load moving back
 //!   in steps after a recovery.
-//! - [`rng`]: the seeded PRNG behind the jitter.
 //!
 //! See `docs/planet.md` for the physics and the fitted figures.
 
@@ -25,7 +24,6 @@ pub mod fit;
 pub mod geo;
 pub mod guard;
 pub mod placement;
-pub mod rng;
 pub mod routing;
 pub mod rtt;
 mod tree;

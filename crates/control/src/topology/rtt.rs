@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::fit::Calibration;
 use super::geo::{LatLon, floor_between_ms};
-use super::rng::{exponential, mix, unit};
 use super::tree::Topology;
+use rng::{exponential, mix, unit};
 
 /// The default mean of the jitter tail, as a fraction of the base RTT.
 pub const DEFAULT_TAIL: f64 = 0.02;

@@ -3,9 +3,9 @@
 
 use super::geo::{LatLon, floor_between_ms};
 use super::placement::{Placement, Site, sites};
-use super::rng::SplitMix64;
 use super::routing::{RoutingError, failover_targets, nearest_healthy};
 use super::*;
+use rng::SplitMix64;
 
 const PLANET: &str = include_str!("../../../../topologies/planet-120.toml");
 const AWS10: &str = include_str!("../../../../topologies/aws-10.toml");

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::Name;
+use crate::rollout;
 use crate::state::Revision;
 
 /// How much a tenant may use.
@@ -179,7 +180,7 @@ pub struct RegionFailover {
     /// (summing to 1000).
     pub targets: Vec<(Name, u32)>,
     /// False while it waits for an operator: the automatic failovers of
-    /// the last hour were spent (`control::topology::guard`).
+    /// the last hour were spent (`planet::topology::guard`).
     pub approved: bool,
     /// When gossip saw it back, ms since the epoch; from then its load
     /// returns in steps.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Node, NodeReport, Prices, Quotas, Region, Role, VersionConfig};
+use crate::rollout;
 use crate::slo::{Severity, Slo, SloStatus};
 use crate::state::Revision;
 use crate::{Name, NameError};
@@ -354,7 +355,7 @@ pub fn check_host(host: &str) -> Result<(), Rejection> {
 
 /// Checks a sha256 digest in lowercase hex.
 pub fn check_digest(digest: &str) -> Result<(), Rejection> {
-    if crate::blobs::is_sha256_hex(digest) {
+    if crate::is_sha256_hex(digest) {
         Ok(())
     } else {
         Err(Rejection::invalid(

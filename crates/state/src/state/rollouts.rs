@@ -6,6 +6,7 @@
 use super::{Change, Record, Revision, State};
 use crate::command::check_route;
 use crate::model::{Rollout, TrailEntry, Version};
+use crate::rollout;
 use crate::{Command, Name, Outcome, Rejection};
 
 /// Most entries of one rollout's audit trail; past it the oldest go (the

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// with a letter and not ending with `-`.
 ///
 /// ```
-/// use control::Name;
+/// use state::Name;
 /// assert!(Name::new("field", "billing-api").is_ok());
 /// let err = Name::new("app", "Billing API").unwrap_err();
 /// assert_eq!(err.field, "app");

@@ -1,6 +1,11 @@
-//! A tiny deterministic PRNG (SplitMix64) for seeded jitter, so the model
-//! runs unchanged inside a simulator and the same seed gives the same
-//! numbers on every machine. Not for anything secret.
+//! DWCP's one seeded generator: a tiny deterministic PRNG (SplitMix64), so
+//! that a model, a simulator, a property test or a benchmark's workload
+//! runs the same from the same seed on every machine. Not for anything
+//! secret (tokens and keys come from the OS, `getrandom`).
+//!
+//! Invariants: pure and portable — no I/O, no clock, no global state; the
+//! same seed gives the same numbers everywhere. It depends on nothing, and
+//! every DWCP crate may depend on it.
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a 64-bit state advanced by a
 /// constant and scrambled; passes BigCrush, and any seed is fine.

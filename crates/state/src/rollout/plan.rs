@@ -3,7 +3,7 @@
 //! changes. Every error names the step (counted from 1) and the field.
 //!
 //! ```
-//! let plan = rollout::Plan::from_json(r#"{"steps": [
+//! let plan = state::rollout::Plan::from_json(r#"{"steps": [
 //!     {"set_weight": {"weight": 10}},
 //!     {"analysis": {"checks": [{"metric": "error_rate", "comparator": "<=", "threshold": 0.01}]}},
 //!     {"set_weight": {"weight": 100}}
@@ -123,7 +123,7 @@ impl Comparator {
 }
 
 /// The metrics a check may name, alone or in arithmetic (see
-/// [`crate::Query`]): what DWCP measures of the canary and its baseline
+/// [`super::Query`]): what DWCP measures of the canary and its baseline
 /// over one analysis window (see `docs/rollouts.md` for each).
 pub const METRICS: &[&str] = &[
     "error_rate",
@@ -461,7 +461,7 @@ fn check_analysis(n: Option<usize>, a: &Analysis) -> Result<(), PlanError> {
         return Err(error(n, "analysis.checks", "at least one check"));
     }
     for check in &a.checks {
-        let query = crate::Query::parse(&check.metric).map_err(|e| {
+        let query = super::Query::parse(&check.metric).map_err(|e| {
             error(
                 n,
                 "analysis.checks.metric",

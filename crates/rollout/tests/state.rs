@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use control::{Command, Name, Quotas, Region, Rejection, Revision, State, VersionConfig, Weights};
+use state::{Command, Name, Quotas, Region, Rejection, Revision, State, VersionConfig, Weights};
 
 fn n(s: &str) -> Name {
     Name::new("test", s).unwrap()

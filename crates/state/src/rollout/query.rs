@@ -34,7 +34,7 @@ impl Query {
     ///
     /// ```
     /// use std::collections::BTreeMap;
-    /// let q = rollout::Query::parse("(a + b) / 2").unwrap();
+    /// let q = state::rollout::Query::parse("(a + b) / 2").unwrap();
     /// let m = BTreeMap::from([("a".to_string(), 1.0), ("b".to_string(), 3.0)]);
     /// assert_eq!(q.eval(&m), Some(2.0));
     /// ```

@@ -1,12 +1,10 @@
 //! The state machine: whole changes or none, validation that names the
 //! field, quotas, cascades, compare-and-swap, watch, and determinism.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::XorShift;
-use control::{
+use rng::SplitMix64;
+use state::{
     Command, Compacted, Name, Node, Outcome, Quotas, Record, Region, Rejection, Revision, State,
     VersionConfig,
 };
@@ -324,15 +322,15 @@ fn watchers_see_changes_in_order_and_learn_when_they_fell_behind() {
     assert_eq!(restored.events_since(s.revision()), Ok(Vec::new()));
 }
 
-fn random_command(rng: &mut XorShift) -> Command {
-    let t = n(["acme", "globex", "initech"][(rng.next() % 3) as usize]);
-    let a = n(["shop", "cart", "api", "web"][(rng.next() % 4) as usize]);
-    match rng.next() % 8 {
+fn random_command(rng: &mut SplitMix64) -> Command {
+    let t = n(["acme", "globex", "initech"][(rng.next_u64() % 3) as usize]);
+    let a = n(["shop", "cart", "api", "web"][(rng.next_u64() % 4) as usize]);
+    match rng.next_u64() % 8 {
         0 => Command::PutTenant {
             name: t,
             quotas: Quotas {
-                max_apps: (rng.next() % 4) as u32,
-                max_replicas: (rng.next() % 20) as u32,
+                max_apps: (rng.next_u64() % 4) as u32,
+                max_replicas: (rng.next_u64() % 20) as u32,
             },
         },
         1 => Command::CreateApp {
@@ -350,16 +348,17 @@ fn random_command(rng: &mut XorShift) -> Command {
         3 => Command::SetDeployment {
             tenant: t,
             app: a,
-            version: rng.next() % 3,
-            regions: BTreeMap::from([(n("eu-1"), (rng.next() % 8) as u32)]),
+            version: rng.next_u64() % 3,
+            regions: BTreeMap::from([(n("eu-1"), (rng.next_u64() % 8) as u32)]),
         },
         4 => Command::DeleteApp { tenant: t, name: a },
         5 => Command::DeleteTenant { name: t },
         6 => region("eu-1"),
         _ => Command::CompareAndSwap {
             key: "x".into(),
-            expected: Some(vec![(rng.next() % 2) as u8]).filter(|_| !rng.next().is_multiple_of(3)),
-            new: Some(vec![(rng.next() % 2) as u8]),
+            expected: Some(vec![(rng.next_u64() % 2) as u8])
+                .filter(|_| !rng.next_u64().is_multiple_of(3)),
+            new: Some(vec![(rng.next_u64() % 2) as u8]),
         },
     }
 }
@@ -367,7 +366,7 @@ fn random_command(rng: &mut XorShift) -> Command {
 #[test]
 fn replicas_applying_the_same_log_agree_and_refusals_never_half_apply() {
     for seed in 1..=20u64 {
-        let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SplitMix64::new(seed);
         let log: Vec<Command> = (0..400).map(|_| random_command(&mut rng)).collect();
         let (mut a, mut b) = (State::default(), State::default());
         let mut outcomes = Vec::new();
@@ -420,7 +419,7 @@ fn place(specs: &[(u64, &str, u32)]) -> Command {
         app: n("shop"),
         placements: specs
             .iter()
-            .map(|&(version, node, count)| control::PlacementSpec {
+            .map(|&(version, node, count)| state::PlacementSpec {
                 version,
                 node: n(node),
                 count,
@@ -470,7 +469,7 @@ fn placements_replace_an_apps_share_and_go_with_the_app() {
 
 #[test]
 fn a_node_report_replaces_the_last_and_goes_with_its_node() {
-    use control::{LatencySummary, NodeReport, VersionReport};
+    use state::{LatencySummary, NodeReport, VersionReport};
     let mut s = shop(Quotas::default());
     let report = |sequence: u64| NodeReport {
         node: n("n1"),
@@ -553,7 +552,7 @@ fn an_apps_placements_are_its_own_whatever_its_neighbours() {
         s.apply(&Command::SetPlacements {
             tenant: n("acme"),
             app: n(name),
-            placements: vec![control::PlacementSpec {
+            placements: vec![state::PlacementSpec {
                 version: 1,
                 node: n("n1"),
                 count: 5,

@@ -4,11 +4,11 @@
 //! while unresolved, move open → acknowledged → resolved only, carry their
 //! times to acknowledge and resolve, and stay bounded.
 
-use control::{
+use state::{
     Command, IncidentStatus, NotifyKind, NotifyTarget, Objective, Outcome, Quotas, Rejection,
     Revision, Severity, Slo, State,
 };
-use control::{MAX_TIMELINE, Name, RESOLVED_KEPT};
+use state::{MAX_TIMELINE, Name, RESOLVED_KEPT};
 
 fn n(s: &str) -> Name {
     Name::new("test", s).unwrap()

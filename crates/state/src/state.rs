@@ -102,7 +102,7 @@ const HISTORY: usize = 10_000;
 /// The desired state of the fleet.
 ///
 /// ```
-/// use control::{Command, Name, Outcome, Quotas, State};
+/// use state::{Command, Name, Outcome, Quotas, State};
 /// let mut state = State::default();
 /// let acme = Name::new("tenant", "acme").unwrap();
 /// state.apply(&Command::PutTenant { name: acme.clone(), quotas: Quotas::default() }).unwrap();
