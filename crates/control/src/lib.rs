@@ -10,7 +10,7 @@ mod durable;
 pub mod failover;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
-pub mod replica;
+pub use ::replica;
 pub mod serving;
 pub mod summary;
 pub mod tier;

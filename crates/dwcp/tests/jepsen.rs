@@ -6,7 +6,7 @@
 //! every acknowledged write must survive, for every seed.
 
 mod common;
-#[path = "../../control/tests/common/linearizable.rs"]
+#[path = "../../replica/tests/common/linearizable.rs"]
 mod linearizable;
 
 use std::io::ErrorKind;

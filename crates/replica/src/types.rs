@@ -5,7 +5,7 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Command, Outcome, Rejection, Revision};
+use state::{Command, Outcome, Rejection, Revision};
 
 /// Node identifiers within a cluster.
 pub type NodeId = u64;

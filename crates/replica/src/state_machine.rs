@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::types::{NodeId, Proposal, Response, TypeConfig};
-use crate::{Command, Outcome, Revision, State};
+use state::{Command, Outcome, Revision, State};
 
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 const CURRENT: &str = "current";

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::Router;
-use control::replica::{NodeId, Replica, ReplicaError, Timing};
-use control::{Command, Record, Revision};
+use replica::{NodeId, Replica, ReplicaError, Timing};
+use state::{Command, Record, Revision};
 
 fn timing() -> Timing {
     Timing {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Factory, Router};
-use control::replica::{self, NodeId, Proposal, SharedState, TypeConfig};
-use control::{Command, Outcome, Revision};
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
+use replica::{NodeId, Proposal, SharedState, TypeConfig};
+use state::{Command, Outcome, Revision};
 
 fn config() -> Arc<Config> {
     let config = Config {
@@ -149,7 +149,7 @@ async fn a_cluster_commits_fails_over_and_a_restarted_node_catches_up() {
         .0
         .client_write(
             Command::DeleteTenant {
-                name: control::Name::new("tenant", "nobody").unwrap(),
+                name: state::Name::new("tenant", "nobody").unwrap(),
             }
             .into(),
         )
@@ -163,7 +163,7 @@ async fn a_cluster_commits_fails_over_and_a_restarted_node_catches_up() {
         .client_write(Proposal::Batch(vec![
             put(1000),
             Command::DeleteTenant {
-                name: control::Name::new("tenant", "nobody").unwrap(),
+                name: state::Name::new("tenant", "nobody").unwrap(),
             },
             put(1001),
         ]))

@@ -1,14 +1,27 @@
-//! Replication of the state machine with openraft, stored in redb.
+//! Replication of the state machine with openraft, stored in redb: the
+//! small [`Replica`] API (write a command, read the state linearizably or
+//! locally, watch, change membership) over one Raft group.
 //!
 //! [`LogStore`] keeps the Raft log, vote and commit point in one redb file,
 //! every append and vote synced before it is acknowledged (the commit point
 //! is a hint, persisted by the next synced append). [`Replica::write`]
 //! groups concurrent writes into one entry ([`Proposal`]). [`StateMachine`] applies
-//! committed [`Command`](crate::Command)s to the [`State`](crate::State)
+//! committed [`Command`](state::Command)s to the [`State`](state::State)
 //! and keeps snapshots in the same file, so a restarted node resumes from its
 //! last snapshot and replays the log after it. The network between nodes is
 //! a trait ([`openraft::RaftNetworkFactory`]); the in-process one in
-//! `tests/` and the TLS transport plug in there.
+//! `tests/` and the TLS transport (`cluster::transport`) plug in there.
+//!
+//! Invariants:
+//! - Every replica applies the same committed commands in the same order
+//!   with the pure [`State::apply`](state::State::apply); nothing else
+//!   changes the state, so replicas that applied the same log agree.
+//! - An append or a vote is on disk (synced) before it is acknowledged;
+//!   a store that fails its integrity check is refused, never trusted.
+//!
+//! It depends on `state` only among DWCP crates, and knows nothing of
+//! sockets, TLS, HTTP or the node around it (`cluster` brings those): the
+//! network is whatever [`openraft::RaftNetworkFactory`] it is given.
 
 mod log_store;
 mod node;

@@ -9,7 +9,6 @@ pub mod linearizable;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use control::replica::{NodeId, TypeConfig};
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -17,32 +16,20 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::{BasicNode, Raft};
-
-/// A tiny deterministic generator, so that tests need no random crate and
-/// every seed replays exactly.
-pub struct XorShift(pub u64);
-
-impl XorShift {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+use replica::{NodeId, TypeConfig};
 
 /// Starts node `id` with its store in `dir`, on `router`'s network.
 pub async fn start_replica(
     router: &Router,
     id: NodeId,
     dir: &std::path::Path,
-    timing: &control::replica::Timing,
-) -> control::replica::Replica {
+    timing: &replica::Timing,
+) -> replica::Replica {
     // A node restarted in the same process must wait until its previous
     // incarnation's tasks have let go of the file.
     let mut attempts = 0;
     let replica = loop {
-        let started = control::replica::Replica::start(
+        let started = replica::Replica::start(
             id,
             &dir.join(format!("node-{id}.redb")),
             Factory {

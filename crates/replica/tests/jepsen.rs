@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::linearizable::{self, Entry, Op};
-use common::{Router, XorShift, start_replica};
-use control::replica::{NodeId, Replica, ReplicaError, Timing};
-use control::{Command, Outcome};
+use common::{Router, start_replica};
+use replica::{NodeId, Replica, ReplicaError, Timing};
+use rng::SplitMix64;
+use state::{Command, Outcome};
 use tokio::sync::RwLock;
 
 const CLIENTS: u64 = 3;
@@ -43,29 +44,29 @@ fn decode(bytes: &[u8]) -> u64 {
 
 /// One client's operations, recorded into `history`.
 async fn client(id: u64, seed: u64, nodes: Nodes, clock: Instant, history: Arc<Mutex<Vec<Entry>>>) {
-    let mut rng = XorShift(seed ^ (id + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng = SplitMix64::new(seed ^ (id + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let now = || clock.elapsed().as_nanos() as u64;
     for n in 0..OPS_PER_CLIENT {
-        let key = format!("r{}", rng.next() % KEYS);
+        let key = format!("r{}", rng.next_u64() % KEYS);
         // Mostly to a node that believes it leads (it may be cut off and
         // stale), sometimes to any node.
         let target = {
             let nodes = nodes.read().await;
             let ids: Vec<&NodeId> = nodes.keys().collect();
-            let any = nodes[ids[(rng.next() % ids.len() as u64) as usize]].clone();
+            let any = nodes[ids[(rng.next_u64() % ids.len() as u64) as usize]].clone();
             let leader = nodes
                 .values()
                 .find(|r| r.status().role == "leader")
                 .cloned();
             match leader {
-                Some(l) if rng.next() % 10 < 7 => l,
+                Some(l) if rng.next_u64() % 10 < 7 => l,
                 _ => any,
             }
         };
         let value = id * 1000 + n;
         let invoked = now();
         let limit = Duration::from_secs(3);
-        let entry = match rng.next() % 3 {
+        let entry = match rng.next_u64() % 3 {
             0 => {
                 let cmd = Command::Put {
                     key: key.clone(),
@@ -86,9 +87,9 @@ async fn client(id: u64, seed: u64, nodes: Nodes, clock: Instant, history: Arc<M
             },
             _ => {
                 let expected = rng
-                    .next()
+                    .next_u64()
                     .is_multiple_of(2)
-                    .then(|| (rng.next() % CLIENTS) * 1000 + rng.next() % n.max(1));
+                    .then(|| (rng.next_u64() % CLIENTS) * 1000 + rng.next_u64() % n.max(1));
                 let cmd = Command::CompareAndSwap {
                     key: key.clone(),
                     expected: expected.map(encode),
@@ -127,7 +128,7 @@ async fn client(id: u64, seed: u64, nodes: Nodes, clock: Instant, history: Arc<M
             });
         }
         // Think time, so that the run spans the nemesis's actions.
-        tokio::time::sleep(Duration::from_millis(10 + rng.next() % 50)).await;
+        tokio::time::sleep(Duration::from_millis(10 + rng.next_u64() % 50)).await;
     }
 }
 
@@ -139,15 +140,15 @@ async fn nemesis(
     dir: std::path::PathBuf,
     stop: Arc<tokio::sync::Notify>,
 ) -> u32 {
-    let mut rng = XorShift(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1);
+    let mut rng = SplitMix64::new(seed.wrapping_mul(0xD1B5_4A32_D192_ED03));
     let mut actions = 0;
     loop {
         actions += 1;
-        match rng.next() % 3 {
-            0 => router.cut(1 + rng.next() % 3),
+        match rng.next_u64() % 3 {
+            0 => router.cut(1 + rng.next_u64() % 3),
             1 => router.heal(),
             _ => {
-                let id = 1 + rng.next() % 3;
+                let id = 1 + rng.next_u64() % 3;
                 let old = nodes.write().await.remove(&id);
                 if let Some(old) = old {
                     old.shutdown().await;
@@ -157,7 +158,7 @@ async fn nemesis(
             }
         }
         // The nemesis's schedule: act every 150-400 ms.
-        let pause = Duration::from_millis(150 + rng.next() % 250);
+        let pause = Duration::from_millis(150 + rng.next_u64() % 250);
         tokio::select! {
             _ = stop.notified() => return actions,
             _ = tokio::time::sleep(pause) => {}

@@ -15,7 +15,7 @@ use super::state_machine::StateGuard;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{NodeId, Proposal, Response, SharedState, StoreError, TypeConfig};
-use crate::{Command, Compacted, Event, Revision};
+use state::{Command, Compacted, Event, Revision};
 
 /// How fast a cluster notices a dead leader, and how often it snapshots.
 #[derive(Clone, Debug)]
