@@ -7,13 +7,12 @@ pub use state::*;
 pub mod blobs;
 pub mod cluster;
 mod durable;
-pub mod failover;
+pub use planet::failover;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 pub use ::replica;
 pub mod serving;
-pub mod summary;
-pub mod tier;
+pub use planet::{summary, tier};
 pub mod tls;
-pub mod topology;
+pub use planet::topology;
 pub mod transport;

@@ -6,7 +6,7 @@
 //! squares over every unordered pair of a measured matrix (the two
 //! directions averaged), and never below the floor. The fit runs from the
 //! CSV text (no I/O); [`Calibration::aws_2017`] fits the table shipped in
-//! `crates/control/data/` (a copy of `../shared/data/rtt/`).
+//! `crates/planet/data/` (a copy of `../shared/data/rtt/`).
 
 use serde::Serialize;
 

@@ -42,7 +42,7 @@ impl FailoverGuard {
     /// that may is counted.
     ///
     /// ```
-    /// use control::topology::guard::{FailoverGuard, Verdict};
+    /// use planet::topology::guard::{FailoverGuard, Verdict};
     /// let mut guard = FailoverGuard::new(2);
     /// assert_eq!(guard.judge(0), Verdict::Proceed);
     /// assert_eq!(guard.judge(1_000), Verdict::Proceed);

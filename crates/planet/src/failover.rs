@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use crate::summary::{AppKey, Health};
 use crate::topology::guard::{FailoverGuard, Verdict, share_back};
-use crate::{Command, Name, RegionFailover};
+use state::{Command, Name, RegionFailover};
 
 /// One hour, in ms: the guardrail's window.
 const HOUR_MS: u64 = 3_600_000;

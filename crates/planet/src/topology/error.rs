@@ -1,7 +1,7 @@
 //! Why a topology is refused. Every variant names the entry (kind and name,
 //! or its position when it has no valid name) and the field at fault.
 
-use crate::NameError;
+use state::NameError;
 
 /// A topology refused at start.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

@@ -39,7 +39,7 @@ impl LatLon {
 /// Great-circle distance between two points in kilometres (haversine).
 ///
 /// ```
-/// use control::topology::geo::{LatLon, distance_km};
+/// use planet::topology::geo::{LatLon, distance_km};
 /// let dublin = LatLon::new(53.3, -6.3);
 /// let frankfurt = LatLon::new(50.1, 8.7);
 /// let km = distance_km(dublin, frankfurt);

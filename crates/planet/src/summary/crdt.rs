@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::{NodeId, Stamp};
 use super::status::{AppStatus, RegionStatus};
-use crate::Name;
+use state::Name;
 
 /// A last-writer-wins register stamped by a hybrid logical clock.
 pub type Lww<V> = LWWReg<V, Stamp>;

@@ -20,13 +20,14 @@
 //! - Regions are never deleted by the mirror: a region the global tier no
 //!   longer lists keeps its record (its cell may still be serving).
 
-use crate::{App, Command, Region, RegionFailover, State, Tenant};
+use state::{App, Command, Region, RegionFailover, State, Tenant};
 
 /// Whether `command` (or, for [`Command::Audited`], the change inside it)
 /// changes a record the global tier owns.
 ///
 /// ```
-/// use control::{Command, Name, Quotas, tier};
+/// use planet::tier;
+/// use state::{Command, Name, Quotas};
 /// let tenant = Command::PutTenant { name: Name::new("tenant", "acme").unwrap(), quotas: Quotas::default() };
 /// assert!(tier::is_global(&tenant));
 /// let key = Command::Put { key: "k".into(), value: vec![] };
@@ -67,7 +68,7 @@ impl GlobalRecords {
         }
     }
 
-    fn tenant(&self, name: &crate::Name) -> Option<&Tenant> {
+    fn tenant(&self, name: &state::Name) -> Option<&Tenant> {
         self.tenants.iter().find(|t| &t.name == name)
     }
 
@@ -144,7 +145,7 @@ pub fn mirror(global: &GlobalRecords, region: &GlobalRecords) -> Vec<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Name, Quotas, Region};
+    use state::{Name, Quotas, Region};
 
     fn name(kind: &'static str, s: &str) -> Name {
         Name::new(kind, s).unwrap()

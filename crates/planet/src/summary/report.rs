@@ -2,7 +2,7 @@
 //! health and load, and each app's status in it — computed from the
 //! cell's state, pure, so a node and the simulator report alike.
 
-use crate::{Name, State};
+use state::{Name, State};
 
 use super::crdt::AppKey;
 use super::status::{AppStatus, Capacity, Health, Load, RegionStatus};
@@ -94,7 +94,7 @@ pub fn requests_since(before: u64, now: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Command, Node, PlacementSpec, Quotas, Region, VersionConfig};
+    use state::{Command, Node, PlacementSpec, Quotas, Region, VersionConfig};
 
     fn n(kind: &'static str, s: &str) -> Name {
         Name::new(kind, s).unwrap()

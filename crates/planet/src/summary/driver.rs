@@ -19,7 +19,7 @@ use super::clock::NodeId;
 use super::config::GossipConfig;
 use super::gossip::{Gossip, GossipError, Tick};
 use super::identity::Peer;
-use crate::Name;
+use state::Name;
 
 /// One direction of a link between two members.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -4,10 +4,10 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use crate::Name;
 use crate::summary::config::{PROBE_PERIOD, SUSPECT_TO_DOWN};
 use crate::summary::driver::Spread;
 use crate::summary::{Driver, GossipConfig, Health, Link, RegionStatus, Stamp};
+use state::Name;
 
 const N: usize = 30;
 const REGIONS: usize = 5;

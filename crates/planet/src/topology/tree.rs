@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::geo::LatLon;
-use crate::Name;
+use state::Name;
 
 /// The default size of the global tier.
 pub const DEFAULT_VOTERS: usize = 5;

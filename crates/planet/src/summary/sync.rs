@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::clock::Stamp;
 use super::crdt::Summary;
-use crate::Name;
+use state::Name;
 
 /// What a replica holds, compactly: enough for a peer to compute the
 /// [`Delta`] it lacks.

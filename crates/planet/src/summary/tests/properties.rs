@@ -4,10 +4,10 @@
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
-use crate::Name;
 use crate::summary::{
     AppStatus, Capacity, Delta, Digest, Health, Hlc, Load, RegionStatus, Summary,
 };
+use state::Name;
 
 const CASES: u64 = 300;
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use super::clock::NodeId;
-use crate::Name;
+use state::Name;
 
 /// A gossip member: its node id, region, address and a `bump` that grows
 /// each time the node rejoins after being declared down.

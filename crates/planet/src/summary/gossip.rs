@@ -412,7 +412,7 @@ mod tests {
     use std::num::NonZeroU32;
 
     use super::*;
-    use crate::Name;
+    use state::Name;
 
     fn member(node: u64) -> Gossip {
         let me = Peer {

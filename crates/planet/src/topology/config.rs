@@ -41,7 +41,7 @@ use serde::Deserialize;
 use super::error::TopologyError;
 use super::geo::{LatLon, distance_km, floor_rtt_ms};
 use super::tree::{DEFAULT_INTRA_REGION_MS, DEFAULT_VOTERS, RegionSpec, RttOverride, Topology};
-use crate::Name;
+use state::Name;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
