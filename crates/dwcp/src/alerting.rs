@@ -15,10 +15,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::cluster::ClusterNode;
-use control::{Command, Outcome};
+use cluster::ClusterNode;
 use ops::slo::{Clock, Evaluator, ManualClock, Notification};
 use serde_json::{Value, json};
+use state::{Command, Outcome};
 use tokio::sync::Mutex;
 
 /// How often the evaluator runs on the wall clock.

@@ -2,8 +2,8 @@
 //! anything (`dwcp deploy` creates the app itself when it is missing).
 
 use anyhow::Result;
-use control::{App, Name};
 use serde::Serialize;
+use state::{App, Name};
 
 use crate::client::{self, ApiArgs, Client, app_path};
 

@@ -1,8 +1,8 @@
 //! `dwcp apps`: the apps the API knows, with what is deployed of each.
 
 use anyhow::Result;
-use control::{Deployment, Name};
 use serde::Deserialize;
+use state::{Deployment, Name};
 
 use crate::client::{self, ApiArgs, Client};
 use crate::table;

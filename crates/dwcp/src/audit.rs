@@ -1,8 +1,8 @@
 //! `dwcp audit`: who changed what, when and from where.
 
 use anyhow::Result;
-use control::AuditEntry;
 use serde::Deserialize;
+use state::AuditEntry;
 
 use crate::client::{self, ApiArgs, Client};
 use crate::table;

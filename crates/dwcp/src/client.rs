@@ -515,7 +515,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 /// The path of one app under `/api/v1`.
-pub fn app_path(tenant: &control::Name, app: &control::Name) -> String {
+pub fn app_path(tenant: &state::Name, app: &state::Name) -> String {
     format!("/tenants/{tenant}/apps/{app}")
 }
 

@@ -2,8 +2,8 @@
 //! the API.
 
 use anyhow::{Result, anyhow};
-use control::cluster::ClusterStatus;
-use control::replica::NodeId;
+use cluster::ClusterStatus;
+use replica::NodeId;
 
 use crate::client::{self, ApiArgs, Client};
 use crate::table::{self, or_dash};

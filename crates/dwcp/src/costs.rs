@@ -1,8 +1,8 @@
 //! `dwcp costs` and `dwcp prices`: what running apps costs.
 
 use anyhow::Result;
-use control::Prices;
 use serde::Deserialize;
+use state::Prices;
 
 use crate::client::{self, ApiArgs, Client};
 use crate::table;
@@ -82,7 +82,7 @@ pub fn prices(args: PricesArgs) -> Result<()> {
             per_million_requests: args.million_requests.unwrap_or_default(),
         };
         // The same rules the API applies, before anything is sent.
-        control::check_prices(&wanted)?;
+        state::check_prices(&wanted)?;
         client::block_on(client.put("/prices", &wanted))?
     } else {
         client::block_on(client.get("/prices"))?

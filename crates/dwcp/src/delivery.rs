@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use control::cluster::ClusterNode;
-use control::{Command, Name, Rollout, State};
+use cluster::ClusterNode;
 use rollout::{Input, Judgment, Thresholds, Window};
+use state::{Command, Name, Rollout, State};
 
 /// How often the controller looks again when the state does not change
 /// (pauses and analyses move with time alone).

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use control::{App, Deployment, Name, Node, Placement, Rejection, Tenant, Version, VersionConfig};
 use serde::{Deserialize, Serialize};
+use state::{App, Deployment, Name, Node, Placement, Rejection, Tenant, Version, VersionConfig};
 
 use crate::app::NewApp;
 use crate::client::{self, ApiArgs, Client, app_path, plural};
@@ -207,13 +207,13 @@ impl Plan {
         };
         let max_request_bytes = size("--max-request", &args.max_request)?;
         let max_response_bytes = size("--max-response", &args.max_response)?;
-        control::check_replicas(replicas)
+        state::check_replicas(replicas)
             .map_err(|e| flag_error("--replicas", &args.replicas, "", &e))?;
         if let Some(host) = &args.host {
-            control::check_host(host).map_err(|e| flag_error("--host", host, "", &e))?;
+            state::check_host(host).map_err(|e| flag_error("--host", host, "", &e))?;
         }
         let defaults = VersionConfig::default();
-        control::check_config(&VersionConfig {
+        state::check_config(&VersionConfig {
             memory_bytes: memory_bytes.unwrap_or(defaults.memory_bytes),
             timeout_ms: timeout_ms.unwrap_or(defaults.timeout_ms),
             warm: args.warm,

@@ -1,13 +1,13 @@
 //! Region failover in `dwcp up --topology`, four times a second:
 //!
-//! - on the global tier's leader, [`control::failover::plan`] from this
+//! - on the global tier's leader, [`planet::failover::plan`] from this
 //!   node's gossip: a region whose members are all down (and that this
 //!   member saw alive before, so a node that just started judges nobody)
 //!   is failed over to its nearest healthy regions by spare capacity
 //!   (`topology::routing::failover_targets`), within the hourly guardrail;
 //!   one seen healthy again is marked recovered. Each decision is a
 //!   committed global record.
-//! - on each cell's leader, [`control::failover::extra_replicas`]: the
+//! - on each cell's leader, [`planet::failover::extra_replicas`]: the
 //!   cell adds its share of what each app wanted in the failed regions to
 //!   its own deployment (an app must already be deployed here: the cell
 //!   has its artifacts), and gives it back in steps after the region
@@ -19,12 +19,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use control::cluster::{ClusterNode, GossipView};
-use control::failover::{self, Failback};
-use control::summary::{AppKey, Health};
-use control::topology::routing::failover_targets;
-use control::topology::{RttModel, Topology};
-use control::{Command, Name, RegionFailover};
+use cluster::{ClusterNode, GossipView};
+use planet::failover::{self, Failback};
+use planet::summary::{AppKey, Health};
+use planet::topology::routing::failover_targets;
+use planet::topology::{RttModel, Topology};
+use state::{Command, Name, RegionFailover};
 
 /// How a node takes part in failover.
 #[derive(Clone, Copy, Debug)]
@@ -206,7 +206,7 @@ async fn follow(
             .collect()
     };
     let extra = failover::extra_replicas(now_ms(), &me, &records, wanted_in, policy.failback);
-    let changes: Vec<(control::Deployment, Option<u32>, u32, Option<u32>)> = {
+    let changes: Vec<(state::Deployment, Option<u32>, u32, Option<u32>)> = {
         let state = cell.replica().read_local();
         state
             .deployments()

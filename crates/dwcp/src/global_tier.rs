@@ -4,7 +4,7 @@
 //! voter when the topology's placement picks its region (the region's
 //! first node) and as a learner otherwise; and, on the cell's leader, the
 //! mirror that copies the global records into the cell
-//! ([`control::tier`]).
+//! ([`planet::tier`]).
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use control::cluster::{ClusterNode, DataDir, GossipMember, JoinToken, StartOptions, Started};
-use control::replica::Timing;
-use control::summary::{self, GossipConfig, Peer};
-use control::tier::{self, GlobalRecords};
-use control::topology::{Calibration, GlobalFloor, RttModel, Topology};
-use control::{Command, Name, Region};
+use cluster::{ClusterNode, DataDir, GossipMember, JoinToken, StartOptions, Started};
+use planet::summary::{self, GossipConfig, Peer};
+use planet::tier::{self, GlobalRecords};
+use planet::topology::{Calibration, GlobalFloor, RttModel, Topology};
+use replica::Timing;
+use state::{Command, Name, Region};
 
 /// The planet flags of `dwcp up`.
 #[derive(Args, Debug)]
@@ -420,7 +420,7 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// Once a second: refresh gossip's seeds from the global tier's members;
 /// on the cell's leader, report the region and its apps
-/// ([`control::summary::cell_report`]). Needs the node's planet (set
+/// ([`planet::summary::cell_report`]). Needs the node's planet (set
 /// before this starts).
 pub async fn report(cell: Arc<ClusterNode>) {
     let Some(planet) = cell.planet() else {

@@ -1,8 +1,8 @@
 //! `dwcp nodes`: every node with its last report and what is placed on it.
 
 use anyhow::Result;
-use control::{Node, NodeReport, Placement};
 use serde::Deserialize;
+use state::{Node, NodeReport, Placement};
 
 use crate::client::{self, ApiArgs, Client};
 use crate::table;
@@ -46,7 +46,7 @@ fn render(list: &NodeList) -> String {
         .iter()
         .map(|e| {
             let r = e.report.as_ref();
-            let total = |f: fn(&control::VersionReport) -> u64| {
+            let total = |f: fn(&state::VersionReport) -> u64| {
                 r.map(|r| r.versions.iter().map(f).sum::<u64>())
             };
             vec![

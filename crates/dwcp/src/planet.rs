@@ -3,9 +3,9 @@
 //! guardrail held).
 
 use anyhow::Result;
-use control::RegionFailover;
 use serde::Deserialize;
 use serde_json::Value;
+use state::RegionFailover;
 
 use crate::client::{self, ApiArgs, Client};
 use crate::table;

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use control::{Name, Rollout, Weights};
 use serde::{Deserialize, Serialize};
+use state::{Name, Rollout, Weights};
 
 use crate::client::{self, ApiArgs, Client, app_path};
 use crate::table;

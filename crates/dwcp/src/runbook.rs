@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use control::{Name, Runbook};
 use serde::Deserialize;
+use state::{Name, Runbook};
 
 use crate::client::{self, ApiArgs, Client, ListArgs};
 use crate::table;

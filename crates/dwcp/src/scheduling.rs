@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use control::cluster::ClusterNode;
+use cluster::ClusterNode;
 use scheduler::Liveness;
 
 /// A node whose report stands still this long is unhealthy: its placements

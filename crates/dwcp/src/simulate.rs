@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use control::topology::{Calibration, GlobalFloor, RttModel, Topology, routing};
+use planet::topology::{Calibration, GlobalFloor, RttModel, Topology, routing};
 use sim::planet::{Planet, RECOVERY_STEP, RECOVERY_STEPS, SANDBOXES};
 
 use crate::bench::report::{Report, Series, histogram, record};
@@ -20,7 +20,7 @@ const PLANET_120: &str = include_str!("../../../topologies/planet-120.toml");
 /// network, in virtual time.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Scenarios:\n  planet  a global tier of real replicas placed by `control::topology` to minimise\n          its quorum round trip, a 3-replica group per region, round trips\n          from a model fitted on measured AWS RTTs (great-circle distance at\n          2/3 c times a route inflation, plus jitter), writes at random\n          times; and scheduler::place of 12,000,000 sandboxes over the\n          regions' nodes. Same seed, same figures.\n  gossip  the planet's gossip members over turmoil's simulated UDP beside the\n          summary's own driver: convergence and CPU per simulated second\n          (why the simulator does not use turmoil; docs/planet.md)\n  raft    the global tier's five replicas over turmoil TCP beside the\n          simulator's in-memory links\n\nExamples:\n  dwcp sim planet\n  dwcp sim planet --regions 30 --seed 7 --json\n  dwcp sim planet --topology topologies/aws-10.toml\n  dwcp sim gossip --members 30\n  dwcp sim raft --writes 20"
+    after_help = "Scenarios:\n  planet  a global tier of real replicas placed by `planet::topology` to minimise\n          its quorum round trip, a 3-replica group per region, round trips\n          from a model fitted on measured AWS RTTs (great-circle distance at\n          2/3 c times a route inflation, plus jitter), writes at random\n          times; and scheduler::place of 12,000,000 sandboxes over the\n          regions' nodes. Same seed, same figures.\n  gossip  the planet's gossip members over turmoil's simulated UDP beside the\n          summary's own driver: convergence and CPU per simulated second\n          (why the simulator does not use turmoil; docs/planet.md)\n  raft    the global tier's five replicas over turmoil TCP beside the\n          simulator's in-memory links\n\nExamples:\n  dwcp sim planet\n  dwcp sim planet --regions 30 --seed 7 --json\n  dwcp sim planet --topology topologies/aws-10.toml\n  dwcp sim gossip --members 30\n  dwcp sim raft --writes 20"
 )]
 pub struct SimArgs {
     /// The scenario: planet, gossip or raft (see below).
@@ -143,11 +143,11 @@ fn planet(topology: &Topology, seed: u64, quick: bool, failovers_per_hour: u32) 
             "global_writes": figures.global_commits.len(),
             "region_writes": figures.region_commits.len(),
             "write_gaps": "exponential, mean 1 s",
-            "gossip": "control::summary: one foca SWIM member per node with CRDT anti-entropy every 200 ms and writes pushed to 3 peers, links with the modelled one-way delays plus up to 5 % jitter, driven in the driver's own virtual time; 20 updates 2 s apart",
+            "gossip": "planet::summary: one foca SWIM member per node with CRDT anti-entropy every 200 ms and writes pushed to 3 peers, links with the modelled one-way delays plus up to 5 % jitter, driven in the driver's own virtual time; 20 updates 2 s apart",
             "sandboxes": sandboxes,
             "placement_nodes": figures.nodes,
-            "failover": format!("{} regions without a voter lost one after another (seeded); each: its gossip members killed, until a member in the global leader's region holds all of them down (SWIM, virtual), then one global-tier commit (virtual), then scheduler::place over every placement with its nodes unhealthy and its deployments moved to the {FAILOVER_TARGETS} nearest healthy regions by spare capacity (control::topology::routing::failover_targets; wall time); nodes hold 1.5x the sandboxes (more in a small planet, so that its losses fit on the rest)", figures.failovers.len()),
-            "recovery": format!("the lost regions brought back in the order lost; each: its gossip members restarted under renewed identities (announcing to a member of the nearest healthy region), until the member in the global leader's region holds all of them up (virtual), one global-tier commit (virtual), then its deployments' replicas moved back in {RECOVERY_STEPS} steps {} s apart (control::topology::guard::share_back; virtual), each a global-tier commit (virtual) and scheduler::place over every placement (wall); region-recovery is return to load fully back: detection + decision + the schedule (virtual) + the last re-placement (wall)", RECOVERY_STEP.as_secs()),
+            "failover": format!("{} regions without a voter lost one after another (seeded); each: its gossip members killed, until a member in the global leader's region holds all of them down (SWIM, virtual), then one global-tier commit (virtual), then scheduler::place over every placement with its nodes unhealthy and its deployments moved to the {FAILOVER_TARGETS} nearest healthy regions by spare capacity (planet::topology::routing::failover_targets; wall time); nodes hold 1.5x the sandboxes (more in a small planet, so that its losses fit on the rest)", figures.failovers.len()),
+            "recovery": format!("the lost regions brought back in the order lost; each: its gossip members restarted under renewed identities (announcing to a member of the nearest healthy region), until the member in the global leader's region holds all of them up (virtual), one global-tier commit (virtual), then its deployments' replicas moved back in {RECOVERY_STEPS} steps {} s apart (planet::topology::guard::share_back; virtual), each a global-tier commit (virtual) and scheduler::place over every placement (wall); region-recovery is return to load fully back: detection + decision + the schedule (virtual) + the last re-placement (wall)", RECOVERY_STEP.as_secs()),
         }),
     );
     let mut global = histogram();

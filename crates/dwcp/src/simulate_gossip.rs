@@ -1,4 +1,4 @@
-//! `dwcp sim gossip`: DWCP's gossip members (`control::summary`) on the
+//! `dwcp sim gossip`: DWCP's gossip members (`planet::summary`) on the
 //! planet topology's round trips, carried by turmoil's simulated UDP and by
 //! the summary's in-memory driver on the same members and seed, reported
 //! in the benchmarks' shape: how fast an update converges (virtual time)
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use control::topology::{Calibration, GlobalFloor, RttModel, Topology};
+use planet::topology::{Calibration, GlobalFloor, RttModel, Topology};
 use sim::planet::global_timing;
 use sim::turmoil_gossip::{
     Engine, GossipRun, GossipScenario, IdleSteps, TICK, UPDATE_GAP, idle_steps,
@@ -90,7 +90,7 @@ pub fn run_raft(args: &GossipArgs, seed: u64, json: bool) -> Result<()> {
             "voters": names,
             "seed": seed,
             "writes": args.writes,
-            "replicas": "control::replica::Replica (openraft, redb, the state machine), the global tier's timing (heartbeat 500 ms, election 3-6 s); the first voter initialized, so it leads",
+            "replicas": "replica::Replica (openraft, redb, the state machine), the global tier's timing (heartbeat 500 ms, election 3-6 s); the first voter initialized, so it leads",
             "links": "one-way delay = half the planet model's round trip between the voters' regions, no jitter, both engines",
             "turmoil": format!("turmoil 0.7: a host per replica, RPCs as the transport's JSON bodies framed on one turmoil TCP connection per peer, a step every {} ms", TICK.as_millis()),
             "baseline": "sim::net::Links (the RaftNetworkFactory of dwcp sim planet) in a paused tokio runtime",
@@ -237,7 +237,7 @@ fn report(
             "update_gap_ms": UPDATE_GAP.as_millis() as u64,
             "engines": runs.iter().map(|r| r.engine.name()).collect::<Vec<_>>(),
             "links": "one-way delay = half the planet model's round trip between the members' regions (1 ms round trip within a region), no jitter, no loss, the same in both engines",
-            "members_code": "control::summary::Gossip (foca SWIM + CRDT anti-entropy every 200 ms, writes pushed to 3 peers), GossipConfig::wan(N), the driver's member seeds, all announcing to member 0",
+            "members_code": "planet::summary::Gossip (foca SWIM + CRDT anti-entropy every 200 ms, writes pushed to 3 peers), GossipConfig::wan(N), the driver's member seeds, all announcing to member 0",
             "turmoil": format!("turmoil 0.7: one host (its own paused current-thread tokio runtime and LocalSet) per member, turmoil::net::UdpSocket on port 7946, Sim::set_link_latency per pair, a step every {} ms", TICK.as_millis()),
             "time": "discovery and convergence are virtual; wall-per-sim-s, wall-per-packet and setup are wall time on this machine, cpu-per-sim-s and the idle step loop CPU time of the simulating thread (CLOCK_THREAD_CPUTIME_ID; not inflated by other load)",
             "build": if cfg!(debug_assertions) { "debug" } else { "release" },

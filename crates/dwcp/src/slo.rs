@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use control::Name;
 use serde_json::{Value, json};
+use state::Name;
 
 use crate::client::{self, ApiArgs, Client, ListArgs};
 use crate::table;

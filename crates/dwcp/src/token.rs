@@ -1,8 +1,8 @@
 //! `dwcp token create|list|delete`: API tokens with a role.
 
 use anyhow::Result;
-use control::{Name, Role};
 use serde::{Deserialize, Serialize};
+use state::{Name, Role};
 
 use crate::client::{self, ApiArgs, Client, ListArgs};
 use crate::table;

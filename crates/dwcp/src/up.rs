@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use control::cluster::{ClusterNode, DataDir, JoinToken, StartOptions, Started};
-use control::replica::Timing;
+use cluster::{ClusterNode, DataDir, JoinToken, StartOptions, Started};
+use replica::Timing;
 
 /// Run a DWCP node: the replicated store and the HTTP API.
 ///
@@ -125,7 +125,7 @@ fn serve(args: UpArgs) -> Result<()> {
         // Admission: an upload must prepare as a sandbox template (its
         // compiled code is cached, so the agent's preparation is a hit).
         let checker = engine.clone();
-        let artifact_check: control::cluster::ArtifactCheck = Arc::new(move |bytes: &[u8]| {
+        let artifact_check: cluster::ArtifactCheck = Arc::new(move |bytes: &[u8]| {
             use sandbox::Engine;
             checker
                 .prepare(
@@ -164,7 +164,7 @@ fn serve(args: UpArgs) -> Result<()> {
             .await?;
             crate::global_tier::announce(&global, &joined, place);
             let (member, gossiping) = crate::global_tier::start_gossip(&global, place).await?;
-            node.set_planet(control::cluster::Planet {
+            node.set_planet(cluster::Planet {
                 global: global.clone(),
                 gossip: member,
                 topology: place.topology.clone(),
@@ -181,7 +181,7 @@ fn serve(args: UpArgs) -> Result<()> {
                 node.clone(),
                 crate::failover::Policy {
                     per_hour: args.planet.failovers_per_hour,
-                    failback: control::failover::Failback {
+                    failback: planet::failover::Failback {
                         steps: args.planet.failback_steps,
                         step_ms: args.planet.failback_step.as_millis() as u64,
                     },
@@ -317,7 +317,7 @@ async fn record_addresses(node: &ClusterNode, api: &str, gateway: &str) -> Resul
     }
     record.api = Some(api.to_string());
     record.gateway = Some(gateway.to_string());
-    node.write(control::Command::PutNode { node: record })
+    node.write(state::Command::PutNode { node: record })
         .await?
         .result?;
     Ok(())
@@ -390,7 +390,7 @@ fn announce(node: &ClusterNode, started: &Started, args: &UpArgs) {
 const EXAMPLE_APP: &[u8] = include_bytes!("../../../examples/wagi/hello.wat");
 
 async fn deploy_example(node: &ClusterNode) -> Result<()> {
-    use control::{Command, Name, VersionConfig};
+    use state::{Command, Name, VersionConfig};
     let name = |kind: &'static str, s: &str| Name::new(kind, s).context("a built-in name");
     let (tenant, app) = (name("tenant", "default")?, name("app", "hello")?);
     let region = name("region", &node.config().region)?;
@@ -421,11 +421,11 @@ async fn deploy_example(node: &ClusterNode) -> Result<()> {
         match node.write(command.clone()).await?.result {
             // In a planet the example app is global: another region's
             // founder may have made it; this cell copies it at once.
-            Err(control::Rejection::AlreadyExists { .. })
+            Err(state::Rejection::AlreadyExists { .. })
                 if node.global().is_some() && matches!(command, Command::CreateApp { .. }) =>
             {
                 match node.write_in_cell(command).await?.result {
-                    Ok(_) | Err(control::Rejection::AlreadyExists { .. }) => {}
+                    Ok(_) | Err(state::Rejection::AlreadyExists { .. }) => {}
                     Err(other) => return Err(other.into()),
                 }
             }

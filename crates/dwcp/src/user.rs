@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use anyhow::{Context, Result, bail};
-use control::{Name, Role};
 use serde::{Deserialize, Serialize};
+use state::{Name, Role};
 
 use crate::client::{self, ApiArgs, Client, ListArgs};
 use crate::table;

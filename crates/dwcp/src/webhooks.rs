@@ -16,8 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use control::cluster::ClusterNode;
-use control::{Command, NotifyKind};
+use cluster::ClusterNode;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::header::{CONTENT_TYPE, HOST};
@@ -25,6 +24,7 @@ use hyper_util::rt::TokioIo;
 use ops::slo::Clock;
 use ops::slo::Notification;
 use ops::slo::webhook::{MAX_ATTEMPTS, backoff, retryable};
+use state::{Command, NotifyKind};
 
 /// Longest wait for one attempt (connect, send, answer).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);

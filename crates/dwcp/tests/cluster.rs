@@ -180,7 +180,7 @@ fn one_node_resumes_after_kill_9_and_refuses_bad_input() {
         (400, ("invalid", Some("body"))),
         "{v}"
     );
-    let junk_digest = control::blobs::digest_of(junk);
+    let junk_digest = state::digest_of(junk);
     assert!(!c.nodes[&1].dir.join("blobs").join(&junk_digest).exists());
     let bad = dir.path().join("bad.wasm");
     std::fs::write(&bad, junk).unwrap();

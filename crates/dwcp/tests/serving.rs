@@ -352,7 +352,7 @@ fn modules_that_cannot_run_are_refused_and_nothing_is_stored(c: &Cluster, dir: &
         "{listing}"
     );
     for bytes in [garbage, ungranted.as_bytes()] {
-        let digest = control::blobs::digest_of(bytes);
+        let digest = state::digest_of(bytes);
         let (status, v) = c.call(1, "GET", &format!("/api/v1/blobs/{digest}"), None);
         assert_eq!(status, 404, "a refused module was stored: {v}");
         assert!(!c.nodes[&1].dir.join("blobs").join(&digest).exists());

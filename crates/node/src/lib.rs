@@ -1,8 +1,9 @@
-//! What runs on every node: the gateway (HTTP ingress that routes requests
-//! to apps' versions and runs them in sandboxes) and, later, the agent
-//! (reconciles templates and pools against the desired state).
+//! What runs on every node: the [`gateway`] (HTTP ingress that routes
+//! requests to apps' versions and runs them in sandboxes) and the [`agent`]
+//! (reconciles templates, pools and routes against the desired state, and
+//! reports the node's observed state).
 //!
-//! Today only the [`gateway`] exists. It takes a [`gateway::RouteTable`] —
+//! The gateway takes a [`gateway::RouteTable`] —
 //! plain data that names, per host and path prefix, an app, its versions
 //! with weights and prepared templates, and the route's limits — and serves
 //! HTTP/1.1 and HTTP/2 on a listener. Whoever owns the node (the agent, the
@@ -22,9 +23,11 @@
 //!   route table and the request (`routes.rs`), so they are testable
 //!   without sockets and the same key always reaches the same version.
 //!
-//! This crate depends on `sandbox` and on `control`'s model types only; it
-//! must not depend on `ops` or the binary, and the gateway does no I/O with
-//! the control plane (the agent will feed it route tables).
+//! This crate depends on `sandbox`, `rollout`, `state` and `cluster` (the node handle
+//! the agent reads the state and writes reports through, and the shared
+//! accept loop the gateway serves with); it must not depend on `ops`, the controllers or the binary,
+//! and the gateway does no I/O with the control plane (the agent feeds it
+//! route tables).
 
 pub mod agent;
 pub mod gateway;

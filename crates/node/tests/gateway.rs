@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use control::Name;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -17,6 +16,7 @@ use node::gateway::{
     AccessLog, AppKey, Gateway, Route, RouteLimits, RouteTable, RouteVersion, VersionHandle, serve,
 };
 use sandbox::{Artifact, Engine, Limits, WasmConfig, WasmEngine};
+use state::Name;
 use tokio::net::{TcpListener, TcpStream};
 
 /// Every test finishes well within this, or fails.

@@ -1,14 +1,14 @@
 //! The real control plane behind the API: a running
-//! [`ClusterNode`](control::cluster::ClusterNode).
+//! [`ClusterNode`](cluster::ClusterNode).
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use control::cluster::{ClusterError, ClusterNode, ClusterStatus};
-use control::replica::{NodeId, Response};
+use cluster::{ClusterError, ClusterNode, ClusterStatus};
+use replica::{NodeId, Response};
 use std::time::Duration;
 
-use control::{Command, Compacted, Event, Revision, State};
+use state::{Command, Compacted, Event, Revision, State};
 
 use crate::plane::{BlobReceipt, ControlPlane, PlaneError};
 
@@ -100,16 +100,16 @@ impl ControlPlane for Arc<ClusterNode> {
         Some(ClusterNode::at_rest_key(self))
     }
 
-    fn planet(&self) -> Option<control::cluster::GossipView> {
+    fn planet(&self) -> Option<cluster::GossipView> {
         self.gossip().map(|g| g.view())
     }
 
-    fn failovers(&self) -> Option<Vec<control::RegionFailover>> {
+    fn failovers(&self) -> Option<Vec<state::RegionFailover>> {
         let global = self.global()?;
         Some(global.replica().read_local().failovers().cloned().collect())
     }
 
-    fn route(&self, at: control::topology::geo::LatLon) -> Option<control::cluster::Route> {
+    fn route(&self, at: planet::topology::geo::LatLon) -> Option<cluster::Route> {
         ClusterNode::planet(self)?.route(at)
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Invariants:
 //! - A request changes the desired state through exactly one
-//!   [`control::Command`] or not at all; bad input is refused before any
+//!   [`state::Command`] or not at all; bad input is refused before any
 //!   write with `{"error": {"code", "message", "field"}}` and a 4xx status.
 //! - Tokens are never stored: only their sha256 is, in the replicated state.
 //!

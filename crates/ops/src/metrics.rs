@@ -13,9 +13,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use control::State;
-use control::cluster::ClusterStatus;
+use cluster::ClusterStatus;
 use node::gateway::{Gateway, HistogramSnapshot};
+use state::State;
 
 use crate::ControlPlane;
 

@@ -5,10 +5,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use control::cluster::ClusterStatus;
-use control::replica::{NodeId, Response};
-use control::{Command, Compacted, Event, Rejection, Revision, State};
+use cluster::ClusterStatus;
+use replica::{NodeId, Response};
 use serde::{Deserialize, Serialize};
+use state::{Command, Compacted, Event, Rejection, Revision, State};
 
 /// Why the control plane could not do what the API asked.
 #[derive(Debug, thiserror::Error)]
@@ -111,20 +111,20 @@ pub trait ControlPlane: Send + Sync + 'static {
 
     /// What this node's gossip member sees of the planet; `None` when the
     /// node does not run in one.
-    fn planet(&self) -> Option<control::cluster::GossipView> {
+    fn planet(&self) -> Option<cluster::GossipView> {
         None
     }
 
     /// The region failovers as this node's member of the global tier holds
     /// them (fresher than the cell's mirrored copy); `None` outside a
     /// planet.
-    fn failovers(&self) -> Option<Vec<control::RegionFailover>> {
+    fn failovers(&self) -> Option<Vec<state::RegionFailover>> {
         None
     }
 
-    /// Where a client at `at` should go (`control::cluster::Planet::route`);
+    /// Where a client at `at` should go (`cluster::Planet::route`);
     /// `None` when the node is in no planet or no region is up.
-    fn route(&self, at: control::topology::geo::LatLon) -> Option<control::cluster::Route> {
+    fn route(&self, at: planet::topology::geo::LatLon) -> Option<cluster::Route> {
         let _ = at;
         None
     }

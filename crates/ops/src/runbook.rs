@@ -87,7 +87,7 @@ pub fn parse(text: &str) -> Result<FrontMatter, RunbookError> {
             format!("`{s}` is not allowed: page or ticket"),
         ));
     }
-    control::check_runbook(&matter.title, &matter.alerts, text)
+    state::check_runbook(&matter.title, &matter.alerts, text)
         .map_err(|r| error(r.field().unwrap_or("runbook"), r.to_string()))?;
     Ok(matter)
 }

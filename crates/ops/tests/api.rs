@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use control::cluster::{ClusterStatus, MemberStatus};
-use control::replica::{NodeId, Response};
-use control::{Command, Name, Region, Role, State};
+use cluster::{ClusterStatus, MemberStatus};
 use ops::{BlobReceipt, ControlPlane, PlaneError};
+use replica::{NodeId, Response};
 use serde_json::{Value, json};
+use state::{Command, Name, Region, Role, State};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -42,7 +42,7 @@ impl Fake {
                 .apply(&Command::PutCredential {
                     name: name(who),
                     role,
-                    sha256: control::blobs::digest_of(token.as_bytes()),
+                    sha256: state::digest_of(token.as_bytes()),
                 })
                 .unwrap();
         }
@@ -134,7 +134,7 @@ impl ControlPlane for Fake {
     }
 
     async fn put_blob(&self, bytes: Bytes) -> Result<BlobReceipt, PlaneError> {
-        let digest = control::blobs::digest_of(&bytes);
+        let digest = state::digest_of(&bytes);
         let size = bytes.len() as u64;
         self.blobs.lock().unwrap().insert(digest.clone(), bytes);
         Ok(BlobReceipt {
@@ -146,10 +146,10 @@ impl ControlPlane for Fake {
 
     async fn new_join_token(&self) -> Result<String, PlaneError> {
         let token = format!("dwcp-join.{}.{}", "ab".repeat(32), "cd".repeat(32));
-        let secret_hash = control::blobs::digest_of("cd".repeat(32).as_bytes());
+        let secret_hash = state::digest_of("cd".repeat(32).as_bytes());
         let command = Command::PutCredential {
-            name: control::Name::new("name", "join-2").unwrap(),
-            role: control::Role::Join,
+            name: state::Name::new("name", "join-2").unwrap(),
+            role: state::Role::Join,
             sha256: secret_hash,
         };
         self.write(command).await?.result?;
@@ -162,9 +162,9 @@ impl ControlPlane for Fake {
 
     async fn watch(
         &self,
-        since: control::Revision,
+        since: state::Revision,
         _wait: std::time::Duration,
-    ) -> Result<Vec<control::Event>, control::Compacted> {
+    ) -> Result<Vec<state::Event>, state::Compacted> {
         self.state.lock().unwrap().events_since(since)
     }
 
@@ -759,7 +759,7 @@ async fn blobs_versions_and_deployments() {
     let addr = server.addr;
     tenant_and_app(addr).await;
     let wasm = b"\0asm\x01\0\0\0".to_vec();
-    let digest = control::blobs::digest_of(&wasm);
+    let digest = state::digest_of(&wasm);
 
     let r = call(
         addr,

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
 
-use control::{Name, Quotas};
 use serde::{Deserialize, Serialize};
+use state::{Name, Quotas};
 
 use crate::input::{NodeView, Placement, Want, placement_key};
 use crate::rejection::Rejection;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use control::{Command, Name, PlacementSpec, State};
+use state::{Command, Name, PlacementSpec, State};
 
 use crate::input::{Constraints, NodeView, Placement, Want};
 use crate::plan::{Plan, place};
@@ -84,7 +84,7 @@ fn by_app(list: &[Placement]) -> ByApp<'_> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use control::{Node, Quotas, Region, VersionConfig};
+    use state::{Node, Quotas, Region, VersionConfig};
 
     use super::*;
 

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use control::{Deployment, Name, Node};
 use serde::{Deserialize, Serialize};
+use state::{Deployment, Name, Node};
 
 /// A node as placement sees it: where it is, what it offers, whether it
 /// is fit to hold sandboxes.
@@ -211,7 +211,7 @@ impl Want {
 
 /// `count` replicas of a version of an app on one node: the control
 /// plane's record, which the scheduler reads and produces.
-pub use control::Placement;
+pub use state::Placement;
 
 /// A placement's want, borrowed: for lookups that must not allocate.
 pub(crate) fn placement_key(p: &Placement) -> (&Name, &Name, u64) {

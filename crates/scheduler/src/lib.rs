@@ -30,14 +30,14 @@
 //!
 //! The scheduler controller's part is here too, as pure functions:
 //! [`Liveness`] judges nodes alive while their reports keep changing (time
-//! is an argument), and [`placement_commands`] turns a [`control::State`]
+//! is an argument), and [`placement_commands`] turns a [`state::State`]
 //! and that judgment into the `SetPlacements` commands to write.
 //!
-//! This crate depends only on `control`'s model types ([`control::Name`],
-//! [`control::Node`], [`control::Deployment`], [`control::Quotas`], the
-//! pure [`control::State`] and its [`control::Command`]s) — never on its
-//! store, replication or transport — and on no other DWCP crate; no async
-//! runtime, no network, no file system.
+//! This crate depends only on `state` ([`state::Name`], [`state::Node`],
+//! [`state::Deployment`], [`state::Quotas`], the pure [`state::State`] and
+//! its [`state::Command`]s) — never on the store (`replica`), the running
+//! node (`cluster`) or any other DWCP crate; no async runtime, no network,
+//! no file system.
 
 mod admission;
 mod controller;

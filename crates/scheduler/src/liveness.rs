@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use control::Name;
+use state::Name;
 
 /// A report as liveness sees it: the node's boot and its sequence.
 pub type Beat = (u64, u64);
@@ -19,7 +19,7 @@ pub type Beat = (u64, u64);
 ///
 /// ```
 /// use std::time::Duration;
-/// use control::Name;
+/// use state::Name;
 /// use scheduler::Liveness;
 ///
 /// let a = Name::new("node", "a").unwrap();

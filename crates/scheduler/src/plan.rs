@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt;
 use std::hash::BuildHasherDefault;
 
-use control::Name;
 use serde::{Deserialize, Serialize};
+use state::Name;
 
 use crate::index::{Index, Own};
 use crate::input::{NodeView, Placement, Policy, Want, placement_key};

@@ -2,8 +2,8 @@
 //! names what was asked and by how much it falls short, so an operator
 //! reading it knows what to change.
 
-use control::Name;
 use serde::{Deserialize, Serialize};
+use state::Name;
 
 use crate::input::WantKey;
 

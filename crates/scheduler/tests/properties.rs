@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use control::Name;
 use scheduler::{Constraints, LabelSelector, NodeView, Placement, Policy, Rejection, Want, place};
+use state::Name;
 
 /// xorshift64: deterministic, good enough to vary test inputs.
 struct Rng(u64);

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::Command;
-use control::replica::{NodeId, Replica, ReplicaError, Timing};
+use replica::{NodeId, Replica, ReplicaError, Timing};
+use state::Command;
 use tokio::time::Instant;
 
 use crate::net::{Links, SimNetwork};
@@ -26,7 +26,7 @@ pub enum GroupError {
     Gossip(String),
     /// A gossip member could not be restarted.
     #[error("gossip restart: {0}")]
-    Restart(#[from] control::summary::RestartError),
+    Restart(#[from] planet::summary::RestartError),
     /// The scheduler refused its input as a whole.
     #[error("placement: {0}")]
     Placement(#[from] scheduler::InputError),

@@ -1,6 +1,6 @@
 //! Deterministic simulation of DWCP's control plane at planet scale.
 //!
-//! The Raft groups here are DWCP's own: [`control::replica::Replica`]s
+//! The Raft groups here are DWCP's own: [`replica::Replica`]s
 //! with their redb stores and state machine, started exactly as `dwcp up`
 //! starts them. What is simulated is only what lies between them: the
 //! network ([`net::SimNetwork`], an openraft `RaftNetworkFactory` that hands

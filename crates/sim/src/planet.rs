@@ -17,11 +17,11 @@ use std::time::{Duration, Instant as WallInstant};
 
 use std::num::NonZeroU32;
 
-use control::Name;
-use control::replica::{NodeId, Timing};
-use control::summary::{Driver, GossipConfig, Link, RegionStatus};
-use control::topology::guard::{FailoverGuard, Verdict, share_back};
+use planet::summary::{Driver, GossipConfig, Link, RegionStatus};
+use planet::topology::guard::{FailoverGuard, Verdict, share_back};
+use replica::{NodeId, Timing};
 use scheduler::{Constraints, NodeView, Policy, Want};
+use state::Name;
 
 use crate::group::{Group, GroupError};
 use crate::net::Links;
@@ -43,10 +43,10 @@ pub struct Planet {
     pub sandboxes: u64,
     /// Where a failed region's load goes: `(failed, healthy regions, their
     /// spare slots)` to target regions and their shares (summing to 1), e.g.
-    /// `control::topology::routing::failover_targets`.
+    /// `planet::topology::routing::failover_targets`.
     pub failover: Arc<FailoverFn>,
     /// Automatic failovers allowed in any hour; past that, each waits for
-    /// an operator (`control::topology::guard`).
+    /// an operator (`planet::topology::guard`).
     pub failovers_per_hour: u32,
     pub seed: u64,
 }
@@ -405,7 +405,7 @@ async fn writes(group: &Group, count: usize, gaps: &mut Rng) -> Result<Vec<Durat
 pub const CRDT_UPDATES: usize = 20;
 
 impl Planet {
-    /// DWCP's gossip members (`control::summary`: foca's SWIM and the CRDT
+    /// DWCP's gossip members (`planet::summary`: foca's SWIM and the CRDT
     /// summaries' anti-entropy), one per node, over links with the modelled
     /// delays, driven in virtual time by the summary's own driver. After
     /// they discover each other, [`CRDT_UPDATES`] members each report

@@ -1,4 +1,4 @@
-//! The gossip members (`control::summary::Gossip`: foca's SWIM and the CRDT
+//! The gossip members (`planet::summary::Gossip`: foca's SWIM and the CRDT
 //! summaries) run two ways on the same members, links and seed, so that
 //! the two can be compared:
 //!
@@ -32,11 +32,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant, SystemTime};
 
-use control::Name;
-use control::summary::{Driver, Gossip, GossipConfig, Link, NoRegions, Peer, RegionStatus, Stamp};
-use control::summary::{GossipStats, Tick};
+use planet::summary::{Driver, Gossip, GossipConfig, Link, NoRegions, Peer, RegionStatus, Stamp};
+use planet::summary::{GossipStats, Tick};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
+use state::Name;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -65,7 +65,7 @@ const RECV_BUFFER: usize = 1 << 16;
 /// Which simulator carries the members' packets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
-    /// `control::summary::Driver`: one event queue, exact virtual time.
+    /// `planet::summary::Driver`: one event queue, exact virtual time.
     Driver,
     /// turmoil: a host and a tokio runtime per member, simulated UDP.
     Turmoil,

@@ -1,10 +1,10 @@
-//! A Raft group of DWCP's real replicas (`control::replica::Replica`:
+//! A Raft group of DWCP's real replicas (`replica::Replica`:
 //! openraft, redb, the state machine) as turmoil hosts, their RPCs over
 //! turmoil's simulated TCP, beside the same group on [`crate::net`]'s
 //! in-memory links: enough to say whether turmoil could carry the global
 //! tier, and at what cost.
 //!
-//! The wire is not the production transport's: `control::transport` is
+//! The wire is not the production transport's: `cluster::transport` is
 //! HTTP/2 over mutual TLS on `tokio::net` sockets, with no seam for
 //! another socket type, so it cannot run over turmoil's without changing
 //! it. Here each RPC is the transport's JSON body (the same serde
@@ -18,8 +18,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};
 
-use control::Command;
-use control::replica::{NodeId, Replica, Timing, TypeConfig};
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -27,8 +25,10 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::{BasicNode, Raft};
+use replica::{NodeId, Replica, Timing, TypeConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use state::Command;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::replica::{NodeId, Timing};
+use replica::{NodeId, Timing};
 use sim::group::Group;
 use sim::net::Links;
 use sim::rng::Rng;

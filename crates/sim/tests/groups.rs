@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use control::replica::Timing;
+use replica::Timing;
 use sim::group::Group;
 use sim::net::Links;
 

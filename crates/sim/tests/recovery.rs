@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::topology::{Calibration, GlobalFloor, RttModel, Topology, routing};
+use planet::topology::{Calibration, GlobalFloor, RttModel, Topology, routing};
 use sim::planet::{FleetView, Moment, Planet, RECOVERY_STEP, RECOVERY_STEPS, REPLICAS, Recovery};
 
 const AWS_10: &str = include_str!("../../../topologies/aws-10.toml");

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::replica::Timing;
+use replica::Timing;
 use sim::turmoil_raft::RaftScenario;
 
 fn scenario() -> RaftScenario {

@@ -20,12 +20,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use control::Command;
-use control::replica::{NodeId, Replica, Timing};
-use control::tls::{self, ClusterCa};
-use control::transport::{self, PeerNetwork};
+use cluster::tls::{self, ClusterCa};
+use cluster::transport::{self, PeerNetwork};
 use hdrhistogram::Histogram;
 use redb::TableDefinition;
+use replica::{NodeId, Replica, Timing};
+use state::Command;
 use tokio::net::TcpListener;
 
 use super::processes::ProcessCluster;
@@ -46,7 +46,7 @@ struct Cluster {
 
 fn listen(addr: SocketAddr) -> Result<TcpListener> {
     // Reuse the address, as a node does, so ports in TIME_WAIT do not matter.
-    Ok(control::serving::listen(addr)?)
+    Ok(cluster::serving::listen(addr)?)
 }
 
 impl Cluster {

@@ -4,7 +4,7 @@
 //!
 //! Three servers run in this process, on a multi-threaded tokio runtime
 //! (one worker thread per core, as `dwcp up`), each behind
-//! `control::serving::serve_plain` on its own loopback port:
+//! `cluster::serving::serve_plain` on its own loopback port:
 //! - `hyper-floor`: a hyper service answering `Hello from DWCP!\n` with no
 //!   sandbox: what serving HTTP/1.1 alone costs here;
 //! - `gateway-cold`: `node::gateway::Gateway` with one route to the app,
@@ -40,7 +40,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
-use control::Name;
 use hdrhistogram::Histogram;
 use http_body_util::Full;
 use hyper::Response;
@@ -50,6 +49,7 @@ use node::gateway::{
 };
 use sandbox::{Artifact, Engine, Limits, WasmConfig, WasmEngine, WasmTemplate};
 use serde::{Deserialize, Serialize};
+use state::Name;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -148,7 +148,7 @@ pub fn run(quick: bool) -> Result<Report> {
             "warmup_seconds": plan.warmup.as_secs_f64(),
             "seconds_per_round": plan.slice.as_secs_f64(),
             "latency_load": LATENCY_LOAD,
-            "server": format!("this process: tokio multi-thread runtime, {server_threads} worker threads, sandboxes on its blocking pool; control::serving::serve_plain (HTTP/1.1 + HTTP/2)"),
+            "server": format!("this process: tokio multi-thread runtime, {server_threads} worker threads, sandboxes on its blocking pool; cluster::serving::serve_plain (HTTP/1.1 + HTTP/2)"),
             "client": "another process of this binary per round: one thread, hand-written HTTP/1.1 keep-alive client (plus a pacer thread when paced); both processes share the cores, nothing pinned",
             "engine": "fast profile, no code cache",
             "sandbox_limits": "sandbox::Limits::default() (64 MiB, 10 s deadline), as VersionConfig::default()",
@@ -173,11 +173,11 @@ pub fn run(quick: bool) -> Result<Report> {
         ("gateway-cold", Some(false)),
         ("gateway-warm", Some(true)),
     ] {
-        let listener = control::serving::listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+        let listener = cluster::serving::listen(SocketAddr::from(([127, 0, 0, 1], 0)))
             .context("listening on loopback")?;
         let url = format!("http://{}{PATH}", listener.local_addr()?);
         let server = match warm {
-            None => control::serving::serve_plain(listener, |_request| async { hello() }),
+            None => cluster::serving::serve_plain(listener, |_request| async { hello() }),
             Some(warm) => node::gateway::serve(listener, gateway(&template, warm)?),
         };
         targets.push(Target {

@@ -108,7 +108,7 @@ pub fn run(quick: bool) -> Result<Report> {
             .series
             .push(Series::latency("region-failback", &failback, None));
         report.notes.push(
-            "loopback: the round trips between regions are ~0, not the topology's; detection is SWIM's WAN timing (control::summary::GossipConfig::wan)".into(),
+            "loopback: the round trips between regions are ~0, not the topology's; detection is SWIM's WAN timing (planet::summary::GossipConfig::wan)".into(),
         );
         Ok(report.finish())
     })

@@ -18,7 +18,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use control::cluster::{ClusterStatus, MemberStatus};
+use cluster::{ClusterStatus, MemberStatus};
 use tokio::sync::oneshot;
 
 use crate::client::{ApiArgs, Client};
@@ -213,7 +213,7 @@ impl ProcessCluster {
             .with_context(|| format!("leader {leader} is none of the bench's nodes"))
     }
 
-    fn index_of(&self, status: &ClusterStatus, id: control::replica::NodeId) -> Option<usize> {
+    fn index_of(&self, status: &ClusterStatus, id: replica::NodeId) -> Option<usize> {
         let member = status.members.iter().find(|m| m.id == id)?;
         self.nodes.iter().position(|n| n.is(member))
     }

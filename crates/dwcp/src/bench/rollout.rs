@@ -51,7 +51,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
 use bytes::Bytes;
-use control::{Rollout, Version};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -61,6 +60,7 @@ use hyper_util::rt::TokioIo;
 use node::gateway::VERSION_HEADER;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use state::{Rollout, Version};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};

@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Result, ensure};
-use control::Name;
 use scheduler::{Constraints, LabelSelector, NodeView, Placement, Policy, Want, place};
+use state::Name;
 
 use super::progress;
 use super::report::{Report, Series, histogram, record};

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use control::{Deployment, Name, State, Version, VersionConfig};
+use state::{Deployment, Name, State, Version, VersionConfig};
 
 use crate::gateway::AppKey;
 
@@ -152,7 +152,7 @@ fn version_of<'s>(state: &'s State, d: &Deployment, number: u64) -> Option<&'s V
 mod tests {
     use std::collections::BTreeMap;
 
-    use control::{Command, Node, PlacementSpec, Quotas, Region};
+    use state::{Command, Node, PlacementSpec, Quotas, Region};
 
     use super::*;
 

@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use control::Name;
-use control::cluster::ClusterNode;
+use cluster::ClusterNode;
 use sandbox::{Artifact, Engine, Limits, WasmEngine};
+use state::Name;
 
 use crate::gateway::{Gateway, Route, RouteLimits, RouteTable, RouteVersion, VersionHandle};
 
@@ -155,7 +155,7 @@ async fn reconcile(
 }
 
 /// What the gateway allows a route whose deployed version has `config`.
-fn route_limits(config: &control::VersionConfig) -> RouteLimits {
+fn route_limits(config: &state::VersionConfig) -> RouteLimits {
     RouteLimits {
         max_request_bytes: usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX),
         max_response_bytes: usize::try_from(config.max_response_bytes).unwrap_or(usize::MAX),

@@ -8,8 +8,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use control::cluster::ClusterNode;
-use control::transport::{CallError, Ingress};
+use cluster::ClusterNode;
+use cluster::transport::{CallError, Ingress};
 use http_body_util::Full;
 use hyper::{Request, Response};
 

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use control::cluster::ClusterNode;
-use control::{Command, LatencySummary, Name, NodeReport, VersionReport};
+use cluster::ClusterNode;
 use sandbox::WasmEngine;
+use state::{Command, LatencySummary, Name, NodeReport, VersionReport};
 
 use crate::gateway::{Gateway, MetricsSnapshot};
 

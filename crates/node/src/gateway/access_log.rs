@@ -105,7 +105,7 @@ impl fmt::Display for AccessEntry<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use control::Name;
+    use state::Name;
     use std::sync::Arc;
 
     #[derive(Clone, Default)]

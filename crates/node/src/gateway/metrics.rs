@@ -434,7 +434,7 @@ impl LatencySnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use control::Name;
+    use state::Name;
 
     #[test]
     fn classes_and_latency() {

@@ -16,8 +16,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use control::Name;
 use serde::Serialize;
+use state::Name;
 
 use super::app::VersionHandle;
 

@@ -1,10 +1,10 @@
 //! `/apps` and `/tenants/{tenant}/apps[/{app}]`: list, create, show,
 //! delete.
 
-use control::{App, Command, Deployment, Name, Placement, State, Version};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
+use state::{App, Command, Deployment, Name, Placement, State, Version};
 
 use super::body::read_json;
 use super::error::ApiError;

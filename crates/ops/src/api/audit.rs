@@ -2,9 +2,9 @@
 //! entry per change made through the API, written in the same log entry
 //! as the change. The state keeps the latest 10,000.
 
-use control::{AuditEntry, Revision};
 use hyper::StatusCode;
 use serde::Serialize;
+use state::{AuditEntry, Revision};
 
 use super::error::ApiError;
 use super::reply::{Reply, json};

@@ -11,9 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use control::Role;
 use hyper::HeaderMap;
 use hyper::header::{AUTHORIZATION, COOKIE};
+use state::Role;
 
 use super::error::ApiError;
 use super::router::{Matched, RouteId, Verb};
@@ -90,9 +90,9 @@ impl Caller {
     /// The caller's role in `tenant` (a token's role everywhere).
     pub fn role_in(&self, tenant: &str) -> Option<Role> {
         let here = self.roles.get(tenant).copied();
-        let all = self.roles.get(control::users::ALL_TENANTS).copied();
+        let all = self.roles.get(state::users::ALL_TENANTS).copied();
         match (here, all) {
-            (Some(a), Some(b)) => Some(control::users::stronger(a, b)),
+            (Some(a), Some(b)) => Some(state::users::stronger(a, b)),
             (a, b) => a.or(b),
         }
     }
@@ -113,8 +113,8 @@ pub(crate) async fn authorize<P: ControlPlane>(
     if !headers.contains_key(AUTHORIZATION) && session_cookie(headers).is_some() {
         return session_caller(plane, headers).await;
     }
-    let hash = control::blobs::digest_of(bearer(headers)?.as_bytes());
-    let find = move |state: &control::State| {
+    let hash = state::digest_of(bearer(headers)?.as_bytes());
+    let find = move |state: &state::State| {
         state
             .credential_by_hash(&hash)
             .map(|c| (c.role, c.name.to_string()))
@@ -134,7 +134,7 @@ pub(crate) async fn authorize<P: ControlPlane>(
         Some((role, name)) => Ok(Caller {
             name,
             role,
-            roles: [(control::users::ALL_TENANTS.to_string(), role)].into(),
+            roles: [(state::users::ALL_TENANTS.to_string(), role)].into(),
             via: Via::Token,
         }),
         None => Err(ApiError::unauthorized(
@@ -160,7 +160,7 @@ pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 /// /session`) while the state keeps only its hash, and knowing it reveals
 /// nothing of the session token.
 pub(crate) fn csrf_of(token: &str) -> String {
-    control::blobs::digest_of(format!("dwcp csrf v1:{token}").as_bytes())
+    state::digest_of(format!("dwcp csrf v1:{token}").as_bytes())
 }
 
 /// Authenticates a request by its session cookie alone (the dashboard's
@@ -172,14 +172,14 @@ pub(crate) async fn session_caller<P: ControlPlane>(
 ) -> Result<Caller, ApiError> {
     let token = session_cookie(headers)
         .ok_or_else(|| ApiError::unauthorized("no session: log in with POST /api/v1/session"))?;
-    if !control::blobs::is_sha256_hex(token) {
+    if !state::is_sha256_hex(token) {
         return Err(ApiError::unauthorized(
             "the session cookie is malformed; log in again",
         ));
     }
-    let sha256 = control::blobs::digest_of(token.as_bytes());
+    let sha256 = state::digest_of(token.as_bytes());
     let key = sha256.clone();
-    let find = move |state: &control::State| {
+    let find = move |state: &state::State| {
         let session = state.session(&key)?;
         let user = state.user(&session.user)?;
         Some((session.clone(), user.roles.clone()))
@@ -199,7 +199,7 @@ pub(crate) async fn session_caller<P: ControlPlane>(
         ));
     }
     let role = roles
-        .get(control::users::ALL_TENANTS)
+        .get(state::users::ALL_TENANTS)
         .copied()
         .unwrap_or(Role::Viewer);
     Ok(Caller {
@@ -300,7 +300,7 @@ pub(crate) fn permit_request(
                 tenant.chars().take(63).collect::<String>()
             ))
         })?,
-        None => match caller.roles.get(control::users::ALL_TENANTS) {
+        None => match caller.roles.get(state::users::ALL_TENANTS) {
             Some(role) => *role,
             None if verb == Verb::Get && route != R::Users => Role::Viewer,
             // Artifacts are content-addressed and shared: an operator of

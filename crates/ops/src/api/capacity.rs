@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use control::State;
 use hyper::StatusCode;
 use serde::Serialize;
+use state::State;
 
 use super::error::ApiError;
 use super::reply::{Reply, json};
@@ -107,7 +107,7 @@ pub(crate) async fn show<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> 
 mod tests {
     use std::collections::BTreeMap;
 
-    use control::{Command, Name, Node, PlacementSpec, Quotas, Region, VersionConfig};
+    use state::{Command, Name, Node, PlacementSpec, Quotas, Region, VersionConfig};
 
     use super::*;
 

@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use control::{Command, Prices, State};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
+use state::{Command, Prices, State};
 
 use super::body::read_json;
 use super::error::ApiError;
@@ -124,7 +124,7 @@ pub(crate) async fn set_prices<P: ControlPlane>(
 ) -> Result<Reply, ApiError> {
     let (parts, body) = req.into_parts();
     let prices: Prices = read_json(&parts.headers, body).await?;
-    control::check_prices(&prices)?;
+    state::check_prices(&prices)?;
     let (revision, _) = commit(
         plane,
         Command::SetPrices {
@@ -139,7 +139,7 @@ pub(crate) async fn set_prices<P: ControlPlane>(
 mod tests {
     use std::collections::BTreeMap;
 
-    use control::{
+    use state::{
         Command, LatencySummary, Name, Node, NodeReport, Quotas, Region, VersionConfig,
         VersionReport,
     };

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use control::{Command, Deployment};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
+use state::{Command, Deployment};
 
 use super::body::read_json;
 use super::error::ApiError;
@@ -34,7 +34,7 @@ pub(crate) async fn set<P: ControlPlane>(
     let wanted: SetDeployment = read_json(&parts.headers, body).await?;
     let mut regions = BTreeMap::new();
     for (region, replicas) in wanted.regions {
-        let name = control::Name::new("regions", &region).map_err(|e| {
+        let name = state::Name::new("regions", &region).map_err(|e| {
             ApiError::invalid(
                 "regions",
                 format!(

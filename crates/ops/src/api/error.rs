@@ -2,11 +2,11 @@
 //! with the status code that goes with `code`.
 
 use bytes::Bytes;
-use control::{NameError, Rejection};
 use http_body_util::Full;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
+use state::{NameError, Rejection};
 
 use crate::PlaneError;
 

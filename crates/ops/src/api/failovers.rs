@@ -3,9 +3,9 @@
 //! /failovers/{region}/approve`: an operator approves a failover the
 //! hourly guardrail held (admin, and TOTP for a user's session).
 
-use control::{Command, RegionFailover};
 use hyper::StatusCode;
 use serde::Serialize;
+use state::{Command, RegionFailover};
 
 use super::error::ApiError;
 use super::reply::{Reply, commit, json, with_revision};

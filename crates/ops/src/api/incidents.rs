@@ -5,10 +5,10 @@
 //! to acknowledge and resolve are measured on one clock). An incident's
 //! page carries the runbooks whose front matter names its alert.
 
-use control::{Command, Incident, IncidentStatus, Runbook};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
+use state::{Command, Incident, IncidentStatus, Runbook};
 
 use super::body::read_json;
 use super::error::ApiError;
@@ -188,7 +188,7 @@ pub(crate) async fn step<P: ControlPlane>(
         Text::default()
     };
     if let Some(text) = &body.text {
-        control::check_incident_text("text", text)?;
+        state::check_incident_text("text", text)?;
     }
     let now_unix_ms = test_clock::now_ms();
     let command = match step {

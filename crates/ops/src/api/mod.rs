@@ -102,7 +102,7 @@ pub fn serve_with<P: ControlPlane>(
     // The feed's task stops when the server's task (which owns the
     // handler, and so this) is aborted.
     let running = Arc::new(feed::Running(tokio::spawn(feed.clone().run(plane.clone()))));
-    control::serving::serve_plain(listener, move |req| {
+    ::cluster::serving::serve_plain(listener, move |req| {
         let plane = plane.clone();
         let gateway = gateway.clone();
         let lockout = lockout.clone();
@@ -167,7 +167,7 @@ async fn handle<P: ControlPlane>(
     let public = path == "/api/v1/health" || path == "/api/v1/openapi.json" || login;
     let peer = req
         .extensions()
-        .get::<control::serving::PeerAddr>()
+        .get::<::cluster::serving::PeerAddr>()
         .map(|p| p.0.ip())
         .filter(|_| !public);
     let locked = peer.and_then(|ip| servers.lockout.check(ip, Instant::now()).err());
@@ -329,7 +329,7 @@ async fn route<P: ControlPlane>(
         who: caller.audit_name(),
         from: req
             .extensions()
-            .get::<control::serving::PeerAddr>()
+            .get::<::cluster::serving::PeerAddr>()
             .map_or_else(|| "unknown".to_string(), |p| p.0.ip().to_string()),
         what: format!(
             "{} {}",

@@ -1,9 +1,9 @@
 //! `GET /nodes`: every node of the state with its last report (heartbeat
 //! and observed state) and the placements it holds.
 
-use control::{Node, NodeReport, Placement};
 use hyper::StatusCode;
 use serde::Serialize;
+use state::{Node, NodeReport, Placement};
 
 use super::error::ApiError;
 use super::reply::{Reply, json};

@@ -79,6 +79,6 @@ mod tests {
         assert!(!verify("correct horse battery!", &a));
         assert!(!verify("x", "not a phc string"));
         assert!(!verify("", dummy_hash()));
-        control::users::check_password_hash(&a).unwrap();
+        state::users::check_password_hash(&a).unwrap();
     }
 }

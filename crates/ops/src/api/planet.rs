@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use control::summary::{AppStatus, Health};
 use hyper::StatusCode;
+use planet::summary::{AppStatus, Health};
 use serde::Serialize;
 
 use super::error::ApiError;
@@ -31,7 +31,7 @@ struct RegionView {
     known: usize,
     alive: usize,
     /// The region's own report: `health`, `capacity`, `load`.
-    report: Option<control::summary::RegionStatus>,
+    report: Option<planet::summary::RegionStatus>,
 }
 
 fn word(health: Health) -> &'static str {
@@ -122,7 +122,7 @@ pub(crate) async fn route<P: ControlPlane>(
             "this node does not run in a planet (start it with dwcp up --topology FILE --node NAME)",
         ));
     }
-    let at = control::topology::geo::LatLon { lat, lon };
+    let at = planet::topology::geo::LatLon { lat, lon };
     match plane.route(at) {
         Some(route) => json(StatusCode::OK, &route),
         None => Err(ApiError::unavailable(

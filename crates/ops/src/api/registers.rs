@@ -2,10 +2,10 @@
 //! The state holds bytes; the API carries UTF-8 strings (a value that is
 //! not UTF-8 is returned with replacement characters).
 
-use control::{Command, Outcome, Revision};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
+use state::{Command, Outcome, Revision};
 
 use super::body::read_json;
 use super::error::ApiError;

@@ -2,11 +2,11 @@
 //! command whose refusal becomes the matching 4xx.
 
 use bytes::Bytes;
-use control::{Command, Outcome, Revision};
 use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
+use state::{Command, Outcome, Revision};
 
 use super::error::ApiError;
 use crate::ControlPlane;

@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use control::{Command, Rollout, State, Weights};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
+use state::{Command, Rollout, State, Weights};
 
 use super::body::read_json;
 use super::error::ApiError;
@@ -195,7 +195,7 @@ pub(crate) async fn steer<P: ControlPlane>(
 }
 
 /// The latest rollout of an app with its weights and what it served.
-fn live(state: &State, tenant: &control::Name, app: &control::Name) -> Option<Live> {
+fn live(state: &State, tenant: &state::Name, app: &state::Name) -> Option<Live> {
     let rollout = state.rollouts_of(tenant, app).next_back()?.clone();
     let weights = state
         .deployment(tenant, app)

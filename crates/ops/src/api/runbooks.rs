@@ -3,10 +3,10 @@
 //! its front matter is parsed and checked ([`crate::runbook::parse`])
 //! before anything is stored, so a broken one changes nothing.
 
-use control::{Command, Runbook};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
+use state::{Command, Runbook};
 
 use super::body::{media_type, read_limited};
 use super::error::ApiError;
@@ -70,13 +70,7 @@ pub(crate) async fn put<P: ControlPlane>(
             )));
         }
     }
-    let bytes = read_limited(
-        &parts.headers,
-        body,
-        control::MAX_RUNBOOK_BYTES,
-        "a runbook",
-    )
-    .await?;
+    let bytes = read_limited(&parts.headers, body, state::MAX_RUNBOOK_BYTES, "a runbook").await?;
     let text = String::from_utf8(bytes.to_vec())
         .map_err(|_| ApiError::invalid("text", "a runbook is UTF-8 text"))?;
     let matter = crate::runbook::parse(&text).map_err(|e| {

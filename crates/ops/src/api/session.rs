@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use control::users::Session;
-use control::{Command, Role};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, SET_COOKIE};
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
+use state::users::Session;
+use state::{Command, Role};
 
 use super::auth::{Caller, SESSION_COOKIE, Via, csrf_of};
 use super::body::read_json;
@@ -67,7 +67,7 @@ pub(crate) async fn login<P: ControlPlane>(
 ) -> Result<Reply, ApiError> {
     let ip = req
         .extensions()
-        .get::<control::serving::PeerAddr>()
+        .get::<cluster::serving::PeerAddr>()
         .map(|p| p.0.ip());
     let (parts, body) = req.into_parts();
     let wanted: Login = read_json(&parts.headers, body).await?;
@@ -151,10 +151,10 @@ pub(crate) async fn login<P: ControlPlane>(
     let csrf = csrf_of(&token);
     let now = now_unix_ms();
     let session = Session {
-        sha256: control::blobs::digest_of(token.as_bytes()),
+        sha256: state::digest_of(token.as_bytes()),
         user: user.clone(),
         mfa: totp_step.is_some(),
-        csrf_sha256: control::blobs::digest_of(csrf.as_bytes()),
+        csrf_sha256: state::digest_of(csrf.as_bytes()),
         created_unix_ms: now,
         expires_unix_ms: now + SESSION_TTL_SECS * 1000,
     };

@@ -4,10 +4,10 @@
 //! in the state (`Command::SetSloStatus`, at most every 10 s), so any node
 //! answers it; an SLO not evaluated yet shows `status: null`.
 
-use control::{Command, NotifyKind, NotifyTarget, Objective, Slo, SloStatus};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
+use state::{Command, NotifyKind, NotifyTarget, Objective, Slo, SloStatus};
 
 use super::body::read_json;
 use super::error::ApiError;
@@ -87,7 +87,7 @@ struct List {
     slos: Vec<WithStatus>,
 }
 
-fn with_status(state: &control::State, s: &Slo) -> WithStatus {
+fn with_status(state: &state::State, s: &Slo) -> WithStatus {
     WithStatus {
         slo: s.into(),
         status: state.slo_status(&s.tenant, &s.app, &s.name).cloned(),
@@ -163,7 +163,7 @@ pub(crate) async fn put<P: ControlPlane>(
     let (parts, body) = req.into_parts();
     let put: Put = read_json(&parts.headers, body).await?;
     let slo = slo_of(tenant, app, name, put)?;
-    control::check_slo(&slo)?;
+    state::check_slo(&slo)?;
     let (t, a, n) = (slo.tenant.clone(), slo.app.clone(), slo.name.clone());
     let (revision, _) = commit(plane, Command::PutSlo { slo }).await?;
     let stored = plane
@@ -174,9 +174,9 @@ pub(crate) async fn put<P: ControlPlane>(
 }
 
 fn slo_of(
-    tenant: control::Name,
-    app: control::Name,
-    name: control::Name,
+    tenant: state::Name,
+    app: state::Name,
+    name: state::Name,
     put: Put,
 ) -> Result<Slo, ApiError> {
     let objective = match (put.objective.as_str(), put.threshold_ms) {
@@ -232,7 +232,7 @@ fn slo_of(
         name,
         objective,
         target: put.target,
-        window_days: put.window_days.unwrap_or(control::DEFAULT_SLO_WINDOW_DAYS),
+        window_days: put.window_days.unwrap_or(state::DEFAULT_SLO_WINDOW_DAYS),
         notify,
         updated: Default::default(),
     })

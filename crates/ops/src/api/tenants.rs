@@ -1,9 +1,9 @@
 //! `/tenants`: list, create (or replace quotas), delete.
 
-use control::{Command, Quotas, Tenant};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
+use state::{Command, Quotas, Tenant};
 
 use super::body::read_json;
 use super::error::ApiError;

@@ -2,10 +2,10 @@
 //! (reads and changes to apps) or `viewer` (reads only). A new token is
 //! shown once, in the answer that makes it; the state keeps its sha256.
 
-use control::{Command, Credential, Name, Role};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
+use state::{Command, Credential, Name, Role};
 
 use super::body::read_json;
 use super::error::ApiError;
@@ -32,7 +32,7 @@ struct Made {
 struct Entry {
     name: Name,
     role: Role,
-    created: control::Revision,
+    created: state::Revision,
 }
 
 #[derive(Serialize)]
@@ -94,12 +94,12 @@ pub(crate) async fn create<P: ControlPlane>(
             ),
         ));
     }
-    let token = control::cluster::token::new_api_token(&wanted.role)
+    let token = cluster::token::new_api_token(&wanted.role)
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let command = Command::PutCredential {
         name: name.clone(),
         role,
-        sha256: control::cluster::token::token_hash(&token),
+        sha256: cluster::token::token_hash(&token),
     };
     let (revision, _) = commit(plane, command).await?;
     Ok(with_revision(

@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use control::users::{ALL_TENANTS, check_user_roles};
-use control::{Command, Name, Revision, Role, User};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
+use state::users::{ALL_TENANTS, check_user_roles};
+use state::{Command, Name, Revision, Role, User};
 
 use super::auth::Caller;
 use super::body::read_json;
@@ -114,7 +114,7 @@ pub(crate) async fn create<P: ControlPlane>(
     check_user_roles(&roles).map_err(ApiError::from)?;
     let n = name.clone();
     if plane.read(move |s| s.user(&n).is_some()).await? {
-        return Err(ApiError::from(control::Rejection::AlreadyExists {
+        return Err(ApiError::from(state::Rejection::AlreadyExists {
             kind: "user".into(),
             name: name.to_string(),
         }));

@@ -1,8 +1,8 @@
 //! Checks of request values that need no state, made before any write so
 //! that bad input never reaches the log. They are the state machine's own
-//! checks (`control::check_*`), with fields named as in the request.
+//! checks (`state::check_*`), with fields named as in the request.
 
-use control::{Name, VersionConfig};
+use state::{Name, VersionConfig};
 
 use super::error::ApiError;
 
@@ -13,27 +13,27 @@ pub(crate) fn name(field: &'static str, value: &str) -> Result<Name, ApiError> {
 
 /// An app's route: a path prefix like `/hello` or `/api/v2`.
 pub(crate) fn route(route: &str) -> Result<(), ApiError> {
-    control::check_route(route).map_err(ApiError::from)
+    state::check_route(route).map_err(ApiError::from)
 }
 
 /// An app's host: a lowercase DNS name without a port.
 pub(crate) fn host(host: &str) -> Result<(), ApiError> {
-    control::check_host(host).map_err(ApiError::from)
+    state::check_host(host).map_err(ApiError::from)
 }
 
 /// An artifact digest: lowercase hex sha256.
 pub(crate) fn digest(digest: &str) -> Result<(), ApiError> {
-    control::check_digest(digest).map_err(ApiError::from)
+    state::check_digest(digest).map_err(ApiError::from)
 }
 
 /// A version's configuration; fields are named as in the request body.
 pub(crate) fn config(config: &VersionConfig) -> Result<(), ApiError> {
-    control::check_config(config).map_err(|r| within("config", r))
+    state::check_config(config).map_err(|r| within("config", r))
 }
 
 /// Replicas wanted in one region.
 pub(crate) fn replicas(region: &str, replicas: u32) -> Result<(), ApiError> {
-    control::check_replicas(replicas).map_err(|r| {
+    state::check_replicas(replicas).map_err(|r| {
         let mut e = ApiError::from(r);
         e.field = Some("regions".into());
         e.message = format!("region `{}`: {}", clip(region), e.message);
@@ -43,12 +43,12 @@ pub(crate) fn replicas(region: &str, replicas: u32) -> Result<(), ApiError> {
 
 /// A register key (from the path).
 pub(crate) fn register_key(key: &str) -> Result<(), ApiError> {
-    control::check_register(key, None).map_err(ApiError::from)
+    state::check_register(key, None).map_err(ApiError::from)
 }
 
 /// A register value given in `field`.
 pub(crate) fn register_value(field: &'static str, value: &str) -> Result<(), ApiError> {
-    control::check_register("k", Some(value.as_bytes())).map_err(|r| {
+    state::check_register("k", Some(value.as_bytes())).map_err(|r| {
         let mut e = ApiError::from(r);
         e.field = Some(field.into());
         e
@@ -56,7 +56,7 @@ pub(crate) fn register_value(field: &'static str, value: &str) -> Result<(), Api
 }
 
 /// The rejection of a member of the object `parent`, named `parent.member`.
-fn within(parent: &str, rejection: control::Rejection) -> ApiError {
+fn within(parent: &str, rejection: state::Rejection) -> ApiError {
     let mut e = ApiError::from(rejection);
     e.field = e.field.map(|f| format!("{parent}.{f}"));
     e

@@ -1,10 +1,10 @@
 //! `POST /tenants/{tenant}/apps/{app}/versions`: a new version from an
 //! uploaded artifact.
 
-use control::{Command, Outcome, Version, VersionConfig};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
+use state::{Command, Outcome, Version, VersionConfig};
 
 use super::body::read_json;
 use super::error::ApiError;

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use control::Revision;
 use hyper::StatusCode;
 use serde::Serialize;
+use state::Revision;
 
 use super::error::ApiError;
 use super::reply::{Reply, json};
@@ -18,7 +18,7 @@ const DEFAULT_WAIT_MS: u64 = 30_000;
 
 #[derive(Serialize)]
 struct Changes {
-    events: Vec<control::Event>,
+    events: Vec<state::Event>,
     /// Watch from here next: the last event's revision, or `since` when
     /// there were none.
     next: Revision,

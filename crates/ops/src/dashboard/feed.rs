@@ -30,7 +30,7 @@ pub const EVERY: Duration = Duration::from_secs(1);
 pub struct Feed {
     history: Mutex<History>,
     watchers: Mutex<HashMap<Page, Vec<mpsc::Sender<Bytes>>>>,
-    status: Mutex<Option<control::cluster::ClusterStatus>>,
+    status: Mutex<Option<cluster::ClusterStatus>>,
 }
 
 #[derive(Serialize)]

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use control::NodeReport;
+use state::NodeReport;
 
 /// How many samples are kept: five minutes at one a second.
 pub const KEPT: usize = 300;
@@ -275,7 +275,7 @@ fn percentile(values: &mut [u32], q: f64) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use control::{LatencySummary, Name, VersionReport};
+    use state::{LatencySummary, Name, VersionReport};
 
     fn report(node: &str, boot: u64, sequence: u64, requests: u64, errors: u64) -> NodeReport {
         NodeReport {

@@ -5,8 +5,8 @@
 
 use std::fmt::Write;
 
-use control::State;
-use control::cluster::ClusterStatus;
+use cluster::ClusterStatus;
+use state::State;
 
 use super::Page;
 use super::chart::{line, number};
@@ -275,7 +275,7 @@ fn apps(view: &View) -> String {
 
 fn rollouts(view: &View) -> String {
     let s = view.state;
-    let mut all: Vec<&control::Rollout> = s
+    let mut all: Vec<&state::Rollout> = s
         .apps()
         .flat_map(|a| s.rollouts_of(&a.tenant, &a.name))
         .collect();
@@ -400,7 +400,7 @@ fn nodes(view: &View) -> String {
 
 fn incidents(view: &View) -> String {
     let s = view.state;
-    let mut all: Vec<&control::Incident> = s.incidents().rev().collect();
+    let mut all: Vec<&state::Incident> = s.incidents().rev().collect();
     // Unresolved first, then the newest.
     all.sort_by_key(|i| (!i.unresolved(), std::cmp::Reverse(i.opened_unix_ms)));
     let rows: Vec<Vec<String>> = all
@@ -408,9 +408,9 @@ fn incidents(view: &View) -> String {
         .take(100)
         .map(|i| {
             let status = match i.status {
-                control::IncidentStatus::Open => badge("open", "bad"),
-                control::IncidentStatus::Acknowledged => badge("acknowledged", "warn"),
-                control::IncidentStatus::Resolved => badge("resolved", "good"),
+                state::IncidentStatus::Open => badge("open", "bad"),
+                state::IncidentStatus::Acknowledged => badge("acknowledged", "warn"),
+                state::IncidentStatus::Resolved => badge("resolved", "good"),
             };
             let timeline = i
                 .timeline
@@ -433,7 +433,7 @@ fn incidents(view: &View) -> String {
                 })
                 .collect::<String>();
             let mut actions = String::new();
-            if i.status == control::IncidentStatus::Open {
+            if i.status == state::IncidentStatus::Open {
                 actions.push_str(&action(&format!("/api/v1/incidents/{}/acknowledge", i.id), "Acknowledge"));
             }
             if i.unresolved() {
@@ -442,7 +442,7 @@ fn incidents(view: &View) -> String {
             vec![
                 format!("#{}", i.id),
                 status,
-                badge(i.severity.as_str(), if i.severity == control::Severity::Page { "bad" } else { "warn" }),
+                badge(i.severity.as_str(), if i.severity == state::Severity::Page { "bad" } else { "warn" }),
                 format!("<strong>{}</strong><br>{}/{} · SLO {}", escape(&i.alert), escape(i.tenant.as_str()), escape(i.app.as_str()), escape(i.slo.as_str())),
                 time(i.opened_unix_ms),
                 i.time_to_acknowledge_ms().map_or("–".into(), duration),
@@ -498,8 +498,8 @@ fn slos(view: &View) -> String {
         .slos()
         .map(|slo| {
             let objective = match slo.objective {
-                control::Objective::Availability => "availability".to_string(),
-                control::Objective::Latency { threshold_ms } => {
+                state::Objective::Availability => "availability".to_string(),
+                state::Objective::Latency { threshold_ms } => {
                     format!("latency ≤ {threshold_ms} ms")
                 }
             };
@@ -727,7 +727,7 @@ fn cost_tables(view: &View) -> String {
 }
 
 fn audit(view: &View) -> String {
-    let entries: Vec<&control::AuditEntry> = view.state.audit_since(control::Revision(0)).collect();
+    let entries: Vec<&state::AuditEntry> = view.state.audit_since(state::Revision(0)).collect();
     let rows: Vec<Vec<String>> = entries
         .iter()
         .rev()
@@ -752,7 +752,7 @@ fn audit(view: &View) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use control::{Command, Name, NotifyKind, NotifyTarget, Objective, Quotas, Revision, Severity};
+    use state::{Command, Name, NotifyKind, NotifyTarget, Objective, Quotas, Revision, Severity};
 
     fn n(s: &str) -> Name {
         Name::new("test", s).unwrap()
@@ -776,7 +776,7 @@ mod tests {
                 host: None,
             },
             Command::PutSlo {
-                slo: control::Slo {
+                slo: state::Slo {
                     tenant: n("acme"),
                     app: n("shop"),
                     name: n("availability"),

@@ -25,11 +25,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use control::{
+use serde_json::Value;
+use state::{
     Command, Name, NotifyKind, NotifyTarget, Objective, RuleStatus, Severity, Slo as SloRecord,
     SloStatus, State,
 };
-use serde_json::Value;
 
 use super::burn::{self, RULES, budget_remaining, burn_rate};
 use super::notify::{self, Alert};
@@ -485,7 +485,7 @@ fn absorb(state: &State, slo: &SloRecord, t: &mut Tracked) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use control::{NodeReport, Quotas, Region, VersionReport};
+    use state::{NodeReport, Quotas, Region, VersionReport};
 
     const T0: u64 = 1_700_000_000_000;
     const MIN: u64 = 60_000;
@@ -513,7 +513,7 @@ mod tests {
                 region: Region::named(n("local")),
             },
             Command::PutNode {
-                node: control::Node {
+                node: state::Node {
                     name: n("n1"),
                     region: n("local"),
                     address: "127.0.0.1:7071".into(),
@@ -637,7 +637,7 @@ mod tests {
         apply(&mut s, &cleared);
         assert_eq!(s.incidents().count(), 2);
         let incident = s.incident(1).unwrap();
-        assert_eq!(incident.status, control::IncidentStatus::Open);
+        assert_eq!(incident.status, state::IncidentStatus::Open);
         assert!(
             incident
                 .timeline

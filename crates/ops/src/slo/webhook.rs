@@ -66,7 +66,7 @@ impl Webhook {
 /// The URL grammar of RFC 3986 narrowed to what a webhook needs; the
 /// state machine checks stored SLOs' targets with the same function.
 fn check_url(url: &str) -> Result<(), &'static str> {
-    control::check_url(url)
+    state::check_url(url)
 }
 
 /// How long to wait before attempt number `attempt` (0 is the first, sent

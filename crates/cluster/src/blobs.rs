@@ -25,7 +25,7 @@ pub enum BlobError {
     },
 }
 
-pub use state::{digest_of, is_sha256_hex};
+use state::{digest_of, is_sha256_hex};
 
 fn check_digest(digest: &str) -> Result<(), BlobError> {
     if is_sha256_hex(digest) {

@@ -1,6 +1,16 @@
 //! A running node of a cluster: its data directory, joining with a token,
-//! the peer port (Raft, joins, forwarded writes and reads, blob copies) and
-//! the handle the API uses ([`ClusterNode`]).
+//! the cluster's PKI and TLS, the peer port (Raft, joins, forwarded writes
+//! and reads, blob copies) with its shared accept loop, the content-addressed
+//! blob store, the gossip member on a UDP socket, test-only fault injection,
+//! and the handle the API, the agent and the controllers use
+//! ([`ClusterNode`]: write a command, read the state, watch, lead or not).
+//!
+//! Modules, one job each: [`ClusterNode`] (`node.rs`) and its peer routes
+//! (`peer.rs`), joining (`join.rs`, [`token`]), the data directory
+//! (`data_dir.rs`), [`tls`], [`transport`] (Raft RPCs over mutual TLS),
+//! [`serving`] (listening sockets and plain-HTTP serving for every server),
+//! [`blobs`] and their copies to peers (`blob_copy.rs`), the gossip member
+//! (`gossip.rs`) and a node's place in a planet (`planet.rs`).
 //!
 //! Invariants:
 //! - The peer port serves nothing but the join routes to a caller without
@@ -9,27 +19,40 @@
 //! - A write is retried on another node only when it surely was not
 //!   applied (refused as "not the leader", or never sent); when its fate is
 //!   unknown the caller is told so, never answered twice.
+//! - It holds no decision logic of its own: what to write is decided by the
+//!   pure crates (`state` checks and applies, `planet` plans) and by the
+//!   controllers; this crate carries commands and bytes.
+//!
+//! It depends on `state`, `replica` and `planet` among DWCP crates, and
+//! never on `sandbox`, `node`, `ops` or the controllers, which build on it.
 
 mod blob_copy;
+pub mod blobs;
 mod data_dir;
+mod durable;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 mod gossip;
 mod join;
 mod node;
 mod peer;
 mod planet;
+pub mod serving;
 mod status;
+pub mod tls;
 pub mod token;
+pub mod transport;
 
+pub use self::planet::{Planet, Route};
 pub use data_dir::{DataDir, NodeConfig, NodeFiles};
 pub use gossip::{GossipMember, GossipView, RegionSight};
 pub use node::{ArtifactCheck, ClusterNode, StartOptions, Started, node_name};
-pub use planet::{Planet, Route};
 pub use status::{ClusterStatus, MemberStatus};
 pub use token::JoinToken;
 
 use crate::blobs::BlobError;
-use crate::replica::ReplicaError;
 use crate::tls::TlsError;
+use replica::ReplicaError;
 
 /// Why a cluster operation failed.
 #[derive(Debug, thiserror::Error)]

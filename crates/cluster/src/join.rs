@@ -19,7 +19,7 @@ use super::peer::{JoinGrant, JoinRequest, LeaderOp};
 use super::token::{JoinToken, token_hash};
 use crate::tls;
 use crate::transport::Channel;
-use crate::{Command, Name, Node, Region, Role};
+use state::{Command, Name, Node, Region, Role};
 
 /// Asks the member at `address` to admit this node.
 pub(super) async fn request(
@@ -75,7 +75,7 @@ fn unavailable(e: ClusterError) -> Refusal {
 /// Admits a joining node (the member's side).
 pub(super) async fn admit(node: &ClusterNode, join: JoinRequest) -> Result<JoinGrant, Refusal> {
     let hash = token_hash(&join.secret);
-    let known = |state: &crate::State| {
+    let known = |state: &state::State| {
         state
             .credential_by_hash(&hash)
             .is_some_and(|c| c.role == Role::Join)

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::{ClusterNode, GossipMember};
-use crate::Name;
-use crate::summary::Health;
-use crate::topology::geo::LatLon;
-use crate::topology::routing::nearest_healthy;
-use crate::topology::{RttModel, Topology};
+use planet::summary::Health;
+use planet::topology::geo::LatLon;
+use planet::topology::routing::nearest_healthy;
+use planet::topology::{RttModel, Topology};
+use state::Name;
 
 /// A node's place in a planet (see [`ClusterNode::set_planet`]).
 pub struct Planet {

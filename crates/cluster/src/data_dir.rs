@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ClusterError;
 use crate::durable::write_atomically;
-use crate::replica::NodeId;
 use crate::tls::{ClusterCa, NodeIdentity};
+use replica::NodeId;
 
 /// Who this node is, as saved in `node.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,10 +14,10 @@ use super::status::{ClusterStatus, MemberStatus};
 use super::token::{JoinToken, new_admin_token, token_hash};
 use super::{ClusterError, join};
 use crate::blobs::BlobStore;
-use crate::replica::{NodeId, Replica, ReplicaError, Response, StateGuard, Timing};
 use crate::tls::{self, ClusterCa, NodeIdentity};
 use crate::transport::{CallError, Channel, PeerNetwork, RaftService};
-use crate::{Command, Name, Node, Quotas, Region, Role, State};
+use replica::{NodeId, Replica, ReplicaError, Response, StateGuard, Timing};
+use state::{Command, Name, Node, Quotas, Region, Role, State};
 
 /// How long an operation looks for a leader before answering "unavailable".
 const LEADER_WAIT: Duration = Duration::from_secs(10);
@@ -87,7 +87,7 @@ pub struct ClusterNode {
     /// What serves app requests other nodes forward here, once set.
     ingress: std::sync::RwLock<Option<Arc<dyn crate::transport::Ingress>>>,
     /// Its place in a planet, when it runs in one: global changes are
-    /// committed in the global tier first (see [`crate::tier`]).
+    /// committed in the global tier first (see [`planet::tier`]).
     planet: std::sync::OnceLock<super::Planet>,
 }
 
@@ -451,7 +451,7 @@ impl ClusterNode {
     }
 
     /// Places this node, a region cell's member, in a planet: from now on
-    /// it commits global changes ([`crate::tier::is_global`]) in the global
+    /// it commits global changes ([`planet::tier::is_global`]) in the global
     /// tier first, and the API shows the planet. Set once, at start.
     pub fn set_planet(&self, planet: super::Planet) -> Result<(), ClusterError> {
         self.planet
@@ -482,7 +482,7 @@ impl ClusterNode {
     /// global tier has no quorum, a global change is refused as
     /// unavailable while the cell keeps taking its own changes.
     pub async fn write(&self, command: Command) -> Result<Response, ClusterError> {
-        let Some(global) = self.global().filter(|_| crate::tier::is_global(&command)) else {
+        let Some(global) = self.global().filter(|_| planet::tier::is_global(&command)) else {
             return self.write_in_cell(command).await;
         };
         let decided = global
@@ -802,8 +802,8 @@ impl ClusterNode {
                 })
                 .await?;
             match response.result {
-                Ok(crate::Outcome::Swapped { swapped: true, .. }) => return Ok(id),
-                Ok(crate::Outcome::Swapped { previous, .. }) => current = previous,
+                Ok(state::Outcome::Swapped { swapped: true, .. }) => return Ok(id),
+                Ok(state::Outcome::Swapped { previous, .. }) => current = previous,
                 other => {
                     return Err(ClusterError::Refused(format!(
                         "allocating a node id: {other:?}"

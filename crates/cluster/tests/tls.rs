@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use control::tls::{self, ClusterCa, NodeIdentity};
+use cluster::tls::{self, ClusterCa, NodeIdentity};
 use rustls::pki_types::ServerName;
 use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use control::replica::{Replica, ReplicaError, Timing};
-use control::tls::{self, ClusterCa};
-use control::transport::{self, PeerNetwork};
-use control::{Command, Revision};
+use cluster::tls::{self, ClusterCa};
+use cluster::transport::{self, PeerNetwork};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::VoteRequest;
 use openraft::{BasicNode, Vote};
+use replica::{Replica, ReplicaError, Timing};
+use state::{Command, Revision};
 use tokio::net::TcpListener;
 
 fn timing() -> Timing {

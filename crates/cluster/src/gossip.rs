@@ -1,5 +1,5 @@
 //! A node's gossip member on a real socket: the sans-IO
-//! [`Gossip`](crate::summary::Gossip) driven by a UDP socket and tokio
+//! [`Gossip`](planet::summary::Gossip) driven by a UDP socket and tokio
 //! timers, every packet sealed.
 //!
 //! Packets are `nonce (12 bytes) ‖ AES-256-GCM(packet)` under a key every
@@ -20,7 +20,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use tokio::net::UdpSocket;
 use tokio::sync::Notify;
 
-use crate::summary::{AppKey, AppStatus, Gossip, GossipConfig, Peer, RegionStatus, Summary, Tick};
+use planet::summary::{AppKey, AppStatus, Gossip, GossipConfig, Peer, RegionStatus, Summary, Tick};
 
 /// Associated data of every sealed packet: the format's version.
 const AAD: &[u8] = b"dwcp gossip v1";
@@ -47,7 +47,7 @@ pub struct GossipView {
 /// One region as a member sees it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct RegionSight {
-    pub region: crate::Name,
+    pub region: state::Name,
     /// Its members this member knows of.
     pub known: usize,
     /// Those it believes alive (itself included).
@@ -57,23 +57,23 @@ pub struct RegionSight {
     /// Down when none of its known members is alive; degraded when some
     /// are not, or when it says so itself; else healthy. Only a judgement:
     /// the global tier confirms a failure before anything acts on it.
-    pub judged: crate::summary::Health,
+    pub judged: planet::summary::Health,
 }
 
 impl GossipView {
     /// Every region it knows of or has a report from, by name.
     pub fn regions(&self) -> Vec<RegionSight> {
-        use crate::summary::Health;
+        use planet::summary::Health;
         use std::collections::{BTreeMap, BTreeSet};
-        let mut known: BTreeMap<&crate::Name, BTreeSet<u64>> = BTreeMap::new();
+        let mut known: BTreeMap<&state::Name, BTreeSet<u64>> = BTreeMap::new();
         for p in self.known.iter().chain([&self.me]) {
             known.entry(&p.region).or_default().insert(p.node);
         }
-        let mut alive: BTreeMap<&crate::Name, BTreeSet<u64>> = BTreeMap::new();
+        let mut alive: BTreeMap<&state::Name, BTreeSet<u64>> = BTreeMap::new();
         for p in self.members.iter().chain([&self.me]) {
             alive.entry(&p.region).or_default().insert(p.node);
         }
-        let mut names: BTreeSet<&crate::Name> = known.keys().copied().collect();
+        let mut names: BTreeSet<&state::Name> = known.keys().copied().collect();
         names.extend(self.summary.regions().map(|(name, _)| name));
         names
             .into_iter()
@@ -321,8 +321,8 @@ impl GossipMember {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Name;
-    use crate::summary::{Health, Stamp};
+    use planet::summary::{Health, Stamp};
+    use state::Name;
 
     fn peer(node: u64, region: &str) -> Peer {
         Peer {

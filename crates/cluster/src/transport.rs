@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::replica::{NodeId, TypeConfig};
+use replica::{NodeId, TypeConfig};
 
 /// Largest RPC body accepted (snapshots travel in chunks below this).
 const MAX_BODY: usize = 64 << 20;

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::node::ClusterNode;
 use super::status::ClusterStatus;
-use crate::Command;
-use crate::replica::{NodeId, Response};
 use crate::transport::{PeerRequest, PeerService, RaftService};
+use replica::{NodeId, Response};
+use state::Command;
 
 /// Work only the leader can do, sent to it by any member.
 #[derive(Clone, Debug, Serialize, Deserialize)]

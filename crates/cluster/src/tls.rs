@@ -224,7 +224,7 @@ pub fn fingerprint(cert_pem: &str) -> Result<String, TlsError> {
         what: "a certificate",
         reason: e.to_string(),
     })?;
-    Ok(crate::blobs::digest_of(&der))
+    Ok(state::digest_of(&der))
 }
 
 /// Checks the handshake's signatures but not who signed the certificate.

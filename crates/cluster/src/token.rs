@@ -1,7 +1,7 @@
 //! Secrets handed to people: the admin token and join tokens.
 //!
 //! A token is 32 random bytes in hex behind a prefix that says what it is.
-//! Only its sha256 is ever stored (as a [`Credential`](crate::Credential)
+//! Only its sha256 is ever stored (as a [`Credential`](state::Credential)
 //! in the replicated state); the token itself is shown once.
 //!
 //! A join token also carries the fingerprint of the cluster's CA, so the
@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::blobs::{digest_of, is_sha256_hex};
+use state::{digest_of, is_sha256_hex};
 
 /// Why a token could not be made or read.
 #[derive(Debug, thiserror::Error)]

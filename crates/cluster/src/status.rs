@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::replica::NodeId;
+use replica::NodeId;
 
 /// The cluster as one node (preferably the leader) sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

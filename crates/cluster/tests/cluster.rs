@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use control::cluster::{ClusterError, ClusterNode, DataDir, JoinToken, StartOptions, Started};
-use control::replica::Timing;
-use control::tls::{self, ClusterCa};
-use control::transport::Channel;
+use cluster::tls::{self, ClusterCa};
+use cluster::transport::Channel;
+use cluster::{ClusterError, ClusterNode, DataDir, JoinToken, StartOptions, Started};
 use hyper::{Method, StatusCode};
+use replica::Timing;
 
 fn free_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -149,7 +149,7 @@ async fn joins_need_the_right_token_and_raft_needs_a_certificate() {
 /// Answers with what it was asked: method, URI and Host.
 struct Echo;
 
-impl control::transport::Ingress for Echo {
+impl cluster::transport::Ingress for Echo {
     fn serve(
         &self,
         request: hyper::Request<http_body_util::Full<Bytes>>,
