@@ -1,7 +1,6 @@
 //! `dwcp`: the one binary. Each subcommand wires the library crates; no
 //! decision logic lives here.
 
-mod alerting;
 mod app;
 mod apps;
 mod audit;
@@ -10,17 +9,13 @@ mod capacity;
 mod client;
 mod cluster;
 mod costs;
-mod delivery;
 mod deploy;
-mod failover;
-mod global_tier;
 mod incident;
 mod nodes;
 mod planet;
 mod rollouts;
 mod run;
 mod runbook;
-mod scheduling;
 mod simulate;
 mod simulate_gossip;
 mod slo;
@@ -29,7 +24,6 @@ mod token;
 mod units;
 mod up;
 mod user;
-mod webhooks;
 
 use std::process::ExitCode;
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use super::clock::NodeId;
-use state::Name;
+use state::{Name, State};
 
 /// A gossip member: its node id, region, address and a `bump` that grows
 /// each time the node rejoins after being declared down.
@@ -60,6 +60,24 @@ impl foca::Identity for Peer {
     }
 }
 
+/// The global tier's members as gossip seeds, from the node records of
+/// its state: a member is recorded as `node-<id>` at its global peer
+/// address, which is also where its gossip socket listens. Records that
+/// do not have that form are not members of the tier and are skipped.
+pub fn seeds(global: &State) -> Vec<Peer> {
+    global
+        .nodes()
+        .filter_map(|n| {
+            Some(Peer {
+                node: n.name.as_str().strip_prefix("node-")?.parse().ok()?,
+                region: n.region.clone(),
+                addr: n.address.parse().ok()?,
+                bump: 0,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use foca::Identity;
@@ -85,5 +103,43 @@ mod tests {
         assert!(!old.win_addr_conflict(&new));
         assert!(!old.win_addr_conflict(&old));
         assert!(peer(5).win_addr_conflict(&peer(4)));
+    }
+
+    #[test]
+    fn seeds_are_the_node_records_named_by_id_at_an_address() {
+        use state::{Command, Node, Region};
+        let region = Name::new("region", "eu-west").unwrap();
+        let mut state = State::default();
+        let put_region = Command::PutRegion {
+            region: Region {
+                name: region.clone(),
+                metro: "par".into(),
+                country: "fr".into(),
+                continent: "eu".into(),
+            },
+        };
+        state.apply(&put_region).unwrap();
+        for (name, address) in [
+            ("node-7", "10.0.0.7:7072"),
+            ("edge", "10.0.0.8:7072"),
+            ("node-9", "not an address"),
+        ] {
+            let node = Node {
+                name: Name::new("node", name).unwrap(),
+                region: region.clone(),
+                address: address.into(),
+                labels: Default::default(),
+                capacity: 1,
+                api: None,
+                gateway: None,
+            };
+            state.apply(&Command::PutNode { node }).unwrap();
+        }
+        let seeds = seeds(&state);
+        assert_eq!(seeds.len(), 1, "{seeds:?}");
+        assert_eq!(seeds[0].node, 7);
+        assert_eq!(seeds[0].addr, "10.0.0.7:7072".parse().unwrap());
+        assert_eq!(seeds[0].region, region);
+        assert_eq!(seeds[0].bump, 0);
     }
 }

@@ -43,7 +43,7 @@ pub use config::GossipConfig;
 pub use crdt::{AppKey, Summary};
 pub use driver::{Driver, Link, NoRegions, RestartError, Spread};
 pub use gossip::{Exchange, ExchangeMessage, Gossip, GossipError, GossipStats, Output, Tick};
-pub use identity::Peer;
+pub use identity::{Peer, seeds};
 pub use report::{CellSight, cell_report, requests_served, requests_since};
 pub use status::{AppStatus, Capacity, Health, Load, RegionStatus};
 pub use sync::{Delta, Digest};

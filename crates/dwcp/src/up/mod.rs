@@ -1,6 +1,9 @@
-//! `dwcp up`: run a node — the replicated store, its peer port, the HTTP
-//! API, the scheduler and rollout controllers, the node agent and the gateway — until
-//! interrupted.
+//! `dwcp up`: the one place a node is wired together — the replicated
+//! store and its peer port (`cluster`), the HTTP API (`ops`), the
+//! controllers (`controllers`), the node agent and the gateway (`node`),
+//! and, with `--topology`, its place in a planet (`place.rs`) — run until
+//! interrupted. It decides nothing itself: it checks flags, starts the
+//! parts and hands each what it needs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +13,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use cluster::{ClusterNode, DataDir, JoinToken, StartOptions, Started};
+use ops::slo::{Clock, ManualClock};
 use replica::Timing;
+use serde_json::Value;
+
+mod place;
 
 /// Run a DWCP node: the replicated store and the HTTP API.
 ///
@@ -64,7 +71,7 @@ pub struct UpArgs {
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = crate::units::parse_duration)]
     election_timeout: std::time::Duration,
     #[command(flatten)]
-    planet: crate::global_tier::PlanetArgs,
+    planet: place::PlanetArgs,
     /// Tests only, hidden: the SLO evaluator's clock starts at the wall
     /// clock's time and moves only when an admin posts
     /// `{"advance_ms": N}` to `/api/v1/test/clock`, which also runs one
@@ -85,9 +92,9 @@ pub fn run(args: UpArgs) -> ExitCode {
 }
 
 fn serve(args: UpArgs) -> Result<()> {
-    let place = crate::global_tier::place(&args.planet, args.region.as_deref())?;
+    let place = place::place(&args.planet, args.region.as_deref())?;
     let global_join = match &place {
-        Some(place) => crate::global_tier::preflight(&args.planet, place, &args.data_dir)?,
+        Some(place) => place::preflight(&args.planet, place, &args.data_dir)?,
         None => None,
     };
     let region = match &place {
@@ -144,16 +151,14 @@ fn serve(args: UpArgs) -> Result<()> {
             artifact_check: Some(artifact_check),
             voter: true,
         };
-        let global_timing = place
-            .as_ref()
-            .map(|p| crate::global_tier::timing(&options.timing, p));
+        let global_timing = place.as_ref().map(|p| place::timing(&options.timing, p));
         let (node, started) = ClusterNode::start(&dir, options)
             .await
             .with_context(|| format!("starting the node in {}", args.data_dir.display()))?;
         announce(&node, &started, &args);
         let mut planet_tasks = Vec::new();
         if let (Some(place), Some(timing)) = (&place, global_timing) {
-            let (global, joined) = crate::global_tier::start(
+            let (global, joined) = place::start(
                 place,
                 global_join,
                 args.planet.global_listen,
@@ -162,8 +167,8 @@ fn serve(args: UpArgs) -> Result<()> {
                 timing,
             )
             .await?;
-            crate::global_tier::announce(&global, &joined, place);
-            let (member, gossiping) = crate::global_tier::start_gossip(&global, place).await?;
+            place::announce(&global, &joined, place);
+            let (member, gossiping) = place::start_gossip(&global, place).await?;
             node.set_planet(cluster::Planet {
                 global: global.clone(),
                 gossip: member,
@@ -176,10 +181,10 @@ fn serve(args: UpArgs) -> Result<()> {
                 args.api.to_string(),
                 args.gateway.to_string(),
             )));
-            planet_tasks.push(tokio::spawn(crate::global_tier::report(node.clone())));
-            planet_tasks.push(tokio::spawn(crate::failover::run(
+            planet_tasks.push(tokio::spawn(controllers::cell_report::run(node.clone())));
+            planet_tasks.push(tokio::spawn(controllers::failover::run(
                 node.clone(),
-                crate::failover::Policy {
+                controllers::failover::Policy {
                     per_hour: args.planet.failovers_per_hour,
                     failback: planet::failover::Failback {
                         steps: args.planet.failback_steps,
@@ -187,14 +192,11 @@ fn serve(args: UpArgs) -> Result<()> {
                     },
                 },
             )));
-            planet_tasks.push(tokio::spawn(crate::global_tier::record_region(
+            planet_tasks.push(tokio::spawn(place::record_region(
                 node.clone(),
                 place.region.clone(),
             )));
-            planet_tasks.push(tokio::spawn(crate::global_tier::mirror(
-                node.clone(),
-                global,
-            )));
+            planet_tasks.push(tokio::spawn(controllers::mirror::run(node.clone(), global)));
         }
         if matches!(started, Started::Founded { .. }) {
             deploy_example(&node)
@@ -214,8 +216,8 @@ fn serve(args: UpArgs) -> Result<()> {
         node::agent::connect(&node, &gateway);
         let ingress = node::gateway::serve(ingress, gateway.clone());
         let agent = tokio::spawn(node::agent::run(node.clone(), gateway, engine));
-        let scheduler = tokio::spawn(crate::scheduling::run(node.clone()));
-        let rollouts = tokio::spawn(crate::delivery::run(node.clone()));
+        let scheduler = tokio::spawn(controllers::scheduling::run(node.clone()));
+        let rollouts = tokio::spawn(controllers::delivery::run(node.clone()));
         let alerts = start_alerting(&node, &args);
         let changes = tokio::spawn(report_changes(node.clone()));
         wait_for_signal().await;
@@ -249,21 +251,44 @@ fn start_alerting(node: &Arc<ClusterNode>, args: &UpArgs) -> Option<tokio::task:
     let external = format!("http://{}", args.api);
     if args.manual_clock {
         let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
-        let alerting = Arc::new(crate::alerting::Alerting::new(
+        let alerting = Arc::new(controllers::alerting::Alerting::new(
             node.clone(),
             clock.clone(),
             &external,
         ));
         eprintln!("dwcp: --manual-clock: the SLO evaluator runs only on POST /api/v1/test/clock");
-        ops::api::install_clock_hook(Arc::new(crate::alerting::ManualHook { alerting, clock }));
+        ops::api::install_clock_hook(Arc::new(ManualHook { alerting, clock }));
         None
     } else {
-        let alerting = Arc::new(crate::alerting::Alerting::new(
+        let alerting = Arc::new(controllers::alerting::Alerting::new(
             node.clone(),
             Arc::new(SystemClock),
             &external,
         ));
-        Some(tokio::spawn(crate::alerting::run(alerting)))
+        Some(tokio::spawn(controllers::alerting::run(alerting)))
+    }
+}
+
+/// The API's hook under `--manual-clock`: advance, then one round.
+struct ManualHook {
+    alerting: Arc<controllers::alerting::Alerting>,
+    clock: Arc<ManualClock>,
+}
+
+impl ops::api::ClockHook for ManualHook {
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn advance(
+        &self,
+        ms: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send + '_>>
+    {
+        Box::pin(async move {
+            self.clock.advance(ms);
+            self.alerting.round(true).await
+        })
     }
 }
 
@@ -387,7 +412,7 @@ fn announce(node: &ClusterNode, started: &Started, args: &UpArgs) {
 
 /// The app a new cluster starts with, so that `curl localhost:8080/hello`
 /// answers at once: `examples/wagi/hello.wat`, deployed as `default/hello`.
-const EXAMPLE_APP: &[u8] = include_bytes!("../../../examples/wagi/hello.wat");
+const EXAMPLE_APP: &[u8] = include_bytes!("../../../../examples/wagi/hello.wat");
 
 async fn deploy_example(node: &ClusterNode) -> Result<()> {
     use state::{Command, Name, VersionConfig};

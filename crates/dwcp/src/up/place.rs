@@ -2,9 +2,9 @@
 //! is its region's cell; beside it the node runs a member of the global
 //! tier — a second cluster, in `DATA/global` on its own peer port — as a
 //! voter when the topology's placement picks its region (the region's
-//! first node) and as a learner otherwise; and, on the cell's leader, the
-//! mirror that copies the global records into the cell
-//! ([`planet::tier`]).
+//! first node) and as a learner otherwise, and a gossip member on that
+//! member's peer address. The loops that run on top (the mirror of the
+//! global tier, the cell's report, failover) are `controllers`'.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -15,8 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use cluster::{ClusterNode, DataDir, GossipMember, JoinToken, StartOptions, Started};
-use planet::summary::{self, GossipConfig, Peer};
-use planet::tier::{self, GlobalRecords};
+use planet::summary::{GossipConfig, Peer};
 use planet::topology::{Calibration, GlobalFloor, RttModel, Topology};
 use replica::Timing;
 use state::{Command, Name, Region};
@@ -263,7 +262,7 @@ pub async fn start(
 /// global tier (and so in every cell); retried until it is done.
 pub async fn record_region(cell: Arc<ClusterNode>, region: Region) {
     let what = format!("recording region {} in the global tier", region.name);
-    crate::up::until_done(&what, || async {
+    super::until_done(&what, || async {
         let command = Command::PutRegion {
             region: region.clone(),
         };
@@ -277,58 +276,6 @@ pub async fn record_region(cell: Arc<ClusterNode>, region: Region) {
         }
     })
     .await;
-}
-
-/// How often the cell's leader compares its copies with the global tier.
-const MIRROR_EVERY: Duration = Duration::from_secs(1);
-
-/// On the cell's leader, once a second: the global records as the global
-/// tier holds them now (a linearizable read), against the cell's copies
-/// taken just before, and the commands that close the gap. A round that
-/// cannot reach the global tier changes nothing: the cell keeps serving
-/// what it has.
-pub async fn mirror(cell: Arc<ClusterNode>, global: Arc<ClusterNode>) {
-    let mut tick = tokio::time::interval(MIRROR_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_problem = String::new();
-    loop {
-        tick.tick().await;
-        if cell.replica().status().leader != Some(cell.id()) {
-            continue;
-        }
-        let problem = match mirror_round(&cell, &global).await {
-            Ok(()) => String::new(),
-            Err(e) => format!("{e:#}"),
-        };
-        if problem != last_problem {
-            if problem.is_empty() {
-                eprintln!("dwcp: the mirror of the global tier caught up");
-            } else {
-                eprintln!("dwcp: the mirror of the global tier: {problem}");
-            }
-            last_problem = problem;
-        }
-    }
-}
-
-async fn mirror_round(cell: &ClusterNode, global: &ClusterNode) -> Result<()> {
-    // The cell first, then the global tier: see `tier::mirror`.
-    let here = GlobalRecords::of(&cell.replica().read_local());
-    let there = global
-        .read(GlobalRecords::of)
-        .await
-        .context("reading the global tier")?;
-    for command in tier::mirror(&there, &here) {
-        let what = format!("{command:?}");
-        let response = cell
-            .write_in_cell(command)
-            .await
-            .with_context(|| format!("copying {what}"))?;
-        if let Err(rejection) = response.result {
-            anyhow::bail!("copying {what}: refused: {rejection}");
-        }
-    }
-    Ok(())
 }
 
 /// Says how the global tier's member came up; a founder's tokens go to
@@ -392,93 +339,8 @@ pub async fn start_gossip(
         me,
         global.derived_key("dwcp gossip key v1"),
         GossipConfig::wan(size),
-        seeds(global),
+        planet::summary::seeds(&global.replica().read_local()),
     )
     .await
     .with_context(|| format!("gossip: cannot listen on udp {addr}"))
 }
-
-/// The global tier's members as gossip seeds, from its node records
-/// (`node-<id>` at its global peer address).
-fn seeds(global: &ClusterNode) -> Vec<Peer> {
-    let state = global.replica().read_local();
-    state
-        .nodes()
-        .filter_map(|n| {
-            Some(Peer {
-                node: n.name.as_str().strip_prefix("node-")?.parse().ok()?,
-                region: n.region.clone(),
-                addr: n.address.parse().ok()?,
-                bump: 0,
-            })
-        })
-        .collect()
-}
-
-/// How often a node refreshes its seeds and the cell's leader reports.
-const REPORT_EVERY: Duration = Duration::from_secs(1);
-
-/// Once a second: refresh gossip's seeds from the global tier's members;
-/// on the cell's leader, report the region and its apps
-/// ([`planet::summary::cell_report`]). Needs the node's planet (set
-/// before this starts).
-pub async fn report(cell: Arc<ClusterNode>) {
-    let Some(planet) = cell.planet() else {
-        return;
-    };
-    let Ok(region) = Name::new("region", &cell.config().region) else {
-        return;
-    };
-    let mut tick = tokio::time::interval(REPORT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last: Option<(std::time::Instant, u64)> = None;
-    loop {
-        tick.tick().await;
-        planet.gossip.set_seeds(seeds(&planet.global));
-        let status = cell.replica().status();
-        if status.leader != Some(cell.id()) {
-            last = None;
-            continue;
-        }
-        let head = status.last_log_index.unwrap_or(0);
-        let reached = status
-            .voters
-            .iter()
-            .filter(|&&v| {
-                v == cell.id()
-                    || status
-                        .matched
-                        .as_ref()
-                        .and_then(|m| m.get(&v).copied().flatten())
-                        .is_some_and(|i| head.saturating_sub(i) <= LAGGING)
-            })
-            .count();
-        let (region_status, apps) = {
-            let state = cell.replica().read_local();
-            let served = summary::requests_served(&state);
-            let now = std::time::Instant::now();
-            let requests_per_sec = match last {
-                Some((then, before)) => {
-                    let secs = now.duration_since(then).as_secs_f64().max(0.001);
-                    (summary::requests_since(before, served) as f64 / secs).round() as u64
-                }
-                None => 0,
-            };
-            last = Some((now, served));
-            let sight = summary::CellSight {
-                voters: status.voters.len(),
-                voters_reached: reached,
-                requests_per_sec,
-            };
-            summary::cell_report(&state, &region, sight)
-        };
-        planet.gossip.report_region(region_status);
-        for (app, status) in apps {
-            planet.gossip.report_app(app, status);
-        }
-    }
-}
-
-/// A voter whose log is this many entries behind the leader's counts as
-/// not reached (the cell is degraded).
-const LAGGING: u64 = 100;

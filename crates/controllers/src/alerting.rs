@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cluster::ClusterNode;
-use ops::slo::{Clock, Evaluator, ManualClock, Notification};
+use ops::slo::{Clock, Evaluator, Notification};
 use serde_json::{Value, json};
 use state::{Command, Outcome};
 use tokio::sync::Mutex;
@@ -161,28 +161,5 @@ pub async fn run(alerting: Arc<Alerting>) {
         // Not leading is the usual case on most nodes: nothing to say.
         let _ = alerting.round(false).await;
         tokio::time::sleep(ROUND).await;
-    }
-}
-
-/// The API's hook under `--manual-clock`: advance, then one round.
-pub struct ManualHook {
-    pub alerting: Arc<Alerting>,
-    pub clock: Arc<ManualClock>,
-}
-
-impl ops::api::ClockHook for ManualHook {
-    fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
-    }
-
-    fn advance(
-        &self,
-        ms: u64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send + '_>>
-    {
-        Box::pin(async move {
-            self.clock.advance(ms);
-            self.alerting.round(true).await
-        })
     }
 }
