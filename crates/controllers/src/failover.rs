@@ -4,15 +4,16 @@
 //!   node's gossip: a region whose members are all down (and that this
 //!   member saw alive before, so a node that just started judges nobody)
 //!   is failed over to its nearest healthy regions by spare capacity
-//!   (`topology::routing::failover_targets`), within the hourly guardrail;
+//!   ([`planet::failover::targets`]), within the hourly guardrail;
 //!   one seen healthy again is marked recovered. Each decision is a
 //!   committed global record.
 //! - on each cell's leader, [`planet::failover::extra_replicas`]: the
 //!   cell adds its share of what each app wanted in the failed regions to
 //!   its own deployment (an app must already be deployed here: the cell
 //!   has its artifacts), and gives it back in steps after the region
-//!   recovers. The count before the failover is kept in the register
-//!   `failover-base/TENANT/APP` and restored.
+//!   recovers ([`planet::failover::cell_resizes`]: the count before the
+//!   failover is kept in the register `failover-base/TENANT/APP` and
+//!   restored).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -22,7 +23,6 @@ use anyhow::{Context, Result};
 use cluster::{ClusterNode, GossipView};
 use planet::failover::{self, Failback};
 use planet::summary::{AppKey, Health};
-use planet::topology::routing::failover_targets;
 use planet::topology::{RttModel, Topology};
 use state::{Command, Name, RegionFailover};
 
@@ -115,23 +115,8 @@ async fn decide(
                 .map_or(1.0, |report| report.capacity.sandbox_slots as f64)
         })
         .collect();
-    let choose = |failed: &Name, healthy: &[Name]| -> Vec<(Name, u32)> {
-        let Some(failed) = topology.region(failed.as_str()) else {
-            return Vec::new();
-        };
-        let healthy: Vec<usize> = healthy
-            .iter()
-            .filter_map(|h| topology.region(h.as_str()))
-            .collect();
-        match failover_targets(model, failed, &healthy, &spare, TARGETS) {
-            Ok(shares) => thousandths(
-                shares
-                    .into_iter()
-                    .map(|s| (topology.regions[s.region].name.clone(), s.share))
-                    .collect(),
-            ),
-            Err(_) => Vec::new(),
-        }
+    let choose = |failed: &Name, healthy: &[Name]| {
+        failover::targets(topology, model, &spare, failed, healthy, TARGETS)
     };
     let records: Vec<RegionFailover> = global.replica().read_local().failovers().cloned().collect();
     for command in failover::plan(now_ms(), &judged, &records, policy.per_hour, choose) {
@@ -169,20 +154,6 @@ fn describe(f: &RegionFailover) {
     }
 }
 
-/// Shares as thousandths summing to exactly 1000 (the last takes the
-/// rounding).
-fn thousandths(shares: Vec<(Name, f64)>) -> Vec<(Name, u32)> {
-    let mut out: Vec<(Name, u32)> = shares
-        .into_iter()
-        .map(|(name, share)| (name, (share * 1000.0).round().clamp(0.0, 1000.0) as u32))
-        .collect();
-    let others: u32 = out.iter().rev().skip(1).map(|(_, s)| *s).sum();
-    if let Some(last) = out.last_mut() {
-        last.1 = 1000u32.saturating_sub(others);
-    }
-    out
-}
-
 /// A cell leader's round: its deployments resized for the failovers that
 /// name its region.
 async fn follow(
@@ -206,74 +177,17 @@ async fn follow(
             .collect()
     };
     let extra = failover::extra_replicas(now_ms(), &me, &records, wanted_in, policy.failback);
-    let changes: Vec<(state::Deployment, Option<u32>, u32, Option<u32>)> = {
-        let state = cell.replica().read_local();
-        state
-            .deployments()
-            .filter_map(|d| {
-                let current = *d.regions.get(&me)?;
-                let key = AppKey {
-                    tenant: d.tenant.clone(),
-                    app: d.app.clone(),
-                };
-                let base = state
-                    .register(&base_key(&key))
-                    .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
-                let (count, kept) =
-                    failover::resize(current, base, extra.get(&key).copied().unwrap_or(0));
-                (count != current || kept != base).then(|| (d.clone(), base, count, kept))
-            })
-            .collect()
-    };
-    for (deployment, base, count, kept) in changes {
-        let key = AppKey {
-            tenant: deployment.tenant.clone(),
-            app: deployment.app.clone(),
-        };
-        if let Some(kept) = kept
-            && base != Some(kept)
-        {
-            write(
-                cell,
-                Command::Put {
-                    key: base_key(&key),
-                    value: kept.to_string().into_bytes(),
-                },
-            )
-            .await?;
+    let resizes = failover::cell_resizes(&cell.replica().read_local(), &me, &extra);
+    for resize in resizes {
+        for command in resize.commands {
+            write(cell, command).await?;
         }
-        let mut regions = deployment.regions.clone();
-        regions.insert(me.clone(), count);
-        write(
-            cell,
-            Command::SetDeployment {
-                tenant: deployment.tenant.clone(),
-                app: deployment.app.clone(),
-                version: deployment.version,
-                regions,
-            },
-        )
-        .await?;
-        eprintln!("dwcp: region failover: {key} now runs {count} replicas here");
-        if kept.is_none()
-            && let Some(base) = base
-        {
-            write(
-                cell,
-                Command::CompareAndSwap {
-                    key: base_key(&key),
-                    expected: Some(base.to_string().into_bytes()),
-                    new: None,
-                },
-            )
-            .await?;
-        }
+        eprintln!(
+            "dwcp: region failover: {} now runs {} replicas here",
+            resize.app, resize.count
+        );
     }
     Ok(())
-}
-
-fn base_key(app: &AppKey) -> String {
-    format!("failover-base/{app}")
 }
 
 async fn write(cell: &ClusterNode, command: Command) -> Result<()> {
@@ -286,22 +200,4 @@ async fn write(cell: &ClusterNode, command: Command) -> Result<()> {
         .result
         .map(drop)
         .map_err(|r| anyhow::anyhow!("{what}: refused: {r}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares_in_thousandths_sum_to_a_thousand() {
-        let n = |s: &str| Name::new("region", s).unwrap();
-        let shares = thousandths(vec![
-            (n("a"), 1.0 / 3.0),
-            (n("b"), 1.0 / 3.0),
-            (n("c"), 1.0 / 3.0),
-        ]);
-        assert_eq!(shares.iter().map(|(_, s)| s).sum::<u32>(), 1000);
-        assert_eq!(shares[0].1, 333);
-        assert_eq!(shares[2].1, 334);
-    }
 }

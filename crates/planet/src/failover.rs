@@ -3,16 +3,18 @@
 //!
 //! - [`plan`] (the global tier's leader): a region gossip holds down, with
 //!   no open failover, is failed over to targets the caller chooses
-//!   (`topology::routing::failover_targets`), automatically while the
-//!   guardrail's hourly budget lasts and otherwise held for an operator's
-//!   approval; a failed region gossip sees healthy again is marked
-//!   recovered.
+//!   ([`targets`]: `topology::routing::failover_targets` in thousandths),
+//!   automatically while the guardrail's hourly budget lasts and otherwise
+//!   held for an operator's approval; a failed region gossip sees healthy
+//!   again is marked recovered.
 //! - [`extra_replicas`] (each cell's leader): the replicas its region takes
 //!   on per app for the failed regions it is a target of — its share of
 //!   what the failed region wanted, all of it while the region is down,
 //!   then less step by step after it recovers (`guard::share_back`).
 //! - [`resize`]: the cell's own replica count of an app from its base (the
-//!   count before any failover) and the extra.
+//!   count before any failover) and the extra; [`cell_resizes`]: those of
+//!   every app of a cell, with the commands that make them (the base is
+//!   kept in the register [`base_key`] while a failover adds replicas).
 //!
 //! Invariant: a failover's load only moves once the global tier has
 //! committed it (and its approval): gossip alone never moves anything.
@@ -20,11 +22,10 @@
 use std::collections::BTreeMap;
 
 use crate::summary::{AppKey, Health};
-use crate::topology::guard::{FailoverGuard, Verdict, share_back};
-use state::{Command, Name, RegionFailover};
-
-/// One hour, in ms: the guardrail's window.
-const HOUR_MS: u64 = 3_600_000;
+use crate::topology::guard::{FailoverGuard, HOUR_MS, Verdict, share_back};
+use crate::topology::routing::failover_targets;
+use crate::topology::{RttModel, Topology};
+use state::{Command, Deployment, Name, RegionFailover, State};
 
 /// How load moves back after a region recovers: `steps` equal steps,
 /// `step_ms` apart, the first at once.
@@ -137,6 +138,134 @@ pub fn extra_replicas(
         }
     }
     extra
+}
+
+/// The targets of region `failed` and their shares in thousandths
+/// (summing to 1000), for [`plan`]'s `choose`: its `count` nearest regions
+/// among `healthy` by the model, weighted by spare capacity (`spare[r]`
+/// for the topology's region `r`; see
+/// [`failover_targets`](crate::topology::routing::failover_targets)).
+/// Empty when the topology does not know the region or there is nowhere
+/// to go.
+pub fn targets(
+    topology: &Topology,
+    model: &RttModel,
+    spare: &[f64],
+    failed: &Name,
+    healthy: &[Name],
+    count: usize,
+) -> Vec<(Name, u32)> {
+    let Some(failed) = topology.region(failed.as_str()) else {
+        return Vec::new();
+    };
+    let healthy: Vec<usize> = healthy
+        .iter()
+        .filter_map(|h| topology.region(h.as_str()))
+        .collect();
+    match failover_targets(model, failed, &healthy, spare, count) {
+        Ok(shares) => thousandths(
+            shares
+                .into_iter()
+                .map(|s| (topology.regions[s.region].name.clone(), s.share))
+                .collect(),
+        ),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Shares as thousandths summing to exactly 1000 (the last takes the
+/// rounding).
+fn thousandths(shares: Vec<(Name, f64)>) -> Vec<(Name, u32)> {
+    let mut out: Vec<(Name, u32)> = shares
+        .into_iter()
+        .map(|(name, share)| (name, (share * 1000.0).round().clamp(0.0, 1000.0) as u32))
+        .collect();
+    let others: u32 = out.iter().rev().skip(1).map(|(_, s)| *s).sum();
+    if let Some(last) = out.last_mut() {
+        last.1 = 1000u32.saturating_sub(others);
+    }
+    out
+}
+
+/// The register of a cell that keeps an app's replica count from before
+/// the failovers that resized it.
+pub fn base_key(app: &AppKey) -> String {
+    format!("failover-base/{app}")
+}
+
+/// One app's deployment in a cell, resized for the failovers that name
+/// the cell's region ([`cell_resizes`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resize {
+    pub app: AppKey,
+    /// The replicas the cell's region runs now.
+    pub count: u32,
+    /// The commands, in order: keep the base (when it is new), set the
+    /// deployment, and drop the base once it is restored.
+    pub commands: Vec<Command>,
+}
+
+/// A cell leader's decisions for region `me`: every deployment of the
+/// cell's `state` (deployed in `me`) whose count differs from what
+/// `extra` (from [`extra_replicas`]) and its kept base call for
+/// ([`resize`]), with the commands that get it there.
+pub fn cell_resizes(state: &State, me: &Name, extra: &BTreeMap<AppKey, u32>) -> Vec<Resize> {
+    state
+        .deployments()
+        .filter_map(|d| {
+            let current = *d.regions.get(me)?;
+            let app = AppKey {
+                tenant: d.tenant.clone(),
+                app: d.app.clone(),
+            };
+            let base = state
+                .register(&base_key(&app))
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+            let (count, kept) = resize(current, base, extra.get(&app).copied().unwrap_or(0));
+            (count != current || kept != base).then(|| Resize {
+                commands: resize_commands(d, me, &app, base, count, kept),
+                app,
+                count,
+            })
+        })
+        .collect()
+}
+
+fn resize_commands(
+    deployment: &Deployment,
+    me: &Name,
+    app: &AppKey,
+    base: Option<u32>,
+    count: u32,
+    kept: Option<u32>,
+) -> Vec<Command> {
+    let mut commands = Vec::new();
+    if let Some(kept) = kept
+        && base != Some(kept)
+    {
+        commands.push(Command::Put {
+            key: base_key(app),
+            value: kept.to_string().into_bytes(),
+        });
+    }
+    let mut regions = deployment.regions.clone();
+    regions.insert(me.clone(), count);
+    commands.push(Command::SetDeployment {
+        tenant: deployment.tenant.clone(),
+        app: deployment.app.clone(),
+        version: deployment.version,
+        regions,
+    });
+    if kept.is_none()
+        && let Some(base) = base
+    {
+        commands.push(Command::CompareAndSwap {
+            key: base_key(app),
+            expected: Some(base.to_string().into_bytes()),
+            new: None,
+        });
+    }
+    commands
 }
 
 /// A cell's replica count of an app: `current` now, `base` the count
@@ -298,6 +427,85 @@ mod tests {
             ..record
         };
         assert!(extra_replicas(100, &n("a"), &[held], wanted, back).is_empty());
+    }
+
+    #[test]
+    fn shares_in_thousandths_sum_to_a_thousand() {
+        let shares = thousandths(vec![
+            (n("a"), 1.0 / 3.0),
+            (n("b"), 1.0 / 3.0),
+            (n("c"), 1.0 / 3.0),
+        ]);
+        assert_eq!(shares.iter().map(|(_, s)| s).sum::<u32>(), 1000);
+        assert_eq!(shares[0].1, 333);
+        assert_eq!(shares[2].1, 334);
+    }
+
+    #[test]
+    fn a_cell_keeps_its_base_while_resized_and_restores_it_after() {
+        use state::{Quotas, Region, VersionConfig};
+        let (eu, us) = (n("eu"), n("us"));
+        let shop = key("shop");
+        let mut cell = State::default();
+        let setup = [
+            Command::PutTenant {
+                name: shop.tenant.clone(),
+                quotas: Quotas::default(),
+            },
+            Command::PutRegion {
+                region: Region::named(eu.clone()),
+            },
+            Command::PutRegion {
+                region: Region::named(us.clone()),
+            },
+            Command::CreateApp {
+                tenant: shop.tenant.clone(),
+                name: shop.app.clone(),
+                route: "/shop".into(),
+                host: None,
+            },
+            Command::AddVersion {
+                tenant: shop.tenant.clone(),
+                app: shop.app.clone(),
+                digest: "a".repeat(64),
+                config: VersionConfig::default(),
+            },
+            Command::SetDeployment {
+                tenant: shop.tenant.clone(),
+                app: shop.app.clone(),
+                version: 1,
+                regions: BTreeMap::from([(eu.clone(), 2), (us.clone(), 1)]),
+            },
+        ];
+        for c in &setup {
+            cell.apply(c).unwrap();
+        }
+        let apply = |cell: &mut State, resizes: &[Resize]| {
+            for c in resizes.iter().flat_map(|r| &r.commands) {
+                cell.apply(c).unwrap();
+            }
+        };
+        // Nothing to add: nothing to do.
+        assert!(cell_resizes(&cell, &eu, &BTreeMap::new()).is_empty());
+        // Three more: the base (2) is kept first, then 5 deployed in eu only.
+        let up = cell_resizes(&cell, &eu, &BTreeMap::from([(shop.clone(), 3)]));
+        assert_eq!((up.len(), up[0].count), (1, 5));
+        assert!(matches!(&up[0].commands[0], Command::Put { key, value }
+            if key == &base_key(&shop) && value == b"2"));
+        apply(&mut cell, &up);
+        let deployed = cell.deployments().next().unwrap().regions.clone();
+        assert_eq!(deployed, BTreeMap::from([(eu.clone(), 5), (us.clone(), 1)]));
+        // One less: resized from the kept base, which stays as it is.
+        let less = cell_resizes(&cell, &eu, &BTreeMap::from([(shop.clone(), 1)]));
+        assert_eq!(less[0].count, 3);
+        assert_eq!(less[0].commands.len(), 1, "{:?}", less[0].commands);
+        apply(&mut cell, &less);
+        // Given back: the base is restored and its register dropped.
+        let back = cell_resizes(&cell, &eu, &BTreeMap::new());
+        assert_eq!(back[0].count, 2);
+        apply(&mut cell, &back);
+        assert_eq!(cell.register(&base_key(&shop)), None);
+        assert!(cell_resizes(&cell, &eu, &BTreeMap::new()).is_empty());
     }
 
     #[test]

@@ -14,9 +14,12 @@
 //!   the stable version, latency by a Mann-Whitney U test, errors by a
 //!   two-proportion z-test — giving [`Verdict::Pass`], `Marginal`, `Fail`
 //!   or `Inconclusive` with the evidence.
+//! - The controller's decisions ([`Tracking`]): each round, per running
+//!   rollout, the report counters' increase since the last round into its
+//!   window, the step machine run, and the one `AdvanceRollout` command to
+//!   write. The loop that runs it on the leader is `controllers::delivery`.
 //!
-//! The controller that drives it lives in `dwcp up` (`delivery.rs`); the
-//! rollout record in the store is `state::Rollout`. The plan and the
+//! The rollout record in the store is `state::Rollout`. Its plan and
 //! progress are that record's data, so they are defined in `state::rollout`
 //! (and re-exported here); the decisions over them are this crate's.
 //!
@@ -25,11 +28,13 @@
 //! the same code. It depends on no DWCP crate but `state`, and never on
 //! one that does I/O (`replica`, `cluster`, `node`, `ops`).
 
+mod controller;
 mod judge;
 mod machine;
 mod stats;
 mod window;
 
+pub use controller::Tracking;
 pub use judge::{
     ErrorEvidence, JudgeError, Judgment, LatencyEvidence, Sample, Thresholds, Verdict, judge,
 };

@@ -30,6 +30,20 @@ pub enum Action {
     SetWeight(u32),
     /// Write this to the audit trail: a step, a verdict and its evidence.
     Record(String),
+    /// Write this to the audit trail: one measurement of an analysis step
+    /// (the metrics against the checks). A controller that judged the
+    /// window adds the judge's evidence right after it.
+    Measurement(String),
+}
+
+impl Action {
+    /// The audit trail's text of a record or a measurement.
+    pub fn trail(&self) -> Option<&str> {
+        match self {
+            Action::Record(text) | Action::Measurement(text) => Some(text),
+            Action::SetWeight(_) => None,
+        }
+    }
 }
 
 /// Runs the rollout as far as it can go now.
@@ -145,7 +159,7 @@ pub fn advance(plan: &Plan, progress: &Progress, input: &Input) -> (Progress, Ve
                 }
                 let measured = measure(a, &input.metrics, &mut p.analysis);
                 let (Measured::Abort(text) | Measured::Continue(text)) = &measured;
-                actions.push(Action::Record(format!(
+                actions.push(Action::Measurement(format!(
                     "step {}: measurement {} of {}: {text}",
                     p.step + 1,
                     p.analysis.measurements,

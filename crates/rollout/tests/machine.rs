@@ -35,7 +35,7 @@ fn run(
         for a in actions {
             match a {
                 Action::SetWeight(w) => weights.push(w),
-                Action::Record(r) => trail.push(r),
+                Action::Record(r) | Action::Measurement(r) => trail.push(r),
             }
         }
         p = next;
@@ -256,11 +256,7 @@ fn an_analysis_measures_one_interval_after_its_step_starts_and_promote_skips_it(
     };
     let (p, actions) = advance(&plan, &start(1000), &input(1000, false));
     assert_eq!((p.step, p.analysis.measurements), (1, 0));
-    assert!(
-        !actions
-            .iter()
-            .any(|a| matches!(a, Action::Record(r) if r.contains("measurement")))
-    );
+    assert!(!actions.iter().any(|a| matches!(a, Action::Measurement(_))));
     let (p, _) = advance(&plan, &p, &input(5999, false));
     assert_eq!(p.analysis.measurements, 0, "not due before 1000 + 5000");
     let (p, _) = advance(&plan, &p, &input(6000, false));
@@ -359,6 +355,6 @@ fn a_check_may_be_a_query_over_metrics() {
     assert!(
         actions
             .iter()
-            .any(|a| matches!(a, Action::Record(r) if r.contains("not measured")))
+            .any(|a| matches!(a, Action::Measurement(r) if r.contains("not measured")))
     );
 }

@@ -214,10 +214,7 @@ fn a_stale_step_is_refused_and_success_deploys_the_new_version() {
         progress,
         records: actions
             .into_iter()
-            .filter_map(|a| match a {
-                rollout::Action::Record(t) => Some(t),
-                _ => None,
-            })
+            .filter_map(|a| a.trail().map(str::to_string))
             .collect(),
         now_unix_ms: 2_100,
     })

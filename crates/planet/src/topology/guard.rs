@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 /// One hour, in ms.
-const HOUR_MS: u64 = 3_600_000;
+pub const HOUR_MS: u64 = 3_600_000;
 
 /// What to do about a region judged failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

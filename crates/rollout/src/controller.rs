@@ -1,0 +1,456 @@
+//! The rollout controller's decisions, pure (the loop that runs them on
+//! the leader is `controllers::delivery`). Each round, for every running
+//! rollout, [`Tracking::commands`] adds what the canary and its baseline
+//! served since the last round — differences of the nodes' report
+//! counters — to the rollout's analysis [`Window`], asks [`advance`] what
+//! to do, and returns the rollout's new progress and audit records as one
+//! `AdvanceRollout` command. The gateways derive their weights from the
+//! rollout, so that command is the weight change.
+//!
+//! Counting rules (each pinned by a test below):
+//! - the first round only notes where counting starts (a canary deployed
+//!   before the rollout has old counts);
+//! - after that, a report of the same boot adds its counters' increase
+//!   since the last report read; a report of a new boot (a restarted node)
+//!   or of a node first seen adds all its counters (everything since the
+//!   restart was served during the rollout);
+//! - a conclusive measurement, or a new step, starts a fresh window; an
+//!   inconclusive one (too little traffic, most often) keeps its window,
+//!   so the next one judges the two together.
+//!
+//! The [`Tracking`] lives in the leader's memory: a new leader starts with
+//! an empty one, so its first measurement may be inconclusive.
+
+use std::collections::HashMap;
+
+use state::{Command, Name, Rollout, State};
+
+use crate::{Action, Input, Judgment, Thresholds, Window, advance, measure};
+
+/// What the controller keeps between rounds, per running rollout.
+#[derive(Debug, Default)]
+pub struct Tracking {
+    rollouts: HashMap<(Name, Name), Tracked>,
+}
+
+impl Tracking {
+    /// Forgets every rollout's window (this node no longer leads).
+    pub fn clear(&mut self) {
+        self.rollouts.clear();
+    }
+
+    /// One round at `now_ms` (wall-clock ms: rollouts' times are read by
+    /// people): the command of each running rollout that moved, and
+    /// nothing for those that did not. Rollouts no longer running are
+    /// forgotten.
+    pub fn commands(&mut self, state: &State, now_ms: u64) -> Vec<Command> {
+        let active: Vec<&Rollout> = state.active_rollouts().collect();
+        self.rollouts.retain(|(t, a), k| {
+            active
+                .iter()
+                .any(|r| &r.tenant == t && &r.app == a && r.id == k.id)
+        });
+        active
+            .into_iter()
+            .filter_map(|r| {
+                let t = self
+                    .rollouts
+                    .entry((r.tenant.clone(), r.app.clone()))
+                    .or_insert_with(|| Tracked {
+                        id: r.id,
+                        window: Window::default(),
+                        last: HashMap::new(),
+                        primed: false,
+                    });
+                step(state, r, t, now_ms)
+            })
+            .collect()
+    }
+}
+
+/// A rollout's analysis window and what it has read of the reports.
+#[derive(Debug)]
+struct Tracked {
+    id: u64,
+    window: Window,
+    /// Per (node, version): the node's boot and the counters of its last
+    /// report read, to take differences.
+    last: HashMap<(Name, u64), Counters>,
+    /// Whether the first round has noted where counting starts.
+    primed: bool,
+}
+
+/// One report's counters of one version, and where they stand in the
+/// node's reports (its boot and sequence).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Counters {
+    boot: u64,
+    sequence: u64,
+    requests: u64,
+    errors: u64,
+    timeouts: u64,
+}
+
+/// One rollout's round: reads new reports into its window, advances it,
+/// and returns the command to store when anything changed.
+fn step(state: &State, r: &Rollout, t: &mut Tracked, now_ms: u64) -> Option<Command> {
+    absorb(state, r, t);
+    let thresholds = Thresholds::default();
+    let (metrics, judgment) = measure(&t.window, &thresholds);
+    let input = Input {
+        now_ms,
+        promote: r.promote,
+        abort: false,
+        metrics,
+    };
+    let (progress, actions) = advance(&r.plan, &r.progress, &input);
+    let mut records = Vec::new();
+    // Where the (first) measurement's record is, if this round took one.
+    let mut measurement_at = None;
+    for action in actions {
+        match action {
+            Action::Measurement(text) => {
+                measurement_at.get_or_insert(records.len());
+                records.push(text);
+            }
+            Action::Record(text) => records.push(text),
+            Action::SetWeight(_) => {}
+        }
+    }
+    let same_step = progress.step == r.progress.step && progress.wave == r.progress.wave;
+    let measured = !same_step || progress.analysis.measurements != r.progress.analysis.measurements;
+    // An inconclusive measurement (too little traffic, most often) keeps
+    // its window: the next one judges the two together.
+    let inconclusive =
+        same_step && progress.analysis.inconclusive > r.progress.analysis.inconclusive;
+    // The judge's evidence goes right after the measurement it was part
+    // of (before an abort it caused).
+    if let Some(j) = &judgment
+        && let Some(at) = measurement_at
+    {
+        records.insert(at + 1, describe(j, &t.window));
+    }
+    if measured && !inconclusive {
+        // A measurement uses its window up; a new step starts a fresh one.
+        t.window = Window::default();
+    }
+    if progress == r.progress && records.is_empty() && !r.promote {
+        return None;
+    }
+    Some(Command::AdvanceRollout {
+        tenant: r.tenant.clone(),
+        app: r.app.clone(),
+        id: r.id,
+        expected: r.updated,
+        progress,
+        records,
+        now_unix_ms: now_ms,
+    })
+}
+
+/// Adds what the canary and the baseline served since the reports last
+/// read. The first round only notes where counting starts (a canary that
+/// was deployed before has old counts); a node or boot first seen after
+/// that counted everything since the rollout began.
+fn absorb(state: &State, r: &Rollout, t: &mut Tracked) {
+    for report in state.reports() {
+        for v in report
+            .versions
+            .iter()
+            .filter(|v| v.tenant == r.tenant && v.app == r.app)
+        {
+            let side = if v.version == r.to {
+                &mut t.window.canary
+            } else if Some(v.version) == r.baseline {
+                &mut t.window.baseline
+            } else {
+                continue;
+            };
+            let now = Counters {
+                boot: report.boot,
+                sequence: report.sequence,
+                requests: v.requests,
+                errors: v.errors,
+                timeouts: v.timeouts,
+            };
+            let before = t.last.insert((report.node.clone(), v.version), now);
+            if !t.primed {
+                continue;
+            }
+            match before {
+                Some(before) if before.boot == now.boot => {
+                    if before.sequence < now.sequence {
+                        side.add(
+                            now.requests.saturating_sub(before.requests),
+                            now.errors.saturating_sub(before.errors),
+                            now.timeouts.saturating_sub(before.timeouts),
+                            &v.recent_latencies_us,
+                        );
+                    }
+                }
+                _ => side.add(
+                    now.requests,
+                    now.errors,
+                    now.timeouts,
+                    &v.recent_latencies_us,
+                ),
+            }
+        }
+    }
+    t.primed = true;
+}
+
+/// The judge's evidence, for the audit trail.
+fn describe(j: &Judgment, w: &Window) -> String {
+    let mut text = format!("judge: {:?}", j.verdict).to_lowercase();
+    text.push_str(&format!(
+        "; canary {} requests, {} errors; baseline {} requests, {} errors",
+        w.canary.requests, w.canary.errors, w.baseline.requests, w.baseline.errors
+    ));
+    if let Some(l) = &j.latency {
+        text.push_str(&format!(
+            "; latency median canary {:.0} us vs baseline {:.0} us (Mann-Whitney U {:.1}, p {:.3e})",
+            l.canary_median, l.baseline_median, l.u, l.p_value
+        ));
+    }
+    if let Some(e) = &j.errors {
+        text.push_str(&format!(
+            "; error rate canary {:.4} vs baseline {:.4} (z {:.2}, p {:.3e})",
+            e.canary_rate, e.baseline_rate, e.z, e.p_value
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use state::{LatencySummary, Node, NodeReport, Quotas, Region, VersionConfig, VersionReport};
+
+    use super::*;
+    use crate::Plan;
+
+    fn n(s: &str) -> Name {
+        Name::new("test", s).unwrap()
+    }
+
+    /// App `acme/shop` (version 1 deployed in region `eu` on node `n1`,
+    /// version 2 added) with a rollout to 2 started at 1,000 ms: an
+    /// analysis step of two measurements, 10 s apart, checking the error
+    /// rate, then all traffic to 2. The baseline is version 3.
+    fn rolling() -> State {
+        let mut s = State::default();
+        let plan = Plan::from_json(
+            r#"{"steps": [
+                {"analysis": {"interval_ms": 10000, "count": 2,
+                    "checks": [{"metric": "error_rate", "comparator": "<=", "threshold": 0.5}]}},
+                {"set_weight": {"weight": 100}}]}"#,
+        )
+        .unwrap();
+        let mut commands = vec![
+            Command::PutTenant {
+                name: n("acme"),
+                quotas: Quotas::default(),
+            },
+            Command::PutRegion {
+                region: Region::named(n("eu")),
+            },
+            Command::PutNode {
+                node: Node {
+                    name: n("n1"),
+                    region: n("eu"),
+                    address: "127.0.0.1:7071".into(),
+                    labels: BTreeMap::new(),
+                    capacity: 10,
+                    api: None,
+                    gateway: None,
+                },
+            },
+            Command::CreateApp {
+                tenant: n("acme"),
+                name: n("shop"),
+                route: "/shop".into(),
+                host: None,
+            },
+        ];
+        for d in ['a', 'b'] {
+            commands.push(Command::AddVersion {
+                tenant: n("acme"),
+                app: n("shop"),
+                digest: d.to_string().repeat(64),
+                config: VersionConfig::default(),
+            });
+        }
+        commands.push(Command::SetDeployment {
+            tenant: n("acme"),
+            app: n("shop"),
+            version: 1,
+            regions: BTreeMap::from([(n("eu"), 1)]),
+        });
+        commands.push(Command::StartRollout {
+            tenant: n("acme"),
+            app: n("shop"),
+            to: 2,
+            plan,
+            by: "admin".into(),
+            now_unix_ms: 1_000,
+        });
+        for c in commands {
+            s.apply(&c).unwrap();
+        }
+        s
+    }
+
+    /// What one version served on `n1`: totals since boot.
+    fn served(version: u64, requests: u64, errors: u64, latencies_us: Vec<u32>) -> VersionReport {
+        VersionReport {
+            tenant: n("acme"),
+            app: n("shop"),
+            version,
+            requests,
+            errors,
+            timeouts: 0,
+            latency_us: LatencySummary {
+                count: requests,
+                ..LatencySummary::default()
+            },
+            busy_us: 0,
+            recent_latencies_us: latencies_us,
+        }
+    }
+
+    fn report(s: &mut State, boot: u64, sequence: u64, versions: Vec<VersionReport>) {
+        let report = NodeReport {
+            node: n("n1"),
+            boot,
+            sequence,
+            templates_ready: 0,
+            live_sandboxes: 0,
+            sandbox_starts: 0,
+            versions,
+        };
+        s.apply(&Command::Report { report }).unwrap();
+    }
+
+    fn window(t: &Tracking) -> Window {
+        t.rollouts[&(n("acme"), n("shop"))].window.clone()
+    }
+
+    #[test]
+    fn counters_add_their_increase_once_primed_and_a_restart_adds_all() {
+        let mut s = rolling();
+        let mut t = Tracking::default();
+        report(
+            &mut s,
+            7,
+            1,
+            vec![served(2, 100, 1, vec![]), served(3, 80, 0, vec![])],
+        );
+        // The first round notes where counting starts; nothing to write.
+        assert!(t.commands(&s, 2_000).is_empty());
+        assert_eq!(window(&t), Window::default());
+
+        report(
+            &mut s,
+            7,
+            2,
+            vec![served(2, 150, 3, vec![]), served(3, 80, 0, vec![])],
+        );
+        assert!(t.commands(&s, 3_000).is_empty());
+        let w = window(&t);
+        assert_eq!((w.canary.requests, w.canary.errors), (50, 2));
+        assert_eq!(w.baseline.requests, 0);
+
+        // No new report (same sequence): nothing is counted twice.
+        t.commands(&s, 4_000);
+        assert_eq!(window(&t).canary.requests, 50);
+
+        // The node restarted (a new boot): all its counts are new.
+        report(&mut s, 8, 1, vec![served(2, 10, 0, vec![])]);
+        t.commands(&s, 5_000);
+        assert_eq!(window(&t).canary.requests, 60);
+    }
+
+    #[test]
+    fn a_conclusive_measurement_is_followed_by_the_judges_evidence_and_empties_the_window() {
+        let mut s = rolling();
+        let mut t = Tracking::default();
+        report(
+            &mut s,
+            7,
+            1,
+            vec![served(2, 0, 0, vec![]), served(3, 0, 0, vec![])],
+        );
+        t.commands(&s, 2_000);
+        let latencies: Vec<u32> = (0..30).map(|i| 1_000 + i).collect();
+        report(
+            &mut s,
+            7,
+            2,
+            vec![
+                served(2, 30, 0, latencies.clone()),
+                served(3, 30, 0, latencies),
+            ],
+        );
+        // Due at 1,000 + 10,000 ms.
+        let commands = t.commands(&s, 11_000);
+        let [
+            Command::AdvanceRollout {
+                records, progress, ..
+            },
+        ] = &commands[..]
+        else {
+            panic!("one step to write: {commands:?}");
+        };
+        assert_eq!(progress.analysis.measurements, 1);
+        assert!(records[0].contains("measurement 1 of 2"), "{records:?}");
+        assert!(records[1].starts_with("judge: pass"), "{records:?}");
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert_eq!(
+            window(&t),
+            Window::default(),
+            "a measurement uses its window up"
+        );
+    }
+
+    #[test]
+    fn an_inconclusive_measurement_keeps_its_window() {
+        let mut s = rolling();
+        let mut t = Tracking::default();
+        report(&mut s, 7, 1, vec![served(3, 0, 0, vec![])]);
+        t.commands(&s, 2_000);
+        // Only the baseline served: the error rate is not measured.
+        report(&mut s, 7, 2, vec![served(3, 40, 0, vec![])]);
+        let commands = t.commands(&s, 11_000);
+        let [
+            Command::AdvanceRollout {
+                records, progress, ..
+            },
+        ] = &commands[..]
+        else {
+            panic!("one step to write: {commands:?}");
+        };
+        assert_eq!(progress.analysis.inconclusive, 1);
+        assert!(records[0].contains("not measured"), "{records:?}");
+        assert_eq!(window(&t).baseline.requests, 40);
+    }
+
+    #[test]
+    fn nothing_moves_nothing_is_written_and_an_ended_rollout_is_forgotten() {
+        let mut s = rolling();
+        let mut t = Tracking::default();
+        assert!(t.commands(&s, 2_000).is_empty());
+        assert_eq!(t.rollouts.len(), 1);
+        s.apply(&Command::AbortRollout {
+            tenant: n("acme"),
+            app: n("shop"),
+            reason: "test".into(),
+            by: "admin".into(),
+            now_unix_ms: 3_000,
+        })
+        .unwrap();
+        assert!(t.commands(&s, 4_000).is_empty());
+        assert!(t.rollouts.is_empty());
+    }
+}
