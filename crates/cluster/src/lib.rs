@@ -30,6 +30,7 @@ mod blob_copy;
 pub mod blobs;
 mod data_dir;
 mod durable;
+pub mod exposition;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 mod gossip;

@@ -7,9 +7,11 @@
 //!   write with `{"error": {"code", "message", "field"}}` and a 4xx status.
 //! - Tokens are never stored: only their sha256 is, in the replicated state.
 //!
-//! This crate depends on `control` (and on `node`, for the gateway's
-//! metrics), and reaches the cluster through the [`ControlPlane`] trait.
-//! The entry point is [`api::serve`] ([`api::serve_node`] with a gateway).
+//! This crate depends on `state`, `replica`, `cluster` and `planet`, and
+//! reaches the cluster through the [`ControlPlane`] trait; it must not
+//! depend on `node`, `sandbox` or the controllers (what a gateway measures
+//! comes in as a `cluster::exposition::Source`). The entry point is
+//! [`api::serve`] ([`api::serve_node`] with more metrics).
 //!
 //! [`slo`] is the ops center's SLO and alerting engine: pure functions of
 //! readings and time (the evaluator's rounds included); the API serves SLOs

@@ -6,15 +6,17 @@
 //! Families: the control plane as this node sees it (Raft term, commit
 //! index, leadership, members), the desired state (apps, nodes, running
 //! rollouts and their canary weights), each node's last report (live
-//! sandboxes, templates), and — on a node that runs a gateway — requests,
-//! errors, in-flight requests and a latency histogram per app and version,
-//! open circuit breakers, and a histogram of fresh sandbox starts.
+//! sandboxes, templates), and what else the node measures and hands in as
+//! a [`Source`] — on a node that runs a gateway, its requests, errors,
+//! in-flight requests and latency histograms per app and version, open
+//! circuit breakers and fresh sandbox starts (`node::gateway`, plugged in
+//! by `dwcp up`: this crate knows no gateway). The text format is
+//! `cluster::exposition`'s.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use cluster::ClusterStatus;
-use node::gateway::{Gateway, HistogramSnapshot};
+use cluster::exposition::{Exposition, Source};
 use state::State;
 
 use crate::ControlPlane;
@@ -27,7 +29,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const STATUS_WAIT: Duration = Duration::from_secs(1);
 
 /// The whole exposition for this node.
-pub async fn render<P: ControlPlane>(plane: &P, gateway: Option<&Gateway>) -> String {
+pub async fn render<P: ControlPlane>(plane: &P, more: Option<&dyn Source>) -> String {
     let status = tokio::time::timeout(STATUS_WAIT, plane.status())
         .await
         .ok()
@@ -37,10 +39,10 @@ pub async fn render<P: ControlPlane>(plane: &P, gateway: Option<&Gateway>) -> St
         raft(&mut out, plane.node_id(), status);
     }
     plane.read_local(|state| desired(&mut out, state));
-    if let Some(gateway) = gateway {
-        serving(&mut out, gateway);
+    if let Some(more) = more {
+        more.expose(&mut out);
     }
-    out.text
+    out.into_text()
 }
 
 fn raft(out: &mut Exposition, me: u64, s: &ClusterStatus) {
@@ -151,220 +153,6 @@ fn desired(out: &mut Exposition, state: &State) {
             "dwcp_node_templates_ready",
             &[("node", r.node.to_string())],
             r.templates_ready,
-        );
-    }
-}
-
-fn serving(out: &mut Exposition, gateway: &Gateway) {
-    let m = gateway.metrics();
-    let version_labels = |v: &node::gateway::VersionSnapshot| {
-        [
-            ("tenant", v.tenant.clone()),
-            ("app", v.app.clone()),
-            ("version", v.version.to_string()),
-        ]
-    };
-    let per_version = |out: &mut Exposition,
-                       name: &str,
-                       kind: &str,
-                       help: &str,
-                       value: fn(&node::gateway::VersionSnapshot) -> u64| {
-        out.family(name, kind, help);
-        for v in &m.versions {
-            out.sample(name, &version_labels(v), value(v));
-        }
-    };
-    per_version(
-        out,
-        "dwcp_requests_total",
-        "counter",
-        "Requests this node's gateway answered from an app's version.",
-        |v| v.requests,
-    );
-    out.family(
-        "dwcp_request_errors_total",
-        "counter",
-        "Requests answered with an error, by class: 4xx, 5xx (other than 504) and timeout (504).",
-    );
-    for v in &m.versions {
-        for (class, n) in [
-            ("4xx", v.errors_4xx),
-            ("5xx", v.errors_5xx),
-            ("timeout", v.timeouts),
-        ] {
-            let [t, a, ver] = version_labels(v);
-            out.sample(
-                "dwcp_request_errors_total",
-                &[t, a, ver, ("class", class.to_string())],
-                n,
-            );
-        }
-    }
-    per_version(
-        out,
-        "dwcp_requests_in_flight",
-        "gauge",
-        "Requests admitted whose sandbox has not finished.",
-        |v| v.in_flight,
-    );
-    per_version(
-        out,
-        "dwcp_circuit_open",
-        "gauge",
-        "1 while a version's circuit breaker keeps it out of its split on this gateway.",
-        |v| u64::from(v.circuit_open),
-    );
-    out.family(
-        "dwcp_request_duration_seconds",
-        "histogram",
-        "Time from a request's arrival to its answer, per app and version.",
-    );
-    for ((tenant, app, version), h) in gateway.latency_histograms() {
-        let labels = [
-            ("tenant", tenant),
-            ("app", app),
-            ("version", version.to_string()),
-        ];
-        out.histogram("dwcp_request_duration_seconds", &labels, &h);
-    }
-    out.family(
-        "dwcp_sandbox_start_seconds",
-        "histogram",
-        "Time to start a fresh sandbox for a request (routes without a warm pool).",
-    );
-    out.histogram(
-        "dwcp_sandbox_start_seconds",
-        &[],
-        &gateway.sandbox_start_histogram(),
-    );
-    for (name, help, value) in [
-        (
-            "dwcp_gateway_unrouted_total",
-            "Requests no route matched (404).",
-            m.unrouted,
-        ),
-        (
-            "dwcp_gateway_no_version_total",
-            "Requests whose route had no version taking traffic (503).",
-            m.no_version,
-        ),
-        (
-            "dwcp_gateway_forwarded_total",
-            "Requests sent on to another node's gateway.",
-            m.forwarded,
-        ),
-    ] {
-        out.family(name, "counter", help);
-        out.sample(name, &[] as &[(&str, String)], value);
-    }
-}
-
-/// A Prometheus text exposition being written: each family's `# HELP` and
-/// `# TYPE` once, then its samples.
-#[derive(Default)]
-struct Exposition {
-    text: String,
-}
-
-impl Exposition {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        // Writing to a String cannot fail.
-        let _ = writeln!(self.text, "# HELP {name} {}", escape_help(help));
-        let _ = writeln!(self.text, "# TYPE {name} {kind}");
-    }
-
-    fn sample<L: AsRef<str>>(
-        &mut self,
-        name: &str,
-        labels: &[(&str, L)],
-        value: impl std::fmt::Display,
-    ) {
-        self.text.push_str(name);
-        if !labels.is_empty() {
-            self.text.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.text.push(',');
-                }
-                let _ = write!(self.text, "{k}=\"{}\"", escape_label(v.as_ref()));
-            }
-            self.text.push('}');
-        }
-        let _ = writeln!(self.text, " {value}");
-    }
-
-    /// A one-sample gauge family.
-    fn gauge(
-        &mut self,
-        name: &str,
-        help: &str,
-        labels: &[(&str, &str)],
-        value: impl std::fmt::Display,
-    ) {
-        self.family(name, "gauge", help);
-        self.sample(name, labels, value);
-    }
-
-    /// The samples of one histogram (its family already written).
-    fn histogram(&mut self, name: &str, labels: &[(&str, String)], h: &HistogramSnapshot) {
-        let bucket = format!("{name}_bucket");
-        let with_le = |le: String| {
-            let mut l: Vec<(&str, String)> = labels.to_vec();
-            l.push(("le", le));
-            l
-        };
-        for &(le_us, count) in &h.buckets {
-            self.sample(&bucket, &with_le(seconds(le_us)), count);
-        }
-        self.sample(&bucket, &with_le("+Inf".into()), h.count);
-        self.sample(&format!("{name}_sum"), labels, seconds(h.sum_us));
-        self.sample(&format!("{name}_count"), labels, h.count);
-    }
-}
-
-/// Microseconds as seconds, exactly (`0.00025`, `2.5`).
-fn seconds(us: u64) -> String {
-    let whole = us / 1_000_000;
-    let frac = us % 1_000_000;
-    if frac == 0 {
-        return whole.to_string();
-    }
-    let digits = format!("{frac:06}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
-}
-
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn escape_help(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('\n', "\\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn samples_histograms_and_escaping() {
-        let mut e = Exposition::default();
-        e.family("x_seconds", "histogram", "A \\ test.");
-        let h = HistogramSnapshot {
-            buckets: vec![(250, 1), (1_000_000, 3)],
-            count: 4,
-            sum_us: 2_500_001,
-        };
-        e.histogram("x_seconds", &[("app", "a\"b".to_string())], &h);
-        assert_eq!(
-            e.text,
-            "# HELP x_seconds A \\\\ test.\n# TYPE x_seconds histogram\n\
-             x_seconds_bucket{app=\"a\\\"b\",le=\"0.00025\"} 1\n\
-             x_seconds_bucket{app=\"a\\\"b\",le=\"1\"} 3\n\
-             x_seconds_bucket{app=\"a\\\"b\",le=\"+Inf\"} 4\n\
-             x_seconds_sum{app=\"a\\\"b\"} 2.500001\n\
-             x_seconds_count{app=\"a\\\"b\"} 4\n"
         );
     }
 }

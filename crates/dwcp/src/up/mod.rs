@@ -212,7 +212,7 @@ fn serve(args: UpArgs) -> Result<()> {
             node::gateway::RouteTable::empty(),
             node::gateway::AccessLog::stderr(),
         );
-        let server = ops::serve_node(api, Arc::new(node.clone()), Some(gateway.clone()));
+        let server = ops::serve_node(api, Arc::new(node.clone()), Some(gateway.clone() as _));
         node::agent::connect(&node, &gateway);
         let ingress = node::gateway::serve(ingress, gateway.clone());
         let agent = tokio::spawn(node::agent::run(node.clone(), gateway, engine));

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+pub use cluster::exposition::HistogramSnapshot;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -159,7 +160,7 @@ impl Metrics {
             .sandbox_starts
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        HistogramSnapshot::of(&l.histogram, l.sum_us)
+        snapshot_of(&l.histogram, l.sum_us)
     }
 
     /// Each version's request latency histogram, by (tenant, app, version).
@@ -171,7 +172,7 @@ impl Metrics {
                 let l = m.latency.lock().unwrap_or_else(|p| p.into_inner());
                 (
                     (app.tenant.to_string(), app.app.to_string(), *version),
-                    HistogramSnapshot::of(&l.histogram, l.sum_us),
+                    snapshot_of(&l.histogram, l.sum_us),
                 )
             })
             .collect();
@@ -288,34 +289,23 @@ pub const LATENCY_BUCKETS_US: &[u64] = &[
     1_000_000, 2_500_000, 5_000_000, 10_000_000,
 ];
 
-/// A latency histogram as cumulative buckets, the shape Prometheus takes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct HistogramSnapshot {
-    /// `(le_us, count)`: how many latencies were at most `le_us`, for each
-    /// of [`LATENCY_BUCKETS_US`]. Within the histogram's resolution (two
-    /// significant digits): a latency within 1 % above a bound may count
-    /// in it.
-    pub buckets: Vec<(u64, u64)>,
-    pub count: u64,
-    pub sum_us: u64,
-}
-
-impl HistogramSnapshot {
-    fn of(h: &Histogram<u64>, sum_us: u64) -> HistogramSnapshot {
-        let mut running = 0;
-        let buckets = LATENCY_BUCKETS_US
-            .iter()
-            .map(|&le| {
-                // Cumulative and never decreasing, whatever the rounding.
-                running = h.count_between(0, le).max(running);
-                (le, running)
-            })
-            .collect();
-        HistogramSnapshot {
-            buckets,
-            count: h.len(),
-            sum_us,
-        }
+/// A latency histogram as `/metrics` shows it: cumulative counts at each
+/// of [`LATENCY_BUCKETS_US`]. Within the histogram's resolution (two
+/// significant digits): a latency within 1 % above a bound may count in it.
+fn snapshot_of(h: &Histogram<u64>, sum_us: u64) -> HistogramSnapshot {
+    let mut running = 0;
+    let buckets = LATENCY_BUCKETS_US
+        .iter()
+        .map(|&le| {
+            // Cumulative and never decreasing, whatever the rounding.
+            running = h.count_between(0, le).max(running);
+            (le, running)
+        })
+        .collect();
+    HistogramSnapshot {
+        buckets,
+        count: h.len(),
+        sum_us,
     }
 }
 

@@ -26,6 +26,7 @@
 mod access_log;
 mod app;
 mod breaker;
+mod exposition;
 mod forward;
 mod handle;
 mod metrics;

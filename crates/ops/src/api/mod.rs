@@ -64,10 +64,10 @@ use tokio::task::JoinHandle;
 
 use crate::ControlPlane;
 use crate::dashboard::{self, Body, Feed, Page, feed};
+use ::cluster::exposition::Source;
 use error::ApiError;
 use lockout::Lockout;
 use login_limit::LoginLimiter;
-use node::gateway::Gateway;
 use reply::{NODE_HEADER, Reply, json};
 use router::{RouteId, Verb};
 pub use test_clock::{ClockHook, install_clock_hook};
@@ -78,14 +78,14 @@ pub fn serve<P: ControlPlane>(listener: TcpListener, plane: Arc<P>) -> JoinHandl
     serve_node(listener, plane, None)
 }
 
-/// [`serve`] on a node that runs `gateway`: `/metrics` includes what the
-/// gateway measures.
+/// [`serve`] on a node that measures more (its gateway): `/metrics`
+/// includes what `more` exposes.
 pub fn serve_node<P: ControlPlane>(
     listener: TcpListener,
     plane: Arc<P>,
-    gateway: Option<Arc<Gateway>>,
+    more: Option<Arc<dyn Source>>,
 ) -> JoinHandle<()> {
-    serve_with(listener, plane, gateway, lockout::MAX_FAILURES)
+    serve_with(listener, plane, more, lockout::MAX_FAILURES)
 }
 
 /// [`serve_node`] locking an address out after `max_failed_auth` requests
@@ -93,7 +93,7 @@ pub fn serve_node<P: ControlPlane>(
 pub fn serve_with<P: ControlPlane>(
     listener: TcpListener,
     plane: Arc<P>,
-    gateway: Option<Arc<Gateway>>,
+    more: Option<Arc<dyn Source>>,
     max_failed_auth: u32,
 ) -> JoinHandle<()> {
     let lockout = Arc::new(Lockout::new(max_failed_auth));
@@ -104,7 +104,7 @@ pub fn serve_with<P: ControlPlane>(
     let running = Arc::new(feed::Running(tokio::spawn(feed.clone().run(plane.clone()))));
     ::cluster::serving::serve_plain(listener, move |req| {
         let plane = plane.clone();
-        let gateway = gateway.clone();
+        let more = more.clone();
         let lockout = lockout.clone();
         let limiter = limiter.clone();
         let feed = feed.clone();
@@ -115,7 +115,7 @@ pub fn serve_with<P: ControlPlane>(
                 limiter: &limiter,
                 feed: &feed,
             };
-            handle(&*plane, gateway.as_deref(), servers, req).await
+            handle(&*plane, more.as_deref(), servers, req).await
         }
     })
 }
@@ -144,7 +144,7 @@ struct Servers<'a> {
 /// Answers one request; never fails (errors are responses).
 async fn handle<P: ControlPlane>(
     plane: &P,
-    gateway: Option<&Gateway>,
+    more: Option<&dyn Source>,
     servers: Servers<'_>,
     req: Request<Incoming>,
 ) -> Response<Body> {
@@ -179,9 +179,7 @@ async fn handle<P: ControlPlane>(
             wait,
         ))
     } else if path == "/metrics" {
-        metrics(plane, gateway, &req)
-            .await
-            .map(|r| r.map(Body::Left))
+        metrics(plane, more, &req).await.map(|r| r.map(Body::Left))
     } else {
         route(plane, &servers, req).await
     };
@@ -206,7 +204,7 @@ async fn handle<P: ControlPlane>(
 /// `GET /metrics`: the Prometheus exposition, for an admin token.
 async fn metrics<P: ControlPlane>(
     plane: &P,
-    gateway: Option<&Gateway>,
+    more: Option<&dyn Source>,
     req: &Request<Incoming>,
 ) -> Result<Reply, ApiError> {
     auth::authorize(plane, req.headers()).await?;
@@ -217,7 +215,7 @@ async fn metrics<P: ControlPlane>(
             "GET".into(),
         ));
     }
-    let text = crate::metrics::render(plane, gateway).await;
+    let text = crate::metrics::render(plane, more).await;
     let mut response = Response::new(Full::new(Bytes::from(text)));
     response.headers_mut().insert(
         CONTENT_TYPE,
