@@ -1,29 +1,14 @@
-//! `dwcp`: the one binary. Each subcommand wires the library crates; no
-//! decision logic lives here.
+//! `dwcp`: the one binary, a composition root. Its folders are its jobs:
+//! `cli/` the client commands (and `dwcp run`, one local sandbox), `up/`
+//! the one place a node is wired together, `bench/` the benchmarks, `sim/`
+//! the simulators' drivers. No decision logic lives here: the library
+//! crates decide, the binary parses flags, wires and prints.
 
-mod app;
-mod apps;
-mod audit;
 mod bench;
-mod capacity;
-mod client;
-mod cluster;
-mod costs;
-mod deploy;
-mod incident;
-mod nodes;
-mod planet;
-mod rollouts;
-mod run;
-mod runbook;
-mod simulate;
-mod simulate_gossip;
-mod slo;
-mod table;
-mod token;
+mod cli;
+mod sim;
 mod units;
 mod up;
-mod user;
 
 use std::process::ExitCode;
 
@@ -45,52 +30,52 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Up(up::UpArgs),
-    Run(run::RunArgs),
-    Deploy(deploy::DeployArgs),
-    Apps(apps::AppsArgs),
-    App(app::AppArgs),
-    Nodes(nodes::NodesArgs),
-    Capacity(capacity::CapacityArgs),
-    Audit(audit::AuditArgs),
-    Costs(costs::CostsArgs),
-    Prices(costs::PricesArgs),
-    Rollout(rollouts::RolloutArgs),
-    Runbook(runbook::RunbookArgs),
-    Slo(slo::SloArgs),
-    Incident(incident::IncidentArgs),
-    Token(token::TokenArgs),
-    User(user::UserArgs),
-    Cluster(cluster::ClusterArgs),
-    Planet(planet::PlanetArgs),
-    Failover(planet::FailoverArgs),
+    Run(cli::run::RunArgs),
+    Deploy(cli::deploy::DeployArgs),
+    Apps(cli::apps::AppsArgs),
+    App(cli::app::AppArgs),
+    Nodes(cli::nodes::NodesArgs),
+    Capacity(cli::capacity::CapacityArgs),
+    Audit(cli::audit::AuditArgs),
+    Costs(cli::costs::CostsArgs),
+    Prices(cli::costs::PricesArgs),
+    Rollout(cli::rollouts::RolloutArgs),
+    Runbook(cli::runbook::RunbookArgs),
+    Slo(cli::slo::SloArgs),
+    Incident(cli::incident::IncidentArgs),
+    Token(cli::token::TokenArgs),
+    User(cli::user::UserArgs),
+    Cluster(cli::cluster::ClusterArgs),
+    Planet(cli::planet::PlanetArgs),
+    Failover(cli::planet::FailoverArgs),
     Bench(bench::BenchArgs),
-    Sim(simulate::SimArgs),
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Up(args) => up::run(args),
-        Command::Run(args) => run::run(args),
-        Command::Deploy(args) => report(deploy::run(args)),
-        Command::Apps(args) => report(apps::run(args)),
-        Command::App(args) => report(app::run(args)),
-        Command::Nodes(args) => report(nodes::run(args)),
-        Command::Capacity(args) => report(capacity::run(args)),
-        Command::Audit(args) => report(audit::run(args)),
-        Command::Costs(args) => report(costs::costs(args)),
-        Command::Prices(args) => report(costs::prices(args)),
-        Command::Rollout(args) => report(rollouts::run(args)),
-        Command::Runbook(args) => report(runbook::run(args)),
-        Command::Slo(args) => report(slo::run(args)),
-        Command::Incident(args) => report(incident::run(args)),
-        Command::Token(args) => report(token::run(args)),
-        Command::User(args) => report(user::run(args)),
-        Command::Cluster(args) => report(cluster::run(args)),
-        Command::Planet(args) => report(planet::planet(args)),
-        Command::Failover(args) => report(planet::failover(args)),
+        Command::Run(args) => cli::run::run(args),
+        Command::Deploy(args) => report(cli::deploy::run(args)),
+        Command::Apps(args) => report(cli::apps::run(args)),
+        Command::App(args) => report(cli::app::run(args)),
+        Command::Nodes(args) => report(cli::nodes::run(args)),
+        Command::Capacity(args) => report(cli::capacity::run(args)),
+        Command::Audit(args) => report(cli::audit::run(args)),
+        Command::Costs(args) => report(cli::costs::costs(args)),
+        Command::Prices(args) => report(cli::costs::prices(args)),
+        Command::Rollout(args) => report(cli::rollouts::run(args)),
+        Command::Runbook(args) => report(cli::runbook::run(args)),
+        Command::Slo(args) => report(cli::slo::run(args)),
+        Command::Incident(args) => report(cli::incident::run(args)),
+        Command::Token(args) => report(cli::token::run(args)),
+        Command::User(args) => report(cli::user::run(args)),
+        Command::Cluster(args) => report(cli::cluster::run(args)),
+        Command::Planet(args) => report(cli::planet::planet(args)),
+        Command::Failover(args) => report(cli::planet::failover(args)),
         Command::Bench(args) => report(bench::run(args)),
-        Command::Sim(args) => report(simulate::run(args)),
+        Command::Sim(args) => report(sim::run(args)),
     }
 }
 

@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 use super::processes::ProcessCluster;
 use super::progress;
 use super::report::{Report, Series, histogram, record};
-use crate::client::Client;
+use crate::cli::client::Client;
 
 struct Node {
     replica: Arc<Replica>,

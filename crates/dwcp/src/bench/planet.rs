@@ -20,7 +20,7 @@ use hdrhistogram::Histogram;
 use serde_json::Value;
 
 use super::report::{Report, Series};
-use crate::client::{ApiArgs, Client};
+use crate::cli::client::{ApiArgs, Client};
 
 const TOPOLOGY: &str = include_str!("../../../../topologies/europe-3.toml");
 

@@ -21,7 +21,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cluster::{ClusterStatus, MemberStatus};
 use tokio::sync::oneshot;
 
-use crate::client::{ApiArgs, Client};
+use crate::cli::client::{ApiArgs, Client};
 
 /// How long the cluster may take to form, or a node to come back: debug
 /// builds on a busy 2-core machine are slow, and a deadline only bounds a

@@ -68,7 +68,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::processes::ProcessCluster;
 use super::progress;
 use super::report::{Report, Series, histogram, record};
-use crate::client::Client;
+use crate::cli::client::Client;
 
 /// The app's template; [`module`] fills it in.
 const APP_WAT: &str = include_str!("apps/rollout.wat");

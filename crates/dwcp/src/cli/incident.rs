@@ -4,8 +4,8 @@
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::client::{self, ApiArgs, Client};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client};
+use crate::cli::table;
 
 /// Follow and steer incidents: opened by SLO alerts (one per alert while
 /// it is unresolved; firing again adds to its timeline), acknowledged by

@@ -17,8 +17,8 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use state::{App, Deployment, Name, Node, Placement, Rejection, Tenant, Version, VersionConfig};
 
-use crate::app::NewApp;
-use crate::client::{self, ApiArgs, Client, app_path, plural};
+use crate::cli::app::NewApp;
+use crate::cli::client::{self, ApiArgs, Client, app_path, plural};
 use crate::units::{parse_duration, parse_size};
 
 /// Files at least this large get a progress line on stderr.

@@ -4,8 +4,8 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use state::{Name, Role};
 
-use crate::client::{self, ApiArgs, Client, ListArgs};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client, ListArgs};
+use crate::cli::table;
 
 /// Make, list and delete API tokens (admin tokens only).
 ///

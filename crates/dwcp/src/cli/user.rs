@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use state::{Name, Role};
 
-use crate::client::{self, ApiArgs, Client, ListArgs};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client, ListArgs};
+use crate::cli::table;
 
 /// Make, list and delete users, and enroll them in TOTP.
 ///

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use state::RegionFailover;
 
-use crate::client::{self, ApiArgs, Client};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client};
+use crate::cli::table;
 
 /// Show the planet as this node's gossip member sees it: per region its
 /// members known and alive, its own report (health, sandbox slots,
@@ -124,8 +124,9 @@ pub fn failover(args: FailoverArgs) -> Result<()> {
                             vec![
                                 f.region.to_string(),
                                 state.to_string(),
-                                crate::rollouts::clock(f.declared_ms),
-                                f.recovered_ms.map_or("-".into(), crate::rollouts::clock),
+                                crate::cli::rollouts::clock(f.declared_ms),
+                                f.recovered_ms
+                                    .map_or("-".into(), crate::cli::rollouts::clock),
                                 targets.join(", "),
                             ]
                         })

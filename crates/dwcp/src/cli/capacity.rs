@@ -3,8 +3,8 @@
 use anyhow::Result;
 use serde::Deserialize;
 
-use crate::client::{self, ApiArgs, Client};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client};
+use crate::cli::table;
 
 /// Show how full each region and node is.
 ///

@@ -4,8 +4,8 @@ use anyhow::Result;
 use serde::Deserialize;
 use state::{Node, NodeReport, Placement};
 
-use crate::client::{self, ApiArgs, Client};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client};
+use crate::cli::table;
 
 /// List nodes with what their last report says and what they hold.
 ///

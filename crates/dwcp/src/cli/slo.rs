@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use state::Name;
 
-use crate::client::{self, ApiArgs, Client, ListArgs};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client, ListArgs};
+use crate::cli::table;
 
 /// Set, list and delete SLOs: what share of an app's requests must be good
 /// over a rolling window, and where its alerts go.

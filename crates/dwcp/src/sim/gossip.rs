@@ -8,18 +8,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use planet::topology::{Calibration, GlobalFloor, RttModel, Topology};
-use sim::planet::global_timing;
-use sim::turmoil_gossip::{
+use ::sim::planet::global_timing;
+use ::sim::turmoil_gossip::{
     Engine, GossipRun, GossipScenario, IdleSteps, TICK, UPDATE_GAP, idle_steps,
 };
-use sim::turmoil_raft::RaftScenario;
+use ::sim::turmoil_raft::RaftScenario;
+use anyhow::{Context, Result, bail};
+use planet::topology::{Calibration, GlobalFloor, RttModel, Topology};
 
 use crate::bench::report::{Report, Series, histogram, record};
 
 /// The topology the members' regions and round trips come from.
-const PLANET_120: &str = include_str!("../../../topologies/planet-120.toml");
+const PLANET_120: &str = include_str!("../../../../topologies/planet-120.toml");
 
 /// Members per region (the planet's three nodes each).
 const PER_REGION: usize = 3;

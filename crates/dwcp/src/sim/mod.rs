@@ -2,11 +2,13 @@
 //! `sim`), on the 120-region topology in `topologies/planet-120.toml` or a
 //! file of the user's, reported in the benchmarks' shape.
 
+mod gossip;
+
 use std::sync::Arc;
 
+use ::sim::planet::{Planet, RECOVERY_STEP, RECOVERY_STEPS, SANDBOXES};
 use anyhow::{Context, Result, bail};
 use planet::topology::{Calibration, GlobalFloor, RttModel, Topology, routing};
-use sim::planet::{Planet, RECOVERY_STEP, RECOVERY_STEPS, SANDBOXES};
 
 use crate::bench::report::{Report, Series, histogram, record};
 
@@ -14,7 +16,7 @@ use crate::bench::report::{Report, Series, histogram, record};
 const FAILOVER_TARGETS: usize = 5;
 
 /// The topology `dwcp sim planet` uses unless given one.
-const PLANET_120: &str = include_str!("../../../topologies/planet-120.toml");
+const PLANET_120: &str = include_str!("../../../../topologies/planet-120.toml");
 
 /// Run a deterministic simulation: DWCP's real Raft replicas on a modelled
 /// network, in virtual time.
@@ -45,13 +47,13 @@ pub struct SimArgs {
     #[arg(long, value_name = "N", default_value_t = 2)]
     failovers_per_hour: u32,
     #[command(flatten)]
-    gossip: crate::simulate_gossip::GossipArgs,
+    gossip: gossip::GossipArgs,
 }
 
 pub fn run(args: SimArgs) -> Result<()> {
     match args.scenario.as_str() {
-        "gossip" => return crate::simulate_gossip::run(&args.gossip, args.seed, args.json),
-        "raft" => return crate::simulate_gossip::run_raft(&args.gossip, args.seed, args.json),
+        "gossip" => return gossip::run(&args.gossip, args.seed, args.json),
+        "raft" => return gossip::run_raft(&args.gossip, args.seed, args.json),
         "planet" => {}
         other => bail!("unknown scenario `{other}`; available: planet, gossip, raft"),
     }

@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde::Serialize;
 use state::{App, Name};
 
-use crate::client::{self, ApiArgs, Client, app_path};
+use crate::cli::client::{self, ApiArgs, Client, app_path};
 
 /// Create or delete an app.
 #[derive(clap::Args)]

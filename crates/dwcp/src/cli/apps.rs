@@ -4,8 +4,8 @@ use anyhow::Result;
 use serde::Deserialize;
 use state::{Deployment, Name};
 
-use crate::client::{self, ApiArgs, Client};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client};
+use crate::cli::table;
 
 /// List apps with their route, versions and what is deployed.
 ///

@@ -4,8 +4,8 @@ use anyhow::Result;
 use serde::Deserialize;
 use state::AuditEntry;
 
-use crate::client::{self, ApiArgs, Client};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client};
+use crate::cli::table;
 
 /// Show the audit log: one line per change made through the API, with the
 /// token's name, the client's address and the request, oldest first.
@@ -48,7 +48,7 @@ pub fn run(args: AuditArgs) -> Result<()> {
                 .map(|e| {
                     vec![
                         e.revision.0.to_string(),
-                        crate::rollouts::clock(e.unix_ms),
+                        crate::cli::rollouts::clock(e.unix_ms),
                         e.who.clone(),
                         e.from.clone(),
                         e.what.clone(),

@@ -4,8 +4,8 @@ use anyhow::Result;
 use serde::Deserialize;
 use state::Prices;
 
-use crate::client::{self, ApiArgs, Client};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client};
+use crate::cli::table;
 
 /// Show usage and cost per app and tenant.
 ///

@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use state::{Name, Runbook};
 
-use crate::client::{self, ApiArgs, Client, ListArgs};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client, ListArgs};
+use crate::cli::table;
 
 /// Store, list and read runbooks: Markdown files whose front matter (TOML
 /// between `+++` lines) names the alerts they answer.

@@ -5,8 +5,8 @@ use anyhow::{Result, anyhow};
 use cluster::ClusterStatus;
 use replica::NodeId;
 
-use crate::client::{self, ApiArgs, Client};
-use crate::table::{self, or_dash};
+use crate::cli::client::{self, ApiArgs, Client};
+use crate::cli::table::{self, or_dash};
 
 /// Show or change the cluster's membership.
 #[derive(clap::Args)]

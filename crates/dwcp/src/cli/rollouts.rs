@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use state::{Name, Rollout, Weights};
 
-use crate::client::{self, ApiArgs, Client, app_path};
-use crate::table;
+use crate::cli::client::{self, ApiArgs, Client, app_path};
+use crate::cli::table;
 
 /// Roll a new version of an app out in steps, judged against the stable
 /// one, and steer it.
