@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{Cluster, http_within};
 use linearizable::{Entry, Op};
+use rng::SplitMix64;
 use serde_json::{Value, json};
 
 const CLIENTS: u64 = 3;
@@ -24,17 +25,6 @@ const KEYS: u64 = 2;
 /// A client gives up on an operation after this long: its outcome is then
 /// unknown (it may still take effect later).
 const OP_TIMEOUT: Duration = Duration::from_secs(5);
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// What one HTTP operation came to.
 enum Answer {
@@ -77,15 +67,15 @@ fn client(
     clock: Instant,
     history: Arc<Mutex<Vec<Entry>>>,
 ) {
-    let mut rng = XorShift(seed ^ (id + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = SplitMix64::new(seed ^ (id + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let now = || clock.elapsed().as_nanos() as u64;
     for n in 0..OPS_PER_CLIENT {
-        let key = format!("jepsen-{}", rng.next() % KEYS);
-        let api = &apis[(rng.next() % apis.len() as u64) as usize];
+        let key = format!("jepsen-{}", rng.next_u64() % KEYS);
+        let api = &apis[(rng.next_u64() % apis.len() as u64) as usize];
         let value = id * 1000 + n;
         let path = format!("/api/v1/registers/{key}");
         let invoked = now();
-        let entry = match rng.next() % 3 {
+        let entry = match rng.next_u64() % 3 {
             0 => match call(
                 api,
                 &token,
@@ -104,9 +94,9 @@ fn client(
             },
             _ => {
                 let expected = rng
-                    .next()
+                    .next_u64()
                     .is_multiple_of(2)
-                    .then(|| (rng.next() % CLIENTS) * 1000 + rng.next() % n.max(1));
+                    .then(|| (rng.next_u64() % CLIENTS) * 1000 + rng.next_u64() % n.max(1));
                 let body = json!({
                     "expected": expected.map(|e| e.to_string()),
                     "new": value.to_string(),
@@ -135,19 +125,19 @@ fn client(
             });
         }
         // Think time, so that the run spans the nemesis's actions.
-        std::thread::sleep(Duration::from_millis(20 + rng.next() % 80));
+        std::thread::sleep(Duration::from_millis(20 + rng.next_u64() % 80));
     }
 }
 
 /// Kills, restarts, isolates and heals nodes until told to stop; returns
 /// how many things it did.
 fn nemesis(seed: u64, cluster: &mut Cluster, stop: &AtomicBool) -> u32 {
-    let mut rng = XorShift(seed.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1);
+    let mut rng = SplitMix64::new(seed.wrapping_mul(0xD1B5_4A32_D192_ED03));
     let mut actions = 0;
     while !stop.load(Ordering::Relaxed) {
-        let n = 1 + (rng.next() % 3) as u8;
+        let n = 1 + (rng.next_u64() % 3) as u8;
         let down: Vec<u8> = cluster.down();
-        match rng.next() % 4 {
+        match rng.next_u64() % 4 {
             // At most one node down at a time, so a quorum can form.
             0 if down.is_empty() => cluster.kill(n),
             0 | 1 => {
@@ -160,7 +150,7 @@ fn nemesis(seed: u64, cluster: &mut Cluster, stop: &AtomicBool) -> u32 {
         }
         actions += 1;
         // The nemesis's schedule: act every 300-900 ms.
-        std::thread::sleep(Duration::from_millis(300 + rng.next() % 600));
+        std::thread::sleep(Duration::from_millis(300 + rng.next_u64() % 600));
     }
     actions
 }

@@ -8,8 +8,9 @@
 //! every DWCP crate may depend on it.
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a 64-bit state advanced by a
-/// constant and scrambled; passes BigCrush, and any seed is fine.
-#[derive(Clone, Debug)]
+/// constant and scrambled; passes BigCrush, and any seed is fine (the
+/// default is seed 0).
+#[derive(Clone, Debug, Default)]
 pub struct SplitMix64 {
     state: u64,
 }
@@ -44,7 +45,24 @@ impl SplitMix64 {
     /// A uniform integer in `0..n` (`n` > 0; 0 when `n` is 0). Multiply-shift,
     /// bias below 2^-32 for the small `n` used here.
     pub fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+        self.below_u64(n as u64) as usize
+    }
+
+    /// [`SplitMix64::below`] for a `u64` bound.
+    pub fn below_u64(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// True `percent` times in 100 (never below 1, always from 100 up).
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below_u64(100) < percent
+    }
+
+    /// Puts `items` in a uniformly random order (Fisher-Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
     }
 }
 
@@ -79,5 +97,20 @@ mod tests {
         let e = (0..n).map(|_| exponential(2.0, r.next_f64())).sum::<f64>() / n as f64;
         assert!((e - 2.0).abs() < 0.05, "{e}");
         assert!((0..1000).all(|_| r.below(7) < 7));
+        assert!((0..1000).all(|_| r.below_u64(7) < 7));
+        assert_eq!(r.below(0), 0);
+        let heads = (0..n).filter(|_| r.chance(30)).count() as f64 / n as f64;
+        assert!((heads - 0.3).abs() < 0.01, "{heads}");
+        assert!(!(0..1000).any(|_| r.chance(0)) && (0..1000).all(|_| r.chance(100)));
+    }
+
+    #[test]
+    fn a_shuffle_keeps_every_item_and_moves_them() {
+        let mut r = SplitMix64::new(3);
+        let mut v: Vec<u32> = (0..100).collect();
+        r.shuffle(&mut v);
+        assert_ne!(v, (0..100).collect::<Vec<u32>>());
+        v.sort_unstable();
+        assert_eq!(v, (0..100).collect::<Vec<u32>>());
     }
 }

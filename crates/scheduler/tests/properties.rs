@@ -1,43 +1,14 @@
 //! Properties of `place` over many random inputs, each drawn from a fixed
-//! seed with a tiny xorshift (no external crates): capacity is never
+//! seed with DWCP's one seeded generator (`rng`): capacity is never
 //! exceeded, constraints always hold, every shortfall is reported, the
 //! caller's order does not matter, and a plan over its own result changes
 //! nothing.
 
 use std::collections::BTreeMap;
 
+use rng::SplitMix64;
 use scheduler::{Constraints, LabelSelector, NodeView, Placement, Policy, Rejection, Want, place};
 use state::Name;
-
-/// xorshift64: deterministic, good enough to vary test inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// 0..n
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            v.swap(i, j);
-        }
-    }
-}
 
 fn name(s: &str) -> Name {
     Name::new("test", s).expect("generated names are valid")
@@ -52,27 +23,27 @@ struct Input {
     current: Vec<Placement>,
 }
 
-fn selector(rng: &mut Rng) -> LabelSelector {
-    let (key, values) = LABELS[rng.below(2) as usize];
-    LabelSelector::new(key, values[rng.below(2) as usize])
+fn selector(rng: &mut SplitMix64) -> LabelSelector {
+    let (key, values) = LABELS[rng.below_u64(2) as usize];
+    LabelSelector::new(key, values[rng.below_u64(2) as usize])
 }
 
-fn input(rng: &mut Rng) -> Input {
-    let nodes: Vec<NodeView> = (0..1 + rng.below(30))
+fn input(rng: &mut SplitMix64) -> Input {
+    let nodes: Vec<NodeView> = (0..1 + rng.below_u64(30))
         .map(|i| {
             let mut labels = BTreeMap::new();
             for (k, v) in LABELS {
                 if rng.chance(80) {
-                    labels.insert(k.to_string(), v[rng.below(2) as usize].to_string());
+                    labels.insert(k.to_string(), v[rng.below_u64(2) as usize].to_string());
                 }
             }
             NodeView {
                 name: name(&format!("n{i}")),
-                region: name(REGIONS[rng.below(3) as usize]),
+                region: name(REGIONS[rng.below_u64(3) as usize]),
                 labels,
-                capacity: rng.below(12) as u32,
+                capacity: rng.below_u64(12) as u32,
                 reserved: if rng.chance(20) {
-                    rng.below(6) as u32
+                    rng.below_u64(6) as u32
                 } else {
                     0
                 },
@@ -80,12 +51,12 @@ fn input(rng: &mut Rng) -> Input {
             }
         })
         .collect();
-    let wants: Vec<Want> = (0..rng.below(10))
+    let wants: Vec<Want> = (0..rng.below_u64(10))
         .map(|i| {
             let mut regions = BTreeMap::new();
             for r in REGIONS {
                 if rng.chance(60) {
-                    regions.insert(name(r), rng.below(15) as u32);
+                    regions.insert(name(r), rng.below_u64(15) as u32);
                 }
             }
             let mut constraints = Constraints {
@@ -105,12 +76,12 @@ fn input(rng: &mut Rng) -> Input {
             if rng.chance(15) {
                 constraints
                     .pinned_regions
-                    .push(name(REGIONS[rng.below(3) as usize]));
+                    .push(name(REGIONS[rng.below_u64(3) as usize]));
             }
             Want {
                 tenant: name(if i % 2 == 0 { "acme" } else { "globex" }),
                 app: name(&format!("app{i}")),
-                version: 1 + rng.below(2),
+                version: 1 + rng.below_u64(2),
                 regions,
                 constraints,
             }
@@ -118,19 +89,19 @@ fn input(rng: &mut Rng) -> Input {
         .collect();
     // Current placements: some valid, some on unknown nodes or for unknown
     // wants, some past a node's capacity.
-    let current: Vec<Placement> = (0..rng.below(25))
+    let current: Vec<Placement> = (0..rng.below_u64(25))
         .map(|_| {
-            let (tenant, app, version) = match wants.get(rng.below(wants.len() as u64 + 2) as usize)
-            {
-                Some(w) if rng.chance(90) => (w.tenant.clone(), w.app.clone(), w.version),
-                _ => (name("acme"), name("old"), 1),
-            };
+            let (tenant, app, version) =
+                match wants.get(rng.below_u64(wants.len() as u64 + 2) as usize) {
+                    Some(w) if rng.chance(90) => (w.tenant.clone(), w.app.clone(), w.version),
+                    _ => (name("acme"), name("old"), 1),
+                };
             Placement {
                 tenant,
                 app,
                 version,
-                node: name(&format!("n{}", rng.below(nodes.len() as u64 + 3))),
-                count: 1 + rng.below(5) as u32,
+                node: name(&format!("n{}", rng.below_u64(nodes.len() as u64 + 3))),
+                count: 1 + rng.below_u64(5) as u32,
             }
         })
         .collect();
@@ -143,7 +114,7 @@ fn input(rng: &mut Rng) -> Input {
 
 #[test]
 fn random_inputs_keep_every_invariant() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = SplitMix64::new(0x9e37_79b9_7f4a_7c15);
     // How often each kind of event came up, so the test shows it covers them.
     let mut seen: BTreeMap<String, u32> = BTreeMap::new();
     for case in 0..2000 {

@@ -9,13 +9,12 @@
 //! home (`region-failback`, with one failback step). Figures are read by
 //! polling the API every 20 ms, so each carries up to 20 ms of polling.
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use harness::{NodeProcess, NodeSpec};
 use hdrhistogram::Histogram;
 use serde_json::Value;
 
@@ -36,9 +35,10 @@ const DEADLINE: Duration = Duration::from_secs(120);
 
 struct Node {
     name: &'static str,
-    args: Vec<String>,
-    child: Option<Child>,
-    client: Option<Client>,
+    /// Its `dwcp up` flags beyond the data directory and addresses.
+    flags: Vec<String>,
+    process: NodeProcess,
+    client: Client,
 }
 
 /// The three processes; dropping it kills them.
@@ -49,12 +49,8 @@ struct Planet {
 
 impl Drop for Planet {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
-            if let Some(mut child) = node.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
+        // Each node's process is killed and reaped as it is dropped.
+        self.nodes.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -145,18 +141,9 @@ impl Planet {
         let mut global_join: Option<(SocketAddr, String)> = None;
         for (name, _, ip) in NODES {
             let ip = Ipv4Addr::new(127, 0, 0, ip);
-            let ports = super::processes::free_ports::<4>(ip)?;
+            let ports = harness::free_ports::<4>(ip)?;
             let [peer, api, gateway, global] = ports;
-            let mut args: Vec<String> = [
-                "up",
-                "--data-dir",
-                &dir.join(name).display().to_string(),
-                "--listen",
-                &peer.to_string(),
-                "--api",
-                &api.to_string(),
-                "--gateway",
-                &gateway.to_string(),
+            let mut flags: Vec<String> = [
                 "--topology",
                 &topology.display().to_string(),
                 "--node",
@@ -170,27 +157,35 @@ impl Planet {
             .map(|s| s.to_string())
             .collect();
             if let Some((at, token)) = &global_join {
-                args.extend(["--global-join".into(), at.to_string()]);
-                args.extend(["--global-token".into(), token.clone()]);
+                flags.extend(["--global-join".into(), at.to_string()]);
+                flags.extend(["--global-token".into(), token.clone()]);
             }
-            let mut node = Node {
-                name,
-                args,
-                child: None,
-                client: None,
+            let spec = NodeSpec {
+                exe: std::env::current_exe().context("finding the dwcp binary")?,
+                data_dir: dir.join(name),
+                peer: peer.to_string(),
+                api: api.to_string(),
+                gateway: gateway.to_string(),
+                log: dir.join(format!("{name}.log")),
+                env: Vec::new(),
+                env_remove: vec!["DWCP_DATA_DIR".into()],
             };
-            let (child, tokens) = spawn(&node, &dir)?;
-            node.child = Some(child);
-            let (admin, join) = tokens.recv_timeout(DEADLINE).with_context(|| {
-                format!("{name} printed no tokens; see its log in {}", dir.display())
-            })?;
-            node.client = Some(Client::new(&ApiArgs {
-                api: format!("http://{api}"),
-                token: Some(admin),
-            })?);
+            let process = NodeProcess::start(spec, &strs(&flags))?;
+            let admin = process.printed("admin token: ", DEADLINE)?;
             if global_join.is_none() {
-                global_join = Some((global, join.context("the global join token")?));
+                // The founder of the global tier prints its join token.
+                let join = process.printed("global join token: ", DEADLINE)?;
+                global_join = Some((global, join));
             }
+            let node = Node {
+                name,
+                flags,
+                process,
+                client: Client::new(&ApiArgs {
+                    api: format!("http://{api}"),
+                    token: Some(admin),
+                })?,
+            };
             planet.nodes.push(node);
         }
         planet
@@ -204,18 +199,14 @@ impl Planet {
         Ok(planet)
     }
 
+    /// SIGKILLs node `i`; it is reaped at its restart.
     fn kill(&mut self, i: usize) -> Result<()> {
-        let child = self.nodes[i].child.as_mut().context("not running")?;
-        child.kill().context("killing a node")
+        self.nodes[i].process.kill().context("killing a node")
     }
 
     async fn restart(&mut self, i: usize) -> Result<()> {
         let node = &mut self.nodes[i];
-        if let Some(mut child) = node.child.take() {
-            child.wait()?;
-        }
-        let (child, _) = spawn(node, &self.dir)?;
-        node.child = Some(child);
+        node.process.restart(&strs(&node.flags))?;
         Ok(())
     }
 
@@ -227,7 +218,7 @@ impl Planet {
         what: &str,
         ok: impl Fn(&Value) -> bool,
     ) -> Result<()> {
-        let client = self.nodes[n].client.as_ref().context("no client")?;
+        let client = &self.nodes[n].client;
         let deadline = Instant::now() + DEADLINE;
         loop {
             if let Ok(v) = client.get::<Value>(path).await
@@ -257,42 +248,6 @@ impl Planet {
     }
 }
 
-/// A node's admin token and, from the global tier's founder, the global
-/// join token, once printed.
-type Tokens = std::sync::mpsc::Receiver<(String, Option<String>)>;
-
-/// Starts a node; its admin token and (from a founder of the global tier)
-/// the global join token arrive on the channel.
-fn spawn(node: &Node, dir: &std::path::Path) -> Result<(Child, Tokens)> {
-    let log = std::fs::File::create(dir.join(format!("{}.log", node.name)))?;
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(&node.args)
-        .env_remove("DWCP_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting node {}", node.name))?;
-    let stdout = child.stdout.take().context("the child's stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let founds_global = !node.args.iter().any(|a| a == "--global-join");
-    std::thread::spawn(move || {
-        let (mut admin, mut join) = (None, None);
-        let mut lines = BufReader::new(stdout).lines();
-        for line in lines.by_ref().map_while(Result::ok) {
-            if let Some(t) = line.strip_prefix("admin token: ") {
-                admin = Some(t.trim().to_string());
-            } else if let Some(t) = line.strip_prefix("global join token: ") {
-                join = Some(t.trim().to_string());
-            }
-            if let Some(admin) = &admin
-                && (join.is_some() || !founds_global)
-            {
-                let _ = tx.send((admin.clone(), join.clone()));
-                break;
-            }
-        }
-        lines.for_each(drop);
-    });
-    Ok((child, rx))
+fn strs(flags: &[String]) -> Vec<&str> {
+    flags.iter().map(String::as_str).collect()
 }

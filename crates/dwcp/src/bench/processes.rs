@@ -4,22 +4,20 @@
 //! unsynced work at once, which no in-process stop imitates) and the
 //! rollout benchmark, which sends HTTP load to every node's gateway.
 //!
-//! The cluster owns its children and its temp directory: dropping it kills
-//! every child still running, also on an error or a panic, so that a failed
-//! bench never leaves nodes behind. [`ProcessCluster::finish`] removes the
-//! whole directory; a cluster dropped without it (a failed run) removes the
-//! data directories but keeps the node logs its errors point at.
+//! The processes themselves are `harness::NodeProcess`es (shared with the
+//! process tests). The cluster owns them and its temp directory: dropping
+//! it kills every child still running, also on an error or a panic, so
+//! that a failed bench never leaves nodes behind. [`ProcessCluster::finish`]
+//! removes the whole directory; a cluster dropped without it (a failed run)
+//! removes the data directories but keeps the node logs its errors point at.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use cluster::{ClusterStatus, MemberStatus};
-use tokio::sync::oneshot;
+use harness::{NodeProcess, NodeSpec};
 
 use crate::cli::client::{ApiArgs, Client};
 
@@ -34,21 +32,18 @@ const POLL: Duration = Duration::from_millis(20);
 const FIRST_IP: u8 = 61;
 
 /// One `dwcp up` child and where it lives.
-struct NodeProcess {
+struct BenchNode {
     /// 1-based, in start order; the founder is 1.
     number: usize,
-    data_dir: PathBuf,
     peer: SocketAddr,
     api: SocketAddr,
     /// Where its gateway serves the deployed apps.
     gateway: SocketAddr,
-    log: PathBuf,
-    /// `None` once killed and reaped, until restarted.
-    child: Option<Child>,
+    process: NodeProcess,
     client: Client,
 }
 
-impl NodeProcess {
+impl BenchNode {
     /// A member of `status` is this node when it lists this node's API.
     fn is(&self, member: &MemberStatus) -> bool {
         member.api.as_deref() == Some(self.api.to_string().as_str())
@@ -59,17 +54,11 @@ impl NodeProcess {
 /// [`ProcessCluster::start_with`]).
 pub struct ProcessCluster {
     dir: PathBuf,
-    nodes: Vec<NodeProcess>,
+    nodes: Vec<BenchNode>,
     /// Set by [`ProcessCluster::finish`]: the logs are not needed.
     finished: bool,
     /// The founder's admin token.
     admin: String,
-}
-
-/// The tokens the founder prints on stdout.
-struct Tokens {
-    admin: String,
-    join: String,
 }
 
 impl ProcessCluster {
@@ -94,59 +83,60 @@ impl ProcessCluster {
             finished: false,
             admin: String::new(),
         };
-        let tokens = cluster.start_founder().await?;
+        let tokens = cluster.start_founder()?;
         cluster.admin = tokens.admin.clone();
         if nodes == 1 {
             cluster.wait_for_voters(1).await?;
         }
         for number in 2..=nodes {
-            let extra = [
-                "--join".to_string(),
-                cluster.nodes[0].peer.to_string(),
-                "--token".to_string(),
-                tokens.join.clone(),
-            ];
-            let stdout = cluster.add_node(number, &tokens.admin, &extra)?;
-            drain(stdout);
+            let founder = cluster.nodes[0].peer.to_string();
+            let extra = ["--join", &founder, "--token", &tokens.join];
+            cluster.add_node(number, &tokens.admin, &extra)?;
             cluster.wait_for_voters(number).await?;
         }
         Ok(cluster)
     }
 
-    async fn start_founder(&mut self) -> Result<Tokens> {
+    fn start_founder(&mut self) -> Result<harness::Tokens> {
         // The admin token is only known once the founder prints it; the
         // client made here is replaced below.
-        let stdout = self.add_node(1, "pending", &[])?;
-        let tokens = read_tokens(stdout, &self.nodes[0].log).await?;
+        self.add_node(1, "pending", &[])?;
+        let tokens = self.nodes[0].process.tokens(SETTLE)?;
         self.nodes[0].client = client_for(self.nodes[0].api, &tokens.admin)?;
         Ok(tokens)
     }
 
-    /// Spawns node `number` on fresh ports; returns its stdout.
-    fn add_node(&mut self, number: usize, admin: &str, extra: &[String]) -> Result<ChildStdout> {
+    /// Starts node `number` on fresh ports.
+    fn add_node(&mut self, number: usize, admin: &str, extra: &[&str]) -> Result<()> {
         let ip = Ipv4Addr::new(127, 0, 0, FIRST_IP + number as u8 - 1);
-        let [peer, api, gateway] = free_ports(ip)?;
-        let mut node = NodeProcess {
-            number,
+        let [peer, api, gateway] = harness::free_ports(ip)?;
+        let spec = NodeSpec {
+            exe: std::env::current_exe().context("finding the dwcp binary")?,
             data_dir: self.dir.join(format!("node-{number}")),
+            peer: peer.to_string(),
+            api: api.to_string(),
+            // Kept across a restart, as the peer and API addresses are.
+            gateway: gateway.to_string(),
+            log: self.dir.join(format!("node-{number}.log")),
+            env: Vec::new(),
+            env_remove: vec!["DWCP_DATA_DIR".into()],
+        };
+        self.nodes.push(BenchNode {
+            number,
             peer,
             api,
             gateway,
-            log: self.dir.join(format!("node-{number}.log")),
-            child: None,
+            process: NodeProcess::start(spec, extra)?,
             client: client_for(api, admin)?,
-        };
-        let (child, stdout) = spawn(&node, extra)?;
-        node.child = Some(child);
-        self.nodes.push(node);
-        Ok(stdout)
+        });
+        Ok(())
     }
 
     /// The status as the cluster reports it, from the first node that
     /// answers (a follower forwards to the leader, which knows every lag).
     pub async fn status(&self) -> Result<ClusterStatus> {
         let mut last = anyhow!("no node is running");
-        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+        for node in self.nodes.iter().filter(|n| n.process.running()) {
             match node.client.get::<ClusterStatus>("/cluster").await {
                 Ok(status) => return Ok(status),
                 Err(e) => last = anyhow::Error::new(e),
@@ -191,13 +181,13 @@ impl ProcessCluster {
     /// Fails with the node's log path if a child that should run has exited.
     fn check_alive(&mut self) -> Result<()> {
         for node in &mut self.nodes {
-            if let Some(child) = &mut node.child
-                && let Some(status) = child.try_wait()?
+            if node.process.running()
+                && let Some(status) = node.process.exited()?
             {
                 bail!(
                     "node {} exited ({status}); see {}",
                     node.number,
-                    node.log.display()
+                    node.process.spec().log.display()
                 );
             }
         }
@@ -235,7 +225,7 @@ impl ProcessCluster {
 
     /// The process id of node `index`, while it runs.
     pub fn pid(&self, index: usize) -> Option<u32> {
-        self.nodes[index].child.as_ref().map(Child::id)
+        self.nodes[index].process.pid()
     }
 
     /// The cluster's admin token.
@@ -243,13 +233,11 @@ impl ProcessCluster {
         &self.admin
     }
 
-    /// SIGKILLs node `index` (`Child::kill` sends SIGKILL on Unix). The
-    /// child is reaped at its restart, so the caller's clock starts at the
-    /// signal, not after the reaping.
+    /// SIGKILLs node `index`. The child is reaped at its restart, so the
+    /// caller's clock starts at the signal, not after the reaping.
     pub fn kill(&mut self, index: usize) -> Result<()> {
         let node = &mut self.nodes[index];
-        let child = node.child.as_mut().context("the node is not running")?;
-        child
+        node.process
             .kill()
             .with_context(|| format!("killing node {}", node.number))
     }
@@ -259,12 +247,7 @@ impl ProcessCluster {
     /// counts it as a voter that has every entry (lag 0).
     pub async fn restart(&mut self, index: usize) -> Result<()> {
         let node = &mut self.nodes[index];
-        if let Some(mut child) = node.child.take() {
-            child.wait()?;
-        }
-        let (child, stdout) = spawn(node, &[])?;
-        node.child = Some(child);
-        drain(stdout);
+        node.process.restart(&[])?;
         let api = node.api.to_string();
         let what = format!("waiting for node {} to catch up", node.number);
         self.wait_until(&what, |s| {
@@ -278,7 +261,7 @@ impl ProcessCluster {
 
     /// Where node `index` logs, for error messages.
     pub fn log(&self, index: usize) -> &Path {
-        &self.nodes[index].log
+        &self.nodes[index].process.spec().log
     }
 }
 
@@ -291,18 +274,18 @@ impl ProcessCluster {
 
 impl Drop for ProcessCluster {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
-            if let Some(mut child) = node.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
+        // Kills and reaps every child still running.
+        let data_dirs: Vec<PathBuf> = self
+            .nodes
+            .drain(..)
+            .map(|node| node.process.spec().data_dir.clone())
+            .collect();
         if self.finished {
             let _ = std::fs::remove_dir_all(&self.dir);
             return;
         }
-        for node in &self.nodes {
-            let _ = std::fs::remove_dir_all(&node.data_dir);
+        for dir in &data_dirs {
+            let _ = std::fs::remove_dir_all(dir);
         }
         eprintln!(
             "dwcp bench: the node logs are kept in {}",
@@ -311,108 +294,11 @@ impl Drop for ProcessCluster {
     }
 }
 
-/// Starts `dwcp up` for `node` with `extra` arguments; stderr is appended
-/// to the node's log, stdout is piped (the founder prints its tokens there).
-fn spawn(node: &NodeProcess, extra: &[String]) -> Result<(Child, ChildStdout)> {
-    let exe = std::env::current_exe().context("finding the dwcp binary")?;
-    let log = open_log(&node.log)?;
-    let mut child = Command::new(&exe)
-        .arg("up")
-        .arg("--data-dir")
-        .arg(&node.data_dir)
-        .args(["--listen", &node.peer.to_string()])
-        .args(["--api", &node.api.to_string()])
-        // Kept across a restart, as the peer and API addresses are.
-        .args(["--gateway", &node.gateway.to_string()])
-        .args(extra)
-        .env_remove("DWCP_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {} up (node {})", exe.display(), node.number))?;
-    // Piped just above, so it is there.
-    let stdout = child.stdout.take().context("the child's stdout")?;
-    Ok((child, stdout))
-}
-
-fn open_log(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))
-}
-
-/// A peer, an API and a gateway address on `ip`, each a port the kernel
-/// handed out as free. The listeners are held until all are known, so the
-/// three differ; they are released for the child to bind.
-pub(super) fn free_ports<const N: usize>(ip: Ipv4Addr) -> Result<[SocketAddr; N]> {
-    // All bound before any is released, so the N ports differ.
-    let listeners = (0..N)
-        .map(|_| {
-            TcpListener::bind((ip, 0))
-                .with_context(|| format!("binding {ip}:0 (is 127.0.0.0/8 loopback here?)"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let addresses = listeners
-        .iter()
-        .map(TcpListener::local_addr)
-        .collect::<std::io::Result<Vec<_>>>()?;
-    addresses
-        .try_into()
-        .map_err(|_| anyhow!("{N} ports were asked for"))
-}
-
 fn client_for(api: SocketAddr, token: &str) -> Result<Client> {
     Ok(Client::new(&ApiArgs {
         api: format!("http://{api}"),
         token: Some(token.to_string()),
     })?)
-}
-
-/// Reads the founder's stdout on a thread until both tokens are printed,
-/// then keeps draining it so the child never blocks on a full pipe.
-async fn read_tokens(stdout: ChildStdout, log: &Path) -> Result<Tokens> {
-    let (tx, rx) = oneshot::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let (mut admin, mut join) = (None, None);
-        for line in lines.by_ref().map_while(Result::ok) {
-            if let Some(t) = line.strip_prefix("admin token: ") {
-                admin = Some(t.trim().to_string());
-            } else if let Some(t) = line.strip_prefix("join token: ") {
-                join = Some(t.trim().to_string());
-            }
-            if let (Some(admin), Some(join)) = (&admin, &join) {
-                let _ = tx.send(Tokens {
-                    admin: admin.clone(),
-                    join: join.clone(),
-                });
-                break;
-            }
-        }
-        lines.for_each(drop);
-    });
-    match tokio::time::timeout(SETTLE, rx).await {
-        Ok(Ok(tokens)) => Ok(tokens),
-        Ok(Err(_)) => bail!(
-            "node 1 closed its stdout before printing its tokens; see {}",
-            log.display()
-        ),
-        Err(_) => bail!(
-            "node 1 printed no tokens within {} s; see {}",
-            SETTLE.as_secs(),
-            log.display()
-        ),
-    }
-}
-
-/// Drains a child's stdout on a thread, so it never blocks on a full pipe.
-fn drain(stdout: ChildStdout) {
-    std::thread::spawn(move || {
-        BufReader::new(stdout).lines().for_each(drop);
-    });
 }
 
 /// One line about a status, for a timeout's error message.

@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Result, ensure};
+use rng::SplitMix64;
 use scheduler::{Constraints, LabelSelector, NodeView, Placement, Policy, Want, place};
 use state::Name;
 
@@ -211,20 +212,6 @@ fn finish_notes(mut report: Report, rates: &[f64], moved: u64, trials: u32, rate
     report
 }
 
-/// xorshift64: the bench's input is the same in every run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x % n.max(1)
-    }
-}
-
 fn name(s: &str) -> Result<Name> {
     Ok(Name::new("bench", s)?)
 }
@@ -259,27 +246,29 @@ fn fleet(nodes: u32, regions: u32) -> Result<Vec<NodeView>> {
 }
 
 fn deployments(count: u32, regions: u32) -> Result<Vec<Want>> {
-    let mut rng = Rng(SEED);
+    // Seeded: the bench's input is the same in every run.
+    let mut rng = SplitMix64::new(SEED);
     (0..count)
         .map(|i| {
-            let first = rng.below(u64::from(regions));
+            let first = rng.below_u64(u64::from(regions));
             let mut wanted = BTreeMap::new();
-            if rng.below(100) < 30 && regions > 1 {
-                let second = (first + 1 + rng.below(u64::from(regions) - 1)) % u64::from(regions);
+            if rng.below_u64(100) < 30 && regions > 1 {
+                let second =
+                    (first + 1 + rng.below_u64(u64::from(regions) - 1)) % u64::from(regions);
                 wanted.insert(name(&format!("r{first}"))?, REPLICAS / 2);
                 wanted.insert(name(&format!("r{second}"))?, REPLICAS - REPLICAS / 2);
             } else {
                 wanted.insert(name(&format!("r{first}"))?, REPLICAS);
             }
             let mut constraints = Constraints {
-                policy: if rng.below(100) < 75 {
+                policy: if rng.below_u64(100) < 75 {
                     Policy::Spread
                 } else {
                     Policy::BinPack
                 },
                 ..Constraints::default()
             };
-            let roll = rng.below(100);
+            let roll = rng.below_u64(100);
             if roll < 15 {
                 constraints.affinity = vec![LabelSelector::new("disk", "ssd")];
             } else if roll < 25 {

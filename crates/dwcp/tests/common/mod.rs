@@ -1,5 +1,6 @@
 //! A cluster of real `dwcp up` processes on loopback addresses, for tests
-//! that kill nodes for real (SIGKILL) and restart them.
+//! that kill nodes for real (SIGKILL) and restart them. The processes are
+//! `harness::NodeProcess`es, shared with the benchmarks.
 //!
 //! Each test picks its own block `127.0.B.0/24`, so tests running at once
 //! never share an address; node `n` listens on `127.0.B.n`, peers on port
@@ -9,13 +10,13 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use harness::{NodeProcess, NodeSpec};
 use serde_json::{Value, json};
 
 /// Long enough for a loaded 2-core machine; conditions usually hold in
@@ -30,26 +31,21 @@ pub struct NodeProc {
     pub api: String,
     /// Where its gateway serves apps.
     pub gateway: String,
-    child: Option<Child>,
-    stdout: Option<mpsc::Receiver<String>>,
-    log: PathBuf,
+    process: NodeProcess,
 }
 
 impl NodeProc {
-    /// Lines the process printed on stdout so far.
+    /// Lines the process printed on stdout since the last call.
     pub fn stdout_lines(&self) -> Vec<String> {
-        self.stdout
-            .as_ref()
-            .map(|rx| rx.try_iter().collect())
-            .unwrap_or_default()
+        self.process.stdout_lines()
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     pub fn running(&self) -> bool {
-        self.child.is_some()
+        self.process.running()
     }
 }
 
@@ -62,42 +58,23 @@ pub struct Cluster {
     pub join: String,
 }
 
-fn spawn(
-    dir: &Path,
-    peer: &str,
-    api: &str,
-    log: &Path,
-    extra: &[&str],
-) -> (Child, mpsc::Receiver<String>) {
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dwcp"))
-        .arg("up")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--listen", peer, "--api", api])
-        .args(["--gateway", &api.replace(":7070", ":8080")])
-        .args(extra)
-        // Read only by test builds (the `fault-injection` feature).
-        .env("DWCP_FAULTS_FILE", dir.with_extension("faults"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log_file)
-        .spawn()
-        .expect("cannot run the dwcp binary");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    (child, rx)
+/// How node `dir` is started: its stderr goes to `log`, and its fault
+/// rules are read from `DIR.faults` (test builds only, the
+/// `fault-injection` feature).
+fn spec(dir: PathBuf, peer: &str, api: &str, log: PathBuf) -> NodeSpec {
+    NodeSpec {
+        exe: env!("CARGO_BIN_EXE_dwcp").into(),
+        env: vec![(
+            "DWCP_FAULTS_FILE".into(),
+            dir.with_extension("faults").into(),
+        )],
+        data_dir: dir,
+        peer: peer.into(),
+        api: api.into(),
+        gateway: api.replace(":7070", ":8080"),
+        log,
+        env_remove: vec![],
+    }
 }
 
 impl Cluster {
@@ -118,19 +95,11 @@ impl Cluster {
         };
         cluster.start_new(1, false, extra);
         let node = &cluster.nodes[&1];
-        let rx = node.stdout.as_ref().unwrap();
-        let deadline = Instant::now() + DEADLINE;
-        while cluster.admin.is_empty() || cluster.join.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("node 1 printed no tokens; its log:\n{}", node.log()));
-            if let Some(t) = line.strip_prefix("admin token: ") {
-                cluster.admin = t.to_string();
-            } else if let Some(t) = line.strip_prefix("join token: ") {
-                cluster.join = t.to_string();
-            }
-        }
+        let tokens = node
+            .process
+            .tokens(DEADLINE)
+            .unwrap_or_else(|e| panic!("{e}; its log:\n{}", node.log()));
+        (cluster.admin, cluster.join) = (tokens.admin, tokens.join);
         cluster
     }
 
@@ -168,7 +137,8 @@ impl Cluster {
         };
         let mut extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         extra.extend_from_slice(more);
-        let (child, rx) = spawn(&dir, &peer, &api, &log, &extra);
+        let process = NodeProcess::start(spec(dir.clone(), &peer, &api, log), &extra)
+            .expect("cannot run the dwcp binary");
         self.nodes.insert(
             n,
             NodeProc {
@@ -177,9 +147,7 @@ impl Cluster {
                 gateway: api.replace(":7070", ":8080"),
                 peer,
                 api,
-                child: Some(child),
-                stdout: Some(rx),
-                log,
+                process,
             },
         );
     }
@@ -213,9 +181,9 @@ impl Cluster {
     /// Kills node `n` with SIGKILL and reaps it.
     pub fn kill(&mut self, n: u8) {
         let node = self.nodes.get_mut(&n).unwrap();
-        let mut child = node.child.take().expect("node is running");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        assert!(node.running(), "node {n} is not running");
+        node.process.kill().unwrap();
+        node.process.reap().unwrap();
     }
 
     /// Restarts a killed node from its data directory.
@@ -226,10 +194,10 @@ impl Cluster {
     /// [`Cluster::restart`] with more `dwcp up` flags.
     pub fn restart_with(&mut self, n: u8, extra: &[&str]) {
         let node = self.nodes.get_mut(&n).unwrap();
-        assert!(node.child.is_none(), "node {n} is still running");
-        let (child, rx) = spawn(&node.dir, &node.peer, &node.api, &node.log, extra);
-        node.child = Some(child);
-        node.stdout = Some(rx);
+        assert!(!node.running(), "node {n} is still running");
+        node.process
+            .restart(extra)
+            .expect("cannot run the dwcp binary");
         self.wait_api(n);
     }
 
@@ -250,7 +218,7 @@ impl Cluster {
                 return;
             }
             let node = self.nodes.get_mut(&n).unwrap();
-            if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
+            if let Some(status) = node.process.exited().unwrap() {
                 panic!("node {n} exited with {status}; its log:\n{}", node.log());
             }
             assert!(
@@ -454,12 +422,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for node in self.nodes.values_mut() {
-            if let Some(mut child) = node.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
+        // The processes first (each is killed and reaped as it is
+        // dropped), then the fields: the temp dir must outlive them.
+        self.nodes.clear();
     }
 }
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 pub use cluster::exposition::HistogramSnapshot;
 use hdrhistogram::Histogram;
+use rng::SplitMix64;
 use serde::Serialize;
 
 use super::breaker::Breaker;
@@ -318,8 +319,8 @@ pub const RECENT_SAMPLE: usize = 512;
 struct Reservoir {
     values: Vec<u32>,
     offered: u64,
-    /// xorshift64 state; any fixed seed will do for sampling.
-    rng: u64,
+    /// Any fixed seed will do for sampling.
+    rng: SplitMix64,
 }
 
 impl Reservoir {
@@ -329,13 +330,7 @@ impl Reservoir {
             self.values.push(value);
             return;
         }
-        if self.rng == 0 {
-            self.rng = 0x9e37_79b9_7f4a_7c15;
-        }
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let slot = self.rng % self.offered;
+        let slot = self.rng.below_u64(self.offered);
         if let Some(v) = self.values.get_mut(slot as usize) {
             *v = value;
         }
