@@ -120,17 +120,6 @@ pub fn serve_with<P: ControlPlane>(
     })
 }
 
-/// Authenticates an HTML page request (the dashboard's) by its session
-/// cookie alone: the user, their roles per tenant, and whether the login
-/// passed TOTP (`Caller::via`); 401 without a live session.
-#[allow(dead_code)]
-pub(crate) async fn session_caller<P: ControlPlane>(
-    plane: &P,
-    headers: &hyper::HeaderMap,
-) -> Result<auth::Caller, ApiError> {
-    auth::session_caller(plane, headers).await
-}
-
 /// What one API server keeps across requests.
 struct Servers<'a> {
     /// Addresses guessing tokens.
