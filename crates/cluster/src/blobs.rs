@@ -3,8 +3,8 @@
 //! A blob's file name is its digest, and every read checks the bytes against
 //! it, so a damaged file is reported, never served. Writes go to a
 //! temporary file that is synced and then renamed into place, so a crash
-//! leaves either the whole blob or none of it. (Copying blobs to the other
-//! nodes of a region comes with the node agent.)
+//! leaves either the whole blob or none of it. Copies to the other members
+//! are `blob_copy.rs`'s.
 
 use std::path::{Path, PathBuf};
 

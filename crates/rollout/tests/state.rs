@@ -4,63 +4,12 @@
 //! abort wins); an abort is one write putting every region back on
 //! stable; success deploys the new version.
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use state::{Command, Name, Quotas, Region, Rejection, Revision, State, VersionConfig, Weights};
-
-fn n(s: &str) -> Name {
-    Name::new("test", s).unwrap()
-}
-
-/// Tenant `acme`, regions `eu` and `us`, app `shop` at /shop with versions
-/// 1 (deployed in both regions) and 2.
-fn shop() -> State {
-    let mut s = State::default();
-    let mut commands = vec![Command::PutTenant {
-        name: n("acme"),
-        quotas: Quotas::default(),
-    }];
-    for r in ["eu", "us"] {
-        commands.push(Command::PutRegion {
-            region: Region::named(n(r)),
-        });
-    }
-    commands.push(Command::CreateApp {
-        tenant: n("acme"),
-        name: n("shop"),
-        route: "/shop".into(),
-        host: None,
-    });
-    for d in ['a', 'b'] {
-        commands.push(Command::AddVersion {
-            tenant: n("acme"),
-            app: n("shop"),
-            digest: d.to_string().repeat(64),
-            config: VersionConfig::default(),
-        });
-    }
-    commands.push(Command::SetDeployment {
-        tenant: n("acme"),
-        app: n("shop"),
-        version: 1,
-        regions: BTreeMap::from([(n("eu"), 1), (n("us"), 1)]),
-    });
-    for c in commands {
-        s.apply(&c).unwrap();
-    }
-    s
-}
-
-fn start(to: u64, plan: rollout::Plan) -> Command {
-    Command::StartRollout {
-        tenant: n("acme"),
-        app: n("shop"),
-        to,
-        plan,
-        by: "admin".into(),
-        now_unix_ms: 1_000,
-    }
-}
+use common::{n, shop, start};
+use state::{Command, Rejection, Revision, State, Weights};
 
 fn refused(state: &mut State, cmd: &Command) -> Rejection {
     let before = state.clone();

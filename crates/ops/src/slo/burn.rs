@@ -18,7 +18,7 @@ const MINUTE_MS: u64 = 60 * 1000;
 const HOUR_MS: u64 = 60 * MINUTE_MS;
 const DAY_MS: u64 = 24 * HOUR_MS;
 
-/// Who an alert is for (control's: incidents carry it).
+/// Who an alert is for (`state`'s: incidents carry it).
 pub use state::Severity;
 
 /// One multiwindow rule: fires when the burn rate over both windows is above
