@@ -28,6 +28,7 @@
 
 mod blob_copy;
 pub mod blobs;
+mod clock;
 mod data_dir;
 mod durable;
 pub mod exposition;
@@ -45,6 +46,7 @@ pub mod token;
 pub mod transport;
 
 pub use self::planet::{Planet, Route};
+pub use clock::unix_now_ms;
 pub use data_dir::{DataDir, NodeConfig, NodeFiles};
 pub use gossip::{GossipMember, GossipView, RegionSight};
 pub use node::{ArtifactCheck, ClusterNode, StartOptions, Started, node_name};

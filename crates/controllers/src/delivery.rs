@@ -12,9 +12,9 @@
 //! empty one, so its first measurement may be inconclusive.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use cluster::ClusterNode;
+use cluster::{ClusterNode, unix_now_ms};
 use rollout::Tracking;
 use state::Command;
 
@@ -33,7 +33,11 @@ pub async fn run(node: Arc<ClusterNode>) {
         } else {
             let (revision, commands) = {
                 let state = node.replica().read_local();
-                (state.revision(), tracking.commands(&state, unix_now_ms()))
+                (
+                    state.revision(), // Rollouts' times (steps, the trail) are wall-clock
+                    // times, readable by people.
+                    tracking.commands(&state, unix_now_ms()),
+                )
             };
             for command in commands {
                 let what = match &command {
@@ -66,12 +70,4 @@ pub async fn run(node: Arc<ClusterNode>) {
         };
         let _ = node.replica().watch(revision, ROUND).await;
     }
-}
-
-/// Milliseconds since the Unix epoch on this machine's clock: rollouts'
-/// times (steps, the trail) are wall-clock times, readable by people.
-pub fn unix_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -17,10 +17,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use cluster::{ClusterNode, GossipView};
+use cluster::{ClusterNode, GossipView, unix_now_ms};
 use planet::failover::{self, Failback};
 use planet::summary::{AppKey, Health};
 use planet::topology::{RttModel, Topology};
@@ -83,12 +83,6 @@ pub async fn run(cell: Arc<ClusterNode>, policy: Policy) {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// The global tier leader's round.
 async fn decide(
     global: &ClusterNode,
@@ -119,7 +113,7 @@ async fn decide(
         failover::targets(topology, model, &spare, failed, healthy, TARGETS)
     };
     let records: Vec<RegionFailover> = global.replica().read_local().failovers().cloned().collect();
-    for command in failover::plan(now_ms(), &judged, &records, policy.per_hour, choose) {
+    for command in failover::plan(unix_now_ms(), &judged, &records, policy.per_hour, choose) {
         if let Command::PutFailover { failover } = &command {
             describe(failover);
         }
@@ -176,7 +170,7 @@ async fn follow(
             })
             .collect()
     };
-    let extra = failover::extra_replicas(now_ms(), &me, &records, wanted_in, policy.failback);
+    let extra = failover::extra_replicas(unix_now_ms(), &me, &records, wanted_in, policy.failback);
     let resizes = failover::cell_resizes(&cell.replica().read_local(), &me, &extra);
     for resize in resizes {
         for command in resize.commands {

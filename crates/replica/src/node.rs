@@ -28,6 +28,22 @@ pub struct Timing {
     pub snapshot_every: u64,
 }
 
+impl Timing {
+    /// This timing for a group whose members are up to `widest_rtt` apart:
+    /// heartbeats no more often than that round trip, and elections that
+    /// wait ten of them (never sooner than this timing's), so a slow link
+    /// is not taken for a dead leader.
+    pub fn spanning(&self, widest_rtt: Duration) -> Timing {
+        let heartbeat = self.heartbeat.max(widest_rtt);
+        let election = self.election.0.max(heartbeat * 10);
+        Timing {
+            heartbeat,
+            election: (election, election * 2),
+            ..self.clone()
+        }
+    }
+}
+
 impl Default for Timing {
     fn default() -> Self {
         // etcd's defaults are 100 ms and 1 s. openraft 0.9 makes a
@@ -424,5 +440,29 @@ fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> Rep
             address: f.leader_node.map(|n| n.addr),
         },
         other => ReplicaError::Raft(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_spanning_a_wide_round_trip_beats_and_elects_slower() {
+        let cell = Timing::default();
+        let near = cell.spanning(Duration::from_millis(1));
+        assert_eq!(near.heartbeat, cell.heartbeat);
+        assert_eq!(
+            near.election.0,
+            Duration::from_millis(500),
+            "ten heartbeats"
+        );
+        let far = cell.spanning(Duration::from_millis(120));
+        assert_eq!(far.heartbeat, Duration::from_millis(120));
+        assert_eq!(
+            far.election,
+            (Duration::from_millis(1_200), Duration::from_millis(2_400))
+        );
+        assert_eq!(far.snapshot_every, cell.snapshot_every);
     }
 }

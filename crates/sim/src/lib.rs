@@ -17,6 +17,11 @@
 //!   nothing else (a single-threaded runtime, leaders chosen explicitly).
 //! - RPCs are handed over as values, not serialized: the wire format is
 //!   tested elsewhere (the transport's own tests).
+//!
+//! It runs the pure crates (`state`, `planet`, `scheduler`) and `replica`
+//! unchanged, with `rng` for its draws; it must not depend on `cluster`
+//! (its network is the simulated one), `node`, `ops`, the controllers or
+//! the binary (`dwcp sim` drives it).
 
 pub mod group;
 pub mod net;

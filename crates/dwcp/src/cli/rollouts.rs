@@ -360,7 +360,7 @@ fn render(tenant: &Name, app: &Name, live: &Live) -> String {
     ));
     let elapsed = r
         .finished_unix_ms
-        .unwrap_or_else(controllers::delivery::unix_now_ms)
+        .unwrap_or_else(cluster::unix_now_ms)
         .saturating_sub(r.started_unix_ms);
     out.push_str(&format!("time:  {:.1} s\n\n", elapsed as f64 / 1000.0));
     let rows: Vec<Vec<String>> = live

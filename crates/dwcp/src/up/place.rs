@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use cluster::{ClusterNode, DataDir, GossipMember, JoinToken, StartOptions, Started};
 use planet::summary::{GossipConfig, Peer};
-use planet::topology::{Calibration, GlobalFloor, RttModel, Topology};
+use planet::topology::{Calibration, GlobalTier, RttModel, Topology};
 use replica::Timing;
 use state::{Command, Name, Region};
 
@@ -131,17 +131,10 @@ pub fn place(args: &PlanetArgs, region: Option<&str>) -> Result<Option<Place>> {
         );
     }
     let model = RttModel::new(&topology, Calibration::aws_2017(), 0);
-    let floor = GlobalFloor::of(&topology, &model).context("placing the global tier")?;
+    let tier = GlobalTier::of(&topology, &model).context("placing the global tier")?;
+    let (floor, widest_ms) = (&tier.floor, tier.widest_ms);
     let voter_regions = &floor.placement.voters;
-    let voters: Vec<String> = voter_regions
-        .iter()
-        .map(|&v| topology.regions[v].nodes[0].to_string())
-        .collect();
-    let widest_ms = voter_regions
-        .iter()
-        .flat_map(|&a| voter_regions.iter().map(move |&b| (a, b)))
-        .map(|(a, b)| model.base_ms(a, b))
-        .fold(0.0, f64::max);
+    let voters: Vec<String> = tier.voters.iter().map(Name::to_string).collect();
     eprintln!(
         "dwcp: topology {}: {} regions; the global tier's voters are {} in {} (leader's region {}, quorum round trip {:.1} ms modelled, {:.1} ms physical floor)",
         path.display(),
@@ -183,18 +176,10 @@ fn some<'a>(names: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
-/// The global tier's timing: its voters are as far apart as the topology
-/// says, so heartbeats are no more frequent than the widest round trip
-/// and elections wait ten of them (never less than the cell's timing).
+/// The global tier's timing: the cell's, spanning the widest round trip
+/// between its voters ([`Timing::spanning`]).
 pub fn timing(cell: &Timing, place: &Place) -> Timing {
-    let widest = Duration::from_secs_f64(place.widest_ms / 1000.0);
-    let heartbeat = cell.heartbeat.max(widest);
-    let election = cell.election.0.max(heartbeat * 10);
-    Timing {
-        heartbeat,
-        election: (election, election * 2),
-        ..cell.clone()
-    }
+    cell.spanning(Duration::from_secs_f64(place.widest_ms / 1000.0))
 }
 
 /// Checks, before anything is made, that this node can start its member

@@ -46,13 +46,8 @@ pub(crate) fn with_revision(mut response: Reply, revision: Revision) -> Reply {
     response
 }
 
-/// Milliseconds since the Unix epoch on this node's clock: the times of
-/// audit records and rollout trails, readable by people.
-pub(crate) fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+/// The times of audit records and rollout trails: this node's wall clock.
+pub(crate) use ::cluster::unix_now_ms as now_unix_ms;
 
 /// Who is asking for what, from where: set by the router around each
 /// authenticated request, read by [`commit`].

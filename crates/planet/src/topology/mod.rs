@@ -11,7 +11,8 @@
 //! - [`rtt`]: [`RttModel`], the RTT between any two regions (measured if
 //!   known, else modelled) with seeded jitter, never below the floor.
 //! - [`placement`]: the global tier's voters, placed to minimise the leader's
-//!   quorum round trip ([`place_voters`], [`GlobalFloor`]).
+//!   quorum round trip ([`place_voters`], [`GlobalFloor`]), and which node of
+//!   each voter region is the voter ([`GlobalTier`]).
 //! - [`routing`]: nearest healthy region for a client and failover targets.
 //! - [`guard`]: at most N automatic failovers an hour, and load moving back
 //!   in steps after a recovery.
@@ -30,7 +31,7 @@ mod tree;
 
 pub use error::TopologyError;
 pub use fit::{Calibration, CalibrationError};
-pub use placement::{GlobalFloor, Placement, PlacementError, place_voters};
+pub use placement::{GlobalFloor, GlobalTier, Placement, PlacementError, place_voters};
 pub use rtt::{RttMatrix, RttModel};
 pub use tree::{DEFAULT_INTRA_REGION_MS, DEFAULT_VOTERS, RegionSpec, RttOverride, Topology};
 

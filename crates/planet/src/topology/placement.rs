@@ -32,6 +32,8 @@
 
 use serde::Serialize;
 
+use state::Name;
+
 use super::rtt::{RttMatrix, RttModel};
 use super::tree::Topology;
 
@@ -312,6 +314,43 @@ impl GlobalFloor {
             physical_ms: physical.quorum_ms,
             best_physical_ms: best_physical.quorum_ms,
             placement,
+        })
+    }
+}
+
+/// The global tier as a node runs it on a topology: where its voters go
+/// ([`GlobalFloor`]), which node of each voter region is the voter (the
+/// region's first: every node can tell at start whether it is one), and
+/// the widest modelled round trip between two voters (what the tier's
+/// heartbeat must not be shorter than).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GlobalTier {
+    pub floor: GlobalFloor,
+    /// The voters' node names, in the placement's order.
+    pub voters: Vec<Name>,
+    /// The largest base RTT between two voters' regions, in ms.
+    pub widest_ms: f64,
+}
+
+impl GlobalTier {
+    /// Places the global tier of `topology` on `model` (no jitter).
+    pub fn of(topology: &Topology, model: &RttModel) -> Result<GlobalTier, PlacementError> {
+        let floor = GlobalFloor::of(topology, model)?;
+        let regions = &floor.placement.voters;
+        // Every region of a checked topology has at least one node.
+        let voters = regions
+            .iter()
+            .filter_map(|&v| topology.regions[v].nodes.first().cloned())
+            .collect();
+        let widest_ms = regions
+            .iter()
+            .flat_map(|&a| regions.iter().map(move |&b| (a, b)))
+            .map(|(a, b)| model.base_ms(a, b))
+            .fold(0.0, f64::max);
+        Ok(GlobalTier {
+            floor,
+            voters,
+            widest_ms,
         })
     }
 }

@@ -363,6 +363,30 @@ fn global_floor_of_the_planets() {
 }
 
 #[test]
+fn the_global_tier_votes_on_each_voter_regions_first_node() {
+    let t = Topology::parse(AWS10).unwrap();
+    let model = RttModel::new(&t, Calibration::aws_2017(), 0);
+    let tier = GlobalTier::of(&t, &model).unwrap();
+    let regions = &tier.floor.placement.voters;
+    assert_eq!(tier.voters.len(), regions.len());
+    for (node, &r) in tier.voters.iter().zip(regions) {
+        assert_eq!(node, &t.regions[r].nodes[0]);
+    }
+    let mut widest: f64 = 0.0;
+    for &a in regions {
+        for &b in regions {
+            widest = widest.max(model.base_ms(a, b));
+            assert!(model.base_ms(a, b) <= tier.widest_ms);
+        }
+    }
+    assert_eq!(tier.widest_ms, widest);
+    assert!(
+        tier.widest_ms >= tier.floor.model_ms,
+        "the quorum is within the widest pair"
+    );
+}
+
+#[test]
 fn placement_refuses_bad_sizes() {
     let rtt = RttMatrix::from_fn(3, |_, _| 1.0);
     let s = vec![
