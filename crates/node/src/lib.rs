@@ -23,11 +23,11 @@
 //!   route table and the request (`routes.rs`), so they are testable
 //!   without sockets and the same key always reaches the same version.
 //!
-//! This crate depends on `sandbox`, `rollout`, `state` and `cluster` (the node handle
-//! the agent reads the state and writes reports through, and the shared
-//! accept loop the gateway serves with); it must not depend on `ops`, the controllers or the binary,
-//! and the gateway does no I/O with the control plane (the agent feeds it
-//! route tables).
+//! This crate depends on `sandbox`, `state`, `rng` and `cluster` (the node
+//! handle the agent reads the state and writes reports through, and the
+//! shared accept loop and `/metrics` format the gateway uses); it must not
+//! depend on `ops`, the controllers or the binary, and the gateway does no
+//! I/O with the control plane (the agent feeds it route tables).
 
 pub mod agent;
 pub mod gateway;

@@ -123,7 +123,7 @@ pub fn wanted_routes(state: &State, node: &Name, region: &Name) -> Vec<WantedRou
         });
         if let Some(r) = rollout
             && let Some(preview) = r.plan.preview_route()
-            && rollout::preview_open(&r.plan, &r.progress)
+            && state::rollout::preview_open(&r.plan, &r.progress)
             && let Some(to) = version_of(state, d, r.to)
         {
             routes.push(WantedRoute {

@@ -108,7 +108,7 @@ fn summary(state: &State, app: &App) -> Summary {
                 from: r.from,
                 to: r.to,
                 weight: r.progress.weight,
-                paused: r.progress.status == rollout::Status::Paused,
+                paused: r.progress.status == state::rollout::Status::Paused,
             }),
     }
 }

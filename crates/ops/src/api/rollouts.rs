@@ -75,8 +75,8 @@ pub(crate) async fn start<P: ControlPlane>(
     let (parts, body) = req.into_parts();
     let wanted: Start = read_json(&parts.headers, body).await?;
     let plan = match wanted.plan {
-        None => rollout::Plan::default_plan(),
-        Some(value) => rollout::Plan::from_json(&value.to_string())
+        None => state::rollout::Plan::default_plan(),
+        Some(value) => state::rollout::Plan::from_json(&value.to_string())
             .map_err(|e| ApiError::invalid("plan", format!("the plan is not valid: {e}")))?,
     };
     let command = Command::StartRollout {

@@ -287,10 +287,10 @@ fn rollouts(view: &View) -> String {
         .take(100)
         .map(|r| {
             let status = match &r.progress.status {
-                rollout::Status::Progressing => badge("progressing", "warn"),
-                rollout::Status::Paused => badge("paused", "warn"),
-                rollout::Status::Succeeded => badge("succeeded", "good"),
-                rollout::Status::Aborted { .. } => badge("aborted", "bad"),
+                state::rollout::Status::Progressing => badge("progressing", "warn"),
+                state::rollout::Status::Paused => badge("paused", "warn"),
+                state::rollout::Status::Succeeded => badge("succeeded", "good"),
+                state::rollout::Status::Aborted { .. } => badge("aborted", "bad"),
             };
             let weights = if r.active() {
                 regions
