@@ -24,7 +24,7 @@ use cluster::tls::{self, ClusterCa};
 use cluster::transport::{self, PeerNetwork};
 use hdrhistogram::Histogram;
 use redb::TableDefinition;
-use replica::{NodeId, Replica, Timing};
+use replica::{NodeId, Replica, ReplicaError, Timing};
 use state::Command;
 use tokio::net::TcpListener;
 
@@ -165,13 +165,32 @@ async fn measure(quick: bool) -> Result<Report> {
 
     progress("control", "commit latency, one client");
     let mut commit = histogram();
-    let replica = cluster.nodes[&leader].replica.clone();
-    for i in 0..samples + samples / 10 {
+    let mut replica = cluster.nodes[&leader].replica.clone();
+    // On a loaded machine a follower may time out and win an election
+    // mid-run: a write refused as "not the leader" was not applied, so it
+    // goes again to the new leader and that attempt is not recorded.
+    let mut elections = 0;
+    let mut i = 0;
+    while i < samples + samples / 10 {
         let t = Instant::now();
-        replica.write(put(i)).await?;
+        match replica.write(put(i)).await {
+            Ok(_) => {}
+            Err(ReplicaError::NotLeader { .. }) if elections < MAX_ELECTIONS => {
+                elections += 1;
+                replica = cluster.nodes[&cluster.leader().await?].replica.clone();
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
         if i >= samples / 10 {
             record(&mut commit, t.elapsed());
         }
+        i += 1;
+    }
+    if elections > 0 {
+        report.notes.push(format!(
+            "the leader changed {elections} time(s) during commit-1client (a loaded machine: a follower's election timeout ran out); the refused writes went again to the new leader and are not in the series"
+        ));
     }
     report.series.push(Series::latency(
         "commit-1client",
@@ -395,6 +414,9 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// Leader changes the one-client series survives before it gives up.
+const MAX_ELECTIONS: u32 = 10;
 
 /// Heartbeat and election timing for the bench cluster (loopback: short).
 fn bench_timing() -> Timing {
