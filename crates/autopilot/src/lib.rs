@@ -2,5 +2,8 @@
 //!
 //! Work in progress.
 
+pub mod detect;
 pub mod nab;
+pub mod season;
+pub mod stats;
 pub mod time;

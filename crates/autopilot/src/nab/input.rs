@@ -175,7 +175,8 @@ pub fn parse_windows(json: &str) -> Result<BTreeMap<String, Vec<Window>>, InputE
 }
 
 /// Parses `profiles.json`: `{"<name>": {"CostMatrix": {"tpWeight": x,
-/// "fpWeight": x, "fnWeight": x, ...}}}`, weights finite and not negative.
+/// "fpWeight": x, "fnWeight": x, ...}}}`, weights finite and not negative;
+/// NAB's three profiles come first, in NAB's order.
 pub fn parse_profiles(json: &str) -> Result<Vec<Profile>, InputError> {
     #[derive(serde::Deserialize)]
     struct Costs {
@@ -220,6 +221,14 @@ pub fn parse_profiles(json: &str) -> Result<Vec<Profile>, InputError> {
             fn_weight: entry.costs.fn_,
         });
     }
+    // NAB's order: standard, low FP, low FN, then any others by name.
+    let rank = |name: &str| {
+        ["standard", "reward_low_FP_rate", "reward_low_FN_rate"]
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or(3)
+    };
+    out.sort_by(|a, b| rank(&a.name).cmp(&rank(&b.name)).then(a.name.cmp(&b.name)));
     Ok(out)
 }
 
