@@ -5,6 +5,7 @@
 //! standard deviation that persists does, after a delay that shrinks as
 //! the shift grows.
 
+use super::calibrate::{Calibration, Calibrator};
 use super::{DetectorKind, Signal};
 
 /// The change detector's parameters.
@@ -33,13 +34,15 @@ impl Default for ChangeConfig {
 #[derive(Clone, Debug)]
 pub struct ChangePoint {
     cfg: ChangeConfig,
+    calibrator: Calibrator,
     up: f64,
     down: f64,
 }
 
 impl ChangePoint {
-    pub fn new(cfg: ChangeConfig) -> ChangePoint {
+    pub fn new(cfg: ChangeConfig, calibration: &Calibration) -> ChangePoint {
         ChangePoint {
+            calibrator: Calibrator::new(calibration),
             cfg,
             up: 0.0,
             down: 0.0,
@@ -55,8 +58,9 @@ impl ChangePoint {
         let z = z.clamp(-self.cfg.clip, self.cfg.clip);
         self.up = (self.up + z - self.cfg.drift).max(0.0);
         self.down = (self.down - z - self.cfg.drift).max(0.0);
-        let strength = self.up.max(self.down) / self.cfg.threshold;
-        if strength >= 1.0 {
+        let excess = self.up.max(self.down);
+        let strength = self.calibrator.strength(excess, self.cfg.threshold);
+        if excess >= self.cfg.threshold {
             self.up = 0.0;
             self.down = 0.0;
         }
@@ -72,5 +76,12 @@ impl ChangePoint {
         } else {
             0.0
         }
+    }
+}
+
+impl ChangePoint {
+    /// Heap bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        self.calibrator.memory_bytes()
     }
 }

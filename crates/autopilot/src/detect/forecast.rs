@@ -5,6 +5,7 @@
 //! Fried and Croux 2010), so one wild point neither drags the forecast
 //! nor inflates the scale.
 
+use super::calibrate::{Calibration, Calibrator};
 use super::{Band, DetectorKind, Signal, scale_floor};
 use crate::season::Cadence;
 use crate::time::DAY_MS;
@@ -86,11 +87,13 @@ pub struct Forecast {
     /// Smoothed mean absolute one-step error.
     mae: f64,
     count: u64,
+    calibrator: Calibrator,
 }
 
 impl Forecast {
-    pub fn new(cfg: ForecastConfig) -> Forecast {
+    pub fn new(cfg: ForecastConfig, calibration: &Calibration) -> Forecast {
         Forecast {
+            calibrator: Calibrator::new(calibration),
             cfg,
             cadence: Cadence::default(),
             season: None,
@@ -145,10 +148,11 @@ impl Forecast {
         let error = value - forecast;
         let warm = self.count >= self.cfg.warmup_points;
         let signal = if warm {
-            let half = self.cfg.fire_z * sigma;
+            let z = error.abs() / sigma;
+            let half = self.calibrator.level(self.cfg.fire_z) * sigma;
             Signal::new(
                 DetectorKind::Forecast,
-                error.abs() / half,
+                self.calibrator.strength(z, self.cfg.fire_z),
                 Some(forecast),
                 Some(Band {
                     low: forecast - half,

@@ -18,13 +18,17 @@
 //!
 //! Strengths are normalised so that 1.0 is where a detector fires.
 
+mod calibrate;
 mod change;
+mod discord;
 mod ensemble;
 mod forecast;
 mod gaussian;
 mod robust;
 
+pub use calibrate::{Calibration, Calibrator};
 pub use change::{ChangeConfig, ChangePoint};
+pub use discord::{Discord, DiscordConfig};
 pub use ensemble::{Assessment, Ensemble, EnsembleConfig};
 pub use forecast::{Forecast, ForecastConfig};
 pub use gaussian::{NAB_WINDOW_POINTS, WindowedGaussian, erf};
@@ -39,6 +43,7 @@ pub enum DetectorKind {
     Robust,
     Forecast,
     ChangePoint,
+    Discord,
 }
 
 impl DetectorKind {
@@ -47,6 +52,7 @@ impl DetectorKind {
             DetectorKind::Robust => "robust",
             DetectorKind::Forecast => "forecast",
             DetectorKind::ChangePoint => "change_point",
+            DetectorKind::Discord => "discord",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! (median and MAD) a point's residual is from the residuals before it,
 //! against the best of three baselines.
 
+use super::calibrate::{Calibration, Calibrator};
 use super::{Band, DetectorKind, Signal, scale_floor};
 use crate::season::{Cadence, SlotHistory, WEEK_MS};
 use crate::stats::SortedWindow;
@@ -65,15 +66,19 @@ pub struct Robust {
     weekly: Option<SlotHistory>,
     /// Per baseline, the residuals of the points it could predict.
     residuals: [SortedWindow; 3],
+    /// Per baseline, its recent |z|.
+    calibrators: [Calibrator; 3],
     chosen: usize,
     /// The latest signed z-score of the chosen baseline.
     last_z: f64,
 }
 
 impl Robust {
-    pub fn new(cfg: RobustConfig) -> Robust {
+    pub fn new(cfg: RobustConfig, calibration: &Calibration) -> Robust {
         let window = || SortedWindow::new(cfg.history_points);
+        let calibrator = || Calibrator::new(calibration);
         Robust {
+            calibrators: [calibrator(), calibrator(), calibrator()],
             recent: SortedWindow::new(cfg.recent_points),
             residuals: [window(), window(), window()],
             cadence: Cadence::default(),
@@ -112,28 +117,39 @@ impl Robust {
                 .as_ref()
                 .and_then(|h| h.expected(t_ms, self.cfg.season_min)),
         ];
-        self.choose(&expected);
-        let c = self.chosen;
-        let signal = match expected[c] {
-            Some(e) if self.residuals[c].len() >= self.cfg.warmup_points => {
-                let r = &self.residuals[c];
-                let centre = r.median();
-                let sigma = r.sigma().max(scale_floor(e));
-                let z = (value - e - centre) / sigma;
+        // Every ready baseline judges the point; the most surprised one
+        // speaks (each in units of its own residuals' spread).
+        let mut best: Option<(usize, f64, f64, f64, f64)> = None; // (baseline, strength, z, centre, sigma)
+        for (i, e) in expected.iter().enumerate() {
+            let Some(e) = *e else { continue };
+            let r = &self.residuals[i];
+            if r.len() < self.cfg.warmup_points {
+                continue;
+            }
+            let centre = e + r.median();
+            let sigma = r.sigma().max(scale_floor(e));
+            let z = (value - centre) / sigma;
+            let strength = self.calibrators[i].strength(z.abs(), self.cfg.fire_z);
+            if best.is_none_or(|b| strength > b.1) {
+                best = Some((i, strength, z, centre, sigma));
+            }
+        }
+        let signal = match best {
+            Some((i, strength, z, centre, sigma)) => {
+                self.chosen = i;
                 self.last_z = z;
-                let half = self.cfg.fire_z * sigma;
-                let mid = e + centre;
+                let half = self.calibrators[i].level(self.cfg.fire_z) * sigma;
                 Signal::new(
                     DetectorKind::Robust,
-                    z.abs() / self.cfg.fire_z,
-                    Some(mid),
+                    strength,
+                    Some(centre),
                     Some(Band {
-                        low: mid - half,
-                        high: mid + half,
+                        low: centre - half,
+                        high: centre + half,
                     }),
                 )
             }
-            _ => {
+            None => {
                 self.last_z = 0.0;
                 Signal::quiet(DetectorKind::Robust)
             }
@@ -148,23 +164,6 @@ impl Robust {
             h.push(t_ms, value);
         }
         signal
-    }
-
-    /// Switches to a ready baseline whose residuals are clearly tighter.
-    fn choose(&mut self, expected: &[Option<f64>; 3]) {
-        let ready =
-            |i: usize| expected[i].is_some() && self.residuals[i].len() >= self.cfg.warmup_points;
-        let spread = |i: usize| self.residuals[i].sigma();
-        if !ready(self.chosen) {
-            self.chosen = 0;
-        }
-        let mut best = self.chosen;
-        for i in 0..BASELINES.len() {
-            if i != best && ready(i) && spread(i) < self.cfg.switch_ratio * spread(best) {
-                best = i;
-            }
-        }
-        self.chosen = best;
     }
 
     /// Heap bytes held.
