@@ -70,6 +70,11 @@ impl SortedWindow {
         self.quantile(0.5)
     }
 
+    /// How many values are at least `x`.
+    pub fn count_at_least(&self, x: f64) -> usize {
+        self.sorted.len() - self.sorted.partition_point(|v| *v < x)
+    }
+
     /// The median absolute deviation from the median; 0 when empty.
     pub fn mad(&self) -> f64 {
         let n = self.sorted.len();

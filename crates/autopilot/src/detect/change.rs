@@ -24,7 +24,7 @@ impl Default for ChangeConfig {
     fn default() -> ChangeConfig {
         ChangeConfig {
             drift: 0.5,
-            threshold: 10.0,
+            threshold: 5.0,
             clip: 3.0,
         }
     }

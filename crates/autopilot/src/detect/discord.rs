@@ -31,7 +31,7 @@ impl Default for DiscordConfig {
         DiscordConfig {
             segments: 8,
             segment_points: 4,
-            history: 2000,
+            history: 1000,
             warmup: 100,
             floor: 0.0,
         }
@@ -44,8 +44,13 @@ pub struct Discord {
     cfg: DiscordConfig,
     /// The last `segments * segment_points` values.
     recent: VecDeque<f64>,
-    /// Past subsequences (`segments` values each), oldest first.
-    past: VecDeque<Vec<f64>>,
+    /// Past subsequences, `segments` values each, in a ring of `history`
+    /// slots; `stored` slots are filled and `next` is overwritten next.
+    past: Vec<f64>,
+    stored: usize,
+    next: usize,
+    /// The newest subsequence's shape (scratch, `segments` values).
+    shape: Vec<f64>,
     calibrator: Calibrator,
 }
 
@@ -53,23 +58,48 @@ impl Discord {
     pub fn new(cfg: DiscordConfig, calibration: &Calibration) -> Discord {
         Discord {
             recent: VecDeque::with_capacity(cfg.segments * cfg.segment_points),
-            past: VecDeque::with_capacity(cfg.history),
+            past: vec![0.0; cfg.history.max(1) * cfg.segments],
+            stored: 0,
+            next: 0,
+            shape: vec![0.0; cfg.segments],
             calibrator: Calibrator::new(calibration),
             cfg,
         }
     }
 
-    /// The subsequence ending at the newest point, mean removed: segment means.
-    fn shape(&self) -> Vec<f64> {
+    /// The subsequence ending at the newest point, as segment means with
+    /// their mean removed, into `self.shape`.
+    fn fill_shape(&mut self) {
         let k = self.cfg.segment_points;
-        let mut v: Vec<f64> = (0..self.cfg.segments)
-            .map(|s| self.recent.iter().skip(s * k).take(k).sum::<f64>() / k as f64)
-            .collect();
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        for x in &mut v {
+        for (s, out) in self.shape.iter_mut().enumerate() {
+            *out = self.recent.range(s * k..(s + 1) * k).sum::<f64>() / k as f64;
+        }
+        let mean = self.shape.iter().sum::<f64>() / self.shape.len() as f64;
+        for x in &mut self.shape {
             *x -= mean;
         }
-        v
+    }
+
+    /// The squared distance from the shape to its nearest stored
+    /// neighbour, leaving out the `recent` newest (they overlap it).
+    fn nearest(&self, recent: usize) -> f64 {
+        let m = self.cfg.segments;
+        let slots = self.past.len() / m;
+        let mut best = f64::INFINITY;
+        // The usable slots, newest excluded: walk back from the oldest kept.
+        for i in 0..self.stored - recent {
+            let slot = (self.next + slots - self.stored + i) % slots;
+            let p = &self.past[slot * m..(slot + 1) * m];
+            let mut d = 0.0;
+            for (a, b) in p.iter().zip(&self.shape) {
+                d += (a - b) * (a - b);
+                if d >= best {
+                    break;
+                }
+            }
+            best = best.min(d);
+        }
+        best
     }
 
     /// Scores the newest point's subsequence, then remembers it.
@@ -82,22 +112,10 @@ impl Discord {
         if self.recent.len() < len {
             return Signal::quiet(DetectorKind::Discord);
         }
-        let shape = self.shape();
+        self.fill_shape();
         // Neighbours that overlap the newest subsequence are trivial matches.
-        let usable = self.past.len().saturating_sub(len);
-        let signal = if usable >= self.cfg.warmup {
-            let mut best = f64::INFINITY;
-            for p in self.past.iter().take(usable) {
-                let mut d = 0.0;
-                for (a, b) in p.iter().zip(&shape) {
-                    d += (a - b) * (a - b);
-                    if d >= best {
-                        break;
-                    }
-                }
-                best = best.min(d);
-            }
-            let distance = best.sqrt();
+        let signal = if self.stored.saturating_sub(len) >= self.cfg.warmup {
+            let distance = self.nearest(len).sqrt();
             Signal::new(
                 DetectorKind::Discord,
                 self.calibrator.strength(distance, self.cfg.floor),
@@ -107,17 +125,17 @@ impl Discord {
         } else {
             Signal::quiet(DetectorKind::Discord)
         };
-        if self.past.len() == self.cfg.history {
-            self.past.pop_front();
-        }
-        self.past.push_back(shape);
+        let m = self.cfg.segments;
+        let slots = self.past.len() / m;
+        self.past[self.next * m..(self.next + 1) * m].copy_from_slice(&self.shape);
+        self.next = (self.next + 1) % slots;
+        self.stored = (self.stored + 1).min(slots);
         signal
     }
 
     /// Heap bytes held.
     pub fn memory_bytes(&self) -> usize {
-        self.recent.capacity() * size_of::<f64>()
-            + self.past.capacity() * (size_of::<Vec<f64>>() + self.cfg.segments * size_of::<f64>())
+        (self.recent.capacity() + self.past.capacity() + self.shape.capacity()) * size_of::<f64>()
             + self.calibrator.memory_bytes()
     }
 }

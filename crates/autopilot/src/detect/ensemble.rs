@@ -1,9 +1,18 @@
-//! The ensemble: the robust, forecast and change-point detectors on one
-//! series, combined into one anomaly score per point, with the evidence.
+//! The ensemble: the robust, forecast, change-point and novelty detectors
+//! on one series, combined into one anomaly score per point, with the
+//! evidence.
+//!
+//! Each detector's strength is calibrated against its own recent
+//! surprises (see `calibrate.rs`), so 1.0 means "as surprised as this
+//! detector gets on this series once in a thousand points". The ensemble
+//! takes their weighted mean: a point is anomalous when the detectors
+//! agree that it is, not when any one of them is startled — one startled
+//! detector out of four reaches at most a quarter of what four do. After
+//! a detection the ensemble keeps quiet until something stronger comes
+//! (the refractory spell), so one incident is reported once, not at every
+//! point it lasts.
 
 use serde::Serialize;
-
-use crate::stats::SortedWindow;
 
 use super::calibrate::Calibration;
 use super::{
@@ -11,32 +20,23 @@ use super::{
     RobustConfig, Signal,
 };
 
-/// The ensemble's parameters.
+/// The ensemble's parameters. [`EnsembleConfig::default`] is what DWCP
+/// runs and what `dwcp bench nab` scores; `docs/autopilot.md` says how
+/// each value was chosen.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnsembleConfig {
     pub robust: RobustConfig,
     pub forecast: ForecastConfig,
     pub change: ChangeConfig,
     pub discord: DiscordConfig,
-    /// How each detector calibrates its surprise against its own recent ones.
+    /// How each detector calibrates its surprise against its own.
     pub calibration: Calibration,
-    /// Each detector's weight in the combination (robust, forecast,
-    /// change, discord).
+    /// Each detector's weight in the mean: robust, forecast, change point,
+    /// novelty.
     pub weights: [f64; 4],
-    /// A detection is followed by a quiet spell: the peak strength decays
-    /// with this half-life (points), and a point whose strength is not
-    /// above the decayed peak has its score damped.
-    pub refractory_half_life: f64,
-    /// What a point inside the quiet spell keeps of its score (0..1).
-    pub refractory_damp: f64,
-    /// Experimental combination mode.
-    pub combine: u8,
-    /// How many past combined strengths the calibration remembers.
-    pub calibration_points: usize,
-    /// The combined strength is divided by this quantile of the past ones
-    /// (floored at 1), so that a series whose normal is noisy in the
-    /// detectors' terms does not look anomalous all the time.
-    pub calibration_quantile: f64,
+    /// After a detection, the combined strength a point must beat decays
+    /// from the detection's with this half-life, in points.
+    pub refractory_half_life_points: f64,
 }
 
 impl Default for EnsembleConfig {
@@ -47,12 +47,8 @@ impl Default for EnsembleConfig {
             change: ChangeConfig::default(),
             discord: DiscordConfig::default(),
             calibration: Calibration::default(),
-            weights: [1.0, 1.0, 1.0, 1.0],
-            refractory_half_life: 100.0,
-            refractory_damp: 0.0,
-            combine: 1,
-            calibration_points: 1,
-            calibration_quantile: 0.99,
+            weights: [1.0; 4],
+            refractory_half_life_points: 100.0,
         }
     }
 }
@@ -64,17 +60,24 @@ pub struct Assessment {
     pub observed: f64,
     /// What the robust detector expected (the forecast's when it has none).
     pub expected: Option<f64>,
-    /// The values that would not have fired the robust detector.
+    /// The values that would not have fired the robust detector (the
+    /// forecast's band when it has none).
     pub band: Option<Band>,
-    /// In [0, 1]; 0.5 is where the combined strength reaches 1.
+    /// The weighted mean of the detectors' calibrated strengths.
+    pub strength: f64,
+    /// Whether the point came inside the quiet spell after a stronger
+    /// detection (its score is then 0).
+    pub suppressed: bool,
+    /// In [0, 1]: `strength / (1 + strength)`, or 0 when suppressed; 0.5
+    /// is where the mean strength reaches 1.
     pub score: f64,
     /// Whether the score reaches 0.5.
     pub anomalous: bool,
-    /// Each detector's view: robust, forecast, change point, discord.
+    /// Each detector's view: robust, forecast, change point, novelty.
     pub signals: [Signal; 4],
 }
 
-/// The three detectors on one series.
+/// The four detectors on one series.
 #[derive(Clone, Debug)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
@@ -82,15 +85,14 @@ pub struct Ensemble {
     forecast: Forecast,
     change: ChangePoint,
     discord: Discord,
-    /// The decayed peak of the combined strength (the quiet spell).
+    /// The decayed strength of the last detection (the quiet spell).
     peak: f64,
     decay: f64,
-    history: SortedWindow,
 }
 
 impl Ensemble {
     pub fn new(cfg: EnsembleConfig) -> Ensemble {
-        let decay = 0.5f64.powf(1.0 / cfg.refractory_half_life.max(1e-9));
+        let decay = 0.5f64.powf(1.0 / cfg.refractory_half_life_points.max(1e-9));
         Ensemble {
             robust: Robust::new(cfg.robust.clone(), &cfg.calibration),
             forecast: Forecast::new(cfg.forecast.clone(), &cfg.calibration),
@@ -98,7 +100,6 @@ impl Ensemble {
             discord: Discord::new(cfg.discord.clone(), &cfg.calibration),
             peak: 0.0,
             decay,
-            history: SortedWindow::new(cfg.calibration_points),
             cfg,
         }
     }
@@ -107,42 +108,37 @@ impl Ensemble {
     pub fn observe(&mut self, t_ms: i64, value: f64) -> Assessment {
         let robust = self.robust.observe(t_ms, value);
         let forecast = self.forecast.observe(t_ms, value);
-        let z = (robust.strength > 0.0 || robust.band.is_some()).then(|| self.robust.last_z());
-        let change = self.change.observe(z);
+        let change = self
+            .change
+            .observe(robust.ready.then(|| self.robust.last_z()));
         let discord = self.discord.observe(value);
         let signals = [robust, forecast, change, discord];
-        let mut w: Vec<f64> = signals
-            .iter()
-            .zip(self.cfg.weights)
-            .map(|(s, w)| s.strength * w)
-            .collect();
-        w.sort_by(|a, b| b.total_cmp(a));
-        let combined = match self.cfg.combine {
-            0 => w[0],
-            1 => w.iter().sum::<f64>() / self.cfg.weights.iter().sum::<f64>(),
-            2 => (w[0] + w[1]) / 2.0,
-            3 => w.iter().map(|x| x * x).sum::<f64>().sqrt(),
-            _ => (w[0] * w[1]).sqrt(),
-        };
-        let norm = self
-            .history
-            .quantile(self.cfg.calibration_quantile)
-            .max(1.0);
-        self.history.push(combined);
-        let combined = combined / norm;
-        let prior_peak = self.peak * self.decay;
-        let effective = if combined > prior_peak {
-            combined
+        let total_weight: f64 = self.cfg.weights.iter().sum();
+        let strength = if total_weight > 0.0 {
+            signals
+                .iter()
+                .zip(self.cfg.weights)
+                .map(|(s, w)| s.strength * w)
+                .sum::<f64>()
+                / total_weight
         } else {
-            combined * self.cfg.refractory_damp
+            0.0
         };
-        self.peak = prior_peak.max(combined);
-        let score = effective / (1.0 + effective);
+        let bar = self.peak * self.decay;
+        let suppressed = strength > 0.0 && strength <= bar;
+        self.peak = bar.max(strength);
+        let score = if suppressed {
+            0.0
+        } else {
+            strength / (1.0 + strength)
+        };
         Assessment {
             t_ms,
             observed: value,
             expected: robust.expected.or(forecast.expected),
             band: robust.band.or(forecast.band),
+            strength,
+            suppressed,
             score,
             anomalous: score >= 0.5,
             signals,
@@ -155,6 +151,5 @@ impl Ensemble {
             + self.forecast.memory_bytes()
             + self.change.memory_bytes()
             + self.discord.memory_bytes()
-            + self.history.memory_bytes()
     }
 }

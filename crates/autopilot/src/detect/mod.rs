@@ -73,6 +73,9 @@ pub struct Signal {
     pub strength: f64,
     /// Whether `strength >= 1`.
     pub fired: bool,
+    /// Whether the detector has learnt enough to judge (false: still
+    /// warming up, and `strength` is 0).
+    pub ready: bool,
     /// The value the detector expected, if it predicts values (the change
     /// detector does not).
     pub expected: Option<f64>,
@@ -86,6 +89,7 @@ impl Signal {
             detector,
             strength: 0.0,
             fired: false,
+            ready: false,
             expected: None,
             band: None,
         }
@@ -106,6 +110,7 @@ impl Signal {
             detector,
             strength: strength.min(MAX_STRENGTH),
             fired: strength >= 1.0,
+            ready: true,
             expected,
             band,
         }
