@@ -6,4 +6,5 @@ pub mod detect;
 pub mod nab;
 pub mod season;
 pub mod stats;
+pub mod synth;
 pub mod time;

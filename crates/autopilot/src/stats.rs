@@ -191,17 +191,10 @@ impl Ewm {
 mod tests {
     use super::*;
 
-    /// A small deterministic generator for the tests (xorshift64*).
+    /// Whole numbers in 0..97, many repeated (ties matter for the MAD).
     fn values(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s ^= s >> 12;
-                s ^= s << 25;
-                s ^= s >> 27;
-                (s.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as f64 % 97.0
-            })
-            .collect()
+        let mut rng = crate::synth::Rng::new(seed);
+        (0..n).map(|_| (rng.next_u64() % 97) as f64).collect()
     }
 
     fn brute_mad(w: &[f64]) -> f64 {

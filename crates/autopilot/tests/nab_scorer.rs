@@ -1,6 +1,8 @@
 //! The scorer against NAB's official one: Numenta HTM's stored results for
 //! the shared series, scored here, give `reference-scores.json`'s figures
-//! to within 0.1 (the brief's tolerance).
+//! to within 0.1. And a floor under the ensemble's own NAB score, so that
+//! a change that breaks detection fails here and not only in the bench
+//! (`dwcp bench nab` reports the figure itself).
 
 use std::path::{Path, PathBuf};
 
@@ -56,4 +58,39 @@ fn numenta_results_score_as_the_official_scorer_says() {
             got.normalised
         );
     }
+}
+
+/// Well under what `dwcp bench nab` measures (docs/autopilot.md), well
+/// over the windowed Gaussian's 43: a regression guard, not the figure.
+const STANDARD_FLOOR: f64 = 60.0;
+
+#[test]
+fn the_ensemble_scores_above_its_floor_on_the_shared_series() {
+    use autopilot::detect::{Ensemble, EnsembleConfig};
+    let dir = nab_dir();
+    let windows =
+        nab::input::parse_windows(&read(&dir.join("labels/combined_windows.json"))).unwrap();
+    let mut runs = Vec::new();
+    for name in windows.keys() {
+        let series = nab::input::parse_series(&read(&dir.join("data").join(name))).unwrap();
+        let mut e = Ensemble::new(EnsembleConfig::default());
+        let scores: Vec<f64> = series
+            .timestamps_ms
+            .iter()
+            .zip(&series.values)
+            .map(|(&t, &v)| e.observe(t, v).score)
+            .collect();
+        runs.push((name.clone(), series, scores));
+    }
+    let corpus: Vec<Scored<'_>> = runs
+        .iter()
+        .map(|(name, s, scores)| Scored {
+            name,
+            timestamps_ms: &s.timestamps_ms,
+            scores,
+            windows: &windows[name],
+        })
+        .collect();
+    let standard = nab::score::score(&corpus, &nab::Profile::nab_defaults()[0]);
+    assert!(standard.normalised >= STANDARD_FLOOR, "{standard:?}");
 }
