@@ -3,6 +3,8 @@
 //! Work in progress.
 
 pub mod detect;
+pub mod forecast;
+pub mod holt_winters;
 pub mod nab;
 pub mod season;
 pub mod stats;
