@@ -311,7 +311,7 @@ impl Forecaster {
             }
             let steps = (horizon / interval).max(1) as u64;
             let every = steps.div_ceil(MAX_PENDING as u64).max(1);
-            if self.points % every != 0 {
+            if !self.points.is_multiple_of(every) {
                 continue;
             }
             let target_ms = t_ms + horizon;
