@@ -886,3 +886,28 @@ fn bench_nab_names_the_file_line_and_field_of_bad_input() {
         "field `synthetic/wave.csv[0]`: `soon` is not a timestamp",
     );
 }
+
+#[test]
+fn bench_forecast_beats_seasonal_naive_on_the_synthetic_series() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_nab(dir.path());
+    let nab = dir.path().display().to_string();
+    // The tiny corpus has no metric-like series: only the synthetic ones run.
+    let report = bench_json(&["bench", "forecast", "--nab", &nab, "--json"]);
+    assert_eq!(report["bench"], "forecast");
+    for name in ["request_rate", "live_sandboxes", "memory_bytes"] {
+        let mase = num(series(&report, &format!("mase/synthetic/{name}")), "value");
+        assert!(mase < 1.0, "{name}: {mase}");
+        let mae = series(&report, &format!("mae/synthetic/{name}"));
+        assert_eq!(
+            mae["baseline"],
+            format!("seasonal-naive-mae/synthetic/{name}")
+        );
+        let coverage = num(
+            series(&report, &format!("coverage/synthetic/{name}")),
+            "value",
+        );
+        assert!((0.8..=0.97).contains(&coverage), "{name}: {coverage}");
+    }
+    assert_eq!(num(series(&report, "series-below-mase-1"), "value"), 3.0);
+}

@@ -20,10 +20,8 @@
 //! Published figures of other detectors are fixed numbers from their
 //! papers and NAB's scoreboard: they go in `config`, never in `series`.
 
-mod corpus;
-
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -31,9 +29,10 @@ use autopilot::detect::{Ensemble, EnsembleConfig, NAB_WINDOW_POINTS, WindowedGau
 use autopilot::nab::{ProfileScore, Scored, score::score};
 use serde_json::json;
 
-use super::progress;
-use super::report::{Report, Series, histogram, record_avg};
-use corpus::Corpus;
+use super::AutopilotArgs;
+use super::corpus::{self, Corpus};
+use crate::bench::progress;
+use crate::bench::report::{Report, Series, histogram, record_avg};
 
 /// Points timed together for the per-point latency (one `Instant` pair per
 /// batch, so the clock costs little beside the detector).
@@ -57,25 +56,6 @@ const GOALS: [(&str, f64); 3] = [
     ("reward_low_FN_rate", 82.0),
 ];
 
-/// `dwcp bench nab`'s own flags.
-#[derive(clap::Args)]
-pub struct NabArgs {
-    /// nab: a directory laid out like NAB's repository (data/<category>/*.csv,
-    /// labels/combined_windows.json, optionally profiles.json,
-    /// reference-scores.json and results/numenta/) [default: ../shared/data/nab
-    /// from the repository root]
-    #[arg(long = "nab", value_name = "DIR", env = "DWCP_NAB")]
-    dir: Option<PathBuf>,
-    /// nab: also write the results in NAB's layout, <DIR>/dwcp/<category>/dwcp_<file>.csv.
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-}
-
-/// `../shared/data/nab` from the repository root this binary was built in.
-fn default_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/nab")
-}
-
 /// What one detector did over the corpus.
 struct Run {
     scores: BTreeMap<String, Vec<f64>>,
@@ -86,10 +66,8 @@ struct Run {
     max_memory_bytes: usize,
 }
 
-pub fn run(args: &NabArgs) -> Result<Report> {
-    let dir = args.dir.clone().unwrap_or_else(default_dir);
-    // A shorter path to print when it exists; the error names it as given.
-    let dir = dir.canonicalize().unwrap_or(dir);
+pub fn run(args: &AutopilotArgs) -> Result<Report> {
+    let dir = args.nab_dir();
     let corpus = corpus::load(&dir)?;
     progress(
         "nab",
