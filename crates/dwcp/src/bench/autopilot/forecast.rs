@@ -59,6 +59,12 @@ const METRIC_LIKE: [(&str, Option<&str>); 6] = [
     ),
 ];
 
+/// One series to replay: its name and its points in time order.
+struct Input {
+    name: String,
+    points: Vec<(i64, f64)>,
+}
+
 fn metric_like(name: &str) -> bool {
     let (category, file) = name.split_once('/').unwrap_or(("", name));
     METRIC_LIKE
@@ -81,7 +87,10 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
             FIVE_MINUTES_MS,
             SYNTHETIC_POINTS,
         );
-        inputs.push((name.to_string(), points));
+        inputs.push(Input {
+            name: name.to_string(),
+            points,
+        });
     }
     let cfg = ForecasterConfig::default();
     let bt = BacktestConfig::default();
@@ -99,7 +108,7 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
     );
     let mut below = 0u64;
     let mut worst: Option<f64> = None;
-    for (name, points) in &inputs {
+    for Input { name, points } in &inputs {
         progress("forecast", name);
         let r = backtest(points, &cfg, &bt);
         add_series(&mut report, name, &r);
@@ -132,7 +141,7 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
 }
 
 /// The metric-like series under `dir`, in time order.
-fn nab_inputs(dir: &Path) -> Result<Vec<(String, Vec<(i64, f64)>)>> {
+fn nab_inputs(dir: &Path) -> Result<Vec<Input>> {
     let corpus = corpus::load(dir)?;
     let mut out = Vec::new();
     for e in corpus.entries.into_iter().filter(|e| metric_like(&e.name)) {
@@ -149,7 +158,10 @@ fn nab_inputs(dir: &Path) -> Result<Vec<(String, Vec<(i64, f64)>)>> {
                 after
             })
             .collect();
-        out.push((e.name, points));
+        out.push(Input {
+            name: e.name,
+            points,
+        });
     }
     Ok(out)
 }
