@@ -10,7 +10,7 @@ use crate::time::DAY_MS;
 pub const WEEK_MS: i64 = 7 * DAY_MS;
 
 /// How many gaps between points the sampling interval is estimated from.
-const CADENCE_GAPS: usize = 32;
+pub const CADENCE_GAPS: usize = 32;
 
 /// The sampling interval of a series: the median of its first
 /// [`CADENCE_GAPS`] positive gaps, fixed from then on.
