@@ -29,7 +29,7 @@ impl Default for Calibration {
     fn default() -> Calibration {
         Calibration {
             points: 8000,
-            quantile: 0.999,
+            quantile: 0.9995,
         }
     }
 }

@@ -11,6 +11,9 @@
 //!   (`DIR/results/numenta/`, when present) re-scored by the same scorer
 //!   in the same run; `windowed-gaussian-…` (a second baseline): NAB's
 //!   simplest detector, run and scored in the same run.
+//! - `standard-even-series`, `standard-odd-series`: the standard profile
+//!   on the even- and odd-numbered series (by name) alone; the
+//!   ensemble's parameters were chosen on the even ones only.
 //! - `scorer-error`: the largest gap between this scorer's figures for
 //!   Numenta's results and the official scorer's (`reference-scores.json`).
 //! - `points-per-s`, `observe` (latency per point, averaged over batches of
@@ -139,6 +142,20 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
                 ))
         ));
     }
+    // The detector's parameters were tuned on the even-numbered series
+    // only (docs/autopilot.md); the odd ones are the check.
+    for (half, parity) in [("even", 0), ("odd", 1)] {
+        let standard = half_scores(&corpus, &ours.scores, |i| i % 2 == parity);
+        if let Some(p) = standard.first() {
+            report.series.push(Series::value(
+                &format!("{}-{half}-series", p.profile),
+                "score",
+                round2(p.normalised),
+                1,
+                None,
+            ));
+        }
+    }
     let mut scorer_error: Option<f64> = None;
     if let Some(scores) = &numenta_scores {
         for p in scores {
@@ -251,10 +268,23 @@ fn detect<D>(
 
 /// The corpus scored under every profile.
 fn profile_scores(corpus: &Corpus, scores: &BTreeMap<String, Vec<f64>>) -> Vec<ProfileScore> {
+    half_scores(corpus, scores, |_| true)
+}
+
+/// The corpus's series for which `keep(index)` holds (in name order),
+/// scored under every profile on their own: threshold and normalisation
+/// from those series only.
+fn half_scores(
+    corpus: &Corpus,
+    scores: &BTreeMap<String, Vec<f64>>,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<ProfileScore> {
     let scored: Vec<Scored<'_>> = corpus
         .entries
         .iter()
-        .map(|e| Scored {
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(_, e)| Scored {
             name: &e.name,
             timestamps_ms: &e.series.timestamps_ms,
             scores: &scores[&e.name],
