@@ -56,6 +56,16 @@ impl Default for RobustConfig {
     }
 }
 
+/// One baseline's view of a point.
+struct Judgement {
+    baseline: usize,
+    strength: f64,
+    z: f64,
+    /// The expected value: the baseline plus its residuals' median.
+    centre: f64,
+    half_band: f64,
+}
+
 /// The robust statistical detector.
 #[derive(Clone, Debug)]
 pub struct Robust {
@@ -119,7 +129,7 @@ impl Robust {
         ];
         // Every ready baseline judges the point; the most surprised one
         // speaks (each in units of its own residuals' spread).
-        let mut best: Option<(usize, f64, f64, f64, f64)> = None; // (baseline, strength, z, centre, sigma)
+        let mut best: Option<Judgement> = None;
         for (i, e) in expected.iter().enumerate() {
             let Some(e) = *e else { continue };
             let r = &self.residuals[i];
@@ -129,23 +139,31 @@ impl Robust {
             let centre = e + r.median();
             let sigma = r.sigma().max(scale_floor(e));
             let z = (value - centre) / sigma;
+            // The level before this point joins the calibration: the band
+            // is what would not have fired the detector.
+            let level = self.calibrators[i].level(self.cfg.fire_z);
             let strength = self.calibrators[i].strength(z.abs(), self.cfg.fire_z);
-            if best.is_none_or(|b| strength > b.1) {
-                best = Some((i, strength, z, centre, sigma));
+            if best.as_ref().is_none_or(|b| strength > b.strength) {
+                best = Some(Judgement {
+                    baseline: i,
+                    strength,
+                    z,
+                    centre,
+                    half_band: level * sigma,
+                });
             }
         }
         let signal = match best {
-            Some((i, strength, z, centre, sigma)) => {
-                self.chosen = i;
-                self.last_z = z;
-                let half = self.calibrators[i].level(self.cfg.fire_z) * sigma;
+            Some(j) => {
+                self.chosen = j.baseline;
+                self.last_z = j.z;
                 Signal::new(
                     DetectorKind::Robust,
-                    strength,
-                    Some(centre),
+                    j.strength,
+                    Some(j.centre),
                     Some(Band {
-                        low: centre - half,
-                        high: centre + half,
+                        low: j.centre - j.half_band,
+                        high: j.centre + j.half_band,
                     }),
                 )
             }

@@ -90,13 +90,6 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
         || WindowedGaussian::new(NAB_WINDOW_POINTS),
         WindowedGaussian::memory_bytes,
     );
-    if let Some(out) = &args.out {
-        corpus::write_results(out, DETECTOR, &corpus.entries, &ours.scores)?;
-        progress(
-            "nab",
-            &format!("results written under {}", out.join(DETECTOR).display()),
-        );
-    }
     let numenta = corpus::load_results(&dir.join("results/numenta"), "numenta", &corpus.entries)?;
     let reference = read_reference(&dir)?;
 
@@ -114,6 +107,17 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
         }),
     );
     let ours_scores = profile_scores(&corpus, &ours.scores);
+    if let Some(out) = &args.out {
+        corpus::write_results(out, DETECTOR, &corpus.entries, &ours.scores)?;
+        if let Some(standard) = ours_scores.first() {
+            let path = out.join(DETECTOR).join("detections.jsonl");
+            write_detections(&path, &corpus, &cfg, standard.threshold)?;
+        }
+        progress(
+            "nab",
+            &format!("results written under {}", out.join(DETECTOR).display()),
+        );
+    }
     let numenta_scores = numenta.as_ref().map(|n| profile_scores(&corpus, n));
     let gaussian_scores = profile_scores(&corpus, &gaussian.scores);
     for p in &ours_scores {
@@ -225,6 +229,45 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
         "points-per-s: all points through one detector per series on one thread; memory-per-series: the largest heap held by one series' detector state; observe: per point, averaged over batches of {BATCH_POINTS}"
     ));
     Ok(report.finish())
+}
+
+/// Writes, one JSON object a line, every point after the probationary
+/// period that scores at least `threshold` (the standard profile's), with
+/// the ensemble's whole assessment: the evidence behind each detection.
+/// The detector is run again (deterministic: the same scores).
+fn write_detections(
+    path: &Path,
+    corpus: &Corpus,
+    cfg: &EnsembleConfig,
+    threshold: f64,
+) -> Result<()> {
+    let mut text = String::new();
+    for e in &corpus.entries {
+        let mut detector = Ensemble::new(cfg.clone());
+        let probation = autopilot::nab::probationary_points(e.series.values.len());
+        for (i, (&t, &v)) in e
+            .series
+            .timestamps_ms
+            .iter()
+            .zip(&e.series.values)
+            .enumerate()
+        {
+            let a = detector.observe(t, v);
+            if i >= probation && a.score >= threshold {
+                let line = json!({
+                    "series": e.name,
+                    "time": autopilot::time::format_ms(t),
+                    "in_window": e.windows.iter().any(|w| w.start_ms <= t && t <= w.end_ms),
+                    "assessment": a,
+                });
+                text.push_str(&line.to_string());
+                text.push('\n');
+            }
+        }
+    }
+    let aside = path.with_extension("jsonl.partial");
+    std::fs::write(&aside, text).with_context(|| format!("writing {}", aside.display()))?;
+    std::fs::rename(&aside, path).with_context(|| format!("renaming to {}", path.display()))
 }
 
 /// Runs a fresh detector per series, point by point, timing batches.
