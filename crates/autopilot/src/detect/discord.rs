@@ -51,6 +51,8 @@ pub struct Discord {
     next: usize,
     /// The newest subsequence's shape (scratch, `segments` values).
     shape: Vec<f64>,
+    /// The slot of the previous point's nearest neighbour.
+    neighbour: Option<usize>,
     calibrator: Calibrator,
 }
 
@@ -62,6 +64,7 @@ impl Discord {
             stored: 0,
             next: 0,
             shape: vec![0.0; cfg.segments],
+            neighbour: None,
             calibrator: Calibrator::new(calibration),
             cfg,
         }
@@ -81,23 +84,43 @@ impl Discord {
     }
 
     /// The squared distance from the shape to its nearest stored
-    /// neighbour, leaving out the `recent` newest (they overlap it).
-    fn nearest(&self, recent: usize) -> f64 {
+    /// neighbour, leaving out the `recent` newest (they overlap it), and
+    /// that neighbour's slot.
+    ///
+    /// A plain scan: each distance is a short branch-free sum (8
+    /// segments), which beats early abandoning; the slot after the
+    /// previous point's neighbour is tried first only to break ties the
+    /// same way every run.
+    fn nearest(&self, recent: usize) -> (f64, usize) {
         let m = self.cfg.segments;
         let slots = self.past.len() / m;
-        let mut best = f64::INFINITY;
-        // The usable slots, newest excluded: walk back from the oldest kept.
-        for i in 0..self.stored - recent {
-            let slot = (self.next + slots - self.stored + i) % slots;
+        let usable = self.stored - recent;
+        let oldest = (self.next + slots - self.stored) % slots;
+        let distance = |slot: usize| {
             let p = &self.past[slot * m..(slot + 1) * m];
-            let mut d = 0.0;
-            for (a, b) in p.iter().zip(&self.shape) {
-                d += (a - b) * (a - b);
-                if d >= best {
-                    break;
+            p.iter()
+                .zip(&self.shape)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+        };
+        let mut best = (f64::INFINITY, oldest);
+        if let Some(prev) = self.neighbour {
+            let slot = (prev + 1) % slots;
+            // Usable when it is among the `usable` oldest stored slots.
+            if (slot + slots - oldest) % slots < usable {
+                best = (distance(slot), slot);
+            }
+        }
+        // The usable slots as (at most) two contiguous runs, oldest first.
+        let first_run = usable.min(slots - oldest);
+        let runs = [(oldest, first_run), (0, usable - first_run)];
+        for (start, len) in runs {
+            for slot in start..start + len {
+                let d = distance(slot);
+                if d < best.0 {
+                    best = (d, slot);
                 }
             }
-            best = best.min(d);
         }
         best
     }
@@ -115,7 +138,9 @@ impl Discord {
         self.fill_shape();
         // Neighbours that overlap the newest subsequence are trivial matches.
         let signal = if self.stored.saturating_sub(len) >= self.cfg.warmup {
-            let distance = self.nearest(len).sqrt();
+            let (squared, slot) = self.nearest(len);
+            self.neighbour = Some(slot);
+            let distance = squared.sqrt();
             Signal::new(
                 DetectorKind::Discord,
                 self.calibrator.strength(distance, self.cfg.floor),
