@@ -7,4 +7,4 @@ pub mod input;
 pub mod score;
 
 pub use input::{InputError, Profile, Results, Series, Window};
-pub use score::{ProfileScore, Scored, probationary_points, scaled_sigmoid};
+pub use score::{ProfileScore, Scored, Tally, probationary_points, scaled_sigmoid, tally};

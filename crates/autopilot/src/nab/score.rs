@@ -78,6 +78,40 @@ pub struct ProfileScore {
     pub false_positives: usize,
 }
 
+/// What a threshold makes of one series: windows (with a point after the
+/// probationary period) detected, and detections outside every window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub windows_detected: usize,
+    pub windows: usize,
+    pub false_positives: usize,
+}
+
+/// Counts one series' detections at `threshold` (scores at or above it),
+/// after the probationary period, as [`score`] counts them.
+pub fn tally(s: &Scored<'_>, threshold: f64) -> Tally {
+    let mut detected = vec![false; s.windows.len()];
+    let mut counted = vec![false; s.windows.len()];
+    let mut false_positives = 0;
+    let profile = Profile::nab_defaults().remove(0);
+    sweep_series(s, &profile, |i, _, window| {
+        if let Some(w) = window {
+            counted[w] = true;
+        }
+        if s.scores.get(i).is_some_and(|&v| v >= threshold) {
+            match window {
+                Some(w) => detected[w] = true,
+                None => false_positives += 1,
+            }
+        }
+    });
+    Tally {
+        windows_detected: detected.iter().filter(|d| **d).count(),
+        windows: counted.iter().filter(|c| **c).count(),
+        false_positives,
+    }
+}
+
 /// One scorable point: its score, what detecting it is worth, and its window.
 #[derive(Clone, Copy, Debug)]
 struct Point {
@@ -341,6 +375,16 @@ mod tests {
         assert_eq!(s.null, -1.0);
         assert_eq!(s.perfect, 1.0);
         assert_eq!(s.false_positives, 1);
+        let t = tally(&corpus[0], 0.9);
+        assert_eq!(
+            t,
+            Tally {
+                windows_detected: 1,
+                windows: 1,
+                false_positives: 1
+            }
+        );
+        assert_eq!(tally(&corpus[0], 1.0).windows_detected, 0);
     }
 
     #[test]

@@ -163,6 +163,11 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
             ));
         }
     }
+    if let Some(standard) = ours_scores.first() {
+        for line in category_tallies(&corpus, &ours.scores, standard.threshold) {
+            report.notes.push(line);
+        }
+    }
     let mut scorer_error: Option<f64> = None;
     if let Some(scores) = &numenta_scores {
         for p in scores {
@@ -317,6 +322,39 @@ fn detect<D>(
         run.scores.insert(e.name.clone(), scores);
     }
     run
+}
+
+/// Per category, at the standard profile's threshold: windows detected
+/// and false-positive points.
+fn category_tallies(
+    corpus: &Corpus,
+    scores: &BTreeMap<String, Vec<f64>>,
+    threshold: f64,
+) -> Vec<String> {
+    let mut by_category: BTreeMap<&str, autopilot::nab::Tally> = BTreeMap::new();
+    for e in &corpus.entries {
+        let s = Scored {
+            name: &e.name,
+            timestamps_ms: &e.series.timestamps_ms,
+            scores: &scores[&e.name],
+            windows: &e.windows,
+        };
+        let t = autopilot::nab::tally(&s, threshold);
+        let category = e.name.split_once('/').map_or(e.name.as_str(), |(c, _)| c);
+        let sum = by_category.entry(category).or_default();
+        sum.windows_detected += t.windows_detected;
+        sum.windows += t.windows;
+        sum.false_positives += t.false_positives;
+    }
+    by_category
+        .into_iter()
+        .map(|(c, t)| {
+            format!(
+                "standard threshold, {c}: {}/{} windows detected, {} false-positive points",
+                t.windows_detected, t.windows, t.false_positives
+            )
+        })
+        .collect()
 }
 
 /// The CPU time this thread has used (Linux's schedstat), if reported.
