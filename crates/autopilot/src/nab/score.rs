@@ -297,12 +297,44 @@ fn best_threshold(mut points: Vec<Point>, counted: &[bool], fn_weight: f64) -> (
 mod tests {
     use super::*;
 
-    fn minutes(n: usize) -> Vec<i64> {
-        (0..n as i64).map(|i| i * 60_000).collect()
+    /// 1,000 points a minute apart, one window over points 500..=599, and
+    /// the scores given (0 elsewhere).
+    struct Fixture {
+        ts: Vec<i64>,
+        windows: [Window; 1],
+        scores: Vec<f64>,
     }
 
-    fn standard() -> Profile {
-        Profile::nab_defaults().remove(0)
+    impl Fixture {
+        fn new(scores: &[(usize, f64)]) -> Fixture {
+            let ts: Vec<i64> = (0..1000).map(|i| i * 60_000).collect();
+            let windows = [Window {
+                start_ms: ts[500],
+                end_ms: ts[599],
+            }];
+            let mut all = vec![0.0; 1000];
+            for &(i, v) in scores {
+                all[i] = v;
+            }
+            Fixture {
+                ts,
+                windows,
+                scores: all,
+            }
+        }
+
+        fn scored(&self) -> Scored<'_> {
+            Scored {
+                name: "a",
+                timestamps_ms: &self.ts,
+                scores: &self.scores,
+                windows: &self.windows,
+            }
+        }
+
+        fn standard(&self) -> ProfileScore {
+            score(&[self.scored()], &Profile::nab_defaults()[0])
+        }
     }
 
     #[test]
@@ -323,50 +355,22 @@ mod tests {
 
     #[test]
     fn an_early_detection_scores_100_and_the_null_detector_0() {
-        let ts = minutes(1000);
-        let windows = [Window {
-            start_ms: ts[500],
-            end_ms: ts[599],
-        }];
-        let mut scores = vec![0.0; 1000];
-        scores[500] = 1.0;
-        let corpus = [Scored {
-            name: "a",
-            timestamps_ms: &ts,
-            scores: &scores,
-            windows: &windows,
-        }];
-        let s = score(&corpus, &standard());
+        let s = Fixture::new(&[(500, 1.0)]).standard();
         assert_eq!(s.threshold, 1.0);
         assert!((s.normalised - 100.0).abs() < 1e-9, "{s:?}");
         assert_eq!((s.windows_detected, s.false_positives), (1, 0));
-        let zero = vec![0.0; 1000];
-        let null = [Scored {
-            scores: &zero,
-            ..corpus[0]
-        }];
-        assert_eq!(score(&null, &standard()).normalised, 0.0);
+        assert_eq!(Fixture::new(&[]).standard().normalised, 0.0);
     }
 
     #[test]
     fn a_late_detection_and_false_positives_cost_what_nab_says() {
-        let ts = minutes(1000);
-        let windows = [Window {
-            start_ms: ts[500],
-            end_ms: ts[599],
-        }];
-        let mut scores = vec![0.0; 1000];
-        scores[550] = 0.9; // halfway: worth sigmoid(-0.5) / sigmoid(-1)
-        scores[549] = 0.8; // earlier, but only counts at a lower threshold
-        scores[300] = 0.9; // before the window: the full FP weight
-        scores[100] = 1.0; // probationary: ignored
-        let corpus = [Scored {
-            name: "a",
-            timestamps_ms: &ts,
-            scores: &scores,
-            windows: &windows,
-        }];
-        let s = score(&corpus, &standard());
+        let f = Fixture::new(&[
+            (550, 0.9), // halfway: worth sigmoid(-0.5) / sigmoid(-1)
+            (549, 0.8), // earlier, but only counts at a lower threshold
+            (300, 0.9), // before the window: the full FP weight
+            (100, 1.0), // probationary: ignored
+        ]);
+        let s = f.standard();
         let at_550 = scaled_sigmoid(-50.0 / 100.0) / scaled_sigmoid(-1.0);
         let at_549 = scaled_sigmoid(-51.0 / 100.0) / scaled_sigmoid(-1.0);
         assert_eq!(s.threshold, 0.8);
@@ -375,7 +379,7 @@ mod tests {
         assert_eq!(s.null, -1.0);
         assert_eq!(s.perfect, 1.0);
         assert_eq!(s.false_positives, 1);
-        let t = tally(&corpus[0], 0.9);
+        let t = tally(&f.scored(), 0.9);
         assert_eq!(
             t,
             Tally {
@@ -384,26 +388,13 @@ mod tests {
                 false_positives: 1
             }
         );
-        assert_eq!(tally(&corpus[0], 1.0).windows_detected, 0);
+        assert_eq!(tally(&f.scored(), 1.0).windows_detected, 0);
     }
 
     #[test]
     fn a_detection_past_a_window_costs_by_its_distance() {
-        let ts = minutes(1000);
-        let windows = [Window {
-            start_ms: ts[500],
-            end_ms: ts[599],
-        }];
-        let mut scores = vec![0.0; 1000];
-        scores[500] = 1.0;
-        scores[609] = 1.0; // 10 points past a 100-point window
-        let corpus = [Scored {
-            name: "a",
-            timestamps_ms: &ts,
-            scores: &scores,
-            windows: &windows,
-        }];
-        let s = score(&corpus, &standard());
+        // 10 points past a 100-point window.
+        let s = Fixture::new(&[(500, 1.0), (609, 1.0)]).standard();
         let past = 0.11 * scaled_sigmoid(10.0 / 99.0);
         assert!((s.raw - (1.0 + past)).abs() < 1e-12, "{s:?}");
     }

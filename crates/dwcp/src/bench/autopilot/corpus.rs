@@ -19,6 +19,17 @@ pub struct Entry {
     pub windows: Vec<Window>,
 }
 
+impl Entry {
+    /// The points in file order: `(t_ms, value)`.
+    pub fn points(&self) -> impl Iterator<Item = (i64, f64)> + '_ {
+        let s = &self.series;
+        s.timestamps_ms
+            .iter()
+            .copied()
+            .zip(s.values.iter().copied())
+    }
+}
+
 /// Everything a NAB run reads.
 pub struct Corpus {
     pub entries: Vec<Entry>,
@@ -164,13 +175,7 @@ pub fn write_results(
         let parent = path.parent().unwrap_or(out);
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         let mut text = String::from("timestamp,value,anomaly_score,label\n");
-        for (i, (&t, &v)) in e
-            .series
-            .timestamps_ms
-            .iter()
-            .zip(&e.series.values)
-            .enumerate()
-        {
+        for (i, (t, v)) in e.points().enumerate() {
             let label = e.windows.iter().any(|w| w.start_ms <= t && t <= w.end_ms);
             text.push_str(&format!(
                 "{},{v},{},{}\n",

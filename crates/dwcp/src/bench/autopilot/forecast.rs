@@ -147,11 +147,7 @@ fn nab_inputs(dir: &Path) -> Result<Vec<Input>> {
     for e in corpus.entries.into_iter().filter(|e| metric_like(&e.name)) {
         let mut last = i64::MIN;
         let points: Vec<(i64, f64)> = e
-            .series
-            .timestamps_ms
-            .iter()
-            .copied()
-            .zip(e.series.values.iter().copied())
+            .points()
             .filter(|&(t, _)| {
                 let after = t > last;
                 last = last.max(t);

@@ -254,13 +254,7 @@ fn write_detections(
     for e in &corpus.entries {
         let mut detector = Ensemble::new(cfg.clone());
         let probation = autopilot::nab::probationary_points(e.series.values.len());
-        for (i, (&t, &v)) in e
-            .series
-            .timestamps_ms
-            .iter()
-            .zip(&e.series.values)
-            .enumerate()
-        {
+        for (i, (t, v)) in e.points().enumerate() {
             let a = detector.observe(t, v);
             if i >= probation && a.score >= threshold {
                 let line = json!({
