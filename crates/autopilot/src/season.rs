@@ -57,9 +57,6 @@ pub struct SlotHistory {
     values: Vec<f64>,
     count: Vec<u16>,
     next: Vec<u16>,
-    /// Periods seen in full: how many distinct periods have had a value.
-    last_period: Option<i64>,
-    periods_seen: u32,
 }
 
 /// At most this many values per slot.
@@ -90,19 +87,12 @@ impl SlotHistory {
             values: vec![0.0; slots * depth],
             count: vec![0; slots],
             next: vec![0; slots],
-            last_period: None,
-            periods_seen: 0,
         })
     }
 
     fn slot(&self, t_ms: i64) -> usize {
         // rem_euclid is in [0, period); the quotient is below `slots`.
         ((t_ms.rem_euclid(self.period_ms) / self.slot_ms) as usize).min(self.slots - 1)
-    }
-
-    /// How many distinct periods have contributed values.
-    pub fn periods_seen(&self) -> u32 {
-        self.periods_seen
     }
 
     /// The median of what the slot of `t_ms` held in earlier periods;
@@ -121,11 +111,6 @@ impl SlotHistory {
 
     /// Records `x` in the slot of `t_ms`, replacing its oldest value when full.
     pub fn push(&mut self, t_ms: i64, x: f64) {
-        let period = t_ms.div_euclid(self.period_ms);
-        if self.last_period != Some(period) {
-            self.last_period = Some(period);
-            self.periods_seen = self.periods_seen.saturating_add(1);
-        }
         let s = self.slot(t_ms);
         let at = usize::from(self.next[s]);
         self.values[s * self.depth + at] = x;
@@ -170,7 +155,6 @@ mod tests {
             h.expected(9 * DAY_MS + 7 * 3_600_000 + 60_000, 3),
             Some(10.0)
         );
-        assert_eq!(h.periods_seen(), 5);
         assert!(SlotHistory::new(DAY_MS, DAY_MS / 2, 3).is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! Streaming statistics with bounded memory: a sliding window that keeps
 //! its values sorted (median, quantiles and MAD in O(log n) after an
-//! O(n) memmove per point) and exponentially weighted moments.
+//! O(n) memmove per point).
 
 use std::collections::VecDeque;
 
@@ -47,20 +47,6 @@ impl SortedWindow {
         self.sorted.is_empty()
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// The values in arrival order, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = f64> + '_ {
-        self.order.iter().copied()
-    }
-
-    /// The newest value.
-    pub fn last(&self) -> Option<f64> {
-        self.order.back().copied()
-    }
-
     /// The `q` quantile (0..=1), interpolated between neighbours; 0 when empty.
     pub fn quantile(&self, q: f64) -> f64 {
         quantile_sorted(&self.sorted, q)
@@ -68,11 +54,6 @@ impl SortedWindow {
 
     pub fn median(&self) -> f64 {
         self.quantile(0.5)
-    }
-
-    /// How many values are at least `x`.
-    pub fn count_at_least(&self, x: f64) -> usize {
-        self.sorted.len() - self.sorted.partition_point(|v| *v < x)
     }
 
     /// The median absolute deviation from the median; 0 when empty.
@@ -159,34 +140,6 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
-/// An exponentially weighted mean and variance.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Ewm {
-    pub mean: f64,
-    pub var: f64,
-    /// How many values have been added (saturating).
-    pub count: u64,
-}
-
-impl Ewm {
-    /// Adds `x` with weight `alpha` (the first value sets the mean).
-    pub fn push(&mut self, x: f64, alpha: f64) {
-        if self.count == 0 {
-            self.mean = x;
-            self.var = 0.0;
-        } else {
-            let d = x - self.mean;
-            self.mean += alpha * d;
-            self.var = (1.0 - alpha) * (self.var + alpha * d * d);
-        }
-        self.count = self.count.saturating_add(1);
-    }
-
-    pub fn std(&self) -> f64 {
-        self.var.max(0.0).sqrt()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,15 +184,5 @@ mod tests {
         }
         assert_eq!(w.mad(), 0.0);
         assert!(w.sigma() > 0.5);
-    }
-
-    #[test]
-    fn ewm_tracks_mean_and_variance() {
-        let mut e = Ewm::default();
-        for i in 0..10_000 {
-            e.push(if i % 2 == 0 { 1.0 } else { -1.0 }, 0.01);
-        }
-        assert!(e.mean.abs() < 0.02);
-        assert!((e.std() - 1.0).abs() < 0.02);
     }
 }

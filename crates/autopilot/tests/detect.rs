@@ -62,6 +62,7 @@ fn a_spike_in_a_daily_cycle_is_found_with_its_evidence() {
     }
     let a = found.unwrap();
     assert!(a.anomalous, "{a:?}");
+    assert!(a.baseline.is_some(), "{a:?}");
     let band = a.band.expect("a band");
     assert!(a.observed > band.high, "{a:?}");
     let expected = a.expected.expect("an expected value");

@@ -67,19 +67,6 @@ impl ChangePoint {
         Signal::new(DetectorKind::ChangePoint, strength, None, None)
     }
 
-    /// Which way the accumulated evidence points: +1 up, -1 down, 0 none.
-    pub fn direction(&self) -> f64 {
-        if self.up > self.down {
-            1.0
-        } else if self.down > self.up {
-            -1.0
-        } else {
-            0.0
-        }
-    }
-}
-
-impl ChangePoint {
     /// Heap bytes held.
     pub fn memory_bytes(&self) -> usize {
         self.calibrator.memory_bytes()

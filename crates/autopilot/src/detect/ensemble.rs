@@ -16,8 +16,8 @@ use serde::Serialize;
 
 use super::calibrate::Calibration;
 use super::{
-    Band, ChangeConfig, ChangePoint, Discord, DiscordConfig, Forecast, ForecastConfig, Robust,
-    RobustConfig, Signal,
+    Band, Baseline, ChangeConfig, ChangePoint, Discord, DiscordConfig, Forecast, ForecastConfig,
+    Robust, RobustConfig, Signal,
 };
 
 /// The ensemble's parameters. [`EnsembleConfig::default`] is what DWCP
@@ -63,6 +63,10 @@ pub struct Assessment {
     /// The values that would not have fired the robust detector (the
     /// forecast's band when it has none).
     pub band: Option<Band>,
+    /// What the robust detector compared the point with (the baseline
+    /// most surprised by it): the recent median, the same time of day or
+    /// the same time of week.
+    pub baseline: Option<Baseline>,
     /// The weighted mean of the detectors' calibrated strengths.
     pub strength: f64,
     /// Whether the point came inside the quiet spell after a stronger
@@ -137,6 +141,7 @@ impl Ensemble {
             observed: value,
             expected: robust.expected.or(forecast.expected),
             band: robust.band.or(forecast.band),
+            baseline: self.robust.baseline(),
             strength,
             suppressed,
             score,

@@ -46,17 +46,6 @@ pub enum DetectorKind {
     Discord,
 }
 
-impl DetectorKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            DetectorKind::Robust => "robust",
-            DetectorKind::Forecast => "forecast",
-            DetectorKind::ChangePoint => "change_point",
-            DetectorKind::Discord => "discord",
-        }
-    }
-}
-
 /// A range of values a detector considered normal for a point.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Band {

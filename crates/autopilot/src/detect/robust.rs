@@ -78,7 +78,8 @@ pub struct Robust {
     residuals: [SortedWindow; 3],
     /// Per baseline, its recent |z|.
     calibrators: [Calibrator; 3],
-    chosen: usize,
+    /// The baseline that judged the latest point (`None` while learning).
+    chosen: Option<Baseline>,
     /// The latest signed z-score of the chosen baseline.
     last_z: f64,
 }
@@ -94,15 +95,16 @@ impl Robust {
             cadence: Cadence::default(),
             daily: None,
             weekly: None,
-            chosen: 0,
+            chosen: None,
             last_z: 0.0,
             cfg,
         }
     }
 
-    /// The baseline in use.
-    pub fn baseline(&self) -> Baseline {
-        BASELINES[self.chosen]
+    /// The baseline that judged the latest point: the one most surprised
+    /// by it (`None` while every baseline is still learning).
+    pub fn baseline(&self) -> Option<Baseline> {
+        self.chosen
     }
 
     /// The signed robust z-score of the latest point (0 while learning).
@@ -155,7 +157,7 @@ impl Robust {
         }
         let signal = match best {
             Some(j) => {
-                self.chosen = j.baseline;
+                self.chosen = Some(BASELINES[j.baseline]);
                 self.last_z = j.z;
                 Signal::new(
                     DetectorKind::Robust,
@@ -168,6 +170,7 @@ impl Robust {
                 )
             }
             None => {
+                self.chosen = None;
                 self.last_z = 0.0;
                 Signal::quiet(DetectorKind::Robust)
             }
