@@ -122,11 +122,30 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
         );
     }
     let numenta_scores = numenta.as_ref().map(|n| profile_scores(&corpus, n));
-    let gaussian_scores = profile_scores(&corpus, &gaussian.scores);
-    for p in &ours_scores {
-        let base = numenta_scores
-            .as_ref()
-            .map(|_| format!("numenta-{}", p.profile));
+    let baseline = numenta_scores.as_ref().map(|_| "numenta-");
+    add_scores(&mut report, &corpus, &ours.scores, &ours_scores, baseline);
+    add_baselines(
+        &mut report,
+        numenta_scores.as_deref(),
+        &profile_scores(&corpus, &gaussian.scores),
+        reference.as_ref(),
+    );
+    add_speed(&mut report, corpus.entries.len(), &ours, &gaussian);
+    Ok(report.finish())
+}
+
+/// The ensemble's scores per profile (each beside `baseline` + the
+/// profile's name, if given), on each half of the series, and per
+/// category at the standard threshold.
+fn add_scores(
+    report: &mut Report,
+    corpus: &Corpus,
+    scores: &BTreeMap<String, Vec<f64>>,
+    ours_scores: &[ProfileScore],
+    baseline: Option<&str>,
+) {
+    for p in ours_scores {
+        let base = baseline.map(|b| format!("{b}{}", p.profile));
         report.series.push(Series::value(
             &p.profile,
             "score",
@@ -152,7 +171,7 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
     // The detector's parameters were tuned on the even-numbered series
     // only (docs/autopilot.md); the odd ones are the check.
     for (half, parity) in [("even", 0), ("odd", 1)] {
-        let standard = half_scores(&corpus, &ours.scores, |i| i % 2 == parity);
+        let standard = half_scores(corpus, scores, |i| i % 2 == parity);
         if let Some(p) = standard.first() {
             report.series.push(Series::value(
                 &format!("{}-{half}-series", p.profile),
@@ -164,12 +183,22 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
         }
     }
     if let Some(standard) = ours_scores.first() {
-        for line in category_tallies(&corpus, &ours.scores, standard.threshold) {
+        for line in category_tallies(corpus, scores, standard.threshold) {
             report.notes.push(line);
         }
     }
+}
+
+/// Numenta HTM's stored results and the windowed Gaussian, scored the
+/// same way, and the scorer's gap to the official figures.
+fn add_baselines(
+    report: &mut Report,
+    numenta_scores: Option<&[ProfileScore]>,
+    gaussian_scores: &[ProfileScore],
+    reference: Option<&serde_json::Value>,
+) {
     let mut scorer_error: Option<f64> = None;
-    if let Some(scores) = &numenta_scores {
+    if let Some(scores) = numenta_scores {
         for p in scores {
             report.series.push(Series::value(
                 &format!("numenta-{}", p.profile),
@@ -178,16 +207,14 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
                 1,
                 None,
             ));
-            let official = reference
-                .as_ref()
-                .and_then(|r| r["scores"]["numenta"][&p.profile].as_f64());
+            let official = reference.and_then(|r| r["scores"]["numenta"][&p.profile].as_f64());
             if let Some(official) = official {
                 let gap = (p.normalised - official).abs();
                 scorer_error = Some(scorer_error.map_or(gap, |e: f64| e.max(gap)));
             }
         }
     }
-    for p in &gaussian_scores {
+    for p in gaussian_scores {
         report.series.push(Series::value(
             &format!("windowed-gaussian-{}", p.profile),
             "score",
@@ -205,16 +232,21 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
                 .into(),
         );
     }
+}
+
+/// Points per second, latency per point and memory per series of the
+/// ensemble beside the windowed Gaussian's.
+fn add_speed(report: &mut Report, series: usize, ours: &Run, gaussian: &Run) {
     for (name, r, baseline) in [
-        ("", &ours, Some("windowed-gaussian-")),
-        ("windowed-gaussian-", &gaussian, None),
+        ("", ours, Some("windowed-gaussian-")),
+        ("windowed-gaussian-", gaussian, None),
     ] {
         let base = |s: &str| baseline.map(|b| format!("{b}{s}"));
         report.series.push(Series::value(
             &format!("{name}points-per-s"),
             "ops/s",
             (r.points as f64 / r.cpu.unwrap_or(r.elapsed).as_secs_f64().max(1e-9)).round(),
-            corpus.entries.len() as u64,
+            series as u64,
             base("points-per-s").as_deref(),
         ));
         report.series.push(Series::latency(
@@ -226,7 +258,7 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
             &format!("{name}memory-per-series"),
             "bytes",
             r.max_memory_bytes as f64,
-            corpus.entries.len() as u64,
+            series as u64,
             base("memory-per-series").as_deref(),
         ));
     }
@@ -237,7 +269,6 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
         "points-per-s: all points through one detector per series on one thread, over the thread's CPU time ({}); memory-per-series: the largest heap held by one series' detector state; observe: wall time per point, averaged over batches of {BATCH_POINTS} (on a loaded machine its tail is preemption)",
         if ours.cpu.is_some() { "from /proc/thread-self/schedstat" } else { "not reported here: wall time instead" }
     ));
-    Ok(report.finish())
 }
 
 /// Writes, one JSON object a line, every point after the probationary
