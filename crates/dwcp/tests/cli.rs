@@ -773,3 +773,141 @@ fn up_refuses_a_bad_topology_before_doing_anything() {
         assert!(!data.exists(), "{extra:?}: nothing is made");
     }
 }
+
+// ------------------------------------------------------------ dwcp bench nab
+
+/// A NAB-shaped directory: `synthetic/wave.csv` (a daily wave sampled every
+/// 5 minutes, a spike at point 300, labelled) and `synthetic/flat.csv`
+/// (no window).
+fn tiny_nab(dir: &Path) {
+    let data = dir.join("data/synthetic");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(dir.join("labels")).unwrap();
+    let stamp = |i: usize| {
+        let minutes = i * 5;
+        format!(
+            "2020-01-{:02} {:02}:{:02}:00",
+            1 + minutes / 1440,
+            minutes / 60 % 24,
+            minutes % 60
+        )
+    };
+    let mut wave = String::from("timestamp,value\n");
+    let mut flat = String::from("timestamp,value\n");
+    for i in 0..400 {
+        let v = 10.0 * (i as f64 * std::f64::consts::TAU / 288.0).sin();
+        let v = if i == 300 { v + 100.0 } else { v };
+        wave.push_str(&format!("{},{v}\n", stamp(i)));
+        flat.push_str(&format!("{},5\n", stamp(i)));
+    }
+    std::fs::write(data.join("wave.csv"), wave).unwrap();
+    std::fs::write(data.join("flat.csv"), flat).unwrap();
+    let labels = format!(
+        "{{\"synthetic/wave.csv\": [[\"{}.000000\", \"{}.000000\"]], \"synthetic/flat.csv\": []}}",
+        stamp(290),
+        stamp(320)
+    );
+    std::fs::write(dir.join("labels/combined_windows.json"), labels).unwrap();
+}
+
+#[test]
+fn bench_nab_runs_every_series_and_writes_nab_results() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_nab(dir.path());
+    let out = dir.path().join("out");
+    let nab = dir.path().display().to_string();
+    let report = bench_json(&[
+        "bench",
+        "nab",
+        "--nab",
+        &nab,
+        "--out",
+        &out.display().to_string(),
+        "--json",
+    ]);
+    assert_eq!(report["bench"], "nab");
+    assert_eq!(report["config"]["series"], 2);
+    for profile in ["standard", "reward_low_FP_rate", "reward_low_FN_rate"] {
+        let s = series(&report, profile);
+        assert_eq!(s["unit"], "score");
+        assert!(num(s, "value") <= 100.0, "{s}");
+        series(&report, &format!("windowed-gaussian-{profile}"));
+    }
+    // The spike is found at its own point, early in its window: a high score.
+    assert!(num(series(&report, "standard"), "value") > 50.0, "{report}");
+    assert!(num(series(&report, "points-per-s"), "value") > 0.0);
+    assert!(num(series(&report, "memory-per-series"), "value") > 0.0);
+    assert_latency(series(&report, "observe"));
+    let results = std::fs::read_to_string(out.join("dwcp/synthetic/dwcp_wave.csv")).unwrap();
+    let rows: Vec<&str> = results.lines().collect();
+    assert_eq!(rows[0], "timestamp,value,anomaly_score,label");
+    assert_eq!(rows.len(), 401);
+    assert!(
+        rows[291].ends_with(",1") && rows[290].ends_with(",0"),
+        "{}",
+        rows[291]
+    );
+    assert!(out.join("dwcp/synthetic/dwcp_flat.csv").is_file());
+}
+
+#[test]
+fn bench_nab_refuses_a_directory_that_is_not_nab() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing").display().to_string();
+    let out = dwcp(&["bench", "nab", "--nab", &missing]);
+    assert_code(&out, 1);
+    assert_stderr_has(&out, &format!("{missing} is not a NAB directory (--nab)"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bench_nab_names_the_file_line_and_field_of_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_nab(dir.path());
+    let nab = dir.path().display().to_string();
+    let wave = dir.path().join("data/synthetic/wave.csv");
+    let text = std::fs::read_to_string(&wave).unwrap();
+    std::fs::write(&wave, text.replacen(",0\n", ",zero\n", 1)).unwrap();
+    let out = dwcp(&["bench", "nab", "--nab", &nab]);
+    assert_code(&out, 1);
+    assert_stderr_has(&out, &format!("in {}", wave.display()));
+    assert_stderr_has(&out, "line 2: field `value`: `zero` is not a finite number");
+
+    std::fs::write(&wave, text).unwrap();
+    std::fs::write(
+        dir.path().join("labels/combined_windows.json"),
+        "{\"synthetic/wave.csv\": [[\"soon\", \"later\"]]}",
+    )
+    .unwrap();
+    let out = dwcp(&["bench", "nab", "--nab", &nab]);
+    assert_code(&out, 1);
+    assert_stderr_has(
+        &out,
+        "field `synthetic/wave.csv[0]`: `soon` is not a timestamp",
+    );
+}
+
+#[test]
+fn bench_forecast_beats_seasonal_naive_on_the_synthetic_series() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_nab(dir.path());
+    let nab = dir.path().display().to_string();
+    // The tiny corpus has no metric-like series: only the synthetic ones run.
+    let report = bench_json(&["bench", "forecast", "--nab", &nab, "--json"]);
+    assert_eq!(report["bench"], "forecast");
+    for name in ["request_rate", "live_sandboxes", "memory_bytes"] {
+        let mase = num(series(&report, &format!("mase/synthetic/{name}")), "value");
+        assert!(mase < 1.0, "{name}: {mase}");
+        let mae = series(&report, &format!("mae/synthetic/{name}"));
+        assert_eq!(
+            mae["baseline"],
+            format!("seasonal-naive-mae/synthetic/{name}")
+        );
+        let coverage = num(
+            series(&report, &format!("coverage/synthetic/{name}")),
+            "value",
+        );
+        assert!((0.8..=0.97).contains(&coverage), "{name}: {coverage}");
+    }
+    assert_eq!(num(series(&report, "series-below-mase-1"), "value"), 3.0);
+}

@@ -1,0 +1,35 @@
+//! The autopilot's benchmarks: `dwcp bench nab` (detection, scored by
+//! NAB's rules) and `dwcp bench forecast` (forecasts against seasonal
+//! naive), both on a directory laid out like NAB's repository.
+
+mod corpus;
+pub mod forecast;
+pub mod nab;
+
+use std::path::{Path, PathBuf};
+
+/// The flags `dwcp bench nab` and `dwcp bench forecast` take.
+#[derive(clap::Args)]
+pub struct AutopilotArgs {
+    /// nab, forecast: a directory laid out like NAB's repository
+    /// (data/<category>/*.csv, labels/combined_windows.json, optionally
+    /// profiles.json, reference-scores.json and results/numenta/)
+    /// [default: ../shared/data/nab from the repository root]
+    #[arg(long = "nab", value_name = "DIR", env = "DWCP_NAB")]
+    dir: Option<PathBuf>,
+    /// nab: also write the results in NAB's layout, <DIR>/dwcp/<category>/dwcp_<file>.csv.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+impl AutopilotArgs {
+    /// `--nab`, or `../shared/data/nab` from the repository root this
+    /// binary was built in; made absolute when it exists (errors name it
+    /// as given otherwise).
+    fn nab_dir(&self) -> PathBuf {
+        let dir = self.dir.clone().unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/nab")
+        });
+        dir.canonicalize().unwrap_or(dir)
+    }
+}
