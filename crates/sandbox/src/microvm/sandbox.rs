@@ -43,13 +43,13 @@ impl LiveSlot {
                 limit: shared.config.max_live,
             });
         }
-        if let Some(limit) = crate::Template::limits(&**template).max_live {
-            if mine >= limit {
-                return Err(SandboxError::LiveLimit {
-                    scope: "template",
-                    limit,
-                });
-            }
+        if let Some(limit) = crate::Template::limits(&**template).max_live
+            && mine >= limit
+        {
+            return Err(SandboxError::LiveLimit {
+                scope: "template",
+                limit,
+            });
         }
         Ok(slot)
     }

@@ -28,6 +28,7 @@ pub(crate) trait Guest {
 /// Linux error numbers the shim answers with.
 mod errno {
     pub const ENOENT: u64 = 2;
+    pub const ESRCH: u64 = 3;
     pub const EBADF: u64 = 9;
     pub const ENOMEM: u64 = 12;
     pub const EFAULT: u64 = 14;
@@ -188,10 +189,10 @@ impl<'a> Process<'a> {
             96 => ret(self.gettimeofday(guest, a0)),
             201 => {
                 let now = wall_clock().as_secs();
-                if a0 != 0 {
-                    if let Err(e) = self.write_out(guest, a0, 8, &now.to_le_bytes()) {
-                        return ret(Err(e));
-                    }
+                if a0 != 0
+                    && let Err(e) = self.write_out(guest, a0, 8, &now.to_le_bytes())
+                {
+                    return ret(Err(e));
                 }
                 ret(Ok(now))
             }
@@ -200,17 +201,21 @@ impl<'a> Process<'a> {
             230 => self.sleep(guest, a2),          // clock_nanosleep
             60 | 231 => Ok(Next::Exit(a0 as i32)), // exit, exit_group
             62 | 200 | 234 => {
-                // kill, tkill, tgkill: to ourselves (there is no one else).
-                let signal = if call.nr == 234 { a2 } else { a1 };
-                if signal == 0 {
-                    return ret(Ok(0));
+                // kill(pid, sig), tkill(tid, sig), tgkill(tgid, tid, sig):
+                // the program is process 1, thread 1, and alone.
+                let (target, signal) = if call.nr == 234 { (a1, a2) } else { (a0, a1) };
+                let ourselves = matches!(target as i32, -1..=1);
+                match signal {
+                    _ if !ourselves => ret(Err(errno::ESRCH)),
+                    0 => ret(Ok(0)),
+                    1..=64 => Err(SandboxError::Trap {
+                        message: format!(
+                            "the program killed itself with signal {signal}{}",
+                            signal_name(signal)
+                        ),
+                    }),
+                    _ => ret(Err(errno::EINVAL)),
                 }
-                Err(SandboxError::Trap {
-                    message: format!(
-                        "the program killed itself with signal {signal}{}",
-                        signal_name(signal)
-                    ),
-                })
             }
             _ => ret(Err(errno::ENOSYS)),
         }
@@ -232,9 +237,10 @@ impl<'a> Process<'a> {
         if fd != 0 {
             return Err(errno::EBADF);
         }
+        // The whole buffer must be the program's, as Linux checks it too.
+        self.check(buf, count, true)?;
         let left = &self.stdin[self.stdin_at..];
         let n = (count as usize).min(left.len());
-        self.check(buf, n as u64, true)?;
         guest.write(buf, &left[..n]).map_err(|_| errno::EFAULT)?;
         self.stdin_at += n;
         Ok(n as u64)
@@ -401,7 +407,7 @@ impl<'a> Process<'a> {
     /// 0 when `[addr, addr + len)` is page-aligned inside the program's
     /// memory, else an error number.
     fn in_region(&self, addr: u64, len: u64) -> Result<u64, u64> {
-        if addr % PAGE_BYTES != 0 {
+        if !addr.is_multiple_of(PAGE_BYTES) {
             return Err(errno::EINVAL);
         }
         let len = len.div_ceil(PAGE_BYTES) * PAGE_BYTES;
@@ -447,7 +453,7 @@ impl<'a> Process<'a> {
         };
         if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 {
             // Only inside memory already handed out to the mmap area or heap.
-            if addr % PAGE_BYTES != 0
+            if !addr.is_multiple_of(PAGE_BYTES)
                 || !self.layout.is_user_range(addr, len)
                 || addr < self.layout.brk_start
             {

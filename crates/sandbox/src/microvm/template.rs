@@ -101,7 +101,9 @@ impl MicroVmTemplate {
 
 fn check_limits(limits: &Limits) -> Result<(), SandboxError> {
     let m = limits.memory_bytes;
-    if !(layout::MIN_MEMORY_BYTES..=layout::MAX_MEMORY_BYTES).contains(&m) || m % (2 << 20) != 0 {
+    if !(layout::MIN_MEMORY_BYTES..=layout::MAX_MEMORY_BYTES).contains(&m)
+        || !m.is_multiple_of(2 << 20)
+    {
         return Err(SandboxError::InvalidLimit {
             field: "memory_bytes",
             value: m.to_string(),
