@@ -4,6 +4,7 @@
 mod control;
 mod density;
 mod gateway;
+mod microvm;
 mod ops;
 mod planet;
 mod processes;
@@ -21,10 +22,10 @@ use anyhow::Result;
 /// from hdrhistogram; progress goes to stderr.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Benchmarks:\n  startup  cold and warm sandbox starts, fresh sandboxes per second, 1 MiB data\n           segments; baselines: wasmtime's default configuration and wasmtime\n           tuned by its documentation\n  density  live sandboxes one node holds in the dense profile and the resident\n           memory each costs; baseline: wasmtime's default configuration\n  control  commit latency, throughput and failover (kill -9 of the leader, a\n           `dwcp up` process) of a 3-node Raft cluster over mutual TLS;\n           baseline: the same writes into one redb file, synced\n  scheduler  sandboxes placed per second on one core (10,000 nodes,\n             1,000,000 sandboxes) and a re-plan after a node failure;\n             baseline: a naive scheduler that scans every node per replica\n  gateway  HTTP requests per second through the node's gateway running\n           examples/wagi/hello.wat, a fresh sandbox per request (cold) and a\n           warm pool, and their latency at half that rate; load from a\n           separate process on 32 keep-alive connections (both share the\n           cores); baseline: a plain hyper server answering the same text.\n           Goals: cold >= 50 % of the baseline's rate, cold p99 <= 1 ms\n  rollout  a bad canary (10 %, every request fails) under HTTP load at the\n           gateways of 3 `dwcp up` processes: first bad request to the\n           rollout controller's abort verdict (`detect`), verdict to every\n           gateway on stable (`rollback`), failed requests per 10,000 in\n           between; baselines: the earliest verdict the plan allows, a\n           redeploy back to stable, and what the canary weight allows.\n           Goal: p99 <= 1 s\n  ops      API latency (GET /api/v1/apps) while 1,000 dashboard clients hold\n           live event streams, and the node's memory per stream; baselines:\n           the same requests with no stream, and memory per idle API\n           connection\n  failover  region failover on 3 one-node regions of `dwcp up --topology`\n           processes: Paris killed (SIGKILL) and restarted, cycle after cycle;\n           kill to its replicas running in Dublin and Frankfurt, and restart\n           to the load back; baseline: kill to gossip judging it down\n\nExamples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000\n  dwcp bench scheduler --quick\n  dwcp bench gateway --quick --json\n  dwcp bench rollout --quick\n  dwcp bench ops --json"
+    after_help = "Benchmarks:\n  startup  cold and warm sandbox starts, fresh sandboxes per second, 1 MiB data\n           segments; baselines: wasmtime's default configuration and wasmtime\n           tuned by its documentation\n  density  live sandboxes one node holds in the dense profile and the resident\n           memory each costs; baseline: wasmtime's default configuration\n  control  commit latency, throughput and failover (kill -9 of the leader, a\n           `dwcp up` process) of a 3-node Raft cluster over mutual TLS;\n           baseline: the same writes into one redb file, synced\n  scheduler  sandboxes placed per second on one core (10,000 nodes,\n             1,000,000 sandboxes) and a re-plan after a node failure;\n             baseline: a naive scheduler that scans every node per replica\n  gateway  HTTP requests per second through the node's gateway running\n           examples/wagi/hello.wat, a fresh sandbox per request (cold) and a\n           warm pool, and their latency at half that rate; load from a\n           separate process on 32 keep-alive connections (both share the\n           cores); baseline: a plain hyper server answering the same text.\n           Goals: cold >= 50 % of the baseline's rate, cold p99 <= 1 ms\n  rollout  a bad canary (10 %, every request fails) under HTTP load at the\n           gateways of 3 `dwcp up` processes: first bad request to the\n           rollout controller's abort verdict (`detect`), verdict to every\n           gateway on stable (`rollback`), failed requests per 10,000 in\n           between; baselines: the earliest verdict the plan allows, a\n           redeploy back to stable, and what the canary weight allows.\n           Goal: p99 <= 1 s\n  ops      API latency (GET /api/v1/apps) while 1,000 dashboard clients hold\n           live event streams, and the node's memory per stream; baselines:\n           the same requests with no stream, and memory per idle API\n           connection\n  failover  region failover on 3 one-node regions of `dwcp up --topology`\n           processes: Paris killed (SIGKILL) and restarted, cycle after cycle;\n           kill to its replicas running in Dublin and Frankfurt, and restart\n           to the load back; baseline: kill to gossip judging it down\n  microvm  the microVM tier: a pooled VM reset and run to exit (cold), a VM\n           created from nothing, a system call through the host shim, and\n           a CPU-bound guest; baselines: the same static ELF as a native\n           process, getpid on the host. Goals: cold p50 <= 15 us, p99 <=\n           50 us; fresh VM p50 <= 1 ms; compute >= 0.95x native\n\nExamples:\n  dwcp bench startup\n  dwcp bench startup --quick --json\n  dwcp bench density --target 200000\n  dwcp bench scheduler --quick\n  dwcp bench gateway --quick --json\n  dwcp bench rollout --quick\n  dwcp bench ops --json\n  dwcp bench microvm --quick"
 )]
 pub struct BenchArgs {
-    /// Which benchmark: startup, density, control, scheduler, gateway, rollout, ops or failover.
+    /// Which benchmark: startup, density, control, scheduler, gateway, rollout, ops, failover or microvm.
     name: String,
     /// Print one JSON object on stdout instead of a table.
     #[arg(long)]
@@ -51,6 +52,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "rollout" => rollout::run(args.quick)?,
         "ops" => ops::run(args.quick)?,
         "failover" => planet::run(args.quick)?,
+        "microvm" => microvm::run(args.quick)?,
         "gateway" => match args.load.worker_url() {
             Some(url) => return gateway::worker(url, &args.load),
             None => gateway::run(args.quick)?,
@@ -60,7 +62,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             None => density::run(args.quick, args.target)?,
         },
         other => anyhow::bail!(
-            "unknown benchmark `{other}`; available: startup, density, control, scheduler, gateway, rollout, ops, failover"
+            "unknown benchmark `{other}`; available: startup, density, control, scheduler, gateway, rollout, ops, failover, microvm"
         ),
     };
     if args.json {

@@ -12,7 +12,7 @@ use kvm_bindings::{
     CpuId, KVM_MAX_CPUID_ENTRIES, Msrs, kvm_dtable, kvm_fpu, kvm_msr_entry, kvm_regs, kvm_segment,
     kvm_userspace_memory_region,
 };
-use kvm_ioctls::{Cap, Kvm, VcpuExit, VcpuFd, VmFd};
+use kvm_ioctls::{Cap, Kvm, SyncReg, VcpuExit, VcpuFd, VmFd};
 
 use super::layout;
 use super::memory::GuestRam;
@@ -53,6 +53,7 @@ impl Host {
         for (cap, name) in [
             (Cap::ImmediateExit, "KVM_CAP_IMMEDIATE_EXIT"),
             (Cap::UserMemory, "KVM_CAP_USER_MEMORY"),
+            (Cap::SyncRegs, "KVM_CAP_SYNC_REGS"),
         ] {
             if !kvm.check_extension(cap) {
                 return Err(not_here(format!("this KVM lacks {name}")));
@@ -107,8 +108,12 @@ pub(crate) struct Machine {
     vcpu: VcpuFd,
     /// Declared after the vCPU: it is closed first.
     _vm: VmFd,
-    /// Registers as of the last exit (read lazily).
+    /// Registers as of the last exit; written back through the shared
+    /// `kvm_run` page (sync regs), which saves two ioctls per system call.
     regs: kvm_regs,
+    /// The FS and GS bases the guest last set (0 after [`Machine::start`]).
+    fs_base: u64,
+    gs_base: u64,
 }
 
 impl Machine {
@@ -131,7 +136,8 @@ impl Machine {
         // memory. Guest writes can only change guest memory.
         unsafe { vm.set_user_memory_region(region) }
             .map_err(|e| fail("KVM_SET_USER_MEMORY_REGION", e))?;
-        let vcpu = vm.create_vcpu(0).map_err(|e| fail("KVM_CREATE_VCPU", e))?;
+        let mut vcpu = vm.create_vcpu(0).map_err(|e| fail("KVM_CREATE_VCPU", e))?;
+        vcpu.set_sync_valid_reg(SyncReg::Register);
         vcpu.set_cpuid2(&host.cpuid)
             .map_err(|e| fail("KVM_SET_CPUID2", e))?;
         vcpu.set_sregs(&initial_sregs(
@@ -158,6 +164,8 @@ impl Machine {
             vcpu,
             _vm: vm,
             regs: kvm_regs::default(),
+            fs_base: 0,
+            gs_base: 0,
         })
     }
 
@@ -175,9 +183,7 @@ impl Machine {
             rflags: RFLAGS_START,
             ..kvm_regs::default()
         };
-        self.vcpu
-            .set_regs(&self.regs)
-            .map_err(|e| fail("KVM_SET_REGS", e))?;
+        self.write_regs();
         let fpu = kvm_fpu {
             fcw: 0x37f,
             mxcsr: 0x1f80,
@@ -186,8 +192,19 @@ impl Machine {
         self.vcpu
             .set_fpu(&fpu)
             .map_err(|e| fail("KVM_SET_FPU", e))?;
-        self.set_base(MSR_FS_BASE, 0)?;
-        self.set_base(MSR_GS_BASE, 0)
+        if self.fs_base != 0 {
+            self.set_fs_base(0)?;
+        }
+        if self.gs_base != 0 {
+            self.set_gs_base(0)?;
+        }
+        Ok(())
+    }
+
+    /// Hands `self.regs` to KVM for the next run.
+    fn write_regs(&mut self) {
+        self.vcpu.sync_regs_mut().regs = self.regs;
+        self.vcpu.set_sync_dirty_reg(SyncReg::Register);
     }
 
     fn set_base(&mut self, index: u32, value: u64) -> Result<(), SandboxError> {
@@ -204,39 +221,35 @@ impl Machine {
 
     /// Sets the FS base (the thread pointer), as `arch_prctl` asks.
     pub(crate) fn set_fs_base(&mut self, value: u64) -> Result<(), SandboxError> {
-        self.set_base(MSR_FS_BASE, value)
+        self.set_base(MSR_FS_BASE, value)?;
+        self.fs_base = value;
+        Ok(())
     }
 
     /// Sets the GS base, as `arch_prctl` asks.
     pub(crate) fn set_gs_base(&mut self, value: u64) -> Result<(), SandboxError> {
-        self.set_base(MSR_GS_BASE, value)
+        self.set_base(MSR_GS_BASE, value)?;
+        self.gs_base = value;
+        Ok(())
     }
 
     /// Runs the vCPU until it exits.
     pub(crate) fn run(&mut self) -> Exit {
         match self.vcpu.run() {
             Ok(VcpuExit::MmioWrite(addr, _)) if addr == layout::DOORBELL_GPA => {
-                match self.vcpu.get_regs() {
-                    Ok(regs) => {
-                        self.regs = regs;
-                        Exit::Doorbell { rip: regs.rip }
-                    }
-                    Err(e) => Exit::Other(format!("KVM_GET_REGS: {e}")),
-                }
+                self.regs = self.vcpu.sync_regs().regs;
+                Exit::Doorbell { rip: self.regs.rip }
             }
             Ok(VcpuExit::MmioWrite(addr, _)) | Ok(VcpuExit::MmioRead(addr, _)) => {
                 Exit::Mmio { addr }
             }
-            Ok(VcpuExit::Hlt) => match self.vcpu.get_regs() {
-                Ok(regs) => {
-                    self.regs = regs;
-                    match layout::vector_at(regs.rip) {
-                        Some(v) => Exit::Vector(v),
-                        None => Exit::Halted { rip: regs.rip },
-                    }
+            Ok(VcpuExit::Hlt) => {
+                self.regs = self.vcpu.sync_regs().regs;
+                match layout::vector_at(self.regs.rip) {
+                    Some(v) => Exit::Vector(v),
+                    None => Exit::Halted { rip: self.regs.rip },
                 }
-                Err(e) => Exit::Other(format!("KVM_GET_REGS: {e}")),
-            },
+            }
             Ok(VcpuExit::Shutdown) => Exit::Shutdown,
             Ok(other) => Exit::Other(format!("{other:?}")),
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
@@ -259,13 +272,11 @@ impl Machine {
     /// Returns `value` from the system call: `rax` set, the CPU back at the
     /// instruction after `syscall` (`rcx`) with its flags (`r11`), as
     /// `sysret` would.
-    pub(crate) fn finish_call(&mut self, value: u64) -> Result<(), SandboxError> {
+    pub(crate) fn finish_call(&mut self, value: u64) {
         self.regs.rax = value;
         self.regs.rip = self.regs.rcx;
         self.regs.rflags = (self.regs.r11 & USER_FLAGS) | RFLAGS_START;
-        self.vcpu
-            .set_regs(&self.regs)
-            .map_err(|e| SandboxError::Engine(format!("microvm: KVM_SET_REGS: {e}")))
+        self.write_regs();
     }
 
     /// Where the exception behind [`Exit::Vector`] happened: the frame the

@@ -146,15 +146,15 @@ impl MicroVmSandbox {
                 Exit::Doorbell { rip } if rip == layout::STUB_AFTER_STORE => {
                     let call = self.machine.call();
                     match process.call(&mut guest, call)? {
-                        Next::Return(v) => self.machine.finish_call(v)?,
+                        Next::Return(v) => self.machine.finish_call(v),
                         Next::Exit(code) => break code,
                         Next::SetFsBase(v) => {
                             self.machine.set_fs_base(v)?;
-                            self.machine.finish_call(0)?;
+                            self.machine.finish_call(0);
                         }
                         Next::SetGsBase(v) => {
                             self.machine.set_gs_base(v)?;
-                            self.machine.finish_call(0)?;
+                            self.machine.finish_call(0);
                         }
                     }
                 }
