@@ -198,8 +198,7 @@ fn execute(args: &RunArgs) -> Result<u8, Failure> {
         ..Limits::default()
     };
     let template = engine.prepare(&Artifact::new(bytes), limits)?;
-    let mut argv = vec![program_name(args)];
-    argv.extend(args.args.iter().cloned());
+    let argv = argv(args);
 
     let invocation_entry = match &args.invoke {
         Some(name) => Some(template.entry(name)?),
@@ -243,8 +242,7 @@ fn run_microvm(
         ..Limits::default()
     };
     let template = engine.prepare(&Artifact::new(bytes), limits)?;
-    let mut argv = vec![program_name(args)];
-    argv.extend(args.args.iter().cloned());
+    let argv = argv(args);
     let mut vm = engine.start(&template)?;
     let out = vm.invoke(Invocation::Command {
         args: &argv,
@@ -255,11 +253,16 @@ fn run_microvm(
     Ok(print_output(&out, output_bytes))
 }
 
-fn program_name(args: &RunArgs) -> String {
-    args.file
+/// The program's arguments: its file name, then what follows `--`.
+fn argv(args: &RunArgs) -> Vec<String> {
+    let name = args
+        .file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "module".into())
+        .unwrap_or_else(|| "module".into());
+    std::iter::once(name)
+        .chain(args.args.iter().cloned())
+        .collect()
 }
 
 /// Writes the sandbox's output on ours; returns the exit status to use.

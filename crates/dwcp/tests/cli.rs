@@ -569,6 +569,48 @@ fn run_unimplemented_tiers_say_not_supported() {
     assert_code(&out, 0);
 }
 
+/// A microVM program built by scripts/build-examples.sh.
+fn microvm_program(name: &str) -> String {
+    let path = examples_dir().join("build/microvm").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/build-examples.sh` first",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+#[test]
+fn run_microvm_runs_a_static_linux_program_with_args_env_and_stdin() {
+    let out = dwcp(&["run", "--tier", "microvm", &microvm_program("hello.glibc")]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "hello from a microVM\n");
+    let input = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(input.path(), "piped\n").unwrap();
+    let out = dwcp(&[
+        "run",
+        "--tier",
+        "microvm",
+        &microvm_program("echo.musl"),
+        "--stdin",
+        &input.path().display().to_string(),
+        "--",
+        "x",
+    ]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), "piped\narg 1: x\n");
+    let out = dwcp(&[
+        "run",
+        "--tier",
+        "microvm",
+        "--timeout",
+        "200ms",
+        &microvm_program("loop.musl"),
+    ]);
+    assert_code(&out, 124);
+    assert_stderr_has(&out, "timed out");
+}
+
 #[test]
 fn run_microvm_refuses_what_is_not_a_static_linux_program() {
     let out = dwcp(&["run", &example("hello.wat"), "--tier", "microvm"]);

@@ -72,6 +72,16 @@ fn run(
     })
 }
 
+/// A command with `args` and nothing else granted.
+fn command(args: &[String]) -> Invocation<'_> {
+    Invocation::Command {
+        args,
+        env: &[],
+        stdin: b"",
+        dirs: &[],
+    }
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -284,16 +294,7 @@ fn a_cold_start_never_sees_an_earlier_requests_memory() {
         let mut vm = engine().start(&template).unwrap();
         let mut once = |secret: &str| {
             let args = vec!["leak".to_string(), secret.to_string()];
-            text(
-                &vm.invoke(Invocation::Command {
-                    args: &args,
-                    env: &[],
-                    stdin: b"",
-                    dirs: &[],
-                })
-                .unwrap()
-                .stdout,
-            )
+            text(&vm.invoke(command(&args)).unwrap().stdout)
         };
         let first = once("request-one-secret");
         let second = once("request-two-secret");
@@ -303,14 +304,7 @@ fn a_cold_start_never_sees_an_earlier_requests_memory() {
         let pool = MicroVmPool::new(template.clone(), 1);
         for secret in ["pool-secret-a", "pool-secret-b"] {
             let args = vec!["leak".to_string(), secret.to_string()];
-            let out = pool
-                .invoke(Invocation::Command {
-                    args: &args,
-                    env: &[],
-                    stdin: b"",
-                    dirs: &[],
-                })
-                .unwrap();
+            let out = pool.invoke(command(&args)).unwrap();
             assert!(
                 !text(&out.stdout).contains("secret"),
                 "{libc}: {}",
