@@ -611,6 +611,23 @@ fn run_microvm_runs_a_static_linux_program_with_args_env_and_stdin() {
     assert_stderr_has(&out, "timed out");
 }
 
+/// Without /dev/kvm (hidden here by an empty /dev in a private mount
+/// namespace: the tests run as root, as CI does) the tier says so.
+#[test]
+fn run_microvm_without_kvm_says_not_supported_here() {
+    let script = format!(
+        "mount -t tmpfs none /dev && exec {} run --tier microvm {}",
+        env!("CARGO_BIN_EXE_dwcp"),
+        microvm_program("hello.musl")
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .output()
+        .expect("unshare (util-linux) is needed to hide /dev/kvm");
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "not supported here: cannot open /dev/kvm");
+}
+
 #[test]
 fn run_microvm_refuses_what_is_not_a_static_linux_program() {
     let out = dwcp(&["run", &example("hello.wat"), "--tier", "microvm"]);

@@ -50,6 +50,13 @@ impl Host {
                 "cannot open /dev/kvm ({e}); it needs Linux KVM and read-write access to /dev/kvm"
             ))
         })?;
+        // KVM_GET_API_VERSION is 12 on every KVM since Linux 2.6.22.
+        const KVM_API_VERSION: i32 = 12;
+        if kvm.get_api_version() != KVM_API_VERSION {
+            return Err(not_here(
+                "/dev/kvm does not answer as a KVM device (KVM_GET_API_VERSION)",
+            ));
+        }
         for (cap, name) in [
             (Cap::ImmediateExit, "KVM_CAP_IMMEDIATE_EXIT"),
             (Cap::UserMemory, "KVM_CAP_USER_MEMORY"),
