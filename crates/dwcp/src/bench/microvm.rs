@@ -8,6 +8,9 @@
 //!   restore the pages the last run dirtied, build the initial stack, reset
 //!   the registers, run the guest (`exit_group(0)`: one system call) to its
 //!   exit. Baseline `native-process`: `fork`+`exec`+`wait` of the same ELF.
+//! - `lab-microvm-reset` and `lab-microvm-run`: the two halves of
+//!   `microvm-cold` timed apart on one VM (the page restore; then stack,
+//!   registers and `KVM_RUN` to the exit).
 //! - `microvm-fresh-vm`: a VM created from nothing (KVM VM and vCPU,
 //!   memory mapped, CPU set up) and run to the same exit; no baseline, the
 //!   goal is an absolute one.
@@ -112,6 +115,8 @@ pub fn run(quick: bool) -> Result<Report> {
             "compute_steps": COMPUTE_STEPS,
             "compute_runs": plan.compute_runs,
             "kvm": kvm_flavour(),
+            // The machine is shared: how busy it was when the run began.
+            "loadavg_at_start": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
         }),
     );
     let engine =
@@ -126,6 +131,18 @@ pub fn run(quick: bool) -> Result<Report> {
         &cold,
         Some("native-process"),
     ));
+
+    progress(
+        "microvm",
+        "cold, split: the reset alone, then the run alone",
+    );
+    let (reset, run) = split_runs(&exit, plan.cold)?;
+    report
+        .series
+        .push(Series::latency("lab-microvm-reset", &reset, None));
+    report
+        .series
+        .push(Series::latency("lab-microvm-run", &run, None));
 
     progress(
         "microvm",
@@ -245,6 +262,27 @@ fn pooled_runs(
         }
     }
     Ok(hist)
+}
+
+/// The two halves of `microvm-cold`, timed apart on one VM: restoring the
+/// dirtied pages, then an invocation on the clean VM (stack, registers,
+/// `KVM_RUN` to the exit).
+fn split_runs(
+    template: &Arc<MicroVmTemplate>,
+    samples: usize,
+) -> Result<(Histogram<u64>, Histogram<u64>)> {
+    let mut vm = MicroVmSandbox::start(template)?;
+    let (mut reset, mut run) = (histogram(), histogram());
+    vm.invoke(command())?;
+    for _ in 0..samples {
+        let t = Instant::now();
+        vm.reset()?;
+        record(&mut reset, t.elapsed());
+        let t = Instant::now();
+        vm.invoke(command())?;
+        record(&mut run, t.elapsed());
+    }
+    Ok((reset, run))
 }
 
 fn fresh_runs(template: &Arc<MicroVmTemplate>, samples: usize) -> Result<Histogram<u64>> {
