@@ -40,8 +40,10 @@ use super::report::{Report, Series, histogram, record, record_avg};
 
 /// Where the guests' code is linked.
 const ENTRY: u64 = 0x40_1000;
-/// System calls per run in `microvm-syscall`.
-const SYSCALLS: u32 = 200;
+/// System calls per run in `microvm-syscall`: few, so that a run is
+/// rarely preempted on a shared machine and the p50 shows the round trip
+/// rather than time spent waiting for a core.
+const SYSCALLS: u32 = 10;
 /// LCG steps of the compute guest: a few hundred milliseconds on one core.
 const COMPUTE_STEPS: u64 = 400_000_000;
 /// The memory of the benchmark's VMs: the tier's smallest.
@@ -93,14 +95,14 @@ pub fn run(quick: bool) -> Result<Report> {
         Plan {
             cold: 2_000,
             fresh: 100,
-            syscall_runs: 50,
+            syscall_runs: 500,
             compute_runs: 3,
         }
     } else {
         Plan {
             cold: 20_000,
             fresh: 1_000,
-            syscall_runs: 500,
+            syscall_runs: 5_000,
             compute_runs: 10,
         }
     };
