@@ -571,13 +571,7 @@ fn run_unimplemented_tiers_say_not_supported() {
 
 /// A microVM program built by scripts/build-examples.sh.
 fn microvm_program(name: &str) -> String {
-    let path = examples_dir().join("build/microvm").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `bash scripts/build-examples.sh` first",
-        path.display()
-    );
-    path.display().to_string()
+    built(&format!("microvm/{name}"))
 }
 
 #[test]
@@ -643,7 +637,12 @@ fn run_microvm_refuses_what_is_not_a_static_linux_program() {
 
 /// The C program that reads and writes files (built by scripts/build-examples.sh).
 fn files_wasm() -> String {
-    let path = examples_dir().join("build/files.wasm");
+    built("files.wasm")
+}
+
+/// A file under examples/build/ (made by scripts/build-examples.sh).
+fn built(rel: &str) -> String {
+    let path = examples_dir().join("build").join(rel);
     assert!(
         path.exists(),
         "{} is missing: run `bash scripts/build-examples.sh` first",
