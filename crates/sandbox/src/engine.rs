@@ -11,25 +11,27 @@ use crate::{Artifact, Limits, SandboxError};
 pub enum Tier {
     /// WebAssembly in-process isolation (wasmtime).
     Wasm,
-    /// A hardware-virtualized microVM (not implemented yet).
+    /// A KVM microVM running a static Linux program with no guest kernel.
     MicroVm,
     /// A verified eBPF program (not implemented yet).
     Ebpf,
 }
 
 impl Tier {
-    /// Checks that this build has an engine for the tier. Only the wasm
-    /// tier exists today; the others answer [`SandboxError::NotSupported`].
+    /// Checks that this build and machine have an engine for the tier: wasm
+    /// always; microvm where `/dev/kvm` can be opened (else
+    /// [`SandboxError::NotSupported`] says why); ebpf not yet.
     ///
     /// ```
     /// use sandbox::Tier;
     /// assert!(Tier::Wasm.available().is_ok());
-    /// assert_eq!(Tier::MicroVm.available().unwrap_err().code(), "not_supported");
+    /// assert_eq!(Tier::Ebpf.available().unwrap_err().code(), "not_supported");
     /// ```
     pub fn available(self) -> Result<(), SandboxError> {
         match self {
             Tier::Wasm => Ok(()),
-            Tier::MicroVm | Tier::Ebpf => Err(SandboxError::NotSupported {
+            Tier::MicroVm => crate::microvm::available(),
+            Tier::Ebpf => Err(SandboxError::NotSupported {
                 what: format!(
                     "the `{}` tier is not implemented yet; use the `wasm` tier",
                     self.as_str()

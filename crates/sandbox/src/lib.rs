@@ -5,8 +5,9 @@
 //! isolated instance; an *invocation* runs one entry point in it with input
 //! and collects its output. The [`Engine`] and [`Sandbox`] traits say this
 //! independently of the isolation tier; [`wasm::WasmEngine`] is the
-//! WebAssembly tier on wasmtime (microVM and eBPF tiers come later behind
-//! the same traits and today answer [`SandboxError::NotSupported`]).
+//! WebAssembly tier on wasmtime, [`microvm::MicroVmEngine`] runs static
+//! x86-64 Linux programs in KVM microVMs with no guest kernel (the eBPF
+//! tier comes later and today answers [`SandboxError::NotSupported`]).
 //!
 //! Invariants:
 //! - Untrusted code never reaches the host: no files, network, environment
@@ -26,6 +27,7 @@ mod artifact;
 mod engine;
 mod error;
 mod limits;
+pub mod microvm;
 pub mod wagi;
 pub mod wasm;
 
@@ -33,6 +35,7 @@ pub use artifact::{Artifact, Digest};
 pub use engine::{DirGrant, Engine, EntryId, Invocation, Output, Sandbox, Template, Tier};
 pub use error::SandboxError;
 pub use limits::{Limits, WarmPolicy};
+pub use microvm::{MicroVmConfig, MicroVmEngine, MicroVmPool, MicroVmSandbox, MicroVmTemplate};
 pub use wasm::{
     ColdLane, Profile, SandboxGroup, SandboxPool, WasmConfig, WasmEngine, WasmSandbox, WasmTemplate,
 };

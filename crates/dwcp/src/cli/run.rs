@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use sandbox::{
-    Artifact, DirGrant, Engine, Invocation, Limits, Profile, Sandbox, SandboxError, Template, Tier,
-    WasmConfig, WasmEngine,
+    Artifact, DirGrant, Engine, Invocation, Limits, MicroVmConfig, MicroVmEngine, Output, Profile,
+    Sandbox, SandboxError, Template, Tier, WasmConfig, WasmEngine,
 };
 
 use crate::units::{parse_duration, parse_size};
@@ -17,7 +17,8 @@ const EXIT_TIMEOUT: u8 = 124;
 /// input), as opposed to the module exiting with its own status.
 const EXIT_FAILED: u8 = 125;
 
-/// Run one sandbox from a `.wasm` or `.wat` file and print its output.
+/// Run one sandbox from a `.wasm` or `.wat` file (or, with --tier microvm, a
+/// static x86-64 Linux executable) and print its output.
 ///
 /// Without --invoke the module runs as a WASI command (`_start`): stdin,
 /// arguments, --env variables and --dir directories are all it is granted; its stdout and
@@ -25,11 +26,15 @@ const EXIT_FAILED: u8 = 125;
 /// --invoke NAME the raw entry point NAME is called with the --stdin bytes
 /// as input and the bytes it returns are printed.
 ///
+/// With --tier microvm the file is a static Linux program (gcc -static or
+/// musl-gcc -static) run in a KVM microVM with no guest kernel: it gets
+/// its arguments, --env variables and stdin, and no file system.
+///
 /// Exit status: the module's own, 124 when it timed out, 125 when it
 /// trapped, hit a limit or could not start.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  dwcp run examples/hello.wat\n  echo hi | dwcp run examples/echo.wat --stdin -\n  dwcp run examples/reverse.wat --invoke reverse --stdin note.txt\n  dwcp run app.wasm --env REQUEST_METHOD=GET --timeout 500ms --memory 16MiB"
+    after_help = "Examples:\n  dwcp run examples/hello.wat\n  dwcp run --tier microvm examples/build/microvm/hello.musl\n  echo hi | dwcp run examples/echo.wat --stdin -\n  dwcp run examples/reverse.wat --invoke reverse --stdin note.txt\n  dwcp run app.wasm --env REQUEST_METHOD=GET --timeout 500ms --memory 16MiB"
 )]
 pub struct RunArgs {
     /// The module: a WebAssembly binary (.wasm) or text (.wat) file.
@@ -61,7 +66,7 @@ pub struct RunArgs {
     /// Cap on each of stdout, stderr and returned bytes; output past it is dropped.
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = parse_size)]
     max_output: u64,
-    /// Isolation tier: wasm (microvm and ebpf are not implemented yet).
+    /// Isolation tier: wasm, or microvm for static Linux programs (ebpf is not implemented yet).
     #[arg(long, default_value = "wasm")]
     tier: Tier,
     /// Memory profile: fast (guard pages, no bounds checks) or dense (small slots).
@@ -167,6 +172,9 @@ fn execute(args: &RunArgs) -> Result<u8, Failure> {
     let output_bytes = usize::try_from(args.max_output)
         .map_err(|_| Failure::Usage("--max-output is too large".into()))?;
 
+    if args.tier == Tier::MicroVm {
+        return run_microvm(args, bytes, &input, &env, &dirs, output_bytes);
+    }
     let mut config = WasmConfig::for_profile(args.profile);
     config.max_live = 4;
     config.fuel = args.fuel.is_some();
@@ -190,13 +198,7 @@ fn execute(args: &RunArgs) -> Result<u8, Failure> {
         ..Limits::default()
     };
     let template = engine.prepare(&Artifact::new(bytes), limits)?;
-    let program = args
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "module".into());
-    let mut argv = vec![program];
-    argv.extend(args.args.iter().cloned());
+    let argv = argv(args);
 
     let invocation_entry = match &args.invoke {
         Some(name) => Some(template.entry(name)?),
@@ -215,6 +217,56 @@ fn execute(args: &RunArgs) -> Result<u8, Failure> {
             dirs: &dirs,
         })?,
     };
+    Ok(print_output(&out, output_bytes))
+}
+
+/// `dwcp run --tier microvm`: the program as a command in a fresh microVM.
+fn run_microvm(
+    args: &RunArgs,
+    bytes: Vec<u8>,
+    input: &[u8],
+    env: &[(String, String)],
+    dirs: &[DirGrant],
+    output_bytes: usize,
+) -> Result<u8, Failure> {
+    if args.invoke.is_some() || args.fuel.is_some() {
+        return Err(Failure::Usage(
+            "--invoke and --fuel are wasm tier options; a microvm program runs as a command under a deadline".into(),
+        ));
+    }
+    let engine = MicroVmEngine::new(MicroVmConfig { max_live: 4 })?;
+    let limits = Limits {
+        memory_bytes: args.memory.unwrap_or(Limits::default().memory_bytes),
+        deadline: args.timeout,
+        output_bytes,
+        ..Limits::default()
+    };
+    let template = engine.prepare(&Artifact::new(bytes), limits)?;
+    let argv = argv(args);
+    let mut vm = engine.start(&template)?;
+    let out = vm.invoke(Invocation::Command {
+        args: &argv,
+        env,
+        stdin: input,
+        dirs,
+    })?;
+    Ok(print_output(&out, output_bytes))
+}
+
+/// The program's arguments: its file name, then what follows `--`.
+fn argv(args: &RunArgs) -> Vec<String> {
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "module".into());
+    std::iter::once(name)
+        .chain(args.args.iter().cloned())
+        .collect()
+}
+
+/// Writes the sandbox's output on ours; returns the exit status to use.
+fn print_output(out: &Output, output_bytes: usize) -> u8 {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(&out.returned);
     let _ = stdout.write_all(&out.stdout);
@@ -229,5 +281,5 @@ fn execute(args: &RunArgs) -> Result<u8, Failure> {
     if let Some(fuel) = out.fuel_used {
         eprintln!("fuel used: {fuel}");
     }
-    Ok(out.exit_code.clamp(0, 255) as u8)
+    out.exit_code.clamp(0, 255) as u8
 }
