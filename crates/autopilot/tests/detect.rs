@@ -1,8 +1,9 @@
 //! The detectors as a user of the crate sees them: streaming (a prefix
 //! scores as the prefix of the whole run does), deterministic, bounded in
-//! memory, and right about plain anomalies, with the evidence to show.
+//! memory, and right about plain anomalies, with the evidence to show;
+//! and what NAB's known range changes.
 
-use autopilot::detect::{DetectorKind, Ensemble, EnsembleConfig};
+use autopilot::detect::{DetectorKind, Ensemble, EnsembleConfig, KnownRange};
 use autopilot::synth::{Rng, Shape, series};
 
 const FIVE_MINUTES_MS: i64 = 300_000;
@@ -132,4 +133,66 @@ fn a_flat_series_never_fires_until_it_moves() {
     }
     let a = e.observe(START_MS + 2000 * FIVE_MINUTES_MS, 43.0);
     assert!(a.anomalous, "{a:?}");
+}
+
+#[test]
+fn a_known_range_weighs_a_departure_by_its_share_of_it() {
+    // A noisy level of 50 with a jump of 30 at point 2500.
+    let mut rng = Rng::new(16);
+    let points: Vec<(i64, f64)> = (0..3000)
+        .map(|i| {
+            let jump = if i == 2500 { 30.0 } else { 0.0 };
+            (
+                START_MS + i as i64 * FIVE_MINUTES_MS,
+                50.0 + rng.normal() + jump,
+            )
+        })
+        .collect();
+    let at_jump = |mut e: Ensemble| {
+        let mut last = None;
+        for &(t, v) in &points[..=2500] {
+            last = Some(e.observe(t, v));
+        }
+        last.expect("points")
+    };
+    let live = at_jump(Ensemble::new(EnsembleConfig::default()));
+    assert!(live.anomalous, "{live:?}");
+    assert_eq!(live.range_factor, 1.0);
+    // 30 is 3 % of a range of 1,000: it keeps 30 % of its strength (the
+    // default share is 10 %).
+    let wide = KnownRange {
+        min: 0.0,
+        max: 1000.0,
+    };
+    let a = at_jump(Ensemble::with_known_range(EnsembleConfig::default(), wide));
+    assert!((a.range_factor - 0.3).abs() < 0.05, "{a:?}");
+    assert!((a.strength - live.strength * a.range_factor).abs() < 1e-9);
+    // Against the series' own span, the jump is most of it: full strength.
+    let own = KnownRange {
+        min: 45.0,
+        max: 85.0,
+    };
+    let a = at_jump(Ensemble::with_known_range(EnsembleConfig::default(), own));
+    assert_eq!(a.range_factor, 1.0);
+    assert_eq!(a.score, live.score);
+}
+
+#[test]
+fn with_a_known_range_a_prefix_still_scores_as_the_whole_run_does() {
+    let points = rate(17, Some(2500));
+    let range = KnownRange {
+        min: 0.0,
+        max: 2000.0,
+    };
+    let run = |points: &[(i64, f64)]| {
+        let mut e = Ensemble::with_known_range(EnsembleConfig::default(), range);
+        points
+            .iter()
+            .map(|&(t, v)| e.observe(t, v).score)
+            .collect::<Vec<f64>>()
+    };
+    let whole = run(&points);
+    for cut in [1, 1500, 2501] {
+        assert_eq!(run(&points[..cut]), whole[..cut], "prefix of {cut} points");
+    }
 }

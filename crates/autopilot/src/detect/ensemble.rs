@@ -11,6 +11,13 @@
 //! a detection the ensemble keeps quiet until something stronger comes
 //! (the refractory spell), so one incident is reported once, not at every
 //! point it lasts.
+//!
+//! A series' range may be known before its first point ([`KnownRange`]:
+//! NAB's protocol hands every detector the minimum and maximum of the
+//! whole file). Only [`Ensemble::with_known_range`] uses it: a point whose
+//! departure from the expected value is a small share of that range is
+//! scaled down. A live stream has no such range, and [`Ensemble::new`]
+//! runs without it.
 
 use serde::Serialize;
 
@@ -37,6 +44,11 @@ pub struct EnsembleConfig {
     /// After a detection, the combined strength a point must beat decays
     /// from the detection's with this half-life, in points.
     pub refractory_half_life_points: f64,
+    /// With a [`KnownRange`]: a point's strength is multiplied by its
+    /// departure from the expected value over this share of the range
+    /// (at most 1), so only departures of at least this share keep their
+    /// full strength. Unused without a known range.
+    pub range_share: f64,
 }
 
 impl Default for EnsembleConfig {
@@ -49,6 +61,7 @@ impl Default for EnsembleConfig {
             calibration: Calibration::default(),
             weights: [1.0; 4],
             refractory_half_life_points: 100.0,
+            range_share: 0.1,
         }
     }
 }
@@ -67,8 +80,13 @@ pub struct Assessment {
     /// most surprised by it): the recent median, the same time of day or
     /// the same time of week.
     pub baseline: Option<Baseline>,
-    /// The weighted mean of the detectors' calibrated strengths.
+    /// The weighted mean of the detectors' calibrated strengths, times
+    /// `range_factor`.
     pub strength: f64,
+    /// With a [`KnownRange`], the departure from `expected` over
+    /// [`EnsembleConfig::range_share`] of the range, at most 1; 1 without
+    /// one (or without an expected value).
+    pub range_factor: f64,
     /// Whether the point came inside the quiet spell after a stronger
     /// detection (its score is then 0).
     pub suppressed: bool,
@@ -81,10 +99,29 @@ pub struct Assessment {
     pub signals: [Signal; 4],
 }
 
+/// The span of a series' values, known before its first point: NAB's
+/// `inputMin` and `inputMax`, taken over the whole file (look-ahead that
+/// NAB's protocol gives every detector; a live stream has none).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KnownRange {
+    pub min: f64,
+    pub max: f64,
+}
+
+impl KnownRange {
+    /// The range's width, if it is a usable positive number.
+    fn width(&self) -> Option<f64> {
+        let w = self.max - self.min;
+        (w.is_finite() && w > 0.0).then_some(w)
+    }
+}
+
 /// The four detectors on one series.
 #[derive(Clone, Debug)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
+    /// `Some` only through [`Ensemble::with_known_range`].
+    range: Option<KnownRange>,
     robust: Robust,
     forecast: Forecast,
     change: ChangePoint,
@@ -95,6 +132,7 @@ pub struct Ensemble {
 }
 
 impl Ensemble {
+    /// The ensemble for a live stream: nothing known ahead.
     pub fn new(cfg: EnsembleConfig) -> Ensemble {
         let decay = 0.5f64.powf(1.0 / cfg.refractory_half_life_points.max(1e-9));
         Ensemble {
@@ -104,7 +142,29 @@ impl Ensemble {
             discord: Discord::new(cfg.discord.clone(), &cfg.calibration),
             peak: 0.0,
             decay,
+            range: None,
             cfg,
+        }
+    }
+
+    /// The ensemble for a series whose range is known before its first
+    /// point (NAB's protocol: see [`KnownRange`]).
+    pub fn with_known_range(cfg: EnsembleConfig, range: KnownRange) -> Ensemble {
+        Ensemble {
+            range: Some(range),
+            ..Ensemble::new(cfg)
+        }
+    }
+
+    /// How much of its strength a point departing from `expected` by
+    /// `departure` keeps, given the known range (1 without one).
+    fn range_factor(&self, departure: Option<f64>) -> f64 {
+        let share = self.cfg.range_share;
+        match (self.range.and_then(|r| r.width()), departure) {
+            (Some(width), Some(d)) if share > 0.0 && d.is_finite() => {
+                (d.abs() / (share * width)).min(1.0)
+            }
+            _ => 1.0,
         }
     }
 
@@ -117,8 +177,10 @@ impl Ensemble {
             .observe(robust.ready.then(|| self.robust.last_z()));
         let discord = self.discord.observe(value);
         let signals = [robust, forecast, change, discord];
+        let expected = robust.expected.or(forecast.expected);
+        let range_factor = self.range_factor(expected.map(|e| value - e));
         let total_weight: f64 = self.cfg.weights.iter().sum();
-        let strength = if total_weight > 0.0 {
+        let mean = if total_weight > 0.0 {
             signals
                 .iter()
                 .zip(self.cfg.weights)
@@ -128,6 +190,7 @@ impl Ensemble {
         } else {
             0.0
         };
+        let strength = mean * range_factor;
         let bar = self.peak * self.decay;
         let suppressed = strength > 0.0 && strength <= bar;
         self.peak = bar.max(strength);
@@ -139,10 +202,11 @@ impl Ensemble {
         Assessment {
             t_ms,
             observed: value,
-            expected: robust.expected.or(forecast.expected),
+            expected,
             band: robust.band.or(forecast.band),
             baseline: self.robust.baseline(),
             strength,
+            range_factor,
             suppressed,
             score,
             anomalous: score >= 0.5,

@@ -10,8 +10,10 @@
 //!   forecast.
 //! - [`ChangePoint`]: a two-sided CUSUM over standardised residuals, for
 //!   shifts too small for any single point to stand out.
-//! - [`Ensemble`]: all three on one series, combined into one score with
-//!   the evidence ([`Assessment`]).
+//! - [`Discord`]: how new the shape of the last points is.
+//! - [`Ensemble`]: all four on one series, combined into one score with
+//!   the evidence ([`Assessment`]); given a [`KnownRange`] (NAB's protocol
+//!   only), it also weighs a departure by its share of that range.
 //!
 //! [`WindowedGaussian`] is a baseline for benchmarks (NAB's simplest
 //! detector), not one of the product's detectors.
@@ -29,7 +31,7 @@ mod robust;
 pub use calibrate::{Calibration, Calibrator};
 pub use change::{ChangeConfig, ChangePoint};
 pub use discord::{Discord, DiscordConfig};
-pub use ensemble::{Assessment, Ensemble, EnsembleConfig};
+pub use ensemble::{Assessment, Ensemble, EnsembleConfig, KnownRange};
 pub use forecast::{Forecast, ForecastConfig};
 pub use gaussian::{NAB_WINDOW_POINTS, WindowedGaussian, erf};
 pub use robust::{Baseline, Robust, RobustConfig};

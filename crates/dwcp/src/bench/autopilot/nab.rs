@@ -3,17 +3,24 @@
 //! `--nab DIR`, point by point, in order, one fresh detector per series —
 //! and scored by the autopilot's Rust implementation of NAB's scorer.
 //!
+//! NAB's protocol hands each detector, before the first point, the
+//! series' minimum and maximum over the whole file and its length
+//! ([`NabContext`]); the headline run gives the ensemble that context
+//! (`Ensemble::with_known_range`), and a second run gives it nothing, as
+//! on a live stream (`live-…`).
+//!
 //! Series:
 //! - `standard`, `reward_low_FP_rate`, `reward_low_FN_rate`: the
 //!   ensemble's normalised NAB scores (0 is the null detector, 100 the
-//!   perfect one), each profile's threshold optimised over the corpus.
+//!   perfect one), each profile's threshold optimised over the corpus;
+//!   `live-…`: the same without NAB's context.
 //! - `numenta-…` (baseline): Numenta HTM's stored results
 //!   (`DIR/results/numenta/`, when present) re-scored by the same scorer
 //!   in the same run; `windowed-gaussian-…` (a second baseline): NAB's
 //!   simplest detector, run and scored in the same run.
-//! - `standard-even-series`, `standard-odd-series`: the standard profile
-//!   on the even- and odd-numbered series (by name) alone; the
-//!   ensemble's parameters were chosen on the even ones only.
+//! - `<profile>-even-series`, `<profile>-odd-series` (and `live-…`): each
+//!   profile on the even- and odd-numbered series (by name) alone; every
+//!   parameter of the ensemble was kept only if it helped both halves.
 //! - `scorer-error`: the largest gap between this scorer's figures for
 //!   Numenta's results and the official scorer's (`reference-scores.json`).
 //! - `points-per-s` (over the detecting thread's CPU time), `observe`
@@ -30,11 +37,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use autopilot::detect::{Ensemble, EnsembleConfig, NAB_WINDOW_POINTS, WindowedGaussian};
-use autopilot::nab::{ProfileScore, Scored, score::score};
+use autopilot::nab::{NabContext, ProfileScore, Scored, score::score};
 use serde_json::json;
 
 use super::AutopilotArgs;
-use super::corpus::{self, Corpus};
+use super::corpus::{self, Corpus, Entry};
 use crate::bench::progress;
 use crate::bench::report::{Report, Series, histogram, record_avg};
 
@@ -83,14 +90,21 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
     let ours = detect(
         &corpus,
         |t, v, d: &mut Ensemble| d.observe(t, v).score,
-        || Ensemble::new(cfg.clone()),
+        |e| nab_ensemble(&cfg, e),
+        Ensemble::memory_bytes,
+    );
+    progress("nab", "the ensemble without NAB's context (live)");
+    let live = detect(
+        &corpus,
+        |t, v, d: &mut Ensemble| d.observe(t, v).score,
+        |_| Ensemble::new(cfg.clone()),
         Ensemble::memory_bytes,
     );
     progress("nab", "windowed Gaussian baseline");
     let gaussian = detect(
         &corpus,
         |_, v, d: &mut WindowedGaussian| d.observe(v),
-        || WindowedGaussian::new(NAB_WINDOW_POINTS),
+        |_| WindowedGaussian::new(NAB_WINDOW_POINTS),
         WindowedGaussian::memory_bytes,
     );
     let numenta = corpus::load_results(&dir.join("results/numenta"), "numenta", &corpus.entries)?;
@@ -123,7 +137,23 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
     }
     let numenta_scores = numenta.as_ref().map(|n| profile_scores(&corpus, n));
     let baseline = numenta_scores.as_ref().map(|_| "numenta-");
-    add_scores(&mut report, &corpus, &ours.scores, &ours_scores, baseline);
+    add_scores(
+        &mut report,
+        &corpus,
+        "",
+        &ours.scores,
+        &ours_scores,
+        baseline,
+    );
+    let live_scores = profile_scores(&corpus, &live.scores);
+    add_scores(
+        &mut report,
+        &corpus,
+        "live-",
+        &live.scores,
+        &live_scores,
+        baseline,
+    );
     add_baselines(
         &mut report,
         numenta_scores.as_deref(),
@@ -134,12 +164,22 @@ pub fn run(args: &AutopilotArgs) -> Result<Report> {
     Ok(report.finish())
 }
 
-/// The ensemble's scores per profile (each beside `baseline` + the
-/// profile's name, if given), on each half of the series, and per
-/// category at the standard threshold.
+/// The ensemble for one series as NAB's protocol runs it: with the
+/// series' range, which NAB hands every detector up front.
+fn nab_ensemble(cfg: &EnsembleConfig, e: &Entry) -> Ensemble {
+    match NabContext::of(&e.series) {
+        Some(c) => Ensemble::with_known_range(cfg.clone(), c.known_range()),
+        None => Ensemble::new(cfg.clone()),
+    }
+}
+
+/// The ensemble's scores per profile, named `prefix` + the profile (each
+/// beside `baseline` + the profile's name, if given), on each half of the
+/// series, and per category at the standard threshold.
 fn add_scores(
     report: &mut Report,
     corpus: &Corpus,
+    prefix: &str,
     scores: &BTreeMap<String, Vec<f64>>,
     ours_scores: &[ProfileScore],
     baseline: Option<&str>,
@@ -147,14 +187,14 @@ fn add_scores(
     for p in ours_scores {
         let base = baseline.map(|b| format!("{b}{}", p.profile));
         report.series.push(Series::value(
-            &p.profile,
+            &format!("{prefix}{}", p.profile),
             "score",
             round2(p.normalised),
             1,
             base.as_deref(),
         ));
         report.notes.push(format!(
-            "{}: threshold {:.4}, {}/{} windows detected, {} false-positive points{}",
+            "{prefix}{}: threshold {:.4}, {}/{} windows detected, {} false-positive points{}",
             p.profile,
             p.threshold,
             p.windows_detected,
@@ -168,13 +208,12 @@ fn add_scores(
                 ))
         ));
     }
-    // The detector's parameters were tuned on the even-numbered series
-    // only (docs/autopilot.md); the odd ones are the check.
+    // Every parameter was kept only if it helped both halves
+    // (docs/autopilot.md).
     for (half, parity) in [("even", 0), ("odd", 1)] {
-        let standard = half_scores(corpus, scores, |i| i % 2 == parity);
-        if let Some(p) = standard.first() {
+        for p in half_scores(corpus, scores, |i| i % 2 == parity) {
             report.series.push(Series::value(
-                &format!("{}-{half}-series", p.profile),
+                &format!("{prefix}{}-{half}-series", p.profile),
                 "score",
                 round2(p.normalised),
                 1,
@@ -184,7 +223,7 @@ fn add_scores(
     }
     if let Some(standard) = ours_scores.first() {
         for line in category_tallies(corpus, scores, standard.threshold) {
-            report.notes.push(line);
+            report.notes.push(format!("{prefix}{line}"));
         }
     }
 }
@@ -283,7 +322,7 @@ fn write_detections(
 ) -> Result<()> {
     let mut text = String::new();
     for e in &corpus.entries {
-        let mut detector = Ensemble::new(cfg.clone());
+        let mut detector = nab_ensemble(cfg, e);
         let probation = autopilot::nab::probationary_points(e.series.values.len());
         for (i, (t, v)) in e.points().enumerate() {
             let a = detector.observe(t, v);
@@ -308,7 +347,7 @@ fn write_detections(
 fn detect<D>(
     corpus: &Corpus,
     mut observe: impl FnMut(i64, f64, &mut D) -> f64,
-    fresh: impl Fn() -> D,
+    fresh: impl Fn(&Entry) -> D,
     memory: impl Fn(&D) -> usize,
 ) -> Run {
     let mut run = Run {
@@ -321,7 +360,7 @@ fn detect<D>(
     };
     for e in &corpus.entries {
         let cpu_before = thread_cpu();
-        let mut detector = fresh();
+        let mut detector = fresh(e);
         let s = &e.series;
         let mut scores = Vec::with_capacity(s.values.len());
         for (ts, vs) in s
