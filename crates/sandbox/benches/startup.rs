@@ -1,12 +1,12 @@
 //! Criterion benches for the sandbox start paths that `dwcp bench startup`
-//! reports with percentiles: cold through a lane, start plus call, a warm
+//! reports with percentiles: cold through a pool, start plus call, a warm
 //! call, and tuned wasmtime beside them. Run with `cargo bench -p dwcp-sandbox`.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use sandbox::{
-    Artifact, ColdLane, Engine, Invocation, Limits, Sandbox, Template, WasmConfig, WasmEngine,
+    Artifact, ColdPool, Engine, Invocation, Limits, Sandbox, Template, WasmConfig, WasmEngine,
     WasmSandbox,
 };
 
@@ -25,9 +25,9 @@ fn startup(c: &mut Criterion) {
     let call = Invocation::Call { entry, input: &[] };
 
     let mut group = c.benchmark_group("startup");
-    let mut lane = ColdLane::new(template.clone(), ColdLane::DEFAULT_BATCH);
-    group.bench_function("cold-lane (prepare, call, teardown)", |b| {
-        b.iter(|| black_box(lane.invoke(call).expect("invoke")))
+    let pool = ColdPool::new(template.clone(), 64);
+    group.bench_function("cold-pool (call; the preparer thread refills)", |b| {
+        b.iter(|| black_box(pool.invoke_blocking(call).expect("invoke")))
     });
     group.bench_function("start+call (own store)", |b| {
         b.iter(|| {

@@ -20,8 +20,15 @@
 //! - A *cold* start shares no state with any earlier invocation. What a
 //!   *warm* start keeps is the explicit [`WarmPolicy`] of its pool.
 //!
-//! This crate does no async and no networking: callers bring their own
-//! threads. It must not depend on any other DWCP crate.
+//! Guests run as futures (wasmtime's async support, epoch-based yielding):
+//! a server polls them on its own worker threads, a short guest finishes in
+//! the first poll and a long one yields at every epoch tick until its
+//! deadline stops it. The crate spawns no tasks and uses no executor of its
+//! own beyond a small `block_on` for its synchronous methods, and tokio's
+//! timer only for a guest's sleep while a tokio runtime polls it. Its own
+//! threads are the engine's epoch ticker and the preparer that fills cold
+//! pools. It does no networking and must not depend on any other DWCP
+//! crate.
 
 mod artifact;
 mod engine;
@@ -37,5 +44,6 @@ pub use error::SandboxError;
 pub use limits::{Limits, WarmPolicy};
 pub use microvm::{MicroVmConfig, MicroVmEngine, MicroVmPool, MicroVmSandbox, MicroVmTemplate};
 pub use wasm::{
-    ColdLane, Profile, SandboxGroup, SandboxPool, WasmConfig, WasmEngine, WasmSandbox, WasmTemplate,
+    ColdPool, ColdStats, Profile, SandboxGroup, SandboxPool, WasmConfig, WasmEngine, WasmSandbox,
+    WasmTemplate,
 };

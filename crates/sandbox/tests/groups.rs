@@ -1,11 +1,12 @@
-//! Sandbox groups and cold lanes: members share a store but no WebAssembly
-//! state, a failed member stops alone, a lane never reuses an instance, and
-//! live slots come back when groups go.
+//! Sandbox groups and cold pools: members share a store but no WebAssembly
+//! state, a failed member stops alone, a pool never reuses an instance and
+//! is filled by the engine's preparer, a spinning guest yields to others on
+//! its thread, and live slots come back when groups go.
 
 use std::path::PathBuf;
 
 use sandbox::{
-    Artifact, ColdLane, Engine, Invocation, Limits, SandboxError, SandboxGroup, Template,
+    Artifact, ColdPool, Engine, Invocation, Limits, SandboxError, SandboxGroup, Template,
     WasmConfig, WasmEngine,
 };
 
@@ -94,20 +95,36 @@ fn groups_reserve_and_release_live_slots() {
     SandboxGroup::start(&counter, 8).unwrap();
 }
 
+/// Waits (up to a generous deadline, never asserting a duration) until
+/// `engine` has no live sandbox: a dropped pool's instances go at once, but
+/// a batch its preparer was making when it was dropped goes when that round
+/// ends.
+fn wait_until_no_live(engine: &WasmEngine) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while engine.live() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} sandboxes still live",
+            engine.live()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 #[test]
-fn a_cold_lane_never_reuses_an_instance() {
+fn a_cold_pool_never_reuses_an_instance() {
     let engine = engine(16);
     let counter = engine
         .prepare(&example("counter.wat"), Limits::default())
         .unwrap();
     let bump = counter.entry("bump").unwrap();
-    let mut lane = ColdLane::new(counter.clone(), 4);
-    lane.prepare().unwrap();
-    assert_eq!(lane.ready(), 4);
-    // Many more invocations than a batch holds, with and without prepare.
+    let pool = ColdPool::new(counter.clone(), 0);
+    pool.refill().unwrap();
+    assert!(pool.stats().ready >= 1);
+    // Many more invocations than a batch holds, with and without refills.
     for i in 0..25 {
-        let out = lane
-            .invoke(Invocation::Call {
+        let out = pool
+            .invoke_blocking(Invocation::Call {
                 entry: bump,
                 input: &[],
             })
@@ -117,24 +134,26 @@ fn a_cold_lane_never_reuses_an_instance() {
             "invocation {i} saw an earlier one's state"
         );
         if i % 7 == 0 {
-            lane.prepare().unwrap();
+            pool.refill().unwrap();
         }
-        assert!(engine.live() <= 8, "a lane holds at most two batches");
     }
-    drop(lane);
-    assert_eq!(engine.live(), 0);
+    let stats = pool.stats();
+    assert_eq!(stats.served, 25);
+    assert!(stats.prepared >= 1 && stats.prepare_ns > 0, "{stats:?}");
+    drop(pool);
+    wait_until_no_live(&engine);
 }
 
 #[test]
-fn a_cold_lane_runs_commands_with_their_own_stdin() {
+fn a_cold_pool_runs_commands_with_their_own_stdin() {
     let engine = engine(16);
     let echo = engine
         .prepare(&example("echo.wat"), Limits::default())
         .unwrap();
-    let mut lane = ColdLane::new(echo, 2);
+    let pool = ColdPool::new(echo, 2);
     for text in ["first", "second", "third"] {
-        let out = lane
-            .invoke(Invocation::Command {
+        let out = pool
+            .invoke_blocking(Invocation::Command {
                 args: &[],
                 env: &[],
                 stdin: text.as_bytes(),
@@ -146,22 +165,106 @@ fn a_cold_lane_runs_commands_with_their_own_stdin() {
 }
 
 #[test]
-fn a_cold_lane_survives_a_hostile_invocation() {
+fn a_cold_pool_survives_a_hostile_invocation() {
     let engine = engine(16);
     let bad = engine
         .prepare(&example("hostile/unreachable.wat"), Limits::default())
         .unwrap();
     let run = bad.entry("run").unwrap();
-    let mut lane = ColdLane::new(bad, 2);
+    let pool = ColdPool::new(bad, 2);
     for _ in 0..5 {
         assert!(matches!(
-            lane.invoke(Invocation::Call {
+            pool.invoke_blocking(Invocation::Call {
                 entry: run,
                 input: &[]
             }),
             Err(SandboxError::Trap { .. })
         ));
     }
+    assert_eq!(pool.stats().served, 5);
+}
+
+#[test]
+fn the_preparer_fills_a_pool_off_the_request_path() {
+    let engine = engine(64);
+    let counter = engine
+        .prepare(&example("counter.wat"), Limits::default())
+        .unwrap();
+    // Nobody calls refill: the engine's preparer thread fills the pool to
+    // the placed count.
+    let pool = ColdPool::new(counter, 12);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while pool.stats().ready < 12 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", pool.stats());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let stats = pool.stats();
+    assert!(stats.target >= 12, "{stats:?}");
+    assert_eq!(stats.served, 0);
+    assert!(stats.prepared >= 12, "{stats:?}");
+}
+
+#[test]
+fn a_spinning_guest_yields_to_others_on_its_thread_until_its_deadline() {
+    let engine = engine(16);
+    let spin = engine
+        .prepare(
+            &example("hostile/loop.wat"),
+            Limits {
+                deadline: std::time::Duration::from_secs(5),
+                ..Limits::default()
+            },
+        )
+        .unwrap();
+    let counter = engine
+        .prepare(&example("counter.wat"), Limits::default())
+        .unwrap();
+    let (spin_entry, bump) = (spin.entry("run").unwrap(), counter.entry("bump").unwrap());
+    let spinning = ColdPool::new(spin, 1);
+    let quick = ColdPool::new(counter, 1);
+    // One thread runs both: the spinning guest must yield for the quick
+    // ones to run at all.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let spinner = async {
+            spinning
+                .invoke(
+                    Invocation::Call {
+                        entry: spin_entry,
+                        input: &[],
+                    },
+                    |_| {},
+                )
+                .await
+        };
+        let others = async {
+            // Let the spinner start first.
+            tokio::task::yield_now().await;
+            for _ in 0..20 {
+                let out = quick
+                    .invoke(
+                        Invocation::Call {
+                            entry: bump,
+                            input: &[],
+                        },
+                        |_| {},
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(out.returned, FRESH);
+            }
+        };
+        tokio::pin!(spinner);
+        tokio::select! {
+            biased;
+            result = &mut spinner => panic!("the spinner ended before the others: {result:?}"),
+            () = others => {}
+        }
+        assert!(matches!(spinner.await, Err(SandboxError::Timeout { .. })));
+    });
 }
 
 /// A module whose 128 KiB data segment is all 7s; `scribble` returns the sum
@@ -188,17 +291,20 @@ fn scribble_module() -> Artifact {
 
 #[test]
 fn reused_slots_get_the_original_image_back() {
-    // Two slots only, so instances are forced to reuse slots whose pages the
-    // previous instance dirtied (and that stay resident for reuse).
-    let engine = engine(2);
+    // Four slots only (a pool keeps one ready), so instances are forced to
+    // reuse slots whose pages the previous instance dirtied (and that stay
+    // resident for reuse).
+    let engine = engine(4);
     let template = engine
         .prepare(&scribble_module(), Limits::default())
         .unwrap();
     let entry = template.entry("scribble").unwrap();
     let expected = (7u32 * 131072).to_le_bytes();
-    let mut lane = ColdLane::new(template.clone(), 1);
+    let pool = ColdPool::new(template.clone(), 1);
     for i in 0..12 {
-        let out = lane.invoke(Invocation::Call { entry, input: &[] }).unwrap();
+        let out = pool
+            .invoke_blocking(Invocation::Call { entry, input: &[] })
+            .unwrap();
         assert_eq!(out.returned, expected, "instance {i} found a dirtied image");
     }
 }
@@ -215,23 +321,23 @@ fn a_sleep_past_the_deadline_is_a_timeout_and_a_short_one_works() {
         .unwrap();
     let run = sleepy.entry("run").unwrap();
     let nap = sleepy.entry("nap").unwrap();
-    let mut lane = ColdLane::new(sleepy, 2);
+    let pool = ColdPool::new(sleepy, 2);
     // An hour-long poll_oneoff would hold the host thread for an hour; the
     // guard ends it as timed out instead.
     assert!(matches!(
-        lane.invoke(Invocation::Call {
+        pool.invoke_blocking(Invocation::Call {
             entry: run,
             input: &[]
         }),
         Err(SandboxError::Timeout { .. })
     ));
-    lane.invoke(Invocation::Call {
+    pool.invoke_blocking(Invocation::Call {
         entry: nap,
         input: &[],
     })
     .expect("a 1 ms sleep fits a 300 ms deadline");
     assert!(matches!(
-        lane.invoke(Invocation::Command {
+        pool.invoke_blocking(Invocation::Command {
             args: &[],
             env: &[],
             stdin: b"",

@@ -1,5 +1,6 @@
-//! `dwcp bench startup`: how fast a sandbox starts, cold and warm, beside
-//! wasmtime's default configuration and wasmtime tuned by its own docs.
+//! `dwcp bench startup`: how fast a sandbox starts, cold and warm, through
+//! the code the gateway runs per request, beside wasmtime's default
+//! configuration and wasmtime tuned by its own docs.
 //!
 //! Every series times the same trivial module: one page of memory and an
 //! exported `run: () -> ()` that returns at once.
@@ -7,18 +8,32 @@
 //!   `Store` and `Linker::instantiate` per sample, then the call.
 //! - `wasmtime-tuned`: the pooling allocator, copy-on-write images,
 //!   `InstancePre`, a fresh `Store` per sample, then the call.
-//! - `cold`: DWCP's request path: a [`ColdLane`] hands out a never-used
-//!   instance that it prepared ahead of time, and it is called. Preparing
-//!   it is real work, reported separately as `prepare`; `cold-unprepared`
-//!   times `WasmSandbox::start` plus the call in one go.
-//! - `fresh-rate`: fresh sandboxes per second on one thread through a cold
-//!   lane, preparation, call and teardown all included;
-//!   `wasmtime-tuned-rate` is the same loop on tuned wasmtime, the two
-//!   interleaved in alternating slices so that noise hits both. The `-touch`
-//!   variants use a module whose function writes one word of memory.
-//! - `warm`: a call into a kept-alive instance through `Sandbox::invoke`,
-//!   timed in batches because one call is shorter than the clock's own cost;
-//!   `wasmtime-warm` is a bare `TypedFunc::call` timed the same way.
+//! - `cold`: the gateway's per-request start and run, exactly: `await` of
+//!   [`ColdPool::invoke`] (what `VersionHandle::run` calls for a cold
+//!   route), which leases a never-used instance that the engine's preparer
+//!   thread made ahead of time, arms it and calls it, on a tokio runtime as
+//!   the gateway does. Requests are paced at [`COLD_RATE`] a second — a
+//!   rate the preparer sustains, above what the gateway serves here — so
+//!   the series is the request path, not a backlog of inline starts;
+//!   `cold-to-entry` is the part up to the call into the guest (what the
+//!   node's `dwcp_sandbox_start_seconds` records). `prepare-per-instance`
+//!   and `teardown-per-instance` are the preparer's work per instance,
+//!   measured in the same run. `cold-2threads`: two threads at once on one
+//!   pool.
+//! - `cold-unprepared` (lab): `WasmSandbox::start` plus the call on the
+//!   request path — what an inline start (no instance ready) costs.
+//! - `fresh-rate`: fresh sandboxes per second per core through the same
+//!   pool, as fast as one thread asks: invocations ÷ (the asking thread's
+//!   time + the preparer's preparation and teardown time for them), so the
+//!   preparation is in the rate; `wasmtime-tuned-rate` is the same loop on
+//!   tuned wasmtime, the two interleaved in alternating slices so that
+//!   noise hits both. The `-touch` variants use a module whose function
+//!   writes one word of memory.
+//! - `warm`: a call into a kept-alive instance through the gateway's warm
+//!   path (`SandboxPool::invoke_async`, `WarmPolicy::KeepAlive`), each call
+//!   timed on its own, less the cost of reading the clock (`clock`,
+//!   measured in the same run); `wasmtime-warm` is a bare synchronous
+//!   `TypedFunc::call` timed the same way.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,13 +41,13 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use hdrhistogram::Histogram;
 use sandbox::{
-    Artifact, ColdLane, Engine, EntryId, Invocation, Limits, Sandbox, Template, WasmConfig,
-    WasmEngine, WasmSandbox, WasmTemplate,
+    Artifact, ColdPool, ColdStats, Engine, EntryId, Invocation, Limits, Sandbox, SandboxPool,
+    Template, WarmPolicy, WasmConfig, WasmEngine, WasmSandbox, WasmTemplate,
 };
 use wasmtime::{InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store};
 
 use super::progress;
-use super::report::{Report, Series, histogram, record, record_avg};
+use super::report::{Report, Series, histogram, record};
 
 const NOOP: &str = r#"(module (memory (export "memory") 1) (func (export "run")))"#;
 
@@ -41,10 +56,14 @@ const NOOP: &str = r#"(module (memory (export "memory") 1) (func (export "run"))
 const TOUCH: &str = r#"(module (memory (export "memory") 1)
   (func (export "run") (i32.store (i32.const 65532) (i32.const 1))))"#;
 
-/// Instances a cold lane prepares per batch.
-const BATCH: usize = ColdLane::DEFAULT_BATCH;
-/// Calls per timed batch in the warm series.
-const WARM_BATCH: u32 = 100;
+/// Requests a second in the `cold` series: several times what the gateway
+/// serves on this machine (`dwcp bench gateway`), and a rate the preparer
+/// sustains from its own thread.
+const COLD_RATE: f64 = 100_000.0;
+
+/// Live sandboxes of the bench's engine (the preparer keeps up to a
+/// quarter of them ready per pool).
+const MAX_LIVE: u32 = 4096;
 
 struct Plan {
     samples: usize,
@@ -75,13 +94,18 @@ pub fn run(quick: bool) -> Result<Report> {
             "module": "1 page of memory, `run: () -> ()` returning at once",
             "samples": plan.samples,
             "warmup": plan.samples / 10,
-            "batch": BATCH,
-            "warm_batch": WARM_BATCH,
+            "cold_rate_per_second": COLD_RATE,
+            "batch": sandbox::wasm::BATCH,
             "rate_seconds": plan.rate_for.as_secs_f64(),
             "profile": "fast",
+            "max_live": MAX_LIVE,
+            "executor": "tokio current-thread runtime (the gateway polls the same future on its worker threads)",
             "wasmtime": "48.0.8",
         }),
     );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
 
     progress("startup", "wasmtime default configuration");
     let default = wasmtime_default(plan.samples)?;
@@ -102,25 +126,44 @@ pub fn run(quick: bool) -> Result<Report> {
     ));
 
     let engine = WasmEngine::new(WasmConfig {
-        max_live: 1024,
+        max_live: MAX_LIVE,
         ..WasmConfig::fast()
     })?;
     let template = engine.prepare(&Artifact::new(NOOP.into()), Limits::default())?;
     let entry = template.entry("run")?;
 
-    progress("startup", "dwcp cold (one thread)");
-    let cold = cold_loop(&template, entry, plan.samples)?;
+    progress(
+        "startup",
+        "dwcp cold: the gateway's per-request start (one thread)",
+    );
+    let pool = ColdPool::new(template.clone(), 1);
+    let cold = runtime.block_on(cold_loop(&pool, entry, plan.samples, COLD_RATE))?;
     report
         .series
         .push(Series::latency("cold", &cold.cold, Some("wasmtime-tuned")));
-    report
-        .series
-        .push(Series::latency("prepare", &cold.prepare, None));
+    report.series.push(Series::latency(
+        "cold-to-entry",
+        &cold.to_entry,
+        Some("wasmtime-tuned"),
+    ));
+    let stats = pool.stats();
+    push_preparation(&mut report, "", &stats);
+    let cold_inline = cold.inline;
 
-    progress("startup", "dwcp cold (two threads at once)");
+    progress("startup", "dwcp cold (two threads at once, one pool)");
     let two = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| cold_loop(&template, entry, plan.samples / 2)))
+            .map(|_| {
+                s.spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(anyhow::Error::from)
+                        .and_then(|rt| {
+                            rt.block_on(cold_loop(&pool, entry, plan.samples / 2, COLD_RATE / 2.0))
+                        })
+                })
+            })
             .collect();
         let mut merged = histogram();
         for h in handles {
@@ -136,8 +179,12 @@ pub fn run(quick: bool) -> Result<Report> {
         &two,
         Some("wasmtime-tuned"),
     ));
+    drop(pool);
 
-    progress("startup", "dwcp cold without preparation (start + call)");
+    progress(
+        "startup",
+        "lab: a sandbox started on the request path (start + call)",
+    );
     let unprepared = unprepared(&template, entry, plan.samples)?;
     report.series.push(Series::latency(
         "cold-unprepared",
@@ -147,9 +194,9 @@ pub fn run(quick: bool) -> Result<Report> {
 
     progress(
         "startup",
-        "fresh sandboxes per second, dwcp and tuned wasmtime",
+        "fresh sandboxes per second per core, dwcp and tuned wasmtime",
     );
-    let (ours, theirs) = fresh_rates(&template, entry, &tuned, plan.rate_for)?;
+    let (ours, theirs) = runtime.block_on(fresh_rates(&template, entry, &tuned, plan.rate_for))?;
     report.series.push(Series::value(
         "wasmtime-tuned-rate",
         "ops/s",
@@ -164,6 +211,7 @@ pub fn run(quick: bool) -> Result<Report> {
         ours.ops,
         Some("wasmtime-tuned-rate"),
     ));
+    let rate_note = ours.note("fresh-rate");
 
     progress(
         "startup",
@@ -171,7 +219,12 @@ pub fn run(quick: bool) -> Result<Report> {
     );
     let touch = engine.prepare(&Artifact::new(TOUCH.into()), Limits::default())?;
     let tuned_touch = WasmtimeTuned::with_module(TOUCH)?;
-    let (ours, theirs) = fresh_rates(&touch, touch.entry("run")?, &tuned_touch, plan.rate_for)?;
+    let (ours, theirs) = runtime.block_on(fresh_rates(
+        &touch,
+        touch.entry("run")?,
+        &tuned_touch,
+        plan.rate_for,
+    ))?;
     report.series.push(Series::value(
         "wasmtime-tuned-rate-touch",
         "ops/s",
@@ -187,10 +240,15 @@ pub fn run(quick: bool) -> Result<Report> {
         Some("wasmtime-tuned-rate-touch"),
     ));
 
-    progress("startup", "warm calls, dwcp and bare wasmtime");
-    let batches = plan.samples;
-    let warm = warm(&template, entry, batches)?;
-    let bare = tuned.warm(batches)?;
+    progress(
+        "startup",
+        "warm calls, dwcp and bare wasmtime, one at a time",
+    );
+    let clock = clock_cost(plan.samples);
+    let clock_ns = clock.value_at_quantile(0.5) / PS_PER_NS;
+    let warm = runtime.block_on(warm(&template, entry, plan.samples, clock_ns))?;
+    let bare = tuned.warm(plan.samples, clock_ns)?;
+    report.series.push(Series::latency("clock", &clock, None));
     report
         .series
         .push(Series::latency("wasmtime-warm", &bare, None));
@@ -200,10 +258,21 @@ pub fn run(quick: bool) -> Result<Report> {
 
     progress("startup", "1 MiB data segment, untouched and fully touched");
     let mib = engine.prepare(&Artifact::new(one_mib_module().into()), Limits::default())?;
-    let mib_batches = plan.mib_samples.div_ceil(BATCH) * BATCH;
-    let touched_batches = plan.touched_samples.div_ceil(BATCH) * BATCH;
-    let untouched = cold_loop(&mib, mib.entry("run")?, mib_batches)?;
-    let touched = cold_loop(&mib, mib.entry("touch")?, touched_batches)?;
+    let mib_pool = ColdPool::new(mib.clone(), 1);
+    let untouched = runtime.block_on(cold_loop(
+        &mib_pool,
+        mib.entry("run")?,
+        plan.mib_samples,
+        COLD_RATE / 10.0,
+    ))?;
+    drop(mib_pool);
+    let touched_pool = ColdPool::new(mib.clone(), 1);
+    let touched = runtime.block_on(cold_loop(
+        &touched_pool,
+        mib.entry("touch")?,
+        plan.touched_samples,
+        COLD_RATE / 100.0,
+    ))?;
     report
         .series
         .push(Series::latency("cold-1mib", &untouched.cold, Some("cold")));
@@ -212,11 +281,7 @@ pub fn run(quick: bool) -> Result<Report> {
         &touched.cold,
         Some("cold-1mib"),
     ));
-    report.series.push(Series::latency(
-        "prepare-1mib-touched",
-        &touched.prepare,
-        None,
-    ));
+    push_preparation(&mut report, "-1mib-touched", &touched_pool.stats());
 
     let mut report = report.finish();
     if let Some(r) = report.ratio("cold", "wasmtime-default") {
@@ -224,53 +289,87 @@ pub fn run(quick: bool) -> Result<Report> {
             "cold is {r:.1}x wasmtime's default configuration at p50"
         ));
     }
+    report.notes.push(format!(
+        "cold is ColdPool::invoke, the call the gateway makes per request on a cold route, paced at {COLD_RATE:.0} requests/s: it leases a never-used instance that the engine's preparer thread made ahead of time (in batches of up to {} sharing one store), arms it and calls it; {cold_inline} of its {} requests found none ready and started one inline (cold-unprepared is what that costs)",
+        sandbox::wasm::BATCH,
+        plan.samples + plan.samples / 10,
+    ));
     report.notes.push(
-        format!("cold takes never-used instances that a cold lane prepared ahead of time in batches of {BATCH}; `prepare` is that work per instance (batch average, including the teardown of the used batch) and fresh-rate includes it"),
+        "prepare-per-instance and teardown-per-instance are the preparer's own time per instance over the cold series (wall time on its thread); fresh-rate divides by the asking thread's time plus that time"
+            .into(),
     );
+    report.notes.push(rate_note);
     report.notes.push(
-        "a slot whose sandbox dirtied its memory is reset by copying back only the dirtied pages (prepare-1mib-touched carries that cost) and stays resident, so the next sandbox takes no page faults"
+        "a slot whose sandbox dirtied its memory is reset by copying back only the dirtied pages (prepare-per-instance-1mib-touched carries that cost) and stays resident, so the next sandbox takes no page faults"
             .into(),
     );
     report.notes.push(format!(
-        "warm and wasmtime-warm are per-call averages of batches of {WARM_BATCH} calls (one call is shorter than reading the clock)"
+        "warm and wasmtime-warm time each call on its own, less the clock's cost (clock p50 = {clock_ns} ns, measured in this run as two back-to-back readings)"
     ));
     Ok(report)
 }
 
-struct ColdRun {
-    cold: Histogram<u64>,
-    prepare: Histogram<u64>,
+const PS_PER_NS: u64 = 1000;
+
+/// The preparer's work per instance as two value series.
+fn push_preparation(report: &mut Report, suffix: &str, stats: &ColdStats) {
+    let per = |ns: u64, n: u64| ns as f64 / n.max(1) as f64;
+    report.series.push(Series::value(
+        &format!("prepare-per-instance{suffix}"),
+        "ns",
+        per(stats.prepare_ns, stats.prepared),
+        stats.prepared,
+        None,
+    ));
+    report.series.push(Series::value(
+        &format!("teardown-per-instance{suffix}"),
+        "ns",
+        per(stats.teardown_ns, stats.torn_down),
+        stats.torn_down,
+        None,
+    ));
 }
 
-/// Times DWCP's cold path: a [`ColdLane`] prepares a batch ahead of time
-/// (timed as `prepare`, per instance, including the teardown of the batch
-/// used before), then each invocation on a never-used instance is timed
-/// from the request to the entry's return. The first tenth is warm-up.
-fn cold_loop(template: &Arc<WasmTemplate>, entry: EntryId, samples: usize) -> Result<ColdRun> {
-    let mut lane = ColdLane::new(template.clone(), BATCH);
+struct ColdRun {
+    cold: Histogram<u64>,
+    to_entry: Histogram<u64>,
+    inline: u64,
+}
+
+/// Times the gateway's cold path: each request awaits [`ColdPool::invoke`]
+/// on a never-used instance, from the call to its return (`cold`) and to
+/// the call into the guest (`to_entry`). Requests start at `rate` a second
+/// (the thread spins between them, untimed); the first tenth is warm-up.
+async fn cold_loop(pool: &ColdPool, entry: EntryId, samples: usize, rate: f64) -> Result<ColdRun> {
     let mut run = ColdRun {
         cold: histogram(),
-        prepare: histogram(),
+        to_entry: histogram(),
+        inline: 0,
     };
     let warmup = samples / 10;
-    let mut done = 0;
-    while done < samples + warmup {
-        let t = Instant::now();
-        lane.prepare()?;
-        let took = t.elapsed();
-        if done >= warmup {
-            record_avg(&mut run.prepare, took, BATCH as u32);
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    let inline_before = pool.stats().inline_starts;
+    let mut due = Instant::now();
+    for i in 0..samples + warmup {
+        due += gap;
+        while Instant::now() < due {
+            std::hint::spin_loop();
         }
-        for _ in 0..BATCH {
-            let t = Instant::now();
-            lane.invoke(Invocation::Call { entry, input: &[] })?;
-            let took = t.elapsed();
-            if done >= warmup {
-                record(&mut run.cold, took);
+        let mut took_to_entry = None;
+        let t = Instant::now();
+        pool.invoke(Invocation::Call { entry, input: &[] }, |d| {
+            took_to_entry = Some(d)
+        })
+        .await?;
+        let took = t.elapsed();
+        if i >= warmup {
+            record(&mut run.cold, took);
+            if let Some(d) = took_to_entry {
+                record(&mut run.to_entry, d);
             }
-            done += 1;
         }
     }
+    run.inline = pool.stats().inline_starts - inline_before;
     Ok(run)
 }
 
@@ -303,58 +402,73 @@ fn timed<T>(samples: usize, mut one: impl FnMut() -> Result<T>) -> Result<Histog
     Ok(hist)
 }
 
-/// Fresh sandboxes per second through a cold lane on this thread (with
-/// preparation and teardown inline) against tuned wasmtime doing the same.
-fn fresh_rates(
+/// Fresh sandboxes per second per core through a cold pool (the preparer's
+/// time for them counted in) against tuned wasmtime doing the same on this
+/// thread, interleaved.
+async fn fresh_rates(
     template: &Arc<WasmTemplate>,
     entry: EntryId,
     tuned: &WasmtimeTuned,
     span: Duration,
 ) -> Result<(Rate, Rate)> {
-    let mut lane = ColdLane::new(template.clone(), BATCH);
-    rate_pair(
-        span,
-        || {
-            lane.invoke(Invocation::Call { entry, input: &[] })?;
-            Ok(())
-        },
-        || tuned.one().map(drop),
-    )
+    const SLICES: u32 = 20;
+    let pool = ColdPool::new(template.clone(), 1);
+    let call = Invocation::Call { entry, input: &[] };
+    for _ in 0..1000 {
+        pool.invoke(call, |_| {}).await?;
+        tuned.one().map(drop)?;
+    }
+    let slice = span / SLICES;
+    let (mut ours, mut theirs) = (Rate::default(), Rate::default());
+    for _ in 0..SLICES {
+        let before = pool.stats();
+        let start = Instant::now();
+        let mut ops = 0;
+        while start.elapsed() < slice {
+            for _ in 0..64 {
+                pool.invoke(call, |_| {}).await?;
+            }
+            ops += 64;
+        }
+        ours.busy += start.elapsed();
+        let after = pool.stats();
+        ours.ops += ops;
+        ours.preparer += Duration::from_nanos(
+            (after.prepare_ns + after.teardown_ns)
+                .saturating_sub(before.prepare_ns + before.teardown_ns),
+        );
+        ours.inline += after.inline_starts - before.inline_starts;
+        run_slice(slice, &mut || tuned.one().map(drop), &mut theirs)?;
+    }
+    Ok((ours, theirs))
 }
 
 /// Operations counted and the time spent on them.
 #[derive(Clone, Copy, Default)]
 struct Rate {
     ops: u64,
+    /// Time of the thread that asked.
     busy: Duration,
+    /// The preparer's time for the pool meanwhile (zero for wasmtime).
+    preparer: Duration,
+    /// Invocations that started their instance inline.
+    inline: u64,
 }
 
 impl Rate {
     fn per_second(&self) -> f64 {
-        self.ops as f64 / self.busy.as_secs_f64().max(1e-9)
+        self.ops as f64 / (self.busy + self.preparer).as_secs_f64().max(1e-9)
     }
-}
 
-/// Measures two loops for `span` each, interleaved in 20 alternating
-/// slices, so that a noisy neighbour on a shared machine slows both alike
-/// instead of whichever happened to run during the noise.
-fn rate_pair(
-    span: Duration,
-    mut a: impl FnMut() -> Result<()>,
-    mut b: impl FnMut() -> Result<()>,
-) -> Result<(Rate, Rate)> {
-    const SLICES: u32 = 20;
-    for _ in 0..1000 {
-        a()?;
-        b()?;
+    fn note(&self, name: &str) -> String {
+        format!(
+            "{name}: {} invocations in {:.3} s of the asking thread plus {:.3} s of the preparer's; {} started inline (the asking thread outran the preparer)",
+            self.ops,
+            self.busy.as_secs_f64(),
+            self.preparer.as_secs_f64(),
+            self.inline
+        )
     }
-    let slice = span / SLICES;
-    let (mut ra, mut rb) = (Rate::default(), Rate::default());
-    for _ in 0..SLICES {
-        run_slice(slice, &mut a, &mut ra)?;
-        run_slice(slice, &mut b, &mut rb)?;
-    }
-    Ok((ra, rb))
 }
 
 /// Runs `one` for about `slice`, adding what it did to `into`.
@@ -373,17 +487,40 @@ fn run_slice(slice: Duration, one: &mut impl FnMut() -> Result<()>, into: &mut R
     }
 }
 
-fn warm(template: &Arc<WasmTemplate>, entry: EntryId, batches: usize) -> Result<Histogram<u64>> {
-    let mut sandbox = WasmSandbox::start(template)?;
+/// What two back-to-back readings of the clock differ by.
+fn clock_cost(samples: usize) -> Histogram<u64> {
     let mut hist = histogram();
-    for i in 0..batches + batches / 10 {
+    for _ in 0..samples {
+        let a = Instant::now();
+        let b = Instant::now();
+        record(&mut hist, b - a);
+    }
+    hist
+}
+
+/// Records `took` less the clock's own cost (at least 1 ps, the
+/// histogram's floor).
+fn record_less(hist: &mut Histogram<u64>, took: Duration, clock_ns: u64) {
+    record(hist, took.saturating_sub(Duration::from_nanos(clock_ns)));
+}
+
+/// The gateway's warm path: a kept-alive instance of a `KeepAlive` pool,
+/// each call timed on its own.
+async fn warm(
+    template: &Arc<WasmTemplate>,
+    entry: EntryId,
+    samples: usize,
+    clock_ns: u64,
+) -> Result<Histogram<u64>> {
+    let pool = SandboxPool::new(template.clone(), WarmPolicy::KeepAlive, 1);
+    let call = Invocation::Call { entry, input: &[] };
+    let mut hist = histogram();
+    for i in 0..samples + samples / 10 {
         let t = Instant::now();
-        for _ in 0..WARM_BATCH {
-            sandbox.invoke(Invocation::Call { entry, input: &[] })?;
-        }
+        pool.invoke_async(call).await?;
         let took = t.elapsed();
-        if i >= batches / 10 {
-            record_avg(&mut hist, took, WARM_BATCH);
+        if i >= samples / 10 {
+            record_less(&mut hist, took, clock_ns);
         }
     }
     Ok(hist)
@@ -439,19 +576,17 @@ impl WasmtimeTuned {
         timed(samples, || self.one())
     }
 
-    fn warm(&self, batches: usize) -> Result<Histogram<u64>> {
+    fn warm(&self, samples: usize, clock_ns: u64) -> Result<Histogram<u64>> {
         let mut store = Store::new(&self.engine, ());
         let instance = self.pre.instantiate(&mut store)?;
         let run = instance.get_typed_func::<(), ()>(&mut store, "run")?;
         let mut hist = histogram();
-        for i in 0..batches + batches / 10 {
+        for i in 0..samples + samples / 10 {
             let t = Instant::now();
-            for _ in 0..WARM_BATCH {
-                run.call(&mut store, ())?;
-            }
+            run.call(&mut store, ())?;
             let took = t.elapsed();
-            if i >= batches / 10 {
-                record_avg(&mut hist, took, WARM_BATCH);
+            if i >= samples / 10 {
+                record_less(&mut hist, took, clock_ns);
             }
         }
         Ok(hist)

@@ -119,6 +119,10 @@ async fn reconcile(
                     };
                     match handle {
                         Ok(h) => {
+                            if !v.config.warm {
+                                // The cold pool keeps the placed count ready.
+                                h.set_placed(v.placed as usize);
+                            }
                             keep.insert(key, h.clone());
                             versions.push(RouteVersion {
                                 number: v.number,

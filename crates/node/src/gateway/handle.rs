@@ -1,7 +1,11 @@
 //! One request, from arrival to answer.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -202,18 +206,22 @@ impl Gateway {
                 .collect(),
             body: body.to_vec(),
         };
-        let handle = version.handle.clone();
-        let warm = limits.warm;
-        let gateway_metrics = self.metrics.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            // Held until the sandbox is done, even after a 504 answer, so
-            // that stuck guests count against their app's limit.
+        let handle = &version.handle;
+        let gateway_metrics = &self.metrics;
+        // The guest runs right here, on this worker: a short one is done in
+        // the first poll; a long one yields at every epoch tick, so the
+        // worker keeps serving other requests. At the timeout the future is
+        // dropped, which stops the guest and frees its admission.
+        let running = std::pin::pin!(async move {
             let _admission = admission;
-            handle.run(&request, warm, |took| {
-                gateway_metrics.record_sandbox_start(took)
-            })
+            handle
+                .run(&request, limits.warm, |took| {
+                    gateway_metrics.record_sandbox_start(took)
+                })
+                .await
         });
-        let output = match tokio::time::timeout(limits.timeout, task).await {
+        let running = CatchUnwind(running);
+        let output = match tokio::time::timeout(limits.timeout, running).await {
             Err(_) => {
                 return Err(Failure::new(
                     StatusCode::GATEWAY_TIMEOUT,
@@ -224,7 +232,7 @@ impl Gateway {
                     ),
                 ));
             }
-            Ok(Err(_panicked)) => {
+            Ok(Err(Panicked)) => {
                 return Err(Failure::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
@@ -365,5 +373,28 @@ where
             "bad_request_body",
             format!("the request body could not be read: {e}"),
         )),
+    }
+}
+
+/// A panic while a guest's future was polled (a bug on the host side: a
+/// guest's own faults are errors, not panics).
+struct Panicked;
+
+/// Runs a future, turning a panic inside it into [`Panicked`] so that it
+/// ends one request with a 500 instead of the connection's task.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Panicked>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = Pin::new(&mut self.0);
+        // After a panic the future is dropped, never polled again, so its
+        // possibly broken state is not observed.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(Panicked)),
+        }
     }
 }

@@ -4,8 +4,11 @@
 //! blocked inside a host call runs no code: WASI's own `poll_oneoff` with a
 //! clock subscription of an hour would hold the host thread for an hour.
 //! DWCP links its own `poll_oneoff` instead. It sleeps for the shortest
-//! clock subscription, except that a sleep that would pass the invocation's
-//! deadline ends the invocation as timed out at once; file descriptor
+//! clock subscription — awaiting the executor's timer, so that the worker
+//! thread serves other requests meanwhile, or sleeping the thread when the
+//! guest runs under [`super::sync::block_on`] — except that a sleep that
+//! would pass the invocation's deadline ends the invocation as timed out at
+//! once; file descriptor
 //! subscriptions are ready at once (stdio are in-memory pipes here and
 //! granted files are regular files), so they never sleep. Unlike WASI's
 //! implementation it does not check that a subscribed descriptor is open:
@@ -19,6 +22,7 @@ use wasmtime::{Caller, Extern, Linker, Memory, Trap};
 
 use super::WASI_MODULE;
 use super::store::StoreState;
+use super::sync::in_sync_call;
 
 /// Size of one WASI preview 1 `subscription` record.
 const SUBSCRIPTION_BYTES: usize = 48;
@@ -69,46 +73,56 @@ pub(crate) fn link_poll_oneoff(
     clock: DeadlineClock,
 ) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    linker.func_wrap(
+    linker.func_wrap_async(
         WASI_MODULE,
         "poll_oneoff",
         move |mut caller: Caller<'_, StoreState>,
-              subs: i32,
-              events: i32,
-              count: i32,
-              nevents: i32|
-              -> wasmtime::Result<i32> {
-            let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-                return Ok(ERRNO_FAULT);
-            };
-            let count = match u32::try_from(count) {
-                Ok(c) if (1..=MAX_SUBSCRIPTIONS).contains(&c) => c as usize,
-                _ => return Ok(ERRNO_INVAL),
-            };
-            let mut raw = vec![0u8; count * SUBSCRIPTION_BYTES];
-            if memory.read(&caller, addr(subs), &mut raw).is_err() {
-                return Ok(ERRNO_FAULT);
-            }
-            let parsed: Option<Vec<Subscription>> =
-                raw.chunks_exact(SUBSCRIPTION_BYTES).map(parse).collect();
-            let Some(parsed) = parsed else {
-                return Ok(ERRNO_INVAL);
-            };
-            let fired = match sleep_for(&parsed) {
-                Sleep::None => fired(&parsed, Duration::ZERO),
-                Sleep::For(wait) => {
-                    if wait > clock.left(caller.data().deadline_tick) {
-                        return Err(wasmtime::Error::new(Trap::Interrupt));
-                    }
-                    std::thread::sleep(wait);
-                    fired(&parsed, wait)
+              (subs, events, count, nevents): (i32, i32, i32, i32)| {
+            let clock = clock.clone();
+            Box::new(async move {
+                let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+                    return Ok(ERRNO_FAULT);
+                };
+                let count = match u32::try_from(count) {
+                    Ok(c) if (1..=MAX_SUBSCRIPTIONS).contains(&c) => c as usize,
+                    _ => return Ok(ERRNO_INVAL),
+                };
+                let mut raw = vec![0u8; count * SUBSCRIPTION_BYTES];
+                if memory.read(&caller, addr(subs), &mut raw).is_err() {
+                    return Ok(ERRNO_FAULT);
                 }
-            };
-            Ok(write_events(&memory, &mut caller, events, nevents, &fired))
+                let parsed: Option<Vec<Subscription>> =
+                    raw.chunks_exact(SUBSCRIPTION_BYTES).map(parse).collect();
+                let Some(parsed) = parsed else {
+                    return Ok(ERRNO_INVAL);
+                };
+                let fired = match sleep_for(&parsed) {
+                    Sleep::None => fired(&parsed, Duration::ZERO),
+                    Sleep::For(wait) => {
+                        if wait > clock.left(caller.data().deadline_tick) {
+                            return Err(wasmtime::Error::new(Trap::Interrupt));
+                        }
+                        sleep(wait).await;
+                        fired(&parsed, wait)
+                    }
+                };
+                Ok(write_events(&memory, &mut caller, events, nevents, &fired))
+            })
         },
     )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// Waits `wait`: on the executor's timer when the guest is polled by a
+/// tokio runtime (the worker serves others meanwhile), else by sleeping
+/// this thread (a synchronous caller, which has nothing else to do).
+async fn sleep(wait: Duration) {
+    if !in_sync_call() && tokio::runtime::Handle::try_current().is_ok() {
+        tokio::time::sleep(wait).await;
+    } else {
+        std::thread::sleep(wait);
+    }
 }
 
 fn addr(ptr: i32) -> usize {

@@ -7,6 +7,14 @@ use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::SandboxError;
 
+/// Most fiber stacks an engine reserves. Each store that has run guest
+/// code keeps one (wasmtime caches it), and each stack's guard page is a
+/// memory map of its own, so this keeps an engine of a million sandboxes
+/// under the kernel's map limit: past this many stores, sandboxes must
+/// share stores ([`super::SandboxGroup`], as cold pools and dense warm
+/// pools do).
+pub const MAX_FIBER_STACKS: u32 = 16_384;
+
 /// How memory slots trade address space for bounds checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
@@ -143,9 +151,12 @@ impl WasmConfig {
         pool.total_core_instances(self.max_live)
             .total_memories(self.max_live)
             .total_tables(self.max_live)
-            // Only components and async calls use these; reserve a token few.
+            // Only components use these; reserve a token few.
             .total_component_instances(1)
-            .total_stacks(1)
+            // Guests run on fiber stacks, and a wasmtime store keeps the
+            // last one it used: one per store, and a store holds at least
+            // one live sandbox.
+            .total_stacks(self.max_live.min(MAX_FIBER_STACKS))
             .max_memory_size(self.slot_memory as usize)
             .table_elements(self.slot_table_elements as usize)
             .linear_memory_keep_resident(self.keep_resident)

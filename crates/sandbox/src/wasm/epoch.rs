@@ -1,7 +1,9 @@
 //! The clock behind wall-clock deadlines: a thread that advances the
 //! engine's epoch every tick. Compiled code checks the epoch at function
-//! entries and loop back-edges, so a sandbox that loops — also inside its
-//! start function — traps at its deadline without any signal or thread kill.
+//! entries and loop back-edges. A guest still running when a tick passes
+//! yields to its executor ([`at_tick`]: the worker thread serves other
+//! requests, then polls it again) until its deadline, where it traps —
+//! also inside its start function — without any signal or thread kill.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,6 +56,19 @@ impl Drop for EpochTicker {
     }
 }
 
+/// Ticks a guest runs between two yields to its executor.
+pub(crate) const YIELD_EVERY_TICKS: u64 = 1;
+
+/// What a guest that reached an epoch check does: yield and run on for
+/// another [`YIELD_EVERY_TICKS`], or stop because its deadline passed.
+pub(crate) fn at_tick(now_tick: u64, deadline_tick: u64) -> wasmtime::UpdateDeadline {
+    if now_tick >= deadline_tick {
+        wasmtime::UpdateDeadline::Interrupt
+    } else {
+        wasmtime::UpdateDeadline::Yield(YIELD_EVERY_TICKS)
+    }
+}
+
 /// Ticks to allow for `deadline`: rounded up, plus one because the current
 /// tick may be about to end.
 pub(crate) fn deadline_ticks(deadline: Duration, tick: Duration) -> u64 {
@@ -73,5 +88,15 @@ mod tests {
         assert_eq!(deadline_ticks(Duration::from_millis(10), ms), 11);
         assert_eq!(deadline_ticks(Duration::from_micros(1500), ms), 3);
         assert_eq!(deadline_ticks(Duration::MAX, ms), u64::MAX);
+    }
+
+    #[test]
+    fn a_guest_yields_until_its_deadline_then_stops() {
+        assert!(matches!(
+            at_tick(5, 7),
+            wasmtime::UpdateDeadline::Yield(YIELD_EVERY_TICKS)
+        ));
+        assert!(matches!(at_tick(7, 7), wasmtime::UpdateDeadline::Interrupt));
+        assert!(matches!(at_tick(9, 7), wasmtime::UpdateDeadline::Interrupt));
     }
 }

@@ -6,6 +6,7 @@ use wasmtime::{Instance, Store};
 
 use super::invoke::{self, EntryCache};
 use super::store::StoreState;
+use super::sync::block_on;
 use super::template::{LiveSlots, WasmTemplate};
 use crate::{Invocation, Output, SandboxError};
 
@@ -18,7 +19,7 @@ struct Member {
 /// Many live sandboxes of one template sharing one wasmtime `Store`, the
 /// host-side container, so that its bookkeeping is paid once per group
 /// instead of once per sandbox: the densest way to keep sandboxes alive,
-/// and the unit in which a [`super::ColdLane`] prepares cold instances.
+/// and the unit in which a [`super::ColdPool`] prepares cold instances.
 ///
 /// Members share no WebAssembly state: each has its own memory, tables and
 /// globals, which persist across that member's invocations (as in a
@@ -49,14 +50,23 @@ pub struct SandboxGroup {
 
 impl SandboxGroup {
     /// Starts `size` fresh instances of `template` in one store, reserving
-    /// their live slots (on the template and the node) up front.
+    /// their live slots (on the template and the node) up front. Blocks
+    /// this thread while the instances' start functions run.
     pub fn start(template: &Arc<WasmTemplate>, size: usize) -> Result<SandboxGroup, SandboxError> {
+        block_on(SandboxGroup::start_async(template, size))
+    }
+
+    /// [`SandboxGroup::start`] as a future.
+    pub async fn start_async(
+        template: &Arc<WasmTemplate>,
+        size: usize,
+    ) -> Result<SandboxGroup, SandboxError> {
         let slots = LiveSlots::acquire(template, size)?;
         let mut store = invoke::new_store(template)?;
         let mut members = Vec::with_capacity(size);
         for _ in 0..size {
             members.push(Member {
-                instance: invoke::instantiate(&mut store, template)?,
+                instance: invoke::instantiate(&mut store, template).await?,
                 failed: false,
                 cache: None,
             });
@@ -79,11 +89,24 @@ impl SandboxGroup {
         self.members.is_empty()
     }
 
-    /// Runs `invocation` on member `index`.
+    /// Runs `invocation` on member `index`, blocking this thread.
     pub fn invoke(
         &mut self,
         index: usize,
         invocation: Invocation<'_>,
+    ) -> Result<Output, SandboxError> {
+        block_on(self.invoke_async(index, invocation, &mut || {}))
+    }
+
+    /// Runs `invocation` on member `index` as a future (see
+    /// [`super::WasmSandbox::invoke_async`]); `entering` is called right
+    /// before the guest's entry point is. Dropping the future stops the
+    /// guest and leaves that member failed.
+    pub async fn invoke_async(
+        &mut self,
+        index: usize,
+        invocation: Invocation<'_>,
+        entering: &mut (dyn FnMut() + Send),
     ) -> Result<Output, SandboxError> {
         let len = self.members.len();
         let member = self
@@ -97,13 +120,17 @@ impl SandboxGroup {
         if member.failed {
             return Err(SandboxError::Stopped);
         }
+        // Failed until the guest returns: a dropped future leaves it so.
+        member.failed = true;
         let result = invoke::run(
             &mut self.store,
             member.instance,
             &self.template,
             invocation,
             &mut member.cache,
-        );
+            entering,
+        )
+        .await;
         member.failed = result.is_err();
         result
     }

@@ -1,7 +1,14 @@
 //! Running one invocation on an instance: arming its limits, resolving the
 //! entry point, moving bytes across the raw interface, capturing a
 //! command's output. Shared by [`super::WasmSandbox`] and
-//! [`super::ColdLane`], which differ only in how they own their store.
+//! [`super::SandboxGroup`] (and through it [`super::ColdPool`]), which
+//! differ only in how they own their store.
+//!
+//! Guest code always runs through wasmtime's async entry points, on a
+//! fiber: polled by a server's worker thread, a short guest finishes in
+//! the first poll and a long one yields at each epoch tick
+//! ([`super::epoch::at_tick`]); synchronous callers drive the same futures
+//! with [`super::sync::block_on`].
 
 use wasmtime::{Extern, Func, Instance, Memory, ModuleExport, Store, TypedFunc};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
@@ -29,26 +36,34 @@ pub(crate) type EntryCache = Option<(EntryId, Typed)>;
 pub(crate) fn new_store(template: &WasmTemplate) -> Result<Store<StoreState>, SandboxError> {
     let mut store = Store::new(&template.shared.engine, StoreState::new(&template.limits));
     store.limiter(|s| &mut s.limiter);
+    let clock = template.shared.clock.clone();
+    store.epoch_deadline_callback(move |ctx| {
+        Ok(super::epoch::at_tick(clock.now(), ctx.data().deadline_tick))
+    });
     arm(&mut store, template)?;
     Ok(store)
 }
 
 /// Instantiates `template` in `store`; the start function runs under the
 /// template's deadline and fuel.
-pub(crate) fn instantiate(
+pub(crate) async fn instantiate(
     store: &mut Store<StoreState>,
     template: &WasmTemplate,
 ) -> Result<Instance, SandboxError> {
     arm(store, template)?;
     template
         .pre
-        .instantiate(&mut *store)
+        .instantiate_async(&mut *store)
+        .await
         .map_err(|e| classify(e, &template.limits))
 }
 
-/// Re-arms the deadline (and fuel) for the next piece of guest code.
+/// Re-arms the deadline (and fuel) for the next piece of guest code: the
+/// guest is checked at the next tick (and yields there, see
+/// [`super::epoch::at_tick`]), and stopped once the deadline's tick has
+/// come.
 fn arm(store: &mut Store<StoreState>, template: &WasmTemplate) -> Result<(), SandboxError> {
-    store.set_epoch_deadline(template.deadline_ticks);
+    store.set_epoch_deadline(template.deadline_ticks.min(super::epoch::YIELD_EVERY_TICKS));
     store.data_mut().deadline_tick = template
         .shared
         .clock
@@ -63,13 +78,16 @@ fn arm(store: &mut Store<StoreState>, template: &WasmTemplate) -> Result<(), San
     Ok(())
 }
 
-/// Runs `invocation` on `instance`.
-pub(crate) fn run(
+/// Runs `invocation` on `instance`. `entering` is called once, right
+/// before the call into the guest's entry point: what came before it is
+/// the sandbox's start (callers time it).
+pub(crate) async fn run(
     store: &mut Store<StoreState>,
     instance: Instance,
     template: &WasmTemplate,
     invocation: Invocation<'_>,
     cache: &mut EntryCache,
+    entering: &mut (dyn FnMut() + Send),
 ) -> Result<Output, SandboxError> {
     arm(store, template)?;
     let mut out = match invocation {
@@ -80,14 +98,22 @@ pub(crate) fn run(
             let Some((_, typed)) = cache.as_ref() else {
                 return Err(SandboxError::Engine("entry cache is empty".into()));
             };
-            call(store, instance, template, entry, typed, input)?
+            call(store, instance, template, entry, typed, input, entering).await?
         }
         Invocation::Command {
             args,
             env,
             stdin,
             dirs,
-        } => command(store, instance, template, args, env, stdin, dirs)?,
+        } => {
+            let grants = Command {
+                args,
+                env,
+                stdin,
+                dirs,
+            };
+            command(store, instance, template, &grants, entering).await?
+        }
     };
     if let Some(fuel) = template.limits.fuel {
         out.fuel_used = Some(fuel.saturating_sub(store.get_fuel().unwrap_or(0)));
@@ -138,13 +164,14 @@ fn memory(
     }
 }
 
-fn call(
+async fn call(
     store: &mut Store<StoreState>,
     instance: Instance,
     template: &WasmTemplate,
     entry: EntryId,
     typed: &Typed,
     input: &[u8],
+    entering: &mut (dyn FnMut() + Send),
 ) -> Result<Output, SandboxError> {
     let limits = &template.limits;
     let fail = |e| classify(e, limits);
@@ -158,7 +185,8 @@ fn call(
                     expected: "an entry point that takes input must be `(i32, i32) -> i64`",
                 });
             }
-            f.call(&mut *store, ()).map_err(fail)?;
+            entering();
+            f.call_async(&mut *store, ()).await.map_err(fail)?;
             return Ok(Output::default());
         }
         Typed::Bytes(f) => f,
@@ -185,7 +213,8 @@ fn call(
         let alloc = func(store, instance, alloc)?
             .typed::<i32, i32>(&*store)
             .map_err(engine_err)?;
-        let ptr = alloc.call(&mut *store, len).map_err(fail)?;
+        entering();
+        let ptr = alloc.call_async(&mut *store, len).await.map_err(fail)?;
         memory
             .write(&mut *store, ptr as u32 as usize, input)
             .map_err(|_| SandboxError::BadOutput {
@@ -194,7 +223,10 @@ fn call(
             })?;
         (ptr, len)
     };
-    let packed = f.call(&mut *store, (ptr, len)).map_err(fail)?;
+    if input.is_empty() {
+        entering();
+    }
+    let packed = f.call_async(&mut *store, (ptr, len)).await.map_err(fail)?;
     let out_ptr = (packed as u64 >> 32) as usize;
     let out_len = (packed as u64 & 0xffff_ffff) as usize;
     let data = memory.data(&*store);
@@ -215,15 +247,27 @@ fn call(
     })
 }
 
-fn command(
+/// A WASI command's grants.
+struct Command<'a> {
+    args: &'a [String],
+    env: &'a [(String, String)],
+    stdin: &'a [u8],
+    dirs: &'a [DirGrant],
+}
+
+async fn command(
     store: &mut Store<StoreState>,
     instance: Instance,
     template: &WasmTemplate,
-    args: &[String],
-    env: &[(String, String)],
-    stdin: &[u8],
-    dirs: &[DirGrant],
+    grants: &Command<'_>,
+    entering: &mut (dyn FnMut() + Send),
 ) -> Result<Output, SandboxError> {
+    let Command {
+        args,
+        env,
+        stdin,
+        dirs,
+    } = *grants;
     let Some(start) = template.start.as_ref() else {
         return Err(SandboxError::MissingExport {
             name: "_start".into(),
@@ -262,7 +306,8 @@ fn command(
     // descriptor): cap them so a guest cannot exhaust the host's.
     ctx.ctx().table.set_max_capacity(MAX_RESOURCES);
     store.data_mut().set_wasi(ctx);
-    let result = start.call(&mut *store, ());
+    entering();
+    let result = start.call_async(&mut *store, ()).await;
     // Nothing of this invocation's context outlives it.
     store.data_mut().clear_wasi();
     let exit_code = match result {

@@ -11,9 +11,22 @@
 //!
 //! Three ways to hold instances, by what they are for: a [`WasmSandbox`] is
 //! one instance in its own store; a [`SandboxGroup`] keeps many live
-//! instances in one store (density); a [`ColdLane`] hands out never-used
-//! instances prepared in groups (the cold path). A [`SandboxPool`] keeps
+//! instances in one store (density); a [`ColdPool`] hands out never-used
+//! instances that the engine's preparer thread made ahead of time in groups
+//! (the cold path the gateway runs per request). A [`SandboxPool`] keeps
 //! sandboxes ready under a [`crate::WarmPolicy`].
+//!
+//! # Guests as futures
+//! Guest code runs through wasmtime's async entry points, on a fiber stack
+//! from the pool (a store keeps the last one it used; at most
+//! [`MAX_FIBER_STACKS`] per engine). Polled by a
+//! server's worker thread, a guest that returns quickly is done in the
+//! first poll, without leaving the thread; one that runs past an epoch tick
+//! yields to the executor at every tick (the worker serves other requests
+//! meanwhile) and is stopped at its deadline; one that sleeps awaits the
+//! executor's timer. Dropping the future stops the guest. The synchronous
+//! methods ([`crate::Sandbox::invoke`], [`WasmSandbox::start`]) drive the
+//! same futures on the calling thread.
 //!
 //! # Profiles
 //! - [`Profile::Fast`]: each memory slot reserves 4 GiB of address space
@@ -44,14 +57,16 @@
 
 mod blocking;
 mod cache;
+mod cold;
 mod config;
 mod epoch;
 mod group;
 mod invoke;
-mod lane;
 mod pool;
+mod preparer;
 mod sandbox;
 mod store;
+mod sync;
 mod template;
 mod trap;
 
@@ -59,9 +74,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use config::{Profile, WasmConfig};
+pub use cold::{BATCH, ColdPool, ColdStats, READY_SHARE, REFILL_HORIZON, ready_target};
+pub use config::{MAX_FIBER_STACKS, Profile, WasmConfig};
 pub use group::SandboxGroup;
-pub use lane::ColdLane;
 pub use pool::SandboxPool;
 pub use sandbox::WasmSandbox;
 pub use template::WasmTemplate;
@@ -70,6 +85,7 @@ use crate::{Artifact, Engine, Limits, SandboxError, Tier};
 use blocking::DeadlineClock;
 use cache::CodeCache;
 use epoch::EpochTicker;
+use preparer::Preparer;
 use store::StoreState;
 
 /// The only import module a sandbox may use.
@@ -88,6 +104,8 @@ pub(crate) struct Shared {
     /// Where host code reads the deadline clock.
     pub(crate) clock: DeadlineClock,
     pub(crate) _ticker: EpochTicker,
+    /// Fills the engine's cold pools.
+    pub(crate) preparer: Preparer,
 }
 
 impl Shared {
@@ -141,7 +159,7 @@ impl WasmEngine {
             tick: config.epoch_tick,
         };
         let mut linker = wasmtime::Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, StoreState::wasi_mut)
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, StoreState::wasi_mut)
             .and_then(|()| blocking::link_poll_oneoff(&mut linker, clock.clone()))
             .map_err(|e| SandboxError::Engine(format!("cannot link WASI: {e:#}")))?;
         let granted = granted_imports(&engine, &linker);
@@ -159,6 +177,7 @@ impl WasmEngine {
                 live: AtomicUsize::new(0),
                 clock,
                 _ticker: ticker,
+                preparer: Preparer::start()?,
             }),
         })
     }

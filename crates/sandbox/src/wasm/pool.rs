@@ -2,8 +2,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::sync::block_on;
 use super::{WasmSandbox, WasmTemplate};
-use crate::{Invocation, Output, Sandbox, SandboxError, WarmPolicy};
+use crate::{Invocation, Output, SandboxError, WarmPolicy};
 
 /// Instances of one template kept ready, with an explicit [`WarmPolicy`] of
 /// what survives between invocations.
@@ -61,10 +62,15 @@ impl SandboxPool {
 
     /// Takes a ready instance, or starts a fresh one when none is ready.
     pub fn take(&self) -> Result<WasmSandbox, SandboxError> {
+        block_on(self.take_async())
+    }
+
+    /// [`SandboxPool::take`] as a future.
+    pub async fn take_async(&self) -> Result<WasmSandbox, SandboxError> {
         let taken = self.lock().pop();
         match taken {
             Some(s) => Ok(s),
-            None => WasmSandbox::start(&self.template),
+            None => WasmSandbox::start_async(&self.template).await,
         }
     }
 
@@ -91,9 +97,16 @@ impl SandboxPool {
 
     /// Runs `invocation` on a ready instance (or a fresh one when none is
     /// ready), then keeps or discards the instance as the policy says.
+    /// Blocks this thread.
     pub fn invoke(&self, invocation: Invocation<'_>) -> Result<Output, SandboxError> {
-        let mut sandbox = self.take()?;
-        let result = sandbox.invoke(invocation);
+        block_on(self.invoke_async(invocation))
+    }
+
+    /// [`SandboxPool::invoke`] as a future. Dropping it stops the guest
+    /// and discards its instance.
+    pub async fn invoke_async(&self, invocation: Invocation<'_>) -> Result<Output, SandboxError> {
+        let mut sandbox = self.take_async().await?;
+        let result = sandbox.invoke_async(invocation).await;
         if self.policy == WarmPolicy::KeepAlive && result.is_ok() {
             // A full pool drops the instance here.
             let _ = self.put(sandbox);

@@ -6,6 +6,7 @@ use wasmtime::{Instance, Store};
 
 use super::invoke::{self, EntryCache};
 use super::store::StoreState;
+use super::sync::block_on;
 use super::template::{LiveSlots, WasmTemplate};
 use crate::{Invocation, Output, Sandbox, SandboxError};
 
@@ -27,11 +28,18 @@ pub struct WasmSandbox {
 
 impl WasmSandbox {
     /// Starts a fresh instance of `template`, running the module's start
-    /// function under the template's deadline and limits.
+    /// function under the template's deadline and limits. Blocks this
+    /// thread; [`WasmSandbox::start_async`] is the same as a future.
     pub fn start(template: &Arc<WasmTemplate>) -> Result<WasmSandbox, SandboxError> {
+        block_on(WasmSandbox::start_async(template))
+    }
+
+    /// [`WasmSandbox::start`] as a future: a start function that runs
+    /// long yields to the executor at every epoch tick.
+    pub async fn start_async(template: &Arc<WasmTemplate>) -> Result<WasmSandbox, SandboxError> {
         let slot = LiveSlots::acquire(template, 1)?;
         let mut store = invoke::new_store(template)?;
-        let instance = invoke::instantiate(&mut store, template)?;
+        let instance = invoke::instantiate(&mut store, template).await?;
         Ok(WasmSandbox {
             store,
             instance,
@@ -56,22 +64,38 @@ impl WasmSandbox {
     pub fn has_run(&self) -> bool {
         self.used
     }
-}
 
-impl Sandbox for WasmSandbox {
-    fn invoke(&mut self, invocation: Invocation<'_>) -> Result<Output, SandboxError> {
+    /// Runs `invocation` as a future: a short guest is done in the first
+    /// poll, a long one yields to the executor at every epoch tick and is
+    /// stopped at its deadline. Dropping the future stops the guest; the
+    /// sandbox then refuses further invocations.
+    pub async fn invoke_async(
+        &mut self,
+        invocation: Invocation<'_>,
+    ) -> Result<Output, SandboxError> {
         if self.failed {
             return Err(SandboxError::Stopped);
         }
         self.used = true;
+        // Until the guest returns, its state is unknown: a dropped future
+        // leaves the sandbox failed.
+        self.failed = true;
         let result = invoke::run(
             &mut self.store,
             self.instance,
             self.slot.template(),
             invocation,
             &mut self.cache,
-        );
+            &mut || {},
+        )
+        .await;
         self.failed = result.is_err();
         result
+    }
+}
+
+impl Sandbox for WasmSandbox {
+    fn invoke(&mut self, invocation: Invocation<'_>) -> Result<Output, SandboxError> {
+        block_on(self.invoke_async(invocation))
     }
 }

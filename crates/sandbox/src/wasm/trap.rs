@@ -18,6 +18,14 @@ pub(crate) fn classify(err: wasmtime::Error, limits: &Limits) -> SandboxError {
             LimitHit::Table { limit, wanted } => SandboxError::TableLimit { limit, wanted },
         };
     }
+    if let Some(limit) = err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        // Only fiber stacks can run out here: the other pools are sized to
+        // `max_live`, which the live count checks before wasmtime is asked.
+        return SandboxError::LiveLimit {
+            scope: "node's fiber stacks (stores that ran guest code)",
+            limit: limit_of(limit),
+        };
+    }
     if let Some(wasmtime::component::ResourceTableError::Full) = err.downcast_ref() {
         return SandboxError::ResourceLimit {
             limit: super::invoke::MAX_RESOURCES,
@@ -48,4 +56,13 @@ pub(crate) fn classify(err: wasmtime::Error, limits: &Limits) -> SandboxError {
         };
     }
     SandboxError::Engine(format!("{err:#}"))
+}
+
+/// The limit a pool error names (wasmtime keeps the field private; its
+/// message is "maximum concurrent limit of N for KIND reached").
+fn limit_of(err: &wasmtime::PoolConcurrencyLimitError) -> usize {
+    err.to_string()
+        .split_whitespace()
+        .find_map(|word| word.parse().ok())
+        .unwrap_or(0)
 }
