@@ -12,14 +12,15 @@ pub trait Source: Send + Sync {
     fn expose(&self, out: &mut Exposition);
 }
 
-/// A histogram as cumulative buckets, the shape Prometheus takes.
+/// A histogram as cumulative buckets, the shape Prometheus takes, in
+/// nanoseconds (fine enough for a sandbox start of 100 ns).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct HistogramSnapshot {
-    /// `(le_us, count)`: how many values were at most `le_us`, per bucket,
+    /// `(le_ns, count)`: how many values were at most `le_ns`, per bucket,
     /// cumulative.
     pub buckets: Vec<(u64, u64)>,
     pub count: u64,
-    pub sum_us: u64,
+    pub sum_ns: u64,
 }
 
 /// A Prometheus text exposition being written: each family's `# HELP` and
@@ -83,23 +84,23 @@ impl Exposition {
             l.push(("le", le));
             l
         };
-        for &(le_us, count) in &h.buckets {
-            self.sample(&bucket, &with_le(seconds(le_us)), count);
+        for &(le_ns, count) in &h.buckets {
+            self.sample(&bucket, &with_le(seconds(le_ns)), count);
         }
         self.sample(&bucket, &with_le("+Inf".into()), h.count);
-        self.sample(&format!("{name}_sum"), labels, seconds(h.sum_us));
+        self.sample(&format!("{name}_sum"), labels, seconds(h.sum_ns));
         self.sample(&format!("{name}_count"), labels, h.count);
     }
 }
 
-/// Microseconds as seconds, exactly (`0.00025`, `2.5`).
-fn seconds(us: u64) -> String {
-    let whole = us / 1_000_000;
-    let frac = us % 1_000_000;
+/// Nanoseconds as seconds, exactly (`0.0000001`, `0.00025`, `2.5`).
+fn seconds(ns: u64) -> String {
+    let whole = ns / 1_000_000_000;
+    let frac = ns % 1_000_000_000;
     if frac == 0 {
         return whole.to_string();
     }
-    let digits = format!("{frac:06}");
+    let digits = format!("{frac:09}");
     format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
@@ -122,14 +123,15 @@ mod tests {
         let mut e = Exposition::default();
         e.family("x_seconds", "histogram", "A \\ test.");
         let h = HistogramSnapshot {
-            buckets: vec![(250, 1), (1_000_000, 3)],
+            buckets: vec![(100, 1), (250_000, 1), (1_000_000_000, 3)],
             count: 4,
-            sum_us: 2_500_001,
+            sum_ns: 2_500_001_000,
         };
         e.histogram("x_seconds", &[("app", "a\"b".to_string())], &h);
         assert_eq!(
             e.text,
             "# HELP x_seconds A \\\\ test.\n# TYPE x_seconds histogram\n\
+             x_seconds_bucket{app=\"a\\\"b\",le=\"0.0000001\"} 1\n\
              x_seconds_bucket{app=\"a\\\"b\",le=\"0.00025\"} 1\n\
              x_seconds_bucket{app=\"a\\\"b\",le=\"1\"} 3\n\
              x_seconds_bucket{app=\"a\\\"b\",le=\"+Inf\"} 4\n\

@@ -84,7 +84,7 @@ impl Source for Gateway {
         out.family(
             "dwcp_sandbox_start_seconds",
             "histogram",
-            "Time to start a fresh sandbox for a request (routes without a warm pool).",
+            "Time to start a fresh sandbox for a request (routes without a warm pool): from asking the version's cold pool to the call into the guest.",
         );
         out.histogram(
             "dwcp_sandbox_start_seconds",

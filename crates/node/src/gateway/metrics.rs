@@ -27,11 +27,14 @@ use super::routes::AppKey;
 /// recorded as this.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 
+/// Longest sandbox start the start histogram holds (an hour, in ns).
+const MAX_START_NS: u64 = 3_600_000_000_000;
+
 /// The gateway's metrics.
 pub struct Metrics {
     versions: RwLock<HashMap<(AppKey, u64), Arc<VersionMetrics>>>,
-    /// Time to start a fresh sandbox for a request (cold routes).
-    sandbox_starts: Mutex<Latency>,
+    /// Time to start a fresh sandbox for a request (cold routes), in ns.
+    sandbox_starts: Mutex<StartTimes>,
     unrouted: AtomicU64,
     no_version: AtomicU64,
     forwarded: AtomicU64,
@@ -41,7 +44,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             versions: RwLock::default(),
-            sandbox_starts: Mutex::new(Latency::new()),
+            sandbox_starts: Mutex::new(StartTimes::new()),
             unrouted: AtomicU64::new(0),
             no_version: AtomicU64::new(0),
             forwarded: AtomicU64::new(0),
@@ -149,19 +152,36 @@ impl Metrics {
 
     /// Counts the start of a fresh sandbox that took `took`.
     pub(crate) fn record_sandbox_start(&self, took: Duration) {
-        self.sandbox_starts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(took);
-    }
-
-    /// The histogram of fresh sandbox starts (cold routes).
-    pub fn sandbox_start_histogram(&self) -> HistogramSnapshot {
-        let l = self
+        let ns = u64::try_from(took.as_nanos())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_START_NS);
+        let mut s = self
             .sandbox_starts
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        snapshot_of(&l.histogram, l.sum_us)
+        s.histogram.saturating_record(ns);
+        s.sum_ns = s.sum_ns.saturating_add(ns);
+    }
+
+    /// The histogram of fresh sandbox starts (cold routes), in
+    /// [`START_BUCKETS_NS`].
+    pub fn sandbox_start_histogram(&self) -> HistogramSnapshot {
+        let s = self
+            .sandbox_starts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        snapshot_of(&s.histogram, START_BUCKETS_NS, 1, s.sum_ns)
+    }
+
+    /// Every fresh sandbox start so far, in ns, as the gateway recorded it
+    /// (two significant digits): for percentiles, and for differences
+    /// between two moments.
+    pub fn sandbox_starts_ns(&self) -> Histogram<u64> {
+        self.sandbox_starts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .histogram
+            .clone()
     }
 
     /// Each version's request latency histogram, by (tenant, app, version).
@@ -173,7 +193,7 @@ impl Metrics {
                 let l = m.latency.lock().unwrap_or_else(|p| p.into_inner());
                 (
                     (app.tenant.to_string(), app.app.to_string(), *version),
-                    snapshot_of(&l.histogram, l.sum_us),
+                    snapshot_of(&l.histogram, LATENCY_BUCKETS_US, 1_000, l.sum_us),
                 )
             })
             .collect();
@@ -283,30 +303,68 @@ impl Latency {
     }
 }
 
-/// Upper bounds of the buckets a latency histogram is exposed in, in µs
-/// (Prometheus' `le`, from 50 µs to 10 s).
+/// Upper bounds of the buckets a request latency histogram is exposed in,
+/// in µs (Prometheus' `le`, from 50 µs to 10 s).
 pub const LATENCY_BUCKETS_US: &[u64] = &[
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
     1_000_000, 2_500_000, 5_000_000, 10_000_000,
 ];
 
-/// A latency histogram as `/metrics` shows it: cumulative counts at each
-/// of [`LATENCY_BUCKETS_US`]. Within the histogram's resolution (two
-/// significant digits): a latency within 1 % above a bound may count in it.
-fn snapshot_of(h: &Histogram<u64>, sum_us: u64) -> HistogramSnapshot {
+/// Upper bounds of the buckets the sandbox start histogram is exposed in,
+/// in ns (from 100 ns, where a prepared start lies, to 1 s).
+pub const START_BUCKETS_NS: &[u64] = &[
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+
+/// Fresh sandbox starts, in ns.
+struct StartTimes {
+    histogram: Histogram<u64>,
+    sum_ns: u64,
+}
+
+impl StartTimes {
+    fn new() -> StartTimes {
+        StartTimes {
+            histogram: Histogram::new_with_bounds(1, MAX_START_NS, 2)
+                .expect("valid histogram bounds"),
+            sum_ns: 0,
+        }
+    }
+}
+
+/// A histogram as `/metrics` shows it: cumulative counts at each of
+/// `bounds`, in ns. `h` holds values in units of `unit_ns` nanoseconds;
+/// `bounds` and `sum` are in the same unit. Within the histogram's
+/// resolution (two significant digits): a value within 1 % above a bound
+/// may count in it.
+fn snapshot_of(h: &Histogram<u64>, bounds: &[u64], unit_ns: u64, sum: u64) -> HistogramSnapshot {
     let mut running = 0;
-    let buckets = LATENCY_BUCKETS_US
+    let buckets = bounds
         .iter()
         .map(|&le| {
             // Cumulative and never decreasing, whatever the rounding.
             running = h.count_between(0, le).max(running);
-            (le, running)
+            (le.saturating_mul(unit_ns), running)
         })
         .collect();
     HistogramSnapshot {
         buckets,
         count: h.len(),
-        sum_us,
+        sum_ns: sum.saturating_mul(unit_ns),
     }
 }
 
@@ -446,9 +504,9 @@ mod tests {
         assert_eq!(metrics.snapshot().versions[0].in_flight, 0);
         assert!(snap.version("t", "a", 2).is_none());
         let h = &metrics.latency_histograms()[0].1;
-        assert_eq!((h.count, h.sum_us), (7, 700));
-        assert_eq!(h.buckets[0], (50, 0));
-        assert_eq!(h.buckets[1], (100, 7));
+        assert_eq!((h.count, h.sum_ns), (7, 700_000));
+        assert_eq!(h.buckets[0], (50_000, 0));
+        assert_eq!(h.buckets[1], (100_000, 7));
         assert!(h.buckets.iter().all(|&(_, c)| c <= h.count));
         let recent = metrics.take_recent_latencies();
         assert_eq!(recent.len(), 1);
@@ -467,5 +525,26 @@ mod tests {
         // standard error is about 1300).
         let mean = r.values.iter().map(|&v| f64::from(v)).sum::<f64>() / RECENT_SAMPLE as f64;
         assert!((40_000.0..60_000.0).contains(&mean), "{mean}");
+    }
+}
+
+#[cfg(test)]
+mod start_tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_starts_are_bucketed_from_100_ns() {
+        let metrics = Metrics::default();
+        for ns in [80, 90, 300, 1_200, 40_000] {
+            metrics.record_sandbox_start(Duration::from_nanos(ns));
+        }
+        let h = metrics.sandbox_start_histogram();
+        assert_eq!((h.count, h.sum_ns), (5, 41_670));
+        assert_eq!(h.buckets[0], (100, 2));
+        assert_eq!(h.buckets[2], (500, 3));
+        assert_eq!(h.buckets[4], (2_500, 4));
+        assert_eq!(h.buckets[8], (50_000, 5));
+        assert_eq!(metrics.sandbox_starts_ns().len(), 5);
+        assert_eq!(metrics.snapshot().sandbox_starts, 5);
     }
 }

@@ -44,7 +44,7 @@ pub use app::VersionHandle;
 pub use forward::{CONNECT_TIMEOUT, FORWARDED_HEADER, HttpPeers, PeerError, Peers};
 pub use metrics::{
     HistogramSnapshot, LATENCY_BUCKETS_US, LatencySnapshot, Metrics, MetricsSnapshot,
-    VersionSnapshot,
+    START_BUCKETS_NS, VersionSnapshot,
 };
 pub use routes::{
     AppKey, Match, Route, RouteError, RouteLimits, RouteTable, RouteVersion, key_hash, pick,
@@ -122,9 +122,15 @@ impl Gateway {
         self.metrics.latency_histograms()
     }
 
-    /// How long fresh sandboxes took to start (cold routes).
+    /// How long fresh sandboxes took to start (cold routes), in
+    /// [`START_BUCKETS_NS`].
     pub fn sandbox_start_histogram(&self) -> HistogramSnapshot {
         self.metrics.sandbox_start_histogram()
+    }
+
+    /// Every fresh sandbox start so far, in ns (two significant digits).
+    pub fn sandbox_starts_ns(&self) -> hdrhistogram::Histogram<u64> {
+        self.metrics.sandbox_starts_ns()
     }
 
     /// Each version's sample of latencies since the last call (µs), for

@@ -90,6 +90,10 @@ pub(crate) async fn run(
     entering: &mut (dyn FnMut() + Send),
 ) -> Result<Output, SandboxError> {
     arm(store, template)?;
+    // A WASI context left by an invocation that was stopped mid-call (its
+    // future dropped) must not reach the next one: a raw call gets an
+    // empty one if it uses WASI at all.
+    store.data_mut().clear_wasi();
     let mut out = match invocation {
         Invocation::Call { entry, input } => {
             if !matches!(cache, Some((id, _)) if *id == entry) {
