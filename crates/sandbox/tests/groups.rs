@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use sandbox::{
-    Artifact, ColdPool, Engine, Invocation, Limits, SandboxError, SandboxGroup, Template,
+    Artifact, ColdPool, Engine, Invocation, Limits, SandboxError, SandboxGroup, Template, WarmPool,
     WasmConfig, WasmEngine,
 };
 
@@ -344,5 +344,73 @@ fn a_sleep_past_the_deadline_is_a_timeout_and_a_short_one_works() {
             dirs: &[],
         }),
         Err(SandboxError::Timeout { .. })
+    ));
+}
+
+fn dense_engine(max_live: u32, group: u32) -> WasmEngine {
+    WasmEngine::new(WasmConfig {
+        max_live,
+        group,
+        ..WasmConfig::dense()
+    })
+    .expect("engine")
+}
+
+fn small() -> Limits {
+    Limits {
+        memory_bytes: 1 << 20,
+        table_elements: 1_000,
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn a_warm_pool_keeps_each_members_state_in_shared_stores() {
+    let engine = dense_engine(64, 4);
+    let counter = engine.prepare(&example("counter.wat"), small()).unwrap();
+    let bump = counter.entry("bump").unwrap();
+    let pool = WarmPool::new(counter, 10);
+    assert_eq!(pool.fill().unwrap(), 10, "groups of 4, 4 and 2");
+    assert_eq!(engine.live(), 10);
+    let call = Invocation::Call {
+        entry: bump,
+        input: &[],
+    };
+    // One request at a time leases the same idle group (the group of 2,
+    // filled last) and walks its members round robin; each member counts
+    // its own calls.
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        seen.push(pool.invoke_blocking(call).unwrap().returned[0]);
+    }
+    assert_eq!(seen, [1, 1, 2, 2, 3, 3, 4, 4]);
+    assert_eq!(engine.live(), 10, "nothing started past the capacity");
+}
+
+#[test]
+fn a_failed_warm_member_is_never_used_again() {
+    let engine = dense_engine(16, 2);
+    let bad = engine
+        .prepare(&example("hostile/unreachable.wat"), small())
+        .unwrap();
+    let run = bad.entry("run").unwrap();
+    let pool = WarmPool::new(bad, 2);
+    pool.fill().unwrap();
+    let call = Invocation::Call {
+        entry: run,
+        input: &[],
+    };
+    for _ in 0..2 {
+        assert!(matches!(
+            pool.invoke_blocking(call),
+            Err(SandboxError::Trap { .. })
+        ));
+    }
+    // Both members failed: the group went, and the next request starts a
+    // new one (which traps on its own, not as "stopped").
+    assert_eq!(pool.ready(), 0);
+    assert!(matches!(
+        pool.invoke_blocking(call),
+        Err(SandboxError::Trap { .. })
     ));
 }

@@ -30,7 +30,8 @@
 //!   noise hits both. The `-touch` variants use a module whose function
 //!   writes one word of memory.
 //! - `warm`: a call into a kept-alive instance through the gateway's warm
-//!   path (`SandboxPool::invoke_async`, `WarmPolicy::KeepAlive`), each call
+//!   path (`WarmPool::invoke`, what `VersionHandle::run` calls for a warm
+//!   route), each call
 //!   timed on its own, less the cost of reading the clock (`clock`,
 //!   measured in the same run); `wasmtime-warm` is a bare synchronous
 //!   `TypedFunc::call` timed the same way.
@@ -41,8 +42,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use hdrhistogram::Histogram;
 use sandbox::{
-    Artifact, ColdPool, ColdStats, Engine, EntryId, Invocation, Limits, Sandbox, SandboxPool,
-    Template, WarmPolicy, WasmConfig, WasmEngine, WasmSandbox, WasmTemplate,
+    Artifact, ColdPool, ColdStats, Engine, EntryId, Invocation, Limits, Sandbox, Template,
+    WarmPool, WasmConfig, WasmEngine, WasmSandbox, WasmTemplate,
 };
 use wasmtime::{InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store};
 
@@ -504,20 +505,21 @@ fn record_less(hist: &mut Histogram<u64>, took: Duration, clock_ns: u64) {
     record(hist, took.saturating_sub(Duration::from_nanos(clock_ns)));
 }
 
-/// The gateway's warm path: a kept-alive instance of a `KeepAlive` pool,
-/// each call timed on its own.
+/// The gateway's warm path: a kept-alive instance of a [`WarmPool`], each
+/// call timed on its own.
 async fn warm(
     template: &Arc<WasmTemplate>,
     entry: EntryId,
     samples: usize,
     clock_ns: u64,
 ) -> Result<Histogram<u64>> {
-    let pool = SandboxPool::new(template.clone(), WarmPolicy::KeepAlive, 1);
+    let pool = WarmPool::new(template.clone(), 1);
+    pool.fill()?;
     let call = Invocation::Call { entry, input: &[] };
     let mut hist = histogram();
     for i in 0..samples + samples / 10 {
         let t = Instant::now();
-        pool.invoke_async(call).await?;
+        pool.invoke(call).await?;
         let took = t.elapsed();
         if i >= samples / 10 {
             record_less(&mut hist, took, clock_ns);

@@ -5,18 +5,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sandbox::wagi::WagiRequest;
-use sandbox::{
-    ColdPool, ColdStats, Invocation, Output, SandboxError, SandboxPool, WarmPolicy, WasmTemplate,
-};
+use sandbox::{ColdPool, ColdStats, Invocation, Output, SandboxError, WarmPool, WasmTemplate};
 
 /// A version prepared on this node: its template, the cold pool of
 /// never-used instances that cold routes take one of per request, and the
-/// warm pool that routes with `warm` set serve it from.
+/// warm pool of kept-alive instances (in groups sharing a store, in the
+/// `dense` profile) that routes with `warm` set serve it from.
 pub struct VersionHandle {
     template: Arc<WasmTemplate>,
     /// Made when the handle is (cold routes) or on the first cold request.
     cold: OnceLock<ColdPool>,
-    warm: SandboxPool,
+    warm: WarmPool,
 }
 
 impl VersionHandle {
@@ -38,7 +37,7 @@ impl VersionHandle {
     /// holds none until a warm route has served a request or
     /// [`Self::warm_up`] filled it.
     pub fn with_warm_capacity(template: Arc<WasmTemplate>, capacity: usize) -> VersionHandle {
-        let warm = SandboxPool::new(template.clone(), WarmPolicy::KeepAlive, capacity);
+        let warm = WarmPool::new(template.clone(), capacity);
         VersionHandle {
             template,
             cold: OnceLock::new(),
@@ -106,7 +105,7 @@ impl VersionHandle {
             dirs: &[],
         };
         if warm {
-            self.warm.invoke_async(invocation).await
+            self.warm.invoke(invocation).await
         } else {
             self.cold().invoke(invocation, started).await
         }

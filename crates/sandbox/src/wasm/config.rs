@@ -15,6 +15,19 @@ use crate::SandboxError;
 /// pools do).
 pub const MAX_FIBER_STACKS: u32 = 16_384;
 
+/// The least resident memory one live sandbox costs: one touched 4 KiB
+/// page of its memory, its instance and its share of a store.
+/// `dwcp bench density` measures about 5.1 KB in the `dense` profile;
+/// this leaves room for the rest of the node.
+pub const MIN_RESIDENT_BYTES: u64 = 8 << 10;
+
+/// The address space all memory slots together may reserve: half of
+/// x86-64's 128 TiB for user space.
+pub const SLOT_ADDRESS_SPACE_BYTES: u64 = 64 << 40;
+
+/// wasmtime's default guard region on each side of a `fast` slot.
+const FAST_GUARD_BYTES: u64 = 32 << 20;
+
 /// How memory slots trade address space for bounds checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
@@ -57,6 +70,10 @@ pub struct WasmConfig {
     /// Largest memory any sandbox may have, in bytes: the slot size. Each
     /// template's memory limit must fit in it.
     pub slot_memory: u64,
+    /// Sandboxes that share one wasmtime store in a warm pool
+    /// ([`super::WarmPool`]): 1 gives each its own store (`fast`); more
+    /// share the store's bookkeeping and fiber stack (`dense`).
+    pub group: u32,
     /// Largest table any sandbox may have, in elements.
     pub slot_table_elements: u32,
     /// Bytes of each memory slot reset with `memset` (only pages actually
@@ -86,6 +103,7 @@ impl WasmConfig {
             profile: Profile::Fast,
             max_live: 1_000,
             slot_memory: 4 << 30,
+            group: 1,
             slot_table_elements: 20_000,
             // A slot whose module dirtied up to 1 MiB is reset by copying
             // only those pages back and stays resident, so the next sandbox
@@ -103,6 +121,9 @@ impl WasmConfig {
             profile: Profile::Dense,
             max_live: 100_000,
             slot_memory: 1 << 20,
+            // A store costs about 4 KB of its own (`dwcp bench density`):
+            // shared by 256 sandboxes it is noise.
+            group: 256,
             slot_table_elements: 1_000,
             // Density first: keep at most one wasm page resident per slot.
             keep_resident: 64 << 10,
@@ -129,6 +150,9 @@ impl WasmConfig {
         if self.max_live == 0 {
             return bad("max_live", "0".into(), "at least 1");
         }
+        if self.group == 0 {
+            return bad("group", "0".into(), "at least 1");
+        }
         if self.slot_memory == 0
             || !self.slot_memory.is_multiple_of(65536)
             || self.slot_memory > 4 << 30
@@ -143,6 +167,60 @@ impl WasmConfig {
             return bad("epoch_tick", "0".into(), "a positive duration");
         }
         Ok(())
+    }
+
+    /// Address space one sandbox's memory slot reserves, in bytes.
+    pub fn slot_reservation_bytes(&self) -> u64 {
+        match self.profile {
+            // The 4 GiB reservation and a guard region on each side
+            // (wasmtime's default, 32 MiB).
+            Profile::Fast => (4 << 30) + 2 * FAST_GUARD_BYTES,
+            Profile::Dense => self.slot_memory,
+        }
+    }
+
+    /// Refuses a `max_live` this machine cannot hold: each live sandbox
+    /// needs at least [`MIN_RESIDENT_BYTES`] of memory (`memory_bytes` is
+    /// the machine's), and the slots' address space must fit in
+    /// [`SLOT_ADDRESS_SPACE_BYTES`]. The error names `field` (the flag or
+    /// key that set the count) and the most that would fit.
+    ///
+    /// ```
+    /// use sandbox::WasmConfig;
+    /// let gib = 1u64 << 30;
+    /// let dense = WasmConfig { max_live: 1_000_000, ..WasmConfig::dense() };
+    /// assert!(dense.check_room("--sandboxes", 24 * gib).is_ok());
+    /// let err = dense.check_room("--sandboxes", 4 * gib).unwrap_err();
+    /// assert!(err.to_string().contains("--sandboxes"), "{err}");
+    /// let fast = WasmConfig { max_live: 1_000_000, ..WasmConfig::fast() };
+    /// assert!(fast.check_room("--sandboxes", 1 << 50).is_err(), "address space");
+    /// ```
+    pub fn check_room(&self, field: &'static str, memory_bytes: u64) -> Result<(), SandboxError> {
+        let by_memory = memory_bytes / MIN_RESIDENT_BYTES;
+        let by_space = SLOT_ADDRESS_SPACE_BYTES / self.slot_reservation_bytes().max(1);
+        let most = by_memory.min(by_space);
+        if u64::from(self.max_live) <= most {
+            return Ok(());
+        }
+        let why = if by_memory <= by_space {
+            format!(
+                "each live sandbox needs at least {} KiB of memory and this machine has {:.1} GiB",
+                MIN_RESIDENT_BYTES >> 10,
+                memory_bytes as f64 / f64::from(1u32 << 30)
+            )
+        } else {
+            format!(
+                "each slot of the `{}` profile reserves {} MiB of address space, and slots may use {} TiB (use the `dense` profile for more)",
+                self.profile.as_str(),
+                self.slot_reservation_bytes() >> 20,
+                SLOT_ADDRESS_SPACE_BYTES >> 40
+            )
+        };
+        Err(SandboxError::InvalidLimit {
+            field,
+            value: self.max_live.to_string(),
+            allowed: format!("at most {most} on this machine: {why}"),
+        })
     }
 
     /// The wasmtime configuration this engine runs with.

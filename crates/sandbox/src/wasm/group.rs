@@ -84,6 +84,12 @@ impl SandboxGroup {
         self.members.len()
     }
 
+    /// True when member `index`'s last invocation failed (it refuses
+    /// more), or there is no such member.
+    pub fn has_failed(&self, index: usize) -> bool {
+        self.members.get(index).is_none_or(|m| m.failed)
+    }
+
     /// True for a group of no members.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()

@@ -13,8 +13,10 @@
 //! one instance in its own store; a [`SandboxGroup`] keeps many live
 //! instances in one store (density); a [`ColdPool`] hands out never-used
 //! instances that the engine's preparer thread made ahead of time in groups
-//! (the cold path the gateway runs per request). A [`SandboxPool`] keeps
-//! sandboxes ready under a [`crate::WarmPolicy`].
+//! (the cold path the gateway runs per request); a [`WarmPool`] keeps
+//! instances alive in groups for keep-alive apps (the gateway's warm
+//! path). A [`SandboxPool`] keeps sandboxes with stores of their own ready
+//! under a [`crate::WarmPolicy`].
 //!
 //! # Guests as futures
 //! Guest code runs through wasmtime's async entry points, on a fiber stack
@@ -69,17 +71,21 @@ mod store;
 mod sync;
 mod template;
 mod trap;
+mod warm;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use cold::{BATCH, ColdPool, ColdStats, READY_SHARE, REFILL_HORIZON, ready_target};
-pub use config::{MAX_FIBER_STACKS, Profile, WasmConfig};
+pub use config::{
+    MAX_FIBER_STACKS, MIN_RESIDENT_BYTES, Profile, SLOT_ADDRESS_SPACE_BYTES, WasmConfig,
+};
 pub use group::SandboxGroup;
 pub use pool::SandboxPool;
 pub use sandbox::WasmSandbox;
 pub use template::WasmTemplate;
+pub use warm::WarmPool;
 
 use crate::{Artifact, Engine, Limits, SandboxError, Tier};
 use blocking::DeadlineClock;
