@@ -6,6 +6,7 @@
 
 mod bench;
 mod cli;
+mod procfs;
 mod sim;
 mod units;
 mod up;

@@ -360,6 +360,48 @@ fn run_dense_profile_refuses_a_memory_limit_past_its_slot() {
     assert_stderr_has(&out, "limit `memory`");
 }
 
+// ---------------------------------------------------------------- dwcp up
+
+#[test]
+fn up_refuses_more_sandboxes_than_memory_or_address_space_allow() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    // Dense: 8 KiB each, past any machine's memory.
+    let out = dwcp(&[
+        "up",
+        "--data-dir",
+        dir,
+        "--profile",
+        "dense",
+        "--sandboxes",
+        "4000000000",
+    ]);
+    assert_code(&out, 1);
+    assert_stderr_has(
+        &out,
+        "limit `--sandboxes` = 4000000000 is not allowed: at most",
+    );
+    assert_stderr_has(&out, "KiB of memory and this machine has");
+    // Fast: 4 GiB reservations run out of address space first.
+    let out = dwcp(&[
+        "up",
+        "--data-dir",
+        dir,
+        "--profile",
+        "fast",
+        "--sandboxes",
+        "1000000",
+    ]);
+    assert_code(&out, 1);
+    assert_stderr_has(&out, "of address space");
+    assert_stderr_has(&out, "use the `dense` profile");
+    // Nothing was made: the refusal comes before the data directory.
+    assert!(
+        std::fs::read_dir(data.path()).unwrap().next().is_none(),
+        "the refused node left files behind"
+    );
+}
+
 // ---------------------------------------------------------------- dwcp bench
 
 fn bench_json(args: &[&str]) -> Value {

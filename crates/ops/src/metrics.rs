@@ -130,6 +130,18 @@ fn desired(out: &mut Exposition, state: &State) {
     for (labels, w) in &weights {
         out.sample("dwcp_rollout_canary_weight_percent", labels, *w);
     }
+    out.family(
+        "dwcp_node_capacity_sandboxes",
+        "gauge",
+        "Most sandboxes a node holds at once (`dwcp up --sandboxes`): the capacity the scheduler places against.",
+    );
+    for n in state.nodes() {
+        out.sample(
+            "dwcp_node_capacity_sandboxes",
+            &[("node", n.name.to_string())],
+            n.capacity,
+        );
+    }
     let reports: Vec<_> = state.reports().collect();
     out.family(
         "dwcp_node_live_sandboxes",

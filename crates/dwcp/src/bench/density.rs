@@ -1,136 +1,399 @@
-//! `dwcp bench density`: how many live sandboxes one node holds in the
-//! `dense` profile, each having touched one page of its memory, and what
-//! each costs in resident memory; beside wasmtime's default configuration.
+//! `dwcp bench density`: how many live sandboxes one `dwcp up` node holds,
+//! and what each costs in resident memory, beside wasmtime configured like
+//! for like and wasmtime's default configuration.
+//!
+//! - `live-sandboxes`, `rss-per-sandbox`: a `dwcp up --profile dense
+//!   --slot-memory 64KiB --sandboxes N` process (the product, as an
+//!   operator starts it for a million one-page apps) is
+//!   given a keep-alive app deployed with N replicas; its agent fills the
+//!   app's warm pool (instances in groups sharing a store) and the node
+//!   reports its live sandboxes through its API, which the bench polls.
+//!   Resident memory is the node process's growth from before the deploy.
+//!   Every instance runs the module's start function, which writes one
+//!   byte of its memory, so each has one page of its own.
+//! - `wasmtime-like-rss-per-sandbox` (the baseline): wasmtime with the
+//!   same layout — the pooling allocator, the same 64 KiB slots without
+//!   guard pages, images copied rather than mapped — and a store per
+//!   instance (how
+//!   wasmtime holds a live instance), the same module and linker imports,
+//!   in a fresh process, up to [`BASELINE_CAP`].
+//! - `wasmtime-default-*`: wasmtime's default configuration (a second,
+//!   clearly named series: it reserves 4 GiB per instance, so it stops at
+//!   the address space long before memory).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use std::sync::Arc;
-
-use sandbox::{
-    Artifact, Engine, EntryId, Invocation, Limits, SandboxGroup, Template, WasmConfig, WasmEngine,
-    WasmTemplate,
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use wasmtime::{
+    Enabled, InstanceAllocationStrategy, Linker, Module, PoolingAllocationConfig, Store,
 };
-use wasmtime::{Linker, Module, Store};
 
+use super::processes::ProcessCluster;
 use super::progress;
 use super::report::{Report, Series};
+use crate::procfs;
 
-const TOUCH: &str = r#"(module (memory (export "memory") 1 1)
-  (func (export "touch") (i32.store8 (i32.const 0) (i32.const 1))))"#;
+/// The app: a WAGI command answering `ok`, whose start function writes one
+/// byte of its one page of memory (so each live instance has a page of its
+/// own, as any real app does).
+const APP: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 64) "content-type: text/plain\0a\0aok\0a")
+  (func $touch (i32.store8 (i32.const 0) (i32.const 1)))
+  (start $touch)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 29))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
 
-/// Live sandboxes per [`SandboxGroup`] (one wasmtime store each).
-const GROUP: u32 = 256;
+/// The node's slot (`--slot-memory`): the app's one page, so that the
+/// whole pool is one memory map; the baseline uses the same.
+const SLOT_BYTES: u64 = 64 << 10;
 
-/// The baseline stops here: wasmtime's default reserves gigabytes of
-/// address space per instance, so this is already far past where it fails.
+/// The baselines stop here: their cost per sandbox is flat well before,
+/// and wasmtime's default configuration fails near 32,000 anyway.
 const BASELINE_CAP: u32 = 100_000;
+
+/// The tenant, app and route the bench deploys.
+const TENANT: &str = "density";
+const APP_NAME: &str = "keep";
+const ROUTE: &str = "/keep";
+
+/// How long the node may take per 100,000 sandboxes to fill (a debug
+/// build on a busy 2-core machine is slow; this only bounds a failure).
+const FILL_PER_100K: Duration = Duration::from_secs(120);
 
 pub fn run(quick: bool, target: Option<u32>) -> Result<Report> {
     let target = target.unwrap_or(if quick { 20_000 } else { 1_000_000 });
     anyhow::ensure!(target > 0, "--target must be at least 1");
+    // Room beyond the app's replicas for the example app's cold pool.
+    let sandboxes = target + target / 50 + 100;
     let mut report = Report::new(
         "density",
         serde_json::json!({
             "target": target,
-            "profile": "dense",
-            "slot_memory_bytes": 65536,
-            "group_size": GROUP,
-            "module": "1 page of memory; `touch` writes one byte, so one 4 KiB page is resident",
-            "vm.max_map_count": read_trimmed("/proc/sys/vm/max_map_count"),
-            "memory_total_bytes": meminfo_total(),
+            "node": format!("dwcp up --profile dense --slot-memory 64KiB --sandboxes {sandboxes}"),
+            "slot_memory_bytes": SLOT_BYTES,
+            "warm_group": sandbox::WasmConfig::dense().group,
+            "module": "1 page of memory; its start function writes one byte, so one 4 KiB page per instance is its own",
+            "baseline_cap": BASELINE_CAP,
+            "vm.max_map_count": procfs::read_trimmed("/proc/sys/vm/max_map_count"),
+            "memory_total_bytes": procfs::memory_total_bytes(),
         }),
     );
 
     progress(
         "density",
-        &format!("dwcp dense profile, aiming for {target} live sandboxes"),
+        &format!(
+            "dwcp up --profile dense --sandboxes {sandboxes}, a keep-alive app with {target} replicas"
+        ),
     );
-    let ours = measure("dwcp-group", target)?;
+    let node = super::on_runtime(measure_node(target, sandboxes))?;
+    progress(
+        "density",
+        &format!(
+            "wasmtime like for like (1 MiB pooled slots, a store each), aiming for {}",
+            target.min(BASELINE_CAP)
+        ),
+    );
+    let like = measure("wasmtime-like", target.min(BASELINE_CAP))?;
     progress(
         "density",
         &format!("wasmtime default, aiming for {}", target.min(BASELINE_CAP)),
     );
-    let theirs = measure("wasmtime-default", target.min(BASELINE_CAP))?;
-    progress(
-        "density",
-        &format!(
-            "dwcp with one store per sandbox, aiming for {}",
-            target.min(BASELINE_CAP)
-        ),
-    );
-    let own = measure("dwcp-own-store", target.min(BASELINE_CAP))?;
+    let default = measure("wasmtime-default", target.min(BASELINE_CAP))?;
 
     report.series.push(Series::value(
         "wasmtime-default-live",
         "count",
-        theirs.live as f64,
-        theirs.live,
+        default.live as f64,
+        default.live,
         None,
     ));
     report.series.push(Series::value(
         "live-sandboxes",
         "count",
-        ours.live as f64,
-        ours.live,
-        Some("wasmtime-default-live"),
+        node.live as f64,
+        node.live,
+        None,
+    ));
+    report.series.push(Series::value(
+        "wasmtime-like-rss-per-sandbox",
+        "bytes",
+        like.rss_per(),
+        like.live,
+        None,
     ));
     report.series.push(Series::value(
         "wasmtime-default-rss-per-sandbox",
         "bytes",
-        theirs.rss_per(),
-        theirs.live,
+        default.rss_per(),
+        default.live,
         None,
     ));
     report.series.push(Series::value(
         "rss-per-sandbox",
         "bytes",
-        ours.rss_per(),
-        ours.live,
-        Some("wasmtime-default-rss-per-sandbox"),
+        node.rss_per(),
+        node.live,
+        Some("wasmtime-like-rss-per-sandbox"),
     ));
     report.series.push(Series::value(
-        "own-store-rss-per-sandbox",
+        "rss-per-sandbox-vs-default",
         "bytes",
-        own.rss_per(),
-        own.live,
+        node.rss_per(),
+        node.live,
         Some("wasmtime-default-rss-per-sandbox"),
     ));
     report.series.push(Series::value(
         "rss-total",
         "bytes",
-        ours.rss_grown as f64,
-        ours.live,
+        node.rss_grown as f64,
+        node.live,
         None,
     ));
     report.series.push(Series::value(
-        "start-rate",
+        "fill-rate",
         "ops/s",
-        ours.live as f64 / ours.seconds.max(1e-9),
-        ours.live,
+        node.live as f64 / node.seconds.max(1e-9),
+        node.live,
         None,
     ));
     let mut report = report.finish();
     report.notes.push(format!(
-        "dwcp stopped at {} live sandboxes: {}",
-        ours.live, ours.stopped_by
+        "the node reported {} live sandboxes ({} before the deploy) through GET /api/v1/nodes; its /metrics said dwcp_node_live_sandboxes {} and dwcp_node_capacity_sandboxes {}; {}",
+        node.live + node.live_before,
+        node.live_before,
+        node.metrics_live,
+        node.metrics_capacity,
+        node.stopped_by
     ));
     report.notes.push(format!(
-        "wasmtime default stopped at {}: {}",
-        theirs.live, theirs.stopped_by
+        "rss-per-sandbox: the node's resident memory grew by {} MiB for {} sandboxes ({} MiB before the deploy); the keep-alive app answered {:?} at its route afterwards",
+        node.rss_grown >> 20,
+        node.live,
+        node.rss_before >> 20,
+        node.answer
     ));
     report.notes.push(format!(
-        "live-sandboxes and rss-per-sandbox keep sandboxes in groups of {GROUP} sharing one wasmtime store (each with its own memory, tables and globals); own-store-rss-per-sandbox gives each its own store"
+        "wasmtime-like stopped at {}: {}; wasmtime-default stopped at {}: {}",
+        like.live, like.stopped_by, default.live, default.stopped_by
     ));
     report.notes.push(format!(
-        "memory maps in use at the peak: {} (the kernel allows {})",
-        ours.maps,
-        read_trimmed("/proc/sys/vm/max_map_count")
+        "memory maps at the peak: {} in the node, {} in wasmtime-like (the kernel allows {})",
+        node.maps,
+        like.maps,
+        procfs::read_trimmed("/proc/sys/vm/max_map_count")
     ));
     Ok(report)
 }
 
-/// Runs one measurement in a child process of this binary: resident memory
+/// What the node measurement found.
+struct NodeRun {
+    live_before: u64,
+    live: u64,
+    rss_before: u64,
+    rss_grown: u64,
+    seconds: f64,
+    maps: usize,
+    metrics_live: String,
+    metrics_capacity: String,
+    answer: String,
+    stopped_by: String,
+}
+
+impl NodeRun {
+    fn rss_per(&self) -> f64 {
+        self.rss_grown as f64 / self.live.max(1) as f64
+    }
+}
+
+#[derive(Deserialize)]
+struct NodeList {
+    nodes: Vec<NodeEntry>,
+}
+
+#[derive(Deserialize)]
+struct NodeEntry {
+    report: Option<state::NodeReport>,
+}
+
+#[derive(Deserialize)]
+struct Blob {
+    digest: String,
+}
+
+#[derive(Deserialize)]
+struct Version {
+    number: u64,
+}
+
+async fn measure_node(target: u32, sandboxes: u32) -> Result<NodeRun> {
+    let sandboxes = sandboxes.to_string();
+    let cluster = ProcessCluster::start_configured(
+        "density",
+        1,
+        &[
+            "--profile",
+            "dense",
+            "--slot-memory",
+            "64KiB",
+            "--sandboxes",
+            &sandboxes,
+        ],
+    )
+    .await?;
+    let client = cluster.client(0);
+    let pid = cluster
+        .pid(0)
+        .context("the node is not running")?
+        .to_string();
+    let live_now = || async {
+        let list: NodeList = client.get("/nodes").await?;
+        anyhow::Ok(
+            list.nodes
+                .first()
+                .and_then(|n| n.report.as_ref())
+                .map(|r| r.live_sandboxes),
+        )
+    };
+    // Settled: the node reports, and its example app's pool is filled.
+    let mut live_before = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let now = live_now().await?;
+        if now.is_some() && now == live_before {
+            break;
+        }
+        live_before = now;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let live_before = live_before.context("the node never reported")?;
+    let rss_before = procfs::rss_bytes(&pid)?;
+
+    client
+        .post::<_, IgnoredAny>(
+            "/tenants",
+            &serde_json::json!({"name": TENANT, "quotas": {"max_apps": 1, "max_replicas": target}}),
+        )
+        .await?;
+    let blob: Blob = client
+        .upload(
+            "/blobs",
+            "application/wasm",
+            Bytes::from_static(APP.as_bytes()),
+        )
+        .await?;
+    let app = format!("/tenants/{TENANT}/apps/{APP_NAME}");
+    client
+        .post::<_, IgnoredAny>(
+            &format!("/tenants/{TENANT}/apps"),
+            &serde_json::json!({"name": APP_NAME, "route": ROUTE}),
+        )
+        .await?;
+    let version: Version = client
+        .post(
+            &format!("{app}/versions"),
+            &serde_json::json!({"digest": blob.digest, "config": {"memory_bytes": 65536, "warm": true}}),
+        )
+        .await?;
+    let started = Instant::now();
+    client
+        .put::<_, IgnoredAny>(
+            &format!("{app}/deployment"),
+            &serde_json::json!({"version": version.number, "regions": {"local": target}}),
+        )
+        .await?;
+
+    let wanted = live_before + u64::from(target);
+    let deadline = started + FILL_PER_100K * (target / 100_000 + 1);
+    let mut last = live_before;
+    let mut stopped_by = format!("reached the target of {target}");
+    loop {
+        let now = live_now().await?.unwrap_or(0);
+        if now != last {
+            progress("density", &format!("{now} live"));
+            last = now;
+        }
+        if now >= wanted {
+            break;
+        }
+        if Instant::now() > deadline {
+            stopped_by = format!(
+                "stopped waiting after {} s; see {}",
+                started.elapsed().as_secs(),
+                cluster.log(0).display()
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rss_after = procfs::rss_bytes(&pid)?;
+    let maps = procfs::count_maps(&pid);
+    let metrics = http_get(cluster.api(0), "/metrics", Some(cluster.admin_token()))
+        .await
+        .unwrap_or_else(|e| format!("no answer: {e}"));
+    let answer = match http_get(cluster.gateway(0), ROUTE, None).await {
+        Ok(text) => {
+            let status = text.lines().next().unwrap_or("").to_string();
+            let body = text.split("\r\n\r\n").nth(1).unwrap_or("").trim();
+            format!("{status} {body}")
+        }
+        Err(e) => format!("no answer: {e}"),
+    };
+    let run = NodeRun {
+        live_before,
+        live: last.saturating_sub(live_before),
+        rss_before,
+        rss_grown: rss_after.saturating_sub(rss_before),
+        seconds,
+        maps,
+        metrics_live: metric(&metrics, "dwcp_node_live_sandboxes"),
+        metrics_capacity: metric(&metrics, "dwcp_node_capacity_sandboxes"),
+        answer,
+        stopped_by,
+    };
+    cluster.finish();
+    Ok(run)
+}
+
+/// The first sample of `name` in a Prometheus exposition, as text.
+fn metric(text: &str, name: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or("absent")
+        .to_string()
+}
+
+/// The whole answer (head and body) to `GET path` at `addr`, on a
+/// connection of its own.
+async fn http_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Runs one baseline in a child process of this binary: resident memory
 /// freed by one measurement stays in the process and would hide the next
 /// one's growth.
 fn measure(kind: &str, target: u32) -> Result<Live> {
@@ -148,16 +411,43 @@ fn measure(kind: &str, target: u32) -> Result<Live> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-/// One measurement, in this process: the child side of [`measure`].
+/// One baseline, in this process: the child side of [`measure`].
 pub fn worker(kind: &str, target: u32) -> Result<()> {
-    let live = match kind {
-        "dwcp-group" => dwcp_live(target, GROUP)?,
-        "dwcp-own-store" => dwcp_live(target, 1)?,
-        "wasmtime-default" => wasmtime_live(target)?,
+    let engine = match kind {
+        "wasmtime-like" => wasmtime::Engine::new(&like_for_like(target))?,
+        "wasmtime-default" => wasmtime::Engine::default(),
         other => anyhow::bail!("unknown density worker `{other}`"),
     };
+    let live = wasmtime_live(&engine, target)?;
     println!("{}", serde_json::to_string(&live)?);
     Ok(())
+}
+
+/// wasmtime laid out as the dense node is: pooled 64 KiB slots without
+/// guard pages, memory images copied (not mapped copy-on-write), slots
+/// reset as DWCP's are.
+fn like_for_like(target: u32) -> wasmtime::Config {
+    let dense = sandbox::WasmConfig::dense();
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_core_instances(target)
+        .total_memories(target)
+        .total_tables(target)
+        .total_component_instances(1)
+        // No fiber stacks: this baseline calls nothing asynchronously.
+        .total_stacks(0)
+        .max_memory_size(SLOT_BYTES as usize)
+        .table_elements(dense.slot_table_elements as usize)
+        .linear_memory_keep_resident(dense.keep_resident)
+        .pagemap_scan(Enabled::Auto);
+    let mut config = wasmtime::Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_init_cow(false)
+        .memory_reservation(SLOT_BYTES)
+        .memory_guard_size(0)
+        .memory_reservation_for_growth(0)
+        .guard_before_linear_memory(false);
+    config
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -175,89 +465,25 @@ impl Live {
     }
 }
 
-fn dwcp_live(target: u32, group: u32) -> Result<Live> {
-    let engine = WasmEngine::new(WasmConfig {
-        max_live: target,
-        slot_memory: 64 << 10,
-        slot_table_elements: 16,
-        ..WasmConfig::dense()
-    })?;
-    let template = engine.prepare(
-        &Artifact::new(TOUCH.into()),
-        Limits {
-            memory_bytes: 64 << 10,
-            table_elements: 16,
-            ..Limits::default()
-        },
+/// Instantiates [`APP`] in a store of its own each (its start function
+/// runs) until `target` or a failure.
+fn wasmtime_live(engine: &wasmtime::Engine, target: u32) -> Result<Live> {
+    let module = Module::new(engine, APP)?;
+    let mut linker: Linker<()> = Linker::new(engine);
+    linker.func_wrap(
+        "wasi_snapshot_preview1",
+        "fd_write",
+        |_: i32, _: i32, _: i32, _: i32| -> i32 { 0 },
     )?;
-    let entry = template.entry("touch")?;
-    let before = rss_bytes();
-    let start = Instant::now();
-    let mut groups = Vec::new();
-    let mut live = 0u32;
-    let mut stopped_by = format!("reached the target of {target}");
-    let step = (target / 10).max(1);
-    while live < target {
-        let size = group.min(target - live);
-        match touched_group(&template, entry, size as usize) {
-            Ok(g) => groups.push(g),
-            Err(e) => {
-                stopped_by = e.to_string();
-                break;
-            }
-        }
-        let was = live;
-        live += size;
-        if live / step != was / step {
-            progress(
-                "density",
-                &format!("{live} live, rss {} MiB", rss_bytes() >> 20),
-            );
-        }
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    let rss_grown = rss_bytes().saturating_sub(before);
-    let maps = count_maps();
-    drop(groups);
-    Ok(Live {
-        live: u64::from(live),
-        rss_grown,
-        seconds,
-        maps,
-        stopped_by,
-    })
-}
-
-/// A group of `size` live sandboxes, each having touched one page. A group
-/// of one is a plain sandbox in its own store.
-fn touched_group(
-    template: &Arc<WasmTemplate>,
-    entry: EntryId,
-    size: usize,
-) -> Result<SandboxGroup, sandbox::SandboxError> {
-    let mut group = SandboxGroup::start(template, size)?;
-    for i in 0..size {
-        group.invoke(i, Invocation::Call { entry, input: &[] })?;
-    }
-    Ok(group)
-}
-
-fn wasmtime_live(target: u32) -> Result<Live> {
-    let engine = wasmtime::Engine::default();
-    let module = Module::new(&engine, TOUCH)?;
-    let linker: Linker<()> = Linker::new(&engine);
-    let before = rss_bytes();
+    let pre = linker.instantiate_pre(&module)?;
+    let before = procfs::rss_bytes("self")?;
     let start = Instant::now();
     let mut live = Vec::new();
     let mut stopped_by = format!("reached the target of {target}");
     for _ in 0..target {
-        let mut store = Store::new(&engine, ());
-        let one = linker.instantiate(&mut store, &module).and_then(|i| {
-            i.get_typed_func::<(), ()>(&mut store, "touch")?
-                .call(&mut store, ())
-        });
-        match one {
-            Ok(()) => live.push(store),
+        let mut store = Store::new(engine, ());
+        match pre.instantiate(&mut store) {
+            Ok(_) => live.push(store),
             Err(e) => {
                 stopped_by = format!("{e:#}");
                 break;
@@ -265,8 +491,8 @@ fn wasmtime_live(target: u32) -> Result<Live> {
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    let rss_grown = rss_bytes().saturating_sub(before);
-    let maps = count_maps();
+    let rss_grown = procfs::rss_bytes("self")?.saturating_sub(before);
+    let maps = procfs::count_maps("self");
     let n = live.len() as u64;
     drop(live);
     Ok(Live {
@@ -276,34 +502,4 @@ fn wasmtime_live(target: u32) -> Result<Live> {
         maps,
         stopped_by,
     })
-}
-
-/// Resident set size of this process.
-fn rss_bytes() -> u64 {
-    proc_kib("/proc/self/status", "VmRSS:") * 1024
-}
-
-fn meminfo_total() -> u64 {
-    proc_kib("/proc/meminfo", "MemTotal:") * 1024
-}
-
-/// The `key: N kB` figure of a `/proc` file, or 0 when absent.
-fn proc_kib(path: &str, key: &str) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn count_maps() -> usize {
-    std::fs::read_to_string("/proc/self/maps").map_or(0, |s| s.lines().count())
-}
-
-fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path).map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
 }

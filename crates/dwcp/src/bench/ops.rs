@@ -333,12 +333,5 @@ async fn background_load(gateway: SocketAddr) {
 
 /// The resident memory of process `pid`, in bytes.
 fn rss_bytes(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .context("no VmRSS in /proc/PID/status")?;
-    Ok(kb * 1024)
+    crate::procfs::rss_bytes(&pid.to_string())
 }

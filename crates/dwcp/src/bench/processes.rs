@@ -59,6 +59,8 @@ pub struct ProcessCluster {
     finished: bool,
     /// The founder's admin token.
     admin: String,
+    /// Added to every node's `dwcp up`.
+    up_args: Vec<String>,
 }
 
 impl ProcessCluster {
@@ -71,6 +73,16 @@ impl ProcessCluster {
 
     /// [`ProcessCluster::start`] with `nodes` nodes (1 to 3).
     pub async fn start_with(bench: &str, nodes: usize) -> Result<ProcessCluster> {
+        ProcessCluster::start_configured(bench, nodes, &[]).await
+    }
+
+    /// [`ProcessCluster::start_with`], every node started with `up_args`
+    /// added to its `dwcp up` (e.g. `--profile dense`).
+    pub async fn start_configured(
+        bench: &str,
+        nodes: usize,
+        up_args: &[&str],
+    ) -> Result<ProcessCluster> {
         let dir = std::env::temp_dir().join(format!(
             "dwcp-bench-{bench}-processes-{}",
             std::process::id()
@@ -82,6 +94,7 @@ impl ProcessCluster {
             nodes: Vec::new(),
             finished: false,
             admin: String::new(),
+            up_args: up_args.iter().map(|a| a.to_string()).collect(),
         };
         let tokens = cluster.start_founder()?;
         cluster.admin = tokens.admin.clone();
@@ -121,12 +134,18 @@ impl ProcessCluster {
             env: Vec::new(),
             env_remove: vec!["DWCP_DATA_DIR".into()],
         };
+        let args: Vec<&str> = self
+            .up_args
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+            .collect();
         self.nodes.push(BenchNode {
             number,
             peer,
             api,
             gateway,
-            process: NodeProcess::start(spec, extra)?,
+            process: NodeProcess::start(spec, &args)?,
             client: client_for(api, admin)?,
         });
         Ok(())
@@ -247,7 +266,8 @@ impl ProcessCluster {
     /// counts it as a voter that has every entry (lag 0).
     pub async fn restart(&mut self, index: usize) -> Result<()> {
         let node = &mut self.nodes[index];
-        node.process.restart(&[])?;
+        let up_args: Vec<&str> = self.up_args.iter().map(String::as_str).collect();
+        node.process.restart(&up_args)?;
         let api = node.api.to_string();
         let what = format!("waiting for node {} to catch up", node.number);
         self.wait_until(&what, |s| {

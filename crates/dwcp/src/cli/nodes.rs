@@ -10,7 +10,8 @@ use crate::cli::table;
 /// List nodes with what their last report says and what they hold.
 ///
 /// TEMPLATES and LIVE are the templates ready and the sandboxes alive when
-/// the node last reported (once a second); REQUESTS and ERRORS count what
+/// the node last reported (once a second); CAPACITY is the most it holds
+/// (`dwcp up --sandboxes`); REQUESTS and ERRORS count what
 /// its gateway served since its process started; PLACED is the sandboxes
 /// the scheduler placed on it. `-`: the node has not reported.
 #[derive(clap::Args)]
@@ -56,6 +57,7 @@ fn render(list: &NodeList) -> String {
                 table::or_dash(e.node.gateway.as_ref()),
                 table::or_dash(r.map(|r| r.templates_ready)),
                 table::or_dash(r.map(|r| r.live_sandboxes)),
+                e.node.capacity.to_string(),
                 table::or_dash(total(|v| v.requests)),
                 table::or_dash(total(|v| v.errors)),
                 e.placements
@@ -74,6 +76,7 @@ fn render(list: &NodeList) -> String {
             "GATEWAY",
             "TEMPLATES",
             "LIVE",
+            "CAPACITY",
             "REQUESTS",
             "ERRORS",
             "PLACED",
@@ -99,16 +102,16 @@ mod tests {
                           "latency_us":{"count":5,"p50":1,"p90":1,"p99":1,"p999":1,"max":1}}]},
              "placements":[{"tenant":"default","app":"hello","version":1,"node":"node-1","count":2}]},
             {"node":{"name":"node-2","region":"local","address":"127.0.0.2:7071","labels":{},
-                     "capacity":1000},
+                     "capacity":1000000},
              "report":null,"placements":[]}
         ]}"#;
         let list: NodeList = serde_json::from_str(json).unwrap();
         assert_eq!(
             render(&list),
             "\
-NODE    REGION  ADDRESS         GATEWAY         TEMPLATES  LIVE  REQUESTS  ERRORS  PLACED
-node-1  local   127.0.0.1:7071  127.0.0.1:8080  2          1     15        1       2
-node-2  local   127.0.0.2:7071  -               -          -     -         -       0
+NODE    REGION  ADDRESS         GATEWAY         TEMPLATES  LIVE  CAPACITY  REQUESTS  ERRORS  PLACED
+node-1  local   127.0.0.1:7071  127.0.0.1:8080  2          1     1000      15        1       2
+node-2  local   127.0.0.2:7071  -               -          -     1000000   -         -       0
 "
         );
     }

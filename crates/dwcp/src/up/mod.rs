@@ -70,6 +70,28 @@ pub struct UpArgs {
     /// Raise it (with --heartbeat) when nodes are far apart.
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = crate::units::parse_duration)]
     election_timeout: std::time::Duration,
+    /// How this node lays out sandbox memory: `fast` (each sandbox
+    /// reserves 4 GiB of address space, compiled code needs no bounds
+    /// checks; thousands per node) or `dense` (1 MiB slots, bounds checks,
+    /// kept-alive sandboxes sharing stores in groups of 256; a million per
+    /// node). Versions served by a dense node must ask for at most 1 MiB
+    /// of memory (`dwcp deploy --memory 1MiB`).
+    #[arg(long, value_enum, default_value_t = ProfileArg::Fast)]
+    profile: ProfileArg,
+    /// Most sandboxes alive at once on this node — the capacity the
+    /// scheduler places against [default: 1000 with `fast`, 100000 with
+    /// `dense`]. The node refuses to start when its memory (at least
+    /// 8 KiB per live sandbox) or address space cannot hold them.
+    #[arg(long, value_name = "N")]
+    sandboxes: Option<u32>,
+    /// With `--profile dense`: the memory slot of each sandbox, the most
+    /// memory a version served here may ask for [default: 1MiB]. A slot
+    /// as large as the apps' memory is one memory map for the whole pool;
+    /// a larger one costs two maps per sandbox, and Linux's default
+    /// `vm.max_map_count` (65,530) then caps the node near 30,000
+    /// sandboxes: a node for a million one-page apps uses `64KiB`.
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
+    slot_memory: Option<u64>,
     #[command(flatten)]
     planet: place::PlanetArgs,
     /// Tests only, hidden: the SLO evaluator's clock starts at the wall
@@ -79,6 +101,48 @@ pub struct UpArgs {
     /// are timed on the same clock.
     #[arg(long, hide = true)]
     manual_clock: bool,
+}
+
+/// The memory layout of a node's sandboxes (`--profile`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileArg {
+    Fast,
+    Dense,
+}
+
+impl From<ProfileArg> for sandbox::Profile {
+    fn from(p: ProfileArg) -> sandbox::Profile {
+        match p {
+            ProfileArg::Fast => sandbox::Profile::Fast,
+            ProfileArg::Dense => sandbox::Profile::Dense,
+        }
+    }
+}
+
+/// The sandbox engine's configuration from `--profile` and `--sandboxes`,
+/// refused when this machine's memory or address space cannot hold that
+/// many live sandboxes.
+fn engine_config(args: &UpArgs) -> Result<sandbox::WasmConfig> {
+    let mut config = sandbox::WasmConfig::for_profile(args.profile.into());
+    if let Some(slot) = args.slot_memory {
+        anyhow::ensure!(
+            args.profile == ProfileArg::Dense,
+            "--slot-memory applies to --profile dense (a fast slot is always 4 GiB)"
+        );
+        config.slot_memory = slot;
+    }
+    if let Some(n) = args.sandboxes {
+        anyhow::ensure!(n > 0, "--sandboxes 0: a node must hold at least 1 sandbox");
+        config.max_live = n;
+    }
+    config.cache_dir = Some(args.data_dir.join("code"));
+    let memory = match crate::procfs::memory_total_bytes() {
+        // Unknown (no /proc): only the address space is checked.
+        0 => u64::MAX,
+        m => m,
+    };
+    config.check_room("--sandboxes", memory)?;
+    Ok(config)
 }
 
 pub fn run(args: UpArgs) -> ExitCode {
@@ -107,6 +171,7 @@ fn serve(args: UpArgs) -> Result<()> {
         }
         _ => None,
     };
+    let engine_config = engine_config(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -123,22 +188,26 @@ fn serve(args: UpArgs) -> Result<()> {
         let ingress = tokio::net::TcpListener::from_std(ingress)?;
         let dir = DataDir::new(&args.data_dir);
         let engine = Arc::new(
-            sandbox::WasmEngine::new(sandbox::WasmConfig {
-                cache_dir: Some(args.data_dir.join("code")),
-                ..sandbox::WasmConfig::fast()
-            })
-            .context("starting the sandbox engine")?,
+            sandbox::WasmEngine::new(engine_config).context("starting the sandbox engine")?,
         );
+        let capacity = engine.config().max_live;
         // Admission: an upload must prepare as a sandbox template (its
         // compiled code is cached, so the agent's preparation is a hit).
         let checker = engine.clone();
+        // The upload is checked for validity, not a version's limits (its
+        // version is made later): the engine's slot bounds the memory.
+        let defaults = sandbox::Limits::default();
+        let check_limits = node::agent::fitting_limits(
+            engine.config(),
+            &sandbox::Limits {
+                memory_bytes: defaults.memory_bytes.min(engine.config().slot_memory),
+                ..defaults
+            },
+        );
         let artifact_check: cluster::ArtifactCheck = Arc::new(move |bytes: &[u8]| {
             use sandbox::Engine;
             checker
-                .prepare(
-                    &sandbox::Artifact::new(bytes.to_vec()),
-                    sandbox::Limits::default(),
-                )
+                .prepare(&sandbox::Artifact::new(bytes.to_vec()), check_limits.clone())
                 .map(drop)
                 .map_err(|e| e.to_string())
         });
@@ -156,6 +225,10 @@ fn serve(args: UpArgs) -> Result<()> {
             .await
             .with_context(|| format!("starting the node in {}", args.data_dir.display()))?;
         announce(&node, &started, &args);
+        eprintln!(
+            "dwcp: sandboxes: `{}` profile, room for {capacity} live sandboxes (the capacity the scheduler places against)",
+            engine.config().profile.as_str()
+        );
         let mut planet_tasks = Vec::new();
         if let (Some(place), Some(timing)) = (&place, global_timing) {
             let (global, joined) = place::start(
@@ -180,6 +253,7 @@ fn serve(args: UpArgs) -> Result<()> {
                 global.clone(),
                 args.api.to_string(),
                 args.gateway.to_string(),
+                capacity,
             )));
             planet_tasks.push(tokio::spawn(controllers::cell_report::run(node.clone())));
             planet_tasks.push(tokio::spawn(controllers::failover::run(
@@ -207,6 +281,7 @@ fn serve(args: UpArgs) -> Result<()> {
             node.clone(),
             args.api.to_string(),
             args.gateway.to_string(),
+            capacity,
         ));
         let gateway = node::gateway::Gateway::new(
             node::gateway::RouteTable::empty(),
@@ -292,12 +367,13 @@ impl ops::api::ClockHook for ManualHook {
     }
 }
 
-/// Records where this node's API and gateway listen in its node record
-/// (other gateways forward to it there), when they changed; retried until
-/// it is done, since a node may start while the cluster has no quorum.
-async fn advertise(node: Arc<ClusterNode>, api: String, gateway: String) {
-    until_done("recording this node's addresses", || {
-        record_addresses(&node, &api, &gateway)
+/// Records where this node's API and gateway listen (other gateways
+/// forward to it there) and how many sandboxes it holds (the scheduler's
+/// capacity) in its node record, when they changed; retried until it is
+/// done, since a node may start while the cluster has no quorum.
+async fn advertise(node: Arc<ClusterNode>, api: String, gateway: String, capacity: u32) {
+    until_done("recording this node's addresses and capacity", || {
+        record_addresses(&node, &api, &gateway, capacity)
     })
     .await;
 }
@@ -332,16 +408,25 @@ where
     }
 }
 
-async fn record_addresses(node: &ClusterNode, api: &str, gateway: &str) -> Result<()> {
+async fn record_addresses(
+    node: &ClusterNode,
+    api: &str,
+    gateway: &str,
+    capacity: u32,
+) -> Result<()> {
     let name = node.name();
     let Some(mut record) = node.read(|s| s.node(&name).cloned()).await? else {
         anyhow::bail!("the state has no record of node {name} yet");
     };
-    if record.api.as_deref() == Some(api) && record.gateway.as_deref() == Some(gateway) {
+    if record.api.as_deref() == Some(api)
+        && record.gateway.as_deref() == Some(gateway)
+        && record.capacity == capacity
+    {
         return Ok(());
     }
     record.api = Some(api.to_string());
     record.gateway = Some(gateway.to_string());
+    record.capacity = capacity;
     node.write(state::Command::PutNode { node: record })
         .await?
         .result?;
@@ -433,7 +518,11 @@ async fn deploy_example(node: &ClusterNode) -> Result<()> {
             tenant: tenant.clone(),
             app: app.clone(),
             digest,
-            config: VersionConfig::default(),
+            // One page is all it uses; 1 MiB fits a `dense` node's slots.
+            config: VersionConfig {
+                memory_bytes: 1 << 20,
+                ..VersionConfig::default()
+            },
         },
         Command::SetDeployment {
             tenant,

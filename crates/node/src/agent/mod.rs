@@ -169,6 +169,18 @@ fn route_limits(config: &state::VersionConfig) -> RouteLimits {
     }
 }
 
+/// `limits` with the table size no version chooses brought within the
+/// engine's slot (a `dense` node's slots hold fewer table elements than
+/// the default). The memory limit, which the version chose, is kept: a
+/// version asking for more than the node's slot is refused when prepared,
+/// with an error naming the slot size.
+pub fn fitting_limits(config: &sandbox::WasmConfig, limits: &Limits) -> Limits {
+    Limits {
+        table_elements: limits.table_elements.min(config.slot_table_elements),
+        ..limits.clone()
+    }
+}
+
 /// Room for a CGI response's header lines beyond its body, in the output a
 /// sandbox may write.
 const CGI_HEAD_ROOM: usize = 64 << 10;
@@ -198,14 +210,17 @@ async fn prepare(
             return Err(Unready::Missing);
         }
     };
-    let limits = Limits {
-        memory_bytes: version.config.memory_bytes,
-        deadline: Duration::from_millis(version.config.timeout_ms),
-        output_bytes: usize::try_from(version.config.max_response_bytes)
-            .unwrap_or(usize::MAX)
-            .saturating_add(CGI_HEAD_ROOM),
-        ..Limits::default()
-    };
+    let limits = fitting_limits(
+        engine.config(),
+        &Limits {
+            memory_bytes: version.config.memory_bytes,
+            deadline: Duration::from_millis(version.config.timeout_ms),
+            output_bytes: usize::try_from(version.config.max_response_bytes)
+                .unwrap_or(usize::MAX)
+                .saturating_add(CGI_HEAD_ROOM),
+            ..Limits::default()
+        },
+    );
     let engine = engine.clone();
     let prepared =
         tokio::task::spawn_blocking(move || engine.prepare(&Artifact::new(bytes), limits)).await;

@@ -8,12 +8,12 @@ use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 use crate::SandboxError;
 
 /// Most fiber stacks an engine reserves. Each store that has run guest
-/// code keeps one (wasmtime caches it), and each stack's guard page is a
-/// memory map of its own, so this keeps an engine of a million sandboxes
-/// under the kernel's map limit: past this many stores, sandboxes must
-/// share stores ([`super::SandboxGroup`], as cold pools and dense warm
-/// pools do).
-pub const MAX_FIBER_STACKS: u32 = 16_384;
+/// code keeps one (wasmtime caches it), and each stack with its guard page
+/// is two memory maps, so this keeps an engine of a million sandboxes well
+/// under Linux's default `vm.max_map_count` (65,530): past this many
+/// stores, sandboxes must share stores ([`super::SandboxGroup`], as cold
+/// pools and dense warm pools do).
+pub const MAX_FIBER_STACKS: u32 = 8_192;
 
 /// The least resident memory one live sandbox costs: one touched 4 KiB
 /// page of its memory, its instance and its share of a store.
@@ -244,7 +244,12 @@ impl WasmConfig {
         let mut config = wasmtime::Config::new();
         config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .memory_init_cow(true)
+            // Copy-on-write maps a module's memory image into each slot:
+            // fast for large images, but a memory map or two per instance,
+            // which caps a node near 20,000 instances at Linux's default
+            // `vm.max_map_count`. The dense profile copies the (small)
+            // image instead, so its slots stay one map.
+            .memory_init_cow(self.profile == Profile::Fast)
             .epoch_interruption(true)
             .consume_fuel(self.fuel);
         match self.profile {
