@@ -70,6 +70,10 @@ const CONNECTIONS: u32 = 32;
 const LATENCY_LOAD: f64 = 0.5;
 /// A phase fails when more than this share of its requests failed.
 const MAX_ERROR_RATE: f64 = 0.01;
+/// The rate of the quiet phase, where each sandbox start finds caches as a
+/// lightly used node leaves them (requests a second, over all
+/// connections).
+const QUIET_RATE: f64 = 20.0;
 
 /// The hidden flags of the load worker (`--load-worker URL`).
 #[derive(clap::Args)]
@@ -108,6 +112,8 @@ struct Plan {
     warmup: Duration,
     /// ... and how long it measures.
     slice: Duration,
+    /// How long the quiet phase (at [`QUIET_RATE`]) measures.
+    quiet: Duration,
 }
 
 pub fn run(quick: bool) -> Result<Report> {
@@ -116,12 +122,14 @@ pub fn run(quick: bool) -> Result<Report> {
             rounds: 1,
             warmup: Duration::from_millis(250),
             slice: Duration::from_secs(2),
+            quiet: Duration::from_secs(3),
         }
     } else {
         Plan {
             rounds: 5,
             warmup: Duration::from_millis(500),
             slice: Duration::from_secs(2),
+            quiet: Duration::from_secs(15),
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -148,7 +156,7 @@ pub fn run(quick: bool) -> Result<Report> {
             "warmup_seconds": plan.warmup.as_secs_f64(),
             "seconds_per_round": plan.slice.as_secs_f64(),
             "latency_load": LATENCY_LOAD,
-            "server": format!("this process: tokio multi-thread runtime, {server_threads} worker threads, sandboxes on its blocking pool; cluster::serving::serve_plain (HTTP/1.1 + HTTP/2)"),
+            "server": format!("this process: tokio multi-thread runtime, {server_threads} worker threads; guests run on the worker that polls the request (wasmtime async, epoch yields); cluster::serving::serve_plain (HTTP/1.1 + HTTP/2)"),
             "client": "another process of this binary per round: one thread, hand-written HTTP/1.1 keep-alive client (plus a pacer thread when paced); both processes share the cores, nothing pinned",
             "engine": "fast profile, no code cache",
             "sandbox_limits": "sandbox::Limits::default() (64 MiB, 10 s deadline), as VersionConfig::default()",
@@ -160,9 +168,12 @@ pub fn run(quick: bool) -> Result<Report> {
             ),
             "access_log": "formatted per request into a sink (dwcp up writes it to stderr)",
             "max_error_rate": MAX_ERROR_RATE,
+            "quiet_rate": QUIET_RATE,
+            "quiet_seconds": plan.quiet.as_secs_f64(),
             "goals": {
                 "gateway-cold-rps": "at least 50 % of hyper-floor-rps",
                 "gateway-cold-latency": "p99 at most 1 ms at half of gateway-cold-rps",
+                "gateway-sandbox-start-half/full": "p50 at most 2 µs, p99 at most 10 µs",
             },
         }),
     );
@@ -176,9 +187,16 @@ pub fn run(quick: bool) -> Result<Report> {
         let listener = cluster::serving::listen(SocketAddr::from(([127, 0, 0, 1], 0)))
             .context("listening on loopback")?;
         let url = format!("http://{}{PATH}", listener.local_addr()?);
+        let mut starts = None;
         let server = match warm {
             None => cluster::serving::serve_plain(listener, |_request| async { hello() }),
-            Some(warm) => node::gateway::serve(listener, gateway(&template, warm)?),
+            Some(warm) => {
+                let gw = gateway(&template, warm)?;
+                if !warm {
+                    starts = Some(Starts::new(gw.clone()));
+                }
+                node::gateway::serve(listener, gw)
+            }
         };
         targets.push(Target {
             name,
@@ -186,6 +204,7 @@ pub fn run(quick: bool) -> Result<Report> {
             server,
             max: Phase::new(),
             paced: Phase::new(),
+            starts,
         });
     }
     let measured = measure(&mut targets, &plan);
@@ -242,6 +261,27 @@ pub fn run(quick: bool) -> Result<Report> {
             }
         }
     }
+    if let Some(starts) = targets.iter().find_map(|t| t.starts.as_ref()) {
+        for (phase, hist) in [
+            ("quiet", &starts.quiet),
+            ("half", &starts.half),
+            ("full", &starts.full),
+        ] {
+            report.series.push(Series::latency(
+                &format!("gateway-sandbox-start-{phase}"),
+                hist,
+                None,
+            ));
+        }
+        let cold = targets
+            .iter()
+            .find(|t| t.starts.is_some())
+            .map_or(0.0, Target::rps);
+        notes.push(format!(
+            "gateway-sandbox-start-*: the gateway-cold server's own histogram of sandbox starts (what a node's dwcp_sandbox_start_seconds exposes: from asking the version's cold pool to the call into the guest), differenced around each phase: quiet at {QUIET_RATE:.0} req/s, half at {:.0} req/s (the latency phase), full in the closed loops",
+            cold * LATENCY_LOAD
+        ));
+    }
     let mut report = report.finish();
     report.notes.extend(goal_notes(&report));
     report.notes.extend(notes);
@@ -267,6 +307,20 @@ fn goal_notes(report: &Report) -> Vec<String> {
             share * 100.0,
             if share >= 0.5 { "met" } else { "NOT met" }
         ));
+    }
+    for phase in ["half", "full"] {
+        if let Some(start) = get(&format!("gateway-sandbox-start-{phase}")) {
+            let (p50, p99) = (
+                start.p50.unwrap_or(f64::INFINITY),
+                start.p99.unwrap_or(f64::INFINITY),
+            );
+            notes.push(format!(
+                "goal gateway-sandbox-start-{phase} p50 <= 2 µs and p99 <= 10 µs: p50 {:.2} µs, p99 {:.2} µs: {}",
+                p50 / 1e3,
+                p99 / 1e3,
+                if p50 <= 2e3 && p99 <= 10e3 { "met" } else { "NOT met" }
+            ));
+        }
     }
     if let Some(lat) = get("gateway-cold-latency") {
         let p99 = lat.p99.unwrap_or(f64::INFINITY);
@@ -318,6 +372,50 @@ struct Target {
     server: tokio::task::JoinHandle<()>,
     max: Phase,
     paced: Phase,
+    /// The gateway of a cold route: its own histogram of sandbox starts
+    /// is read around each phase.
+    starts: Option<Starts>,
+}
+
+/// Sandbox starts as the gateway recorded them, per phase, in ps.
+struct Starts {
+    gateway: Arc<Gateway>,
+    quiet: Histogram<u64>,
+    half: Histogram<u64>,
+    full: Histogram<u64>,
+}
+
+impl Starts {
+    fn new(gateway: Arc<Gateway>) -> Starts {
+        Starts {
+            gateway,
+            quiet: histogram(),
+            half: histogram(),
+            full: histogram(),
+        }
+    }
+
+    /// Runs `phase`, adding the starts the gateway recorded meanwhile to
+    /// `into` (the gateway records ns; the report's histograms hold ps).
+    fn during<T>(
+        &mut self,
+        pick: fn(&mut Starts) -> &mut Histogram<u64>,
+        phase: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let before = self.gateway.sandbox_starts_ns();
+        let out = phase()?;
+        let after = self.gateway.sandbox_starts_ns();
+        let into = pick(self);
+        for v in after.iter_recorded() {
+            let ns = v.value_iterated_to();
+            let earlier = before.count_at(ns);
+            let n = v.count_at_value().saturating_sub(earlier);
+            if n > 0 {
+                into.saturating_record_n(ns.saturating_mul(1000), n);
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl Target {
@@ -389,9 +487,31 @@ impl Phase {
 /// round; then every server's latency at half its median max throughput.
 fn measure(targets: &mut [Target], plan: &Plan) -> Result<()> {
     let rounds = plan.rounds;
+    for t in targets.iter_mut() {
+        let Some(starts) = &mut t.starts else {
+            continue;
+        };
+        progress(
+            "gateway",
+            &format!(
+                "{}: {QUIET_RATE:.0} req/s for {:?}, for the gateway's own start histogram",
+                t.name, plan.quiet
+            ),
+        );
+        let r = starts.during(
+            |s| &mut s.quiet,
+            || load(&t.url, plan.quiet, plan, Some(QUIET_RATE)),
+        )?;
+        check(t.name, "quiet", &r)?;
+    }
     for round in 1..=rounds {
         for t in targets.iter_mut() {
-            let r = load(&t.url, plan, None)?;
+            let r = match &mut t.starts {
+                Some(starts) => {
+                    starts.during(|s| &mut s.full, || load(&t.url, plan.slice, plan, None))?
+                }
+                None => load(&t.url, plan.slice, plan, None)?,
+            };
             check(t.name, "max throughput", &r)?;
             ensure!(
                 r.requests > 0,
@@ -414,7 +534,13 @@ fn measure(targets: &mut [Target], plan: &Plan) -> Result<()> {
     for round in 1..=rounds {
         for t in targets.iter_mut() {
             let rate = t.rps() * LATENCY_LOAD;
-            let r = load(&t.url, plan, Some(rate))?;
+            let r = match &mut t.starts {
+                Some(starts) => starts.during(
+                    |s| &mut s.half,
+                    || load(&t.url, plan.slice, plan, Some(rate)),
+                )?,
+                None => load(&t.url, plan.slice, plan, Some(rate))?,
+            };
             check(t.name, "latency", &r)?;
             let answered = r.requests;
             t.paced.add(r)?;
@@ -466,8 +592,9 @@ fn check(name: &str, phase: &str, r: &LoadResult) -> Result<()> {
     Ok(())
 }
 
-/// Runs a load worker process against `url` and reads its result.
-fn load(url: &str, plan: &Plan, rate: Option<f64>) -> Result<LoadResult> {
+/// Runs a load worker process against `url` for `seconds` (after the
+/// plan's warm-up) and reads its result.
+fn load(url: &str, seconds: Duration, plan: &Plan, rate: Option<f64>) -> Result<LoadResult> {
     // This very binary even when a rebuild has replaced its file since.
     let exe = match std::path::Path::new("/proc/self/exe") {
         p if p.exists() => p.to_path_buf(),
@@ -478,7 +605,7 @@ fn load(url: &str, plan: &Plan, rate: Option<f64>) -> Result<LoadResult> {
         .arg("--connections")
         .arg(CONNECTIONS.to_string())
         .arg("--duration")
-        .arg(format!("{}s", plan.slice.as_secs_f64()))
+        .arg(format!("{}s", seconds.as_secs_f64()))
         .arg("--warmup")
         .arg(format!("{}s", plan.warmup.as_secs_f64()));
     if let Some(rate) = rate {
