@@ -11,9 +11,14 @@
 //!
 //! Invariants:
 //! - A guest failure never takes the gateway down: a trap, a timeout, an
-//!   exhausted limit, output that is not CGI, even a panic on the blocking
-//!   thread that ran the sandbox, ends that one request with a 5xx that
+//!   exhausted limit, output that is not CGI, even a panic while the
+//!   guest's future is polled, ends that one request with a 5xx that
 //!   carries its request id; the next request is served as before.
+//! - Guests run on the worker thread that polls their request (wasmtime
+//!   async): a short one never leaves it, a long one yields at every epoch
+//!   tick, and at the route's timeout its future is dropped, which stops
+//!   it. A cold route's request runs on a never-used instance from the
+//!   version's `ColdPool`, prepared off the request path.
 //! - Every response carries `x-request-id`, and every request is one line of
 //!   the access log and is counted in the metrics of its app and version.
 //! - Nothing queues without bound: a request past its app's concurrency

@@ -8,10 +8,10 @@
 //! `x-dwcp-version: N` header or `dwcp-version=N` cookie names one
 //! instead); its body is read up to
 //! the route's limit (413); it is admitted under the app's concurrency limit
-//! (503 at once when full); the version runs it on tokio's blocking pool in
-//! a fresh sandbox, or a warm one when the route says so, as a WASI command
-//! with the request in CGI variables and stdin; its stdout becomes the
-//! response. No answer within the route's timeout is a 504, a failing app a
+//! (503 at once when full); the version runs it, on the worker polling the
+//! request, on a never-used instance of its cold pool, or a kept-alive one
+//! of its warm pool when the route says so, as a WASI command with the
+//! request in CGI variables and stdin; its stdout becomes the response. No answer within the route's timeout is a 504, a failing app a
 //! 500 (see `reply.rs` for every code). Every response carries
 //! `x-request-id`; every request is one [`AccessLog`] line and is counted in
 //! [`Metrics`].
