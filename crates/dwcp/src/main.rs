@@ -6,6 +6,7 @@
 
 mod bench;
 mod cli;
+mod fd_limit;
 mod procfs;
 mod sim;
 mod units;

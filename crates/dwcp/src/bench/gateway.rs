@@ -95,9 +95,23 @@ pub struct LoadArgs {
     /// without it, a closed loop.
     #[arg(long, hide = true, value_name = "PER_SECOND")]
     rate: Option<f64>,
+    /// Internal: open --connections keep-alive connections to URL, one
+    /// request each, and hold them until stdin closes (`bench/connections.rs`).
+    #[arg(long, hide = true, value_name = "URL")]
+    hold_worker: Option<String>,
 }
 
 impl LoadArgs {
+    /// The URL when this process is a hold worker.
+    pub fn hold_url(&self) -> Option<&str> {
+        self.hold_worker.as_deref()
+    }
+
+    /// The worker's connections.
+    pub fn connections(&self) -> u32 {
+        self.connections
+    }
+
     /// The URL when this process is a load worker.
     pub fn worker_url(&self) -> Option<&str> {
         self.load_worker.as_deref()
@@ -282,6 +296,7 @@ pub fn run(quick: bool) -> Result<Report> {
             cold * LATENCY_LOAD
         ));
     }
+    runtime.block_on(super::connections::measure(&mut report, quick))?;
     let mut report = report.finish();
     report.notes.extend(goal_notes(&report));
     report.notes.extend(notes);

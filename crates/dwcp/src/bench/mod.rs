@@ -2,6 +2,7 @@
 //! same run and report percentiles from `hdrhistogram`.
 
 mod autopilot;
+mod connections;
 mod control;
 mod density;
 mod gateway;
@@ -58,9 +59,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "nab" => autopilot::nab::run(&args.autopilot)?,
         "forecast" => autopilot::forecast::run(&args.autopilot)?,
         "microvm" => microvm::run(args.quick)?,
-        "gateway" => match args.load.worker_url() {
-            Some(url) => return gateway::worker(url, &args.load),
-            None => gateway::run(args.quick)?,
+        "gateway" => match (args.load.worker_url(), args.load.hold_url()) {
+            (Some(url), _) => return gateway::worker(url, &args.load),
+            (None, Some(url)) => return connections::worker(url, args.load.connections()),
+            (None, None) => gateway::run(args.quick)?,
         },
         "density" => match &args.worker {
             Some(kind) => return density::worker(kind, args.target.unwrap_or(1)),

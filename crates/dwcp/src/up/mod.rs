@@ -172,6 +172,8 @@ fn serve(args: UpArgs) -> Result<()> {
         _ => None,
     };
     let engine_config = engine_config(&args)?;
+    // Every client connection the gateway holds is a file descriptor.
+    crate::fd_limit::raise_to_hard();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -10,9 +10,14 @@ use super::Gateway;
 
 /// Serves `gateway` on `listener` until the returned task is aborted;
 /// aborting it also closes the connections it accepted.
+///
+/// Each request's future is boxed: hyper keeps a slot the size of the
+/// service's future for every connection, idle ones included, and the
+/// gateway's (routing, body, guest) is some kilobytes; boxed, an idle
+/// keep-alive connection keeps a pointer instead.
 pub fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> JoinHandle<()> {
     cluster::serving::serve_plain(listener, move |req| {
         let gateway = gateway.clone();
-        async move { gateway.handle(req).await }
+        Box::pin(async move { gateway.handle(req).await })
     })
 }
