@@ -368,6 +368,50 @@ async fn a_slow_app_hits_its_timeout_with_504_and_the_gateway_still_serves() {
     .await
 }
 
+/// One worker thread serves everything here: the spinning guest runs on it
+/// and must yield for the other requests to be answered at all.
+#[tokio::test(flavor = "current_thread")]
+async fn a_spinning_guest_is_stopped_at_its_deadline_while_its_worker_keeps_answering() {
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        // Long enough that twenty answers on a slow machine come first.
+        let spin_for = Duration::from_secs(15);
+        let table = RouteTable::new(vec![
+            route(
+                "/hello",
+                vec![version(&app_source("hello"), 1, 1, t)],
+                limits(t),
+            ),
+            route(
+                "/loop",
+                vec![version(&app_source("loop"), 1, 1, spin_for)],
+                limits(spin_for),
+            ),
+        ])
+        .unwrap();
+        let gw = start(table).await;
+        let spinning = tokio::spawn(send(gw.addr, get("/loop")));
+        until("the spinning guest to run", || {
+            in_flight(&gw.gateway, "loop") == 1
+        })
+        .await;
+        for _ in 0..20 {
+            let ok = send(gw.addr, get("/hello")).await;
+            assert_eq!((ok.status, ok.text().as_str()), (StatusCode::OK, "hello"));
+        }
+        assert!(
+            !spinning.is_finished(),
+            "the spinner must still be running while the others were answered"
+        );
+        let r = spinning.await.unwrap();
+        assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+        let m = gw.gateway.metrics();
+        assert_eq!(m.version("acme", "loop", 1).unwrap().timeouts, 1);
+        assert_eq!(m.version("acme", "hello", 1).unwrap().requests, 20);
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_and_response_sizes_are_limited() {
     within_deadline(async {

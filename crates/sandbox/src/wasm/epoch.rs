@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::sync::in_sync_call;
+
 pub(crate) struct EpochTicker {
     /// Ticks so far: the engine's epoch, readable by the host (wasmtime
     /// does not expose its own counter).
@@ -59,13 +61,39 @@ impl Drop for EpochTicker {
 /// Ticks a guest runs between two yields to its executor.
 pub(crate) const YIELD_EVERY_TICKS: u64 = 1;
 
-/// What a guest that reached an epoch check does: yield and run on for
-/// another [`YIELD_EVERY_TICKS`], or stop because its deadline passed.
-pub(crate) fn at_tick(now_tick: u64, deadline_tick: u64) -> wasmtime::UpdateDeadline {
+/// What a guest that reached an epoch check does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tick {
+    /// Yield to the executor, then run on for another [`YIELD_EVERY_TICKS`].
+    Yield,
+    /// Its deadline passed: stop it.
+    Stop,
+}
+
+/// The decision at an epoch check, from the tick now and the deadline's.
+pub(crate) fn at_tick(now_tick: u64, deadline_tick: u64) -> Tick {
     if now_tick >= deadline_tick {
-        wasmtime::UpdateDeadline::Interrupt
+        Tick::Stop
     } else {
-        wasmtime::UpdateDeadline::Yield(YIELD_EVERY_TICKS)
+        Tick::Yield
+    }
+}
+
+/// [`at_tick`]'s decision for wasmtime. Under a tokio runtime a yield goes
+/// through `tokio::task::yield_now`, which lets the runtime poll its I/O
+/// driver before the guest runs again: a plain wake would put the guest
+/// straight back in the run queue, and a worker busy with a spinning guest
+/// would look at its sockets only every few dozen turns.
+pub(crate) fn update(tick: Tick) -> wasmtime::UpdateDeadline {
+    match tick {
+        Tick::Stop => wasmtime::UpdateDeadline::Interrupt,
+        Tick::Yield if !in_sync_call() && tokio::runtime::Handle::try_current().is_ok() => {
+            wasmtime::UpdateDeadline::YieldCustom(
+                YIELD_EVERY_TICKS,
+                Box::pin(tokio::task::yield_now()),
+            )
+        }
+        Tick::Yield => wasmtime::UpdateDeadline::Yield(YIELD_EVERY_TICKS),
     }
 }
 
@@ -92,11 +120,13 @@ mod tests {
 
     #[test]
     fn a_guest_yields_until_its_deadline_then_stops() {
+        assert_eq!(at_tick(5, 7), Tick::Yield);
+        assert_eq!(at_tick(7, 7), Tick::Stop);
+        assert_eq!(at_tick(9, 7), Tick::Stop);
+        // Outside a runtime a yield is a plain one.
         assert!(matches!(
-            at_tick(5, 7),
+            update(Tick::Yield),
             wasmtime::UpdateDeadline::Yield(YIELD_EVERY_TICKS)
         ));
-        assert!(matches!(at_tick(7, 7), wasmtime::UpdateDeadline::Interrupt));
-        assert!(matches!(at_tick(9, 7), wasmtime::UpdateDeadline::Interrupt));
     }
 }

@@ -38,7 +38,8 @@ pub(crate) fn new_store(template: &WasmTemplate) -> Result<Store<StoreState>, Sa
     store.limiter(|s| &mut s.limiter);
     let clock = template.shared.clock.clone();
     store.epoch_deadline_callback(move |ctx| {
-        Ok(super::epoch::at_tick(clock.now(), ctx.data().deadline_tick))
+        let tick = super::epoch::at_tick(clock.now(), ctx.data().deadline_tick);
+        Ok(super::epoch::update(tick))
     });
     arm(&mut store, template)?;
     Ok(store)
