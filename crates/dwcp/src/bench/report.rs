@@ -249,6 +249,12 @@ pub fn record(hist: &mut Histogram<u64>, d: Duration) {
     hist.saturating_record(ps.max(1));
 }
 
+/// Records an average of `d` over `n` operations, in picoseconds.
+pub fn record_avg(hist: &mut Histogram<u64>, d: Duration, n: u32) {
+    let ps = d.as_nanos().saturating_mul(1000) / u128::from(n.max(1));
+    hist.saturating_record(u64::try_from(ps).unwrap_or(u64::MAX).max(1));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
