@@ -97,6 +97,19 @@ impl BlobStore {
         Ok(bytes)
     }
 
+    /// The size of the stored blob with `digest` (without checking its
+    /// bytes).
+    pub fn size(&self, digest: &str) -> Result<u64, BlobError> {
+        check_digest(digest)?;
+        match std::fs::metadata(self.path(digest)) {
+            Ok(meta) => Ok(meta.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::Missing {
+                digest: digest.into(),
+            }),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
     /// Whether a blob with `digest` is stored (without checking its bytes).
     pub fn contains(&self, digest: &str) -> bool {
         check_digest(digest).is_ok() && self.path(digest).is_file()

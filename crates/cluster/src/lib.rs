@@ -9,7 +9,8 @@
 //! (`peer.rs`), joining (`join.rs`, [`token`]), the data directory
 //! (`data_dir.rs`), [`tls`], [`transport`] (Raft RPCs over mutual TLS),
 //! [`serving`] (listening sockets and plain-HTTP serving for every server),
-//! [`blobs`] and their copies to peers (`blob_copy.rs`), the gossip member
+//! [`blobs`] and their copies to peers (`blob_copy.rs`), [`backup`] (sealed
+//! backups of a group's state and artifacts, and restoring one), the gossip member
 //! (`gossip.rs`) and a node's place in a planet (`planet.rs`).
 //!
 //! Invariants:
@@ -26,6 +27,7 @@
 //! It depends on `state`, `replica` and `planet` among DWCP crates, and
 //! never on `sandbox`, `node`, `ops` or the controllers, which build on it.
 
+pub mod backup;
 mod blob_copy;
 pub mod blobs;
 mod clock;

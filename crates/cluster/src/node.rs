@@ -519,6 +519,15 @@ impl ClusterNode {
     /// leader confirms its leadership and gives the index to have applied
     /// (ReadIndex), and this node waits until it has applied it.
     pub async fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, ClusterError> {
+        self.read_indexed(f).await.map(|(_, r)| r)
+    }
+
+    /// [`ClusterNode::read`], with the log index the read was made at: the
+    /// state `f` sees holds every entry committed up to it.
+    pub async fn read_indexed<R>(
+        &self,
+        f: impl FnOnce(&State) -> R,
+    ) -> Result<(u64, R), ClusterError> {
         let index = match self.on_leader(LeaderOp::ReadIndex).await? {
             LeaderReply::ReadIndex(i) => i,
             other => return Err(unexpected(other)),
@@ -528,7 +537,7 @@ impl ClusterNode {
             .await
             .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
         let state: StateGuard<'_> = self.replica.read_local();
-        Ok(f(&state))
+        Ok((index, f(&state)))
     }
 
     /// Members, roles, leader, term, commit index and lag, as the leader

@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "dwcp", version)]
 #[command(
     after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, runbook, token, nodes, capacity, costs,
-prices, audit, cluster, planet, failover) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
+prices, audit, cluster, planet, failover, backup) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,6 +50,8 @@ enum Command {
     Cluster(cli::cluster::ClusterArgs),
     Planet(cli::planet::PlanetArgs),
     Failover(cli::planet::FailoverArgs),
+    Backup(cli::backup::BackupArgs),
+    Restore(cli::backup::RestoreArgs),
     Bench(bench::BenchArgs),
     Sim(sim::SimArgs),
 }
@@ -76,6 +78,8 @@ fn main() -> ExitCode {
         Command::Cluster(args) => report(cli::cluster::run(args)),
         Command::Planet(args) => report(cli::planet::planet(args)),
         Command::Failover(args) => report(cli::planet::failover(args)),
+        Command::Backup(args) => report(cli::backup::run(args)),
+        Command::Restore(args) => report(cli::backup::restore(args)),
         Command::Bench(args) => report(bench::run(args)),
         Command::Sim(args) => report(sim::run(args)),
     }

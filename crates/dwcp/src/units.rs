@@ -44,9 +44,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => n / 1e3,
         "" | "s" => n,
         "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
         other => {
             return Err(format!(
-                "unknown duration unit `{other}` in `{s}`; allowed: us, ms, s, m"
+                "unknown duration unit `{other}` in `{s}`; allowed: us, ms, s, m, h"
             ));
         }
     };
@@ -75,6 +76,7 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("5 fortnights").is_err());
     }
 }

@@ -100,6 +100,34 @@ impl ControlPlane for Arc<ClusterNode> {
         Some(ClusterNode::at_rest_key(self))
     }
 
+    async fn backup_point(&self, global: bool) -> Result<cluster::backup::BackupPoint, PlaneError> {
+        use cluster::backup::Tier;
+        match (global, self.global()) {
+            (true, Some(global)) => Ok(ClusterNode::backup_point(global, Tier::Global).await?),
+            (true, None) => Err(PlaneError::Invalid {
+                field: "tier".into(),
+                value: "global".into(),
+                allowed: "`cell` only: this node runs in no planet, so there is no global tier"
+                    .into(),
+            }),
+            (false, Some(_)) => Ok(ClusterNode::backup_point(self, Tier::Cell).await?),
+            (false, None) => Ok(ClusterNode::backup_point(self, Tier::Cluster).await?),
+        }
+    }
+
+    fn blob_bytes(&self, digest: &str) -> Option<Result<Vec<u8>, PlaneError>> {
+        let holder = [Some(self), self.global()]
+            .into_iter()
+            .flatten()
+            .find(|node| node.blobs().contains(digest))?;
+        Some(
+            holder
+                .blobs()
+                .get(digest)
+                .map_err(|e| PlaneError::Internal(e.to_string())),
+        )
+    }
+
     fn planet(&self) -> Option<cluster::GossipView> {
         self.gossip().map(|g| g.view())
     }

@@ -109,6 +109,27 @@ pub trait ControlPlane: Send + Sync + 'static {
         None
     }
 
+    /// A consistent point of this node's group for a backup (with
+    /// `global`, of the planet's global tier): one linearizable read.
+    fn backup_point(
+        &self,
+        global: bool,
+    ) -> impl Future<Output = Result<cluster::backup::BackupPoint, PlaneError>> + Send {
+        let _ = global;
+        async {
+            Err(PlaneError::NotFound(
+                "this control plane takes no backups".into(),
+            ))
+        }
+    }
+
+    /// The bytes of the artifact with `digest` on this node (checked
+    /// against it); `None` when it is not stored here.
+    fn blob_bytes(&self, digest: &str) -> Option<Result<Vec<u8>, PlaneError>> {
+        let _ = digest;
+        None
+    }
+
     /// What this node's gossip member sees of the planet; `None` when the
     /// node does not run in one.
     fn planet(&self) -> Option<cluster::GossipView> {

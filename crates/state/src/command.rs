@@ -222,6 +222,21 @@ pub enum Command {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     },
+    /// Founds a restored cluster: the state becomes `backup`'s, except the
+    /// new cluster's own identity (its nodes, join credentials and
+    /// `cluster/` registers; `state/restore.rs` has the rules). Refused
+    /// unless this cluster is new (no app yet). Sent once, by `dwcp
+    /// restore`; in the log as base64 text ([`crate::snapshot`]). `by`
+    /// and `now_unix_ms` go into the audit log.
+    Restore {
+        #[serde(
+            serialize_with = "crate::snapshot::serialize",
+            deserialize_with = "crate::snapshot::deserialize"
+        )]
+        backup: Box<crate::State>,
+        by: String,
+        now_unix_ms: u64,
+    },
 }
 
 /// One node's share of an app version, in [`Command::SetPlacements`].

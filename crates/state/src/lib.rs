@@ -30,6 +30,7 @@ mod model;
 mod name;
 pub mod rollout;
 mod slo;
+pub mod snapshot;
 mod state;
 pub mod users;
 
@@ -49,5 +50,5 @@ pub use slo::{
     MAX_NOTIFY_TARGETS, MAX_SLO_WINDOW_DAYS, MAX_TIMELINE, NotifyKind, NotifyTarget, Objective,
     RESOLVED_KEPT, RuleStatus, Severity, Slo, SloStatus, check_incident_text, check_slo, check_url,
 };
-pub use state::{Change, Compacted, Event, Record, Revision, State};
+pub use state::{Change, Compacted, Event, IDENTITY_REGISTERS, Record, Revision, State};
 pub use users::{Session, User};

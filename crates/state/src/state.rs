@@ -14,6 +14,8 @@ use crate::model::{
 };
 
 mod incidents;
+mod restore;
+pub use restore::IDENTITY_REGISTERS;
 mod rollouts;
 mod users;
 use crate::{Command, Name, Outcome, Rejection};
@@ -59,6 +61,9 @@ pub enum Record {
     Audit,
     /// A region's failover, keyed by the region.
     Failover,
+    /// The whole state replaced from a backup ([`crate::Command::Restore`]),
+    /// keyed by the backup's revision: watchers read it all again.
+    Restore,
 }
 
 /// One record created, replaced or deleted.
@@ -292,6 +297,22 @@ impl State {
 
     pub fn register(&self, key: &str) -> Option<&[u8]> {
         self.registers.get(key).map(Vec::as_slice)
+    }
+
+    /// The registers whose keys are `from` or after it, in key order (take
+    /// those with a prefix by filtering on it).
+    pub fn registers_from<'a>(
+        &'a self,
+        from: &str,
+    ) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+        self.registers
+            .range::<str, _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded))
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    /// How many registers there are.
+    pub fn register_count(&self) -> usize {
+        self.registers.len()
     }
 
     /// The events after `since`, oldest first, or [`Compacted`] when some of
@@ -720,6 +741,7 @@ impl State {
             | Command::AcceptTotpStep { .. }
             | Command::CreateSession { .. }
             | Command::DeleteSession { .. } => self.plan_user(command),
+            Command::Restore { backup, .. } => self.plan_restore(backup),
             Command::Put { key, value } => {
                 check_register(key, Some(value))?;
                 one(Record::Register, key.clone())
@@ -959,6 +981,15 @@ impl State {
             | Command::AcceptTotpStep { .. }
             | Command::CreateSession { .. }
             | Command::DeleteSession { .. } => self.commit_user(command, revision),
+            Command::Restore {
+                backup,
+                by,
+                now_unix_ms,
+            } => {
+                // A restore sets its own revision and history.
+                self.commit_restore(backup, by, *now_unix_ms);
+                return;
+            }
             Command::Put { key, value } => {
                 self.registers.insert(key.clone(), value.clone());
             }

@@ -313,6 +313,18 @@ impl Client {
         self.send(Method::GET, path, None, REQUEST_TIMEOUT).await
     }
 
+    /// GETs `path` with the longer upload deadline (large answers: a
+    /// backup's state, an artifact) and returns the body as sent.
+    pub async fn download(&self, path: &str) -> Result<Bytes, ClientError> {
+        self.send(Method::GET, path, None, UPLOAD_TIMEOUT).await
+    }
+
+    /// [`Client::download`], decoded from JSON.
+    pub async fn download_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let bytes = self.download(path).await?;
+        self.decode(Method::GET, path, &bytes)
+    }
+
     /// POSTs `body` as JSON and decodes the JSON answer.
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,

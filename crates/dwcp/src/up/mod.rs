@@ -17,6 +17,7 @@ use ops::slo::{Clock, ManualClock};
 use replica::Timing;
 use serde_json::Value;
 
+mod backups;
 mod place;
 
 /// Run a DWCP node: the replicated store and the HTTP API.
@@ -32,6 +33,7 @@ mod place;
   dwcp up --data-dir n2 --listen 127.0.0.2:7071 --api 127.0.0.2:7070 \\\n         \
   --join 127.0.0.1:7071 --token dwcp-join.…     # a second node\n  \
   dwcp cluster status\n  \
+  dwcp up --backup-dir backups --backup-every 1h --backup-key-file backup.key\n  \
   dwcp up --topology planet.toml --node a-1 --global-listen 10.0.1.1:7072 …  # a planet: docs/planet.md")]
 pub struct UpArgs {
     /// Where this node keeps its store, keys and artifacts.
@@ -92,6 +94,19 @@ pub struct UpArgs {
     /// sandboxes: a node for a million one-page apps uses `64KiB`.
     #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
     slot_memory: Option<u64>,
+    /// Back up this node's group (and a planet's global tier) into this
+    /// directory on a schedule, sealed under --backup-key-file.
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+    /// How often a scheduled backup is taken.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::units::parse_duration)]
+    backup_every: std::time::Duration,
+    /// How many scheduled backups of each group are kept (the newest).
+    #[arg(long, value_name = "N", default_value_t = 24)]
+    backup_keep: usize,
+    /// The key scheduled backups are sealed under (`dwcp backup key`).
+    #[arg(long, value_name = "FILE", env = "DWCP_BACKUP_KEY_FILE")]
+    backup_key_file: Option<PathBuf>,
     #[command(flatten)]
     planet: place::PlanetArgs,
     /// Tests only, hidden: the SLO evaluator's clock starts at the wall
@@ -165,6 +180,12 @@ fn serve(args: UpArgs) -> Result<()> {
         Some(place) => place.region.name.to_string(),
         None => args.region.clone().unwrap_or_else(|| "local".into()),
     };
+    let schedule = backups::schedule(
+        args.backup_dir.as_ref(),
+        args.backup_every,
+        args.backup_keep,
+        args.backup_key_file.as_ref(),
+    )?;
     let join = match (&args.join, &args.token) {
         (Some(addr), Some(token)) => {
             Some((addr.clone(), JoinToken::parse(token).context("--token")?))
@@ -297,8 +318,12 @@ fn serve(args: UpArgs) -> Result<()> {
         let rollouts = tokio::spawn(controllers::delivery::run(node.clone()));
         let alerts = start_alerting(&node, &args);
         let changes = tokio::spawn(report_changes(node.clone()));
+        let backing_up = schedule.map(|s| tokio::spawn(backups::run(node.clone(), s)));
         wait_for_signal().await;
         changes.abort();
+        if let Some(task) = backing_up {
+            task.abort();
+        }
         eprintln!("dwcp: stopping node {}", node.id());
         server.abort();
         ingress.abort();

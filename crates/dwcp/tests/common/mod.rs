@@ -167,6 +167,18 @@ impl Cluster {
         (c, gateway)
     }
 
+    /// Starts node `n` on a data directory made outside `dwcp up` (e.g. by
+    /// `dwcp restore` into [`Cluster::dir_of`]), at its usual addresses.
+    pub fn start_prepared(&mut self, n: u8, extra: &[&str]) {
+        self.start_new(n, false, extra);
+        self.wait_api(n);
+    }
+
+    /// Where node `n` keeps (or would keep) its data.
+    pub fn dir_of(&self, n: u8) -> PathBuf {
+        self.root.path().join(format!("node-{n}"))
+    }
+
     /// Starts node `n` as a new node joining through node 1.
     pub fn join_node(&mut self, n: u8) {
         self.join_node_with(n, &[]);

@@ -347,6 +347,8 @@ pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiEr
         Role::Join => false,
         // Who may log in, and as what, is for admins to read.
         _ if matches!(route, R::Users | R::User | R::UserTotp | R::UserTotpConfirm) => false,
+        // A backup holds every credential's and password's hash.
+        _ if matches!(route, R::Backup | R::BlobContent) => false,
         _ if verb == Verb::Get => true,
         Role::Viewer => false,
         Role::Operator => !matches!(

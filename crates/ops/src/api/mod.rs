@@ -17,6 +17,7 @@
 mod apps;
 mod audit;
 mod auth;
+mod backup;
 pub(crate) use auth::Caller;
 mod blobs;
 mod body;
@@ -410,6 +411,9 @@ async fn dispatch<P: ControlPlane>(
             incidents::step(plane, p0, who, incidents::Step::Note, req).await
         }
         (RouteId::TestClock, Verb::Post) => test_clock::advance(req).await,
+        (RouteId::Backup, Verb::Get) => backup::point(plane, req.uri().query()).await,
+        (RouteId::Backups, Verb::Get) => backup::scheduled(plane).await,
+        (RouteId::BlobContent, Verb::Get) => backup::content(plane, p0).await,
         // The table and this match list the same pairs (tests/api.rs calls
         // every pair with an admin token and never gets 405).
         _ => Err(not_allowed()),

@@ -10,6 +10,9 @@ use super::router::PREFIX;
 // Users, TOTP and sessions: their paths and schemas, merged in below.
 #[path = "openapi_auth.rs"]
 mod auth;
+// Backups: their paths and schemas, merged in below.
+#[path = "openapi_backup.rs"]
+mod backup;
 
 /// A reference to a schema in `components`.
 fn schema(name: &str) -> Value {
@@ -1121,6 +1124,7 @@ fn schemas() -> Value {
 pub(crate) fn document() -> Value {
     let mut doc = base_document();
     auth::merge(&mut doc);
+    backup::merge(&mut doc);
     doc
 }
 

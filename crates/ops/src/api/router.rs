@@ -90,6 +90,9 @@ pub(crate) enum RouteId {
     IncidentResolve,
     IncidentNotes,
     TestClock,
+    Backup,
+    Backups,
+    BlobContent,
 }
 
 /// One path template and what it answers.
@@ -171,6 +174,9 @@ pub(crate) const TABLE: &[Entry] = &[
     ),
     entry(RouteId::Blobs, "/blobs", &[Post]),
     entry(RouteId::Blob, "/blobs/{digest}", &[Get]),
+    entry(RouteId::BlobContent, "/blobs/{digest}/content", &[Get]),
+    entry(RouteId::Backup, "/backup", &[Get]),
+    entry(RouteId::Backups, "/backups", &[Get]),
     entry(RouteId::Cluster, "/cluster", &[Get]),
     entry(RouteId::ClusterGlobal, "/cluster/global", &[Get]),
     entry(RouteId::ClusterNode, "/cluster/nodes/{id}", &[Delete]),
