@@ -21,6 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("state", &[]),
     ("sandbox", &[]),
     ("harness", &[]),
+    ("certify", &[]),
     // Pure decisions over the state.
     ("rollout", &["state"]),
     ("scheduler", &["state"]),
@@ -75,6 +76,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ops",
             "sim",
             "controllers",
+            "certify",
         ],
     ),
 ];

@@ -585,6 +585,9 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/incidents/{id}/resolve", vec!["post"]),
         ("/api/v1/incidents/{id}/notes", vec!["post"]),
         ("/api/v1/test/clock", vec!["post"]),
+        ("/api/v1/backup", vec!["get"]),
+        ("/api/v1/backups", vec!["get"]),
+        ("/api/v1/blobs/{digest}/content", vec!["get"]),
     ];
     assert_eq!(paths.len(), expected.len());
     for (path, methods) in expected {

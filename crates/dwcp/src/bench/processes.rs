@@ -279,6 +279,16 @@ impl ProcessCluster {
         .await
     }
 
+    /// The cluster's temp directory (removed by [`ProcessCluster::finish`]).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The data directory of node `index`.
+    pub fn data_dir(&self, index: usize) -> PathBuf {
+        self.nodes[index].process.spec().data_dir.clone()
+    }
+
     /// Where node `index` logs, for error messages.
     pub fn log(&self, index: usize) -> &Path {
         &self.nodes[index].process.spec().log
