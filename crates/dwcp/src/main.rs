@@ -5,6 +5,7 @@
 //! crates decide, the binary parses flags, wires and prints.
 
 mod bench;
+mod certify;
 mod cli;
 mod fd_limit;
 mod procfs;
@@ -21,7 +22,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n\nClient commands (apps, app, deploy, rollout, runbook, token, nodes, capacity, costs,
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n  dwcp certify --quick\n\nClient commands (apps, app, deploy, rollout, runbook, token, nodes, capacity, costs,
 prices, audit, cluster, planet, failover, backup) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
@@ -52,6 +53,7 @@ enum Command {
     Failover(cli::planet::FailoverArgs),
     Backup(cli::backup::BackupArgs),
     Restore(cli::backup::RestoreArgs),
+    Certify(certify::CertifyArgs),
     Bench(bench::BenchArgs),
     Sim(sim::SimArgs),
 }
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         Command::Failover(args) => report(cli::planet::failover(args)),
         Command::Backup(args) => report(cli::backup::run(args)),
         Command::Restore(args) => report(cli::backup::restore(args)),
+        Command::Certify(args) => report(certify::run(args)),
         Command::Bench(args) => report(bench::run(args)),
         Command::Sim(args) => report(sim::run(args)),
     }

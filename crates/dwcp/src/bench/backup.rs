@@ -114,55 +114,26 @@ async fn measure(quick: bool) -> Result<Report> {
     let done = Instant::now();
     let acks = writer.stop().await?;
 
-    // Restore: a new node on its own addresses, in the bench's directory.
-    let restored_dir = cluster.dir().join("restored");
-    let ip = std::net::Ipv4Addr::new(127, 0, 0, 69);
-    let [peer, api_addr, gateway] = harness::free_ports(ip)?;
     progress(BENCH, "restoring into a new cluster and starting it");
-    let rto_started = Instant::now();
-    let exe = std::env::current_exe().context("finding the dwcp binary")?;
-    let restore = tokio::process::Command::new(&exe)
-        .arg("restore")
-        .arg(&file)
-        .arg("--data-dir")
-        .arg(&restored_dir)
-        .arg("--key-file")
-        .arg(&key_file)
-        .args([
-            "--listen",
-            &peer.to_string(),
-            "--api",
-            &api_addr.to_string(),
-        ])
-        .env_remove("DWCP_BACKUP_KEY_FILE")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .context("running dwcp restore")?;
-    let restore_process = rto_started.elapsed();
-    if !restore.status.success() {
-        bail!(
-            "dwcp restore failed: {}",
-            String::from_utf8_lossy(&restore.stderr)
-        );
-    }
-    let node = harness::NodeProcess::start(
-        harness::NodeSpec {
-            exe,
-            data_dir: restored_dir.clone(),
-            peer: peer.to_string(),
-            api: api_addr.to_string(),
-            gateway: gateway.to_string(),
-            log: cluster.dir().join("restored.log"),
-            env: Vec::new(),
-            env_remove: vec!["DWCP_DATA_DIR".into()],
-        },
-        &[],
-    )?;
-    // The backup's admin token works on the restored cluster.
-    let restored = client_for(&format!("http://{api_addr}"), &admin)?;
-    let in_backup = wait_served(&restored, &node).await?;
-    let rto = rto_started.elapsed();
+    let served = restore_and_serve(
+        &file,
+        &key_file,
+        &cluster.dir().join("restored"),
+        &cluster.dir().join("restored.log"),
+        &admin,
+        COUNTER,
+    )
+    .await?;
+    let (restored, node, restore_process, rto) = (
+        served.client,
+        served.node,
+        served.restore_process,
+        served.elapsed,
+    );
+    let in_backup: u64 = served
+        .value
+        .parse()
+        .context("the counter is not a number")?;
 
     // What the backup holds: every write acknowledged before it began.
     if in_backup < acked_before {
@@ -282,7 +253,7 @@ async fn fill_registers(api: &str, token: &str, n: u64) -> Result<()> {
 /// A module the node admits (a `_start` that returns) followed by a custom
 /// section of `payload_bytes` pseudo-random bytes seeded by `seed`, so
 /// every module is distinct and none compresses.
-fn module(seed: u64, payload_bytes: usize) -> Vec<u8> {
+pub(crate) fn module(seed: u64, payload_bytes: usize) -> Vec<u8> {
     fn leb(mut n: usize, out: &mut Vec<u8>) {
         loop {
             let byte = (n & 0x7f) as u8;
@@ -406,29 +377,97 @@ impl Writer {
 }
 
 #[derive(serde::Deserialize)]
-struct Register {
-    value: String,
+pub(crate) struct Register {
+    /// The register's text.
+    pub value: String,
 }
 
-/// Polls the restored node until it serves the counter; its value.
-async fn wait_served(client: &Client, node: &harness::NodeProcess) -> Result<u64> {
+/// A restored node, serving.
+pub(crate) struct Served {
+    /// The `dwcp up` on the restored directory (killed when dropped).
+    pub node: harness::NodeProcess,
+    /// Its API, with the token given.
+    pub client: Client,
+    /// The `dwcp restore` process alone.
+    pub restore_process: Duration,
+    /// From starting `dwcp restore` until the node served `register`.
+    pub elapsed: Duration,
+    /// The register's value as the restored node served it.
+    pub value: String,
+}
+
+/// Restores `file` (sealed under the key in `key_file`) into `dir` with
+/// `dwcp restore`, starts `dwcp up` on it (logging to `log`) on fresh
+/// loopback ports, and waits until its API serves `register` to `token`
+/// (a token of the backed-up cluster): the recovery time, measured.
+pub(crate) async fn restore_and_serve(
+    file: &Path,
+    key_file: &Path,
+    dir: &Path,
+    log: &Path,
+    token: &str,
+    register: &str,
+) -> Result<Served> {
+    let ip = std::net::Ipv4Addr::new(127, 0, 0, 69);
+    let [peer, api, gateway] = harness::free_ports(ip)?;
+    let started = Instant::now();
+    let exe = std::env::current_exe().context("finding the dwcp binary")?;
+    let restore = tokio::process::Command::new(&exe)
+        .arg("restore")
+        .arg(file)
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--key-file")
+        .arg(key_file)
+        .args(["--listen", &peer.to_string(), "--api", &api.to_string()])
+        .env_remove("DWCP_BACKUP_KEY_FILE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .context("running dwcp restore")?;
+    let restore_process = started.elapsed();
+    if !restore.status.success() {
+        bail!(
+            "dwcp restore failed: {}",
+            String::from_utf8_lossy(&restore.stderr)
+        );
+    }
+    let node = harness::NodeProcess::start(
+        harness::NodeSpec {
+            exe,
+            data_dir: dir.to_path_buf(),
+            peer: peer.to_string(),
+            api: api.to_string(),
+            gateway: gateway.to_string(),
+            log: log.to_path_buf(),
+            env: Vec::new(),
+            env_remove: vec!["DWCP_DATA_DIR".into()],
+        },
+        &[],
+    )?;
+    let client = client_for(&format!("http://{api}"), token)?;
     let deadline = Instant::now() + SERVE_DEADLINE;
-    loop {
+    let value = loop {
         match client
-            .get::<Register>(&format!("/registers/{COUNTER}"))
+            .get::<Register>(&format!("/registers/{register}"))
             .await
         {
-            Ok(r) => return r.value.parse().context("the counter is not a number"),
-            Err(e) if Instant::now() > deadline => {
-                bail!(
-                    "the restored node did not serve within {} s: {e}; see {}",
-                    SERVE_DEADLINE.as_secs(),
-                    node.spec().log.display()
-                )
-            }
+            Ok(r) => break r.value,
+            Err(e) if Instant::now() > deadline => bail!(
+                "the restored node did not serve within {} s: {e}; see {}",
+                SERVE_DEADLINE.as_secs(),
+                log.display()
+            ),
             Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
         }
-    }
+    };
+    Ok(Served {
+        node,
+        client,
+        restore_process,
+        elapsed: started.elapsed(),
+        value,
+    })
 }
 
 /// Every 1,000th register and every artifact are in the restored cluster.

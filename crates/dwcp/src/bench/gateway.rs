@@ -349,7 +349,7 @@ fn goal_notes(report: &Report) -> Vec<String> {
 }
 
 /// The floor's answer: the app's text, no sandbox.
-fn hello() -> Response<Full<Bytes>> {
+pub(crate) fn hello() -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(HELLO.as_bytes())));
     response
         .headers_mut()

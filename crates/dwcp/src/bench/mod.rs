@@ -2,18 +2,18 @@
 //! same run and report percentiles from `hdrhistogram`.
 
 mod autopilot;
-mod backup;
+pub(crate) mod backup;
 mod connections;
 mod control;
 mod density;
-mod gateway;
+pub(crate) mod gateway;
 mod microvm;
 mod ops;
 mod planet;
-mod processes;
+pub(crate) mod processes;
 pub(crate) mod report;
 mod rollout;
-mod scheduler;
+pub(crate) mod scheduler;
 mod startup;
 
 use anyhow::Result;

@@ -73,7 +73,17 @@ impl ProcessCluster {
 
     /// [`ProcessCluster::start`] with `nodes` nodes (1 to 3).
     pub async fn start_with(bench: &str, nodes: usize) -> Result<ProcessCluster> {
-        ProcessCluster::start_configured(bench, nodes, &[]).await
+        ProcessCluster::start_with_founder_flags(bench, nodes, &[]).await
+    }
+
+    /// [`ProcessCluster::start_with`], the founder started with `flags`
+    /// besides its addresses (e.g. `--backup-dir`).
+    pub async fn start_with_founder_flags(
+        bench: &str,
+        nodes: usize,
+        flags: &[String],
+    ) -> Result<ProcessCluster> {
+        ProcessCluster::start_inner(bench, nodes, &[], flags).await
     }
 
     /// [`ProcessCluster::start_with`], every node started with `up_args`
@@ -82,6 +92,15 @@ impl ProcessCluster {
         bench: &str,
         nodes: usize,
         up_args: &[&str],
+    ) -> Result<ProcessCluster> {
+        ProcessCluster::start_inner(bench, nodes, up_args, &[]).await
+    }
+
+    async fn start_inner(
+        bench: &str,
+        nodes: usize,
+        up_args: &[&str],
+        founder_flags: &[String],
     ) -> Result<ProcessCluster> {
         let dir = std::env::temp_dir().join(format!(
             "dwcp-bench-{bench}-processes-{}",
@@ -96,7 +115,7 @@ impl ProcessCluster {
             admin: String::new(),
             up_args: up_args.iter().map(|a| a.to_string()).collect(),
         };
-        let tokens = cluster.start_founder()?;
+        let tokens = cluster.start_founder(founder_flags)?;
         cluster.admin = tokens.admin.clone();
         if nodes == 1 {
             cluster.wait_for_voters(1).await?;
@@ -110,10 +129,11 @@ impl ProcessCluster {
         Ok(cluster)
     }
 
-    fn start_founder(&mut self) -> Result<harness::Tokens> {
+    fn start_founder(&mut self, flags: &[String]) -> Result<harness::Tokens> {
         // The admin token is only known once the founder prints it; the
         // client made here is replaced below.
-        self.add_node(1, "pending", &[])?;
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        self.add_node(1, "pending", &flags)?;
         let tokens = self.nodes[0].process.tokens(SETTLE)?;
         self.nodes[0].client = client_for(self.nodes[0].api, &tokens.admin)?;
         Ok(tokens)
