@@ -16,6 +16,9 @@
 //!   its scorer (windows, scaled sigmoid, profiles, per-profile threshold,
 //!   normalisation), checked against the official scorer in
 //!   `tests/nab_scorer.rs`.
+//! - [`act`] (part 2): what to do about trouble — actions with their undo,
+//!   policies as TOML, the guardrails, decisions with their evidence, and
+//!   the wait for a person's approval.
 //!
 //! Invariants:
 //! - Pure: no I/O, no clock (time is the points' `t_ms`), no threads, no
@@ -31,10 +34,11 @@
 //!   of the series; `memory_bytes` reports it.
 //!
 //! This crate depends on no other DWCP crate (and on `serde`,
-//! `serde_json` and `thiserror` only); the signals it will watch in a
+//! `serde_json`, `thiserror` and `toml` only); the signals it will watch in a
 //! running cluster (node reports, the store's events) are handed to it as
 //! points by its callers.
 
+pub mod act;
 pub mod detect;
 pub mod forecast;
 pub mod holt_winters;
