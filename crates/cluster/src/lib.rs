@@ -11,7 +11,9 @@
 //! [`serving`] (listening sockets and plain-HTTP serving for every server),
 //! [`blobs`] and their copies to peers (`blob_copy.rs`), [`backup`] (sealed
 //! backups of a group's state and artifacts, and restoring one), the gossip member
-//! (`gossip.rs`) and a node's place in a planet (`planet.rs`).
+//! (`gossip.rs`), a node's place in a planet (`planet.rs`), the apps' log
+//! lines a node keeps and reads from its peers ([`logs`], `app_logs.rs`),
+//! and the node's own log lines, as text or JSON ([`node_log`], [`say!`]).
 //!
 //! Invariants:
 //! - The peer port serves nothing but the join routes to a caller without
@@ -27,6 +29,7 @@
 //! It depends on `state`, `replica` and `planet` among DWCP crates, and
 //! never on `sandbox`, `node`, `ops` or the controllers, which build on it.
 
+mod app_logs;
 pub mod backup;
 mod blob_copy;
 pub mod blobs;
@@ -38,9 +41,12 @@ pub mod exposition;
 pub mod fault;
 mod gossip;
 mod join;
+pub mod logs;
 mod node;
+pub mod node_log;
 mod peer;
 mod planet;
+pub mod rfc3339;
 pub mod serving;
 mod status;
 pub mod tls;

@@ -21,6 +21,8 @@ use state::{Command, Name, Node, Quotas, Region, Role, State};
 
 /// How long an operation looks for a leader before answering "unavailable".
 const LEADER_WAIT: Duration = Duration::from_secs(10);
+/// How long a member's peer port has to answer a status's probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a joined node tries to become a voter.
 const PROMOTE_WAIT: Duration = Duration::from_secs(60);
 /// The register that hands out node ids.
@@ -89,6 +91,8 @@ pub struct ClusterNode {
     /// Its place in a planet, when it runs in one: global changes are
     /// committed in the global tier first (see [`planet::tier`]).
     planet: std::sync::OnceLock<super::Planet>,
+    /// The apps' log lines this node's gateway kept.
+    app_log: Arc<crate::logs::LogRing>,
 }
 
 fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ClusterError> {
@@ -260,7 +264,11 @@ impl ClusterNode {
             &options.timing,
         )
         .await?;
+        let app_log = Arc::new(crate::logs::LogRing::new(
+            node_name(files.config.id).as_str(),
+        ));
         let node = Arc::new(ClusterNode {
+            app_log,
             config: files.config,
             ca: files.ca,
             client_tls,
@@ -419,6 +427,12 @@ impl ClusterNode {
         self.channel(address).forward(request).await
     }
 
+    /// The ring of the apps' log lines this node keeps (its gateway adds
+    /// to it; [`ClusterNode::app_logs`] reads every member's).
+    pub fn app_log(&self) -> &Arc<crate::logs::LogRing> {
+        &self.app_log
+    }
+
     /// This node's name in the state (`node-<id>`).
     pub fn name(&self) -> Name {
         node_name(self.config.id)
@@ -551,6 +565,42 @@ impl ClusterNode {
         }
     }
 
+    /// Asks each member of `status` whether its peer port answers this
+    /// node now (each within [`PROBE_TIMEOUT`], all at once) and marks it
+    /// `reachable`; an unreachable member's role becomes `unknown`, so that
+    /// the role a leader last knew is not shown as current. Apart from
+    /// [`ClusterNode::status`], which the dashboard and `/metrics` read
+    /// each second and must not wait for a dead member.
+    pub async fn probe_members(&self, status: &mut ClusterStatus) {
+        let mut probes = tokio::task::JoinSet::new();
+        for (i, member) in status.members.iter().enumerate() {
+            if member.id == self.id() {
+                continue;
+            }
+            let channel = self.channel(&member.address);
+            probes.spawn(async move {
+                let call = channel.request(hyper::Method::GET, "/join/ca", Bytes::new());
+                let answered = matches!(
+                    tokio::time::timeout(PROBE_TIMEOUT, call).await,
+                    Ok(Ok((hyper::StatusCode::OK, _)))
+                );
+                (i, answered)
+            });
+        }
+        for member in &mut status.members {
+            if member.id == self.id() {
+                member.reachable = Some(true);
+            }
+        }
+        while let Some(Ok((i, answered))) = probes.join_next().await {
+            let member = &mut status.members[i];
+            member.reachable = Some(answered);
+            if !answered {
+                member.role = "unknown".into();
+            }
+        }
+    }
+
     /// Makes a new join token and stores its hash as a `Join` credential.
     pub async fn new_join_token(&self) -> Result<JoinToken, ClusterError> {
         let token = JoinToken::generate(&tls::fingerprint(self.ca.cert_pem())?)?;
@@ -610,6 +660,9 @@ impl ClusterNode {
                             .unwrap_or(0)
                             .saturating_sub(matched.unwrap_or(0))
                     }),
+                    reachable: None,
+                    health: None,
+                    heartbeat_age_ms: None,
                 }
             })
             .collect();

@@ -6,6 +6,7 @@
 //! POST /cluster/leader       members: a LeaderOp run on the leader
 //! PUT  /cluster/blobs/{d}    members: store a blob
 //! GET  /cluster/blobs/{d}    members: fetch a blob
+//! POST /cluster/logs         members: this node's lines of an app's log
 //! POST /raft/...             members: Raft RPCs
 //! ```
 
@@ -133,6 +134,12 @@ impl PeerService for PeerRoutes {
                 return text(StatusCode::BAD_REQUEST, "the leader op is not valid JSON");
             };
             return json(&self.node.run_on_this_leader(op).await);
+        }
+        if path == crate::app_logs::PEER_LOGS_PATH && request.method == Method::POST {
+            let Ok(query) = serde_json::from_slice::<crate::logs::LogQuery>(&request.body) else {
+                return text(StatusCode::BAD_REQUEST, "the log query is not valid JSON");
+            };
+            return json(&self.node.app_log().page(&query));
         }
         if let Some(digest) = path.strip_prefix("/cluster/blobs/") {
             return match request.method {

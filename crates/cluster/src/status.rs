@@ -35,4 +35,17 @@ pub struct MemberStatus {
     /// Entries this member is behind the leader's log (only when the
     /// reporting node is the leader).
     pub lag: Option<u64>,
+    /// Whether its peer port answered the node that made this status just
+    /// now; `None`: not asked. An unreachable member's role is `unknown`:
+    /// the role a leader last knew is not shown as if it were current.
+    #[serde(default)]
+    pub reachable: Option<bool>,
+    /// `healthy` or `down` by the scheduler's judgement of its reports
+    /// (`no_report` before its first), as the API node saw them; `None`:
+    /// not judged here.
+    #[serde(default)]
+    pub health: Option<String>,
+    /// How long its report has stood still, in ms, as the API node saw it.
+    #[serde(default)]
+    pub heartbeat_age_ms: Option<u64>,
 }

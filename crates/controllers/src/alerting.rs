@@ -78,8 +78,8 @@ impl Alerting {
             };
             match self.node.write(command).await {
                 Ok(r) if r.result.is_ok() => inner.status_ms = Some(now),
-                Ok(r) => eprintln!("dwcp alerts: statuses not stored: {:?}", r.result),
-                Err(e) => eprintln!("dwcp alerts: storing statuses: {e}"),
+                Ok(r) => cluster::say!("alerts", "statuses not stored: {:?}", r.result),
+                Err(e) => cluster::say!("alerts", "storing statuses: {e}"),
             }
         }
         let mut opened = Vec::new();
@@ -88,8 +88,9 @@ impl Alerting {
             let id = match self.node.write(o.command).await {
                 Ok(r) => match r.result {
                     Ok(Outcome::Incident { id, opened: new }) => {
-                        eprintln!(
-                            "dwcp alerts: {} {} incident {id} ({})",
+                        cluster::say!(
+                            "alerts",
+                            "{} {} incident {id} ({})",
                             o.alert,
                             if new { "opened" } else { "fired again into" },
                             o.fingerprint
@@ -98,15 +99,16 @@ impl Alerting {
                         Some(id)
                     }
                     other => {
-                        eprintln!(
-                            "dwcp alerts: {}: incident not opened: {other:?}",
+                        cluster::say!(
+                            "alerts",
+                            "{}: incident not opened: {other:?}",
                             o.fingerprint
                         );
                         None
                     }
                 },
                 Err(e) => {
-                    eprintln!("dwcp alerts: {}: opening an incident: {e}", o.fingerprint);
+                    cluster::say!("alerts", "{}: opening an incident: {e}", o.fingerprint);
                     None
                 }
             };
@@ -117,11 +119,13 @@ impl Alerting {
             if let Some(note) = c.note {
                 match self.node.write(note).await {
                     Ok(r) if r.result.is_ok() => {}
-                    Ok(r) => eprintln!(
-                        "dwcp alerts: {}: note not stored: {:?}",
-                        c.fingerprint, r.result
+                    Ok(r) => cluster::say!(
+                        "alerts",
+                        "{}: note not stored: {:?}",
+                        c.fingerprint,
+                        r.result
                     ),
-                    Err(e) => eprintln!("dwcp alerts: {}: writing a note: {e}", c.fingerprint),
+                    Err(e) => cluster::say!("alerts", "{}: writing a note: {e}", c.fingerprint),
                 }
             }
             cleared.push(

@@ -49,7 +49,7 @@ pub async fn run(node: Arc<ClusterNode>) {
                         ..
                     } => {
                         for r in records {
-                            eprintln!("dwcp rollouts: {tenant}/{app} rollout {id}: {r}");
+                            cluster::say!("rollouts", "{tenant}/{app} rollout {id}: {r}");
                         }
                         format!("{tenant}/{app}")
                     }
@@ -60,10 +60,10 @@ pub async fn run(node: Arc<ClusterNode>) {
                         if let Err(r) = response.result {
                             // Most often an operator's abort or promotion
                             // came first: the next round reads it.
-                            eprintln!("dwcp rollouts: {what}: step not stored: {r}");
+                            cluster::say!("rollouts", "{what}: step not stored: {r}");
                         }
                     }
-                    Err(e) => eprintln!("dwcp rollouts: {what}: writing a step: {e}"),
+                    Err(e) => cluster::say!("rollouts", "{what}: writing a step: {e}"),
                 }
             }
             revision

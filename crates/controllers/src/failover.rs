@@ -76,7 +76,7 @@ pub async fn run(cell: Arc<ClusterNode>, policy: Policy) {
         let problem = problems.join("; ");
         if problem != last_problem {
             if !problem.is_empty() {
-                eprintln!("dwcp: region failover: {problem}");
+                cluster::say!("", "region failover: {problem}");
             }
             last_problem = problem;
         }
@@ -132,18 +132,18 @@ fn describe(f: &RegionFailover) {
         .map(|(t, s)| format!("{t} {:.1} %", f64::from(*s) / 10.0))
         .collect();
     match (f.recovered_ms, f.approved) {
-        (Some(_), _) => eprintln!(
-            "dwcp: region {} is back; its load returns in steps",
-            f.region
-        ),
-        (None, true) => eprintln!(
-            "dwcp: region {} failed: its load goes to {}",
+        (Some(_), _) => cluster::say!("", "region {} is back; its load returns in steps", f.region),
+        (None, true) => cluster::say!(
+            "",
+            "region {} failed: its load goes to {}",
             f.region,
             targets.join(", ")
         ),
-        (None, false) => eprintln!(
-            "dwcp: region {} failed; the hourly budget of automatic failovers is spent, so it waits for an operator: dwcp failover approve {}",
-            f.region, f.region
+        (None, false) => cluster::say!(
+            "",
+            "region {} failed; the hourly budget of automatic failovers is spent, so it waits for an operator: dwcp failover approve {}",
+            f.region,
+            f.region
         ),
     }
 }
@@ -176,9 +176,11 @@ async fn follow(
         for command in resize.commands {
             write(cell, command).await?;
         }
-        eprintln!(
-            "dwcp: region failover: {} now runs {} replicas here",
-            resize.app, resize.count
+        cluster::say!(
+            "",
+            "region failover: {} now runs {} replicas here",
+            resize.app,
+            resize.count
         );
     }
     Ok(())

@@ -35,9 +35,9 @@ pub async fn run(cell: Arc<ClusterNode>, global: Arc<ClusterNode>) {
         };
         if problem != last_problem {
             if problem.is_empty() {
-                eprintln!("dwcp: the mirror of the global tier caught up");
+                cluster::say!("", "the mirror of the global tier caught up");
             } else {
-                eprintln!("dwcp: the mirror of the global tier: {problem}");
+                cluster::say!("", "the mirror of the global tier: {problem}");
             }
             last_problem = problem;
         }

@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use cluster::ClusterNode;
 use scheduler::Liveness;
 
-/// A node whose report stands still this long is unhealthy: its placements
-/// move to other nodes. Reports come every second; three missed ones are
-/// not a slow write.
-pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+/// A node whose report stands still this long is unhealthy (the one
+/// judgement the API and the dashboard show, too).
+pub use scheduler::DEAD_AFTER;
 
 /// How often the controller looks again when the state does not change
 /// (liveness moves with time alone).
@@ -48,14 +47,14 @@ pub async fn run(node: Arc<ClusterNode>) {
                 )
             };
             match decision {
-                Err(e) => eprintln!("dwcp scheduler: cannot plan: {e}"),
+                Err(e) => cluster::say!("scheduler", "cannot plan: {e}"),
                 Ok(decision) => {
                     for change in &decision.plan.changes {
-                        eprintln!("dwcp scheduler: {change}");
+                        cluster::say!("scheduler", "{change}");
                     }
                     if decision.plan.rejections != last_rejections {
                         for r in &decision.plan.rejections {
-                            eprintln!("dwcp scheduler: {r}");
+                            cluster::say!("scheduler", "{r}");
                         }
                         last_rejections = decision.plan.rejections;
                     }
@@ -63,10 +62,10 @@ pub async fn run(node: Arc<ClusterNode>) {
                         match node.write(command).await {
                             Ok(response) => {
                                 if let Err(r) = response.result {
-                                    eprintln!("dwcp scheduler: placements refused: {r}");
+                                    cluster::say!("scheduler", "placements refused: {r}");
                                 }
                             }
-                            Err(e) => eprintln!("dwcp scheduler: writing placements: {e}"),
+                            Err(e) => cluster::say!("scheduler", "writing placements: {e}"),
                         }
                     }
                 }

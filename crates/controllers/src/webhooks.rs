@@ -61,7 +61,7 @@ pub async fn deliver(
         let now = clock.now_ms();
         async move {
             let Some(id) = incident else {
-                eprintln!("dwcp alerts: {text}");
+                cluster::say!("alerts", "{text}");
                 return;
             };
             let command = Command::NoteIncident {
@@ -73,10 +73,10 @@ pub async fn deliver(
             match node.write(command).await {
                 Ok(r) => {
                     if let Err(e) = r.result {
-                        eprintln!("dwcp alerts: incident {id}: note not stored: {e}");
+                        cluster::say!("alerts", "incident {id}: note not stored: {e}");
                     }
                 }
-                Err(e) => eprintln!("dwcp alerts: incident {id}: writing a note: {e}"),
+                Err(e) => cluster::say!("alerts", "incident {id}: writing a note: {e}"),
             }
         }
     };

@@ -22,12 +22,29 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n  dwcp certify --quick\n\nClient commands (apps, app, deploy, rollout, runbook, token, nodes, capacity, costs,
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp logs hello --follow\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n  dwcp certify --quick\n\nClient commands (apps, app, deploy, logs, rollout, runbook, token, nodes, capacity, costs,
 prices, audit, cluster, planet, failover, backup) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
+    /// `json`: every client command prints JSON (the API's answer, stable
+    /// field names) instead of text, as its `--json` does.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FORMAT",
+        value_enum,
+        global = true
+    )]
+    output: Option<Output>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `-o`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Output {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -36,6 +53,7 @@ enum Command {
     Run(cli::run::RunArgs),
     Deploy(cli::deploy::DeployArgs),
     Apps(cli::apps::AppsArgs),
+    Logs(cli::logs::LogsArgs),
     App(cli::app::AppArgs),
     Nodes(cli::nodes::NodesArgs),
     Capacity(cli::capacity::CapacityArgs),
@@ -60,11 +78,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli::client::set_json_output(cli.output == Some(Output::Json));
     match cli.command {
         Command::Up(args) => up::run(args),
         Command::Run(args) => cli::run::run(args),
         Command::Deploy(args) => report(cli::deploy::run(args)),
         Command::Apps(args) => report(cli::apps::run(args)),
+        Command::Logs(args) => report(cli::logs::run(args)),
         Command::App(args) => report(cli::app::run(args)),
         Command::Nodes(args) => report(cli::nodes::run(args)),
         Command::Capacity(args) => report(cli::capacity::run(args)),
@@ -88,13 +108,58 @@ fn main() -> ExitCode {
     }
 }
 
-/// Exit status 0, or 1 with `error: ...` on stderr.
+/// Exit status 0; a command's [`cli::client::Outcome`] (an aborted
+/// rollout, a node down: `dwcp: …` and its code); or 1 with `error: ...`
+/// on stderr.
 fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+        Err(e) => match e.downcast_ref::<cli::client::Outcome>() {
+            Some(outcome) => {
+                eprintln!("dwcp: {}", outcome.message);
+                ExitCode::from(outcome.code)
+            }
+            None => {
+                eprintln!("error: {}", error_text(&e));
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// An error and its causes, `: `-joined, each cause left out when the
+/// text so far already says it (many errors print their source in their
+/// own message, and `{:#}` would repeat it).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
         }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn causes_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot listen on 127.0.0.1:7071: {source}")]
+        struct Listen {
+            #[source]
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::new(Listen { source: io }).context("starting the node in n2");
+        assert_eq!(
+            super::error_text(&e),
+            "starting the node in n2: cannot listen on 127.0.0.1:7071: Address already in use"
+        );
     }
 }

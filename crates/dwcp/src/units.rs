@@ -28,8 +28,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("size `{s}` is too large"))
 }
 
-/// Parses a duration: a number with a unit, `us`, `ms`, `s`, `m` (a bare
-/// number is seconds).
+/// Parses a duration: a number with a unit, `us`, `ms`, `s`, `m`, `h`, `d`
+/// (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t
@@ -45,9 +45,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "" | "s" => n,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86_400.0,
         other => {
             return Err(format!(
-                "unknown duration unit `{other}` in `{s}`; allowed: us, ms, s, m, h"
+                "unknown duration unit `{other}` in `{s}`; allowed: us, ms, s, m, h, d"
             ));
         }
     };

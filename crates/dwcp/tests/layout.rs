@@ -32,7 +32,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cluster", &["state", "replica", "planet"]),
     // What runs on a node, and the simulator.
     ("node", &["sandbox", "state", "cluster", "rng"]),
-    ("ops", &["state", "replica", "cluster", "planet"]),
+    // `ops` shows nodes' health by the scheduler's own (pure) liveness
+    // judgement.
+    (
+        "ops",
+        &["state", "replica", "cluster", "planet", "scheduler"],
+    ),
     (
         "sim",
         &[

@@ -358,6 +358,40 @@ fn a_good_version_is_promoted_and_one_failing_5_percent_is_aborted_at_its_first_
         history.contains("rollout 1: version 1 -> 2: succeeded"),
         "{history}"
     );
+    // Scripts see the abort: exit status 4 and the reason, with or without
+    // --watch (which, off a terminal, prints the trail as lines).
+    for args in [
+        &["rollout", "status", "shop"][..],
+        &["rollout", "status", "shop", "--watch"],
+    ] {
+        let out = c.cli(1, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("rollout 2 of default/shop was aborted: analysis failed"),
+            "{stderr}"
+        );
+    }
+    let watched =
+        String::from_utf8_lossy(&c.cli(1, &["rollout", "status", "shop", "--watch"]).stdout)
+            .into_owned();
+    assert!(
+        watched.starts_with("rollout 2 of default/shop: version 2 -> 3"),
+        "{watched}"
+    );
+    assert!(
+        watched
+            .lines()
+            .last()
+            .unwrap_or("")
+            .starts_with("state: aborted: analysis failed"),
+        "{watched}"
+    );
+    assert_eq!(
+        watched.matches("rollout 2 of").count(),
+        1,
+        "not redrawn off a terminal: {watched}"
+    );
 }
 
 #[test]
@@ -506,4 +540,139 @@ fn a_region_wave_stops_at_the_first_region_when_its_canary_fails() {
         "us never saw the canary: {us_canary:?}"
     );
     assert!(sent.iter().filter(|s| s.gateway == 1).count() > 0);
+}
+
+/// Open-loop load at about `rate_per_s` requests a second to `gateway`
+/// (paced from a few threads, catching up when an answer was slow), until
+/// stopped; each thread's (status, version) answers.
+struct Paced {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Vec<(u16, Option<u64>)>>>,
+}
+
+impl Paced {
+    fn start(gateway: &str, path: &str, rate_per_s: f64) -> Paced {
+        const THREADS: u32 = 4;
+        let stop = Arc::new(AtomicBool::new(false));
+        let every = Duration::from_secs_f64(f64::from(THREADS) / rate_per_s);
+        let threads = (0..THREADS)
+            .map(|i| {
+                let stop = stop.clone();
+                let (gateway, path) = (gateway.to_string(), path.to_string());
+                std::thread::spawn(move || {
+                    let mut answers = Vec::new();
+                    // Staggered, so the threads' requests interleave.
+                    let mut next = Instant::now() + every * i / THREADS;
+                    while !stop.load(Ordering::Relaxed) {
+                        // Pacing the load generator, not waiting for a
+                        // condition: this is the traffic's shape.
+                        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                        next += every;
+                        let answer = exchange(
+                            DEADLINE,
+                            &gateway,
+                            "POST",
+                            &path,
+                            None,
+                            Some(b"x"),
+                            "text/plain",
+                        );
+                        answers.push(match answer {
+                            Ok(a) => (
+                                a.status,
+                                a.header("x-dwcp-version").and_then(|v| v.parse().ok()),
+                            ),
+                            Err(_) => (0, None),
+                        });
+                    }
+                    answers
+                })
+            })
+            .collect();
+        Paced { stop, threads }
+    }
+
+    fn stop(self) -> Vec<(u16, Option<u64>)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    }
+}
+
+/// The case: at ~50 requests/s the classic default plan (1 %,
+/// 10 s windows) cannot feed the judge and always aborted inconclusive;
+/// `dwcp rollout start` now sizes the default plan to the app's observed
+/// rate, says so, and the rollout promotes (`--wait` exits 0).
+#[test]
+fn at_50_requests_a_second_the_sized_default_plan_promotes() {
+    let (c, gateway) = Cluster::found_serving(92);
+    let v1 = file(&c, "v1.wat", &version("stable-1", 0, false));
+    let v2 = file(&c, "v2.wat", &version("good--v2", 0, false));
+    c.cli_ok(&["deploy", &v1, "--name", "shop"]);
+    c.cli_ok(&["deploy", &v2, "--name", "shop", "--version-only"]);
+    wait_version(&gateway, "/shop", 1, 3);
+    let load = Paced::start(&gateway, "/shop", 50.0);
+    // The API node has sampled the rate for at least 20 s.
+    let deadline = Instant::now() + DEADLINE;
+    let traffic = loop {
+        let (status, t) = c.call(1, "GET", "/api/v1/tenants/default/apps/shop/traffic", None);
+        assert_eq!(status, 200, "{t}");
+        if t["over_ms"].as_u64().unwrap_or(0) >= 20_000 {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rate was never measured: {t}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let rate = traffic["requests_per_s"].as_f64().unwrap();
+    assert!(
+        (20.0..=70.0).contains(&rate),
+        "the paced load is about 50/s (a busy machine may slow it): {traffic}"
+    );
+    // At that rate the classic plan starves at its first analysis.
+    assert!(!rollout::sizing::shortfalls(&rollout::Plan::default_plan(), rate, 20).is_empty());
+
+    let out = c.cli(
+        1,
+        &[
+            "rollout",
+            "start",
+            "shop",
+            "--to",
+            "2",
+            "--wait",
+            "--timeout",
+            "8m",
+        ],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.starts_with("plan: ") && stderr.contains("sized for the app's ~"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(
+        stdout.contains("state: succeeded: version 2 is deployed"),
+        "{stdout}"
+    );
+    let answers = load.stop();
+    let end = rollout(&c);
+    assert_eq!(state(&end), "succeeded", "{end:#}");
+    let first = end["rollout"]["plan"]["steps"][0]["set_weight"]["weight"]
+        .as_u64()
+        .unwrap();
+    assert!(first > 1, "a larger first weight at this rate: {end:#}");
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "no request failed during the rollout"
+    );
+    assert!(answers.iter().any(|(_, v)| *v == Some(2)));
 }

@@ -47,11 +47,22 @@ impl ControlPlane for Arc<ClusterNode> {
         Ok(ClusterNode::status(self).await?)
     }
 
+    async fn probe_members(&self, status: &mut ClusterStatus) {
+        ClusterNode::probe_members(self, status).await
+    }
+
     async fn global_status(&self) -> Result<Option<ClusterStatus>, PlaneError> {
         match self.global() {
             Some(global) => Ok(Some(ClusterNode::status(global).await?)),
             None => Ok(None),
         }
+    }
+
+    async fn app_logs(
+        &self,
+        query: cluster::logs::LogQuery,
+    ) -> Result<cluster::logs::LogPage, PlaneError> {
+        Ok(ClusterNode::app_logs(self, &query).await)
     }
 
     async fn remove_node(&self, id: NodeId) -> Result<(), PlaneError> {

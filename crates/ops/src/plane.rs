@@ -73,12 +73,31 @@ pub trait ControlPlane: Send + Sync + 'static {
     /// Members, roles, leader, term, commit index and lag.
     fn status(&self) -> impl Future<Output = Result<ClusterStatus, PlaneError>> + Send;
 
+    /// Marks each member of `status` reachable or not by asking it now
+    /// (an unreachable one's role becomes `unknown`); a plane without
+    /// peers leaves it as it is. Slower than [`ControlPlane::status`] by
+    /// up to a second when a member is down: only `GET /cluster` asks.
+    fn probe_members(&self, status: &mut ClusterStatus) -> impl Future<Output = ()> + Send {
+        let _ = status;
+        async {}
+    }
+
     /// The global tier's members, roles and leader, as this node's member
     /// of it sees them; `None` outside a planet.
     fn global_status(
         &self,
     ) -> impl Future<Output = Result<Option<ClusterStatus>, PlaneError>> + Send {
         async { Ok(None) }
+    }
+
+    /// The lines of an app's log from every node of the cluster, merged
+    /// (`cluster::logs`); a plane without nodes has none.
+    fn app_logs(
+        &self,
+        query: cluster::logs::LogQuery,
+    ) -> impl Future<Output = Result<cluster::logs::LogPage, PlaneError>> + Send {
+        let _ = query;
+        async { Ok(cluster::logs::LogPage::default()) }
     }
 
     /// Removes node `id` from the cluster.

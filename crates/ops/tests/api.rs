@@ -120,6 +120,9 @@ impl ControlPlane for Fake {
                     voter: true,
                     matched_index: Some(10),
                     lag: Some(0),
+                    reachable: None,
+                    health: None,
+                    heartbeat_age_ms: None,
                 })
                 .collect(),
         })
@@ -574,6 +577,8 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/users/{name}/totp/confirm", vec!["post"]),
         ("/api/v1/session", vec!["get", "post", "delete"]),
         ("/api/v1/slos", vec!["get"]),
+        ("/api/v1/tenants/{tenant}/apps/{app}/logs", vec!["get"]),
+        ("/api/v1/tenants/{tenant}/apps/{app}/traffic", vec!["get"]),
         ("/api/v1/tenants/{tenant}/apps/{app}/slos", vec!["get"]),
         (
             "/api/v1/tenants/{tenant}/apps/{app}/slos/{name}",

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 
 use state::{Command, Name, Rollout, State};
 
-use crate::{Action, Input, Judgment, Thresholds, Window, advance, measure};
+use crate::{Action, Input, Judgment, SampleSize, Thresholds, Window, advance, measure};
 
 /// What the controller keeps between rounds, per running rollout.
 #[derive(Debug, Default)]
@@ -67,6 +67,7 @@ impl Tracking {
                     .or_insert_with(|| Tracked {
                         id: r.id,
                         window: Window::default(),
+                        window_since_ms: now_ms,
                         last: HashMap::new(),
                         primed: false,
                     });
@@ -81,6 +82,8 @@ impl Tracking {
 struct Tracked {
     id: u64,
     window: Window,
+    /// When the window began collecting (wall-clock ms).
+    window_since_ms: u64,
     /// Per (node, version): the node's boot and the counters of its last
     /// report read, to take differences.
     last: HashMap<(Name, u64), Counters>,
@@ -110,6 +113,12 @@ fn step(state: &State, r: &Rollout, t: &mut Tracked, now_ms: u64) -> Option<Comm
         promote: r.promote,
         abort: false,
         metrics,
+        sample: Some(SampleSize {
+            canary_requests: t.window.canary.requests,
+            baseline_requests: t.window.baseline.requests,
+            needed: thresholds.min_samples as u64,
+            window_ms: now_ms.saturating_sub(t.window_since_ms),
+        }),
     };
     let (progress, actions) = advance(&r.plan, &r.progress, &input);
     let mut records = Vec::new();
@@ -141,6 +150,7 @@ fn step(state: &State, r: &Rollout, t: &mut Tracked, now_ms: u64) -> Option<Comm
     if measured && !inconclusive {
         // A measurement uses its window up; a new step starts a fresh one.
         t.window = Window::default();
+        t.window_since_ms = now_ms;
     }
     if progress == r.progress && records.is_empty() && !r.promote {
         return None;

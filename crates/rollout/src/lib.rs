@@ -14,6 +14,11 @@
 //!   the stable version, latency by a Mann-Whitney U test, errors by a
 //!   two-proportion z-test — giving [`Verdict::Pass`], `Marginal`, `Fail`
 //!   or `Inconclusive` with the evidence.
+//! - Sizing a plan to an app's traffic before it starts ([`sizing`]):
+//!   what each analysis step gets at a rate, which cannot decide, and the
+//!   default plan with its first weight and windows fitted to the rate;
+//!   an inconclusive measurement says what its window lacked
+//!   ([`SampleSize`]).
 //! - The controller's decisions ([`Tracking`]): each round, per running
 //!   rollout, the report counters' increase since the last round into its
 //!   window, the step machine run, and the one `AdvanceRollout` command to
@@ -31,6 +36,7 @@
 mod controller;
 mod judge;
 mod machine;
+pub mod sizing;
 mod stats;
 mod window;
 
@@ -38,7 +44,7 @@ pub use controller::Tracking;
 pub use judge::{
     ErrorEvidence, JudgeError, Judgment, LatencyEvidence, Sample, Thresholds, Verdict, judge,
 };
-pub use machine::{Action, Input, advance};
+pub use machine::{Action, Input, SampleSize, advance};
 // The plan and the progress are data the store keeps in a rollout record,
 // so they live in `state`; they are re-exported here, where they are used.
 pub use state::rollout::{

@@ -20,6 +20,48 @@ pub struct Input {
     /// The metrics measured now (by name, see [`crate::METRICS`]); a
     /// metric missing here makes its check inconclusive.
     pub metrics: BTreeMap<String, f64>,
+    /// What the analysis window held, to say why a measurement was
+    /// inconclusive; `None` when unknown.
+    pub sample: Option<SampleSize>,
+}
+
+/// How much traffic an analysis window held, and how much the judge
+/// needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SampleSize {
+    pub canary_requests: u64,
+    pub baseline_requests: u64,
+    /// Requests the judge needs per side (its `min_samples`).
+    pub needed: u64,
+    /// How long the window has been collecting, in ms.
+    pub window_ms: u64,
+}
+
+impl SampleSize {
+    /// Why a window this size leaves checks unmeasured, and what would
+    /// fix it; `None` when both sides have what the judge needs.
+    pub fn shortfall(&self) -> Option<String> {
+        let fewest = self.canary_requests.min(self.baseline_requests);
+        if fewest >= self.needed {
+            return None;
+        }
+        let seconds = self.window_ms as f64 / 1000.0;
+        let fix = if fewest == 0 {
+            "send traffic to the app, or raise this step's weight".to_string()
+        } else {
+            // At the rate seen, the window that would bring enough.
+            let wanted_s = (seconds * self.needed as f64 / fewest as f64).ceil();
+            format!(
+                "send more traffic ({} more requests per side), raise this step's weight, or lengthen interval_ms to about {} ms",
+                self.needed - fewest,
+                wanted_s as u64 * 1000
+            )
+        };
+        Some(format!(
+            "too little traffic: in {seconds:.0} s the window had {} canary and {} baseline requests, the judge needs {} of each; {fix}",
+            self.canary_requests, self.baseline_requests, self.needed
+        ))
+    }
 }
 
 /// What the controller must do.
@@ -157,7 +199,7 @@ pub fn advance(plan: &Plan, progress: &Progress, input: &Input) -> (Progress, Ve
                 if input.now_ms < due {
                     return (p, actions);
                 }
-                let measured = measure(a, &input.metrics, &mut p.analysis);
+                let measured = measure(a, input, &mut p.analysis);
                 let (Measured::Abort(text) | Measured::Continue(text)) = &measured;
                 actions.push(Action::Measurement(format!(
                     "step {}: measurement {} of {}: {text}",
@@ -198,7 +240,8 @@ enum Measured {
 }
 
 /// One measurement of an analysis step against the metrics now.
-fn measure(a: &Analysis, metrics: &BTreeMap<String, f64>, tally: &mut Tally) -> Measured {
+fn measure(a: &Analysis, input: &Input, tally: &mut Tally) -> Measured {
+    let metrics = &input.metrics;
     tally.measurements += 1;
     let mut evidence = Vec::new();
     let (mut failed, mut inconclusive) = (None, false);
@@ -237,8 +280,19 @@ fn measure(a: &Analysis, metrics: &BTreeMap<String, f64>, tally: &mut Tally) -> 
         }
     } else if inconclusive {
         tally.inconclusive += 1;
+        let why = input.sample.and_then(|s| s.shortfall());
         if tally.inconclusive > a.inconclusive_limit {
-            return Measured::Abort(format!("analysis inconclusive too often ({evidence})"));
+            let why = why.unwrap_or_else(|| "a metric of its checks was not measured".into());
+            return Measured::Abort(format!(
+                "analysis inconclusive {} times, past its limit of {}: {why} ({evidence})",
+                tally.inconclusive, a.inconclusive_limit
+            ));
+        }
+        if let Some(why) = why {
+            return Measured::Continue(format!(
+                "{evidence}; inconclusive {} of at most {}: {why}",
+                tally.inconclusive, a.inconclusive_limit
+            ));
         }
     }
     Measured::Continue(evidence)

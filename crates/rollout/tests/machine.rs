@@ -358,3 +358,47 @@ fn a_check_may_be_a_query_over_metrics() {
             .any(|a| matches!(a, Action::Measurement(r) if r.contains("not measured")))
     );
 }
+
+#[test]
+fn an_inconclusive_verdict_says_what_was_missing_and_how_to_fix_it() {
+    use rollout::SampleSize;
+    let plan = Plan::default_plan();
+    // The first step sets the first weight.
+    let mut p = advance(&plan, &start(0), &Input::default()).0;
+    let mut trail = Vec::new();
+    // The case: ~55 req/s at 1 %, 16 canary and 15 baseline
+    // requests after three 10 s windows.
+    for (i, (canary, baseline)) in [(6, 5), (11, 10), (16, 15)].into_iter().enumerate() {
+        let now_ms = (i as u64 + 1) * 10_000;
+        let input = Input {
+            now_ms,
+            sample: Some(SampleSize {
+                canary_requests: canary,
+                baseline_requests: baseline,
+                needed: 20,
+                window_ms: now_ms,
+            }),
+            ..Input::default()
+        };
+        let (next, actions) = advance(&plan, &p, &input);
+        trail.extend(actions.iter().filter_map(|a| a.trail().map(str::to_string)));
+        p = next;
+    }
+    assert!(
+        trail[0].contains(
+            "inconclusive 1 of at most 2: too little traffic: in 10 s the window had 6 canary and 5 baseline requests, the judge needs 20 of each"
+        ),
+        "{trail:#?}"
+    );
+    let Status::Aborted { reason } = &p.status else {
+        panic!("{:?}", p.status)
+    };
+    assert!(
+        reason.starts_with(
+            "analysis inconclusive 3 times, past its limit of 2: too little traffic: in 30 s the window had 16 canary and 15 baseline requests, the judge needs 20 of each; send more traffic (5 more requests per side), raise this step's weight, or lengthen interval_ms to about 40000 ms"
+        ),
+        "{reason}"
+    );
+    // The step counter stays within the plan: three measurements of three.
+    assert_eq!(p.analysis.measurements, 3);
+}

@@ -50,6 +50,6 @@ mod rejection;
 pub use admission::{Usage, admit};
 pub use controller::{Decision, placement_commands};
 pub use input::{Constraints, LabelSelector, NodeView, Placement, Policy, Want, WantKey};
-pub use liveness::{Beat, Liveness};
+pub use liveness::{Beat, DEAD_AFTER, Liveness};
 pub use plan::{Change, Plan, Reason, place};
 pub use rejection::{InputError, Rejection};

@@ -12,6 +12,12 @@ use std::time::Duration;
 
 use state::Name;
 
+/// A node whose report stands still this long is unhealthy: the
+/// scheduler moves its placements to other nodes, and the API, the CLI
+/// and the dashboard show it as down. Reports come every second; three
+/// missed ones are not a slow write.
+pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+
 /// A report as liveness sees it: the node's boot and its sequence.
 pub type Beat = (u64, u64);
 
@@ -82,6 +88,16 @@ impl Liveness {
             .get(node)
             .is_some_and(|s| now.saturating_sub(s.since) < self.dead_after)
     }
+
+    /// How long `node`'s report has stood still at `now` (since it was
+    /// first observed, for a node the observer has not seen change yet);
+    /// `None` for a node not observed or that never reported.
+    pub fn silent_for(&self, node: &Name, now: Duration) -> Option<Duration> {
+        self.seen
+            .get(node)
+            .filter(|s| s.beat.is_some())
+            .map(|s| now.saturating_sub(s.since))
+    }
 }
 
 #[cfg(test)]
@@ -107,5 +123,9 @@ mod tests {
         live.observe([(&a, Some((2, 1)))], s(14));
         assert!(!live.healthy(&b, s(14)));
         assert!(!live.healthy(&name("never"), s(0)));
+        assert_eq!(live.silent_for(&a, s(15)), Some(s(3)));
+        assert_eq!(live.silent_for(&b, s(15)), None, "forgotten");
+        live.observe([(&b, None)], s(15));
+        assert_eq!(live.silent_for(&b, s(16)), None, "never reported");
     }
 }

@@ -1162,8 +1162,10 @@ mod tests {
             "analysis failed"
         );
         assert_eq!(
-            reason_kind("analysis inconclusive too often (error_rate <= 0.01: not measured)"),
-            "analysis inconclusive too often"
+            reason_kind(
+                "analysis inconclusive 3 times, past its limit of 2: too little traffic: in 30 s the window had 16 canary and 15 baseline requests (error_rate <= 0.01: not measured)"
+            ),
+            "analysis inconclusive 3 times, past its limit of 2"
         );
     }
 

@@ -291,15 +291,15 @@ impl Client {
         self.decode(Method::GET, path, &bytes)
     }
 
-    /// GETs `path` and prints it: the API's JSON as sent when `json`,
-    /// else `render` of it decoded (a table).
+    /// GETs `path` and prints it: the API's JSON as sent when `json` (or
+    /// `-o json`), else `render` of it decoded (a table).
     pub async fn print<T: DeserializeOwned>(
         &self,
         path: &str,
         json: bool,
         render: impl FnOnce(&T) -> String,
     ) -> Result<(), ClientError> {
-        if json {
+        if json_output(json) {
             let body = self.get_raw(path).await?;
             println!("{}", String::from_utf8_lossy(&body).trim_end());
         } else {
@@ -515,6 +515,51 @@ impl Client {
         }
     }
 }
+
+/// Whether `-o json` was given (for every command), set once by `main`.
+static JSON_OUTPUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every command print JSON (`dwcp -o json …`).
+pub fn set_json_output(on: bool) {
+    JSON_OUTPUT.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether to print JSON: the command's own `--json` flag, or `-o json`.
+pub fn json_output(flag: bool) -> bool {
+    flag || JSON_OUTPUT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Prints what a change answered: its JSON (one line) under `--json` /
+/// `-o json`, else `text`. Commands that change something print with it,
+/// so scripts read the stored record in a stable shape.
+pub fn print_outcome<T: Serialize>(json: bool, answer: &T, text: impl FnOnce() -> String) {
+    if json_output(json) {
+        println!(
+            "{}",
+            serde_json::to_string(answer).unwrap_or_else(|_| "null".into())
+        );
+    } else {
+        println!("{}", text());
+    }
+}
+
+/// A command that ran but whose outcome a script must see as a failure:
+/// its exit status and what to say on stderr (`main` prints `dwcp:
+/// MESSAGE` and exits with `code`).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Outcome {
+    pub code: u8,
+    pub message: String,
+}
+
+/// Exit status: something watched is unhealthy (a node down or
+/// unreachable).
+pub const EXIT_UNHEALTHY: u8 = 3;
+/// Exit status: the rollout was aborted.
+pub const EXIT_ABORTED: u8 = 4;
+/// Exit status: a wait ran out of time.
+pub const EXIT_TIMED_OUT: u8 = 5;
 
 /// Runs a client command's future on a small runtime of its own: the
 /// client commands are one short conversation each.

@@ -38,9 +38,15 @@ struct TokenArgs {
 
 /// Show the leader, the term, the commit index and every member.
 ///
-/// MATCHED (the last log entry the leader knows a member holds) and LAG
-/// (entries it is behind) are known only when the leader answers; they
-/// show `-` otherwise.
+/// REACHABLE says whether the member's peer port answered just now (an
+/// unreachable member's ROLE is `unknown`: the role last known is not
+/// shown as current); HEALTH and HEARTBEAT are the scheduler's judgement
+/// of its reports (`down` once its report stood still for 3 s) and how
+/// long ago its report last changed. MATCHED (the last log entry the
+/// leader knows a member holds) and LAG (entries it is behind) are known
+/// only when the leader answers; they show `-` otherwise.
+///
+/// Exit status 3 when a member is unreachable (0 otherwise), for scripts.
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  dwcp cluster status\n  dwcp cluster status --json\n  dwcp cluster status --global"
@@ -88,15 +94,35 @@ fn token(args: TokenArgs) -> Result<()> {
 
 fn status(args: StatusArgs) -> Result<()> {
     let client = Client::new(&args.api)?;
-    Ok(client::block_on(client.print(
-        if args.global {
-            "/cluster/global"
-        } else {
-            "/cluster"
-        },
-        args.json,
-        render,
-    ))?)
+    let path = if args.global {
+        "/cluster/global"
+    } else {
+        "/cluster"
+    };
+    let status: ClusterStatus = client::block_on(async {
+        let raw = client.get_raw(path).await?;
+        if client::json_output(args.json) {
+            println!("{}", String::from_utf8_lossy(&raw).trim_end());
+        }
+        serde_json::from_slice::<ClusterStatus>(&raw).map_err(|e| anyhow!("the API's answer: {e}"))
+    })?;
+    if !client::json_output(args.json) {
+        print!("{}", render(&status));
+    }
+    let unreachable: Vec<String> = status
+        .members
+        .iter()
+        .filter(|m| m.reachable == Some(false))
+        .map(|m| format!("node {}", m.id))
+        .collect();
+    if !unreachable.is_empty() {
+        return Err(client::Outcome {
+            code: client::EXIT_UNHEALTHY,
+            message: format!("unreachable: {}", unreachable.join(", ")),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn remove(args: RemoveArgs) -> Result<()> {
@@ -136,13 +162,34 @@ fn render(status: &ClusterStatus) -> String {
                 m.api.clone().unwrap_or_else(|| "-".into()),
                 m.role.clone(),
                 if m.voter { "yes" } else { "no" }.to_string(),
+                match m.reachable {
+                    Some(true) => "yes",
+                    Some(false) => "NO",
+                    None => "-",
+                }
+                .to_string(),
+                m.health
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |h| h.replace('_', "-")),
+                crate::cli::nodes::age(m.heartbeat_age_ms),
                 or_dash(m.matched_index),
                 or_dash(m.lag),
             ]
         })
         .collect();
     out.push_str(&table::render(
-        &["ID", "ADDRESS", "API", "ROLE", "VOTER", "MATCHED", "LAG"],
+        &[
+            "ID",
+            "ADDRESS",
+            "API",
+            "ROLE",
+            "VOTER",
+            "REACHABLE",
+            "HEALTH",
+            "HEARTBEAT",
+            "MATCHED",
+            "LAG",
+        ],
         &rows,
     ));
     out
@@ -156,8 +203,10 @@ mod tests {
     fn the_status_table_from_the_leader() {
         let json = r#"{"reported_by":1,"leader":1,"term":3,"commit_index":42,"last_log_index":42,
             "members":[
-              {"id":1,"address":"127.0.0.1:7100","api":"127.0.0.1:7070","role":"leader","voter":true,"matched_index":42,"lag":0},
-              {"id":2,"address":"127.0.0.2:7100","api":null,"role":"follower","voter":true,"matched_index":40,"lag":2},
+              {"id":1,"address":"127.0.0.1:7100","api":"127.0.0.1:7070","role":"leader","voter":true,"matched_index":42,"lag":0,
+               "reachable":true,"health":"healthy","heartbeat_age_ms":300},
+              {"id":2,"address":"127.0.0.2:7100","api":null,"role":"unknown","voter":true,"matched_index":40,"lag":2,
+               "reachable":false,"health":"down","heartbeat_age_ms":7400},
               {"id":13,"address":"127.0.0.3:7100","api":"127.0.0.3:7070","role":"learner","voter":false,"matched_index":null,"lag":null}
             ]}"#;
         let status: ClusterStatus = serde_json::from_str(json).unwrap();
@@ -166,10 +215,10 @@ mod tests {
             "\
 leader: node 1   term: 3   commit index: 42
 
-ID  ADDRESS         API             ROLE      VOTER  MATCHED  LAG
-1   127.0.0.1:7100  127.0.0.1:7070  leader    yes    42       0
-2   127.0.0.2:7100  -               follower  yes    40       2
-13  127.0.0.3:7100  127.0.0.3:7070  learner   no     -        -
+ID  ADDRESS         API             ROLE     VOTER  REACHABLE  HEALTH   HEARTBEAT  MATCHED  LAG
+1   127.0.0.1:7100  127.0.0.1:7070  leader   yes    yes        healthy  0.3 s ago  42       0
+2   127.0.0.2:7100  -               unknown  yes    NO         down     7.4 s ago  40       2
+13  127.0.0.3:7100  127.0.0.3:7070  learner  no     -          -        -          -        -
 "
         );
     }
@@ -181,7 +230,7 @@ ID  ADDRESS         API             ROLE      VOTER  MATCHED  LAG
         let status: ClusterStatus = serde_json::from_str(json).unwrap();
         assert_eq!(
             render(&status),
-            "leader: none   term: 5   commit index: -   (reported by node 2)\n\nID  ADDRESS  API  ROLE  VOTER  MATCHED  LAG\n"
+            "leader: none   term: 5   commit index: -   (reported by node 2)\n\nID  ADDRESS  API  ROLE  VOTER  REACHABLE  HEALTH  HEARTBEAT  MATCHED  LAG\n"
         );
     }
 

@@ -77,6 +77,10 @@ pub struct DeployArgs {
     /// `dwcp rollout start NAME --to VERSION`.
     #[arg(long)]
     version_only: bool,
+    /// Print one JSON object (tenant, app, route, digest, version, and the
+    /// deployment, `null` with --version-only) instead of a summary.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     api: ApiArgs,
 }
@@ -475,11 +479,23 @@ pub fn run(args: DeployArgs) -> Result<()> {
             Err(e) if created => return Err(undo(&client, &plan, &path, e.into()).await),
             Err(e) => return Err(e.into()),
         };
+        let outcome = |deployment: Option<&Deployment>| {
+            serde_json::json!({
+                "tenant": plan.tenant,
+                "app": plan.name,
+                "route": route,
+                "digest": blob.digest,
+                "version": version.number,
+                "deployment": deployment,
+            })
+        };
         if args.version_only {
-            println!(
-                "added version {} of {}/{} (not deployed); roll it out with: dwcp rollout start {} --to {} --tenant {}",
-                version.number, plan.tenant, plan.name, plan.name, version.number, plan.tenant
-            );
+            client::print_outcome(args.json, &outcome(None), || {
+                format!(
+                    "added version {} of {}/{} (not deployed); roll it out with: dwcp rollout start {} --to {} --tenant {}",
+                    version.number, plan.tenant, plan.name, plan.name, version.number, plan.tenant
+                )
+            });
             return Ok(());
         }
         let deployment: Deployment = match client
@@ -500,7 +516,9 @@ pub fn run(args: DeployArgs) -> Result<()> {
                 ));
             }
         };
-        println!("{}", summary(&deployment, &blob, &route));
+        client::print_outcome(args.json, &outcome(Some(&deployment)), || {
+            summary(&deployment, &blob, &route)
+        });
         Ok(())
     })
 }

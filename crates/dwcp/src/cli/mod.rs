@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod costs;
 pub mod deploy;
 pub mod incident;
+pub mod logs;
 pub mod nodes;
 pub mod planet;
 pub mod rollouts;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use state::{Name, Rollout, Weights};
 
 use crate::cli::client::{self, ApiArgs, Client, app_path};
+
 use crate::cli::table;
 
 /// Roll a new version of an app out in steps, judged against the stable
@@ -70,6 +71,13 @@ struct StartArgs {
     /// The tenant that owns the app.
     #[arg(long, value_name = "T", default_value = "default")]
     tenant: String,
+    /// Then follow it until it ends, as `dwcp rollout status --watch`
+    /// (exit status 4 if it is aborted).
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: give up after this long (exit status 5).
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration, requires = "wait")]
+    timeout: Option<Duration>,
     /// Print the API's JSON instead of a summary.
     #[arg(long)]
     json: bool,
@@ -79,16 +87,24 @@ struct StartArgs {
 
 /// Show an app's latest rollout: step, weights per region, what each
 /// version served, and the audit trail's latest entries.
+///
+/// Exit status: 0 when the rollout succeeded or is still running (without
+/// --watch), 4 when it was aborted, 5 when --watch ran past --timeout.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  dwcp rollout status hello\n  dwcp rollout status hello --watch"
+    after_help = "Examples:\n  dwcp rollout status hello\n  dwcp rollout status hello --watch\n  dwcp rollout status hello --watch --timeout 10m && echo promoted"
 )]
 struct StatusArgs {
     /// The app.
     app: String,
-    /// Print again every second until the rollout ends.
+    /// Follow it until it ends: on a terminal the status is redrawn in
+    /// place every second; otherwise each new step and verdict is printed
+    /// as a line (with --json, each new state as one JSON line).
     #[arg(long)]
     watch: bool,
+    /// With --watch: give up after this long (exit status 5).
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration, requires = "watch")]
+    timeout: Option<Duration>,
     /// The tenant that owns the app.
     #[arg(long, value_name = "T", default_value = "default")]
     tenant: String,
@@ -197,76 +213,260 @@ pub fn run(args: RolloutArgs) -> Result<()> {
     }
 }
 
+/// `GET .../traffic`: the app's recent rate, as the API node sampled it.
+#[derive(Debug, Deserialize)]
+struct Traffic {
+    requests_per_s: f64,
+    over_ms: u64,
+}
+
+/// A rate measured over less than this is not trusted to size a plan.
+const MIN_OBSERVED_MS: u64 = 10_000;
+
 fn start(args: StartArgs) -> Result<()> {
     let tenant = Name::new("--tenant", &args.tenant)?;
     let app = Name::new("APP", &args.app)?;
-    // The plan is checked here, before anything is sent, and again by the
-    // API: an invalid plan changes nothing.
-    let plan = match (&args.plan, &args.blue_green) {
+    // A plan file is checked here, before anything is sent, and again by
+    // the API: an invalid plan changes nothing.
+    let given = match (&args.plan, &args.blue_green) {
         (Some(file), _) => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("--plan: cannot read {}", file.display()))?;
-            rollout::Plan::parse(&text).with_context(|| format!("--plan {}", file.display()))?
+            Some(
+                rollout::Plan::parse(&text)
+                    .with_context(|| format!("--plan {}", file.display()))?,
+            )
         }
         (None, Some(preview)) => {
             let plan = rollout::Plan::blue_green_plan(preview, args.hold.as_millis() as u64);
             plan.check().context("--blue-green")?;
-            plan
+            Some(plan)
         }
-        (None, None) => rollout::Plan::default_plan(),
+        (None, None) => None,
     };
     let client = Client::new(&args.api)?;
-    let path = format!("{}/rollouts", app_path(&tenant, &app));
-    let live: serde_json::Value =
-        client::block_on(client.post(&path, &Start { to: args.to, plan }))?;
-    if args.json {
-        println!("{live}");
-        return Ok(());
+    let base = app_path(&tenant, &app);
+    client::block_on(async {
+        // The app's rate sizes the default plan and checks a given one;
+        // an API that cannot say (an older node) leaves the plan as is.
+        let rate = client
+            .get::<Traffic>(&format!("{base}/traffic"))
+            .await
+            .ok()
+            .filter(|t| t.over_ms >= MIN_OBSERVED_MS);
+        let min_samples = rollout::Thresholds::default().min_samples as u64;
+        let plan = match given {
+            Some(plan) => {
+                for line in sizing_notes(&plan, rate.as_ref(), min_samples) {
+                    eprintln!("{line}");
+                }
+                plan
+            }
+            None => {
+                let (plan, lines) = default_plan(rate.as_ref(), min_samples);
+                for line in lines {
+                    eprintln!("{line}");
+                }
+                plan
+            }
+        };
+        let path = format!("{base}/rollouts");
+        let live: serde_json::Value = client.post(&path, &Start { to: args.to, plan }).await?;
+        if client::json_output(args.json) {
+            println!("{live}");
+        } else {
+            let live: Live = serde_json::from_value(live).context("the API's answer")?;
+            let r = &live.rollout;
+            println!(
+                "started rollout {} of {tenant}/{app}: version {} -> {}{}",
+                r.id,
+                r.from,
+                r.to,
+                r.baseline
+                    .map(|b| format!(
+                        " (judged against baseline version {b}, a copy of {})",
+                        r.from
+                    ))
+                    .unwrap_or_default()
+            );
+            if !args.wait {
+                println!("follow it with: dwcp rollout status {app} --watch");
+            }
+        }
+        if args.wait {
+            return follow(
+                &client,
+                &tenant,
+                &app,
+                true,
+                args.timeout,
+                client::json_output(args.json),
+            )
+            .await;
+        }
+        Ok(())
+    })
+}
+
+/// The default plan sized to the app's rate (the classic one when the
+/// rate is unknown), and what to tell the operator about it.
+fn default_plan(rate: Option<&Traffic>, min_samples: u64) -> (rollout::Plan, Vec<String>) {
+    let Some(t) = rate else {
+        let plan = rollout::Plan::default_plan();
+        let needs = rollout::sizing::min_rate_per_s(&plan, min_samples);
+        return (
+            plan,
+            vec![format!(
+                "note: the app's recent traffic is not known yet (the API node samples it each second); the default plan's analyses need about {needs:.0} requests/s to decide"
+            )],
+        );
+    };
+    let fit = rollout::sizing::fit_default(t.requests_per_s, min_samples);
+    let [a, b, c] = fit.windows_ms.map(|ms| ms / 1000);
+    let mut lines = vec![format!(
+        "plan: {} %, then 10 %, 50 %, 100 %, with analysis windows of {a} s, {b} s and {c} s, sized for the app's ~{:.1} requests/s over the last {} s (the judge needs {min_samples} requests per side)",
+        fit.first_weight,
+        t.requests_per_s,
+        t.over_ms / 1000
+    )];
+    if !fit.fed {
+        lines.extend(shortfall_lines(&fit.plan, t.requests_per_s, min_samples));
     }
-    let live: Live = serde_json::from_value(live).context("the API's answer")?;
-    let r = &live.rollout;
-    println!(
-        "started rollout {} of {tenant}/{app}: version {} -> {}{}",
-        r.id,
-        r.from,
-        r.to,
-        r.baseline
-            .map(|b| format!(
-                " (judged against baseline version {b}, a copy of {})",
-                r.from
-            ))
-            .unwrap_or_default()
-    );
-    println!("follow it with: dwcp rollout status {app} --watch");
-    Ok(())
+    (fit.plan, lines)
+}
+
+/// What a given plan needs of the app's traffic, and warnings for the
+/// analysis steps the recent rate cannot feed.
+fn sizing_notes(plan: &rollout::Plan, rate: Option<&Traffic>, min_samples: u64) -> Vec<String> {
+    let needs = rollout::sizing::min_rate_per_s(plan, min_samples);
+    if needs == 0.0 {
+        return Vec::new();
+    }
+    let mut lines = vec![if needs.is_finite() {
+        format!("this plan's analyses need at least {needs:.1} requests/s to the app to decide")
+    } else {
+        "warning: an analysis of this plan runs at weight 0: the canary gets no traffic and the judge cannot decide".to_string()
+    }];
+    if let Some(t) = rate {
+        lines.extend(shortfall_lines(plan, t.requests_per_s, min_samples));
+    }
+    lines
+}
+
+/// One warning per analysis step `rate` cannot feed.
+fn shortfall_lines(plan: &rollout::Plan, rate: f64, min_samples: u64) -> Vec<String> {
+    rollout::sizing::shortfalls(plan, rate, min_samples)
+        .iter()
+        .map(|n| {
+            let fix = match n.window_needed_ms(rate) {
+                Some(ms) => format!("set its interval_ms to {ms} or more, raise its weight, or send more traffic"),
+                None => "send traffic to the app, or give the step a weight".into(),
+            };
+            format!(
+                "warning: at the app's ~{rate:.1} requests/s, step {} (analysis at {} %, {} s windows) gets ~{:.1} requests per side per window, {:.1} over the {} windows it may take; the judge needs {}, so it will end inconclusive and abort the rollout: {fix}",
+                n.step,
+                n.weight,
+                n.window_ms / 1000,
+                n.per_side,
+                n.per_side * f64::from(n.windows),
+                n.windows,
+                n.needed
+            )
+        })
+        .collect()
 }
 
 fn status(args: StatusArgs) -> Result<()> {
     let tenant = Name::new("--tenant", &args.tenant)?;
     let app = Name::new("APP", &args.app)?;
     let client = Client::new(&args.api)?;
-    let path = format!("{}/rollout", app_path(&tenant, &app));
-    client::block_on(async {
-        loop {
-            if args.json {
-                client
-                    .print(&path, true, |_: &serde_json::Value| String::new())
-                    .await?;
-                if !args.watch {
-                    return Ok(());
-                }
+    let json = client::json_output(args.json);
+    client::block_on(follow(
+        &client,
+        &tenant,
+        &app,
+        args.watch,
+        args.timeout,
+        json,
+    ))
+}
+
+/// How often a watched rollout is read again.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Shows the app's latest rollout once, or (`watch`) until it ends: on a
+/// terminal redrawn in place, otherwise its new trail entries as lines
+/// (with `json`, each new state as a JSON line). Ends in an [`Outcome`]
+/// when the rollout was aborted or the wait timed out.
+async fn follow(
+    client: &Client,
+    tenant: &Name,
+    app: &Name,
+    watch: bool,
+    timeout: Option<Duration>,
+    json: bool,
+) -> Result<()> {
+    use std::io::{IsTerminal, Write};
+    let path = format!("{}/rollout", app_path(tenant, app));
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let terminal = std::io::stdout().is_terminal();
+    let (mut drawn, mut trail_seen, mut last_raw) = (0usize, None::<usize>, None);
+    loop {
+        let raw = client.get_raw(&path).await?;
+        let live: Live = serde_json::from_slice(&raw).context("the API's answer")?;
+        let r = &live.rollout;
+        let mut out = std::io::stdout().lock();
+        if json {
+            if last_raw.as_ref() != Some(&raw) {
+                writeln!(out, "{}", String::from_utf8_lossy(&raw).trim_end())?;
             }
-            let live: Live = client.get(&path).await?;
-            if !args.json {
-                print!("{}", render(&tenant, &app, &live));
+            last_raw = Some(raw);
+        } else if !watch || terminal {
+            let text = render(tenant, app, &live);
+            if drawn > 0 {
+                // Up to where the last frame began, and clear below.
+                write!(out, "\x1b[{drawn}A\x1b[J")?;
             }
-            if !args.watch || !live.rollout.active() {
-                return Ok(());
+            write!(out, "{text}")?;
+            drawn = text.lines().count();
+        } else {
+            let seen = trail_seen.unwrap_or_else(|| {
+                let _ = writeln!(out, "{}", headline(tenant, app, r));
+                0
+            });
+            for e in r.trail.iter().skip(seen) {
+                writeln!(out, "{}  {:<12} {}", clock(e.unix_ms), e.by, e.text)?;
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            println!();
+            trail_seen = Some(r.trail.len());
+            if !r.active() {
+                writeln!(out, "state: {}", state(r))?;
+            }
         }
-    })
+        out.flush()?;
+        drop(out);
+        if let rollout::Status::Aborted { reason } = &r.progress.status {
+            return Err(client::Outcome {
+                code: client::EXIT_ABORTED,
+                message: format!("rollout {} of {tenant}/{app} was aborted: {reason}", r.id),
+            }
+            .into());
+        }
+        if !watch || !r.active() {
+            return Ok(());
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(client::Outcome {
+                code: client::EXIT_TIMED_OUT,
+                message: format!(
+                    "rollout {} of {tenant}/{app} is still running after {:.0} s; it goes on (dwcp rollout abort {app} stops it)",
+                    r.id,
+                    timeout.unwrap_or_default().as_secs_f64()
+                ),
+            }
+            .into());
+        }
+        tokio::time::sleep(WATCH_EVERY).await;
+    }
 }
 
 fn steer(tenant: &str, app: &str, api: &ApiArgs, abort: Option<Abort<'_>>) -> Result<()> {
@@ -330,18 +530,23 @@ fn history(args: HistoryArgs) -> Result<()> {
     ))?)
 }
 
-/// The latest rollout as `status` prints it.
-fn render(tenant: &Name, app: &Name, live: &Live) -> String {
-    let r = &live.rollout;
-    let mut out = format!(
-        "rollout {} of {tenant}/{app}: version {} -> {}{}\n",
+/// `rollout N of T/A: version F -> T (baseline B)`.
+fn headline(tenant: &Name, app: &Name, r: &Rollout) -> String {
+    format!(
+        "rollout {} of {tenant}/{app}: version {} -> {}{}",
         r.id,
         r.from,
         r.to,
         r.baseline
             .map(|b| format!(" (baseline {b})"))
             .unwrap_or_default()
-    );
+    )
+}
+
+/// The latest rollout as `status` prints it.
+fn render(tenant: &Name, app: &Name, live: &Live) -> String {
+    let r = &live.rollout;
+    let mut out = format!("{}\n", headline(tenant, app, r));
     out.push_str(&format!("state: {}\n", state(r)));
     out.push_str(&format!(
         "{} {} of {} ({}){}\n",
@@ -350,7 +555,7 @@ fn render(tenant: &Name, app: &Name, live: &Live) -> String {
         } else {
             "ended at step"
         },
-        (r.progress.step + 1).min(r.plan.steps.len()),
+        r.progress.shown_step(&r.plan),
         r.plan.steps.len(),
         step_name(r),
         r.plan
@@ -428,7 +633,7 @@ fn step_name(r: &Rollout) -> String {
         }) => format!("pause {:.1} s", *ms as f64 / 1000.0),
         Some(rollout::Step::Analysis(a)) => format!(
             "analysis, measurement {} of {}",
-            r.progress.analysis.measurements + 1,
+            r.progress.shown_measurement(a.count),
             a.count
         ),
         Some(rollout::Step::RegionWave { .. }) => "region_wave".into(),

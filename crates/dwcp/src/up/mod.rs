@@ -31,7 +31,7 @@ mod place;
   dwcp up                                       # a one-node cluster in ./dwcp-data\n  \
   export DWCP_TOKEN=dwcp-admin.…                # the admin token it printed\n  \
   dwcp up --data-dir n2 --listen 127.0.0.2:7071 --api 127.0.0.2:7070 \\\n         \
-  --join 127.0.0.1:7071 --token dwcp-join.…     # a second node\n  \
+  --gateway 127.0.0.2:8080 --join 127.0.0.1:7071 --token dwcp-join.…  # a second node\n  \
   dwcp cluster status\n  \
   dwcp up --backup-dir backups --backup-every 1h --backup-key-file backup.key\n  \
   dwcp up --topology planet.toml --node a-1 --global-listen 10.0.1.1:7072 …  # a planet: docs/planet.md")]
@@ -107,6 +107,18 @@ pub struct UpArgs {
     /// The key scheduled backups are sealed under (`dwcp backup key`).
     #[arg(long, value_name = "FILE", env = "DWCP_BACKUP_KEY_FILE")]
     backup_key_file: Option<PathBuf>,
+    /// How the node's own log lines look on stderr: `text` for people,
+    /// `json` for collectors (one object a line, with `ts`, `level`,
+    /// `node` and the component; the access log's with the request's
+    /// fields). With `json`, the apps' log lines also go to stdout as
+    /// JSON lines.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormatArg,
+    /// Also append the apps' log lines (guests' stderr, their non-HTTP
+    /// stdout, why requests failed) to FILE, one JSON object a line with
+    /// Loki-friendly labels (node, tenant, app, version, stream).
+    #[arg(long, value_name = "FILE")]
+    app_log_file: Option<PathBuf>,
     #[command(flatten)]
     planet: place::PlanetArgs,
     /// Tests only, hidden: the SLO evaluator's clock starts at the wall
@@ -160,17 +172,38 @@ fn engine_config(args: &UpArgs) -> Result<sandbox::WasmConfig> {
     Ok(config)
 }
 
+/// `--log-format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
 pub fn run(args: UpArgs) -> ExitCode {
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::error_text(&e));
             ExitCode::FAILURE
         }
     }
 }
 
 fn serve(args: UpArgs) -> Result<()> {
+    cluster::node_log::set_format(match args.log_format {
+        LogFormatArg::Text => cluster::node_log::LogFormat::Text,
+        LogFormatArg::Json => cluster::node_log::LogFormat::Json,
+    });
+    let app_log_file = match &args.app_log_file {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("--app-log-file {}: cannot open", path.display()))?,
+        ),
+        None => None,
+    };
     let place = place::place(&args.planet, args.region.as_deref())?;
     let global_join = match &place {
         Some(place) => place::preflight(&args.planet, place, &args.data_dir)?,
@@ -247,6 +280,13 @@ fn serve(args: UpArgs) -> Result<()> {
         let (node, started) = ClusterNode::start(&dir, options)
             .await
             .with_context(|| format!("starting the node in {}", args.data_dir.display()))?;
+        cluster::node_log::set_node(node.name().as_str());
+        if let Some(file) = app_log_file {
+            node.app_log().ship_to(Box::new(file));
+        }
+        if args.log_format == LogFormatArg::Json {
+            node.app_log().ship_to(Box::new(std::io::stdout()));
+        }
         announce(&node, &started, &args);
         eprintln!(
             "dwcp: sandboxes: `{}` profile, room for {capacity} live sandboxes (the capacity the scheduler places against)",
@@ -324,7 +364,7 @@ fn serve(args: UpArgs) -> Result<()> {
         if let Some(task) = backing_up {
             task.abort();
         }
-        eprintln!("dwcp: stopping node {}", node.id());
+        cluster::say!("", "stopping node {}", node.id());
         server.abort();
         ingress.abort();
         agent.abort();
@@ -358,7 +398,10 @@ fn start_alerting(node: &Arc<ClusterNode>, args: &UpArgs) -> Option<tokio::task:
             clock.clone(),
             &external,
         ));
-        eprintln!("dwcp: --manual-clock: the SLO evaluator runs only on POST /api/v1/test/clock");
+        cluster::say!(
+            "",
+            "--manual-clock: the SLO evaluator runs only on POST /api/v1/test/clock"
+        );
         ops::api::install_clock_hook(Arc::new(ManualHook { alerting, clock }));
         None
     } else {
@@ -420,12 +463,12 @@ where
         match attempt().await {
             Ok(()) => {
                 if said {
-                    eprintln!("dwcp: {what}: done");
+                    cluster::say!("", "{what}: done");
                 }
                 return;
             }
             Err(e) if !said => {
-                eprintln!("dwcp: {what} (will retry): {e:#}");
+                cluster::say!("", "{what} (will retry): {e:#}");
                 said = true;
             }
             Err(_) => {}
@@ -482,22 +525,25 @@ fn announce(node: &ClusterNode, started: &Started, args: &UpArgs) {
         Started::Joined { .. } => format!("joined cluster {}", config.cluster),
         Started::Resumed { .. } => format!("resumed in cluster {}", config.cluster),
     };
-    eprintln!(
-        "dwcp: {what} as node {} (peers reach it at {}, region {}, data in {})",
+    cluster::say!(
+        "",
+        "{what} as node {} (peers reach it at {}, region {}, data in {})",
         config.id,
         config.peer_address,
         config.region,
         args.data_dir.display()
     );
     if matches!(started, Started::Resumed { .. }) && args.join.is_some() {
-        eprintln!("dwcp: --join ignored: this node is already a member");
+        cluster::say!("", "--join ignored: this node is already a member");
     }
-    eprintln!(
-        "dwcp: API at http://{} (OpenAPI document: /api/v1/openapi.json)",
+    cluster::say!(
+        "",
+        "API at http://{} (OpenAPI document: /api/v1/openapi.json)",
         args.api
     );
-    eprintln!(
-        "dwcp: apps served at http://{}{}",
+    cluster::say!(
+        "",
+        "apps served at http://{}{}",
         args.gateway,
         if matches!(started, Started::Founded { .. }) {
             " (try: curl http://".to_string() + &args.gateway.to_string() + "/hello)"
@@ -510,13 +556,20 @@ fn announce(node: &ClusterNode, started: &Started, args: &UpArgs) {
         join_token,
     } = started
     {
-        eprintln!("dwcp: these tokens (on stdout) are shown once and stored only as hashes:");
+        cluster::say!(
+            "",
+            "these tokens (on stdout) are shown once and stored only as hashes:"
+        );
         // The tokens go to stdout, one per line, for scripts to read.
         println!("admin token: {admin_token}");
         println!("join token: {join_token}");
-        eprintln!("dwcp: use the API with: export DWCP_TOKEN=<the admin token above>");
-        eprintln!(
-            "dwcp: add a node with: dwcp up --data-dir DIR --listen IP:PORT --api IP:PORT --join {} --token <the join token above>",
+        cluster::say!(
+            "",
+            "use the API with: export DWCP_TOKEN=<the admin token above>"
+        );
+        cluster::say!(
+            "",
+            "add a node with: dwcp up --data-dir DIR --listen IP:PORT --api IP:PORT --gateway IP:PORT --join {} --token <the join token above> (each node needs its own three addresses)",
             config.peer_address
         );
     }
@@ -579,16 +632,27 @@ async fn deploy_example(node: &ClusterNode) -> Result<()> {
 }
 
 /// Says on stderr when this node's role, the leader or the membership
-/// changes, so an operator can follow elections in the log.
+/// changes, so an operator can follow elections in the log. A restarted
+/// node's idea of the leader is its saved vote, which may be stale: it is
+/// said as "last known" until the node has heard from a leader (it leads,
+/// or its log grew).
 async fn report_changes(node: Arc<ClusterNode>) {
     let mut last = None;
+    let at_start = node.replica().status().last_log_index;
+    let mut heard = false;
     loop {
         let s = node.replica().status();
-        let seen = (s.role, s.leader, s.voters.clone(), s.members.len());
+        heard |= s.role == "leader" || s.last_log_index > at_start;
+        let seen = (s.role, s.leader, s.voters.clone(), s.members.len(), heard);
         if last.as_ref() != Some(&seen) {
-            let leader = s.leader.map_or("none".to_string(), |l| format!("node {l}"));
-            eprintln!(
-                "dwcp: node {} is {} in term {}; leader {leader}; voters {:?}; {} members",
+            let leader = match s.leader {
+                None => "none".to_string(),
+                Some(l) if heard => format!("node {l}"),
+                Some(l) => format!("not heard from yet (last known: node {l})"),
+            };
+            cluster::say!(
+                "",
+                "node {} is {} in term {}; leader {leader}; voters {:?}; {} members",
                 s.id,
                 s.role,
                 s.term,

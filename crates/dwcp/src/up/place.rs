@@ -135,8 +135,9 @@ pub fn place(args: &PlanetArgs, region: Option<&str>) -> Result<Option<Place>> {
     let (floor, widest_ms) = (&tier.floor, tier.widest_ms);
     let voter_regions = &floor.placement.voters;
     let voters: Vec<String> = tier.voters.iter().map(Name::to_string).collect();
-    eprintln!(
-        "dwcp: topology {}: {} regions; the global tier's voters are {} in {} (leader's region {}, quorum round trip {:.1} ms modelled, {:.1} ms physical floor)",
+    cluster::say!(
+        "",
+        "topology {}: {} regions; the global tier's voters are {} in {} (leader's region {}, quorum round trip {:.1} ms modelled, {:.1} ms physical floor)",
         path.display(),
         topology.regions.len(),
         voters.join(", "),
@@ -255,7 +256,7 @@ pub async fn record_region(cell: Arc<ClusterNode>, region: Region) {
             Ok(_) => Ok(()),
             // Refused: retrying would not help; say so and stop.
             Err(rejection) => {
-                eprintln!("dwcp: {what}: {rejection}");
+                cluster::say!("", "{what}: {rejection}");
                 Ok(())
             }
         }
@@ -273,8 +274,9 @@ pub fn announce(global: &ClusterNode, started: &Started, place: &Place) {
         Started::Joined { .. } => "joined the global tier",
         Started::Resumed { .. } => "resumed in the global tier",
     };
-    eprintln!(
-        "dwcp: {what} {} as its node {} ({}; its peers reach it at {})",
+    cluster::say!(
+        "",
+        "{what} {} as its node {} ({}; its peers reach it at {})",
         config.cluster,
         config.id,
         if place.voter { "a voter" } else { "a learner" },
@@ -287,8 +289,9 @@ pub fn announce(global: &ClusterNode, started: &Started, place: &Place) {
     {
         println!("global admin token: {admin_token}");
         println!("global join token: {join_token}");
-        eprintln!(
-            "dwcp: other nodes join the global tier with: --global-join {} --global-token <the global join token above>",
+        cluster::say!(
+            "",
+            "other nodes join the global tier with: --global-join {} --global-token <the global join token above>",
             config.peer_address
         );
     }

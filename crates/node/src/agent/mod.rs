@@ -47,7 +47,7 @@ pub async fn run(node: Arc<ClusterNode>, gateway: Arc<Gateway>, engine: Arc<Wasm
     let region = match Name::new("region", &node.config().region) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("dwcp agent: {e}; serving nothing");
+            cluster::say!("agent", "{e}; serving nothing");
             return;
         }
     };
@@ -153,7 +153,7 @@ async fn reconcile(
     *prepared = keep;
     match RouteTable::new(routes) {
         Ok(table) => gateway.set_routes(table),
-        Err(e) => eprintln!("dwcp agent: the route table is not valid: {e}"),
+        Err(e) => cluster::say!("agent", "the route table is not valid: {e}"),
     }
     complete
 }
@@ -203,8 +203,9 @@ async fn prepare(
     let bytes = match node.blobs().get(&version.digest) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!(
-                "dwcp agent: version {} waits for its artifact: {e}",
+            cluster::say!(
+                "agent",
+                "version {} waits for its artifact: {e}",
                 version.number
             );
             return Err(Unready::Missing);
@@ -235,21 +236,22 @@ async fn prepare(
                 let pool = handle.clone();
                 let filled = tokio::task::spawn_blocking(move || pool.warm_up()).await;
                 if let Ok(Err(e)) = filled {
-                    eprintln!("dwcp agent: warming version {}'s pool: {e}", version.number);
+                    cluster::say!("agent", "warming version {}'s pool: {e}", version.number);
                 }
             }
             Ok(handle)
         }
         Ok(Err(e)) => {
-            eprintln!(
-                "dwcp agent: version {} (sha256 {}) cannot be prepared: {e}",
+            cluster::say!(
+                "agent",
+                "version {} (sha256 {}) cannot be prepared: {e}",
                 version.number,
                 &version.digest[..12]
             );
             Err(Unready::Invalid)
         }
         Err(e) => {
-            eprintln!("dwcp agent: preparing version {}: {e}", version.number);
+            cluster::say!("agent", "preparing version {}: {e}", version.number);
             Err(Unready::Invalid)
         }
     }

@@ -45,9 +45,11 @@ impl Ingress for GatewayIngress {
     }
 }
 
-/// Wires `gateway` to the cluster: it forwards over mutual TLS and
-/// answers what other nodes forward to this one.
+/// Wires `gateway` to the cluster: it forwards over mutual TLS, answers
+/// what other nodes forward to this one, and keeps the apps' log lines in
+/// the node's ring (which peers read through the peer port).
 pub fn connect(node: &Arc<ClusterNode>, gateway: &Arc<Gateway>) {
     gateway.set_peers(Arc::new(ClusterPeers(node.clone())));
+    gateway.set_app_log(node.app_log().clone());
     node.set_ingress(Arc::new(GatewayIngress(gateway.clone())));
 }

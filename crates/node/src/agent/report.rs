@@ -120,11 +120,11 @@ pub(super) async fn run(
         };
         match failure {
             Some(why) if !failing => {
-                eprintln!("dwcp agent: the node's report was not stored: {why}");
+                cluster::say!("agent", "the node's report was not stored: {why}");
                 failing = true;
             }
             None if failing => {
-                eprintln!("dwcp agent: reports are stored again");
+                cluster::say!("agent", "reports are stored again");
                 failing = false;
             }
             _ => {}

@@ -7,7 +7,8 @@
 //! `app` and `version` are `-` when the request matched none; `error` is
 //! the gateway's code for an error answer (`trap`, `timeout`, ...) or `-`.
 //! The path is the request's, without the query string, and at most 256
-//! bytes of it.
+//! bytes of it. With `dwcp up --log-format json` each line is a JSON
+//! object with the same fields ([`AccessEntry::json`]).
 
 use std::fmt;
 use std::io::Write;
@@ -42,7 +43,12 @@ impl AccessLog {
     /// Writes one entry. A failing writer loses the line, never the request.
     pub fn write(&self, entry: &AccessEntry<'_>) {
         if let Some(sink) = &self.sink {
-            let line = format!("{entry}\n");
+            let line = match cluster::node_log::format() {
+                cluster::node_log::LogFormat::Text => format!("{entry}\n"),
+                cluster::node_log::LogFormat::Json => {
+                    format!("{}\n", entry.json(cluster::unix_now_ms()))
+                }
+            };
             let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
             let _ = sink.write_all(line.as_bytes());
         }
@@ -60,6 +66,32 @@ pub struct AccessEntry<'a> {
     pub status: u16,
     pub duration: Duration,
     pub error: Option<&'a str>,
+}
+
+impl AccessEntry<'_> {
+    /// The entry as one JSON object (`dwcp up --log-format json`), with
+    /// the fields app log lines carry (`ts`, `node`, `tenant`, `app`,
+    /// `version`, `request_id`).
+    pub fn json(&self, unix_ms: u64) -> String {
+        let mut object = serde_json::json!({
+            "ts": cluster::rfc3339::format_ms(unix_ms),
+            "level": "info",
+            "source": "access",
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "tenant": self.app.map(|a| a.tenant.as_str()),
+            "app": self.app.map(|a| a.app.as_str()),
+            "version": self.version,
+            "status": self.status,
+            "duration_us": self.duration.as_micros() as u64,
+            "error": self.error,
+        });
+        if let Some(node) = cluster::node_log::node() {
+            object["node"] = serde_json::Value::from(node);
+        }
+        object.to_string()
+    }
 }
 
 impl fmt::Display for AccessEntry<'_> {
@@ -154,6 +186,25 @@ mod tests {
             "request_id=00000000000000ff method=GET path=/hello/x app=acme/hello version=2 status=200 duration_us=143 error=-\n\
              request_id=0000000000000100 method=POST path=/nope app=- version=- status=404 duration_us=9 error=no_route\n"
         );
+        let json: serde_json::Value = serde_json::from_str(
+            &AccessEntry {
+                request_id: "ab",
+                method: "GET",
+                path: "/hello",
+                app: Some(&app),
+                version: Some(2),
+                status: 200,
+                duration: Duration::from_micros(143),
+                error: None,
+            }
+            .json(0),
+        )
+        .unwrap();
+        assert_eq!(json["app"], "hello");
+        assert_eq!(json["tenant"], "acme");
+        assert_eq!(json["version"], 2);
+        assert_eq!(json["error"], serde_json::Value::Null);
+        assert_eq!(json["ts"], "1970-01-01T00:00:00.000Z");
         AccessLog::off().write(&AccessEntry {
             request_id: "x",
             method: "GET",

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
+use cluster::logs::{LogRing, Origin, Stream};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Body;
 use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue};
@@ -22,7 +23,7 @@ use super::forward::{FORWARDED_HEADER, forwarded_id};
 use super::metrics::{InFlight, VersionMetrics};
 use super::reply::{self, Failure};
 use super::routes::{AppKey, key_hash};
-use super::{Gateway, KEY_HEADER, REQUEST_ID_HEADER, VERSION_COOKIE, VERSION_HEADER};
+use super::{ERROR_HEADER, Gateway, KEY_HEADER, REQUEST_ID_HEADER, VERSION_COOKIE, VERSION_HEADER};
 
 /// What the access log and the metrics learn about a request as it goes.
 #[derive(Default)]
@@ -115,6 +116,15 @@ impl Gateway {
         };
         if let Ok(value) = HeaderValue::from_str(&d.id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        if d.trace.version.is_none() {
+            // A forwarded answer: the serving node said which version
+            // answered and, for its own error answers, why.
+            let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+            d.trace.version = header(VERSION_HEADER).and_then(|v| v.parse().ok());
+            if d.trace.error.is_none() {
+                d.trace.error = header(ERROR_HEADER).and_then(reply::known_code);
+            }
         }
         // Which version answered (a forwarded answer carries the serving
         // node's).
@@ -241,11 +251,50 @@ impl Gateway {
                     ),
                 ));
             }
-            Ok(Ok(Err(error))) => return Err(Failure::from_sandbox(&error, &what)),
+            Ok(Ok(Err(error))) => {
+                let failure = Failure::from_sandbox(&error, &what);
+                self.log_app(&route.app, version.number, id, |log, origin, at| {
+                    let line = format!("request failed ({}): {error}", failure.code);
+                    log.record(origin, Stream::Dwcp, line.as_bytes(), at);
+                });
+                return Err(failure);
+            }
             Ok(Ok(Ok(output))) => output,
         };
         let cap = version.handle.template().limits().output_bytes;
-        reply::from_cgi(output, cap, limits.max_response_bytes, &what)
+        let answer = reply::from_cgi(&output, cap, limits.max_response_bytes, &what);
+        self.log_app(&route.app, version.number, id, |log, origin, at| {
+            log.record(origin, Stream::Stderr, &output.stderr, at);
+            if let Err(failure) = &answer {
+                // Not an HTTP response: what it printed is its log.
+                if failure.code == "bad_cgi" {
+                    log.record(origin, Stream::Stdout, &output.stdout, at);
+                }
+                let line = format!("request failed ({}): {}", failure.code, failure.message);
+                log.record(origin, Stream::Dwcp, line.as_bytes(), at);
+            }
+        });
+        answer
+    }
+
+    /// Runs `write` with the app log and the origin of this request's
+    /// lines, when there is an app log.
+    fn log_app(
+        &self,
+        app: &AppKey,
+        version: u64,
+        request_id: &str,
+        write: impl FnOnce(&LogRing, &Origin<'_>, u64),
+    ) {
+        if let Some(log) = self.app_log.get() {
+            let origin = Origin {
+                tenant: app.tenant.as_str(),
+                app: app.app.as_str(),
+                version,
+                request_id,
+            };
+            write(log, &origin, cluster::unix_now_ms());
+        }
     }
 
     /// `picked`, unless its circuit breaker is open and another version

@@ -14,7 +14,10 @@
 //! request in CGI variables and stdin; its stdout becomes the response. No answer within the route's timeout is a 504, a failing app a
 //! 500 (see `reply.rs` for every code). Every response carries
 //! `x-request-id`; every request is one [`AccessLog`] line and is counted in
-//! [`Metrics`].
+//! [`Metrics`]. What the guest wrote to stderr, its stdout when that was
+//! not a CGI response, and why a request failed (a trap's details, which
+//! the 500 answer leaves out) become lines of the app's log
+//! ([`Gateway::set_app_log`], `cluster::logs`).
 //!
 //! A route whose app this node does not hold (the scheduler placed it on
 //! other nodes of the region) lists those nodes' gateways instead of
@@ -65,6 +68,9 @@ pub const VERSION_HEADER: &str = "x-dwcp-version";
 pub const VERSION_COOKIE: &str = "dwcp-version";
 /// The header carrying each response's request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The header carrying the code of the gateway's own error answers (the
+/// body's `error.code`), so that a forwarding node logs it too.
+pub const ERROR_HEADER: &str = "x-dwcp-error";
 
 /// A gateway: the current route table, the per-app admission counters,
 /// metrics and the access log. Share it in an `Arc`.
@@ -77,6 +83,8 @@ pub struct Gateway {
     log: AccessLog,
     ids: RequestIds,
     forwarder: forward::Forwarder,
+    /// Where the guests' stderr (and non-HTTP stdout) goes, once set.
+    app_log: std::sync::OnceLock<Arc<cluster::logs::LogRing>>,
 }
 
 impl Gateway {
@@ -89,7 +97,16 @@ impl Gateway {
             log,
             ids: RequestIds::new(),
             forwarder: forward::Forwarder::new(),
+            app_log: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Keeps what guests write to stderr (and to stdout, when it is not an
+    /// HTTP response) and why requests failed in `ring`, one line each with
+    /// the request id, app, version and node. Set once; without it the
+    /// output is dropped.
+    pub fn set_app_log(&self, ring: Arc<cluster::logs::LogRing>) {
+        let _ = self.app_log.set(ring);
     }
 
     /// The table requests are routed by now.

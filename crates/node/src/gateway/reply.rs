@@ -77,6 +77,13 @@ impl Failure {
                     "this node cannot start another sandbox for {what} now ({error}); retry later"
                 ),
             ),
+            // A trap's message names wasm functions and offsets: the
+            // app's log has it (`dwcp logs`), its client does not.
+            SandboxError::Trap { .. } => Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                error.code(),
+                format!("{what} trapped; the app's log has the details (dwcp logs)"),
+            ),
             other => Failure::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 other.code(),
@@ -99,11 +106,53 @@ impl Failure {
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(super::ERROR_HEADER, HeaderValue::from_static(self.code));
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
+}
+
+/// Every code the gateway answers with (its own and the sandbox's).
+const CODES: &[&str] = &[
+    "no_route",
+    "bad_request_body",
+    "request_too_large",
+    "no_version",
+    "concurrency_limit",
+    "live_limit",
+    "no_peer",
+    "not_served_here",
+    "upstream_failed",
+    "timeout",
+    "bad_cgi",
+    "response_too_large",
+    "internal",
+    "client_gone",
+    "invalid_module",
+    "import_not_granted",
+    "missing_export",
+    "export_type",
+    "grant",
+    "invalid_limit",
+    "memory_limit",
+    "table_limit",
+    "resource_limit",
+    "out_of_fuel",
+    "stack_overflow",
+    "trap",
+    "bad_output",
+    "stopped",
+    "cache",
+    "not_supported",
+    "engine",
+];
+
+/// `code` as the gateway's own static code, when it is one (a forwarded
+/// answer's `x-dwcp-error`; anything else is not logged as a code).
+pub(crate) fn known_code(code: &str) -> Option<&'static str> {
+    CODES.iter().copied().find(|c| *c == code)
 }
 
 /// Headers an app may not set: hop-by-hop ones (the connection is the
@@ -119,6 +168,7 @@ const REFUSED_HEADERS: &[&str] = &[
     "content-length",
     "x-request-id",
     "x-dwcp-version",
+    "x-dwcp-error",
 ];
 
 /// Turns a WAGI app's output into the response, or says why it cannot be
@@ -126,7 +176,7 @@ const REFUSED_HEADERS: &[&str] = &[
 /// limit on the response body. The app's exit status does not matter when
 /// its output is a CGI response.
 pub(crate) fn from_cgi(
-    output: Output,
+    output: &Output,
     output_cap: usize,
     max_body: usize,
     what: &str,
@@ -190,7 +240,7 @@ mod tests {
     #[test]
     fn cgi_output_becomes_a_response() {
         let r = from_cgi(
-            out(b"status: 201\ncontent-type: text/plain\nx-a: 1\nconnection: close\nx-request-id: forged\n\nmade"),
+            &out(b"status: 201\ncontent-type: text/plain\nx-a: 1\nconnection: close\nx-request-id: forged\n\nmade"),
             1024,
             1024,
             "app",
@@ -205,19 +255,28 @@ mod tests {
 
     #[test]
     fn bad_output_is_refused_with_a_reason() {
-        let e = from_cgi(out(b"no headers"), 1024, 1024, "app a/b version 1").unwrap_err();
+        let e = from_cgi(&out(b"no headers"), 1024, 1024, "app a/b version 1").unwrap_err();
         assert_eq!((e.status.as_u16(), e.code), (500, "bad_cgi"));
         assert!(e.message.contains("app a/b version 1"), "{}", e.message);
-        let e = from_cgi(out(b"status: 101\n\n"), 1024, 1024, "app").unwrap_err();
+        let e = from_cgi(&out(b"status: 101\n\n"), 1024, 1024, "app").unwrap_err();
         assert_eq!(e.code, "bad_cgi");
-        let e = from_cgi(out(b"x\x01y: 1\n\n"), 1024, 1024, "app").unwrap_err();
+        let e = from_cgi(&out(b"x\x01y: 1\n\n"), 1024, 1024, "app").unwrap_err();
         assert_eq!(e.code, "bad_cgi");
-        let e = from_cgi(out(b"\n\n12345"), 1024, 4, "app").unwrap_err();
+        let e = from_cgi(&out(b"\n\n12345"), 1024, 4, "app").unwrap_err();
         assert_eq!(e.code, "response_too_large");
         let mut cut = out(b"\n\n1234");
         cut.truncated = true;
-        let e = from_cgi(cut, 6, 1024, "app").unwrap_err();
+        let e = from_cgi(&cut, 6, 1024, "app").unwrap_err();
         assert_eq!(e.code, "response_too_large");
+    }
+
+    #[test]
+    fn error_answers_name_their_code_in_a_header() {
+        let r = Failure::new(StatusCode::NOT_FOUND, "no_route", "none").into_response("id");
+        assert_eq!(r.headers()["x-dwcp-error"], "no_route");
+        assert_eq!(known_code("trap"), Some("trap"));
+        assert_eq!(known_code("no_route"), Some("no_route"));
+        assert_eq!(known_code("made-up"), None);
     }
 
     #[test]
@@ -231,11 +290,16 @@ mod tests {
         assert_eq!((t.status.as_u16(), t.code), (504, "timeout"));
         let trap = Failure::from_sandbox(
             &SandboxError::Trap {
-                message: "unreachable".into(),
+                message: "wasm trap: unreachable at 0x2a in func[3]".into(),
             },
             "app",
         );
         assert_eq!((trap.status.as_u16(), trap.code), (500, "trap"));
+        assert!(
+            !trap.message.contains("0x2a") && trap.message.contains("dwcp logs"),
+            "the details go to the app's log only: {}",
+            trap.message
+        );
         let r = trap.into_response("abc");
         assert_eq!(r.headers()["content-type"], "application/json");
     }

@@ -266,6 +266,8 @@ fn tenant_of(matched: &Matched) -> Option<&str> {
             | R::Rollout
             | R::RolloutPromote
             | R::RolloutAbort
+            | R::AppLogs
+            | R::AppTraffic
     )
     .then(|| matched.param(0))
 }

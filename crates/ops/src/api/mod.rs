@@ -31,6 +31,7 @@ mod failures;
 mod incidents;
 mod lockout;
 mod login_limit;
+mod logs;
 mod nodes;
 mod openapi;
 mod password;
@@ -46,6 +47,7 @@ mod slos;
 mod tenants;
 pub mod test_clock;
 mod tokens;
+mod traffic;
 mod users;
 mod validate;
 mod versions;
@@ -326,7 +328,7 @@ async fn route<P: ControlPlane>(
         ),
     };
     reply::AUDIT
-        .scope(audit, dispatch(plane, &m, verb, &caller, req))
+        .scope(audit, dispatch(plane, servers.feed, &m, verb, &caller, req))
         .await
         .map(|r| r.map(Body::Left))
 }
@@ -334,6 +336,7 @@ async fn route<P: ControlPlane>(
 /// Runs the handler of a matched, authorized request.
 async fn dispatch<P: ControlPlane>(
     plane: &P,
+    feed: &Feed,
     m: &router::Matched,
     verb: Verb,
     caller: &auth::Caller,
@@ -360,13 +363,15 @@ async fn dispatch<P: ControlPlane>(
             rollouts::steer(plane, p0, p1, who, false, req).await
         }
         (RouteId::RolloutAbort, Verb::Post) => rollouts::steer(plane, p0, p1, who, true, req).await,
+        (RouteId::AppLogs, Verb::Get) => logs::show(plane, p0, p1, req.uri().query()).await,
+        (RouteId::AppTraffic, Verb::Get) => traffic::show(plane, feed, p0, p1).await,
         (RouteId::Blobs, Verb::Post) => blobs::upload(plane, req).await,
         (RouteId::Blob, Verb::Get) => blobs::show(plane, p0).await,
-        (RouteId::Cluster, Verb::Get) => cluster::status(plane).await,
+        (RouteId::Cluster, Verb::Get) => cluster::status(plane, feed).await,
         (RouteId::ClusterGlobal, Verb::Get) => cluster::global_status(plane).await,
         (RouteId::ClusterNode, Verb::Delete) => cluster::remove(plane, p0).await,
         (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
-        (RouteId::Nodes, Verb::Get) => nodes::list(plane).await,
+        (RouteId::Nodes, Verb::Get) => nodes::list(plane, feed).await,
         (RouteId::Capacity, Verb::Get) => capacity::show(plane).await,
         (RouteId::Planet, Verb::Get) => planet::show(plane).await,
         (RouteId::Route, Verb::Get) => planet::route(plane, req.uri().query()).await,

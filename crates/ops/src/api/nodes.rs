@@ -1,19 +1,23 @@
 //! `GET /nodes`: every node of the state with its last report (heartbeat
-//! and observed state) and the placements it holds.
+//! and observed state), its health (the scheduler's judgement of its
+//! reports, as this node saw them) and the placements it holds.
 
 use hyper::StatusCode;
 use serde::Serialize;
 use state::{Node, NodeReport, Placement};
 
+use super::cluster::{Health, health};
 use super::error::ApiError;
 use super::reply::{Reply, json};
 use crate::ControlPlane;
+use crate::dashboard::Feed;
 
 #[derive(Serialize)]
 struct Entry {
     node: Node,
     /// `null` until the node's agent has reported.
     report: Option<NodeReport>,
+    health: Health,
     placements: Vec<Placement>,
 }
 
@@ -23,18 +27,24 @@ struct List {
 }
 
 /// `GET /nodes`.
-pub(crate) async fn list<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
-    let list = plane
+pub(crate) async fn list<P: ControlPlane>(plane: &P, feed: &Feed) -> Result<Reply, ApiError> {
+    let mut list = plane
         .read(|state| List {
             nodes: state
                 .nodes()
                 .map(|n| Entry {
                     node: n.clone(),
                     report: state.report(&n.name).cloned(),
+                    health: Health::NOT_SEEN,
                     placements: state.placements_on(&n.name).cloned().collect(),
                 })
                 .collect(),
         })
         .await?;
+    feed.with_history(|history| {
+        for entry in &mut list.nodes {
+            entry.health = health(history, &entry.node.name);
+        }
+    });
     json(StatusCode::OK, &list)
 }

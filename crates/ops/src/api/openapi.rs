@@ -300,6 +300,48 @@ fn paths() -> Value {
         }),
     );
     add(
+        "/tenants/{tenant}/apps/{app}/logs",
+        json!({
+            "parameters": [tenant(), app()],
+            "get": {
+                "summary": "The app's log lines from every node, oldest first: what its guests wrote to stderr, their stdout when it was not an HTTP response, and why requests failed (stream `dwcp`); each with the node, version and request id",
+                "operationId": "appLogs",
+                "parameters": [
+                    { "name": "version", "in": "query", "required": false, "description": "only this version's lines", "schema": { "type": "integer", "minimum": 1 } },
+                    { "name": "last_ms", "in": "query", "required": false, "description": "only lines of the last this many ms", "schema": { "type": "integer", "minimum": 1 } },
+                    { "name": "limit", "in": "query", "required": false, "description": "lines wanted, 1 to 1000 (default 200)", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } },
+                    { "name": "after", "in": "query", "required": false, "description": "the previous page's `cursor`: the lines after it, oldest first; without it, the newest lines", "schema": { "type": "string" } }
+                ],
+                "responses": responses(&[("200", ok("the lines", schema("LogPage")))], &[
+                    ("400", "`invalid` with field `version`, `last_ms`, `limit` or `after`, or an unknown query parameter"),
+                    ("404", "`not_found`: no such app"),
+                ])
+            }
+        }),
+    );
+    add(
+        "/tenants/{tenant}/apps/{app}/traffic",
+        json!({
+            "parameters": [tenant(), app()],
+            "get": {
+                "summary": "The app's request rate and error ratio over about the last minute, as this node sampled the nodes' reports (dwcp rollout start sizes a rollout's analyses with it)",
+                "operationId": "appTraffic",
+                "responses": responses(&[("200", ok("the traffic", json!({
+                    "type": "object",
+                    "required": ["requests_per_s", "error_ratio", "over_ms", "window_ms"],
+                    "properties": {
+                        "requests_per_s": { "type": "number" },
+                        "error_ratio": { "type": "number" },
+                        "over_ms": { "description": "the span measured, up to window_ms (0: not measured yet)", "type": "integer", "minimum": 0 },
+                        "window_ms": { "type": "integer", "minimum": 0 }
+                    }
+                })))], &[
+                    ("404", "`not_found`: no such app"),
+                ])
+            }
+        }),
+    );
+    add(
         "/tokens",
         json!({
             "get": {
@@ -876,6 +918,25 @@ fn schemas() -> Value {
             "type": "object",
             "description": "id, from, to, baseline (a copy of from, or null in blue-green), plan, progress {step, weight, wave, analysis, status}, promote, started_unix_ms, finished_unix_ms, trail [{unix_ms, by, text}], updated"
         },
+        "LogPage": {
+            "type": "object",
+            "required": ["lines", "cursor", "unreachable"],
+            "properties": {
+                "lines": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["node", "boot", "seq", "unix_ms", "tenant", "app", "version", "request_id", "stream", "text"],
+                    "properties": {
+                        "node": { "type": "string" }, "boot": uint, "seq": uint, "unix_ms": uint,
+                        "tenant": { "type": "string" }, "app": { "type": "string" }, "version": uint,
+                        "request_id": { "type": "string" },
+                        "stream": { "enum": ["stderr", "stdout", "dwcp"] },
+                        "text": { "type": "string" }
+                    }
+                } },
+                "cursor": { "description": "per node, its ring's boot and the last line read; pass its text form (NODE:BOOT:SEQ,…) as `after`", "type": "object" },
+                "unreachable": { "description": "nodes that did not answer (their lines are missing), with why", "type": "array", "items": { "type": "object", "properties": { "node": { "type": "string" }, "reason": { "type": "string" } } } }
+            }
+        },
         "LiveRollout": {
             "type": "object",
             "required": ["rollout", "weights", "served"],
@@ -998,10 +1059,11 @@ fn schemas() -> Value {
             "required": ["nodes"],
             "properties": { "nodes": { "type": "array", "items": {
                 "type": "object",
-                "required": ["node", "report", "placements"],
+                "required": ["node", "report", "health", "placements"],
                 "properties": {
                     "node": { "type": "object", "description": "name, region, address, labels, capacity, api, gateway" },
                     "report": { "description": "null until the node's agent reports; counters are totals since the node's process started (`boot`), `sequence` counts reports", "oneOf": [{ "type": "object" }, { "type": "null" }] },
+                    "health": schema("Health"),
                     "placements": { "type": "array", "items": schema("Placement") }
                 }
             } } }
@@ -1083,12 +1145,24 @@ fn schemas() -> Value {
         },
         "MemberStatus": {
             "type": "object",
-            "required": ["id", "address", "api", "role", "voter", "matched_index", "lag"],
+            "required": ["id", "address", "api", "role", "voter", "matched_index", "lag", "reachable", "health", "heartbeat_age_ms"],
             "properties": {
                 "id": uint, "address": { "type": "string" }, "api": nullable_string,
-                "role": { "type": "string", "enum": ["leader", "follower", "learner"] },
+                "role": { "type": "string", "enum": ["leader", "follower", "learner", "unknown"], "description": "`unknown` when its peer port did not answer (`reachable` false): a role last known is not shown as current" },
                 "voter": { "type": "boolean" },
-                "matched_index": nullable_uint, "lag": nullable_uint
+                "matched_index": nullable_uint, "lag": nullable_uint,
+                "reachable": { "description": "whether its peer port answered the answering node just now", "type": ["boolean", "null"] },
+                "health": { "description": "healthy, down or no_report: the scheduler's judgement of its reports", "type": ["string", "null"] },
+                "heartbeat_age_ms": nullable_uint
+            }
+        },
+        "Health": {
+            "type": "object",
+            "required": ["state", "heartbeat_age_ms"],
+            "description": "the scheduler's judgement of a node's reports, as the answering node saw them",
+            "properties": {
+                "state": { "enum": ["healthy", "down", "no_report"], "description": "down: its report stood still for 3 s (the scheduler then moves its placements)" },
+                "heartbeat_age_ms": nullable_uint
             }
         },
         "Register": {

@@ -71,7 +71,10 @@ pub(crate) async fn record_outside<P: ControlPlane>(plane: &P) {
         return;
     }
     if let Err(e) = commit(plane, Command::Happened).await {
-        eprintln!("dwcp api: a change was made but its audit record was not written: {e:?}");
+        ::cluster::say!(
+            "api",
+            "a change was made but its audit record was not written: {e:?}"
+        );
     }
 }
 

@@ -95,6 +95,12 @@ impl Feed {
         *lock(&self.status) = status;
     }
 
+    /// Runs `f` over what this node has sampled of the cluster (rates,
+    /// nodes' health): for the API's answers that show them.
+    pub fn with_history<R>(&self, f: impl FnOnce(&History) -> R) -> R {
+        f(&lock(&self.history))
+    }
+
     /// `page` rendered now, as one server-sent event.
     pub fn frame<P: ControlPlane>(&self, plane: &P, page: Page) -> Bytes {
         let rendered = self.render(plane, page);

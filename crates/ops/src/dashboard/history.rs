@@ -15,8 +15,6 @@ pub const KEPT: usize = 300;
 /// Rates are taken over this many milliseconds, so that a report arriving
 /// just before or just after a sample does not make the rate jump.
 pub const RATE_WINDOW_MS: u64 = 5_000;
-/// A node whose report has not changed for this long is shown as stale.
-pub const STALE_AFTER_MS: u64 = 5_000;
 
 /// `(tenant, app)`.
 pub type AppKey = (String, String);
@@ -58,19 +56,16 @@ pub struct Rates {
 struct NodeSeen {
     boot: u64,
     sequence: u64,
-    /// When `sequence` last changed.
-    changed_ms: u64,
     /// Per (tenant, app, version): (requests, errors) at the last report.
     versions: HashMap<(String, String, u64), (u64, u64)>,
     starts: u64,
 }
 
 impl NodeSeen {
-    fn first(report: &NodeReport, at_ms: u64) -> NodeSeen {
+    fn first(report: &NodeReport) -> NodeSeen {
         NodeSeen {
             boot: report.boot,
             sequence: report.sequence,
-            changed_ms: at_ms,
             versions: report
                 .versions
                 .iter()
@@ -84,13 +79,39 @@ impl NodeSeen {
     }
 }
 
-/// The last [`KEPT`] samples, and what each node last reported.
-#[derive(Clone, Debug, Default)]
+/// The last [`KEPT`] samples, what each node last reported, and whether
+/// each node is alive — the scheduler's own judgement
+/// ([`scheduler::Liveness`] with [`scheduler::DEAD_AFTER`]), on this
+/// node's clock.
+#[derive(Clone, Debug)]
 pub struct History {
     samples: VecDeque<Sample>,
     nodes: HashMap<String, NodeSeen>,
     totals: Totals,
     apps: BTreeMap<AppKey, Totals>,
+    liveness: scheduler::Liveness,
+}
+
+impl Default for History {
+    fn default() -> History {
+        History {
+            samples: VecDeque::new(),
+            nodes: HashMap::new(),
+            totals: Totals::default(),
+            apps: BTreeMap::new(),
+            liveness: scheduler::Liveness::new(scheduler::DEAD_AFTER),
+        }
+    }
+}
+
+/// A node's health as shown: the scheduler's judgement of its reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeHealth {
+    /// Its report changed within [`scheduler::DEAD_AFTER`].
+    pub healthy: bool,
+    /// How long its report has stood still, in ms (since first seen, for
+    /// a node not seen to change yet).
+    pub heartbeat_age_ms: u64,
 }
 
 impl History {
@@ -102,14 +123,16 @@ impl History {
     pub fn observe<'a>(&mut self, at_ms: u64, reports: impl IntoIterator<Item = &'a NodeReport>) {
         let mut latencies: Vec<u32> = Vec::new();
         let mut live = 0;
+        let mut beats = Vec::new();
         for report in reports {
+            beats.push((report.node.clone(), Some((report.boot, report.sequence))));
             live += report.live_sandboxes;
             let name = report.node.to_string();
             let Some(seen) = self.nodes.get_mut(&name) else {
                 // What a node served before the dashboard watched is not
                 // a rate: its first report sets where counting starts.
                 latencies.extend(report.versions.iter().flat_map(|v| &v.recent_latencies_us));
-                self.nodes.insert(name, NodeSeen::first(report, at_ms));
+                self.nodes.insert(name, NodeSeen::first(report));
                 continue;
             };
             if seen.boot != report.boot {
@@ -123,7 +146,6 @@ impl History {
                 continue;
             }
             seen.sequence = report.sequence;
-            seen.changed_ms = at_ms;
             self.totals.starts += report.sandbox_starts.saturating_sub(seen.starts);
             seen.starts = report.sandbox_starts;
             for v in &report.versions {
@@ -143,6 +165,10 @@ impl History {
                 app.errors += new_errors;
             }
         }
+        self.liveness.observe(
+            beats.iter().map(|(name, beat)| (name, *beat)),
+            std::time::Duration::from_millis(at_ms),
+        );
         let p99_ms = percentile(&mut latencies, 0.99).map(|us| us as f64 / 1000.0);
         if self.samples.len() == KEPT {
             self.samples.pop_front();
@@ -178,12 +204,31 @@ impl History {
         })
     }
 
-    /// Whether `node` reported within [`STALE_AFTER_MS`] of the newest
-    /// sample; `None` when it never reported while the dashboard watched.
+    /// Whether `node` is healthy at the newest sample; `None` when it
+    /// never reported while this node watched.
     pub fn node_fresh(&self, node: &str) -> Option<bool> {
-        let now = self.last()?.at_ms;
-        let seen = self.nodes.get(node)?;
-        Some(now.saturating_sub(seen.changed_ms) <= STALE_AFTER_MS)
+        self.node_health(node).map(|h| h.healthy)
+    }
+
+    /// `node`'s health at the newest sample; `None` when it never
+    /// reported while this node watched.
+    pub fn node_health(&self, node: &str) -> Option<NodeHealth> {
+        let now = std::time::Duration::from_millis(self.last()?.at_ms);
+        let name = state::Name::new("node", node).ok()?;
+        let silent = self.liveness.silent_for(&name, now)?;
+        Some(NodeHealth {
+            healthy: self.liveness.healthy(&name, now),
+            heartbeat_age_ms: silent.as_millis() as u64,
+        })
+    }
+
+    /// An app's traffic over about the last `window_ms` (as much of it as
+    /// the samples cover): its rates and the span they were measured
+    /// over, in ms; `None` before two samples.
+    pub fn app_traffic(&self, app: &AppKey, window_ms: u64) -> Option<(Rates, u64)> {
+        let last = self.samples.len().checked_sub(1).filter(|&i| i > 0)?;
+        let (rates, span_ms) = self.rates_over(last, window_ms, |s| s.apps.get(app).copied());
+        Some((rates, span_ms))
     }
 
     /// A chart series over the kept samples.
@@ -222,25 +267,37 @@ impl History {
     /// Rates between sample `i` and the oldest sample within
     /// [`RATE_WINDOW_MS`] before it.
     fn rates_at(&self, i: usize, totals: impl Fn(&Sample) -> Option<Totals>) -> Rates {
+        self.rates_over(i, RATE_WINDOW_MS, totals).0
+    }
+
+    /// Rates between sample `i` and the oldest sample within `window_ms`
+    /// before it, and the span between them in ms.
+    fn rates_over(
+        &self,
+        i: usize,
+        window_ms: u64,
+        totals: impl Fn(&Sample) -> Option<Totals>,
+    ) -> (Rates, u64) {
         let Some(now) = self.samples.get(i) else {
-            return Rates::default();
+            return (Rates::default(), 0);
         };
         let mut j = i;
-        while j > 0 && now.at_ms - self.samples[j - 1].at_ms <= RATE_WINDOW_MS {
+        while j > 0 && now.at_ms - self.samples[j - 1].at_ms <= window_ms {
             j -= 1;
         }
         let then = &self.samples[j];
-        let seconds = (now.at_ms - then.at_ms) as f64 / 1000.0;
+        let span_ms = now.at_ms - then.at_ms;
+        let seconds = span_ms as f64 / 1000.0;
         let (a, b) = (
             totals(then).unwrap_or_default(),
             totals(now).unwrap_or_default(),
         );
         if seconds <= 0.0 {
-            return Rates::default();
+            return (Rates::default(), 0);
         }
         let requests = b.requests.saturating_sub(a.requests);
         let errors = b.errors.saturating_sub(a.errors);
-        Rates {
+        let rates = Rates {
             requests_per_s: requests as f64 / seconds,
             error_ratio: if requests == 0 {
                 0.0
@@ -248,7 +305,8 @@ impl History {
                 errors as f64 / requests as f64
             },
             starts_per_s: b.starts.saturating_sub(a.starts) as f64 / seconds,
-        }
+        };
+        (rates, span_ms)
     }
 }
 
@@ -337,8 +395,34 @@ mod tests {
         h.observe(0, &[report("n1", 1, 1, 1, 0)]);
         assert_eq!(h.node_fresh("n1"), Some(true));
         assert_eq!(h.node_fresh("n2"), None);
-        h.observe(STALE_AFTER_MS + 1, &[report("n1", 1, 1, 1, 0)]);
-        assert_eq!(h.node_fresh("n1"), Some(false));
+        let dead_ms = scheduler::DEAD_AFTER.as_millis() as u64;
+        h.observe(dead_ms - 1, &[report("n1", 1, 1, 1, 0)]);
+        assert_eq!(
+            h.node_health("n1"),
+            Some(NodeHealth {
+                healthy: true,
+                heartbeat_age_ms: dead_ms - 1
+            })
+        );
+        h.observe(dead_ms, &[report("n1", 1, 1, 1, 0)]);
+        assert_eq!(h.node_fresh("n1"), Some(false), "the scheduler's judgement");
+        h.observe(dead_ms + 500, &[report("n1", 1, 2, 1, 0)]);
+        assert_eq!(h.node_health("n1").unwrap().heartbeat_age_ms, 0);
+    }
+
+    #[test]
+    fn an_app_s_traffic_over_a_longer_window() {
+        let mut h = History::new();
+        let app = ("acme".to_string(), "shop".to_string());
+        assert_eq!(h.app_traffic(&app, 60_000), None);
+        for i in 0..=30u64 {
+            h.observe(i * 1000, &[report("n1", 1, i + 1, 100 + i * 50, 0)]);
+        }
+        let (rates, span_ms) = h.app_traffic(&app, 20_000).unwrap();
+        assert_eq!(span_ms, 20_000);
+        assert_eq!(rates.requests_per_s, 50.0);
+        let (_, span_ms) = h.app_traffic(&app, 60_000).unwrap();
+        assert_eq!(span_ms, 30_000, "as much as the samples cover");
     }
 
     #[test]

@@ -322,7 +322,11 @@ fn rollouts(view: &View) -> String {
                 format!("{}/{}", escape(r.tenant.as_str()), escape(r.app.as_str())),
                 format!("#{} v{} → v{}", r.id, r.from, r.to),
                 status,
-                format!("{} of {}", r.progress.step + 1, r.plan.steps.len()),
+                format!(
+                    "{} of {}",
+                    r.progress.shown_step(&r.plan),
+                    r.plan.steps.len()
+                ),
                 format!("{} %", r.progress.weight),
                 weights,
                 format!(
@@ -356,9 +360,11 @@ fn nodes(view: &View) -> String {
     let rows: Vec<Vec<String>> = s
         .nodes()
         .map(|n| {
-            let health = match view.history.node_fresh(n.name.as_str()) {
-                Some(true) => badge("reporting", "good"),
-                Some(false) => badge("stale", "bad"),
+            // The scheduler's judgement, in the CLI's words.
+            let fresh = view.history.node_fresh(n.name.as_str());
+            let health = match fresh {
+                Some(true) => badge("healthy", "good"),
+                Some(false) => badge("down", "bad"),
                 None => badge("no report", "muted"),
             };
             let member = view
@@ -366,7 +372,14 @@ fn nodes(view: &View) -> String {
                 .and_then(|st| st.members.iter().find(|m| m.address == n.address));
             let raft = member.map_or_else(String::new, |m| {
                 let lag = m.lag.map_or(String::new(), |l| format!(", {l} behind"));
-                format!("{} {}{lag}", m.role, if m.voter { "(voter)" } else { "" })
+                // A down node's role is what the leader last knew: not
+                // shown as if it were current.
+                let role = if fresh == Some(false) {
+                    format!("unknown (last known {})", m.role)
+                } else {
+                    m.role.clone()
+                };
+                format!("{role} {}{lag}", if m.voter { "(voter)" } else { "" })
             });
             let report = s.report(&n.name);
             let placed: u64 = s.placements_on(&n.name).map(|p| u64::from(p.count)).sum();

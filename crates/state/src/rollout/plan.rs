@@ -170,9 +170,18 @@ const STEP_KINDS: &str = "set_weight, pause, analysis, region_wave, blue_green";
 impl Plan {
     /// The default plan: 1 %, 10 %, 50 %, 100 %, with an analysis of
     /// error rate and latency against the baseline after each of the first
-    /// three, aborted if not done in 30 minutes.
+    /// three (three measurements 10 s apart), aborted if not done in 30
+    /// minutes. `rollout::sizing::fit_default` fits it to an app's rate.
     pub fn default_plan() -> Plan {
-        let analysis = || {
+        Plan::default_with(1, [default_interval_ms(); 3])
+    }
+
+    /// The default plan's shape with a first weight of `first_weight` %
+    /// (then 10 % and 50 %, each raised to at least the one before) and
+    /// the three analyses' intervals `intervals_ms`: what
+    /// `rollout::sizing::fit_default` chooses for an app's rate.
+    pub fn default_with(first_weight: u32, intervals_ms: [u64; 3]) -> Plan {
+        let analysis = |interval_ms: u64| {
             Step::Analysis(Analysis {
                 checks: vec![
                     Check {
@@ -186,7 +195,7 @@ impl Plan {
                         threshold: 0.01,
                     },
                 ],
-                interval_ms: default_interval_ms(),
+                interval_ms,
                 count: default_count(),
                 failure_limit: 0,
                 // Two windows short of traffic may pass (the controller
@@ -195,15 +204,17 @@ impl Plan {
             })
         };
         let mut steps = Vec::new();
-        for weight in [1, 10, 50] {
+        let mut weight = 0;
+        for (next, interval_ms) in [first_weight, 10, 50].into_iter().zip(intervals_ms) {
+            weight = next.clamp(weight.max(1), 99);
             steps.push(Step::SetWeight { weight });
-            steps.push(analysis());
+            steps.push(analysis(interval_ms));
         }
         steps.push(Step::SetWeight { weight: 100 });
         Plan {
             steps,
-            // About 90 s of analyses: a rollout still going after 30
-            // minutes is stuck (its metrics never came, say).
+            // Its analyses take minutes at most: a rollout still going
+            // after 30 minutes is stuck (its metrics never came, say).
             timeout_ms: Some(30 * 60 * 1000),
         }
     }

@@ -28,6 +28,28 @@ pub struct Progress {
     pub status: Status,
 }
 
+impl Progress {
+    /// The step to show people, counted from 1 and never past the plan's
+    /// last: a rollout that finished its last step is at "step 4 of 4",
+    /// not "5 of 4".
+    pub fn shown_step(&self, plan: &Plan) -> usize {
+        (self.step + 1).min(plan.steps.len()).max(1)
+    }
+
+    /// The measurement of an analysis step of `count` to show, counted
+    /// from 1: the one being taken while the rollout runs, the last one
+    /// taken once it ended; never past `count` ("3 of 3", not "4 of 3").
+    pub fn shown_measurement(&self, count: u32) -> u32 {
+        let running = matches!(self.status, Status::Progressing | Status::Paused);
+        let n = if running {
+            self.analysis.measurements + 1
+        } else {
+            self.analysis.measurements
+        };
+        n.clamp(1, count.max(1))
+    }
+}
+
 /// An analysis step's measurements so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
@@ -96,4 +118,34 @@ pub fn preview_open(plan: &Plan, progress: &Progress) -> bool {
             .iter()
             .position(|s| matches!(s, Step::BlueGreen { .. }))
             .is_some_and(|i| progress.step >= i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_never_pass_the_plan() {
+        let plan = Plan::default_plan();
+        let mut p = start(0);
+        assert_eq!(p.shown_step(&plan), 1);
+        p.step = plan.steps.len();
+        p.status = Status::Succeeded;
+        assert_eq!(
+            p.shown_step(&plan),
+            plan.steps.len(),
+            "not one past the last"
+        );
+        p.step = 1;
+        p.analysis.measurements = 3;
+        p.status = Status::Aborted {
+            reason: "inconclusive".into(),
+        };
+        assert_eq!(p.shown_measurement(3), 3, "the last taken, not 4 of 3");
+        p.status = Status::Progressing;
+        p.analysis.measurements = 1;
+        assert_eq!(p.shown_measurement(3), 2, "the one being taken");
+        p.analysis.measurements = 3;
+        assert_eq!(p.shown_measurement(3), 3);
+    }
 }
