@@ -542,12 +542,15 @@ fn a_region_wave_stops_at_the_first_region_when_its_canary_fails() {
     assert!(sent.iter().filter(|s| s.gateway == 1).count() > 0);
 }
 
+/// An answer's status (0: none came) and the version that gave it.
+type Answered = (u16, Option<u64>);
+
 /// Open-loop load at about `rate_per_s` requests a second to `gateway`
 /// (paced from a few threads, catching up when an answer was slow), until
-/// stopped; each thread's (status, version) answers.
+/// stopped; each thread's answers.
 struct Paced {
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<Vec<(u16, Option<u64>)>>>,
+    threads: Vec<JoinHandle<Vec<Answered>>>,
 }
 
 impl Paced {
@@ -592,7 +595,7 @@ impl Paced {
         Paced { stop, threads }
     }
 
-    fn stop(self) -> Vec<(u16, Option<u64>)> {
+    fn stop(self) -> Vec<Answered> {
         self.stop.store(true, Ordering::Relaxed);
         self.threads
             .into_iter()
