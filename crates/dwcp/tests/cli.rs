@@ -265,6 +265,15 @@ fn run_invalid_module_exits_125() {
 }
 
 #[test]
+fn run_refuses_a_component_as_not_supported_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = write_temp(dir.path(), "http.wasm", b"\0asm\x0d\0\x01\0");
+    let out = dwcp(&["run", &component]);
+    assert_code(&out, 125);
+    assert_stderr_has(&out, "not supported: WebAssembly components");
+}
+
+#[test]
 fn run_rejects_an_unknown_size_unit() {
     let out = dwcp(&["run", &example("hello.wat"), "--memory", "12parsecs"]);
     assert!(!out.status.success());

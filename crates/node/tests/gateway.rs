@@ -913,3 +913,66 @@ async fn a_version_that_fails_hard_is_taken_out_of_the_split() {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traceparent_reaches_the_guest_across_a_forwarded_hop_under_each_gateways_span() {
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        let env = app_source("env");
+        let holder = start(
+            RouteTable::new(vec![route("/env", vec![version(&env, 1, 1, t)], limits(t))]).unwrap(),
+        )
+        .await;
+        let edge = start(
+            RouteTable::new(vec![forwarding("/env", vec![holder.addr.to_string()])]).unwrap(),
+        )
+        .await;
+        let traceparent_of = |text: &str| -> String {
+            text.lines()
+                .find_map(|l| l.strip_prefix("HTTP_TRACEPARENT="))
+                .unwrap_or_else(|| panic!("no HTTP_TRACEPARENT in {text}"))
+                .to_string()
+        };
+
+        // Sent by the client: the trace and flags are kept, the parent the
+        // guest sees is neither the client's span nor the same across hops.
+        let sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let reply = send(
+            edge.addr,
+            Request::get("/env")
+                .header("traceparent", sent)
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let seen = traceparent_of(&reply.text());
+        let (trace, parent, flags) = traceparent_fields(&seen);
+        assert_eq!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(flags, "01");
+        assert_ne!(parent, "00f067aa0ba902b7", "the holder's own span");
+
+        // Not sent: a trace starts at the edge; the holder continues it.
+        let first = traceparent_of(&send(edge.addr, get("/env")).await.text());
+        let second = traceparent_of(&send(edge.addr, get("/env")).await.text());
+        let (t1, p1, _) = traceparent_fields(&first);
+        let (t2, p2, _) = traceparent_fields(&second);
+        assert_ne!(t1, t2, "each request starts its own trace");
+        assert_ne!(p1, p2);
+        assert_ne!(t1, "0".repeat(32));
+    })
+    .await;
+}
+
+/// A `traceparent`'s trace id, parent id and flags, checked for shape.
+fn traceparent_fields(value: &str) -> (String, String, String) {
+    let fields: Vec<&str> = value.split('-').collect();
+    assert_eq!(fields.len(), 4, "{value}");
+    assert_eq!(fields[0], "00", "{value}");
+    assert_eq!((fields[1].len(), fields[2].len()), (32, 16), "{value}");
+    (
+        fields[1].to_string(),
+        fields[2].to_string(),
+        fields[3].to_string(),
+    )
+}

@@ -145,6 +145,23 @@ fn invalid_bytes_and_unparsable_wat_are_invalid_artifacts() {
 }
 
 #[test]
+fn a_component_is_refused_as_not_supported_yet() {
+    let engine = engine();
+    // The smallest binary component: magic, version 0x0d, layer 1.
+    let component = b"\0asm\x0d\0\x01\0".to_vec();
+    match engine.prepare(&Artifact::new(component), Limits::default()) {
+        Err(e @ SandboxError::NotSupported { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("components"), "{message}");
+            assert!(message.contains("WASI preview 1 module"), "{message}");
+        }
+        Err(other) => panic!("expected NotSupported, got {other:?}"),
+        Ok(_) => panic!("a component was prepared as a module"),
+    }
+    assert_engine_healthy(&engine);
+}
+
+#[test]
 fn missing_export_is_named_with_the_available_ones() {
     let engine = engine();
     let t = prepare(&engine, &example("counter.wat"), Limits::default());

@@ -23,6 +23,7 @@ use super::forward::{FORWARDED_HEADER, forwarded_id};
 use super::metrics::{InFlight, VersionMetrics};
 use super::reply::{self, Failure};
 use super::routes::{AppKey, key_hash};
+use super::trace_context::{TRACEPARENT, TraceContext};
 use super::{ERROR_HEADER, Gateway, KEY_HEADER, REQUEST_ID_HEADER, VERSION_COOKIE, VERSION_HEADER};
 
 /// What the access log and the metrics learn about a request as it goes.
@@ -96,8 +97,15 @@ impl Gateway {
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let id = forwarded_id(&parts).unwrap_or_else(|| self.ids.next());
+        // The guest and a forwarded hop see this gateway's span as the
+        // parent (`trace_context.rs`); a second `traceparent` is dropped.
+        let incoming = parts.headers.get(TRACEPARENT).and_then(|v| v.to_str().ok());
+        let context = TraceContext::continue_or_start(incoming, || self.ids.next_u64());
+        if let Ok(value) = HeaderValue::from_str(&context.header()) {
+            parts.headers.insert(TRACEPARENT, value);
+        }
         let mut done = Done {
             gateway: self,
             start: Instant::now(),

@@ -18,6 +18,8 @@
 //! not a CGI response, and why a request failed (a trap's details, which
 //! the 500 answer leaves out) become lines of the app's log
 //! ([`Gateway::set_app_log`], `cluster::logs`).
+//! Every request goes on to its guest or a forwarded hop with a W3C
+//! `traceparent` whose parent is this gateway's span ([`TraceContext`]).
 //!
 //! A route whose app this node does not hold (the scheduler placed it on
 //! other nodes of the region) lists those nodes' gateways instead of
@@ -37,6 +39,7 @@ mod reply;
 mod request_id;
 mod routes;
 mod serve;
+mod trace_context;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
@@ -53,6 +56,7 @@ pub use routes::{
     AppKey, Match, Route, RouteError, RouteLimits, RouteTable, RouteVersion, key_hash, pick,
 };
 pub use serve::serve;
+pub use trace_context::{TRACEPARENT, TraceContext};
 
 use request_id::RequestIds;
 pub(crate) use request_id::random_u64;

@@ -22,7 +22,12 @@ impl RequestIds {
 
     /// The next id.
     pub(crate) fn next(&self) -> String {
-        format!("{:016x}", mix(self.next.fetch_add(1, Ordering::Relaxed)))
+        format!("{:016x}", self.next_u64())
+    }
+
+    /// The next id as a number (also a trace's span and trace ids).
+    pub(crate) fn next_u64(&self) -> u64 {
+        mix(self.next.fetch_add(1, Ordering::Relaxed))
     }
 }
 

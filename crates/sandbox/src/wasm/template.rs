@@ -25,6 +25,18 @@ pub(crate) struct EntrySpec {
     pub(crate) kind: EntryKind,
 }
 
+/// Why a component is refused, and what to deploy instead.
+const COMPONENTS: &str = "WebAssembly components (such as a wasi:http/incoming-handler app) are not \
+     supported yet; build a WASI preview 1 module instead (a WAGI program with `_start`, or a \
+     raw-ABI module)";
+
+/// Whether `bytes` are a binary WebAssembly component rather than a core
+/// module: the same `\0asm` magic, then a version field whose layer half
+/// (bytes 6 and 7) is 1 where a core module has 0.
+pub(crate) fn is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes.starts_with(b"\0asm") && bytes[6..8] == [1, 0]
+}
+
 const RAW_TYPES: &str = "raw entry points must be `() -> ()` or `(i32, i32) -> i64`";
 
 /// A prepared WebAssembly module.
@@ -50,6 +62,11 @@ impl WasmTemplate {
         limits: Limits,
     ) -> Result<WasmTemplate, SandboxError> {
         check_limits(shared, &limits)?;
+        if is_component(artifact.bytes()) {
+            return Err(SandboxError::NotSupported {
+                what: COMPONENTS.to_string(),
+            });
+        }
         let digest = artifact.digest();
         let cached = shared
             .cache
