@@ -5,8 +5,10 @@
 //! - `live-sandboxes`, `rss-per-sandbox`: a `dwcp up --profile dense
 //!   --slot-memory 64KiB --sandboxes N` process (the product, as an
 //!   operator starts it for a million one-page apps) is
-//!   given a keep-alive app deployed with N replicas; its agent fills the
-//!   app's warm pool (instances in groups sharing a store) and the node
+//!   given keep-alive apps deployed with N replicas in all (at most
+//!   100,000 per app, the most one app may have in a region, so several
+//!   apps of the same module for a larger N); its agent fills the
+//!   apps' warm pools (instances in groups sharing a store) and the node
 //!   reports its live sandboxes through its API, which the bench polls.
 //!   Resident memory is the node process's growth from before the deploy.
 //!   Every instance runs the module's start function, which writes one
@@ -59,10 +61,17 @@ const SLOT_BYTES: u64 = 64 << 10;
 /// and wasmtime's default configuration fails near 32,000 anyway.
 const BASELINE_CAP: u32 = 100_000;
 
-/// The tenant, app and route the bench deploys.
+/// The tenant the bench deploys to, and its apps' names and routes
+/// (`keep-0` at `/keep-0`, ...).
 const TENANT: &str = "density";
 const APP_NAME: &str = "keep";
-const ROUTE: &str = "/keep";
+
+/// Most replicas one app may have in a region (`state::check_replicas`):
+/// a larger target is spread over several apps of the same module.
+const REPLICAS_PER_APP: u32 = 100_000;
+
+/// The first app's route, which the bench asks after the fill.
+const ROUTE: &str = "/keep-0";
 
 /// How long the node may take per 100,000 sandboxes to fill (a debug
 /// build on a busy 2-core machine is slow; this only bounds a failure).
@@ -90,7 +99,7 @@ pub fn run(quick: bool, target: Option<u32>) -> Result<Report> {
     progress(
         "density",
         &format!(
-            "dwcp up --profile dense --sandboxes {sandboxes}, a keep-alive app with {target} replicas"
+            "dwcp up --profile dense --sandboxes {sandboxes}, keep-alive apps with {target} replicas in all"
         ),
     );
     let node = super::on_runtime(measure_node(target, sandboxes))?;
@@ -174,7 +183,7 @@ pub fn run(quick: bool, target: Option<u32>) -> Result<Report> {
         node.stopped_by
     ));
     report.notes.push(format!(
-        "rss-per-sandbox: the node's resident memory grew by {} MiB for {} sandboxes ({} MiB before the deploy); the keep-alive app answered {:?} at its route afterwards",
+        "rss-per-sandbox: the node's resident memory grew by {} MiB for {} sandboxes ({} MiB before the deploy); the first keep-alive app answered {:?} at its route afterwards",
         node.rss_grown >> 20,
         node.live,
         node.rss_before >> 20,
@@ -276,10 +285,11 @@ async fn measure_node(target: u32, sandboxes: u32) -> Result<NodeRun> {
     let live_before = live_before.context("the node never reported")?;
     let rss_before = procfs::rss_bytes(&pid)?;
 
+    let apps = target.div_ceil(REPLICAS_PER_APP);
     client
         .post::<_, IgnoredAny>(
             "/tenants",
-            &serde_json::json!({"name": TENANT, "quotas": {"max_apps": 1, "max_replicas": target}}),
+            &serde_json::json!({"name": TENANT, "quotas": {"max_apps": apps, "max_replicas": target}}),
         )
         .await?;
     let blob: Blob = client
@@ -289,26 +299,30 @@ async fn measure_node(target: u32, sandboxes: u32) -> Result<NodeRun> {
             Bytes::from_static(APP.as_bytes()),
         )
         .await?;
-    let app = format!("/tenants/{TENANT}/apps/{APP_NAME}");
-    client
-        .post::<_, IgnoredAny>(
-            &format!("/tenants/{TENANT}/apps"),
-            &serde_json::json!({"name": APP_NAME, "route": ROUTE}),
-        )
-        .await?;
-    let version: Version = client
-        .post(
-            &format!("{app}/versions"),
-            &serde_json::json!({"digest": blob.digest, "config": {"memory_bytes": 65536, "warm": true}}),
-        )
-        .await?;
     let started = Instant::now();
-    client
-        .put::<_, IgnoredAny>(
-            &format!("{app}/deployment"),
-            &serde_json::json!({"version": version.number, "regions": {"local": target}}),
-        )
-        .await?;
+    for i in 0..apps {
+        let name = format!("{APP_NAME}-{i}");
+        let app = format!("/tenants/{TENANT}/apps/{name}");
+        client
+            .post::<_, IgnoredAny>(
+                &format!("/tenants/{TENANT}/apps"),
+                &serde_json::json!({"name": name, "route": format!("/{name}")}),
+            )
+            .await?;
+        let version: Version = client
+            .post(
+                &format!("{app}/versions"),
+                &serde_json::json!({"digest": blob.digest, "config": {"memory_bytes": 65536, "warm": true}}),
+            )
+            .await?;
+        let replicas = REPLICAS_PER_APP.min(target - i * REPLICAS_PER_APP);
+        client
+            .put::<_, IgnoredAny>(
+                &format!("{app}/deployment"),
+                &serde_json::json!({"version": version.number, "regions": {"local": replicas}}),
+            )
+            .await?;
+    }
 
     let wanted = live_before + u64::from(target);
     let deadline = started + FILL_PER_100K * (target / 100_000 + 1);
