@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 const HELLO: &str = include_str!("../../../examples/wagi/hello.wat");
 const TRAP: &str = include_str!("../../node/tests/apps/trap.wat");
 const LOOP: &str = include_str!("../../node/tests/apps/loop.wat");
+const COUNTER: &str = include_str!("../../node/tests/apps/counter.wat");
 
 fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
@@ -100,6 +101,7 @@ fn bad_apps_and_refused_deploys_leave_the_node_serving_and_the_state_unchanged()
     let (c, gateway) = Cluster::found_serving(37);
     let dir = tempfile::tempdir().unwrap();
 
+    two_apps_of_one_module_never_share_a_kept_alive_instance(&c, dir.path(), &gateway);
     a_trapping_app_answers_500_with_its_request_id(&c, dir.path(), &gateway);
     a_slow_app_answers_504_within_its_timeout(&c, dir.path(), &gateway);
     an_apps_own_limits_apply(&c, dir.path(), &gateway);
@@ -187,6 +189,54 @@ fn the_node_reports_what_it_served(c: &Cluster) {
             "the report never counted /hello and /trap: {nodes}"
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Two keep-alive apps deployed from the same module (same digest, same
+/// configuration) each get their own warm pool: the counter the first
+/// one's instance keeps is not what the second one's first request sees.
+fn two_apps_of_one_module_never_share_a_kept_alive_instance(
+    c: &Cluster,
+    dir: &Path,
+    gateway: &str,
+) {
+    let counter = write(dir, "counter.wat", COUNTER);
+    for name in ["count-a", "count-b"] {
+        let route = format!("/{name}");
+        c.cli_ok(&[
+            "deploy",
+            s(&counter),
+            "--name",
+            name,
+            "--route",
+            &route,
+            "--warm",
+        ]);
+    }
+    let first = wait_gateway(
+        gateway,
+        "/count-a",
+        |s, _| s != 404,
+        "/count-a to be routed",
+    );
+    assert_eq!((first.status, first.text()), (200, "1".to_string()));
+    for expected in ["2", "3"] {
+        let answer = get_answer(gateway, "/count-a").unwrap();
+        assert_eq!(answer.text(), expected, "the warm instance keeps its count");
+    }
+    let other = wait_gateway(
+        gateway,
+        "/count-b",
+        |s, _| s != 404,
+        "/count-b to be routed",
+    );
+    assert_eq!(
+        (other.status, other.text()),
+        (200, "1".to_string()),
+        "count-b's first request ran on count-a's instance"
+    );
+    for name in ["count-a", "count-b"] {
+        c.cli_ok(&["app", "delete", name]);
     }
 }
 

@@ -25,17 +25,21 @@ use cluster::ClusterNode;
 use sandbox::{Artifact, Engine, Limits, WasmEngine};
 use state::Name;
 
-use crate::gateway::{Gateway, Route, RouteLimits, RouteTable, RouteVersion, VersionHandle};
+use crate::gateway::{
+    AppKey, Gateway, Route, RouteLimits, RouteTable, RouteVersion, VersionHandle,
+};
 
 /// How often the agent looks again when nothing changed (an artifact that
 /// was missing may have arrived).
 const RECHECK: Duration = Duration::from_secs(2);
 
-/// What a prepared version is known by: its artifact digest, the
-/// configuration that shapes its template (memory, timeout, response
-/// size), and its warm pool's size (0 for a cold route, whose pool is
-/// unused: a placement change then needs no new template).
-type VersionKey = (String, u64, u64, u64, u32);
+/// What a prepared version is known by: its app (two apps never share a
+/// handle, so never a kept-alive instance, even when they run the same
+/// module), its artifact digest, the configuration that shapes its
+/// template (memory, timeout, response size), and its warm pool's size (0
+/// for a cold route, whose pool is unused: a placement change then needs
+/// no new template).
+type VersionKey = (AppKey, String, u64, u64, u64, u32);
 /// Prepared versions.
 type Prepared = HashMap<VersionKey, Arc<VersionHandle>>;
 /// Versions whose artifact did not prepare (not a valid module): not tried
@@ -104,6 +108,7 @@ async fn reconcile(
             Serving::Local(wanted_versions) => {
                 for v in wanted_versions {
                     let key = (
+                        route.app.clone(),
                         v.digest.clone(),
                         v.config.memory_bytes,
                         v.config.timeout_ms,
