@@ -1050,14 +1050,7 @@ fn httpdate_ms(date: &str) -> Option<u64> {
     let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
     let mut hms = time.split(':').map(|x| x.parse::<i64>().ok());
     let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = autopilot::time::days_from_civil(year, month, day);
     u64::try_from(((days * 24 + h) * 60 + m) * 60 + s)
         .ok()
         .map(|s| s * 1000)
@@ -1351,4 +1344,20 @@ pub async fn streams(t: &Target, found: &mut Found) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_dates_read_as_ms_after_the_epoch() {
+        assert_eq!(
+            httpdate_ms("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777_000)
+        );
+        assert_eq!(httpdate_ms("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(httpdate_ms("yesterday"), None);
+        assert_eq!(fill("/a/{tenant}/b/{id}"), "/a/default/b/999999");
+    }
 }
