@@ -347,27 +347,26 @@ fn share(part: usize, all: usize) -> f64 {
 
 /// A check where more is worse.
 fn ceiling(guardrail: Guardrail, value: f64, soft: f64, limit: f64) -> Check {
-    let verdict = if value > limit {
-        Verdict::Breach
-    } else if value > soft {
-        Verdict::Soft
-    } else {
-        Verdict::Pass
-    };
-    Check {
-        guardrail,
-        value,
-        soft,
-        limit,
-        verdict,
-    }
+    judged(guardrail, value, soft, limit, |value, bound| value > bound)
 }
 
 /// A check where less is worse.
 fn floor(guardrail: Guardrail, value: f64, soft: f64, limit: f64) -> Check {
-    let verdict = if value < limit {
+    judged(guardrail, value, soft, limit, |value, bound| value < bound)
+}
+
+/// A check whose value is judged against its limit, then its soft limit,
+/// by `worse` (the one thing a ceiling and a floor differ in).
+fn judged(
+    guardrail: Guardrail,
+    value: f64,
+    soft: f64,
+    limit: f64,
+    worse: fn(f64, f64) -> bool,
+) -> Check {
+    let verdict = if worse(value, limit) {
         Verdict::Breach
-    } else if value < soft {
+    } else if worse(value, soft) {
         Verdict::Soft
     } else {
         Verdict::Pass
