@@ -41,8 +41,17 @@
 pub mod act;
 pub mod detect;
 pub mod forecast;
+pub mod signal;
+
+/// The findings the autopilot makes and the store keeps — detections,
+/// predictions, diagnoses — defined in `state` (they are replicated) and
+/// re-exported here for its users.
+pub use state::autopilot as findings;
 pub mod holt_winters;
 pub mod nab;
+pub mod pilot;
+pub mod predict;
+pub mod rca;
 pub mod season;
 pub mod stats;
 pub mod synth;

@@ -14,6 +14,7 @@
 //! | [`cell_report`] | `planet::summary::cell_report` | the gossip member's summary (no command) |
 //! | [`alerting`] (SLO evaluation) | `ops::slo::Evaluator` | `SetSloStatus`, `OpenIncident`, notes |
 //! | [`webhooks`] (alert delivery) | `ops::slo::webhook` (retry schedule) | the POST, then a note |
+//! | [`autopilot`] (signals, detection, prediction, root cause) | `autopilot::pilot::{Observer, Pilot}` | `RecordAutopilot` |
 //!
 //! `dwcp up` starts them (`crates/dwcp/src/up/`); nothing else does.
 //!
@@ -26,10 +27,12 @@
 //!
 //! It depends on `state`, `cluster` (the node handle: leadership, reads,
 //! writes, watch) and the domain crates
-//! `scheduler`, `rollout`, `planet` and `ops` (the SLO engine, `ops::slo`);
+//! `scheduler`, `rollout`, `planet`, `autopilot` and `ops` (the SLO
+//! engine, `ops::slo`);
 //! never on `node`, `sandbox` or the binary.
 
 pub mod alerting;
+pub mod autopilot;
 pub mod cell_report;
 pub mod delivery;
 pub mod failover;

@@ -33,10 +33,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // What runs on a node, and the simulator.
     ("node", &["sandbox", "state", "cluster", "rng"]),
     // `ops` shows nodes' health by the scheduler's own (pure) liveness
-    // judgement.
+    // judgement, and serves the autopilot's findings and forecasts.
     (
         "ops",
-        &["state", "replica", "cluster", "planet", "scheduler"],
+        &[
+            "state",
+            "replica",
+            "cluster",
+            "planet",
+            "scheduler",
+            "autopilot",
+        ],
     ),
     (
         "sim",

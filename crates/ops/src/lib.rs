@@ -7,7 +7,8 @@
 //!   write with `{"error": {"code", "message", "field"}}` and a 4xx status.
 //! - Tokens are never stored: only their sha256 is, in the replicated state.
 //!
-//! This crate depends on `state`, `replica`, `cluster` and `planet`, and
+//! This crate depends on `state`, `replica`, `cluster`, `planet` and
+//! `autopilot` (its findings' types and forecasts, to serve them), and
 //! reaches the cluster through the [`ControlPlane`] trait; it must not
 //! depend on `node`, `sandbox` or the controllers (what a gateway measures
 //! comes in as a `cluster::exposition::Source`). The entry point is
@@ -24,6 +25,7 @@
 pub mod api;
 mod cluster_plane;
 pub mod dashboard;
+pub mod forecasts;
 pub mod metrics;
 pub mod plane;
 pub mod runbook;

@@ -38,7 +38,10 @@ pub async fn render<P: ControlPlane>(plane: &P, more: Option<&dyn Source>) -> St
     if let Some(status) = &status {
         raft(&mut out, plane.node_id(), status);
     }
-    plane.read_local(|state| desired(&mut out, state));
+    plane.read_local(|state| {
+        desired(&mut out, state);
+        autopilot(&mut out, state, crate::api::test_clock::now_ms());
+    });
     if let Some(more) = more {
         more.expose(&mut out);
     }
@@ -165,6 +168,66 @@ fn desired(out: &mut Exposition, state: &State) {
             "dwcp_node_templates_ready",
             &[("node", r.node.to_string())],
             r.templates_ready,
+        );
+    }
+}
+
+/// The autopilot's findings: predictions by kind and status, each open
+/// prediction's time to its ETA, and the latest anomaly score per series.
+fn autopilot(out: &mut Exposition, state: &State, now_ms: u64) {
+    use std::collections::BTreeMap;
+    let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for p in state.predictions() {
+        *counts
+            .entry((p.kind.as_str(), p.status.as_str()))
+            .or_default() += 1;
+    }
+    out.family(
+        "dwcp_autopilot_predictions",
+        "gauge",
+        "Failure predictions the store keeps, by kind and status (open, happened, cleared).",
+    );
+    for ((kind, status), n) in &counts {
+        out.sample(
+            "dwcp_autopilot_predictions",
+            &[("kind", *kind), ("status", *status)],
+            n,
+        );
+    }
+    out.family(
+        "dwcp_autopilot_prediction_eta_seconds",
+        "gauge",
+        "Seconds from now to the expected time of each open failure prediction (negative once past).",
+    );
+    for p in state.open_predictions() {
+        let seconds = (p.eta.at_ms as f64 - now_ms as f64) / 1000.0;
+        out.sample(
+            "dwcp_autopilot_prediction_eta_seconds",
+            &[
+                ("id", p.id.to_string()),
+                ("kind", p.kind.as_str().to_string()),
+                ("subject", p.subject.to_string()),
+            ],
+            format!("{seconds:.0}"),
+        );
+    }
+    let mut latest: BTreeMap<(String, &str), f64> = BTreeMap::new();
+    for d in state.detections() {
+        latest.insert(
+            (d.series.subject.to_string(), d.series.metric.as_str()),
+            d.score,
+        );
+    }
+    out.family(
+        "dwcp_autopilot_anomaly_score",
+        "gauge",
+        "The score of the latest anomaly the autopilot kept per series (0 to 1; 0.5 and up is anomalous).",
+    );
+    for ((subject, metric), score) in &latest {
+        out.sample(
+            "dwcp_autopilot_anomaly_score",
+            &[("subject", subject.as_str()), ("metric", *metric)],
+            format!("{score:.3}"),
         );
     }
 }

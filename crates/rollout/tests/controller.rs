@@ -54,6 +54,7 @@ fn served(version: u64, requests: u64, errors: u64, latencies_us: Vec<u32>) -> V
         },
         busy_us: 0,
         recent_latencies_us: latencies_us,
+        latency_histogram_us: Default::default(),
     }
 }
 
@@ -65,6 +66,7 @@ fn report(s: &mut State, boot: u64, sequence: u64, versions: Vec<VersionReport>)
         templates_ready: 0,
         live_sandboxes: 0,
         sandbox_starts: 0,
+        usage: Default::default(),
         versions,
     };
     s.apply(&Command::Report { report }).unwrap();

@@ -215,6 +215,12 @@ pub enum Command {
         text: String,
         now_unix_ms: u64,
     },
+    /// The autopilot's findings of one round (its leader-only loop writes
+    /// at most one a round): detections, predictions, diagnoses, and the
+    /// incidents predictions open.
+    RecordAutopilot {
+        update: crate::autopilot::AutopilotUpdate,
+    },
     /// Sets a register to `new` (or deletes it when `None`) only if it
     /// currently holds `expected` (`None`: absent).
     CompareAndSwap {

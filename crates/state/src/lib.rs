@@ -24,8 +24,10 @@
 //! consensus and storage (`replica`), the running node (`cluster`) and
 //! everything else build on it. What is here is what they replicate.
 
+pub mod autopilot;
 mod command;
 mod digest;
+mod histogram;
 mod model;
 mod name;
 pub mod rollout;
@@ -39,10 +41,11 @@ pub use command::{
     check_host, check_prices, check_register, check_replicas, check_route, check_runbook,
 };
 pub use digest::{digest_of, is_sha256_hex};
+pub use histogram::{LogHistogram, MAX_BUCKET, bucket_bounds, bucket_of};
 pub use model::{
-    App, AuditEntry, Credential, Deployment, LatencySummary, Node, NodeReport, Placement, Prices,
-    Quotas, Region, RegionFailover, Role, Rollout, Runbook, Tenant, TrailEntry, Version,
-    VersionConfig, VersionReport, Weights,
+    App, AuditEntry, Credential, Deployment, LatencySummary, Node, NodeReport, NodeUsage,
+    Placement, Prices, Quotas, Region, RegionFailover, Role, Rollout, Runbook, Tenant, TrailEntry,
+    Version, VersionConfig, VersionReport, Weights,
 };
 pub use name::{Name, NameError};
 pub use slo::{

@@ -254,6 +254,33 @@ pub struct NodeReport {
     pub sandbox_starts: u64,
     /// Per version the node served, its counters.
     pub versions: Vec<VersionReport>,
+    /// The node's clock and what it has used of what it can hold:
+    /// sandbox slots, memory, disk.
+    #[serde(default)]
+    pub usage: NodeUsage,
+}
+
+/// A node's clock and resources, as its report carries them. Zero means
+/// unknown (an older node that does not say).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeUsage {
+    /// Milliseconds since the node's process started, on its monotonic
+    /// clock: a reader divides counter differences by its difference for
+    /// rates (0: an older node that does not say).
+    pub uptime_ms: u64,
+    /// Sandboxes the node's engine can hold at once: past it a new one is
+    /// refused (0: unknown).
+    pub sandbox_slots: u64,
+    /// The node process's resident memory, in bytes (0: unknown).
+    pub memory_bytes: u64,
+    /// The memory the node may use, in bytes: its `--memory-limit`, else
+    /// the machine's (0: unknown).
+    pub memory_limit_bytes: u64,
+    /// Bytes in the node's data directory.
+    pub disk_bytes: u64,
+    /// What the data directory may hold, in bytes: its `--disk-limit`,
+    /// else what it holds plus its file system's free space (0: unknown).
+    pub disk_limit_bytes: u64,
 }
 
 /// One version's requests on one node, since the node's process started.
@@ -277,6 +304,12 @@ pub struct VersionReport {
     /// node's previous report: what a rollout's judge compares.
     #[serde(default)]
     pub recent_latencies_us: Vec<u32>,
+    /// Every request's latency (µs) since the node's process started, in
+    /// a mergeable histogram: the difference between two reports is what
+    /// came between them, and the histograms of many versions or nodes
+    /// add up exactly.
+    #[serde(default)]
+    pub latency_histogram_us: crate::LogHistogram,
 }
 
 /// Percentiles of a latency histogram, in microseconds.

@@ -13,6 +13,7 @@ use crate::model::{
     Runbook, Tenant, Version,
 };
 
+mod autopilot;
 mod incidents;
 mod restore;
 pub use restore::IDENTITY_REGISTERS;
@@ -64,6 +65,9 @@ pub enum Record {
     /// The whole state replaced from a backup ([`crate::Command::Restore`]),
     /// keyed by the backup's revision: watchers read it all again.
     Restore,
+    /// The autopilot's findings, keyed `detections`, `predictions` or
+    /// `diagnoses`.
+    Autopilot,
 }
 
 /// One record created, replaced or deleted.
@@ -168,6 +172,9 @@ pub struct State {
     /// The id the next incident gets (0 before the first: it gets 1).
     #[serde(default)]
     next_incident: u64,
+    /// The autopilot's detections, predictions and diagnoses.
+    #[serde(default)]
+    autopilot: autopilot::Findings,
     /// Recent events, oldest first; not part of snapshots.
     #[serde(skip)]
     history: VecDeque<Event>,
@@ -709,6 +716,7 @@ impl State {
             | Command::AcknowledgeIncident { .. }
             | Command::ResolveIncident { .. }
             | Command::NoteIncident { .. } => self.plan_ops(command),
+            Command::RecordAutopilot { update } => self.plan_autopilot(update),
             Command::DeleteRunbook { name } => {
                 self.runbooks
                     .get(name)
@@ -932,6 +940,7 @@ impl State {
             | Command::AcknowledgeIncident { .. }
             | Command::ResolveIncident { .. }
             | Command::NoteIncident { .. } => self.commit_ops(command, revision),
+            Command::RecordAutopilot { update } => self.commit_autopilot(update, revision),
             Command::SetPrices { prices } => {
                 self.prices = Some(prices.clone());
             }

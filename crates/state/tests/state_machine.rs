@@ -478,6 +478,7 @@ fn a_node_report_replaces_the_last_and_goes_with_its_node() {
         templates_ready: 1,
         live_sandboxes: 3,
         sandbox_starts: 2,
+        usage: Default::default(),
         versions: vec![VersionReport {
             tenant: n("acme"),
             app: n("shop"),
@@ -488,6 +489,7 @@ fn a_node_report_replaces_the_last_and_goes_with_its_node() {
             latency_us: LatencySummary::default(),
             busy_us: 9_000,
             recent_latencies_us: vec![900],
+            latency_histogram_us: Default::default(),
         }],
     };
     // A report from a node the state does not know is refused.

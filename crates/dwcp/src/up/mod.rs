@@ -128,6 +128,25 @@ pub struct UpArgs {
     /// are timed on the same clock.
     #[arg(long, hide = true)]
     manual_clock: bool,
+    /// The memory this node may use, e.g. 8GiB: the autopilot predicts it
+    /// running out. Default: the machine's (or its cgroup's limit).
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
+    memory_limit: Option<u64>,
+    /// What the data directory may hold, e.g. 100GiB: the autopilot
+    /// predicts it filling. Default: what it holds plus the free space of
+    /// its file system.
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
+    disk_limit: Option<u64>,
+    /// How often the autopilot samples the cluster's signals and, on the
+    /// leader, detects anomalies, predicts failures and ranks causes
+    /// (docs/autopilot.md).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::units::parse_duration)]
+    autopilot_every: std::time::Duration,
+    /// Tests only, hidden: read `<data-dir>/test-faults.json` at every
+    /// report (e.g. `{"request_delay_ms": 250}`: the gateway holds every
+    /// request that long), to inject a slowing node.
+    #[arg(long, hide = true)]
+    test_faults: bool,
 }
 
 /// The memory layout of a node's sandboxes (`--profile`).
@@ -353,10 +372,17 @@ fn serve(args: UpArgs) -> Result<()> {
         let server = ops::serve_node(api, Arc::new(node.clone()), Some(gateway.clone() as _));
         node::agent::connect(&node, &gateway);
         let ingress = node::gateway::serve(ingress, gateway.clone());
-        let agent = tokio::spawn(node::agent::run(node.clone(), gateway, engine));
+        let resources = node::agent::Resources {
+            data_dir: args.data_dir.clone(),
+            memory_limit_bytes: args.memory_limit,
+            disk_limit_bytes: args.disk_limit,
+            sandbox_slots: u64::from(capacity),
+            test_faults: args.test_faults,
+        };
+        let agent = tokio::spawn(node::agent::run(node.clone(), gateway, engine, resources));
         let scheduler = tokio::spawn(controllers::scheduling::run(node.clone()));
         let rollouts = tokio::spawn(controllers::delivery::run(node.clone()));
-        let alerts = start_alerting(&node, &args);
+        let loops = start_clocked(&node, &args);
         let changes = tokio::spawn(report_changes(node.clone()));
         let backing_up = schedule.map(|s| tokio::spawn(backups::run(node.clone(), s)));
         wait_for_signal().await;
@@ -370,8 +396,8 @@ fn serve(args: UpArgs) -> Result<()> {
         agent.abort();
         scheduler.abort();
         rollouts.abort();
-        if let Some(alerts) = alerts {
-            alerts.abort();
+        for task in loops {
+            task.abort();
         }
         advertising.abort();
         for task in planet_tasks {
@@ -385,12 +411,15 @@ fn serve(args: UpArgs) -> Result<()> {
     })
 }
 
-/// Starts the SLO evaluator on the wall clock (its task), or under
-/// `--manual-clock` installs the API's test clock hook instead (no task:
-/// rounds run when the clock is advanced).
-fn start_alerting(node: &Arc<ClusterNode>, args: &UpArgs) -> Option<tokio::task::JoinHandle<()>> {
-    use ops::slo::{Clock, ManualClock, SystemClock};
+/// Starts the loops that run on a clock — the SLO evaluator and the
+/// autopilot — on the wall clock (their tasks), or under `--manual-clock`
+/// installs the API's test clock hook instead (no task: a round of each
+/// runs when the clock is advanced). Either way the API gets the
+/// autopilot's forecasts.
+fn start_clocked(node: &Arc<ClusterNode>, args: &UpArgs) -> Vec<tokio::task::JoinHandle<()>> {
+    use ops::slo::SystemClock;
     let external = format!("http://{}", args.api);
+    let config = autopilot::pilot::AutopilotConfig::default();
     if args.manual_clock {
         let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
         let alerting = Arc::new(controllers::alerting::Alerting::new(
@@ -398,25 +427,47 @@ fn start_alerting(node: &Arc<ClusterNode>, args: &UpArgs) -> Option<tokio::task:
             clock.clone(),
             &external,
         ));
+        let autopilot = Arc::new(controllers::autopilot::Autopilot::new(
+            node.clone(),
+            clock.clone(),
+            config,
+        ));
+        ops::forecasts::install_autopilot(autopilot.clone());
         cluster::say!(
             "",
-            "--manual-clock: the SLO evaluator runs only on POST /api/v1/test/clock"
+            "--manual-clock: the SLO evaluator and the autopilot run only on POST /api/v1/test/clock"
         );
-        ops::api::install_clock_hook(Arc::new(ManualHook { alerting, clock }));
-        None
+        ops::api::install_clock_hook(Arc::new(ManualHook {
+            alerting,
+            autopilot,
+            clock,
+        }));
+        Vec::new()
     } else {
         let alerting = Arc::new(controllers::alerting::Alerting::new(
             node.clone(),
             Arc::new(SystemClock),
             &external,
         ));
-        Some(tokio::spawn(controllers::alerting::run(alerting)))
+        let autopilot = Arc::new(controllers::autopilot::Autopilot::new(
+            node.clone(),
+            Arc::new(SystemClock),
+            config,
+        ));
+        ops::forecasts::install_autopilot(autopilot.clone());
+        vec![
+            tokio::spawn(controllers::alerting::run(alerting)),
+            tokio::spawn(controllers::autopilot::run(autopilot, args.autopilot_every)),
+        ]
     }
 }
 
-/// The API's hook under `--manual-clock`: advance, then one round.
+/// The API's hook under `--manual-clock`: advance, then one round of the
+/// autopilot and one of the SLO evaluator (its answer, with the
+/// autopilot's under `autopilot`).
 struct ManualHook {
     alerting: Arc<controllers::alerting::Alerting>,
+    autopilot: Arc<controllers::autopilot::Autopilot>,
     clock: Arc<ManualClock>,
 }
 
@@ -432,7 +483,12 @@ impl ops::api::ClockHook for ManualHook {
     {
         Box::pin(async move {
             self.clock.advance(ms);
-            self.alerting.round(true).await
+            let autopilot = self.autopilot.round().await;
+            let mut answer = self.alerting.round(true).await?;
+            if let Value::Object(fields) = &mut answer {
+                fields.insert("autopilot".into(), autopilot);
+            }
+            Ok(answer)
         })
     }
 }

@@ -9,12 +9,16 @@
 //! `desired.rs` decides (pure); this module does the I/O.
 
 mod desired;
+mod faults;
 mod peers;
 mod report;
+mod usage;
 
 pub use desired::{Serving, WantedRoute, WantedVersion, wanted_routes};
+pub use faults::{FAULTS_FILE, TestFaults};
 pub use peers::{ClusterPeers, GatewayIngress, connect};
-pub use report::{REPORT_EVERY, REPORT_EVERY_DURING_ROLLOUTS, node_report};
+pub use report::{Observed, REPORT_EVERY, REPORT_EVERY_DURING_ROLLOUTS, node_report};
+pub use usage::{Resources, UsageProbe, dir_bytes, machine_memory_bytes, resident_bytes};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,7 +51,12 @@ type Prepared = HashMap<VersionKey, Arc<VersionHandle>>;
 type Failed = std::collections::HashSet<VersionKey>;
 
 /// Runs the agent (reconciling and reporting) until the task is aborted.
-pub async fn run(node: Arc<ClusterNode>, gateway: Arc<Gateway>, engine: Arc<WasmEngine>) {
+pub async fn run(
+    node: Arc<ClusterNode>,
+    gateway: Arc<Gateway>,
+    engine: Arc<WasmEngine>,
+    resources: Resources,
+) {
     let region = match Name::new("region", &node.config().region) {
         Ok(r) => r,
         Err(e) => {
@@ -56,7 +65,13 @@ pub async fn run(node: Arc<ClusterNode>, gateway: Arc<Gateway>, engine: Arc<Wasm
         }
     };
     let ready = Arc::new(AtomicU32::new(0));
-    let reporting = report::run(node.clone(), gateway.clone(), engine.clone(), ready.clone());
+    let reporting = report::run(
+        node.clone(),
+        gateway.clone(),
+        engine.clone(),
+        ready.clone(),
+        UsageProbe::new(resources),
+    );
     let reconciling = async {
         let name = node.name();
         let mut prepared = Prepared::new();

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use cluster::ClusterNode;
 use sandbox::WasmEngine;
-use state::{Command, LatencySummary, Name, NodeReport, VersionReport};
+use state::{Command, LatencySummary, LogHistogram, Name, NodeReport, NodeUsage, VersionReport};
+
+use super::usage::UsageProbe;
 
 use crate::gateway::{Gateway, MetricsSnapshot};
 
@@ -25,16 +27,29 @@ pub const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// node, only meanwhile).
 pub const REPORT_EVERY_DURING_ROLLOUTS: Duration = Duration::from_millis(250);
 
-/// The report of `node` from its gateway's metrics and its counts.
-pub fn node_report(
-    node: Name,
-    boot: u64,
-    sequence: u64,
-    templates_ready: u32,
-    live_sandboxes: u64,
-    metrics: &MetricsSnapshot,
-    mut recent: Vec<((String, String, u64), Vec<u32>)>,
-) -> NodeReport {
+/// What a node observed of itself for one report.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    pub templates_ready: u32,
+    pub live_sandboxes: u64,
+    pub metrics: MetricsSnapshot,
+    /// Each version's latency sample since the last report.
+    pub recent: Vec<((String, String, u64), Vec<u32>)>,
+    /// Each version's latency histogram since the process started.
+    pub histograms: Vec<((String, String, u64), LogHistogram)>,
+    pub usage: NodeUsage,
+}
+
+/// The report of `node` from what it observed.
+pub fn node_report(node: Name, boot: u64, sequence: u64, observed: Observed) -> NodeReport {
+    let Observed {
+        templates_ready,
+        live_sandboxes,
+        metrics,
+        mut recent,
+        mut histograms,
+        usage,
+    } = observed;
     let versions = metrics
         .versions
         .iter()
@@ -55,6 +70,11 @@ pub fn node_report(
                     .find(|((t, a, n), _)| *t == v.tenant && *a == v.app && *n == v.version)
                     .map(|(_, sample)| std::mem::take(sample))
                     .unwrap_or_default(),
+                latency_histogram_us: histograms
+                    .iter_mut()
+                    .find(|((t, a, n), _)| *t == v.tenant && *a == v.app && *n == v.version)
+                    .map(|(_, h)| std::mem::take(h))
+                    .unwrap_or_default(),
                 latency_us: LatencySummary {
                     count: v.latency_us.count,
                     p50: v.latency_us.p50,
@@ -73,6 +93,7 @@ pub fn node_report(
         templates_ready,
         live_sandboxes,
         sandbox_starts: metrics.sandbox_starts,
+        usage,
         versions,
     }
 }
@@ -84,6 +105,7 @@ pub(super) async fn run(
     gateway: Arc<Gateway>,
     engine: Arc<WasmEngine>,
     templates_ready: Arc<AtomicU32>,
+    mut probe: UsageProbe,
 ) {
     // Differs between two starts of the node's process.
     let boot = crate::gateway::random_u64();
@@ -105,14 +127,21 @@ pub(super) async fn run(
         };
         // A slow write does not make reports bunch up afterwards.
         next = next.max(tokio::time::Instant::now());
+        if let Some(faults) = probe.test_faults() {
+            gateway.set_injected_delay(faults.request_delay);
+        }
         let report = node_report(
             name.clone(),
             boot,
             sequence,
-            templates_ready.load(Ordering::Relaxed),
-            engine.live() as u64,
-            &gateway.metrics(),
-            gateway.take_recent_latencies(),
+            Observed {
+                templates_ready: templates_ready.load(Ordering::Relaxed),
+                live_sandboxes: engine.live() as u64,
+                metrics: gateway.metrics(),
+                recent: gateway.take_recent_latencies(),
+                histograms: gateway.log_histograms(),
+                usage: probe.read(),
+            },
         );
         let failure = match node.write(Command::Report { report }).await {
             Ok(response) => response.result.err().map(|r| r.to_string()),
@@ -160,7 +189,24 @@ mod tests {
         };
         let node = Name::new("node", "node-1").unwrap();
         let recent = vec![(("acme".into(), "shop".into(), 2), vec![800, 900])];
-        let r = node_report(node, 9, 4, 1, 5, &metrics, recent);
+        let mut histogram = LogHistogram::default();
+        histogram.record(900);
+        let r = node_report(
+            node,
+            9,
+            4,
+            Observed {
+                templates_ready: 1,
+                live_sandboxes: 5,
+                metrics,
+                recent,
+                histograms: vec![(("acme".into(), "shop".into(), 2), histogram.clone())],
+                usage: NodeUsage {
+                    uptime_ms: 4_000,
+                    ..NodeUsage::default()
+                },
+            },
+        );
         assert_eq!(
             (r.boot, r.sequence, r.templates_ready, r.live_sandboxes),
             (9, 4, 1, 5)
@@ -172,5 +218,7 @@ mod tests {
         );
         assert_eq!(v.latency_us.p99, 900);
         assert_eq!(v.recent_latencies_us, [800, 900]);
+        assert_eq!(v.latency_histogram_us, histogram);
+        assert_eq!(r.usage.uptime_ms, 4_000);
     }
 }

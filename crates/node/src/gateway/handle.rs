@@ -207,6 +207,12 @@ impl Gateway {
         let limits = &route.limits;
         let body = read_body(parts, body, limits.max_request_bytes, &what).await?;
         let admission = self.admit(&route.app, limits.max_concurrency, &metrics)?;
+        // A slowdown injected for tests (`dwcp up --test-faults`); zero
+        // otherwise.
+        let delay = self.injected_delay();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
 
         let request = WagiRequest {
             method: parts.method.as_str().to_string(),

@@ -253,6 +253,22 @@ impl Metrics {
         }
     }
 
+    /// Each version's latencies since the process started, in the
+    /// report's mergeable histogram, by (tenant, app, version).
+    pub fn log_histograms(&self) -> Vec<((String, String, u64), state::LogHistogram)> {
+        let versions = self.versions.read().unwrap_or_else(|p| p.into_inner());
+        versions
+            .iter()
+            .map(|((app, version), m)| {
+                let l = m.latency.lock().unwrap_or_else(|p| p.into_inner());
+                (
+                    (app.tenant.to_string(), app.app.to_string(), *version),
+                    l.log.clone(),
+                )
+            })
+            .collect()
+    }
+
     /// Takes each version's latency sample gathered since the last call
     /// (for the node's report), by (tenant, app, version).
     pub fn take_recent_latencies(&self) -> Vec<((String, String, u64), Vec<u32>)> {
@@ -277,6 +293,10 @@ impl Metrics {
 /// percentiles).
 struct Latency {
     histogram: Histogram<u64>,
+    /// The same latencies in the compact, mergeable histogram the node's
+    /// report carries (the autopilot merges them across versions, nodes
+    /// and regions).
+    log: state::LogHistogram,
     /// The exact sum of what was recorded, in µs (for Prometheus' `_sum`).
     sum_us: u64,
     recent: Reservoir,
@@ -287,6 +307,7 @@ impl Latency {
         Latency {
             histogram: Histogram::new_with_bounds(1, MAX_LATENCY_US, 2)
                 .expect("valid histogram bounds"),
+            log: state::LogHistogram::default(),
             sum_us: 0,
             recent: Reservoir::default(),
         }
@@ -298,6 +319,7 @@ impl Latency {
             .unwrap_or(u64::MAX)
             .clamp(1, MAX_LATENCY_US);
         self.histogram.saturating_record(us);
+        self.log.record(us);
         self.sum_us = self.sum_us.saturating_add(us);
         us
     }

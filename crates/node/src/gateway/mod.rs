@@ -89,6 +89,9 @@ pub struct Gateway {
     forwarder: forward::Forwarder,
     /// Where the guests' stderr (and non-HTTP stdout) goes, once set.
     app_log: std::sync::OnceLock<Arc<cluster::logs::LogRing>>,
+    /// A delay held before every request runs, in µs: 0 unless a test
+    /// injects a slowdown (`agent::TestFaults`).
+    injected_delay_us: std::sync::atomic::AtomicU64,
 }
 
 impl Gateway {
@@ -102,6 +105,7 @@ impl Gateway {
             ids: RequestIds::new(),
             forwarder: forward::Forwarder::new(),
             app_log: std::sync::OnceLock::new(),
+            injected_delay_us: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -111,6 +115,21 @@ impl Gateway {
     /// output is dropped.
     pub fn set_app_log(&self, ring: Arc<cluster::logs::LogRing>) {
         let _ = self.app_log.set(ring);
+    }
+
+    /// Holds every request `delay` before running it (tests only: a node
+    /// that slows down; see `agent::TestFaults`).
+    pub fn set_injected_delay(&self, delay: std::time::Duration) {
+        let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.injected_delay_us
+            .store(us, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn injected_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(
+            self.injected_delay_us
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// The table requests are routed by now.
@@ -152,6 +171,12 @@ impl Gateway {
     /// Every fresh sandbox start so far, in ns (two significant digits).
     pub fn sandbox_starts_ns(&self) -> hdrhistogram::Histogram<u64> {
         self.metrics.sandbox_starts_ns()
+    }
+
+    /// Each version's latencies since the process started, in the
+    /// report's mergeable histogram.
+    pub fn log_histograms(&self) -> Vec<((String, String, u64), state::LogHistogram)> {
+        self.metrics.log_histograms()
     }
 
     /// Each version's sample of latencies since the last call (µs), for

@@ -253,6 +253,16 @@ fn needs_mfa(route: RouteId, verb: Verb) -> bool {
         || matches!(route, R::UserTotp | R::UserTotpConfirm)
 }
 
+/// The autopilot's cluster-wide routes (nodes', regions' and every
+/// tenant's findings).
+fn is_cluster_autopilot(route: RouteId) -> bool {
+    use RouteId as R;
+    matches!(
+        route,
+        R::AutopilotAnomalies | R::AutopilotPredictions | R::AutopilotCauses | R::AutopilotForecast
+    )
+}
+
 /// The tenant a route acts in, if it is one of a tenant's.
 fn tenant_of(matched: &Matched) -> Option<&str> {
     use RouteId as R;
@@ -268,6 +278,10 @@ fn tenant_of(matched: &Matched) -> Option<&str> {
             | R::RolloutAbort
             | R::AppLogs
             | R::AppTraffic
+            | R::TenantAutopilotAnomalies
+            | R::TenantAutopilotPredictions
+            | R::TenantAutopilotCauses
+            | R::AppAutopilotForecast
     )
     .then(|| matched.param(0))
 }
@@ -304,6 +318,14 @@ pub(crate) fn permit_request(
         })?,
         None => match caller.roles.get(state::users::ALL_TENANTS) {
             Some(role) => *role,
+            // The cluster-wide findings hold every tenant's: a user with
+            // roles in some tenants reads the tenant-scoped routes.
+            None if is_cluster_autopilot(route) => {
+                return Err(ApiError::forbidden(format!(
+                    "user `{}` has roles in some tenants only; the cluster's autopilot findings need a role on every tenant (`*`): read /api/v1/tenants/{{tenant}}/autopilot/… instead",
+                    caller.name
+                )));
+            }
             None if verb == Verb::Get && route != R::Users => Role::Viewer,
             // Artifacts are content-addressed and shared: an operator of
             // any tenant may upload one.

@@ -197,6 +197,7 @@ mod tests {
                     templates_ready: 1,
                     live_sandboxes: 0,
                     sandbox_starts: 0,
+                    usage: Default::default(),
                     versions: vec![VersionReport {
                         tenant: n("acme"),
                         app: n("shop"),
@@ -208,6 +209,7 @@ mod tests {
                         // 100 s busy on each node.
                         busy_us: 100_000_000,
                         recent_latencies_us: vec![],
+                        latency_histogram_us: Default::default(),
                     }],
                 },
             });

@@ -17,6 +17,7 @@
 mod apps;
 mod audit;
 mod auth;
+mod autopilot;
 mod backup;
 pub(crate) use auth::Caller;
 mod blobs;
@@ -419,6 +420,30 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::Backup, Verb::Get) => backup::point(plane, req.uri().query()).await,
         (RouteId::Backups, Verb::Get) => backup::scheduled(plane).await,
         (RouteId::BlobContent, Verb::Get) => backup::content(plane, p0).await,
+        (RouteId::AutopilotAnomalies, Verb::Get) => {
+            autopilot::anomalies(plane, None, req.uri().query()).await
+        }
+        (RouteId::TenantAutopilotAnomalies, Verb::Get) => {
+            autopilot::anomalies(plane, Some(p0), req.uri().query()).await
+        }
+        (RouteId::AutopilotPredictions, Verb::Get) => {
+            autopilot::predictions(plane, None, req.uri().query()).await
+        }
+        (RouteId::TenantAutopilotPredictions, Verb::Get) => {
+            autopilot::predictions(plane, Some(p0), req.uri().query()).await
+        }
+        (RouteId::AutopilotCauses, Verb::Get) => {
+            autopilot::causes(plane, None, req.uri().query()).await
+        }
+        (RouteId::TenantAutopilotCauses, Verb::Get) => {
+            autopilot::causes(plane, Some(p0), req.uri().query()).await
+        }
+        (RouteId::AutopilotForecast, Verb::Get) => {
+            autopilot::forecast(plane, None, req.uri().query()).await
+        }
+        (RouteId::AppAutopilotForecast, Verb::Get) => {
+            autopilot::forecast(plane, Some((p0, p1)), req.uri().query()).await
+        }
         // The table and this match list the same pairs (tests/api.rs calls
         // every pair with an admin token and never gets 405).
         _ => Err(not_allowed()),

@@ -13,6 +13,9 @@ mod auth;
 // Backups: their paths and schemas, merged in below.
 #[path = "openapi_backup.rs"]
 mod backup;
+// The autopilot's paths and schemas, merged in below.
+#[path = "openapi_autopilot.rs"]
+mod autopilot;
 
 /// A reference to a schema in `components`.
 fn schema(name: &str) -> Value {
@@ -739,7 +742,7 @@ fn slo_paths() -> serde_json::Map<String, Value> {
         }));
     }
     paths.insert(p("/test/clock"), json!({ "post": {
-        "summary": "Tests only (admin): on a node started with the hidden `dwcp up --manual-clock`, advance the SLO evaluator's clock by `advance_ms` and run one evaluation; answers what fired. Elsewhere 404.",
+        "summary": "Tests only (admin): on a node started with the hidden `dwcp up --manual-clock`, advance the clock of the SLO evaluator and the autopilot by `advance_ms` and run one round of each; answers what fired (the autopilot's round under `autopilot`). Elsewhere 404.",
         "operationId": "advanceTestClock",
         "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["advance_ms"], "properties": { "advance_ms": { "type": "integer", "minimum": 0 } } } } } },
         "responses": responses(&[("200", ok("the round: now_ms, firing, opened, cleared", json!({ "type": "object" })))], &[
@@ -1199,6 +1202,7 @@ pub(crate) fn document() -> Value {
     let mut doc = base_document();
     auth::merge(&mut doc);
     backup::merge(&mut doc);
+    autopilot::merge(&mut doc);
     doc
 }
 

@@ -95,6 +95,14 @@ pub(crate) enum RouteId {
     Backup,
     Backups,
     BlobContent,
+    AutopilotAnomalies,
+    AutopilotPredictions,
+    AutopilotCauses,
+    AutopilotForecast,
+    TenantAutopilotAnomalies,
+    TenantAutopilotPredictions,
+    TenantAutopilotCauses,
+    AppAutopilotForecast,
 }
 
 /// One path template and what it answers.
@@ -246,6 +254,34 @@ pub(crate) const TABLE: &[Entry] = &[
     entry(RouteId::IncidentResolve, "/incidents/{id}/resolve", &[Post]),
     entry(RouteId::IncidentNotes, "/incidents/{id}/notes", &[Post]),
     entry(RouteId::TestClock, "/test/clock", &[Post]),
+    entry(RouteId::AutopilotAnomalies, "/autopilot/anomalies", &[Get]),
+    entry(
+        RouteId::AutopilotPredictions,
+        "/autopilot/predictions",
+        &[Get],
+    ),
+    entry(RouteId::AutopilotCauses, "/autopilot/causes", &[Get]),
+    entry(RouteId::AutopilotForecast, "/autopilot/forecast", &[Get]),
+    entry(
+        RouteId::TenantAutopilotAnomalies,
+        "/tenants/{tenant}/autopilot/anomalies",
+        &[Get],
+    ),
+    entry(
+        RouteId::TenantAutopilotPredictions,
+        "/tenants/{tenant}/autopilot/predictions",
+        &[Get],
+    ),
+    entry(
+        RouteId::TenantAutopilotCauses,
+        "/tenants/{tenant}/autopilot/causes",
+        &[Get],
+    ),
+    entry(
+        RouteId::AppAutopilotForecast,
+        "/tenants/{tenant}/apps/{app}/autopilot/forecast",
+        &[Get],
+    ),
 ];
 
 /// A path matched against the table, with its captured segments in order.

@@ -343,6 +343,7 @@ mod tests {
             templates_ready: 1,
             live_sandboxes: 2,
             sandbox_starts: requests,
+            usage: Default::default(),
             versions: vec![VersionReport {
                 tenant: Name::new("tenant", "acme").unwrap(),
                 app: Name::new("app", "shop").unwrap(),
@@ -353,6 +354,7 @@ mod tests {
                 latency_us: LatencySummary::default(),
                 busy_us: 0,
                 recent_latencies_us: (1..=100).map(|i| i * 1000).collect(),
+                latency_histogram_us: Default::default(),
             }],
         }
     }

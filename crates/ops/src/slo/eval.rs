@@ -554,6 +554,7 @@ mod tests {
                 templates_ready: 1,
                 live_sandboxes: 0,
                 sandbox_starts: 0,
+                usage: Default::default(),
                 versions: vec![VersionReport {
                     tenant: n("acme"),
                     app: n("shop"),
@@ -564,6 +565,7 @@ mod tests {
                     latency_us: Default::default(),
                     busy_us: 0,
                     recent_latencies_us: vec![],
+                    latency_histogram_us: Default::default(),
                 }],
             },
         })
@@ -699,6 +701,7 @@ mod tests {
             templates_ready: 0,
             live_sandboxes: 0,
             sandbox_starts: 0,
+            usage: Default::default(),
             versions: vec![],
         });
         r.versions = vec![VersionReport {
@@ -712,6 +715,7 @@ mod tests {
             busy_us: 0,
             // 1 in 4 over 100 ms.
             recent_latencies_us: vec![50_000, 60_000, 250_000, 70_000],
+            latency_histogram_us: Default::default(),
         }];
         s.apply(&Command::Report { report: r }).unwrap();
         absorb(&s, &slo, &mut t);
