@@ -593,6 +593,20 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/backup", vec!["get"]),
         ("/api/v1/backups", vec!["get"]),
         ("/api/v1/blobs/{digest}/content", vec!["get"]),
+        ("/api/v1/autopilot/anomalies", vec!["get"]),
+        ("/api/v1/autopilot/predictions", vec!["get"]),
+        ("/api/v1/autopilot/causes", vec!["get"]),
+        ("/api/v1/autopilot/forecast", vec!["get"]),
+        ("/api/v1/tenants/{tenant}/autopilot/anomalies", vec!["get"]),
+        (
+            "/api/v1/tenants/{tenant}/autopilot/predictions",
+            vec!["get"],
+        ),
+        ("/api/v1/tenants/{tenant}/autopilot/causes", vec!["get"]),
+        (
+            "/api/v1/tenants/{tenant}/apps/{app}/autopilot/forecast",
+            vec!["get"],
+        ),
     ];
     assert_eq!(paths.len(), expected.len());
     for (path, methods) in expected {
