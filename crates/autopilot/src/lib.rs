@@ -33,10 +33,10 @@
 //!   (windows and rings sized by its configuration), whatever the length
 //!   of the series; `memory_bytes` reports it.
 //!
-//! This crate depends on no other DWCP crate (and on `serde`,
-//! `serde_json`, `thiserror` and `toml` only); the signals it will watch in a
-//! running cluster (node reports, the store's events) are handed to it as
-//! points by its callers.
+//! This crate depends on one DWCP crate, `state` (the model it reads
+//! signals from, and the findings' types, which are replicated), and on
+//! `serde`, `serde_json`, `thiserror` and `toml`; it does no I/O and reads
+//! no clock: `controllers::autopilot` hands it the state and the time.
 
 pub mod act;
 pub mod detect;
