@@ -49,7 +49,8 @@ enum Output {
 
 #[derive(Subcommand)]
 enum Command {
-    Up(up::UpArgs),
+    // Boxed: its many flags make it far larger than the other variants.
+    Up(Box<up::UpArgs>),
     Run(cli::run::RunArgs),
     Deploy(cli::deploy::DeployArgs),
     Apps(cli::apps::AppsArgs),
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::client::set_json_output(cli.output == Some(Output::Json));
     match cli.command {
-        Command::Up(args) => up::run(args),
+        Command::Up(args) => up::run(*args),
         Command::Run(args) => cli::run::run(args),
         Command::Deploy(args) => report(cli::deploy::run(args)),
         Command::Apps(args) => report(cli::apps::run(args)),
