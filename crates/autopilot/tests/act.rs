@@ -596,7 +596,10 @@ fn every_decision_replays_from_its_stored_evidence() {
         let text = serde_json::to_string(&d).expect("a decision serializes");
         let mut stored: Decision = serde_json::from_str(&text).expect("and reads back");
         stored.id = i + 1;
-        assert!(stored.replays(), "decision {i} does not replay: {text}");
+        assert!(
+            autopilot::act::replays(&stored),
+            "decision {i} does not replay: {text}"
+        );
         *outcomes.entry(stored.outcome.as_str()).or_insert(0) += 1;
     }
     // All four outcomes were replayed.

@@ -221,6 +221,9 @@ pub enum Command {
     RecordAutopilot {
         update: crate::autopilot::AutopilotUpdate,
     },
+    /// The autopilot's acting (issue 20): its switches, policy,
+    /// decisions, approvals and actions ([`crate::act::book::ActBook::step`]).
+    Act { act: crate::act::book::ActCommand },
     /// Sets a register to `new` (or deletes it when `None`) only if it
     /// currently holds `expected` (`None`: absent).
     CompareAndSwap {

@@ -24,6 +24,7 @@
 //! consensus and storage (`replica`), the running node (`cluster`) and
 //! everything else build on it. What is here is what they replicate.
 
+pub mod act;
 pub mod autopilot;
 mod command;
 mod digest;

@@ -68,6 +68,9 @@ pub enum Record {
     /// The autopilot's findings, keyed `detections`, `predictions` or
     /// `diagnoses`.
     Autopilot,
+    /// The autopilot's acting, keyed `controls`, `policy`, `ledger`,
+    /// `decision/ID`, `approval/ID` or `node/NAME`.
+    Act,
 }
 
 /// One record created, replaced or deleted.
@@ -175,6 +178,10 @@ pub struct State {
     /// The autopilot's detections, predictions and diagnoses.
     #[serde(default)]
     autopilot: autopilot::Findings,
+    /// The autopilot's acting: switches, policy, ledger, decisions,
+    /// approvals, node schedules.
+    #[serde(default)]
+    acts: crate::act::book::ActBook,
     /// Recent events, oldest first; not part of snapshots.
     #[serde(skip)]
     history: VecDeque<Event>,
@@ -184,6 +191,11 @@ pub struct State {
 }
 
 impl State {
+    /// The autopilot's acting (`act::book::ActBook`).
+    pub fn acts(&self) -> &crate::act::book::ActBook {
+        &self.acts
+    }
+
     /// The revision of the last change.
     pub fn revision(&self) -> Revision {
         self.revision
@@ -717,6 +729,17 @@ impl State {
             | Command::ResolveIncident { .. }
             | Command::NoteIncident { .. } => self.plan_ops(command),
             Command::RecordAutopilot { update } => self.plan_autopilot(update),
+            Command::Act { act } => {
+                let (_, stepped) = self.acts.step(act)?;
+                Ok((
+                    Outcome::Applied,
+                    stepped
+                        .keys
+                        .into_iter()
+                        .map(|key| change(Record::Act, key, false))
+                        .collect(),
+                ))
+            }
             Command::DeleteRunbook { name } => {
                 self.runbooks
                     .get(name)
@@ -941,6 +964,12 @@ impl State {
             | Command::ResolveIncident { .. }
             | Command::NoteIncident { .. } => self.commit_ops(command, revision),
             Command::RecordAutopilot { update } => self.commit_autopilot(update, revision),
+            Command::Act { act } => {
+                // Planned on this very state: it cannot be refused now.
+                if let Ok((book, _)) = self.acts.step(act) {
+                    self.acts = book;
+                }
+            }
             Command::SetPrices { prices } => {
                 self.prices = Some(prices.clone());
             }

@@ -2,148 +2,68 @@
 //! cluster's state, what to do — act, propose (dry run, or wait for a
 //! person), refuse (a guardrail said no) or decline (nothing to do) — with
 //! the evidence that led there. [`decide`] is pure: a stored
-//! [`Decision`]'s evidence decides the same again ([`Decision::replays`]).
+//! [`Decision`]'s evidence decides the same again ([`replays`]).
 
-use serde::{Deserialize, Serialize};
+use state::State;
+use state::act::action::{Action, ActionClass, ActionKind};
+use state::act::guard::{self, Check, GuardInput, Guardrail, Verdict};
+use state::act::policy::Rule;
+use state::act::record::{Considered, Decision, Evidence, Outcome, Proposal};
+use state::act::trouble::{Basis, Place, Trouble};
+use state::act::view::{ClusterView, Ledger};
 
-use super::action::{Action, ActionClass, ActionKind};
-use super::guard::{self, Check, GuardInput, Guardrail, Limits, Verdict};
-use super::policy::Rule;
-use super::trouble::{Basis, Place, Trouble};
-use super::view::{ClusterView, Controls, Ledger};
-
-/// Everything a decision read: enough to make it again.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Evidence {
-    pub trouble: Trouble,
-    /// The rule that matched (a copy: the policy may change later).
-    pub rule: Option<Rule>,
-    pub view: ClusterView,
-    pub ledger: Ledger,
-    pub controls: Controls,
-    pub limits: Limits,
-    /// The autopilot's clock, ms since the Unix epoch.
-    pub now_ms: u64,
+/// Decides about `trouble` with what the store holds now: its policy,
+/// ledger, switches and limits, and `view` (built from it).
+pub fn decide_now(state: &State, view: ClusterView, trouble: Trouble, now_ms: u64) -> Decision {
+    let book = state.acts();
+    let rule = book
+        .policy()
+        .rule_for(trouble.class, trouble.basis, trouble.score)
+        .cloned();
+    decide(Evidence {
+        trouble,
+        rule,
+        view,
+        ledger: book.ledger.clone(),
+        controls: book.controls.clone(),
+        limits: book.limits.clone(),
+        now_ms,
+    })
 }
 
-/// Why an action is proposed rather than applied.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Proposal {
-    /// Its rule is a dry run, or destructive actions are not enabled on
-    /// this cluster.
-    DryRun { why: String },
-    /// A person approves first; one line per reason.
-    NeedsApproval { reasons: Vec<String> },
-}
-
-/// What was decided.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
-pub enum Outcome {
-    /// Apply it.
-    Acted {
-        action: Action,
-    },
-    Proposed {
-        action: Action,
-        proposal: Proposal,
-    },
-    /// Every action the rule offered was refused; the first, and the
-    /// guardrail that refused it.
-    Refused {
-        action: Action,
-        guardrail: Guardrail,
-    },
-    /// Nothing to do (no rule, nothing applicable).
-    Declined {
-        reason: String,
-    },
-}
-
-impl Outcome {
-    /// `acted`, `proposed`, `refused` or `declined`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Outcome::Acted { .. } => "acted",
-            Outcome::Proposed { .. } => "proposed",
-            Outcome::Refused { .. } => "refused",
-            Outcome::Declined { .. } => "declined",
-        }
-    }
-
-    /// The action it names, if one.
-    pub fn action(&self) -> Option<&Action> {
-        match self {
-            Outcome::Acted { action }
-            | Outcome::Proposed { action, .. }
-            | Outcome::Refused { action, .. } => Some(action),
-            Outcome::Declined { .. } => None,
-        }
-    }
-}
-
-/// An action the rule offered, and what became of it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Considered {
-    pub kind: ActionKind,
-    /// The action built for this trouble, or `None` when it could not be
-    /// (`note` says why).
-    pub action: Option<Action>,
-    pub checks: Vec<Check>,
-    /// `chosen`, `refused by <guardrail>`, `not tried (an earlier one was
-    /// chosen)`, or why it did not apply.
-    pub note: String,
-}
-
-/// One decision with its evidence and explanation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Decision {
-    /// Given by the store (0 until then).
-    pub id: u64,
-    pub evidence: Evidence,
-    pub outcome: Outcome,
-    /// Every action the rule offered, in its order.
-    pub considered: Vec<Considered>,
-    /// What would have led to no action.
-    pub counterfactual: String,
-}
-
-impl Decision {
-    /// Whether deciding again from its evidence gives the same choice:
-    /// the same outcome and counterfactual, and every action considered
-    /// the same with the same verdicts, its measured values equal to
-    /// within 1e-9 of their size (a record read back from JSON may differ
-    /// in the last bit of a float).
-    pub fn replays(&self) -> bool {
-        let again = decide(self.evidence.clone());
-        let same_check = |a: &Check, b: &Check| {
-            let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0);
-            a.guardrail == b.guardrail
-                && a.verdict == b.verdict
-                && close(a.value, b.value)
-                && close(a.soft, b.soft)
-                && close(a.limit, b.limit)
-        };
-        let same_considered = |a: &Considered, b: &Considered| {
-            a.kind == b.kind
-                && a.action == b.action
-                && a.note == b.note
-                && a.checks.len() == b.checks.len()
-                && a.checks
-                    .iter()
-                    .zip(&b.checks)
-                    .all(|(x, y)| same_check(x, y))
-        };
-        again.outcome == self.outcome
-            && again.counterfactual == self.counterfactual
-            && again.considered.len() == self.considered.len()
-            && again
-                .considered
+/// Whether deciding again from its evidence gives the same choice:
+/// the same outcome and counterfactual, and every action considered
+/// the same with the same verdicts, its measured values equal to
+/// within 1e-9 of their size (a record read back from JSON may differ
+/// in the last bit of a float).
+pub fn replays(decision: &Decision) -> bool {
+    let again = decide(decision.evidence.clone());
+    let same_check = |a: &Check, b: &Check| {
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0);
+        a.guardrail == b.guardrail
+            && a.verdict == b.verdict
+            && close(a.value, b.value)
+            && close(a.soft, b.soft)
+            && close(a.limit, b.limit)
+    };
+    let same_considered = |a: &Considered, b: &Considered| {
+        a.kind == b.kind
+            && a.action == b.action
+            && a.note == b.note
+            && a.checks.len() == b.checks.len()
+            && a.checks
                 .iter()
-                .zip(&self.considered)
-                .all(|(a, b)| same_considered(a, b))
-    }
+                .zip(&b.checks)
+                .all(|(x, y)| same_check(x, y))
+    };
+    again.outcome == decision.outcome
+        && again.counterfactual == decision.counterfactual
+        && again.considered.len() == decision.considered.len()
+        && again
+            .considered
+            .iter()
+            .zip(&decision.considered)
+            .all(|(a, b)| same_considered(a, b))
 }
 
 /// Decides about a trouble.
@@ -162,6 +82,7 @@ pub fn decide(evidence: Evidence) -> Decision {
             outcome: Outcome::Declined { reason },
             considered: Vec::new(),
             counterfactual,
+            refused_at_commit: None,
         };
     };
     let input = GuardInput {
@@ -246,6 +167,7 @@ pub fn decide(evidence: Evidence) -> Decision {
         outcome,
         considered,
         counterfactual,
+        refused_at_commit: None,
     }
 }
 

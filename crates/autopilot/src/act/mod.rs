@@ -1,39 +1,36 @@
 //! Part 2: acting within guardrails — what the autopilot does about the
-//! trouble part 1 finds, as pure functions the leader's loop calls.
+//! trouble it finds, as pure functions the leader's loop
+//! (`controllers::remedy`) calls.
 //!
-//! - [`action`]: the vocabulary — restart a warm pool, drain, cordon,
-//!   scale, roll back, throttle, fail over, open or escalate an incident —
-//!   each with its undo, its class and the target it holds.
-//! - [`trouble`]: the input, a [`Trouble`] (fault class, place, observed
-//!   or forecast, the signal that showed it).
-//! - [`policy`]: rules mapping troubles to actions, as TOML checked whole,
-//!   with defaults for every fault class.
-//! - [`view`]: what the guardrails read — the cluster, the actions taken
-//!   lately, the operator's switches.
-//! - [`guard`]: the guardrails, one pure function; past a hard limit an
-//!   action is refused, past a soft one a person approves.
+//! The vocabulary, the policies, the guardrails, the approval state
+//! machine and the decision records live in `state::act` (the state
+//! machine checks the guardrails again before any action begins) and are
+//! re-exported here; this module adds:
 //! - [`decide`]: one decision with its evidence, alternatives and
-//!   counterfactual, replayable from its evidence.
-//! - [`approval`]: the wait for a person — remind, page, and the safe
-//!   default on expiry.
+//!   counterfactual, replayable from its evidence ([`decide::replays`]).
+//! - [`observe`]: the cluster's view, built from the store.
+//! - [`sense`]: the troubles the view shows (a node silent, a region
+//!   lost), and the memory that decides each once per cool-down.
+//! - [`apply`]: the store commands of the existing machinery that carry
+//!   an action out.
 //!
 //! Invariants: no I/O, no clock (`now_ms` is an argument), no randomness;
-//! an action reaches the cluster only through an [`decide::Outcome::Acted`]
-//! or an approved [`approval::Approval`], both after [`guard::check`], and
-//! the caller checks again when it applies it.
+//! an action reaches the cluster only through an acted decision or an
+//! approved approval, both after `guard::check`, and the state machine
+//! checks again when it begins it.
 
-pub mod action;
-pub mod approval;
+pub use state::act::{action, approval, book, guard, policy, record, trouble, view};
+
+pub mod apply;
 pub mod decide;
-pub mod guard;
-pub mod policy;
-pub mod trouble;
-pub mod view;
+pub mod observe;
+pub mod sense;
 
 pub use action::{Action, ActionClass, ActionKind, Target};
 pub use approval::{Approval, ApprovalEffect, ApprovalEvent, ApprovalState, ApprovalTimes};
-pub use decide::{Decision, Evidence, Outcome, Proposal, decide};
+pub use decide::{decide, replays};
 pub use guard::{Check, GuardInput, GuardReport, Guardrail, Limits, Verdict};
 pub use policy::{Policy, PolicyError, Rule};
+pub use record::{Decision, Evidence, Outcome, Proposal};
 pub use trouble::{Basis, FaultClass, Place, SignalEvidence, Trouble};
 pub use view::{ClusterView, Controls, Entry, EntryState, Ledger};

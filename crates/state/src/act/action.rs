@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// or a short sequence the leader's loop resumes after a restart; each
 /// names everything it needs, so that its undo is an action too.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Stop a version's warm sandboxes on a node and start fresh ones
     /// (`terminations` of them). Its undo is nothing: a fresh pool is
@@ -167,7 +167,7 @@ impl fmt::Display for ActionKind {
 /// What an action holds while it runs: two actions on one target never
 /// overlap, and a target rests for a cool-down after each.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case")]
 pub enum Target {
     Node { node: String },
     App { tenant: String, app: String },

@@ -93,7 +93,7 @@ pub enum Basis {
 
 /// Where the trouble is.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case")]
 pub enum Place {
     Node {
         node: String,

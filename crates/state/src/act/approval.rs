@@ -38,7 +38,7 @@ impl Default for ApprovalTimes {
 
 /// Where an approval stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
+#[serde(rename_all = "snake_case")]
 pub enum ApprovalState {
     /// Asked; people notified.
     Asked,
@@ -86,7 +86,7 @@ pub struct Approval {
 
 /// What happens to an approval.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "event")]
+#[serde(rename_all = "snake_case")]
 pub enum ApprovalEvent {
     /// Time passes.
     Tick {
@@ -104,7 +104,7 @@ pub enum ApprovalEvent {
 
 /// What the loop does about a step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "effect")]
+#[serde(rename_all = "snake_case")]
 pub enum ApprovalEffect {
     Remind,
     Page,
