@@ -128,6 +128,16 @@ pub enum Command {
         unix_ms: u64,
         command: Box<Command>,
     },
+    /// `command`, asked for by a caller whose roles are limited to
+    /// `tenants` (a user without a role on every tenant): refused unless it
+    /// acts in one of them, and held to what such a caller may claim (no
+    /// app on a shared host: see `claims.rs`). The API sends it inside
+    /// [`Command::Audited`]; an unscoped command is the cluster's own or
+    /// that of a caller with a role on every tenant.
+    Scoped {
+        tenants: Vec<Name>,
+        command: Box<Command>,
+    },
     /// Nothing to apply: the audit record of a change made outside the
     /// log (an artifact stored, a member removed, a join token made), sent
     /// inside [`Command::Audited`] right after the change.
@@ -151,18 +161,43 @@ pub enum Command {
     /// Deletes a user and ends their sessions.
     DeleteUser { name: Name },
     /// Enrolls a user in TOTP with a new sealed secret, unconfirmed until
-    /// [`Command::ConfirmUserTotp`].
-    SetUserTotp { name: Name, sealed: String },
+    /// [`Command::ConfirmUserTotp`]. With `code_sha256`, the user enrolls
+    /// themself with the one-time code an admin made
+    /// ([`Command::AllowTotpEnrollment`]): refused unless it matches and has
+    /// not expired at `now_unix_ms`. Any pending code is used up.
+    SetUserTotp {
+        name: Name,
+        sealed: String,
+        #[serde(default)]
+        code_sha256: Option<String>,
+        #[serde(default)]
+        now_unix_ms: u64,
+    },
     /// Confirms a user's TOTP with the time step of a code they sent;
     /// refused as replayed unless `step` is after the last accepted one.
+    /// Ends the user's sessions: none made before the second factor stays.
     ConfirmUserTotp { name: Name, step: u64 },
+    /// An admin lets a user enroll a second factor on their own with a
+    /// one-time code (kept as its sha256) until `expires_unix_ms`.
+    AllowTotpEnrollment {
+        name: Name,
+        code_sha256: String,
+        expires_unix_ms: u64,
+    },
+    /// Reserves a login attempt of user `name` before its password is
+    /// checked: refused once the user has made
+    /// [`crate::users::LOGIN_ATTEMPTS`] in the window (field `login`); a
+    /// successful login ([`Command::CreateSession`]) clears the count. For
+    /// a name that is no user it changes nothing.
+    ReserveLogin { name: Name, now_unix_ms: u64 },
     /// Accepts a TOTP time step for a user: a compare-and-set, refused as
     /// replayed unless `step` is after the last accepted one, so two nodes
     /// cannot both accept one code.
     AcceptTotpStep { name: Name, step: u64 },
     /// Starts a session (a login), first ending expired ones as of
-    /// `now_unix_ms`. With `totp_step`, the login's TOTP step is accepted
-    /// in the same entry, as [`Command::AcceptTotpStep`] would.
+    /// `now_unix_ms`, and clears the user's login attempts. With
+    /// `totp_step`, the login's TOTP step is accepted in the same entry, as
+    /// [`Command::AcceptTotpStep`] would.
     CreateSession {
         session: crate::users::Session,
         totp_step: Option<u64>,
@@ -246,6 +281,31 @@ pub enum Command {
         by: String,
         now_unix_ms: u64,
     },
+}
+
+impl Command {
+    /// What a [`Command::Scoped`] caller may ask for: the tenant a
+    /// tenant's change acts in (`Ok(Some)`), `Ok(None)` for the changes a
+    /// caller makes to their own session and second factor (and the audit
+    /// record of an upload), and `Err` for every other change.
+    pub(crate) fn scope(&self) -> Result<Option<&Name>, ()> {
+        match self {
+            Command::CreateApp { tenant, .. }
+            | Command::DeleteApp { tenant, .. }
+            | Command::AddVersion { tenant, .. }
+            | Command::SetDeployment { tenant, .. }
+            | Command::StartRollout { tenant, .. }
+            | Command::AbortRollout { tenant, .. }
+            | Command::PromoteRollout { tenant, .. }
+            | Command::DeleteSlo { tenant, .. } => Ok(Some(tenant)),
+            Command::PutSlo { slo } => Ok(Some(&slo.tenant)),
+            Command::DeleteSession { .. }
+            | Command::SetUserTotp { .. }
+            | Command::ConfirmUserTotp { .. }
+            | Command::Happened => Ok(None),
+            _ => Err(()),
+        }
+    }
 }
 
 /// One node's share of an app version, in [`Command::SetPlacements`].

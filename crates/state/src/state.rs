@@ -19,6 +19,7 @@ mod restore;
 pub use restore::IDENTITY_REGISTERS;
 mod rollouts;
 mod users;
+use crate::claims::Authority;
 use crate::{Command, Name, Outcome, Rejection};
 
 /// A point in the history of the state: the number of changes applied.
@@ -368,6 +369,15 @@ impl State {
 
     /// Decides what `command` would change, without changing anything.
     fn plan(&self, command: &Command) -> Result<(Outcome, Vec<Change>), Rejection> {
+        self.plan_as(command, Authority::Cluster)
+    }
+
+    /// [`State::plan`] for a command asked for with `authority`.
+    fn plan_as(
+        &self,
+        command: &Command,
+        authority: Authority,
+    ) -> Result<(Outcome, Vec<Change>), Rejection> {
         let change = |record, key: String, deleted| Change {
             record,
             key,
@@ -426,6 +436,7 @@ impl State {
                 if let Some(host) = host {
                     check_host(host)?;
                 }
+                self.check_claim(tenant, host.as_deref(), route, "route", authority)?;
                 if self.app(tenant, name).is_some() {
                     return Err(Rejection::AlreadyExists {
                         kind: "app".into(),
@@ -676,7 +687,7 @@ impl State {
             Command::StartRollout { .. }
             | Command::AdvanceRollout { .. }
             | Command::AbortRollout { .. }
-            | Command::PromoteRollout { .. } => self.plan_rollout(command),
+            | Command::PromoteRollout { .. } => self.plan_rollout(command, authority),
             Command::PutRunbook {
                 name,
                 title,
@@ -713,7 +724,11 @@ impl State {
                         return Err(Rejection::invalid(field, value, "at most 500 bytes"));
                     }
                 }
-                self.plan(command)
+                self.plan_as(command, authority)
+            }
+            Command::Scoped { tenants, command } => {
+                self.check_scope(tenants, command)?;
+                self.plan_as(command, Authority::Tenant)
             }
             Command::SetPrices { prices } => {
                 check_prices(prices)?;
@@ -768,6 +783,8 @@ impl State {
             Command::PutUser { .. }
             | Command::DeleteUser { .. }
             | Command::SetUserTotp { .. }
+            | Command::AllowTotpEnrollment { .. }
+            | Command::ReserveLogin { .. }
             | Command::ConfirmUserTotp { .. }
             | Command::AcceptTotpStep { .. }
             | Command::CreateSession { .. }
@@ -974,6 +991,12 @@ impl State {
                 self.prices = Some(prices.clone());
             }
             Command::Happened => {}
+            Command::Scoped { command, .. } => {
+                // As for `Audited` below: the inner commit does the
+                // bookkeeping.
+                self.commit(command, changes);
+                return;
+            }
             Command::Audited {
                 who,
                 from,
@@ -1015,6 +1038,8 @@ impl State {
             Command::PutUser { .. }
             | Command::DeleteUser { .. }
             | Command::SetUserTotp { .. }
+            | Command::AllowTotpEnrollment { .. }
+            | Command::ReserveLogin { .. }
             | Command::ConfirmUserTotp { .. }
             | Command::AcceptTotpStep { .. }
             | Command::CreateSession { .. }
@@ -1062,6 +1087,50 @@ impl State {
 
     fn apps_of<'a>(&'a self, tenant: &'a Name) -> impl Iterator<Item = &'a App> + 'a {
         self.apps.values().filter(move |a| &a.tenant == tenant)
+    }
+
+    /// Refuses a [`Command::Scoped`] command that acts outside `tenants`
+    /// (or is not one a scoped caller makes at all).
+    fn check_scope(&self, tenants: &[Name], command: &Command) -> Result<(), Rejection> {
+        let tenant = match command {
+            Command::AcknowledgeIncident { id, .. }
+            | Command::ResolveIncident { id, .. }
+            | Command::NoteIncident { id, .. } => Some(
+                &self
+                    .incident(*id)
+                    .ok_or_else(|| Rejection::not_found("incident", id))?
+                    .tenant,
+            ),
+            Command::Scoped { .. } | Command::Audited { .. } => {
+                return Err(Rejection::invalid(
+                    "command",
+                    "scoped",
+                    "one change, scoped once and audited outside the scope",
+                ));
+            }
+            other => other.scope().map_err(|()| {
+                Rejection::invalid(
+                    "command",
+                    "a change outside any tenant",
+                    "a change to an app of the caller's tenants, or to the caller's own session",
+                )
+            })?,
+        };
+        match tenant {
+            Some(t) if !tenants.contains(t) => Err(Rejection::invalid(
+                "tenant",
+                t,
+                format!(
+                    "one of the caller's tenants ({})",
+                    tenants
+                        .iter()
+                        .map(Name::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -26,6 +26,16 @@ pub const MAX_SESSIONS_PER_USER: usize = 20;
 /// Most sessions the state keeps over all users.
 pub const MAX_SESSIONS: usize = 100_000;
 
+/// Login attempts one user may make in a [`LOGIN_WINDOW_MS`] over the
+/// whole cluster: each is reserved ([`crate::Command::ReserveLogin`])
+/// before its password is checked and counts as a failure until a login
+/// succeeds, so neither parallel requests nor more nodes get more guesses.
+pub const LOGIN_ATTEMPTS: u32 = 5;
+/// The window login attempts are counted in, from the first one.
+pub const LOGIN_WINDOW_MS: u64 = 300_000;
+/// How long a one-time TOTP enrollment code made by an admin lasts.
+pub const ENROLLMENT_TTL_MS: u64 = 24 * 60 * 60 * 1000;
+
 /// A person who logs in to the API and the dashboard.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -46,6 +56,24 @@ pub struct User {
     /// a code of this step or an earlier one is refused as replayed.
     pub totp_last_step: u64,
     pub created: crate::Revision,
+    /// Login attempts counted in the window that started at
+    /// `login_window_ms` (ms since the Unix epoch); see [`LOGIN_ATTEMPTS`].
+    #[serde(default)]
+    pub login_attempts: u32,
+    #[serde(default)]
+    pub login_window_ms: u64,
+    /// A one-time code an admin made so that this user may enroll a
+    /// second factor on their own; `None` when there is none.
+    #[serde(default)]
+    pub totp_enrollment: Option<Enrollment>,
+}
+
+/// A one-time TOTP enrollment code, kept as its sha256.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    /// Lowercase hex sha256 of the code.
+    pub sha256: String,
+    pub expires_unix_ms: u64,
 }
 
 impl User {
@@ -63,6 +91,14 @@ impl User {
     /// Whether the user is an admin anywhere.
     pub fn is_admin_anywhere(&self) -> bool {
         self.roles.values().any(|r| *r == Role::Admin)
+    }
+
+    /// Seconds until another login may be tried at `now_unix_ms`, when the
+    /// user has used up [`LOGIN_ATTEMPTS`] in the window.
+    pub fn login_wait_secs(&self, now_unix_ms: u64) -> Option<u64> {
+        let ends = self.login_window_ms.saturating_add(LOGIN_WINDOW_MS);
+        (self.login_attempts >= LOGIN_ATTEMPTS && now_unix_ms < ends)
+            .then(|| (ends - now_unix_ms).div_ceil(1000).max(1))
     }
 }
 
@@ -178,6 +214,9 @@ mod tests {
             totp_confirmed: false,
             totp_last_step: 0,
             created: crate::Revision(1),
+            login_attempts: 0,
+            login_window_ms: 0,
+            totp_enrollment: None,
         };
         assert_eq!(user.role_in("acme"), Some(Role::Operator));
         assert_eq!(user.role_in("other"), Some(Role::Viewer));

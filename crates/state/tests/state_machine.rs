@@ -181,8 +181,20 @@ fn routes_are_unique_across_tenants() {
         route: "/shop".into(),
         host: None,
     };
+    // Another tenant's prefix (tests/claims.rs has the whole rule).
     assert!(matches!(
         refused(&mut s, &clash),
+        Rejection::Invalid { field, .. } if field == "route"
+    ));
+    // The same tenant's route: it exists.
+    let again = Command::CreateApp {
+        tenant: n("acme"),
+        name: n("shop2"),
+        route: "/shop".into(),
+        host: None,
+    };
+    assert!(matches!(
+        refused(&mut s, &again),
         Rejection::AlreadyExists { kind, .. } if kind == "route"
     ));
 }

@@ -4,6 +4,7 @@
 //! (the app, its deployment, its versions, the regions, other apps' routes).
 
 use super::{Change, Record, Revision, State};
+use crate::claims::Authority;
 use crate::command::check_route;
 use crate::model::{Rollout, TrailEntry, Version};
 use crate::rollout;
@@ -46,6 +47,7 @@ impl State {
     pub(super) fn plan_rollout(
         &self,
         command: &Command,
+        authority: Authority,
     ) -> Result<(Outcome, Vec<Change>), Rejection> {
         let change = |record, key: String| Change {
             record,
@@ -158,6 +160,7 @@ impl State {
                             ),
                         ));
                     }
+                    self.check_claim(tenant, found.host.as_deref(), preview, "plan", authority)?;
                 }
                 let mut changes = changed(tenant, app)?.1;
                 if plan.preview_route().is_none() {

@@ -4,8 +4,8 @@
 use super::{Change, Record, Revision, State, revalidate};
 use crate::command::check_digest;
 use crate::users::{
-    MAX_SESSIONS, MAX_SESSIONS_PER_USER, Session, User, check_password_hash, check_sealed,
-    check_user_roles,
+    Enrollment, LOGIN_ATTEMPTS, LOGIN_WINDOW_MS, MAX_SESSIONS, MAX_SESSIONS_PER_USER, Session,
+    User, check_password_hash, check_sealed, check_user_roles,
 };
 use crate::{Command, Name, Outcome, Rejection};
 
@@ -67,9 +67,58 @@ impl State {
                     changes.push(change(Record::Session, name, true));
                 }
             }
-            Command::SetUserTotp { name, sealed } => {
-                self.existing_user(name)?;
+            Command::SetUserTotp {
+                name,
+                sealed,
+                code_sha256,
+                now_unix_ms,
+            } => {
+                let user = self.existing_user(name)?;
                 check_sealed(sealed)?;
+                if let Some(code) = code_sha256 {
+                    let valid = user
+                        .totp_enrollment
+                        .as_ref()
+                        .is_some_and(|e| &e.sha256 == code && e.expires_unix_ms > *now_unix_ms);
+                    if !valid {
+                        return Err(Rejection::invalid(
+                            "enrollment_code",
+                            "(hidden)",
+                            "the one-time enrollment code an admin made for this user, not used and not expired",
+                        ));
+                    }
+                }
+                changes.push(change(Record::User, name, false));
+            }
+            Command::AllowTotpEnrollment {
+                name, code_sha256, ..
+            } => {
+                self.existing_user(name)?;
+                check_digest(code_sha256).map_err(|_| {
+                    Rejection::invalid(
+                        "code_sha256",
+                        code_sha256,
+                        "64 lowercase hex digits (a sha256)",
+                    )
+                })?;
+                changes.push(change(Record::User, name, false));
+            }
+            Command::ReserveLogin { name, now_unix_ms } => {
+                // Not a user: nothing to count (and nothing that tells a
+                // guesser so).
+                let Some(user) = self.users.get(name) else {
+                    return Ok((Outcome::Applied, changes));
+                };
+                if let Some(wait) = user.login_wait_secs(*now_unix_ms) {
+                    return Err(Rejection::invalid(
+                        "login",
+                        name,
+                        format!(
+                            "at most {LOGIN_ATTEMPTS} login attempts in {} minutes; try again in {wait} s",
+                            LOGIN_WINDOW_MS / 60_000
+                        ),
+                    ));
+                }
                 changes.push(change(Record::User, name, false));
             }
             Command::ConfirmUserTotp { name, step } | Command::AcceptTotpStep { name, step } => {
@@ -90,6 +139,11 @@ impl State {
                 }
                 check_step(user, *step)?;
                 changes.push(change(Record::User, name, false));
+                if matches!(command, Command::ConfirmUserTotp { .. })
+                    && self.sessions_of(name).next().is_some()
+                {
+                    changes.push(change(Record::Session, name, true));
+                }
             }
             Command::CreateSession {
                 session,
@@ -118,6 +172,9 @@ impl State {
                         session.mfa,
                         "true exactly when the login's TOTP step is accepted with it",
                     ));
+                }
+                if user.login_attempts > 0 && totp_step.is_none() {
+                    changes.push(change(Record::User, &session.user, false));
                 }
                 if let Some(step) = totp_step {
                     if !user.totp_confirmed {
@@ -184,6 +241,9 @@ impl State {
                     totp_confirmed: false,
                     totp_last_step: 0,
                     created: revision,
+                    login_attempts: 0,
+                    login_window_ms: 0,
+                    totp_enrollment: None,
                 });
                 user.password_hash = password_hash.clone();
                 user.roles = roles.clone();
@@ -192,13 +252,39 @@ impl State {
                 self.sessions.retain(|_, s| &s.user != name);
                 self.users.remove(name);
             }
-            Command::SetUserTotp { name, sealed } => {
+            Command::SetUserTotp { name, sealed, .. } => {
                 if let Some(user) = self.users.get_mut(name) {
                     user.totp_sealed = Some(sealed.clone());
                     user.totp_confirmed = false;
+                    user.totp_enrollment = None;
+                }
+            }
+            Command::AllowTotpEnrollment {
+                name,
+                code_sha256,
+                expires_unix_ms,
+            } => {
+                if let Some(user) = self.users.get_mut(name) {
+                    user.totp_enrollment = Some(Enrollment {
+                        sha256: code_sha256.clone(),
+                        expires_unix_ms: *expires_unix_ms,
+                    });
+                }
+            }
+            Command::ReserveLogin { name, now_unix_ms } => {
+                if let Some(user) = self.users.get_mut(name) {
+                    let window_over =
+                        *now_unix_ms >= user.login_window_ms.saturating_add(LOGIN_WINDOW_MS);
+                    if window_over || user.login_attempts == 0 {
+                        user.login_attempts = 0;
+                        user.login_window_ms = *now_unix_ms;
+                    }
+                    user.login_attempts += 1;
                 }
             }
             Command::ConfirmUserTotp { name, step } => {
+                // Sessions made before the second factor end with it.
+                self.sessions.retain(|_, s| &s.user != name);
                 if let Some(user) = self.users.get_mut(name) {
                     user.totp_confirmed = true;
                     user.totp_last_step = *step;
@@ -227,8 +313,11 @@ impl State {
                 }
                 self.sessions
                     .insert(session.sha256.clone(), session.clone());
-                if let (Some(step), Some(user)) = (totp_step, self.users.get_mut(&session.user)) {
-                    user.totp_last_step = *step;
+                if let Some(user) = self.users.get_mut(&session.user) {
+                    user.login_attempts = 0;
+                    if let Some(step) = totp_step {
+                        user.totp_last_step = *step;
+                    }
                 }
             }
             Command::DeleteSession { sha256 } => {
@@ -274,6 +363,8 @@ mod tests {
             .apply(&Command::SetUserTotp {
                 name: name("ann"),
                 sealed: "v1:abc".into(),
+                code_sha256: None,
+                now_unix_ms: 0,
             })
             .unwrap();
         state
