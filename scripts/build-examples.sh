@@ -2,7 +2,8 @@
 # scripts/build-examples.sh — builds the C example(s) under examples/ to wasm.
 #
 # Compiles examples/wagi/hello.c into examples/build/wagi-hello.wasm (a WASI
-# preview1 command module, WAGI app) and examples/wasi/files.c into
+# preview1 command module, WAGI app), examples/wagi/env.c into
+# examples/build/wagi-env.wasm and examples/wasi/files.c into
 # examples/build/files.wasm with Debian's clang + wasi-libc.
 # On Debian the wasi-libc "sysroot" is /usr (headers in
 # /usr/include/wasm32-wasi, libraries in /usr/lib/wasm32-wasi); clang's
@@ -65,6 +66,7 @@ build() {
 }
 build "$SRC" "$OUT"
 build "$ROOT/examples/wasi/files.c" "$OUT_DIR/files.wasm"
+build "$ROOT/examples/wagi/env.c" "$OUT_DIR/wagi-env.wasm"
 
 # The microVM tier's programs (examples/microvm): static x86-64 Linux
 # executables, each built twice, with musl (musl-gcc, Debian's musl-tools)

@@ -34,6 +34,7 @@ pub mod backup;
 mod blob_copy;
 pub mod blobs;
 mod clock;
+pub mod credentials;
 mod data_dir;
 mod durable;
 pub mod exposition;

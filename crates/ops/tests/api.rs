@@ -2,7 +2,7 @@
 //! plane: `State::apply` behind a mutex, blobs in a map.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -251,7 +251,20 @@ impl Reply {
 /// response until the server closes it. Writing and reading overlap, so
 /// a server that answers before reading the whole body is seen too.
 async fn raw(addr: SocketAddr, request: Vec<u8>) -> Reply {
-    let stream = TcpStream::connect(addr).await.unwrap();
+    raw_from(None, addr, request).await
+}
+
+/// [`raw`] from the local address `from` (any of 127.0.0.0/8): what
+/// another client looks like to the API's per-address limits.
+async fn raw_from(from: Option<IpAddr>, addr: SocketAddr, request: Vec<u8>) -> Reply {
+    let stream = match from {
+        None => TcpStream::connect(addr).await.unwrap(),
+        Some(ip) => {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(SocketAddr::new(ip, 0)).unwrap();
+            socket.connect(addr).await.unwrap()
+        }
+    };
     let (mut read, mut write) = stream.into_split();
     let writer = tokio::spawn(async move {
         let _ = write.write_all(&request).await;
@@ -575,6 +588,7 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/users/{name}", vec!["delete"]),
         ("/api/v1/users/{name}/totp", vec!["post"]),
         ("/api/v1/users/{name}/totp/confirm", vec!["post"]),
+        ("/api/v1/users/{name}/totp/enrollment-code", vec!["post"]),
         ("/api/v1/session", vec!["get", "post", "delete"]),
         ("/api/v1/slos", vec!["get"]),
         ("/api/v1/tenants/{tenant}/apps/{app}/logs", vec!["get"]),
@@ -607,6 +621,7 @@ async fn health_and_openapi_need_no_token() {
             "/api/v1/tenants/{tenant}/apps/{app}/autopilot/forecast",
             vec!["get"],
         ),
+        ("/api/v1/route-conflicts", vec!["get"]),
     ];
     assert_eq!(paths.len(), expected.len());
     for (path, methods) in expected {
@@ -1696,7 +1711,7 @@ async fn viewers_read_operators_change_apps_and_admins_everything() {
         &operator,
         "POST",
         "/api/v1/tenants/acme/apps",
-        json!({"name": "blog", "route": "/blog"}),
+        json!({"name": "blog", "route": "/blog", "host": "blog.acme.example"}),
     )
     .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
@@ -1792,12 +1807,42 @@ async fn an_address_guessing_tokens_is_locked_out() {
         let r = call(addr, "GET", "/api/v1/apps", Some("guess"), None, b"").await;
         assert_eq!(r.status, 401);
     }
-    // Locked out now, even with a good token; health still answers.
-    let r = call(addr, "GET", "/api/v1/apps", Some(ADMIN), None, b"").await;
+    // Locked out now: another guess is refused before its token is
+    // looked at; health still answers.
+    let r = call(addr, "GET", "/api/v1/apps", Some("guess"), None, b"").await;
     assert_eq!(r.status, 429);
     assert_eq!(r.error().0, "too_many_requests");
     let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
+    // A good token still gets in: whoever shares the address cannot lock
+    // the operators out.
+    let r = call(addr, "GET", "/api/v1/apps", Some(ADMIN), None, b"").await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn requests_without_a_token_lock_nobody_out() {
+    let plane = Arc::new(Fake::new());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _task = ops::api::serve_with(listener, plane, None, 3);
+    // What any web page can make a browser send: no credential, or a
+    // planted session cookie.
+    for _ in 0..10 {
+        let r = call(addr, "GET", "/api/v1/apps", None, None, b"").await;
+        assert_eq!(r.status, 401);
+        let planted = Cookie {
+            cookie: format!("__Host-dwcp_session={}", "0".repeat(64)),
+            csrf: String::new(),
+        };
+        let r = with_cookie(addr, &planted, false, "GET", "/api/v1/apps", Value::Null).await;
+        assert_eq!(r.status, 401);
+    }
+    // A guess is still only the first of its three.
+    let r = call(addr, "GET", "/api/v1/apps", Some("guess"), None, b"").await;
+    assert_eq!(r.status, 401);
+    let r = call(addr, "GET", "/api/v1/apps", Some(ADMIN), None, b"").await;
+    assert_eq!(r.status, 200);
     assert_eq!(
         call(addr, "GET", "/api/v1/health", None, None, b"")
             .await
@@ -2005,7 +2050,17 @@ async fn login(addr: SocketAddr, user: &str, password: &str, totp: Option<&str>)
     .await
 }
 
-/// A logged-in session: its cookie (`dwcp_session=…`) and CSRF token.
+/// A login without TOTP sent from the local address `from`.
+async fn login_from(from: &str, addr: SocketAddr, user: &str, password: &str) -> Reply {
+    let body = json!({"user": user, "password": password}).to_string();
+    let request = format!(
+        "POST /api/v1/session HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    raw_from(Some(from.parse().unwrap()), addr, request.into_bytes()).await
+}
+
+/// A logged-in session: its cookie (`__Host-dwcp_session=…`) and CSRF token.
 struct Cookie {
     cookie: String,
     csrf: String,
@@ -2117,7 +2172,7 @@ async fn users_log_in_with_a_password_and_a_totp_code() {
     let r = login(addr, "ann", PASSWORD, None).await;
     assert_eq!(r.status, 201, "{:?}", r.json());
     let set = r.header("set-cookie").unwrap();
-    assert!(set.starts_with("dwcp_session="), "{set}");
+    assert!(set.starts_with("__Host-dwcp_session="), "{set}");
     for flag in [
         "Path=/",
         "HttpOnly",
@@ -2161,8 +2216,8 @@ async fn users_log_in_with_a_password_and_a_totp_code() {
     let session = logged_in(addr, "ann", Some(&code)).await;
     assert_eq!(
         server.plane.revision(),
-        before + 1,
-        "one entry: session and step"
+        before + 2,
+        "two entries: the attempt reserved, then the session and step"
     );
     // The same code again is a replay.
     let r = login(addr, "ann", PASSWORD, Some(&code)).await;
@@ -2173,7 +2228,11 @@ async fn users_log_in_with_a_password_and_a_totp_code() {
             .unwrap()
             .contains("already used")
     );
-    assert_eq!(server.plane.revision(), before + 1, "nothing saved");
+    assert_eq!(
+        server.plane.revision(),
+        before + 3,
+        "nothing saved but the attempt"
+    );
 
     // Who am I, by cookie.
     let r = with_cookie(addr, &session, false, "GET", "/api/v1/session", Value::Null).await;
@@ -2202,7 +2261,7 @@ async fn users_log_in_with_a_password_and_a_totp_code() {
             .unwrap()
             .contains("x-csrf-token")
     );
-    assert_eq!(server.plane.revision(), before + 1);
+    assert_eq!(server.plane.revision(), before + 3);
     let r = with_cookie(
         addr,
         &session,
@@ -2303,12 +2362,13 @@ async fn failed_logins_are_rate_limited_per_user_and_address() {
     let server = start().await;
     let addr = server.addr;
     make_user(addr, "bob", json!({"*": "viewer"})).await;
-    let (revision, writes) = (server.plane.revision(), server.plane.writes());
+    make_user(addr, "carol", json!({"*": "viewer"})).await;
     for i in 0..5 {
         let r = login(addr, "bob", "not the password", None).await;
         assert_eq!(r.status, 401, "failure {i}");
     }
-    // Locked now, even with the right password; nothing was saved.
+    // Limited now, even with the right password; nothing was saved.
+    let revision = server.plane.revision();
     let r = login(addr, "bob", PASSWORD, None).await;
     assert_eq!(r.status, 429);
     assert_eq!(r.error().0, "too_many_requests");
@@ -2317,10 +2377,22 @@ async fn failed_logins_are_rate_limited_per_user_and_address() {
     // The address too: another user from it waits as well.
     let r = login(addr, "carol", PASSWORD, None).await;
     assert_eq!(r.status, 429);
-    assert_eq!(
-        (server.plane.revision(), server.plane.writes()),
-        (revision, writes)
+    // The user from another address (another node would be the same: the
+    // count is in the replicated state).
+    let r = login_from("127.0.0.2", addr, "bob", PASSWORD).await;
+    assert_eq!(r.status, 429, "{:?}", r.json());
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("for this user"),
+        "{:?}",
+        r.json()
     );
+    assert_eq!(server.plane.revision(), revision);
+    // Another user from another address is not held back.
+    let r = login_from("127.0.0.3", addr, "carol", PASSWORD).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
     // Tokens still work from that address (a different lockout).
     let r = admin(addr, "GET", "/api/v1/users", Value::Null).await;
     assert_eq!(r.status, 200);
@@ -2335,6 +2407,117 @@ async fn failed_logins_are_rate_limited_per_user_and_address() {
     )
     .await;
     assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn enrolling_a_second_factor_needs_an_admin_s_code() {
+    let server = start().await;
+    let addr = server.addr;
+    // An admin without TOTP yet: what a stolen password gives.
+    make_user(addr, "ann", json!({"*": "admin"})).await;
+    let ann = logged_in(addr, "ann", None).await;
+    let enroll_self =
+        |body: Value| with_cookie(addr, &ann, true, "POST", "/api/v1/users/ann/totp", body);
+    let r = enroll_self(Value::Null).await;
+    assert_eq!(r.status, 403, "{:?}", r.json());
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("enrollment_code")
+    );
+    // Nor may that login make itself a code.
+    let r = with_cookie(
+        addr,
+        &ann,
+        true,
+        "POST",
+        "/api/v1/users/ann/totp/enrollment-code",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{:?}", r.json());
+    let r = enroll_self(json!({"enrollment_code": "guess"})).await;
+    assert_eq!(
+        (r.status, r.error().1.as_deref()),
+        (400, Some("enrollment_code"))
+    );
+    let r = enroll_self(json!({"enrollment_code": 1, "x": 2})).await;
+    assert_eq!(r.status, 400);
+
+    // An admin (here the token) makes a one-time code; the user enrolls
+    // with it, once.
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/users/ann/totp/enrollment-code",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let code = r.json()["enrollment_code"].as_str().unwrap().to_string();
+    let r = enroll_self(json!({"enrollment_code": code})).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let secret = r.json()["secret"].as_str().unwrap().to_string();
+    let r = enroll_self(json!({"enrollment_code": code})).await;
+    assert_eq!(
+        (r.status, r.error().1.as_deref()),
+        (400, Some("enrollment_code")),
+        "used up"
+    );
+
+    // Confirming ends the sessions made before the second factor, the
+    // confirming one included (its cookie is cleared).
+    let other = logged_in(addr, "ann", None).await;
+    let now = steady_now().await;
+    let totp = ops::totp::code_at(&secret, now).unwrap();
+    let r = with_cookie(
+        addr,
+        &ann,
+        true,
+        "POST",
+        "/api/v1/users/ann/totp/confirm",
+        json!({"code": totp}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    for old in [&ann, &other] {
+        let r = with_cookie(addr, old, false, "GET", "/api/v1/session", Value::Null).await;
+        assert_eq!(r.status, 401, "a session from before the second factor");
+    }
+}
+
+#[tokio::test]
+async fn a_parallel_burst_of_logins_gets_at_most_the_allowed_guesses() {
+    let server = start().await;
+    let addr = server.addr;
+    make_user(addr, "bob", json!({"*": "viewer"})).await;
+    // 40 wrong passwords at once, from eight addresses (as from eight
+    // nodes' clients): the attempts are reserved before the password is
+    // checked, so only the user's five are checked at all.
+    let burst: Vec<_> = (0..40)
+        .map(|i| {
+            let from = format!("127.0.0.{}", 10 + i % 8);
+            tokio::spawn(async move { login_from(&from, addr, "bob", "a wrong guess!").await })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for answer in burst {
+        *statuses.entry(answer.await.unwrap().status).or_insert(0) += 1;
+    }
+    assert_eq!(
+        statuses,
+        [
+            (401, state::users::LOGIN_ATTEMPTS),
+            (429, 40 - state::users::LOGIN_ATTEMPTS)
+        ]
+        .into(),
+        "401: a password checked; 429: refused before"
+    );
+    // And then the right password waits too, from anywhere.
+    let r = login_from("127.0.0.30", addr, "bob", PASSWORD).await;
+    assert_eq!(r.status, 429);
 }
 
 #[tokio::test]
@@ -2355,7 +2538,7 @@ async fn users_act_by_their_role_in_each_tenant() {
         true,
         "POST",
         "/api/v1/tenants/acme/apps",
-        json!({"name": "blog", "route": "/blog"}),
+        json!({"name": "blog", "route": "/blog", "host": "blog.acme.example"}),
     )
     .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
@@ -2439,7 +2622,9 @@ async fn users_act_by_their_role_in_each_tenant() {
         Value::Null,
     )
     .await;
-    assert_eq!(r.status, 201, "{:?}", r.json());
+    // Nor their own without an admin's one-time code (see
+    // `enrolling_a_second_factor_needs_an_admin_s_code`).
+    assert_eq!(r.status, 403, "{:?}", r.json());
 }
 
 #[tokio::test]
@@ -2494,7 +2679,7 @@ async fn admin_actions_need_a_login_that_passed_totp() {
         true,
         "POST",
         "/api/v1/tenants/acme/apps",
-        json!({"name": "blog", "route": "/blog"}),
+        json!({"name": "blog", "route": "/blog", "host": "blog.acme.example"}),
     )
     .await;
     assert_eq!(r.status, 201, "{:?}", r.json());

@@ -51,8 +51,13 @@ pub struct UpArgs {
     /// Where the HTTP API listens.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:7070")]
     api: SocketAddr,
-    /// Where the gateway serves the deployed apps over HTTP.
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
+    /// Where the gateway serves the deployed apps over HTTP. By default on
+    /// another loopback address than the API's (127.0.2.N for node N in
+    /// the README's examples, apart from the 127.0.0.N the nodes' APIs
+    /// use): a browser shares a host's cookies between its ports, so apps'
+    /// pages must not share the dashboard's host (in production: separate
+    /// host names, docs/security.md).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.2.1:8080")]
     gateway: SocketAddr,
     /// The region of a new node (default `local`; with --topology, the
     /// region of --node).
@@ -359,6 +364,7 @@ fn serve(args: UpArgs) -> Result<()> {
                 .await
                 .context("deploying the example app")?;
         }
+        let conflicts = tokio::spawn(warn_route_conflicts(node.clone()));
         let advertising = tokio::spawn(advertise(
             node.clone(),
             args.api.to_string(),
@@ -390,6 +396,7 @@ fn serve(args: UpArgs) -> Result<()> {
         if let Some(task) = backing_up {
             task.abort();
         }
+        conflicts.abort();
         cluster::say!("", "stopping node {}", node.id());
         server.abort();
         ingress.abort();
@@ -597,6 +604,15 @@ fn announce(node: &ClusterNode, started: &Started, args: &UpArgs) {
         "API at http://{} (OpenAPI document: /api/v1/openapi.json)",
         args.api
     );
+    if shares_host(args.api, args.gateway) {
+        cluster::say!(
+            warn,
+            "",
+            "the API (and dashboard) at {} and the gateway at {} share a host: a browser sends the dashboard's cookie to apps' pages there (the gateway strips it before an app sees it), and the pages are same-site with the dashboard; give them separate host names (docs/security.md)",
+            args.api,
+            args.gateway
+        );
+    }
     cluster::say!(
         "",
         "apps served at http://{}{}",
@@ -631,7 +647,14 @@ fn announce(node: &ClusterNode, started: &Started, args: &UpArgs) {
     }
 }
 
-/// The app a new cluster starts with, so that `curl localhost:8080/hello`
+/// Whether a browser could reach the API and the gateway under one host
+/// name (and so share cookies between them): the same address, or either
+/// listening on every address.
+fn shares_host(api: SocketAddr, gateway: SocketAddr) -> bool {
+    api.ip() == gateway.ip() || api.ip().is_unspecified() || gateway.ip().is_unspecified()
+}
+
+/// The app a new cluster starts with, so that `curl 127.0.2.1:8080/hello`
 /// answers at once: `examples/wagi/hello.wat`, deployed as `default/hello`.
 const EXAMPLE_APP: &[u8] = include_bytes!("../../../../examples/wagi/hello.wat");
 
@@ -687,6 +710,42 @@ async fn deploy_example(node: &ClusterNode) -> Result<()> {
     Ok(())
 }
 
+/// Warns on stderr, once the state can be read, of apps of different
+/// tenants whose routes break the routing rules (a state written before
+/// they were checked, `state::claims`); `GET /api/v1/route-conflicts`
+/// lists the same.
+async fn warn_route_conflicts(node: Arc<ClusterNode>) {
+    // A node may start while the cluster has no quorum: try again until a
+    // linearizable read answers.
+    const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+    let conflicts = loop {
+        match node.read(|s| s.route_conflicts()).await {
+            Ok(conflicts) => break conflicts,
+            Err(_) => tokio::time::sleep(RETRY).await,
+        }
+    };
+    for c in conflicts {
+        let describe = |c: &state::claims::Claim| {
+            format!(
+                "{}/{} ({} {} on {})",
+                c.tenant,
+                c.app,
+                c.kind,
+                c.route,
+                c.host.as_deref().unwrap_or("every host")
+            )
+        };
+        cluster::say!(
+            warn,
+            "",
+            "apps of two tenants break the routing rule on {}: {} and {}; move or delete one (GET /api/v1/route-conflicts lists them)",
+            c.rule,
+            describe(&c.first),
+            describe(&c.second)
+        );
+    }
+}
+
 /// Says on stderr when this node's role, the leader or the membership
 /// changes, so an operator can follow elections in the log. A restarted
 /// node's idea of the leader is its saved vote, which may be stale: it is
@@ -732,5 +791,26 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_api_and_gateway_are_on_separate_hosts() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            up: UpArgs,
+        }
+        let args = Cli::parse_from(["dwcp"]).up;
+        assert!(!shares_host(args.api, args.gateway), "{args:?}");
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(shares_host(at("127.0.0.1:7070"), at("127.0.0.1:8080")));
+        assert!(shares_host(at("10.0.0.1:7070"), at("0.0.0.0:8080")));
+        assert!(!shares_host(at("10.0.0.1:7070"), at("10.0.0.2:8080")));
     }
 }

@@ -533,17 +533,36 @@ pub fn exchange(
     body: Option<&[u8]>,
     content_type: &str,
 ) -> std::io::Result<Answer> {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Host", addr)];
+    if let Some(b) = &bearer {
+        headers.push(("Authorization", b));
+    }
+    if body.is_some() {
+        headers.push(("Content-Type", content_type));
+    }
+    request(timeout, addr, method, path, &headers, body)
+}
+
+/// One HTTP/1.1 request with `Connection: close` and the headers given
+/// (`Host` among them; `Content-Length` is added for a body); the whole
+/// answer.
+pub fn request(
+    timeout: Duration,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<Answer> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(timeout))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     if let Some(b) = body {
-        head.push_str(&format!(
-            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
+        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
     }
     head.push_str("\r\n");
     // A server may answer (413) and close before the whole body is sent:

@@ -125,6 +125,25 @@ impl Browser {
             .to_string()
     }
 
+    /// The cookies the browser holds for the page's address, HttpOnly
+    /// ones included (WebDriver sees what scripts cannot): each an object
+    /// with `name`, `value`, `path`, `secure`, `httpOnly`, `sameSite`.
+    pub fn cookies(&self) -> Vec<Value> {
+        self.call("GET", &self.session_path("/cookie"), Value::Null)
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Adds a cookie for the page's address (path `/`).
+    pub fn add_cookie(&self, name: &str, value: &str) {
+        self.call(
+            "POST",
+            &self.session_path("/cookie"),
+            json!({ "cookie": { "name": name, "value": value, "path": "/" } }),
+        );
+    }
+
     /// Runs `script` (a function body) in the page; what it returns.
     pub fn script(&self, script: &str) -> Value {
         self.call(

@@ -8,7 +8,7 @@
 //! scheduler has run). Otherwise the route forwards to the region's nodes
 //! that hold it (their peer addresses: forwarding goes over mutual TLS).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use state::{Deployment, Name, State, Version, VersionConfig};
 
@@ -55,6 +55,16 @@ pub struct WantedRoute {
     /// The deployed version's configuration (timeout, warm).
     pub config: VersionConfig,
     pub serving: Serving,
+}
+
+/// The tenant each host named by an app belongs to (`state::claims`: one
+/// tenant per host), deployed or not: the gateway answers on such a host
+/// only with that tenant's routes.
+pub fn host_owners(state: &State) -> HashMap<String, Name> {
+    state
+        .apps()
+        .filter_map(|a| Some((a.host.clone()?, a.tenant.clone())))
+        .collect()
 }
 
 /// The routes the gateway of `node` in `region` should serve, ordered by

@@ -16,6 +16,7 @@ mod usage;
 
 pub use desired::{Serving, WantedRoute, WantedVersion, wanted_routes};
 pub use faults::{FAULTS_FILE, TestFaults};
+pub use desired::{Serving, WantedRoute, WantedVersion, host_owners, wanted_routes};
 pub use peers::{ClusterPeers, GatewayIngress, connect};
 pub use report::{Observed, REPORT_EVERY, REPORT_EVERY_DURING_ROLLOUTS, node_report};
 pub use usage::{Resources, UsageProbe, dir_bytes, machine_memory_bytes, resident_bytes};
@@ -76,19 +77,23 @@ pub async fn run(
         let name = node.name();
         let mut prepared = Prepared::new();
         let mut failed = Failed::new();
-        let mut last: Option<Vec<WantedRoute>> = None;
+        let mut last: Option<(Vec<WantedRoute>, HashMap<String, Name>)> = None;
         let mut complete = true;
         loop {
             let (revision, wanted) = {
                 let state = node.replica().read_local();
-                (state.revision(), wanted_routes(&state, &name, &region))
+                (
+                    state.revision(),
+                    (wanted_routes(&state, &name, &region), host_owners(&state)),
+                )
             };
             if last.as_ref() != Some(&wanted) || !complete {
                 complete = reconcile(
                     &node,
                     &gateway,
                     &engine,
-                    &wanted,
+                    &wanted.0,
+                    &wanted.1,
                     &mut prepared,
                     &mut failed,
                 )
@@ -109,6 +114,7 @@ async fn reconcile(
     gateway: &Gateway,
     engine: &Arc<WasmEngine>,
     wanted: &[WantedRoute],
+    owners: &HashMap<String, Name>,
     prepared: &mut Prepared,
     failed: &mut Failed,
 ) -> bool {
@@ -172,7 +178,7 @@ async fn reconcile(
     }
     *prepared = keep;
     match RouteTable::new(routes) {
-        Ok(table) => gateway.set_routes(table),
+        Ok(table) => gateway.set_routes(table.with_owners(owners.clone())),
         Err(e) => cluster::say!("agent", "the route table is not valid: {e}"),
     }
     complete

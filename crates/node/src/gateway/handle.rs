@@ -98,6 +98,9 @@ impl Gateway {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (mut parts, body) = request.into_parts();
+        // Before anything reads the headers: no guest (nor a peer it is
+        // forwarded to) sees DWCP's credentials.
+        super::guard::strip_credentials(&mut parts.headers);
         let id = forwarded_id(&parts).unwrap_or_else(|| self.ids.next());
         // The guest and a forwarded hop see this gateway's span as the
         // parent (`trace_context.rs`); a second `traceparent` is dropped.

@@ -33,6 +33,7 @@ mod app;
 mod breaker;
 mod exposition;
 mod forward;
+mod guard;
 mod handle;
 mod metrics;
 mod reply;

@@ -16,6 +16,7 @@
 //! | 500 | a [`SandboxError::code`] | the app trapped, hit a limit or could not start |
 //! | 500 | `bad_cgi` | the app's stdout is not a CGI response |
 //! | 500 | `response_too_large` | the app's response is larger than the route allows |
+//! | 500 | `refused_header` | the app set one of DWCP's cookies, or `clear-site-data` |
 //! | 500 | `internal` | the thread that ran the sandbox panicked |
 //! | (499) | `client_gone` | the client left before the answer: logged and counted, never sent |
 //!
@@ -217,6 +218,13 @@ pub(crate) fn from_cgi(
         if REFUSED_HEADERS.contains(&name.as_str()) {
             continue;
         }
+        if let Some(why) = super::guard::refused_header(&name, &value) {
+            return Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "refused_header",
+                format!("{what} sent a header a guest may not send: {why}"),
+            ));
+        }
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| bad_cgi(format!("`{name}` is not a valid header name")))?;
         let value = HeaderValue::from_str(&value)
@@ -262,6 +270,13 @@ mod tests {
         assert_eq!(e.code, "bad_cgi");
         let e = from_cgi(&out(b"x\x01y: 1\n\n"), 1024, 1024, "app").unwrap_err();
         assert_eq!(e.code, "bad_cgi");
+        for refused in [
+            &b"set-cookie: __Host-dwcp_session=stolen; Path=/; Secure\n\n"[..],
+            b"clear-site-data: \"cookies\"\n\n",
+        ] {
+            let e = from_cgi(&out(refused), 1024, 1024, "app").unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (500, "refused_header"));
+        }
         let e = from_cgi(&out(b"\n\n12345"), 1024, 4, "app").unwrap_err();
         assert_eq!(e.code, "response_too_large");
         let mut cut = out(b"\n\n1234");

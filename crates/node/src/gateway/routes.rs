@@ -9,7 +9,9 @@
 //! `/hello` and `/hello/x`, not `/hellox`; `/` matches every path). Routes
 //! that name the request's host are tried first, longest prefix first; only
 //! when none of them matches are the routes without a host tried, again
-//! longest prefix first. Hosts compare without the port and case.
+//! longest prefix first — on a host that routes name, only those of the
+//! host's tenant (a host belongs to one tenant: no other tenant's app
+//! answers on its origin). Hosts compare without the port and case.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -139,6 +141,10 @@ pub struct RouteTable {
     by_host: HashMap<String, Vec<usize>>,
     /// Routes without a host, longest prefix first.
     any_host: Vec<usize>,
+    /// The tenant each named host (lowercase) belongs to, from the state
+    /// (`state::claims`): also the hosts of apps not deployed yet, whose
+    /// routes are not in the table.
+    owners: HashMap<String, Name>,
 }
 
 /// A route that matched a request, and how the path splits around it.
@@ -240,6 +246,15 @@ impl RouteTable {
         Ok(table)
     }
 
+    /// The table, with the tenant each named host belongs to (hosts
+    /// lowercase): on such a host only that tenant's routes answer, the
+    /// routes for every host included. Without it, a host belongs to the
+    /// tenant of the routes that name it.
+    pub fn with_owners(mut self, owners: HashMap<String, Name>) -> RouteTable {
+        self.owners = owners;
+        self
+    }
+
     /// The routes, in the order given.
     pub fn routes(&self) -> &[Route] {
         &self.routes
@@ -247,20 +262,29 @@ impl RouteTable {
 
     /// The route serving `path` on `host` (which may carry a port), if any.
     pub fn find<'a>(&'a self, host: Option<&str>, path: &'a str) -> Option<Match<'a>> {
-        let host = host.map(host_without_port);
+        let host = host.map(host_without_port).map(|h| {
+            if h.bytes().any(|b| b.is_ascii_uppercase()) {
+                std::borrow::Cow::Owned(h.to_ascii_lowercase())
+            } else {
+                std::borrow::Cow::Borrowed(h)
+            }
+        });
         let host_routes = host
-            .and_then(|h| {
-                if h.bytes().any(|b| b.is_ascii_uppercase()) {
-                    self.by_host.get(&h.to_ascii_lowercase())
-                } else {
-                    self.by_host.get(h)
-                }
-            })
+            .as_deref()
+            .and_then(|h| self.by_host.get(h))
             .map(Vec::as_slice)
             .unwrap_or(&[]);
+        // On a host that belongs to a tenant, the routes for every host
+        // answer only for that tenant.
+        let owner = host
+            .as_deref()
+            .and_then(|h| self.owners.get(h))
+            .or_else(|| host_routes.first().map(|&i| &self.routes[i].app.tenant));
+        let of_host_tenant =
+            |i: &&usize| owner.is_none_or(|owner| &self.routes[**i].app.tenant == owner);
         host_routes
             .iter()
-            .chain(&self.any_host)
+            .chain(self.any_host.iter().filter(of_host_tenant))
             .find_map(|&i| {
                 let route = &self.routes[i];
                 prefix_rest(&route.prefix, path).map(|rest| (route, rest))
@@ -435,6 +459,49 @@ mod tests {
             app(Some("other.example"), "/api/v2"),
             owned("api-v2", "/api/v2", "")
         );
+
+        // Another tenant's route for every host does not answer on a host
+        // a tenant's routes name.
+        let mut theirs = bare(None, "/b", "theirs");
+        theirs.app.tenant = Name::new("tenant", "other").unwrap();
+        let shared = RouteTable::new(vec![
+            bare(Some("a.test"), "/a", "a"),
+            bare(None, "/c", "c"),
+            theirs,
+        ])
+        .unwrap();
+        assert!(shared.find(Some("a.test"), "/b").is_none(), "not theirs");
+        assert_eq!(
+            shared
+                .find(Some("a.test"), "/c")
+                .unwrap()
+                .route
+                .app
+                .app
+                .as_str(),
+            "c"
+        );
+        assert_eq!(
+            shared
+                .find(Some("b.test"), "/b")
+                .unwrap()
+                .route
+                .app
+                .app
+                .as_str(),
+            "theirs"
+        );
+
+        // A host the state says is another tenant's (its app not deployed
+        // yet): no route for every host answers there either.
+        let owned = RouteTable::new(vec![bare(None, "/c", "c")])
+            .unwrap()
+            .with_owners(HashMap::from([(
+                "b.test".to_string(),
+                Name::new("tenant", "other").unwrap(),
+            )]));
+        assert!(owned.find(Some("B.test:80"), "/c").is_none());
+        assert!(owned.find(Some("c.test"), "/c").is_some());
 
         let only_hosted = RouteTable::new(vec![bare(Some("a.test"), "/a", "a")]).unwrap();
         assert!(only_hosted.find(Some("a.test"), "/b").is_none());

@@ -136,6 +136,19 @@ pub(crate) async fn list<P: ControlPlane>(
     json(StatusCode::OK, &List { apps: listed })
 }
 
+#[derive(Serialize)]
+struct Conflicts {
+    conflicts: Vec<state::claims::RouteConflict>,
+}
+
+/// `GET /route-conflicts`: the claims of different tenants that break the
+/// routing rules (`state::claims`); only a state written before they were
+/// checked has any, and `dwcp up` warns of them at start.
+pub(crate) async fn conflicts<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
+    let conflicts = plane.read(|state| state.route_conflicts()).await?;
+    json(StatusCode::OK, &Conflicts { conflicts })
+}
+
 /// `POST /tenants/{tenant}/apps`.
 pub(crate) async fn create<P: ControlPlane>(
     plane: &P,

@@ -87,6 +87,45 @@ impl Caller {
         matches!(self.via, Via::Session { mfa: false, .. })
     }
 
+    /// The tenants this caller's changes are limited to, for
+    /// [`state::Command::Scoped`]: `None` for a token or a user who is an
+    /// operator or admin on every tenant (`*`, who may change every
+    /// tenant's apps anyway), else the tenants where the user is an
+    /// operator or admin.
+    pub fn scope(&self) -> Option<Vec<state::Name>> {
+        let changes_all = |role: Option<&Role>| matches!(role, Some(Role::Admin | Role::Operator));
+        if self.via == Via::Token || changes_all(self.roles.get(state::users::ALL_TENANTS)) {
+            return None;
+        }
+        Some(
+            self.roles
+                .iter()
+                .filter(|(_, role)| changes_all(Some(role)))
+                .filter_map(|(tenant, _)| state::Name::new("tenant", tenant).ok())
+                .collect(),
+        )
+    }
+
+    /// Whether the caller may read what belongs to `tenant`: any role
+    /// there (or on every tenant).
+    pub fn sees(&self, tenant: &str) -> bool {
+        self.role_in(tenant).is_some()
+    }
+
+    /// Refuses, as not found (what the caller may not see does not exist
+    /// for them), a record of a tenant the caller has no role in.
+    pub fn check_sees(&self, tenant: &str, what: &str) -> Result<(), ApiError> {
+        if self.sees(tenant) {
+            return Ok(());
+        }
+        Err(ApiError::not_found(format!("{what} does not exist")))
+    }
+
+    /// The caller's strongest role in any tenant.
+    fn strongest(&self) -> Option<Role> {
+        self.roles.values().copied().reduce(state::users::stronger)
+    }
+
     /// The caller's role in `tenant` (a token's role everywhere).
     pub fn role_in(&self, tenant: &str) -> Option<Role> {
         let here = self.roles.get(tenant).copied();
@@ -98,8 +137,9 @@ impl Caller {
     }
 }
 
-/// The name of the session cookie.
-pub(crate) const SESSION_COOKIE: &str = "dwcp_session";
+/// The name of the session cookie: a `__Host-` cookie (see
+/// `cluster::credentials`, which the gateway strips it by).
+pub(crate) const SESSION_COOKIE: &str = ::cluster::credentials::SESSION_COOKIE;
 /// The header carrying the CSRF token of a cookie-authenticated change.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -248,6 +288,7 @@ fn needs_mfa(route: RouteId, verb: Verb) -> bool {
             | R::ClusterNode
             | R::JoinTokens
             | R::User
+            | R::UserTotpEnrollment
             | R::FailoverApprove
     ) || (route == R::Users && verb != Verb::Get)
         || matches!(route, R::UserTotp | R::UserTotpConfirm)
@@ -282,8 +323,28 @@ fn tenant_of(matched: &Matched) -> Option<&str> {
             | R::TenantAutopilotPredictions
             | R::TenantAutopilotCauses
             | R::AppAutopilotForecast
+            | R::AppSlos
+            | R::AppSlo
     )
     .then(|| matched.param(0))
+}
+
+/// Routes of records that each belong to a tenant the path does not name
+/// (incidents by id, and the lists of SLOs and incidents): a user acts by
+/// their strongest role, and the handler shows or changes only records of
+/// tenants where the user has one ([`Caller::sees`]; the state machine
+/// holds a scoped user's changes to their tenants too).
+fn checked_per_record(route: RouteId) -> bool {
+    use RouteId as R;
+    matches!(
+        route,
+        R::Slos
+            | R::Incidents
+            | R::Incident
+            | R::IncidentAcknowledge
+            | R::IncidentResolve
+            | R::IncidentNotes
+    )
 }
 
 /// Whether `caller` may make this request: a token by its role
@@ -308,15 +369,19 @@ pub(crate) fn permit_request(
     if caller.via == Via::Token {
         return permit(caller.role, route, verb);
     }
-    let role = match tenant_of(matched) {
-        Some(tenant) => caller.role_in(tenant).ok_or_else(|| {
+    let per_record = checked_per_record(route)
+        .then(|| caller.strongest())
+        .flatten();
+    let role = match (per_record, tenant_of(matched)) {
+        (Some(role), _) => role,
+        (None, Some(tenant)) => caller.role_in(tenant).ok_or_else(|| {
             ApiError::forbidden(format!(
                 "user `{}` has no role in tenant `{}`",
                 caller.name,
                 tenant.chars().take(63).collect::<String>()
             ))
         })?,
-        None => match caller.roles.get(state::users::ALL_TENANTS) {
+        (None, None) => match caller.roles.get(state::users::ALL_TENANTS) {
             Some(role) => *role,
             // The cluster-wide findings hold every tenant's: a user with
             // roles in some tenants reads the tenant-scoped routes.
@@ -353,7 +418,7 @@ pub(crate) fn permit_request(
         && (needs_mfa(route, verb) || permit(Role::Operator, route, verb).is_err())
     {
         return Err(ApiError::forbidden(format!(
-            "this needs a login that passed TOTP: enroll (POST /api/v1/users/{0}/totp), confirm a code (POST /api/v1/users/{0}/totp/confirm), then log in again with `totp`",
+            "this needs a login that passed TOTP: enroll (POST /api/v1/users/{0}/totp with the one-time `enrollment_code` an admin made for you), confirm a code (POST /api/v1/users/{0}/totp/confirm), then log in again with `totp`",
             caller.name
         )));
     }
@@ -370,7 +435,13 @@ pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiEr
         Role::Admin => true,
         Role::Join => false,
         // Who may log in, and as what, is for admins to read.
-        _ if matches!(route, R::Users | R::User | R::UserTotp | R::UserTotpConfirm) => false,
+        _ if matches!(
+            route,
+            R::Users | R::User | R::UserTotp | R::UserTotpConfirm | R::UserTotpEnrollment
+        ) =>
+        {
+            false
+        }
         // A backup holds every credential's and password's hash.
         _ if matches!(route, R::Backup | R::BlobContent) => false,
         _ if verb == Verb::Get => true,
@@ -507,10 +578,13 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             COOKIE,
-            HeaderValue::from_static("a=b; dwcp_session=abc ; c=d"),
+            HeaderValue::from_static("a=b; __Host-dwcp_session=abc ; c=d"),
         );
         assert_eq!(session_cookie(&headers), Some("abc"));
-        headers.insert(COOKIE, HeaderValue::from_static("dwcp_sessionx=1"));
-        assert_eq!(session_cookie(&headers), None);
+        // Not the unprefixed name (a sibling host could have set it).
+        for other in ["__Host-dwcp_sessionx=1", "dwcp_session=1"] {
+            headers.insert(COOKIE, HeaderValue::from_static(other));
+            assert_eq!(session_cookie(&headers), None, "{other}");
+        }
     }
 }

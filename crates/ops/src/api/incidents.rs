@@ -10,6 +10,7 @@ use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use state::{Command, Incident, IncidentStatus, Runbook};
 
+use super::auth::Caller;
 use super::body::read_json;
 use super::error::ApiError;
 use super::reply::{Reply, commit, json, with_revision};
@@ -97,14 +98,17 @@ fn filter(query: Option<&str>) -> Result<Filter, ApiError> {
 /// `GET /incidents[?status=open|acknowledged|resolved|unresolved]`, newest first.
 pub(crate) async fn list<P: ControlPlane>(
     plane: &P,
+    caller: &Caller,
     query: Option<&str>,
 ) -> Result<Reply, ApiError> {
     let f = filter(query)?;
+    let caller = caller.clone();
     let list = plane
         .read(move |state| List {
             incidents: state
                 .incidents()
                 .rev()
+                .filter(|i| caller.sees(i.tenant.as_str()))
                 .filter(|i| match f {
                     Filter::All => true,
                     Filter::Unresolved => i.unresolved(),
@@ -130,12 +134,21 @@ fn id_of(id: &str) -> Result<u64, ApiError> {
     })
 }
 
-/// `GET /incidents/{id}`: with its timeline and runbooks.
-pub(crate) async fn show<P: ControlPlane>(plane: &P, id: &str) -> Result<Reply, ApiError> {
+/// `GET /incidents/{id}`: with its timeline and runbooks (404 for an
+/// incident of a tenant the caller has no role in).
+pub(crate) async fn show<P: ControlPlane>(
+    plane: &P,
+    caller: &Caller,
+    id: &str,
+) -> Result<Reply, ApiError> {
     let id = id_of(id)?;
+    let caller = caller.clone();
     let found = plane
         .read(move |state| {
-            state.incident(id).cloned().map(|i| {
+            let seen = state
+                .incident(id)
+                .filter(|i| caller.sees(i.tenant.as_str()));
+            seen.cloned().map(|i| {
                 let runbooks = state
                     .runbooks()
                     .filter(|r| r.alerts.iter().any(|a| a == &i.alert))
@@ -175,12 +188,22 @@ pub(crate) enum Step {
 /// `POST /incidents/{id}/acknowledge|resolve|notes`.
 pub(crate) async fn step<P: ControlPlane>(
     plane: &P,
+    caller: &Caller,
     id: &str,
-    who: String,
     step: Step,
     req: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
     let id = id_of(id)?;
+    let who = caller.audit_name();
+    let tenant = plane
+        .read(move |state| state.incident(id).map(|i| i.tenant.clone()))
+        .await?;
+    // An incident of another tenant does not exist for the caller; the
+    // state machine refuses a scoped caller's change to it as well.
+    match tenant {
+        Some(t) => caller.check_sees(t.as_str(), &format!("incident {id}"))?,
+        None => return Err(ApiError::not_found(format!("incident {id} does not exist"))),
+    }
     let (parts, body) = req.into_parts();
     let body: Text = if parts.headers.contains_key(hyper::header::CONTENT_TYPE) {
         read_json(&parts.headers, body).await?

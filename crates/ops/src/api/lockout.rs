@@ -1,10 +1,14 @@
-//! Failed authentication is rate-limited per client address: after
-//! [`MAX_FAILURES`] requests with an unknown or malformed token within
-//! [`WINDOW`], the address gets 429 (with `Retry-After`) without its token
-//! being looked at, until the window ends (also with a good token: the
-//! address waits). A token cannot be guessed by trying; an authenticated
-//! request forgets the address's earlier failures. Health and the OpenAPI
-//! document are never refused.
+//! Failed authentication is rate-limited per client address (an IPv6 one
+//! by its /64): after [`MAX_FAILURES`] requests with an unknown or
+//! malformed token within [`WINDOW`], the address gets 429 (with
+//! `Retry-After`) until the window ends — except for a request whose token
+//! is good, so that nobody sharing the address locks its operators out. A
+//! token cannot be guessed by trying; an authenticated request forgets the
+//! address's earlier failures. Only a request that sent a token counts: a
+//! request with no credential (which any page a browser loads can make)
+//! or with only a session cookie (256 random bits, not worth guessing, and
+//! a cookie a page on the same host could plant) never does. Health and
+//! the OpenAPI document are never refused.
 //!
 //! The decisions are pure functions of the time they are given; the map
 //! is bounded.
@@ -12,7 +16,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::failures::FailureCounts;
+use super::failures::{FailureCounts, address_key};
 
 /// Failed attempts allowed per address and window.
 pub const MAX_FAILURES: u32 = 10;
@@ -40,17 +44,19 @@ impl Lockout {
 
     /// `Err(seconds to wait)` while `ip` is locked out at `now`.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
-        self.failures.wait(&ip, now).map_or(Ok(()), Err)
+        self.failures
+            .wait(&address_key(ip), now)
+            .map_or(Ok(()), Err)
     }
 
     /// Counts a failed authentication from `ip` at `now`.
     pub fn failed(&self, ip: IpAddr, now: Instant) {
-        self.failures.failed(ip, now);
+        self.failures.failed(address_key(ip), now);
     }
 
     /// Forgets `ip`'s failures (it authenticated).
     pub fn succeeded(&self, ip: IpAddr) {
-        self.failures.forget(&ip);
+        self.failures.forget(&address_key(ip));
     }
 }
 

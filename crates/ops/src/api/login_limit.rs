@@ -1,69 +1,65 @@
-//! Failed logins are rate-limited per user name and per client address:
-//! after [`MAX_FAILURES`] failures (wrong password, wrong or replayed TOTP
-//! code, unknown user) within [`WINDOW`], logins for that user, and from
-//! that address, get 429 with `Retry-After` until the window ends —
-//! without the password being checked. A successful login forgets the
-//! user's failures (not the address's: one good account must not reset
-//! the count of guesses at others).
+//! Logins are limited per client address on each node, and per user over
+//! the whole cluster.
 //!
-//! Per node: each API node counts what it sees (a cluster of N nodes lets
-//! N times as many guesses through, still a handful per window).
+//! - Per user: each attempt is reserved in the replicated state
+//!   ([`state::Command::ReserveLogin`]) before the password is checked, so
+//!   a user gets [`state::users::LOGIN_ATTEMPTS`] attempts per window
+//!   however many requests arrive at once and at however many nodes; a
+//!   successful login clears them.
+//! - Per address (an IPv6 one by its /64), on this node: [`MAX_ATTEMPTS`]
+//!   failed logins in [`WINDOW`], each likewise counted before its password
+//!   is checked and taken back when it succeeds; past them the address
+//!   gets 429 with `Retry-After` until the window ends, for every user.
+//!   A successful login takes back only its own attempt (one good account
+//!   must not reset the count of guesses at others).
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::failures::FailureCounts;
+use super::failures::{FailureCounts, address_key};
 
-/// Failed logins allowed per user and per address in a window.
-pub const MAX_FAILURES: u32 = 5;
+/// Failed logins allowed per address in a window.
+pub const MAX_ATTEMPTS: u32 = 5;
 /// The window failures are counted in.
 pub const WINDOW: Duration = Duration::from_secs(300);
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    User(String),
-    Address(IpAddr),
-}
-
-/// Failures per user and per address.
+/// Failed logins per address.
 pub struct LoginLimiter {
-    failures: FailureCounts<Key>,
+    attempts: FailureCounts<IpAddr>,
 }
 
 impl Default for LoginLimiter {
     fn default() -> Self {
         LoginLimiter {
-            failures: FailureCounts::new(MAX_FAILURES, WINDOW),
+            attempts: FailureCounts::new(MAX_ATTEMPTS, WINDOW),
+        }
+    }
+}
+
+/// An attempt counted for an address until it succeeds.
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    ip: Option<IpAddr>,
+}
+
+impl Attempt<'_> {
+    /// The login succeeded: it does not count against the address.
+    pub fn succeeded(self) {
+        if let Some(ip) = self.ip {
+            self.limiter.attempts.release(&ip);
         }
     }
 }
 
 impl LoginLimiter {
-    fn keys(user: &str, ip: Option<IpAddr>) -> Vec<Key> {
-        let mut keys = vec![Key::User(user.to_string())];
-        keys.extend(ip.map(Key::Address));
-        keys
-    }
-
-    /// `Err(seconds to wait)` while `user` or `ip` is limited at `now`.
-    pub fn check(&self, user: &str, ip: Option<IpAddr>, now: Instant) -> Result<(), u64> {
-        let wait = Self::keys(user, ip)
-            .iter()
-            .filter_map(|k| self.failures.wait(k, now))
-            .max();
-        wait.map_or(Ok(()), Err)
-    }
-
-    /// Counts a failed login for `user` from `ip` at `now`.
-    pub fn failed(&self, user: &str, ip: Option<IpAddr>, now: Instant) {
-        for key in Self::keys(user, ip) {
-            self.failures.failed(key, now);
+    /// Counts a login attempt from `ip` at `now` before it is made, or
+    /// `Err(seconds to wait)` while the address is limited.
+    pub fn reserve(&self, ip: Option<IpAddr>, now: Instant) -> Result<Attempt<'_>, u64> {
+        let ip = ip.map(address_key);
+        if let Some(ip) = ip {
+            self.attempts.reserve(ip, now)?;
         }
-    }
-
-    /// Forgets `user`'s failures (they logged in).
-    pub fn succeeded(&self, user: &str) {
-        self.failures.forget(&Key::User(user.to_string()));
+        Ok(Attempt { limiter: self, ip })
     }
 }
 
@@ -72,25 +68,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn five_failures_limit_the_user_and_the_address() {
+    fn an_address_gets_five_failed_attempts_per_window() {
         let limiter = LoginLimiter::default();
         let (ip, other) = ("10.0.0.1".parse().ok(), "10.0.0.2".parse().ok());
         let t0 = Instant::now();
-        for i in 0..MAX_FAILURES {
-            assert_eq!(limiter.check("ann", ip, t0), Ok(()), "after {i}");
-            limiter.failed("ann", ip, t0);
+        // A good login takes back its attempt.
+        limiter.reserve(ip, t0).unwrap().succeeded();
+        for i in 0..MAX_ATTEMPTS {
+            assert!(limiter.reserve(ip, t0).is_ok(), "attempt {i}");
         }
-        assert_eq!(limiter.check("ann", ip, t0), Err(300));
-        assert_eq!(limiter.check("ann", other, t0), Err(300), "the user");
-        assert_eq!(limiter.check("bob", ip, t0), Err(300), "the address");
-        assert_eq!(limiter.check("bob", other, t0), Ok(()));
-        assert_eq!(limiter.check("ann", ip, t0 + WINDOW), Ok(()), "window over");
-        limiter.succeeded("ann");
-        assert_eq!(limiter.check("ann", other, t0), Ok(()));
-        assert_eq!(
-            limiter.check("bob", ip, t0),
-            Err(300),
-            "address still counted"
-        );
+        assert_eq!(limiter.reserve(ip, t0).err(), Some(300));
+        assert!(limiter.reserve(other, t0).is_ok(), "another address");
+        assert!(limiter.reserve(ip, t0 + WINDOW).is_ok(), "window over");
+        assert!(limiter.reserve(None, t0).is_ok(), "no address known");
     }
 }

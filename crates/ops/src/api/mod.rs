@@ -29,6 +29,7 @@ mod deployments;
 mod error;
 mod failovers;
 mod failures;
+mod hash_pool;
 mod incidents;
 mod lockout;
 mod login_limit;
@@ -163,7 +164,13 @@ async fn handle<P: ControlPlane>(
         .get::<::cluster::serving::PeerAddr>()
         .map(|p| p.0.ip())
         .filter(|_| !public);
-    let locked = peer.and_then(|ip| servers.lockout.check(ip, Instant::now()).err());
+    // Only a request that sent a token counts for (and against) the
+    // lockout; while locked, a good token still passes.
+    let sent_token = req.headers().contains_key(hyper::header::AUTHORIZATION);
+    let locked = match peer.and_then(|ip| servers.lockout.check(ip, Instant::now()).err()) {
+        Some(wait) if auth::authorize(plane, req.headers()).await.is_err() => Some(wait),
+        _ => None,
+    };
     let answer = if let Some(wait) = locked {
         Err(ApiError::too_many_requests(
             format!(
@@ -176,7 +183,7 @@ async fn handle<P: ControlPlane>(
     } else {
         route(plane, &servers, req).await
     };
-    if let (Some(ip), None) = (peer, locked) {
+    if let (Some(ip), None, true) = (peer, locked, sent_token) {
         match &answer {
             Err(e) if e.status == StatusCode::UNAUTHORIZED => {
                 servers.lockout.failed(ip, Instant::now())
@@ -327,6 +334,7 @@ async fn route<P: ControlPlane>(
             verb.as_str(),
             path.chars().take(300).collect::<String>()
         ),
+        scope: caller.scope(),
     };
     reply::AUDIT
         .scope(audit, dispatch(plane, servers.feed, &m, verb, &caller, req))
@@ -396,25 +404,26 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::Users, Verb::Get) => users::list(plane).await,
         (RouteId::Users, Verb::Post) => users::create(plane, req).await,
         (RouteId::User, Verb::Delete) => users::delete(plane, p0).await,
-        (RouteId::UserTotp, Verb::Post) => users::enroll(plane, caller, p0).await,
-        (RouteId::UserTotpConfirm, Verb::Post) => users::confirm(plane, p0, req).await,
+        (RouteId::UserTotp, Verb::Post) => users::enroll(plane, caller, p0, req).await,
+        (RouteId::UserTotpConfirm, Verb::Post) => users::confirm(plane, caller, p0, req).await,
+        (RouteId::UserTotpEnrollment, Verb::Post) => users::enrollment_code(plane, p0).await,
         (RouteId::Session, Verb::Get) => session::show(caller),
         (RouteId::Session, Verb::Delete) => session::logout(plane, caller).await,
-        (RouteId::Slos, Verb::Get) => slos::list_all(plane).await,
+        (RouteId::Slos, Verb::Get) => slos::list_all(plane, caller).await,
         (RouteId::AppSlos, Verb::Get) => slos::list(plane, p0, p1).await,
         (RouteId::AppSlo, Verb::Get) => slos::show(plane, p0, p1, p2).await,
         (RouteId::AppSlo, Verb::Put) => slos::put(plane, p0, p1, p2, req).await,
         (RouteId::AppSlo, Verb::Delete) => slos::delete(plane, p0, p1, p2).await,
-        (RouteId::Incidents, Verb::Get) => incidents::list(plane, req.uri().query()).await,
-        (RouteId::Incident, Verb::Get) => incidents::show(plane, p0).await,
+        (RouteId::Incidents, Verb::Get) => incidents::list(plane, caller, req.uri().query()).await,
+        (RouteId::Incident, Verb::Get) => incidents::show(plane, caller, p0).await,
         (RouteId::IncidentAcknowledge, Verb::Post) => {
-            incidents::step(plane, p0, who, incidents::Step::Acknowledge, req).await
+            incidents::step(plane, caller, p0, incidents::Step::Acknowledge, req).await
         }
         (RouteId::IncidentResolve, Verb::Post) => {
-            incidents::step(plane, p0, who, incidents::Step::Resolve, req).await
+            incidents::step(plane, caller, p0, incidents::Step::Resolve, req).await
         }
         (RouteId::IncidentNotes, Verb::Post) => {
-            incidents::step(plane, p0, who, incidents::Step::Note, req).await
+            incidents::step(plane, caller, p0, incidents::Step::Note, req).await
         }
         (RouteId::TestClock, Verb::Post) => test_clock::advance(req).await,
         (RouteId::Backup, Verb::Get) => backup::point(plane, req.uri().query()).await,
@@ -444,6 +453,7 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::AppAutopilotForecast, Verb::Get) => {
             autopilot::forecast(plane, Some((p0, p1)), req.uri().query()).await
         }
+        (RouteId::RouteConflicts, Verb::Get) => apps::conflicts(plane).await,
         // The table and this match list the same pairs (tests/api.rs calls
         // every pair with an admin token and never gets 405).
         _ => Err(not_allowed()),

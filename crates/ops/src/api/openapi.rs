@@ -179,6 +179,14 @@ fn paths() -> Value {
         }}),
     );
     add(
+        "/route-conflicts",
+        json!({ "get": {
+            "summary": "Apps of different tenants whose routes break the routing rules (only a state written before the rules were checked has any)",
+            "operationId": "listRouteConflicts",
+            "responses": responses(&[("200", ok("the conflicts", schema("RouteConflicts")))], &[])
+        }}),
+    );
+    add(
         "/tenants/{tenant}/apps",
         json!({
             "parameters": [tenant()],
@@ -898,6 +906,28 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["apps"],
             "properties": { "apps": { "type": "array", "items": schema("AppSummary") } }
+        },
+        "RouteClaim": {
+            "type": "object",
+            "required": ["tenant", "app", "host", "route", "kind"],
+            "properties": {
+                "tenant": name_schema(), "app": name_schema(),
+                "host": { "type": ["string", "null"], "description": "null: every host" },
+                "route": { "type": "string" },
+                "kind": { "type": "string", "description": "`route`, or `preview of rollout N`" }
+            }
+        },
+        "RouteConflicts": {
+            "type": "object",
+            "required": ["conflicts"],
+            "properties": { "conflicts": { "type": "array", "items": {
+                "type": "object",
+                "required": ["first", "second", "rule"],
+                "properties": {
+                    "first": schema("RouteClaim"), "second": schema("RouteClaim"),
+                    "rule": { "type": "string", "enum": ["host", "route"], "description": "`host`: both name the same host; `route`: their prefixes nest where their hosts meet" }
+                }
+            } } }
         },
         "AppDetail": {
             "type": "object",

@@ -56,9 +56,26 @@ fn paths() -> Vec<(&'static str, Value)> {
             json!({
                 "parameters": name_param(),
                 "post": {
-                    "summary": "Enroll in TOTP: a new secret (base32, and an otpauth:// URI), shown once and sealed at rest; pending until confirmed. The user themself, or an admin",
+                    "summary": "Enroll in TOTP: a new secret (base32, and an otpauth:// URI), shown once and sealed at rest; pending until confirmed. An admin on every tenant who logged in with TOTP (or an admin token) enrolls anyone; a user enrolls themself with `enrollment_code` (a one-time code an admin made), or replaces a confirmed second factor after a login that passed it",
                     "operationId": "enrollTotp",
+                    "requestBody": { "required": false, "content": { "application/json": { "schema": schema("TotpEnroll") } } },
                     "responses": responses(&[("201", written("enrolled", schema("TotpEnrolled")))], &[
+                        ("400", "`invalid` with field `enrollment_code` (not the user's unused, unexpired code) or `name`; or `malformed_json`"),
+                        ("404", "`not_found`: no such user"),
+                        MFA, MEDIA, TOO_LARGE,
+                    ])
+                }
+            }),
+        ),
+        (
+            "/users/{name}/totp/enrollment-code",
+            json!({
+                "parameters": name_param(),
+                "post": {
+                    "summary": "Make a one-time code (valid for a day, shown once, kept as its sha256) with which the user enrolls a second factor on their own; a new code replaces an unused one. Admin on every tenant, with TOTP for sessions",
+                    "operationId": "makeTotpEnrollmentCode",
+                    "responses": responses(&[("201", written("made", schema("TotpEnrollmentCode")))], &[
+                        ("400", "`invalid` with field `name`"),
                         ("404", "`not_found`: no such user"),
                         MFA,
                     ])
@@ -90,7 +107,7 @@ fn paths() -> Vec<(&'static str, Value)> {
                     "responses": responses(&[("200", ok("the caller", schema("Session")))], &[])
                 },
                 "post": {
-                    "summary": "Log in (no credentials needed): password, and a TOTP code for users who confirmed TOTP. Answers the `dwcp_session` cookie (HttpOnly, Secure, SameSite=Strict) and the CSRF token that changes made with the cookie must carry in `x-csrf-token`. Five failures per user or address in five minutes: 429",
+                    "summary": "Log in (no credentials needed): password, and a TOTP code for users who confirmed TOTP. Answers the `__Host-dwcp_session` cookie (HttpOnly, Secure, SameSite=Strict, Path=/) and the CSRF token that changes made with the cookie must carry in `x-csrf-token`. Five attempts per user (counted across the cluster before the password is checked; a successful login clears them) or five failures per address in five minutes: 429",
                     "operationId": "login",
                     "security": [],
                     "requestBody": body("Login"),
@@ -140,6 +157,16 @@ fn schemas() -> Value {
             "required": ["user", "secret", "uri"],
             "properties": { "user": { "type": "string" }, "secret": { "type": "string", "description": "base32, shown once" }, "uri": { "type": "string", "description": "otpauth://totp/..." } }
         },
+        "TotpEnroll": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": { "enrollment_code": { "type": "string", "description": "the one-time code an admin made for this user" } }
+        },
+        "TotpEnrollmentCode": {
+            "type": "object",
+            "required": ["user", "enrollment_code", "expires_unix_ms"],
+            "properties": { "user": { "type": "string" }, "enrollment_code": { "type": "string", "description": "shown once" }, "expires_unix_ms": { "type": "integer" } }
+        },
         "TotpCode": {
             "type": "object",
             "required": ["code"],
@@ -176,7 +203,7 @@ pub(super) fn merge(doc: &mut Value) {
         target.extend(extra);
     }
     doc["components"]["securitySchemes"]["session"] = json!({
-        "type": "apiKey", "in": "cookie", "name": "dwcp_session",
+        "type": "apiKey", "in": "cookie", "name": "__Host-dwcp_session",
         "description": "a user's session from POST /api/v1/session; changes also need the header `x-csrf-token`"
     });
     doc["security"] = json!([{ "bearer": [] }, { "session": [] }]);

@@ -56,6 +56,10 @@ pub(crate) struct AuditContext {
     pub who: String,
     pub from: String,
     pub what: String,
+    /// The tenants a caller's changes are limited to
+    /// ([`super::auth::Caller::scope`]); `None` for a caller with a role
+    /// on every tenant.
+    pub scope: Option<Vec<state::Name>>,
 }
 
 tokio::task_local! {
@@ -92,7 +96,15 @@ pub(crate) async fn commit<P: ControlPlane>(
             from: ctx.from,
             what: ctx.what,
             unix_ms: now_unix_ms(),
-            command: Box::new(command),
+            command: Box::new(match ctx.scope {
+                // The state machine holds a scoped caller to their
+                // tenants and to hosts of their own.
+                Some(tenants) => Command::Scoped {
+                    tenants,
+                    command: Box::new(command),
+                },
+                None => command,
+            }),
         },
         Err(_) => command,
     };

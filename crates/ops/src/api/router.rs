@@ -82,6 +82,7 @@ pub(crate) enum RouteId {
     User,
     UserTotp,
     UserTotpConfirm,
+    UserTotpEnrollment,
     Session,
     Slos,
     AppSlos,
@@ -103,6 +104,7 @@ pub(crate) enum RouteId {
     TenantAutopilotPredictions,
     TenantAutopilotCauses,
     AppAutopilotForecast,
+    RouteConflicts,
 }
 
 /// One path template and what it answers.
@@ -230,6 +232,11 @@ pub(crate) const TABLE: &[Entry] = &[
         "/users/{name}/totp/confirm",
         &[Post],
     ),
+    entry(
+        RouteId::UserTotpEnrollment,
+        "/users/{name}/totp/enrollment-code",
+        &[Post],
+    ),
     // `POST /session` (logging in) needs no credentials: the router
     // answers it before authorizing (see `mod.rs`).
     entry(RouteId::Session, "/session", &[Get, Post, Delete]),
@@ -282,6 +289,7 @@ pub(crate) const TABLE: &[Entry] = &[
         "/tenants/{tenant}/apps/{app}/autopilot/forecast",
         &[Get],
     ),
+    entry(RouteId::RouteConflicts, "/route-conflicts", &[Get]),
 ];
 
 /// A path matched against the table, with its captured segments in order.

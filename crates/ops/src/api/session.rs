@@ -1,9 +1,12 @@
 //! `/session`: logging in and out. `POST` (no credentials needed) checks
 //! a user's password (argon2id) and, when they have confirmed TOTP, a
 //! code; it answers the session cookie
-//! (`dwcp_session=…; Path=/; HttpOnly; Secure; SameSite=Strict`) and the
+//! (`__Host-dwcp_session=…; Path=/; HttpOnly; Secure; SameSite=Strict`: a
+//! `__Host-` cookie a browser keeps to this host alone) and the
 //! session's CSRF token. `GET` says who the caller is; `DELETE` ends the
-//! session. Failed logins are rate-limited ([`LoginLimiter`]).
+//! session. Login attempts are limited per address and, cluster-wide, per
+//! user, each counted before its password is checked (`login_limit.rs`);
+//! the argon2 check runs on its own small pool (`hash_pool.rs`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -13,11 +16,12 @@ use hyper::header::{HeaderValue, SET_COOKIE};
 use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use state::users::Session;
-use state::{Command, Role};
+use state::{Command, Name, Role};
 
 use super::auth::{Caller, SESSION_COOKIE, Via, csrf_of};
 use super::body::read_json;
 use super::error::ApiError;
+use super::hash_pool::HashPool;
 use super::login_limit::LoginLimiter;
 use super::reply::{self, AUDIT, AuditContext, Reply, commit, json, now_unix_ms};
 use super::seal::hex;
@@ -81,18 +85,16 @@ pub(crate) async fn login<P: ControlPlane>(
     if let Some(code) = &wanted.totp {
         check_code("totp", code)?;
     }
-    if let Err(wait) = limiter.check(user.as_str(), ip, Instant::now()) {
-        return Err(ApiError::too_many_requests(
-            format!(
-                "too many failed logins for this user or from this address; try again in {wait} s"
-            ),
+    // Counted before anything costs: per address on this node, then per
+    // user in the replicated state, so that a burst of attempts (at one
+    // node or many) gets no more guesses than one at a time would.
+    let attempt = limiter.reserve(ip, Instant::now()).map_err(|wait| {
+        ApiError::too_many_requests(
+            format!("too many failed logins from this address; try again in {wait} s"),
             wait,
-        ));
-    }
-    let failed = |e: ApiError| {
-        limiter.failed(user.as_str(), ip, Instant::now());
-        e
-    };
+        )
+    })?;
+    reserve_attempt(plane, &user).await?;
     let u = user.clone();
     let stored = plane
         .read(move |s| {
@@ -112,16 +114,17 @@ pub(crate) async fn login<P: ControlPlane>(
         .as_ref()
         .map_or_else(|| password::dummy_hash().to_string(), |s| s.hash.clone());
     let password = wanted.password;
-    let matches = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
+    let matches = HashPool::global()
+        .run(move || password::verify(&password, &hash))
         .await
-        .map_err(|e| ApiError::internal(format!("checking the password: {e}")))?;
+        .map_err(|busy| ApiError::unavailable(busy.to_string()))?;
     let stored = match stored {
         Some(stored) if matches => stored,
         _ => {
-            return Err(failed(ApiError::unauthorized_field(
+            return Err(ApiError::unauthorized_field(
                 "password",
                 "the user name or the password is wrong",
-            )));
+            ));
         }
     };
     let totp_step = match (&stored.totp, &wanted.totp) {
@@ -136,11 +139,9 @@ pub(crate) async fn login<P: ControlPlane>(
             let secret = open_secret(plane, &user, sealed)?;
             let step = totp::matching_step(&secret, code, now_unix_ms() / 1000)
                 .map_err(|e| ApiError::internal(e.to_string()))?
-                .ok_or_else(|| {
-                    failed(ApiError::unauthorized_field("totp", "totp code is wrong"))
-                })?;
+                .ok_or_else(|| ApiError::unauthorized_field("totp", "totp code is wrong"))?;
             if step <= *last {
-                return Err(failed(replayed()));
+                return Err(replayed());
             }
             Some(step)
         }
@@ -164,6 +165,7 @@ pub(crate) async fn login<P: ControlPlane>(
         who: format!("user:{user}"),
         from: ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string()),
         what: "POST /api/v1/session".into(),
+        scope: None,
     };
     let command = Command::CreateSession {
         session,
@@ -176,12 +178,12 @@ pub(crate) async fn login<P: ControlPlane>(
         .map_err(|e| {
             // Another node accepted this code first.
             if e.field.as_deref() == Some("totp") {
-                failed(replayed())
+                replayed()
             } else {
                 e
             }
         })?;
-    limiter.succeeded(user.as_str());
+    attempt.succeeded();
     let mut response = json(
         StatusCode::CREATED,
         &Whoami {
@@ -201,6 +203,32 @@ pub(crate) async fn login<P: ControlPlane>(
         HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(e.to_string()))?,
     );
     Ok(reply::with_revision(response, revision))
+}
+
+/// Reserves a login attempt of `user` in the replicated state (not
+/// audited: the audit log records logins, not attempts); 429 with the
+/// wait when the user has none left.
+async fn reserve_attempt<P: ControlPlane>(plane: &P, user: &Name) -> Result<(), ApiError> {
+    let now = now_unix_ms();
+    let command = Command::ReserveLogin {
+        name: user.clone(),
+        now_unix_ms: now,
+    };
+    match plane.write(command).await?.result {
+        Ok(_) => Ok(()),
+        Err(e) if e.field() == Some("login") => {
+            let u = user.clone();
+            let wait = plane
+                .read(move |s| s.user(&u).and_then(|u| u.login_wait_secs(now)))
+                .await?
+                .unwrap_or(1);
+            Err(ApiError::too_many_requests(
+                format!("too many failed logins for this user; try again in {wait} s"),
+                wait,
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn replayed() -> ApiError {
@@ -250,11 +278,15 @@ pub(crate) async fn logout<P: ControlPlane>(plane: &P, caller: &Caller) -> Resul
     )
     .await?;
     let mut response = reply::with_revision(reply::no_content(), revision);
-    response.headers_mut().insert(
-        SET_COOKIE,
-        HeaderValue::from_static(
-            "dwcp_session=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
-        ),
-    );
+    clear_cookie(&mut response);
     Ok(response)
+}
+
+/// Tells the browser to drop the session cookie.
+pub(crate) fn clear_cookie(response: &mut Reply) {
+    const CLEARED: &str = "=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0";
+    // The cookie's name and these attributes are valid header text.
+    if let Ok(value) = HeaderValue::from_str(&format!("{SESSION_COOKIE}{CLEARED}")) {
+        response.headers_mut().insert(SET_COOKIE, value);
+    }
 }

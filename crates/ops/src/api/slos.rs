@@ -9,6 +9,7 @@ use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use state::{Command, NotifyKind, NotifyTarget, Objective, Slo, SloStatus};
 
+use super::auth::Caller;
 use super::body::read_json;
 use super::error::ApiError;
 use super::reply::{Reply, commit, json, no_content, with_revision};
@@ -94,11 +95,20 @@ fn with_status(state: &state::State, s: &Slo) -> WithStatus {
     }
 }
 
-/// `GET /slos`: every SLO, with its burn rates and budget left.
-pub(crate) async fn list_all<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
+/// `GET /slos`: every SLO of the tenants the caller has a role in, with
+/// its burn rates and budget left.
+pub(crate) async fn list_all<P: ControlPlane>(
+    plane: &P,
+    caller: &Caller,
+) -> Result<Reply, ApiError> {
+    let caller = caller.clone();
     let list = plane
-        .read(|state| List {
-            slos: state.slos().map(|s| with_status(state, s)).collect(),
+        .read(move |state| List {
+            slos: state
+                .slos()
+                .filter(|s| caller.sees(s.tenant.as_str()))
+                .map(|s| with_status(state, s))
+                .collect(),
         })
         .await?;
     json(StatusCode::OK, &list)

@@ -2,7 +2,9 @@
 //! every tenant, `*`) makes users with a password (hashed here with
 //! argon2id; the state keeps only the PHC string) and roles per tenant,
 //! lists and deletes them; a user enrolls in TOTP (a new secret, shown
-//! once, sealed at rest) and confirms it with a code.
+//! once, sealed at rest) — with an admin's one-time enrollment code, or an
+//! admin who passed TOTP enrolls them — and confirms it with a code, which
+//! ends the user's earlier sessions.
 
 use std::collections::BTreeMap;
 
@@ -13,8 +15,9 @@ use state::users::{ALL_TENANTS, check_user_roles};
 use state::{Command, Name, Revision, Role, User};
 
 use super::auth::Caller;
-use super::body::read_json;
+use super::body::{JSON_LIMIT, decode, read_json, read_limited};
 use super::error::ApiError;
+use super::hash_pool::HashPool;
 use super::reply::{Reply, commit, json, no_content, now_unix_ms, with_revision};
 use super::{password, seal, validate};
 use crate::{ControlPlane, totp};
@@ -120,9 +123,10 @@ pub(crate) async fn create<P: ControlPlane>(
         }));
     }
     let password = wanted.password;
-    let password_hash = tokio::task::spawn_blocking(move || password::hash(&password))
+    let password_hash = HashPool::global()
+        .run(move || password::hash(&password))
         .await
-        .map_err(|e| ApiError::internal(format!("hashing the password: {e}")))?
+        .map_err(|busy| ApiError::unavailable(busy.to_string()))?
         .map_err(|e| ApiError::internal(format!("hashing the password: {e}")))?;
     let command = Command::PutUser {
         name: name.clone(),
@@ -180,25 +184,88 @@ struct Enrolled {
     uri: String,
 }
 
+/// The optional body of `POST /users/{name}/totp`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Enroll {
+    /// The one-time code an admin made for this user.
+    #[serde(default)]
+    enrollment_code: Option<String>,
+}
+
+/// Who may give user `name` a new TOTP secret, and how.
+#[derive(Debug, PartialEq, Eq)]
+enum EnrollAs {
+    /// An admin on every tenant who passed TOTP (or an admin token).
+    Admin,
+    /// The user, replacing a confirmed second factor after a login that
+    /// passed it.
+    Replacing,
+    /// The user, with an admin's one-time code.
+    WithCode(String),
+}
+
+/// The pure rule of enrolling: a second factor on an account that has
+/// none needs an admin who passed TOTP or that admin's one-time code, so a
+/// stolen password alone never makes an MFA account.
+fn enroll_as(
+    caller: &Caller,
+    name: &str,
+    confirmed: bool,
+    code: Option<String>,
+) -> Result<EnrollAs, ApiError> {
+    let strong_admin = caller.role_in(ALL_TENANTS) == Some(Role::Admin) && !caller.lacks_mfa();
+    if strong_admin {
+        return Ok(EnrollAs::Admin);
+    }
+    if !caller.is_user(name) {
+        return Err(ApiError::forbidden(
+            "enrolling another user's second factor needs the admin role on every tenant and a login that passed TOTP",
+        ));
+    }
+    if let Some(code) = code {
+        return Ok(EnrollAs::WithCode(code));
+    }
+    if confirmed && !caller.lacks_mfa() {
+        return Ok(EnrollAs::Replacing);
+    }
+    Err(ApiError::forbidden(if confirmed {
+        "this user's TOTP is confirmed: replacing it needs a login that passed TOTP".to_string()
+    } else {
+        format!(
+            "enrolling a second factor needs `enrollment_code`, a one-time code an admin makes with POST /api/v1/users/{name}/totp/enrollment-code (or an admin who logged in with TOTP enrolls you)"
+        )
+    }))
+}
+
 /// `POST /users/{name}/totp`: a new TOTP secret for the user, pending
-/// until confirmed with a code. Replacing a confirmed secret needs a
-/// login that passed TOTP (or a token).
+/// until confirmed with a code. Allowed to an admin who passed TOTP (or an
+/// admin token), to the user with an admin's one-time `enrollment_code`,
+/// and to the user replacing a confirmed second factor after a login that
+/// passed it ([`enroll_as`]).
 pub(crate) async fn enroll<P: ControlPlane>(
     plane: &P,
     caller: &Caller,
     name: &str,
+    req: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
     let name = validate::name("name", name)?;
+    let (parts, body) = req.into_parts();
+    let bytes = read_limited(&parts.headers, body, JSON_LIMIT, "the JSON body").await?;
+    let wanted: Enroll = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Enroll::default()
+    } else {
+        decode(&bytes)?
+    };
     let n = name.clone();
     let confirmed = plane
         .read(move |s| s.user(&n).map(|u| u.totp_confirmed))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user named `{name}`")))?;
-    if confirmed && caller.lacks_mfa() {
-        return Err(ApiError::forbidden(
-            "this user's TOTP is confirmed: replacing it needs a login that passed TOTP",
-        ));
-    }
+    let code_sha256 = match enroll_as(caller, name.as_str(), confirmed, wanted.enrollment_code)? {
+        EnrollAs::WithCode(code) => Some(state::digest_of(code.as_bytes())),
+        EnrollAs::Admin | EnrollAs::Replacing => None,
+    };
     let key = at_rest_key(plane)?;
     let secret = totp::new_secret().map_err(|e| ApiError::internal(e.to_string()))?;
     let sealed = seal::seal(&key, &context(&name), &secret)
@@ -208,6 +275,8 @@ pub(crate) async fn enroll<P: ControlPlane>(
         Command::SetUserTotp {
             name: name.clone(),
             sealed,
+            code_sha256,
+            now_unix_ms: now_unix_ms(),
         },
     )
     .await?;
@@ -226,6 +295,46 @@ pub(crate) async fn enroll<P: ControlPlane>(
     ))
 }
 
+#[derive(Serialize)]
+struct EnrollmentCode {
+    user: Name,
+    /// Shown once: the user sends it as `enrollment_code` to enroll.
+    enrollment_code: String,
+    expires_unix_ms: u64,
+}
+
+/// `POST /users/{name}/totp/enrollment-code`: a one-time code (valid for
+/// a day, kept as its sha256) with which the user enrolls a second factor
+/// on their own; for an admin who passed TOTP (`auth::needs_mfa`).
+pub(crate) async fn enrollment_code<P: ControlPlane>(
+    plane: &P,
+    name: &str,
+) -> Result<Reply, ApiError> {
+    let name = validate::name("name", name)?;
+    let code = ::cluster::token::random_hex().map_err(|e| ApiError::internal(e.to_string()))?;
+    let expires_unix_ms = now_unix_ms() + state::users::ENROLLMENT_TTL_MS;
+    let (revision, _) = commit(
+        plane,
+        Command::AllowTotpEnrollment {
+            name: name.clone(),
+            code_sha256: state::digest_of(code.as_bytes()),
+            expires_unix_ms,
+        },
+    )
+    .await?;
+    Ok(with_revision(
+        json(
+            StatusCode::CREATED,
+            &EnrollmentCode {
+                user: name,
+                enrollment_code: code,
+                expires_unix_ms,
+            },
+        )?,
+        revision,
+    ))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Code {
@@ -233,9 +342,12 @@ struct Code {
 }
 
 /// `POST /users/{name}/totp/confirm`: a code from the authenticator proves
-/// it holds the secret; from then on logins need a code.
+/// it holds the secret; from then on logins need a code. The user's
+/// sessions end (the caller's too, when it is theirs: its cookie is
+/// cleared), so none made before the second factor outlives it.
 pub(crate) async fn confirm<P: ControlPlane>(
     plane: &P,
+    caller: &Caller,
     name: &str,
     req: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
@@ -275,7 +387,11 @@ pub(crate) async fn confirm<P: ControlPlane>(
     })?;
     let n = name.clone();
     let shown = plane.read(move |s| s.user(&n).map(Shown::of)).await?;
-    Ok(with_revision(json(StatusCode::OK, &shown)?, revision))
+    let mut response = with_revision(json(StatusCode::OK, &shown)?, revision);
+    if caller.is_user(name.as_str()) {
+        super::session::clear_cookie(&mut response);
+    }
+    Ok(response)
 }
 
 /// A code in a request: six ASCII digits.

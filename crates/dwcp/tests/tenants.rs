@@ -1,0 +1,185 @@
+//! Tenant against tenant, through a real node (127.0.71.1): an operator
+//! of tenant `evil` (a user whose only role is there) cannot place an app
+//! where it would take another tenant's traffic — the attack of issue 16,
+//! `/hello` on host 127.0.0.1 or `/hello/login` next to the example app's
+//! `/hello` — and the victim's requests still reach the victim.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Answer, Cluster, DEADLINE, request};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A user's session: its cookie and CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn login(api: &str, user: &str) -> Session {
+    let body = json!({"user": user, "password": PASSWORD}).to_string();
+    let a = request(
+        DEADLINE,
+        api,
+        "POST",
+        "/api/v1/session",
+        &[("Host", api), ("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(a.status, 201, "{}", a.text());
+    let set = a.header("set-cookie").unwrap();
+    let cookie = set.split(';').next().unwrap().to_string();
+    let csrf = serde_json::from_slice::<Value>(&a.body).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Session { cookie, csrf }
+}
+
+fn as_user(api: &str, s: &Session, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let body = body.to_string();
+    let a = request(
+        DEADLINE,
+        api,
+        method,
+        path,
+        &[
+            ("Host", api),
+            ("Cookie", &s.cookie),
+            ("x-csrf-token", &s.csrf),
+            ("Content-Type", "application/json"),
+        ],
+        Some(body.as_bytes()),
+    )
+    .unwrap();
+    (
+        a.status,
+        serde_json::from_slice(&a.body).unwrap_or(Value::Null),
+    )
+}
+
+fn field(v: &Value) -> &str {
+    v["error"]["field"].as_str().unwrap_or("(none)")
+}
+
+/// `GET path` on the gateway with `Host: host`.
+fn get_as_host(gateway: &str, host: &str, path: &str) -> Answer {
+    request(
+        Duration::from_secs(30),
+        gateway,
+        "GET",
+        path,
+        &[("Host", host)],
+        None,
+    )
+    .unwrap()
+}
+
+#[test]
+fn another_tenant_cannot_take_the_example_app_s_traffic() {
+    let (c, gateway) = Cluster::found_serving(71);
+    let api = c.nodes[&1].api.clone();
+    let ip = c.ip(1);
+    let (status, body) = c.call(1, "POST", "/api/v1/tenants", Some(json!({"name": "evil"})));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = c.call(
+        1,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"name": "eve", "password": PASSWORD, "roles": {"evil": "operator"}})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let eve = login(&api, "eve");
+    let before = c.revision();
+
+    // The attack: as evil's operator, then even with the admin token (the
+    // rule is the state machine's, not the caller's).
+    let attacks = [
+        json!({"name": "steal", "route": "/hello", "host": ip}),
+        json!({"name": "steal", "route": "/hello/login", "host": "evil.example.com"}),
+        json!({"name": "steal", "route": "/", "host": "evil.example.com"}),
+    ];
+    for attack in &attacks {
+        let (status, v) = as_user(
+            &api,
+            &eve,
+            "POST",
+            "/api/v1/tenants/evil/apps",
+            attack.clone(),
+        );
+        assert_eq!(status, 400, "{attack}: {v}");
+        assert!(["host", "route"].contains(&field(&v)), "{attack}: {v}");
+    }
+    for attack in [
+        json!({"name": "steal", "route": "/hello", "host": ip}),
+        json!({"name": "steal", "route": "/hello/login"}),
+    ] {
+        let (status, v) = c.call(1, "POST", "/api/v1/tenants/evil/apps", Some(attack.clone()));
+        assert_eq!((status, field(&v)), (400, "route"), "{attack}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("tenant default has route /hello"),
+            "{v}"
+        );
+    }
+    // A scoped operator may not take every host, an IP or localhost even
+    // for a route of their own.
+    for host in [Value::Null, json!(ip), json!("localhost")] {
+        let (status, v) = as_user(
+            &api,
+            &eve,
+            "POST",
+            "/api/v1/tenants/evil/apps",
+            json!({"name": "own", "route": "/evil", "host": host}),
+        );
+        assert_eq!((status, field(&v)), (400, "host"), "{host}: {v}");
+    }
+    assert_eq!(c.revision(), before, "nothing was written");
+
+    // On a host of its own, evil is served.
+    let (status, v) = as_user(
+        &api,
+        &eve,
+        "POST",
+        "/api/v1/tenants/evil/apps",
+        json!({"name": "own", "route": "/evil", "host": "evil.example.com"}),
+    );
+    assert_eq!(status, 201, "{v}");
+    // Another tenant may not take that host.
+    let (status, body) = c.call(1, "POST", "/api/v1/tenants", Some(json!({"name": "third"})));
+    assert_eq!(status, 201, "{body}");
+    let (status, v) = c.call(
+        1,
+        "POST",
+        "/api/v1/tenants/third/apps",
+        Some(json!({"name": "x", "route": "/x", "host": "evil.example.com"})),
+    );
+    assert_eq!((status, field(&v)), (400, "host"), "{v}");
+
+    // The victim's traffic reaches the victim, by the IP and by any name
+    // no tenant claimed.
+    for (host, path) in [
+        (ip.as_str(), "/hello"),
+        (ip.as_str(), "/hello/login"),
+        ("shop.example.org", "/hello/login"),
+    ] {
+        let a = get_as_host(&gateway, host, path);
+        assert_eq!(
+            (a.status, a.text().as_str()),
+            (200, "Hello from DWCP!\n"),
+            "{host}{path}"
+        );
+    }
+    // evil's host is evil's alone: the example app (another tenant's, on
+    // every host) does not answer on its origin.
+    let a = get_as_host(&gateway, "evil.example.com", "/hello");
+    assert_eq!(a.status, 404, "{}", a.text());
+    let (status, v) = c.call(1, "GET", "/api/v1/route-conflicts", None);
+    assert_eq!((status, v), (200, json!({"conflicts": []})));
+}
