@@ -12,7 +12,6 @@
 
 mod common;
 #[path = "common/webdriver.rs"]
-#[allow(dead_code)] // The dashboard tests use the rest of the client.
 mod webdriver;
 
 use common::{Cluster, DEADLINE, request, wait_gateway};

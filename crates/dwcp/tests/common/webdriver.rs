@@ -1,6 +1,8 @@
 //! A small WebDriver client for the dashboard tests: drives Debian's
 //! Chromium through `chromedriver` (both installed by `scripts/test.sh`)
 //! over the W3C WebDriver protocol, which is plain JSON over HTTP.
+// Each test file that includes this client uses part of it.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
