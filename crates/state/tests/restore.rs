@@ -135,6 +135,8 @@ fn backed_up() -> State {
         Command::SetUserTotp {
             name: n("ana"),
             sealed: "v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+            code_sha256: None,
+            now_unix_ms: 0,
         },
     );
     for i in 0..100 {
