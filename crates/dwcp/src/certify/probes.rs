@@ -520,7 +520,12 @@ pub async fn guests(t: &Target, region: &str, found: &mut Found) -> Result<()> {
         let module =
             env_wagi().context("examples/env.wat changed: its WAGI form could not be made")?;
         deploy(t, &name, &module, region, json!({})).await?;
-        let secret = format!("certify-secret-{}", t.run);
+        // Shaped as a DWCP token (`dwcp-<kind>.<64 hex>`): what the gateway
+        // strips (a guest's own `Authorization` passes, docs/security.md).
+        let secret = format!(
+            "dwcp-certify.{}",
+            state::digest_of(format!("certify-secret-{}", t.run).as_bytes())
+        );
         let (_, _, body) = wait_gateway(
             gw,
             &format!("/{name}"),
