@@ -2410,6 +2410,120 @@ async fn failed_logins_are_rate_limited_per_user_and_address() {
 }
 
 #[tokio::test]
+async fn users_see_only_their_tenants_slos_and_incidents() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    let r = admin(addr, "POST", "/api/v1/tenants", json!({"name": "beta"})).await;
+    assert_eq!(r.status, 201);
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/tenants/beta/apps",
+        json!({"name": "blog", "route": "/blog"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    for (tenant, app) in [("acme", "shop"), ("beta", "blog")] {
+        let r = admin(
+            addr,
+            "PUT",
+            &format!("/api/v1/tenants/{tenant}/apps/{app}/slos/up"),
+            json!({"objective": "availability", "target": 0.99}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{:?}", r.json());
+        // An incident of each (the SLO engine opens them on a node).
+        let opened = server
+            .plane
+            .state
+            .lock()
+            .unwrap()
+            .apply(&Command::OpenIncident {
+                fingerprint: format!("{tenant}/{app}/up"),
+                alert: "slo-burn".into(),
+                tenant: Name::new("tenant", tenant).unwrap(),
+                app: Name::new("app", app).unwrap(),
+                slo: Name::new("slo", "up").unwrap(),
+                severity: state::Severity::Page,
+                text: format!("{app} burns its budget"),
+                by: "slo".into(),
+                now_unix_ms: 1,
+            });
+        assert!(opened.is_ok(), "{opened:?}");
+    }
+    let r = admin(addr, "GET", "/api/v1/incidents", Value::Null).await;
+    let ids: Vec<u64> = r.json()["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{:?}", r.json());
+    let beta_id = r.json()["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["tenant"] == "beta")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    let acme_id = ids.iter().copied().find(|&i| i != beta_id).unwrap();
+
+    make_user(addr, "op", json!({"acme": "operator"})).await;
+    let op = logged_in(addr, "op", None).await;
+    let r = with_cookie(addr, &op, false, "GET", "/api/v1/slos", Value::Null).await;
+    let tenants: Vec<String> = r.json()["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["tenant"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tenants, ["acme"], "{:?}", r.json());
+    let r = with_cookie(addr, &op, false, "GET", "/api/v1/incidents", Value::Null).await;
+    let listed: Vec<u64> = r.json()["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, [acme_id], "{:?}", r.json());
+    // Another tenant's incident does not exist for them; their own does.
+    let theirs = format!("/api/v1/incidents/{beta_id}");
+    let r = with_cookie(addr, &op, false, "GET", &theirs, Value::Null).await;
+    assert_eq!(r.status, 404);
+    for step in ["acknowledge", "resolve", "notes"] {
+        let r = with_cookie(
+            addr,
+            &op,
+            true,
+            "POST",
+            &format!("{theirs}/{step}"),
+            json!({"text": "mine now"}),
+        )
+        .await;
+        assert_eq!(r.status, 404, "{step}: {:?}", r.json());
+    }
+    let r = with_cookie(
+        addr,
+        &op,
+        true,
+        "POST",
+        &format!("/api/v1/incidents/{acme_id}/acknowledge"),
+        json!({"text": "on it"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    for path in [
+        "/api/v1/tenants/beta/apps/blog/slos",
+        "/api/v1/tenants/beta/apps/blog/slos/up",
+    ] {
+        let r = with_cookie(addr, &op, false, "GET", path, Value::Null).await;
+        assert_eq!(r.status, 403, "{path}: {:?}", r.json());
+    }
+}
+
+#[tokio::test]
 async fn enrolling_a_second_factor_needs_an_admin_s_code() {
     let server = start().await;
     let addr = server.addr;
