@@ -72,8 +72,71 @@ fn unavailable(e: ClusterError) -> Refusal {
     refuse(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
+/// The largest join request read: a few addresses and a token.
+pub const MAX_JOIN_REQUEST_BYTES: usize = 16 << 10;
+
+/// A join request checked in itself (before its token is looked at): the
+/// JSON, the peer address (a specific `ip:port`), the API address and
+/// the region's name. The refusal names the field.
+#[derive(Debug)]
+pub struct CheckedJoin {
+    pub request: JoinRequest,
+    pub peer: std::net::SocketAddr,
+    pub region: Name,
+}
+
+/// Reads and checks a joining node's request body; a refusal is the
+/// status and message to answer with.
+pub fn parse_join_request(body: &[u8]) -> Result<CheckedJoin, (StatusCode, String)> {
+    if body.len() > MAX_JOIN_REQUEST_BYTES {
+        return Err(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a join request is at most {MAX_JOIN_REQUEST_BYTES} bytes"),
+        ));
+    }
+    let request: JoinRequest = serde_json::from_slice(body).map_err(|e| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            format!("the join request is not valid JSON: {e}"),
+        )
+    })?;
+    let peer: std::net::SocketAddr = request.peer_address.parse().map_err(|_| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "peer_address `{}` is not ip:port",
+                request.peer_address.chars().take(64).collect::<String>()
+            ),
+        )
+    })?;
+    if peer.ip().is_unspecified() || peer.port() == 0 {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            format!("peer_address {peer} must be a specific IP and port"),
+        ));
+    }
+    if request.api_address.len() > 256 {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "api_address is longer than 256 bytes",
+        ));
+    }
+    let region = Name::new("region", &request.region)
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
+    Ok(CheckedJoin {
+        request,
+        peer,
+        region,
+    })
+}
+
 /// Admits a joining node (the member's side).
-pub(super) async fn admit(node: &ClusterNode, join: JoinRequest) -> Result<JoinGrant, Refusal> {
+pub(super) async fn admit(node: &ClusterNode, join: CheckedJoin) -> Result<JoinGrant, Refusal> {
+    let CheckedJoin {
+        request: join,
+        peer,
+        region,
+    } = join;
     let hash = token_hash(&join.secret);
     let known = |state: &state::State| {
         state
@@ -90,14 +153,6 @@ pub(super) async fn admit(node: &ClusterNode, join: JoinRequest) -> Result<JoinG
             "the join token is not valid for this cluster",
         ));
     }
-    let peer: std::net::SocketAddr = join.peer_address.parse().map_err(|_| {
-        refuse(
-            StatusCode::BAD_REQUEST,
-            format!("peer_address `{}` is not ip:port", join.peer_address),
-        )
-    })?;
-    let region = Name::new("region", &join.region)
-        .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.to_string()))?;
     let (taken, region_exists) = node
         .read(|s| {
             (
@@ -140,6 +195,10 @@ pub(super) async fn admit(node: &ClusterNode, join: JoinRequest) -> Result<JoinG
                 capacity: 1000,
                 api: Some(join.api_address.clone()),
                 gateway: None,
+                peer_key: Some(
+                    tls::key_fingerprint(&identity.cert_pem)
+                        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+                ),
             },
         },
     )

@@ -37,7 +37,8 @@ pub mod exposition;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 mod gossip;
-mod join;
+pub mod gossip_frame;
+pub mod join;
 mod node;
 mod peer;
 mod planet;
@@ -51,6 +52,7 @@ pub use self::planet::{Planet, Route};
 pub use clock::unix_now_ms;
 pub use data_dir::{DataDir, NodeConfig, NodeFiles};
 pub use gossip::{GossipMember, GossipView, RegionSight};
+pub use join::parse_join_request;
 pub use node::{ArtifactCheck, ClusterNode, StartOptions, Started, node_name};
 pub use status::{ClusterStatus, MemberStatus};
 pub use token::JoinToken;

@@ -78,6 +78,8 @@ pub const DEFAULT_PEER_ADDRESS: &str = "127.0.0.1:7071";
 pub struct ClusterNode {
     config: NodeConfig,
     ca: ClusterCa,
+    /// This node's certificate (PEM), whose key the state pins.
+    identity_pem: String,
     client_tls: Arc<rustls::ClientConfig>,
     replica: Replica,
     blobs: BlobStore,
@@ -263,6 +265,7 @@ impl ClusterNode {
         let node = Arc::new(ClusterNode {
             config: files.config,
             ca: files.ca,
+            identity_pem: files.identity.cert_pem.clone(),
             client_tls,
             replica,
             blobs,
@@ -352,6 +355,7 @@ impl ClusterNode {
 
     fn node_record(&self, region: Name) -> Node {
         Node {
+            peer_key: tls::key_fingerprint(&self.identity_pem).ok(),
             name: node_name(self.config.id),
             region,
             address: self.config.peer_address.clone(),
@@ -786,7 +790,7 @@ impl ClusterNode {
     /// certificate, records it and adds it as a learner.
     pub(super) async fn admit(
         &self,
-        request: JoinRequest,
+        request: join::CheckedJoin,
     ) -> Result<JoinGrant, (hyper::StatusCode, String)> {
         join::admit(self, request).await
     }
@@ -829,6 +833,38 @@ impl ClusterNode {
 
     pub(super) fn ca(&self) -> &ClusterCa {
         &self.ca
+    }
+
+    /// Whether the holder of `cert` (verified against the CA already) is
+    /// a member now, by this node's state: its certificate names node N,
+    /// and either the state records node N with this very key (or no key:
+    /// a record from before pins) and N is in the Raft membership, or the
+    /// state does not know node N because N is newer than anything it has
+    /// heard of (this node lags, or joined moments ago and has not the
+    /// log yet). A removed node's record is gone and its id is below the
+    /// next one handed out: refused from the moment this node applied the
+    /// removal.
+    pub fn admits_peer(&self, cert: &crate::transport::PeerCert) -> bool {
+        let Some(id) = cert.node else {
+            return false;
+        };
+        let state = self.replica.read_local();
+        match state.node(&node_name(id)) {
+            Some(record) => {
+                record
+                    .peer_key
+                    .as_ref()
+                    .is_none_or(|k| *k == cert.key_sha256)
+                    && self.replica.status().members.contains_key(&id)
+            }
+            None => {
+                let next = state
+                    .register(NEXT_NODE_ID)
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.parse::<NodeId>().ok());
+                next.is_none_or(|next| id >= next)
+            }
+        }
     }
 
     /// A 256-bit key for secrets the API keeps sealed in the replicated

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::node::ClusterNode;
 use super::status::ClusterStatus;
-use crate::transport::{PeerRequest, PeerService, RaftService};
+use crate::transport::{PeerCert, PeerRequest, PeerService, RaftService};
 use replica::{NodeId, Response};
 use state::Command;
 
@@ -77,6 +77,71 @@ pub struct JoinGrant {
     pub key_pem: String,
 }
 
+/// Whether member `caller` may ask the leader for `op` over the peer port
+/// (the leader's own ops are not checked): reads and status; promoting
+/// itself (never another node); adding as a learner only a node a join
+/// recorded at that address and that is not a member yet; removing a
+/// node and writing changes, which members forward from their API and
+/// agent — but no change to another existing node's address or pinned
+/// key, and no removal of a node record (the leader removes it with the
+/// member). What is refused names the rule.
+pub fn peer_may(
+    op: &LeaderOp,
+    caller: NodeId,
+    state: &state::State,
+    members: &std::collections::BTreeMap<NodeId, String>,
+) -> Result<(), String> {
+    match op {
+        LeaderOp::ReadIndex | LeaderOp::Status | LeaderOp::Remove { .. } => Ok(()),
+        LeaderOp::Promote { id } if *id == caller => Ok(()),
+        LeaderOp::Promote { id } => Err(format!(
+            "node {caller} may promote only itself, not node {id}"
+        )),
+        LeaderOp::AddLearner { id, address } => {
+            let recorded = state
+                .node(&super::node_name(*id))
+                .is_some_and(|n| n.address == *address);
+            if !recorded || members.contains_key(id) {
+                return Err(format!(
+                    "node {id} at {address} is not a node a join recorded and that is not yet a member"
+                ));
+            }
+            Ok(())
+        }
+        LeaderOp::Write { command } => {
+            let inner = match command {
+                Command::Audited { command, .. } => command.as_ref(),
+                other => other,
+            };
+            match inner {
+                Command::PutNode { node } => {
+                    let own = node.name == super::node_name(caller);
+                    match state.node(&node.name) {
+                        Some(old)
+                            if !own
+                                && (old.address != node.address
+                                    || node
+                                        .peer_key
+                                        .as_ref()
+                                        .is_some_and(|k| old.peer_key.as_ref() != Some(k))) =>
+                        {
+                            Err(format!(
+                                "node {caller} may not change the address or key of {}",
+                                node.name
+                            ))
+                        }
+                        _ => Ok(()),
+                    }
+                }
+                Command::RemoveNode { name } => Err(format!(
+                    "node {caller} may not remove the record of {name}: ask the leader to remove the member"
+                )),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
 /// The peer port of a running node.
 pub struct PeerRoutes {
     pub node: Arc<ClusterNode>,
@@ -99,6 +164,10 @@ impl PeerService for PeerRoutes {
         self.node.ingress()
     }
 
+    fn admits(&self, caller: &PeerCert) -> bool {
+        self.node.admits_peer(caller)
+    }
+
     async fn handle(&self, request: PeerRequest) -> (StatusCode, Bytes) {
         let path = request.path.as_str();
         match (&request.method, path) {
@@ -106,11 +175,9 @@ impl PeerService for PeerRoutes {
                 return (StatusCode::OK, Bytes::from(self.node.ca_pem().to_string()));
             }
             (&Method::POST, "/join") => {
-                let Ok(join) = serde_json::from_slice::<JoinRequest>(&request.body) else {
-                    return text(
-                        StatusCode::BAD_REQUEST,
-                        "the join request is not valid JSON",
-                    );
+                let join = match crate::join::parse_join_request(&request.body) {
+                    Ok(join) => join,
+                    Err((status, message)) => return text(status, message),
                 };
                 return match self.node.admit(join).await {
                     Ok(grant) => json(&grant),
@@ -132,6 +199,17 @@ impl PeerService for PeerRoutes {
             let Ok(op) = serde_json::from_slice::<LeaderOp>(&request.body) else {
                 return text(StatusCode::BAD_REQUEST, "the leader op is not valid JSON");
             };
+            let caller = request.caller.as_ref().and_then(|c| c.node);
+            let allowed = {
+                let state = self.node.replica().read_local();
+                let members = self.node.replica().status().members;
+                caller
+                    .ok_or_else(|| "the certificate names no node".to_string())
+                    .and_then(|caller| peer_may(&op, caller, &state, &members))
+            };
+            if let Err(why) = allowed {
+                return text(StatusCode::FORBIDDEN, why);
+            }
             return json(&self.node.run_on_this_leader(op).await);
         }
         if let Some(digest) = path.strip_prefix("/cluster/blobs/") {

@@ -227,6 +227,21 @@ pub fn fingerprint(cert_pem: &str) -> Result<String, TlsError> {
     Ok(state::digest_of(&der))
 }
 
+/// Lowercase hex sha256 of a PEM certificate's public key
+/// (SubjectPublicKeyInfo): what the state pins for a node.
+pub fn key_fingerprint(cert_pem: &str) -> Result<String, TlsError> {
+    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|e| TlsError::Pem {
+        what: "a certificate",
+        reason: e.to_string(),
+    })?;
+    crate::transport::PeerCert::of(&der)
+        .map(|c| c.key_sha256)
+        .ok_or(TlsError::Pem {
+            what: "a certificate",
+            reason: "it is not an X.509 certificate".into(),
+        })
+}
+
 /// Checks the handshake's signatures but not who signed the certificate.
 #[derive(Debug)]
 struct AnyServer(Arc<rustls::crypto::CryptoProvider>);

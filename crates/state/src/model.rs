@@ -231,6 +231,12 @@ pub struct Node {
     /// there.
     #[serde(default)]
     pub gateway: Option<String>,
+    /// Lowercase hex sha256 of the public key (SubjectPublicKeyInfo) of
+    /// the certificate it was admitted with: the peer port serves a
+    /// certificate for this node only with this key. `None` for a record
+    /// written without one; a `PutNode` without one keeps the pin it had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_key: Option<String>,
 }
 
 /// What a node last told the store about itself: a heartbeat carrying its

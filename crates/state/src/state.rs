@@ -629,6 +629,15 @@ impl State {
                         "host:port, 1 to 255 characters",
                     ));
                 }
+                if let Some(key) = &node.peer_key
+                    && !crate::is_sha256_hex(key)
+                {
+                    return Err(Rejection::invalid(
+                        "peer_key",
+                        key,
+                        "the lowercase hex sha256 of the node's public key",
+                    ));
+                }
                 one(Record::Node, node.name.to_string())
             }
             Command::RemoveNode { name } => {
@@ -892,7 +901,13 @@ impl State {
                 }
             }
             Command::PutNode { node } => {
-                self.nodes.insert(node.name.clone(), node.clone());
+                let mut node = node.clone();
+                // A writer that does not know of pins (the agent, the
+                // scheduler, the API's labels) keeps the one there is.
+                if node.peer_key.is_none() {
+                    node.peer_key = self.nodes.get(&node.name).and_then(|n| n.peer_key.clone());
+                }
+                self.nodes.insert(node.name.clone(), node);
             }
             Command::RemoveNode { name } => {
                 self.nodes.remove(name);

@@ -241,6 +241,7 @@ mod tests {
                     capacity: 10,
                     api: None,
                     gateway: Some(format!("{name}:8080")),
+                    peer_key: None,
                 },
             });
         }

@@ -20,7 +20,7 @@ use super::router::{Matched, RouteId, Verb};
 use crate::ControlPlane;
 
 /// The bearer token of a request, if it carries one in the right form.
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers.get(AUTHORIZATION).ok_or_else(|| {
         ApiError::unauthorized("this route needs a token: send `Authorization: Bearer <token>`")
     })?;

@@ -28,6 +28,8 @@ mod deployments;
 mod error;
 mod failovers;
 mod failures;
+#[doc(hidden)]
+pub mod fuzzing;
 mod incidents;
 mod lockout;
 mod login_limit;
