@@ -25,7 +25,11 @@ if [ "$#" -gt 0 ]; then
 else
   mapfile -t targets < <(cargo fuzz list)
 fi
-nice -n 19 cargo fuzz build "${flags[@]}" "${targets[@]}"
+if [ "$#" -gt 0 ]; then
+  for target in "${targets[@]}"; do nice -n 19 cargo fuzz build "${flags[@]}" "$target"; done
+else
+  nice -n 19 cargo fuzz build "${flags[@]}"
+fi
 for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target"
   seeds=("fuzz/seeds/$target")

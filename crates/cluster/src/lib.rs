@@ -42,6 +42,7 @@ pub mod join;
 mod node;
 mod peer;
 mod planet;
+pub mod sealed;
 pub mod serving;
 mod status;
 pub mod tls;
@@ -68,6 +69,8 @@ pub enum ClusterError {
     DataDir { path: String, reason: String },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Sealed(#[from] sealed::SealError),
     #[error(transparent)]
     Token(#[from] token::TokenError),
     #[error(transparent)]

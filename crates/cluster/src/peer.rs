@@ -4,6 +4,7 @@
 //! GET  /join/ca              anyone: the CA certificate (checked by fingerprint)
 //! POST /join                 anyone with a join token: a node id and certificate
 //! POST /cluster/leader       members: a LeaderOp run on the leader
+//! POST /cluster/sign         members, on a CA key holder: sign a joiner's certificate
 //! PUT  /cluster/blobs/{d}    members: store a blob
 //! GET  /cluster/blobs/{d}    members: fetch a blob
 //! POST /raft/...             members: Raft RPCs
@@ -64,17 +65,34 @@ pub struct JoinRequest {
     pub peer_address: String,
     pub api_address: String,
     pub region: String,
+    /// A certificate signing request (PEM) for the key the joining node
+    /// made and keeps.
+    pub csr_pem: String,
 }
 
-/// What a joining node gets: its id, and the cluster's PKI.
+/// What a joining node gets: its id, the CA's certificate, its own
+/// certificate (for the key it sent a request for) and the cluster secret
+/// — never the CA's key.
 #[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JoinGrant {
     pub id: NodeId,
     pub cluster: String,
     pub ca_pem: String,
-    pub ca_key_pem: String,
     pub cert_pem: String,
-    pub key_pem: String,
+    /// The cluster secret, hex.
+    pub secret: String,
+}
+
+/// A member's request to a node that holds the CA key: sign the
+/// certificate of node `id` at `hosts` (its peer and API IPs; a node a
+/// join is admitting) for the key of `csr_pem`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequest {
+    pub id: NodeId,
+    pub hosts: Vec<String>,
+    pub csr_pem: String,
 }
 
 /// Whether member `caller` may ask the leader for `op` over the peer port
@@ -211,6 +229,12 @@ impl PeerService for PeerRoutes {
                 return text(StatusCode::FORBIDDEN, why);
             }
             return json(&self.node.run_on_this_leader(op).await);
+        }
+        if path == "/cluster/sign" && request.method == Method::POST {
+            return match crate::join::sign_for_member(&self.node, &request.body) {
+                Ok(cert_pem) => json(&cert_pem),
+                Err((status, message)) => text(status, message),
+            };
         }
         if let Some(digest) = path.strip_prefix("/cluster/blobs/") {
             return match request.method {

@@ -117,9 +117,41 @@ where
     serve_plain_with(listener, ConnLimits::http(), handler)
 }
 
+/// A server's TLS settings (the API's, `dwcp up --api-tls`; see
+/// [`crate::tls::api_server_config`]).
+pub type ServerTls = Arc<rustls::ServerConfig>;
+
 /// [`serve_plain`] under `limits`.
 pub fn serve_plain_with<H, F, B>(
     listener: TcpListener,
+    limits: ConnLimits,
+    handler: H,
+) -> JoinHandle<()>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_with(listener, None, limits, handler)
+}
+
+/// Serves HTTP/1.1 and HTTP/2 (by ALPN) over TLS 1.3 on `listener`, under
+/// [`ConnLimits::http`]: the handshake must end within the handshake
+/// timeout, and everything else is as [`serve_plain`].
+pub fn serve_tls<H, F, B>(listener: TcpListener, tls: ServerTls, handler: H) -> JoinHandle<()>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_with(listener, Some(tls), ConnLimits::http(), handler)
+}
+
+fn serve_with<H, F, B>(
+    listener: TcpListener,
+    tls: Option<ServerTls>,
     limits: ConnLimits,
     handler: H,
 ) -> JoinHandle<()>
@@ -142,8 +174,9 @@ where
                             continue;
                         };
                         let handler = handler.clone();
+                        let tls = tls.clone();
                         connections.spawn(async move {
-                            connection(tcp, limits, handler).await;
+                            connection(tcp, tls, limits, handler).await;
                             drop(slot);
                         });
                     }
@@ -157,7 +190,7 @@ where
 }
 
 /// Serves one connection until the client leaves or it times out.
-async fn connection<H, F, B>(tcp: TcpStream, limits: ConnLimits, handler: H)
+async fn connection<H, F, B>(tcp: TcpStream, tls: Option<ServerTls>, limits: ConnLimits, handler: H)
 where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
@@ -167,6 +200,31 @@ where
     let _ = tcp.set_nodelay(true);
     let peer = tcp.peer_addr().ok().map(PeerAddr);
     let (io, activity) = Watched::new(tcp);
+    match tls {
+        None => serve_io(io, activity, peer, limits, handler).await,
+        Some(tls) => {
+            let accept = tokio_rustls::TlsAcceptor::from(tls).accept(io);
+            if let Ok(Ok(io)) = tokio::time::timeout(limits.handshake_timeout, accept).await {
+                serve_io(io, activity, peer, limits, handler).await;
+            }
+        }
+    }
+}
+
+/// Serves HTTP on an open (plain or TLS) connection.
+async fn serve_io<I, H, F, B>(
+    io: I,
+    activity: Arc<Activity>,
+    peer: Option<PeerAddr>,
+    limits: ConnLimits,
+    handler: H,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let in_flight = activity.clone();
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         if let Some(peer) = peer {

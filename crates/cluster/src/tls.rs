@@ -88,26 +88,53 @@ impl ClusterCa {
     }
 
     /// Issues a certificate for node `name`, valid for `hosts` (DNS names or
-    /// IP addresses), usable as both TLS server and client.
+    /// IP addresses), usable as both TLS server and client, with a fresh
+    /// key made here (the founder's own certificate).
     pub fn issue(&self, name: &str, hosts: &[String]) -> Result<NodeIdentity, TlsError> {
-        let mut names = vec![name.to_string()];
-        names.extend(hosts.iter().cloned());
-        let mut params = CertificateParams::new(names)?;
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, name);
-        params.distinguished_name = dn;
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
         let key = KeyPair::generate()?;
         let issuer = Issuer::new(ca_params(&self.cluster), &self.key);
-        let cert = params.signed_by(&key, &issuer)?;
+        let cert = node_params(name, hosts)?.signed_by(&key, &issuer)?;
         Ok(NodeIdentity {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
     }
+
+    /// Signs a certificate for node `name`, valid for `hosts`, for the key
+    /// of a certificate signing request (whose own signature, the proof
+    /// that its sender holds the key, is checked). Only the key is taken
+    /// from the request: the name, hosts and uses are this CA's choice.
+    pub fn sign(&self, name: &str, hosts: &[String], csr_pem: &str) -> Result<String, TlsError> {
+        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)?;
+        let issuer = Issuer::new(ca_params(&self.cluster), &self.key);
+        Ok(node_params(name, hosts)?
+            .signed_by(&csr.public_key, &issuer)?
+            .pem())
+    }
+}
+
+/// A node's certificate: common name `name`, the name and `hosts` as
+/// subject alternative names, for TLS server and client use.
+fn node_params(name: &str, hosts: &[String]) -> Result<CertificateParams, TlsError> {
+    let mut names = vec![name.to_string()];
+    names.extend(hosts.iter().cloned());
+    let mut params = CertificateParams::new(names)?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, name);
+    params.distinguished_name = dn;
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    Ok(params)
+}
+
+/// A new node key and a certificate signing request for it, both PEM:
+/// what a joining node makes, so its key never leaves it.
+pub fn new_node_key() -> Result<(String, String), TlsError> {
+    let key = KeyPair::generate()?;
+    let csr = CertificateParams::new(Vec::<String>::new())?.serialize_request(&key)?;
+    Ok((key.serialize_pem(), csr.pem()?))
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -215,6 +242,46 @@ pub fn fingerprint_fetch_client_config() -> Result<Arc<ClientConfig>, TlsError> 
         .with_custom_certificate_verifier(Arc::new(AnyServer(provider())))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The server side of the HTTP API over TLS 1.3 (`dwcp up --api-tls`):
+/// no client certificate (callers bring bearer tokens or sessions), ALPN
+/// `h2` and `http/1.1`, the certificate and key given (PEM; the node's
+/// own from the cluster CA unless the operator gives one).
+pub fn api_server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Pem {
+            what: "the API certificate",
+            reason: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem {
+            what: "the API certificate",
+            reason: "no CERTIFICATE block".into(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| TlsError::Pem {
+        what: "the API key",
+        reason: e.to_string(),
+    })?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A client of the HTTP API over TLS 1.3 that trusts only the CA in
+/// `ca_pem` (the `dwcp` client commands' `--ca-file`).
+pub fn api_client_config(ca_pem: &str) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots(ca_pem)?)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 

@@ -167,7 +167,11 @@ impl ControlPlane for Memory {
         })
     }
 
-    async fn new_join_token(&self) -> Result<String, PlaneError> {
+    async fn new_join_token(
+        &self,
+        _ttl: Duration,
+        _uses: Option<u32>,
+    ) -> Result<String, PlaneError> {
         Err(PlaneError::Unavailable(
             "no join tokens in the fuzzer".into(),
         ))

@@ -144,13 +144,19 @@ impl ControlPlane for Fake {
         })
     }
 
-    async fn new_join_token(&self) -> Result<String, PlaneError> {
+    async fn new_join_token(
+        &self,
+        ttl: std::time::Duration,
+        uses: Option<u32>,
+    ) -> Result<String, PlaneError> {
         let token = format!("dwcp-join.{}.{}", "ab".repeat(32), "cd".repeat(32));
         let secret_hash = state::digest_of("cd".repeat(32).as_bytes());
-        let command = Command::PutCredential {
+        let command = Command::PutJoinToken {
             name: state::Name::new("name", "join-2").unwrap(),
-            role: state::Role::Join,
             sha256: secret_hash,
+            now_unix_ms: 1,
+            ttl_ms: ttl.as_millis() as u64,
+            uses,
         };
         self.write(command).await?.result?;
         Ok(token)

@@ -40,9 +40,9 @@ pub use command::{
 };
 pub use digest::{digest_of, is_sha256_hex};
 pub use model::{
-    App, AuditEntry, Credential, Deployment, LatencySummary, Node, NodeReport, Placement, Prices,
-    Quotas, Region, RegionFailover, Role, Rollout, Runbook, Tenant, TrailEntry, Version,
-    VersionConfig, VersionReport, Weights,
+    App, AuditEntry, Credential, Deployment, JoinLimits, LatencySummary, Node, NodeReport,
+    Placement, Prices, Quotas, Region, RegionFailover, Role, Rollout, Runbook, Tenant, TrailEntry,
+    Version, VersionConfig, VersionReport, Weights,
 };
 pub use name::{Name, NameError};
 pub use slo::{
@@ -50,5 +50,6 @@ pub use slo::{
     MAX_NOTIFY_TARGETS, MAX_SLO_WINDOW_DAYS, MAX_TIMELINE, NotifyKind, NotifyTarget, Objective,
     RESOLVED_KEPT, RuleStatus, Severity, Slo, SloStatus, check_incident_text, check_slo, check_url,
 };
+pub use state::join_tokens::MAX_JOIN_TTL_MS;
 pub use state::{Change, Compacted, Event, IDENTITY_REGISTERS, Record, Revision, State};
 pub use users::{Session, User};

@@ -152,6 +152,19 @@ pub struct Credential {
     /// Lowercase hex sha256 of the token.
     pub sha256: String,
     pub created: Revision,
+    /// A join token's expiry and remaining uses; `None` for other tokens
+    /// (and for join tokens made before tokens expired, which never do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<JoinLimits>,
+}
+
+/// How long and how often a join token admits nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinLimits {
+    /// Wall-clock time (Unix ms) from which the token is refused.
+    pub expires_unix_ms: u64,
+    /// Joins it still admits; `None`: any number until it expires.
+    pub uses_left: Option<u32>,
 }
 
 /// Sandboxes of one version of an app that one node should hold ready:

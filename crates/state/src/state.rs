@@ -16,6 +16,7 @@ use crate::model::{
 mod incidents;
 mod restore;
 pub use restore::IDENTITY_REGISTERS;
+pub(crate) mod join_tokens;
 mod rollouts;
 mod users;
 use crate::{Command, Name, Outcome, Rejection};
@@ -743,6 +744,9 @@ impl State {
                     vec![change(Record::Credential, name.to_string(), true)],
                 ))
             }
+            Command::PutJoinToken { .. } | Command::UseJoinToken { .. } => {
+                self.plan_join_token(command)
+            }
             Command::PutUser { .. }
             | Command::DeleteUser { .. }
             | Command::SetUserTotp { .. }
@@ -983,11 +987,15 @@ impl State {
                         role: *role,
                         sha256: sha256.clone(),
                         created,
+                        join: None,
                     },
                 );
             }
             Command::DeleteCredential { name } => {
                 self.credentials.remove(name);
+            }
+            Command::PutJoinToken { .. } | Command::UseJoinToken { .. } => {
+                self.commit_join_token(command, revision)
             }
             Command::PutUser { .. }
             | Command::DeleteUser { .. }

@@ -76,14 +76,53 @@ pub fn run(args: ClusterArgs) -> Result<()> {
 }
 
 fn token(args: TokenArgs) -> Result<()> {
+    match args.command {
+        Some(TokenCommand::List { json, api }) => {
+            let client = Client::new(&api)?;
+            return Ok(client::block_on(client.print(
+                "/cluster/join-tokens",
+                json,
+                render_tokens,
+            ))?);
+        }
+        Some(TokenCommand::Revoke { name, api }) => {
+            let client = Client::new(&api)?;
+            client::block_on(client.delete(&format!("/cluster/join-tokens/{}", name.trim())))?;
+            println!("revoked join token {}", name.trim());
+            return Ok(());
+        }
+        None => {}
+    }
     let client = Client::new(&args.api)?;
-    let answer: serde_json::Value =
-        client::block_on(client.post("/cluster/join-tokens", &serde_json::json!({})))?;
+    let body = serde_json::json!({ "ttl_s": args.ttl.as_secs().max(1), "uses": args.uses });
+    let answer: serde_json::Value = client::block_on(client.post("/cluster/join-tokens", &body))?;
     let token = answer["token"]
         .as_str()
         .ok_or_else(|| anyhow!("the API's answer has no token: {answer}"))?;
     println!("{token}");
     Ok(())
+}
+
+fn render_tokens(list: &JoinTokens) -> String {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let rows: Vec<Vec<String>> = list
+        .tokens
+        .iter()
+        .map(|t| {
+            let expires = match t.expires_unix_ms {
+                None => "never".to_string(),
+                Some(at) if at <= now_ms => "expired".to_string(),
+                Some(at) => format!("in {} s", (at - now_ms) / 1000),
+            };
+            let uses = t
+                .uses_left
+                .map_or_else(|| "any".to_string(), |n| n.to_string());
+            vec![t.name.clone(), t.created.to_string(), expires, uses]
+        })
+        .collect();
+    table::render(&["NAME", "CREATED", "EXPIRES", "USES LEFT"], &rows)
 }
 
 fn status(args: StatusArgs) -> Result<()> {

@@ -247,6 +247,7 @@ fn needs_mfa(route: RouteId, verb: Verb) -> bool {
             | R::RolloutAbort
             | R::ClusterNode
             | R::JoinTokens
+            | R::JoinToken
             | R::User
             | R::FailoverApprove
     ) || (route == R::Users && verb != Verb::Get)
@@ -357,6 +358,7 @@ pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiEr
                 | R::Tenant
                 | R::ClusterNode
                 | R::JoinTokens
+                | R::JoinToken
                 | R::Tokens
                 | R::Token
                 | R::Prices
