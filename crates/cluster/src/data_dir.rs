@@ -291,6 +291,12 @@ impl DataDir {
         }))
     }
 
+    /// Replaces this node's certificate (a renewal for the same key).
+    pub fn replace_certificate(&self, cert_pem: &str) -> Result<(), ClusterError> {
+        write_atomically(&self.tls("node.pem"), cert_pem.as_bytes(), 0o644)
+            .map_err(|e| self.error(format!("writing tls/node.pem: {e}")))
+    }
+
     /// Saves a new node: keys and certificates first, `node.json` last.
     pub fn create(&self, files: &NodeFiles) -> Result<(), ClusterError> {
         let io = |what: &str, e: std::io::Error| self.error(format!("{what}: {e}"));

@@ -42,6 +42,7 @@ pub mod join;
 mod node;
 mod peer;
 mod planet;
+mod renew;
 pub mod sealed;
 pub mod serving;
 mod status;

@@ -88,8 +88,13 @@ pub struct ClusterNode {
     ca: Option<ClusterCa>,
     /// The cluster secret the at-rest and gossip keys derive from.
     secret: [u8; 32],
-    /// This node's certificate and key (PEM); the state pins the key.
-    identity: NodeIdentity,
+    /// This node's certificate and key (PEM); the state pins the key. A
+    /// renewal replaces the certificate (the key stays).
+    identity: Mutex<NodeIdentity>,
+    /// What its TLS settings present: replaced in place by a renewal.
+    live: Arc<tls::LiveIdentity>,
+    /// Its data directory (a renewal saves the new certificate there).
+    dir: DataDir,
     client_tls: Arc<rustls::ClientConfig>,
     replica: Replica,
     blobs: BlobStore,
@@ -291,8 +296,9 @@ impl ClusterNode {
                 })?;
         let listener = listen(peer)?;
         let ca_pem = files.ca_pem.clone();
-        let client_tls = tls::client_config(&ca_pem, &files.identity)?;
-        let server_tls = tls::join_server_config(&ca_pem, &files.identity)?;
+        let live = tls::LiveIdentity::new(&files.identity)?;
+        let client_tls = tls::live_client_config(&ca_pem, live.clone())?;
+        let server_tls = tls::join_server_config(&ca_pem, live.clone())?;
         let blobs = BlobStore::open(&dir.blobs())?;
         let replica = Replica::start(
             files.config.id,
@@ -306,7 +312,9 @@ impl ClusterNode {
             ca_pem: files.ca_pem,
             ca: files.ca,
             secret: files.secret,
-            identity: files.identity.clone(),
+            identity: Mutex::new(files.identity.clone()),
+            live,
+            dir: dir.clone(),
             client_tls,
             replica,
             blobs,
@@ -324,7 +332,8 @@ impl ClusterNode {
         };
         let server = crate::transport::serve_service(listener, server_tls, Arc::new(routes));
         let copier = tokio::spawn(super::blob_copy::keep_copies(Arc::downgrade(&node)));
-        node.tasks_mut().extend([server, copier]);
+        let renewer = tokio::spawn(super::renew::keep_fresh(Arc::downgrade(&node)));
+        node.tasks_mut().extend([server, copier, renewer]);
         Ok(node)
     }
 
@@ -398,7 +407,7 @@ impl ClusterNode {
 
     fn node_record(&self, region: Name) -> Node {
         Node {
-            peer_key: tls::key_fingerprint(&self.identity.cert_pem).ok(),
+            peer_key: tls::key_fingerprint(&self.identity().cert_pem).ok(),
             name: node_name(self.config.id),
             region,
             address: self.config.peer_address.clone(),
@@ -897,10 +906,27 @@ impl ClusterNode {
     /// certificate from the cluster CA, whose names include its peer and
     /// API addresses' IPs.
     pub fn api_tls(&self) -> Result<crate::serving::ServerTls, ClusterError> {
-        Ok(tls::api_server_config(
-            &self.identity.cert_pem,
-            &self.identity.key_pem,
-        )?)
+        Ok(tls::live_api_server_config(self.live.clone())?)
+    }
+
+    /// This node's certificate and key now.
+    pub fn identity(&self) -> NodeIdentity {
+        self.identity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Saves and presents a renewed certificate for this node's key.
+    pub(super) fn install_certificate(&self, cert_pem: String) -> Result<(), ClusterError> {
+        let identity = NodeIdentity {
+            cert_pem,
+            key_pem: self.identity().key_pem,
+        };
+        self.dir.replace_certificate(&identity.cert_pem)?;
+        self.live.replace(&identity)?;
+        *self.identity.lock().unwrap_or_else(|p| p.into_inner()) = identity;
+        Ok(())
     }
 
     /// The cluster secret (handed to a joining node in its grant).

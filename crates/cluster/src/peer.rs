@@ -5,6 +5,7 @@
 //! POST /join                 anyone with a join token: a node id and certificate
 //! POST /cluster/leader       members: a LeaderOp run on the leader
 //! POST /cluster/sign         members, on a CA key holder: sign a joiner's certificate
+//! POST /cluster/renew        members, on a CA key holder: renew the caller's certificate
 //! PUT  /cluster/blobs/{d}    members: store a blob
 //! GET  /cluster/blobs/{d}    members: fetch a blob
 //! POST /raft/...             members: Raft RPCs
@@ -229,6 +230,15 @@ impl PeerService for PeerRoutes {
                 return text(StatusCode::FORBIDDEN, why);
             }
             return json(&self.node.run_on_this_leader(op).await);
+        }
+        if path == "/cluster/renew" && request.method == Method::POST {
+            let Some(caller) = &request.caller else {
+                return text(StatusCode::FORBIDDEN, "members only");
+            };
+            return match crate::renew::renew_for_member(&self.node, caller, &request.body) {
+                Ok(cert_pem) => json(&cert_pem),
+                Err((status, message)) => text(status, message),
+            };
         }
         if path == "/cluster/sign" && request.method == Method::POST {
             return match crate::join::sign_for_member(&self.node, &request.body) {

@@ -5,7 +5,8 @@
 //! Invariants: TLS 1.3 only; a peer without a certificate signed by the
 //! cluster's CA is refused by both the server and the client side.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, SystemTime};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -113,12 +114,35 @@ impl ClusterCa {
     }
 }
 
+/// How long node certificates are valid by default: 30 days. A node
+/// renews its certificate when a third of that is left.
+pub const NODE_CERT_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+
+static LIFETIME: OnceLock<Duration> = OnceLock::new();
+
+/// Sets how long the certificates this process signs are valid (tests
+/// shorten it: `dwcp up --cert-lifetime`, hidden); once, before any node
+/// starts. Returns false if it was set already.
+pub fn set_node_cert_lifetime(lifetime: Duration) -> bool {
+    LIFETIME.set(lifetime).is_ok()
+}
+
+/// How long the certificates this process signs are valid.
+pub fn node_cert_lifetime() -> Duration {
+    LIFETIME.get().copied().unwrap_or(NODE_CERT_LIFETIME)
+}
+
 /// A node's certificate: common name `name`, the name and `hosts` as
-/// subject alternative names, for TLS server and client use.
+/// subject alternative names, for TLS server and client use, valid from a
+/// few minutes ago (clocks differ) for [`node_cert_lifetime`].
 fn node_params(name: &str, hosts: &[String]) -> Result<CertificateParams, TlsError> {
     let mut names = vec![name.to_string()];
     names.extend(hosts.iter().cloned());
     let mut params = CertificateParams::new(names)?;
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after =
+        now + time::Duration::try_from(node_cert_lifetime()).unwrap_or(time::Duration::days(30));
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, name);
     params.distinguished_name = dn;
@@ -135,6 +159,96 @@ pub fn new_node_key() -> Result<(String, String), TlsError> {
     let key = KeyPair::generate()?;
     let csr = CertificateParams::new(Vec::<String>::new())?.serialize_request(&key)?;
     Ok((key.serialize_pem(), csr.pem()?))
+}
+
+/// A certificate signing request for the key `key_pem` (a renewal keeps
+/// the node's key, which the state pins).
+pub fn request_for(key_pem: &str) -> Result<String, TlsError> {
+    let key = KeyPair::from_pem(key_pem)?;
+    let csr = CertificateParams::new(Vec::<String>::new())?.serialize_request(&key)?;
+    Ok(csr.pem()?)
+}
+
+/// Lowercase hex sha256 of the public key (SubjectPublicKeyInfo) of a
+/// certificate signing request whose signature checks.
+pub fn request_key_fingerprint(csr_pem: &str) -> Result<String, TlsError> {
+    use rcgen::PublicKeyData;
+    let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)?;
+    Ok(state::digest_of(&csr.public_key.subject_public_key_info()))
+}
+
+/// When a PEM certificate stops being valid.
+pub fn not_after(cert_pem: &str) -> Result<SystemTime, TlsError> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|e| TlsError::Pem {
+        what: "a certificate",
+        reason: e.to_string(),
+    })?;
+    let (_, cert) = X509Certificate::from_der(&der).map_err(|e| TlsError::Pem {
+        what: "a certificate",
+        reason: e.to_string(),
+    })?;
+    let secs = cert.validity().not_after.timestamp();
+    Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
+}
+
+/// A node's certificate and key as its TLS settings present them, which a
+/// renewal replaces in place: connections made after it present the new
+/// certificate, on the peer port (both sides) and on the API.
+#[derive(Debug)]
+pub struct LiveIdentity {
+    current: RwLock<Arc<rustls::sign::CertifiedKey>>,
+}
+
+fn certified(identity: &NodeIdentity) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
+    let (certs, key) = chain(identity)?;
+    let signing = provider().key_provider.load_private_key(key)?;
+    Ok(Arc::new(rustls::sign::CertifiedKey::new(certs, signing)))
+}
+
+impl LiveIdentity {
+    pub fn new(identity: &NodeIdentity) -> Result<Arc<LiveIdentity>, TlsError> {
+        Ok(Arc::new(LiveIdentity {
+            current: RwLock::new(certified(identity)?),
+        }))
+    }
+
+    /// Presents `identity` from now on.
+    pub fn replace(&self, identity: &NodeIdentity) -> Result<(), TlsError> {
+        let fresh = certified(identity)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<rustls::sign::CertifiedKey> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl rustls::server::ResolvesServerCert for LiveIdentity {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+impl rustls::client::ResolvesClientCert for LiveIdentity {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.current())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -171,7 +285,7 @@ fn chain(
 /// The server side: TLS 1.3, and the client must present a certificate
 /// from the cluster's CA.
 pub fn server_config(ca_pem: &str, identity: &NodeIdentity) -> Result<Arc<ServerConfig>, TlsError> {
-    build_server_config(ca_pem, identity, false)
+    build_server_config(ca_pem, LiveIdentity::new(identity)?, false)
 }
 
 /// The server side of a node that admits joins: a client with a
@@ -180,14 +294,14 @@ pub fn server_config(ca_pem: &str, identity: &NodeIdentity) -> Result<Arc<Server
 /// what it may reach (only the join routes).
 pub fn join_server_config(
     ca_pem: &str,
-    identity: &NodeIdentity,
+    identity: Arc<LiveIdentity>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     build_server_config(ca_pem, identity, true)
 }
 
 fn build_server_config(
     ca_pem: &str,
-    identity: &NodeIdentity,
+    identity: Arc<LiveIdentity>,
     allow_anonymous: bool,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider());
@@ -199,11 +313,10 @@ fn build_server_config(
     let verifier = builder
         .build()
         .map_err(|e| TlsError::Config(rustls::Error::General(e.to_string())))?;
-    let (certs, key) = chain(identity)?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)?;
+        .with_cert_resolver(identity);
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
 }
@@ -211,11 +324,18 @@ fn build_server_config(
 /// The client side: TLS 1.3, trusting only the cluster's CA, presenting
 /// this node's certificate.
 pub fn client_config(ca_pem: &str, identity: &NodeIdentity) -> Result<Arc<ClientConfig>, TlsError> {
-    let (certs, key) = chain(identity)?;
+    live_client_config(ca_pem, LiveIdentity::new(identity)?)
+}
+
+/// [`client_config`] presenting whatever `identity` holds now.
+pub fn live_client_config(
+    ca_pem: &str,
+    identity: Arc<LiveIdentity>,
+) -> Result<Arc<ClientConfig>, TlsError> {
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots(ca_pem)?)
-        .with_client_auth_cert(certs, key)?;
+        .with_client_cert_resolver(identity);
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(config))
 }
@@ -270,6 +390,17 @@ pub fn api_server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<ServerConf
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// [`api_server_config`] presenting the node's own certificate, renewals
+/// included.
+pub fn live_api_server_config(identity: Arc<LiveIdentity>) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_cert_resolver(identity);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

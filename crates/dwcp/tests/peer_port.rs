@@ -75,7 +75,7 @@ fn a_removed_nodes_certificate_is_refused_at_once_and_cannot_mint_a_token() {
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
 
     let (status, v) = c.call(1, "DELETE", "/api/v1/cluster/nodes/3", None);
-    assert_eq!(status, 200, "{v}");
+    assert_eq!(status, 204, "{v}");
     c.wait_for(|s| !members(s).contains(&3), "node 3 removed");
     assert!(c.nodes[&3].running(), "node 3's process runs on");
 
@@ -208,4 +208,51 @@ fn every_port_accepts_again_after_an_emfile_storm() {
         std::thread::sleep(Duration::from_millis(100));
     }
     c.put(1, "after-storm", "ok");
+}
+
+/// The certificate in node `n`'s data directory.
+fn node_cert(c: &Cluster, n: u8) -> String {
+    std::fs::read_to_string(c.nodes[&n].dir.join("tls/node.pem")).unwrap()
+}
+
+#[test]
+fn certificates_expire_and_are_renewed_before_they_do() {
+    // 45 s certificates: renewed when 15 s are left.
+    let flags = ["--cert-lifetime", "45s"];
+    let mut c = Cluster::found_with(66, &flags);
+    c.wait_api(1);
+    c.join_node_with(2, &flags);
+    c.wait_for(
+        |s| common::voters(s).len() == 2 && s["leader"].is_u64(),
+        "two voters",
+    );
+    let first = [node_cert(&c, 1), node_cert(&c, 2)];
+    let expiry = first
+        .iter()
+        .map(|pem| tls::not_after(pem).unwrap())
+        .max()
+        .unwrap();
+    let lifetime = expiry
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    assert!(
+        lifetime <= Duration::from_secs(46),
+        "the certificates live {lifetime:?}"
+    );
+    // Both renew: the founder signs its own, node 2 asks the founder.
+    let deadline = Instant::now() + DEADLINE * 2;
+    while node_cert(&c, 1) == first[0] || node_cert(&c, 2) == first[1] {
+        assert!(Instant::now() < deadline, "no renewal\n{}", c.logs());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Once the first certificates have expired, node 2 restarts (so every
+    // connection is new) and still commits and catches up.
+    while std::time::SystemTime::now() < expiry + Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    c.kill(2);
+    c.restart_with(2, &flags);
+    c.put(2, "after-expiry", "renewed");
+    assert_eq!(c.get(1, "after-expiry").as_deref(), Some("renewed"));
+    assert_eq!(c.get(2, "after-expiry").as_deref(), Some("renewed"));
 }

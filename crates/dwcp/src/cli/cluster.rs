@@ -11,7 +11,7 @@ use crate::cli::table::{self, or_dash};
 /// Show or change the cluster's membership.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  dwcp cluster status\n  dwcp cluster remove 3\n  dwcp cluster token"
+    after_help = "Examples:\n  dwcp cluster status\n  dwcp cluster remove 3\n  dwcp cluster token\n  dwcp cluster token list"
 )]
 pub struct ClusterArgs {
     #[command(subcommand)]
@@ -25,15 +25,60 @@ enum ClusterCommand {
     Token(TokenArgs),
 }
 
-/// Make a new join token (printed once; only its hash is stored).
+/// Make a new join token (printed once; only its hash is stored), or
+/// list or revoke join tokens.
 ///
 /// A new node joins with it: `dwcp up --join ADDR --token TOKEN`, where
-/// ADDR is any member's peer address.
+/// ADDR is any member's peer address. A token admits one node within an
+/// hour unless --uses and --ttl say otherwise.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  dwcp cluster token")]
+#[command(
+    after_help = "Examples:\n  dwcp cluster token                      # one join within the hour\n  dwcp cluster token --ttl 15m --uses 3\n  dwcp cluster token list\n  dwcp cluster token revoke join-3f2a9c01b7de"
+)]
 struct TokenArgs {
+    #[command(subcommand)]
+    command: Option<TokenCommand>,
+    /// How long the new token admits nodes (at most 30 days).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::units::parse_duration)]
+    ttl: std::time::Duration,
+    /// How many nodes it admits; 0: any number until it expires.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    uses: u32,
     #[command(flatten)]
     api: ApiArgs,
+}
+
+#[derive(clap::Subcommand)]
+enum TokenCommand {
+    /// List the join tokens: name, expiry, uses left (never the secret).
+    List {
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Revoke a join token by name: it admits no more nodes.
+    Revoke {
+        /// The token's name, as `dwcp cluster token list` shows it.
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// A join token as `GET /cluster/join-tokens` lists it.
+#[derive(serde::Deserialize)]
+struct JoinTokenEntry {
+    name: String,
+    created: u64,
+    expires_unix_ms: Option<u64>,
+    uses_left: Option<u32>,
+}
+
+#[derive(serde::Deserialize)]
+struct JoinTokens {
+    tokens: Vec<JoinTokenEntry>,
 }
 
 /// Show the leader, the term, the commit index and every member.

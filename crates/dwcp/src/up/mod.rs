@@ -140,6 +140,11 @@ pub struct UpArgs {
     /// With --api-cert: its private key (PEM).
     #[arg(long, value_name = "FILE", requires = "api_cert")]
     api_key: Option<PathBuf>,
+    /// Tests only, hidden: how long the node certificates this node signs
+    /// are valid (default 30 days; each node renews its own when a third
+    /// is left), so a test sees renewals within a minute.
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    cert_lifetime: Option<std::time::Duration>,
     /// Tests only, hidden: lowers this process's open-file limit
     /// (RLIMIT_NOFILE) to N before anything is opened, so a test can run
     /// a node out of file descriptors with a modest number of sockets.
@@ -290,6 +295,9 @@ fn unlock(args: &UpArgs) -> Result<cluster::sealed::KeyRing> {
 fn serve(args: UpArgs) -> Result<()> {
     if let Some(files) = args.max_open_files {
         limit_open_files(files)?;
+    }
+    if let Some(lifetime) = args.cert_lifetime {
+        cluster::tls::set_node_cert_lifetime(lifetime);
     }
     let place = place::place(&args.planet, args.region.as_deref())?;
     let global_join = match &place {
