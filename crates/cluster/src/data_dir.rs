@@ -330,31 +330,35 @@ fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// A founder's files: a new CA, its certificate, secret `[9; 32]`.
+    fn founder_files() -> NodeFiles {
+        let ca = ClusterCa::create("test").unwrap();
+        let identity = ca.issue("node-1", &["127.0.0.1".into()]).unwrap();
+        NodeFiles {
+            config: NodeConfig {
+                id: 1,
+                cluster: "test".into(),
+                region: "local".into(),
+                peer_address: "127.0.0.1:7071".into(),
+                api_address: "127.0.0.1:7070".into(),
+                founder: true,
+            },
+            ca_pem: ca.cert_pem().to_string(),
+            ca: Some(ca),
+            identity,
+            secret: [9; 32],
+        }
+    }
+
     #[test]
     fn a_created_node_loads_back_and_keys_are_private() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::new(tmp.path().join("data"));
         assert!(dir.load().unwrap().is_none());
-        let ca = ClusterCa::create("test").unwrap();
-        let identity = ca.issue("node-1", &["127.0.0.1".into()]).unwrap();
-        let config = NodeConfig {
-            id: 1,
-            cluster: "test".into(),
-            region: "local".into(),
-            peer_address: "127.0.0.1:7071".into(),
-            api_address: "127.0.0.1:7070".into(),
-            founder: true,
-        };
-        dir.create(&NodeFiles {
-            config: config.clone(),
-            ca_pem: ca.cert_pem().to_string(),
-            ca: Some(ca),
-            identity,
-            secret: [9; 32],
-        })
-        .unwrap();
+        let files = founder_files();
+        dir.create(&files).unwrap();
         let loaded = dir.load().unwrap().unwrap();
-        assert_eq!(loaded.config, config);
+        assert_eq!(loaded.config, files.config);
         assert_eq!(loaded.secret, [9; 32]);
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -377,24 +381,8 @@ mod tests {
     fn a_sealed_directory_keeps_no_key_in_the_clear_and_needs_its_key() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("data");
-        let ca = ClusterCa::create("test").unwrap();
-        let identity = ca.issue("node-1", &["127.0.0.1".into()]).unwrap();
-        let config = NodeConfig {
-            id: 1,
-            cluster: "test".into(),
-            region: "local".into(),
-            peer_address: "127.0.0.1:7071".into(),
-            api_address: "127.0.0.1:7070".into(),
-            founder: true,
-        };
-        let key_pem = identity.key_pem.clone();
-        let files = NodeFiles {
-            config,
-            ca_pem: ca.cert_pem().to_string(),
-            ca: Some(ca),
-            identity,
-            secret: [5; 32],
-        };
+        let files = founder_files();
+        let key_pem = files.identity.key_pem.clone();
         // Made plain (as before sealing), then opened with a key: sealed
         // and the plain files removed.
         DataDir::new(&root).create(&files).unwrap();
@@ -402,7 +390,7 @@ mod tests {
         let dir = DataDir::sealed(&root, keys);
         let loaded = dir.load().unwrap().unwrap();
         assert_eq!(loaded.identity.key_pem, key_pem);
-        assert_eq!(loaded.secret, [5; 32]);
+        assert_eq!(loaded.secret, [9; 32]);
         for file in SECRET_FILES {
             assert!(!dir.tls(file).exists(), "{file} is still plain");
             let sealed = std::fs::read(dir.tls(&format!("{file}.sealed"))).unwrap();

@@ -419,21 +419,25 @@ mod tests {
         assert_eq!(judged(&v, "b").0, Health::Degraded);
     }
 
-    #[tokio::test]
-    async fn packets_sealed_under_another_key_are_refused() {
-        let (a, b) = (peer(1, "a"), peer(2, "b"));
-        let a = Peer {
+    /// Member 1 of region `a` on a loopback port of its own, key `[7; 32]`.
+    async fn loopback_member() -> (GossipMember, tokio::task::JoinHandle<()>) {
+        let me = Peer {
             addr: "127.0.0.1:0".parse().unwrap(),
-            ..a
+            ..peer(1, "a")
         };
-        let (member, task) = GossipMember::start(
-            a,
+        GossipMember::start(
+            me,
             [7; 32],
             GossipConfig::wan(std::num::NonZeroU32::MIN),
             vec![],
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn packets_sealed_under_another_key_are_refused() {
+        let (member, task) = loopback_member().await;
         let addr = member.socket.local_addr().unwrap();
         let stranger = GossipMember {
             cipher: Arc::new(Aes256Gcm::new((&[8u8; 32]).into())),
@@ -452,24 +456,12 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(member.view().members.is_empty());
-        let _ = b;
         task.abort();
     }
 
     #[tokio::test]
     async fn a_replayed_or_stale_packet_is_dropped() {
-        let me = Peer {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            ..peer(1, "a")
-        };
-        let (member, task) = GossipMember::start(
-            me,
-            [7; 32],
-            GossipConfig::wan(std::num::NonZeroU32::MIN),
-            vec![],
-        )
-        .await
-        .unwrap();
+        let (member, task) = loopback_member().await;
         let addr = member.socket.local_addr().unwrap();
         let frame = |counter: u64, unix_ms: u64| {
             let f = Frame {

@@ -251,6 +251,23 @@ async fn sign_anywhere(
         hosts: hosts.to_vec(),
         csr_pem: csr_pem.to_string(),
     };
+    ask_holders(node, "/cluster/sign", &request)
+        .await
+        .map_err(|problems| {
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("no member that holds the CA key signed the certificate ({problems})"),
+            )
+        })
+}
+
+/// Posts `request` to `path` on each other member in turn until one that
+/// holds the CA key answers with a certificate; else what each said.
+pub(super) async fn ask_holders<Q: serde::Serialize>(
+    node: &ClusterNode,
+    path: &str,
+    request: &Q,
+) -> Result<String, String> {
     let mut problems = Vec::new();
     for (member, address) in node.replica().status().members {
         if member == node.id() {
@@ -258,20 +275,14 @@ async fn sign_anywhere(
         }
         match node
             .channel(&address)
-            .call::<_, String>("/cluster/sign", &request)
+            .call::<_, String>(path, request)
             .await
         {
             Ok(cert_pem) => return Ok(cert_pem),
             Err(e) => problems.push(format!("node {member}: {e}")),
         }
     }
-    Err(refuse(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!(
-            "no member that holds the CA key signed the certificate ({})",
-            problems.join("; ")
-        ),
-    ))
+    Err(problems.join("; "))
 }
 
 /// A holder of the CA key signs for a member that admits a join: only a

@@ -262,3 +262,98 @@ impl PeerService for PeerRoutes {
         text(StatusCode::NOT_FOUND, "no such route")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use state::{Name, Node, Region, State};
+
+    fn node(id: u64, address: &str, key: Option<&str>) -> Node {
+        Node {
+            name: super::super::node_name(id),
+            region: Name::new("region", "local").unwrap(),
+            address: address.into(),
+            labels: Default::default(),
+            capacity: 1000,
+            api: None,
+            gateway: None,
+            peer_key: key.map(str::to_string),
+        }
+    }
+
+    fn state() -> State {
+        let mut s = State::default();
+        s.apply(&Command::PutRegion {
+            region: Region::named(Name::new("region", "local").unwrap()),
+        })
+        .unwrap();
+        for (id, addr) in [
+            (1, "10.0.0.1:7071"),
+            (2, "10.0.0.2:7071"),
+            (3, "10.0.0.3:7071"),
+        ] {
+            s.apply(&Command::PutNode {
+                node: node(id, addr, Some(&"a".repeat(64))),
+            })
+            .unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn a_member_may_ask_only_what_members_need() {
+        let s = state();
+        let members = [
+            (1, "10.0.0.1:7071".to_string()),
+            (2, "10.0.0.2:7071".to_string()),
+        ]
+        .into();
+        let may = |op: LeaderOp| peer_may(&op, 2, &s, &members);
+        assert!(may(LeaderOp::ReadIndex).is_ok());
+        assert!(may(LeaderOp::Status).is_ok());
+        assert!(may(LeaderOp::Promote { id: 2 }).is_ok());
+        assert!(
+            may(LeaderOp::Promote { id: 1 })
+                .unwrap_err()
+                .contains("only itself")
+        );
+        // Node 3 is recorded and not a member yet: a join admitted it.
+        let learner = |id, address: &str| LeaderOp::AddLearner {
+            id,
+            address: address.into(),
+        };
+        assert!(may(learner(3, "10.0.0.3:7071")).is_ok());
+        assert!(may(learner(3, "10.9.9.9:7071")).is_err(), "another address");
+        assert!(may(learner(4, "10.0.0.4:7071")).is_err(), "no record");
+        assert!(
+            may(learner(1, "10.0.0.1:7071")).is_err(),
+            "a member already"
+        );
+        let write = |command| LeaderOp::Write { command };
+        assert!(
+            may(write(Command::Put {
+                key: "k".into(),
+                value: vec![1]
+            }))
+            .is_ok()
+        );
+        // Its own record may change (API and gateway addresses)...
+        let mut own = node(2, "10.0.0.2:7071", None);
+        own.api = Some("10.0.0.2:7070".into());
+        assert!(may(write(Command::PutNode { node: own })).is_ok());
+        // ...another's address or key may not, and no record is removed.
+        let moved = node(1, "10.6.6.6:7071", None);
+        assert!(may(write(Command::PutNode { node: moved })).is_err());
+        let rekeyed = node(1, "10.0.0.1:7071", Some(&"b".repeat(64)));
+        assert!(may(write(Command::PutNode { node: rekeyed })).is_err());
+        let labels = node(1, "10.0.0.1:7071", None);
+        assert!(
+            may(write(Command::PutNode { node: labels })).is_ok(),
+            "labels, capacity"
+        );
+        let remove = Command::RemoveNode {
+            name: super::super::node_name(1),
+        };
+        assert!(may(write(remove)).is_err());
+    }
+}

@@ -92,24 +92,13 @@ async fn ask_a_holder(node: &ClusterNode, csr_pem: &str) -> Result<String, Clust
     let request = RenewRequest {
         csr_pem: csr_pem.to_string(),
     };
-    let mut problems = Vec::new();
-    for (member, address) in node.replica().status().members {
-        if member == node.id() {
-            continue;
-        }
-        match node
-            .channel(&address)
-            .call::<_, String>("/cluster/renew", &request)
-            .await
-        {
-            Ok(cert_pem) => return Ok(cert_pem),
-            Err(e) => problems.push(format!("node {member}: {e}")),
-        }
-    }
-    Err(ClusterError::Unavailable(format!(
-        "no member that holds the CA key renewed it ({})",
-        problems.join("; ")
-    )))
+    crate::join::ask_holders(node, "/cluster/renew", &request)
+        .await
+        .map_err(|problems| {
+            ClusterError::Unavailable(format!(
+                "no member that holds the CA key renewed it ({problems})"
+            ))
+        })
 }
 
 /// The holder's side: sign the caller's own certificate anew, for the key

@@ -316,10 +316,15 @@ async fn peer_connection<S: PeerService>(
 /// without a certificate; taking one more closes the oldest.
 struct StrangerSlots {
     max: usize,
-    held: std::sync::Mutex<(
-        u64,
-        std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>,
-    )>,
+    held: std::sync::Mutex<Held>,
+}
+
+/// The strangers' connections, oldest first, each with the signal that
+/// closes it.
+#[derive(Default)]
+struct Held {
+    last_id: u64,
+    oldest_first: std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>,
 }
 
 /// One connection's place in the strangers' share (until it is released
@@ -334,34 +339,26 @@ impl StrangerSlots {
     fn new(max: usize) -> StrangerSlots {
         StrangerSlots {
             max: max.max(1),
-            held: std::sync::Mutex::new((0, std::collections::VecDeque::new())),
+            held: std::sync::Mutex::new(Held::default()),
         }
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        (
-            u64,
-            std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>,
-        ),
-    > {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn take(self: &Arc<Self>) -> StrangerSlot {
         let mut held = self.lock();
-        while held.1.len() >= self.max {
-            if let Some((_, oldest)) = held.1.pop_front() {
+        while held.oldest_first.len() >= self.max {
+            if let Some((_, oldest)) = held.oldest_first.pop_front() {
                 // Stored as a permit: the connection ends at its next poll.
                 oldest.notify_one();
             }
         }
-        held.0 += 1;
-        let id = held.0;
+        held.last_id += 1;
+        let id = held.last_id;
         let evict = Arc::new(tokio::sync::Notify::new());
-        held.1.push_back((id, evict.clone()));
+        held.oldest_first.push_back((id, evict.clone()));
         StrangerSlot {
             slots: self.clone(),
             id,
@@ -378,7 +375,10 @@ impl StrangerSlot {
 
     /// Leaves the strangers' share (the caller showed a certificate).
     fn release(&self) {
-        self.slots.lock().1.retain(|(id, _)| *id != self.id);
+        self.slots
+            .lock()
+            .oldest_first
+            .retain(|(id, _)| *id != self.id);
     }
 }
 

@@ -20,16 +20,26 @@ mod targets;
 pub use api::api_request;
 pub use targets::*;
 
-/// Every target by name, as `fuzz/fuzz_targets/<name>.rs` and the
-/// directories under `fuzz/seeds/` and `fuzz/regressions/` call them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
-    ("api_json", api_request),
-    ("wagi_output", wagi_output),
-    ("rollout_plan", rollout_plan),
-    ("topology", topology),
-    ("runbook", runbook),
-    ("gossip_packet", gossip_packet),
-    ("raft_rpc", raft_rpc),
-    ("join_request", join_request),
-    ("credentials", credentials),
+/// One fuzz target: its name (of `fuzz/fuzz_targets/<name>.rs` and the
+/// directories under `fuzz/seeds/` and `fuzz/regressions/`) and its entry.
+pub struct Target {
+    pub name: &'static str,
+    pub run: fn(&[u8]),
+}
+
+const fn target(name: &'static str, run: fn(&[u8])) -> Target {
+    Target { name, run }
+}
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
+    target("api_json", api_request),
+    target("wagi_output", wagi_output),
+    target("rollout_plan", rollout_plan),
+    target("topology", topology),
+    target("runbook", runbook),
+    target("gossip_packet", gossip_packet),
+    target("raft_rpc", raft_rpc),
+    target("join_request", join_request),
+    target("credentials", credentials),
 ];

@@ -27,7 +27,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 fn every_target_has_seeds_and_answers_them_and_its_regressions() {
     let root = repo();
     let mut ran = 0;
-    for (name, target) in fuzzing::TARGETS {
+    for fuzzing::Target { name, run } in fuzzing::TARGETS {
         let seeds = files(&root.join("fuzz/seeds").join(name));
         assert!(!seeds.is_empty(), "fuzz/seeds/{name} has no seed");
         let mut inputs = seeds;
@@ -39,12 +39,12 @@ fn every_target_has_seeds_and_answers_them_and_its_regressions() {
         }
         for input in inputs {
             let bytes = std::fs::read(&input).unwrap();
-            target(&bytes);
+            run(&bytes);
             ran += 1;
         }
         // Each target also answers nothing at all and a few bytes.
-        target(b"");
-        target(&[0xff; 3]);
+        run(b"");
+        run(&[0xff; 3]);
     }
     assert!(ran >= fuzzing::TARGETS.len());
 }
@@ -52,7 +52,7 @@ fn every_target_has_seeds_and_answers_them_and_its_regressions() {
 #[test]
 fn every_target_has_a_libfuzzer_binary() {
     let manifest = std::fs::read_to_string(repo().join("fuzz/Cargo.toml")).unwrap();
-    for (name, _) in fuzzing::TARGETS {
+    for fuzzing::Target { name, .. } in fuzzing::TARGETS {
         assert!(
             manifest.contains(&format!("name = \"{name}\"")),
             "fuzz/Cargo.toml has no [[bin]] {name}"
