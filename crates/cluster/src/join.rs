@@ -289,20 +289,24 @@ pub(super) async fn ask_holders<Q: serde::Serialize>(
 /// node id handed out already (below the next one) that is neither
 /// recorded nor a member yet, so no certificate is made for an existing
 /// member's id.
-pub(super) fn sign_for_member(node: &ClusterNode, body: &[u8]) -> Result<String, Refusal> {
+pub(super) async fn sign_for_member(node: &ClusterNode, body: &[u8]) -> Result<String, Refusal> {
     let request: SignRequest = serde_json::from_slice(body)
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("not a sign request: {e}")))?;
-    let fresh = {
-        let state = node.replica().read_local();
-        let next = state
-            .register(super::node::NEXT_NODE_ID)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.parse::<replica::NodeId>().ok())
-            .unwrap_or(0);
-        request.id < next
-            && state.node(&super::node::node_name(request.id)).is_none()
-            && !node.replica().status().members.contains_key(&request.id)
-    };
+    // Linearizable: the id was handed out moments ago through the leader,
+    // and this node may not have applied that yet.
+    let id = request.id;
+    let unrecorded = node
+        .read(move |state| {
+            let next = state
+                .register(super::node::NEXT_NODE_ID)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse::<replica::NodeId>().ok())
+                .unwrap_or(0);
+            id < next && state.node(&super::node::node_name(id)).is_none()
+        })
+        .await
+        .map_err(unavailable)?;
+    let fresh = unrecorded && !node.replica().status().members.contains_key(&id);
     if !fresh {
         return Err(refuse(
             StatusCode::FORBIDDEN,

@@ -241,7 +241,7 @@ impl PeerService for PeerRoutes {
             };
         }
         if path == "/cluster/sign" && request.method == Method::POST {
-            return match crate::join::sign_for_member(&self.node, &request.body) {
+            return match crate::join::sign_for_member(&self.node, &request.body).await {
                 Ok(cert_pem) => json(&cert_pem),
                 Err((status, message)) => text(status, message),
             };
