@@ -935,12 +935,13 @@ fn schemas() -> Value {
         },
         "Planet": {
             "type": "object",
-            "required": ["me", "regions", "apps", "refused_packets"],
+            "required": ["me", "regions", "apps", "refused_packets", "replayed_packets"],
             "properties": {
                 "me": { "type": "string" },
                 "regions": { "type": "array", "items": { "type": "object", "description": "region, judged (healthy, degraded, down), known, alive, report ({health, capacity, load} or null)" } },
                 "apps": { "type": "object", "description": "tenant/app → region → {wanted, ready, serving}" },
-                "refused_packets": { "type": "integer" }
+                "refused_packets": { "type": "integer" },
+                "replayed_packets": { "type": "integer" }
             }
         },
         "Route": {
