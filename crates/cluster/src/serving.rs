@@ -53,10 +53,10 @@ pub struct ConnLimits {
 }
 
 impl ConnLimits {
-    /// The defaults of the API and the gateway: at most a quarter of the
-    /// process's file descriptors each (so the peer port, the store and
-    /// outgoing connections keep theirs), 10 s to start, 30 s for
-    /// headers, 2 minutes idle, 128 streams.
+    /// The defaults of the API (and of [`serve_plain`]): at most a
+    /// quarter of the process's file descriptors (so the peer port, the
+    /// store and outgoing connections keep theirs), 10 s to start, 30 s
+    /// for headers, 2 minutes idle, 128 streams.
     pub fn http() -> ConnLimits {
         ConnLimits {
             max_connections: fd_share(),
@@ -66,18 +66,39 @@ impl ConnLimits {
             max_streams: 128,
         }
     }
+
+    /// The gateway's: its clients are the many idle keep-alive
+    /// connections a node is meant to hold, so it may take every
+    /// descriptor but [`FD_RESERVE`] (the store, the other listeners, the
+    /// peer port's connections); idle ones are closed after 5 minutes.
+    /// The rest as [`ConnLimits::http`].
+    pub fn gateway() -> ConnLimits {
+        let files = usize::try_from(fd_limit()).unwrap_or(usize::MAX);
+        ConnLimits {
+            max_connections: files.saturating_sub(FD_RESERVE).max(64),
+            idle_timeout: Duration::from_secs(300),
+            ..ConnLimits::http()
+        }
+    }
 }
 
-/// A quarter of this process's open-file limit, between 64 and 16,384.
-pub fn fd_share() -> usize {
+/// Descriptors the gateway leaves to everything else in the process.
+pub const FD_RESERVE: usize = 256;
+
+/// This process's soft limit on open files (1,024 when it cannot be read).
+fn fd_limit() -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes one `rlimit` into the struct we own.
     let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-    let files = if ok { limit.rlim_cur } else { 1024 };
-    usize::try_from(files / 4)
+    if ok { limit.rlim_cur } else { 1024 }
+}
+
+/// A quarter of this process's open-file limit, between 64 and 16,384.
+pub fn fd_share() -> usize {
+    usize::try_from(fd_limit() / 4)
         .unwrap_or(16_384)
         .clamp(64, 16_384)
 }

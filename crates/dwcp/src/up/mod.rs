@@ -153,25 +153,6 @@ pub struct UpArgs {
     max_open_files: Option<u64>,
 }
 
-/// Sets this process's soft open-file limit to `files`.
-fn limit_open_files(files: u64) -> Result<()> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write one `rlimit` we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            anyhow::bail!("--max-open-files: {}", std::io::Error::last_os_error());
-        }
-        limit.rlim_cur = files.min(limit.rlim_max);
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-            anyhow::bail!("--max-open-files: {}", std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
 /// The memory layout of a node's sandboxes (`--profile`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProfileArg {
@@ -293,9 +274,6 @@ fn unlock(args: &UpArgs) -> Result<cluster::sealed::KeyRing> {
 }
 
 fn serve(args: UpArgs) -> Result<()> {
-    if let Some(files) = args.max_open_files {
-        limit_open_files(files)?;
-    }
     if let Some(lifetime) = args.cert_lifetime {
         cluster::tls::set_node_cert_lifetime(lifetime);
     }
@@ -321,10 +299,16 @@ fn serve(args: UpArgs) -> Result<()> {
         _ => None,
     };
     let engine_config = engine_config(&args)?;
-    // Every client connection the gateway holds is a file descriptor
-    // (a test lowers the limit instead, with --max-open-files).
-    if args.max_open_files.is_none() {
-        crate::fd_limit::raise_to_hard();
+    // Every client connection the gateway holds is a file descriptor (a
+    // test lowers the limit instead, with --max-open-files). Before any
+    // socket is opened: every server's connection cap follows from it.
+    match args.max_open_files {
+        Some(files) => {
+            crate::fd_limit::lower_to(files).context("--max-open-files")?;
+        }
+        None => {
+            crate::fd_limit::raise_to_hard();
+        }
     }
     let keys = unlock(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
