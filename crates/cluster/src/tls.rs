@@ -344,11 +344,17 @@ pub fn live_client_config(
 /// and trusts only the cluster's CA (whose fingerprint its join token
 /// carries).
 pub fn joining_client_config(ca_pem: &str) -> Result<Arc<ClientConfig>, TlsError> {
+    trusting_only(ca_pem, b"h2")
+}
+
+/// A client without a certificate that trusts only the CA in `ca_pem`
+/// and offers one ALPN protocol.
+fn trusting_only(ca_pem: &str, alpn: &[u8]) -> Result<Arc<ClientConfig>, TlsError> {
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots(ca_pem)?)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -408,12 +414,7 @@ pub fn live_api_server_config(identity: Arc<LiveIdentity>) -> Result<Arc<ServerC
 /// A client of the HTTP API over TLS 1.3 that trusts only the CA in
 /// `ca_pem` (the `dwcp` client commands' `--ca-file`).
 pub fn api_client_config(ca_pem: &str) -> Result<Arc<ClientConfig>, TlsError> {
-    let mut config = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_root_certificates(roots(ca_pem)?)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    trusting_only(ca_pem, b"http/1.1")
 }
 
 /// Lowercase hex sha256 of a PEM certificate's DER bytes.
