@@ -154,7 +154,7 @@ pub struct Credential {
     pub created: Revision,
     /// A join token's expiry and remaining uses; `None` for other tokens
     /// (and for join tokens made before tokens expired, which never do).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub join: Option<JoinLimits>,
 }
 
@@ -248,7 +248,7 @@ pub struct Node {
     /// the certificate it was admitted with: the peer port serves a
     /// certificate for this node only with this key. `None` for a record
     /// written without one; a `PutNode` without one keeps the pin it had.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub peer_key: Option<String>,
 }
 
