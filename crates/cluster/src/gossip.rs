@@ -2,12 +2,15 @@
 //! [`Gossip`](planet::summary::Gossip) driven by a UDP socket and tokio
 //! timers, every packet sealed.
 //!
-//! Packets are `nonce (12 bytes) ‖ AES-256-GCM(packet)` under a key every
-//! member of the global tier derives from its CA key
+//! Packets are `nonce (12 bytes) ‖ AES-256-GCM(frame)` under a key every
+//! member of the global tier derives from its cluster secret
 //! ([`ClusterNode::derived_key`](super::ClusterNode::derived_key)), so
 //! only members read or forge gossip; a packet that does not open is
-//! dropped and counted. UDP may lose or reorder packets: SWIM and
-//! anti-entropy are built for that.
+//! dropped and counted. The frame ([`crate::gossip_frame`]) carries the
+//! sender, a counter and the time it was sent, and a frame seen before
+//! or sent more than a minute away from our clock is dropped and counted
+//! too: a recorded packet cannot be replayed. UDP may lose or reorder
+//! packets: SWIM and anti-entropy are built for that.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -20,10 +23,12 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use tokio::net::UdpSocket;
 use tokio::sync::Notify;
 
+use crate::gossip_frame::{self, Frame, ReplayGuard};
 use planet::summary::{AppKey, AppStatus, Gossip, GossipConfig, Peer, RegionStatus, Summary, Tick};
 
-/// Associated data of every sealed packet: the format's version.
-const AAD: &[u8] = b"dwcp gossip v1";
+/// Associated data of every sealed packet: the format's version (v2:
+/// the frame with counter and time).
+const AAD: &[u8] = b"dwcp gossip v2";
 /// The largest packet read (foca's packets are at most 1,400 bytes;
 /// summary deltas may be larger on a big planet).
 const MAX_PACKET: usize = 64 * 1024;
@@ -42,6 +47,9 @@ pub struct GossipView {
     pub summary: Summary,
     /// Packets dropped because they did not open (not sealed by a member).
     pub refused: u64,
+    /// Packets that opened but were dropped as replays (a counter seen
+    /// before) or as stale (sent more than a minute from our clock).
+    pub replayed: u64,
 }
 
 /// One region as a member sees it.
@@ -106,7 +114,12 @@ struct Inner {
     ticks: HashMap<u64, Tick>,
     next_timer: u64,
     refused: u64,
+    replayed: u64,
     seeds: Vec<Peer>,
+    /// Counters seen per sender.
+    guard: ReplayGuard,
+    /// The counter of the next frame this member sends.
+    counter: u64,
 }
 
 /// A running member; cheap to clone.
@@ -123,6 +136,10 @@ fn now() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(now().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl GossipMember {
@@ -146,7 +163,10 @@ impl GossipMember {
                 ticks: HashMap::new(),
                 next_timer: 0,
                 refused: 0,
+                replayed: 0,
                 seeds: Vec::new(),
+                guard: ReplayGuard::default(),
+                counter: gossip_frame::first_counter(now_ms()),
             })),
             socket,
             cipher: Arc::new(Aes256Gcm::new((&key).into())),
@@ -204,6 +224,7 @@ impl GossipMember {
             known: inner.seeds.clone(),
             summary: inner.gossip.summary().clone(),
             refused: inner.refused,
+            replayed: inner.replayed,
         }
     }
 
@@ -211,8 +232,16 @@ impl GossipMember {
     /// a packet the socket cannot take now is lost, as UDP may lose it.
     fn flush(&self, inner: &mut Inner) {
         let output = inner.gossip.drain();
+        let sender = inner.gossip.identity().node;
         for packet in output.packets {
-            if let Some(sealed) = self.seal(&packet.bytes) {
+            inner.counter += 1;
+            let frame = Frame {
+                sender,
+                counter: inner.counter,
+                unix_ms: now_ms(),
+                packet: &packet.bytes,
+            };
+            if let Some(sealed) = self.seal(&frame.encode()) {
                 let _ = self.socket.try_send_to(&sealed, packet.to.addr);
             }
         }
@@ -293,12 +322,20 @@ impl GossipMember {
 
     fn receive(&self, sealed: &[u8], _from: SocketAddr) {
         let mut inner = self.lock();
-        let Some(packet) = self.open(sealed) else {
+        let Some(opened) = self.open(sealed) else {
             inner.refused += 1;
             return;
         };
+        let Some(frame) = gossip_frame::parse(&opened) else {
+            inner.refused += 1;
+            return;
+        };
+        if inner.guard.admit(&frame, now_ms()).is_err() {
+            inner.replayed += 1;
+            return;
+        }
         // A malformed packet from a member changes nothing; drop it.
-        let _ = inner.gossip.handle_packet(&packet, now());
+        let _ = inner.gossip.handle_packet(frame.packet, now());
         self.flush(&mut inner);
     }
 
@@ -340,6 +377,7 @@ mod tests {
             known: known.to_vec(),
             summary: Summary::new(),
             refused: 0,
+            replayed: 0,
         }
     }
 
@@ -381,21 +419,25 @@ mod tests {
         assert_eq!(judged(&v, "b").0, Health::Degraded);
     }
 
-    #[tokio::test]
-    async fn packets_sealed_under_another_key_are_refused() {
-        let (a, b) = (peer(1, "a"), peer(2, "b"));
-        let a = Peer {
+    /// Member 1 of region `a` on a loopback port of its own, key `[7; 32]`.
+    async fn loopback_member() -> (GossipMember, tokio::task::JoinHandle<()>) {
+        let me = Peer {
             addr: "127.0.0.1:0".parse().unwrap(),
-            ..a
+            ..peer(1, "a")
         };
-        let (member, task) = GossipMember::start(
-            a,
+        GossipMember::start(
+            me,
             [7; 32],
             GossipConfig::wan(std::num::NonZeroU32::MIN),
             vec![],
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn packets_sealed_under_another_key_are_refused() {
+        let (member, task) = loopback_member().await;
         let addr = member.socket.local_addr().unwrap();
         let stranger = GossipMember {
             cipher: Arc::new(Aes256Gcm::new((&[8u8; 32]).into())),
@@ -414,7 +456,44 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(member.view().members.is_empty());
-        let _ = b;
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_replayed_or_stale_packet_is_dropped() {
+        let (member, task) = loopback_member().await;
+        let addr = member.socket.local_addr().unwrap();
+        let frame = |counter: u64, unix_ms: u64| {
+            let f = Frame {
+                sender: 9,
+                counter,
+                unix_ms,
+                packet: &[0, 1, 2],
+            };
+            member.seal(&f.encode()).unwrap()
+        };
+        let first = gossip_frame::first_counter(now_ms());
+        let recorded = frame(first, now_ms());
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        socket.send_to(&recorded, addr).await.unwrap();
+        socket.send_to(&recorded, addr).await.unwrap();
+        socket
+            .send_to(
+                &frame(first + 1, now_ms() - gossip_frame::MAX_SKEW_MS - 5_000),
+                addr,
+            )
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while member.view().replayed < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the replayed and stale packets were not dropped: {}",
+                member.view().replayed
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(member.view().refused, 0, "they opened: sealed by a member");
         task.abort();
     }
 }

@@ -41,13 +41,16 @@ pub mod exposition;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 mod gossip;
-mod join;
+pub mod gossip_frame;
+pub mod join;
 pub mod logs;
 mod node;
 pub mod node_log;
 mod peer;
 mod planet;
+mod renew;
 pub mod rfc3339;
+pub mod sealed;
 pub mod serving;
 mod status;
 pub mod tls;
@@ -58,6 +61,7 @@ pub use self::planet::{Planet, Route};
 pub use clock::unix_now_ms;
 pub use data_dir::{DataDir, NodeConfig, NodeFiles};
 pub use gossip::{GossipMember, GossipView, RegionSight};
+pub use join::parse_join_request;
 pub use node::{ArtifactCheck, ClusterNode, StartOptions, Started, node_name};
 pub use status::{ClusterStatus, MemberStatus};
 pub use token::JoinToken;
@@ -73,6 +77,8 @@ pub enum ClusterError {
     DataDir { path: String, reason: String },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Sealed(#[from] sealed::SealError),
     #[error(transparent)]
     Token(#[from] token::TokenError),
     #[error(transparent)]

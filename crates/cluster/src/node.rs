@@ -25,8 +25,12 @@ const LEADER_WAIT: Duration = Duration::from_secs(10);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a joined node tries to become a voter.
 const PROMOTE_WAIT: Duration = Duration::from_secs(60);
+/// How long the join token the founder prints admits nodes (any number
+/// of them: it brings up the first members). Later tokens come from
+/// `dwcp cluster token`, single-use by default.
+pub const FOUNDER_JOIN_TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// The register that hands out node ids.
-const NEXT_NODE_ID: &str = "cluster/next-node-id";
+pub(super) const NEXT_NODE_ID: &str = "cluster/next-node-id";
 
 /// Checks an artifact before it is stored (e.g. that it is a module the
 /// node can run); `Err` says what is wrong with it.
@@ -79,7 +83,20 @@ pub const DEFAULT_PEER_ADDRESS: &str = "127.0.0.1:7071";
 /// One running node.
 pub struct ClusterNode {
     config: NodeConfig,
-    ca: ClusterCa,
+    /// The cluster CA's certificate.
+    ca_pem: String,
+    /// The CA with its key, when this node holds it (the founder): it
+    /// signs the certificates of joining nodes.
+    ca: Option<ClusterCa>,
+    /// The cluster secret the at-rest and gossip keys derive from.
+    secret: [u8; 32],
+    /// This node's certificate and key (PEM); the state pins the key. A
+    /// renewal replaces the certificate (the key stays).
+    identity: Mutex<NodeIdentity>,
+    /// What its TLS settings present: replaced in place by a renewal.
+    live: Arc<tls::LiveIdentity>,
+    /// Its data directory (a renewal saves the new certificate there).
+    dir: DataDir,
     client_tls: Arc<rustls::ClientConfig>,
     replica: Replica,
     blobs: BlobStore,
@@ -106,6 +123,20 @@ fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ClusterError> {
 /// written last of them.
 fn bootstrapped(state: &State) -> bool {
     state.credentials().any(|c| c.role == Role::Admin)
+}
+
+/// The IP addresses a node's certificate names: its peer address's, and
+/// its API's when that is another specific IP (so `--api-tls` can serve
+/// the same certificate).
+pub(crate) fn cert_hosts(peer: SocketAddr, api_address: &str) -> Vec<String> {
+    let mut hosts = vec![peer.ip().to_string()];
+    if let Ok(api) = api_address.parse::<SocketAddr>()
+        && !api.ip().is_unspecified()
+        && api.ip() != peer.ip()
+    {
+        hosts.push(api.ip().to_string());
+    }
+    hosts
 }
 
 fn check_peer_address(addr: SocketAddr) -> Result<(), ClusterError> {
@@ -170,6 +201,9 @@ impl ClusterNode {
                     .map_err(|e| ClusterError::Refused(format!("--region: {e}")))?;
                 match &options.join {
                     Some((address, token)) => {
+                        // The key is made here and never leaves this node:
+                        // the member signs a request for it.
+                        let (key_pem, csr_pem) = tls::new_node_key()?;
                         let grant = join::request(
                             address,
                             token,
@@ -178,9 +212,16 @@ impl ClusterNode {
                                 peer_address: peer.to_string(),
                                 api_address: options.api_address.clone(),
                                 region: options.region.clone(),
+                                csr_pem,
                             },
                         )
                         .await?;
+                        let secret = super::data_dir::unhex32(&grant.secret).ok_or_else(|| {
+                            ClusterError::Join {
+                                address: address.clone(),
+                                reason: "the grant's cluster secret is not 64 hex digits".into(),
+                            }
+                        })?;
                         let id = grant.id;
                         let files = NodeFiles {
                             config: NodeConfig {
@@ -191,11 +232,13 @@ impl ClusterNode {
                                 api_address: options.api_address.clone(),
                                 founder: false,
                             },
-                            ca: ClusterCa::load(&grant.cluster, &grant.ca_pem, &grant.ca_key_pem)?,
+                            ca_pem: grant.ca_pem.clone(),
+                            ca: None,
                             identity: NodeIdentity {
                                 cert_pem: grant.cert_pem.clone(),
-                                key_pem: grant.key_pem.clone(),
+                                key_pem,
                             },
+                            secret,
                         };
                         dir.create(&files)?;
                         let node = Self::run(dir, files, &options).await?;
@@ -207,7 +250,8 @@ impl ClusterNode {
                     None => {
                         let cluster = format!("dwcp-{}", &super::token::random_hex()?[..8]);
                         let ca = ClusterCa::create(&cluster)?;
-                        let identity = ca.issue("node-1", &[peer.ip().to_string()])?;
+                        let identity =
+                            ca.issue("node-1", &cert_hosts(peer, &options.api_address))?;
                         let files = NodeFiles {
                             config: NodeConfig {
                                 id: 1,
@@ -217,8 +261,10 @@ impl ClusterNode {
                                 api_address: options.api_address.clone(),
                                 founder: true,
                             },
-                            ca,
+                            ca_pem: ca.cert_pem().to_string(),
+                            ca: Some(ca),
                             identity,
+                            secret: super::token::random_bytes()?,
                         };
                         dir.create(&files)?;
                         let node = Self::run(dir, files, &options).await?;
@@ -253,9 +299,10 @@ impl ClusterNode {
                     ),
                 })?;
         let listener = listen(peer)?;
-        let ca_pem = files.ca.cert_pem().to_string();
-        let client_tls = tls::client_config(&ca_pem, &files.identity)?;
-        let server_tls = tls::join_server_config(&ca_pem, &files.identity)?;
+        let ca_pem = files.ca_pem.clone();
+        let live = tls::LiveIdentity::new(&files.identity)?;
+        let client_tls = tls::live_client_config(&ca_pem, live.clone())?;
+        let server_tls = tls::join_server_config(&ca_pem, live.clone())?;
         let blobs = BlobStore::open(&dir.blobs())?;
         let replica = Replica::start(
             files.config.id,
@@ -270,7 +317,12 @@ impl ClusterNode {
         let node = Arc::new(ClusterNode {
             app_log,
             config: files.config,
+            ca_pem: files.ca_pem,
             ca: files.ca,
+            secret: files.secret,
+            identity: Mutex::new(files.identity.clone()),
+            live,
+            dir: dir.clone(),
             client_tls,
             replica,
             blobs,
@@ -288,7 +340,8 @@ impl ClusterNode {
         };
         let server = crate::transport::serve_service(listener, server_tls, Arc::new(routes));
         let copier = tokio::spawn(super::blob_copy::keep_copies(Arc::downgrade(&node)));
-        node.tasks_mut().extend([server, copier]);
+        let renewer = tokio::spawn(super::renew::keep_fresh(Arc::downgrade(&node)));
+        node.tasks_mut().extend([server, copier, renewer]);
         Ok(node)
     }
 
@@ -315,7 +368,7 @@ impl ClusterNode {
         let region = Name::new("region", &self.config.region)
             .map_err(|e| ClusterError::Refused(e.to_string()))?;
         let admin_token = new_admin_token()?;
-        let join_token = JoinToken::generate(&tls::fingerprint(self.ca.cert_pem())?)?;
+        let join_token = JoinToken::generate(&tls::fingerprint(&self.ca_pem)?)?;
         let name = |n: &str| Name::new("name", n).expect("a valid literal");
         let commands = [
             Command::PutRegion {
@@ -332,10 +385,12 @@ impl ClusterNode {
                 key: NEXT_NODE_ID.into(),
                 value: b"2".to_vec(),
             },
-            Command::PutCredential {
+            Command::PutJoinToken {
                 name: name("join"),
-                role: Role::Join,
                 sha256: join_token.secret_hash(),
+                now_unix_ms: join::unix_ms(),
+                ttl_ms: FOUNDER_JOIN_TOKEN_TTL.as_millis() as u64,
+                uses: None,
             },
             // Last: its presence marks the bootstrap as done.
             Command::PutCredential {
@@ -360,6 +415,7 @@ impl ClusterNode {
 
     fn node_record(&self, region: Name) -> Node {
         Node {
+            peer_key: tls::key_fingerprint(&self.identity().cert_pem).ok(),
             name: node_name(self.config.id),
             region,
             address: self.config.peer_address.clone(),
@@ -443,7 +499,7 @@ impl ClusterNode {
     }
 
     pub fn ca_pem(&self) -> &str {
-        self.ca.cert_pem()
+        &self.ca_pem
     }
 
     pub fn blobs(&self) -> &BlobStore {
@@ -601,19 +657,27 @@ impl ClusterNode {
         }
     }
 
-    /// Makes a new join token and stores its hash as a `Join` credential.
-    pub async fn new_join_token(&self) -> Result<JoinToken, ClusterError> {
-        let token = JoinToken::generate(&tls::fingerprint(self.ca.cert_pem())?)?;
+    /// Makes a new join token that admits `uses` nodes (`None`: any
+    /// number) for `ttl`, and stores its hash as a join credential named
+    /// `join-<first 12 hex digits of the hash>`.
+    pub async fn new_join_token(
+        &self,
+        ttl: Duration,
+        uses: Option<u32>,
+    ) -> Result<JoinToken, ClusterError> {
+        let token = JoinToken::generate(&tls::fingerprint(&self.ca_pem)?)?;
         let name = Name::new(
             "credential",
             &format!("join-{}", &token.secret_hash()[..12]),
         )
         .map_err(|e| ClusterError::Refused(e.to_string()))?;
         let response = self
-            .write(Command::PutCredential {
+            .write_in_cell(Command::PutJoinToken {
                 name,
-                role: Role::Join,
                 sha256: token.secret_hash(),
+                now_unix_ms: join::unix_ms(),
+                ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+                uses,
             })
             .await?;
         response
@@ -839,7 +903,7 @@ impl ClusterNode {
     /// certificate, records it and adds it as a learner.
     pub(super) async fn admit(
         &self,
-        request: JoinRequest,
+        request: join::CheckedJoin,
     ) -> Result<JoinGrant, (hyper::StatusCode, String)> {
         join::admit(self, request).await
     }
@@ -876,35 +940,107 @@ impl ClusterNode {
         Err(ClusterError::Unavailable("too many joins at once".into()))
     }
 
-    pub(super) fn issue(&self, id: NodeId, host: &str) -> Result<NodeIdentity, ClusterError> {
-        Ok(self.ca.issue(&format!("node-{id}"), &[host.to_string()])?)
+    /// Signs the certificate of node `id` at `host` for the key of
+    /// `csr_pem`; `None` when this node does not hold the CA key.
+    pub(super) fn sign(
+        &self,
+        id: NodeId,
+        hosts: &[String],
+        csr_pem: &str,
+    ) -> Option<Result<String, ClusterError>> {
+        let ca = self.ca.as_ref()?;
+        Some(
+            ca.sign(&format!("node-{id}"), hosts, csr_pem)
+                .map_err(ClusterError::from),
+        )
     }
 
-    pub(super) fn ca(&self) -> &ClusterCa {
-        &self.ca
+    /// TLS for this node's HTTP API (`dwcp up --api-tls`) with its own
+    /// certificate from the cluster CA, whose names include its peer and
+    /// API addresses' IPs.
+    pub fn api_tls(&self) -> Result<crate::serving::ServerTls, ClusterError> {
+        Ok(tls::live_api_server_config(self.live.clone())?)
+    }
+
+    /// This node's certificate and key now.
+    pub fn identity(&self) -> NodeIdentity {
+        self.identity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Saves and presents a renewed certificate for this node's key.
+    pub(super) fn install_certificate(&self, cert_pem: String) -> Result<(), ClusterError> {
+        let identity = NodeIdentity {
+            cert_pem,
+            key_pem: self.identity().key_pem,
+        };
+        self.dir.replace_certificate(&identity.cert_pem)?;
+        self.live.replace(&identity)?;
+        *self.identity.lock().unwrap_or_else(|p| p.into_inner()) = identity;
+        Ok(())
+    }
+
+    /// The cluster secret (handed to a joining node in its grant).
+    pub(super) fn secret(&self) -> &[u8; 32] {
+        &self.secret
+    }
+
+    /// Whether the holder of `cert` (verified against the CA already) is
+    /// a member now, by this node's state: its certificate names node N,
+    /// and either the state records node N with this very key (or no key:
+    /// a record from before pins) and N is in the Raft membership, or the
+    /// state does not know node N because N is newer than anything it has
+    /// heard of (this node lags, or joined moments ago and has not the
+    /// log yet). A removed node's record is gone and its id is below the
+    /// next one handed out: refused from the moment this node applied the
+    /// removal.
+    pub fn admits_peer(&self, cert: &crate::transport::PeerCert) -> bool {
+        let Some(id) = cert.node else {
+            return false;
+        };
+        let state = self.replica.read_local();
+        match state.node(&node_name(id)) {
+            Some(record) => {
+                record
+                    .peer_key
+                    .as_ref()
+                    .is_none_or(|k| *k == cert.key_sha256)
+                    && self.replica.status().members.contains_key(&id)
+            }
+            None => {
+                let next = state
+                    .register(NEXT_NODE_ID)
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.parse::<NodeId>().ok());
+                next.is_none_or(|next| id >= next)
+            }
+        }
     }
 
     /// A 256-bit key for secrets the API keeps sealed in the replicated
     /// state (users' TOTP secrets): the sha256 of a fixed label and the
-    /// cluster CA's private key, which every member holds in its data
-    /// directory (it came with the join grant) and which never enters the
-    /// Raft log or snapshots. Someone who reads the log, a snapshot or an
-    /// API answer cannot unseal; someone who holds a member's data
-    /// directory can (it holds the CA key too).
+    /// cluster secret, which every member holds in its data directory (it
+    /// came with the join grant) and which never enters the Raft log or
+    /// snapshots. Someone who reads the log, a snapshot or an API answer
+    /// cannot unseal; someone who holds a member's data directory can.
+    /// The CA key is not involved: a member that does not hold it derives
+    /// the same keys, and the secret signs no certificate.
     pub fn at_rest_key(&self) -> [u8; 32] {
         self.derived_key("dwcp at-rest key v1")
     }
 
     /// A 256-bit key for `purpose`, which every member of this cluster
     /// derives alike and no one else can: the sha256 of the label and the
-    /// CA's private key (see [`ClusterNode::at_rest_key`]). Distinct labels
+    /// cluster secret (see [`ClusterNode::at_rest_key`]). Distinct labels
     /// give independent keys.
     pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
         use sha2::Digest;
         let mut hasher = sha2::Sha256::new();
         hasher.update(purpose.as_bytes());
         hasher.update(b"\0");
-        hasher.update(self.ca.key_pem().as_bytes());
+        hasher.update(self.secret);
         hasher.finalize().into()
     }
 

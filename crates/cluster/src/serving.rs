@@ -1,25 +1,107 @@
 //! Listening sockets and plain-HTTP serving, shared by every server DWCP
 //! runs: the peer port binds with [`listen`]; the HTTP API (`ops`) and the
 //! gateway (`node`) serve with [`serve_plain`].
+//!
+//! Every server holds against a client that opens connections and then
+//! says nothing, says it slowly, or never leaves ([`ConnLimits`]): the
+//! number of connections is capped (past it, new ones are closed at
+//! once), a connection that sends no byte within the handshake timeout
+//! or sits idle (no request in flight, no byte either way) past the idle
+//! timeout is closed, request headers must arrive within the header
+//! timeout, and HTTP/2 streams per connection are bounded. An accept that
+//! fails (out of file descriptors, `EMFILE`) never ends the loop: it
+//! backs off and accepts again.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 
-/// How long a client may take to send a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause after a failed accept (e.g. out of file descriptors) before the
-/// next one, so the loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// next one, so the loop does not spin while descriptors are short.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How a server bounds its connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Connections served at once; past it a new one is closed at once.
+    pub max_connections: usize,
+    /// How long a new connection may take to send its first bytes (and,
+    /// on TLS ports, to finish its handshake).
+    pub handshake_timeout: Duration,
+    /// How long a client may take to send a request's headers (HTTP/1.1).
+    pub header_timeout: Duration,
+    /// A connection with no request in flight and no byte either way for
+    /// this long is closed.
+    pub idle_timeout: Duration,
+    /// Concurrent HTTP/2 streams per connection.
+    pub max_streams: u32,
+}
+
+impl ConnLimits {
+    /// The defaults of the API (and of [`serve_plain`]): at most a
+    /// quarter of the process's file descriptors (so the peer port, the
+    /// store and outgoing connections keep theirs), 10 s to start, 30 s
+    /// for headers, 2 minutes idle, 128 streams.
+    pub fn http() -> ConnLimits {
+        ConnLimits {
+            max_connections: fd_share(),
+            handshake_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            max_streams: 128,
+        }
+    }
+
+    /// The gateway's: its clients are the many idle keep-alive
+    /// connections a node is meant to hold, so it may take every
+    /// descriptor but [`FD_RESERVE`] (the store, the other listeners, the
+    /// peer port's connections); idle ones are closed after 5 minutes.
+    /// The rest as [`ConnLimits::http`].
+    pub fn gateway() -> ConnLimits {
+        let files = usize::try_from(fd_limit()).unwrap_or(usize::MAX);
+        ConnLimits {
+            max_connections: files.saturating_sub(FD_RESERVE).max(64),
+            idle_timeout: Duration::from_secs(300),
+            ..ConnLimits::http()
+        }
+    }
+}
+
+/// Descriptors the gateway leaves to everything else in the process.
+pub const FD_RESERVE: usize = 256;
+
+/// This process's soft limit on open files (1,024 when it cannot be read).
+fn fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct we own.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    if ok { limit.rlim_cur } else { 1024 }
+}
+
+/// A quarter of this process's open-file limit, between 64 and 16,384.
+pub fn fd_share() -> usize {
+    usize::try_from(fd_limit() / 4)
+        .unwrap_or(16_384)
+        .clamp(64, 16_384)
+}
 
 /// Listens on `addr` with `SO_REUSEADDR`, so that a restarted server comes
 /// back on the port its clients know even while old connections linger.
@@ -34,17 +116,18 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-/// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener`, answering
-/// every request with `handler`, until the returned task is aborted;
-/// aborting it also closes the connections it accepted.
 /// The address of the client a request came from, in the request's
 /// extensions (for rate limits and audit records).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerAddr(pub std::net::SocketAddr);
 
+/// Serves HTTP/1.1 and HTTP/2 (prior knowledge) on `listener` under
+/// [`ConnLimits::http`], answering every request with `handler`, until
+/// the returned task is aborted; aborting it also closes the connections
+/// it accepted.
 ///
-/// The body type is the handler's: [`http_body_util::Full`] for whole answers, or a
-/// streaming body (the API's server-sent events).
+/// The body type is the handler's: [`http_body_util::Full`] for whole
+/// answers, or a streaming body (the API's server-sent events).
 pub fn serve_plain<H, F, B>(listener: TcpListener, handler: H) -> JoinHandle<()>
 where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
@@ -52,13 +135,71 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    serve_plain_with(listener, ConnLimits::http(), handler)
+}
+
+/// A server's TLS settings (the API's, `dwcp up --api-tls`; see
+/// [`crate::tls::api_server_config`]).
+pub type ServerTls = Arc<rustls::ServerConfig>;
+
+/// [`serve_plain`] under `limits`.
+pub fn serve_plain_with<H, F, B>(
+    listener: TcpListener,
+    limits: ConnLimits,
+    handler: H,
+) -> JoinHandle<()>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_with(listener, None, limits, handler)
+}
+
+/// Serves HTTP/1.1 and HTTP/2 (by ALPN) over TLS 1.3 on `listener`, under
+/// [`ConnLimits::http`]: the handshake must end within the handshake
+/// timeout, and everything else is as [`serve_plain`].
+pub fn serve_tls<H, F, B>(listener: TcpListener, tls: ServerTls, handler: H) -> JoinHandle<()>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_with(listener, Some(tls), ConnLimits::http(), handler)
+}
+
+fn serve_with<H, F, B>(
+    listener: TcpListener,
+    tls: Option<ServerTls>,
+    limits: ConnLimits,
+    handler: H,
+) -> JoinHandle<()>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
         loop {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, _)) => {
-                        connections.spawn(connection(tcp, handler.clone()));
+                        // Past the cap the connection is closed at once
+                        // (dropped), which frees its descriptor.
+                        let Ok(slot) = slots.clone().try_acquire_owned() else {
+                            continue;
+                        };
+                        let handler = handler.clone();
+                        let tls = tls.clone();
+                        connections.spawn(async move {
+                            connection(tcp, tls, limits, handler).await;
+                            drop(slot);
+                        });
                     }
                     Err(_) => tokio::time::sleep(ACCEPT_BACKOFF).await,
                 },
@@ -69,8 +210,8 @@ where
     })
 }
 
-/// Serves one connection until the client leaves.
-async fn connection<H, F, B>(tcp: TcpStream, handler: H)
+/// Serves one connection until the client leaves or it times out.
+async fn connection<H, F, B>(tcp: TcpStream, tls: Option<ServerTls>, limits: ConnLimits, handler: H)
 where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
@@ -79,18 +220,195 @@ where
 {
     let _ = tcp.set_nodelay(true);
     let peer = tcp.peer_addr().ok().map(PeerAddr);
+    let (io, activity) = Watched::new(tcp);
+    match tls {
+        None => serve_io(io, activity, peer, limits, handler).await,
+        Some(tls) => {
+            let accept = tokio_rustls::TlsAcceptor::from(tls).accept(io);
+            if let Ok(Ok(io)) = tokio::time::timeout(limits.handshake_timeout, accept).await {
+                serve_io(io, activity, peer, limits, handler).await;
+            }
+        }
+    }
+}
+
+/// Serves HTTP on an open (plain or TLS) connection.
+async fn serve_io<I, H, F, B>(
+    io: I,
+    activity: Arc<Activity>,
+    peer: Option<PeerAddr>,
+    limits: ConnLimits,
+    handler: H,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let in_flight = activity.clone();
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         if let Some(peer) = peer {
             req.extensions_mut().insert(peer);
         }
+        let busy = in_flight.busy();
         let answer = handler(req);
-        async move { Ok::<_, Infallible>(answer.await) }
+        async move {
+            let answer = answer.await;
+            drop(busy);
+            Ok::<_, Infallible>(answer)
+        }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
-    // A client that breaks off mid-request is not an error of ours.
-    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+        .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_streams)
+        .max_header_list_size(64 << 10)
+        .max_pending_accept_reset_streams(Some(32))
+        .max_local_error_reset_streams(Some(256));
+    let served = builder.serve_connection(TokioIo::new(io), service);
+    // A client that breaks off mid-request is not an error of ours; one
+    // that idles is closed by dropping the connection.
+    let _ = activity.until_idle(served, limits).await;
+}
+
+/// What a [`Watched`] connection did: when it last moved a byte, whether
+/// it moved any, and how many requests are in flight on it.
+#[derive(Debug)]
+pub struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+    bytes: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+/// Marks a request in flight until dropped.
+pub struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Activity {
+    fn touch(&self, n: usize) {
+        if n > 0 {
+            let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.last_ms.store(ms, Ordering::Relaxed);
+            self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Marks a request in flight (not idle, however long it takes).
+    pub fn busy(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+
+    /// Whether the connection should be closed now: no byte within the
+    /// handshake timeout, or idle past the idle timeout.
+    fn expired(&self, limits: ConnLimits) -> bool {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return false;
+        }
+        let now_ms = self.start.elapsed().as_millis();
+        if self.bytes.load(Ordering::Relaxed) == 0 {
+            return now_ms > limits.handshake_timeout.as_millis();
+        }
+        let last = u128::from(self.last_ms.load(Ordering::Relaxed));
+        now_ms.saturating_sub(last) > limits.idle_timeout.as_millis()
+    }
+
+    /// Runs `served` until it ends, or until the connection is
+    /// [`expired`](Self::expired) (then `None`: the connection is dropped).
+    pub async fn until_idle<T>(
+        &self,
+        served: impl Future<Output = T>,
+        limits: ConnLimits,
+    ) -> Option<T> {
+        let check =
+            (limits.handshake_timeout.min(limits.idle_timeout) / 4).max(Duration::from_millis(50));
+        tokio::pin!(served);
+        loop {
+            tokio::select! {
+                done = &mut served => return Some(done),
+                () = tokio::time::sleep(check) => {
+                    if self.expired(limits) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A stream that records its [`Activity`].
+pub struct Watched<T> {
+    inner: T,
+    activity: Arc<Activity>,
+}
+
+impl<T> Watched<T> {
+    pub fn new(inner: T) -> (Watched<T>, Arc<Activity>) {
+        let activity = Arc::new(Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        });
+        (
+            Watched {
+                inner,
+                activity: activity.clone(),
+            },
+            activity,
+        )
+    }
+
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            self.activity.touch(buf.filled().len() - before);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.activity.touch(n);
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

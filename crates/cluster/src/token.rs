@@ -23,11 +23,16 @@ pub enum TokenError {
     Malformed(&'static str),
 }
 
-/// 32 random bytes from the operating system, in lowercase hex.
-pub fn random_hex() -> Result<String, TokenError> {
+/// 32 random bytes from the operating system.
+pub fn random_bytes() -> Result<[u8; 32], TokenError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(bytes)
+}
+
+/// 32 random bytes from the operating system, in lowercase hex.
+pub fn random_hex() -> Result<String, TokenError> {
+    Ok(random_bytes()?.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A new admin token: `dwcp-admin.<64 hex digits>`.

@@ -33,9 +33,80 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use replica::{NodeId, TypeConfig};
 
-/// Largest RPC body accepted (snapshots travel in chunks below this).
+/// Largest body a peer with a certificate may send (snapshots travel in
+/// chunks below this).
 const MAX_BODY: usize = 64 << 20;
+/// Largest body a caller without a certificate may send: a join request.
+pub const MAX_STRANGER_BODY: usize = 64 << 10;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How the peer port bounds its connections. Callers without a
+/// certificate (strangers: joining nodes, or anyone) share
+/// `max_strangers` connections, and when they are all taken the oldest
+/// stranger's connection is closed for the new one, so a stranger who
+/// holds connections open cannot keep a member's new connection from its
+/// handshake. Connections that present a certificate of the cluster's CA
+/// leave the strangers' share after the handshake and count against
+/// `max_members` instead: the share reserved for members.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerLimits {
+    pub max_members: usize,
+    pub max_strangers: usize,
+    /// Time from the TCP accept to the end of the TLS handshake.
+    pub handshake_timeout: Duration,
+    pub member_idle: Duration,
+    pub stranger_idle: Duration,
+    pub member_streams: u32,
+    pub stranger_streams: u32,
+}
+
+impl Default for PeerLimits {
+    /// A quarter of the process's file descriptors for members, a
+    /// sixteenth for strangers; a stranger idle for 10 s is closed, a
+    /// member for 5 minutes (its channel reconnects on demand).
+    fn default() -> PeerLimits {
+        let share = crate::serving::fd_share();
+        PeerLimits {
+            max_members: share,
+            max_strangers: (share / 4).max(16),
+            handshake_timeout: Duration::from_secs(10),
+            member_idle: Duration::from_secs(300),
+            stranger_idle: Duration::from_secs(10),
+            member_streams: 256,
+            stranger_streams: 4,
+        }
+    }
+}
+
+/// What a peer's certificate says: the node it was issued to (its common
+/// name `node-<id>`) and the sha256 of its public key (what the state pins
+/// for that node).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerCert {
+    pub node: Option<NodeId>,
+    pub key_sha256: String,
+}
+
+impl PeerCert {
+    /// Reads the node id and key of a DER certificate; `None` when it does
+    /// not parse (it passed the TLS verifier, so that does not happen for
+    /// certificates this cluster issued).
+    pub fn of(der: &[u8]) -> Option<PeerCert> {
+        use x509_parser::prelude::{FromDer, X509Certificate};
+        let (_, cert) = X509Certificate::from_der(der).ok()?;
+        let node = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .and_then(|cn| cn.strip_prefix("node-"))
+            .and_then(|id| id.parse().ok());
+        Some(PeerCert {
+            node,
+            key_sha256: state::digest_of(cert.public_key().raw),
+        })
+    }
+}
 
 /// One request to a node's peer port.
 pub struct PeerRequest {
@@ -45,6 +116,8 @@ pub struct PeerRequest {
     /// The caller presented a certificate from the cluster's CA. Only the
     /// join routes may be served without one.
     pub authenticated: bool,
+    /// What that certificate says, when there is one.
+    pub caller: Option<PeerCert>,
 }
 
 /// What a node's peer port serves: Raft RPCs, and whatever else the
@@ -59,6 +132,14 @@ pub trait PeerService: Send + Sync + 'static {
     /// (`/ingress/...`, whole, headers and all); `None`: none are served.
     fn ingress(&self) -> Option<Arc<dyn Ingress>> {
         None
+    }
+
+    /// Whether the holder of this certificate (already verified against
+    /// the cluster's CA) is a member now, checked on every request. The
+    /// default takes any certificate of the CA.
+    fn admits(&self, caller: &PeerCert) -> bool {
+        let _ = caller;
+        true
     }
 }
 
@@ -116,42 +197,206 @@ pub fn serve(
     serve_service(listener, tls, Arc::new(RaftService { raft }))
 }
 
-/// Serves `service` on `listener` over TLS until the task is dropped.
+/// Serves `service` on `listener` over TLS until the task is dropped,
+/// under the default [`PeerLimits`].
 pub fn serve_service<S: PeerService>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     service: Arc<S>,
 ) -> tokio::task::JoinHandle<()> {
+    serve_service_with(listener, tls, service, PeerLimits::default())
+}
+
+/// [`serve_service`] under `limits`. An accept that fails (out of file
+/// descriptors) is retried after a pause; the loop never ends by itself.
+pub fn serve_service_with<S: PeerService>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    service: Arc<S>,
+    limits: PeerLimits,
+) -> tokio::task::JoinHandle<()> {
     let acceptor = TlsAcceptor::from(tls);
+    let strangers = Arc::new(StrangerSlots::new(limits.max_strangers));
+    let members = Arc::new(tokio::sync::Semaphore::new(limits.max_members));
     tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
+        loop {
+            let tcp = match listener.accept().await {
+                Ok((tcp, _)) => tcp,
+                Err(_) => {
+                    tokio::time::sleep(crate::serving::ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            };
             let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            let service = service.clone();
+            let slot = strangers.take();
+            let (acceptor, service, members) = (acceptor.clone(), service.clone(), members.clone());
             tokio::spawn(async move {
-                // A handshake with a certificate not from the cluster's CA
-                // fails here: nothing is served to it.
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let authenticated = tls.get_ref().1.peer_certificates().is_some();
-                let service = hyper::service::service_fn(move |req| {
-                    let service = service.clone();
-                    async move { handle(&*service, req, authenticated).await }
-                });
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
+                tokio::select! {
+                    () = slot.evicted() => {}
+                    () = peer_connection(tcp, acceptor, service, members, limits, &slot) => {}
+                }
             });
         }
     })
 }
 
+/// One connection to the peer port: the TLS handshake within its
+/// timeout, then HTTP/2 under the caller's limits.
+async fn peer_connection<S: PeerService>(
+    tcp: TcpStream,
+    acceptor: TlsAcceptor,
+    service: Arc<S>,
+    members: Arc<tokio::sync::Semaphore>,
+    limits: PeerLimits,
+    slot: &StrangerSlot,
+) {
+    let (io, activity) = crate::serving::Watched::new(tcp);
+    // A handshake with a certificate not from the cluster's CA fails
+    // here: nothing is served to it.
+    let Ok(Ok(tls)) = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(io)).await
+    else {
+        return;
+    };
+    let caller = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .map(|der| {
+            PeerCert::of(der).unwrap_or(PeerCert {
+                node: None,
+                key_sha256: String::new(),
+            })
+        });
+    let authenticated = caller.is_some();
+    // A member leaves the strangers' share for its own.
+    let _member = if authenticated {
+        let Ok(permit) = members.try_acquire_owned() else {
+            return;
+        };
+        slot.release();
+        Some(permit)
+    } else {
+        None
+    };
+    let (streams, idle) = if authenticated {
+        (limits.member_streams, limits.member_idle)
+    } else {
+        (limits.stranger_streams, limits.stranger_idle)
+    };
+    let in_flight = activity.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let service = service.clone();
+        let caller = caller.clone();
+        let busy = in_flight.busy();
+        async move {
+            let answer = handle(&*service, req, caller).await;
+            drop(busy);
+            answer
+        }
+    });
+    let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(streams)
+        .max_header_list_size(64 << 10)
+        .max_pending_accept_reset_streams(Some(32))
+        .max_local_error_reset_streams(Some(256))
+        .serve_connection(TokioIo::new(tls), service);
+    let conn_limits = crate::serving::ConnLimits {
+        max_connections: limits.max_members,
+        handshake_timeout: limits.handshake_timeout,
+        header_timeout: limits.handshake_timeout,
+        idle_timeout: idle,
+        max_streams: streams,
+    };
+    let _ = activity.until_idle(served, conn_limits).await;
+}
+
+/// The strangers' share of the peer port: at most `max` connections
+/// without a certificate; taking one more closes the oldest.
+struct StrangerSlots {
+    max: usize,
+    held: std::sync::Mutex<Held>,
+}
+
+/// The strangers' connections, oldest first, each with the signal that
+/// closes it.
+#[derive(Default)]
+struct Held {
+    last_id: u64,
+    oldest_first: std::collections::VecDeque<(u64, Arc<tokio::sync::Notify>)>,
+}
+
+/// One connection's place in the strangers' share (until it is released
+/// by a handshake with a certificate, or dropped).
+struct StrangerSlot {
+    slots: Arc<StrangerSlots>,
+    id: u64,
+    evict: Arc<tokio::sync::Notify>,
+}
+
+impl StrangerSlots {
+    fn new(max: usize) -> StrangerSlots {
+        StrangerSlots {
+            max: max.max(1),
+            held: std::sync::Mutex::new(Held::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take(self: &Arc<Self>) -> StrangerSlot {
+        let mut held = self.lock();
+        while held.oldest_first.len() >= self.max {
+            if let Some((_, oldest)) = held.oldest_first.pop_front() {
+                // Stored as a permit: the connection ends at its next poll.
+                oldest.notify_one();
+            }
+        }
+        held.last_id += 1;
+        let id = held.last_id;
+        let evict = Arc::new(tokio::sync::Notify::new());
+        held.oldest_first.push_back((id, evict.clone()));
+        StrangerSlot {
+            slots: self.clone(),
+            id,
+            evict,
+        }
+    }
+}
+
+impl StrangerSlot {
+    /// Completes when a newer stranger took this connection's place.
+    async fn evicted(&self) {
+        self.evict.notified().await;
+    }
+
+    /// Leaves the strangers' share (the caller showed a certificate).
+    fn release(&self) {
+        self.slots
+            .lock()
+            .oldest_first
+            .retain(|(id, _)| *id != self.id);
+    }
+}
+
+impl Drop for StrangerSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 async fn handle<S: PeerService>(
     service: &S,
     req: Request<Incoming>,
-    authenticated: bool,
+    caller: Option<PeerCert>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    // Membership is checked per request, not only when the connection
+    // was made: a node removed since is a stranger from its next request.
+    let caller = caller.filter(|c| service.admits(c));
+    let authenticated = caller.is_some();
     if let Some(rest) = req.uri().path().strip_prefix(INGRESS_PREFIX)
         && (rest.is_empty() || rest.starts_with('/'))
     {
@@ -159,7 +404,13 @@ async fn handle<S: PeerService>(
     }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
+    // A stranger's body is bounded small before anything else is read.
+    let limit = if authenticated {
+        MAX_BODY
+    } else {
+        MAX_STRANGER_BODY
+    };
+    let body = match http_body_util::Limited::new(req.into_body(), limit)
         .collect()
         .await
     {
@@ -172,6 +423,7 @@ async fn handle<S: PeerService>(
             path,
             body,
             authenticated,
+            caller,
         })
         .await;
     Ok(reply(status, body))

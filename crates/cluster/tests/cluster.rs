@@ -142,6 +142,35 @@ async fn joins_need_the_right_token_and_raft_needs_a_certificate() {
         .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     assert_eq!(answer.body().as_ref(), b"GET /shop/cart?x=1 shop.example");
+
+    // A joined node holds no CA key: a node joining through it has its
+    // certificate signed by the founder (`/cluster/sign`); a single-use
+    // token admits one node only.
+    assert!(!tmp.path().join("c/tls/ca-key.pem").exists());
+    let single = node
+        .new_join_token(Duration::from_secs(60), Some(1))
+        .await
+        .unwrap();
+    let through_c = joined.config().peer_address.clone();
+    let dir_d = DataDir::new(tmp.path().join("d"));
+    let (third, started) = ClusterNode::start(
+        &dir_d,
+        options(free_port(), Some((through_c, single.clone()))),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(started, Started::Joined { id: 3 }), "{started:?}");
+    assert!(!tmp.path().join("d/tls/ca-key.pem").exists());
+    let again = ClusterNode::start(
+        &DataDir::new(tmp.path().join("e")),
+        options(free_port(), Some((peer.to_string(), single))),
+    )
+    .await
+    .err()
+    .expect("a single-use token admitted a second node")
+    .to_string();
+    assert!(again.contains("not valid"), "{again}");
+    third.shutdown().await;
     joined.shutdown().await;
     node.shutdown().await;
 }

@@ -29,6 +29,28 @@ pub fn raise_to_hard() -> u64 {
     limit.rlim_cur
 }
 
+/// Lowers the soft limit on open file descriptors to `files` (at most the
+/// hard limit), so that a test can run a node out of descriptors with a
+/// modest number of sockets (`dwcp up --max-open-files`).
+pub fn lower_to(files: u64) -> std::io::Result<()> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through a valid pointer to a
+    // local.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    limit.rlim_cur = files.min(limit.rlim_max);
+    // SAFETY: setrlimit reads one `rlimit` through a valid pointer to a
+    // local.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -95,8 +95,10 @@ impl ControlPlane for Arc<ClusterNode> {
         })
     }
 
-    async fn new_join_token(&self) -> Result<String, PlaneError> {
-        Ok(ClusterNode::new_join_token(self).await?.to_string())
+    async fn new_join_token(&self, ttl: Duration, uses: Option<u32>) -> Result<String, PlaneError> {
+        Ok(ClusterNode::new_join_token(self, ttl, uses)
+            .await?
+            .to_string())
     }
 
     fn has_blob(&self, digest: &str) -> bool {

@@ -110,9 +110,14 @@ pub trait ControlPlane: Send + Sync + 'static {
         bytes: Bytes,
     ) -> impl Future<Output = Result<BlobReceipt, PlaneError>> + Send;
 
-    /// Makes a new join token for this cluster and stores its hash as a
-    /// `Join` credential; returns the token (shown once).
-    fn new_join_token(&self) -> impl Future<Output = Result<String, PlaneError>> + Send;
+    /// Makes a new join token for this cluster that admits `uses` nodes
+    /// (`None`: any number) until `ttl` has passed, and stores its hash as
+    /// a join credential; returns the token (shown once).
+    fn new_join_token(
+        &self,
+        ttl: Duration,
+        uses: Option<u32>,
+    ) -> impl Future<Output = Result<String, PlaneError>> + Send;
 
     /// Whether an artifact with this digest is stored on this node.
     fn has_blob(&self, digest: &str) -> bool;

@@ -147,13 +147,19 @@ impl ControlPlane for Fake {
         })
     }
 
-    async fn new_join_token(&self) -> Result<String, PlaneError> {
+    async fn new_join_token(
+        &self,
+        ttl: std::time::Duration,
+        uses: Option<u32>,
+    ) -> Result<String, PlaneError> {
         let token = format!("dwcp-join.{}.{}", "ab".repeat(32), "cd".repeat(32));
         let secret_hash = state::digest_of("cd".repeat(32).as_bytes());
-        let command = Command::PutCredential {
+        let command = Command::PutJoinToken {
             name: state::Name::new("name", "join-2").unwrap(),
-            role: state::Role::Join,
             sha256: secret_hash,
+            now_unix_ms: 1,
+            ttl_ms: ttl.as_millis() as u64,
+            uses,
         };
         self.write(command).await?.result?;
         Ok(token)
@@ -565,7 +571,8 @@ async fn health_and_openapi_need_no_token() {
         ("/api/v1/blobs/{digest}", vec!["get"]),
         ("/api/v1/cluster", vec!["get"]),
         ("/api/v1/cluster/nodes/{id}", vec!["delete"]),
-        ("/api/v1/cluster/join-tokens", vec!["post"]),
+        ("/api/v1/cluster/join-tokens", vec!["get", "post"]),
+        ("/api/v1/cluster/join-tokens/{name}", vec!["delete"]),
         ("/api/v1/nodes", vec!["get"]),
         ("/api/v1/capacity", vec!["get"]),
         ("/api/v1/planet", vec!["get"]),
@@ -1028,6 +1035,66 @@ async fn cluster_status_and_removal() {
             .unwrap()
             .starts_with("dwcp-join.")
     );
+}
+
+#[tokio::test]
+async fn join_tokens_are_made_with_limits_listed_and_revoked() {
+    let server = start().await;
+    let addr = server.addr;
+    for (body, field) in [
+        (json!({"ttl_s": 0}), "ttl_s"),
+        (json!({"ttl_s": 30 * 24 * 3600 + 1}), "ttl_s"),
+        (json!({"uses": -1}), "body"),
+        (json!({"ttl": 5}), "ttl"),
+    ] {
+        let r = admin(addr, "POST", "/api/v1/cluster/join-tokens", body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {:?}", r.json());
+        assert_eq!(r.error().1.as_deref().unwrap_or("body"), field, "{body}");
+    }
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/cluster/join-tokens",
+        json!({"ttl_s": 600, "uses": 3}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let r = admin(addr, "GET", "/api/v1/cluster/join-tokens", Value::Null).await;
+    assert_eq!(r.status, 200);
+    let tokens = r.json()["tokens"].as_array().unwrap().clone();
+    let made: Vec<&Value> = tokens.iter().filter(|t| t["name"] == "join-2").collect();
+    assert_eq!(made.len(), 1, "{tokens:?}");
+    assert_eq!(made[0]["uses_left"], 3);
+    assert_eq!(made[0]["expires_unix_ms"], 1 + 600_000);
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("cd".repeat(32).as_str()),
+        "a secret was listed"
+    );
+    let r = admin(
+        addr,
+        "DELETE",
+        "/api/v1/cluster/join-tokens/join-2",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let r = admin(
+        addr,
+        "DELETE",
+        "/api/v1/cluster/join-tokens/join-2",
+        Value::Null,
+    )
+    .await;
+    assert_eq!((r.status, r.error().0.as_str()), (404, "not_found"));
+    // API tokens are not join tokens: not revoked through this route.
+    let r = admin(
+        addr,
+        "DELETE",
+        "/api/v1/cluster/join-tokens/admin",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 404);
 }
 
 /// A request that must be refused with `status`, `code` and `field`,

@@ -26,6 +26,7 @@ fn rolling() -> State {
         capacity: 10,
         api: None,
         gateway: None,
+        peer_key: None,
     };
     s.apply(&Command::PutNode { node }).unwrap();
     let plan = Plan::from_json(

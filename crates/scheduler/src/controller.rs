@@ -114,6 +114,7 @@ mod tests {
                     capacity: 100,
                     api: None,
                     gateway: None,
+                    peer_key: None,
                 },
             });
         }

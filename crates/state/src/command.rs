@@ -150,6 +150,21 @@ pub enum Command {
     },
     /// Deletes a credential: its token stops working.
     DeleteCredential { name: Name },
+    /// Creates a join token's credential that expires at
+    /// `now_unix_ms + ttl_ms` and admits `uses` joins (`None`: any number
+    /// until then). Expired join tokens are dropped in the same step.
+    PutJoinToken {
+        name: Name,
+        sha256: String,
+        now_unix_ms: u64,
+        ttl_ms: u64,
+        uses: Option<u32>,
+    },
+    /// Spends one use of the join token whose secret hashes to `sha256`,
+    /// refused when there is none, it expired or it is used up (so two
+    /// joins racing for a single-use token: one wins). A token used up or
+    /// expired is dropped.
+    UseJoinToken { sha256: String, now_unix_ms: u64 },
     /// Creates a user or replaces their password hash and roles (keeping
     /// their TOTP); replacing ends the user's sessions. The hash is made by
     /// the API (argon2id), never by the state machine.

@@ -45,7 +45,7 @@ pub use command::{
 pub use digest::{digest_of, is_sha256_hex};
 pub use histogram::{LogHistogram, MAX_BUCKET, bucket_bounds, bucket_of};
 pub use model::{
-    App, AuditEntry, Credential, Deployment, LatencySummary, Node, NodeReport, NodeUsage,
+    App, AuditEntry, Credential, Deployment, JoinLimits, LatencySummary, Node, NodeReport, NodeUsage,
     Placement, Prices, Quotas, Region, RegionFailover, Role, Rollout, Runbook, Tenant, TrailEntry,
     Version, VersionConfig, VersionReport, Weights,
 };
@@ -55,5 +55,6 @@ pub use slo::{
     MAX_NOTIFY_TARGETS, MAX_SLO_WINDOW_DAYS, MAX_TIMELINE, NotifyKind, NotifyTarget, Objective,
     RESOLVED_KEPT, RuleStatus, Severity, Slo, SloStatus, check_incident_text, check_slo, check_url,
 };
+pub use state::join_tokens::MAX_JOIN_TTL_MS;
 pub use state::{Change, Compacted, Event, IDENTITY_REGISTERS, Record, Revision, State};
 pub use users::{Session, User};

@@ -152,6 +152,19 @@ pub struct Credential {
     /// Lowercase hex sha256 of the token.
     pub sha256: String,
     pub created: Revision,
+    /// A join token's expiry and remaining uses; `None` for other tokens
+    /// (and for join tokens made before tokens expired, which never do).
+    #[serde(default)]
+    pub join: Option<JoinLimits>,
+}
+
+/// How long and how often a join token admits nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinLimits {
+    /// Wall-clock time (Unix ms) from which the token is refused.
+    pub expires_unix_ms: u64,
+    /// Joins it still admits; `None`: any number until it expires.
+    pub uses_left: Option<u32>,
 }
 
 /// Sandboxes of one version of an app that one node should hold ready:
@@ -231,6 +244,12 @@ pub struct Node {
     /// there.
     #[serde(default)]
     pub gateway: Option<String>,
+    /// Lowercase hex sha256 of the public key (SubjectPublicKeyInfo) of
+    /// the certificate it was admitted with: the peer port serves a
+    /// certificate for this node only with this key. `None` for a record
+    /// written without one; a `PutNode` without one keeps the pin it had.
+    #[serde(default)]
+    pub peer_key: Option<String>,
 }
 
 /// What a node last told the store about itself: a heartbeat carrying its

@@ -17,6 +17,7 @@ mod autopilot;
 mod incidents;
 mod restore;
 pub use restore::IDENTITY_REGISTERS;
+pub(crate) mod join_tokens;
 mod rollouts;
 mod users;
 use crate::claims::Authority;
@@ -659,6 +660,15 @@ impl State {
                         "host:port, 1 to 255 characters",
                     ));
                 }
+                if let Some(key) = &node.peer_key
+                    && !crate::is_sha256_hex(key)
+                {
+                    return Err(Rejection::invalid(
+                        "peer_key",
+                        key,
+                        "the lowercase hex sha256 of the node's public key",
+                    ));
+                }
                 one(Record::Node, node.name.to_string())
             }
             Command::RemoveNode { name } => {
@@ -779,6 +789,9 @@ impl State {
                     Outcome::Applied,
                     vec![change(Record::Credential, name.to_string(), true)],
                 ))
+            }
+            Command::PutJoinToken { .. } | Command::UseJoinToken { .. } => {
+                self.plan_join_token(command)
             }
             Command::PutUser { .. }
             | Command::DeleteUser { .. }
@@ -940,7 +953,13 @@ impl State {
                 }
             }
             Command::PutNode { node } => {
-                self.nodes.insert(node.name.clone(), node.clone());
+                let mut node = node.clone();
+                // A writer that does not know of pins (the agent, the
+                // scheduler, the API's labels) keeps the one there is.
+                if node.peer_key.is_none() {
+                    node.peer_key = self.nodes.get(&node.name).and_then(|n| n.peer_key.clone());
+                }
+                self.nodes.insert(node.name.clone(), node);
             }
             Command::RemoveNode { name } => {
                 self.nodes.remove(name);
@@ -1029,11 +1048,15 @@ impl State {
                         role: *role,
                         sha256: sha256.clone(),
                         created,
+                        join: None,
                     },
                 );
             }
             Command::DeleteCredential { name } => {
                 self.credentials.remove(name);
+            }
+            Command::PutJoinToken { .. } | Command::UseJoinToken { .. } => {
+                self.commit_join_token(command, revision)
             }
             Command::PutUser { .. }
             | Command::DeleteUser { .. }

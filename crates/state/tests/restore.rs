@@ -26,6 +26,7 @@ fn node(name: &str, region: &str) -> Command {
             capacity: 10,
             api: None,
             gateway: None,
+            peer_key: None,
         },
     }
 }

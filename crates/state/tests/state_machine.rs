@@ -151,6 +151,7 @@ fn bad_input_is_refused_by_field_and_changes_nothing() {
             capacity: 10,
             api: None,
             gateway: None,
+            peer_key: None,
         },
     };
     assert!(matches!(
@@ -421,6 +422,7 @@ fn node(name: &str) -> Command {
             capacity: 100,
             api: None,
             gateway: None,
+            peer_key: None,
         },
     }
 }
@@ -518,6 +520,7 @@ fn a_node_report_replaces_the_last_and_goes_with_its_node() {
             capacity: 10,
             api: None,
             gateway: Some("127.0.0.1:8080".into()),
+            peer_key: None,
         },
     })
     .unwrap();

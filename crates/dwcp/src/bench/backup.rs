@@ -210,6 +210,7 @@ fn client_for(api: &str, token: &str) -> Result<Client> {
     Ok(Client::new(&ApiArgs {
         api: api.to_string(),
         token: Some(token.to_string()),
+        ca_file: None,
     })?)
 }
 

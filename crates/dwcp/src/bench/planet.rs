@@ -184,6 +184,7 @@ impl Planet {
                 client: Client::new(&ApiArgs {
                     api: format!("http://{api}"),
                     token: Some(admin),
+                    ca_file: None,
                 })?,
             };
             planet.nodes.push(node);

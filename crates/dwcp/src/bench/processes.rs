@@ -348,6 +348,7 @@ fn client_for(api: SocketAddr, token: &str) -> Result<Client> {
     Ok(Client::new(&ApiArgs {
         api: format!("http://{api}"),
         token: Some(token.to_string()),
+        ca_file: None,
     })?)
 }
 

@@ -415,6 +415,7 @@ async fn backup_drill(
     let client = crate::cli::client::Client::new(&crate::cli::client::ApiArgs {
         api: format!("http://{}", t.api),
         token: Some(t.admin.clone()),
+        ca_file: None,
     })?;
     let file = tmp.join("drill.dwcpbak");
     let taken = crate::cli::backup::take(&client, false, &file, key).await?;

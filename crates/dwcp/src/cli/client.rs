@@ -1,7 +1,9 @@
 //! A small client for DWCP's HTTP API (`/api/v1`, JSON, bearer token), used
 //! by the client subcommands (`apps`, `app`, `deploy`, `cluster`).
 //!
-//! It speaks plain HTTP/1.1 over one fresh TCP connection per request: the
+//! It speaks HTTP/1.1 — plain, or over TLS 1.3 for an `https://` API
+//! (`dwcp up --api-tls`), trusting only the CA in `--ca-file` — over one
+//! fresh TCP connection per request: the
 //! commands make a handful of calls, so pooling would buy nothing and a
 //! fresh connection never trips over one the server has half-closed. Every
 //! request has a deadline so that a hung server gives an error, not a hang.
@@ -36,9 +38,14 @@ const MAX_RESPONSE: usize = 64 << 20;
 /// How to reach the API; flattened into every client command.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ApiArgs {
-    /// The DWCP API, as http://HOST:PORT.
+    /// The DWCP API, as http://HOST:PORT or https://HOST:PORT.
     #[arg(long, value_name = "URL", env = "DWCP_API", default_value = DEFAULT_API)]
     pub api: String,
+    /// For an https:// API: the CA certificate (PEM) to trust — the
+    /// cluster's, DATA-DIR/tls/ca.pem, unless the API was given its own
+    /// certificate (dwcp up --api-cert).
+    #[arg(long, value_name = "FILE", env = "DWCP_CA")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Bearer token for the API (the admin token is printed by the first `dwcp up`).
     #[arg(long, value_name = "TOKEN", env = "DWCP_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -49,6 +56,8 @@ pub struct ApiArgs {
 pub enum ClientError {
     #[error("--api `{value}`: {reason}; use http://HOST:PORT, e.g. {DEFAULT_API}")]
     BadUrl { value: String, reason: &'static str },
+    #[error("--ca-file: {0}")]
+    CaFile(String),
     #[error(
         "no API token: pass --token or set DWCP_TOKEN (the admin token was printed by the first `dwcp up`)"
     )]
@@ -171,6 +180,8 @@ pub struct Endpoint {
     /// As written, with brackets kept around an IPv6 address.
     host: String,
     port: u16,
+    /// `https://`: TLS 1.3.
+    secure: bool,
 }
 
 impl Endpoint {
@@ -182,13 +193,12 @@ impl Endpoint {
             reason,
         };
         let rest = match value.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-            Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
-                return Err(bad("https is not supported yet"));
-            }
-            Some(_) => return Err(bad("only the http scheme is supported")),
-            None => return Err(bad("the URL must start with http://")),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (false, rest),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (true, rest),
+            Some(_) => return Err(bad("only the http and https schemes are supported")),
+            None => return Err(bad("the URL must start with http:// or https://")),
         };
+        let (secure, rest) = rest;
         let authority = rest.strip_suffix('/').unwrap_or(rest);
         if authority.contains(['/', '?', '#']) {
             return Err(bad(
@@ -228,6 +238,7 @@ impl Endpoint {
         Ok(Endpoint {
             host: host.to_string(),
             port,
+            secure,
         })
     }
 
@@ -244,7 +255,8 @@ impl Endpoint {
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}:{}", self.host, self.port)
+        let scheme = if self.secure { "https" } else { "http" };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
     }
 }
 
@@ -269,6 +281,8 @@ pub struct ListArgs {
 pub struct Client {
     endpoint: Endpoint,
     token: String,
+    /// For an https:// API: TLS 1.3 trusting the CA of `--ca-file`.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Client {
@@ -282,7 +296,27 @@ impl Client {
             .filter(|t| !t.is_empty())
             .ok_or(ClientError::NoToken)?
             .to_string();
-        Ok(Client { endpoint, token })
+        let tls = match (&args.ca_file, endpoint.secure) {
+            (_, false) => None,
+            (None, true) => {
+                return Err(ClientError::CaFile(
+                    "an https:// API needs the CA that signed its certificate: pass --ca-file or set DWCP_CA (the cluster's CA is DATA-DIR/tls/ca.pem)".into(),
+                ));
+            }
+            (Some(path), true) => {
+                let pem = std::fs::read_to_string(path)
+                    .map_err(|e| ClientError::CaFile(format!("{}: {e}", path.display())))?;
+                Some(
+                    cluster::tls::api_client_config(&pem)
+                        .map_err(|e| ClientError::CaFile(format!("{}: {e}", path.display())))?,
+                )
+            }
+        };
+        Ok(Client {
+            endpoint,
+            token,
+            tls,
+        })
     }
 
     /// GETs `path` (under `/api/v1`) and decodes its JSON.
@@ -460,6 +494,48 @@ impl Client {
                 });
             }
         };
+        let Some(tls) = &self.tls else {
+            return self.exchange_over(stream, method, path, body).await;
+        };
+        let name =
+            rustls::pki_types::ServerName::try_from(self.endpoint.connect_host().to_string())
+                .map_err(|e| ClientError::Connect {
+                    url: url.clone(),
+                    reason: format!("the host is not a name TLS can check: {e}"),
+                })?;
+        let handshake = tokio_rustls::TlsConnector::from(tls.clone()).connect(name, stream);
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                return Err(ClientError::Connect {
+                    url,
+                    reason: format!(
+                        "TLS: {e} (is --ca-file the CA that signed the API's certificate?)"
+                    ),
+                });
+            }
+            Err(_) => {
+                return Err(ClientError::Connect {
+                    url,
+                    reason: "no TLS handshake within the deadline".into(),
+                });
+            }
+        };
+        self.exchange_over(stream, method, path, body).await
+    }
+
+    /// One request over an open connection (plain or TLS).
+    async fn exchange_over<I>(
+        &self,
+        stream: I,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+    ) -> Result<Bytes, ClientError>
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let url = self.endpoint.to_string();
         let http_err = |source| ClientError::Http {
             url: url.clone(),
             method: method.clone(),
@@ -619,9 +695,9 @@ mod tests {
 
     #[test]
     fn api_urls_that_do_not() {
-        assert!(reason("https://127.0.0.1:7070").contains("https is not supported"));
+        assert!(Endpoint::parse("https://127.0.0.1:7070").unwrap().secure);
         assert!(reason("127.0.0.1:7070").contains("must start with http://"));
-        assert!(reason("ftp://host:21").contains("only the http scheme"));
+        assert!(reason("ftp://host:21").contains("only the http and https schemes"));
         assert!(reason("http://127.0.0.1").contains("port is missing"));
         assert!(reason("http://127.0.0.1:").contains("port must be a number"));
         assert!(reason("http://127.0.0.1:99999").contains("port must be a number"));
@@ -641,6 +717,7 @@ mod tests {
         let args = |token: Option<&str>| ApiArgs {
             api: DEFAULT_API.into(),
             token: token.map(str::to_string),
+            ca_file: None,
         };
         for missing in [None, Some(""), Some("  ")] {
             let e = Client::new(&args(missing)).err().expect("no token");
@@ -652,6 +729,13 @@ mod tests {
             );
         }
         assert_eq!(Client::new(&args(Some(" t0k "))).unwrap().token, "t0k");
+        // https needs the CA to trust.
+        let https = ApiArgs {
+            api: "https://127.0.0.1:7070".into(),
+            ..args(Some("t"))
+        };
+        let e = Client::new(&https).err().expect("no CA file").to_string();
+        assert!(e.contains("--ca-file") && e.contains("DWCP_CA"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::cli::table::{self, or_dash};
 /// Show or change the cluster's membership.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  dwcp cluster status\n  dwcp cluster remove 3\n  dwcp cluster token"
+    after_help = "Examples:\n  dwcp cluster status\n  dwcp cluster remove 3\n  dwcp cluster token\n  dwcp cluster token list"
 )]
 pub struct ClusterArgs {
     #[command(subcommand)]
@@ -25,15 +25,60 @@ enum ClusterCommand {
     Token(TokenArgs),
 }
 
-/// Make a new join token (printed once; only its hash is stored).
+/// Make a new join token (printed once; only its hash is stored), or
+/// list or revoke join tokens.
 ///
 /// A new node joins with it: `dwcp up --join ADDR --token TOKEN`, where
-/// ADDR is any member's peer address.
+/// ADDR is any member's peer address. A token admits one node within an
+/// hour unless --uses and --ttl say otherwise.
 #[derive(clap::Args)]
-#[command(after_help = "Example:\n  dwcp cluster token")]
+#[command(
+    after_help = "Examples:\n  dwcp cluster token                      # one join within the hour\n  dwcp cluster token --ttl 15m --uses 3\n  dwcp cluster token list\n  dwcp cluster token revoke join-3f2a9c01b7de"
+)]
 struct TokenArgs {
+    #[command(subcommand)]
+    command: Option<TokenCommand>,
+    /// How long the new token admits nodes (at most 30 days).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::units::parse_duration)]
+    ttl: std::time::Duration,
+    /// How many nodes it admits; 0: any number until it expires.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    uses: u32,
     #[command(flatten)]
     api: ApiArgs,
+}
+
+#[derive(clap::Subcommand)]
+enum TokenCommand {
+    /// List the join tokens: name, expiry, uses left (never the secret).
+    List {
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Revoke a join token by name: it admits no more nodes.
+    Revoke {
+        /// The token's name, as `dwcp cluster token list` shows it.
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// A join token as `GET /cluster/join-tokens` lists it.
+#[derive(serde::Deserialize)]
+struct JoinTokenEntry {
+    name: String,
+    created: u64,
+    expires_unix_ms: Option<u64>,
+    uses_left: Option<u32>,
+}
+
+#[derive(serde::Deserialize)]
+struct JoinTokens {
+    tokens: Vec<JoinTokenEntry>,
 }
 
 /// Show the leader, the term, the commit index and every member.
@@ -82,14 +127,53 @@ pub fn run(args: ClusterArgs) -> Result<()> {
 }
 
 fn token(args: TokenArgs) -> Result<()> {
+    match args.command {
+        Some(TokenCommand::List { json, api }) => {
+            let client = Client::new(&api)?;
+            return Ok(client::block_on(client.print(
+                "/cluster/join-tokens",
+                json,
+                render_tokens,
+            ))?);
+        }
+        Some(TokenCommand::Revoke { name, api }) => {
+            let client = Client::new(&api)?;
+            client::block_on(client.delete(&format!("/cluster/join-tokens/{}", name.trim())))?;
+            println!("revoked join token {}", name.trim());
+            return Ok(());
+        }
+        None => {}
+    }
     let client = Client::new(&args.api)?;
-    let answer: serde_json::Value =
-        client::block_on(client.post("/cluster/join-tokens", &serde_json::json!({})))?;
+    let body = serde_json::json!({ "ttl_s": args.ttl.as_secs().max(1), "uses": args.uses });
+    let answer: serde_json::Value = client::block_on(client.post("/cluster/join-tokens", &body))?;
     let token = answer["token"]
         .as_str()
         .ok_or_else(|| anyhow!("the API's answer has no token: {answer}"))?;
     println!("{token}");
     Ok(())
+}
+
+fn render_tokens(list: &JoinTokens) -> String {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let rows: Vec<Vec<String>> = list
+        .tokens
+        .iter()
+        .map(|t| {
+            let expires = match t.expires_unix_ms {
+                None => "never".to_string(),
+                Some(at) if at <= now_ms => "expired".to_string(),
+                Some(at) => format!("in {} s", (at - now_ms) / 1000),
+            };
+            let uses = t
+                .uses_left
+                .map_or_else(|| "any".to_string(), |n| n.to_string());
+            vec![t.name.clone(), t.created.to_string(), expires, uses]
+        })
+        .collect();
+    table::render(&["NAME", "CREATED", "EXPIRES", "USES LEFT"], &rows)
 }
 
 fn status(args: StatusArgs) -> Result<()> {

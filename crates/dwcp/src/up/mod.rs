@@ -152,6 +152,41 @@ pub struct UpArgs {
     /// request that long), to inject a slowing node.
     #[arg(long, hide = true)]
     test_faults: bool,
+    /// The key file that seals this node's keys at rest (its TLS key, the
+    /// CA key on the founder, the cluster secret): 64 hex digits, mode
+    /// 0600, kept apart from the data directory and its backups. Default:
+    /// DIR.key beside --data-dir, made (with a warning) on a first start.
+    #[arg(long, value_name = "FILE", env = "DWCP_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// Seal this node's keys anew under a new key written to the key file
+    /// (the old one is kept as FILE.old until every file is sealed anew),
+    /// then start as usual.
+    #[arg(long)]
+    rotate_keys: bool,
+    /// Serve the HTTP API over TLS 1.3, with this node's certificate from
+    /// the cluster CA (it names the peer and API IPs; clients trust
+    /// DATA-DIR/tls/ca.pem with --ca-file) unless --api-cert and --api-key
+    /// give another.
+    #[arg(long)]
+    api_tls: bool,
+    /// With --api-tls: the API's certificate chain (PEM) instead of the
+    /// node's own.
+    #[arg(long, value_name = "FILE", requires_all = ["api_tls", "api_key"])]
+    api_cert: Option<PathBuf>,
+    /// With --api-cert: its private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "api_cert")]
+    api_key: Option<PathBuf>,
+    /// Tests only, hidden: how long the node certificates this node signs
+    /// are valid (default 30 days; each node renews its own when a third
+    /// is left), so a test sees renewals within a minute.
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    cert_lifetime: Option<std::time::Duration>,
+    /// Tests only, hidden: lowers this process's open-file limit
+    /// (RLIMIT_NOFILE) to N before anything is opened, so a test can run
+    /// a node out of file descriptors with a modest number of sockets.
+    /// Every server's connection cap follows from the limit.
+    #[arg(long, hide = true, value_name = "N")]
+    max_open_files: Option<u64>,
 }
 
 /// The memory layout of a node's sandboxes (`--profile`).
@@ -213,6 +248,74 @@ pub fn run(args: UpArgs) -> ExitCode {
     }
 }
 
+/// The API's TLS settings: the operator's certificate and key, or the
+/// node's own.
+fn api_tls(node: &ClusterNode, args: &UpArgs) -> Result<cluster::serving::ServerTls> {
+    match (&args.api_cert, &args.api_key) {
+        (Some(cert), Some(key)) => {
+            let read = |path: &PathBuf, flag: &str| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("{flag} {}: cannot read it", path.display()))
+            };
+            cluster::tls::api_server_config(&read(cert, "--api-cert")?, &read(key, "--api-key")?)
+                .context("--api-cert/--api-key")
+        }
+        _ => node.api_tls().context("--api-tls"),
+    }
+}
+
+/// The key file of `--key-file`, or DIR.key beside the data directory.
+fn key_file_path(args: &UpArgs) -> PathBuf {
+    args.key_file.clone().unwrap_or_else(|| {
+        let mut name = args.data_dir.as_os_str().to_os_string();
+        name.push(".key");
+        PathBuf::from(name)
+    })
+}
+
+/// Unlocks the data directory's sealed keys: the key file when it exists;
+/// a new one when it does not and nothing is sealed yet (a new node, or a
+/// data directory from before sealing, whose plain keys are sealed now);
+/// a clear error when files are sealed and the key file is missing. With
+/// `--rotate-keys`, seals everything anew under a new key first.
+fn unlock(args: &UpArgs) -> Result<cluster::sealed::KeyRing> {
+    use cluster::sealed::KeyRing;
+    let path = key_file_path(args);
+    let dirs = [args.data_dir.clone(), args.data_dir.join("global")];
+    let mut keys = if path.exists() {
+        KeyRing::open(&path)?
+    } else if let Some(sealed) = dirs.iter().find(|d| DataDir::new(d).has_sealed_files()) {
+        anyhow::bail!(
+            "the keys in {} are sealed, and the key file {} does not exist: start with --key-file (or DWCP_KEY_FILE) naming the key they were sealed with",
+            sealed.display(),
+            path.display()
+        );
+    } else {
+        let keys = KeyRing::create(&path)?;
+        eprintln!(
+            "dwcp: made a new key file {} (mode 0600): it seals this node's keys in {}; keep it apart from copies of that directory, or give --key-file",
+            path.display(),
+            args.data_dir.display()
+        );
+        keys
+    };
+    if args.rotate_keys {
+        keys.rotate()?;
+        for dir in dirs.iter().filter(|d| d.join("node.json").exists()) {
+            let mut sealed = DataDir::sealed(dir, keys.clone());
+            sealed
+                .reseal()
+                .with_context(|| format!("--rotate-keys: sealing {} anew", dir.display()))?;
+        }
+        keys.finish_rotation()?;
+        eprintln!(
+            "dwcp: sealed this node's keys anew under the new key in {}",
+            path.display()
+        );
+    }
+    Ok(keys)
+}
+
 fn serve(args: UpArgs) -> Result<()> {
     cluster::node_log::set_format(match args.log_format {
         LogFormatArg::Text => cluster::node_log::LogFormat::Text,
@@ -228,6 +331,9 @@ fn serve(args: UpArgs) -> Result<()> {
         ),
         None => None,
     };
+    if let Some(lifetime) = args.cert_lifetime {
+        cluster::tls::set_node_cert_lifetime(lifetime);
+    }
     let place = place::place(&args.planet, args.region.as_deref())?;
     let global_join = match &place {
         Some(place) => place::preflight(&args.planet, place, &args.data_dir)?,
@@ -250,8 +356,18 @@ fn serve(args: UpArgs) -> Result<()> {
         _ => None,
     };
     let engine_config = engine_config(&args)?;
-    // Every client connection the gateway holds is a file descriptor.
-    crate::fd_limit::raise_to_hard();
+    // Every client connection the gateway holds is a file descriptor (a
+    // test lowers the limit instead, with --max-open-files). Before any
+    // socket is opened: every server's connection cap follows from it.
+    match args.max_open_files {
+        Some(files) => {
+            crate::fd_limit::lower_to(files).context("--max-open-files")?;
+        }
+        None => {
+            crate::fd_limit::raise_to_hard();
+        }
+    }
+    let keys = unlock(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -266,7 +382,7 @@ fn serve(args: UpArgs) -> Result<()> {
             .with_context(|| format!("--gateway {}: cannot listen", args.gateway))?;
         ingress.set_nonblocking(true)?;
         let ingress = tokio::net::TcpListener::from_std(ingress)?;
-        let dir = DataDir::new(&args.data_dir);
+        let dir = DataDir::sealed(&args.data_dir, keys.clone());
         let engine = Arc::new(
             sandbox::WasmEngine::new(engine_config).context("starting the sandbox engine")?,
         );
@@ -325,6 +441,7 @@ fn serve(args: UpArgs) -> Result<()> {
                 &args.data_dir,
                 &args.api.to_string(),
                 timing,
+                keys.clone(),
             )
             .await?;
             place::announce(&global, &joined, place);
@@ -375,7 +492,18 @@ fn serve(args: UpArgs) -> Result<()> {
             node::gateway::RouteTable::empty(),
             node::gateway::AccessLog::stderr(),
         );
-        let server = ops::serve_node(api, Arc::new(node.clone()), Some(gateway.clone() as _));
+        let api_tls = if args.api_tls {
+            Some(api_tls(&node, &args)?)
+        } else {
+            None
+        };
+        let server = ops::api::serve_api(
+            api,
+            Arc::new(node.clone()),
+            Some(gateway.clone() as _),
+            ops::api::MAX_FAILED_AUTH,
+            api_tls,
+        );
         node::agent::connect(&node, &gateway);
         let ingress = node::gateway::serve(ingress, gateway.clone());
         let resources = node::agent::Resources {

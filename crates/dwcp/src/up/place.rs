@@ -199,7 +199,7 @@ pub fn preflight(
         )),
         _ => None,
     };
-    if DataDir::new(data_dir.join("global")).load()?.is_none() {
+    if !data_dir.join("global").join("node.json").exists() {
         if args.global_listen.is_none() {
             anyhow::bail!(
                 "--global-listen: required for a new node with --topology: the peer address of its member of the global tier (e.g. 10.0.0.5:7072, another port than --listen)"
@@ -225,8 +225,9 @@ pub async fn start(
     data_dir: &Path,
     api_address: &str,
     timing: Timing,
+    keys: cluster::sealed::KeyRing,
 ) -> Result<(Arc<ClusterNode>, Started)> {
-    let dir = DataDir::new(data_dir.join("global"));
+    let dir = DataDir::sealed(data_dir.join("global"), keys);
     let options = StartOptions {
         region: place.region.name.to_string(),
         peer_address: listen,

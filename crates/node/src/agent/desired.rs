@@ -251,6 +251,7 @@ mod tests {
                     capacity: 10,
                     api: None,
                     gateway: Some(format!("{name}:8080")),
+                    peer_key: None,
                 },
             });
         }

@@ -1,5 +1,6 @@
 //! The gateway on a TCP listener: HTTP/1.1 and HTTP/2 (prior knowledge),
-//! served by [`cluster::serving::serve_plain`].
+//! served by [`cluster::serving::serve_plain_with`] under the gateway's
+//! connection limits ([`cluster::serving::ConnLimits::gateway`]).
 
 use std::sync::Arc;
 
@@ -16,7 +17,8 @@ use super::Gateway;
 /// gateway's (routing, body, guest) is some kilobytes; boxed, an idle
 /// keep-alive connection keeps a pointer instead.
 pub fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> JoinHandle<()> {
-    cluster::serving::serve_plain(listener, move |req| {
+    let limits = cluster::serving::ConnLimits::gateway();
+    cluster::serving::serve_plain_with(listener, limits, move |req| {
         let gateway = gateway.clone();
         Box::pin(async move { gateway.handle(req).await })
     })

@@ -20,7 +20,7 @@ use super::router::{Matched, RouteId, Verb};
 use crate::ControlPlane;
 
 /// The bearer token of a request, if it carries one in the right form.
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers.get(AUTHORIZATION).ok_or_else(|| {
         ApiError::unauthorized("this route needs a token: send `Authorization: Bearer <token>`")
     })?;
@@ -287,6 +287,7 @@ fn needs_mfa(route: RouteId, verb: Verb) -> bool {
             | R::RolloutAbort
             | R::ClusterNode
             | R::JoinTokens
+            | R::JoinToken
             | R::User
             | R::UserTotpEnrollment
             | R::FailoverApprove
@@ -452,6 +453,7 @@ pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiEr
                 | R::Tenant
                 | R::ClusterNode
                 | R::JoinTokens
+                | R::JoinToken
                 | R::Tokens
                 | R::Token
                 | R::Prices

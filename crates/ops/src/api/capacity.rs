@@ -140,6 +140,7 @@ mod tests {
                     capacity,
                     api: None,
                     gateway: None,
+                    peer_key: None,
                 },
             });
         }

@@ -187,6 +187,7 @@ mod tests {
                     capacity: 10,
                     api: None,
                     gateway: None,
+                    peer_key: None,
                 },
             });
             commands.push(Command::Report {

@@ -30,6 +30,8 @@ mod error;
 mod failovers;
 mod failures;
 mod hash_pool;
+#[doc(hidden)]
+pub mod fuzzing;
 mod incidents;
 mod lockout;
 mod login_limit;
@@ -72,6 +74,9 @@ use crate::dashboard::{self, Body, Feed, Page, feed};
 use ::cluster::exposition::Source;
 use error::ApiError;
 use lockout::Lockout;
+/// Unknown-token requests in a minute after which an address is locked
+/// out (the default of [`serve_node`]).
+pub const MAX_FAILED_AUTH: u32 = lockout::MAX_FAILURES;
 use login_limit::LoginLimiter;
 use reply::{NODE_HEADER, Reply, json};
 use router::{RouteId, Verb};
@@ -101,13 +106,24 @@ pub fn serve_with<P: ControlPlane>(
     more: Option<Arc<dyn Source>>,
     max_failed_auth: u32,
 ) -> JoinHandle<()> {
+    serve_api(listener, plane, more, max_failed_auth, None)
+}
+
+/// [`serve_with`], over TLS 1.3 when `tls` is given (`dwcp up --api-tls`).
+pub fn serve_api<P: ControlPlane>(
+    listener: TcpListener,
+    plane: Arc<P>,
+    more: Option<Arc<dyn Source>>,
+    max_failed_auth: u32,
+    tls: Option<::cluster::serving::ServerTls>,
+) -> JoinHandle<()> {
     let lockout = Arc::new(Lockout::new(max_failed_auth));
     let limiter = Arc::new(LoginLimiter::default());
     let feed = Feed::new();
     // The feed's task stops when the server's task (which owns the
     // handler, and so this) is aborted.
     let running = Arc::new(feed::Running(tokio::spawn(feed.clone().run(plane.clone()))));
-    ::cluster::serving::serve_plain(listener, move |req| {
+    let handler = move |req| {
         let plane = plane.clone();
         let more = more.clone();
         let lockout = lockout.clone();
@@ -122,7 +138,11 @@ pub fn serve_with<P: ControlPlane>(
             };
             handle(&*plane, more.as_deref(), servers, req).await
         }
-    })
+    };
+    match tls {
+        None => ::cluster::serving::serve_plain(listener, handler),
+        Some(tls) => ::cluster::serving::serve_tls(listener, tls, handler),
+    }
 }
 
 /// What one API server keeps across requests.
@@ -379,7 +399,9 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::Cluster, Verb::Get) => cluster::status(plane, feed).await,
         (RouteId::ClusterGlobal, Verb::Get) => cluster::global_status(plane).await,
         (RouteId::ClusterNode, Verb::Delete) => cluster::remove(plane, p0).await,
-        (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane).await,
+        (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane, req).await,
+        (RouteId::JoinTokens, Verb::Get) => cluster::join_tokens(plane).await,
+        (RouteId::JoinToken, Verb::Delete) => cluster::revoke_join_token(plane, p0).await,
         (RouteId::Nodes, Verb::Get) => nodes::list(plane, feed).await,
         (RouteId::Capacity, Verb::Get) => capacity::show(plane).await,
         (RouteId::Planet, Verb::Get) => planet::show(plane).await,

@@ -623,12 +623,47 @@ fn paths() -> Value {
         "/cluster/join-tokens",
         json!({ "post": {
             "summary": "Make a new join token (shown once; only its hash is stored)",
+            "description": "The token admits `uses` joins (default 1; 0: any number) for `ttl_s` seconds (default 3600, at most 30 days).",
             "operationId": "newJoinToken",
+            "requestBody": { "required": false, "content": { "application/json": { "schema": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "ttl_s": { "type": "integer", "minimum": 1, "maximum": 2592000 },
+                    "uses": { "type": "integer", "minimum": 0, "maximum": 4294967295u64 }
+                }
+            } } } },
             "responses": responses(&[("201", ok("the token, for `dwcp up --join ADDR --token T`", json!({
                 "type": "object", "required": ["token"],
                 "properties": { "token": { "type": "string" } }
+            })))], &[BAD_JSON, MEDIA, TOO_LARGE])
+        },
+        "get": {
+            "summary": "List the join tokens: name, expiry and uses left (never the secret)",
+            "operationId": "listJoinTokens",
+            "responses": responses(&[("200", ok("the join tokens", json!({
+                "type": "object", "required": ["tokens"],
+                "properties": { "tokens": { "type": "array", "items": {
+                    "type": "object", "required": ["name", "created"],
+                    "properties": {
+                        "name": { "type": "string" },
+                        "created": { "type": "integer" },
+                        "expires_unix_ms": { "type": "integer" },
+                        "uses_left": { "type": "integer" }
+                    }
+                } } }
             })))], &[])
         }}),
+    );
+    add(
+        "/cluster/join-tokens/{name}",
+        json!({
+            "parameters": [param("name", "a join token's name, as listed")],
+            "delete": {
+                "summary": "Revoke a join token: it admits no more nodes",
+                "operationId": "revokeJoinToken",
+                "responses": responses(&[("204", written_empty("revoked"))], &[BAD_NAME, NOT_FOUND])
+            }
+        }),
     );
     add(
         "/registers/{key}",
@@ -994,12 +1029,13 @@ fn schemas() -> Value {
         },
         "Planet": {
             "type": "object",
-            "required": ["me", "regions", "apps", "refused_packets"],
+            "required": ["me", "regions", "apps", "refused_packets", "replayed_packets"],
             "properties": {
                 "me": { "type": "string" },
                 "regions": { "type": "array", "items": { "type": "object", "description": "region, judged (healthy, degraded, down), known, alive, report ({health, capacity, load} or null)" } },
                 "apps": { "type": "object", "description": "tenant/app → region → {wanted, ready, serving}" },
-                "refused_packets": { "type": "integer" }
+                "refused_packets": { "type": "integer" },
+                "replayed_packets": { "type": "integer" }
             }
         },
         "Route": {

@@ -22,6 +22,9 @@ struct Planet {
     apps: BTreeMap<String, BTreeMap<String, AppStatus>>,
     /// Gossip packets dropped because they were not sealed by a member.
     refused_packets: u64,
+    /// Gossip packets dropped as replays or as sent over a minute away
+    /// from this node's clock.
+    replayed_packets: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -71,6 +74,7 @@ pub(crate) async fn show<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> 
             .collect(),
         apps,
         refused_packets: view.refused,
+        replayed_packets: view.replayed,
     };
     json(StatusCode::OK, &planet)
 }

@@ -521,6 +521,7 @@ mod tests {
                     capacity: 10,
                     api: None,
                     gateway: None,
+                    peer_key: None,
                 },
             },
             Command::PutSlo {

@@ -132,6 +132,7 @@ mod tests {
                 capacity: 1,
                 api: None,
                 gateway: None,
+                peer_key: None,
             };
             state.apply(&Command::PutNode { node }).unwrap();
         }

@@ -117,6 +117,7 @@ mod tests {
                 capacity,
                 api: None,
                 gateway: None,
+                peer_key: None,
             },
         }
     }
