@@ -96,4 +96,9 @@ for src in "$MICROVM_SRC"/*.c "$MICROVM_SRC"/hostile/*.c; do
         "${cmd[@]}"
     done
 done
+# The wasm example's C source as a microVM program too, so that `dwcp bench
+# microvm` serves the same app logic on both tiers through the gateway.
+cmd=(musl-gcc -static -O2 -o "$MICROVM_OUT/wagi-hello.musl" "$SRC")
+echo "build-examples: ${cmd[*]}"
+"${cmd[@]}"
 echo "build-examples: built $(ls "$MICROVM_OUT" | wc -l) microvm programs in $MICROVM_OUT"

@@ -74,7 +74,7 @@ fn version_of(module: Vec<u8>, number: u64, weight: u32, deadline: Duration) -> 
     RouteVersion {
         number,
         weight,
-        handle: Arc::new(VersionHandle::new(template)),
+        handle: Arc::new(VersionHandle::new(template)).into(),
     }
 }
 

@@ -84,7 +84,9 @@ impl ControlPlane for Arc<ClusterNode> {
                 ClusterError::InvalidArtifact(why) => PlaneError::Invalid {
                     field: "body".into(),
                     value: format!("{size} bytes"),
-                    allowed: format!("a WebAssembly module this node can run ({why})"),
+                    allowed: format!(
+                        "a WebAssembly module, or a static x86-64 Linux program for the microvm tier, that this node can run ({why})"
+                    ),
                 },
                 other => other.into(),
             })?;
@@ -103,6 +105,11 @@ impl ControlPlane for Arc<ClusterNode> {
 
     fn has_blob(&self, digest: &str) -> bool {
         self.blobs().contains(digest)
+    }
+
+    fn blob_is_elf(&self, digest: &str) -> Option<bool> {
+        let bytes = self.blobs().get(digest).ok()?;
+        Some(bytes.starts_with(b"\x7fELF"))
     }
 
     fn node_id(&self) -> NodeId {

@@ -122,6 +122,15 @@ pub trait ControlPlane: Send + Sync + 'static {
     /// Whether an artifact with this digest is stored on this node.
     fn has_blob(&self, digest: &str) -> bool;
 
+    /// Whether the artifact with this digest, stored on this node, is an
+    /// ELF executable (the microvm tier's kind) rather than a WebAssembly
+    /// module; `None` when this plane cannot tell (it then trusts the
+    /// tier a version names, and the node's agent refuses a mismatch).
+    fn blob_is_elf(&self, digest: &str) -> Option<bool> {
+        let _ = digest;
+        None
+    }
+
     /// This node's id, for health answers and response headers.
     fn node_id(&self) -> NodeId;
 

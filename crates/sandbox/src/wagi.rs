@@ -20,6 +20,16 @@ pub struct WagiRequest {
 }
 
 impl WagiRequest {
+    /// The command line a WAGI app runs with: its route (`/` when it is
+    /// mounted at the root), as `argv[0]`.
+    pub fn args(&self) -> [String; 1] {
+        [if self.route.is_empty() {
+            "/".to_string()
+        } else {
+            self.route.clone()
+        }]
+    }
+
     /// The CGI environment for this request (RFC 3875 names plus WAGI's
     /// `X_FULL_URL` and `X_MATCHED_ROUTE`); headers become `HTTP_*`.
     pub fn env(&self) -> Vec<(String, String)> {

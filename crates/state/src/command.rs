@@ -506,6 +506,19 @@ pub fn check_config(config: &VersionConfig) -> Result<(), Rejection> {
             "1 to 67108864 (64 MiB)",
         ));
     }
+    // A microVM's memory is its whole guest-physical space, mapped in
+    // 2 MiB pages of page tables (see docs/microvm.md).
+    if config.tier == crate::Tier::Microvm
+        && (config.memory_bytes < 8 << 20
+            || config.memory_bytes > 1 << 30
+            || !config.memory_bytes.is_multiple_of(2 << 20))
+    {
+        return Err(Rejection::invalid(
+            "memory_bytes",
+            config.memory_bytes,
+            "for the microvm tier, a multiple of 2 MiB from 8 MiB to 1 GiB",
+        ));
+    }
     Ok(())
 }
 
@@ -635,6 +648,27 @@ mod tests {
             check_config(&bad).unwrap_err().field(),
             Some("memory_bytes")
         );
+        // A microVM's memory is 8 MiB to 1 GiB in 2 MiB steps; 64 KiB steps
+        // are a wasm tier's.
+        let microvm = |memory_bytes| VersionConfig {
+            memory_bytes,
+            tier: crate::Tier::Microvm,
+            ..VersionConfig::default()
+        };
+        assert!(check_config(&microvm(64 << 20)).is_ok());
+        for bad in [4 << 20, (8 << 20) + (64 << 10), 2 << 30] {
+            assert_eq!(
+                check_config(&microvm(bad)).unwrap_err().field(),
+                Some("memory_bytes"),
+                "{bad}"
+            );
+        }
+        assert_eq!("microvm".parse(), Ok(crate::Tier::Microvm));
+        assert!("ebpf".parse::<crate::Tier>().is_err());
+        // Versions written before tiers existed are wasm.
+        let old: VersionConfig =
+            serde_json::from_str(r#"{"memory_bytes":65536,"timeout_ms":1,"warm":false}"#).unwrap();
+        assert_eq!(old.tier, crate::Tier::Wasm);
     }
 
     #[test]

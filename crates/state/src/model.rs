@@ -69,6 +69,53 @@ pub struct VersionConfig {
     /// answered 500.
     #[serde(default = "default_max_body_bytes")]
     pub max_response_bytes: u64,
+    /// The isolation tier the artifact runs in: a WebAssembly module
+    /// (`wasm`) or a static x86-64 Linux program in a KVM microVM
+    /// (`microvm`).
+    #[serde(default)]
+    pub tier: Tier,
+}
+
+/// The isolation tier of a version (the sandbox crate's `Tier`, less the
+/// tiers that cannot be deployed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// A WebAssembly module (WASI command, WAGI convention).
+    #[default]
+    Wasm,
+    /// A static x86-64 Linux ELF run in a KVM microVM with no guest kernel.
+    Microvm,
+}
+
+impl Tier {
+    /// The name used in the API, flags and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Wasm => "wasm",
+            Tier::Microvm => "microvm",
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Tier, String> {
+        match s {
+            "wasm" => Ok(Tier::Wasm),
+            "microvm" => Ok(Tier::Microvm),
+            other => Err(format!(
+                "unknown tier `{}`; allowed: wasm, microvm",
+                other.chars().take(40).collect::<String>()
+            )),
+        }
+    }
 }
 
 fn default_max_concurrency() -> u32 {
@@ -88,6 +135,7 @@ impl Default for VersionConfig {
             max_concurrency: default_max_concurrency(),
             max_request_bytes: default_max_body_bytes(),
             max_response_bytes: default_max_body_bytes(),
+            tier: Tier::Wasm,
         }
     }
 }

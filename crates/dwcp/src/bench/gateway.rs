@@ -65,7 +65,7 @@ const HELLO_WAT: &[u8] = include_bytes!("../../../../examples/wagi/hello.wat");
 const HELLO: &str = "Hello from DWCP!\n";
 const PATH: &str = "/hello";
 /// Connections of both phases.
-const CONNECTIONS: u32 = 32;
+pub(super) const CONNECTIONS: u32 = 32;
 /// The latency phase's rate, as a share of the same server's max rate.
 const LATENCY_LOAD: f64 = 0.5;
 /// A phase fails when more than this share of its requests failed.
@@ -118,16 +118,16 @@ impl LoadArgs {
     }
 }
 
-struct Plan {
+pub(super) struct Plan {
     /// Rounds of each phase; a round measures every server once, one after
     /// the other, so that the machine's noise hits all three alike.
-    rounds: usize,
+    pub(super) rounds: usize,
     /// What one load worker sends before it measures...
-    warmup: Duration,
+    pub(super) warmup: Duration,
     /// ... and how long it measures.
-    slice: Duration,
+    pub(super) slice: Duration,
     /// How long the quiet phase (at [`QUIET_RATE`]) measures.
-    quiet: Duration,
+    pub(super) quiet: Duration,
 }
 
 pub fn run(quick: bool) -> Result<Report> {
@@ -366,7 +366,7 @@ fn gateway(template: &Arc<WasmTemplate>, warm: bool) -> Result<Arc<Gateway>> {
         versions: vec![RouteVersion {
             number: 1,
             weight: 1,
-            handle: Arc::new(VersionHandle::new(template.clone())),
+            handle: Arc::new(VersionHandle::new(template.clone())).into(),
         }],
         forward: Vec::new(),
         limits: RouteLimits {
@@ -609,7 +609,7 @@ fn check(name: &str, phase: &str, r: &LoadResult) -> Result<()> {
 
 /// Runs a load worker process against `url` for `seconds` (after the
 /// plan's warm-up) and reads its result.
-fn load(url: &str, seconds: Duration, plan: &Plan, rate: Option<f64>) -> Result<LoadResult> {
+pub(super) fn load(url: &str, seconds: Duration, plan: &Plan, rate: Option<f64>) -> Result<LoadResult> {
     // This very binary even when a rebuild has replaced its file since.
     let exe = match std::path::Path::new("/proc/self/exe") {
         p if p.exists() => p.to_path_buf(),
@@ -641,36 +641,36 @@ fn load(url: &str, seconds: Duration, plan: &Plan, rate: Option<f64>) -> Result<
 
 /// What a load worker prints.
 #[derive(Serialize, Deserialize)]
-struct LoadResult {
+pub(super) struct LoadResult {
     /// Total rate of the paced phase; `None` for a closed loop.
     rate: Option<f64>,
     /// Answers with status 200 in the measured window (closed loop: that
     /// finished in it; paced: that were scheduled in it).
-    requests: u64,
+    pub(super) requests: u64,
     /// Seconds of the measured window.
-    elapsed_s: f64,
+    pub(super) elapsed_s: f64,
     /// Requests sent, warm-up included.
-    sent: u64,
+    pub(super) sent: u64,
     /// Of those: answered with another status, or lost to an I/O error.
-    errors: u64,
+    pub(super) errors: u64,
     /// Paced: requests scheduled in the window but not sent, because the
     /// connection was still too far behind when the run had to end.
     unsent: u64,
-    first_error: Option<String>,
+    pub(super) first_error: Option<String>,
     /// Paced: how late requests went out on a connection that was free at
     /// their scheduled time (this client's own delay, not counted in the
     /// latency), median and 99th percentile in ns.
     send_lag_p50_ns: Option<f64>,
     send_lag_p99_ns: Option<f64>,
     /// The body of the first 200 answer.
-    sample_body: Option<String>,
+    pub(super) sample_body: Option<String>,
     /// Latencies of `requests` in picoseconds, as (value, count) pairs of
     /// the histogram's buckets.
     latency_ps: Vec<(u64, u64)>,
 }
 
 impl LoadResult {
-    fn histogram(&self) -> Result<Histogram<u64>> {
+    pub(super) fn histogram(&self) -> Result<Histogram<u64>> {
         let mut hist = histogram();
         for &(value, count) in &self.latency_ps {
             hist.record_n(value, count)

@@ -21,6 +21,9 @@
 //! - `microvm-compute`: a CPU-bound guest (an LCG over [`COMPUTE_STEPS`]
 //!   steps) through the pool; baseline `native-compute`: the same ELF run
 //!   as a native process. Both must agree on the result (the exit status).
+//! - `gateway-microvm-rps`: HTTP requests per second through the node's
+//!   gateway serving a microvm app, beside the same C app on the wasm tier
+//!   (`gateway-wasm-rps`) and a hyper floor, same run (`microvm_gateway.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -216,12 +219,20 @@ pub fn run(quick: bool) -> Result<Report> {
         .series
         .push(Series::latency("native-compute", &natively, None));
 
+    progress(
+        "microvm",
+        "through the gateway: examples/wagi/hello.c as a microvm and a wasm app, and a hyper floor",
+    );
+    let through_gateway = super::microvm_gateway::run(&engine, quick)?;
+    report.series.extend(through_gateway.series);
+
     report.notes = vec![
         "goals on this PVM machine: microvm-cold p50 <= 15 us and p99 <= 50 us (TinyKVM's 15 us), microvm-fresh-vm p50 <= 1 ms, microvm-compute >= 0.95x native".into(),
         "every exit on PVM (the system call doorbell included) is a trap into the host kernel's PVM switcher; microvm-cold makes one system call (exit_group)".into(),
         format!("microvm-syscall is ({SYSCALLS} getpid run - exit-only run) / {SYSCALLS}, per sample"),
         "native-process is fork+exec+wait of the same static ELF (std::process::Command)".into(),
     ];
+    report.notes.extend(through_gateway.notes);
     Ok(report.finish())
 }
 

@@ -14,7 +14,8 @@ use crate::cli::table;
 /// replicas wanted over all regions and PLACED those the scheduler has
 /// placed on nodes (fewer while it works, or when the nodes are full).
 /// ROLLOUT is the running rollout: its versions and the canary's share
-/// (`dwcp rollout status APP` for the rest).
+/// (`dwcp rollout status APP` for the rest). TIER is the deployed
+/// version's isolation tier (wasm or microvm).
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  dwcp apps\n  dwcp apps --tenant billing --json\n  DWCP_API=http://10.0.0.5:7070 dwcp apps"
@@ -41,6 +42,8 @@ struct AppSummary {
     /// How many versions the app has.
     versions: u64,
     deployment: Option<Deployment>,
+    #[serde(default)]
+    tier: Option<String>,
     #[serde(default)]
     placed: u64,
     #[serde(default)]
@@ -83,6 +86,7 @@ fn render(list: &AppList) -> String {
                 format!("{}{}", a.host.as_deref().unwrap_or(""), a.route),
                 a.versions.to_string(),
                 table::or_dash(a.deployment.as_ref().map(|d| d.version)),
+                table::or_dash(a.tier.as_ref()),
                 table::or_dash(a.deployment.as_ref().map(Deployment::replicas)),
                 table::or_dash(a.deployment.as_ref().map(|_| a.placed)),
                 table::or_dash(a.rollout.as_ref().map(|r| {
@@ -99,7 +103,8 @@ fn render(list: &AppList) -> String {
         .collect();
     table::render(
         &[
-            "TENANT", "APP", "ROUTE", "VERSIONS", "DEPLOYED", "REPLICAS", "PLACED", "ROLLOUT",
+            "TENANT", "APP", "ROUTE", "VERSIONS", "DEPLOYED", "TIER", "REPLICAS", "PLACED",
+            "ROLLOUT",
         ],
         &rows,
     )
@@ -114,7 +119,7 @@ mod tests {
         let json = r#"{"apps":[
             {"tenant":"default","name":"hello","route":"/hello","versions":3,"latest_version":3,
              "deployment":{"tenant":"default","app":"hello","version":2,
-                           "regions":{"eu-west":2,"local":1},"updated":17},"placed":2,
+                           "regions":{"eu-west":2,"local":1},"updated":17},"tier":"microvm","placed":2,
              "rollout":{"id":1,"from":2,"to":3,"weight":10,"paused":false}},
             {"tenant":"billing","name":"invoice-renderer","route":"/invoices","versions":0,
              "latest_version":null,"deployment":null}
@@ -123,9 +128,9 @@ mod tests {
         assert_eq!(
             render(&list),
             "\
-TENANT   APP               ROUTE      VERSIONS  DEPLOYED  REPLICAS  PLACED  ROLLOUT
-default  hello             /hello     3         2         3         2       2 -> 3 at 10 %
-billing  invoice-renderer  /invoices  0         -         -         -       -
+TENANT   APP               ROUTE      VERSIONS  DEPLOYED  TIER     REPLICAS  PLACED  ROLLOUT
+default  hello             /hello     3         2         microvm  3         2       2 -> 3 at 10 %
+billing  invoice-renderer  /invoices  0         -         -        -         -       -
 "
         );
     }

@@ -15,7 +15,9 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
-use state::{App, Deployment, Name, Node, Placement, Rejection, Tenant, Version, VersionConfig};
+use state::{
+    App, Deployment, Name, Node, Placement, Rejection, Tenant, Tier, Version, VersionConfig,
+};
 
 use crate::cli::app::NewApp;
 use crate::cli::client::{self, ApiArgs, Client, app_path, plural};
@@ -24,17 +26,18 @@ use crate::units::{parse_duration, parse_size};
 /// Files at least this large get a progress line on stderr.
 const LARGE_UPLOAD: usize = 1 << 20;
 
-/// Deploy a WebAssembly module as a new version of an app.
+/// Deploy a WebAssembly module (or, with --tier microvm, a static x86-64
+/// Linux program) as a new version of an app.
 ///
 /// Uploads FILE, creates the app NAME when it does not exist yet (served at
 /// --route, by default /NAME), adds a version with the given limits and
 /// deploys it with --replicas sandboxes in --region.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Examples:\n  dwcp deploy hello.wasm --name hello\n  dwcp deploy api.wasm --name billing-api --route /billing --replicas 3 --memory 32MiB --timeout 2s --warm\n  dwcp deploy app.wasm --name app --tenant team-a --region eu-west"
+    after_help = "Examples:\n  dwcp deploy hello.wasm --name hello\n  dwcp deploy api.wasm --name billing-api --route /billing --replicas 3 --memory 32MiB --timeout 2s --warm\n  dwcp deploy app.wasm --name app --tenant team-a --region eu-west\n  dwcp deploy examples/build/microvm/wagi.musl --name native --tier microvm"
 )]
 pub struct DeployArgs {
-    /// The module: a WebAssembly file.
+    /// The module: a WebAssembly file (or a static ELF with --tier microvm).
     file: PathBuf,
     /// The app's name: 1-63 of a-z, 0-9 and '-', starting with a letter.
     #[arg(long, value_name = "NAME")]
@@ -63,6 +66,10 @@ pub struct DeployArgs {
     /// Serve from a pool of warm sandboxes instead of a fresh one per request.
     #[arg(long)]
     warm: bool,
+    /// The isolation tier: wasm (a WebAssembly module) or microvm (a static
+    /// x86-64 Linux program in a KVM microVM, see docs/microvm.md).
+    #[arg(long, value_name = "TIER", default_value = "wasm")]
+    tier: String,
     /// Requests a gateway serves at once; more are answered 503 [default: the server's, 64].
     #[arg(long, value_name = "N")]
     concurrency: Option<String>,
@@ -100,6 +107,8 @@ struct ConfigPatch {
     max_request_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_response_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier: Option<Tier>,
 }
 
 /// The body of `POST /tenants/{tenant}/apps/{app}/versions`.
@@ -216,6 +225,11 @@ impl Plan {
         if let Some(host) = &args.host {
             state::check_host(host).map_err(|e| flag_error("--host", host, "", &e))?;
         }
+        let tier: Tier = args
+            .tier
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--tier: {e}"))?;
         let defaults = VersionConfig::default();
         state::check_config(&VersionConfig {
             memory_bytes: memory_bytes.unwrap_or(defaults.memory_bytes),
@@ -224,6 +238,7 @@ impl Plan {
             max_concurrency: max_concurrency.unwrap_or(defaults.max_concurrency),
             max_request_bytes: max_request_bytes.unwrap_or(defaults.max_request_bytes),
             max_response_bytes: max_response_bytes.unwrap_or(defaults.max_response_bytes),
+            tier,
         })
         .map_err(|e| {
             let (flag, given, unit) = match e.field() {
@@ -253,6 +268,7 @@ impl Plan {
                 max_concurrency,
                 max_request_bytes,
                 max_response_bytes,
+                tier: (tier != Tier::Wasm).then_some(tier),
             },
         })
     }
@@ -393,6 +409,8 @@ pub fn run(args: DeployArgs) -> Result<()> {
     if bytes.is_empty() {
         bail!("{file} is empty; expected a WebAssembly module");
     }
+    let media = check_kind(&bytes, plan.config.tier.unwrap_or_default())
+        .map_err(|why| anyhow::anyhow!("{file}: {why}; nothing was uploaded"))?;
     client::block_on(async {
         let path = app_path(&plan.tenant, &plan.name);
         let existing = match client.get::<AppDetail>(&path).await {
@@ -451,9 +469,7 @@ pub fn run(args: DeployArgs) -> Result<()> {
                 bytes.len() as f64 / f64::from(1 << 20)
             );
         }
-        let blob: BlobReceipt = client
-            .upload("/blobs", "application/wasm", bytes.into())
-            .await?;
+        let blob: BlobReceipt = client.upload("/blobs", media, bytes.into()).await?;
         if blob.size >= LARGE_UPLOAD as u64 {
             eprintln!("uploaded, stored on {}", plural(blob.copies, "node"));
         }
@@ -521,6 +537,23 @@ pub fn run(args: DeployArgs) -> Result<()> {
         });
         Ok(())
     })
+}
+
+/// Checks, before anything is uploaded, that `bytes` are what `tier`
+/// runs (the node checks again at upload); answers the upload's media type.
+fn check_kind(bytes: &[u8], tier: Tier) -> Result<&'static str, String> {
+    let elf = sandbox::microvm::is_elf(bytes);
+    match tier {
+        Tier::Microvm => {
+            sandbox::microvm::check_artifact(bytes).map_err(|e| e.to_string())?;
+            Ok("application/octet-stream")
+        }
+        Tier::Wasm if elf => Err(
+            "this is an ELF executable, not a WebAssembly module; deploy it with --tier microvm"
+                .into(),
+        ),
+        Tier::Wasm => Ok("application/wasm"),
+    }
 }
 
 /// Deletes the app this deploy created, after `error` refused a later step,
@@ -609,6 +642,37 @@ mod tests {
             json!({"version": 1, "regions": {"local": 1}})
         );
         assert_eq!(p.tenant.as_str(), "default");
+    }
+
+    #[test]
+    fn the_tier_and_the_artifact_kind() {
+        let p = plan(&["--name", "native", "--tier", "microvm"]).unwrap();
+        assert_eq!(
+            serde_json::to_value(p.new_version("ab12")).unwrap(),
+            json!({"digest": "ab12", "config": {"tier": "microvm"}})
+        );
+        let err = plan(&["--name", "n", "--tier", "ebpf"]).unwrap_err();
+        assert!(err.to_string().contains("--tier"), "{err}");
+        // A microVM's memory goes in 2 MiB steps.
+        let err = plan(&["--name", "n", "--tier", "microvm", "--memory", "9MiB"]).unwrap_err();
+        assert!(err.to_string().contains("--memory"), "{err}");
+        let elf = sandbox::microvm::tiny_elf(0x40_1000, &[0x0f, 0x05]);
+        assert_eq!(
+            check_kind(&elf, Tier::Microvm),
+            Ok("application/octet-stream")
+        );
+        assert!(
+            check_kind(&elf, Tier::Wasm)
+                .unwrap_err()
+                .contains("--tier microvm")
+        );
+        let wasm = b"\0asm\x01\0\0\0";
+        assert_eq!(check_kind(wasm, Tier::Wasm), Ok("application/wasm"));
+        assert!(
+            check_kind(wasm, Tier::Microvm)
+                .unwrap_err()
+                .contains("WebAssembly")
+        );
     }
 
     #[test]

@@ -387,8 +387,10 @@ fn serve(args: UpArgs) -> Result<()> {
             sandbox::WasmEngine::new(engine_config).context("starting the sandbox engine")?,
         );
         let capacity = engine.config().max_live;
-        // Admission: an upload must prepare as a sandbox template (its
-        // compiled code is cached, so the agent's preparation is a hit).
+        // Admission: an upload must prepare as a wasm template (its
+        // compiled code is cached, so the agent's preparation is a hit), or
+        // be a static x86-64 Linux program for the microvm tier (checked
+        // without KVM: the node taking the upload need not run microVMs).
         let checker = engine.clone();
         // The upload is checked for validity, not a version's limits (its
         // version is made later): the engine's slot bounds the memory.
@@ -402,6 +404,9 @@ fn serve(args: UpArgs) -> Result<()> {
         );
         let artifact_check: cluster::ArtifactCheck = Arc::new(move |bytes: &[u8]| {
             use sandbox::Engine;
+            if sandbox::microvm::is_elf(bytes) {
+                return sandbox::microvm::check_artifact(bytes).map_err(|e| e.to_string());
+            }
             checker
                 .prepare(&sandbox::Artifact::new(bytes.to_vec()), check_limits.clone())
                 .map(drop)

@@ -14,7 +14,6 @@ mod peers;
 mod report;
 mod usage;
 
-pub use desired::{Serving, WantedRoute, WantedVersion, wanted_routes};
 pub use faults::{FAULTS_FILE, TestFaults};
 pub use desired::{Serving, WantedRoute, WantedVersion, host_owners, wanted_routes};
 pub use peers::{ClusterPeers, GatewayIngress, connect};
@@ -22,16 +21,17 @@ pub use report::{Observed, REPORT_EVERY, REPORT_EVERY_DURING_ROLLOUTS, node_repo
 pub use usage::{Resources, UsageProbe, dir_bytes, machine_memory_bytes, resident_bytes};
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use cluster::ClusterNode;
-use sandbox::{Artifact, Engine, Limits, WasmEngine};
+use sandbox::{Artifact, Engine, Limits, SandboxError, WasmEngine};
 use state::Name;
 
 use crate::gateway::{
-    AppKey, Gateway, Route, RouteLimits, RouteTable, RouteVersion, VersionHandle,
+    AppKey, Gateway, MicroVmVersion, PreparedVersion, Route, RouteLimits, RouteTable,
+    RouteVersion, VersionHandle,
 };
 
 /// How often the agent looks again when nothing changed (an artifact that
@@ -40,13 +40,13 @@ const RECHECK: Duration = Duration::from_secs(2);
 
 /// What a prepared version is known by: its app (two apps never share a
 /// handle, so never a kept-alive instance, even when they run the same
-/// module), its artifact digest, the configuration that shapes its
+/// module), its artifact digest and tier, the configuration that shapes its
 /// template (memory, timeout, response size), and its warm pool's size (0
 /// for a cold route, whose pool is unused: a placement change then needs
 /// no new template).
-type VersionKey = (AppKey, String, u64, u64, u64, u32);
+type VersionKey = (AppKey, String, state::Tier, u64, u64, u64, u32);
 /// Prepared versions.
-type Prepared = HashMap<VersionKey, Arc<VersionHandle>>;
+type Prepared = HashMap<VersionKey, PreparedVersion>;
 /// Versions whose artifact did not prepare (not a valid module): not tried
 /// again, since the artifact cannot change under its digest.
 type Failed = std::collections::HashSet<VersionKey>;
@@ -131,6 +131,7 @@ async fn reconcile(
                     let key = (
                         route.app.clone(),
                         v.digest.clone(),
+                        v.config.tier,
                         v.config.memory_bytes,
                         v.config.timeout_ms,
                         v.config.max_response_bytes,
@@ -225,7 +226,7 @@ async fn prepare(
     node: &ClusterNode,
     engine: &Arc<WasmEngine>,
     version: &WantedVersion,
-) -> Result<Arc<VersionHandle>, Unready> {
+) -> Result<PreparedVersion, Unready> {
     let bytes = match node.blobs().get(&version.digest) {
         Ok(b) => b,
         Err(e) => {
@@ -237,17 +238,18 @@ async fn prepare(
             return Err(Unready::Missing);
         }
     };
-    let limits = fitting_limits(
-        engine.config(),
-        &Limits {
-            memory_bytes: version.config.memory_bytes,
-            deadline: Duration::from_millis(version.config.timeout_ms),
-            output_bytes: usize::try_from(version.config.max_response_bytes)
-                .unwrap_or(usize::MAX)
-                .saturating_add(CGI_HEAD_ROOM),
-            ..Limits::default()
-        },
-    );
+    let limits = Limits {
+        memory_bytes: version.config.memory_bytes,
+        deadline: Duration::from_millis(version.config.timeout_ms),
+        output_bytes: usize::try_from(version.config.max_response_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(CGI_HEAD_ROOM),
+        ..Limits::default()
+    };
+    if version.config.tier == state::Tier::Microvm {
+        return prepare_microvm(version, bytes, limits).await;
+    }
+    let limits = fitting_limits(engine.config(), &limits);
     let engine = engine.clone();
     let prepared =
         tokio::task::spawn_blocking(move || engine.prepare(&Artifact::new(bytes), limits)).await;
@@ -265,7 +267,7 @@ async fn prepare(
                     cluster::say!("agent", "warming version {}'s pool: {e}", version.number);
                 }
             }
-            Ok(handle)
+            Ok(handle.into())
         }
         Ok(Err(e)) => {
             cluster::say!(
@@ -278,6 +280,59 @@ async fn prepare(
         }
         Err(e) => {
             cluster::say!("agent", "preparing version {}: {e}", version.number);
+            Err(Unready::Invalid)
+        }
+    }
+}
+
+/// The node's microVM engine, made on first use (KVM opened, the probe VM
+/// run); what it answered is kept, so a node without KVM says why once per
+/// version and never retries.
+fn microvm_engine() -> Result<Arc<sandbox::MicroVmEngine>, SandboxError> {
+    static ENGINE: OnceLock<Result<Arc<sandbox::MicroVmEngine>, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            sandbox::MicroVmEngine::new(sandbox::MicroVmConfig::default())
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|what| SandboxError::NotSupported { what })
+}
+
+/// Prepares a microvm version: its template from the program's bytes, and
+/// its pool of VMs, which keeps as many as the app may run at once (its
+/// concurrency limit; a request past the pool would create a VM, about a
+/// millisecond) and starts with [`MicroVmVersion::DEFAULT_POOL`] ready, or
+/// the placed count on a warm route.
+async fn prepare_microvm(
+    version: &WantedVersion,
+    bytes: Vec<u8>,
+    limits: Limits,
+) -> Result<PreparedVersion, Unready> {
+    let ready = (version.warm_pool() as usize).max(MicroVmVersion::DEFAULT_POOL);
+    let pool = ready.max(version.config.max_concurrency as usize);
+    let prepared = tokio::task::spawn_blocking(move || {
+        let engine = microvm_engine()?;
+        let template = engine.prepare(&Artifact::new(bytes), limits)?;
+        let prepared = MicroVmVersion::new(template, pool);
+        // VMs wait ready, so the first requests pay only a reset.
+        prepared.warm_up_to(ready)?;
+        Ok::<_, SandboxError>(prepared)
+    })
+    .await;
+    match prepared {
+        Ok(Ok(prepared)) => Ok(PreparedVersion::MicroVm(Arc::new(prepared))),
+        Ok(Err(e)) => {
+            eprintln!(
+                "dwcp agent: version {} (sha256 {}, microvm tier) cannot be prepared: {e}",
+                version.number,
+                &version.digest[..12.min(version.digest.len())]
+            );
+            Err(Unready::Invalid)
+        }
+        Err(e) => {
+            eprintln!("dwcp agent: preparing version {}: {e}", version.number);
             Err(Unready::Invalid)
         }
     }

@@ -91,6 +91,25 @@ impl Source for Gateway {
             &[],
             &gateway.sandbox_start_histogram(),
         );
+        out.family(
+            "dwcp_version_tier",
+            "gauge",
+            "1 for each version this node serves, labelled with its isolation tier (wasm, microvm).",
+        );
+        for route in gateway.routes().routes() {
+            for v in &route.versions {
+                out.sample(
+                    "dwcp_version_tier",
+                    &[
+                        ("tenant", route.app.tenant.to_string()),
+                        ("app", route.app.app.to_string()),
+                        ("version", v.number.to_string()),
+                        ("tier", v.handle.tier().as_str().to_string()),
+                    ],
+                    1,
+                );
+            }
+        }
         for (name, help, value) in [
             (
                 "dwcp_gateway_unrouted_total",

@@ -15,7 +15,6 @@ use hyper::body::Body;
 use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
-use sandbox::Template;
 use sandbox::wagi::WagiRequest;
 
 use super::access_log::AccessEntry;
@@ -278,7 +277,7 @@ impl Gateway {
             }
             Ok(Ok(Ok(output))) => output,
         };
-        let cap = version.handle.template().limits().output_bytes;
+        let cap = version.handle.limits().output_bytes;
         let answer = reply::from_cgi(&output, cap, limits.max_response_bytes, &what);
         self.log_app(&route.app, version.number, id, |log, origin, at| {
             log.record(origin, Stream::Stderr, &output.stderr, at);

@@ -36,6 +36,7 @@ mod forward;
 mod guard;
 mod handle;
 mod metrics;
+mod microvm;
 mod reply;
 mod request_id;
 mod routes;
@@ -53,6 +54,7 @@ pub use metrics::{
     HistogramSnapshot, LATENCY_BUCKETS_US, LatencySnapshot, Metrics, MetricsSnapshot,
     START_BUCKETS_NS, VersionSnapshot,
 };
+pub use microvm::{MicroVmVersion, PreparedVersion};
 pub use routes::{
     AppKey, Match, Route, RouteError, RouteLimits, RouteTable, RouteVersion, key_hash, pick,
 };

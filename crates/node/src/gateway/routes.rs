@@ -15,13 +15,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use state::Name;
 
-use super::app::VersionHandle;
+use super::microvm::PreparedVersion;
 
 /// An app: its tenant and its name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -85,8 +84,8 @@ pub struct RouteVersion {
     pub number: u64,
     /// Relative share of requests; 0 takes none.
     pub weight: u32,
-    /// The prepared template (and warm pool) that serves it.
-    pub handle: Arc<VersionHandle>,
+    /// The prepared template (and pools) that serves it, on its tier.
+    pub handle: PreparedVersion,
 }
 
 /// One entry of the table: where an app is served, by which versions and
@@ -212,7 +211,7 @@ impl RouteTable {
                         "each version at most once per route",
                     ));
                 }
-                if !v.handle.template().is_command() {
+                if !v.handle.is_command() {
                     return Err(bad(
                         "versions",
                         v.number.to_string(),

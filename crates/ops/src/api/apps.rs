@@ -32,6 +32,8 @@ struct Summary {
     versions: usize,
     latest_version: Option<u64>,
     deployment: Option<Deployment>,
+    /// The isolation tier of the deployed version.
+    tier: Option<state::Tier>,
     /// Replicas of the deployed version the scheduler has placed on nodes.
     placed: u64,
     /// The rollout running now, if any.
@@ -99,6 +101,12 @@ fn summary(state: &State, app: &App) -> Summary {
                 .filter(|p| p.version == d.version)
                 .map(|p| u64::from(p.count))
                 .sum()
+        }),
+        tier: deployment.and_then(|d| {
+            state
+                .versions(&app.tenant, &app.name)
+                .find(|v| v.number == d.version)
+                .map(|v| v.config.tier)
         }),
         deployment: deployment.cloned(),
         rollout: state

@@ -934,6 +934,7 @@ fn schemas() -> Value {
                 "latest_version": nullable_uint,
                 "deployment": { "oneOf": [schema("Deployment"), { "type": "null" }] },
                 "placed": { "type": "integer", "minimum": 0, "description": "replicas of the deployed version placed on nodes" },
+                "tier": { "description": "the deployed version's tier; null when nothing is deployed", "oneOf": [{ "type": "string", "enum": ["wasm", "microvm"] }, { "type": "null" }] },
                 "rollout": { "description": "the running rollout: id, from, to, weight (the canary's %), paused; null when none", "oneOf": [{ "type": "object" }, { "type": "null" }] }
             }
         },
@@ -1154,7 +1155,8 @@ fn schemas() -> Value {
                 "warm": { "type": "boolean", "default": false },
                 "max_concurrency": { "type": "integer", "minimum": 1, "maximum": 100000, "default": 64 },
                 "max_request_bytes": { "type": "integer", "minimum": 0, "maximum": 64_u64 << 20, "default": 1 << 20 },
-                "max_response_bytes": { "type": "integer", "minimum": 1, "maximum": 64_u64 << 20, "default": 1 << 20 }
+                "max_response_bytes": { "type": "integer", "minimum": 1, "maximum": 64_u64 << 20, "default": 1 << 20 },
+                "tier": { "type": "string", "enum": ["wasm", "microvm"], "default": "wasm", "description": "wasm: a WebAssembly module; microvm: a static x86-64 Linux program in a KVM microVM (memory_bytes then a multiple of 2 MiB from 8 MiB to 1 GiB); the artifact must be of the tier's kind" }
             },
             "additionalProperties": false
         },

@@ -4,7 +4,7 @@
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
-use state::{Command, Outcome, Version, VersionConfig};
+use state::{Command, Outcome, Tier, Version, VersionConfig};
 
 use super::body::read_json;
 use super::error::ApiError;
@@ -31,6 +31,7 @@ struct ConfigBody {
     max_concurrency: Option<u32>,
     max_request_bytes: Option<u64>,
     max_response_bytes: Option<u64>,
+    tier: Option<Tier>,
 }
 
 impl ConfigBody {
@@ -50,6 +51,7 @@ impl ConfigBody {
             max_response_bytes: given
                 .max_response_bytes
                 .unwrap_or(defaults.max_response_bytes),
+            tier: given.tier.unwrap_or(defaults.tier),
         }
     }
 }
@@ -76,6 +78,26 @@ pub(crate) async fn add<P: ControlPlane>(
                 new.digest
             ),
         ));
+    }
+    // Uploads were checked to be a module or a static program; the tier
+    // named must be the artifact's.
+    if let Some(is_elf) = plane.blob_is_elf(&new.digest) {
+        let kind = if is_elf {
+            "a static x86-64 Linux program (ELF)"
+        } else {
+            "a WebAssembly module"
+        };
+        if is_elf != (config.tier == Tier::Microvm) {
+            return Err(ApiError::invalid(
+                "config.tier",
+                format!(
+                    "the artifact `{}` is {kind}, which the `{}` tier does not run; use tier `{}`",
+                    new.digest,
+                    config.tier,
+                    if is_elf { Tier::Microvm } else { Tier::Wasm }
+                ),
+            ));
+        }
     }
     let command = Command::AddVersion {
         tenant: tenant.clone(),

@@ -222,7 +222,13 @@ fn apps(view: &View) -> String {
             let deployment = s.deployment(&app.tenant, &app.name);
             let deployed = deployment.map_or_else(
                 || badge("not deployed", "muted"),
-                |d| format!("v{}", d.version),
+                |d| {
+                    let tier = s
+                        .versions(&app.tenant, &app.name)
+                        .find(|v| v.number == d.version)
+                        .map_or(state::Tier::Wasm, |v| v.config.tier);
+                    format!("v{} {}", d.version, badge(tier.as_str(), "muted"))
+                },
             );
             let regions = deployment.map_or_else(String::new, |d| {
                 d.regions

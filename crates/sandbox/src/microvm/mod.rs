@@ -85,6 +85,27 @@ pub fn available() -> Result<(), SandboxError> {
     kvm::Host::open().map(|_| ())
 }
 
+/// Checks that `bytes` are a program this tier runs (a static x86-64 Linux
+/// ELF whose segments fit in the largest microVM) without KVM: what a
+/// control plane runs on an upload. [`SandboxError::InvalidArtifact`] says
+/// why not. Preparing a template checks the same, against its memory.
+///
+/// ```
+/// let elf = sandbox::microvm::tiny_elf(0x40_1000, &[0x0f, 0x05]);
+/// assert!(sandbox::microvm::check_artifact(&elf).is_ok());
+/// let err = sandbox::microvm::check_artifact(b"\0asm\x01\0\0\0").unwrap_err();
+/// assert!(err.to_string().contains("WebAssembly"));
+/// ```
+pub fn check_artifact(bytes: &[u8]) -> Result<(), SandboxError> {
+    elf::plan(bytes, layout::MAX_MEMORY_BYTES).map(drop)
+}
+
+/// Whether `bytes` start as an ELF file does (the tier an upload is meant
+/// for, before it is checked).
+pub fn is_elf(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x7fELF")
+}
+
 /// The microVM isolation engine.
 pub struct MicroVmEngine {
     shared: Arc<Shared>,
