@@ -609,7 +609,12 @@ fn check(name: &str, phase: &str, r: &LoadResult) -> Result<()> {
 
 /// Runs a load worker process against `url` for `seconds` (after the
 /// plan's warm-up) and reads its result.
-pub(super) fn load(url: &str, seconds: Duration, plan: &Plan, rate: Option<f64>) -> Result<LoadResult> {
+pub(super) fn load(
+    url: &str,
+    seconds: Duration,
+    plan: &Plan,
+    rate: Option<f64>,
+) -> Result<LoadResult> {
     // This very binary even when a rebuild has replaced its file since.
     let exe = match std::path::Path::new("/proc/self/exe") {
         p if p.exists() => p.to_path_buf(),

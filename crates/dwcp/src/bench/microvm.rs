@@ -11,6 +11,11 @@
 //! - `lab-microvm-reset` and `lab-microvm-run`: the two halves of
 //!   `microvm-cold` timed apart on one VM (the page restore; then stack,
 //!   registers and `KVM_RUN` to the exit).
+//! - `lab-microvm-exit-doorbell` and `lab-microvm-exit-fault`: a run
+//!   whose one exit is the doorbell store made by the program itself (no
+//!   `syscall`), or a fault in ring 3 (`hlt`: #GP through the guest IDT to
+//!   a halting stub): what `microvm-cold`'s exit costs without the system
+//!   call, and what the other exit the tier has costs.
 //! - `microvm-fresh-vm`: a VM created from nothing (KVM VM and vCPU,
 //!   memory mapped, CPU set up) and run to the same exit; no baseline, the
 //!   goal is an absolute one.
@@ -55,6 +60,19 @@ const MEMORY_BYTES: u64 = 8 << 20;
 /// `exit_group(0)`.
 fn exit_guest() -> Vec<u8> {
     vec![0x31, 0xff, 0xb8, 231, 0, 0, 0, 0x0f, 0x05]
+}
+
+/// A store of one byte to the doorbell page (`0x3000`) straight from the
+/// program, no system call: the exit the shim's `syscall` stub makes,
+/// alone. The host ends the run as a trap (the store is not at the stub).
+fn doorbell_guest() -> Vec<u8> {
+    vec![0xc6, 0x04, 0x25, 0x00, 0x30, 0x00, 0x00, 0x00] // mov byte [0x3000], 0
+}
+
+/// `hlt` in ring 3: a #GP delivered through the guest's IDT to a stub
+/// that halts: the exception path's exit.
+fn fault_guest() -> Vec<u8> {
+    vec![0xf4]
 }
 
 /// `getpid()` `n` times, then `exit_group(0)`.
@@ -148,6 +166,19 @@ pub fn run(quick: bool) -> Result<Report> {
     report
         .series
         .push(Series::latency("lab-microvm-run", &run, None));
+
+    progress(
+        "microvm",
+        "exits alone: a doorbell store with no system call, a fault in ring 3",
+    );
+    for (name, code) in [
+        ("lab-microvm-exit-doorbell", doorbell_guest()),
+        ("lab-microvm-exit-fault", fault_guest()),
+    ] {
+        let template = prepare(&engine, code)?;
+        let hist = trapping_runs(&template, plan.cold / 2, plan.cold / 20)?;
+        report.series.push(Series::latency(name, &hist, None));
+    }
 
     progress(
         "microvm",
@@ -270,6 +301,30 @@ fn pooled_runs(
         let out = pool.invoke(command())?;
         let took = t.elapsed();
         ensure!(out.exit_code == 0, "the guest exited {}", out.exit_code);
+        if i >= warmup {
+            record(&mut hist, took);
+        }
+    }
+    Ok(hist)
+}
+
+/// Like [`pooled_runs`], for a guest whose one exit ends its run as a trap.
+fn trapping_runs(
+    template: &Arc<MicroVmTemplate>,
+    samples: usize,
+    warmup: usize,
+) -> Result<Histogram<u64>> {
+    let pool = MicroVmPool::new(template.clone(), 1);
+    pool.fill()?;
+    let mut hist = histogram();
+    for i in 0..warmup + samples {
+        let t = Instant::now();
+        let out = pool.invoke(command());
+        let took = t.elapsed();
+        ensure!(
+            matches!(out, Err(sandbox::SandboxError::Trap { .. })),
+            "the guest did not end with a trap: {out:?}"
+        );
         if i >= warmup {
             record(&mut hist, took);
         }

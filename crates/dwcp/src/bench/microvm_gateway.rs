@@ -168,12 +168,7 @@ pub(super) fn run(engine: &MicroVmEngine, quick: bool) -> Result<Measured> {
             rates.join(", ")
         ));
     }
-    let rps = |n: &str| {
-        targets
-            .iter()
-            .find(|t| t.name == n)
-            .map_or(0.0, |t| median(t))
-    };
+    let rps = |n: &str| targets.iter().find(|t| t.name == n).map_or(0.0, &median);
     let (floor_rps, wasm_rps, vm_rps) = (
         rps("hyper-floor"),
         rps("gateway-wasm"),
