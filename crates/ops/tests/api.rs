@@ -748,7 +748,8 @@ async fn apps_are_created_listed_shown_and_deleted() {
     assert_eq!(
         apps[0],
         json!({"tenant": "acme", "name": "shop", "route": "/shop", "host": null, "versions": 0,
-               "latest_version": null, "deployment": null, "placed": 0, "rollout": null})
+               "latest_version": null, "deployment": null, "tier": null, "placed": 0,
+               "rollout": null})
     );
     let r = admin(addr, "GET", "/api/v1/apps?tenant=other", Value::Null).await;
     let apps = r.json()["apps"].as_array().unwrap().clone();
@@ -858,7 +859,8 @@ async fn blobs_versions_and_deployments() {
     assert_eq!(
         v["config"],
         json!({"memory_bytes": 64 << 20, "timeout_ms": 10000, "warm": false,
-               "max_concurrency": 64, "max_request_bytes": 1 << 20, "max_response_bytes": 1 << 20})
+               "max_concurrency": 64, "max_request_bytes": 1 << 20, "max_response_bytes": 1 << 20,
+               "tier": "wasm"})
     );
     assert_eq!(
         r.header("dwcp-revision"),
@@ -876,7 +878,8 @@ async fn blobs_versions_and_deployments() {
     assert_eq!(
         r.json()["config"],
         json!({"memory_bytes": 64 << 20, "timeout_ms": 500, "warm": true,
-               "max_concurrency": 3, "max_request_bytes": 1 << 20, "max_response_bytes": 1 << 20})
+               "max_concurrency": 3, "max_request_bytes": 1 << 20, "max_response_bytes": 1 << 20,
+               "tier": "wasm"})
     );
     let r = admin(
         addr,
