@@ -287,25 +287,18 @@ fn prepare(engine: &MicroVmEngine, code: Vec<u8>) -> Result<Arc<MicroVmTemplate>
     )?)
 }
 
-/// `samples` invocations through a one-VM pool after `warmup` unrecorded ones.
+/// `samples` invocations through a one-VM pool after `warmup` unrecorded
+/// ones, each ending in an exit of status 0.
 fn pooled_runs(
     template: &Arc<MicroVmTemplate>,
     samples: usize,
     warmup: usize,
 ) -> Result<Histogram<u64>> {
-    let pool = MicroVmPool::new(template.clone(), 1);
-    pool.fill()?;
-    let mut hist = histogram();
-    for i in 0..warmup + samples {
-        let t = Instant::now();
-        let out = pool.invoke(command())?;
-        let took = t.elapsed();
-        ensure!(out.exit_code == 0, "the guest exited {}", out.exit_code);
-        if i >= warmup {
-            record(&mut hist, took);
-        }
-    }
-    Ok(hist)
+    timed_runs(template, samples, warmup, |out| match out {
+        Ok(out) if out.exit_code == 0 => Ok(()),
+        Ok(out) => Err(anyhow::anyhow!("the guest exited {}", out.exit_code)),
+        Err(e) => Err(anyhow::anyhow!("the guest failed: {e}")),
+    })
 }
 
 /// Like [`pooled_runs`], for a guest whose one exit ends its run as a trap.
@@ -314,6 +307,21 @@ fn trapping_runs(
     samples: usize,
     warmup: usize,
 ) -> Result<Histogram<u64>> {
+    timed_runs(template, samples, warmup, |out| match out {
+        Err(sandbox::SandboxError::Trap { .. }) => Ok(()),
+        other => Err(anyhow::anyhow!(
+            "the guest did not end with a trap: {other:?}"
+        )),
+    })
+}
+
+/// Times invocations through a one-VM pool, each checked by `ended`.
+fn timed_runs(
+    template: &Arc<MicroVmTemplate>,
+    samples: usize,
+    warmup: usize,
+    ended: impl Fn(&Result<sandbox::Output, sandbox::SandboxError>) -> Result<()>,
+) -> Result<Histogram<u64>> {
     let pool = MicroVmPool::new(template.clone(), 1);
     pool.fill()?;
     let mut hist = histogram();
@@ -321,10 +329,7 @@ fn trapping_runs(
         let t = Instant::now();
         let out = pool.invoke(command());
         let took = t.elapsed();
-        ensure!(
-            matches!(out, Err(sandbox::SandboxError::Trap { .. })),
-            "the guest did not end with a trap: {out:?}"
-        );
+        ended(&out)?;
         if i >= warmup {
             record(&mut hist, took);
         }

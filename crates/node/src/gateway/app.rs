@@ -93,11 +93,7 @@ impl VersionHandle {
         started: impl FnOnce(Duration) + Send,
     ) -> Result<Output, SandboxError> {
         let env = request.env();
-        let args = [if request.route.is_empty() {
-            "/".to_string()
-        } else {
-            request.route.clone()
-        }];
+        let args = request.args();
         let invocation = Invocation::Command {
             args: &args,
             env: &env,
