@@ -148,6 +148,9 @@ impl ControlPlane for Memory {
                 voter: true,
                 matched_index: Some(1),
                 lag: Some(0),
+                reachable: None,
+                health: None,
+                heartbeat_age_ms: None,
             }],
         })
     }

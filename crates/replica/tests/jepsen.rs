@@ -20,6 +20,14 @@ use tokio::sync::RwLock;
 
 const CLIENTS: u64 = 3;
 const OPS_PER_CLIENT: u64 = 30;
+/// A client keeps going past [`OPS_PER_CLIENT`] until this many of its
+/// operations were acknowledged (a loaded machine can spend most of a short
+/// run in elections), within [`CLIENT_DEADLINE`].
+const MIN_ACKED_PER_CLIENT: usize = 10;
+/// How long a client may keep going to reach [`MIN_ACKED_PER_CLIENT`].
+const CLIENT_DEADLINE: Duration = Duration::from_secs(120);
+/// Values are `id * 1000 + n`: `n` stays below 1000 so clients' values never meet.
+const MAX_OPS_PER_CLIENT: u64 = 999;
 const KEYS: u64 = 2;
 
 fn timing() -> Timing {
@@ -46,7 +54,13 @@ fn decode(bytes: &[u8]) -> u64 {
 async fn client(id: u64, seed: u64, nodes: Nodes, clock: Instant, history: Arc<Mutex<Vec<Entry>>>) {
     let mut rng = SplitMix64::new(seed ^ (id + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let now = || clock.elapsed().as_nanos() as u64;
-    for n in 0..OPS_PER_CLIENT {
+    let mut acked = 0;
+    for n in 0..MAX_OPS_PER_CLIENT {
+        if n >= OPS_PER_CLIENT
+            && (acked >= MIN_ACKED_PER_CLIENT || clock.elapsed() > CLIENT_DEADLINE)
+        {
+            break;
+        }
         let key = format!("r{}", rng.next_u64() % KEYS);
         // Mostly to a node that believes it leads (it may be cut off and
         // stale), sometimes to any node.
@@ -120,6 +134,7 @@ async fn client(id: u64, seed: u64, nodes: Nodes, clock: Instant, history: Arc<M
             }
         };
         if let Some((op, returned)) = entry {
+            acked += usize::from(returned.is_some());
             history.lock().unwrap().push(Entry {
                 key,
                 op,

@@ -45,9 +45,9 @@ pub use command::{
 pub use digest::{digest_of, is_sha256_hex};
 pub use histogram::{LogHistogram, MAX_BUCKET, bucket_bounds, bucket_of};
 pub use model::{
-    App, AuditEntry, Credential, Deployment, JoinLimits, LatencySummary, Node, NodeReport, NodeUsage,
-    Placement, Prices, Quotas, Region, RegionFailover, Role, Rollout, Runbook, Tenant, Tier, TrailEntry,
-    Version, VersionConfig, VersionReport, Weights,
+    App, AuditEntry, Credential, Deployment, JoinLimits, LatencySummary, Node, NodeReport,
+    NodeUsage, Placement, Prices, Quotas, Region, RegionFailover, Role, Rollout, Runbook, Tenant,
+    Tier, TrailEntry, Version, VersionConfig, VersionReport, Weights,
 };
 pub use name::{Name, NameError};
 pub use slo::{

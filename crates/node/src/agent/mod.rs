@@ -14,8 +14,8 @@ mod peers;
 mod report;
 mod usage;
 
-pub use faults::{FAULTS_FILE, TestFaults};
 pub use desired::{Serving, WantedRoute, WantedVersion, host_owners, wanted_routes};
+pub use faults::{FAULTS_FILE, TestFaults};
 pub use peers::{ClusterPeers, GatewayIngress, connect};
 pub use report::{Observed, REPORT_EVERY, REPORT_EVERY_DURING_ROLLOUTS, node_report};
 pub use usage::{Resources, UsageProbe, dir_bytes, machine_memory_bytes, resident_bytes};
@@ -30,8 +30,8 @@ use sandbox::{Artifact, Engine, Limits, SandboxError, WasmEngine};
 use state::Name;
 
 use crate::gateway::{
-    AppKey, Gateway, MicroVmVersion, PreparedVersion, Route, RouteLimits, RouteTable,
-    RouteVersion, VersionHandle,
+    AppKey, Gateway, MicroVmVersion, PreparedVersion, Route, RouteLimits, RouteTable, RouteVersion,
+    VersionHandle,
 };
 
 /// How often the agent looks again when nothing changed (an artifact that

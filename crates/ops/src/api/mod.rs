@@ -29,9 +29,9 @@ mod deployments;
 mod error;
 mod failovers;
 mod failures;
-mod hash_pool;
 #[doc(hidden)]
 pub mod fuzzing;
+mod hash_pool;
 mod incidents;
 mod lockout;
 mod login_limit;
