@@ -1,25 +1,51 @@
-//! Network faults for tests, compiled only with the `fault-injection`
-//! feature (which `dwcp`'s tests turn on; release builds never have it).
+//! Network faults for tests and `dwcp chaos`, compiled only with the
+//! `fault-injection` feature (which `dwcp`'s tests turn on, and `dwcp`'s
+//! own `fault-injection` feature for a chaos build; release builds never
+//! have it).
 //!
-//! A node started with `DWCP_FAULTS_FILE=PATH` drops every request it would
+//! A node started with `DWCP_FAULTS_FILE=PATH` drops requests it would
 //! send to a peer address listed in that file, one per line, as if the
-//! network lost it. A test partitions nodes A and B by listing B in A's
-//! file and A in B's; an empty or missing file heals. The file is re-read
-//! at most every 20 ms.
+//! network lost them: `ADDR` alone drops every one (a partition),
+//! `ADDR SHARE` (a share in (0, 1], e.g. `0.3`) drops that share of them,
+//! spread evenly (a lossy link; deterministic, so a run repeats). A test
+//! partitions nodes A and B by listing B in A's file and A in B's; an
+//! empty or missing file heals. The file is re-read at most every 20 ms;
+//! a line that does not parse drops nothing.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 struct Rules {
     read_at: Option<Instant>,
-    dropped: BTreeSet<String>,
+    /// Address → the share of its requests dropped.
+    dropped: BTreeMap<String, f64>,
+    /// Address → requests seen while it had a share below 1.
+    seen: BTreeMap<String, u64>,
 }
 
 static RULES: Mutex<Rules> = Mutex::new(Rules {
     read_at: None,
-    dropped: BTreeSet::new(),
+    dropped: BTreeMap::new(),
+    seen: BTreeMap::new(),
 });
+
+/// One line of the file: the address and the share dropped.
+fn parse_line(line: &str) -> Option<(String, f64)> {
+    let mut words = line.split_whitespace();
+    let address = words.next()?.to_string();
+    let share = match words.next() {
+        None => 1.0,
+        Some(w) => w.parse::<f64>().ok().filter(|s| *s > 0.0 && *s <= 1.0)?,
+    };
+    words.next().is_none().then_some((address, share))
+}
+
+/// Whether the `n`th request (0-based) to a link dropping `share` is
+/// dropped: exactly `share` of every run of requests, spread evenly.
+fn nth_dropped(n: u64, share: f64) -> bool {
+    ((n + 1) as f64 * share).floor() > (n as f64 * share).floor()
+}
 
 /// Whether a request to `address` must be dropped now.
 pub fn drops(address: &str) -> bool {
@@ -34,10 +60,52 @@ pub fn drops(address: &str) -> bool {
         rules.dropped = std::fs::read_to_string(path)
             .unwrap_or_default()
             .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
+            .filter_map(parse_line)
             .collect();
         rules.read_at = Some(Instant::now());
     }
-    rules.dropped.contains(address)
+    let Some(&share) = rules.dropped.get(address) else {
+        return false;
+    };
+    if share >= 1.0 {
+        return true;
+    }
+    let n = rules.seen.entry(address.to_string()).or_insert(0);
+    let dropped = nth_dropped(*n, share);
+    *n += 1;
+    dropped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_name_an_address_and_maybe_a_share() {
+        assert_eq!(
+            parse_line("10.0.0.1:7071"),
+            Some(("10.0.0.1:7071".into(), 1.0))
+        );
+        assert_eq!(parse_line(" a:1  0.25 "), Some(("a:1".into(), 0.25)));
+        assert_eq!(parse_line("a:1 0"), None);
+        assert_eq!(parse_line("a:1 1.5"), None);
+        assert_eq!(parse_line("a:1 x"), None);
+        assert_eq!(parse_line("a:1 0.5 more"), None);
+        assert_eq!(parse_line("   "), None);
+    }
+
+    #[test]
+    fn a_share_drops_that_share_evenly() {
+        for share in [0.1, 0.3, 0.5, 1.0] {
+            let dropped = (0..1000).filter(|&n| nth_dropped(n, share)).count();
+            assert!(
+                (dropped as f64 - 1000.0 * share).abs() <= 1.0,
+                "{share}: {dropped}"
+            );
+            // Never two drops in a row below a half.
+            if share < 0.5 {
+                assert!((0..1000).all(|n| !(nth_dropped(n, share) && nth_dropped(n + 1, share))));
+            }
+        }
+    }
 }

@@ -40,6 +40,9 @@ mod durable;
 pub mod exposition;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+/// Whether this build has the network drop rules (`fault.rs`); a build
+/// without them ignores `DWCP_FAULTS_FILE`.
+pub const FAULT_INJECTION: bool = cfg!(feature = "fault-injection");
 mod gossip;
 pub mod gossip_frame;
 pub mod join;

@@ -6,6 +6,7 @@
 
 mod bench;
 mod certify;
+mod chaos;
 mod cli;
 mod fd_limit;
 mod procfs;
@@ -22,7 +23,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp logs hello --follow\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n  dwcp certify --quick\n\nClient commands (apps, app, deploy, logs, rollout, runbook, token, nodes, capacity, costs,
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp logs hello --follow\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n  dwcp chaos run kill-leader\n  dwcp certify --quick\n\nClient commands (apps, app, deploy, logs, rollout, runbook, token, nodes, capacity, costs,
 prices, audit, cluster, planet, failover, backup) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
@@ -74,6 +75,7 @@ enum Command {
     Restore(cli::backup::RestoreArgs),
     Certify(certify::CertifyArgs),
     Bench(bench::BenchArgs),
+    Chaos(chaos::ChaosArgs),
     Sim(sim::SimArgs),
 }
 
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::Restore(args) => report(cli::backup::restore(args)),
         Command::Certify(args) => report(certify::run(args)),
         Command::Bench(args) => report(bench::run(args)),
+        Command::Chaos(args) => report(chaos::run(args)),
         Command::Sim(args) => report(sim::run(args)),
     }
 }

@@ -61,6 +61,9 @@ pub struct ProcessCluster {
     admin: String,
     /// Added to every node's `dwcp up`.
     up_args: Vec<String>,
+    /// Each node reads its network drop rules from `<dir>/node-N.faults`
+    /// (`DWCP_FAULTS_FILE`, a build with the `fault-injection` feature).
+    drop_rules: bool,
 }
 
 impl ProcessCluster {
@@ -83,7 +86,7 @@ impl ProcessCluster {
         nodes: usize,
         flags: &[String],
     ) -> Result<ProcessCluster> {
-        ProcessCluster::start_inner(bench, nodes, &[], flags).await
+        ProcessCluster::start_inner(bench, nodes, &[], flags, false).await
     }
 
     /// [`ProcessCluster::start_with`], every node started with `up_args`
@@ -93,7 +96,17 @@ impl ProcessCluster {
         nodes: usize,
         up_args: &[&str],
     ) -> Result<ProcessCluster> {
-        ProcessCluster::start_inner(bench, nodes, up_args, &[]).await
+        ProcessCluster::start_inner(bench, nodes, up_args, &[], false).await
+    }
+
+    /// [`ProcessCluster::start_configured`], each node also reading network
+    /// drop rules from [`ProcessCluster::drop_rules_file`] (for `dwcp chaos`).
+    pub async fn start_with_drop_rules(
+        bench: &str,
+        nodes: usize,
+        up_args: &[&str],
+    ) -> Result<ProcessCluster> {
+        ProcessCluster::start_inner(bench, nodes, up_args, &[], true).await
     }
 
     async fn start_inner(
@@ -101,6 +114,7 @@ impl ProcessCluster {
         nodes: usize,
         up_args: &[&str],
         founder_flags: &[String],
+        drop_rules: bool,
     ) -> Result<ProcessCluster> {
         let dir = std::env::temp_dir().join(format!(
             "dwcp-bench-{bench}-processes-{}",
@@ -114,6 +128,7 @@ impl ProcessCluster {
             finished: false,
             admin: String::new(),
             up_args: up_args.iter().map(|a| a.to_string()).collect(),
+            drop_rules,
         };
         let tokens = cluster.start_founder(founder_flags)?;
         cluster.admin = tokens.admin.clone();
@@ -151,7 +166,14 @@ impl ProcessCluster {
             // Kept across a restart, as the peer and API addresses are.
             gateway: gateway.to_string(),
             log: self.dir.join(format!("node-{number}.log")),
-            env: Vec::new(),
+            env: if self.drop_rules {
+                vec![(
+                    "DWCP_FAULTS_FILE".into(),
+                    self.drop_rules_file(number - 1).into(),
+                )]
+            } else {
+                Vec::new()
+            },
             env_remove: vec!["DWCP_DATA_DIR".into()],
         };
         let args: Vec<&str> = self
@@ -285,9 +307,54 @@ impl ProcessCluster {
     /// addresses (no --join: it is a member), then waits until the leader
     /// counts it as a voter that has every entry (lag 0).
     pub async fn restart(&mut self, index: usize) -> Result<()> {
+        self.respawn(index)?;
+        self.wait_caught_up(index).await
+    }
+
+    /// How many nodes it has (running or not).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether node `index`'s process runs.
+    pub fn running(&self, index: usize) -> bool {
+        self.nodes[index].process.running()
+    }
+
+    /// The peer address of node `index` (what its peers' drop rules name).
+    pub fn peer(&self, index: usize) -> SocketAddr {
+        self.nodes[index].peer
+    }
+
+    /// Where node `index` reads its network drop rules (with
+    /// [`ProcessCluster::start_with_drop_rules`]).
+    pub fn drop_rules_file(&self, index: usize) -> PathBuf {
+        self.dir.join(format!("node-{}.faults", index + 1))
+    }
+
+    /// The index of the leader the cluster reports now, without waiting
+    /// for every node to be a voter.
+    pub async fn leader_now(&self) -> Result<usize> {
+        let status = self.status().await?;
+        let leader = status.leader.context("the cluster has no leader now")?;
+        self.index_of(&status, leader)
+            .with_context(|| format!("leader {leader} is none of the nodes"))
+    }
+
+    /// Reaps node `index` if it was killed and starts it again, without
+    /// waiting for it (see [`ProcessCluster::wait_caught_up`]).
+    pub fn respawn(&mut self, index: usize) -> Result<()> {
         let node = &mut self.nodes[index];
         let up_args: Vec<&str> = self.up_args.iter().map(String::as_str).collect();
-        node.process.restart(&up_args)?;
+        node.process
+            .restart(&up_args)
+            .with_context(|| format!("starting node {} again", node.number))
+    }
+
+    /// Waits until the leader counts node `index` as a voter with every
+    /// entry (lag 0).
+    pub async fn wait_caught_up(&mut self, index: usize) -> Result<()> {
+        let node = &self.nodes[index];
         let api = node.api.to_string();
         let what = format!("waiting for node {} to catch up", node.number);
         self.wait_until(&what, |s| {

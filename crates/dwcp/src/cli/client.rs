@@ -278,6 +278,7 @@ pub struct ListArgs {
 }
 
 /// The API client: where it is and who we are.
+#[derive(Clone)]
 pub struct Client {
     endpoint: Endpoint,
     token: String,

@@ -111,6 +111,8 @@ pub(super) async fn run(
     let boot = crate::gateway::random_u64();
     let name = node.name();
     let mut failing = false;
+    // Memory held while a test's faults ask for it.
+    let mut ballast = super::faults::Ballast::default();
     let mut next = tokio::time::Instant::now();
     for sequence in 1.. {
         tokio::time::sleep_until(next).await;
@@ -129,6 +131,7 @@ pub(super) async fn run(
         next = next.max(tokio::time::Instant::now());
         if let Some(faults) = probe.test_faults() {
             gateway.set_injected_delay(faults.request_delay);
+            ballast.hold(faults.memory_ballast_bytes);
         }
         let report = node_report(
             name.clone(),

@@ -1,10 +1,12 @@
 //! The autopilot's benchmarks: `dwcp bench nab` (detection, scored by
 //! NAB's rules) and `dwcp bench forecast` (forecasts against seasonal
-//! naive), both on a directory laid out like NAB's repository.
+//! naive), both on a directory laid out like NAB's repository, and `dwcp
+//! bench autopilot` (`suite.rs`: the chaos suite on real processes).
 
 mod corpus;
 pub mod forecast;
 pub mod nab;
+pub mod suite;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,12 @@ pub struct AutopilotArgs {
     /// nab: also write the results in NAB's layout, <DIR>/dwcp/<category>/dwcp_<file>.csv.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// autopilot: runs of each experiment, with seeds 1..=N.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub seeds: u32,
+    /// autopilot: how long each fault stays in force [default: 20s, --quick 10s].
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    pub hold: Option<std::time::Duration>,
 }
 
 impl AutopilotArgs {
