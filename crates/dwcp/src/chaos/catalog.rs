@@ -113,11 +113,11 @@ impl StopCondition {
 pub enum SimFault {
     /// The node off the simulated network (it neither sends nor
     /// receives): a kill, a stop and a full partition look alike there.
-    NodeDown(Role),
+    Node(Role),
     /// Two followers off the network.
-    TwoDown,
+    TwoFollowers,
     /// A region's whole group off the network.
-    RegionDown,
+    Region,
 }
 
 /// One named experiment.
@@ -195,28 +195,28 @@ pub fn all() -> Vec<Experiment> {
             Kill { role: Leader },
             "a new leader is elected and clients routed by the cluster's health view are back within the objective once the dead node is judged down",
             TargetNode,
-            Some(SimFault::NodeDown(Leader)),
+            Some(SimFault::Node(Leader)),
         ),
         exp(
             "kill-follower",
             Kill { role: Follower },
             "the leader keeps committing and clients are back within the objective once the dead node is judged down",
             TargetNode,
-            Some(SimFault::NodeDown(Follower)),
+            Some(SimFault::Node(Follower)),
         ),
         exp(
             "stop-leader",
             Stop { role: Leader },
             "a frozen leader is replaced as a dead one is; its frozen gateway is judged down and avoided",
             TargetNode,
-            Some(SimFault::NodeDown(Leader)),
+            Some(SimFault::Node(Leader)),
         ),
         exp(
             "stop-follower",
             Stop { role: Follower },
             "a frozen follower is judged down and avoided; the others serve on",
             TargetNode,
-            Some(SimFault::NodeDown(Follower)),
+            Some(SimFault::Node(Follower)),
         ),
         exp(
             "crash-loop-follower",
@@ -237,7 +237,7 @@ pub fn all() -> Vec<Experiment> {
             QuorumLoss,
             "with two of three voters gone, writes stop but the last node's gateway keeps serving the app from its local state",
             TwoNodes,
-            Some(SimFault::TwoDown),
+            Some(SimFault::TwoFollowers),
         ),
         exp(
             "power-loss",
@@ -251,14 +251,14 @@ pub fn all() -> Vec<Experiment> {
             Partition { role: Leader },
             "an isolated leader is deposed by the majority; the majority's gateways keep serving",
             TargetNode,
-            Some(SimFault::NodeDown(Leader)),
+            Some(SimFault::Node(Leader)),
         ),
         exp(
             "partition-follower",
             Partition { role: Follower },
             "an isolated follower costs nothing outside it; its gateway still serves from its local state",
             TargetNode,
-            Some(SimFault::NodeDown(Follower)),
+            Some(SimFault::Node(Follower)),
         ),
         exp(
             "one-way-partition",
@@ -401,7 +401,7 @@ pub fn all() -> Vec<Experiment> {
                 RegionLost,
                 "a lost region's group is replaced in the simulator's planet and writes commit again",
                 Cluster,
-                Some(SimFault::RegionDown),
+                Some(SimFault::Region),
             )
         },
     ];

@@ -17,8 +17,10 @@ use super::verdict::{self, Objective, Sample};
 /// What the autopilot showed, as counters read from the cluster.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Autopilot {
-    /// Part 1's detections (`GET /autopilot/anomalies`).
+    /// Part 1's detections (`GET /autopilot/anomalies`)...
     pub detections: u64,
+    /// ... and its failure predictions (`GET /autopilot/predictions`).
+    pub predictions: u64,
     /// Decisions that acted, were proposed for approval, or were refused by
     /// a guardrail (`GET /autopilot/decisions`), when the build has them.
     pub decisions: Option<Decisions>,
@@ -260,6 +262,7 @@ fn delta(before: &Autopilot, after: &Autopilot) -> Autopilot {
     };
     Autopilot {
         detections: after.detections.saturating_sub(before.detections),
+        predictions: after.predictions.saturating_sub(before.predictions),
         decisions,
     }
 }

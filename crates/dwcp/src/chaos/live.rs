@@ -348,6 +348,10 @@ impl Live {
         let detections = anomalies["anomalies"]
             .as_array()
             .map_or(0, |a| a.len() as u64);
+        let predictions: Value = self.any_api("/autopilot/predictions?limit=500").await?;
+        let predictions = predictions["predictions"]
+            .as_array()
+            .map_or(0, |a| a.len() as u64);
         let decisions = match self
             .any_api::<Value>("/autopilot/decisions?limit=500")
             .await
@@ -357,6 +361,7 @@ impl Live {
         };
         Ok(Autopilot {
             detections,
+            predictions,
             decisions,
         })
     }
@@ -715,7 +720,21 @@ impl Target for Live {
     }
 
     async fn autopilot(&mut self) -> Result<Autopilot> {
-        self.read_autopilot().await
+        // Reads wait for a leader: after a fault the cluster may still be
+        // electing one, so a few failures are not yet an error.
+        let until = Instant::now() + DEADLINE;
+        loop {
+            match self.read_autopilot().await {
+                Ok(a) => return Ok(a),
+                Err(e) if Instant::now() >= until => {
+                    return Err(e.context(format!(
+                        "reading the autopilot's findings for {} s",
+                        DEADLINE.as_secs()
+                    )));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
     }
 }
 

@@ -157,7 +157,7 @@ fn run_named(args: RunArgs) -> Result<()> {
                     e.name,
                     args.seed + u64::from(n)
                 ));
-                runs.push(sim::run(e, args.seed + u64::from(n), shape)?);
+                runs.push(sim::run(e, args.seed + u64::from(n), shape, args.hold)?);
             }
         }
         if args.json {
@@ -227,13 +227,13 @@ fn run_named(args: RunArgs) -> Result<()> {
 /// The runs as a table.
 pub fn runs_table(runs: &[Run]) -> String {
     let mut out = format!(
-        "{:<22} {:>5} {:<14} {:>9} {:>15} {:>10}  stopped\n",
-        "experiment", "seed", "resolution", "mttr", "failed/requests", "detections"
+        "{:<22} {:>5} {:<14} {:>9} {:>15} {:>10} {:>11}  stopped\n",
+        "experiment", "seed", "resolution", "mttr", "failed/requests", "detections", "predictions"
     );
     for r in runs {
         let _ = writeln!(
             out,
-            "{:<22} {:>5} {:<14} {:>9} {:>15} {:>10}  {}",
+            "{:<22} {:>5} {:<14} {:>9} {:>15} {:>10} {:>11}  {}",
             r.experiment,
             r.seed,
             format!("{:?}", r.resolution),
@@ -241,6 +241,7 @@ pub fn runs_table(runs: &[Run]) -> String {
                 .map_or("-".into(), |m| format!("{:.1} s", m as f64 / 1000.0)),
             format!("{}/{}", r.failed, r.requests),
             r.autopilot.detections,
+            r.autopilot.predictions,
             r.stopped.as_deref().unwrap_or("")
         );
     }

@@ -1,7 +1,7 @@
 //! The same experiments in the simulator (`crates/sim`), where it models
 //! the fault: DWCP's real replicas on the simulated network in virtual
-//! time, a node (or two, or a region's) taken off the network while a
-//! client writes every 50 ms through whoever leads. What it measures is
+//! time, a node (or two, or a region's) taken off the network for the
+//! hold while a client writes every 50 ms through whoever leads. What it measures is
 //! the store's side only — how long writes stopped — for groups larger and
 //! farther apart than a machine's processes.
 
@@ -29,10 +29,10 @@ pub struct Shape {
 const WRITE_EVERY: Duration = Duration::from_millis(50);
 /// A write that takes longer is a failure.
 const WRITE_DEADLINE: Duration = Duration::from_secs(1);
-/// Before the fault, with it, and after it, virtual time.
+/// Before the fault and after it, virtual time (the fault is held as
+/// `--hold` says).
 const BEFORE: Duration = Duration::from_secs(3);
-const HOLD: Duration = Duration::from_secs(15);
-const AFTER: Duration = Duration::from_secs(5);
+const AFTER: Duration = Duration::from_secs(3);
 
 /// One simulated run.
 #[derive(Clone, Debug, Serialize)]
@@ -50,7 +50,7 @@ pub struct SimRun {
 }
 
 /// Runs `experiment` in the simulator, or says why it cannot.
-pub fn run(experiment: &Experiment, seed: u64, shape: Shape) -> Result<SimRun> {
+pub fn run(experiment: &Experiment, seed: u64, shape: Shape, hold: Duration) -> Result<SimRun> {
     let Some(fault) = experiment.sim else {
         bail!(
             "`{}` is not modelled by the simulator (it models a node, two nodes or a region off the network); run it on processes",
@@ -69,10 +69,16 @@ pub fn run(experiment: &Experiment, seed: u64, shape: Shape) -> Result<SimRun> {
         .start_paused(true)
         .build()
         .context("starting the simulator's runtime")?
-        .block_on(simulate(experiment.name, fault, seed, shape))
+        .block_on(simulate(experiment.name, fault, seed, shape, hold))
 }
 
-async fn simulate(name: &str, fault: SimFault, seed: u64, shape: Shape) -> Result<SimRun> {
+async fn simulate(
+    name: &str,
+    fault: SimFault,
+    seed: u64,
+    shape: Shape,
+    hold: Duration,
+) -> Result<SimRun> {
     let ids: Vec<NodeId> = (1..=shape.nodes as NodeId).collect();
     let region = move |id: NodeId| (id as usize - 1) % shape.regions;
     let rtt = move |a: NodeId, b: NodeId| {
@@ -96,21 +102,21 @@ async fn simulate(name: &str, fault: SimFault, seed: u64, shape: Shape) -> Resul
     let mut unavailable_ms = None;
     let start = Instant::now();
     let mut key = 0u64;
-    while start.elapsed() < BEFORE + HOLD + AFTER {
+    while start.elapsed() < BEFORE + hold + AFTER {
         let now = start.elapsed();
         if injected_at.is_none() && now >= BEFORE {
             let leader = leader_of(&group, &down).context("no leader before the fault")?;
             let followers: Vec<NodeId> = ids.iter().copied().filter(|&i| i != leader).collect();
             down = match fault {
-                SimFault::NodeDown(Role::Leader) => vec![leader],
-                SimFault::NodeDown(Role::Follower) => vec![followers[pick.below(followers.len())]],
-                SimFault::TwoDown => {
+                SimFault::Node(Role::Leader) => vec![leader],
+                SimFault::Node(Role::Follower) => vec![followers[pick.below(followers.len())]],
+                SimFault::TwoFollowers => {
                     let mut f = followers.clone();
                     pick.shuffle(&mut f);
                     f.truncate(2);
                     f
                 }
-                SimFault::RegionDown => {
+                SimFault::Region => {
                     let r = pick.below(shape.regions);
                     ids.iter().copied().filter(|&i| region(i) == r).collect()
                 }
@@ -120,7 +126,7 @@ async fn simulate(name: &str, fault: SimFault, seed: u64, shape: Shape) -> Resul
             }
             injected_at = Some(Instant::now());
         }
-        if injected_at.is_some() && now >= BEFORE + HOLD {
+        if injected_at.is_some() && now >= BEFORE + hold {
             for &d in &down {
                 links.set_down(d, false);
             }
@@ -149,7 +155,7 @@ async fn simulate(name: &str, fault: SimFault, seed: u64, shape: Shape) -> Resul
             && ok
             && unavailable_ms.is_none()
             && sent >= at
-            && now < BEFORE + HOLD
+            && now < BEFORE + hold
         {
             unavailable_ms = Some(sent.duration_since(at).as_millis() as u64);
         }
@@ -199,20 +205,21 @@ mod tests {
     #[test]
     fn a_killed_leader_stops_writes_until_an_election_and_a_follower_not_at_all() {
         let shape = Shape {
-            nodes: 5,
+            nodes: 3,
             regions: 1,
             rtt_ms: 0.5,
         };
         let pick = |n: &str| catalog::select(&[n.into()]).unwrap().remove(0);
-        let leader = run(&pick("kill-leader"), 1, shape).unwrap();
+        let hold = Duration::from_secs(3);
+        let leader = run(&pick("kill-leader"), 1, shape, hold).unwrap();
         let gap = leader.unavailable_ms.expect("writes came back");
         assert!(gap > 0, "a leader's loss costs an election: {leader:?}");
-        let follower = run(&pick("kill-follower"), 1, shape).unwrap();
+        let follower = run(&pick("kill-follower"), 1, shape, hold).unwrap();
         assert_eq!(follower.down.len(), 1);
         assert!(
             follower.unavailable_ms.unwrap() < gap,
             "{follower:?} vs {leader:?}"
         );
-        assert!(run(&pick("disk-fill"), 1, shape).is_err());
+        assert!(run(&pick("disk-fill"), 1, shape, hold).is_err());
     }
 }

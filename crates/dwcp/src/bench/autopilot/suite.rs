@@ -248,6 +248,14 @@ pub fn run(quick: bool, seeds: u32, hold: Option<Duration>) -> Result<Report> {
         faults,
         None,
     ));
+    let predictions: u64 = active.faults().map(|r| r.autopilot.predictions).sum();
+    report.series.push(Series::value(
+        "predictions-per-fault",
+        "value",
+        round4(predictions as f64 / faults.max(1) as f64),
+        faults,
+        None,
+    ));
     let false_detections: u64 = active
         .runs
         .iter()
