@@ -13,7 +13,7 @@ mod ops;
 mod planet;
 pub(crate) mod processes;
 pub(crate) mod report;
-mod rollout;
+pub(crate) mod rollout;
 pub(crate) mod scheduler;
 mod startup;
 

@@ -318,7 +318,7 @@ async fn measure(iterations: u32) -> Result<Report> {
 
 /// Uploads a module's text (the node compiles WAT as it does binary
 /// WebAssembly); its digest.
-async fn upload(client: &Client, text: &str) -> Result<String> {
+pub(crate) async fn upload(client: &Client, text: &str) -> Result<String> {
     #[derive(Deserialize)]
     struct Blob {
         digest: String,
@@ -334,7 +334,7 @@ async fn upload(client: &Client, text: &str) -> Result<String> {
 }
 
 /// Adds a version of the app with the default configuration; its number.
-async fn add_version(client: &Client, app: &str, digest: &str) -> Result<u64> {
+pub(crate) async fn add_version(client: &Client, app: &str, digest: &str) -> Result<u64> {
     let version: Version = client
         .post(
             &format!("{app}/versions"),
@@ -842,7 +842,7 @@ impl Load {
             let first = Instant::now() + CLIENT_EVERY * i as u32 / clients;
             let (stop, served) = (stop.clone(), served.clone());
             tasks.push(tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
+                let mut conn = Conn::new(addr, ROUTE);
                 let mut tick = tokio::time::interval_at(first, CLIENT_EVERY);
                 tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
                 while !stop.load(Ordering::Relaxed) {
@@ -939,7 +939,7 @@ impl Probers {
             logs.push(log.clone());
             let stop = stop.clone();
             tasks.push(tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
+                let mut conn = Conn::new(addr, ROUTE);
                 let mut tick = tokio::time::interval(PROBE_EVERY);
                 tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
                 while !stop.load(Ordering::Relaxed) {
@@ -1009,25 +1009,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A gateway's answer: its status and `x-dwcp-version`.
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     version: Option<u64>,
 }
 
 /// A keep-alive HTTP/1.1 connection to a gateway, opened again on the next
 /// request after a failure.
-struct Conn {
+pub(crate) struct Conn {
     addr: SocketAddr,
+    /// The app's route it POSTs to.
+    route: &'static str,
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl Conn {
-    fn new(addr: SocketAddr) -> Conn {
-        Conn { addr, sender: None }
+    pub(crate) fn new(addr: SocketAddr, route: &'static str) -> Conn {
+        Conn {
+            addr,
+            route,
+            sender: None,
+        }
     }
 
     /// POSTs `body` to the app's route, asking for version `pin` if given.
-    async fn post(&mut self, body: &'static [u8], pin: Option<u64>) -> Result<Answer> {
+    pub(crate) async fn post(&mut self, body: &'static [u8], pin: Option<u64>) -> Result<Answer> {
         match tokio::time::timeout(REQUEST_DEADLINE, self.exchange(body, pin)).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => {
@@ -1056,7 +1062,7 @@ impl Conn {
             }
         };
         sender.ready().await?;
-        let mut request = Request::post(ROUTE)
+        let mut request = Request::post(self.route)
             .header(HOST, self.addr.to_string())
             .header(CONTENT_TYPE, "text/plain");
         if let Some(version) = pin {

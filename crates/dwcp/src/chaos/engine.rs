@@ -344,6 +344,15 @@ mod tests {
         }
     }
 
+    /// Runs `kill-follower` against `fake`, the fault held `hold_s`.
+    async fn go(fake: &mut Fake, hold_s: u64) -> Run {
+        let experiment = kill_follower();
+        let timing = Timing::new(Duration::from_secs(hold_s));
+        run(fake, &experiment, 1, &Objective::DEFAULT, &timing, &|_| {})
+            .await
+            .unwrap()
+    }
+
     fn kill_follower() -> Experiment {
         catalog::select(&["kill-follower".into()])
             .unwrap()
@@ -354,17 +363,7 @@ mod tests {
     async fn the_stop_condition_aborts_and_restores() {
         // The fault aims at node 0 but node 1 fails too: outside the radius.
         let mut fake = Fake::new(vec![0, 1]);
-        let timing = Timing::new(Duration::from_secs(30));
-        let run = run(
-            &mut fake,
-            &kill_follower(),
-            1,
-            &Objective::DEFAULT,
-            &timing,
-            &|_| {},
-        )
-        .await
-        .unwrap();
+        let run = go(&mut fake, 30).await;
         assert_eq!(run.resolution, Resolution::Aborted);
         assert!(run.stopped.unwrap().contains("outside the blast radius"));
         assert_eq!((fake.injected, fake.restored), (1, 1));
@@ -380,17 +379,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_fault_inside_the_radius_runs_its_course_and_is_restored() {
         let mut fake = Fake::new(vec![0]);
-        let timing = Timing::new(Duration::from_secs(10));
-        let run = run(
-            &mut fake,
-            &kill_follower(),
-            1,
-            &Objective::DEFAULT,
-            &timing,
-            &|_| {},
-        )
-        .await
-        .unwrap();
+        let run = go(&mut fake, 10).await;
         assert_eq!(run.resolution, Resolution::AfterRestore);
         assert_eq!(run.stopped, None);
         assert_eq!(fake.restored, 1);
@@ -402,17 +391,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn nothing_broken_is_no_impact() {
         let mut fake = Fake::new(vec![]);
-        let timing = Timing::new(Duration::from_secs(5));
-        let run = run(
-            &mut fake,
-            &kill_follower(),
-            1,
-            &Objective::DEFAULT,
-            &timing,
-            &|_| {},
-        )
-        .await
-        .unwrap();
+        let run = go(&mut fake, 5).await;
         assert_eq!(
             (run.resolution, run.mttr_ms),
             (Resolution::NoImpact, Some(0))

@@ -10,8 +10,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use bytes::Bytes;
-use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -22,6 +20,7 @@ use super::engine::{Autopilot, Decisions, Target};
 use super::load::{HeldConnections, Load};
 use super::verdict::Sample;
 use crate::bench::processes::ProcessCluster;
+use crate::bench::rollout::{add_version, upload};
 use crate::cli::client::{ApiArgs, Client};
 
 /// The app the load watches, and the other tenant's app a flood hits.
@@ -806,23 +805,6 @@ fn allocate(path: &std::path::Path, bytes: u64) -> Result<()> {
     Ok(())
 }
 
-/// Uploads a module's text; its digest.
-async fn upload(client: &Client, text: &str) -> Result<String> {
-    #[derive(Deserialize)]
-    struct Blob {
-        digest: String,
-    }
-    let blob: Blob = client
-        .upload(
-            "/blobs",
-            "application/wasm",
-            Bytes::from(text.as_bytes().to_vec()),
-        )
-        .await
-        .context("uploading the app's module")?;
-    Ok(blob.digest)
-}
-
 /// Creates the app unless it exists.
 async fn ensure_app(client: &Client, tenant: &str, app: &str, route: &str) -> Result<()> {
     if client
@@ -840,22 +822,6 @@ async fn ensure_app(client: &Client, tenant: &str, app: &str, route: &str) -> Re
         .await
         .with_context(|| format!("creating the app {tenant}/{app}"))?;
     Ok(())
-}
-
-/// Adds a version with the default configuration; its number.
-async fn add_version(client: &Client, app: &str, digest: &str) -> Result<u64> {
-    #[derive(Deserialize)]
-    struct Version {
-        number: u64,
-    }
-    let v: Version = client
-        .post(
-            &format!("{app}/versions"),
-            &json!({"digest": digest, "config": {}}),
-        )
-        .await
-        .with_context(|| format!("adding a version to {app}"))?;
-    Ok(v.number)
 }
 
 /// Deploys `version` with `replicas` in the default region.

@@ -13,18 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{CONTENT_TYPE, HOST};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::verdict::Sample;
+use crate::bench::rollout::Conn;
 use crate::cli::client::Client;
 
 /// Bounds one request: an answer later than this is a failure.
@@ -103,7 +98,9 @@ impl Load {
                     };
                     turn += 1;
                     let sent = Instant::now();
-                    let ok = conns[node].post().await.is_ok_and(|status| status == 200);
+                    let ok = post(&mut conns[node], gateways[node], route)
+                        .await
+                        .is_ok_and(|status| status == 200);
                     lock(&answers).push(Answer {
                         sent,
                         node,
@@ -130,7 +127,7 @@ impl Load {
             load.tasks.push(tokio::spawn(async move {
                 let mut conn = Conn::new(gateway, route);
                 while running.load(Ordering::Relaxed) {
-                    if conn.post().await.is_err() {
+                    if post(&mut conn, gateway, route).await.is_err() {
                         // A refused connection: do not spin on it.
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
@@ -214,61 +211,15 @@ pub fn healthy_gateways(view: &Value, gateways: &[SocketAddr]) -> Vec<usize> {
     up
 }
 
-/// A keep-alive HTTP/1.1 connection to a gateway, opened again after a
-/// failure.
-struct Conn {
-    addr: SocketAddr,
-    route: &'static str,
-    sender: Option<SendRequest<Full<Bytes>>>,
-}
-
-impl Conn {
-    fn new(addr: SocketAddr, route: &'static str) -> Conn {
-        Conn {
-            addr,
-            route,
-            sender: None,
+/// POSTs `f` on `conn` within [`REQUEST_DEADLINE`]; the status. A
+/// connection whose request ran out of time is replaced.
+async fn post(conn: &mut Conn, addr: SocketAddr, route: &'static str) -> Result<u16> {
+    match tokio::time::timeout(REQUEST_DEADLINE, conn.post(b"f", None)).await {
+        Ok(answer) => Ok(answer?.status),
+        Err(_) => {
+            *conn = Conn::new(addr, route);
+            bail!("no answer within {} s", REQUEST_DEADLINE.as_secs())
         }
-    }
-
-    /// POSTs `f` to the route; the status.
-    async fn post(&mut self) -> Result<u16> {
-        match tokio::time::timeout(REQUEST_DEADLINE, self.exchange()).await {
-            Ok(Ok(status)) => Ok(status),
-            Ok(Err(e)) => {
-                self.sender = None;
-                Err(e)
-            }
-            Err(_) => {
-                self.sender = None;
-                bail!("no answer within {} s", REQUEST_DEADLINE.as_secs())
-            }
-        }
-    }
-
-    async fn exchange(&mut self) -> Result<u16> {
-        let sender = match &mut self.sender {
-            Some(sender) => sender,
-            None => {
-                let stream = TcpStream::connect(self.addr).await?;
-                stream.set_nodelay(true)?;
-                let (sender, connection) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                self.sender.insert(sender)
-            }
-        };
-        sender.ready().await?;
-        let request = Request::post(self.route)
-            .header(HOST, self.addr.to_string())
-            .header(CONTENT_TYPE, "text/plain")
-            .body(Full::new(Bytes::from_static(b"f")))?;
-        let response = sender.send_request(request).await?;
-        let status = response.status().as_u16();
-        response.into_body().collect().await?;
-        Ok(status)
     }
 }
 
