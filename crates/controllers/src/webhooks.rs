@@ -11,7 +11,16 @@
 //! the first of the usual distribution paths that exists
 //! (`/etc/ssl/certs/ca-certificates.crt` on Debian). Without one, https
 //! attempts fail and say why.
+//!
+//! Guarded (`ops::notify_guard`): the target's URL and routing key are
+//! opened from their seal only here, and never written anywhere — the
+//! timeline names the target by its redacted URL. Unless the operator
+//! allowed the host, every address the host resolves to must be public,
+//! and the connection goes to those checked addresses only; redirects are
+//! not followed; an answer's body is read up to [`MAX_ANSWER_BYTES`]
+//! within the attempt's timeout.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +30,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper_util::rt::TokioIo;
+use ops::notify_guard;
 use ops::slo::Clock;
 use ops::slo::Notification;
 use ops::slo::webhook::{MAX_ATTEMPTS, backoff, retryable};
@@ -28,6 +38,8 @@ use state::{Command, NotifyKind};
 
 /// Longest wait for one attempt (connect, send, answer).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes of an answer's body read (the rest is not waited for).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// Failed attempts noted on the timeline before only the end is.
 const NOTED_FAILURES: u32 = 3;
 
@@ -38,6 +50,8 @@ enum Attempt {
     Failed(String),
     /// The receiver refused the body; another try would be refused too.
     Refused(u16),
+    /// The target may not be reached (an internal address); not retried.
+    Forbidden(String),
 }
 
 /// Delivers `n`, noting the outcomes on incident `incident` (when there is
@@ -54,8 +68,8 @@ pub async fn deliver(
         NotifyKind::PagerDuty => "pagerduty",
         NotifyKind::Slack => "slack",
     };
-    let target = format!("{kind} {}", n.target.url);
-    let body = Bytes::from(n.body.to_string());
+    // Named by its redacted URL only: notes land in incidents.
+    let target = format!("{kind} {}", n.target.shown().url);
     let note = |text: String| {
         let node = node.clone();
         let now = clock.now_ms();
@@ -80,11 +94,33 @@ pub async fn deliver(
             }
         }
     };
+    let secret = match &n.target.sealed {
+        Some(sealed) => notify_guard::open_target(&node.at_rest_key(), &n.context, sealed),
+        // Stored before sealing: the record holds the plain values.
+        None => Ok(notify_guard::TargetSecret {
+            url: n.target.url.clone(),
+            routing_key: n.target.routing_key.clone(),
+        }),
+    };
+    let secret = match secret {
+        Ok(s) => s,
+        Err(e) => {
+            note(format!("notification ({what}) to {target} not sent: {e}")).await;
+            return;
+        }
+    };
+    let mut body = n.body;
+    if n.target.kind == NotifyKind::PagerDuty
+        && let (Some(key), Some(map)) = (&secret.routing_key, body.as_object_mut())
+    {
+        map.insert("routing_key".into(), key.clone().into());
+    }
+    let body = Bytes::from(body.to_string());
     let mut attempt = 0;
     while let Some(wait) = backoff(attempt) {
         tokio::time::sleep(wait).await;
         let number = attempt + 1;
-        match post(&n.target.url, body.clone()).await {
+        match post(&secret.url, body.clone()).await {
             Attempt::Delivered(status) => {
                 note(format!(
                     "notification ({what}) to {target} delivered: {status} (attempt {number})"
@@ -93,8 +129,20 @@ pub async fn deliver(
                 return;
             }
             Attempt::Refused(status) => {
+                let redirect = if (300..400).contains(&status) {
+                    " (a redirect: redirects are not followed)"
+                } else {
+                    ""
+                };
                 note(format!(
-                    "notification ({what}) to {target} refused: {status} (attempt {number}); not retried"
+                    "notification ({what}) to {target} refused: {status}{redirect} (attempt {number}); not retried"
+                ))
+                .await;
+                return;
+            }
+            Attempt::Forbidden(why) => {
+                note(format!(
+                    "notification ({what}) to {target} not sent: {why}; not retried"
                 ))
                 .await;
                 return;
@@ -187,6 +235,10 @@ async fn exchange(url: &str, body: Bytes) -> Attempt {
         Ok(t) => t,
         Err(e) => return Attempt::Failed(e),
     };
+    let addrs = match resolve_checked(&t).await {
+        Ok(addrs) => addrs,
+        Err(attempt) => return attempt,
+    };
     let tls = if t.https {
         match tls_config() {
             Ok(config) => Some(config),
@@ -195,15 +247,42 @@ async fn exchange(url: &str, body: Bytes) -> Attempt {
     } else {
         None
     };
-    exchange_with(&t, body, tls).await
+    exchange_with(&t, &addrs, body, tls).await
+}
+
+/// The addresses `t`'s host resolves to, each checked to be public unless
+/// the operator allowed the host: one internal address refuses them all
+/// (a name need not resolve the same way twice, so the connection goes to
+/// these addresses, not to a second lookup).
+async fn resolve_checked(t: &Target) -> Result<Vec<SocketAddr>, Attempt> {
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((t.host.as_str(), t.port)).await {
+        Ok(addrs) => addrs.collect(),
+        Err(e) => return Err(Attempt::Failed(format!("cannot resolve {}: {e}", t.host))),
+    };
+    if addrs.is_empty() {
+        return Err(Attempt::Failed(format!("{} has no address", t.host)));
+    }
+    if !notify_guard::host_allowed(&t.host) {
+        for addr in &addrs {
+            if let Some(why) = notify_guard::internal_address(addr.ip()) {
+                return Err(Attempt::Forbidden(format!(
+                    "{} resolves to {}, {why}; webhooks go to public addresses unless the operator allows the host (dwcp up --allow-webhook-host)",
+                    t.host,
+                    addr.ip()
+                )));
+            }
+        }
+    }
+    Ok(addrs)
 }
 
 async fn exchange_with(
     t: &Target,
+    addrs: &[SocketAddr],
     body: Bytes,
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 ) -> Attempt {
-    let stream = match tokio::net::TcpStream::connect((t.host.as_str(), t.port)).await {
+    let stream = match tokio::net::TcpStream::connect(addrs).await {
         Ok(s) => s,
         Err(e) => return Attempt::Failed(format!("cannot connect to {}: {e}", t.authority)),
     };
@@ -247,8 +326,11 @@ where
     let outcome = match sender.send_request(request).await {
         Ok(response) => {
             let status = response.status().as_u16();
-            // The answer's body is read (and dropped) so the exchange ends.
-            let _ = response.into_body().collect().await;
+            // The answer's body is read (up to a cap, and dropped) so
+            // the exchange ends.
+            let _ = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await;
             if response_ok(status) {
                 Attempt::Delivered(status)
             } else if retryable(status) {
@@ -345,6 +427,72 @@ mod tests {
         assert!(target("ftp://x").is_err());
     }
 
+    /// A name that resolves to a loopback address (`localhost`) is not
+    /// reached unless allowed: nothing connects to the listener behind it.
+    #[tokio::test]
+    async fn a_name_resolving_to_an_internal_address_is_not_reached() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let outcome = exchange(
+            &format!("http://localhost:{port}/hook"),
+            Bytes::from_static(b"{}"),
+        )
+        .await;
+        match outcome {
+            Attempt::Forbidden(why) => {
+                assert!(why.contains("localhost resolves to"), "{why}");
+                assert!(why.contains("loopback"), "{why}");
+            }
+            _ => panic!("localhost was reached"),
+        }
+        assert_eq!(
+            listener.accept().map(|_| ()).map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::WouldBlock),
+            "no connection was made"
+        );
+    }
+
+    /// A receiver answering a redirect is not followed, and one sending an
+    /// endless body is read only up to the cap.
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_answers_are_read_up_to_a_cap() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serve = tokio::spawn(async move {
+            for answer in [
+                "HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/\r\ncontent-length: 0\r\n\r\n",
+                "HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n",
+            ] {
+                let (mut tcp, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = tcp.read(&mut buf).await;
+                tcp.write_all(answer.as_bytes()).await.unwrap();
+                if answer.contains("200") {
+                    // 1 MiB of a body announced as 1 GiB, then nothing
+                    // more until the client goes.
+                    let _ = tcp.write_all(&vec![b'x'; 1 << 20]).await;
+                    while tcp.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+                }
+            }
+        });
+        let t = target(&format!("http://{addr}/hook")).unwrap();
+        let body = Bytes::from_static(b"{}");
+        let outcome = exchange_with(&t, &[addr], body.clone(), None).await;
+        assert!(matches!(outcome, Attempt::Refused(302)));
+        // Without the cap this waits for the rest of the gigabyte; a
+        // generous deadline turns that into a failure instead of a hang.
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(120),
+            exchange_with(&t, &[addr], body, None),
+        )
+        .await
+        .expect("the answer is read only up to the cap");
+        assert!(matches!(outcome, Attempt::Delivered(200)));
+        serve.await.unwrap();
+    }
+
     /// A TLS receiver with a certificate for `localhost` from its own CA:
     /// a notification to it over https is delivered when the CA is
     /// trusted, and fails naming TLS when it is not.
@@ -405,13 +553,14 @@ mod tests {
             .self_signed(&other)
             .unwrap();
         let untrusted = client_config(other.pem().as_bytes()).unwrap();
-        let outcome = exchange_with(&t, body.clone(), Some(untrusted)).await;
+        let addrs = [std::net::SocketAddr::from(([127, 0, 0, 1], port))];
+        let outcome = exchange_with(&t, &addrs, body.clone(), Some(untrusted)).await;
         assert!(
             matches!(&outcome, Attempt::Failed(e) if e.starts_with("TLS with localhost")),
             "untrusted"
         );
         let trusted = client_config(cert.pem().as_bytes()).unwrap();
-        let outcome = exchange_with(&t, body, Some(trusted)).await;
+        let outcome = exchange_with(&t, &addrs, body, Some(trusted)).await;
         assert!(matches!(outcome, Attempt::Delivered(200)));
         let bodies = serve.await.unwrap();
         let delivered = bodies.last().unwrap();

@@ -976,3 +976,113 @@ fn traceparent_fields(value: &str) -> (String, String, String) {
         fields[3].to_string(),
     )
 }
+
+/// Reads a raw HTTP/1.1 answer's head (through the blank line).
+async fn read_head(stream: &mut TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "closed before an answer: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Issue 16: a request past its app's concurrency limit is answered before
+/// its body is read (a client that announces a body and never sends it
+/// gets 503 at once, holding nothing), and one tenant's requests hold at
+/// most the gateway's share of buffered body bytes, while another
+/// tenant's requests go through; the share is given back when a request
+/// ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_comes_before_the_body_and_a_tenant_s_buffered_bytes_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        let short = Duration::from_secs(2);
+        let roomy = RouteLimits {
+            max_request_bytes: 4096,
+            max_response_bytes: 8192,
+            ..limits(t)
+        };
+        let table = RouteTable::new(vec![
+            route(
+                "/loop",
+                vec![version(&app_source("loop"), 1, 1, short)],
+                RouteLimits {
+                    max_concurrency: 1,
+                    ..limits(short)
+                },
+            ),
+            route(
+                "/echo",
+                vec![version(&app_source("echo"), 1, 1, t)],
+                roomy.clone(),
+            ),
+            Route {
+                app: AppKey::new(
+                    Name::new("tenant", "beta").unwrap(),
+                    Name::new("app", "other").unwrap(),
+                ),
+                ..route("/other", vec![version(&app_source("echo"), 1, 1, t)], roomy)
+            },
+        ])
+        .unwrap();
+        let gw = start(table).await;
+        gw.gateway.set_tenant_buffer_bytes(1000);
+        let addr = gw.addr;
+        let acme = Name::new("tenant", "acme").unwrap();
+
+        // The loop takes the app's only place.
+        let first = tokio::spawn(async move { send(addr, get("/loop")).await });
+        until("the first request to be admitted", || {
+            in_flight(&gw.gateway, "loop") == 1
+        })
+        .await;
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        stalled
+            .write_all(b"POST /loop HTTP/1.1\r\nhost: gw.test\r\ncontent-length: 100\r\n\r\n")
+            .await
+            .unwrap();
+        let head = read_head(&mut stalled).await;
+        assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+        assert!(head.contains("concurrency_limit"), "{head}");
+        assert_eq!(gw.gateway.tenant_buffered_bytes(&acme), 0);
+        assert_eq!(first.await.unwrap().status, StatusCode::GATEWAY_TIMEOUT);
+
+        // A request announcing 900 bytes holds them while it sends.
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"POST /echo HTTP/1.1\r\nhost: gw.test\r\ncontent-length: 900\r\n\r\n")
+            .await
+            .unwrap();
+        slow.write_all(&[b'a'; 100]).await.unwrap();
+        until("the slow body to be held", || {
+            gw.gateway.tenant_buffered_bytes(&acme) == 900
+        })
+        .await;
+        // The tenant's share is full: another of its requests waits no
+        // memory; another tenant's request goes through.
+        let refused = send(addr, post("/echo", &[b'b'; 200])).await;
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.error()["code"], "tenant_buffer_full");
+        let other = send(addr, post("/other", &[b'c'; 200])).await;
+        assert_eq!(other.status, StatusCode::OK, "{}", other.text());
+        // The slow request finishes, and gives its share back.
+        slow.write_all(&[b'a'; 800]).await.unwrap();
+        let head = read_head(&mut slow).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        until("the share to be given back", || {
+            gw.gateway.tenant_buffered_bytes(&acme) == 0
+        })
+        .await;
+        let again = send(addr, post("/echo", &[b'b'; 200])).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.text());
+    })
+    .await
+}

@@ -27,6 +27,7 @@ mod cluster_plane;
 pub mod dashboard;
 pub mod forecasts;
 pub mod metrics;
+pub mod notify_guard;
 pub mod plane;
 pub mod runbook;
 pub mod slo;

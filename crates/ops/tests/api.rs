@@ -649,8 +649,29 @@ async fn tenants_are_created_listed_and_deleted() {
     assert_eq!(r.header("dwcp-node"), Some("1"));
     let t = r.json();
     assert_eq!(t["name"], "acme");
-    assert_eq!(t["quotas"], json!({"max_apps": 100, "max_replicas": 1000}));
+    assert_eq!(
+        t["quotas"],
+        json!({"max_apps": 100, "max_replicas": 1000, "max_memory_bytes": 4u64 << 30,
+               "max_timeout_ms": 600_000, "max_concurrency": 100_000, "max_body_bytes": 64 << 20})
+    );
     assert_eq!(t["created"], rev);
+    // An array is not an object (serde's derive takes one by position),
+    // and quotas past the global maxima are refused naming the quota.
+    for (body, code, field) in [
+        (json!({"name": "acme", "quotas": [null, null]}), "malformed_json", None),
+        (json!([null, null]), "malformed_json", None),
+        (
+            json!({"name": "acme", "quotas": {"max_memory_bytes": 5u64 << 30}}),
+            "invalid",
+            Some("quotas.max_memory_bytes"),
+        ),
+    ] {
+        let r = admin(addr, "POST", "/api/v1/tenants", body.clone()).await;
+        assert_eq!(r.status, 400, "{body}");
+        let (c, f) = r.error();
+        assert_eq!((c.as_str(), f.as_deref()), (code, field), "{body}");
+    }
+    assert_eq!(server.plane.revision(), rev, "nothing written");
 
     let r = admin(
         addr,
@@ -660,10 +681,9 @@ async fn tenants_are_created_listed_and_deleted() {
     )
     .await;
     assert_eq!(r.status, 201);
-    assert_eq!(
-        r.json()["quotas"],
-        json!({"max_apps": 2, "max_replicas": 5})
-    );
+    let q = &r.json()["quotas"];
+    assert_eq!((&q["max_apps"], &q["max_replicas"]), (&json!(2), &json!(5)));
+    assert_eq!(q["max_memory_bytes"], 4u64 << 30, "the default");
     // Posting an existing tenant replaces its quotas.
     let r = admin(
         addr,
@@ -673,10 +693,8 @@ async fn tenants_are_created_listed_and_deleted() {
     )
     .await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.json()["quotas"],
-        json!({"max_apps": 3, "max_replicas": 1000})
-    );
+    let q = &r.json()["quotas"];
+    assert_eq!((&q["max_apps"], &q["max_replicas"]), (&json!(3), &json!(1000)));
 
     let r = admin(addr, "GET", "/api/v1/tenants", Value::Null).await;
     assert_eq!(r.status, 200);
@@ -2959,6 +2977,15 @@ async fn slos_are_checked_whole_and_the_test_clock_is_off_without_the_flag() {
             json!({"objective": "availability", "target": 0.99, "notify": [{"kind": "pagerduty", "url": "https://events.pagerduty.com/v2/enqueue"}]}),
             "notify[0].routing_key",
         ),
+        // Internal targets (no host is allowed in this process).
+        (
+            json!({"objective": "availability", "target": 0.99, "notify": [{"kind": "slack", "url": "http://169.254.169.254/latest/meta-data/"}]}),
+            "notify[0].url",
+        ),
+        (
+            json!({"objective": "availability", "target": 0.99, "notify": [{"kind": "slack", "url": "https://hooks.example.com/x"}, {"kind": "alertmanager", "url": "http://[::1]:9093/"}]}),
+            "notify[1].url",
+        ),
     ] {
         let r = admin(addr, "PUT", path, body.clone()).await;
         assert_eq!(r.status, 400, "{body}");
@@ -2978,6 +3005,19 @@ async fn slos_are_checked_whole_and_the_test_clock_is_off_without_the_flag() {
     assert_eq!(v["objective"], "latency");
     assert_eq!(v["threshold_ms"], 300);
     assert_eq!(v["window_days"], 30);
+    // Shown redacted; stored sealed.
+    assert_eq!(
+        v["notify"],
+        json!([{"kind": "pagerduty", "url": "https://events.pagerduty.com/…", "routing_key": "…"}])
+    );
+    let stored = server
+        .plane
+        .read_local(|s| format!("{:?}", s.slos().collect::<Vec<_>>()));
+    assert!(stored.contains("sealed: Some(\"v1:"), "{stored}");
+    assert!(
+        !stored.contains("R0UTINGKEY") && !stored.contains("v2/enqueue"),
+        "{stored}"
+    );
     assert_eq!(v["status"], Value::Null);
     let r = admin(addr, "GET", "/api/v1/slos", Value::Null).await;
     assert_eq!(r.json()["slos"].as_array().unwrap().len(), 1);
@@ -2997,4 +3037,96 @@ async fn slos_are_checked_whole_and_the_test_clock_is_off_without_the_flag() {
     assert_eq!(r.status, 404, "no manual clock in this process");
     let r = admin(addr, "DELETE", path, Value::Null).await;
     assert_eq!(r.status, 204);
+}
+
+/// Issue 16: a user with roles in some tenants reads the cluster-wide
+/// lists filtered to them (apps, tenants, audit, watch, costs, capacity,
+/// nodes, route conflicts, the dashboard's pages), and is refused what
+/// holds every tenant's records or none (metrics, tokens, join tokens,
+/// registers, the dashboard's live feed). An admin sees everything.
+#[tokio::test]
+async fn a_tenant_s_user_lists_only_its_tenants_records() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    let r = admin(addr, "POST", "/api/v1/tenants", json!({"name": "beta"})).await;
+    assert_eq!(r.status, 201);
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/tenants/beta/apps",
+        json!({"name": "blogsecret", "route": "/blogsecret"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    make_user(addr, "op", json!({"acme": "operator"})).await;
+    let op = logged_in(addr, "op", None).await;
+    let filtered = [
+        "/api/v1/apps",
+        "/api/v1/tenants",
+        "/api/v1/audit",
+        "/api/v1/watch?since=0&wait_ms=0",
+        "/api/v1/costs",
+        "/api/v1/capacity",
+        "/api/v1/nodes",
+        "/api/v1/route-conflicts",
+        "/api/v1/slos",
+        "/api/v1/incidents?status=all",
+    ];
+    for path in filtered {
+        let r = with_cookie(addr, &op, false, "GET", path, Value::Null).await;
+        assert_eq!(r.status, 200, "{path}: {:?}", r.json());
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(
+            !body.contains("blogsecret") && !body.contains("beta"),
+            "{path} shows another tenant's records: {body}"
+        );
+    }
+    // The same lists show the user's tenant, and the admin both.
+    for path in [
+        "/api/v1/apps",
+        "/api/v1/tenants",
+        "/api/v1/audit",
+        "/api/v1/watch?since=0&wait_ms=0",
+    ] {
+        let mine = with_cookie(addr, &op, false, "GET", path, Value::Null).await;
+        assert!(
+            String::from_utf8_lossy(&mine.body).contains("acme"),
+            "{path}: {:?}",
+            mine.json()
+        );
+        let all = admin(addr, "GET", path, Value::Null).await;
+        let all = String::from_utf8_lossy(&all.body).into_owned();
+        assert!(
+            all.contains("acme") && all.contains("beta"),
+            "{path}: {all}"
+        );
+    }
+    for page in ["/", "/apps", "/audit", "/costs", "/capacity", "/nodes"] {
+        let r = with_cookie(addr, &op, false, "GET", page, Value::Null).await;
+        assert_eq!(r.status, 200, "{page}");
+        let html = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(
+            !html.contains("blogsecret"),
+            "the page {page} shows beta's app"
+        );
+    }
+    let r = admin(addr, "GET", "/apps", Value::Null).await;
+    assert!(String::from_utf8_lossy(&r.body).contains("blogsecret"));
+    for path in [
+        "/metrics",
+        "/api/v1/tokens",
+        "/api/v1/cluster/join-tokens",
+        "/api/v1/registers/anything",
+        "/api/v1/events?page=apps",
+        "/api/v1/backups",
+    ] {
+        let r = with_cookie(addr, &op, false, "GET", path, Value::Null).await;
+        assert_eq!(
+            r.status,
+            403,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
 }

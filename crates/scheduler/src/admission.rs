@@ -162,6 +162,7 @@ mod tests {
         Quotas {
             max_apps: 10,
             max_replicas,
+            ..Quotas::default()
         }
     }
 

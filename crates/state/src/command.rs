@@ -361,7 +361,10 @@ pub enum Rejection {
         value: String,
         allowed: String,
     },
-    #[error("tenant `{tenant}` would have {wanted} {what}, over its quota of {limit}")]
+    #[error(
+        "tenant `{tenant}` would have {wanted} {what}, over its quota of {limit}{}",
+        quota_hint(what)
+    )]
     Quota {
         tenant: String,
         what: String,
@@ -462,6 +465,93 @@ pub fn check_digest(digest: &str) -> Result<(), Rejection> {
             digest,
             "64 lowercase hex digits (a sha256)",
         ))
+    }
+}
+
+/// How to read a quota refusal of a version's limit.
+fn quota_hint(what: &str) -> &'static str {
+    if what.starts_with("config.") {
+        " (an admin sets the tenant's quotas: POST /api/v1/tenants)"
+    } else {
+        ""
+    }
+}
+
+/// Checks a tenant's quotas of a version's limits: each from its least
+/// useful value to the global maximum.
+pub fn check_quotas(q: &Quotas) -> Result<(), Rejection> {
+    if !(64 << 10..=Quotas::MEMORY_BYTES_LIMIT).contains(&q.max_memory_bytes) {
+        return Err(Rejection::invalid(
+            "quotas.max_memory_bytes",
+            q.max_memory_bytes,
+            "65536 (64 KiB) to 4294967296 (4 GiB)",
+        ));
+    }
+    if !(1..=Quotas::TIMEOUT_MS_LIMIT).contains(&q.max_timeout_ms) {
+        return Err(Rejection::invalid(
+            "quotas.max_timeout_ms",
+            q.max_timeout_ms,
+            "1 to 600000 (10 minutes)",
+        ));
+    }
+    if !(1..=Quotas::CONCURRENCY_LIMIT).contains(&q.max_concurrency) {
+        return Err(Rejection::invalid(
+            "quotas.max_concurrency",
+            q.max_concurrency,
+            "1 to 100000 requests at once",
+        ));
+    }
+    if !(1..=Quotas::BODY_BYTES_LIMIT).contains(&q.max_body_bytes) {
+        return Err(Rejection::invalid(
+            "quotas.max_body_bytes",
+            q.max_body_bytes,
+            "1 to 67108864 (64 MiB)",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a version's configuration over its tenant's quotas, naming the
+/// configuration's field (`config.memory_bytes`, …).
+pub fn check_config_quotas(
+    tenant: &Name,
+    q: &Quotas,
+    config: &VersionConfig,
+) -> Result<(), Rejection> {
+    let over = |what: &str, limit: u64, wanted: u64| {
+        (wanted > limit).then(|| Rejection::Quota {
+            tenant: tenant.to_string(),
+            what: what.into(),
+            limit,
+            wanted,
+        })
+    };
+    let checks = [
+        over(
+            "config.memory_bytes",
+            q.max_memory_bytes,
+            config.memory_bytes,
+        ),
+        over("config.timeout_ms", q.max_timeout_ms, config.timeout_ms),
+        over(
+            "config.max_concurrency",
+            q.max_concurrency.into(),
+            config.max_concurrency.into(),
+        ),
+        over(
+            "config.max_request_bytes",
+            q.max_body_bytes,
+            config.max_request_bytes,
+        ),
+        over(
+            "config.max_response_bytes",
+            q.max_body_bytes,
+            config.max_response_bytes,
+        ),
+    ];
+    match checks.into_iter().flatten().next() {
+        Some(rejection) => Err(rejection),
+        None => Ok(()),
     }
 }
 

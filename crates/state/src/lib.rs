@@ -54,6 +54,7 @@ pub use slo::{
     DEFAULT_SLO_WINDOW_DAYS, Incident, IncidentEntry, IncidentStatus, MAX_INCIDENT_TEXT,
     MAX_NOTIFY_TARGETS, MAX_SLO_WINDOW_DAYS, MAX_TIMELINE, NotifyKind, NotifyTarget, Objective,
     RESOLVED_KEPT, RuleStatus, Severity, Slo, SloStatus, check_incident_text, check_slo, check_url,
+    redact_key, redact_url,
 };
 pub use state::join_tokens::MAX_JOIN_TTL_MS;
 pub use state::{Change, Compacted, Event, IDENTITY_REGISTERS, Record, Revision, State};

@@ -15,13 +15,58 @@ pub struct Quotas {
     pub max_apps: u32,
     /// Most sandbox replicas over all of the tenant's deployments.
     pub max_replicas: u32,
+    /// Most memory one sandbox of the tenant's versions may have
+    /// (`config.memory_bytes`).
+    #[serde(default = "Quotas::default_max_memory_bytes")]
+    pub max_memory_bytes: u64,
+    /// Longest deadline of one request (`config.timeout_ms`).
+    #[serde(default = "Quotas::default_max_timeout_ms")]
+    pub max_timeout_ms: u64,
+    /// Most requests of one app a gateway serves at once
+    /// (`config.max_concurrency`).
+    #[serde(default = "Quotas::default_max_concurrency")]
+    pub max_concurrency: u32,
+    /// Largest request or response body (`config.max_request_bytes`,
+    /// `config.max_response_bytes`).
+    #[serde(default = "Quotas::default_max_body_bytes")]
+    pub max_body_bytes: u64,
 }
 
+impl Quotas {
+    /// Largest sandbox memory a version may ask for at all (4 GiB).
+    pub const MEMORY_BYTES_LIMIT: u64 = 4 << 30;
+    /// Longest request deadline at all (10 minutes).
+    pub const TIMEOUT_MS_LIMIT: u64 = 600_000;
+    /// Most concurrent requests of one app at all.
+    pub const CONCURRENCY_LIMIT: u32 = 100_000;
+    /// Largest body at all (64 MiB).
+    pub const BODY_BYTES_LIMIT: u64 = 64 << 20;
+
+    fn default_max_memory_bytes() -> u64 {
+        Quotas::MEMORY_BYTES_LIMIT
+    }
+    fn default_max_timeout_ms() -> u64 {
+        Quotas::TIMEOUT_MS_LIMIT
+    }
+    fn default_max_concurrency() -> u32 {
+        Quotas::CONCURRENCY_LIMIT
+    }
+    fn default_max_body_bytes() -> u64 {
+        Quotas::BODY_BYTES_LIMIT
+    }
+}
+
+/// The defaults: 100 apps, 1,000 replicas, and the global maxima of a
+/// version's limits (an admin lowers them per tenant).
 impl Default for Quotas {
     fn default() -> Self {
         Quotas {
             max_apps: 100,
             max_replicas: 1_000,
+            max_memory_bytes: Quotas::MEMORY_BYTES_LIMIT,
+            max_timeout_ms: Quotas::TIMEOUT_MS_LIMIT,
+            max_concurrency: Quotas::CONCURRENCY_LIMIT,
+            max_body_bytes: Quotas::BODY_BYTES_LIMIT,
         }
     }
 }

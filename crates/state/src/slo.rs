@@ -60,15 +60,77 @@ pub enum NotifyKind {
 }
 
 /// Where an SLO's alerts are sent.
+///
+/// A webhook URL (a Slack URL is its own credential) and a PagerDuty
+/// routing key are secrets: the API seals them (AES-256-GCM under the
+/// cluster's at-rest key, `ops::slo::secret`) into `sealed` and keeps only
+/// their redacted forms in `url` and `routing_key`, so the state, the log,
+/// snapshots, the audit trail and every view hold no secret. A record
+/// without `sealed` was stored before sealing (or by a test): its `url`
+/// and `routing_key` are the plain values, shown redacted all the same.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyTarget {
     pub kind: NotifyKind,
-    /// An http(s) URL.
+    /// The URL redacted to `scheme://host[:port]/…` ([`redact_url`]); the
+    /// plain http(s) URL only in a record without `sealed`.
     pub url: String,
-    /// PagerDuty's integration key; only for `pagerduty`.
+    /// PagerDuty's integration key (only for `pagerduty`), redacted to its
+    /// last four characters ([`redact_key`]) when `sealed` holds it.
     #[serde(default)]
     pub routing_key: Option<String>,
+    /// The plain URL and routing key, sealed (`v1:<nonce>:<ciphertext>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+}
+
+/// Longest sealed form of a target's secrets.
+pub const MAX_SEALED_TARGET: usize = 8_192;
+
+/// A webhook URL as it may be shown: its scheme, host and port, never its
+/// user information, path or query (where webhook services keep the
+/// secret), e.g. `https://hooks.slack.com/…`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "…".into();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    format!("{}://{host_port}/…", scheme.to_ascii_lowercase())
+}
+
+/// A routing key as it may be shown: `…` and its last four characters
+/// (none of a key shorter than 12).
+pub fn redact_key(key: &str) -> String {
+    let n = key.chars().count();
+    if n < 12 {
+        return "…".into();
+    }
+    let last: String = key.chars().skip(n - 4).collect();
+    format!("…{last}")
+}
+
+impl NotifyTarget {
+    /// The target as views show it: URL and key redacted (also for a
+    /// record stored before sealing), the sealed form left out.
+    pub fn shown(&self) -> NotifyTarget {
+        NotifyTarget {
+            kind: self.kind,
+            url: if self.sealed.is_some() {
+                self.url.clone()
+            } else {
+                redact_url(&self.url)
+            },
+            routing_key: self.routing_key.as_deref().map(|k| {
+                if self.sealed.is_some() {
+                    k.to_string()
+                } else {
+                    redact_key(k)
+                }
+            }),
+            sealed: None,
+        }
+    }
 }
 
 /// One service level objective of an app: `target` of its requests (in
@@ -248,6 +310,10 @@ pub fn check_slo(slo: &Slo) -> Result<(), Rejection> {
         ));
     }
     for (i, target) in slo.notify.iter().enumerate() {
+        if let Some(sealed) = &target.sealed {
+            check_sealed_target(i, target, sealed)?;
+            continue;
+        }
         check_url(&target.url).map_err(|reason| {
             Rejection::invalid(
                 &format!("notify[{i}].url"),
@@ -283,6 +349,49 @@ pub fn check_slo(slo: &Slo) -> Result<(), Rejection> {
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// A sealed target's shape: the state machine cannot open it (it holds no
+/// key), so it checks what it can — a bounded `v1:` seal, the redacted URL
+/// of an http(s) host, a redacted key only for `pagerduty` (and there
+/// always).
+fn check_sealed_target(i: usize, target: &NotifyTarget, sealed: &str) -> Result<(), Rejection> {
+    if !sealed.starts_with("v1:")
+        || sealed.len() > MAX_SEALED_TARGET
+        || !sealed
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'v')
+    {
+        return Err(Rejection::invalid(
+            &format!("notify[{i}].sealed"),
+            "(malformed)",
+            format!("`v1:<nonce hex>:<ciphertext hex>`, at most {MAX_SEALED_TARGET} bytes"),
+        ));
+    }
+    let shown_ok = target
+        .url
+        .strip_suffix("/…")
+        .is_some_and(|u| check_url(u).is_ok() && !u.contains('@'));
+    if !shown_ok {
+        return Err(Rejection::invalid(
+            &format!("notify[{i}].url"),
+            &target.url,
+            "the redacted URL of a sealed target, `scheme://host[:port]/…`",
+        ));
+    }
+    let key_ok = match (target.kind, &target.routing_key) {
+        (NotifyKind::PagerDuty, Some(k)) => k.starts_with('…') && k.chars().count() <= 5,
+        (NotifyKind::PagerDuty, None) => false,
+        (_, key) => key.is_none(),
+    };
+    if !key_ok {
+        return Err(Rejection::invalid(
+            &format!("notify[{i}].routing_key"),
+            "(set)",
+            "a redacted routing key for a sealed pagerduty target, and none for others",
+        ));
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ pub use restore::IDENTITY_REGISTERS;
 pub(crate) mod join_tokens;
 mod rollouts;
 mod users;
+mod visible;
 use crate::claims::Authority;
 use crate::{Command, Name, Outcome, Rejection};
 
@@ -388,6 +389,7 @@ impl State {
         match command {
             Command::PutTenant { name, quotas } => {
                 revalidate(name, "tenant")?;
+                crate::command::check_quotas(quotas)?;
                 let apps = self.apps_of(name).count() as u64;
                 if u64::from(quotas.max_apps) < apps {
                     return Err(Rejection::invalid(
@@ -517,6 +519,11 @@ impl State {
                     .ok_or_else(|| Rejection::not_found("app", format!("{tenant}/{app}")))?;
                 check_digest(digest)?;
                 check_config(config)?;
+                // The tenant's quotas hold on every version, whoever adds
+                // it (a version over them is never stored, so never run).
+                if let Some(owner) = self.tenants.get(tenant) {
+                    crate::command::check_config_quotas(tenant, &owner.quotas, config)?;
+                }
                 let number = found.next_version;
                 Ok((
                     Outcome::VersionAdded(number),

@@ -46,6 +46,7 @@ fn slo() -> Slo {
             kind: NotifyKind::Alertmanager,
             url: "http://127.0.0.1:9093/hook".into(),
             routing_key: None,
+            sealed: None,
         }],
         updated: Revision::default(),
     }
@@ -139,6 +140,7 @@ fn bad_slos_are_refused_naming_the_field_and_change_nothing() {
                     kind: NotifyKind::Slack,
                     url: "not a url".into(),
                     routing_key: None,
+                    sealed: None,
                 }],
                 ..slo()
             },
@@ -150,6 +152,7 @@ fn bad_slos_are_refused_naming_the_field_and_change_nothing() {
                     kind: NotifyKind::PagerDuty,
                     url: "https://events.pagerduty.com/v2/enqueue".into(),
                     routing_key: None,
+                    sealed: None,
                 }],
                 ..slo()
             },

@@ -205,6 +205,7 @@ fn quotas_bound_apps_and_replicas() {
     let mut s = shop(Quotas {
         max_apps: 1,
         max_replicas: 5,
+        ..Quotas::default()
     });
     let second = Command::CreateApp {
         tenant: n("acme"),
@@ -227,6 +228,7 @@ fn quotas_bound_apps_and_replicas() {
         quotas: Quotas {
             max_apps: 0,
             max_replicas: 5,
+            ..Quotas::default()
         },
     };
     assert_eq!(refused(&mut s, &shrink).field(), Some("quotas.max_apps"));
@@ -344,6 +346,7 @@ fn random_command(rng: &mut SplitMix64) -> Command {
             quotas: Quotas {
                 max_apps: (rng.next_u64() % 4) as u32,
                 max_replicas: (rng.next_u64() % 20) as u32,
+                ..Quotas::default()
             },
         },
         1 => Command::CreateApp {
@@ -587,4 +590,126 @@ fn an_apps_placements_are_its_own_whatever_its_neighbours() {
         [("shop".to_string(), 1, 1), ("shop".to_string(), 1, 2)]
     );
     assert_eq!(s.placements_of_app(&n("acme"), &n("nothing")).count(), 0);
+}
+
+/// Issue 16: a tenant's quotas bound its versions' limits — memory per
+/// sandbox, timeout, concurrency, request and response bodies — for every
+/// caller, the admin's token included; a version over one is refused
+/// naming the configuration's field, and nothing is stored. Quotas out of
+/// range are refused naming the quota.
+#[test]
+fn a_version_over_its_tenant_s_quotas_is_refused_naming_the_field() {
+    let quotas = Quotas {
+        max_memory_bytes: 128 << 20,
+        max_timeout_ms: 10_000,
+        max_concurrency: 64,
+        max_body_bytes: 1 << 20,
+        ..Quotas::default()
+    };
+    let mut s = shop(quotas.clone());
+    let base = VersionConfig {
+        memory_bytes: 64 << 20,
+        timeout_ms: 1_000,
+        max_concurrency: 64,
+        max_request_bytes: 1 << 20,
+        max_response_bytes: 1 << 20,
+        ..VersionConfig::default()
+    };
+    let add = |config: VersionConfig| Command::AddVersion {
+        tenant: n("acme"),
+        app: n("shop"),
+        digest: digest('b'),
+        config,
+    };
+    for (config, field) in [
+        (
+            VersionConfig {
+                memory_bytes: 256 << 20,
+                ..base.clone()
+            },
+            "config.memory_bytes",
+        ),
+        (
+            VersionConfig {
+                timeout_ms: 10_001,
+                ..base.clone()
+            },
+            "config.timeout_ms",
+        ),
+        (
+            VersionConfig {
+                max_concurrency: 65,
+                ..base.clone()
+            },
+            "config.max_concurrency",
+        ),
+        (
+            VersionConfig {
+                max_request_bytes: (1 << 20) + 1,
+                ..base.clone()
+            },
+            "config.max_request_bytes",
+        ),
+        (
+            VersionConfig {
+                max_response_bytes: 2 << 20,
+                ..base.clone()
+            },
+            "config.max_response_bytes",
+        ),
+    ] {
+        let before = s.clone();
+        match s.apply(&add(config)) {
+            Err(Rejection::Quota { what, tenant, .. }) => {
+                assert_eq!((what.as_str(), tenant.as_str()), (field, "acme"));
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+        assert_eq!(s, before, "nothing stored");
+    }
+    assert_eq!(s.apply(&add(base)), Ok(Outcome::VersionAdded(2)));
+    // Quotas themselves are bounded by the global maxima.
+    for (quotas, field) in [
+        (
+            Quotas {
+                max_memory_bytes: 5 << 30,
+                ..quotas.clone()
+            },
+            "quotas.max_memory_bytes",
+        ),
+        (
+            Quotas {
+                max_timeout_ms: 0,
+                ..quotas.clone()
+            },
+            "quotas.max_timeout_ms",
+        ),
+        (
+            Quotas {
+                max_concurrency: 0,
+                ..quotas.clone()
+            },
+            "quotas.max_concurrency",
+        ),
+        (
+            Quotas {
+                max_body_bytes: (64 << 20) + 1,
+                ..quotas.clone()
+            },
+            "quotas.max_body_bytes",
+        ),
+    ] {
+        let put = Command::PutTenant {
+            name: n("acme"),
+            quotas,
+        };
+        match s.apply(&put) {
+            Err(Rejection::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    // A state written before these quotas reads them as the maxima.
+    let old: Quotas = serde_json::from_str(r#"{"max_apps":3,"max_replicas":4}"#).unwrap();
+    assert_eq!(old.max_memory_bytes, 4 << 30);
+    assert_eq!(old.max_body_bytes, 64 << 20);
 }

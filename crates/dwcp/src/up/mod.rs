@@ -126,6 +126,13 @@ pub struct UpArgs {
     app_log_file: Option<PathBuf>,
     #[command(flatten)]
     planet: place::PlanetArgs,
+    /// Lets SLO notifications reach HOST (a name or an address, as written
+    /// in webhook URLs) even though it is, or resolves to, a loopback,
+    /// private or link-local address: without it such targets are refused
+    /// (an Alertmanager on 127.0.0.1:9093 needs `--allow-webhook-host
+    /// 127.0.0.1`). Repeat for more hosts; give every node the same list.
+    #[arg(long, value_name = "HOST")]
+    allow_webhook_host: Vec<String>,
     /// Tests only, hidden: the SLO evaluator's clock starts at the wall
     /// clock's time and moves only when an admin posts
     /// `{"advance_ms": N}` to `/api/v1/test/clock`, which also runs one
@@ -502,6 +509,8 @@ fn serve(args: UpArgs) -> Result<()> {
         } else {
             None
         };
+        // Before the API serves: its SLO checks read the list too.
+        ops::notify_guard::allow_hosts(args.allow_webhook_host.clone());
         let server = ops::api::serve_api(
             api,
             Arc::new(node.clone()),

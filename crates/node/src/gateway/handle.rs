@@ -207,8 +207,12 @@ impl Gateway {
         let what = format!("app {} version {}", route.app, version.number);
 
         let limits = &route.limits;
-        let body = read_body(parts, body, limits.max_request_bytes, &what).await?;
+        // Admitted before the body is read: a request past the app's
+        // concurrency limit costs no buffering, and the body is read into
+        // the tenant's bounded share of buffered bytes.
         let admission = self.admit(&route.app, limits.max_concurrency, &metrics)?;
+        let mut held = self.hold_for(&route.app);
+        let body = read_body(parts, body, limits.max_request_bytes, &what, &mut held).await?;
         // A slowdown injected for tests (`dwcp up --test-faults`); zero
         // otherwise.
         let delay = self.injected_delay();
@@ -361,9 +365,20 @@ impl Gateway {
             ));
         }
         let limits = &route.limits;
-        let body = read_body(parts, body, limits.max_request_bytes, &what).await?;
+        let mut held = self.hold_for(&route.app);
+        let body = read_body(parts, body, limits.max_request_bytes, &what, &mut held).await?;
         self.metrics.count_forwarded();
         self.forwarder.forward(id, parts, body, route, key).await
+    }
+
+    /// An empty hold on `app`'s tenant's share of buffered request bytes.
+    fn hold_for(&self, app: &AppKey) -> Held {
+        Held {
+            tenant: app.tenant.to_string(),
+            counter: self.buffered(&app.tenant),
+            cap: self.tenant_buffer_bytes.load(Ordering::Relaxed),
+            bytes: 0,
+        }
     }
 
     /// Admits a request of `app` if fewer than `limit` are running.
@@ -410,9 +425,62 @@ fn pinned_version(headers: &hyper::HeaderMap) -> Option<u64> {
         })
 }
 
+/// Bytes of one request's body held against its tenant's share; dropping
+/// it (when the request is done) gives them back.
+struct Held {
+    tenant: String,
+    counter: Arc<AtomicUsize>,
+    cap: usize,
+    bytes: usize,
+}
+
+impl Held {
+    /// Holds `total` bytes in all (more than now), if the tenant's share
+    /// has room; else 503.
+    fn grow_to(&mut self, total: usize) -> Result<(), Failure> {
+        let more = total.saturating_sub(self.bytes);
+        if more == 0 {
+            return Ok(());
+        }
+        let cap = self.cap;
+        let room = self
+            .counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(more).filter(|&after| after <= cap)
+            })
+            .is_ok();
+        if !room {
+            return Err(Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "tenant_buffer_full",
+                format!(
+                    "tenant {}'s requests hold their share of {cap} bytes of request bodies on this node; retry later",
+                    self.tenant
+                ),
+            ));
+        }
+        self.bytes = total;
+        Ok(())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
 /// Reads the whole body, refusing with 413 once it passes `limit` bytes (at
-/// once when `Content-Length` already says so).
-async fn read_body<B>(parts: &Parts, body: B, limit: usize, what: &str) -> Result<Bytes, Failure>
+/// once when `Content-Length` already says so), held in `held` (the whole
+/// `Content-Length` at once, else as it arrives): 503 when the tenant's
+/// share of buffered bytes is full.
+async fn read_body<B>(
+    parts: &Parts,
+    body: B,
+    limit: usize,
+    what: &str,
+    held: &mut Held,
+) -> Result<Bytes, Failure>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -426,19 +494,34 @@ where
     };
     if let Some(length) = parts.headers.get(CONTENT_LENGTH)
         && let Some(length) = length.to_str().ok().and_then(|l| l.parse::<u64>().ok())
-        && length > limit as u64
     {
-        return Err(too_large());
+        if length > limit as u64 {
+            return Err(too_large());
+        }
+        // At most `limit`, so it fits a usize.
+        held.grow_to(length as usize)?;
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(Failure::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request_body",
-            format!("the request body could not be read: {e}"),
-        )),
+    let mut body = std::pin::pin!(Limited::new(body, limit));
+    let mut read = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    held.grow_to(read.len() + data.len())?;
+                    read.extend_from_slice(&data);
+                }
+            }
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
+            Err(e) => {
+                return Err(Failure::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request_body",
+                    format!("the request body could not be read: {e}"),
+                ));
+            }
+        }
     }
+    Ok(read.freeze())
 }
 
 /// A panic while a guest's future was polled (a bug on the host side: a

@@ -44,7 +44,7 @@ mod serve;
 mod trace_context;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 pub use access_log::{AccessEntry, AccessLog};
@@ -95,7 +95,17 @@ pub struct Gateway {
     /// A delay held before every request runs, in µs: 0 unless a test
     /// injects a slowdown (`agent::TestFaults`).
     injected_delay_us: std::sync::atomic::AtomicU64,
+    /// Bytes of request bodies held per tenant (read, or announced by
+    /// `Content-Length` and being read), across all its apps.
+    buffered: RwLock<HashMap<state::Name, Arc<AtomicUsize>>>,
+    /// The most bytes of request bodies one tenant may hold at once.
+    tenant_buffer_bytes: AtomicUsize,
 }
+
+/// The default of [`Gateway::set_tenant_buffer_bytes`]: 256 MiB of request
+/// bodies per tenant on one gateway (four of the largest bodies a version
+/// may accept), so one tenant's uploads cannot take a node's memory.
+pub const TENANT_BUFFER_BYTES: usize = 256 << 20;
 
 impl Gateway {
     /// A gateway serving `table`, logging to `log`.
@@ -109,7 +119,39 @@ impl Gateway {
             forwarder: forward::Forwarder::new(),
             app_log: std::sync::OnceLock::new(),
             injected_delay_us: std::sync::atomic::AtomicU64::new(0),
+            buffered: RwLock::new(HashMap::new()),
+            tenant_buffer_bytes: AtomicUsize::new(TENANT_BUFFER_BYTES),
         })
+    }
+
+    /// Sets the most bytes of request bodies one tenant's requests may
+    /// hold at once on this gateway (default [`TENANT_BUFFER_BYTES`]);
+    /// past it a request is answered 503 `tenant_buffer_full`.
+    pub fn set_tenant_buffer_bytes(&self, bytes: usize) {
+        self.tenant_buffer_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes of request bodies `tenant`'s requests hold on this gateway now.
+    pub fn tenant_buffered_bytes(&self, tenant: &state::Name) -> usize {
+        self.buffered(tenant).load(Ordering::Acquire)
+    }
+
+    /// The counter of request-body bytes held for `tenant`.
+    fn buffered(&self, tenant: &state::Name) -> Arc<AtomicUsize> {
+        if let Some(c) = self
+            .buffered
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+        {
+            return c.clone();
+        }
+        self.buffered
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(tenant.clone())
+            .or_default()
+            .clone()
     }
 
     /// Keeps what guests write to stderr (and to stdout, when it is not an

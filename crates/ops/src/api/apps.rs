@@ -6,6 +6,7 @@ use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use state::{App, Command, Deployment, Name, Placement, State, Version};
 
+use super::auth::Caller;
 use super::body::read_json;
 use super::error::ApiError;
 use super::reply::{Reply, commit, json, no_content, with_revision};
@@ -124,11 +125,15 @@ fn summary(state: &State, app: &App) -> Summary {
 /// `GET /apps[?tenant=T]`; 404 when the tenant does not exist.
 pub(crate) async fn list<P: ControlPlane>(
     plane: &P,
+    caller: &Caller,
     query: Option<&str>,
 ) -> Result<Reply, ApiError> {
     let filter = tenant_filter(query)?;
+    let caller = caller.clone();
     let listed = plane
         .read(move |state| {
+            // A user limited to some tenants sees theirs only.
+            let state = &*caller.view(state);
             if let Some(t) = &filter
                 && state.tenant(t).is_none()
             {
@@ -152,8 +157,25 @@ struct Conflicts {
 /// `GET /route-conflicts`: the claims of different tenants that break the
 /// routing rules (`state::claims`); only a state written before they were
 /// checked has any, and `dwcp up` warns of them at start.
-pub(crate) async fn conflicts<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
-    let conflicts = plane.read(|state| state.route_conflicts()).await?;
+pub(crate) async fn conflicts<P: ControlPlane>(
+    plane: &P,
+    caller: &Caller,
+) -> Result<Reply, ApiError> {
+    let limited = caller.limited_to();
+    let conflicts = plane
+        .read(move |state| {
+            let mut all = state.route_conflicts();
+            // A limited user sees the pairs their tenants are part of.
+            if let Some(tenants) = limited {
+                all.retain(|c| {
+                    tenants
+                        .iter()
+                        .any(|t| c.first.tenant == *t || c.second.tenant == *t)
+                });
+            }
+            all
+        })
+        .await?;
     json(StatusCode::OK, &Conflicts { conflicts })
 }
 

@@ -6,6 +6,7 @@ use hyper::StatusCode;
 use serde::Serialize;
 use state::{AuditEntry, Revision};
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::reply::{Reply, json};
 use crate::ControlPlane;
@@ -18,6 +19,7 @@ struct List {
 /// `GET /audit?since=N`: the entries after revision N (all kept without).
 pub(crate) async fn list<P: ControlPlane>(
     plane: &P,
+    caller: &Caller,
     query: Option<&str>,
 ) -> Result<Reply, ApiError> {
     let mut since = Revision(0);
@@ -41,8 +43,9 @@ pub(crate) async fn list<P: ControlPlane>(
             }
         }
     }
+    let caller = caller.clone();
     let entries = plane
-        .read(move |state| state.audit_since(since).cloned().collect())
+        .read(move |state| caller.view(state).audit_since(since).cloned().collect())
         .await?;
     json(StatusCode::OK, &List { entries })
 }

@@ -106,6 +106,30 @@ impl Caller {
         )
     }
 
+    /// The tenants a user whose roles are limited to some tenants may
+    /// read (any role there); `None` for a token or a user with a role on
+    /// every tenant (`*`), who reads everything.
+    pub fn limited_to(&self) -> Option<Vec<state::Name>> {
+        if self.via == Via::Token || self.roles.contains_key(state::users::ALL_TENANTS) {
+            return None;
+        }
+        Some(
+            self.roles
+                .keys()
+                .filter_map(|tenant| state::Name::new("tenant", tenant).ok())
+                .collect(),
+        )
+    }
+
+    /// `state` as this caller may read it: whole, or only their tenants'
+    /// records ([`state::State::visible_to`]).
+    pub fn view<'a>(&self, state: &'a state::State) -> std::borrow::Cow<'a, state::State> {
+        match self.limited_to() {
+            None => std::borrow::Cow::Borrowed(state),
+            Some(tenants) => std::borrow::Cow::Owned(state.visible_to(&tenants)),
+        }
+    }
+
     /// Whether the caller may read what belongs to `tenant`: any role
     /// there (or on every tenant).
     pub fn sees(&self, tenant: &str) -> bool {
@@ -348,6 +372,42 @@ fn checked_per_record(route: RouteId) -> bool {
     )
 }
 
+/// Cluster-wide lists whose handlers show a user with roles in some
+/// tenants only those tenants' records ([`Caller::view`]).
+fn filtered_for_tenants(route: RouteId) -> bool {
+    use RouteId as R;
+    matches!(
+        route,
+        R::Tenants
+            | R::Apps
+            | R::Audit
+            | R::Watch
+            | R::Nodes
+            | R::Capacity
+            | R::Costs
+            | R::RouteConflicts
+    )
+}
+
+/// Cluster-wide reads that hold no tenant's records: the cluster's
+/// members and regions, routing, failovers, prices, runbooks, and an
+/// artifact's size by its digest.
+fn cluster_fact(route: RouteId) -> bool {
+    use RouteId as R;
+    matches!(
+        route,
+        R::Cluster
+            | R::ClusterGlobal
+            | R::Planet
+            | R::Route
+            | R::Failovers
+            | R::Prices
+            | R::Runbooks
+            | R::Runbook
+            | R::Blob
+    )
+}
+
 /// Whether `caller` may make this request: a token by its role
 /// ([`permit`]); a user by their role in the route's tenant (or on every
 /// tenant, `*`, for what is not a tenant's: cluster-wide reads need any
@@ -392,7 +452,12 @@ pub(crate) fn permit_request(
                     caller.name
                 )));
             }
-            None if verb == Verb::Get && route != R::Users => Role::Viewer,
+            // Cluster-wide lists a user with roles in some tenants reads
+            // filtered to them (the handlers take the caller), and the
+            // cluster's own facts; nothing else.
+            None if verb == Verb::Get && (filtered_for_tenants(route) || cluster_fact(route)) => {
+                Role::Viewer
+            }
             // Artifacts are content-addressed and shared: an operator of
             // any tenant may upload one.
             None if route == R::Blobs && caller.roles.values().any(|r| *r != Role::Viewer) => {
@@ -400,7 +465,7 @@ pub(crate) fn permit_request(
             }
             None => {
                 return Err(ApiError::forbidden(format!(
-                    "user `{}` has roles in some tenants only; tenants, tokens, users, prices, runbooks, registers and the cluster's members need a role on every tenant (`*`)",
+                    "user `{}` has roles in some tenants only; changing tenants, prices, runbooks or the cluster's members, and reading tokens, join tokens, users, registers, backups or the dashboard's live feed, need a role on every tenant (`*`)",
                     caller.name
                 )));
             }

@@ -81,20 +81,23 @@ where
 }
 
 /// Decodes `bytes` as `T`. Syntax errors, unknown fields, missing fields
-/// and values of the wrong type are all `malformed_json`; the field is
+/// and values of the wrong type — an array where an object belongs
+/// included ([`super::strict`]) — are all `malformed_json`; the field is
 /// named when serde names it.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        let text = e.to_string();
-        let field = quoted_after(&text, "unknown field `")
-            .or_else(|| quoted_after(&text, "missing field `"));
-        let message = if e.is_eof() && bytes.iter().all(u8::is_ascii_whitespace) {
-            "the request body is empty; this route takes a JSON object".to_string()
-        } else {
-            format!("the request body is not the JSON this route takes: {text}")
-        };
-        ApiError::malformed_json(message, field)
-    })
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .and_then(|value| T::deserialize(super::strict::Strict(value)))
+        .map_err(|e| {
+            let text = e.to_string();
+            let field = quoted_after(&text, "unknown field `")
+                .or_else(|| quoted_after(&text, "missing field `"));
+            let message = if e.is_eof() && bytes.iter().all(u8::is_ascii_whitespace) {
+                "the request body is empty; this route takes a JSON object".to_string()
+            } else {
+                format!("the request body is not the JSON this route takes: {text}")
+            };
+            ApiError::malformed_json(message, field)
+        })
 }
 
 /// The text between `prefix` and the next backtick, e.g. the `x` of

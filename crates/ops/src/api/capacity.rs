@@ -8,6 +8,7 @@ use hyper::StatusCode;
 use serde::Serialize;
 use state::State;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::reply::{Reply, json};
 use crate::ControlPlane;
@@ -97,9 +98,10 @@ pub(crate) fn capacity(state: &State) -> Capacity {
     }
 }
 
-/// `GET /capacity`.
-pub(crate) async fn show<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
-    let c = plane.read(capacity).await?;
+/// `GET /capacity` (of the caller's tenants, for a user limited to some).
+pub(crate) async fn show<P: ControlPlane>(plane: &P, caller: &Caller) -> Result<Reply, ApiError> {
+    let caller = caller.clone();
+    let c = plane.read(move |s| capacity(&caller.view(s))).await?;
     json(StatusCode::OK, &c)
 }
 

@@ -11,6 +11,7 @@ use hyper::{Request, StatusCode};
 use serde::Serialize;
 use state::{Command, Prices, State};
 
+use super::auth::Caller;
 use super::body::read_json;
 use super::error::ApiError;
 use super::reply::{Reply, commit, json, with_revision};
@@ -103,9 +104,13 @@ pub(crate) fn costs(state: &State) -> Costs {
     }
 }
 
-/// `GET /costs`.
-pub(crate) async fn show<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
-    json(StatusCode::OK, &plane.read(costs).await?)
+/// `GET /costs` (of the caller's tenants, for a user limited to some).
+pub(crate) async fn show<P: ControlPlane>(plane: &P, caller: &Caller) -> Result<Reply, ApiError> {
+    let caller = caller.clone();
+    json(
+        StatusCode::OK,
+        &plane.read(move |s| costs(&caller.view(s))).await?,
+    )
 }
 
 /// `GET /prices`.

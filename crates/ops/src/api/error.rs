@@ -186,8 +186,13 @@ impl From<Rejection> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", message)
             }
             Rejection::InUse { .. } => ApiError::new(StatusCode::CONFLICT, "in_use", message),
-            Rejection::Quota { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "quota_exceeded", message)
+            Rejection::Quota { what, .. } => {
+                let mut e = ApiError::new(StatusCode::CONFLICT, "quota_exceeded", message);
+                // A version's limit over the tenant's quota names its field.
+                if what.starts_with("config.") {
+                    e.field = Some(what);
+                }
+                e
             }
         }
     }

@@ -45,9 +45,10 @@ mod reply;
 mod rollouts;
 mod router;
 mod runbooks;
-mod seal;
+pub(crate) mod seal;
 mod session;
 mod slos;
+mod strict;
 mod tenants;
 pub mod test_clock;
 mod tokens;
@@ -168,6 +169,8 @@ async fn handle<P: ControlPlane>(
         if caller.is_some() && dashboard::is_page(path) {
             servers.feed.refresh_status(plane).await;
         }
+        // A user limited to some tenants sees the pages built from their
+        // tenants' records only (`Caller::view`).
         let mut response = dashboard::serve(plane, servers.feed, &req, caller.as_ref());
         response
             .headers_mut()
@@ -221,13 +224,20 @@ async fn handle<P: ControlPlane>(
     response
 }
 
-/// `GET /metrics`: the Prometheus exposition, for an admin token.
+/// `GET /metrics`: the Prometheus exposition (every tenant's apps), for
+/// a token or a user with a role on every tenant.
 async fn metrics<P: ControlPlane>(
     plane: &P,
     more: Option<&dyn Source>,
     req: &Request<Incoming>,
 ) -> Result<Reply, ApiError> {
-    auth::authorize(plane, req.headers()).await?;
+    let caller = auth::authorize(plane, req.headers()).await?;
+    if caller.limited_to().is_some() {
+        return Err(ApiError::forbidden(format!(
+            "user `{}` has roles in some tenants only; /metrics holds every tenant's apps and needs a role on every tenant (`*`)",
+            caller.name
+        )));
+    }
     if Verb::of(req.method()) != Some(Verb::Get) {
         return Err(ApiError::method_not_allowed(
             req.method().as_str(),
@@ -376,10 +386,10 @@ async fn dispatch<P: ControlPlane>(
         || ApiError::method_not_allowed(req.method().as_str(), req.uri().path(), m.entry.allow());
     let (p0, p1, p2) = (m.param(0), m.param(1), m.param(2));
     match (m.entry.id, verb) {
-        (RouteId::Tenants, Verb::Get) => tenants::list(plane).await,
+        (RouteId::Tenants, Verb::Get) => tenants::list(plane, caller).await,
         (RouteId::Tenants, Verb::Post) => tenants::create(plane, req).await,
         (RouteId::Tenant, Verb::Delete) => tenants::delete(plane, p0).await,
-        (RouteId::Apps, Verb::Get) => apps::list(plane, req.uri().query()).await,
+        (RouteId::Apps, Verb::Get) => apps::list(plane, caller, req.uri().query()).await,
         (RouteId::TenantApps, Verb::Post) => apps::create(plane, p0, req).await,
         (RouteId::App, Verb::Get) => apps::show(plane, p0, p1).await,
         (RouteId::App, Verb::Delete) => apps::delete(plane, p0, p1).await,
@@ -402,17 +412,17 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::JoinTokens, Verb::Post) => cluster::join_token(plane, req).await,
         (RouteId::JoinTokens, Verb::Get) => cluster::join_tokens(plane).await,
         (RouteId::JoinToken, Verb::Delete) => cluster::revoke_join_token(plane, p0).await,
-        (RouteId::Nodes, Verb::Get) => nodes::list(plane, feed).await,
-        (RouteId::Capacity, Verb::Get) => capacity::show(plane).await,
+        (RouteId::Nodes, Verb::Get) => nodes::list(plane, caller, feed).await,
+        (RouteId::Capacity, Verb::Get) => capacity::show(plane, caller).await,
         (RouteId::Planet, Verb::Get) => planet::show(plane).await,
         (RouteId::Route, Verb::Get) => planet::route(plane, req.uri().query()).await,
         (RouteId::Failovers, Verb::Get) => failovers::list(plane).await,
         (RouteId::FailoverApprove, Verb::Post) => failovers::approve(plane, p0).await,
-        (RouteId::Audit, Verb::Get) => audit::list(plane, req.uri().query()).await,
-        (RouteId::Costs, Verb::Get) => costs::show(plane).await,
+        (RouteId::Audit, Verb::Get) => audit::list(plane, caller, req.uri().query()).await,
+        (RouteId::Costs, Verb::Get) => costs::show(plane, caller).await,
         (RouteId::Prices, Verb::Get) => costs::prices(plane).await,
         (RouteId::Prices, Verb::Put) => costs::set_prices(plane, req).await,
-        (RouteId::Watch, Verb::Get) => watch::changes(plane, req.uri().query()).await,
+        (RouteId::Watch, Verb::Get) => watch::changes(plane, caller, req.uri().query()).await,
         (RouteId::Tokens, Verb::Get) => tokens::list(plane).await,
         (RouteId::Tokens, Verb::Post) => tokens::create(plane, req).await,
         (RouteId::Token, Verb::Delete) => tokens::delete(plane, p0).await,
@@ -475,7 +485,7 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::AppAutopilotForecast, Verb::Get) => {
             autopilot::forecast(plane, Some((p0, p1)), req.uri().query()).await
         }
-        (RouteId::RouteConflicts, Verb::Get) => apps::conflicts(plane).await,
+        (RouteId::RouteConflicts, Verb::Get) => apps::conflicts(plane, caller).await,
         // The table and this match list the same pairs (tests/api.rs calls
         // every pair with an admin token and never gets 405).
         _ => Err(not_allowed()),

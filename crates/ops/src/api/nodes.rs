@@ -6,6 +6,7 @@ use hyper::StatusCode;
 use serde::Serialize;
 use state::{Node, NodeReport, Placement};
 
+use super::auth::Caller;
 use super::cluster::{Health, health};
 use super::error::ApiError;
 use super::reply::{Reply, json};
@@ -27,18 +28,28 @@ struct List {
 }
 
 /// `GET /nodes`.
-pub(crate) async fn list<P: ControlPlane>(plane: &P, feed: &Feed) -> Result<Reply, ApiError> {
+pub(crate) async fn list<P: ControlPlane>(
+    plane: &P,
+    caller: &Caller,
+    feed: &Feed,
+) -> Result<Reply, ApiError> {
+    let caller = caller.clone();
     let mut list = plane
-        .read(|state| List {
-            nodes: state
-                .nodes()
-                .map(|n| Entry {
-                    node: n.clone(),
-                    report: state.report(&n.name).cloned(),
-                    health: Health::NOT_SEEN,
-                    placements: state.placements_on(&n.name).cloned().collect(),
-                })
-                .collect(),
+        .read(move |state| {
+            // Reports and placements of the caller's tenants only, for a
+            // user limited to some.
+            let state = &*caller.view(state);
+            List {
+                nodes: state
+                    .nodes()
+                    .map(|n| Entry {
+                        node: n.clone(),
+                        report: state.report(&n.name).cloned(),
+                        health: Health::NOT_SEEN,
+                        placements: state.placements_on(&n.name).cloned().collect(),
+                    })
+                    .collect(),
+            }
         })
         .await?;
     feed.with_history(|history| {

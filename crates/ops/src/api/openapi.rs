@@ -728,7 +728,7 @@ fn slo_paths() -> serde_json::Map<String, Value> {
             "operationId": "putSlo",
             "requestBody": body("PutSlo"),
             "responses": responses(&[("200", written("stored", schema("Slo")))], &[
-                ("400", "`invalid` naming the field: `objective`, `threshold_ms`, `target` (outside (0, 1)), `window_days`, `notify[i].kind`, `notify[i].url` (does not parse), `notify[i].routing_key`; nothing is stored"),
+                ("400", "`invalid` naming the field: `objective`, `threshold_ms`, `target` (outside (0, 1)), `window_days`, `notify[i].kind`, `notify[i].url` (does not parse, or its host is written as a loopback, private, link-local or other internal address or `localhost` and the node does not allow it with `--allow-webhook-host`), `notify[i].routing_key`; nothing is stored"),
                 ("404", "`not_found`: no such app"),
                 BAD_JSON, MEDIA, TOO_LARGE,
             ])
@@ -816,8 +816,8 @@ fn slo_schemas() -> serde_json::Map<String, Value> {
             "required": ["kind", "url"],
             "properties": {
                 "kind": { "type": "string", "enum": ["alertmanager", "pagerduty", "slack"] },
-                "url": { "type": "string", "description": "http(s) URL" },
-                "routing_key": { "type": ["string", "null"], "description": "pagerduty only" }
+                "url": { "type": "string", "description": "http(s) URL; sealed at rest, and shown redacted to `scheme://host[:port]/…`" },
+                "routing_key": { "type": ["string", "null"], "description": "pagerduty only; sealed at rest, and shown redacted to `…` and its last four characters" }
             }
         },
         "Slo": {
@@ -885,7 +885,11 @@ fn schemas() -> Value {
             "type": "object",
             "properties": {
                 "max_apps": { "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": 100 },
-                "max_replicas": { "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": 1000 }
+                "max_replicas": { "type": "integer", "minimum": 0, "maximum": u32::MAX, "default": 1000 },
+                "max_memory_bytes": { "type": "integer", "minimum": 65536, "maximum": 4294967296_u64, "default": 4294967296_u64, "description": "most memory per sandbox of the tenant's versions" },
+                "max_timeout_ms": { "type": "integer", "minimum": 1, "maximum": 600000, "default": 600000, "description": "longest request deadline of the tenant's versions" },
+                "max_concurrency": { "type": "integer", "minimum": 1, "maximum": 100000, "default": 100000, "description": "most concurrent requests of one of the tenant's apps" },
+                "max_body_bytes": { "type": "integer", "minimum": 1, "maximum": 67108864, "default": 67108864, "description": "largest request or response body of the tenant's versions" }
             },
             "additionalProperties": false
         },

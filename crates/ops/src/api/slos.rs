@@ -14,7 +14,7 @@ use super::body::read_json;
 use super::error::ApiError;
 use super::reply::{Reply, commit, json, no_content, with_revision};
 use super::validate;
-use crate::ControlPlane;
+use crate::{ControlPlane, notify_guard};
 
 /// The body of `PUT .../slos/{name}`.
 #[derive(Deserialize)]
@@ -77,7 +77,8 @@ impl From<&Slo> for SloView {
             },
             target: s.target,
             window_days: s.window_days,
-            notify: s.notify.clone(),
+            // Redacted: the secrets stay sealed in the state.
+            notify: s.notify.iter().map(NotifyTarget::shown).collect(),
             updated: s.updated.0,
         }
     }
@@ -172,8 +173,9 @@ pub(crate) async fn put<P: ControlPlane>(
     let name = validate::name("name", name)?;
     let (parts, body) = req.into_parts();
     let put: Put = read_json(&parts.headers, body).await?;
-    let slo = slo_of(tenant, app, name, put)?;
+    let mut slo = slo_of(tenant, app, name, put)?;
     state::check_slo(&slo)?;
+    seal_targets(plane, &mut slo)?;
     let (t, a, n) = (slo.tenant.clone(), slo.app.clone(), slo.name.clone());
     let (revision, _) = commit(plane, Command::PutSlo { slo }).await?;
     let stored = plane
@@ -181,6 +183,41 @@ pub(crate) async fn put<P: ControlPlane>(
         .await?
         .ok_or_else(|| ApiError::internal("the SLO was stored but is not found"))?;
     Ok(with_revision(json(StatusCode::OK, &stored)?, revision))
+}
+
+/// Refuses a target written with an internal host, then seals every
+/// target's URL and routing key, leaving their redacted forms in view.
+fn seal_targets<P: ControlPlane>(plane: &P, slo: &mut Slo) -> Result<(), ApiError> {
+    if slo.notify.is_empty() {
+        return Ok(());
+    }
+    let key = plane.at_rest_key().ok_or_else(|| {
+        ApiError::internal(
+            "this node has no at-rest key, so notification secrets cannot be sealed here",
+        )
+    })?;
+    let context = notify_guard::context(&slo.tenant, &slo.app, &slo.name);
+    for (i, target) in slo.notify.iter_mut().enumerate() {
+        notify_guard::check_written_host(&target.url).map_err(|why| {
+            ApiError::invalid(
+                format!("notify[{i}].url"),
+                format!("notify[{i}].url is not allowed: {why}"),
+            )
+        })?;
+        let secret = notify_guard::TargetSecret {
+            url: target.url.clone(),
+            routing_key: target.routing_key.clone(),
+        };
+        let sealed = notify_guard::seal_target(&key, &context, &secret)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        *target = NotifyTarget {
+            kind: target.kind,
+            url: state::redact_url(&secret.url),
+            routing_key: secret.routing_key.as_deref().map(state::redact_key),
+            sealed: Some(sealed),
+        };
+    }
+    Ok(())
 }
 
 fn slo_of(
@@ -234,6 +271,7 @@ fn slo_of(
             kind,
             url: t.url,
             routing_key: t.routing_key,
+            sealed: None,
         });
     }
     Ok(Slo {

@@ -5,6 +5,7 @@ use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use state::{Command, Quotas, Tenant};
 
+use super::auth::Caller;
 use super::body::read_json;
 use super::error::ApiError;
 use super::reply::{Reply, commit, json, no_content, with_revision};
@@ -25,6 +26,10 @@ struct NewTenant {
 struct QuotasBody {
     max_apps: Option<u32>,
     max_replicas: Option<u32>,
+    max_memory_bytes: Option<u64>,
+    max_timeout_ms: Option<u64>,
+    max_concurrency: Option<u32>,
+    max_body_bytes: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -32,10 +37,17 @@ struct List {
     tenants: Vec<Tenant>,
 }
 
-/// `GET /tenants`.
-pub(crate) async fn list<P: ControlPlane>(plane: &P) -> Result<Reply, ApiError> {
+/// `GET /tenants` (the caller's, for a user limited to some).
+pub(crate) async fn list<P: ControlPlane>(plane: &P, caller: &Caller) -> Result<Reply, ApiError> {
+    let caller = caller.clone();
     let tenants = plane
-        .read(|state| state.tenants().cloned().collect())
+        .read(move |state| {
+            state
+                .tenants()
+                .filter(|t| caller.sees(t.name.as_str()))
+                .cloned()
+                .collect()
+        })
         .await?;
     json(StatusCode::OK, &List { tenants })
 }
@@ -55,6 +67,10 @@ pub(crate) async fn create<P: ControlPlane>(
         Some(q) => Quotas {
             max_apps: q.max_apps.unwrap_or(defaults.max_apps),
             max_replicas: q.max_replicas.unwrap_or(defaults.max_replicas),
+            max_memory_bytes: q.max_memory_bytes.unwrap_or(defaults.max_memory_bytes),
+            max_timeout_ms: q.max_timeout_ms.unwrap_or(defaults.max_timeout_ms),
+            max_concurrency: q.max_concurrency.unwrap_or(defaults.max_concurrency),
+            max_body_bytes: q.max_body_bytes.unwrap_or(defaults.max_body_bytes),
         },
     };
     let command = Command::PutTenant {

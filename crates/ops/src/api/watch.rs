@@ -8,6 +8,7 @@ use hyper::StatusCode;
 use serde::Serialize;
 use state::Revision;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use super::reply::{Reply, json};
 use crate::ControlPlane;
@@ -68,12 +69,31 @@ fn parse(query: Option<&str>) -> Result<(Revision, Duration), ApiError> {
 /// `GET /watch`.
 pub(crate) async fn changes<P: ControlPlane>(
     plane: &P,
+    caller: &Caller,
     query: Option<&str>,
 ) -> Result<Reply, ApiError> {
     let (since, wait) = parse(query)?;
+    // A revision ahead of the cluster's would wait for nothing until
+    // `wait_ms` passed, however far ahead: refused at once.
+    let revision = plane.read(|s| s.revision()).await?;
+    if since > revision {
+        return Err(ApiError::invalid(
+            "since",
+            format!(
+                "since {} is ahead of the current revision {}: watch from a revision already seen (the `next` of the last answer, or 0)",
+                since.0, revision.0
+            ),
+        ));
+    }
     match plane.watch(since, wait).await {
-        Ok(events) => {
+        Ok(mut events) => {
+            // Past every change seen, shown or not.
             let next = events.last().map_or(since, |e| e.revision);
+            if let Some(tenants) = caller.limited_to() {
+                plane.read_local(|state| {
+                    events.retain(|e| state.event_visible_to(e, &tenants));
+                });
+            }
             json(StatusCode::OK, &Changes { events, next })
         }
         Err(compacted) => Err(ApiError::compacted(compacted.to_string())),

@@ -117,6 +117,33 @@ impl Feed {
 
     /// The parts of `page` now.
     pub fn render<P: ControlPlane>(&self, plane: &P, page: Page) -> Vec<(&'static str, String)> {
+        self.render_for(plane, page, None)
+    }
+
+    /// [`Feed::render`] for a caller limited to `tenants` (`None`: every
+    /// tenant): built from their tenants' records only
+    /// (`State::visible_to`), without the cluster-wide charts.
+    pub fn render_for<P: ControlPlane>(
+        &self,
+        plane: &P,
+        page: Page,
+        tenants: Option<&[state::Name]>,
+    ) -> Vec<(&'static str, String)> {
+        if let Some(tenants) = tenants {
+            let empty = History::new();
+            let status = lock(&self.status);
+            return plane.read_local(|state| {
+                parts(
+                    page,
+                    &View {
+                        state: &state.visible_to(tenants),
+                        history: &empty,
+                        status: status.as_ref(),
+                        now_ms: now_ms(),
+                    },
+                )
+            });
+        }
         let history = lock(&self.history);
         let status = lock(&self.status);
         plane.read_local(|state| {

@@ -178,7 +178,11 @@ pub(crate) fn serve<P: ControlPlane>(
         })
         .collect();
     let who = format!("{} · {}", caller.name, roles.join(", "));
-    let html = html::page(page, &who, &feed.render(plane, page));
+    let html = html::page(
+        page,
+        &who,
+        &feed.render_for(plane, page, caller.limited_to().as_deref()),
+    );
     text(StatusCode::OK, "text/html; charset=utf-8", &html)
 }
 

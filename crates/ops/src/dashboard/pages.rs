@@ -806,6 +806,7 @@ mod tests {
                         kind: NotifyKind::Alertmanager,
                         url: "http://127.0.0.1:9093/hook".into(),
                         routing_key: None,
+                        sealed: None,
                     }],
                     updated: Revision::default(),
                 },

@@ -66,7 +66,13 @@ pub fn fingerprint(slo: &SloRecord, severity: Severity) -> String {
 /// One notification to send: where, and the body (JSON).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Notification {
+    /// As stored: its URL and routing key sealed (or, in a record stored
+    /// before sealing, plain), opened by the delivery.
     pub target: NotifyTarget,
+    /// What the target's secrets are sealed for (`notify_guard::context`).
+    pub context: String,
+    /// For PagerDuty, the routing key is the redacted one until the
+    /// delivery puts in the opened key.
     pub body: Value,
 }
 
@@ -365,6 +371,7 @@ impl Links<'_> {
             .iter()
             .map(|target| Notification {
                 target: target.clone(),
+                context: crate::notify_guard::context(&slo.tenant, &slo.app, &slo.name),
                 body: match target.kind {
                     NotifyKind::Alertmanager => {
                         notify::alertmanager(std::slice::from_ref(alert), "dwcp", self.external_url)
@@ -536,6 +543,7 @@ mod tests {
                         kind: NotifyKind::Alertmanager,
                         url: "http://127.0.0.1:9/hook".into(),
                         routing_key: None,
+                        sealed: None,
                     }],
                     updated: Default::default(),
                 },
