@@ -31,7 +31,7 @@ if [[ -z "$st" ]]; then
             python3 -m venv "$venv"
             "$venv/bin/pip" install --quiet 'schemathesis==4.32.5'
         fi
-        st="$venv/bin/schemathesis"
+        st="$PWD/$venv/bin/schemathesis"
     fi
 fi
 
@@ -59,6 +59,9 @@ for _ in $(seq 1 600); do
 done
 [[ -n "$token" ]] || { echo "schemathesis.sh: no admin token within 60 s" >&2; exit 1; }
 
+# From the temporary directory: schemathesis keeps its cache in the
+# working directory.
+cd "$work"
 "$st" run "http://$api/api/v1/openapi.json" \
     --wait-for-schema 60 \
     -H "Authorization: Bearer $token" \

@@ -658,7 +658,11 @@ async fn tenants_are_created_listed_and_deleted() {
     // An array is not an object (serde's derive takes one by position),
     // and quotas past the global maxima are refused naming the quota.
     for (body, code, field) in [
-        (json!({"name": "acme", "quotas": [null, null]}), "malformed_json", None),
+        (
+            json!({"name": "acme", "quotas": [null, null]}),
+            "malformed_json",
+            None,
+        ),
         (json!([null, null]), "malformed_json", None),
         (
             json!({"name": "acme", "quotas": {"max_memory_bytes": 5u64 << 30}}),
@@ -694,7 +698,10 @@ async fn tenants_are_created_listed_and_deleted() {
     .await;
     assert_eq!(r.status, 200);
     let q = &r.json()["quotas"];
-    assert_eq!((&q["max_apps"], &q["max_replicas"]), (&json!(3), &json!(1000)));
+    assert_eq!(
+        (&q["max_apps"], &q["max_replicas"]),
+        (&json!(3), &json!(1000))
+    );
 
     let r = admin(addr, "GET", "/api/v1/tenants", Value::Null).await;
     assert_eq!(r.status, 200);

@@ -138,20 +138,7 @@ impl Gateway {
 
     /// The counter of request-body bytes held for `tenant`.
     fn buffered(&self, tenant: &state::Name) -> Arc<AtomicUsize> {
-        if let Some(c) = self
-            .buffered
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(tenant)
-        {
-            return c.clone();
-        }
-        self.buffered
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(tenant.clone())
-            .or_default()
-            .clone()
+        counter(&self.buffered, tenant)
     }
 
     /// Keeps what guests write to stderr (and to stdout, when it is not an
@@ -232,19 +219,22 @@ impl Gateway {
 
     /// The admission counter of `app`.
     fn admitted(&self, app: &AppKey) -> Arc<AtomicUsize> {
-        if let Some(c) = self
-            .admitted
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(app)
-        {
-            return c.clone();
-        }
-        self.admitted
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(app.clone())
-            .or_default()
-            .clone()
+        counter(&self.admitted, app)
     }
+}
+
+/// The counter of `key` in `counters`, made at 0 the first time.
+fn counter<K: Clone + Eq + std::hash::Hash>(
+    counters: &RwLock<HashMap<K, Arc<AtomicUsize>>>,
+    key: &K,
+) -> Arc<AtomicUsize> {
+    if let Some(c) = counters.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+        return c.clone();
+    }
+    counters
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key.clone())
+        .or_default()
+        .clone()
 }
