@@ -502,8 +502,8 @@ fn paths() -> Value {
             "summary": "Global routing: the region a client at (lat, lon) should use — the nearest by the topology's model that this node's gossip does not hold down — with its modelled RTT, judgement and gateways",
             "operationId": "route",
             "parameters": [
-                { "name": "lat", "in": "query", "required": true, "description": "latitude, -90 to 90", "schema": { "type": "number" } },
-                { "name": "lon", "in": "query", "required": true, "description": "longitude, -180 to 180", "schema": { "type": "number" } }
+                { "name": "lat", "in": "query", "required": true, "description": "latitude, -90 to 90", "schema": { "type": "number", "minimum": -90, "maximum": 90 } },
+                { "name": "lon", "in": "query", "required": true, "description": "longitude, -180 to 180", "schema": { "type": "number", "minimum": -180, "maximum": 180 } }
             ],
             "responses": responses(&[("200", ok("the route", schema("Route")))], &[("404", "`not_found`: this node does not run in a planet"), ("503", "`unavailable`: no region is up")])
         }}),
@@ -614,7 +614,14 @@ fn paths() -> Value {
             "parameters": [
                 { "name": "page", "in": "query", "required": false, "description": "which page: overview (default), apps, rollouts, nodes, incidents, slos, capacity, costs or audit", "schema": { "type": "string" } }
             ],
-            "responses": responses(&[("200", json!({ "description": "the stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } }))], &[
+            "responses": responses(&[("200", json!({ "description": "the stream", "content": { "text/event-stream": { "schema": { "type": "string" }, "itemSchema": {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": { "const": "frame" },
+                    "data": { "type": "string", "contentMediaType": "application/json", "description": "{at_unix_ms, parts}" }
+                }
+            } } } }))], &[
                 ("400", "`invalid` with field `page`: not one of the pages"),
             ])
         }}),
@@ -629,7 +636,7 @@ fn paths() -> Value {
                 "type": "object", "additionalProperties": false,
                 "properties": {
                     "ttl_s": { "type": "integer", "minimum": 1, "maximum": 2592000 },
-                    "uses": { "type": "integer", "minimum": 0, "maximum": 4294967295u64 }
+                    "uses": { "type": ["integer", "null"], "minimum": 0, "maximum": 4294967295u64 }
                 }
             } } } },
             "responses": responses(&[("201", ok("the token, for `dwcp up --join ADDR --token T`", json!({
@@ -896,7 +903,7 @@ fn schemas() -> Value {
         "NewTenant": {
             "type": "object",
             "required": ["name"],
-            "properties": { "name": name_schema(), "quotas": schema("Quotas") },
+            "properties": { "name": name_schema(), "quotas": { "anyOf": [schema("Quotas"), { "type": "null" }], "description": "null or missing: the defaults" } },
             "additionalProperties": false
         },
         "Tenant": {
@@ -1137,7 +1144,7 @@ fn schemas() -> Value {
                 "properties": {
                     "node": { "type": "object", "description": "name, region, address, labels, capacity, api, gateway" },
                     "report": { "description": "null until the node's agent reports; counters are totals since the node's process started (`boot`), `sequence` counts reports", "oneOf": [{ "type": "object" }, { "type": "null" }] },
-                    "health": schema("Health"),
+                    "health": schema("NodeHealth"),
                     "placements": { "type": "array", "items": schema("Placement") }
                 }
             } } }
@@ -1231,7 +1238,7 @@ fn schemas() -> Value {
                 "heartbeat_age_ms": nullable_uint
             }
         },
-        "Health": {
+        "NodeHealth": {
             "type": "object",
             "required": ["state", "heartbeat_age_ms"],
             "description": "the scheduler's judgement of a node's reports, as the answering node saw them",
@@ -1275,7 +1282,79 @@ pub(crate) fn document() -> Value {
     auth::merge(&mut doc);
     backup::merge(&mut doc);
     autopilot::merge(&mut doc);
+    harden(&mut doc);
     doc
+}
+
+/// Makes the document say what the handlers check of parameters, found
+/// by schemathesis (issue 16): each path and query parameter given as a
+/// bare string gets the shape its name has everywhere in the API (names
+/// are DNS labels, digests 64 lowercase hex digits, ids whole numbers,
+/// register keys 1 to 256 bytes, metrics and kinds from their lists, a
+/// limit 1 to 500, points 0 to 360), and every operation that takes
+/// parameters or a body documents its 400 — a value the document allows
+/// may still be refused by a rule it cannot state (a `since` ahead of the
+/// revision, a name of the wrong kind of record).
+fn harden(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        let mut path_level = false;
+        if let Some(params) = item.get_mut("parameters").and_then(Value::as_array_mut) {
+            path_level = !params.is_empty();
+            params.iter_mut().for_each(shape);
+        }
+        for (verb, op) in item.iter_mut() {
+            if !matches!(verb.as_str(), "get" | "put" | "post" | "delete") {
+                continue;
+            }
+            let mut takes = path_level || op.get("requestBody").is_some();
+            if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+                takes |= !params.is_empty();
+                params.iter_mut().for_each(shape);
+            }
+            if takes && op["responses"].get("400").is_none() {
+                op["responses"]["400"] = json!({
+                    "description": "`invalid` naming the field: a parameter or member the route refuses",
+                    "content": { "application/json": { "schema": schema("Error") } }
+                });
+            }
+        }
+    }
+}
+
+/// The schema of a parameter given as a bare string, by its name.
+fn shape(param: &mut Value) {
+    if param["schema"] != json!({ "type": "string" }) {
+        return;
+    }
+    let place = param["in"].as_str().unwrap_or_default();
+    let shaped = match (place, param["name"].as_str().unwrap_or_default()) {
+        (_, "tenant" | "app" | "region" | "user" | "node") | ("path", "name") => name_schema(),
+        ("path", "digest") => json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" }),
+        ("path", "id") => json!({ "type": "string", "pattern": "^[1-9][0-9]{0,18}$" }),
+        ("path", "key") => json!({ "type": "string", "minLength": 1, "maxLength": 256 }),
+        ("query", "metric") => json!({ "type": "string", "enum": [
+            "request_rate", "error_ratio", "latency_p50_ms", "latency_p99_ms", "concurrency",
+            "live_sandboxes", "memory_bytes", "disk_bytes", "silence_s", "reporting_nodes"
+        ] }),
+        ("query", "kind") => json!({ "type": "string", "enum": [
+            "slot_exhaustion", "memory_exhaustion", "disk_full", "version_errors",
+            "version_latency", "node_silent", "region_capacity", "load_past_capacity"
+        ] }),
+        ("query", "status") => json!({ "type": "string", "enum": ["open", "happened", "cleared"] }),
+        ("query", "limit") => json!({ "type": "integer", "minimum": 1, "maximum": 500 }),
+        ("query", "points") => json!({ "type": "integer", "minimum": 0, "maximum": 360 }),
+        ("query", "page") => json!({ "type": "string", "enum": [
+            "overview", "apps", "rollouts", "nodes", "incidents", "slos", "capacity", "costs", "audit"
+        ] }),
+        _ => return,
+    };
+    param["schema"] = shaped;
 }
 
 fn base_document() -> Value {
