@@ -98,6 +98,8 @@ pub enum Resolution {
     NotRecovered,
     /// The stop condition fired: the fault was taken back early.
     Aborted,
+    /// The run could not finish (see `Run::error`).
+    Error,
 }
 
 /// One run of one experiment.
@@ -117,8 +119,32 @@ pub struct Run {
     /// failed.
     pub requests: u64,
     pub failed: u64,
-    /// The autopilot's counters' increase over the run.
-    pub autopilot: Autopilot,
+    /// The autopilot's counters' increase over the run (`None`: they
+    /// could not be read before or after it).
+    pub autopilot: Option<Autopilot>,
+    /// Why the run could not finish, when it could not (the engine's
+    /// error; see [`Run::failed_with`]).
+    pub error: Option<String>,
+}
+
+impl Run {
+    /// A run of `experiment` that ended in `error` (a fault that could not
+    /// be injected or taken back, a cluster that never became steady).
+    pub fn failed_with(experiment: &str, seed: u64, error: &anyhow::Error) -> Run {
+        Run {
+            experiment: experiment.to_string(),
+            seed,
+            resolution: Resolution::Error,
+            mttr_ms: None,
+            first_bad_ms: None,
+            stopped: None,
+            targets: Vec::new(),
+            requests: 0,
+            failed: 0,
+            autopilot: None,
+            error: Some(format!("{error:#}")),
+        }
+    }
 }
 
 fn ms(d: Duration) -> i64 {
@@ -152,7 +178,9 @@ pub async fn run<T: Target>(
         }
         tokio::time::sleep(timing.poll).await;
     }
-    let before = target.autopilot().await?;
+    // Unreadable counters (no leader to read them from) leave the run's
+    // counters unknown; they do not end it.
+    let before = target.autopilot().await.ok();
 
     // 2. The fault, watched.
     say(&format!(
@@ -207,7 +235,8 @@ pub async fn run<T: Target>(
         }
         tokio::time::sleep(timing.poll).await;
     }
-    let autopilot = delta(&before, &target.autopilot().await?);
+    let after_counters = target.autopilot().await.ok();
+    let autopilot = before.zip(after_counters).map(|(b, a)| delta(&b, &a));
 
     let (resolution, mttr_ms) = if stopped.is_some() {
         (Resolution::Aborted, after.back_at_ms)
@@ -237,6 +266,7 @@ pub async fn run<T: Target>(
         requests: samples.len() as u64,
         failed: samples.iter().filter(|s| !s.ok).count() as u64,
         autopilot,
+        error: None,
     };
     say(&format!(
         "{}: {:?}, mttr {}, {} of {} requests failed, {} detections",
@@ -245,9 +275,36 @@ pub async fn run<T: Target>(
         run.mttr_ms.map_or("-".into(), |m| format!("{m} ms")),
         run.failed,
         run.requests,
-        run.autopilot.detections
+        run.autopilot
+            .map_or("unknown".into(), |a| a.detections.to_string())
     ));
     Ok(run)
+}
+
+/// [`run`], an error recorded as a run that failed (so that a suite goes
+/// on to the next experiment) and said on stderr.
+pub async fn run_or_record<T: Target>(
+    target: &mut T,
+    experiment: &Experiment,
+    seed: u64,
+    objective: &Objective,
+    timing: &Timing,
+    say: &dyn Fn(&str),
+) -> Run {
+    match run(target, experiment, seed, objective, timing, say).await {
+        Ok(run) => run,
+        Err(e) => {
+            say(&format!("{}: failed: {e:#}", experiment.name));
+            // Whatever was injected is taken back as well as it can be.
+            if let Err(r) = target.restore().await {
+                say(&format!(
+                    "{}: restoring after the failure: {r:#}",
+                    experiment.name
+                ));
+            }
+            Run::failed_with(experiment.name, seed, &e)
+        }
+    }
 }
 
 fn delta(before: &Autopilot, after: &Autopilot) -> Autopilot {

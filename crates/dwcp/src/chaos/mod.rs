@@ -227,7 +227,7 @@ fn run_named(args: RunArgs) -> Result<()> {
 /// The runs as a table.
 pub fn runs_table(runs: &[Run]) -> String {
     let mut out = format!(
-        "{:<22} {:>5} {:<14} {:>9} {:>15} {:>10} {:>11}  stopped\n",
+        "{:<22} {:>5} {:<14} {:>9} {:>15} {:>10} {:>11}  stopped / error\n",
         "experiment", "seed", "resolution", "mttr", "failed/requests", "detections", "predictions"
     );
     for r in runs {
@@ -240,9 +240,10 @@ pub fn runs_table(runs: &[Run]) -> String {
             r.mttr_ms
                 .map_or("-".into(), |m| format!("{:.1} s", m as f64 / 1000.0)),
             format!("{}/{}", r.failed, r.requests),
-            r.autopilot.detections,
-            r.autopilot.predictions,
-            r.stopped.as_deref().unwrap_or("")
+            r.autopilot.map_or("?".into(), |a| a.detections.to_string()),
+            r.autopilot
+                .map_or("?".into(), |a| a.predictions.to_string()),
+            r.stopped.as_deref().or(r.error.as_deref()).unwrap_or("")
         );
     }
     out

@@ -91,7 +91,7 @@ impl Pass {
             .iter()
             .filter(|r| (r.experiment == "steady-state") == healthy)
         {
-            if let Some(d) = r.autopilot.decisions {
+            if let Some(d) = r.autopilot.and_then(|a| a.decisions) {
                 any = true;
                 acted += d.acted;
             }
@@ -229,7 +229,11 @@ pub fn run(quick: bool, seeds: u32, hold: Option<Duration>) -> Result<Report> {
         .collect();
     let asked: Option<u64> = critical
         .iter()
-        .map(|r| r.autopilot.decisions.map(|d| d.approvals_asked))
+        .map(|r| {
+            r.autopilot
+                .and_then(|a| a.decisions)
+                .map(|d| d.approvals_asked)
+        })
         .sum();
     if let Some(asked) = asked.filter(|_| !critical.is_empty()) {
         report.series.push(Series::value(
@@ -240,7 +244,11 @@ pub fn run(quick: bool, seeds: u32, hold: Option<Duration>) -> Result<Report> {
             None,
         ));
     }
-    let detections: u64 = active.faults().map(|r| r.autopilot.detections).sum();
+    let detections: u64 = active
+        .faults()
+        .filter_map(|r| r.autopilot)
+        .map(|a| a.detections)
+        .sum();
     report.series.push(Series::value(
         "detections-per-fault",
         "value",
@@ -248,7 +256,11 @@ pub fn run(quick: bool, seeds: u32, hold: Option<Duration>) -> Result<Report> {
         faults,
         None,
     ));
-    let predictions: u64 = active.faults().map(|r| r.autopilot.predictions).sum();
+    let predictions: u64 = active
+        .faults()
+        .filter_map(|r| r.autopilot)
+        .map(|a| a.predictions)
+        .sum();
     report.series.push(Series::value(
         "predictions-per-fault",
         "value",
@@ -260,7 +272,8 @@ pub fn run(quick: bool, seeds: u32, hold: Option<Duration>) -> Result<Report> {
         .runs
         .iter()
         .filter(|r| r.experiment == "steady-state")
-        .map(|r| r.autopilot.detections)
+        .filter_map(|r| r.autopilot)
+        .map(|a| a.detections)
         .sum();
     report.series.push(
         Series::value(
@@ -292,7 +305,9 @@ async fn pass(
     for e in experiments {
         for seed in 1..=u64::from(seeds) {
             live.reseed(seed);
-            runs.push(engine::run(live, e, seed, &Objective::DEFAULT, timing, &say).await?);
+            runs.push(
+                engine::run_or_record(live, e, seed, &Objective::DEFAULT, timing, &say).await,
+            );
         }
     }
     Ok(Pass { runs })
@@ -304,7 +319,7 @@ async fn pass(
 fn harmful_actions(active: &Pass, paused: &Pass) -> Option<u64> {
     let mut harmful = 0;
     for r in active.faults() {
-        let acted = r.autopilot.decisions?.acted;
+        let acted = r.autopilot?.decisions?.acted;
         if acted == 0 {
             continue;
         }
@@ -338,6 +353,15 @@ fn notes(
             active.count(Resolution::AfterRestore),
             active.count(Resolution::NotRecovered),
             active.count(Resolution::Aborted),
+        ),
+        format!(
+            "{} fault runs could not finish (an error; counted as not resolved): {}",
+            active.count(Resolution::Error),
+            active
+                .faults()
+                .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.experiment)))
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
         "autonomy: fault runs whose objective (99 % success, p99 <= 1 s per 1 s window, 3 windows in a row) came back while the fault was still in force, or never broke, over all fault runs; mttr: injection to the objective back (0 when it never broke; a run not back has none)".into(),
     ];
