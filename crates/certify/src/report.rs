@@ -40,6 +40,10 @@ pub struct Report {
     pub dwcp_version: String,
     pub criteria: Vec<Verdict>,
     pub scores: Scores,
+    /// `dwcp certify --only`'s prefixes: only the criteria starting with
+    /// one are in the report (absent: every criterion of the run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
     pub sha256: String,
 }
 
@@ -68,10 +72,24 @@ impl Report {
             dwcp_version: dwcp_version.into(),
             scores: Scores::of(&criteria),
             criteria,
+            only: Vec::new(),
             sha256: String::new(),
         };
         report.sha256 = report.content_sha256();
         report
+    }
+
+    /// The report limited to `--only` prefixes, signed again.
+    pub fn limited_to(mut self, only: Vec<String>) -> Report {
+        self.only = only;
+        self.sha256 = self.content_sha256();
+        self
+    }
+
+    /// Whether criteria were left out (`--quick` or `--only`): such a
+    /// report cannot be signed for go-live.
+    pub fn is_partial(&self) -> bool {
+        self.quick || !self.only.is_empty()
     }
 
     /// The sha256 of the report with an empty `sha256`.

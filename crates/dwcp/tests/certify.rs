@@ -1,9 +1,15 @@
 //! `dwcp certify`'s own commands, without a cluster: the catalog, a
 //! tampered report refused by `diff`, waivers naming unknown criteria
-//! refused. (`dwcp certify --quick` itself starts three `dwcp up`
-//! processes for minutes: it is a command, not a CI test.)
+//! refused. Then one real cluster with a node stopped: two criteria
+//! (`--only`) measured failing, and the store's waivers and sign-offs.
+//! (`dwcp certify --quick` itself starts three `dwcp up` processes for
+//! minutes: it is a command, not a CI test.)
+
+mod common;
 
 use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
 
 fn dwcp(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dwcp"))
@@ -74,4 +80,256 @@ fn diff_refuses_a_changed_report_and_waivers_must_name_criteria() {
         stderr.contains("security.nothing") && stderr.contains("does not exist"),
         "{stderr}"
     );
+}
+
+/// A real 3-voter cluster with one node stopped: `dwcp certify --api
+/// --only …` (two probes, seconds) reports the quorum and health criteria
+/// failing with their measurements and remediation, and records the
+/// report in the cluster. Then the go-live sign-off in the store: refused
+/// for a partial report, for a token, and for a failure with no waiver;
+/// accepted from an admin's TOTP session once the failure is waived; one
+/// sign-off per role; `dwcp certify status` shows who is missing; a
+/// waiver lapses.
+#[test]
+fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
+    let mut c = common::Cluster::with_voters(77, 3);
+    c.kill(3);
+    let tmp = tempfile::tempdir().unwrap();
+    let partial = tmp.path().join("partial.json");
+    let api = format!("http://{}", c.nodes[&1].api);
+    let out = dwcp_env(
+        &[
+            "certify",
+            "--api",
+            &api,
+            "--only",
+            "reliability.quorum.leader",
+            "--only",
+            "operations.health",
+            "--out",
+            partial.to_str().unwrap(),
+        ],
+        &[("DWCP_TOKEN", &c.admin)],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&partial).unwrap()).unwrap();
+    let criteria = report["criteria"].as_array().unwrap();
+    assert_eq!(criteria.len(), 2, "{report}");
+    let health = verdict(&report, "operations.health");
+    assert_eq!(health["status"], "fail", "{health}");
+    assert_eq!(health["value"], 1.0, "one member does not answer: {health}");
+    assert!(
+        health["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("Start the node"),
+        "{health}"
+    );
+    let leader = verdict(&report, "reliability.quorum.leader");
+    assert_eq!(leader["status"], "fail", "{leader}");
+    assert!(
+        leader["detail"].as_str().unwrap().contains("no answer"),
+        "{leader}"
+    );
+    assert!(stdout.contains("FAIL operations.health"), "{stdout}");
+    // Recorded in the cluster as the latest report.
+    let (status, s) = c.call(1, "GET", "/api/v1/certify", None);
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["latest"]["sha256"], report["sha256"], "{s}");
+    assert!(
+        s["refusal"].as_str().unwrap().contains("left criteria out"),
+        "{s}"
+    );
+
+    // An admin user with TOTP.
+    let (status, body) = c.call(
+        1,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"name": "ana", "password": PASSWORD, "roles": {"*": "admin"}})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, enrolled) = c.call(1, "POST", "/api/v1/users/ana/totp", Some(json!({})));
+    assert_eq!(status, 201, "{enrolled}");
+    let secret = enrolled["secret"].as_str().unwrap().to_string();
+    let now_s = cluster::unix_now_ms() / 1000;
+    let code = ops::totp::code_at(&secret, now_s).unwrap();
+    let (status, body) = c.call(
+        1,
+        "POST",
+        "/api/v1/users/ana/totp/confirm",
+        Some(json!({ "code": code })),
+    );
+    assert!((200..300).contains(&status), "{status} {body}");
+    // Each login needs a code not used before: the next steps' (within
+    // the allowed skew).
+    let mut step = 0;
+    let mut sign = |report: &std::path::Path, role: &str| {
+        step += 1;
+        let code = ops::totp::code_at(&secret, now_s + 30 * step).unwrap();
+        dwcp_env(
+            &[
+                "certify",
+                "sign-off",
+                report.to_str().unwrap(),
+                "--role",
+                role,
+                "--user",
+                "ana",
+                "--totp",
+                &code,
+                "--api",
+                &api,
+            ],
+            &[("DWCP_PASSWORD", PASSWORD)],
+        )
+    };
+    let refused = sign(&partial, "cto");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("left criteria out"), "{stderr}");
+
+    // A full report (as `dwcp certify` writes one) with a failure.
+    let failing = certify::Criterion {
+        id: "security.webhooks.restricted".into(),
+        category: certify::Category::Security,
+        description: "webhooks".into(),
+        threshold: certify::Threshold::at_most(0.0, "accepted"),
+        remediation: "Upgrade.".into(),
+        controls: vec![],
+    };
+    let passing = certify::Criterion {
+        id: "operations.metrics".into(),
+        category: certify::Category::Operations,
+        threshold: certify::Threshold::at_least(10.0, "families"),
+        ..failing.clone()
+    };
+    let full = certify::Report::new(
+        "test",
+        false,
+        cluster::unix_now_ms(),
+        1,
+        "0.1.0",
+        &[
+            (failing, certify::Measurement::of(2.0, "2 accepted")),
+            (passing, certify::Measurement::of(40.0, "40 families")),
+        ],
+        &[],
+    );
+    let full_file = tmp.path().join("full.json");
+    std::fs::write(&full_file, serde_json::to_string(&full).unwrap()).unwrap();
+    let refused = sign(&full_file, "cto");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("security.webhooks.restricted") && stderr.contains("no waiver"),
+        "{stderr}"
+    );
+    // A token is a machine's: never a sign-off.
+    let (status, body) = c.call(
+        1,
+        "POST",
+        "/api/v1/certify/sign-offs",
+        Some(json!({"sha256": full.sha256, "role": "cto"})),
+    );
+    assert_eq!(status, 403, "{body}");
+
+    let waived = c.cli(
+        1,
+        &[
+            "certify",
+            "waive",
+            "security.webhooks.restricted",
+            "--reason",
+            "restriction lands with issue 16",
+            "--for",
+            "1h",
+        ],
+    );
+    assert!(
+        waived.status.success(),
+        "{}",
+        String::from_utf8_lossy(&waived.stderr)
+    );
+    let signed = sign(&full_file, "cto");
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    // One sign-off per role (and per person).
+    let again = sign(&full_file, "ceo");
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already exists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let status_text = c.cli_ok(&["certify", "status"]);
+    assert!(
+        status_text.contains("signed as cto by user:ana")
+            && status_text.contains("sign-offs missing: engineering-manager, vp-engineering, ceo"),
+        "{status_text}"
+    );
+    // The report shows as waived, never as passed, when certify reads the
+    // cluster's waivers; and a waiver lapses.
+    let short = c.cli(
+        1,
+        &[
+            "certify",
+            "waive",
+            "operations.health",
+            "--reason",
+            "node 3 is being replaced",
+            "--for",
+            "1s",
+        ],
+    );
+    assert!(short.status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, s) = c.call(1, "GET", "/api/v1/certify", None);
+        if s["lapsed"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x == "operations.health"))
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never lapsed: {s}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // The audit log names who waived and signed.
+    let (_, audit) = c.call(1, "GET", "/api/v1/audit", None);
+    let text = audit.to_string();
+    assert!(
+        text.contains("PUT /api/v1/certify/waivers/security.webhooks.restricted")
+            && text.contains("POST /api/v1/certify/sign-offs")
+            && text.contains("user:ana"),
+        "{text}"
+    );
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn verdict<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not in {report}"))
+}
+
+fn dwcp_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dwcp"));
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("cannot run the dwcp binary")
 }

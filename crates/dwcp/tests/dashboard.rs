@@ -146,6 +146,7 @@ fn signs_in_with_totp_and_sees_the_request_rate_rise() {
         "capacity",
         "costs",
         "audit",
+        "certification",
     ] {
         browser.goto(&format!("{base}/{page}"));
         browser.wait_for(
@@ -154,6 +155,50 @@ fn signs_in_with_totp_and_sees_the_request_rate_rise() {
             page,
         );
     }
+    // The Certification page shows the latest recorded report: its score,
+    // each criterion's verdict and measurement, and the sign-offs missing.
+    let report = certify::Report::new(
+        "http://dashboard-test",
+        false,
+        unix_now() * 1000,
+        1,
+        "0.1.0",
+        &[(
+            certify::Criterion {
+                id: "operations.health".into(),
+                category: certify::Category::Operations,
+                description: "Members whose health does not answer 200".into(),
+                threshold: certify::Threshold::at_most(0.0, "nodes"),
+                remediation: "Start the node.".into(),
+                controls: vec![],
+            },
+            certify::Measurement::of(1.0, "2 of 3 members answered 200"),
+        )],
+        &[],
+    );
+    let (status, body) = c.call(
+        1,
+        "POST",
+        "/api/v1/certify/reports",
+        Some(serde_json::to_value(&report).unwrap()),
+    );
+    assert_eq!(status, 201, "{body}");
+    browser.goto(&format!("{base}/certification"));
+    let shown = browser.wait_for(
+        "return document.getElementById('certify-criteria').innerText",
+        |v| {
+            v.as_str().is_some_and(|t| {
+                t.contains("operations.health") && t.contains("fail") && t.contains("1 nodes")
+            })
+        },
+        "the report's criterion on the Certification page",
+    );
+    let summary = browser.script("return document.getElementById('certify-summary').innerText");
+    let summary = summary.as_str().unwrap_or_default();
+    assert!(
+        summary.contains(&report.sha256) && summary.contains("missing") && summary.contains("cto"),
+        "{summary} / {shown}"
+    );
     // Signing out ends the session: the dashboard asks to sign in again.
     browser.click("#logout");
     browser.wait_for(

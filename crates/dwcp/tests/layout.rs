@@ -33,7 +33,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // What runs on a node, and the simulator.
     ("node", &["sandbox", "state", "cluster", "rng"]),
     // `ops` shows nodes' health by the scheduler's own (pure) liveness
-    // judgement, and serves the autopilot's findings and forecasts.
+    // judgement, serves the autopilot's findings and forecasts, and
+    // checks and shows certification reports (`certify`'s schema).
     (
         "ops",
         &[
@@ -43,6 +44,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "planet",
             "scheduler",
             "autopilot",
+            "certify",
         ],
     ),
     (

@@ -274,6 +274,11 @@ pub enum Command {
     /// The autopilot's acting (issue 20): its switches, policy,
     /// decisions, approvals and actions ([`crate::act::book::ActBook::step`]).
     Act { act: crate::act::book::ActCommand },
+    /// Certification records (issue 17): waivers, reports, go-live
+    /// sign-offs and the policy ([`crate::certification`]).
+    Certify {
+        certify: crate::certification::CertifyCommand,
+    },
     /// Sets a register to `new` (or deletes it when `None`) only if it
     /// currently holds `expected` (`None`: absent).
     CompareAndSwap {

@@ -26,6 +26,7 @@
 
 pub mod act;
 pub mod autopilot;
+pub mod certification;
 pub mod claims;
 mod command;
 mod digest;

@@ -14,6 +14,7 @@ use crate::model::{
 };
 
 mod autopilot;
+mod certification;
 mod incidents;
 mod restore;
 pub use restore::IDENTITY_REGISTERS;
@@ -74,6 +75,9 @@ pub enum Record {
     /// The autopilot's acting, keyed `controls`, `policy`, `ledger`,
     /// `decision/ID`, `approval/ID` or `node/NAME`.
     Act,
+    /// Certification, keyed `waiver/CRITERION`, `report/SHA256`,
+    /// `sign_off/SHA256/ROLE` or `policy`.
+    Certification,
 }
 
 /// One record created, replaced or deleted.
@@ -185,6 +189,9 @@ pub struct State {
     /// approvals, node schedules.
     #[serde(default)]
     acts: crate::act::book::ActBook,
+    /// Certification: waivers, recorded reports, sign-offs, the policy.
+    #[serde(default)]
+    certification: certification::Certification,
     /// Recent events, oldest first; not part of snapshots.
     #[serde(skip)]
     history: VecDeque<Event>,
@@ -761,6 +768,7 @@ impl State {
             | Command::ResolveIncident { .. }
             | Command::NoteIncident { .. } => self.plan_ops(command),
             Command::RecordAutopilot { update } => self.plan_autopilot(update),
+            Command::Certify { certify } => self.plan_certify(certify),
             Command::Act { act } => {
                 let (_, stepped) = self.acts.step(act)?;
                 Ok((
@@ -1007,6 +1015,7 @@ impl State {
             | Command::ResolveIncident { .. }
             | Command::NoteIncident { .. } => self.commit_ops(command, revision),
             Command::RecordAutopilot { update } => self.commit_autopilot(update, revision),
+            Command::Certify { certify } => self.commit_certify(certify, revision),
             Command::Act { act } => {
                 // Planned on this very state: it cannot be refused now.
                 if let Ok((book, _)) = self.acts.step(act) {

@@ -410,7 +410,7 @@ pub const CATALOG: &[Def] = &[
     def(
         "reliability.quorum.leader",
         Reliability,
-        "A leader is elected and every voter agrees on it",
+        "A leader is elected and every member answers, naming it",
         AtLeast,
         1.0,
         "leaders",
@@ -578,11 +578,11 @@ pub const CATALOG: &[Def] = &[
     def(
         "operations.health",
         Operations,
-        "Nodes whose /api/v1/health answers 200",
-        AtLeast,
-        1.0,
+        "Members whose /api/v1/health does not answer 200 (of every member the cluster lists)",
+        AtMost,
+        0.0,
         "nodes",
-        "Start the node; check its log.",
+        "Start the node (or remove it: dwcp cluster remove); check its log.",
         MONITORING,
     ),
     def(

@@ -51,12 +51,29 @@ impl Conn {
         token: Option<&str>,
         body: Option<(&'static str, Bytes)>,
     ) -> Result<Answer> {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| (AUTHORIZATION.as_str(), b))
+            .into_iter()
+            .collect();
+        self.send_headers(method, path, &headers, body).await
+    }
+
+    /// Sends one request with these headers and reads the whole answer.
+    pub async fn send_headers(
+        &mut self,
+        method: &Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&'static str, Bytes)>,
+    ) -> Result<Answer> {
         let mut request = Request::builder()
             .method(method.clone())
             .uri(path)
             .header(HOST, self.addr.to_string());
-        if let Some(token) = token {
-            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let body = match body {
             Some((content_type, bytes)) => {

@@ -9,6 +9,7 @@
 pub mod catalog;
 mod http;
 mod probes;
+mod store;
 mod tls;
 
 use std::net::SocketAddr;
@@ -36,7 +37,7 @@ use probes::{Found, Target};
 #[derive(clap::Args)]
 #[command(
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  dwcp certify --quick\n  dwcp certify --json --out report.json --html report.html\n  dwcp certify --api http://10.0.0.5:7070 --token $ADMIN --waivers waivers.json\n  dwcp certify list\n  dwcp certify diff old.json new.json"
+    after_help = "Examples:\n  dwcp certify --quick\n  dwcp certify --json --out report.json --html report.html\n  dwcp certify --api http://10.0.0.5:7070 --token $ADMIN --waivers waivers.json\n  dwcp certify list\n  dwcp certify diff old.json new.json\n  dwcp certify waive security.webhooks.restricted --reason 'fix lands 12-14' --for 7d\n  dwcp certify sign-off report.json --role cto --user ana --totp 123456\n  dwcp certify status"
 )]
 pub struct CertifyArgs {
     #[command(subcommand)]
@@ -69,6 +70,24 @@ pub struct CertifyArgs {
     /// for plain-text tokens and loose modes.
     #[arg(long, value_name = "DIR")]
     data_dir: Vec<PathBuf>,
+    /// Only the criteria whose id starts with PREFIX (repeatable), and
+    /// only the probes that measure them: a partial report, e.g. for one
+    /// category (`--only security.`) or a check in CI.
+    #[arg(long, value_name = "PREFIX")]
+    only: Vec<String>,
+}
+
+impl CertifyArgs {
+    /// Whether the criterion `id` is in this run.
+    fn wants(&self, id: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|p| id.starts_with(p.as_str())))
+            && (!self.quick || catalog::CATALOG.iter().any(|d| d.id == id && d.quick))
+    }
+
+    /// Whether any of the criteria a probe measures is in this run.
+    fn wants_any(&self, ids: &[&str]) -> bool {
+        ids.iter().any(|id| self.wants(id))
+    }
 }
 
 #[derive(clap::Subcommand)]
@@ -76,11 +95,34 @@ enum CertifyCommand {
     /// Every criterion: id, category, threshold, controls.
     List,
     /// What changed between two reports (each checked against its sha256).
-    Diff { a: PathBuf, b: PathBuf },
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+    },
+    Waive(store::WaiveArgs),
+    Unwaive(store::UnwaiveArgs),
+    Waivers(store::WaiversArgs),
+    Record(store::RecordArgs),
+    SignOff(store::SignOffArgs),
+    Status(store::StatusArgs),
 }
 
-pub fn run(args: CertifyArgs) -> Result<()> {
-    match &args.command {
+/// Refuses an id the catalog does not have.
+fn check_criterion(id: &str) -> Result<()> {
+    if !catalog::CATALOG.iter().any(|d| d.id == id) {
+        anyhow::bail!("criterion `{id}` does not exist (dwcp certify list)");
+    }
+    Ok(())
+}
+
+pub fn run(mut args: CertifyArgs) -> Result<()> {
+    match args.command.take() {
+        Some(CertifyCommand::Waive(a)) => return store::waive(a),
+        Some(CertifyCommand::Unwaive(a)) => return store::unwaive(a),
+        Some(CertifyCommand::Waivers(a)) => return store::waivers(a),
+        Some(CertifyCommand::Record(a)) => return store::record(a),
+        Some(CertifyCommand::SignOff(a)) => return store::sign_off(a),
+        Some(CertifyCommand::Status(a)) => return store::status(a),
         Some(CertifyCommand::List) => {
             print!("{}", list());
             return Ok(());
@@ -90,7 +132,7 @@ pub fn run(args: CertifyArgs) -> Result<()> {
                 let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
                 Report::parse(&bytes).with_context(|| format!("{}", p.display()))
             };
-            for line in certify::diff(&read(a)?, &read(b)?) {
+            for line in certify::diff(&read(&a)?, &read(&b)?) {
                 println!("{line}");
             }
             return Ok(());
@@ -103,13 +145,17 @@ pub fn run(args: CertifyArgs) -> Result<()> {
         None => Vec::new(),
     };
     for w in &waivers {
-        if !catalog::CATALOG.iter().any(|d| d.id == w.criterion) {
-            anyhow::bail!(
-                "--waivers: criterion `{}` does not exist (dwcp certify list)",
-                w.criterion
-            );
+        check_criterion(&w.criterion).context("--waivers")?;
+    }
+    for prefix in &args.only {
+        if !catalog::CATALOG
+            .iter()
+            .any(|d| d.id.starts_with(prefix.as_str()))
+        {
+            anyhow::bail!("--only `{prefix}` names no criterion (dwcp certify list)");
         }
     }
+    let mut waivers = waivers;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -117,10 +163,31 @@ pub fn run(args: CertifyArgs) -> Result<()> {
         .context("starting the async runtime")?;
     let started_unix_ms = cluster::unix_now_ms();
     let started = Instant::now();
+    // A cluster's own waivers (dwcp certify waive) count beside the file's.
+    let store_client = match &args.api {
+        Some(url) => Some(crate::cli::client::Client::new(
+            &crate::cli::client::ApiArgs {
+                api: url.clone(),
+                token: args.token.clone(),
+                ca_file: None,
+            },
+        )?),
+        None => None,
+    };
+    if let Some(client) = &store_client {
+        let listed: Value = runtime
+            .block_on(client.get("/certify/waivers"))
+            .context("reading the cluster's waivers (GET /api/v1/certify/waivers)")?;
+        for w in listed["waivers"].as_array().into_iter().flatten() {
+            if let Ok(w) = serde_json::from_value::<Waiver>(w.clone()) {
+                waivers.push(w);
+            }
+        }
+    }
     let (target, found) = runtime.block_on(measure(&args))?;
     let measured: Vec<(certify::Criterion, Measurement)> = catalog::CATALOG
         .iter()
-        .filter(|d| d.quick || !args.quick)
+        .filter(|d| args.wants(d.id))
         .map(|d| {
             let m = found
                 .get(d.id)
@@ -137,8 +204,18 @@ pub fn run(args: CertifyArgs) -> Result<()> {
         env!("CARGO_PKG_VERSION"),
         &measured,
         &waivers,
-    );
+    )
+    .limited_to(args.only.clone());
     let json = serde_json::to_string(&report)?;
+    if let Some(client) = &store_client {
+        match runtime.block_on(store::record_report(
+            client,
+            &serde_json::to_value(&report)?,
+        )) {
+            Ok(sha) => eprintln!("[certify] recorded report {sha} in the cluster as its latest"),
+            Err(e) => eprintln!("[certify] could not record the report in the cluster: {e:#}"),
+        }
+    }
     if let Some(out) = &args.out {
         std::fs::write(out, &json).with_context(|| format!("writing {}", out.display()))?;
     }
@@ -324,26 +401,90 @@ async fn measure(args: &CertifyArgs) -> Result<(String, Found)> {
             }
         };
     }
-    step!("API latency", probes::api_latency(&target, &mut found));
-    step!("the gateway", probes::gateway(&target, &mut found));
-    step!("routes", probes::routes(&target, &mut found));
-    step!("records", probes::cluster_and_records(&target, &mut found));
-    step!(
-        "linearizability",
-        probes::linearizability(&target, &mut found)
-    );
-    step!("webhooks", probes::webhooks(&target, &region, &mut found));
-    step!("peer port", probes::peer_port(&target, &mut found));
-    step!("artifacts", probes::artifacts(&target, &mut found));
-    step!("event streams", probes::streams(&target, &mut found));
-    step!("guests", probes::guests(&target, &region, &mut found));
-    step!(
-        "backup drill",
-        backup_drill(&target, &tmp, &key, &key_file, &mut found)
-    );
-    if !args.quick {
+    // Each probe runs when a criterion it measures is in this run.
+    if args.wants_any(&ids_with(&[
+        "performance.commit.",
+        "performance.read.",
+        "performance.api.",
+        "scalability.api.",
+    ])) {
+        step!("API latency", probes::api_latency(&target, &mut found));
+    }
+    if args.wants_any(&ids_with(&["performance.gateway."])) {
+        step!("the gateway", probes::gateway(&target, &mut found));
+    }
+    if args.wants_any(&ids_with(&[
+        "security.routes.",
+        "security.tokens.",
+        "security.login.",
+        "operations.openapi",
+        "compliance.audit.",
+    ])) {
+        step!("routes", probes::routes(&target, &mut found));
+    }
+    if args.wants_any(&ids_with(&[
+        "reliability.quorum.",
+        "operations.health",
+        "operations.clocks.",
+        "operations.metrics",
+        "operations.dashboard",
+        "operations.nodes.",
+        "operations.slos.",
+        "operations.alerts.",
+        "operations.incidents.",
+        "scalability.capacity.",
+        "compliance.access.",
+        "reliability.backup.scheduled",
+    ])) {
+        step!("records", probes::cluster_and_records(&target, &mut found));
+    }
+    if args.wants_any(&ids_with(&["reliability.cas.", "reliability.reads."])) {
+        step!(
+            "linearizability",
+            probes::linearizability(&target, &mut found)
+        );
+    }
+    if args.wants("security.webhooks.restricted") {
+        step!("webhooks", probes::webhooks(&target, &region, &mut found));
+    }
+    if args.wants_any(&ids_with(&["security.peer."])) {
+        step!("peer port", probes::peer_port(&target, &mut found));
+    }
+    if args.wants_any(&ids_with(&["security.artifact.", "performance.upload."])) {
+        step!("artifacts", probes::artifacts(&target, &mut found));
+    }
+    if args.wants("scalability.events.streams") {
+        step!("event streams", probes::streams(&target, &mut found));
+    }
+    if args.wants_any(&ids_with(&[
+        "performance.deploy.",
+        "security.guest.",
+        "security.gateway.",
+        "compliance.change.",
+    ])) {
+        step!("guests", probes::guests(&target, &region, &mut found));
+    }
+    if args.wants_any(&ids_with(&[
+        "security.backup.",
+        "reliability.backup.rto",
+        "reliability.backup.rpo",
+        "reliability.backup.mismatches",
+    ])) {
+        step!(
+            "backup drill",
+            backup_drill(&target, &tmp, &key, &key_file, &mut found)
+        );
+    }
+    if args.wants_any(&ids_with(&["security.data_dir."])) {
         probes::data_dirs(&target, &mut found);
+    }
+    if args.wants("scalability.scheduler.placements") {
         step!("scheduler", scheduler(&mut found));
+    }
+    if args.wants_any(&ids_with(&[
+        "reliability.failover.",
+        "reliability.follower.",
+    ])) {
         match scratch.as_mut() {
             Some(c) => step!("failover", kills(c, &target, &mut found)),
             None => {
@@ -377,6 +518,15 @@ async fn measure(args: &CertifyArgs) -> Result<(String, Found)> {
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok((name, found))
+}
+
+/// The catalog's ids that start with one of `prefixes`.
+fn ids_with(prefixes: &[&str]) -> Vec<&'static str> {
+    catalog::CATALOG
+        .iter()
+        .map(|d| d.id)
+        .filter(|id| prefixes.iter().any(|p| id.starts_with(p)))
+        .collect()
 }
 
 async fn probe_json(t: &Target, path: &str) -> Result<Value> {

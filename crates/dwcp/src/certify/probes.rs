@@ -526,24 +526,59 @@ pub async fn guests(t: &Target, region: &str, found: &mut Found) -> Result<()> {
             "dwcp-certify.{}",
             state::digest_of(format!("certify-secret-{}", t.run).as_bytes())
         );
-        let (_, _, body) = wait_gateway(
+        wait_gateway(
             gw,
             &format!("/{name}"),
-            Some(&secret),
+            None,
             |s, _| s == 200,
             Duration::from_secs(120),
         )
         .await?;
-        let leaked = body.windows(secret.len()).any(|w| w == secret.as_bytes());
+        // The dashboard's session cookie and CSRF header too, beside a
+        // cookie of the site's own that must pass.
+        let session = format!("certify-session-{}", t.run);
+        let csrf = format!("certify-csrf-{}", t.run);
+        let bearer = format!("Bearer {secret}");
+        let cookie = format!(
+            "{}={session}; theme=certify-{}",
+            cluster::credentials::SESSION_COOKIE,
+            t.run
+        );
+        let a = http::Conn::open(gw)
+            .await?
+            .send_headers(
+                &Method::GET,
+                &format!("/{name}"),
+                &[
+                    ("authorization", bearer.as_str()),
+                    ("cookie", cookie.as_str()),
+                    ("x-csrf-token", csrf.as_str()),
+                ],
+                None,
+            )
+            .await?;
+        anyhow::ensure!(a.status == 200, "the env guest answered {}", a.status);
+        let seen = |text: &str| a.body.windows(text.len()).any(|w| w == text.as_bytes());
+        let own = format!("theme=certify-{}", t.run);
+        anyhow::ensure!(
+            seen(&own),
+            "the env guest does not print the request's cookies (HTTP_COOKIE): the probe cannot tell"
+        );
+        let leaked: Vec<&str> = [
+            ("the Authorization bearer token", secret.as_str()),
+            ("the session cookie", session.as_str()),
+            ("the CSRF header", csrf.as_str()),
+        ]
+        .into_iter()
+        .filter(|(_, text)| seen(text))
+        .map(|(what, _)| what)
+        .collect();
         anyhow::Ok(Measurement::of(
-            f64::from(u8::from(leaked)),
-            if leaked {
-                "a guest printing its environment saw the request's Authorization bearer token"
-                    .to_string()
-            } else {
-                "a guest printing its environment did not see the request's Authorization token"
-                    .to_string()
-            },
+            leaked.len() as f64,
+            format!(
+                "a guest printing its environment, sent a DWCP token, the dashboard's session cookie and CSRF header (and a cookie of its own, which it saw); it saw: {}",
+                if leaked.is_empty() { "none of DWCP's".to_string() } else { leaked.join(", ") }
+            ),
         ))
     }
     .await
@@ -819,13 +854,16 @@ pub async fn cluster_and_records(t: &Target, found: &mut Found) -> Result<()> {
         Measurement::of(max_lag as f64, "the leader's view (GET /api/v1/cluster)"),
     );
     let mut leaders = BTreeSet::new();
-    let (mut healthy, mut skew_ms) = (0, 0.0f64);
+    let (mut healthy, mut skew_ms) = (0usize, 0.0f64);
     for api in &t.apis {
-        if let Ok(a) = http::once(*api, &Method::GET, "/api/v1/cluster", Some(&t.admin), None).await
-            && let Ok(v) = serde_json::from_slice::<Value>(&a.body)
-        {
-            leaders.insert(v["leader"].to_string());
-        }
+        match http::once(*api, &Method::GET, "/api/v1/cluster", Some(&t.admin), None).await {
+            Ok(a) => match serde_json::from_slice::<Value>(&a.body) {
+                Ok(v) => leaders.insert(v["leader"].to_string()),
+                Err(_) => leaders.insert(format!("no answer from {api}")),
+            },
+            // A member that does not answer does not agree.
+            Err(_) => leaders.insert(format!("no answer from {api}")),
+        };
         let before = std::time::SystemTime::now();
         if let Ok(a) = http::once(*api, &Method::GET, "/api/v1/health", None, None).await {
             if a.status == 200 {
@@ -852,7 +890,10 @@ pub async fn cluster_and_records(t: &Target, found: &mut Found) -> Result<()> {
     );
     found.insert(
         "operations.health",
-        Measurement::of(f64::from(healthy), format!("of {} nodes", t.apis.len())),
+        Measurement::of(
+            (t.apis.len() - healthy) as f64,
+            format!("{healthy} of {} members answered 200", t.apis.len()),
+        ),
     );
     found.insert(
         "operations.clocks.skew",

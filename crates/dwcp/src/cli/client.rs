@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
@@ -277,11 +277,21 @@ pub struct ListArgs {
     pub api: ApiArgs,
 }
 
+/// A user's session: the cookie (`name=value`) and its CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+    mfa: bool,
+}
+
 /// The API client: where it is and who we are.
 #[derive(Clone)]
 pub struct Client {
     endpoint: Endpoint,
+    /// The bearer token; empty for a user's session or no credential.
     token: String,
+    /// A user's session (`dwcp certify sign-off`): sent instead of a token.
+    session: Option<Session>,
     /// For an https:// API: TLS 1.3 trusting the CA of `--ca-file`.
     tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
@@ -316,8 +326,60 @@ impl Client {
         Ok(Client {
             endpoint,
             token,
+            session: None,
             tls,
         })
+    }
+
+    /// Logs user `user` in (`POST /session`, with a TOTP code when they
+    /// have one) and returns a client that acts in that session: the
+    /// session cookie and its CSRF token instead of a bearer token.
+    pub async fn login(
+        args: &ApiArgs,
+        user: &str,
+        password: &str,
+        totp: Option<&str>,
+    ) -> Result<Client, ClientError> {
+        let mut client = Client::new(&ApiArgs {
+            token: Some("-".into()),
+            ..args.clone()
+        })?;
+        client.token = String::new();
+        let body = serde_json::json!({ "user": user, "password": password, "totp": totp });
+        let body = Body {
+            content_type: "application/json",
+            bytes: serde_json::to_vec(&body)
+                .expect("a JSON value serializes")
+                .into(),
+        };
+        let (answer, cookie) = client
+            .send_full(Method::POST, "/session", Some(body), REQUEST_TIMEOUT)
+            .await?;
+        #[derive(serde::Deserialize)]
+        struct LoggedIn {
+            csrf: Option<String>,
+            mfa: bool,
+        }
+        let logged: LoggedIn = client.decode(Method::POST, "/session", &answer)?;
+        let (Some(cookie), Some(csrf)) = (cookie, logged.csrf) else {
+            return Err(ClientError::Decode {
+                url: client.endpoint.to_string(),
+                method: Method::POST,
+                path: format!("{PREFIX}/session"),
+                reason: "the login answered no session cookie or CSRF token".into(),
+            });
+        };
+        client.session = Some(Session {
+            cookie,
+            csrf,
+            mfa: logged.mfa,
+        });
+        Ok(client)
+    }
+
+    /// Whether this client's session passed TOTP (`false` for tokens).
+    pub fn session_mfa(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.mfa)
     }
 
     /// GETs `path` (under `/api/v1`) and decodes its JSON.
@@ -376,6 +438,24 @@ impl Client {
         body: &B,
     ) -> Result<T, ClientError> {
         self.json_call(Method::PUT, path, body).await
+    }
+
+    /// Sends `body` as JSON with `method`; the answer's body (a 204 has
+    /// none) is ignored.
+    pub async fn call<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<(), ClientError> {
+        let bytes = serde_json::to_vec(body).expect("request bodies serialize");
+        let body = Body {
+            content_type: "application/json",
+            bytes: bytes.into(),
+        };
+        self.send(method, path, Some(body), REQUEST_TIMEOUT)
+            .await
+            .map(drop)
     }
 
     /// DELETEs `path`; the answer's body, if any, is ignored.
@@ -459,6 +539,19 @@ impl Client {
         body: Option<Body>,
         deadline: Duration,
     ) -> Result<Bytes, ClientError> {
+        self.send_full(method, path, body, deadline)
+            .await
+            .map(|(bytes, _)| bytes)
+    }
+
+    /// [`Client::send`], with the session cookie the answer set, if any.
+    async fn send_full(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+        deadline: Duration,
+    ) -> Result<(Bytes, Option<String>), ClientError> {
         let full_path = format!("{PREFIX}{path}");
         let call = self.exchange(method.clone(), &full_path, body);
         match tokio::time::timeout(deadline, call).await {
@@ -477,7 +570,7 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<Body>,
-    ) -> Result<Bytes, ClientError> {
+    ) -> Result<(Bytes, Option<String>), ClientError> {
         let url = self.endpoint.to_string();
         let connect = TcpStream::connect((self.endpoint.connect_host(), self.endpoint.port));
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
@@ -532,7 +625,7 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<Body>,
-    ) -> Result<Bytes, ClientError>
+    ) -> Result<(Bytes, Option<String>), ClientError>
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
@@ -554,8 +647,14 @@ impl Client {
             .method(method.clone())
             .uri(path)
             .header(HOST, self.endpoint.authority())
-            .header(AUTHORIZATION, format!("Bearer {}", self.token))
             .header("accept", "application/json");
+        if let Some(session) = &self.session {
+            request = request
+                .header(COOKIE, &session.cookie)
+                .header("x-csrf-token", &session.csrf);
+        } else if !self.token.is_empty() {
+            request = request.header(AUTHORIZATION, format!("Bearer {}", self.token));
+        }
         let payload = match body {
             Some(body) => {
                 request = request.header(CONTENT_TYPE, body.content_type);
@@ -573,6 +672,13 @@ impl Client {
             })?;
         let response = sender.send_request(request).await.map_err(http_err)?;
         let status = response.status();
+        // `name=value` of the session cookie a login sets.
+        let cookie = response
+            .headers()
+            .get(SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string);
         let bytes = Limited::new(response.into_body(), MAX_RESPONSE)
             .collect()
             .await
@@ -586,7 +692,7 @@ impl Client {
         drop(sender);
         driver.abort();
         if status.is_success() {
-            Ok(bytes)
+            Ok((bytes, cookie))
         } else {
             Err(ApiError::from_response(status, &bytes).into())
         }

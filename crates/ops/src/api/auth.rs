@@ -315,6 +315,9 @@ fn needs_mfa(route: RouteId, verb: Verb) -> bool {
             | R::User
             | R::UserTotpEnrollment
             | R::FailoverApprove
+            | R::CertifyWaiver
+            | R::CertifySignOffs
+            | R::CertifyPolicy
     ) || (route == R::Users && verb != Verb::Get)
         || matches!(route, R::UserTotp | R::UserTotpConfirm)
 }
@@ -524,6 +527,10 @@ pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiEr
                 | R::Prices
                 | R::TestClock
                 | R::FailoverApprove
+                | R::CertifyReports
+                | R::CertifyWaiver
+                | R::CertifySignOffs
+                | R::CertifyPolicy
         ),
     };
     if allowed {

@@ -19,6 +19,7 @@ mod audit;
 mod auth;
 mod autopilot;
 mod backup;
+pub(crate) mod certify;
 pub(crate) use auth::Caller;
 mod blobs;
 mod body;
@@ -486,6 +487,15 @@ async fn dispatch<P: ControlPlane>(
             autopilot::forecast(plane, Some((p0, p1)), req.uri().query()).await
         }
         (RouteId::RouteConflicts, Verb::Get) => apps::conflicts(plane, caller).await,
+        (RouteId::Certify, Verb::Get) => certify::status(plane).await,
+        (RouteId::CertifyReports, Verb::Get) => certify::reports(plane).await,
+        (RouteId::CertifyReports, Verb::Post) => certify::record(plane, who, req).await,
+        (RouteId::CertifyReport, Verb::Get) => certify::report(plane, p0).await,
+        (RouteId::CertifyWaivers, Verb::Get) => certify::waivers(plane).await,
+        (RouteId::CertifyWaiver, Verb::Put) => certify::waive(plane, p0, who, req).await,
+        (RouteId::CertifyWaiver, Verb::Delete) => certify::unwaive(plane, p0).await,
+        (RouteId::CertifySignOffs, Verb::Post) => certify::sign_off(plane, caller, req).await,
+        (RouteId::CertifyPolicy, Verb::Put) => certify::set_policy(plane, req).await,
         // The table and this match list the same pairs (tests/api.rs calls
         // every pair with an admin token and never gets 405).
         _ => Err(not_allowed()),

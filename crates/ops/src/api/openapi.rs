@@ -13,6 +13,9 @@ mod auth;
 // Backups: their paths and schemas, merged in below.
 #[path = "openapi_backup.rs"]
 mod backup;
+// Certification (waivers, reports, sign-offs): merged in below.
+#[path = "openapi_certify.rs"]
+mod certify;
 // The autopilot's paths and schemas, merged in below.
 #[path = "openapi_autopilot.rs"]
 mod autopilot;
@@ -1282,6 +1285,7 @@ pub(crate) fn document() -> Value {
     auth::merge(&mut doc);
     backup::merge(&mut doc);
     autopilot::merge(&mut doc);
+    certify::merge(&mut doc);
     harden(&mut doc);
     doc
 }

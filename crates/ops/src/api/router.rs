@@ -106,6 +106,13 @@ pub(crate) enum RouteId {
     TenantAutopilotCauses,
     AppAutopilotForecast,
     RouteConflicts,
+    Certify,
+    CertifyReports,
+    CertifyReport,
+    CertifyWaivers,
+    CertifyWaiver,
+    CertifySignOffs,
+    CertifyPolicy,
 }
 
 /// One path template and what it answers.
@@ -292,6 +299,17 @@ pub(crate) const TABLE: &[Entry] = &[
         &[Get],
     ),
     entry(RouteId::RouteConflicts, "/route-conflicts", &[Get]),
+    entry(RouteId::Certify, "/certify", &[Get]),
+    entry(RouteId::CertifyReports, "/certify/reports", &[Get, Post]),
+    entry(RouteId::CertifyReport, "/certify/reports/{sha256}", &[Get]),
+    entry(RouteId::CertifyWaivers, "/certify/waivers", &[Get]),
+    entry(
+        RouteId::CertifyWaiver,
+        "/certify/waivers/{criterion}",
+        &[Put, Delete],
+    ),
+    entry(RouteId::CertifySignOffs, "/certify/sign-offs", &[Post]),
+    entry(RouteId::CertifyPolicy, "/certify/policy", &[Put]),
 ];
 
 /// A path matched against the table, with its captured segments in order.

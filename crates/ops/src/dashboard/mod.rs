@@ -1,6 +1,6 @@
 //! The web dashboard (the ops center's pages), served by every node's API
 //! server next to `/api/v1`: overview, apps, rollouts, nodes, incidents,
-//! SLOs, capacity, costs and the audit log.
+//! SLOs, capacity, costs, the audit log and certification.
 //!
 //! Pages are HTML rendered on the server ([`pages`]), charts SVG drawn on
 //! the server ([`chart`]); the one small script (`assets/dashboard.js`)
@@ -13,6 +13,7 @@
 //! one they send the browser to `/login`. The data is the cluster's, the
 //! same for every signed-in user.
 
+pub(crate) mod certification;
 pub(crate) mod chart;
 pub(crate) mod feed;
 pub(crate) mod history;
@@ -44,10 +45,11 @@ pub enum Page {
     Capacity,
     Costs,
     Audit,
+    Certification,
 }
 
 impl Page {
-    pub const ALL: [Page; 9] = [
+    pub const ALL: [Page; 10] = [
         Page::Overview,
         Page::Apps,
         Page::Rollouts,
@@ -57,6 +59,7 @@ impl Page {
         Page::Capacity,
         Page::Costs,
         Page::Audit,
+        Page::Certification,
     ];
 
     /// The name `?page=` takes.
@@ -71,6 +74,7 @@ impl Page {
             Page::Capacity => "capacity",
             Page::Costs => "costs",
             Page::Audit => "audit",
+            Page::Certification => "certification",
         }
     }
 
@@ -85,6 +89,7 @@ impl Page {
             Page::Capacity => "Capacity",
             Page::Costs => "Costs",
             Page::Audit => "Audit log",
+            Page::Certification => "Certification",
         }
     }
 
@@ -99,6 +104,7 @@ impl Page {
             Page::Capacity => "/capacity",
             Page::Costs => "/costs",
             Page::Audit => "/audit",
+            Page::Certification => "/certification",
         }
     }
 

@@ -46,6 +46,7 @@ pub fn parts(page: Page, view: &View) -> Vec<(&'static str, String)> {
         Page::Capacity => vec![("capacity", capacity_tables(view))],
         Page::Costs => vec![("costs", cost_tables(view))],
         Page::Audit => vec![("audit", audit(view))],
+        Page::Certification => super::certification::parts(view.state, view.now_ms),
     }
 }
 

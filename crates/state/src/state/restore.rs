@@ -14,6 +14,9 @@
 //! - TOTP enrolments are cleared (their secrets were sealed under a key
 //!   derived from the old cluster's secrets, which a backup never holds)
 //!   and sessions are ended: users sign in again and re-enrol;
+//! - certification (reports, waivers, sign-offs, the go-live policy) is
+//!   cleared: it judged the backed-up cluster, not this one — certify
+//!   the restored cluster again;
 //! - the revision continues after both the backup's and this state's, and
 //!   the event history starts afresh (a watcher reads the state again).
 //!
@@ -81,6 +84,7 @@ impl State {
             user.totp_confirmed = false;
         }
         restored.sessions.clear();
+        restored.forget_certification();
         let revision = Revision(self.revision.0.max(backup.revision.0) + 1);
         restored.revision = revision;
         restored.audit.push_back(AuditEntry {

@@ -1,0 +1,177 @@
+//! Certification in the state machine: waivers lapse, a sign-off is
+//! refused for a stale, partial or failing report, and recorded once per
+//! role and person.
+
+use state::certification::{CertifyCommand, GoLivePolicy, MAX_REPORTS};
+use state::{Command, Rejection, State};
+
+const HOUR_MS: u64 = 3_600_000;
+
+fn sha(n: u8) -> String {
+    format!("{n:02x}").repeat(32)
+}
+
+fn apply(state: &mut State, c: CertifyCommand) -> Result<state::Outcome, Rejection> {
+    state.apply(&Command::Certify { certify: c })
+}
+
+fn record(state: &mut State, n: u8, partial: bool, started: u64, not_passed: &[&str]) {
+    apply(
+        state,
+        CertifyCommand::RecordReport {
+            sha256: sha(n),
+            target: "http://10.0.0.5:7070".into(),
+            partial,
+            started_unix_ms: started,
+            not_passed: not_passed.iter().map(|s| s.to_string()).collect(),
+            by: "admin".into(),
+            now_unix_ms: started + 1000,
+            json: "{}".into(),
+        },
+    )
+    .unwrap();
+}
+
+fn sign(
+    state: &mut State,
+    n: u8,
+    role: &str,
+    by: &str,
+    now: u64,
+) -> Result<state::Outcome, Rejection> {
+    apply(
+        state,
+        CertifyCommand::SignOff {
+            sha256: sha(n),
+            role: role.into(),
+            by: by.into(),
+            now_unix_ms: now,
+        },
+    )
+}
+
+fn waive(state: &mut State, id: &str, now: u64, until: u64) -> Result<state::Outcome, Rejection> {
+    apply(
+        state,
+        CertifyCommand::PutWaiver {
+            criterion: id.into(),
+            reason: "the webhook fix lands next week".into(),
+            by: "user:ana".into(),
+            expires_unix_ms: until,
+            now_unix_ms: now,
+        },
+    )
+}
+
+#[test]
+fn a_failing_report_is_signed_only_while_its_failures_are_waived() {
+    let mut s = State::default();
+    let t0 = 1_000 * HOUR_MS;
+    record(&mut s, 1, false, t0, &["security.webhooks.restricted"]);
+    let refused = sign(&mut s, 1, "cto", "user:ana", t0 + HOUR_MS).unwrap_err();
+    assert!(
+        refused.to_string().contains("security.webhooks.restricted"),
+        "{refused}"
+    );
+    waive(&mut s, "security.webhooks.restricted", t0, t0 + 2 * HOUR_MS).unwrap();
+    sign(&mut s, 1, "cto", "user:ana", t0 + HOUR_MS).unwrap();
+    // The waiver lapsed: the next approver is refused.
+    let lapsed = sign(&mut s, 1, "ceo", "user:bo", t0 + 3 * HOUR_MS).unwrap_err();
+    assert!(
+        lapsed.to_string().contains("no waiver in force"),
+        "{lapsed}"
+    );
+    assert!(!s.waivers().next().unwrap().in_force(t0 + 3 * HOUR_MS));
+    assert_eq!(
+        s.missing_sign_offs(&sha(1)),
+        vec!["engineering-manager", "vp-engineering", "ceo"]
+    );
+}
+
+#[test]
+fn stale_partial_and_repeated_sign_offs_are_refused() {
+    let mut s = State::default();
+    let t0 = 1_000 * HOUR_MS;
+    record(&mut s, 1, false, t0, &[]);
+    sign(&mut s, 1, "cto", "user:ana", t0 + HOUR_MS).unwrap();
+    // One role once, one person once.
+    assert!(matches!(
+        sign(&mut s, 1, "cto", "user:bo", t0 + HOUR_MS),
+        Err(Rejection::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        sign(&mut s, 1, "ceo", "user:ana", t0 + HOUR_MS),
+        Err(Rejection::AlreadyExists { .. })
+    ));
+    // Not a role of the policy.
+    let e = sign(&mut s, 1, "intern", "user:cy", t0 + HOUR_MS).unwrap_err();
+    assert_eq!(e.field(), Some("role"));
+    // Too old (7 days by default).
+    let e = sign(&mut s, 1, "ceo", "user:bo", t0 + 8 * 24 * HOUR_MS).unwrap_err();
+    assert!(e.to_string().contains("stale"), "{e}");
+    // A newer report makes this one stale; a partial one cannot be signed.
+    record(&mut s, 2, true, t0 + 2 * HOUR_MS, &[]);
+    let e = sign(&mut s, 1, "ceo", "user:bo", t0 + 2 * HOUR_MS).unwrap_err();
+    assert!(e.to_string().contains("newer"), "{e}");
+    let e = sign(&mut s, 2, "ceo", "user:bo", t0 + 2 * HOUR_MS).unwrap_err();
+    assert!(e.to_string().contains("left criteria out"), "{e}");
+    // A report never recorded.
+    assert!(matches!(
+        sign(&mut s, 9, "ceo", "user:bo", t0),
+        Err(Rejection::NotFound { .. })
+    ));
+}
+
+#[test]
+fn waivers_policy_and_history_are_checked_and_bounded() {
+    let mut s = State::default();
+    let now = 1_000 * HOUR_MS;
+    assert_eq!(
+        waive(&mut s, "Security!", now, now + HOUR_MS)
+            .unwrap_err()
+            .field(),
+        Some("criterion")
+    );
+    assert_eq!(
+        waive(&mut s, "security.x", now, now).unwrap_err().field(),
+        Some("expires_unix_ms")
+    );
+    assert_eq!(
+        waive(&mut s, "security.x", now, now + 91 * 24 * HOUR_MS)
+            .unwrap_err()
+            .field(),
+        Some("expires_unix_ms")
+    );
+    waive(&mut s, "security.x", now, now + HOUR_MS).unwrap();
+    apply(
+        &mut s,
+        CertifyCommand::DeleteWaiver {
+            criterion: "security.x".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(s.waivers().count(), 0);
+    let bad = GoLivePolicy {
+        approvers: vec!["cto".into(), "cto".into()],
+        max_report_age_ms: HOUR_MS,
+    };
+    assert!(apply(&mut s, CertifyCommand::SetPolicy { policy: bad }).is_err());
+    let policy = GoLivePolicy {
+        approvers: vec!["cto".into()],
+        max_report_age_ms: HOUR_MS,
+    };
+    apply(&mut s, CertifyCommand::SetPolicy { policy }).unwrap();
+    record(&mut s, 1, false, now, &[]);
+    sign(&mut s, 1, "cto", "user:ana", now + 10).unwrap();
+    assert!(s.missing_sign_offs(&sha(1)).is_empty());
+    // Recording the same report again changes nothing; the history is
+    // bounded and a dropped report takes its sign-offs with it.
+    let revision = s.revision();
+    record(&mut s, 1, false, now, &[]);
+    assert_eq!(s.revision(), revision);
+    for n in 2..=(MAX_REPORTS as u8 + 1) {
+        record(&mut s, n, false, now, &[]);
+    }
+    assert_eq!(s.certify_reports().len(), MAX_REPORTS);
+    assert!(s.sign_offs().is_empty());
+}
