@@ -157,8 +157,11 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
     let (status, enrolled) = c.call(1, "POST", "/api/v1/users/ana/totp", Some(json!({})));
     assert_eq!(status, 201, "{enrolled}");
     let secret = enrolled["secret"].as_str().unwrap().to_string();
-    let now_s = cluster::unix_now_ms() / 1000;
-    let code = ops::totp::code_at(&secret, now_s).unwrap();
+    // Each code's time step must be later than the last one accepted, and
+    // within a step of now: the confirmation takes the step before now,
+    // the API login now's, the CLI's sign-off the next one.
+    let now_s = || cluster::unix_now_ms() / 1000;
+    let code = ops::totp::code_at(&secret, now_s() - 30).unwrap();
     let (status, body) = c.call(
         1,
         "POST",
@@ -166,33 +169,20 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
         Some(json!({ "code": code })),
     );
     assert!((200..300).contains(&status), "{status} {body}");
-    // Each login needs a code not used before: the next steps' (within
-    // the allowed skew).
-    let mut step = 0;
-    let mut sign = |report: &std::path::Path, role: &str| {
-        step += 1;
-        let code = ops::totp::code_at(&secret, now_s + 30 * step).unwrap();
-        dwcp_env(
-            &[
-                "certify",
-                "sign-off",
-                report.to_str().unwrap(),
-                "--role",
-                role,
-                "--user",
-                "ana",
-                "--totp",
-                &code,
-                "--api",
-                &api,
-            ],
-            &[("DWCP_PASSWORD", PASSWORD)],
+    let node = c.nodes[&1].api.clone();
+    let session = login(&node, "ana", &ops::totp::code_at(&secret, now_s()).unwrap());
+    let sign_as = |sha: &Value, role: &str| {
+        as_user(
+            &node,
+            &session,
+            "POST",
+            "/api/v1/certify/sign-offs",
+            json!({"sha256": sha, "role": role}),
         )
     };
-    let refused = sign(&partial, "cto");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success());
-    assert!(stderr.contains("left criteria out"), "{stderr}");
+    let (status, body) = sign_as(&report["sha256"], "cto");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("left criteria out"), "{body}");
 
     // A full report (as `dwcp certify` writes one) with a failure.
     let failing = certify::Criterion {
@@ -223,12 +213,26 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
     );
     let full_file = tmp.path().join("full.json");
     std::fs::write(&full_file, serde_json::to_string(&full).unwrap()).unwrap();
-    let refused = sign(&full_file, "cto");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success());
+    // A report changed after it was signed by its sha256 is refused.
+    let mut forged = serde_json::to_value(&full).unwrap();
+    forged["criteria"][0]["status"] = json!("pass");
+    let (status, body) = as_user(&node, &session, "POST", "/api/v1/certify/reports", forged);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("it was changed"), "{body}");
+    let (status, body) = as_user(
+        &node,
+        &session,
+        "POST",
+        "/api/v1/certify/reports",
+        serde_json::to_value(&full).unwrap(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = sign_as(&json!(full.sha256), "cto");
+    assert_eq!(status, 400, "{body}");
     assert!(
-        stderr.contains("security.webhooks.restricted") && stderr.contains("no waiver"),
-        "{stderr}"
+        body.to_string().contains("security.webhooks.restricted")
+            && body.to_string().contains("no waiver"),
+        "{body}"
     );
     // A token is a machine's: never a sign-off.
     let (status, body) = c.call(
@@ -256,20 +260,31 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
         "{}",
         String::from_utf8_lossy(&waived.stderr)
     );
-    let signed = sign(&full_file, "cto");
+    // The CLI logs in (password and the next step's code) and signs.
+    let signed = dwcp_env(
+        &[
+            "certify",
+            "sign-off",
+            full_file.to_str().unwrap(),
+            "--role",
+            "cto",
+            "--user",
+            "ana",
+            "--totp",
+            &ops::totp::code_at(&secret, now_s() + 30).unwrap(),
+            "--api",
+            &api,
+        ],
+        &[("DWCP_PASSWORD", PASSWORD)],
+    );
     assert!(
         signed.status.success(),
         "{}",
         String::from_utf8_lossy(&signed.stderr)
     );
-    // One sign-off per role (and per person).
-    let again = sign(&full_file, "ceo");
-    assert!(!again.status.success());
-    assert!(
-        String::from_utf8_lossy(&again.stderr).contains("already exists"),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    // One sign-off per role and per person.
+    let (status, body) = sign_as(&json!(full.sha256), "ceo");
+    assert_eq!(status, 409, "{body}");
     let status_text = c.cli_ok(&["certify", "status"]);
     assert!(
         status_text.contains("signed as cto by user:ana")
@@ -315,6 +330,58 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
 }
 
 const PASSWORD: &str = "correct horse battery staple";
+
+/// A session: its cookie (`name=value`) and CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn login(api: &str, user: &str, totp: &str) -> Session {
+    let body = json!({"user": user, "password": PASSWORD, "totp": totp}).to_string();
+    let a = common::request(
+        common::DEADLINE,
+        api,
+        "POST",
+        "/api/v1/session",
+        &[("Host", api), ("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(a.status, 201, "{}", a.text());
+    let cookie = a
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = serde_json::from_slice::<Value>(&a.body).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Session { cookie, csrf }
+}
+
+fn as_user(api: &str, s: &Session, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let body = body.to_string();
+    let a = common::request(
+        common::DEADLINE,
+        api,
+        method,
+        path,
+        &[
+            ("Host", api),
+            ("Cookie", &s.cookie),
+            ("x-csrf-token", &s.csrf),
+            ("Content-Type", "application/json"),
+        ],
+        Some(body.as_bytes()),
+    )
+    .unwrap();
+    let value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+    (a.status, value)
+}
 
 fn verdict<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["criteria"]
