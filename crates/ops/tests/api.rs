@@ -629,6 +629,13 @@ async fn health_and_openapi_need_no_token() {
             vec!["get"],
         ),
         ("/api/v1/route-conflicts", vec!["get"]),
+        ("/api/v1/certify", vec!["get"]),
+        ("/api/v1/certify/reports", vec!["get", "post"]),
+        ("/api/v1/certify/reports/{sha256}", vec!["get"]),
+        ("/api/v1/certify/waivers", vec!["get"]),
+        ("/api/v1/certify/waivers/{criterion}", vec!["put", "delete"]),
+        ("/api/v1/certify/sign-offs", vec!["post"]),
+        ("/api/v1/certify/policy", vec!["put"]),
     ];
     assert_eq!(paths.len(), expected.len());
     for (path, methods) in expected {
