@@ -278,6 +278,7 @@ pub struct ListArgs {
 }
 
 /// A user's session: the cookie (`name=value`) and its CSRF token.
+#[derive(Clone)]
 struct Session {
     cookie: String,
     csrf: String,
