@@ -9,7 +9,7 @@
 //! regions, failovers, prices, runbooks). Dropped: what belongs to no
 //! tenant or to the cluster's administrators (credentials, join tokens,
 //! users, sessions, registers, the autopilot's cluster-wide findings and
-//! acting). Kept in part: nodes' reports (their counters of visible apps
+//! acting, certification records). Kept in part: nodes' reports (their counters of visible apps
 //! only), the audit trail (requests under `/api/v1/tenants/<tenant>/` of
 //! the visible tenants only).
 
@@ -97,7 +97,8 @@ impl State {
             | Record::Session
             | Record::Audit
             | Record::Autopilot
-            | Record::Act => false,
+            | Record::Act
+            | Record::Certification => false,
         }
     }
 }
