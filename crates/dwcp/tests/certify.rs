@@ -170,9 +170,14 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
     );
     assert!((200..300).contains(&status), "{status} {body}");
     let node = c.nodes[&1].api.clone();
-    let session = login(&node, "ana", &ops::totp::code_at(&secret, now_s()).unwrap());
+    let session = common::login(
+        &node,
+        "ana",
+        PASSWORD,
+        Some(&ops::totp::code_at(&secret, now_s()).unwrap()),
+    );
     let sign_as = |sha: &Value, role: &str| {
-        as_user(
+        common::as_user(
             &node,
             &session,
             "POST",
@@ -216,10 +221,11 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
     // A report changed after it was signed by its sha256 is refused.
     let mut forged = serde_json::to_value(&full).unwrap();
     forged["criteria"][0]["status"] = json!("pass");
-    let (status, body) = as_user(&node, &session, "POST", "/api/v1/certify/reports", forged);
+    let (status, body) =
+        common::as_user(&node, &session, "POST", "/api/v1/certify/reports", forged);
     assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains("it was changed"), "{body}");
-    let (status, body) = as_user(
+    let (status, body) = common::as_user(
         &node,
         &session,
         "POST",
@@ -330,58 +336,6 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
 }
 
 const PASSWORD: &str = "correct horse battery staple";
-
-/// A session: its cookie (`name=value`) and CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-fn login(api: &str, user: &str, totp: &str) -> Session {
-    let body = json!({"user": user, "password": PASSWORD, "totp": totp}).to_string();
-    let a = common::request(
-        common::DEADLINE,
-        api,
-        "POST",
-        "/api/v1/session",
-        &[("Host", api), ("Content-Type", "application/json")],
-        Some(body.as_bytes()),
-    )
-    .unwrap();
-    assert_eq!(a.status, 201, "{}", a.text());
-    let cookie = a
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let csrf = serde_json::from_slice::<Value>(&a.body).unwrap()["csrf"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Session { cookie, csrf }
-}
-
-fn as_user(api: &str, s: &Session, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let body = body.to_string();
-    let a = common::request(
-        common::DEADLINE,
-        api,
-        method,
-        path,
-        &[
-            ("Host", api),
-            ("Cookie", &s.cookie),
-            ("x-csrf-token", &s.csrf),
-            ("Content-Type", "application/json"),
-        ],
-        Some(body.as_bytes()),
-    )
-    .unwrap();
-    let value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
-    (a.status, value)
-}
 
 fn verdict<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["criteria"]

@@ -8,59 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Answer, Cluster, DEADLINE, request};
+use common::{Answer, Cluster, as_user, request};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
-
-/// A user's session: its cookie and CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-fn login(api: &str, user: &str) -> Session {
-    let body = json!({"user": user, "password": PASSWORD}).to_string();
-    let a = request(
-        DEADLINE,
-        api,
-        "POST",
-        "/api/v1/session",
-        &[("Host", api), ("Content-Type", "application/json")],
-        Some(body.as_bytes()),
-    )
-    .unwrap();
-    assert_eq!(a.status, 201, "{}", a.text());
-    let set = a.header("set-cookie").unwrap();
-    let cookie = set.split(';').next().unwrap().to_string();
-    let csrf = serde_json::from_slice::<Value>(&a.body).unwrap()["csrf"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Session { cookie, csrf }
-}
-
-fn as_user(api: &str, s: &Session, method: &str, path: &str, body: Value) -> (u16, Value) {
-    let body = body.to_string();
-    let a = request(
-        DEADLINE,
-        api,
-        method,
-        path,
-        &[
-            ("Host", api),
-            ("Cookie", &s.cookie),
-            ("x-csrf-token", &s.csrf),
-            ("Content-Type", "application/json"),
-        ],
-        Some(body.as_bytes()),
-    )
-    .unwrap();
-    (
-        a.status,
-        serde_json::from_slice(&a.body).unwrap_or(Value::Null),
-    )
-}
 
 fn field(v: &Value) -> &str {
     v["error"]["field"].as_str().unwrap_or("(none)")
@@ -93,7 +44,7 @@ fn another_tenant_cannot_take_the_example_app_s_traffic() {
         Some(json!({"name": "eve", "password": PASSWORD, "roles": {"evil": "operator"}})),
     );
     assert_eq!(status, 201, "{body}");
-    let eve = login(&api, "eve");
+    let eve = common::login(&api, "eve", PASSWORD, None);
     let before = c.revision();
 
     // The attack: as evil's operator, then even with the admin token (the

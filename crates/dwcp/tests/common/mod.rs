@@ -655,3 +655,59 @@ fn unchunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[(start + size + 2).min(data.len())..];
     }
 }
+
+/// A user's session: its cookie (`name=value`) and CSRF token.
+pub struct Session {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// Logs `user` in (`POST /api/v1/session`, with a TOTP code if given).
+pub fn login(api: &str, user: &str, password: &str, totp: Option<&str>) -> Session {
+    let body = json!({"user": user, "password": password, "totp": totp}).to_string();
+    let a = request(
+        DEADLINE,
+        api,
+        "POST",
+        "/api/v1/session",
+        &[("Host", api), ("Content-Type", "application/json")],
+        Some(body.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(a.status, 201, "{}", a.text());
+    let cookie = a
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = serde_json::from_slice::<Value>(&a.body).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Session { cookie, csrf }
+}
+
+/// A JSON request in session `s`: its status and JSON answer.
+pub fn as_user(api: &str, s: &Session, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let body = body.to_string();
+    let a = request(
+        DEADLINE,
+        api,
+        method,
+        path,
+        &[
+            ("Host", api),
+            ("Cookie", &s.cookie),
+            ("x-csrf-token", &s.csrf),
+            ("Content-Type", "application/json"),
+        ],
+        Some(body.as_bytes()),
+    )
+    .unwrap();
+    (
+        a.status,
+        serde_json::from_slice(&a.body).unwrap_or(Value::Null),
+    )
+}
