@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "dwcp", version)]
 #[command(
     after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp logs hello --follow\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n  dwcp chaos run kill-leader\n  dwcp certify --quick\n\nClient commands (apps, app, deploy, logs, rollout, runbook, token, nodes, capacity, costs,
-prices, audit, cluster, planet, failover, backup) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
+prices, audit, autopilot, cluster, planet, failover, backup) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
     /// `json`: every client command prints JSON (the API's answer, stable
@@ -66,6 +66,7 @@ enum Command {
     Runbook(cli::runbook::RunbookArgs),
     Slo(cli::slo::SloArgs),
     Incident(cli::incident::IncidentArgs),
+    Autopilot(cli::autopilot::AutopilotArgs),
     Token(cli::token::TokenArgs),
     User(cli::user::UserArgs),
     Cluster(cli::cluster::ClusterArgs),
@@ -98,6 +99,7 @@ fn main() -> ExitCode {
         Command::Runbook(args) => report(cli::runbook::run(args)),
         Command::Slo(args) => report(cli::slo::run(args)),
         Command::Incident(args) => report(cli::incident::run(args)),
+        Command::Autopilot(args) => report(cli::autopilot::run(args)),
         Command::Token(args) => report(cli::token::run(args)),
         Command::User(args) => report(cli::user::run(args)),
         Command::Cluster(args) => report(cli::cluster::run(args)),

@@ -2053,6 +2053,9 @@ async fn dashboard_pages_and_live_events() {
         ("/audit", r#"id="audit""#),
         ("/incidents", r#"id="incidents""#),
         ("/slos", r#"id="slos""#),
+        ("/autopilot", r#"id="predictions""#),
+        ("/autopilot", r#"id="forecasts""#),
+        ("/autopilot", r#"id="decisions""#),
     ] {
         let r = call(server.addr, "GET", path, Some(ADMIN), None, b"").await;
         assert_eq!(r.status, 200, "{path}");

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod apps;
 pub mod audit;
+pub mod autopilot;
 pub mod backup;
 pub mod capacity;
 pub mod client;

@@ -1,6 +1,7 @@
 //! The web dashboard (the ops center's pages), served by every node's API
 //! server next to `/api/v1`: overview, apps, rollouts, nodes, incidents,
-//! SLOs, capacity, costs, the audit log and certification.
+//! SLOs, capacity, costs, the autopilot's findings, the audit log and
+//! certification.
 //!
 //! Pages are HTML rendered on the server ([`pages`]), charts SVG drawn on
 //! the server ([`chart`]); the one small script (`assets/dashboard.js`)
@@ -13,6 +14,7 @@
 //! one they send the browser to `/login`. The data is the cluster's, the
 //! same for every signed-in user.
 
+pub(crate) mod autopilot;
 pub(crate) mod certification;
 pub(crate) mod chart;
 pub(crate) mod feed;
@@ -44,12 +46,13 @@ pub enum Page {
     Slos,
     Capacity,
     Costs,
+    Autopilot,
     Audit,
     Certification,
 }
 
 impl Page {
-    pub const ALL: [Page; 10] = [
+    pub const ALL: [Page; 11] = [
         Page::Overview,
         Page::Apps,
         Page::Rollouts,
@@ -58,6 +61,7 @@ impl Page {
         Page::Slos,
         Page::Capacity,
         Page::Costs,
+        Page::Autopilot,
         Page::Audit,
         Page::Certification,
     ];
@@ -73,6 +77,7 @@ impl Page {
             Page::Slos => "slos",
             Page::Capacity => "capacity",
             Page::Costs => "costs",
+            Page::Autopilot => "autopilot",
             Page::Audit => "audit",
             Page::Certification => "certification",
         }
@@ -88,6 +93,7 @@ impl Page {
             Page::Slos => "SLOs",
             Page::Capacity => "Capacity",
             Page::Costs => "Costs",
+            Page::Autopilot => "Autopilot",
             Page::Audit => "Audit log",
             Page::Certification => "Certification",
         }
@@ -103,6 +109,7 @@ impl Page {
             Page::Slos => "/slos",
             Page::Capacity => "/capacity",
             Page::Costs => "/costs",
+            Page::Autopilot => "/autopilot",
             Page::Audit => "/audit",
             Page::Certification => "/certification",
         }

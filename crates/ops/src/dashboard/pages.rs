@@ -45,6 +45,7 @@ pub fn parts(page: Page, view: &View) -> Vec<(&'static str, String)> {
         Page::Slos => vec![("slos", slos(view))],
         Page::Capacity => vec![("capacity", capacity_tables(view))],
         Page::Costs => vec![("costs", cost_tables(view))],
+        Page::Autopilot => super::autopilot::parts(view),
         Page::Audit => vec![("audit", audit(view))],
         Page::Certification => super::certification::parts(view.state, view.now_ms),
     }

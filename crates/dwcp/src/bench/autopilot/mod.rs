@@ -1,11 +1,14 @@
 //! The autopilot's benchmarks: `dwcp bench nab` (detection, scored by
 //! NAB's rules) and `dwcp bench forecast` (forecasts against seasonal
 //! naive), both on a directory laid out like NAB's repository, and `dwcp
-//! bench autopilot` (`suite.rs`: the chaos suite on real processes).
+//! bench autopilot` (`suite.rs`: the chaos suite on real processes), and
+//! `dwcp bench predict` (`predict.rs`: the failure predictor on simulated
+//! faults).
 
 mod corpus;
 pub mod forecast;
 pub mod nab;
+pub mod predict;
 pub mod suite;
 
 use std::path::{Path, PathBuf};
