@@ -406,6 +406,23 @@ pub enum Trigger {
     Prediction { kind: FailureKind, subject: Subject },
 }
 
+/// As an operator reads it (the anomaly's time is the diagnosis's
+/// neighbour, so it is left to the reader's own clock format).
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trigger::SloAlert {
+                incident,
+                tenant,
+                app,
+                slo,
+            } => write!(f, "SLO alert {tenant}/{app}/{slo} (incident #{incident})"),
+            Trigger::Anomaly { series, .. } => write!(f, "anomaly in {series}"),
+            Trigger::Prediction { kind, subject } => write!(f, "predicted {kind} of {subject}"),
+        }
+    }
+}
+
 /// Something that may have caused trouble.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -8,7 +8,7 @@
 
 use anyhow::{Result, bail};
 use serde::Deserialize;
-use state::autopilot::{Detection, Diagnosis, Metric, Prediction, Trigger};
+use state::autopilot::{Detection, Diagnosis, Metric, Prediction};
 
 use crate::cli::client::{self, ApiArgs, Client};
 use crate::cli::table;
@@ -426,19 +426,6 @@ fn after(from_ms: u64, at_ms: u64) -> String {
     }
 }
 
-fn trigger(t: &Trigger) -> String {
-    match t {
-        Trigger::SloAlert {
-            incident,
-            tenant,
-            app,
-            slo,
-        } => format!("SLO alert {tenant}/{app}/{slo} (incident #{incident})"),
-        Trigger::Anomaly { series, t_ms } => format!("anomaly in {series} at {}", time(*t_ms)),
-        Trigger::Prediction { kind, subject } => format!("prediction {kind} of {subject}"),
-    }
-}
-
 fn render_causes(list: &[Diagnosis]) -> String {
     if list.is_empty() {
         return "no diagnoses (one is made when an SLO alert fires, an anomaly is strong or a failure is predicted)\n".into();
@@ -449,7 +436,7 @@ fn render_causes(list: &[Diagnosis]) -> String {
             "diagnosis {} at {}: {}{}\n",
             d.id,
             time(d.t_ms),
-            trigger(&d.trigger),
+            d.trigger,
             d.onset_ms
                 .map_or(String::new(), |o| format!(", began about {}", time(o)))
         ));

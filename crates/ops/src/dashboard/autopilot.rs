@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use autopilot::findings::{Metric, PredictionStatus, SeriesKey, Subject, Trigger};
+use autopilot::findings::{Metric, PredictionStatus, SeriesKey, Subject};
 use autopilot::predict::{duration, quantity};
 
 use super::chart::{Ahead, forecast};
@@ -260,19 +260,6 @@ fn anomalies(view: &View) -> String {
     )
 }
 
-fn trigger(t: &Trigger) -> String {
-    match t {
-        Trigger::SloAlert {
-            incident,
-            tenant,
-            app,
-            slo,
-        } => format!("SLO alert {tenant}/{app}/{slo} (incident #{incident})"),
-        Trigger::Anomaly { series, t_ms } => format!("anomaly in {series} at {}", time(*t_ms)),
-        Trigger::Prediction { kind, subject } => format!("predicted {kind} of {subject}"),
-    }
-}
-
 fn causes(view: &View) -> String {
     let mut out = String::from("<h2>Likely causes (top five)</h2>");
     let mut any = false;
@@ -298,7 +285,7 @@ fn causes(view: &View) -> String {
             r#"<div class="diagnosis"><h3>#{} · {} · {}</h3>{}</div>"#,
             d.id,
             time(d.t_ms),
-            escape(&trigger(&d.trigger)),
+            escape(&d.trigger.to_string()),
             table(
                 &["rank", "candidate", "score", "evidence"],
                 &rows,

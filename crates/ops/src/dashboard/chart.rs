@@ -24,26 +24,53 @@ pub fn line(title: &str, unit: &str, points: &[Point], now_ms: u64, span_ms: u64
         .copied()
         .filter(|(t, v)| *t >= from && *t <= now_ms && v.is_finite())
         .collect();
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{title}">"#,
-        title = escape(title)
-    );
-    let _ = write!(
-        svg,
-        r#"<text class="title" x="{LEFT}" y="14">{}</text>"#,
-        escape(title)
-    );
+    let mut svg = head("chart", title);
     let Some(&(_, last)) = shown.last() else {
-        let _ = write!(
-            svg,
-            r#"<text class="empty" x="{x}" y="{y}" text-anchor="middle">no data yet</text></svg>"#,
-            x = WIDTH / 2.0,
-            y = HEIGHT / 2.0
-        );
-        return svg;
+        return no_data(svg);
     };
+    now_label(&mut svg, last, unit);
+    let top = nice_ceiling(shown.iter().map(|p| p.1).fold(0.0, f64::max));
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let x = |t: u64| LEFT + (t - from) as f64 / span_ms.max(1) as f64 * plot_w;
+    let y = y_scale(top);
+    grid(&mut svg, top, &y);
+    let _ = write!(
+        svg,
+        r#"<text class="axis" x="{LEFT}" y="{b}">−{ago}</text><text class="axis" x="{r}" y="{b}" text-anchor="end">now</text>"#,
+        ago = if span_ms >= 120_000 {
+            format!("{} min", span_ms / 60_000)
+        } else {
+            format!("{} s", span_ms / 1000)
+        },
+        b = HEIGHT - 4.0,
+        r = WIDTH - RIGHT
+    );
+    path(&mut svg, "line", &shown, &x, &y);
+    svg.push_str("</svg>");
+    svg
+}
+
+/// An SVG chart's opening tag and title.
+fn head(class: &str, title: &str) -> String {
+    format!(
+        r#"<svg class="{class}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{t}"><text class="title" x="{LEFT}" y="14">{t}</text>"#,
+        t = escape(title)
+    )
+}
+
+/// Closes a chart that has no points, saying so.
+fn no_data(mut svg: String) -> String {
+    let _ = write!(
+        svg,
+        r#"<text class="empty" x="{x}" y="{y}" text-anchor="middle">no data yet</text></svg>"#,
+        x = WIDTH / 2.0,
+        y = HEIGHT / 2.0
+    );
+    svg
+}
+
+/// The latest value, top right.
+fn now_label(svg: &mut String, last: f64, unit: &str) {
     let _ = write!(
         svg,
         r#"<text class="now" x="{x}" y="14" text-anchor="end">{} {}</text>"#,
@@ -51,10 +78,16 @@ pub fn line(title: &str, unit: &str, points: &[Point], now_ms: u64, span_ms: u64
         escape(unit),
         x = WIDTH - RIGHT
     );
-    let top = nice_ceiling(shown.iter().map(|p| p.1).fold(0.0, f64::max));
-    let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
-    let x = |t: u64| LEFT + (t - from) as f64 / span_ms.max(1) as f64 * plot_w;
-    let y = |v: f64| TOP + plot_h - (v / top).clamp(0.0, 1.0) * plot_h;
+}
+
+/// Values to the plot's height, 0 at the bottom and `top` at the top.
+fn y_scale(top: f64) -> impl Fn(f64) -> f64 {
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    move |v: f64| TOP + plot_h - (v / top).clamp(0.0, 1.0) * plot_h
+}
+
+/// Three grid lines (0, half, `top`) with their labels.
+fn grid(svg: &mut String, top: f64, y: &dyn Fn(f64) -> f64) {
     for k in 0..=2 {
         let value = top * f64::from(k) / 2.0;
         let _ = write!(
@@ -67,19 +100,18 @@ pub fn line(title: &str, unit: &str, points: &[Point], now_ms: u64, span_ms: u64
             ly = y(value) + 4.0,
         );
     }
-    let _ = write!(
-        svg,
-        r#"<text class="axis" x="{LEFT}" y="{b}">−{ago}</text><text class="axis" x="{r}" y="{b}" text-anchor="end">now</text>"#,
-        ago = if span_ms >= 120_000 {
-            format!("{} min", span_ms / 60_000)
-        } else {
-            format!("{} s", span_ms / 1000)
-        },
-        b = HEIGHT - 4.0,
-        r = WIDTH - RIGHT
-    );
-    svg.push_str(r#"<path class="line" d=""#);
-    for (i, (t, v)) in shown.iter().enumerate() {
+}
+
+/// A path of class `class` through `points`.
+fn path(
+    svg: &mut String,
+    class: &str,
+    points: &[Point],
+    x: &dyn Fn(u64) -> f64,
+    y: &dyn Fn(f64) -> f64,
+) {
+    let _ = write!(svg, r#"<path class="{class}" d=""#);
+    for (i, (t, v)) in points.iter().enumerate() {
         let _ = write!(
             svg,
             "{}{:.1},{:.1}",
@@ -88,8 +120,7 @@ pub fn line(title: &str, unit: &str, points: &[Point], now_ms: u64, span_ms: u64
             y(*v)
         );
     }
-    svg.push_str(r#""/></svg>"#);
-    svg
+    svg.push_str(r#""/>"#);
 }
 
 /// One forecast point for [`forecast`]: the time, the value and the band
@@ -117,28 +148,11 @@ pub fn forecast(
         .copied()
         .filter(|(_, v, _)| v.is_finite())
         .collect();
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg class="chart forecast" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{t}"><text class="title" x="{LEFT}" y="14">{t}</text>"#,
-        t = escape(title)
-    );
+    let mut svg = head("chart forecast", title);
     let (Some(&(from, _)), Some(&(now, last))) = (points.first(), points.last()) else {
-        let _ = write!(
-            svg,
-            r#"<text class="empty" x="{x}" y="{y}" text-anchor="middle">no data yet</text></svg>"#,
-            x = WIDTH / 2.0,
-            y = HEIGHT / 2.0
-        );
-        return svg;
+        return no_data(svg);
     };
-    let _ = write!(
-        svg,
-        r#"<text class="now" x="{x}" y="14" text-anchor="end">{} {}</text>"#,
-        number(last),
-        escape(unit),
-        x = WIDTH - RIGHT
-    );
+    now_label(&mut svg, last, unit);
     let until = ahead.iter().map(|a| a.0).fold(now, u64::max);
     let highest = points
         .iter()
@@ -147,22 +161,11 @@ pub fn forecast(
         .chain(limit.filter(|l| l.is_finite()))
         .fold(0.0, f64::max);
     let top = nice_ceiling(highest);
-    let (plot_w, plot_h) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
+    let plot_w = WIDTH - LEFT - RIGHT;
     let span = until.saturating_sub(from).max(1) as f64;
     let x = |t: u64| LEFT + t.saturating_sub(from) as f64 / span * plot_w;
-    let y = |v: f64| TOP + plot_h - (v / top).clamp(0.0, 1.0) * plot_h;
-    for k in 0..=2 {
-        let value = top * f64::from(k) / 2.0;
-        let _ = write!(
-            svg,
-            r#"<line class="grid" x1="{LEFT}" x2="{x2}" y1="{y0:.1}" y2="{y0:.1}"/><text class="axis" x="{lx}" y="{ly:.1}" text-anchor="end">{}</text>"#,
-            number(value),
-            x2 = WIDTH - RIGHT,
-            y0 = y(value),
-            lx = LEFT - 4.0,
-            ly = y(value) + 4.0,
-        );
-    }
+    let y = y_scale(top);
+    grid(&mut svg, top, &y);
     let minutes = |ms: u64| format!("{} min", (ms + 30_000) / 60_000);
     let _ = write!(
         svg,
@@ -204,28 +207,12 @@ pub fn forecast(
             yt = y(l) - 3.0,
         );
     }
-    svg.push_str(r#"<path class="line" d=""#);
-    for (i, (t, v)) in points.iter().enumerate() {
-        let _ = write!(
-            svg,
-            "{}{:.1},{:.1}",
-            if i == 0 { "M" } else { " L" },
-            x(*t),
-            y(*v)
-        );
-    }
-    svg.push_str(r#""/>"#);
+    path(&mut svg, "line", &points, &x, &y);
     if !ahead.is_empty() {
-        let _ = write!(
-            svg,
-            r#"<path class="ahead" d="M{:.1},{:.1}"#,
-            x(now),
-            y(last)
-        );
-        for (t, v, _) in &ahead {
-            let _ = write!(svg, " L{:.1},{:.1}", x(*t), y(*v));
-        }
-        svg.push_str(r#""/>"#);
+        let dashed: Vec<Point> = std::iter::once((now, last))
+            .chain(ahead.iter().map(|&(t, v, _)| (t, v)))
+            .collect();
+        path(&mut svg, "ahead", &dashed, &x, &y);
     }
     svg.push_str("</svg>");
     svg
