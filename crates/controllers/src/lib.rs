@@ -31,6 +31,7 @@
 //! engine, `ops::slo`);
 //! never on `node`, `sandbox` or the binary.
 
+pub mod act;
 pub mod alerting;
 pub mod autopilot;
 pub mod cell_report;

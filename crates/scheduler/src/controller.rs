@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use state::act::book::Schedule;
 use state::{Command, Name, PlacementSpec, State};
 
 use crate::input::{Constraints, NodeView, Placement, Want};
@@ -22,15 +23,35 @@ pub struct Decision {
 }
 
 /// Plans every deployment of `state` over its nodes (healthy as `healthy`
-/// says) and returns the `SetPlacements` commands for the apps whose
-/// placements differ from the plan. Empty when everything is in place.
+/// says, and as the autopilot left them: a drained node keeps no
+/// placements, a cordoned one keeps its own and gets no new ones) and
+/// returns the `SetPlacements` commands for the apps whose placements
+/// differ from the plan. Empty when everything is in place.
 pub fn placement_commands(
     state: &State,
     healthy: impl Fn(&Name) -> bool,
 ) -> Result<Decision, InputError> {
+    let schedules = &state.acts().schedules;
+    let mut placed: BTreeMap<&Name, u32> = BTreeMap::new();
+    for p in state.placements() {
+        *placed.entry(&p.node).or_default() += p.count;
+    }
     let nodes: Vec<NodeView> = state
         .nodes()
-        .map(|n| NodeView::of(n, healthy(&n.name)))
+        .map(|n| {
+            let mut view = NodeView::of(n, healthy(&n.name));
+            match schedules.get(n.name.as_str()) {
+                Some(Schedule::Drained) => view.healthy = false,
+                // Only what it holds fits: nothing new lands there.
+                Some(Schedule::Cordoned) => {
+                    view.reserved = view
+                        .capacity
+                        .saturating_sub(placed.get(&n.name).copied().unwrap_or(0));
+                }
+                None => {}
+            }
+            view
+        })
         .collect();
     let wants: Vec<Want> = state
         .deployments()
@@ -182,6 +203,111 @@ mod tests {
                 .commands
                 .is_empty()
         );
+    }
+
+    /// Sets node schedules as the autopilot's store-only actions do.
+    fn act(s: &mut State, action: state::act::action::Action) {
+        use state::act::book::ActCommand;
+        use state::act::record::{Decision, Evidence, Outcome};
+        use state::act::trouble::{Basis, FaultClass, Place, SignalEvidence, Trouble};
+        let decision = Decision {
+            id: 0,
+            evidence: Evidence {
+                trouble: Trouble {
+                    source: "test".into(),
+                    class: FaultClass::NodeSlow,
+                    place: Place::Node { node: "x".into() },
+                    basis: Basis::Observed,
+                    score: 1.0,
+                    seen_ms: 0,
+                    signal: SignalEvidence {
+                        series: "test".into(),
+                        observed: 0.0,
+                        band_low: None,
+                        band_high: None,
+                        limit: None,
+                    },
+                },
+                rule: None,
+                view: Default::default(),
+                ledger: Default::default(),
+                controls: state::act::view::Controls {
+                    paused: false,
+                    destructive_enabled: true,
+                },
+                limits: Default::default(),
+                now_ms: 0,
+            },
+            outcome: Outcome::Acted { action },
+            considered: Vec::new(),
+            counterfactual: String::new(),
+            refused_at_commit: None,
+        };
+        s.apply(&Command::Act {
+            act: ActCommand::SetControls {
+                paused: None,
+                destructive_enabled: Some(true),
+            },
+        })
+        .unwrap();
+        s.apply(&Command::Act {
+            act: ActCommand::Record {
+                decision: Box::new(decision),
+            },
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_cordoned_node_keeps_its_placements_and_a_drained_one_loses_them() {
+        use state::act::action::Action;
+        let mut s = cluster(2);
+        for c in placement_commands(&s, |_| true).unwrap().commands {
+            s.apply(&c).unwrap();
+        }
+        act(
+            &mut s,
+            Action::Cordon {
+                node: "node-1".into(),
+            },
+        );
+        assert!(
+            placement_commands(&s, |_| true)
+                .unwrap()
+                .commands
+                .is_empty(),
+            "cordoned: what runs there stays"
+        );
+        // More replicas: none lands on the cordoned node.
+        s.apply(&Command::SetDeployment {
+            tenant: n("default"),
+            app: n("web"),
+            version: 1,
+            regions: [(n("local"), 4)].into(),
+        })
+        .unwrap();
+        for c in placement_commands(&s, |_| true).unwrap().commands {
+            s.apply(&c).unwrap();
+        }
+        let on = |s: &State, node: &str| -> u32 {
+            s.placements()
+                .filter(|p| p.node.as_str() == node)
+                .map(|p| p.count)
+                .sum()
+        };
+        assert_eq!(on(&s, "node-1"), 1, "{:?}", nodes_of(&s));
+        assert_eq!(on(&s, "node-2") + on(&s, "node-3"), 3);
+        act(
+            &mut s,
+            Action::Drain {
+                node: "node-2".into(),
+                terminations: 2,
+            },
+        );
+        for c in placement_commands(&s, |_| true).unwrap().commands {
+            s.apply(&c).unwrap();
+        }
+        assert_eq!(on(&s, "node-2"), 0, "drained: {:?}", nodes_of(&s));
     }
 
     #[test]

@@ -293,3 +293,74 @@ fn the_book_survives_a_snapshot() {
     let back: State = postcard::from_bytes(&bytes).expect("reads back");
     assert_eq!(back.acts(), s.acts());
 }
+
+#[test]
+fn an_applied_action_is_undone_through_the_guardrails_and_only_once() {
+    let mut s = State::default();
+    let id = record(&mut s, cordon("n3"), NOW);
+    assert_eq!(s.acts().schedules.get("n3"), Some(&Schedule::Cordoned));
+    let undo = |s: &mut State, now_ms: u64| {
+        act(
+            s,
+            ActCommand::Undo {
+                decision: id,
+                by: "ann".into(),
+                view: Box::new(view()),
+                now_ms,
+            },
+        )
+    };
+    // Within the limits' own cool-down the target still rests.
+    let early = undo(&mut s, NOW + 1_000).expect_err("too soon");
+    assert!(early.to_string().contains("cooldown"), "{early}");
+    assert_eq!(s.acts().schedules.get("n3"), Some(&Schedule::Cordoned));
+    undo(&mut s, NOW + 61_000).expect("undone");
+    assert!(s.acts().schedules.is_empty(), "uncordoned");
+    let states: Vec<EntryState> = s.acts().ledger.entries.iter().map(|e| e.state).collect();
+    assert_eq!(states, [EntryState::Undone, EntryState::Done]);
+    // The undo's own entry is the latest: undoing again takes it back.
+    undo(&mut s, NOW + 200_000).expect("undo of the undo");
+    assert_eq!(s.acts().schedules.get("n3"), Some(&Schedule::Cordoned));
+    // An action with no undo, and a decision that applied nothing.
+    let incident = record(
+        &mut s,
+        Outcome::Acted {
+            action: Action::OpenIncident {
+                fingerprint: "f".into(),
+                text: "t".into(),
+            },
+        },
+        NOW + 300_000,
+    );
+    act(
+        &mut s,
+        ActCommand::Finish {
+            decision: incident,
+            state: EntryState::Done,
+            note: String::new(),
+        },
+    )
+    .expect("finished");
+    let err = act(
+        &mut s,
+        ActCommand::Undo {
+            decision: incident,
+            by: "ann".into(),
+            view: Box::new(view()),
+            now_ms: NOW + 400_000,
+        },
+    )
+    .expect_err("no undo");
+    assert!(err.to_string().contains("has no undo"), "{err}");
+    let err = act(
+        &mut s,
+        ActCommand::Undo {
+            decision: 99,
+            by: "ann".into(),
+            view: Box::new(view()),
+            now_ms: NOW + 400_000,
+        },
+    )
+    .expect_err("nothing applied");
+    assert!(matches!(err, Rejection::NotFound { .. }), "{err}");
+}

@@ -131,6 +131,17 @@ pub fn commands_for(action: &Action, state: &State, now_ms: u64) -> Result<Vec<C
     }
 }
 
+/// The incident that tells people approval `id` waits: opened when it is
+/// asked; reminders and pages join it while it is unresolved.
+pub fn approval_incident(
+    id: u64,
+    text: &str,
+    severity: Severity,
+    now_ms: u64,
+) -> Result<Command, String> {
+    incident(&format!("autopilot:approval:{id}"), text, severity, now_ms)
+}
+
 /// An incident the autopilot opens; it belongs to no app, so it is filed
 /// under `dwcp/autopilot`.
 fn incident(

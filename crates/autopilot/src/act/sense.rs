@@ -1,15 +1,24 @@
-//! The troubles the autopilot acts on, read from the cluster's view: a
-//! node that stopped reporting, a region with no node serving. (Part 1's
-//! detections and predictions add theirs through the same [`Trouble`].)
+//! The troubles the autopilot acts on, read from the cluster's view (a
+//! node that stopped reporting, a region with no node serving) and from
+//! part 1's findings in the store (predictions, open or come true, and
+//! fresh detections on a version's errors or latency).
 //! And the memory that keeps one trouble from being decided every round:
 //! a trouble is decided when first seen, then again only once its rule's
 //! cool-down has passed while it lasts.
 
 use std::collections::BTreeMap;
 
+use state::State;
 use state::act::policy::Policy;
 use state::act::trouble::{Basis, FaultClass, Place, SignalEvidence, Trouble};
 use state::act::view::ClusterView;
+use state::autopilot::{FailureKind, Metric, PredictionStatus, Subject};
+
+/// A detection older than this is not acted on (the detectors speak
+/// again while the anomaly lasts).
+pub const FRESH_DETECTION_MS: u64 = 60_000;
+/// A prediction that came true is acted on (as observed) this long after.
+pub const FRESH_HAPPENED_MS: u64 = 10 * 60_000;
 
 /// Troubles the view shows by itself.
 pub fn from_view(view: &ClusterView, now_ms: u64) -> Vec<Trouble> {
@@ -56,6 +65,131 @@ pub fn from_view(view: &ClusterView, now_ms: u64) -> Vec<Trouble> {
         }
     }
     out
+}
+
+/// Troubles from part 1's findings in `state`: every open prediction (a
+/// forecast: it may prepare, never destroy), every prediction that came
+/// true in the last [`FRESH_HAPPENED_MS`] (observed), and detections on a
+/// version's error ratio or p99 latency in the last
+/// [`FRESH_DETECTION_MS`] (observed, with their band).
+pub fn from_findings(state: &State, now_ms: u64) -> Vec<Trouble> {
+    let mut out = Vec::new();
+    for p in state.predictions() {
+        let basis = match p.status {
+            PredictionStatus::Open => Basis::Forecast,
+            PredictionStatus::Happened
+                if p.closed_ms
+                    .is_some_and(|at| now_ms.saturating_sub(at) < FRESH_HAPPENED_MS) =>
+            {
+                Basis::Observed
+            }
+            _ => continue,
+        };
+        let Some(place) = place_of(&p.subject) else {
+            continue;
+        };
+        out.push(Trouble {
+            source: format!("prediction {}: {}", p.id, p.why),
+            class: class_of(p.kind),
+            place,
+            basis,
+            score: 1.0,
+            seen_ms: now_ms,
+            signal: SignalEvidence {
+                series: format!("{} of {}", p.series.metric.as_str(), p.subject),
+                observed: p.value,
+                band_low: None,
+                band_high: None,
+                limit: Some(p.limit),
+            },
+        });
+    }
+    for d in state.detections().rev() {
+        if now_ms.saturating_sub(d.t_ms) >= FRESH_DETECTION_MS {
+            break;
+        }
+        let class = match d.series.metric {
+            Metric::ErrorRatio => FaultClass::VersionErrors,
+            Metric::LatencyP99Ms => FaultClass::VersionLatency,
+            _ => continue,
+        };
+        let Some(place @ (Place::Version { .. } | Place::VersionOnNode { .. })) =
+            place_of(&d.series.subject)
+        else {
+            continue;
+        };
+        out.push(Trouble {
+            source: format!("detection {}", d.id),
+            class,
+            place,
+            basis: Basis::Observed,
+            score: d.score,
+            seen_ms: now_ms,
+            signal: SignalEvidence {
+                series: format!("{} of {}", d.series.metric.as_str(), d.series.subject),
+                observed: d.observed,
+                band_low: d.band.as_ref().map(|b| b.low),
+                band_high: d.band.as_ref().map(|b| b.high),
+                limit: None,
+            },
+        });
+    }
+    out
+}
+
+/// The fault class a predicted failure is.
+fn class_of(kind: FailureKind) -> FaultClass {
+    match kind {
+        FailureKind::SlotExhaustion => FaultClass::SlotExhaustion,
+        FailureKind::MemoryExhaustion => FaultClass::MemoryExhaustion,
+        FailureKind::DiskFull => FaultClass::DiskFull,
+        FailureKind::VersionErrors => FaultClass::VersionErrors,
+        FailureKind::VersionLatency => FaultClass::VersionLatency,
+        FailureKind::NodeSilent => FaultClass::NodeSilent,
+        FailureKind::RegionCapacity => FaultClass::RegionCapacity,
+        FailureKind::LoadPastCapacity => FaultClass::LoadPastCapacity,
+    }
+}
+
+/// Where a finding is, as a trouble names it (the whole cluster is no
+/// place an action can hold).
+fn place_of(subject: &Subject) -> Option<Place> {
+    Some(match subject {
+        Subject::Cluster => return None,
+        Subject::Region { region } => Place::Region {
+            region: region.to_string(),
+        },
+        Subject::Node { node } => Place::Node {
+            node: node.to_string(),
+        },
+        Subject::Tenant { tenant } => Place::Tenant {
+            tenant: tenant.to_string(),
+        },
+        Subject::App { tenant, app } => Place::App {
+            tenant: tenant.to_string(),
+            app: app.to_string(),
+        },
+        Subject::Version {
+            tenant,
+            app,
+            version,
+        } => Place::Version {
+            tenant: tenant.to_string(),
+            app: app.to_string(),
+            version: *version,
+        },
+        Subject::VersionOnNode {
+            tenant,
+            app,
+            version,
+            node,
+        } => Place::VersionOnNode {
+            tenant: tenant.to_string(),
+            app: app.to_string(),
+            version: *version,
+            node: node.to_string(),
+        },
+    })
 }
 
 /// When each trouble was last decided about.

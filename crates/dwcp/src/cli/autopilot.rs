@@ -51,6 +51,9 @@ pub struct AutopilotArgs {
 /// these.
 #[derive(clap::Subcommand)]
 enum AutopilotCommand {
+    /// The acting subcommands (pause, resume, log, explain, approve, ...).
+    #[command(flatten)]
+    Act(crate::cli::autopilot_act::ActCommand),
     /// Anomalies detected, newest first: the value seen, the value and
     /// band expected, the score (0.5 and up is anomalous) and which of
     /// the four detectors fired.
@@ -148,6 +151,7 @@ struct ForecastArgs {
 
 pub fn run(args: AutopilotArgs) -> Result<()> {
     match args.command {
+        AutopilotCommand::Act(command) => crate::cli::autopilot_act::run(command),
         AutopilotCommand::Anomalies(a) => {
             let path = listing("anomalies", &a.scope, &[("metric", a.metric.as_deref())])?;
             let client = Client::new(&a.scope.api)?;

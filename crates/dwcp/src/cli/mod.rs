@@ -8,6 +8,7 @@ pub mod app;
 pub mod apps;
 pub mod audit;
 pub mod autopilot;
+pub mod autopilot_act;
 pub mod backup;
 pub mod capacity;
 pub mod client;

@@ -562,8 +562,9 @@ fn serve(args: UpArgs) -> Result<()> {
 
 /// Starts the loops that run on a clock — the SLO evaluator and the
 /// autopilot — on the wall clock (their tasks), or under `--manual-clock`
-/// installs the API's test clock hook instead (no task: a round of each
-/// runs when the clock is advanced). Either way the API gets the
+/// installs the API's test clock hook instead (a round of the evaluator
+/// and of the autopilot's findings runs when the clock is advanced; the
+/// autopilot's acting loop keeps running, reading the test clock). Either way the API gets the
 /// autopilot's forecasts.
 fn start_clocked(node: &Arc<ClusterNode>, args: &UpArgs) -> Vec<tokio::task::JoinHandle<()>> {
     use ops::slo::SystemClock;
@@ -589,9 +590,10 @@ fn start_clocked(node: &Arc<ClusterNode>, args: &UpArgs) -> Vec<tokio::task::Joi
         ops::api::install_clock_hook(Arc::new(ManualHook {
             alerting,
             autopilot,
-            clock,
+            clock: clock.clone(),
         }));
-        Vec::new()
+        // The acting loop keeps its own pace; its time is the test clock.
+        vec![tokio::spawn(controllers::act::run(node.clone(), clock))]
     } else {
         let alerting = Arc::new(controllers::alerting::Alerting::new(
             node.clone(),
@@ -607,6 +609,7 @@ fn start_clocked(node: &Arc<ClusterNode>, args: &UpArgs) -> Vec<tokio::task::Joi
         vec![
             tokio::spawn(controllers::alerting::run(alerting)),
             tokio::spawn(controllers::autopilot::run(autopilot, args.autopilot_every)),
+            tokio::spawn(controllers::act::run(node.clone(), Arc::new(SystemClock))),
         ]
     }
 }

@@ -318,7 +318,11 @@ fn needs_mfa(route: RouteId, verb: Verb) -> bool {
             | R::CertifyWaiver
             | R::CertifySignOffs
             | R::CertifyPolicy
-    ) || (route == R::Users && verb != Verb::Get)
+            | R::AutopilotDecisionUndo
+            | R::AutopilotApprove
+            | R::AutopilotReject
+    ) || (matches!(route, R::Users | R::AutopilotControls | R::AutopilotPolicy)
+        && verb != Verb::Get)
         || matches!(route, R::UserTotp | R::UserTotpConfirm)
 }
 
@@ -328,7 +332,13 @@ fn is_cluster_autopilot(route: RouteId) -> bool {
     use RouteId as R;
     matches!(
         route,
-        R::AutopilotAnomalies | R::AutopilotPredictions | R::AutopilotCauses | R::AutopilotForecast
+        R::AutopilotAnomalies
+            | R::AutopilotPredictions
+            | R::AutopilotCauses
+            | R::AutopilotForecast
+            | R::AutopilotDecisions
+            | R::AutopilotDecision
+            | R::AutopilotApprovals
     )
 }
 
@@ -351,6 +361,7 @@ fn tenant_of(matched: &Matched) -> Option<&str> {
             | R::TenantAutopilotPredictions
             | R::TenantAutopilotCauses
             | R::AppAutopilotForecast
+            | R::TenantAutopilotDecisions
             | R::AppSlos
             | R::AppSlo
     )
@@ -531,6 +542,11 @@ pub(crate) fn permit(role: Role, route: RouteId, verb: Verb) -> Result<(), ApiEr
                 | R::CertifyWaiver
                 | R::CertifySignOffs
                 | R::CertifyPolicy
+                | R::AutopilotControls
+                | R::AutopilotPolicy
+                | R::AutopilotDecisionUndo
+                | R::AutopilotApprove
+                | R::AutopilotReject
         ),
     };
     if allowed {

@@ -19,6 +19,9 @@ mod certify;
 // The autopilot's paths and schemas, merged in below.
 #[path = "openapi_autopilot.rs"]
 mod autopilot;
+// The autopilot's acting (decisions, approvals, controls, policy).
+#[path = "openapi_act.rs"]
+mod act;
 
 /// A reference to a schema in `components`.
 fn schema(name: &str) -> Value {
@@ -1286,6 +1289,7 @@ pub(crate) fn document() -> Value {
     backup::merge(&mut doc);
     autopilot::merge(&mut doc);
     certify::merge(&mut doc);
+    act::merge(&mut doc);
     harden(&mut doc);
     doc
 }

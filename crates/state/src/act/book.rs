@@ -73,6 +73,16 @@ pub enum ActCommand {
     /// Time passes: approvals remind, page or expire; approved actions
     /// and safe defaults begin, checked again against `view`.
     Tick { view: Box<ClusterView>, now_ms: u64 },
+    /// A person takes an action back: the undo of the action `decision`
+    /// applied begins, the guardrails checked again against `view` (the
+    /// rule's cool-down no longer applies: a person asked; the limits'
+    /// own still does), and the action is marked undone.
+    Undo {
+        decision: u64,
+        by: String,
+        view: Box<ClusterView>,
+        now_ms: u64,
+    },
     /// The loop applied an action (or could not).
     Finish {
         decision: u64,
@@ -244,6 +254,14 @@ impl ActBook {
             ActCommand::Tick { view, now_ms } => {
                 keys.extend(next.tick(view, *now_ms));
             }
+            ActCommand::Undo {
+                decision,
+                view,
+                now_ms,
+                ..
+            } => {
+                keys.extend(next.undo(*decision, view, *now_ms)?);
+            }
             ActCommand::Finish {
                 decision,
                 state,
@@ -348,6 +366,77 @@ impl ActBook {
             keys.push("ledger".into());
         }
         keys
+    }
+
+    /// Begins the undo of the last action `decision` applied and marks
+    /// that action undone; refused, naming why, when there is none, it
+    /// still runs, it has no undo, or a guardrail says no.
+    fn undo(
+        &mut self,
+        decision: u64,
+        view: &ClusterView,
+        now_ms: u64,
+    ) -> Result<Vec<String>, Rejection> {
+        let Some(at) = self
+            .ledger
+            .entries
+            .iter()
+            .rposition(|e| e.decision == decision)
+        else {
+            return Err(Rejection::not_found("applied action of decision", decision));
+        };
+        let entry = self.ledger.entries[at].clone();
+        match entry.state {
+            EntryState::Done => {}
+            EntryState::Running => {
+                return Err(Rejection::invalid(
+                    "decision",
+                    decision,
+                    format!("its action ({}) is still being applied", entry.action),
+                ));
+            }
+            EntryState::Undone | EntryState::Failed => {
+                return Err(Rejection::invalid(
+                    "decision",
+                    decision,
+                    format!(
+                        "its action ({}) is {} already",
+                        entry.action,
+                        if entry.state == EntryState::Undone {
+                            "undone"
+                        } else {
+                            "failed"
+                        }
+                    ),
+                ));
+            }
+        }
+        let Some(undo) = entry.action.undo() else {
+            return Err(Rejection::invalid(
+                "decision",
+                decision,
+                format!("{} has no undo", entry.action),
+            ));
+        };
+        if undo.class() == ActionClass::Destructive && !self.controls.destructive_enabled {
+            return Err(Rejection::invalid(
+                "decision",
+                decision,
+                format!(
+                    "its undo ({undo}) is destructive and destructive actions are not enabled (dwcp autopilot enable destructive)"
+                ),
+            ));
+        }
+        let mut keys = self.begin(decision, &undo, view, 0, now_ms).map_err(|g| {
+            Rejection::invalid(
+                "decision",
+                decision,
+                format!("its undo ({undo}) is refused by the {g} guardrail"),
+            )
+        })?;
+        self.ledger.entries[at].state = EntryState::Undone;
+        keys.push(format!("decision/{decision}"));
+        Ok(keys)
     }
 
     /// Begins an action: the guardrails again, against this book's ledger

@@ -1,0 +1,386 @@
+//! The autopilot's acting (issue 20) on a real three-node `dwcp up`
+//! cluster (127.0.86.x) whose founder, the leader, runs the hidden
+//! `--manual-clock`: the autopilot's time (cool-downs, approvals) moves
+//! only through `POST /api/v1/test/clock`, so a quarter of an hour of
+//! waiting for a person takes a second. Nodes die for real (SIGKILL) and
+//! the leader's loop judges them silent from their reports.
+//!
+//! One cluster for the whole story, in order:
+//! - the defaults: running, destructive actions only proposed; a bad
+//!   policy refused naming the rule and the field (CLI and API), a good
+//!   one stored and reset;
+//! - node 3 dies: the drain is proposed (dry run) until `enable
+//!   destructive`, then applied after its cool-down: the scheduler's
+//!   schedule says drained;
+//! - node 3 comes back (still drained), node 2 dies: draining a second
+//!   node waits for a person; an incident tells people, a reminder and a
+//!   page follow, and at the deadline the safe default (cordon) applies;
+//!   a late approval is refused;
+//! - the cordon is undone; at once the drain is refused by the cool-down
+//!   (the incident opens instead); after it, the drain is asked again and
+//!   approved, and begins;
+//! - the kill switch: paused, an undo is refused and a new decision is
+//!   refused by `kill_switch`; resumed, the undo goes through;
+//! - every stored decision replays from its evidence to the same choice;
+//!   a tenant's scoped log holds none of the nodes' decisions.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Cluster, DEADLINE, http, voters};
+use serde_json::{Value, json};
+
+/// Advances the leader's clock (node 1 leads throughout).
+fn advance(c: &Cluster, ms: u64) {
+    let (status, v) = c.call(
+        1,
+        "POST",
+        "/api/v1/test/clock",
+        Some(json!({ "advance_ms": ms })),
+    );
+    assert_eq!(status, 200, "{v}");
+}
+
+/// Polls `f` until it gives `Some`, for up to twice the usual deadline (a
+/// death is judged after 3 s of silent reports on a loaded machine).
+fn wait<T>(c: &Cluster, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + 2 * DEADLINE;
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; decisions: {:#}\n{}",
+            decisions(c),
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn decisions(c: &Cluster) -> Value {
+    let (status, v) = c.call(1, "GET", "/api/v1/autopilot/decisions?limit=500", None);
+    assert_eq!(status, 200, "{v}");
+    v["decisions"].clone()
+}
+
+/// The newest decision about `place` after decision `after` that `ok`
+/// accepts.
+fn decision_about(
+    c: &Cluster,
+    place: &str,
+    after: u64,
+    ok: impl Fn(&Value) -> bool,
+) -> Option<Value> {
+    decisions(c)
+        .as_array()?
+        .iter()
+        .find(|d| d["place"] == place && d["id"].as_u64() > Some(after) && ok(d))
+        .cloned()
+}
+
+fn controls(c: &Cluster) -> Value {
+    let (status, v) = c.call(1, "GET", "/api/v1/autopilot/controls", None);
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+fn schedule(c: &Cluster, node: &str) -> Value {
+    controls(c)["schedules"][node].clone()
+}
+
+fn explained(c: &Cluster, id: u64) -> Value {
+    let (status, v) = c.call(1, "GET", &format!("/api/v1/autopilot/decisions/{id}"), None);
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+fn approval_state(c: &Cluster, id: u64) -> String {
+    let state = &explained(c, id)["approval"]["approval"]["state"];
+    match state {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => o.keys().next().cloned().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn id(d: &Value) -> u64 {
+    d["id"].as_u64().expect("a decision's id")
+}
+
+#[test]
+fn the_autopilot_acts_within_guardrails_asks_people_and_explains_itself() {
+    let mut c = Cluster::found_with(86, &["--manual-clock"]);
+    c.join_node(2);
+    c.join_node(3);
+    c.wait_for(
+        |s| voters(s).len() == 3 && s["leader"] == 1,
+        "three voters led by node 1",
+    );
+
+    // The defaults.
+    let out = c.cli_ok(&["autopilot", "status"]);
+    assert!(
+        out.contains("running") && out.contains("only proposed"),
+        "{out}"
+    );
+    let out = c.cli_ok(&["autopilot", "policy", "show"]);
+    assert!(
+        out.contains("policy: defaults") && out.contains("node-silent-observed"),
+        "{out}"
+    );
+
+    // A bad policy is refused whole, naming the rule and the field.
+    let bad = "[[rule]]\nname = \"ok\"\non = \"node_silent\"\nbasis = \"observed\"\nactions = [\"drain\"]\n\n[[rule]]\nname = \"too-eager\"\non = \"node_silent\"\nbasis = \"forecast\"\nactions = [\"drain\"]\n";
+    let path = c.root.path().join("bad.toml");
+    std::fs::write(&path, bad).unwrap();
+    let err = c.cli_err(&["autopilot", "policy", "set", path.to_str().unwrap()]);
+    assert!(
+        err.contains("rule 2 (too-eager)") && err.contains("actions[0]"),
+        "{err}"
+    );
+    let (status, body) = http(
+        &c.nodes[&1].api,
+        "PUT",
+        "/api/v1/autopilot/policy",
+        Some(&c.admin),
+        Some(bad.as_bytes()),
+        "text/plain",
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["field"], "rule[1].actions[0]", "{v}");
+    let out = c.cli_ok(&["autopilot", "policy", "show"]);
+    assert!(out.contains("policy: defaults"), "nothing stored: {out}");
+    let good = "[[rule]]\nname = \"silent-drain\"\non = \"node_silent\"\nbasis = \"observed\"\nactions = [\"drain\", \"open_incident\"]\ncooldown_s = 300\n";
+    let path = c.root.path().join("good.toml");
+    std::fs::write(&path, good).unwrap();
+    let out = c.cli_ok(&["autopilot", "policy", "set", path.to_str().unwrap()]);
+    assert!(out.contains("1 rules"), "{out}");
+    let out = c.cli_ok(&["autopilot", "policy", "show"]);
+    assert!(
+        out.contains("policy: custom") && out.contains("silent-drain"),
+        "{out}"
+    );
+    c.cli_ok(&["autopilot", "policy", "reset"]);
+
+    // Node 3 dies: the drain is only proposed until destructive actions
+    // are enabled.
+    c.kill(3);
+    let proposed = wait(&c, "a proposed drain of node-3", || {
+        decision_about(&c, "node node-3", 0, |d| d["outcome"] == "proposed")
+    });
+    assert!(
+        proposed["why"].as_str().unwrap().contains("not enabled"),
+        "{proposed}"
+    );
+    assert!(
+        proposed["action"]
+            .as_str()
+            .unwrap()
+            .contains("drain node node-3"),
+        "{proposed}"
+    );
+    let log = c.cli_ok(&["autopilot", "log"]);
+    assert!(
+        log.contains("proposed") && log.contains("node node-3"),
+        "{log}"
+    );
+    let text = c.cli_ok(&["autopilot", "explain", &id(&proposed).to_string()]);
+    for part in [
+        "trouble: node_silent on node node-3",
+        "rule: node-silent-observed",
+        "kill_switch",
+        "cooldown",
+        "counterfactual: ",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    let out = c.cli_ok(&[
+        "-o",
+        "json",
+        "autopilot",
+        "explain",
+        &id(&proposed).to_string(),
+    ]);
+    let v: Value = serde_json::from_str(&out).expect("explain -o json is JSON");
+    assert_eq!(v["decision"]["id"], proposed["id"]);
+    assert!(schedule(&c, "node-3").is_null(), "nothing applied");
+
+    let err = c.cli_err(&["autopilot", "enable", "everything"]);
+    assert!(err.contains("destructive"), "{err}");
+    let out = c.cli_ok(&["autopilot", "enable", "destructive"]);
+    assert!(out.contains("applied"), "{out}");
+    advance(&c, 301_000);
+    let acted = wait(&c, "the drain of node-3 applied", || {
+        decision_about(&c, "node node-3", id(&proposed), |d| {
+            d["outcome"] == "acted"
+        })
+    });
+    assert!(
+        acted["action"]
+            .as_str()
+            .unwrap()
+            .contains("drain node node-3"),
+        "{acted}"
+    );
+    wait(&c, "node-3 drained", || {
+        (schedule(&c, "node-3") == "drained").then_some(())
+    });
+    let entry = &explained(&c, id(&acted))["applied"][0];
+    assert_eq!(entry["state"], "done", "{entry}");
+
+    // Node 3 returns, still drained; node 2 dies: a second drained node
+    // needs a person.
+    c.restart(3);
+    c.kill(2);
+    let asked = wait(&c, "an approval to drain node-2", || {
+        decision_about(&c, "node node-2", 0, |d| d["outcome"] == "proposed")
+    });
+    assert!(
+        asked["why"]
+            .as_str()
+            .unwrap()
+            .contains("draining a second node"),
+        "{asked}"
+    );
+    let approval = id(&asked);
+    assert_eq!(approval_state(&c, approval), "asked");
+    let fingerprint = format!("autopilot:approval:{approval}");
+    let incident = wait(&c, "the approval's incident", || {
+        let (_, v) = c.call(1, "GET", "/api/v1/incidents?status=all", None);
+        v["incidents"]
+            .as_array()?
+            .iter()
+            .find(|i| i["fingerprint"] == fingerprint.as_str())
+            .cloned()
+    });
+    let out = c.cli_ok(&["autopilot", "approvals"]);
+    assert!(
+        out.contains(&approval.to_string()) && out.contains("asked"),
+        "{out}"
+    );
+
+    // Nobody answers: reminded, paged, then the safe default.
+    advance(&c, 121_000);
+    wait(&c, "a reminder", || {
+        (approval_state(&c, approval) == "reminded").then_some(())
+    });
+    advance(&c, 180_000);
+    wait(&c, "a page", || {
+        (approval_state(&c, approval) == "paged").then_some(())
+    });
+    let (_, v) = c.call(
+        1,
+        "GET",
+        &format!("/api/v1/incidents/{}", incident["id"]),
+        None,
+    );
+    assert!(
+        v.to_string().contains("paging"),
+        "the page is on the incident's timeline: {v}"
+    );
+    advance(&c, 600_000);
+    wait(&c, "the approval expired", || {
+        (approval_state(&c, approval) == "expired").then_some(())
+    });
+    wait(&c, "node-2 cordoned, the safe default", || {
+        (schedule(&c, "node-2") == "cordoned").then_some(())
+    });
+    let err = c.cli_err(&["autopilot", "approve", &approval.to_string()]);
+    assert!(err.contains("expired"), "{err}");
+    // Only one question was asked while it waited.
+    let asked_again = decisions(&c)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["place"] == "node node-2" && d["outcome"] == "proposed")
+        .count();
+    assert_eq!(asked_again, 1, "{:#}", decisions(&c));
+
+    // The cordon is undone (after the limits' own minute); at once the
+    // drain is refused by the cool-down and the incident opens instead.
+    advance(&c, 61_000);
+    let last = decisions(&c)[0]["id"].as_u64().unwrap();
+    let out = c.cli_ok(&["autopilot", "undo", &approval.to_string()]);
+    assert!(out.contains("uncordon node=node-2"), "{out}");
+    assert!(schedule(&c, "node-2").is_null());
+    let cooled = wait(&c, "a decision held by the cool-down", || {
+        decision_about(&c, "node node-2", last, |_| true)
+    });
+    let v = explained(&c, id(&cooled));
+    let considered = &v["decision"]["considered"];
+    assert_eq!(considered[0]["kind"], "drain", "{v}");
+    assert_eq!(considered[0]["note"], "refused by cooldown", "{v}");
+    assert_eq!(cooled["outcome"], "acted", "{v:#}");
+    assert!(
+        cooled["action"].as_str().unwrap().contains("open incident"),
+        "{cooled}"
+    );
+    advance(&c, 301_000);
+    let asked = wait(&c, "the drain asked again", || {
+        decision_about(&c, "node node-2", id(&cooled), |d| {
+            d["outcome"] == "proposed"
+        })
+    });
+    let out = c.cli_ok(&["autopilot", "approve", &id(&asked).to_string()]);
+    assert!(out.contains("approved"), "{out}");
+    wait(&c, "node-2 drained after the approval", || {
+        (schedule(&c, "node-2") == "drained").then_some(())
+    });
+    let err = c.cli_err(&["autopilot", "reject", &id(&asked).to_string()]);
+    assert!(err.contains("already approved"), "{err}");
+
+    // The kill switch stops everything at once.
+    let out = c.cli_ok(&["autopilot", "pause"]);
+    assert!(out.contains("paused"), "{out}");
+    advance(&c, 61_000);
+    let err = c.cli_err(&["autopilot", "undo", &id(&asked).to_string()]);
+    assert!(err.contains("kill_switch"), "{err}");
+    assert_eq!(schedule(&c, "node-2"), "drained");
+    c.cli_ok(&["autopilot", "resume"]);
+    let last = decisions(&c)[0]["id"].as_u64().unwrap();
+    c.cli_ok(&["autopilot", "undo", &id(&asked).to_string()]);
+    assert!(schedule(&c, "node-2").is_null());
+    // The uncordoned node is decided at once (the cool-down holds it).
+    wait(&c, "the decision after the undo", || {
+        decision_about(&c, "node node-2", last, |_| true)
+    });
+    c.cli_ok(&["autopilot", "pause"]);
+    let last = decisions(&c)[0]["id"].as_u64().unwrap();
+    advance(&c, 301_000);
+    let refused = wait(&c, "a decision refused by the kill switch", || {
+        decision_about(&c, "node node-2", last, |_| true)
+    });
+    assert_eq!(refused["outcome"], "refused", "{refused}");
+    assert_eq!(refused["why"], "refused by kill_switch", "{refused}");
+    assert!(schedule(&c, "node-2").is_null(), "nothing applied");
+
+    // Every decision replays from its stored evidence to the same choice.
+    let all = decisions(&c);
+    let all = all.as_array().unwrap();
+    assert!(all.len() >= 7, "{all:#?}");
+    for d in all {
+        let v = explained(&c, id(d));
+        let decision: autopilot::act::Decision =
+            serde_json::from_value(v["decision"].clone()).expect("a stored decision");
+        assert!(
+            autopilot::act::replays(&decision),
+            "decision {} does not replay: {v:#}",
+            id(d)
+        );
+    }
+
+    // A tenant's log holds only its apps' decisions: none of these.
+    let (status, v) = c.call(
+        1,
+        "GET",
+        "/api/v1/tenants/default/autopilot/decisions",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["decisions"], json!([]), "{v}");
+}
