@@ -15,6 +15,7 @@
 //! | [`alerting`] (SLO evaluation) | `ops::slo::Evaluator` | `SetSloStatus`, `OpenIncident`, notes |
 //! | [`webhooks`] (alert delivery) | `ops::slo::webhook` (retry schedule) | the POST, then a note |
 //! | [`autopilot`] (signals, detection, prediction, root cause) | `autopilot::pilot::{Observer, Pilot}` | `RecordAutopilot` |
+//! | [`act`] (the autopilot's acting) | `autopilot::act::{observe, sense, decide, apply}` | `Act` (tick, record, finish), the actions' commands, `OpenIncident` for approvals |
 //!
 //! `dwcp up` starts them (`crates/dwcp/src/up/`); nothing else does.
 //!

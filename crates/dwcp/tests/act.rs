@@ -190,6 +190,8 @@ fn the_autopilot_acts_within_guardrails_asks_people_and_explains_itself() {
         "{log}"
     );
     let text = c.cli_ok(&["autopilot", "explain", &id(&proposed).to_string()]);
+    // Shown with --nocapture (docs/autopilot.md quotes it).
+    println!("{text}");
     for part in [
         "trouble: node_silent on node node-3",
         "rule: node-silent-observed",

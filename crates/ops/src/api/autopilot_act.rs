@@ -229,7 +229,7 @@ pub(crate) async fn decisions<P: ControlPlane>(
             }
             other => {
                 return Err(ApiError::invalid(
-                    &other.chars().take(80).collect::<String>(),
+                    other.chars().take(80).collect::<String>(),
                     "unknown query parameter; allowed: limit",
                 ));
             }
