@@ -186,7 +186,7 @@ fn settle(action: Action, checks: &[Check], rule: &Rule, evidence: &Evidence) ->
         return Outcome::Proposed {
             action,
             proposal: Proposal::DryRun {
-                why: "destructive actions are not enabled on this cluster (dwcp autopilot enable)"
+                why: "destructive actions are not enabled on this cluster (dwcp autopilot enable destructive)"
                     .into(),
             },
         };

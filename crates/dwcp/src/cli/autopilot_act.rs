@@ -430,9 +430,9 @@ fn render_one(v: &Value) -> String {
             out += &format!(
                 "    {:<16} {:>12}  soft {:<10} limit {:<10} {}\n",
                 str_of(&check["guardrail"]),
-                check["value"],
-                check["soft"],
-                check["limit"],
+                check["value"].to_string(),
+                check["soft"].to_string(),
+                check["limit"].to_string(),
                 str_of(&check["verdict"])
             );
         }
