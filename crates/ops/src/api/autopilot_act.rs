@@ -172,7 +172,7 @@ fn summary(d: &Decision) -> Summary {
         (None, Outcome::Proposed { proposal, .. }) => match proposal {
             Proposal::DryRun { why } => why.clone(),
             Proposal::NeedsApproval { reasons } => {
-                format!("waits for a person: {}", reasons.join("; "))
+                format!("waits for approval by a person: {}", reasons.join("; "))
             }
         },
         (None, Outcome::Refused { guardrail, .. }) => format!("refused by {guardrail}"),
