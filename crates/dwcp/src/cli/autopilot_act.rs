@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::cli::client::{self, ApiArgs, Client};
+use crate::cli::incident::time;
 use crate::cli::table;
 
 /// The autopilot's acting.
@@ -262,10 +263,6 @@ fn policy(command: PolicyCommand) -> Result<()> {
 
 fn str_of(v: &Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
-}
-
-fn time(v: &Value) -> String {
-    v.as_u64().map_or("-".into(), ops::slo::rfc3339::format_ms)
 }
 
 fn render_log(v: &Value) -> String {

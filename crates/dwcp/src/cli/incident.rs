@@ -139,7 +139,8 @@ fn duration(ms: u64) -> String {
     }
 }
 
-fn time(v: &Value) -> String {
+/// A Unix-ms field as RFC 3339, `-` when absent.
+pub(crate) fn time(v: &Value) -> String {
     v.as_u64().map_or("-".into(), ops::slo::rfc3339::format_ms)
 }
 

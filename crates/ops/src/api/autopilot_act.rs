@@ -403,3 +403,36 @@ fn id_of(id: &str) -> Result<u64, ApiError> {
         .filter(|&n| n > 0)
         .ok_or_else(|| ApiError::invalid("id", "a decision's number: 1, 2, 3, ..."))
 }
+
+/// Runs an acting route's handler (`mod.rs` boxes this future).
+pub(crate) async fn dispatch<P: ControlPlane>(
+    plane: &P,
+    feed: &Feed,
+    m: &super::router::Matched,
+    verb: super::router::Verb,
+    who: String,
+    req: Request<Incoming>,
+) -> Result<Reply, ApiError> {
+    use super::router::{RouteId, Verb};
+    let p0 = m.param(0);
+    match (m.entry.id, verb) {
+        (RouteId::AutopilotControls, Verb::Get) => controls(plane).await,
+        (RouteId::AutopilotControls, Verb::Put) => set_controls(plane, req).await,
+        (RouteId::AutopilotPolicy, Verb::Get) => policy(plane).await,
+        (RouteId::AutopilotPolicy, Verb::Put) => put_policy(plane, req).await,
+        (RouteId::AutopilotDecisions, Verb::Get) => decisions(plane, None, req.uri().query()).await,
+        (RouteId::TenantAutopilotDecisions, Verb::Get) => {
+            decisions(plane, Some(p0), req.uri().query()).await
+        }
+        (RouteId::AutopilotDecision, Verb::Get) => decision(plane, p0).await,
+        (RouteId::AutopilotDecisionUndo, Verb::Post) => undo(plane, feed, p0, who).await,
+        (RouteId::AutopilotApprovals, Verb::Get) => approvals(plane).await,
+        (RouteId::AutopilotApprove, Verb::Post) => answer(plane, p0, who, Answer::Approve).await,
+        (RouteId::AutopilotReject, Verb::Post) => answer(plane, p0, who, Answer::Reject).await,
+        _ => Err(ApiError::method_not_allowed(
+            req.method().as_str(),
+            req.uri().path(),
+            m.entry.allow(),
+        )),
+    }
+}

@@ -487,27 +487,21 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::AppAutopilotForecast, Verb::Get) => {
             autopilot::forecast(plane, Some((p0, p1)), req.uri().query()).await
         }
-        (RouteId::AutopilotControls, Verb::Get) => autopilot_act::controls(plane).await,
-        (RouteId::AutopilotControls, Verb::Put) => autopilot_act::set_controls(plane, req).await,
-        (RouteId::AutopilotPolicy, Verb::Get) => autopilot_act::policy(plane).await,
-        (RouteId::AutopilotPolicy, Verb::Put) => autopilot_act::put_policy(plane, req).await,
-        (RouteId::AutopilotDecisions, Verb::Get) => {
-            autopilot_act::decisions(plane, None, req.uri().query()).await
-        }
-        (RouteId::TenantAutopilotDecisions, Verb::Get) => {
-            autopilot_act::decisions(plane, Some(p0), req.uri().query()).await
-        }
-        (RouteId::AutopilotDecision, Verb::Get) => autopilot_act::decision(plane, p0).await,
-        (RouteId::AutopilotDecisionUndo, Verb::Post) => {
-            autopilot_act::undo(plane, feed, p0, who).await
-        }
-        (RouteId::AutopilotApprovals, Verb::Get) => autopilot_act::approvals(plane).await,
-        (RouteId::AutopilotApprove, Verb::Post) => {
-            autopilot_act::answer(plane, p0, who, state::act::book::Answer::Approve).await
-        }
-        (RouteId::AutopilotReject, Verb::Post) => {
-            autopilot_act::answer(plane, p0, who, state::act::book::Answer::Reject).await
-        }
+        // The acting routes' futures are boxed: inline, they would grow
+        // this function's future (and the stack of every request it
+        // serves) by their size.
+        (
+            RouteId::AutopilotControls
+            | RouteId::AutopilotPolicy
+            | RouteId::AutopilotDecisions
+            | RouteId::TenantAutopilotDecisions
+            | RouteId::AutopilotDecision
+            | RouteId::AutopilotDecisionUndo
+            | RouteId::AutopilotApprovals
+            | RouteId::AutopilotApprove
+            | RouteId::AutopilotReject,
+            _,
+        ) => Box::pin(autopilot_act::dispatch(plane, feed, m, verb, who, req)).await,
         (RouteId::RouteConflicts, Verb::Get) => apps::conflicts(plane, caller).await,
         (RouteId::Certify, Verb::Get) => certify::status(plane).await,
         (RouteId::CertifyReports, Verb::Get) => certify::reports(plane).await,
