@@ -377,6 +377,10 @@ fn serve(args: UpArgs) -> Result<()> {
     let keys = unlock(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // The dev build (tests, CI) keeps every future's locals on the
+        // stack unoptimised: an API write's future (an audited command)
+        // outgrew tokio's 2 MiB worker stacks. 8 MiB is a thread's usual.
+        .thread_stack_size(8 * 1024 * 1024)
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {

@@ -416,19 +416,25 @@ pub(crate) async fn dispatch<P: ControlPlane>(
     use super::router::{RouteId, Verb};
     let p0 = m.param(0);
     match (m.entry.id, verb) {
-        (RouteId::AutopilotControls, Verb::Get) => controls(plane).await,
-        (RouteId::AutopilotControls, Verb::Put) => set_controls(plane, req).await,
-        (RouteId::AutopilotPolicy, Verb::Get) => policy(plane).await,
-        (RouteId::AutopilotPolicy, Verb::Put) => put_policy(plane, req).await,
-        (RouteId::AutopilotDecisions, Verb::Get) => decisions(plane, None, req.uri().query()).await,
-        (RouteId::TenantAutopilotDecisions, Verb::Get) => {
-            decisions(plane, Some(p0), req.uri().query()).await
+        (RouteId::AutopilotControls, Verb::Get) => Box::pin(controls(plane)).await,
+        (RouteId::AutopilotControls, Verb::Put) => Box::pin(set_controls(plane, req)).await,
+        (RouteId::AutopilotPolicy, Verb::Get) => Box::pin(policy(plane)).await,
+        (RouteId::AutopilotPolicy, Verb::Put) => Box::pin(put_policy(plane, req)).await,
+        (RouteId::AutopilotDecisions, Verb::Get) => {
+            Box::pin(decisions(plane, None, req.uri().query())).await
         }
-        (RouteId::AutopilotDecision, Verb::Get) => decision(plane, p0).await,
-        (RouteId::AutopilotDecisionUndo, Verb::Post) => undo(plane, feed, p0, who).await,
-        (RouteId::AutopilotApprovals, Verb::Get) => approvals(plane).await,
-        (RouteId::AutopilotApprove, Verb::Post) => answer(plane, p0, who, Answer::Approve).await,
-        (RouteId::AutopilotReject, Verb::Post) => answer(plane, p0, who, Answer::Reject).await,
+        (RouteId::TenantAutopilotDecisions, Verb::Get) => {
+            Box::pin(decisions(plane, Some(p0), req.uri().query())).await
+        }
+        (RouteId::AutopilotDecision, Verb::Get) => Box::pin(decision(plane, p0)).await,
+        (RouteId::AutopilotDecisionUndo, Verb::Post) => Box::pin(undo(plane, feed, p0, who)).await,
+        (RouteId::AutopilotApprovals, Verb::Get) => Box::pin(approvals(plane)).await,
+        (RouteId::AutopilotApprove, Verb::Post) => {
+            Box::pin(answer(plane, p0, who, Answer::Approve)).await
+        }
+        (RouteId::AutopilotReject, Verb::Post) => {
+            Box::pin(answer(plane, p0, who, Answer::Reject)).await
+        }
         _ => Err(ApiError::method_not_allowed(
             req.method().as_str(),
             req.uri().path(),
