@@ -230,33 +230,43 @@ struct Causes {
     diagnoses: Vec<Diagnosis>,
 }
 
+/// The findings the query and the route's tenant select, read on the
+/// state: `allowed` names the query's keys, `pick` lists the records
+/// (newest first, at most the filter's limit).
+async fn findings<P: ControlPlane, T: Send + 'static>(
+    plane: &P,
+    tenant: Option<&str>,
+    query: Option<&str>,
+    allowed: &'static [&'static str],
+    pick: impl FnOnce(&State, &Filter) -> Vec<T> + Send + 'static,
+) -> Result<Vec<T>, ApiError> {
+    let (tenant, query) = (tenant.map(str::to_string), query.map(str::to_string));
+    plane
+        .read(move |state| {
+            let f = filter(query.as_deref(), allowed, tenant.as_deref(), state)?;
+            Ok::<_, ApiError>(pick(state, &f))
+        })
+        .await?
+}
+
 /// `GET [/tenants/{tenant}]/autopilot/anomalies`: detections, newest first.
 pub(crate) async fn anomalies<P: ControlPlane>(
     plane: &P,
     tenant: Option<&str>,
     query: Option<&str>,
 ) -> Result<Reply, ApiError> {
-    let (tenant, query) = (tenant.map(str::to_string), query.map(str::to_string));
-    let list = plane
-        .read(move |state| {
-            let f = filter(
-                query.as_deref(),
-                &["tenant", "app", "node", "metric", "limit"],
-                tenant.as_deref(),
-                state,
-            )?;
-            Ok::<_, ApiError>(
-                state
-                    .detections()
-                    .rev()
-                    .filter(|d| f.subject(&d.series.subject))
-                    .filter(|d| f.metric.is_none_or(|m| d.series.metric == m))
-                    .take(f.limit)
-                    .cloned()
-                    .collect(),
-            )
-        })
-        .await??;
+    let keys = &["tenant", "app", "node", "metric", "limit"];
+    let list = findings(plane, tenant, query, keys, |state, f| {
+        state
+            .detections()
+            .rev()
+            .filter(|d| f.subject(&d.series.subject))
+            .filter(|d| f.metric.is_none_or(|m| d.series.metric == m))
+            .take(f.limit)
+            .cloned()
+            .collect()
+    })
+    .await?;
     json(StatusCode::OK, &Anomalies { anomalies: list })
 }
 
@@ -266,28 +276,19 @@ pub(crate) async fn predictions<P: ControlPlane>(
     tenant: Option<&str>,
     query: Option<&str>,
 ) -> Result<Reply, ApiError> {
-    let (tenant, query) = (tenant.map(str::to_string), query.map(str::to_string));
-    let list = plane
-        .read(move |state| {
-            let f = filter(
-                query.as_deref(),
-                &["tenant", "app", "node", "kind", "status", "limit"],
-                tenant.as_deref(),
-                state,
-            )?;
-            Ok::<_, ApiError>(
-                state
-                    .predictions()
-                    .rev()
-                    .filter(|p| f.subject(&p.subject))
-                    .filter(|p| f.kind.is_none_or(|k| p.kind == k))
-                    .filter(|p| f.status.is_none_or(|s| p.status == s))
-                    .take(f.limit)
-                    .cloned()
-                    .collect(),
-            )
-        })
-        .await??;
+    let keys = &["tenant", "app", "node", "kind", "status", "limit"];
+    let list = findings(plane, tenant, query, keys, |state, f| {
+        state
+            .predictions()
+            .rev()
+            .filter(|p| f.subject(&p.subject))
+            .filter(|p| f.kind.is_none_or(|k| p.kind == k))
+            .filter(|p| f.status.is_none_or(|s| p.status == s))
+            .take(f.limit)
+            .cloned()
+            .collect()
+    })
+    .await?;
     json(StatusCode::OK, &Predictions { predictions: list })
 }
 
@@ -297,29 +298,19 @@ pub(crate) async fn causes<P: ControlPlane>(
     tenant: Option<&str>,
     query: Option<&str>,
 ) -> Result<Reply, ApiError> {
-    let (tenant, query) = (tenant.map(str::to_string), query.map(str::to_string));
-    let list = plane
-        .read(move |state| {
-            let f = filter(
-                query.as_deref(),
-                &["tenant", "app", "node", "limit"],
-                tenant.as_deref(),
-                state,
-            )?;
-            Ok::<_, ApiError>(
-                state
-                    .diagnoses()
-                    .rev()
-                    .filter(|d| {
-                        f.subject(&d.subject)
-                            || trigger_subject(&d.trigger).is_some_and(|s| f.subject(&s))
-                    })
-                    .take(f.limit)
-                    .cloned()
-                    .collect(),
-            )
-        })
-        .await??;
+    let keys = &["tenant", "app", "node", "limit"];
+    let list = findings(plane, tenant, query, keys, |state, f| {
+        state
+            .diagnoses()
+            .rev()
+            .filter(|d| {
+                f.subject(&d.subject) || trigger_subject(&d.trigger).is_some_and(|s| f.subject(&s))
+            })
+            .take(f.limit)
+            .cloned()
+            .collect()
+    })
+    .await?;
     json(StatusCode::OK, &Causes { diagnoses: list })
 }
 
