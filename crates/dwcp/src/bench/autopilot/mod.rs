@@ -3,12 +3,14 @@
 //! naive), both on a directory laid out like NAB's repository, and `dwcp
 //! bench autopilot` (`suite.rs`: the chaos suite on real processes), and
 //! `dwcp bench predict` (`predict.rs`: the failure predictor on simulated
-//! faults).
+//! faults), and `dwcp bench rca` (`rca.rs`: root-cause ranking on
+//! injected faults).
 
 mod corpus;
 pub mod forecast;
 pub mod nab;
 pub mod predict;
+pub mod rca;
 pub mod suite;
 
 use std::path::{Path, PathBuf};

@@ -129,7 +129,7 @@ fn app() -> Subject {
 }
 
 /// A gaussian draw (Box–Muller).
-fn normal(r: &mut SplitMix64) -> f64 {
+pub(super) fn normal(r: &mut SplitMix64) -> f64 {
     let (u, v) = (r.next_f64().max(1e-12), r.next_f64());
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
