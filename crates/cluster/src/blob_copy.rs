@@ -3,14 +3,15 @@
 //! it lacks (it was down during the upload, or joined later). So an
 //! artifact outlives the node it was uploaded to.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Weak;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
 use super::ClusterError;
+use super::blobs::BlobStore;
 use super::node::ClusterNode;
 
 /// How long one copy to or from a peer may take.
@@ -56,24 +57,68 @@ pub(super) async fn put_everywhere(
 }
 
 /// Fetches, for as long as the node lives, every artifact a version in the
-/// state names that this node does not hold.
+/// state names that this node does not hold whole: missing, or damaged on
+/// disk (its bytes no longer hash to its digest).
 pub(super) async fn keep_copies(node: Weak<ClusterNode>) {
+    let mut checked = Checked::new();
     loop {
         let Some(strong) = node.upgrade() else { return };
-        let (seen, missing): (_, BTreeSet<String>) = {
+        let (seen, named): (_, BTreeSet<String>) = {
             let state = strong.replica().read_local();
-            let missing = state
+            let named = state
                 .apps()
                 .flat_map(|a| state.versions(&a.tenant, &a.name))
                 .map(|v| v.digest.clone())
-                .filter(|d| !strong.blobs().contains(d))
                 .collect();
-            (state.revision(), missing)
+            (state.revision(), named)
         };
+        let blobs = strong.blobs();
+        let missing: Vec<String> = named
+            .into_iter()
+            .filter(|d| !checked.whole(blobs, d))
+            .collect();
         for digest in missing {
             fetch(&strong, &digest).await;
         }
         let _ = strong.replica().watch(seen, SCAN_EVERY).await;
+    }
+}
+
+/// The blobs whose bytes were hashed and found whole, with the size and
+/// modification time their files had then: a file is hashed again only
+/// once those change (a scan every few seconds must not re-read every
+/// artifact).
+pub(super) struct Checked {
+    whole: HashMap<String, (u64, Option<SystemTime>)>,
+}
+
+impl Checked {
+    pub(super) fn new() -> Checked {
+        Checked {
+            whole: HashMap::new(),
+        }
+    }
+
+    /// Whether `blobs` holds `digest` whole.
+    pub(super) fn whole(&mut self, blobs: &BlobStore, digest: &str) -> bool {
+        let Some(stamp) = blobs.stamp(digest) else {
+            self.whole.remove(digest);
+            return false;
+        };
+        if self.whole.get(digest) == Some(&stamp) {
+            return true;
+        }
+        match blobs.get(digest) {
+            Ok(_) => {
+                self.whole.insert(digest.to_string(), stamp);
+                true
+            }
+            Err(e) => {
+                crate::say!(warn, "blobs", "{e}: fetching a good copy from a peer");
+                self.whole.remove(digest);
+                false
+            }
+        }
     }
 }
 
@@ -96,5 +141,38 @@ async fn fetch(node: &ClusterNode, digest: &str) {
         {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_blob_is_not_whole_and_a_repaired_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(dir.path()).unwrap();
+        let digest = blobs.put(b"the artifact").unwrap();
+        let mut checked = Checked::new();
+        assert!(checked.whole(&blobs, &digest));
+        // Damaged in place, same length (as `dwcp chaos run corrupt-artifact` does).
+        let path = dir.path().join(&digest);
+        let damaged: Vec<u8> = b"the artifact".iter().map(|b| b ^ 0x5a).collect();
+        std::fs::write(&path, &damaged).unwrap();
+        // A file system with coarse times may keep the modification time:
+        // a new one makes the change visible as it would be a second later.
+        let later = std::time::SystemTime::now() + Duration::from_secs(2);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!(!checked.whole(&blobs, &digest), "damage must be seen");
+        // The copy fetched from a peer replaces it.
+        blobs.put(b"the artifact").unwrap();
+        assert!(checked.whole(&blobs, &digest));
+        let absent = state::digest_of(b"never stored");
+        assert!(!checked.whole(&blobs, &absent));
     }
 }

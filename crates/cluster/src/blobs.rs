@@ -110,6 +110,14 @@ impl BlobStore {
         }
     }
 
+    /// The size and modification time of the stored blob's file, `None`
+    /// when it is not stored (or `digest` is not one).
+    pub fn stamp(&self, digest: &str) -> Option<(u64, Option<std::time::SystemTime>)> {
+        check_digest(digest).ok()?;
+        let meta = std::fs::metadata(self.path(digest)).ok()?;
+        meta.is_file().then(|| (meta.len(), meta.modified().ok()))
+    }
+
     /// Whether a blob with `digest` is stored (without checking its bytes).
     pub fn contains(&self, digest: &str) -> bool {
         check_digest(digest).is_ok() && self.path(digest).is_file()

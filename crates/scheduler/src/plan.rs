@@ -16,9 +16,13 @@
 //! 5. Missing replicas are placed, wants in key order, regions in name
 //!    order, by the want's policy over the nodes its constraints admit.
 //!    What cannot be placed becomes a [`Rejection`].
+//! 6. A spread want whose replicas differ by two or more between two
+//!    admitted nodes (one with a free slot) moves one at a time from the
+//!    fullest to the emptiest: a node back from a failure gets its share
+//!    (not in a region where some want is short of capacity).
 //!
-//! Kept placements stay where they are (stability): a plan over its own
-//! result changes nothing.
+//! Kept placements otherwise stay where they are (stability): a plan over
+//! its own result changes nothing.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -99,6 +103,9 @@ pub enum Reason {
     NodeUnhealthy,
     /// The node is not among the nodes given.
     NodeGone,
+    /// The node held two or more replicas of a spread want than another
+    /// node that could take one (it came back from a failure).
+    Rebalanced,
     /// The node's labels no longer meet the want's constraints, or its
     /// region is no longer one the want is pinned to.
     NotEligible,
@@ -114,6 +121,7 @@ impl fmt::Display for Reason {
             Reason::OverCapacity => "node over capacity",
             Reason::NodeUnhealthy => "node unhealthy",
             Reason::NodeGone => "node gone",
+            Reason::Rebalanced => "rebalanced",
             Reason::NotEligible => "node not eligible",
             Reason::NotWanted => "not wanted",
         })
@@ -371,7 +379,44 @@ pub fn place(
         }
     }
 
-    // 6. Write out placements and changes.
+    // 6. Even out spread wants once what was missing is placed: a node
+    // back from a failure gets its share again instead of the replicas
+    // staying piled where they went.
+    let mut free: Vec<u32> = nodes.iter().map(|n| n.offered()).collect();
+    for st in &state {
+        for (&n, &c) in &st.after {
+            free[n as usize] = free[n as usize].saturating_sub(c);
+        }
+    }
+    // A region where some want is short of capacity is left as it is: a
+    // slot a move frees would go to that want in the next plan, which
+    // would then differ from this one.
+    let short: Vec<u32> = rejections_short(&rejections)
+        .filter_map(|name| region_id(name))
+        .collect();
+    // Until no want moves: a slot one want's move frees may let an earlier
+    // want move (each move lowers a want's sum of squared counts, so this
+    // ends).
+    loop {
+        let mut moved = false;
+        for (w, want) in wants.iter().enumerate() {
+            if want.constraints.policy == Policy::Spread {
+                moved |= rebalance(
+                    &mut state[w],
+                    &mut free,
+                    want,
+                    &nodes,
+                    &region_nodes,
+                    |name| region_id(name).filter(|r| !short.contains(r)),
+                );
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+
+    // 7. Write out placements and changes.
     let mut plan = Plan {
         rejections,
         ..Plan::default()
@@ -402,6 +447,74 @@ pub fn place(
         diff(want, st, &nodes, &mut plan.changes);
     }
     Ok(plan)
+}
+
+/// The regions some want could not get enough capacity in.
+fn rejections_short(rejections: &[Rejection]) -> impl Iterator<Item = &Name> {
+    rejections.iter().filter_map(|r| match r {
+        Rejection::InsufficientCapacity { region, .. } => Some(region),
+        _ => None,
+    })
+}
+
+/// Moves replicas of a spread `want`, one at a time, from the admitted
+/// node holding the most of them to the admitted node with a free slot
+/// holding the fewest, while the two differ by two or more (ties: the
+/// first name gives, the first name takes). Kept placements otherwise
+/// stay where they are: once no two nodes differ by two, nothing moves,
+/// so a plan over its own result changes nothing. Whether any moved.
+fn rebalance(
+    st: &mut WantState,
+    free: &mut [u32],
+    want: &Want,
+    nodes: &[&NodeView],
+    region_nodes: &[Vec<u32>],
+    region_id: impl Fn(&Name) -> Option<u32>,
+) -> bool {
+    let mut moved = false;
+    let c = &want.constraints;
+    for region in want.regions.keys() {
+        let Some(r) = region_id(region) else { continue };
+        if !c.allows_region(region) {
+            continue;
+        }
+        let admitted: Vec<u32> = region_nodes[r as usize]
+            .iter()
+            .copied()
+            .filter(|&n| c.admits(nodes[n as usize], region))
+            .collect();
+        loop {
+            let count = |n: u32| st.after.get(&n).copied().unwrap_or(0);
+            let most = admitted
+                .iter()
+                .copied()
+                .max_by_key(|&n| (count(n), std::cmp::Reverse(n)));
+            let least = admitted
+                .iter()
+                .copied()
+                .filter(|&n| free[n as usize] > 0)
+                .min_by_key(|&n| (count(n), n));
+            let (Some(most), Some(least)) = (most, least) else {
+                break;
+            };
+            if count(most) < count(least) + 2 {
+                break;
+            }
+            // `most` holds at least two, so the entry exists.
+            if let Some(held) = st.after.get_mut(&most) {
+                *held -= 1;
+                if *held == 0 {
+                    st.after.remove(&most);
+                }
+            }
+            *st.after.entry(least).or_insert(0) += 1;
+            free[most as usize] += 1;
+            free[least as usize] -= 1;
+            st.reasons.entry(most).or_insert(Reason::Rebalanced);
+            moved = true;
+        }
+    }
+    moved
 }
 
 /// Removes `excess` replicas of `want` from region `r`. Spread takes from
@@ -990,6 +1103,46 @@ mod tests {
             place(&nodes[..1], &[w.clone(), w.clone()], &[]),
             Err(InputError::DuplicateWant(w.key()))
         );
+    }
+
+    #[test]
+    fn a_node_back_from_a_failure_gets_its_share_of_a_spread_want() {
+        // Three kills in turn left all three replicas on one node (the
+        // chaos suite saw this); with every node healthy again they spread.
+        let mut nodes = [node("a", "eu", 4), node("b", "eu", 4), node("c", "eu", 4)];
+        let wants = [want("web", &[("eu", 3)], Policy::Spread)];
+        let piled = [placement("web", "b", 3)];
+        let plan = ok(&nodes, &wants, &piled);
+        assert_eq!(
+            layout(&plan),
+            l(&[("web", "a", 1), ("web", "b", 1), ("web", "c", 1)])
+        );
+        assert!(
+            plan.changes
+                .iter()
+                .any(|c| c.node.as_str() == "b" && c.reason == Reason::Rebalanced),
+            "{:?}",
+            plan.changes
+        );
+        assert!(plan.rejections.is_empty());
+        // Stable: nothing moves again.
+        assert!(ok(&nodes, &wants, &plan.placements).changes.is_empty());
+        // A node with no free slot (cordoned: all reserved) gets none, and
+        // one replica more or less is not worth a move.
+        nodes[0].reserved = 4;
+        let plan = ok(&nodes, &wants, &piled);
+        assert_eq!(layout(&plan), l(&[("web", "b", 2), ("web", "c", 1)]));
+        nodes[0].reserved = 0;
+        let two = [want("web", &[("eu", 2)], Policy::Spread)];
+        let plan = ok(
+            &nodes,
+            &two,
+            &[placement("web", "b", 1), placement("web", "c", 1)],
+        );
+        assert!(plan.changes.is_empty());
+        // Bin-pack wants stay packed.
+        let packed = [want("web", &[("eu", 3)], Policy::BinPack)];
+        assert!(ok(&nodes, &packed, &piled).changes.is_empty());
     }
 
     #[test]

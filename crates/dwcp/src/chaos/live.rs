@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::acts::{self, Applied};
 use super::catalog::{Fault, Role};
 use super::engine::{Autopilot, Decisions, Target};
 use super::load::{HeldConnections, Load};
@@ -131,6 +132,17 @@ pub struct Live {
     load: Load,
     active: Active,
     rng: rng::SplitMix64,
+    /// The act loop's decisions counted so far, and the newest one's id.
+    tally: Decisions,
+    last_decision: u64,
+    /// The newest decision whose approval was counted.
+    last_approval: u64,
+    /// The kill switch as this harness last set it.
+    paused: bool,
+    /// Every action the autopilot applied, as read, oldest first; and how
+    /// many of them [`Live::tidy`] has looked at.
+    applied: Vec<Applied>,
+    tidied: usize,
 }
 
 fn client(api: &str, token: &str) -> Result<Client> {
@@ -237,6 +249,12 @@ impl Live {
             load,
             active: Active::Nothing,
             rng: rng::SplitMix64::new(seed),
+            tally: Decisions::default(),
+            last_decision: 0,
+            last_approval: 0,
+            paused: false,
+            applied: Vec::new(),
+            tidied: 0,
         })
     }
 
@@ -336,19 +354,29 @@ impl Live {
         deploy(self.api(), &app, version, self.gateways.len()).await
     }
 
-    /// Pauses or resumes the autopilot (its kill switch, `PUT
-    /// /autopilot/controls`); an error when the build has none.
-    pub async fn set_paused(&self, paused: bool) -> Result<()> {
-        self.api()
-            .put::<_, IgnoredAny>("/autopilot/controls", &json!({"paused": paused}))
+    /// Sets the autopilot's switches (`PUT /autopilot/controls`): the
+    /// kill switch, and whether destructive actions are applied or only
+    /// proposed; the switches as the cluster then has them.
+    pub async fn set_controls(
+        &mut self,
+        paused: Option<bool>,
+        destructive_enabled: Option<bool>,
+    ) -> Result<acts::Controls> {
+        let controls: acts::Controls = self
+            .api()
+            .put(
+                "/autopilot/controls",
+                &json!({"paused": paused, "destructive_enabled": destructive_enabled}),
+            )
             .await
-            .context("setting the autopilot's kill switch")?;
-        Ok(())
+            .context("setting the autopilot's switches (PUT /api/v1/autopilot/controls)")?;
+        self.paused = controls.paused;
+        Ok(controls)
     }
 
-    /// Counts the autopilot's detections and (when the build has them) its
-    /// decisions.
-    async fn read_autopilot(&self) -> Result<Autopilot> {
+    /// Counts the autopilot's detections and predictions, and its
+    /// decisions since the last read (fetching each that acted whole).
+    async fn read_autopilot(&mut self) -> Result<Autopilot> {
         let anomalies: Value = self.any_api("/autopilot/anomalies?limit=500").await?;
         let detections = anomalies["anomalies"]
             .as_array()
@@ -357,45 +385,132 @@ impl Live {
         let predictions = predictions["predictions"]
             .as_array()
             .map_or(0, |a| a.len() as u64);
-        let decisions = match self
-            .any_api::<Value>("/autopilot/decisions?limit=500")
-            .await
-        {
-            Ok(v) => Some(count_decisions(&v)),
-            Err(_) => None,
-        };
+        self.read_decisions().await?;
         Ok(Autopilot {
             detections,
             predictions,
-            decisions,
+            decisions: Some(self.tally),
         })
+    }
+
+    /// Adds the decisions and approvals made since the last read to the
+    /// tally; an answer of another shape than the act API's is an error.
+    async fn read_decisions(&mut self) -> Result<()> {
+        let lines: acts::Lines = self
+            .any_api("/autopilot/decisions?limit=500")
+            .await
+            .context("reading GET /api/v1/autopilot/decisions")?;
+        // Newest first: counted oldest first, so that a failed read
+        // leaves the tally at a whole prefix.
+        let counted = self.last_decision;
+        for line in lines.decisions.iter().rev().filter(|l| l.id > counted) {
+            match line.outcome.as_str() {
+                "acted" => {
+                    let e: acts::Explained = self
+                        .any_api(&format!("/autopilot/decisions/{}", line.id))
+                        .await
+                        .with_context(|| format!("reading decision {}", line.id))?;
+                    self.applied.push(Applied {
+                        decision: e.decision,
+                        while_paused: self.paused,
+                    });
+                    self.tally.acted += 1;
+                }
+                "proposed" => self.tally.proposed += 1,
+                "refused" => self.tally.refused += 1,
+                "declined" => {}
+                other => bail!(
+                    "GET /api/v1/autopilot/decisions: decision {} has outcome `{other}` (known: acted, proposed, refused, declined)",
+                    line.id
+                ),
+            }
+            self.last_decision = line.id;
+        }
+        let approvals: acts::Approvals = self
+            .any_api("/autopilot/approvals")
+            .await
+            .context("reading GET /api/v1/autopilot/approvals")?;
+        let newest = approvals
+            .approvals
+            .iter()
+            .map(|a| a.approval.decision)
+            .max()
+            .unwrap_or(0);
+        self.tally.approvals_asked += approvals
+            .approvals
+            .iter()
+            .filter(|a| a.approval.decision > self.last_approval)
+            .count() as u64;
+        self.last_approval = self.last_approval.max(newest);
+        Ok(())
+    }
+
+    /// Between runs: how many nodes the autopilot has drained now; then
+    /// the autopilot's node schedules, scales and throttles taken back
+    /// (`POST /autopilot/decisions/{id}/undo`) and the approvals still
+    /// waiting rejected, as the operator closing the incident would, so
+    /// that the next experiment meets the same cluster.
+    pub async fn tidy(&mut self) -> Result<Tidy> {
+        self.read_decisions().await?;
+        let controls: acts::Controls = self
+            .any_api("/autopilot/controls")
+            .await
+            .context("reading GET /api/v1/autopilot/controls")?;
+        let mut tidy = Tidy {
+            drained: controls.drained(),
+            ..Tidy::default()
+        };
+        let undo: Vec<u64> = self.applied[self.tidied..]
+            .iter()
+            .rev()
+            .filter(|a| a.decision.outcome.action().is_some_and(acts::tidied))
+            .map(|a| a.decision.id)
+            .collect();
+        self.tidied = self.applied.len();
+        for id in undo {
+            match self
+                .api()
+                .post::<_, IgnoredAny>(&format!("/autopilot/decisions/{id}/undo"), &json!({}))
+                .await
+            {
+                Ok(_) => tidy.undone += 1,
+                Err(e) => tidy.failures.push(format!("undo of decision {id}: {e}")),
+            }
+        }
+        let approvals: acts::Approvals = self.any_api("/autopilot/approvals").await?;
+        for a in approvals
+            .approvals
+            .iter()
+            .filter(|a| a.approval.state.waiting())
+        {
+            let id = a.approval.decision;
+            match self
+                .api()
+                .post::<_, IgnoredAny>(&format!("/autopilot/approvals/{id}/reject"), &json!({}))
+                .await
+            {
+                Ok(_) => tidy.rejected += 1,
+                Err(e) => tidy.failures.push(format!("rejecting approval {id}: {e}")),
+            }
+        }
+        Ok(tidy)
+    }
+
+    /// The actions the autopilot applied since the last call.
+    pub fn take_applied(&mut self) -> Vec<Applied> {
+        self.tidied = 0;
+        std::mem::take(&mut self.applied)
     }
 }
 
-/// Decisions by outcome, from `GET /autopilot/decisions` (read loosely:
-/// the route is the act loop's, and only the outcomes are counted).
-fn count_decisions(v: &Value) -> Decisions {
-    let list = v["decisions"].as_array().or(v.as_array());
-    let mut d = Decisions::default();
-    for item in list.into_iter().flatten() {
-        let outcome = item["outcome"]
-            .as_str()
-            .or(item["outcome"]["kind"].as_str())
-            .or(item["outcome"]
-                .as_object()
-                .and_then(|o| o.keys().next().map(String::as_str)))
-            .unwrap_or("");
-        match outcome {
-            "acted" => d.acted += 1,
-            "proposed" => d.proposed += 1,
-            "refused" => d.refused += 1,
-            _ => {}
-        }
-        if item.to_string().contains("approval") && outcome == "proposed" {
-            d.approvals_asked += 1;
-        }
-    }
-    d
+/// What [`Live::tidy`] found and did.
+#[derive(Debug, Default)]
+pub struct Tidy {
+    /// Nodes the autopilot had drained when the run ended.
+    pub drained: usize,
+    pub undone: usize,
+    pub rejected: usize,
+    pub failures: Vec<String>,
 }
 
 impl Target for Live {

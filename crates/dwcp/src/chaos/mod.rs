@@ -13,6 +13,7 @@
 //! `dwcp bench autopilot` (`bench/autopilot/suite.rs`) runs the suite with
 //! seeds and reports its figures.
 
+pub(crate) mod acts;
 pub(crate) mod catalog;
 pub(crate) mod engine;
 pub(crate) mod live;

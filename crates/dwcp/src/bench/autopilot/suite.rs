@@ -1,9 +1,11 @@
 //! `dwcp bench autopilot`: the chaos suite (`crate::chaos`) on a scratch
 //! cluster of three `dwcp up` processes, every experiment run with several
-//! seeds, first with the autopilot active and then — when the build has
-//! the kill switch (`PUT /autopilot/controls {"paused": true}`) — paused,
-//! the baseline, in the same run on the same cluster. Its figures
-//! (issue 20): autonomy, MTTR, guardrail breaches, harmful actions, false
+//! seeds, first with the autopilot active (destructive actions enabled,
+//! as `dwcp autopilot enable destructive` does) and then paused through
+//! its kill switch (`PUT /autopilot/controls {"paused": true}`), the
+//! baseline, in the same run on the same cluster. Its figures (issue 20):
+//! autonomy, MTTR, guardrail breaches (re-checked by the bench over the
+//! actions applied, `chaos::acts::breaches`), harmful actions, false
 //! actions on healthy runs, approvals asked per critical fault, and the
 //! availability of the steady client load.
 
@@ -15,8 +17,9 @@ use serde_json::json;
 
 use crate::bench::progress;
 use crate::bench::report::{Report, Series, histogram, record};
+use crate::chaos::acts::{self, Applied, Breach};
 use crate::chaos::catalog::{self, Experiment, Fault};
-use crate::chaos::engine::{self, Resolution, Run, Timing};
+use crate::chaos::engine::{self, Autopilot, Resolution, Run, Timing};
 use crate::chaos::live::{Live, UP_ARGS};
 use crate::chaos::verdict::Objective;
 
@@ -27,15 +30,31 @@ const QUICK: [&str; 4] = [
     "stop-leader",
     "bad-version",
 ];
+/// The scratch cluster's nodes.
+const NODES: usize = 3;
 
 /// The figures of one pass (autopilot active, or paused).
+#[derive(Default)]
 struct Pass {
     runs: Vec<Run>,
+    /// The actions the autopilot applied during the pass.
+    applied: Vec<Applied>,
+    /// Nodes the autopilot had drained at the end of each run.
+    drained: Vec<usize>,
+    /// Between runs: actions taken back, approvals rejected, and what
+    /// could not be tidied.
+    undone: usize,
+    rejected: usize,
+    tidy_failures: Vec<String>,
 }
 
 impl Pass {
     fn faults(&self) -> impl Iterator<Item = &Run> {
         self.runs.iter().filter(|r| r.experiment != "steady-state")
+    }
+
+    fn healthy(&self) -> impl Iterator<Item = &Run> {
+        self.runs.iter().filter(|r| r.experiment == "steady-state")
     }
 
     /// Fault runs whose objective came back with nobody's repair (or never
@@ -46,57 +65,47 @@ impl Pass {
             .faults()
             .filter(|r| matches!(r.resolution, Resolution::Autonomous | Resolution::NoImpact))
             .count();
-        (
-            if n == 0 {
-                0.0
-            } else {
-                resolved as f64 / n as f64
-            },
-            n,
-        )
+        (share(resolved as u64, n), n)
     }
 
-    fn mttr(&self) -> Result<Histogram<u64>> {
+    fn mttr(&self) -> Histogram<u64> {
         let mut h = histogram();
-        for r in self.faults() {
-            if let Some(ms) = r.mttr_ms {
-                record(&mut h, Duration::from_millis(ms));
-            }
+        for ms in self.faults().filter_map(|r| r.mttr_ms) {
+            record(&mut h, Duration::from_millis(ms));
         }
-        Ok(h)
+        h
     }
 
     fn availability(&self) -> (f64, u64) {
         let total: u64 = self.runs.iter().map(|r| r.requests).sum();
         let failed: u64 = self.runs.iter().map(|r| r.failed).sum();
-        (
-            if total == 0 {
-                0.0
-            } else {
-                1.0 - failed as f64 / total as f64
-            },
-            total,
-        )
+        (1.0 - share(failed, total), total)
     }
 
     fn count(&self, resolution: Resolution) -> usize {
         self.faults().filter(|r| r.resolution == resolution).count()
     }
 
-    fn acted(&self, healthy: bool) -> Option<u64> {
-        let mut any = false;
-        let mut acted = 0;
-        for r in self
-            .runs
-            .iter()
-            .filter(|r| (r.experiment == "steady-state") == healthy)
-        {
-            if let Some(d) = r.autopilot.and_then(|a| a.decisions) {
-                any = true;
-                acted += d.acted;
-            }
-        }
-        any.then_some(acted)
+    /// A counter of the autopilot's summed over `runs` (runs whose
+    /// counters could not be read count nothing).
+    fn sum<'a>(runs: impl Iterator<Item = &'a Run>, counter: impl Fn(&Autopilot) -> u64) -> u64 {
+        runs.filter_map(|r| r.autopilot.as_ref()).map(counter).sum()
+    }
+}
+
+fn acted(a: &Autopilot) -> u64 {
+    a.decisions.map_or(0, |d| d.acted)
+}
+
+fn asked(a: &Autopilot) -> u64 {
+    a.decisions.map_or(0, |d| d.approvals_asked)
+}
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
     }
 }
 
@@ -111,23 +120,24 @@ pub fn run(quick: bool, seeds: u32, hold: Option<Duration>) -> Result<Report> {
     let hold = hold.unwrap_or(Duration::from_secs(if quick { 10 } else { 20 }));
     let timing = Timing::new(hold);
     let say = |what: &str| progress("autopilot", what);
-    let (active, paused, kill_switch) = super::super::on_runtime(async {
+    let (active, paused) = super::super::on_runtime(async {
         let mut live = Live::scratch(1, &say).await?;
-        let kill_switch = live.set_paused(false).await.is_ok();
+        if !live
+            .set_controls(Some(false), Some(true))
+            .await?
+            .destructive_enabled
+        {
+            anyhow::bail!("PUT /api/v1/autopilot/controls left destructive actions disabled");
+        }
+        say(
+            "destructive actions enabled on the scratch cluster (as `dwcp autopilot enable destructive`): drains, rollbacks and scale-ins are applied, not only proposed",
+        );
         let active = pass(&mut live, &experiments, seeds, &timing, "active").await?;
-        let paused = if kill_switch {
-            live.set_paused(true).await?;
-            let p = pass(&mut live, &experiments, seeds, &timing, "paused").await?;
-            live.set_paused(false).await?;
-            Some(p)
-        } else {
-            say(
-                "no kill switch in this build (PUT /api/v1/autopilot/controls): the paused baseline is not run",
-            );
-            None
-        };
+        live.set_controls(Some(true), None).await?;
+        let paused = pass(&mut live, &experiments, seeds, &timing, "paused").await?;
+        live.set_controls(Some(false), None).await?;
         live.finish();
-        Ok((active, paused, kill_switch))
+        Ok((active, paused))
     })?;
 
     let mut report = Report::new(
@@ -137,162 +147,124 @@ pub fn run(quick: bool, seeds: u32, hold: Option<Duration>) -> Result<Report> {
             "up_args": UP_ARGS,
             "experiments": experiments.iter().map(|e| e.name).collect::<Vec<_>>(),
             "seeds": seeds,
+            "order": "seed by seed, every experiment in each: the same fault comes back after the others, past the default rules' 300 s cool-down",
             "objective": Objective::DEFAULT,
             "timing": timing,
             "load": "4 clients, one POST every 25 ms each, routed by GET /api/v1/nodes health (every 250 ms), 2 s deadline",
-            "kill_switch": kill_switch,
+            "destructive_enabled": true,
+            "baseline": "the same experiments and seeds with the autopilot paused (PUT /api/v1/autopilot/controls {\"paused\": true})",
             "fault_injection_build": cluster::FAULT_INJECTION,
         }),
     );
-    let (autonomy, faults) = active.autonomy();
-    report.series.push(Series::value(
+    let side_by_side = |report: &mut Report, name: &str, active: (f64, u64), paused: (f64, u64)| {
+        let baseline = format!("{name}-paused");
+        report.series.push(Series::value(
+            &baseline,
+            "value",
+            round6(paused.0),
+            paused.1,
+            None,
+        ));
+        report.series.push(Series::value(
+            name,
+            "value",
+            round6(active.0),
+            active.1,
+            Some(&baseline),
+        ));
+    };
+    side_by_side(
+        &mut report,
         "autonomy",
-        "value",
-        round4(autonomy),
-        faults,
-        None,
-    ));
-    if let Some(p) = &paused {
-        let (a, n) = p.autonomy();
-        report.series.push(Series::value(
-            "autonomy-paused",
-            "value",
-            round4(a),
-            n,
-            None,
-        ));
-    }
-    let mttr = active.mttr()?;
-    let paused_mttr = paused.as_ref().map(Pass::mttr).transpose()?;
-    if let Some(h) = &paused_mttr {
-        report.series.push(Series::latency("mttr-paused", h, None));
-    }
-    report.series.push(Series::latency(
-        "mttr",
-        &mttr,
-        paused_mttr.as_ref().map(|_| "mttr-paused"),
-    ));
-    let (availability, requests) = active.availability();
-    if let Some(p) = &paused {
-        let (a, n) = p.availability();
-        report.series.push(Series::value(
-            "availability-paused",
-            "value",
-            round6(a),
-            n,
-            None,
-        ));
-    }
-    report.series.push(Series::value(
-        "availability",
-        "value",
-        round6(availability),
-        requests,
-        paused.as_ref().map(|_| "availability-paused"),
-    ));
-    // Actions: only a build with the act loop records decisions.
-    let acted_faults = active.acted(false);
-    let acted_healthy = active.acted(true);
-    let healthy_runs = active
-        .runs
-        .iter()
-        .filter(|r| r.experiment == "steady-state")
-        .count() as u64;
-    let breaches = paused.as_ref().and_then(|p| {
-        let a = p.acted(false)?;
-        let h = p.acted(true)?;
-        Some(a + h)
-    });
-    if let Some(b) = breaches {
-        report.series.push(
-            Series::value("guardrail-breaches", "count", b as f64, faults, None).fewer_is_better(),
-        );
-    }
-    if let Some(h) = acted_healthy {
-        report.series.push(
-            Series::value("false-actions", "count", h as f64, healthy_runs, None).fewer_is_better(),
-        );
-    }
-    let harmful = paused.as_ref().and_then(|p| harmful_actions(&active, p));
-    if let Some(h) = harmful {
-        report.series.push(
-            Series::value("harmful-actions", "count", h as f64, faults, None).fewer_is_better(),
-        );
-    }
-    let critical: Vec<&Run> = active
-        .faults()
-        .filter(|r| {
-            experiments
-                .iter()
-                .any(|e| e.name == r.experiment && e.critical)
-        })
-        .collect();
-    let asked: Option<u64> = critical
-        .iter()
-        .map(|r| {
-            r.autopilot
-                .and_then(|a| a.decisions)
-                .map(|d| d.approvals_asked)
-        })
-        .sum();
-    if let Some(asked) = asked.filter(|_| !critical.is_empty()) {
-        report.series.push(Series::value(
-            "approvals-asked-per-critical-fault",
-            "value",
-            asked as f64 / critical.len() as f64,
-            critical.len() as u64,
-            None,
-        ));
-    }
-    let detections: u64 = active
-        .faults()
-        .filter_map(|r| r.autopilot)
-        .map(|a| a.detections)
-        .sum();
-    report.series.push(Series::value(
-        "detections-per-fault",
-        "value",
-        round4(detections as f64 / faults.max(1) as f64),
-        faults,
-        None,
-    ));
-    let predictions: u64 = active
-        .faults()
-        .filter_map(|r| r.autopilot)
-        .map(|a| a.predictions)
-        .sum();
-    report.series.push(Series::value(
-        "predictions-per-fault",
-        "value",
-        round4(predictions as f64 / faults.max(1) as f64),
-        faults,
-        None,
-    ));
-    let false_detections: u64 = active
-        .runs
-        .iter()
-        .filter(|r| r.experiment == "steady-state")
-        .filter_map(|r| r.autopilot)
-        .map(|a| a.detections)
-        .sum();
-    report.series.push(
-        Series::value(
-            "false-detections",
-            "count",
-            false_detections as f64,
-            healthy_runs,
-            None,
-        )
-        .fewer_is_better(),
+        active.autonomy(),
+        paused.autonomy(),
     );
+    report
+        .series
+        .push(Series::latency("mttr-paused", &paused.mttr(), None));
+    report
+        .series
+        .push(Series::latency("mttr", &active.mttr(), Some("mttr-paused")));
+    side_by_side(
+        &mut report,
+        "availability",
+        active.availability(),
+        paused.availability(),
+    );
+
+    let mut applied = active.applied.clone();
+    applied.extend(paused.applied.iter().cloned());
+    let mut drained = active.drained.clone();
+    drained.extend(&paused.drained);
+    let breaches = acts::breaches(&applied, &drained, NODES);
+    let faults = active.faults().count() as u64;
+    let healthy = active.healthy().count() as u64;
+    let critical = |r: &&Run| {
+        experiments
+            .iter()
+            .any(|e| e.name == r.experiment && e.critical)
+    };
+    let critical_runs = active.faults().filter(critical).count() as u64;
+    let counts = [
+        (
+            "guardrail-breaches",
+            breaches.len() as u64,
+            applied.len() as u64,
+        ),
+        ("harmful-actions", harmful_actions(&active, &paused), faults),
+        ("false-actions", Pass::sum(active.healthy(), acted), healthy),
+        (
+            "approvals-asked-outside-critical-faults",
+            Pass::sum(active.runs.iter().filter(|r| !critical(r)), asked),
+            faults + healthy - critical_runs,
+        ),
+        (
+            "false-detections",
+            Pass::sum(active.healthy(), |a| a.detections),
+            healthy,
+        ),
+    ];
+    for (name, count, n) in counts {
+        report
+            .series
+            .push(Series::value(name, "count", count as f64, n, None).fewer_is_better());
+    }
+    let per_fault = [
+        (
+            "approvals-asked-per-critical-fault",
+            Pass::sum(active.faults().filter(critical), asked),
+            critical_runs,
+        ),
+        (
+            "actions-per-fault",
+            Pass::sum(active.faults(), acted),
+            faults,
+        ),
+        (
+            "detections-per-fault",
+            Pass::sum(active.faults(), |a| a.detections),
+            faults,
+        ),
+        (
+            "predictions-per-fault",
+            Pass::sum(active.faults(), |a| a.predictions),
+            faults,
+        ),
+    ];
+    for (name, sum, n) in per_fault.into_iter().filter(|(_, _, n)| *n > 0) {
+        report
+            .series
+            .push(Series::value(name, "value", round4(share(sum, n)), n, None));
+    }
     let mut report = report.finish();
     report
         .notes
-        .extend(notes(&active, paused.as_ref(), acted_faults, &experiments));
+        .extend(notes(&active, &paused, &breaches, &experiments, hold));
     Ok(report)
 }
 
-/// Runs every experiment `seeds` times.
+/// Runs every experiment once per seed, seed by seed, tidying after each
+/// run (`Live::tidy`).
 async fn pass(
     live: &mut Live,
     experiments: &[Experiment],
@@ -300,64 +272,108 @@ async fn pass(
     timing: &Timing,
     what: &str,
 ) -> Result<Pass> {
-    let mut runs = Vec::new();
+    let mut pass = Pass::default();
     let say = |s: &str| progress("autopilot", &format!("{what}: {s}"));
-    for e in experiments {
-        for seed in 1..=u64::from(seeds) {
+    for seed in 1..=u64::from(seeds) {
+        for e in experiments {
             live.reseed(seed);
-            runs.push(
+            pass.runs.push(
                 engine::run_or_record(live, e, seed, &Objective::DEFAULT, timing, &say).await,
             );
+            match live.tidy().await {
+                Ok(t) => {
+                    pass.drained.push(t.drained);
+                    pass.undone += t.undone;
+                    pass.rejected += t.rejected;
+                    pass.tidy_failures
+                        .extend(t.failures.into_iter().map(|f| format!("{}: {f}", e.name)));
+                }
+                Err(err) => pass.tidy_failures.push(format!("{}: {err:#}", e.name)),
+            }
         }
     }
-    Ok(Pass { runs })
+    pass.applied = live.take_applied();
+    Ok(pass)
 }
 
 /// Fault runs in which the autopilot acted and the load lost more than in
 /// the same experiment and seed with it paused (by more than 1 % of the
 /// requests): an action that made the objective worse.
-fn harmful_actions(active: &Pass, paused: &Pass) -> Option<u64> {
-    let mut harmful = 0;
-    for r in active.faults() {
-        let acted = r.autopilot?.decisions?.acted;
-        if acted == 0 {
-            continue;
-        }
-        let Some(p) = paused
-            .runs
-            .iter()
-            .find(|p| p.experiment == r.experiment && p.seed == r.seed)
-        else {
-            continue;
-        };
-        let share = |x: &Run| x.failed as f64 / x.requests.max(1) as f64;
-        if share(r) > share(p) + 0.01 {
-            harmful += 1;
-        }
-    }
-    Some(harmful)
+fn harmful_actions(active: &Pass, paused: &Pass) -> u64 {
+    let share_failed = |x: &Run| share(x.failed, x.requests);
+    active
+        .faults()
+        .filter(|r| r.autopilot.as_ref().is_some_and(|a| acted(a) > 0))
+        .filter(|r| {
+            paused
+                .runs
+                .iter()
+                .find(|p| p.experiment == r.experiment && p.seed == r.seed)
+                .is_some_and(|p| share_failed(r) > share_failed(p) + 0.01)
+        })
+        .count() as u64
 }
 
 fn notes(
     active: &Pass,
-    paused: Option<&Pass>,
-    acted: Option<u64>,
+    paused: &Pass,
+    breaches: &[Breach],
     experiments: &[Experiment],
+    hold: Duration,
 ) -> Vec<String> {
-    let mut notes = vec![
-        format!(
-            "fault runs: {} resolved with no repair (autonomous {}, no impact {}), {} back only after the fault was taken back, {} not back within the settle time, {} stopped by their stop condition",
-            active.count(Resolution::Autonomous) + active.count(Resolution::NoImpact),
-            active.count(Resolution::Autonomous),
-            active.count(Resolution::NoImpact),
-            active.count(Resolution::AfterRestore),
-            active.count(Resolution::NotRecovered),
-            active.count(Resolution::Aborted),
-        ),
-        "autonomy: fault runs whose objective (99 % success, p99 <= 1 s per 1 s window, 3 windows in a row) came back while the fault was still in force, or never broke, over all fault runs; mttr: injection to the objective back (0 when it never broke; a run not back has none)".into(),
-    ];
+    let mut notes = Vec::new();
+    for (what, p) in [("active", active), ("paused", paused)] {
+        notes.push(format!(
+            "{what}: fault runs: {} resolved with no repair (autonomous {}, no impact {}), {} back only after the fault was taken back, {} not back within the settle time, {} stopped by their stop condition, {} could not finish",
+            p.count(Resolution::Autonomous) + p.count(Resolution::NoImpact),
+            p.count(Resolution::Autonomous),
+            p.count(Resolution::NoImpact),
+            p.count(Resolution::AfterRestore),
+            p.count(Resolution::NotRecovered),
+            p.count(Resolution::Aborted),
+            p.count(Resolution::Error),
+        ));
+    }
+    notes.push("autonomy: fault runs whose objective (99 % success, p99 <= 1 s per 1 s window, 3 windows in a row) came back while the fault was still in force, or never broke, over all fault runs; mttr: injection to the objective back (0 when it never broke; a run not back has none)".into());
+    notes.push(format!(
+        "the autopilot applied {} actions over the active pass ({} while paused); between runs the bench took back {} of its cordons, drains, scales and throttles and rejected {} approvals left waiting, as the operator closing the incident would",
+        active.applied.len(),
+        paused.applied.len(),
+        active.undone + paused.undone,
+        active.rejected + paused.rejected,
+    ));
+    let actions: Vec<String> = active
+        .applied
+        .iter()
+        .filter_map(|a| {
+            let d = &a.decision;
+            d.outcome
+                .action()
+                .map(|x| format!("{} ({}): {x}", d.id, d.evidence.trouble.class))
+        })
+        .collect();
+    if !actions.is_empty() {
+        notes.push(format!("actions applied: {}", actions.join("; ")));
+    }
+    notes.push("guardrail-breaches: re-checked by the bench over the actions applied, with issue 20's limits (nothing applied while paused; <= 100 sandbox terminations per node a minute; <= 3 failovers an hour; no second action on a target within its rule's cool-down; never more than half the nodes drained, sampled at the end of each run); the cost growth of scaling is not re-checked".into());
+    for b in breaches {
+        notes.push(format!(
+            "breach of {} (decision {}): {}",
+            b.guardrail, b.decision, b.detail
+        ));
+    }
+    notes.push(format!(
+        "false-actions and false-detections: over {} steady-state runs of {} s each ({:.3} cluster-days)",
+        active.healthy().count(),
+        hold.as_secs(),
+        active.healthy().count() as f64 * hold.as_secs_f64() / 86_400.0
+    ));
+    for f in active.tidy_failures.iter().chain(&paused.tidy_failures) {
+        notes.push(format!("not tidied: {f}"));
+    }
     let errors: Vec<String> = active
         .faults()
+        .chain(paused.faults())
         .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.experiment)))
         .collect();
     if !errors.is_empty() {
@@ -368,30 +384,26 @@ fn notes(
         ));
     }
     for e in experiments {
-        let runs: Vec<String> = active
-            .runs
-            .iter()
-            .filter(|r| r.experiment == e.name)
-            .map(|r| {
-                let mttr = r
-                    .mttr_ms
-                    .map_or("-".into(), |m| format!("{:.1} s", m as f64 / 1000.0));
-                format!("seed {} {:?} ({mttr})", r.seed, r.resolution)
-            })
-            .collect();
-        notes.push(format!("{}: {}", e.name, runs.join(", ")));
-    }
-    match acted {
-        None => notes.push(
-            "this build has no act loop (no GET /api/v1/autopilot/decisions): the autopilot only detects (part 1), so what recovered did so through the scheduler, the rollout controller, Raft elections and the clients' health-view routing; guardrail-breaches, harmful-actions, false-actions and approvals-asked are not reported, since no action was taken to count".into(),
-        ),
-        Some(n) => notes.push(format!("the autopilot acted {n} times over the fault runs")),
-    }
-    if paused.is_none() {
-        notes.push(
-            "no paused baseline: this build has no kill switch (PUT /api/v1/autopilot/controls)"
-                .into(),
-        );
+        let line = |p: &Pass| -> String {
+            p.runs
+                .iter()
+                .filter(|r| r.experiment == e.name)
+                .map(|r| {
+                    let mttr = r
+                        .mttr_ms
+                        .map_or("-".into(), |m| format!("{:.1} s", m as f64 / 1000.0));
+                    let acted = r.autopilot.as_ref().map_or(0, acted);
+                    format!("seed {} {:?} ({mttr}, acted {acted})", r.seed, r.resolution)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        notes.push(format!(
+            "{}: active {}; paused {}",
+            e.name,
+            line(active),
+            line(paused)
+        ));
     }
     let unsupported: Vec<&str> = catalog::all()
         .into_iter()
