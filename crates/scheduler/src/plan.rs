@@ -392,7 +392,7 @@ pub fn place(
     // slot a move frees would go to that want in the next plan, which
     // would then differ from this one.
     let short: Vec<u32> = rejections_short(&rejections)
-        .filter_map(|name| region_id(name))
+        .filter_map(&region_id)
         .collect();
     // Until no want moves: a slot one want's move frees may let an earlier
     // want move (each move lowers a want's sum of squared counts, so this
