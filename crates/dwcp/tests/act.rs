@@ -275,16 +275,17 @@ fn the_autopilot_acts_within_guardrails_asks_people_and_explains_itself() {
     wait(&c, "a page", || {
         (approval_state(&c, approval) == "paged").then_some(())
     });
-    let (_, v) = c.call(
-        1,
-        "GET",
-        &format!("/api/v1/incidents/{}", incident["id"]),
-        None,
-    );
-    assert!(
-        v.to_string().contains("paging"),
-        "the page is on the incident's timeline: {v}"
-    );
+    // The page reaches the incident's timeline through the incident
+    // controller, a moment after the approval says paged.
+    wait(&c, "the page on the incident's timeline", || {
+        let (_, v) = c.call(
+            1,
+            "GET",
+            &format!("/api/v1/incidents/{}", incident["id"]),
+            None,
+        );
+        v.to_string().contains("paging").then_some(())
+    });
     advance(&c, 600_000);
     wait(&c, "the approval expired", || {
         (approval_state(&c, approval) == "expired").then_some(())
