@@ -467,33 +467,33 @@ impl Live {
             .map(|a| a.decision.id)
             .collect();
         self.tidied = self.applied.len();
-        for id in undo {
-            match self
-                .api()
-                .post::<_, IgnoredAny>(&format!("/autopilot/decisions/{id}/undo"), &json!({}))
-                .await
-            {
-                Ok(_) => tidy.undone += 1,
-                Err(e) => tidy.failures.push(format!("undo of decision {id}: {e}")),
-            }
-        }
+        let undo: Vec<String> = undo
+            .iter()
+            .map(|id| format!("/autopilot/decisions/{id}/undo"))
+            .collect();
+        tidy.undone = self.post_each(&undo, &mut tidy.failures).await;
         let approvals: acts::Approvals = self.any_api("/autopilot/approvals").await?;
-        for a in approvals
+        let reject: Vec<String> = approvals
             .approvals
             .iter()
             .filter(|a| a.approval.state.waiting())
-        {
-            let id = a.approval.decision;
-            match self
-                .api()
-                .post::<_, IgnoredAny>(&format!("/autopilot/approvals/{id}/reject"), &json!({}))
-                .await
-            {
-                Ok(_) => tidy.rejected += 1,
-                Err(e) => tidy.failures.push(format!("rejecting approval {id}: {e}")),
+            .map(|a| format!("/autopilot/approvals/{}/reject", a.approval.decision))
+            .collect();
+        tidy.rejected = self.post_each(&reject, &mut tidy.failures).await;
+        Ok(tidy)
+    }
+
+    /// POSTs an empty body to each of `paths`; how many succeeded (the
+    /// others' errors are added to `failures`).
+    async fn post_each(&self, paths: &[String], failures: &mut Vec<String>) -> usize {
+        let mut done = 0;
+        for path in paths {
+            match self.api().post::<_, IgnoredAny>(path, &json!({})).await {
+                Ok(_) => done += 1,
+                Err(e) => failures.push(format!("POST {path}: {e}")),
             }
         }
-        Ok(tidy)
+        done
     }
 
     /// The actions the autopilot applied since the last call.
