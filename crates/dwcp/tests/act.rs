@@ -18,18 +18,28 @@
 //!   a late approval is refused;
 //! - the cordon is undone; at once the drain is refused by the cool-down
 //!   (the incident opens instead); after it, the drain is asked again and
-//!   approved, and begins;
+//!   approved from the dashboard (headless Chromium: the Decisions
+//!   section's Approve button, by an admin whose login passed TOTP), and
+//!   begins, the page showing it;
 //! - the kill switch: paused, an undo is refused and a new decision is
 //!   refused by `kill_switch`; resumed, the undo goes through;
+//! - region failover: node 4 joins in region `far` and dies; the failover
+//!   waits for a person, is approved and written as the failover record,
+//!   then undone (the region given back);
 //! - every stored decision replays from its evidence to the same choice;
 //!   a tenant's scoped log holds none of the nodes' decisions.
 
 mod common;
+#[path = "common/webdriver.rs"]
+mod webdriver;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{Cluster, DEADLINE, http, voters};
+use common::{Cluster, DEADLINE, http, members, voters};
 use serde_json::{Value, json};
+use webdriver::Browser;
+
+const PASSWORD: &str = "correct horse battery staple";
 
 /// Advances the leader's clock (node 1 leads throughout).
 fn advance(c: &Cluster, ms: u64) {
@@ -104,6 +114,84 @@ fn approval_state(c: &Cluster, id: u64) -> String {
         Value::Object(o) => o.keys().next().cloned().unwrap_or_default(),
         _ => String::new(),
     }
+}
+
+/// Signs an admin with TOTP (`ada`, made here) in to the dashboard, finds
+/// approval `approval` waiting in the Autopilot page's Decisions section
+/// and clicks its Approve button (the page's script adds the session's
+/// CSRF token). The browser, still on the page.
+fn approve_on_the_page(c: &Cluster, approval: u64) -> Browser {
+    let (status, body) = c.call(
+        1,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"name": "ada", "password": PASSWORD, "roles": {"*": "admin"}})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, enrolled) = c.call(1, "POST", "/api/v1/users/ada/totp", Some(json!({})));
+    assert_eq!(status, 201, "{enrolled}");
+    let secret = enrolled["secret"].as_str().unwrap().to_string();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = ops::totp::code_at(&secret, now).unwrap();
+    let (status, body) = c.call(
+        1,
+        "POST",
+        "/api/v1/users/ada/totp/confirm",
+        Some(json!({ "code": code })),
+    );
+    assert!((200..300).contains(&status), "{status} {body}");
+
+    let dir = c.root.path().join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    let browser = Browser::start(&dir);
+    let base = format!("http://{}", c.nodes[&1].api);
+    browser.goto(&format!("{base}/login"));
+    // The confirming code may not be used again; the next step's is
+    // within the allowed skew.
+    let login_code = ops::totp::code_at(&secret, now + 30).unwrap();
+    browser.type_into("#user", "ada");
+    browser.type_into("#password", PASSWORD);
+    browser.type_into("#totp", &login_code);
+    browser.click("#signin");
+    browser.wait_for(
+        "return location.pathname",
+        |v| v == &json!("/"),
+        "the overview after signing in",
+    );
+    browser.goto(&format!("{base}/autopilot"));
+    let approve =
+        format!("#decisions button[data-post=\"/api/v1/autopilot/approvals/{approval}/approve\"]");
+    let row = browser.wait_for(
+        &format!(
+            "const b = document.querySelector('{approve}'); return b ? b.closest('tr').innerText : ''"
+        ),
+        |v| v.as_str().is_some_and(|t| !t.is_empty()),
+        "the waiting approval with its Approve button",
+    );
+    let row = row.as_str().unwrap_or_default();
+    assert!(
+        row.contains("drain node node-2")
+            && row.contains("draining a second node")
+            && row.contains("Reject"),
+        "{row}"
+    );
+    // Live: the page's frames keep coming while it waits.
+    browser.wait_for(
+        "return document.getElementById('live').className",
+        |v| v == &json!("live on"),
+        "the live indicator",
+    );
+    browser.click(&approve);
+    // The next frame drops it from the waiting list.
+    browser.wait_for(
+        &format!("return document.querySelector('{approve}') === null"),
+        |v| v == &json!(true),
+        "the approval gone from the waiting list",
+    );
+    browser
 }
 
 fn id(d: &Value) -> u64 {
@@ -329,11 +417,24 @@ fn the_autopilot_acts_within_guardrails_asks_people_and_explains_itself() {
             d["outcome"] == "proposed"
         })
     });
-    let out = c.cli_ok(&["autopilot", "approve", &id(&asked).to_string()]);
-    assert!(out.contains("approved"), "{out}");
+    // Approved from the dashboard's Decisions section by an admin whose
+    // login passed TOTP; the page shows the state change live.
+    let browser = approve_on_the_page(&c, id(&asked));
     wait(&c, "node-2 drained after the approval", || {
         (schedule(&c, "node-2") == "drained").then_some(())
     });
+    browser.wait_for(
+        &format!(
+            "const d = document.querySelector('#decisions .decision[data-id=\"{}\"]'); return d ? d.closest('tr').innerText : ''",
+            id(&asked)
+        ),
+        |v| {
+            v.as_str()
+                .is_some_and(|t| t.contains("approved by user:ada") && t.contains("done"))
+        },
+        "the decision approved by ada and its drain done, on the page",
+    );
+    drop(browser);
     let err = c.cli_err(&["autopilot", "reject", &id(&asked).to_string()]);
     assert!(err.contains("already approved"), "{err}");
 
@@ -361,6 +462,63 @@ fn the_autopilot_acts_within_guardrails_asks_people_and_explains_itself() {
     assert_eq!(refused["outcome"], "refused", "{refused}");
     assert_eq!(refused["why"], "refused by kill_switch", "{refused}");
     assert!(schedule(&c, "node-2").is_null(), "nothing applied");
+
+    // A region lost, failed over and back on real processes: node 4
+    // joins in its own region `far` (node 2 back first, so that the
+    // store keeps its quorum when node 4 dies), then dies. The failover
+    // waits for a person; approved, the loop writes the failover record
+    // the existing machinery reads; undone, the region is given back.
+    c.cli_ok(&["autopilot", "resume"]);
+    c.restart(2);
+    let last = decisions(&c)[0]["id"].as_u64().unwrap();
+    c.join_node_with(4, &["--region", "far"]);
+    c.wait_for(
+        |s| members(s).len() == 4 && s["leader"] == 1,
+        "node 4 a member, node 1 leading",
+    );
+    c.kill(4);
+    let asked = wait(&c, "the failover of region far asked", || {
+        decision_about(&c, "region far", last, |d| d["outcome"] == "proposed")
+    });
+    assert!(
+        asked["action"]
+            .as_str()
+            .unwrap()
+            .contains("fail region far over to local"),
+        "{asked}"
+    );
+    assert!(
+        asked["why"]
+            .as_str()
+            .unwrap()
+            .contains("always approved by a person"),
+        "{asked}"
+    );
+    let out = c.cli_ok(&["autopilot", "approve", &id(&asked).to_string()]);
+    assert!(out.contains("approved"), "{out}");
+    let failover = |c: &Cluster| -> Option<Value> {
+        let (status, v) = c.call(1, "GET", "/api/v1/failovers", None);
+        assert_eq!(status, 200, "{v}");
+        v["failovers"]
+            .as_array()?
+            .iter()
+            .find(|f| f["region"] == "far")
+            .cloned()
+    };
+    let f = wait(&c, "region far failed over", || {
+        failover(&c).filter(|f| f["recovered_ms"].is_null())
+    });
+    assert_eq!(f["targets"][0][0], "local", "{f}");
+    wait(&c, "the failover applied", || {
+        let e = &explained(&c, id(&asked))["applied"][0];
+        (e["state"] == "done").then_some(())
+    });
+    advance(&c, 61_000);
+    let out = c.cli_ok(&["autopilot", "undo", &id(&asked).to_string()]);
+    assert!(out.contains("failback"), "{out}");
+    wait(&c, "region far given back", || {
+        failover(&c).filter(|f| f["recovered_ms"].is_u64())
+    });
 
     // Every decision replays from its stored evidence to the same choice.
     let all = decisions(&c);

@@ -4,8 +4,11 @@
 //! them, then records the action finished. Each is idempotent — written
 //! twice (a new leader resuming a running action) it changes nothing more.
 //!
-//! Cordon, uncordon and drain need none: the state machine sets the
-//! node's schedule when it begins them, and the scheduler reads it.
+//! Cordon, uncordon, drain and a pool's restart need none: the state
+//! machine sets the node's schedule (which the scheduler reads) or counts
+//! the pool's restart (which the node's agent reads) when it begins them.
+//! A throttle is the tenant's concurrency quota, which every gateway
+//! applies to the tenant's routes.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +25,10 @@ pub const ALERT: &str = "autopilot";
 pub fn commands_for(action: &Action, state: &State, now_ms: u64) -> Result<Vec<Command>, String> {
     let name = |field: &'static str, v: &str| Name::new(field, v).map_err(|e| e.to_string());
     match action {
-        Action::Cordon { .. } | Action::Uncordon { .. } | Action::Drain { .. } => Ok(Vec::new()),
+        Action::Cordon { .. }
+        | Action::Uncordon { .. }
+        | Action::Drain { .. }
+        | Action::RestartPool { .. } => Ok(Vec::new()),
         Action::Scale {
             tenant, app, to, ..
         } => {
@@ -121,12 +127,20 @@ pub fn commands_for(action: &Action, state: &State, now_ms: u64) -> Result<Vec<C
                 now_ms,
             )?]),
         },
-        Action::RestartPool { .. } => Err(
-            "restart_pool is not supported yet: node agents take no restart order from the store"
-                .into(),
-        ),
-        Action::Throttle { .. } => {
-            Err("throttle is not supported yet: the store keeps no tenant concurrency limit".into())
+        Action::Throttle { tenant, to, .. } => {
+            let tenant = name("tenant", tenant)?;
+            let t = state
+                .tenant(&tenant)
+                .ok_or_else(|| format!("tenant {tenant} does not exist"))?;
+            if t.quotas.max_concurrency == *to {
+                return Ok(Vec::new());
+            }
+            let mut quotas = t.quotas.clone();
+            quotas.max_concurrency = *to;
+            Ok(vec![Command::PutTenant {
+                name: tenant,
+                quotas,
+            }])
         }
     }
 }

@@ -395,9 +395,11 @@ pub fn build(
                     t.concurrency
                 ));
             }
+            // From the quota, so that the undo gives the quota back.
+            let from = if t.quota == 0 { t.concurrency } else { t.quota };
             Action::Throttle {
                 tenant: tenant.to_owned(),
-                from: t.concurrency,
+                from,
                 to,
             }
         }

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use state::act::book::Schedule;
-use state::act::view::{AppView, ClusterView, NodeView, PoolView, RegionView, VersionView};
+use state::act::view::{
+    AppView, ClusterView, NodeView, PoolView, RegionView, TenantView, VersionView,
+};
 use state::{Name, State};
 
 /// What one replica costs an hour when the cluster has no prices: one
@@ -125,9 +127,35 @@ pub fn cluster_view(
         regions,
         apps,
         pools,
-        // Tenants have no concurrency limit in the store yet: throttling
-        // is not supported, and says so when a rule asks for it.
-        tenants: Vec::new(),
+        tenants: tenants(state),
         cost_per_hour,
     }
+}
+
+/// Each tenant's concurrency: its quota, and what one of its apps may
+/// have in flight now — the quota, or less when every deployed version
+/// asks for less (`config.max_concurrency`; the gateway applies the
+/// smaller of the two).
+fn tenants(state: &State) -> Vec<TenantView> {
+    state
+        .tenants()
+        .map(|t| {
+            let quota = t.quotas.max_concurrency;
+            let asked = state
+                .deployments()
+                .filter(|d| d.tenant == t.name)
+                .filter_map(|d| {
+                    state
+                        .versions(&d.tenant, &d.app)
+                        .find(|v| v.number == d.version)
+                        .map(|v| v.config.max_concurrency)
+                })
+                .max();
+            TenantView {
+                tenant: t.name.to_string(),
+                concurrency: asked.map_or(quota, |a| a.min(quota)),
+                quota,
+            }
+        })
+        .collect()
 }

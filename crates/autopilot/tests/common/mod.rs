@@ -85,6 +85,8 @@ pub fn cluster(rng: &mut SplitMix64) -> ClusterView {
             .map(|tenant| TenantView {
                 tenant,
                 concurrency: 1 + rng.below(200) as u32,
+                // As decisions stored before the quota was kept read.
+                quota: 0,
             })
             .collect(),
         apps,
@@ -209,6 +211,7 @@ pub fn small_view(nodes: usize, sandboxes: u32, replicas: u32) -> ClusterView {
         tenants: vec![TenantView {
             tenant: "t".into(),
             concurrency: 100,
+            quota: 1000,
         }],
         cost_per_hour: f64::from(replicas),
     }

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use state::act::book::pool_key;
 use state::{Deployment, Name, State, Version, VersionConfig};
 
 use crate::gateway::AppKey;
@@ -25,6 +26,9 @@ pub struct WantedVersion {
     /// Sandboxes the scheduler placed on this node for it (0: none, the
     /// node serves it until the scheduler places it): the warm pool's size.
     pub placed: u32,
+    /// Times the autopilot restarted its pool on this node: when it
+    /// changes, the agent prepares a fresh pool in place of the old.
+    pub restarts: u64,
 }
 
 impl WantedVersion {
@@ -52,7 +56,8 @@ pub struct WantedRoute {
     /// Only requests for this host match; `None`: any host.
     pub host: Option<String>,
     pub prefix: String,
-    /// The deployed version's configuration (timeout, warm).
+    /// The deployed version's configuration (timeout, warm), its
+    /// `max_concurrency` within the tenant's quota.
     pub config: VersionConfig,
     pub serving: Serving,
 }
@@ -116,6 +121,17 @@ pub fn wanted_routes(state: &State, node: &Name, region: &Name) -> Vec<WantedRou
                 digest: v.digest.clone(),
                 config: v.config.clone(),
                 placed: here.get(&number).copied().unwrap_or(0),
+                restarts: state
+                    .acts()
+                    .pool_restarts
+                    .get(&pool_key(
+                        d.tenant.as_str(),
+                        d.app.as_str(),
+                        number,
+                        node.as_str(),
+                    ))
+                    .copied()
+                    .unwrap_or(0),
             })
         };
         let serving = if local {
@@ -124,11 +140,20 @@ pub fn wanted_routes(state: &State, node: &Name, region: &Name) -> Vec<WantedRou
             Serving::Forward(elsewhere.clone())
         };
         let key = AppKey::new(d.tenant.clone(), d.app.clone());
+        // The tenant's concurrency quota caps every route of its apps
+        // (the autopilot's throttle lowers it for a while).
+        let capped = |config: &VersionConfig| {
+            let mut config = config.clone();
+            if let Some(t) = state.tenant(&d.tenant) {
+                config.max_concurrency = config.max_concurrency.min(t.quotas.max_concurrency);
+            }
+            config
+        };
         routes.push(WantedRoute {
             app: key.clone(),
             host: app.host.clone(),
             prefix: app.route.clone(),
-            config: stable.config.clone(),
+            config: capped(&stable.config),
             serving,
         });
         if let Some(r) = rollout
@@ -140,7 +165,7 @@ pub fn wanted_routes(state: &State, node: &Name, region: &Name) -> Vec<WantedRou
                 app: key,
                 host: app.host.clone(),
                 prefix: preview.to_string(),
-                config: to.config.clone(),
+                config: capped(&to.config),
                 serving: if local {
                     Serving::Local(wanted(r.to, 100).into_iter().collect())
                 } else {
@@ -299,6 +324,60 @@ mod tests {
             serving("n3"),
             Serving::Forward(vec!["n1:7071".into(), "n2:7071".into()])
         );
+    }
+
+    #[test]
+    fn the_tenant_concurrency_quota_caps_its_routes() {
+        let mut s = State::default();
+        let mut commands = acme_in_eu_and_us();
+        commands.extend([
+            Command::CreateApp {
+                tenant: n("acme"),
+                name: n("shop"),
+                route: "/shop".into(),
+                host: None,
+            },
+            Command::AddVersion {
+                tenant: n("acme"),
+                app: n("shop"),
+                digest: "a".repeat(64),
+                config: VersionConfig {
+                    max_concurrency: 64,
+                    ..VersionConfig::default()
+                },
+            },
+            Command::SetDeployment {
+                tenant: n("acme"),
+                app: n("shop"),
+                version: 1,
+                regions: BTreeMap::from([(n("eu"), 1)]),
+            },
+        ]);
+        for c in commands {
+            s.apply(&c).unwrap();
+        }
+        let limit = |s: &State| {
+            wanted_routes(s, &n("n1"), &n("eu"))[0]
+                .config
+                .max_concurrency
+        };
+        assert_eq!(limit(&s), 64, "the version's own limit under the quota");
+        // A throttle: the quota lowered for a while, then given back.
+        for (quota, expected) in [(8, 8), (Quotas::CONCURRENCY_LIMIT, 64)] {
+            s.apply(&Command::PutTenant {
+                name: n("acme"),
+                quotas: Quotas {
+                    max_concurrency: quota,
+                    ..Quotas::default()
+                },
+            })
+            .unwrap();
+            assert_eq!(limit(&s), expected, "quota {quota}");
+        }
+        let Serving::Local(v) = &wanted_routes(&s, &n("n1"), &n("eu"))[0].serving else {
+            panic!("served here")
+        };
+        assert_eq!(v[0].restarts, 0, "no pool restarted");
     }
 
     #[test]

@@ -43,8 +43,9 @@ const RECHECK: Duration = Duration::from_secs(2);
 /// module), its artifact digest and tier, the configuration that shapes its
 /// template (memory, timeout, response size), and its warm pool's size (0
 /// for a cold route, whose pool is unused: a placement change then needs
-/// no new template).
-type VersionKey = (AppKey, String, state::Tier, u64, u64, u64, u32);
+/// no new template), and how many times the autopilot restarted its pool
+/// on this node (a new count: a fresh pool replaces the old one).
+type VersionKey = (AppKey, String, state::Tier, u64, u64, u64, u32, u64);
 /// Prepared versions.
 type Prepared = HashMap<VersionKey, PreparedVersion>;
 /// Versions whose artifact did not prepare (not a valid module): not tried
@@ -136,6 +137,7 @@ async fn reconcile(
                         v.config.timeout_ms,
                         v.config.max_response_bytes,
                         v.warm_pool(),
+                        v.restarts,
                     );
                     if failed.contains(&key) {
                         continue;

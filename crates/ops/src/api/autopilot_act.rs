@@ -166,7 +166,31 @@ struct Summary {
 
 fn summary(d: &Decision) -> Summary {
     let t = &d.evidence.trouble;
-    let why = match (&d.refused_at_commit, &d.outcome) {
+    Summary {
+        id: d.id,
+        at_ms: d.evidence.now_ms,
+        outcome: outcome_name(d),
+        class: t.class.to_string(),
+        place: t.place.to_string(),
+        action: d.outcome.action().map(ToString::to_string),
+        why: why(d),
+    }
+}
+
+/// A decision's outcome as the log shows it: `refused` too when the
+/// store's second check refused what the leader chose.
+pub(crate) fn outcome_name(d: &Decision) -> &'static str {
+    if d.refused_at_commit.is_some() {
+        "refused"
+    } else {
+        d.outcome.as_str()
+    }
+}
+
+/// Why a decision came out as it did, in one line (the log and the
+/// dashboard show it).
+pub(crate) fn why(d: &Decision) -> String {
+    match (&d.refused_at_commit, &d.outcome) {
         (Some(g), _) => format!("refused by {g} when the store checked again"),
         (None, Outcome::Acted { .. }) => "within every guardrail".into(),
         (None, Outcome::Proposed { proposal, .. }) => match proposal {
@@ -177,19 +201,6 @@ fn summary(d: &Decision) -> Summary {
         },
         (None, Outcome::Refused { guardrail, .. }) => format!("refused by {guardrail}"),
         (None, Outcome::Declined { reason }) => reason.clone(),
-    };
-    Summary {
-        id: d.id,
-        at_ms: d.evidence.now_ms,
-        outcome: if d.refused_at_commit.is_some() {
-            "refused"
-        } else {
-            d.outcome.as_str()
-        },
-        class: t.class.to_string(),
-        place: t.place.to_string(),
-        action: d.outcome.action().map(ToString::to_string),
-        why,
     }
 }
 

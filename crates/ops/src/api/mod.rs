@@ -18,7 +18,7 @@ mod apps;
 mod audit;
 mod auth;
 mod autopilot;
-mod autopilot_act;
+pub(crate) mod autopilot_act;
 mod backup;
 pub(crate) mod certify;
 pub(crate) use auth::Caller;

@@ -4,7 +4,8 @@
 //! their evidence, and the causes it ranked. Findings come from the state
 //! (replicated: every node shows the same); forecasts from this node's
 //! own signals (`crate::forecasts`), as `GET …/autopilot/forecast` does.
-//! The `decisions` section is the acting half's (issue 20).
+//! The `decisions` section is the acting half's (issue 20,
+//! [`super::decisions`]).
 
 use std::collections::BTreeSet;
 
@@ -33,7 +34,7 @@ pub fn parts(view: &View) -> Vec<(&'static str, String)> {
         ("forecasts", forecasts(view)),
         ("anomalies", anomalies(view)),
         ("causes", causes(view)),
-        ("decisions", decisions()),
+        ("decisions", super::decisions::decisions(view)),
     ]
 }
 
@@ -297,9 +298,4 @@ fn causes(view: &View) -> String {
         out.push_str(r#"<p class="empty">No diagnosis yet: one is made when an SLO alert fires, an anomaly is strong or a failure is predicted.</p>"#);
     }
     out
-}
-
-/// Room for the autopilot's decisions (issue 20, the acting half).
-fn decisions() -> String {
-    r#"<h2>Decisions</h2><p class="empty">The autopilot's actions and approvals are listed here once it acts.</p>"#.into()
 }

@@ -17,6 +17,7 @@
 pub(crate) mod autopilot;
 pub(crate) mod certification;
 pub(crate) mod chart;
+pub(crate) mod decisions;
 pub(crate) mod feed;
 pub(crate) mod history;
 pub(crate) mod html;

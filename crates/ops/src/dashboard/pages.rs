@@ -494,7 +494,7 @@ fn incidents(view: &View) -> String {
 
 /// A button the dashboard's script turns into a `POST url` with the
 /// session's CSRF token.
-fn action(url: &str, label: &str) -> String {
+pub(crate) fn action(url: &str, label: &str) -> String {
     format!(
         r#"<button type="button" class="act" data-post="{}">{}</button> "#,
         escape(url),

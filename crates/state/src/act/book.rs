@@ -129,6 +129,17 @@ pub struct ActBook {
     pub approvals: BTreeMap<u64, ApprovalRecord>,
     /// Nodes cordoned or drained, by name.
     pub schedules: BTreeMap<String, Schedule>,
+    /// How many times the autopilot restarted each version's warm pool on
+    /// a node, by [`pool_key`]: a node's agent replaces the pool when the
+    /// number changes.
+    #[serde(default)]
+    pub pool_restarts: BTreeMap<String, u64>,
+}
+
+/// The key of a version's warm pool on a node in
+/// [`ActBook::pool_restarts`]: `tenant/app@version on node`.
+pub fn pool_key(tenant: &str, app: &str, version: u64, node: &str) -> String {
+    format!("{tenant}/{app}@{version} on {node}")
 }
 
 impl ActBook {
@@ -482,12 +493,29 @@ impl ActBook {
             };
             keys.push(format!("node/{node}"));
         }
+        // A pool restart is an order in the store too: the node's agent
+        // sees the count change and replaces the pool.
+        let restart = match action {
+            Action::RestartPool {
+                tenant,
+                app,
+                version,
+                node,
+                ..
+            } => {
+                let key = pool_key(tenant, app, *version, node);
+                *self.pool_restarts.entry(key.clone()).or_default() += 1;
+                keys.push(format!("pool/{key}"));
+                true
+            }
+            _ => false,
+        };
         let after = view.after(action);
         self.ledger.entries.push(Entry {
             decision,
             at_ms: now_ms,
             action: action.clone(),
-            state: if store_only.is_some() {
+            state: if store_only.is_some() || restart {
                 EntryState::Done
             } else {
                 EntryState::Running

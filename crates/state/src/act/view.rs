@@ -74,8 +74,15 @@ pub struct PoolView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TenantView {
     pub tenant: String,
-    /// Requests in flight it may have.
+    /// Requests in flight one of its apps may have now: its quota, or
+    /// less where its deployed versions ask for less. A throttle keeps a
+    /// share of it.
     pub concurrency: u32,
+    /// Its concurrency quota (`quotas.max_concurrency`), which a throttle
+    /// lowers and its undo gives back (0 in decisions stored before it was
+    /// kept: the same as `concurrency`).
+    #[serde(default)]
+    pub quota: u32,
 }
 
 /// The cluster as the store has it now.
@@ -172,6 +179,7 @@ impl ClusterView {
             Action::Throttle { tenant, to, .. } => {
                 if let Some(t) = next.tenants.iter_mut().find(|t| &t.tenant == tenant) {
                     t.concurrency = *to;
+                    t.quota = *to;
                 }
             }
             Action::Failover { region, to_region } => {

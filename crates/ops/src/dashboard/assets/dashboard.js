@@ -6,11 +6,14 @@
   const live = document.getElementById("live");
   const say = (text, on) => { live.textContent = text; live.className = "live " + (on ? "on" : "off"); };
   const events = new EventSource("/api/v1/events?page=" + encodeURIComponent(page));
+  // A part is replaced only when it changed, so that a button stays the
+  // same element between frames (a click never lands on a stale one).
+  const shown = {};
   events.addEventListener("frame", (e) => {
     const frame = JSON.parse(e.data);
     for (const [id, html] of Object.entries(frame.parts)) {
       const el = document.getElementById(id);
-      if (el) el.innerHTML = html;
+      if (el && shown[id] !== html) { el.innerHTML = html; shown[id] = html; }
     }
     say("live · " + new Date(frame.at_unix_ms).toLocaleTimeString(), true);
   });
@@ -22,8 +25,9 @@
       if (r.status === 401) location.assign("/login");
     }).catch(() => {});
   };
-  // Buttons rendered with data-post (acknowledge, resolve) POST to the API
-  // with the session's CSRF token; the next frame shows the result.
+  // Buttons rendered with data-post (acknowledge, resolve, approve,
+  // reject, undo) POST to the API with the session's CSRF token; the next
+  // frame shows the result.
   document.addEventListener("click", async (e) => {
     const button = e.target.closest("button[data-post]");
     if (!button) return;
