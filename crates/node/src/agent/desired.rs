@@ -211,6 +211,24 @@ mod tests {
         ]
     }
 
+    /// App `shop` of `acme` at `/shop` and its version 1 with `config`.
+    fn shop_v1(config: VersionConfig) -> [Command; 2] {
+        [
+            Command::CreateApp {
+                tenant: n("acme"),
+                name: n("shop"),
+                route: "/shop".into(),
+                host: None,
+            },
+            Command::AddVersion {
+                tenant: n("acme"),
+                app: n("shop"),
+                digest: "a".repeat(64),
+                config,
+            },
+        ]
+    }
+
     #[test]
     fn serves_what_is_deployed_in_its_region_only() {
         let mut s = State::default();
@@ -280,19 +298,8 @@ mod tests {
                 },
             });
         }
+        commands.extend(shop_v1(VersionConfig::default()));
         commands.extend([
-            Command::CreateApp {
-                tenant: n("acme"),
-                name: n("shop"),
-                route: "/shop".into(),
-                host: None,
-            },
-            Command::AddVersion {
-                tenant: n("acme"),
-                app: n("shop"),
-                digest: "a".repeat(64),
-                config: VersionConfig::default(),
-            },
             Command::SetDeployment {
                 tenant: n("acme"),
                 app: n("shop"),
@@ -330,29 +337,16 @@ mod tests {
     fn the_tenant_concurrency_quota_caps_its_routes() {
         let mut s = State::default();
         let mut commands = acme_in_eu_and_us();
-        commands.extend([
-            Command::CreateApp {
-                tenant: n("acme"),
-                name: n("shop"),
-                route: "/shop".into(),
-                host: None,
-            },
-            Command::AddVersion {
-                tenant: n("acme"),
-                app: n("shop"),
-                digest: "a".repeat(64),
-                config: VersionConfig {
-                    max_concurrency: 64,
-                    ..VersionConfig::default()
-                },
-            },
-            Command::SetDeployment {
-                tenant: n("acme"),
-                app: n("shop"),
-                version: 1,
-                regions: BTreeMap::from([(n("eu"), 1)]),
-            },
-        ]);
+        commands.extend(shop_v1(VersionConfig {
+            max_concurrency: 64,
+            ..VersionConfig::default()
+        }));
+        commands.extend([Command::SetDeployment {
+            tenant: n("acme"),
+            app: n("shop"),
+            version: 1,
+            regions: BTreeMap::from([(n("eu"), 1)]),
+        }]);
         for c in commands {
             s.apply(&c).unwrap();
         }
