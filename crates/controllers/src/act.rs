@@ -18,7 +18,7 @@
 //! `--manual-clock` the test clock; liveness is judged on this process's
 //! monotonic clock, as the scheduler judges it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use autopilot::act::approval::ApprovalEffect;
@@ -34,6 +34,27 @@ use state::{Command, Severity};
 /// How often a round runs when nothing changes (liveness and approvals
 /// move with time alone).
 const ROUND: Duration = Duration::from_millis(500);
+
+/// Troubles handed to this process's loop from outside (`dwcp up
+/// --manual-clock`'s test hook), decided at its next round as leader.
+static HANDED: Mutex<Vec<autopilot::act::Trouble>> = Mutex::new(Vec::new());
+
+/// Hands the loop troubles as `sense` makes them (JSON `act::Trouble`s),
+/// for end-to-end tests of actions whose detectors need hours of signal;
+/// refused whole, naming the one at fault, when one does not read.
+pub fn hand(troubles: Vec<serde_json::Value>) -> Result<(), String> {
+    let mut read = Vec::with_capacity(troubles.len());
+    for (i, t) in troubles.into_iter().enumerate() {
+        read.push(serde_json::from_value(t).map_err(|e| format!("troubles[{i}]: {e}"))?);
+    }
+    handed().extend(read);
+    Ok(())
+}
+
+fn handed() -> std::sync::MutexGuard<'static, Vec<autopilot::act::Trouble>> {
+    // A panic while holding it leaves plain data behind.
+    HANDED.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Runs rounds until the task is aborted.
 pub async fn run(node: Arc<ClusterNode>, clock: Arc<dyn Clock>) {
@@ -108,6 +129,7 @@ impl Leading {
             let state = node.replica().read_local();
             let mut troubles = sense::from_view(&view, now_ms);
             troubles.extend(sense::from_findings(&state, now_ms));
+            troubles.extend(handed().drain(..));
             self.memory.due(troubles, &state.acts().policy(), now_ms)
         };
         for trouble in due {

@@ -26,8 +26,15 @@
 //! - region failover: node 4 joins in region `far` and dies; the failover
 //!   waits for a person, is approved and written as the failover record,
 //!   then undone (the region given back);
+//! - scale and rollback: app `shop` (version 2 deployed whole over 1, 10
+//!   replicas); troubles handed to the loop through the test clock (the
+//!   detectors need an hour of signal): version errors → the rollback
+//!   waits for a person (version 2 passed), approved, shop runs version 1;
+//!   undone, version 2 again; load past capacity → scaled out to 11,
+//!   undone, 10 again;
 //! - every stored decision replays from its evidence to the same choice;
-//!   a tenant's scoped log holds none of the nodes' decisions.
+//!   a tenant's scoped log holds its app's decisions and none of the
+//!   nodes'.
 
 mod common;
 #[path = "common/webdriver.rs"]
@@ -520,6 +527,106 @@ fn the_autopilot_acts_within_guardrails_asks_people_and_explains_itself() {
         failover(&c).filter(|f| f["recovered_ms"].is_u64())
     });
 
+    // Scale and rollback on real processes. Their troubles come from
+    // detectors that need an hour of signal, so the test hands them to the
+    // loop through the test clock (`troubles`), as `sense` would make
+    // them; the decision, the guardrails, the approval, the commands and
+    // the undo are the product's. App `shop`: version 1, then version 2,
+    // deployed whole with 10 replicas.
+    let wat = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/wagi/hello.wat");
+    for _ in 0..2 {
+        c.cli_ok(&["deploy", wat, "--name", "shop", "--replicas", "10"]);
+    }
+    let shop = |c: &Cluster| -> Value {
+        let (status, v) = c.call(1, "GET", "/api/v1/tenants/default/apps/shop", None);
+        assert_eq!(status, 200, "{v}");
+        v["deployment"].clone()
+    };
+    assert_eq!(shop(&c)["version"], 2, "{}", shop(&c));
+    let hand = |c: &Cluster, class: &str, place: Value| {
+        let trouble = json!({
+            "source": "handed by tests/act.rs",
+            "class": class,
+            "place": place,
+            "basis": "observed",
+            "score": 1.0,
+            "seen_ms": 0,
+            "signal": { "series": "handed", "observed": 1.0, "band_low": null, "band_high": null, "limit": 0.5 },
+        });
+        let (status, v) = c.call(
+            1,
+            "POST",
+            "/api/v1/test/clock",
+            Some(json!({ "advance_ms": 1000, "troubles": [trouble] })),
+        );
+        assert_eq!(status, 200, "{v}");
+    };
+    let place = "version default/shop@2";
+    let last = decisions(&c)[0]["id"].as_u64().unwrap();
+    hand(
+        &c,
+        "version_errors",
+        json!({"version": {"tenant": "default", "app": "shop", "version": 2}}),
+    );
+    // Version 2 was deployed whole (it passed): a person decides.
+    let asked = wait(&c, "the rollback of shop@2 asked", || {
+        decision_about(&c, place, last, |d| d["outcome"] == "proposed")
+    });
+    assert!(
+        asked["action"]
+            .as_str()
+            .unwrap()
+            .contains("roll default/shop back from 2 to 1"),
+        "{asked}"
+    );
+    c.cli_ok(&["autopilot", "approve", &id(&asked).to_string()]);
+    wait(&c, "shop back on version 1", || {
+        (shop(&c)["version"] == 1).then_some(())
+    });
+    advance(&c, 61_000);
+    let out = c.cli_ok(&["autopilot", "undo", &id(&asked).to_string()]);
+    assert!(out.contains("roll_forward"), "{out}");
+    wait(&c, "shop forward on version 2 again", || {
+        (shop(&c)["version"] == 2).then_some(())
+    });
+
+    // Load past capacity: scaled out by one (10 % more cost: within the
+    // guardrail), then scaled back in by the undo.
+    advance(&c, 301_000);
+    let last = decisions(&c)[0]["id"].as_u64().unwrap();
+    hand(
+        &c,
+        "load_past_capacity",
+        json!({"app": {"tenant": "default", "app": "shop"}}),
+    );
+    let scaled = wait(&c, "shop scaled out", || {
+        decision_about(&c, "app default/shop", last, |d| d["outcome"] == "acted")
+    });
+    assert!(
+        scaled["action"]
+            .as_str()
+            .unwrap()
+            .contains("scale default/shop from 10 to 11"),
+        "{scaled}"
+    );
+    wait(&c, "11 replicas of shop", || {
+        (shop(&c)["regions"]["local"] == 11).then_some(())
+    });
+    advance(&c, 61_000);
+    c.cli_ok(&["autopilot", "undo", &id(&scaled).to_string()]);
+    wait(&c, "10 replicas of shop again", || {
+        (shop(&c)["regions"]["local"] == 10).then_some(())
+    });
+    // A trouble that does not read is refused, naming it.
+    let (status, v) = c.call(
+        1,
+        "POST",
+        "/api/v1/test/clock",
+        Some(json!({ "advance_ms": 0, "troubles": [{"class": "meltdown"}] })),
+    );
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["field"], "troubles", "{v}");
+
     // Every decision replays from its stored evidence to the same choice.
     let all = decisions(&c);
     let all = all.as_array().unwrap();
@@ -535,7 +642,8 @@ fn the_autopilot_acts_within_guardrails_asks_people_and_explains_itself() {
         );
     }
 
-    // A tenant's log holds only its apps' decisions: none of these.
+    // A tenant's log holds only its apps' decisions: shop's two, none of
+    // the nodes' or the region's.
     let (status, v) = c.call(
         1,
         "GET",
@@ -543,5 +651,15 @@ fn the_autopilot_acts_within_guardrails_asks_people_and_explains_itself() {
         None,
     );
     assert_eq!(status, 200, "{v}");
-    assert_eq!(v["decisions"], json!([]), "{v}");
+    let places: Vec<&str> = v["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["place"].as_str())
+        .collect();
+    assert_eq!(
+        places,
+        ["app default/shop", "version default/shop@2"],
+        "{v}"
+    );
 }

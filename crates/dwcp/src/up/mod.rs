@@ -632,6 +632,10 @@ impl ops::api::ClockHook for ManualHook {
         self.clock.now_ms()
     }
 
+    fn hand(&self, troubles: Vec<Value>) -> Result<(), String> {
+        controllers::act::hand(troubles)
+    }
+
     fn advance(
         &self,
         ms: u64,

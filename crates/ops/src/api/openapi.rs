@@ -800,7 +800,7 @@ fn slo_paths() -> serde_json::Map<String, Value> {
     paths.insert(p("/test/clock"), json!({ "post": {
         "summary": "Tests only (admin): on a node started with the hidden `dwcp up --manual-clock`, advance the clock of the SLO evaluator and the autopilot by `advance_ms` and run one round of each; answers what fired (the autopilot's round under `autopilot`). Elsewhere 404.",
         "operationId": "advanceTestClock",
-        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["advance_ms"], "properties": { "advance_ms": { "type": "integer", "minimum": 0 } } } } } },
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["advance_ms"], "properties": { "advance_ms": { "type": "integer", "minimum": 0 }, "troubles": { "type": "array", "description": "troubles handed to the autopilot's acting loop, as it senses them (act::Trouble)", "items": { "type": "object" } } } } } } },
         "responses": responses(&[("200", ok("the round: now_ms, firing, opened, cleared", json!({ "type": "object" })))], &[
             ("404", "`not_found`: the node runs on the wall clock"),
             ("503", "`unavailable`: this node does not lead the cluster"),

@@ -6,6 +6,12 @@
 //! installed and the route answers 404 `not_supported`. Incident steps
 //! (acknowledge, resolve, notes) read their time from the same clock
 //! ([`now_ms`]).
+//!
+//! `{"troubles": [...]}` with it hands the autopilot's acting loop
+//! troubles as `sense` makes them (`act::Trouble` as JSON), decided at its
+//! next round as if sensed: end-to-end tests use it to reach the actions
+//! whose detectors need hours of signal (scaling, rollback) on real
+//! processes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,6 +30,12 @@ use super::reply::{Reply, json, now_unix_ms};
 pub trait ClockHook: Send + Sync + 'static {
     /// The evaluator's time, Unix ms.
     fn now_ms(&self) -> u64;
+    /// Hands the acting loop `troubles` (JSON `act::Trouble`s); why not,
+    /// naming the one at fault.
+    fn hand(&self, troubles: Vec<serde_json::Value>) -> Result<(), String> {
+        let _ = troubles;
+        Err("not supported by this clock".into())
+    }
     /// Advances the clock by `ms`, runs one evaluation round and answers
     /// what it did as JSON, or why it could not.
     fn advance(
@@ -50,6 +62,8 @@ pub(crate) fn now_ms() -> u64 {
 #[serde(deny_unknown_fields)]
 struct Advance {
     advance_ms: u64,
+    #[serde(default)]
+    troubles: Vec<serde_json::Value>,
 }
 
 /// `POST /test/clock`.
@@ -66,6 +80,10 @@ pub(crate) async fn advance(req: Request<Incoming>) -> Result<Reply, ApiError> {
             "advance_ms",
             "at most a year (31536000000 ms) at a time",
         ));
+    }
+    if !wanted.troubles.is_empty() {
+        hook.hand(wanted.troubles)
+            .map_err(|e| ApiError::invalid("troubles", e))?;
     }
     let done = hook
         .advance(wanted.advance_ms)
