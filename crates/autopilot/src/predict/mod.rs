@@ -110,6 +110,35 @@ pub struct Estimate {
     pub why: String,
 }
 
+impl Estimate {
+    /// A failure of `kind` on `key`'s series, now at `value` of `limit`,
+    /// due at `eta` (no trend, not reached: the callers set them).
+    fn new(
+        kind: FailureKind,
+        key: &SeriesKey,
+        value: f64,
+        limit: f64,
+        (earliest_ms, at_ms, latest_ms): (u64, u64, u64),
+        why: String,
+    ) -> Estimate {
+        Estimate {
+            kind,
+            subject: key.subject.clone(),
+            series: key.clone(),
+            value,
+            limit,
+            trend: None,
+            eta: Eta {
+                at_ms,
+                earliest_ms,
+                latest_ms,
+            },
+            reached: false,
+            why,
+        }
+    }
+}
+
 /// An open prediction and the rounds its rule has not held.
 #[derive(Clone, Debug)]
 struct Open {
@@ -312,54 +341,58 @@ pub fn exhaustion(
 ) -> Option<Estimate> {
     let last = *points.last()?;
     if last.value >= limit {
+        let why = format!(
+            "{} reached {} (limit {})",
+            key,
+            quantity(key.metric, last.value),
+            quantity(key.metric, limit)
+        );
+        let now = (last.t_ms, last.t_ms, last.t_ms);
         return Some(Estimate {
-            kind,
-            subject: key.subject.clone(),
-            series: key.clone(),
-            value: last.value,
-            limit,
-            trend: None,
-            eta: Eta {
-                at_ms: last.t_ms,
-                earliest_ms: last.t_ms,
-                latest_ms: last.t_ms,
-            },
             reached: true,
-            why: format!(
-                "{} reached {} (limit {})",
-                key,
-                quantity(key.metric, last.value),
-                quantity(key.metric, limit)
-            ),
+            ..Estimate::new(kind, key, last.value, limit, now, why)
         });
     }
     let trend = rising(cfg, points)?;
-    let (earliest, at, latest) = trend.time_to(limit)?;
+    let eta = trend.time_to(limit)?;
+    let why = why_rising(key, &trend, last, limit, eta);
     Some(Estimate {
-        kind,
-        subject: key.subject.clone(),
-        series: key.clone(),
-        value: last.value,
-        limit,
         trend: Some(trend),
-        eta: Eta {
-            at_ms: at,
-            earliest_ms: earliest,
-            latest_ms: latest,
-        },
-        reached: false,
-        why: why_rising(key, &trend, last, limit, (earliest, at, latest)),
+        ..Estimate::new(kind, key, last.value, limit, eta, why)
     })
 }
 
-/// The trend of `points` when it rises clearly enough to extrapolate.
+/// The trend of `points` when it rises clearly enough to extrapolate,
+/// fitted since it began: a rise that started inside the window shares it
+/// with the flat points before, which drag the window's slope down and
+/// its ETA late. So the window's last half and last quarter are fitted
+/// too (when they hold enough points), and the latest of them whose slope
+/// is significantly steeper — its 90 % interval above the slope of the
+/// fit it would replace — is taken instead.
 fn rising(cfg: &PredictConfig, points: &[Point]) -> Option<Trend> {
-    let (first, last) = (points.first()?, points.last()?);
-    if points.len() < cfg.min_points || last.t_ms - first.t_ms < cfg.min_span_ms {
+    let enough = |p: &[Point]| match (p.first(), p.last()) {
+        (Some(first), Some(last)) => {
+            p.len() >= cfg.min_points && last.t_ms - first.t_ms >= cfg.min_span_ms
+        }
+        _ => false,
+    };
+    if !enough(points) {
         return None;
     }
-    let trend = Trend::fit(points)?;
-    (trend.z >= cfg.min_z && trend.slope_low > 0.0).then_some(trend)
+    let significant = |t: &Trend| t.z >= cfg.min_z && t.slope_low > 0.0;
+    let mut best = Trend::fit(points)?;
+    let n = points.len();
+    for tail in [&points[n / 2..], &points[n - n / 4..]] {
+        if !enough(tail) {
+            break;
+        }
+        if let Some(t) = Trend::fit(tail).filter(significant)
+            && t.slope_low > best.slope
+        {
+            best = t;
+        }
+    }
+    significant(&best).then_some(best)
 }
 
 fn why_rising(
@@ -396,33 +429,24 @@ fn silence(cfg: &PredictConfig, key: &SeriesKey, last: Point, limit: f64) -> Opt
     }
     let left_ms = ((limit - last.value).max(0.0) * 1000.0) as u64;
     let at = last.t_ms + left_ms;
+    let why = if reached {
+        format!(
+            "{} sent no report for {:.0} s: taken for dead",
+            key.subject, last.value
+        )
+    } else {
+        format!(
+            "{} sent no report for {:.0} s: taken for dead after {:.0} s, in {}",
+            key.subject,
+            last.value,
+            limit,
+            duration(left_ms)
+        )
+    };
+    let kind = FailureKind::NodeSilent;
     Some(Estimate {
-        kind: FailureKind::NodeSilent,
-        subject: key.subject.clone(),
-        series: key.clone(),
-        value: last.value,
-        limit,
-        trend: None,
-        eta: Eta {
-            at_ms: at,
-            earliest_ms: at,
-            latest_ms: at,
-        },
         reached,
-        why: if reached {
-            format!(
-                "{} sent no report for {:.0} s: taken for dead",
-                key.subject, last.value
-            )
-        } else {
-            format!(
-                "{} sent no report for {:.0} s: taken for dead after {:.0} s, in {}",
-                key.subject,
-                last.value,
-                limit,
-                duration(left_ms)
-            )
-        },
+        ..Estimate::new(kind, key, last.value, limit, (at, at, at), why)
     })
 }
 
@@ -440,7 +464,8 @@ fn node_slowing(
     let window = series.since(since);
     let last = *window.last()?;
     let trend = rising(cfg, &window)?;
-    let (earliest, at, latest) = trend.time_to(limit)?;
+    let eta = trend.time_to(limit)?;
+    let at = eta.1;
     // Its own level before the window (or the window's first quarter).
     let mut before: Vec<f64> = series
         .points()
@@ -468,33 +493,23 @@ fn node_slowing(
     {
         return None;
     }
-    Some(Estimate {
-        kind: FailureKind::NodeSilent,
-        subject: key.subject.clone(),
-        series: key.clone(),
-        value: last.value,
-        limit,
-        trend: Some(trend),
-        eta: Eta {
-            at_ms: at,
-            earliest_ms: earliest,
-            latest_ms: latest,
+    let why = format!(
+        "{} answers slower and slower: p99 {} ({:.1}x its own earlier {}{}), rising {} an hour; requests time out at {} in about {}",
+        key.subject,
+        quantity(key.metric, last.value),
+        last.value / floor(own),
+        quantity(key.metric, own),
+        match peer {
+            Some(p) => format!(", its peers' {}", quantity(key.metric, p)),
+            None => String::new(),
         },
-        reached: false,
-        why: format!(
-            "{} answers slower and slower: p99 {} ({:.1}x its own earlier {}{}), rising {} an hour; requests time out at {} in about {}",
-            key.subject,
-            quantity(key.metric, last.value),
-            last.value / floor(own),
-            quantity(key.metric, own),
-            match peer {
-                Some(p) => format!(", its peers' {}", quantity(key.metric, p)),
-                None => String::new(),
-            },
-            quantity(key.metric, trend.per_hour()),
-            quantity(key.metric, limit),
-            duration(at.saturating_sub(last.t_ms)),
-        ),
+        quantity(key.metric, trend.per_hour()),
+        quantity(key.metric, limit),
+        duration(at.saturating_sub(last.t_ms)),
+    );
+    Some(Estimate {
+        trend: Some(trend),
+        ..Estimate::new(FailureKind::NodeSilent, key, last.value, limit, eta, why)
     })
 }
 

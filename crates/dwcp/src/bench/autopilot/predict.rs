@@ -54,9 +54,9 @@ const MIB: f64 = 1_048_576.0;
 /// Virtual time before a fault starts (the predictor's window is 30 min).
 const WARM_MS: u64 = 60 * 60_000;
 
-/// The faults injected, one per run.
+/// The faults injected, one per run (`dwcp bench rca` injects the same).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Fault {
+pub(super) enum Fault {
     Slots,
     Memory,
     Disk,
@@ -66,7 +66,7 @@ enum Fault {
     LoadPastCapacity,
 }
 
-const FAULTS: [Fault; 7] = [
+pub(super) const FAULTS: [Fault; 7] = [
     Fault::Slots,
     Fault::Memory,
     Fault::Disk,
@@ -77,7 +77,7 @@ const FAULTS: [Fault; 7] = [
 ];
 
 impl Fault {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Fault::Slots => "slot-exhaustion",
             Fault::Memory => "memory-growth",
@@ -312,10 +312,15 @@ impl World {
 struct Outcome {
     /// The right prediction opened this long before the failure.
     lead_ms: Option<u64>,
+    /// Its ETA when it opened minus the failure's time (late: positive).
+    eta_error_ms: Option<i64>,
     /// Predictions opened that were not the right one.
     false_alarms: u64,
     /// The failure happened (fault runs).
     failed: bool,
+    /// Wall time in the predictor's rounds, and the series they judged.
+    round_ns: u128,
+    series_judged: u64,
 }
 
 /// The baseline: an alert when a signal passes 90 % of its limit (a
@@ -358,6 +363,7 @@ fn run_one(seed: u64, fault: Option<Fault>, length_ms: u64, round_ms: u64) -> (O
     };
     let (mut ours, mut base) = (Outcome::default(), Outcome::default());
     let (mut ours_first, mut base_first) = (None, None);
+    let mut ours_eta: Option<u64> = None;
     let right = fault.map(|f| (f.kind(), world.subject()));
     let mut failure_ms = None;
     let mut t = round_ms;
@@ -381,7 +387,11 @@ fn run_one(seed: u64, fault: Option<Fault>, length_ms: u64, round_ms: u64) -> (O
                 failure_ms = Some(t);
             }
         }
-        for p in predictor.round(&signals, t) {
+        let began = std::time::Instant::now();
+        let found = predictor.round(&signals, t);
+        ours.round_ns += began.elapsed().as_nanos();
+        ours.series_judged += signals.len() as u64;
+        for p in found {
             if p.status != PredictionStatus::Open || p.first_ms != p.updated_ms {
                 continue;
             }
@@ -390,6 +400,7 @@ fn run_one(seed: u64, fault: Option<Fault>, length_ms: u64, round_ms: u64) -> (O
                 .is_some_and(|(k, s)| p.kind == *k && &p.subject == s);
             if is_right && failure_ms.is_none() {
                 ours_first.get_or_insert(t);
+                ours_eta.get_or_insert(p.eta.at_ms);
             } else if !is_right {
                 ours.false_alarms += 1;
             }
@@ -416,6 +427,9 @@ fn run_one(seed: u64, fault: Option<Fault>, length_ms: u64, round_ms: u64) -> (O
             out.lead_ms = Some(f.saturating_sub(p));
         }
     }
+    if let (Some(f), Some(eta), true) = (failure_ms, ours_eta, ours.lead_ms.is_some()) {
+        ours.eta_error_ms = Some(eta as i64 - f as i64);
+    }
     (ours, base)
 }
 
@@ -428,21 +442,32 @@ struct Score {
     false_alarms_healthy: u64,
     node_days: f64,
     lead_ms: Vec<u64>,
+    round_ns: u128,
+    series_judged: u64,
+    /// ETA errors of the hits (late: positive), ms.
+    eta_error_ms: Vec<i64>,
     by_fault: BTreeMap<Fault, (u64, u64, Vec<u64>)>,
 }
 
 impl Score {
     fn add_fault(&mut self, fault: Fault, o: &Outcome) {
         self.fault_runs += 1;
+        self.add_time(o);
         self.false_alarms_fault_runs += o.false_alarms;
         let e = self.by_fault.entry(fault).or_default();
         e.0 += 1;
         if let Some(lead) = o.lead_ms {
             self.hits += 1;
             self.lead_ms.push(lead);
+            self.eta_error_ms.extend(o.eta_error_ms);
             e.1 += 1;
             e.2.push(lead);
         }
+    }
+
+    fn add_time(&mut self, o: &Outcome) {
+        self.round_ns += o.round_ns;
+        self.series_judged += o.series_judged;
     }
 
     fn precision(&self) -> f64 {
@@ -462,14 +487,18 @@ impl Score {
     }
 }
 
-fn median_min(leads: &[u64]) -> f64 {
-    let mut v = leads.to_vec();
-    v.sort_unstable();
+/// The median (0 of nothing).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
     match v.len() {
         0 => 0.0,
-        n if n % 2 == 1 => v[n / 2] as f64 / 60_000.0,
-        n => (v[n / 2 - 1] + v[n / 2]) as f64 / 120_000.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
+}
+
+fn median_min(leads: &[u64]) -> f64 {
+    median(leads.iter().map(|l| *l as f64 / 60_000.0).collect())
 }
 
 /// Lead times in minutes as a latency-style series (p50/p90/p99 from
@@ -531,6 +560,7 @@ pub fn run(quick: bool) -> Result<Report> {
         let node_days = NODES as f64 * healthy_ms as f64 / 86_400_000.0;
         for (score, out) in [(&mut ours, &o), (&mut base, &b)] {
             score.false_alarms_healthy += out.false_alarms;
+            score.add_time(out);
             score.node_days += node_days;
         }
     }
@@ -568,6 +598,40 @@ pub fn run(quick: bool) -> Result<Report> {
             b("lead-time").as_deref(),
         ));
     }
+    // How far the first ETA was from the failure: the median of the
+    // signed errors (late: positive) and of their sizes, in minutes.
+    let errors: Vec<f64> = ours
+        .eta_error_ms
+        .iter()
+        .map(|e| *e as f64 / 60_000.0)
+        .collect();
+    report.series.push(Series::value(
+        "sim-eta-error",
+        "min",
+        median(errors.clone()),
+        errors.len() as u64,
+        None,
+    ));
+    report.series.push(
+        Series::value(
+            "sim-eta-abs-error",
+            "min",
+            median(errors.iter().map(|e| e.abs()).collect()),
+            errors.len() as u64,
+            None,
+        )
+        .fewer_is_better(),
+    );
+    report.series.push(
+        Series::value(
+            "sim-predictor-us-per-series-round",
+            "us",
+            ours.round_ns as f64 / 1000.0 / ours.series_judged.max(1) as f64,
+            ours.series_judged,
+            None,
+        )
+        .fewer_is_better(),
+    );
     for (fault, (runs, hits, leads)) in &ours.by_fault {
         report.series.push(Series::value(
             &format!("sim-recall-{}", fault.name()),

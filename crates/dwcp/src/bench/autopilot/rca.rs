@@ -41,7 +41,7 @@ use state::{
     State, VersionConfig, VersionReport,
 };
 
-use super::predict::normal;
+use super::predict::{FAULTS, Fault, normal};
 use crate::bench::report::{Report, Series};
 
 const ROUND_MS: u64 = 10_000;
@@ -58,42 +58,6 @@ const MAX_CONCURRENCY: u32 = 4;
 /// share of the round's requests.
 const DRAWS: u64 = 40;
 const K: usize = 5;
-
-/// The faults, as `dwcp bench predict` names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Fault {
-    Slots,
-    Memory,
-    Disk,
-    VersionErrors,
-    VersionLatency,
-    NodeSlowThenDies,
-    LoadPastCapacity,
-}
-
-const FAULTS: [Fault; 7] = [
-    Fault::Slots,
-    Fault::Memory,
-    Fault::Disk,
-    Fault::VersionErrors,
-    Fault::VersionLatency,
-    Fault::NodeSlowThenDies,
-    Fault::LoadPastCapacity,
-];
-
-impl Fault {
-    fn name(self) -> &'static str {
-        match self {
-            Fault::Slots => "slot-exhaustion",
-            Fault::Memory => "memory-growth",
-            Fault::Disk => "disk-fill",
-            Fault::VersionErrors => "version-errors",
-            Fault::VersionLatency => "version-latency",
-            Fault::NodeSlowThenDies => "node-slows-then-dies",
-            Fault::LoadPastCapacity => "load-past-capacity",
-        }
-    }
-}
 
 fn name(s: &str) -> Name {
     // The names used are constants that are valid DNS labels.
