@@ -7,7 +7,8 @@
 //!
 //! Modules, one job each: [`ClusterNode`] (`node.rs`) and its peer routes
 //! (`peer.rs`), joining (`join.rs`, [`token`]), the data directory
-//! (`data_dir.rs`), [`tls`], [`transport`] (Raft RPCs over mutual TLS),
+//! (`data_dir.rs`), [`tls`], [`transport`] (Raft messages over mutual TLS,
+//! appends on ordered pipes: `append_pipe.rs`),
 //! [`serving`] (listening sockets and plain-HTTP serving for every server),
 //! [`blobs`] and their copies to peers (`blob_copy.rs`), [`backup`] (sealed
 //! backups of a group's state and artifacts, and restoring one), the gossip member
@@ -30,6 +31,7 @@
 //! never on `sandbox`, `node`, `ops` or the controllers, which build on it.
 
 mod app_logs;
+mod append_pipe;
 pub mod backup;
 mod blob_copy;
 pub mod blobs;

@@ -335,7 +335,7 @@ impl ClusterNode {
         let routes = PeerRoutes {
             node: node.clone(),
             raft: RaftService {
-                raft: node.replica.raft().clone(),
+                inbox: node.replica.inbox(),
             },
         };
         let server = crate::transport::serve_service(listener, server_tls, Arc::new(routes));
@@ -871,8 +871,10 @@ impl ClusterNode {
                 }
                 match self.replica.remove(BTreeSet::from([id])).await {
                     Ok(()) => {
+                        // Through whichever node leads: when the leader
+                        // removed itself, it is handing leadership over.
                         let name = node_name(id);
-                        let _ = self.replica.write(Command::RemoveNode { name }).await;
+                        let _ = Box::pin(self.write(Command::RemoveNode { name })).await;
                         Ok(LeaderReply::Done)
                     }
                     Err(ReplicaError::Config(message)) => {
@@ -1068,6 +1070,15 @@ impl ClusterNode {
                 .map_err(ClusterError::InvalidArtifact)?;
         }
         super::blob_copy::put_everywhere(self, bytes).await
+    }
+
+    /// Before a planned stop: if this node leads, hands leadership to the
+    /// most up-to-date voter and waits (for [`LEADER_WAIT`] at most) until
+    /// another node leads; returns the new leader. Writes that reach this
+    /// node meanwhile are sent on to the new leader as usual. A node that
+    /// does not lead does nothing.
+    pub async fn hand_off(&self) -> Result<Option<NodeId>, ClusterError> {
+        Ok(self.replica.hand_off(LEADER_WAIT).await?)
     }
 
     /// Stops serving and stops Raft; the data directory stays for a restart.

@@ -188,6 +188,10 @@ impl PeerService for PeerRoutes {
         self.node.admits_peer(caller)
     }
 
+    fn inbox(&self) -> Option<replica::Inbox> {
+        self.raft.inbox()
+    }
+
     async fn handle(&self, request: PeerRequest) -> (StatusCode, Bytes) {
         let path = request.path.as_str();
         match (&request.method, path) {

@@ -1,13 +1,15 @@
-//! Raft RPCs between nodes: HTTP/2 over mutual TLS 1.3.
+//! Raft messages between nodes: HTTP/2 over mutual TLS 1.3.
 //!
-//! Each node serves `POST /raft/{append,vote,snapshot}` with JSON bodies on
-//! its peer address ([`serve`]); [`PeerNetwork`] is the client side that
-//! openraft calls. A peer that cannot be reached, or that is not a member
-//! of the cluster's PKI, is reported as unreachable: openraft backs off and
-//! retries.
+//! Each node serves `POST /raft/call` (one message, JSON both ways: votes,
+//! snapshots, leadership hand-offs) and `POST /raft/appends` (a pipe of
+//! appends, see [`crate::append_pipe`]) on its peer address ([`serve`]);
+//! [`PeerNetwork`] is the sending side, the replica's [`Transport`]. A peer
+//! that cannot be reached, or that is not a member of the cluster's PKI, is
+//! reported as unreachable: the engine backs off and retries.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,22 +18,14 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
-};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
-use openraft::{BasicNode, Raft};
 use rustls::pki_types::ServerName;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use replica::{NodeId, TypeConfig};
+use crate::append_pipe::{self, PeerBody, PipeChannel};
+use replica::{AppendAnswers, Appends, Call, Inbox, LinkError, NodeId, Reply, Transport};
 
 /// Largest body a peer with a certificate may send (snapshots travel in
 /// chunks below this).
@@ -141,6 +135,12 @@ pub trait PeerService: Send + Sync + 'static {
         let _ = caller;
         true
     }
+
+    /// The replica that takes pipes of appends (`/raft/appends`); `None`:
+    /// none are served.
+    fn inbox(&self) -> Option<Inbox> {
+        None
+    }
 }
 
 /// The path prefix under which the peer port takes forwarded app requests.
@@ -160,9 +160,12 @@ pub trait Ingress: Send + Sync + 'static {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response<Full<Bytes>>> + Send + '_>>;
 }
 
-/// The Raft RPCs alone: `POST /raft/{append,vote,snapshot}`.
+/// The path of single Raft messages.
+const CALL_PATH: &str = "/raft/call";
+
+/// The Raft messages alone: `POST /raft/call` and `POST /raft/appends`.
 pub struct RaftService {
-    pub raft: Raft<TypeConfig>,
+    pub inbox: Inbox,
 }
 
 impl PeerService for RaftService {
@@ -173,28 +176,33 @@ impl PeerService for RaftService {
                 Bytes::from_static(b"a certificate from the cluster's CA is required"),
             );
         }
-        let raft = &self.raft;
-        let body = &request.body;
-        let answer = match request.path.as_str() {
-            "/raft/append" => respond(body, |rpc| raft.append_entries(rpc)).await,
-            "/raft/vote" => respond(body, |rpc| raft.vote(rpc)).await,
-            "/raft/snapshot" => respond(body, |rpc| raft.install_snapshot(rpc)).await,
-            _ => return (StatusCode::NOT_FOUND, Bytes::from_static(b"no such RPC")),
-        };
-        match answer {
-            Ok(json) => (StatusCode::OK, json),
-            Err(e) => (StatusCode::BAD_REQUEST, e.into()),
+        if request.path != CALL_PATH {
+            return (StatusCode::NOT_FOUND, Bytes::from_static(b"no such RPC"));
         }
+        let call: Call = match serde_json::from_slice(&request.body) {
+            Ok(call) => call,
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("bad RPC body: {e}").into()),
+        };
+        let answer: Result<Reply, String> = self.inbox.call(call).await.map_err(|e| e.to_string());
+        match serde_json::to_vec(&answer) {
+            Ok(json) => (StatusCode::OK, json.into()),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string().into()),
+        }
+    }
+
+    fn inbox(&self) -> Option<Inbox> {
+        Some(self.inbox.clone())
     }
 }
 
-/// Serves Raft RPCs for `raft` on `listener` until the task is dropped.
+/// Serves Raft messages for the replica behind `inbox` on `listener` until
+/// the task is dropped.
 pub fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    raft: Raft<TypeConfig>,
+    inbox: Inbox,
 ) -> tokio::task::JoinHandle<()> {
-    serve_service(listener, tls, Arc::new(RaftService { raft }))
+    serve_service(listener, tls, Arc::new(RaftService { inbox }))
 }
 
 /// Serves `service` on `listener` over TLS until the task is dropped,
@@ -301,6 +309,8 @@ async fn peer_connection<S: PeerService>(
         .max_header_list_size(64 << 10)
         .max_pending_accept_reset_streams(Some(32))
         .max_local_error_reset_streams(Some(256))
+        .initial_stream_window_size(append_pipe::STREAM_WINDOW)
+        .initial_connection_window_size(append_pipe::CONNECTION_WINDOW)
         .serve_connection(TokioIo::new(tls), service);
     let conn_limits = crate::serving::ConnLimits {
         max_connections: limits.max_members,
@@ -392,7 +402,7 @@ async fn handle<S: PeerService>(
     service: &S,
     req: Request<Incoming>,
     caller: Option<PeerCert>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+) -> Result<Response<PeerBody>, hyper::Error> {
     // Membership is checked per request, not only when the connection
     // was made: a node removed since is a stranger from its next request.
     let caller = caller.filter(|c| service.admits(c));
@@ -400,7 +410,16 @@ async fn handle<S: PeerService>(
     if let Some(rest) = req.uri().path().strip_prefix(INGRESS_PREFIX)
         && (rest.is_empty() || rest.starts_with('/'))
     {
-        return Ok(ingress(service, req, authenticated).await);
+        return Ok(ingress(service, req, authenticated)
+            .await
+            .map(BodyExt::boxed));
+    }
+    if req.uri().path() == append_pipe::PATH && req.method() == hyper::Method::POST {
+        return Ok(match (authenticated, service.inbox()) {
+            (false, _) => reply(StatusCode::FORBIDDEN, "members only".into()),
+            (true, None) => reply(StatusCode::NOT_FOUND, "this node takes no appends".into()),
+            (true, Some(inbox)) => append_pipe::serve(inbox, req.into_body()),
+        });
     }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -437,15 +456,15 @@ async fn ingress<S: PeerService>(
     authenticated: bool,
 ) -> Response<Full<Bytes>> {
     if !authenticated {
-        return reply(StatusCode::FORBIDDEN, "members only".into());
+        return whole(StatusCode::FORBIDDEN, "members only".into());
     }
     let Some(ingress) = service.ingress() else {
-        return reply(StatusCode::NOT_FOUND, "this node serves no apps".into());
+        return whole(StatusCode::NOT_FOUND, "this node serves no apps".into());
     };
     let (mut parts, body) = req.into_parts();
     let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return reply(StatusCode::PAYLOAD_TOO_LARGE, e.to_string().into()),
+        Err(e) => return whole(StatusCode::PAYLOAD_TOO_LARGE, e.to_string().into()),
     };
     let path = parts.uri.path().strip_prefix(INGRESS_PREFIX).unwrap_or("/");
     let path_and_query = match (path, parts.uri.query()) {
@@ -456,7 +475,7 @@ async fn ingress<S: PeerService>(
     };
     parts.uri = match path_and_query.parse() {
         Ok(uri) => uri,
-        Err(e) => return reply(StatusCode::BAD_REQUEST, e.to_string().into()),
+        Err(e) => return whole(StatusCode::BAD_REQUEST, e.to_string().into()),
     };
     if let Some(host) = parts.headers.remove(FORWARDED_HOST) {
         parts.headers.insert(hyper::header::HOST, host);
@@ -466,53 +485,71 @@ async fn ingress<S: PeerService>(
         .await
 }
 
-/// Decodes a request, runs it, encodes openraft's `Result` as the body.
-async fn respond<Q, A, E, F>(body: &[u8], run: impl FnOnce(Q) -> F) -> Result<Bytes, String>
-where
-    Q: DeserializeOwned,
-    A: Serialize,
-    E: Serialize,
-    F: std::future::Future<Output = Result<A, E>>,
-{
-    let rpc: Q = serde_json::from_slice(body).map_err(|e| format!("bad RPC body: {e}"))?;
-    let result = run(rpc).await;
-    serde_json::to_vec(&result)
-        .map(Bytes::from)
-        .map_err(|e| e.to_string())
-}
-
-fn reply(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+fn whole(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response
 }
 
-/// The client side of the peer network.
-#[derive(Clone)]
+fn reply(status: StatusCode, body: Bytes) -> Response<PeerBody> {
+    whole(status, body).map(BodyExt::boxed)
+}
+
+/// The sending side of the peer network: the replica's [`Transport`].
+/// One HTTP/2 connection per peer for single messages and one for pipes of
+/// appends, each opened on first use.
 pub struct PeerNetwork {
     tls: Arc<rustls::ClientConfig>,
+    calls: Mutex<HashMap<String, Arc<Channel>>>,
+    pipes: Mutex<HashMap<String, Arc<PipeChannel>>>,
 }
 
 impl PeerNetwork {
     pub fn new(tls: Arc<rustls::ClientConfig>) -> PeerNetwork {
-        PeerNetwork { tls }
+        PeerNetwork {
+            tls,
+            calls: Mutex::default(),
+            pipes: Mutex::default(),
+        }
+    }
+
+    fn channel<C>(
+        &self,
+        map: &Mutex<HashMap<String, Arc<C>>>,
+        address: &str,
+        make: impl FnOnce(String, Arc<rustls::ClientConfig>) -> C,
+    ) -> Arc<C> {
+        let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(address.to_string())
+            .or_insert_with(|| Arc::new(make(address.to_string(), self.tls.clone())))
+            .clone()
     }
 }
 
-/// A connection to one peer, opened on first use and again after a failure.
-pub struct PeerClient {
-    target: NodeId,
-    channel: Channel,
-}
-
-impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
-    type Network = PeerClient;
-
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient {
-            target,
-            channel: Channel::new(node.addr.clone(), self.tls.clone()),
+impl Transport for PeerNetwork {
+    async fn call(&self, _to: NodeId, address: &str, call: Call) -> Result<Reply, LinkError> {
+        let channel = self.channel(&self.calls, address, Channel::new);
+        match channel
+            .call::<_, Result<Reply, String>>(CALL_PATH, &call)
+            .await
+        {
+            Ok(Ok(reply)) => Ok(reply),
+            // The peer's replica has stopped: as good as unreachable.
+            Ok(Err(stopped)) => Err(LinkError::Unreachable(stopped)),
+            Err(e @ CallError::Request(_)) => Err(LinkError::Failed(e.to_string())),
+            Err(e) => Err(LinkError::Unreachable(e.to_string())),
         }
+    }
+
+    async fn appends(
+        &self,
+        _to: NodeId,
+        address: &str,
+        appends: Appends,
+    ) -> Result<AppendAnswers, LinkError> {
+        self.channel(&self.pipes, address, PipeChannel::new)
+            .open(appends)
+            .await
     }
 }
 
@@ -687,62 +724,5 @@ impl Channel {
             return Err(self.down(format!("{status}: {}", String::from_utf8_lossy(&bytes))));
         }
         serde_json::from_slice(&bytes).map_err(|e| self.down(format!("bad answer: {e}")))
-    }
-}
-
-impl PeerClient {
-    async fn call<Q: Serialize, A: DeserializeOwned, E: DeserializeOwned + std::error::Error>(
-        &mut self,
-        path: &str,
-        rpc: &Q,
-    ) -> Result<Result<A, E>, CallError> {
-        self.channel.call(path, rpc).await
-    }
-}
-
-type Rpc<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, BasicNode, E>>;
-
-// The error type is openraft's, fixed by the `RaftNetwork` trait.
-#[allow(clippy::result_large_err)]
-fn rpc_result<A, E: std::error::Error>(
-    target: NodeId,
-    result: Result<Result<A, E>, CallError>,
-) -> Result<A, RPCError<NodeId, BasicNode, E>> {
-    match result {
-        Ok(Ok(a)) => Ok(a),
-        Ok(Err(e)) => Err(RemoteError::new(target, e).into()),
-        Err(e @ CallError::Request(_)) => Err(NetworkError::new(&e).into()),
-        Err(e @ (CallError::Down { .. } | CallError::Lost { .. })) => {
-            Err(Unreachable::new(&e).into())
-        }
-    }
-}
-
-impl RaftNetwork<TypeConfig> for PeerClient {
-    async fn append_entries(
-        &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Rpc<AppendEntriesResponse<NodeId>> {
-        let result = self.call("/raft/append", &rpc).await;
-        rpc_result(self.target, result)
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Rpc<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
-        let result = self.call("/raft/snapshot", &rpc).await;
-        rpc_result(self.target, result)
-    }
-
-    async fn vote(
-        &mut self,
-        rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
-    ) -> Rpc<VoteResponse<NodeId>> {
-        let result = self.call("/raft/vote", &rpc).await;
-        rpc_result(self.target, result)
     }
 }

@@ -1,16 +1,15 @@
-//! A 3-node cluster whose Raft RPCs travel over HTTP/2 and mutual TLS 1.3
-//! on real loopback sockets; a node with another cluster's certificate
-//! cannot join the conversation.
+//! A 3-node cluster whose Raft messages travel over HTTP/2 and mutual TLS
+//! 1.3 on real loopback sockets (appends on pipes); a node with another
+//! cluster's certificate cannot join the conversation.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cluster::tls::{self, ClusterCa};
 use cluster::transport::{self, PeerNetwork};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::impls::Vote;
 use openraft::raft::VoteRequest;
-use openraft::{BasicNode, Vote};
-use replica::{Replica, ReplicaError, Timing};
+use replica::{Call, Replica, ReplicaError, Timing, Transport};
 use state::{Command, Revision};
 use tokio::net::TcpListener;
 
@@ -45,11 +44,7 @@ async fn a_cluster_replicates_over_mutual_tls() {
         .await
         .unwrap();
         let server_tls = tls::server_config(ca.cert_pem(), &identity).unwrap();
-        servers.push(transport::serve(
-            listener,
-            server_tls,
-            replica.raft().clone(),
-        ));
+        servers.push(transport::serve(listener, server_tls, replica.inbox()));
         addrs.insert(id, addr);
         nodes.insert(id, replica);
     }
@@ -96,18 +91,17 @@ async fn a_cluster_replicates_over_mutual_tls() {
     // A node of another cluster cannot even ask for a vote.
     let other = ClusterCa::create("other").unwrap();
     let stranger = other.issue("node-9", &["127.0.0.1".into()]).unwrap();
-    let mut factory = PeerNetwork::new(tls::client_config(ca.cert_pem(), &stranger).unwrap());
-    let mut client = factory
-        .new_client(1, &BasicNode::new(addrs[&1].clone()))
-        .await;
+    let network = PeerNetwork::new(tls::client_config(ca.cert_pem(), &stranger).unwrap());
     let vote = VoteRequest::new(Vote::new(99, 9), None);
-    let answer = client
-        .vote(vote, RPCOption::new(Duration::from_secs(2)))
-        .await;
+    let answer = network.call(1, &addrs[&1], Call::Vote(vote)).await;
     assert!(
         answer.is_err(),
         "a stranger's vote request must not get through"
     );
+    let pipe = network
+        .appends(1, &addrs[&1], Box::pin(futures_util::stream::empty()))
+        .await;
+    assert!(pipe.is_err(), "a stranger cannot open a pipe of appends");
     let term = nodes[&1].status().term;
     assert!(term < 99, "the stranger's term must not reach the cluster");
 

@@ -6,16 +6,23 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ClientWriteError, ForwardToLeader, LinearizableReadError, RaftError};
+use openraft::impls::OneshotResponder;
 use openraft::{
-    BasicNode, ChangeMembers, Config, Raft, RaftNetworkFactory, ServerState, SnapshotPolicy,
+    BasicNode, ChangeMembers, Config, Raft, ReadPolicy, ServerState, SnapshotPolicy, StepDownPolicy,
 };
 
-use super::state_machine::StateGuard;
+use super::WriteMode;
+use super::network::{Inbox, Network, Transport};
+use super::state_machine::{StateGuard, StateMachine};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::{NodeId, Proposal, Response, SharedState, StoreError, TypeConfig};
+use super::{LogStore, NodeId, Proposal, Response, SharedState, StoreError, TypeConfig};
 use state::{Command, Compacted, Event, Revision};
+
+/// The engine, with our state machine.
+type Engine = Raft<TypeConfig, StateMachine>;
 
 /// How fast a cluster notices a dead leader, and how often it snapshots.
 #[derive(Clone, Debug)]
@@ -46,11 +53,11 @@ impl Timing {
 
 impl Default for Timing {
     fn default() -> Self {
-        // etcd's defaults are 100 ms and 1 s. openraft 0.9 makes a
-        // follower wait out the old leader's lease (the election timeout's
-        // maximum) and then its own timeout, so failover takes at least
-        // max + min: 200-400 ms keeps it under a second within a region,
-        // and `dwcp up --election-timeout` raises it for slower networks.
+        // etcd's defaults are 100 ms and 1 s. openraft makes a follower
+        // wait out the old leader's lease (the election timeout's maximum)
+        // and then its own timeout, so failover takes at least max + min:
+        // 200-400 ms keeps it under a second within a region, and `dwcp up
+        // --election-timeout` raises it for slower networks.
         Timing {
             heartbeat: Duration::from_millis(50),
             election: (Duration::from_millis(200), Duration::from_millis(400)),
@@ -118,10 +125,15 @@ pub struct Status {
 /// One node of the replicated store.
 pub struct Replica {
     id: NodeId,
-    raft: Raft<TypeConfig>,
+    raft: Engine,
     state: SharedState,
     /// To the task that groups concurrent writes into log entries.
     writes: mpsc::Sender<Pending>,
+    /// How long a write waits for a new leader's first quorum (the
+    /// election timeout's maximum).
+    lease_wait: Duration,
+    /// This node's log, for [`Replica::batch_sizes`].
+    log: LogStore,
 }
 
 /// A write waiting to be proposed, and where its answer goes.
@@ -135,17 +147,16 @@ const MAX_BATCH: usize = 256;
 
 /// Most entries proposed and not yet committed at once. Writes that arrive
 /// while this many are in flight wait, and go together into the next entry.
-/// Two lets the leader append (and fsync) the next entry while the
-/// followers sync the previous one; more made smaller batches and measured
-/// no faster on two cores.
-const MAX_IN_FLIGHT: usize = 2;
+/// The engine appends, replicates and syncs entries in a pipeline, so a
+/// few in flight keep every stage busy; more only make batches smaller.
+const MAX_IN_FLIGHT: usize = 4;
 
 /// Proposes the writes sent to `writes` to `raft`, grouping the ones that
 /// queue up while earlier entries commit (group commit): under load, one
 /// log entry, one fsync per node and one replication round carry many
 /// writes; a lone writer still gets its own entry at once. Entries are
 /// proposed in the order the writes arrived.
-async fn propose(raft: Raft<TypeConfig>, mut writes: mpsc::Receiver<Pending>) {
+async fn propose(raft: Engine, mut writes: mpsc::Receiver<Pending>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = writes.recv().await {
         // Wait for a slot before gathering: writes that arrive meanwhile
@@ -165,10 +176,11 @@ async fn propose(raft: Raft<TypeConfig>, mut writes: mpsc::Receiver<Pending>) {
             Ok([one]) => Proposal::One(one),
             Err(many) => Proposal::Batch(many),
         };
-        let submitted = raft.client_write_ff(proposal).await;
+        let (responder, receiver) = OneshotResponder::new_pair();
+        let submitted = raft.client_write_ff(proposal, Some(responder)).await;
         tokio::spawn(async move {
             let result = match submitted {
-                Ok(receiver) => match receiver.await {
+                Ok(()) => match receiver.await {
                     Ok(Ok(written)) => Ok(written.data),
                     Ok(Err(e)) => Err(write_error(RaftError::APIError(e))),
                     Err(_) => Err(ReplicaError::Raft("the Raft node stopped".into())),
@@ -194,17 +206,37 @@ async fn propose(raft: Raft<TypeConfig>, mut writes: mpsc::Receiver<Pending>) {
 
 impl Replica {
     /// Opens the node's store at `path` and starts its Raft, reaching peers
-    /// through `network`.
-    pub async fn start<N>(
+    /// through `transport`.
+    pub async fn start<T: Transport>(
         id: NodeId,
         path: &Path,
-        network: N,
+        transport: T,
         timing: &Timing,
-    ) -> Result<Replica, ReplicaError>
-    where
-        N: RaftNetworkFactory<TypeConfig>,
-    {
-        let (log, sm) = super::open(path)?;
+    ) -> Result<Replica, ReplicaError> {
+        Replica::start_with(id, path, transport, timing, WriteMode::Thread).await
+    }
+
+    /// [`Replica::start`] for a simulation in virtual time (a paused tokio
+    /// clock): log writes happen inline, taking no virtual time, instead of
+    /// on a writer thread whose fsync the paused clock would skip past.
+    pub async fn start_simulated<T: Transport>(
+        id: NodeId,
+        path: &Path,
+        transport: T,
+        timing: &Timing,
+    ) -> Result<Replica, ReplicaError> {
+        Replica::start_with(id, path, transport, timing, WriteMode::Inline).await
+    }
+
+    async fn start_with<T: Transport>(
+        id: NodeId,
+        path: &Path,
+        transport: T,
+        timing: &Timing,
+        mode: WriteMode,
+    ) -> Result<Replica, ReplicaError> {
+        let (log, sm) = super::open_with(path, mode)?;
+        let log_view = log.clone();
         let state = sm.shared();
         let ms = |d: Duration| d.as_millis() as u64;
         let config = Config {
@@ -214,10 +246,17 @@ impl Replica {
             election_timeout_max: ms(timing.election.1),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(timing.snapshot_every),
             max_in_snapshot_log_to_keep: 100.min(timing.snapshot_every),
+            // A leader removed from the membership hands leadership to the
+            // most up-to-date voter once the removal is committed (after a
+            // heartbeat's time, so the followers hear of the commit first).
+            removed_leader_step_down: StepDownPolicy::After(ms(timing.heartbeat)),
             ..Config::default()
         }
         .validate()
         .map_err(|e| ReplicaError::Config(e.to_string()))?;
+        // An append whose answer takes longer than an election timeout: the
+        // peer is gone without closing the connection; reopen the pipe.
+        let network = Network::new(id, transport, timing.election.1);
         let raft = Raft::new(id, Arc::new(config), network, log, sm)
             .await
             .map_err(|e| ReplicaError::Raft(e.to_string()))?;
@@ -228,12 +267,15 @@ impl Replica {
             raft,
             state,
             writes,
+            lease_wait: timing.election.1,
+            log: log_view,
         })
     }
 
-    /// The openraft handle, for the transport's server side only.
-    pub fn raft(&self) -> &Raft<TypeConfig> {
-        &self.raft
+    /// Where this replica's peers deliver their messages: for the
+    /// transport's receiving side.
+    pub fn inbox(&self) -> Inbox {
+        Inbox::new(self.raft.clone())
     }
 
     /// Makes this node's cluster: `members` (id to address) as the voters.
@@ -259,7 +301,32 @@ impl Replica {
 
     /// Commits `command` on a majority and returns what applying it gave.
     /// Concurrent writes may share one log entry (see [`Proposal`]).
+    ///
+    /// A leader takes writes only while a quorum has confirmed it within its
+    /// lease: just elected, it has not yet heard from one. Such a refusal
+    /// (nothing was appended) is retried here while this node still leads,
+    /// for an election timeout at most; a node that does not lead answers
+    /// [`ReplicaError::NotLeader`] at once.
     pub async fn write(&self, command: Command) -> Result<Response, ReplicaError> {
+        let deadline = tokio::time::Instant::now() + self.lease_wait;
+        loop {
+            let result = self.propose_once(command.clone()).await;
+            let unconfirmed = matches!(
+                &result,
+                Err(ReplicaError::NotLeader { leader, .. }) if leader.is_none_or(|l| l == self.id)
+            );
+            if !unconfirmed
+                || self.status().role != "leader"
+                || tokio::time::Instant::now() >= deadline
+            {
+                return result;
+            }
+            self.wait_for_change(deadline - tokio::time::Instant::now())
+                .await;
+        }
+    }
+
+    async fn propose_once(&self, command: Command) -> Result<Response, ReplicaError> {
         let stopped = || ReplicaError::Raft("the Raft node stopped".into());
         let (answer, response) = oneshot::channel();
         self.writes
@@ -269,11 +336,18 @@ impl Replica {
         response.await.map_err(|_| stopped())?
     }
 
+    /// How many commands each entry of this node's log from index `from`
+    /// on carries: the sizes of the group commit's batches (0 for entries
+    /// without commands). Entries compacted into a snapshot are gone.
+    pub fn batch_sizes(&self, from: u64) -> Result<Vec<usize>, ReplicaError> {
+        self.log.command_counts(from).map_err(ReplicaError::Raft)
+    }
+
     /// The state as of now, linearizably: the leader confirms it still
     /// leads and this node has applied everything committed before the read.
     pub async fn read(&self) -> Result<StateGuard<'_>, ReplicaError> {
         self.raft
-            .ensure_linearizable()
+            .ensure_linearizable(ReadPolicy::ReadIndex)
             .await
             .map_err(leader_check_error)?;
         Ok(self.state.read())
@@ -285,10 +359,10 @@ impl Replica {
     pub async fn read_index(&self) -> Result<u64, ReplicaError> {
         let (read, _) = self
             .raft
-            .get_read_log_id()
+            .get_read_log_id(ReadPolicy::ReadIndex)
             .await
             .map_err(leader_check_error)?;
-        Ok(read.map_or(0, |l| l.index))
+        Ok(read.index())
     }
 
     /// Waits until this node has applied log index `index`, for `wait` at
@@ -326,7 +400,7 @@ impl Replica {
         let mut metrics = self.raft.metrics();
         // A receiver cloned from Raft's own has seen nothing, so `changed`
         // would return at once: mark what is there now as seen first.
-        metrics.borrow_and_update();
+        drop(metrics.borrow_and_update());
         let _ = tokio::time::timeout(wait, metrics.changed()).await;
     }
 
@@ -366,17 +440,47 @@ impl Replica {
     /// Removes nodes `ids` from the cluster entirely, in one membership
     /// change (voters removed without being kept as learners).
     ///
-    /// The leader cannot remove itself: openraft 0.9 has no leadership
-    /// hand-over, and a leader dropping itself trips its internal checks.
-    /// Stop that node instead; once another leads, remove it from there.
+    /// The leader may remove itself: once the change is committed it hands
+    /// leadership to the most up-to-date remaining voter and stops leading
+    /// (openraft's `removed_leader_step_down`), so the cluster is led again
+    /// within an election's round trip, without waiting out a timeout.
     pub async fn remove(&self, ids: BTreeSet<NodeId>) -> Result<(), ReplicaError> {
-        if ids.contains(&self.id) && self.status().leader == Some(self.id) {
-            return Err(ReplicaError::Config(format!(
-                "node {} is the leader and cannot remove itself; stop it, and remove it from the next leader",
-                self.id
-            )));
-        }
         self.change(ChangeMembers::RemoveVoters(ids)).await
+    }
+
+    /// Hands leadership to the voter whose log is the most up to date (the
+    /// highest index it is known to hold) and waits, for `wait` at most,
+    /// until another node leads. Returns the new leader, or `None` when
+    /// this node does not lead or has no other voter to hand to.
+    ///
+    /// While the hand-off runs the leader takes no new writes (they are
+    /// refused as [`ReplicaError::NotLeader`], naming the node it hands to,
+    /// and change nothing); the writes it already took commit or are
+    /// answered as usual.
+    pub async fn hand_off(&self, wait: Duration) -> Result<Option<NodeId>, ReplicaError> {
+        let status = self.status();
+        if status.leader != Some(self.id) {
+            return Ok(None);
+        }
+        let Some(to) = most_up_to_date(&status) else {
+            return Ok(None);
+        };
+        self.raft
+            .trigger()
+            .transfer_leader(to)
+            .await
+            .map_err(|e| ReplicaError::Raft(e.to_string()))?;
+        let me = self.id;
+        let led = self
+            .raft
+            .wait(Some(wait))
+            .metrics(
+                |m| m.current_leader.is_some_and(|l| l != me),
+                "another node leads",
+            )
+            .await
+            .map_err(|e| ReplicaError::Raft(format!("handing leadership to node {to}: {e}")))?;
+        Ok(led.current_leader)
     }
 
     async fn change(&self, change: ChangeMembers<NodeId, BasicNode>) -> Result<(), ReplicaError> {
@@ -390,7 +494,7 @@ impl Replica {
 
     /// This node's role and view of the cluster.
     pub fn status(&self) -> Status {
-        let m = self.raft.metrics().borrow().clone();
+        let m = self.raft.metrics().borrow_watched().clone();
         let config = m.membership_config.membership();
         Status {
             id: self.id,
@@ -423,22 +527,38 @@ impl Replica {
     }
 }
 
-fn leader_check_error(e: RaftError<NodeId, CheckIsLeaderError<NodeId, BasicNode>>) -> ReplicaError {
+/// The voter other than the leader with the highest index it is known to
+/// hold (the lowest id among equals): the one that can lead soonest.
+fn most_up_to_date(status: &Status) -> Option<NodeId> {
+    let matched = status.matched.as_ref()?;
+    status
+        .voters
+        .iter()
+        .filter(|id| **id != status.id)
+        .max_by_key(|id| (matched.get(id).copied().flatten(), std::cmp::Reverse(**id)))
+        .copied()
+}
+
+fn not_leader(f: ForwardToLeader<TypeConfig>) -> ReplicaError {
+    ReplicaError::NotLeader {
+        leader: f.leader_id,
+        address: f.leader_node.map(|n| n.addr),
+    }
+}
+
+fn leader_check_error(e: RaftError<TypeConfig, LinearizableReadError<TypeConfig>>) -> ReplicaError {
     match e {
-        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => ReplicaError::NotLeader {
-            leader: f.leader_id,
-            address: f.leader_node.map(|n| n.addr),
-        },
+        RaftError::APIError(LinearizableReadError::ForwardToLeader(f)) => not_leader(f),
         other => ReplicaError::Raft(other.to_string()),
     }
 }
 
-fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> ReplicaError {
+fn write_error(e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> ReplicaError {
     match e {
-        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ReplicaError::NotLeader {
-            leader: f.leader_id,
-            address: f.leader_node.map(|n| n.addr),
-        },
+        // Refused before its entry was appended: nothing was done.
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => not_leader(f),
+        // `LogEntryDiscarded` (the entry may still commit elsewhere) and
+        // the rest: the outcome is unknown to the writer.
         other => ReplicaError::Raft(other.to_string()),
     }
 }

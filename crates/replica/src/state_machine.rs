@@ -1,25 +1,27 @@
 //! Applying committed commands to the state, and snapshots of it.
 
-use std::io::Cursor;
+use std::io;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
-use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageError,
-    StorageIOError, StoredMembership,
-};
+use futures_util::StreamExt;
+use openraft::alias::{SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::types::{NodeId, Proposal, Response, TypeConfig};
+use super::types::{LogId, Proposal, Response, TypeConfig};
 use state::{Command, Outcome, Revision, State};
 
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 const CURRENT: &str = "current";
 
-type Result<T> = std::result::Result<T, StorageError<NodeId>>;
-type Membership = StoredMembership<NodeId, BasicNode>;
+type Result<T> = std::result::Result<T, io::Error>;
+type Membership = StoredMembershipOf<TypeConfig>;
+type SnapshotMeta = SnapshotMetaOf<TypeConfig>;
+/// A snapshot as openraft hands it around: its meta and its bytes.
+pub type Snapshot = SnapshotOf<TypeConfig, Vec<u8>>;
 
 /// The applied state, shared with readers; watchers learn of each new
 /// revision through a channel.
@@ -31,7 +33,7 @@ pub struct SharedState {
 
 struct Applied {
     state: State,
-    last_applied: Option<LogId<NodeId>>,
+    last_applied: Option<LogId>,
     membership: Membership,
 }
 
@@ -62,7 +64,7 @@ impl std::ops::Deref for StateGuard<'_> {
 /// What a snapshot holds.
 #[derive(Serialize, Deserialize)]
 struct SnapshotData {
-    meta: SnapshotMeta<NodeId, BasicNode>,
+    meta: SnapshotMeta,
     state: State,
 }
 
@@ -72,20 +74,16 @@ pub struct StateMachine {
     db: Arc<Database>,
 }
 
-fn io(e: impl std::fmt::Display) -> StoreIo {
-    StoreIo(e.to_string())
+fn io(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct StoreIo(String);
 
 impl StateMachine {
     pub(crate) fn open(db: Arc<Database>) -> std::result::Result<StateMachine, redb::Error> {
         let txn = db.begin_write()?;
         txn.open_table(SNAPSHOT)?;
         txn.commit()?;
-        let stored = load_snapshot(&db).map_err(|e| redb::Error::Corrupted(e.0))?;
+        let stored = load_snapshot(&db).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
         let applied = match &stored {
             Some(bytes) => {
                 let data: SnapshotData = postcard::from_bytes(bytes)
@@ -123,7 +121,7 @@ impl StateMachine {
 }
 
 /// Writes `bytes` as the current snapshot, in one synced transaction.
-fn store_snapshot(db: &Database, bytes: &[u8]) -> std::result::Result<(), StoreIo> {
+fn store_snapshot(db: &Database, bytes: &[u8]) -> Result<()> {
     let txn = db.begin_write().map_err(io)?;
     txn.open_table(SNAPSHOT)
         .map_err(io)?
@@ -133,7 +131,7 @@ fn store_snapshot(db: &Database, bytes: &[u8]) -> std::result::Result<(), StoreI
 }
 
 /// The current snapshot's bytes, if one was stored.
-fn load_snapshot(db: &Database) -> std::result::Result<Option<Vec<u8>>, StoreIo> {
+fn load_snapshot(db: &Database) -> Result<Option<Vec<u8>>> {
     let txn = db.begin_read().map_err(io)?;
     let table = txn.open_table(SNAPSHOT).map_err(io)?;
     Ok(table.get(CURRENT).map_err(io)?.map(|b| b.value().to_vec()))
@@ -142,17 +140,18 @@ fn load_snapshot(db: &Database) -> std::result::Result<Option<Vec<u8>>, StoreIo>
 /// Builds a snapshot of the state as it is now.
 pub struct Builder {
     data: Vec<u8>,
-    meta: SnapshotMeta<NodeId, BasicNode>,
+    meta: SnapshotMeta,
     db: Arc<Database>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for Builder {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>> {
-        store_snapshot(&self.db, &self.data)
-            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+    type SnapshotData = Vec<u8>;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot> {
+        store_snapshot(&self.db, &self.data)?;
         Ok(Snapshot {
             meta: self.meta.clone(),
-            snapshot: Box::new(Cursor::new(self.data.clone())),
+            snapshot: self.data.clone(),
         })
     }
 }
@@ -165,61 +164,35 @@ fn unchanged(state: &State) -> Response {
     }
 }
 
-impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotBuilder = Builder;
-
-    async fn applied_state(&mut self) -> Result<(Option<LogId<NodeId>>, Membership)> {
-        let applied = self.shared.read();
-        Ok((applied.0.last_applied, applied.0.membership.clone()))
-    }
-
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Response>>>
-    where
-        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
-        I::IntoIter: OptionalSend,
-    {
-        let mut responses = Vec::new();
-        let revision = {
-            let mut applied = self.write();
-            for entry in entries {
-                applied.last_applied = Some(entry.log_id);
-                let state = &mut applied.state;
-                let mut run = |command: &Command| {
-                    let result = state.apply(command);
-                    Response {
-                        revision: state.revision(),
-                        result,
-                    }
-                };
-                let entry_responses = match entry.payload {
-                    EntryPayload::Normal(Proposal::One(command)) => vec![run(&command)],
-                    EntryPayload::Normal(Proposal::Batch(commands)) => {
-                        commands.iter().map(run).collect()
-                    }
-                    EntryPayload::Blank => vec![unchanged(state)],
-                    EntryPayload::Membership(m) => {
-                        applied.membership = StoredMembership::new(Some(entry.log_id), m);
-                        vec![unchanged(&applied.state)]
-                    }
-                };
-                responses.push(entry_responses);
+impl StateMachine {
+    /// Applies one committed entry; returns its responses (one per command).
+    fn apply_one(&self, entry: crate::types::Entry) -> Vec<Response> {
+        let mut applied = self.write();
+        applied.last_applied = Some(entry.log_id);
+        let state = &mut applied.state;
+        let mut run = |command: &Command| {
+            let result = state.apply(command);
+            Response {
+                revision: state.revision(),
+                result,
             }
-            applied.state.revision()
         };
-        self.shared.revision.send_replace(revision);
-        Ok(responses)
+        match entry.payload {
+            EntryPayload::Normal(Proposal::One(command)) => vec![run(&command)],
+            EntryPayload::Normal(Proposal::Batch(commands)) => commands.iter().map(run).collect(),
+            EntryPayload::Blank => vec![unchanged(state)],
+            EntryPayload::Membership(m) => {
+                applied.membership = Membership::new(Some(entry.log_id), m);
+                vec![unchanged(&applied.state)]
+            }
+        }
     }
 
-    async fn get_snapshot_builder(&mut self) -> Builder {
+    fn snapshot_builder(&self) -> Builder {
         let applied = self.shared.read();
         let meta = SnapshotMeta {
             last_log_id: applied.0.last_applied,
             last_membership: applied.0.membership.clone(),
-            snapshot_id: format!(
-                "{}-{}",
-                applied.0.last_applied.map_or(0, |l| l.index),
-                applied.0.state.revision().0
-            ),
         };
         // Serializing a `State` cannot fail: it is plain maps and strings.
         let data = postcard::to_allocvec(&SnapshotData {
@@ -233,21 +206,49 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             db: self.db.clone(),
         }
     }
+}
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = Vec<u8>;
+    type SnapshotBuilder = Builder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership)> {
+        let applied = self.shared.read();
+        Ok((applied.0.last_applied, applied.0.membership.clone()))
     }
 
-    async fn install_snapshot(
-        &mut self,
-        meta: &SnapshotMeta<NodeId, BasicNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
-    ) -> Result<()> {
-        let bytes = snapshot.into_inner();
-        let data: SnapshotData = postcard::from_bytes(&bytes)
-            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &io(e)))?;
-        store_snapshot(&self.db, &bytes)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<()>
+    where
+        Strm:
+            futures_util::Stream<Item = Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
+    {
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let responses = self.apply_one(entry);
+            // Watchers hear of the revision before the writer hears its
+            // answer: a client that reads or watches after its write sees it.
+            let revision = responses
+                .last()
+                .map_or_else(|| self.shared.read().revision(), |r| r.revision);
+            self.shared.revision.send_replace(revision);
+            if let Some(responder) = responder {
+                responder.send(responses);
+            }
+        }
+        Ok(())
+    }
+
+    async fn try_create_snapshot_builder(&mut self, _force: bool) -> Option<Builder> {
+        Some(self.snapshot_builder())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Builder {
+        self.snapshot_builder()
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Vec<u8>) -> Result<()> {
+        let data: SnapshotData = postcard::from_bytes(&snapshot).map_err(io)?;
+        store_snapshot(&self.db, &snapshot)?;
         let revision = data.state.revision();
         {
             let mut applied = self.write();
@@ -259,17 +260,59 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>> {
-        let Some(bytes) =
-            load_snapshot(&self.db).map_err(|e| StorageIOError::read_snapshot(None, &e))?
-        else {
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>> {
+        let Some(bytes) = load_snapshot(&self.db)? else {
             return Ok(None);
         };
-        let data: SnapshotData = postcard::from_bytes(&bytes)
-            .map_err(|e| StorageIOError::read_snapshot(None, &io(e)))?;
+        let data: SnapshotData = postcard::from_bytes(&bytes).map_err(io)?;
         Ok(Some(Snapshot {
             meta: data.meta,
-            snapshot: Box::new(Cursor::new(bytes)),
+            snapshot: bytes,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::impls::leader_id_adv::LeaderId;
+
+    fn entry(index: u64, proposal: Proposal) -> crate::types::Entry {
+        openraft::Entry {
+            log_id: LogId::new(
+                LeaderId {
+                    term: 1,
+                    node_id: 1,
+                },
+                index,
+            ),
+            payload: EntryPayload::Normal(proposal),
+        }
+    }
+
+    fn put(key: &str) -> Command {
+        Command::Put {
+            key: key.into(),
+            value: vec![1],
+        }
+    }
+
+    #[test]
+    fn a_batch_applies_each_command_alone_with_its_own_revision_and_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("sm.redb")).unwrap());
+        let sm = StateMachine::open(db).unwrap();
+        let refused = Command::DeleteTenant {
+            name: state::Name::new("tenant", "nobody").unwrap(),
+        };
+        let responses = sm.apply_one(entry(1, Proposal::Batch(vec![put("a"), refused, put("b")])));
+        let outcomes: Vec<_> = responses.iter().map(|r| r.result.is_ok()).collect();
+        assert_eq!(outcomes, [true, false, true]);
+        assert_eq!(responses[0].revision, Revision(1));
+        assert_eq!(responses[2].revision, Revision(2));
+        let shared = sm.shared();
+        let applied = shared.read();
+        assert!(applied.register("a").is_some() && applied.register("b").is_some());
+        assert_eq!(applied.0.last_applied.map(|l| l.index), Some(1));
     }
 }

@@ -1,7 +1,7 @@
 //! The Raft type configuration: what the log carries and what applying it
 //! returns.
 
-use std::io::Cursor;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,23 +39,64 @@ pub enum Proposal {
     One(Command),
 }
 
+impl fmt::Display for Proposal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Proposal::One(_) => write!(f, "1 command"),
+            Proposal::Batch(commands) => write!(f, "{} commands", commands.len()),
+        }
+    }
+}
+
 impl From<Command> for Proposal {
     fn from(command: Command) -> Proposal {
         Proposal::One(command)
     }
 }
 
-openraft::declare_raft_types!(
-    /// DWCP's Raft: commands in, one response per command out, nodes known
-    /// by address. An entry with no command (blank or membership) has one
-    /// response, `Ok(Applied)`.
-    pub TypeConfig:
-        D = Proposal,
-        R = Vec<Response>,
-        NodeId = NodeId,
-        Node = openraft::BasicNode,
-        SnapshotData = Cursor<Vec<u8>>,
-);
+/// DWCP's Raft: commands in, one response per command out, nodes known by
+/// address. An entry with no command (blank or membership) has one
+/// response, `Ok(Applied)`.
+///
+/// Written out rather than with `declare_raft_types!`, whose syntax cannot
+/// name a responder: writes answer through a oneshot channel
+/// ([`OneshotResponder`](openraft::impls::OneshotResponder)), which the
+/// engine's membership calls need.
+#[derive(Debug, Clone, Copy, Default, Eq, PartialEq, Ord, PartialOrd)]
+pub struct TypeConfig {}
+
+impl openraft::RaftTypeConfig for TypeConfig {
+    type D = Proposal;
+    type R = Vec<Response>;
+    type NodeId = NodeId;
+    type Node = openraft::BasicNode;
+    type Term = u64;
+    type LeaderId = openraft::impls::leader_id_adv::LeaderId<u64, NodeId>;
+    type Vote = openraft::impls::Vote<Self::LeaderId>;
+    type Payload = openraft::EntryPayload<Proposal, NodeId, openraft::BasicNode>;
+    type Entry = openraft::Entry<Self::LeaderId, Self::Payload>;
+    type AsyncRuntime = crate::runtime::Runtime;
+    type Responder<T>
+        = openraft::impls::OneshotResponder<Self, T>
+    where
+        T: openraft::OptionalSend + 'static;
+    type Batch<T>
+        = openraft::impls::InlineBatch<T>
+    where
+        T: openraft::OptionalSend + 'static;
+    type ErrorSource = openraft::impls::BoxedErrorSource;
+}
+
+/// A log entry of DWCP's Raft.
+pub type Entry = openraft::alias::EntryOf<TypeConfig>;
+
+/// A log entry's id: the term and node of the leader that proposed it, and
+/// its index.
+pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
+
+/// A node's vote: the leader it grants its term to, and whether a quorum
+/// granted it.
+pub type Vote = openraft::alias::VoteOf<TypeConfig>;
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,9 @@ const CLIENT_DEADLINE: Duration = Duration::from_secs(120);
 /// Values are `id * 1000 + n`: `n` stays below 1000 so clients' values never meet.
 const MAX_OPS_PER_CLIENT: u64 = 999;
 const KEYS: u64 = 2;
+/// Bounds a client's tries (refusals included) so that a cluster that
+/// never recovers fails the test instead of hanging it.
+const MAX_ATTEMPTS_PER_CLIENT: u64 = 2000;
 
 fn timing() -> Timing {
     Timing {
@@ -54,13 +57,19 @@ fn decode(bytes: &[u8]) -> u64 {
 async fn client(id: u64, seed: u64, nodes: Nodes, clock: Instant, history: Arc<Mutex<Vec<Entry>>>) {
     let mut rng = SplitMix64::new(seed ^ (id + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let now = || clock.elapsed().as_nanos() as u64;
+    // An operation refused without effect (no leader known, or a read that
+    // could not be confirmed) is tried again after a pause, as a client
+    // would, so that every client records its operations across the
+    // nemesis's actions instead of failing fast through an election.
+    let mut n = 0;
+    let mut attempts = 0;
     let mut acked = 0;
-    for n in 0..MAX_OPS_PER_CLIENT {
-        if n >= OPS_PER_CLIENT
-            && (acked >= MIN_ACKED_PER_CLIENT || clock.elapsed() > CLIENT_DEADLINE)
-        {
-            break;
-        }
+    while attempts < MAX_ATTEMPTS_PER_CLIENT
+        && n < MAX_OPS_PER_CLIENT
+        && (n < OPS_PER_CLIENT
+            || (acked < MIN_ACKED_PER_CLIENT && clock.elapsed() < CLIENT_DEADLINE))
+    {
+        attempts += 1;
         let key = format!("r{}", rng.next_u64() % KEYS);
         // Mostly to a node that believes it leads (it may be cut off and
         // stale), sometimes to any node.
@@ -141,6 +150,7 @@ async fn client(id: u64, seed: u64, nodes: Nodes, clock: Instant, history: Arc<M
                 invoked,
                 returned,
             });
+            n += 1;
         }
         // Think time, so that the run spans the nemesis's actions.
         tokio::time::sleep(Duration::from_millis(10 + rng.next_u64() % 50)).await;
@@ -267,7 +277,7 @@ async fn run(seed: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_stay_linearizable_under_partitions_and_restarts() {
     linearizable::self_check();
-    for seed in 1..=5 {
+    for seed in 1..=10 {
         run(seed).await;
     }
 }

@@ -1,6 +1,6 @@
 //! Membership churn on a cluster in one process (in-process network, a real
 //! redb file per node): grow from one node to three, promote a fourth while
-//! a voter is down, remove the leader, bring the downed node back — every
+//! a voter is down, bring the downed node back, the leader removes itself — every
 //! node ends with the same state, and reads and watches behave.
 
 mod common;
@@ -117,29 +117,32 @@ async fn membership_churn_keeps_every_node_in_agreement() {
     nodes.insert(3, start(&router, 3, dir.path()).await);
     converged(&nodes, Revision(60)).await;
 
-    // The leader cannot remove itself; stopped, it is removed by the next.
+    // The leader removes itself in one call: once the removal is committed
+    // it hands leadership to the most up-to-date voter left and stops.
     let leader = nodes[&1].status().leader.expect("a leader");
-    assert!(matches!(
-        nodes[&leader].remove(members(&[leader])).await,
-        Err(ReplicaError::Config(_))
-    ));
-    let gone = nodes.remove(&leader).unwrap();
-    router.cut(leader);
-    gone.shutdown().await;
-    drop(gone);
+    nodes[&leader].remove(members(&[leader])).await.unwrap();
     let mut next = None;
     for _ in 0..600 {
         next = nodes
             .values()
+            .filter(|r| r.status().id != leader)
             .find_map(|r| r.status().leader)
-            .filter(|l| nodes.contains_key(l));
+            .filter(|l| *l != leader && nodes[l].status().role == "leader");
         if next.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let next = next.expect("three of four voters elect a leader");
-    nodes[&next].remove(members(&[leader])).await.unwrap();
+    next.expect("the remaining voters are led again");
+    let gone = nodes.remove(&leader).unwrap();
+    assert_ne!(
+        gone.status().role,
+        "leader",
+        "the removed leader stepped down"
+    );
+    router.cut(leader);
+    gone.shutdown().await;
+    drop(gone);
     for i in 60..80 {
         write(&nodes, put(i)).await;
     }

@@ -7,45 +7,22 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Factory, Router};
-use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
-use replica::{NodeId, Proposal, SharedState, TypeConfig};
+use common::Router;
+use replica::{NodeId, Replica, ReplicaError, Timing};
 use state::{Command, Outcome, Revision};
 
-fn config() -> Arc<Config> {
-    let config = Config {
-        cluster_name: "test".into(),
-        heartbeat_interval: 50,
-        election_timeout_min: 300,
-        election_timeout_max: 600,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(20),
-        max_in_snapshot_log_to_keep: 5,
-        purge_batch_size: 1,
-        ..Config::default()
-    };
-    Arc::new(config.validate().expect("valid raft config"))
+fn timing() -> Timing {
+    Timing {
+        heartbeat: Duration::from_millis(50),
+        election: (Duration::from_millis(300), Duration::from_millis(600)),
+        snapshot_every: 20,
+    }
 }
 
-async fn start(router: &Router, id: NodeId, dir: &Path) -> (Raft<TypeConfig>, SharedState) {
-    let (log, sm) = replica::open(&dir.join(format!("node-{id}.redb"))).expect("open store");
-    let shared = sm.shared();
-    let raft = Raft::new(
-        id,
-        config(),
-        Factory {
-            router: router.clone(),
-            from: id,
-        },
-        log,
-        sm,
-    )
-    .await
-    .expect("raft");
-    router.add(id, raft.clone());
-    (raft, shared)
+async fn start(router: &Router, id: NodeId, dir: &Path) -> Replica {
+    common::start_replica(router, id, dir, &timing()).await
 }
 
 fn put(i: u32) -> Command {
@@ -66,12 +43,12 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-async fn leader_of(rafts: &[&Raft<TypeConfig>]) -> NodeId {
+async fn leader_of(nodes: &BTreeMap<NodeId, Replica>) -> NodeId {
     for _ in 0..600 {
-        for raft in rafts {
-            let current = raft.metrics().borrow().current_leader;
-            if let Some(leader) = current
-                && rafts.iter().any(|r| r.metrics().borrow().id == leader)
+        for replica in nodes.values() {
+            if let Some(leader) = replica.status().leader
+                && nodes.contains_key(&leader)
+                && nodes[&leader].status().role == "leader"
             {
                 return leader;
             }
@@ -89,26 +66,19 @@ async fn a_cluster_commits_fails_over_and_a_restarted_node_catches_up() {
     for id in 1..=3 {
         nodes.insert(id, start(&router, id, dir.path()).await);
     }
-    let members: BTreeMap<NodeId, BasicNode> = (1..=3)
-        .map(|id| (id, BasicNode::new(format!("node-{id}"))))
-        .collect();
-    nodes[&1].0.initialize(members).await.expect("initialize");
+    let members: BTreeMap<NodeId, String> = (1..=3).map(|id| (id, format!("node-{id}"))).collect();
+    nodes[&1].initialize(members).await.expect("initialize");
 
-    let rafts: Vec<&Raft<TypeConfig>> = nodes.values().map(|(r, _)| r).collect();
-    let leader = leader_of(&rafts).await;
+    let leader = leader_of(&nodes).await;
     for i in 0..50 {
-        let response = nodes[&leader]
-            .0
-            .client_write(put(i).into())
-            .await
-            .expect("write");
-        assert_eq!(response.data[0].result, Ok(Outcome::Applied));
+        let response = nodes[&leader].write(put(i)).await.expect("write");
+        assert_eq!(response.result, Ok(Outcome::Applied));
     }
-    let target = nodes[&leader].1.read().revision();
+    let target = nodes[&leader].read_local().revision();
     assert_eq!(target, Revision(50));
-    for (id, (_, shared)) in &nodes {
+    for (id, replica) in &nodes {
         eventually(&format!("node {id} to apply 50"), || {
-            shared.read().revision() == target
+            replica.read_local().revision() == target
         })
         .await;
     }
@@ -116,71 +86,116 @@ async fn a_cluster_commits_fails_over_and_a_restarted_node_catches_up() {
     // Cut the leader off and shut it down: the others elect a new one,
     // which takes writes.
     router.cut(leader);
-    let (old, _) = nodes.remove(&leader).unwrap();
-    old.shutdown().await.expect("shutdown");
+    let old = nodes.remove(&leader).unwrap();
+    old.shutdown().await;
     drop(old);
-    let rest: Vec<&Raft<TypeConfig>> = nodes.values().map(|(r, _)| r).collect();
-    let new_leader = leader_of(&rest).await;
+    let new_leader = leader_of(&nodes).await;
     assert_ne!(new_leader, leader);
     for i in 50..100 {
         nodes[&new_leader]
-            .0
-            .client_write(put(i).into())
+            .write(put(i))
             .await
             .expect("write after failover");
     }
-    let target = nodes[&new_leader].1.read().revision();
+    let target = nodes[&new_leader].read_local().revision();
     assert_eq!(target, Revision(100));
 
     // The old leader restarts from its file and catches up.
-    let (raft, shared) = start(&router, leader, dir.path()).await;
+    let restarted = start(&router, leader, dir.path()).await;
     eventually("the restarted node to catch up", || {
-        shared.read().revision() == target
+        restarted.read_local().revision() == target
     })
     .await;
     let expected = nodes[&new_leader]
-        .1
-        .read()
+        .read_local()
         .register("k4")
         .map(<[u8]>::to_vec);
-    assert_eq!(shared.read().register("k4").map(<[u8]>::to_vec), expected);
+    assert_eq!(
+        restarted.read_local().register("k4").map(<[u8]>::to_vec),
+        expected
+    );
     // A refused command is a committed entry with a rejection, same everywhere.
     let refused = nodes[&new_leader]
-        .0
-        .client_write(
-            Command::DeleteTenant {
-                name: state::Name::new("tenant", "nobody").unwrap(),
-            }
-            .into(),
-        )
+        .write(Command::DeleteTenant {
+            name: state::Name::new("tenant", "nobody").unwrap(),
+        })
         .await
         .expect("write");
-    assert!(refused.data[0].result.is_err());
-    // A batch is one entry whose commands apply in order, each with its own
-    // revision and outcome; a refused one leaves the others applied.
-    let batch = nodes[&new_leader]
-        .0
-        .client_write(Proposal::Batch(vec![
-            put(1000),
-            Command::DeleteTenant {
-                name: state::Name::new("tenant", "nobody").unwrap(),
-            },
-            put(1001),
-        ]))
-        .await
-        .expect("write a batch");
-    let outcomes: Vec<_> = batch.data.iter().map(|r| r.result.is_ok()).collect();
-    assert_eq!(outcomes, [true, false, true]);
-    assert_eq!(batch.data[0].revision, Revision(target.0 + 1));
-    assert_eq!(batch.data[2].revision, Revision(target.0 + 2));
-    let target = batch.data[2].revision;
-    eventually("the restarted node to apply the batch", || {
-        shared.read().revision() == target
+    assert!(refused.result.is_err());
+    let target = refused.revision;
+    eventually("the restarted node to apply the refusal", || {
+        restarted.read_local().revision() == target
     })
     .await;
-    raft.shutdown().await.unwrap();
-    for (raft, _) in nodes.values() {
-        raft.shutdown().await.unwrap();
+    restarted.shutdown().await;
+    for replica in nodes.values() {
+        replica.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_is_handed_to_the_most_up_to_date_voter_without_losing_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = Router::default();
+    let mut nodes = BTreeMap::new();
+    for id in 1..=3 {
+        nodes.insert(id, start(&router, id, dir.path()).await);
+    }
+    let members: BTreeMap<NodeId, String> = (1..=3).map(|id| (id, format!("node-{id}"))).collect();
+    nodes[&1].initialize(members).await.expect("initialize");
+    let leader = leader_of(&nodes).await;
+    for i in 0..10 {
+        nodes[&leader].write(put(i)).await.expect("write");
+    }
+
+    // Writes keep coming while the leader hands off: each is either
+    // committed or refused as not-leader (nothing done); none is lost.
+    let writer = {
+        async {
+            let mut acknowledged = Vec::new();
+            for i in 100..160 {
+                for replica in nodes.values() {
+                    match replica.write(put(i)).await {
+                        Ok(r) => {
+                            acknowledged.push(r.revision);
+                            break;
+                        }
+                        Err(ReplicaError::NotLeader { .. }) => continue,
+                        Err(e) => panic!("write {i}: {e}"),
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            acknowledged
+        }
+    };
+    let hand_off = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        nodes[&leader].hand_off(Duration::from_secs(30)).await
+    };
+    let (acknowledged, handed) = tokio::join!(writer, hand_off);
+    let new_leader = handed
+        .expect("hand-off")
+        .expect("the leader had voters to hand to");
+    assert_ne!(new_leader, leader);
+    assert_eq!(leader_of(&nodes).await, new_leader);
+    // Every acknowledged write is in the new leader's state, in order.
+    let last = *acknowledged.last().expect("some writes were acknowledged");
+    eventually("the new leader to hold every acknowledged write", || {
+        nodes[&new_leader].read_local().revision() >= last
+    })
+    .await;
+    assert!(acknowledged.windows(2).all(|w| w[0] < w[1]));
+    // A node that does not lead has nothing to hand off.
+    assert_eq!(
+        nodes[&leader]
+            .hand_off(Duration::from_secs(1))
+            .await
+            .unwrap(),
+        None
+    );
+    for replica in nodes.values() {
+        replica.shutdown().await;
     }
 }
 
@@ -190,17 +205,17 @@ async fn a_damaged_store_is_refused_at_open() {
     let path = dir.path().join("node.redb");
     {
         let router = Router::default();
-        let (raft, _) = start(&router, 1, dir.path()).await;
-        let members = BTreeMap::from([(1, BasicNode::new("node-1"))]);
-        raft.initialize(members).await.unwrap();
+        let replica = start(&router, 1, dir.path()).await;
+        let members = BTreeMap::from([(1, "node-1".to_string())]);
+        replica.initialize(members).await.unwrap();
         eventually("a single node to lead", || {
-            raft.metrics().borrow().current_leader == Some(1)
+            replica.status().leader == Some(1)
         })
         .await;
         for i in 0..10 {
-            raft.client_write(put(i).into()).await.unwrap();
+            replica.write(put(i)).await.unwrap();
         }
-        raft.shutdown().await.unwrap();
+        replica.shutdown().await;
     }
     let file = dir.path().join("node-1.redb");
     let pristine = std::fs::read(&file).unwrap();

@@ -50,6 +50,9 @@ impl Group {
         timing: &Timing,
     ) -> Result<Group, GroupError> {
         let dir = tempfile::tempdir()?;
+        // The replicas' own draws (election timeouts, tick phases) follow
+        // the scenario's seed too: the simulation runs on this thread.
+        replica::seed_this_thread(links.seed() ^ ids.first().copied().unwrap_or(0));
         let mut replicas = Vec::with_capacity(ids.len());
         for &id in ids {
             let network = SimNetwork {
@@ -57,10 +60,10 @@ impl Group {
                 links: links.clone(),
             };
             let path = dir.path().join(format!("{id}.redb"));
-            let replica = Replica::start(id, &path, network, timing)
+            let replica = Replica::start_simulated(id, &path, network, timing)
                 .await
                 .map_err(|source| GroupError::Replica { id, source })?;
-            links.attach(id, replica.raft().clone());
+            links.attach(id, replica.inbox());
             replicas.push(replica);
         }
         let members: BTreeMap<NodeId, String> =

@@ -1,19 +1,17 @@
-//! The simulated network: an openraft `RaftNetworkFactory` whose RPCs go
-//! straight to the target replica's `Raft` handle after a modelled delay
-//! each way, and fail as unreachable when either end is down.
+//! The simulated network: a replica [`Transport`] whose messages reach the
+//! target replica's [`Inbox`] after a modelled delay each way, and fail as
+//! unreachable when either end is down. Pipes of appends keep their order
+//! (a later append never overtakes an earlier one, as on a TCP connection),
+//! each append delayed by its own draw.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
-use openraft::{BasicNode, Raft};
-use replica::{NodeId, TypeConfig};
+use futures_util::{Stream, StreamExt};
+use replica::{AppendAnswers, Appends, Call, Inbox, LinkError, NodeId, Reply, Transport};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::rng::Rng;
 
@@ -26,8 +24,9 @@ pub struct Links {
     /// Jitter added to each one-way delay: exponential with this mean, as a
     /// fraction of the one-way delay.
     jitter: f64,
+    seed: u64,
     rng: Mutex<Rng>,
-    replicas: Mutex<BTreeMap<NodeId, Raft<TypeConfig>>>,
+    replicas: Mutex<BTreeMap<NodeId, Inbox>>,
     down: Mutex<BTreeSet<NodeId>>,
 }
 
@@ -49,15 +48,21 @@ impl Links {
         Arc::new(Links {
             rtt,
             jitter,
+            seed,
             rng: Mutex::new(Rng::new(seed)),
             replicas: Mutex::new(BTreeMap::new()),
             down: Mutex::new(BTreeSet::new()),
         })
     }
 
-    /// Makes `raft` reachable as node `id`.
-    pub fn attach(&self, id: NodeId, raft: Raft<TypeConfig>) {
-        lock(&self.replicas).insert(id, raft);
+    /// The seed the links' draws follow.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Makes the replica behind `inbox` reachable as node `id`.
+    pub fn attach(&self, id: NodeId, inbox: Inbox) {
+        lock(&self.replicas).insert(id, inbox);
     }
 
     /// Takes node `id` off the network (it neither sends nor receives).
@@ -77,34 +82,67 @@ impl Links {
         Duration::from_secs_f64((base + jitter).max(0.0) / 1000.0)
     }
 
-    fn target(&self, from: NodeId, to: NodeId) -> Result<Raft<TypeConfig>, Down> {
+    fn is_down(&self, from: NodeId, to: NodeId) -> bool {
         let down = lock(&self.down);
-        if down.contains(&from) || down.contains(&to) {
-            return Err(Down(to));
-        }
-        lock(&self.replicas).get(&to).cloned().ok_or(Down(to))
+        down.contains(&from) || down.contains(&to)
     }
 
-    /// Carries one RPC: the request's delay, `call` on the target, the
+    fn target(&self, from: NodeId, to: NodeId) -> Result<Inbox, LinkError> {
+        let unreachable = || LinkError::Unreachable(Down(to).to_string());
+        if self.is_down(from, to) {
+            return Err(unreachable());
+        }
+        lock(&self.replicas)
+            .get(&to)
+            .cloned()
+            .ok_or_else(unreachable)
+    }
+
+    /// Carries one message: the request's delay, the target's inbox, the
     /// answer's delay. A node that goes down meanwhile loses the answer.
-    async fn carry<A, E, F, Fut>(
-        &self,
+    async fn carry(&self, from: NodeId, to: NodeId, call: Call) -> Result<Reply, LinkError> {
+        tokio::time::sleep(self.one_way(from, to)).await;
+        let inbox = self.target(from, to)?;
+        let answer = inbox.call(call).await;
+        tokio::time::sleep(self.one_way(to, from)).await;
+        self.target(from, to)?;
+        answer.map_err(|e| LinkError::Unreachable(e.to_string()))
+    }
+
+    /// Items of `items` delivered in order, each a one-way delay after it
+    /// left but never before the one ahead of it; when `from` or `to` goes
+    /// down, one error is delivered instead and the stream ends.
+    fn in_order<T: Send + 'static>(
+        self: &Arc<Self>,
         from: NodeId,
         to: NodeId,
-        call: F,
-    ) -> Result<A, RPCError<NodeId, BasicNode, E>>
-    where
-        E: std::error::Error,
-        F: FnOnce(Raft<TypeConfig>) -> Fut,
-        Fut: std::future::Future<Output = Result<A, E>>,
-    {
-        let unreachable = |e: Down| RPCError::Unreachable(Unreachable::new(&e));
-        tokio::time::sleep(self.one_way(from, to)).await;
-        let raft = self.target(from, to).map_err(unreachable)?;
-        let answer = call(raft).await;
-        tokio::time::sleep(self.one_way(to, from)).await;
-        self.target(from, to).map_err(unreachable)?;
-        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(to, e)))
+        mut items: impl Stream<Item = T> + Send + Unpin + 'static,
+    ) -> impl Stream<Item = Result<T, LinkError>> + Send + 'static {
+        let (tx, rx) = mpsc::unbounded_channel::<(Instant, T)>();
+        let links = self.clone();
+        tokio::spawn(async move {
+            let mut last = Instant::now();
+            while let Some(item) = items.next().await {
+                last = last.max(Instant::now() + links.one_way(from, to));
+                if tx.send((last, item)).is_err() {
+                    return;
+                }
+            }
+        });
+        let links = self.clone();
+        futures_util::stream::unfold(Some(rx), move |rx| {
+            let links = links.clone();
+            async move {
+                let mut rx = rx?;
+                let (due, item) = rx.recv().await?;
+                tokio::time::sleep_until(due).await;
+                if links.is_down(from, to) {
+                    let lost = LinkError::Unreachable(Down(to).to_string());
+                    return Some((Err(lost), None));
+                }
+                Some((Ok(item), Some(rx)))
+            }
+        })
     }
 }
 
@@ -114,61 +152,30 @@ pub struct SimNetwork {
     pub links: Arc<Links>,
 }
 
-impl RaftNetworkFactory<TypeConfig> for SimNetwork {
-    type Network = SimClient;
-
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> SimClient {
-        SimClient {
-            from: self.id,
-            target,
-            links: self.links.clone(),
-        }
-    }
-}
-
-/// RPCs from one node to another.
-pub struct SimClient {
-    from: NodeId,
-    target: NodeId,
-    links: Arc<Links>,
-}
-
-type Rpc<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, BasicNode, E>>;
-
-impl RaftNetwork<TypeConfig> for SimClient {
-    async fn append_entries(
-        &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Rpc<AppendEntriesResponse<NodeId>> {
-        self.links
-            .carry(self.from, self.target, |raft| async move {
-                raft.append_entries(rpc).await
-            })
-            .await
+impl Transport for SimNetwork {
+    async fn call(&self, to: NodeId, _address: &str, call: Call) -> Result<Reply, LinkError> {
+        self.links.carry(self.id, to, call).await
     }
 
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Rpc<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
-        self.links
-            .carry(self.from, self.target, |raft| async move {
-                raft.install_snapshot(rpc).await
-            })
-            .await
-    }
-
-    async fn vote(
-        &mut self,
-        rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
-    ) -> Rpc<VoteResponse<NodeId>> {
-        self.links
-            .carry(self.from, self.target, |raft| async move {
-                raft.vote(rpc).await
-            })
-            .await
+    async fn appends(
+        &self,
+        to: NodeId,
+        _address: &str,
+        appends: Appends,
+    ) -> Result<AppendAnswers, LinkError> {
+        let from = self.id;
+        let inbox = self.links.target(from, to)?;
+        // Appends lost to a node going down end the follower's input.
+        let delivered = self
+            .links
+            .in_order(from, to, appends)
+            .take_while(|item| std::future::ready(item.is_ok()))
+            .filter_map(|item| std::future::ready(item.ok()));
+        let answers = Box::pin(inbox.appends(delivered));
+        let answers = self
+            .links
+            .in_order(to, from, answers)
+            .map(|answer| answer?.map_err(|e| LinkError::Unreachable(e.to_string())));
+        Ok(Box::pin(answers))
     }
 }

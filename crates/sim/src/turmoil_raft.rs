@@ -7,9 +7,11 @@
 //! The wire is not the production transport's: `cluster::transport` is
 //! HTTP/2 over mutual TLS on `tokio::net` sockets, with no seam for
 //! another socket type, so it cannot run over turmoil's without changing
-//! it. Here each RPC is the transport's JSON body (the same serde
-//! encoding of openraft's request and of its `Result`), framed by a kind
-//! byte and a length on one turmoil TCP connection per peer.
+//! it. Here each message is the transport's JSON (the same serde encoding
+//! of the replica's [`Call`]s and appends and of their answers), framed by
+//! a kind byte and a length on turmoil TCP connections: one per single
+//! message, one per pipe of appends (which, as in production, carries many
+//! appends in flight and their answers back in order).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -18,14 +20,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+use futures_util::StreamExt;
+use replica::{
+    Append, AppendAnswer, AppendAnswers, Appends, Call, Inbox, LinkError, NodeId, Replica, Reply,
+    Timing, Transport,
 };
-use openraft::{BasicNode, Raft};
-use replica::{NodeId, Replica, Timing, TypeConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use state::Command;
@@ -39,14 +38,14 @@ use crate::turmoil_gossip::{TICK, thread_cpu};
 
 /// The port every replica serves RPCs on.
 pub const RAFT_PORT: u16 = 7000;
-/// Largest frame accepted (a snapshot chunk is far below).
+/// Largest frame accepted (a whole snapshot is far below).
 const MAX_FRAME: usize = 64 << 20;
 /// How long the group may take to elect its first leader.
 const ELECTION_DEADLINE: Duration = Duration::from_secs(120);
 
-const APPEND: u8 = 1;
-const VOTE: u8 = 2;
-const SNAPSHOT: u8 = 3;
+/// A connection's frames: single messages, or a pipe of appends.
+const CALL: u8 = 1;
+const APPENDS: u8 = 2;
 
 /// Why a group run failed.
 #[derive(Debug, thiserror::Error)]
@@ -247,16 +246,16 @@ async fn replica_host(
     gaps: Vec<Duration>,
     outcome: Rc<Outcome>,
 ) -> turmoil::Result {
-    let replica = Replica::start(id, &path, TurmoilNetwork, &timing).await?;
+    let replica = Replica::start_simulated(id, &path, TurmoilNetwork, &timing).await?;
     let listener = turmoil::net::TcpListener::bind(SocketAddr::new(
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         RAFT_PORT,
     ))
     .await?;
-    let raft = replica.raft().clone();
+    let inbox = replica.inbox();
     tokio::task::spawn_local(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            tokio::task::spawn_local(serve_peer(stream, raft.clone()));
+            tokio::task::spawn_local(serve_peer(stream, inbox.clone()));
         }
     });
     if !gaps.is_empty() {
@@ -282,39 +281,66 @@ async fn replica_host(
     Ok(())
 }
 
-/// Serves one peer's connection: frames in, openraft's answers out.
-async fn serve_peer(mut stream: turmoil::net::TcpStream, raft: Raft<TypeConfig>) {
-    loop {
-        let Ok((kind, body)) = read_frame(&mut stream).await else {
+/// Serves one peer's connection: single messages answered one by one, or
+/// (when its first frame is an append) a pipe of appends.
+async fn serve_peer(mut stream: turmoil::net::TcpStream, inbox: Inbox) {
+    let Ok((kind, body)) = read_frame(&mut stream).await else {
+        return;
+    };
+    match kind {
+        CALL => {
+            let mut next = Some(body);
+            while let Some(body) = next.take() {
+                let Ok(answer) = answer(&body, &inbox).await else {
+                    return;
+                };
+                if write_frame(&mut stream, CALL, &answer).await.is_err() {
+                    return;
+                }
+                next = read_frame(&mut stream).await.ok().map(|(_, body)| body);
+            }
+        }
+        APPENDS => serve_appends(stream, body, inbox).await,
+        _ => {}
+    }
+}
+
+/// Decodes a message, hands it to the inbox, encodes the answer (as the
+/// production transport does).
+async fn answer(body: &[u8], inbox: &Inbox) -> Result<Vec<u8>, String> {
+    let call: Call = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let answer: Result<Reply, String> = inbox.call(call).await.map_err(|e| e.to_string());
+    serde_json::to_vec(&answer).map_err(|e| e.to_string())
+}
+
+/// A pipe: appends read off the connection in order (the first already
+/// read), answers written back in order.
+async fn serve_appends(stream: turmoil::net::TcpStream, first: Vec<u8>, inbox: Inbox) {
+    let (read, mut write) = stream.into_split();
+    let appends =
+        futures_util::stream::unfold((Some(first), read), |(first, mut read)| async move {
+            let body = match first {
+                Some(body) => body,
+                None => read_frame(&mut read).await.ok()?.1,
+            };
+            let append: Append = serde_json::from_slice(&body).ok()?;
+            Some((append, (None, read)))
+        });
+    let mut answers = Box::pin(inbox.appends(appends));
+    while let Some(answer) = answers.next().await {
+        let answer: Result<AppendAnswer, String> = answer.map_err(|e| e.to_string());
+        let Ok(bytes) = serde_json::to_vec(&answer) else {
             return;
         };
-        let answer = match kind {
-            APPEND => answer(&body, |rpc| raft.append_entries(rpc)).await,
-            VOTE => answer(&body, |rpc| raft.vote(rpc)).await,
-            SNAPSHOT => answer(&body, |rpc| raft.install_snapshot(rpc)).await,
-            _ => return,
-        };
-        let Ok(answer) = answer else { return };
-        if write_frame(&mut stream, kind, &answer).await.is_err() {
+        if write_frame(&mut write, APPENDS, &bytes).await.is_err() {
             return;
         }
     }
 }
 
-/// Decodes a request, runs it, encodes openraft's `Result` (as the
-/// production transport does).
-async fn answer<Q, A, E, F>(body: &[u8], run: impl FnOnce(Q) -> F) -> Result<Vec<u8>, String>
-where
-    Q: DeserializeOwned,
-    A: Serialize,
-    E: Serialize,
-    F: std::future::Future<Output = Result<A, E>>,
-{
-    let rpc: Q = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    serde_json::to_vec(&run(rpc).await).map_err(|e| e.to_string())
-}
-
-async fn read_frame(stream: &mut turmoil::net::TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
+async fn read_frame(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+) -> std::io::Result<(u8, Vec<u8>)> {
     let kind = stream.read_u8().await?;
     let len = stream.read_u32().await? as usize;
     if len > MAX_FRAME {
@@ -326,7 +352,7 @@ async fn read_frame(stream: &mut turmoil::net::TcpStream) -> std::io::Result<(u8
 }
 
 async fn write_frame(
-    stream: &mut turmoil::net::TcpStream,
+    stream: &mut (impl tokio::io::AsyncWrite + Unpin),
     kind: u8,
     body: &[u8],
 ) -> std::io::Result<()> {
@@ -339,105 +365,72 @@ async fn write_frame(
     stream.flush().await
 }
 
-/// The client side: a connection per peer (to the address in its
-/// membership entry), opened on first use and again after a failure.
+/// The sending side: a fresh connection for each single message (votes,
+/// snapshots and hand-offs are rare), one per pipe of appends.
 struct TurmoilNetwork;
 
-impl RaftNetworkFactory<TypeConfig> for TurmoilNetwork {
-    type Network = TurmoilClient;
-
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> TurmoilClient {
-        TurmoilClient {
-            target,
-            addr: node.addr.clone(),
-            stream: None,
-        }
-    }
+fn unreachable(to: NodeId, address: &str, reason: impl std::fmt::Display) -> LinkError {
+    LinkError::Unreachable(format!("node {to} at {address}: {reason}"))
 }
 
-/// RPCs to one peer.
-struct TurmoilClient {
-    target: NodeId,
-    addr: String,
-    stream: Option<turmoil::net::TcpStream>,
+fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, LinkError> {
+    serde_json::to_vec(message).map_err(|e| LinkError::Failed(e.to_string()))
 }
 
-/// Why a call got no answer: the peer is unreachable to openraft, which
-/// backs off and retries.
-#[derive(Debug, thiserror::Error)]
-#[error("node {target} at {addr}: {reason}")]
-struct CallFailed {
-    target: NodeId,
-    addr: String,
-    reason: String,
+fn decode<T: DeserializeOwned>(to: NodeId, address: &str, bytes: &[u8]) -> Result<T, LinkError> {
+    serde_json::from_slice(bytes).map_err(|e| unreachable(to, address, format!("bad answer: {e}")))
 }
 
-type Rpc<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, BasicNode, E>>;
-
-impl TurmoilClient {
-    async fn call<Q, A, E>(&mut self, kind: u8, rpc: &Q) -> Rpc<A, E>
-    where
-        Q: Serialize,
-        A: DeserializeOwned,
-        E: DeserializeOwned + std::error::Error,
-    {
-        let result = self.exchange(kind, rpc).await;
-        if result.is_err() {
-            self.stream = None;
-        }
-        let failed = |reason: String| CallFailed {
-            target: self.target,
-            addr: self.addr.clone(),
-            reason,
-        };
-        let bytes = result.map_err(|e| RPCError::Unreachable(Unreachable::new(&failed(e))))?;
-        let answer: Result<A, E> = serde_json::from_slice(&bytes).map_err(|e| {
-            RPCError::Unreachable(Unreachable::new(&failed(format!("bad answer: {e}"))))
-        })?;
-        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
-    }
-
-    async fn exchange<Q: Serialize>(&mut self, kind: u8, rpc: &Q) -> Result<Vec<u8>, String> {
-        let body = serde_json::to_vec(rpc).map_err(|e| e.to_string())?;
-        let stream = match &mut self.stream {
-            Some(stream) => stream,
-            None => {
-                let stream = turmoil::net::TcpStream::connect(self.addr.as_str())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.stream.insert(stream)
-            }
-        };
-        write_frame(stream, kind, &body)
+impl Transport for TurmoilNetwork {
+    async fn call(&self, to: NodeId, address: &str, call: Call) -> Result<Reply, LinkError> {
+        let body = encode(&call)?;
+        let mut stream = turmoil::net::TcpStream::connect(address)
             .await
-            .map_err(|e| e.to_string())?;
-        let (_, answer) = read_frame(stream).await.map_err(|e| e.to_string())?;
-        Ok(answer)
-    }
-}
-
-impl RaftNetwork<TypeConfig> for TurmoilClient {
-    async fn append_entries(
-        &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Rpc<AppendEntriesResponse<NodeId>> {
-        self.call(APPEND, &rpc).await
+            .map_err(|e| unreachable(to, address, e))?;
+        write_frame(&mut stream, CALL, &body)
+            .await
+            .map_err(|e| unreachable(to, address, e))?;
+        let (_, answer) = read_frame(&mut stream)
+            .await
+            .map_err(|e| unreachable(to, address, e))?;
+        decode::<Result<Reply, String>>(to, address, &answer)?
+            .map_err(|stopped| unreachable(to, address, stopped))
     }
 
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Rpc<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
-        self.call(SNAPSHOT, &rpc).await
-    }
-
-    async fn vote(
-        &mut self,
-        rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
-    ) -> Rpc<VoteResponse<NodeId>> {
-        self.call(VOTE, &rpc).await
+    async fn appends(
+        &self,
+        to: NodeId,
+        address: &str,
+        mut appends: Appends,
+    ) -> Result<AppendAnswers, LinkError> {
+        let stream = turmoil::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| unreachable(to, address, e))?;
+        let (read, mut write) = stream.into_split();
+        tokio::spawn(async move {
+            while let Some(append) = appends.next().await {
+                let Ok(bytes) = serde_json::to_vec(&append) else {
+                    return;
+                };
+                if write_frame(&mut write, APPENDS, &bytes).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let address = address.to_string();
+        let answers = futures_util::stream::unfold(Some(read), move |read| {
+            let address = address.clone();
+            async move {
+                let mut read = read?;
+                let answer = match read_frame(&mut read).await {
+                    Ok((_, bytes)) => decode::<Result<AppendAnswer, String>>(to, &address, &bytes)
+                        .and_then(|a| a.map_err(|stopped| unreachable(to, &address, stopped))),
+                    Err(e) => Err(unreachable(to, &address, e)),
+                };
+                let go_on = answer.is_ok();
+                Some((answer, go_on.then_some(read)))
+            }
+        });
+        Ok(Box::pin(answers))
     }
 }

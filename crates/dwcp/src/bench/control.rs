@@ -7,11 +7,17 @@
 //! - `redb-floor`, `commit-1client` and `writes-64clients` run the three
 //!   nodes in this process (each with its own store, server and sockets),
 //!   so that the figures are Raft and storage without HTTP or a client.
-//! - `commit-1client-processes` and `failover` run three `dwcp up` child
-//!   processes ([`super::processes`]) with the timing a user gets, and
-//!   write through the HTTP API as a client would; `failover` kills the
-//!   leader process with SIGKILL (issue 3: "kill -9 the leader, time until
-//!   the next write is acknowledged").
+//! - `commit-1client-processes`, `failover` and `handoff` run three `dwcp
+//!   up` child processes ([`super::processes`]) with the timing a user
+//!   gets, and write through the HTTP API as a client would; `failover`
+//!   kills the leader process with SIGKILL (issue 3: "kill -9 the leader,
+//!   time until the next write is acknowledged"), `handoff` stops it with
+//!   SIGTERM, a planned restart (issue 21: time without a leader, failed
+//!   writes).
+//!
+//! `redb-floor-rate`, the baseline of `writes-64clients`, is measured: the
+//! batches the leader made of those writes, replayed into one synced redb
+//! file.
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -79,7 +85,7 @@ impl Cluster {
         let path = dir.join(format!("node-{id}.redb"));
         let replica = Replica::start(id, &path, network, &bench_timing()).await?;
         let server_tls = tls::server_config(self.ca.cert_pem(), &identity)?;
-        let server = transport::serve(listener, server_tls, replica.raft().clone());
+        let server = transport::serve(listener, server_tls, replica.inbox());
         self.nodes.insert(
             id,
             Node {
@@ -139,7 +145,7 @@ async fn measure(quick: bool) -> Result<Report> {
                 "election_timeout_ms": [inner.election.0.as_millis(), inner.election.1.as_millis()],
             },
             "processes": {
-                "series": ["commit-1client-processes", "failover"],
+                "series": ["commit-1client-processes", "failover", "handoff", "handoff-failed-writes"],
                 "setup": "three `dwcp up` child processes on 127.0.0.61-63",
                 "heartbeat_ms": user.heartbeat.as_millis(),
                 "election_timeout_ms": [user.election.0.as_millis(), user.election.1.as_millis()],
@@ -199,6 +205,7 @@ async fn measure(quick: bool) -> Result<Report> {
     ));
 
     progress("control", "throughput, 64 concurrent clients");
+    let first_entry = replica.status().last_log_index.map_or(0, |i| i + 1);
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -223,12 +230,28 @@ async fn measure(quick: bool) -> Result<Report> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let writes = done.load(Ordering::Relaxed);
-    let floor_rate = 1e12 / floor.mean().max(1.0); // ps per write -> writes/s
+    // The batches the leader's group commit made of those writes, entry by
+    // entry, replayed into one synced redb file: the durable floor for the
+    // same work.
+    let batches: Vec<usize> = replica
+        .batch_sizes(first_entry)?
+        .into_iter()
+        .filter(|n| *n > 0)
+        .collect();
+    progress(
+        "control",
+        &format!(
+            "redb floor for the same batches: {} entries, {} writes",
+            batches.len(),
+            batches.iter().sum::<usize>()
+        ),
+    );
+    let floor_rate = redb_batched_floor(&dir.join("floor-batched.redb"), &batches)?;
     report.series.push(Series::value(
         "redb-floor-rate",
         "ops/s",
-        floor_rate,
-        floor.len(),
+        floor_rate.writes_per_second(),
+        floor_rate.writes,
         None,
     ));
     report.series.push(Series::value(
@@ -238,6 +261,7 @@ async fn measure(quick: bool) -> Result<Report> {
         writes,
         Some("redb-floor-rate"),
     ));
+    let mean_batch = floor_rate.writes as f64 / batches.len().max(1) as f64;
 
     for node in cluster.nodes.values() {
         node.server.abort();
@@ -269,12 +293,31 @@ async fn measure(quick: bool) -> Result<Report> {
     report
         .series
         .push(Series::latency("failover", &failover, None));
+    progress(
+        "control",
+        &format!("handoff: SIGTERM of the leader process (a planned restart), {trials} trials"),
+    );
+    let handoff = handoff(&mut processes, trials).await?;
+    report
+        .series
+        .push(Series::latency("handoff", &handoff.gaps, None));
+    report.series.push(Series::value(
+        "handoff-failed-writes",
+        "count",
+        handoff.failed as f64,
+        handoff.writes,
+        None,
+    ));
     processes.finish();
 
     let mut report = report.finish();
     report.notes.push(
         "commit-1client and writes-64clients run three nodes in this process (own stores, servers and sockets; heartbeat 50 ms, election timeout 200-400 ms); commit-1client is from the request to the leader until a majority has synced the entry and the leader applied it".into(),
     );
+    report.notes.push(format!(
+        "redb-floor-rate is measured, not derived: the batches the leader's group commit made during writes-64clients ({} entries, {mean_batch:.1} writes each on average), replayed in order into one redb file, one synced transaction per batch holding the batch's commands as JSON, as the log stores them; its value is writes per second",
+        batches.len()
+    ));
     report.notes.push(format!(
         "commit-1client-processes and failover run three `dwcp up` processes with the timing a user gets (heartbeat {} ms, election timeout {}-{} ms); commit-1client-processes is one PUT /api/v1/registers through the leader's API, each on a fresh HTTP/1.1 connection",
         user.heartbeat.as_millis(),
@@ -284,8 +327,11 @@ async fn measure(quick: bool) -> Result<Report> {
     report.notes.push(
         "failover is from SIGKILL of the leader process to the first acknowledged (HTTP 200) register write through a surviving node's API; the killed node is restarted and caught up before the next trial; no baseline".into(),
     );
+    report.notes.push(
+        "handoff is a planned restart of the leader: SIGTERM to its process, which hands leadership to the most up-to-date voter before it exits, while one client writes back to back through another node's API (a fresh HTTP/1.1 connection per write); each trial's sample is the longest time between two acknowledged writes from just before the signal until the process has exited (so it includes one write's own latency); handoff-failed-writes counts the writes answered with an error over all trials (its samples: the writes made); the stopped node is restarted and caught up before the next trial".into(),
+    );
     report.notes.push(format!(
-        "failover has a floor from the timing: with openraft 0.9 a follower that has heard a leader waits out the leader's lease (the election timeout's maximum, {} ms) plus its own election timeout (drawn once per process from {}-{} ms) after the last heartbeat before it stands, so no failover here can be shorter than about {} ms",
+        "failover has a floor from the timing: a follower that has heard a leader waits out the leader's lease (the election timeout's maximum, {} ms) plus its own election timeout (drawn once per process from {}-{} ms) after the last heartbeat before it stands, so no failover here can be shorter than about {} ms",
         user.election.1.as_millis(),
         user.election.0.as_millis(),
         user.election.1.as_millis(),
@@ -344,6 +390,114 @@ async fn failover(cluster: &mut ProcessCluster, trials: u32) -> Result<Histogram
         cluster.restart(leader).await?;
     }
     Ok(hist)
+}
+
+/// What the hand-off trials measured.
+struct Handoff {
+    /// Per trial: the longest time between two acknowledged writes.
+    gaps: Histogram<u64>,
+    /// Writes answered with an error, over all trials.
+    failed: u64,
+    /// Writes made, over all trials.
+    writes: u64,
+}
+
+/// Writes before the signal in each hand-off trial: the client is in its
+/// stride when the leader goes.
+const HANDOFF_WARMUP_WRITES: usize = 20;
+/// How long the client keeps writing after the stopped process exited:
+/// enough for writes to flow again at their usual pace.
+const HANDOFF_TAIL: Duration = Duration::from_millis(300);
+
+/// Each trial: a client writes back to back through a node that does not
+/// lead; the leader process gets SIGTERM (a planned restart: it hands
+/// leadership over, then exits); the sample is the longest time between
+/// two acknowledged writes. The stopped node then comes back and catches
+/// up, so every trial starts from three healthy voters.
+async fn handoff(cluster: &mut ProcessCluster, trials: u32) -> Result<Handoff> {
+    let mut out = Handoff {
+        gaps: histogram(),
+        failed: 0,
+        writes: 0,
+    };
+    for trial in 1..=trials {
+        let leader = cluster.leader().await?;
+        let through = (0..3).find(|&i| i != leader).context("three nodes")?;
+        let client = Client::new(&crate::client::ApiArgs {
+            api: format!("http://{}", cluster.api(through)),
+            token: Some(cluster.admin_token().to_string()),
+        })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (warm_tx, warm_rx) = tokio::sync::oneshot::channel();
+        let writer = tokio::spawn(write_back_to_back(client, stop.clone(), warm_tx));
+        // A cluster that takes no writes at all fails the trial below.
+        let _ = tokio::time::timeout(FAILOVER_DEADLINE, warm_rx).await;
+        cluster
+            .terminate(leader)
+            .await
+            .with_context(|| format!("handoff trial {trial}: stopping the leader"))?;
+        tokio::time::sleep(HANDOFF_TAIL).await;
+        stop.store(true, Ordering::Relaxed);
+        let log = writer.await?;
+        let gap = log
+            .acknowledged
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or_default();
+        record(&mut out.gaps, gap);
+        out.failed += log.failed;
+        out.writes += log.acknowledged.len() as u64 + log.failed;
+        progress(
+            "control",
+            &format!(
+                "handoff trial {trial}/{trials}: longest gap {} ms, {} failed writes",
+                gap.as_millis(),
+                log.failed
+            ),
+        );
+        cluster.restart(leader).await?;
+    }
+    Ok(out)
+}
+
+/// What a back-to-back writer saw.
+struct WriterLog {
+    /// When each acknowledged write was answered, in order.
+    acknowledged: Vec<Instant>,
+    failed: u64,
+}
+
+/// Writes the next value to the `handoff` register through `client`, one
+/// write after the other, until `stop`; says on `warm` once
+/// [`HANDOFF_WARMUP_WRITES`] were acknowledged.
+async fn write_back_to_back(
+    client: Client,
+    stop: Arc<AtomicBool>,
+    warm: tokio::sync::oneshot::Sender<()>,
+) -> WriterLog {
+    let mut log = WriterLog {
+        acknowledged: Vec::new(),
+        failed: 0,
+    };
+    let mut warm = Some(warm);
+    let mut value = 0;
+    while !stop.load(Ordering::Relaxed) {
+        value += 1;
+        match put_register(&client, "handoff", value).await {
+            Ok(()) => log.acknowledged.push(Instant::now()),
+            Err(e) => {
+                log.failed += 1;
+                progress("control", &format!("handoff: a write failed: {e:#}"));
+            }
+        }
+        if log.acknowledged.len() >= HANDOFF_WARMUP_WRITES
+            && let Some(warm) = warm.take()
+        {
+            let _ = warm.send(());
+        }
+    }
+    log
 }
 
 /// Bounds one trial's wait for an acknowledged write: far beyond any
@@ -406,6 +560,40 @@ fn redb_floor(path: &Path, samples: u64) -> Result<hdrhistogram::Histogram<u64>>
         }
     }
     Ok(hist)
+}
+
+/// What a floor replay wrote and how long it took.
+struct FloorRate {
+    writes: u64,
+    elapsed: Duration,
+}
+
+impl FloorRate {
+    fn writes_per_second(&self) -> f64 {
+        self.writes as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The batches `sizes` (commands per log entry, in order) written straight
+/// into one redb file: each batch one synced transaction holding one row,
+/// the JSON of a batch of that many writes (what the log stores for it).
+fn redb_batched_floor(path: &Path, sizes: &[usize]) -> Result<FloorRate> {
+    let db = redb::Database::create(path)?;
+    let mut writes = 0u64;
+    let started = Instant::now();
+    for (index, &size) in sizes.iter().enumerate() {
+        let batch: Vec<Command> = (0..size as u64).map(|i| put(writes + i)).collect();
+        let bytes = serde_json::to_vec(&batch)?;
+        let txn = db.begin_write()?;
+        txn.open_table(FLOOR)?
+            .insert(index as u64, bytes.as_slice())?;
+        txn.commit()?;
+        writes += size as u64;
+    }
+    Ok(FloorRate {
+        writes,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// A fresh directory for the bench's stores, under the system temp dir.

@@ -303,6 +303,34 @@ impl ProcessCluster {
             .with_context(|| format!("killing node {}", node.number))
     }
 
+    /// Sends SIGTERM to node `index` (a planned stop: it hands leadership
+    /// over, then exits) and waits, for [`SETTLE`] at most, until it has
+    /// exited; it is restarted with [`ProcessCluster::restart`].
+    pub async fn terminate(&mut self, index: usize) -> Result<()> {
+        let node = &mut self.nodes[index];
+        let child = node.child.as_mut().context("the node is not running")?;
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .with_context(|| format!("sending SIGTERM to node {}", node.number))?;
+        if !sent.success() {
+            bail!("kill -TERM of node {} failed ({sent})", node.number);
+        }
+        let deadline = Instant::now() + SETTLE;
+        while child.try_wait()?.is_none() {
+            if Instant::now() >= deadline {
+                bail!(
+                    "node {} did not exit within {} s of SIGTERM; see {}",
+                    node.number,
+                    SETTLE.as_secs(),
+                    node.log.display()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        Ok(())
+    }
+
     /// Reaps node `index` and starts it again on its data directory and
     /// addresses (no --join: it is a member), then waits until the leader
     /// counts it as a voter that has every entry (lag 0).

@@ -1,5 +1,5 @@
-//! An in-process network for cluster tests: every node's Raft handle in one
-//! map, RPCs as direct calls, and nodes that can be cut off; and a
+//! An in-process network for cluster tests: every node's inbox in one map,
+//! messages as direct calls, and nodes that can be cut off; and a
 //! linearizability checker for the histories such tests record.
 
 #![allow(dead_code)] // each test binary uses part of this
@@ -9,14 +9,8 @@ pub mod linearizable;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
-};
-use openraft::{BasicNode, Raft};
-use replica::{NodeId, TypeConfig};
+use futures_util::StreamExt;
+use replica::{AppendAnswers, Appends, Call, Inbox, LinkError, NodeId, Reply, Transport};
 
 /// Starts node `id` with its store in `dir`, on `router`'s network.
 pub async fn start_replica(
@@ -32,7 +26,7 @@ pub async fn start_replica(
         let started = replica::Replica::start(
             id,
             &dir.join(format!("node-{id}.redb")),
-            Factory {
+            Connection {
                 router: router.clone(),
                 from: id,
             },
@@ -48,29 +42,24 @@ pub async fn start_replica(
             Err(e) => panic!("start replica {id}: {e}"),
         }
     };
-    router.add(id, replica.raft().clone());
+    router.add(id, replica.inbox());
     replica
 }
 
-type Rpc<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, BasicNode, E>>;
-
+/// Every node's inbox, and which nodes are cut off.
 #[derive(Clone, Default)]
 pub struct Router {
-    nodes: Arc<Mutex<BTreeMap<NodeId, Raft<TypeConfig>>>>,
+    nodes: Arc<Mutex<BTreeMap<NodeId, Inbox>>>,
     down: Arc<Mutex<BTreeSet<NodeId>>>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("node {0} is unreachable")]
-struct Down(NodeId);
-
 impl Router {
-    pub fn add(&self, id: NodeId, raft: Raft<TypeConfig>) {
-        self.nodes.lock().unwrap().insert(id, raft);
+    pub fn add(&self, id: NodeId, inbox: Inbox) {
+        self.nodes.lock().unwrap().insert(id, inbox);
         self.down.lock().unwrap().remove(&id);
     }
 
-    /// Takes a node off the network (its RPCs in and out fail).
+    /// Takes a node off the network (its messages in and out fail).
     pub fn cut(&self, id: NodeId) {
         self.down.lock().unwrap().insert(id);
     }
@@ -80,74 +69,59 @@ impl Router {
         self.down.lock().unwrap().clear();
     }
 
-    fn target(&self, from: NodeId, to: NodeId) -> Result<Raft<TypeConfig>, Unreachable> {
+    fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
         let down = self.down.lock().unwrap();
-        if down.contains(&from) || down.contains(&to) {
-            return Err(Unreachable::new(&Down(to)));
+        down.contains(&from) || down.contains(&to)
+    }
+
+    fn target(&self, from: NodeId, to: NodeId) -> Result<Inbox, LinkError> {
+        if self.is_cut(from, to) {
+            return Err(LinkError::Unreachable(format!("node {to} is cut off")));
         }
         self.nodes
             .lock()
             .unwrap()
             .get(&to)
             .cloned()
-            .ok_or_else(|| Unreachable::new(&Down(to)))
+            .ok_or_else(|| LinkError::Unreachable(format!("node {to} is not running")))
     }
 }
 
-pub struct Factory {
+/// One node's side of the router: messages as direct calls.
+pub struct Connection {
     pub router: Router,
     pub from: NodeId,
 }
 
-pub struct Connection {
-    router: Router,
-    from: NodeId,
-    to: NodeId,
-}
-
-impl RaftNetworkFactory<TypeConfig> for Factory {
-    type Network = Connection;
-
-    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Connection {
-        Connection {
-            router: self.router.clone(),
-            from: self.from,
-            to: target,
-        }
-    }
-}
-
-impl RaftNetwork<TypeConfig> for Connection {
-    async fn append_entries(
-        &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Rpc<AppendEntriesResponse<NodeId>> {
-        let raft = self.router.target(self.from, self.to)?;
-        raft.append_entries(rpc)
+impl Transport for Connection {
+    async fn call(&self, to: NodeId, _address: &str, call: Call) -> Result<Reply, LinkError> {
+        let inbox = self.router.target(self.from, to)?;
+        inbox
+            .call(call)
             .await
-            .map_err(|e| RemoteError::new(self.to, e).into())
+            .map_err(|e| LinkError::Unreachable(e.to_string()))
     }
 
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Rpc<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
-        let raft = self.router.target(self.from, self.to)?;
-        raft.install_snapshot(rpc)
-            .await
-            .map_err(|e| RemoteError::new(self.to, e).into())
-    }
-
-    async fn vote(
-        &mut self,
-        rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
-    ) -> Rpc<VoteResponse<NodeId>> {
-        let raft = self.router.target(self.from, self.to)?;
-        raft.vote(rpc)
-            .await
-            .map_err(|e| RemoteError::new(self.to, e).into())
+    async fn appends(
+        &self,
+        to: NodeId,
+        _address: &str,
+        appends: Appends,
+    ) -> Result<AppendAnswers, LinkError> {
+        let inbox = self.router.target(self.from, to)?;
+        // A cut takes effect on a pipe already open, in both directions.
+        let (router, from) = (self.router.clone(), self.from);
+        let gate = router.clone();
+        let appends = appends.take_while(move |_| {
+            let open = !gate.is_cut(from, to);
+            async move { open }
+        });
+        let answers = inbox.appends(appends).map(move |answer| {
+            if router.is_cut(from, to) {
+                return Err(LinkError::Unreachable(format!("node {to} is cut off")));
+            }
+            answer.map_err(|e| LinkError::Unreachable(e.to_string()))
+        });
+        Ok(Box::pin(answers))
     }
 }
