@@ -85,7 +85,8 @@ async fn joins_need_the_right_token_and_raft_needs_a_certificate() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ca, node.ca_pem().as_bytes());
     for path in [
-        "/raft/vote",
+        "/raft/call",
+        "/raft/appends",
         "/cluster/leader",
         "/cluster/blobs/x",
         "/ingress/hello",

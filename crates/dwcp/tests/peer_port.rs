@@ -104,8 +104,8 @@ fn a_removed_nodes_certificate_is_refused_at_once_and_cannot_mint_a_token() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let vote = json!({"vote": {"leader_id": {"term": 999, "node_id": 3}, "committed": false}, "last_log_id": null});
-        let (status, _) = send(channel, "/raft/vote", Bytes::from(vote.to_string()));
+        let vote = json!({"Vote": {"vote": {"leader_id": {"term": 999, "node_id": 3}, "committed": false}, "last_log_id": null}});
+        let (status, _) = send(channel, "/raft/call", Bytes::from(vote.to_string()));
         assert_eq!(status, StatusCode::FORBIDDEN);
         let (status, _) = send(
             channel,

@@ -4,9 +4,6 @@ use std::num::NonZeroU32;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
-use replica::{NodeId, TypeConfig};
-
 /// Text from bytes as a file reader would take it: invalid UTF-8 is
 /// refused before the parser sees it, so only valid text is worth fuzzing.
 fn text(data: &[u8]) -> Option<&str> {
@@ -60,12 +57,12 @@ pub fn gossip_packet(data: &[u8]) {
     let _ = gossip.drain();
 }
 
-/// The body of a Raft RPC on the peer port (`/raft/{append,vote,snapshot}`),
-/// decoded as the server decodes it.
+/// The bodies of Raft messages on the peer port, decoded as the server
+/// decodes them: a single message (`/raft/call`) and one frame of a pipe of
+/// appends (`/raft/appends`).
 pub fn raft_rpc(data: &[u8]) {
-    let _ = serde_json::from_slice::<AppendEntriesRequest<TypeConfig>>(data);
-    let _ = serde_json::from_slice::<VoteRequest<NodeId>>(data);
-    let _ = serde_json::from_slice::<InstallSnapshotRequest<TypeConfig>>(data);
+    let _ = serde_json::from_slice::<replica::Call>(data);
+    let _ = serde_json::from_slice::<replica::Append>(data);
 }
 
 /// A joining node's request (`POST /join`), parsed and checked as the

@@ -423,9 +423,10 @@ async fn handoff(cluster: &mut ProcessCluster, trials: u32) -> Result<Handoff> {
     for trial in 1..=trials {
         let leader = cluster.leader().await?;
         let through = (0..3).find(|&i| i != leader).context("three nodes")?;
-        let client = Client::new(&crate::client::ApiArgs {
+        let client = Client::new(&crate::cli::client::ApiArgs {
             api: format!("http://{}", cluster.api(through)),
             token: Some(cluster.admin_token().to_string()),
+            ca_file: None,
         })?;
         let stop = Arc::new(AtomicBool::new(false));
         let (warm_tx, warm_rx) = tokio::sync::oneshot::channel();

@@ -308,22 +308,22 @@ impl ProcessCluster {
     /// exited; it is restarted with [`ProcessCluster::restart`].
     pub async fn terminate(&mut self, index: usize) -> Result<()> {
         let node = &mut self.nodes[index];
-        let child = node.child.as_mut().context("the node is not running")?;
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+        let pid = node.process.pid().context("the node is not running")?;
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
             .status()
             .with_context(|| format!("sending SIGTERM to node {}", node.number))?;
         if !sent.success() {
             bail!("kill -TERM of node {} failed ({sent})", node.number);
         }
         let deadline = Instant::now() + SETTLE;
-        while child.try_wait()?.is_none() {
+        while node.process.exited()?.is_none() {
             if Instant::now() >= deadline {
                 bail!(
                     "node {} did not exit within {} s of SIGTERM; see {}",
                     node.number,
                     SETTLE.as_secs(),
-                    node.log.display()
+                    node.process.spec().log.display()
                 );
             }
             tokio::time::sleep(POLL).await;

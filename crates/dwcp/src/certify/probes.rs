@@ -1253,7 +1253,7 @@ pub async fn peer_port(t: &Target, found: &mut Found) -> Result<()> {
         let m = match super::tls::raft_status(peer, stranger).await {
             Ok(status) => Measurement::of(
                 f64::from(u8::from(status != 403)),
-                format!("POST /raft/append over TLS 1.3 answered {status}"),
+                format!("POST /raft/call over TLS 1.3 answered {status}"),
             ),
             Err(e) => Measurement::of(0.0, format!("refused before HTTP: {e:#}")),
         };

@@ -126,7 +126,7 @@ pub async fn handshake_tls12(peer: SocketAddr) -> Result<()> {
     }
 }
 
-/// The status `POST /raft/append` gets over TLS 1.3 with a certificate a
+/// The status `POST /raft/call` gets over TLS 1.3 with a certificate a
 /// stranger's CA issued (`stranger`) or with none; an error when the
 /// connection is refused before HTTP.
 pub async fn raft_status(peer: SocketAddr, stranger: bool) -> Result<u16> {
@@ -150,7 +150,7 @@ pub async fn raft_status(peer: SocketAddr, stranger: bool) -> Result<u16> {
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    let request = hyper::Request::post(format!("https://{peer}/raft/append"))
+    let request = hyper::Request::post(format!("https://{peer}/raft/call"))
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from_static(b"{}")))?;
     let response = tokio::time::timeout(TIMEOUT, sender.send_request(request))
