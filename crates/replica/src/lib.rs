@@ -45,6 +45,7 @@ mod node;
 mod runtime;
 mod state_machine;
 mod types;
+mod watch;
 
 pub use log_store::LogStore;
 use log_store::WriteMode;

@@ -3,7 +3,8 @@
 //! come from a generator a simulation can seed ([`seed_this_thread`]), so
 //! that a run in virtual time is the same run every time for one seed.
 //! Outside a simulation they are seeded from the operating system, as
-//! before.
+//! before. Its watch channel is our own ([`crate::watch`]), whose waiters
+//! wake in the order they waited, not in tokio's random one.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -93,7 +94,8 @@ impl AsyncRuntime for Runtime {
     }
 
     type Mpsc = <Tokio as AsyncRuntime>::Mpsc;
-    type Watch = <Tokio as AsyncRuntime>::Watch;
+    // Not tokio's: its waiters wake in a random order (see `watch`).
+    type Watch = crate::watch::Watch;
     type Oneshot = <Tokio as AsyncRuntime>::Oneshot;
     type Mutex<T: OptionalSend + 'static> = <Tokio as AsyncRuntime>::Mutex<T>;
 
