@@ -243,6 +243,7 @@ mod tests {
                 .is_err()
         );
         // A waiter is woken by a send from another task.
+        assert_eq!(*rx.borrow_and_update(), 3);
         let waiter = tokio::spawn(async move {
             rx.changed().await.expect("a change is coming");
             *rx.borrow_watched()
