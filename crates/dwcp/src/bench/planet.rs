@@ -1,13 +1,19 @@
 //! `dwcp bench failover`: region failover on real processes. Three
 //! one-node regions (Dublin, Frankfurt, Paris; three global voters) run as
-//! `dwcp up --topology` children on loopback; Paris is killed with SIGKILL
-//! and restarted, cycle after cycle, and each cycle measures from the kill
-//! to: gossip at Dublin judging Paris down (`region-detect`, the
-//! baseline: the least any failover can take), and the global tier's
-//! failover committed and both targets running their share of Paris's
-//! replicas (`region-failover`); then from the restart to the load back
-//! home (`region-failback`, with one failback step). Figures are read by
-//! polling the API every 20 ms, so each carries up to 20 ms of polling.
+//! `dwcp up --topology` children on loopback, each running the example app
+//! (`default/hello`, one replica). Paris is killed with SIGKILL and
+//! restarted, cycle after cycle, and each cycle measures from the kill to:
+//! gossip at Dublin judging Paris down (`region-detect`, the baseline: the
+//! least any failover can take); the global tier's failover committed and
+//! both targets' cells wanting 2 replicas (`region-failover-committed`);
+//! and both targets' schedulers having placed the second replica on their
+//! node, whose gateway then answers `GET /hello` (`region-failover`: what
+//! users wait for). Then from the restart to the load back home
+//! (`region-failback`, one failback step). Figures are read by polling
+//! every 20 ms, so each carries up to 20 ms of polling. Every node runs
+//! with a raised hourly failover budget: each cycle is a failover, and the
+//! default budget (2 an hour) would hold the third for an operator's
+//! approval (the guardrail is tested in `tests/planet.rs`).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -30,11 +36,19 @@ const NODES: [(&str, &str, u8); 3] = [
     ("z-1", "eu-west-3", 83),
 ];
 const POLL: Duration = Duration::from_millis(20);
+const PARIS: &str = "eu-west-3";
+/// The two regions Paris's load moves to, by node index.
+const TARGETS: [(usize, &str); 2] = [(0, "eu-west-1"), (1, "eu-central-1")];
+/// Failovers an hour that proceed by themselves: past every cycle a run
+/// makes (`dwcp up --failovers-per-hour`; its default, 2, would hold the
+/// third cycle's failover for an operator's approval).
+const FAILOVERS_PER_HOUR: &str = "1000";
 /// A bound on a failure, not a figure: debug builds on a busy machine.
 const DEADLINE: Duration = Duration::from_secs(120);
 
 struct Node {
     name: &'static str,
+    gateway: SocketAddr,
     /// Its `dwcp up` flags beyond the data directory and addresses.
     flags: Vec<String>,
     process: NodeProcess,
@@ -59,24 +73,34 @@ pub fn run(quick: bool) -> Result<Report> {
     let cycles = if quick { 2 } else { 10 };
     super::on_runtime(async move {
         let mut planet = Planet::start().await?;
-        let (mut detect, mut failover, mut failback) = (hist()?, hist()?, hist()?);
+        let [mut detect, mut committed, mut failover, mut failback] =
+            [hist()?, hist()?, hist()?, hist()?];
         for cycle in 1..=cycles {
             eprintln!("bench failover: cycle {cycle} of {cycles}: killing Paris");
             let killed = Instant::now();
             planet.kill(2)?;
             planet
                 .wait(0, "/planet", "Paris judged down", |p| {
-                    region(p, "eu-west-3")["judged"] == "down"
+                    region(p, PARIS)["judged"] == "down"
                 })
                 .await?;
-            record(&mut detect, killed.elapsed())?;
-            for (n, home) in [(0, "eu-west-1"), (1, "eu-central-1")] {
+            let detected = killed.elapsed();
+            record(&mut detect, detected)?;
+            for (n, home) in TARGETS {
                 planet.wait_hello(n, home, 2).await?;
             }
-            record(&mut failover, killed.elapsed())?;
+            record(&mut committed, killed.elapsed())?;
+            for (n, _) in TARGETS {
+                planet.wait_placed_and_serving(n, 2).await?;
+            }
+            let served = killed.elapsed();
+            record(&mut failover, served)?;
+            eprintln!(
+                "bench failover: cycle {cycle}: detected after {detected:?}, placed and serving after {served:?}"
+            );
             let restarted = Instant::now();
             planet.restart(2).await?;
-            for (n, home) in [(0, "eu-west-1"), (1, "eu-central-1")] {
+            for (n, home) in TARGETS {
                 planet.wait_hello(n, home, 1).await?;
             }
             record(&mut failback, restarted.elapsed())?;
@@ -90,11 +114,17 @@ pub fn run(quick: bool) -> Result<Report> {
                 "cycles": cycles,
                 "poll_ms": POLL.as_millis() as u64,
                 "failback": "1 step",
+                "failovers_per_hour": FAILOVERS_PER_HOUR,
             }),
         );
         report
             .series
             .push(Series::latency("region-detect", &detect, None));
+        report.series.push(Series::latency(
+            "region-failover-committed",
+            &committed,
+            Some("region-detect"),
+        ));
         report.series.push(Series::latency(
             "region-failover",
             &failover,
@@ -106,6 +136,9 @@ pub fn run(quick: bool) -> Result<Report> {
         report.notes.push(
             "loopback: the round trips between regions are ~0, not the topology's; detection is SWIM's WAN timing (planet::summary::GossipConfig::wan)".into(),
         );
+        report.notes.push(format!(
+            "region-failover stops when each target's own API lists 2 replicas of default/hello placed on its node and its gateway answers GET /hello with 200 (the targets already ran the version, so a placed replica serves at once: the app is cold, a fresh sandbox per request); region-failover-committed when both targets' cells want 2; every node runs with --failovers-per-hour {FAILOVERS_PER_HOUR} so that no cycle waits for an approval"
+        ));
         Ok(report.finish())
     })
 }
@@ -152,6 +185,8 @@ impl Planet {
                 &global.to_string(),
                 "--failback-steps",
                 "1",
+                "--failovers-per-hour",
+                FAILOVERS_PER_HOUR,
             ]
             .iter()
             .map(|s| s.to_string())
@@ -177,15 +212,17 @@ impl Planet {
                 let join = process.printed("global join token: ", DEADLINE)?;
                 global_join = Some((global, join));
             }
+            let client = Client::new(&ApiArgs {
+                api: format!("http://{api}"),
+                token: Some(admin),
+                ca_file: None,
+            })?;
             let node = Node {
                 name,
+                gateway,
                 flags,
                 process,
-                client: Client::new(&ApiArgs {
-                    api: format!("http://{api}"),
-                    token: Some(admin),
-                    ca_file: None,
-                })?,
+                client,
             };
             planet.nodes.push(node);
         }
@@ -247,6 +284,53 @@ impl Planet {
         })
         .await
     }
+}
+
+impl Planet {
+    /// Waits until node `n`'s own API lists `replicas` of the example app
+    /// placed on it, then until its gateway answers `GET /hello`.
+    async fn wait_placed_and_serving(&self, n: usize, replicas: u64) -> Result<()> {
+        let node = &self.nodes[n];
+        let what = format!(
+            "{} holding {replicas} placed replicas of default/hello",
+            node.name
+        );
+        self.wait(n, "/nodes", &what, |list| {
+            placed(list, node.name) >= replicas
+        })
+        .await?;
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let answer = super::density::http_get(node.gateway, "/hello", None).await;
+            if answer
+                .as_deref()
+                .is_ok_and(|a| a.starts_with("HTTP/1.1 200"))
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{}'s gateway answering /hello: not within {DEADLINE:?}; logs in {}",
+                    node.name,
+                    self.dir.display()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// Replicas of `default/hello` placed on node `name`, from a `GET /nodes`.
+fn placed(list: &Value, name: &str) -> u64 {
+    list["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["node"]["name"] == name)
+        .flat_map(|entry| entry["placements"].as_array().into_iter().flatten())
+        .filter(|p| p["tenant"] == "default" && p["app"] == "hello")
+        .filter_map(|p| p["count"].as_u64())
+        .sum()
 }
 
 fn strs(flags: &[String]) -> Vec<&str> {
