@@ -44,6 +44,12 @@ pub struct Report {
     /// one are in the report (absent: every criterion of the run).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
+    /// The identity of the cluster measured (the sha256 of its CA
+    /// certificate, `GET /api/v1/cluster`'s `cluster_id`): a cluster
+    /// records only a report of itself. Absent in reports made before
+    /// it existed, which no cluster records.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster: String,
     pub sha256: String,
 }
 
@@ -73,6 +79,7 @@ impl Report {
             scores: Scores::of(&criteria),
             criteria,
             only: Vec::new(),
+            cluster: String::new(),
             sha256: String::new(),
         };
         report.sha256 = report.content_sha256();
@@ -82,6 +89,13 @@ impl Report {
     /// The report limited to `--only` prefixes, signed again.
     pub fn limited_to(mut self, only: Vec<String>) -> Report {
         self.only = only;
+        self.sha256 = self.content_sha256();
+        self
+    }
+
+    /// The report of the cluster `id` measured, signed again.
+    pub fn for_cluster(mut self, id: &str) -> Report {
+        self.cluster = id.into();
         self.sha256 = self.content_sha256();
         self
     }

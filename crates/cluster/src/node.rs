@@ -1033,6 +1033,13 @@ impl ClusterNode {
         self.derived_key("dwcp at-rest key v1")
     }
 
+    /// The cluster's identity: the sha256 of its CA certificate (what join
+    /// tokens name). Certification reports carry it, so a report is
+    /// recorded only by the cluster it measured.
+    pub fn cluster_id(&self) -> Option<String> {
+        tls::fingerprint(&self.ca_pem).ok()
+    }
+
     /// A 256-bit key for `purpose`, which every member of this cluster
     /// derives alike and no one else can: the sha256 of the label and the
     /// cluster secret (see [`ClusterNode::at_rest_key`]). Distinct labels

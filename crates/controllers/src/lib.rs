@@ -13,6 +13,7 @@
 //! | [`mirror`] (global tier → cell) | `planet::tier::mirror` | the global records that differ |
 //! | [`cell_report`] | `planet::summary::cell_report` | the gossip member's summary (no command) |
 //! | [`alerting`] (SLO evaluation) | `ops::slo::Evaluator` | `SetSloStatus`, `OpenIncident`, notes |
+//! | [`reseal`] (SLOs stored before sealing) | `ops::notify_guard::reseal` | `SealSloTargets` |
 //! | [`webhooks`] (alert delivery) | `ops::slo::webhook` (retry schedule) | the POST, then a note |
 //! | [`autopilot`] (signals, detection, prediction, root cause) | `autopilot::pilot::{Observer, Pilot}` | `RecordAutopilot` |
 //! | [`act`] (the autopilot's acting) | `autopilot::act::{observe, sense, decide, apply}` | `Act` (tick, record, finish), the actions' commands, `OpenIncident` for approvals |
@@ -39,5 +40,6 @@ pub mod cell_report;
 pub mod delivery;
 pub mod failover;
 pub mod mirror;
+pub mod reseal;
 pub mod scheduling;
 pub mod webhooks;

@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp logs hello --follow\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n  dwcp chaos run kill-leader\n  dwcp certify --quick\n\nClient commands (apps, app, deploy, logs, rollout, runbook, token, nodes, capacity, costs,
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp logs hello --follow\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n  dwcp chaos run kill-leader\n  dwcp certify --quick\n\nClient commands (apps, app, deploy, logs, rollout, runbook, token, tenant, nodes, capacity, costs,
 prices, audit, autopilot, cluster, planet, failover, backup) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
@@ -69,6 +69,7 @@ enum Command {
     Autopilot(cli::autopilot::AutopilotArgs),
     Token(cli::token::TokenArgs),
     User(cli::user::UserArgs),
+    Tenant(cli::tenant::TenantArgs),
     Cluster(cli::cluster::ClusterArgs),
     Planet(cli::planet::PlanetArgs),
     Failover(cli::planet::FailoverArgs),
@@ -102,6 +103,7 @@ fn main() -> ExitCode {
         Command::Autopilot(args) => report(cli::autopilot::run(args)),
         Command::Token(args) => report(cli::token::run(args)),
         Command::User(args) => report(cli::user::run(args)),
+        Command::Tenant(args) => report(cli::tenant::run(args)),
         Command::Cluster(args) => report(cli::cluster::run(args)),
         Command::Planet(args) => report(cli::planet::planet(args)),
         Command::Failover(args) => report(cli::planet::failover(args)),

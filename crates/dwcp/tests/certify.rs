@@ -216,6 +216,31 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
         ],
         &[],
     );
+    // A report is recorded only by the cluster it measured (issue 17): one
+    // naming no cluster, or another, is refused naming `cluster`.
+    let (_, status) = c.call(1, "GET", "/api/v1/cluster", None);
+    let cluster_id = status["cluster_id"].as_str().unwrap().to_string();
+    assert_eq!(cluster_id.len(), 64, "{status}");
+    assert_eq!(
+        report["cluster"],
+        cluster_id.as_str(),
+        "certify --api names it"
+    );
+    for other in [full.clone(), full.clone().for_cluster(&"ab".repeat(32))] {
+        let (status, body) = common::as_user(
+            &node,
+            &session,
+            "POST",
+            "/api/v1/certify/reports",
+            serde_json::to_value(&other).unwrap(),
+        );
+        assert_eq!(
+            (status, &body["error"]["field"]),
+            (400, &json!("cluster")),
+            "{body}"
+        );
+    }
+    let full = full.for_cluster(&cluster_id);
     let full_file = tmp.path().join("full.json");
     std::fs::write(&full_file, serde_json::to_string(&full).unwrap()).unwrap();
     // A report changed after it was signed by its sha256 is refused.
@@ -297,6 +322,46 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
             && status_text.contains("sign-offs missing: engineering-manager, vp-engineering, ceo"),
         "{status_text}"
     );
+    // The go-live gate (issue 17): marked production, the cluster refuses
+    // a deployment while a role has not signed (409 before the state is
+    // asked), and lets it through to the state (here: 404, no such app)
+    // once every role of the policy signed.
+    let gated = |approvers: Value| {
+        let out = c.cli(
+            1,
+            &[
+                "certify",
+                "policy",
+                "--production",
+                "on",
+                "--approvers",
+                &approvers
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_str().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c.call(
+            1,
+            "PUT",
+            "/api/v1/tenants/default/apps/nothing/deployment",
+            Some(json!({"version": 1, "regions": {"local": 1}})),
+        )
+    };
+    let (status, body) = gated(json!(["cto", "ceo"]));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "not_certified", "{body}");
+    assert!(body.to_string().contains("missing ceo"), "{body}");
+    let (status, body) = gated(json!(["cto"]));
+    assert_eq!(status, 404, "the gate let it through to the state: {body}");
     // The report shows as waived, never as passed, when certify reads the
     // cluster's waivers; and a waiver lapses.
     let short = c.cli(

@@ -176,6 +176,9 @@ fn signs_in_with_totp_and_sees_the_request_rate_rise() {
         )],
         &[],
     );
+    // A cluster records only a report of itself.
+    let (_, cluster) = c.call(1, "GET", "/api/v1/cluster", None);
+    let report = report.for_cluster(cluster["cluster_id"].as_str().unwrap());
     let (status, body) = c.call(
         1,
         "POST",

@@ -134,3 +134,75 @@ fn another_tenant_cannot_take_the_example_app_s_traffic() {
     let (status, v) = c.call(1, "GET", "/api/v1/route-conflicts", None);
     assert_eq!((status, v), (200, json!({"conflicts": []})));
 }
+
+/// `dwcp tenant list|show|quota get|quota set` on a real node (block
+/// 173): the quotas given change and the others keep their value, a
+/// value out of range is refused naming the flag and changes nothing, a
+/// tenant that does not exist is named, and `-o json` prints the stored
+/// record.
+#[test]
+fn tenant_commands_list_show_and_set_quotas() {
+    let c = Cluster::found(173);
+    let (status, body) = c.call(1, "POST", "/api/v1/tenants", Some(json!({"name": "acme"})));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = c.call(
+        1,
+        "POST",
+        "/api/v1/tenants/acme/apps",
+        Some(json!({"name": "shop", "route": "/shop"})),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let list = c.cli_ok(&["tenant", "list"]);
+    assert!(list.starts_with("TENANT"), "{list}");
+    assert!(
+        list.lines().any(|l| l.starts_with("acme ") && l.contains("4GiB")),
+        "{list}"
+    );
+    let shown = c.cli_ok(&["tenant", "show", "acme"]);
+    assert!(
+        shown.contains("apps: 1 of at most 100") && shown.contains("/shop"),
+        "{shown}"
+    );
+
+    let set: Value = serde_json::from_str(&c.cli_ok(&[
+        "-o",
+        "json",
+        "tenant",
+        "quota",
+        "set",
+        "acme",
+        "--max-apps",
+        "5",
+        "--max-memory",
+        "256MiB",
+        "--max-timeout",
+        "30s",
+    ]))
+    .unwrap();
+    assert_eq!(set["name"], "acme", "{set}");
+    let q: Value = serde_json::from_str(&c.cli_ok(&["tenant", "quota", "get", "acme", "--json"]))
+        .unwrap();
+    assert_eq!(q, set["quotas"]);
+    assert_eq!(
+        (&q["max_apps"], &q["max_memory_bytes"], &q["max_timeout_ms"]),
+        (&json!(5), &json!(256 << 20), &json!(30_000))
+    );
+    assert_eq!(q["max_replicas"], 1000, "kept: {q}");
+    assert_eq!(q["max_body_bytes"], 64 << 20, "kept: {q}");
+    let text = c.cli_ok(&["tenant", "quota", "get", "acme"]);
+    assert!(text.contains("max-memory       256MiB"), "{text}");
+
+    // Refused whole, naming the flag; nothing changes.
+    let before = c.revision();
+    let err = c.cli_err(&["tenant", "quota", "set", "acme", "--max-memory", "8GiB"]);
+    assert!(err.contains("--max-memory"), "{err}");
+    let err = c.cli_err(&["tenant", "quota", "set", "acme"]);
+    assert!(err.contains("at least one quota"), "{err}");
+    let err = c.cli_err(&["tenant", "quota", "set", "nobody", "--max-apps", "1"]);
+    assert!(err.contains("tenant `nobody` does not exist"), "{err}");
+    assert_eq!(c.revision(), before, "a refused quota change wrote");
+    // The state machine's own check still holds: 5 apps, and one is there.
+    let err = c.cli_err(&["tenant", "quota", "set", "acme", "--max-apps", "0"]);
+    assert!(err.contains("max_apps"), "{err}");
+}

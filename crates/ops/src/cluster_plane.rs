@@ -120,6 +120,10 @@ impl ControlPlane for Arc<ClusterNode> {
         Some(ClusterNode::at_rest_key(self))
     }
 
+    fn cluster_id(&self) -> Option<String> {
+        ClusterNode::cluster_id(self)
+    }
+
     async fn backup_point(&self, global: bool) -> Result<cluster::backup::BackupPoint, PlaneError> {
         use cluster::backup::Tier;
         match (global, self.global()) {

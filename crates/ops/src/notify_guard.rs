@@ -24,7 +24,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
-use state::Name;
+use state::{Name, NotifyTarget, Slo};
 
 use crate::api::seal;
 
@@ -227,6 +227,55 @@ pub fn open_target(
 ) -> Result<TargetSecret, SecretError> {
     let plain = seal::open(key, context, sealed).map_err(|e| SecretError(e.to_string()))?;
     serde_json::from_slice(&plain).map_err(|e| SecretError(e.to_string()))
+}
+
+/// `target` (holding its plain URL and routing key) with them sealed
+/// under `key` for `context`, and only their redacted forms left in view.
+pub fn sealed(
+    key: &[u8; 32],
+    context: &str,
+    target: &NotifyTarget,
+) -> Result<NotifyTarget, SecretError> {
+    let secret = TargetSecret {
+        url: target.url.clone(),
+        routing_key: target.routing_key.clone(),
+    };
+    Ok(NotifyTarget {
+        kind: target.kind,
+        url: state::redact_url(&secret.url),
+        routing_key: secret.routing_key.as_deref().map(state::redact_key),
+        sealed: Some(seal_target(key, context, &secret)?),
+    })
+}
+
+/// The SLOs stored before notification secrets were sealed (a target
+/// without `sealed` holds its URL and key in plain), each with every such
+/// target sealed, at most [`state::MAX_SEALED_SLOS`]: what the leader
+/// writes back in one `Command::SealSloTargets` (and again for the rest,
+/// if more). Targets are sealed as they are, internal hosts included:
+/// delivery checks the address each time.
+pub fn reseal(key: &[u8; 32], state: &state::State) -> Result<Vec<Slo>, SecretError> {
+    let mut out = Vec::new();
+    for slo in state
+        .slos()
+        .filter(|s| s.notify.iter().any(|t| t.sealed.is_none()))
+        .take(state::MAX_SEALED_SLOS)
+    {
+        let context = context(&slo.tenant, &slo.app, &slo.name);
+        let notify = slo
+            .notify
+            .iter()
+            .map(|t| match t.sealed {
+                Some(_) => Ok(t.clone()),
+                None => sealed(key, &context, t),
+            })
+            .collect::<Result<_, _>>()?;
+        out.push(Slo {
+            notify,
+            ..slo.clone()
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

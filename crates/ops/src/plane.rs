@@ -142,6 +142,13 @@ pub trait ControlPlane: Send + Sync + 'static {
         None
     }
 
+    /// The cluster's identity (the sha256 of its CA certificate), which a
+    /// certification report must carry to be recorded here. `None`: this
+    /// plane has none, and reports are recorded unchecked.
+    fn cluster_id(&self) -> Option<String> {
+        None
+    }
+
     /// A consistent point of this node's group for a backup (with
     /// `global`, of the planet's global tier): one linearizable read.
     fn backup_point(

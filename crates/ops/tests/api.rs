@@ -2093,26 +2093,45 @@ async fn dashboard_pages_and_live_events() {
     assert_eq!(r.error(), ("invalid".to_string(), Some("page".to_string())));
 
     // The stream opens with a frame of the page's parts.
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
-    let head = format!(
-        "GET /api/v1/events?page=apps HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {ADMIN}\r\n\r\n"
-    );
+    let frame = &event_frames(
+        server.addr,
+        &format!("authorization: Bearer {ADMIN}"),
+        "apps",
+        1,
+    )
+    .await[0];
+    assert!(frame["parts"]["apps"].as_str().is_some(), "{frame}");
+    assert!(frame["at_unix_ms"].as_u64().is_some());
+}
+
+/// The first `n` frames of `GET /api/v1/events?page=PAGE` with the header
+/// line `auth`; checks the answer is a 200 event stream.
+async fn event_frames(addr: SocketAddr, auth: &str, page: &str, n: usize) -> Vec<Value> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET /api/v1/events?page={page} HTTP/1.1\r\nhost: test\r\n{auth}\r\n\r\n");
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains("\n\n")
-        || !String::from_utf8_lossy(&seen).contains("event: frame")
-    {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(60), stream.read(&mut buf))
+    let frames = |seen: &[u8]| {
+        String::from_utf8_lossy(seen)
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|data| serde_json::from_str::<Value>(data).ok())
+            .collect::<Option<Vec<Value>>>()
+            .unwrap_or_default()
+    };
+    // A frame is whole once its blank line arrived.
+    while frames(&seen).len() < n || !String::from_utf8_lossy(&seen).ends_with("\n\n") {
+        let got = tokio::time::timeout(std::time::Duration::from_secs(60), stream.read(&mut buf))
             .await
             .expect("a frame within the deadline")
             .unwrap();
         assert!(
-            n > 0,
+            got > 0,
             "the stream ended: {}",
             String::from_utf8_lossy(&seen)
         );
-        seen.extend_from_slice(&buf[..n]);
+        seen.extend_from_slice(&buf[..got]);
     }
     let text = String::from_utf8_lossy(&seen);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
@@ -2121,13 +2140,8 @@ async fn dashboard_pages_and_live_events() {
             .contains("content-type: text/event-stream"),
         "{text}"
     );
-    let data = text
-        .lines()
-        .find_map(|l| l.strip_prefix("data: "))
-        .expect("a data line");
-    let frame: Value = serde_json::from_str(data).unwrap();
-    assert!(frame["parts"]["apps"].as_str().is_some(), "{frame}");
-    assert!(frame["at_unix_ms"].as_u64().is_some());
+    assert!(text.contains("event: frame"), "{text}");
+    frames(&seen)
 }
 
 // ---- Users, TOTP and sessions ----
@@ -3065,11 +3079,55 @@ async fn slos_are_checked_whole_and_the_test_clock_is_off_without_the_flag() {
     assert_eq!(r.status, 204);
 }
 
+/// Issue 16: the dashboard's live feed of a user with roles in some
+/// tenants holds their tenants' records only — the first frame and the
+/// ones the feed's task renders each second after it — while an admin's
+/// frames of the same page show every tenant. (Before, `/events` was
+/// refused to such a user, so their pages had no live updates.)
+#[tokio::test]
+async fn a_tenant_s_user_gets_the_live_feed_of_its_tenants_only() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    let r = admin(addr, "POST", "/api/v1/tenants", json!({"name": "beta"})).await;
+    assert_eq!(r.status, 201);
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/tenants/beta/apps",
+        json!({"name": "blogsecret", "route": "/blogsecret"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    make_user(addr, "op", json!({"acme": "viewer"})).await;
+    let op = logged_in(addr, "op", None).await;
+    let cookie = format!("cookie: {}", op.cookie);
+    // An admin's stream of the same page open at once: the two must not
+    // share frames.
+    let bearer = format!("authorization: Bearer {ADMIN}");
+    let (mine, all) = tokio::join!(
+        event_frames(addr, &cookie, "apps", 3),
+        event_frames(addr, &bearer, "apps", 3),
+    );
+    for frame in &mine {
+        let apps = frame["parts"]["apps"].as_str().unwrap();
+        assert!(apps.contains("shop"), "{apps}");
+        assert!(
+            !apps.contains("blogsecret"),
+            "the live feed shows another tenant's app: {apps}"
+        );
+    }
+    for frame in &all {
+        let apps = frame["parts"]["apps"].as_str().unwrap();
+        assert!(apps.contains("blogsecret"), "{apps}");
+    }
+}
+
 /// Issue 16: a user with roles in some tenants reads the cluster-wide
 /// lists filtered to them (apps, tenants, audit, watch, costs, capacity,
 /// nodes, route conflicts, the dashboard's pages), and is refused what
 /// holds every tenant's records or none (metrics, tokens, join tokens,
-/// registers, the dashboard's live feed). An admin sees everything.
+/// registers, backups). An admin sees everything.
 #[tokio::test]
 async fn a_tenant_s_user_lists_only_its_tenants_records() {
     let server = start().await;
@@ -3144,7 +3202,6 @@ async fn a_tenant_s_user_lists_only_its_tenants_records() {
         "/api/v1/tokens",
         "/api/v1/cluster/join-tokens",
         "/api/v1/registers/anything",
-        "/api/v1/events?page=apps",
         "/api/v1/backups",
     ] {
         let r = with_cookie(addr, &op, false, "GET", path, Value::Null).await;
@@ -3155,4 +3212,115 @@ async fn a_tenant_s_user_lists_only_its_tenants_records() {
             String::from_utf8_lossy(&r.body)
         );
     }
+}
+
+/// Issue 17: the go-live gate. Marked production, a cluster with no
+/// current signed certification refuses a deployment change and a
+/// rollout (409 `not_certified`, naming `override_certification`) and
+/// writes nothing; an override needs a reason and an admin on every
+/// tenant, and its reason lands on the change's audit record.
+#[tokio::test]
+async fn a_production_cluster_gates_changes_and_an_admin_override_is_audited() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    let wasm = b"\0asm\x01\0\0\0".to_vec();
+    let digest = state::digest_of(&wasm);
+    let r = call(
+        addr,
+        "POST",
+        "/api/v1/blobs",
+        Some(ADMIN),
+        Some("application/wasm"),
+        &wasm,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let versions = "/api/v1/tenants/acme/apps/shop/versions";
+    for _ in 0..2 {
+        let r = admin(addr, "POST", versions, json!({"digest": digest})).await;
+        assert_eq!(r.status, 201, "{:?}", r.json());
+    }
+    let deployment = "/api/v1/tenants/acme/apps/shop/deployment";
+    let to = |version: u64| json!({"version": version, "regions": {"eu-west": 1}});
+    let r = admin(addr, "PUT", deployment, to(1)).await;
+    assert_eq!(r.status, 200, "not production yet: {:?}", r.json());
+
+    let r = admin(
+        addr,
+        "PUT",
+        "/api/v1/certify/policy",
+        json!({"approvers": ["cto"], "max_report_age_ms": 3_600_000, "production": true}),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{:?}", r.json());
+    let before = server.plane.revision();
+    let r = admin(addr, "PUT", deployment, to(2)).await;
+    assert_eq!(r.status, 409, "{:?}", r.json());
+    assert_eq!(
+        r.error(),
+        (
+            "not_certified".to_string(),
+            Some("override_certification".to_string())
+        )
+    );
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no certification report"),
+        "{:?}",
+        r.json()
+    );
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/tenants/acme/apps/shop/rollouts",
+        json!({"to": 2}),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{:?}", r.json());
+    assert_eq!(
+        server.plane.revision(),
+        before,
+        "a gated change was written"
+    );
+    let r = admin(addr, "GET", "/api/v1/certify", Value::Null).await;
+    assert!(
+        r.json()["gate"]
+            .as_str()
+            .is_some_and(|g| g.contains("production")),
+        "{:?}",
+        r.json()
+    );
+
+    // An override: a reason, from an admin on every tenant.
+    let mut blank = to(2);
+    blank["override_certification"] = json!("  ");
+    let r = admin(addr, "PUT", deployment, blank).await;
+    assert_eq!(
+        (r.status, r.error().1.as_deref()),
+        (400, Some("override_certification"))
+    );
+    make_user(addr, "op", json!({"acme": "operator"})).await;
+    let op = logged_in(addr, "op", None).await;
+    let mut overridden = to(2);
+    overridden["override_certification"] = json!("hotfix for INC-7");
+    let signed_in = server.plane.revision();
+    let r = with_cookie(addr, &op, true, "PUT", deployment, overridden.clone()).await;
+    assert_eq!(r.status, 403, "{:?}", r.json());
+    assert_eq!(
+        server.plane.revision(),
+        signed_in,
+        "a refused override wrote"
+    );
+    let r = admin(addr, "PUT", deployment, overridden).await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.json()["version"], 2);
+    let r = admin(addr, "GET", "/api/v1/audit", Value::Null).await;
+    let audit = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(
+        audit.contains("PUT /api/v1/tenants/acme/apps/shop/deployment [go-live gate overridden: hotfix for INC-7]"),
+        "{audit}"
+    );
 }

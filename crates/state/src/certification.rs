@@ -91,6 +91,12 @@ pub struct GoLivePolicy {
     /// The roles that must each sign the latest report.
     pub approvers: Vec<String>,
     pub max_report_age_ms: u64,
+    /// The cluster runs production: starting a rollout or setting a
+    /// deployment through the API is refused while the cluster holds no
+    /// current, signed certification ([`crate::State::go_live_refusal`]),
+    /// unless an admin overrides it (audited with the reason).
+    #[serde(default)]
+    pub production: bool,
 }
 
 impl Default for GoLivePolicy {
@@ -98,6 +104,7 @@ impl Default for GoLivePolicy {
         GoLivePolicy {
             approvers: DEFAULT_APPROVERS.iter().map(|r| r.to_string()).collect(),
             max_report_age_ms: DEFAULT_MAX_REPORT_AGE_MS,
+            production: false,
         }
     }
 }

@@ -227,6 +227,12 @@ pub enum Command {
     PutSlo { slo: Slo },
     /// Deletes an SLO (and its status).
     DeleteSlo { tenant: Name, app: Name, name: Name },
+    /// Seals the notification secrets of SLOs stored before sealing (the
+    /// leader's reseal): each of `slos` is a stored SLO, unchanged since
+    /// its `updated` revision, with every target now holding `sealed`;
+    /// only the targets are replaced. Refused whole when one changed
+    /// meanwhile (the leader reads again and retries).
+    SealSloTargets { slos: Vec<Slo> },
     /// The SLO evaluator's latest readings (burn rates, budget left),
     /// replacing those of the SLOs it names.
     SetSloStatus { statuses: Vec<SloStatus> },

@@ -41,7 +41,8 @@ pub mod users;
 
 pub use command::{
     Command, MAX_RUNBOOK_BYTES, Outcome, PlacementSpec, Rejection, check_config, check_digest,
-    check_host, check_prices, check_register, check_replicas, check_route, check_runbook,
+    check_host, check_prices, check_quotas, check_register, check_replicas, check_route,
+    check_runbook,
 };
 pub use digest::{digest_of, is_sha256_hex};
 pub use histogram::{LogHistogram, MAX_BUCKET, bucket_bounds, bucket_of};
@@ -53,9 +54,9 @@ pub use model::{
 pub use name::{Name, NameError};
 pub use slo::{
     DEFAULT_SLO_WINDOW_DAYS, Incident, IncidentEntry, IncidentStatus, MAX_INCIDENT_TEXT,
-    MAX_NOTIFY_TARGETS, MAX_SLO_WINDOW_DAYS, MAX_TIMELINE, NotifyKind, NotifyTarget, Objective,
-    RESOLVED_KEPT, RuleStatus, Severity, Slo, SloStatus, check_incident_text, check_slo, check_url,
-    redact_key, redact_url,
+    MAX_NOTIFY_TARGETS, MAX_SEALED_SLOS, MAX_SLO_WINDOW_DAYS, MAX_TIMELINE, NotifyKind,
+    NotifyTarget, Objective, RESOLVED_KEPT, RuleStatus, Severity, Slo, SloStatus,
+    check_incident_text, check_slo, check_url, redact_key, redact_url,
 };
 pub use state::join_tokens::MAX_JOIN_TTL_MS;
 pub use state::{Change, Compacted, Event, IDENTITY_REGISTERS, Record, Revision, State};

@@ -19,6 +19,8 @@ pub const MAX_SLO_WINDOW_DAYS: u32 = 90;
 pub const MAX_NOTIFY_TARGETS: usize = 10;
 /// Most SLOs of one app.
 pub const MAX_SLOS_PER_APP: usize = 20;
+/// Most SLOs resealed in one `Command::SealSloTargets`.
+pub const MAX_SEALED_SLOS: usize = 1_000;
 /// Most entries of one incident's timeline; past it the oldest go (the
 /// first, "opened", stays).
 pub const MAX_TIMELINE: usize = 200;

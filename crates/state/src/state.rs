@@ -762,6 +762,7 @@ impl State {
             Command::Happened => one(Record::Audit, "audit".into()),
             Command::PutSlo { .. }
             | Command::DeleteSlo { .. }
+            | Command::SealSloTargets { .. }
             | Command::SetSloStatus { .. }
             | Command::OpenIncident { .. }
             | Command::AcknowledgeIncident { .. }
@@ -1009,6 +1010,7 @@ impl State {
             }
             Command::PutSlo { .. }
             | Command::DeleteSlo { .. }
+            | Command::SealSloTargets { .. }
             | Command::SetSloStatus { .. }
             | Command::OpenIncident { .. }
             | Command::AcknowledgeIncident { .. }

@@ -154,11 +154,13 @@ fn waivers_policy_and_history_are_checked_and_bounded() {
     let bad = GoLivePolicy {
         approvers: vec!["cto".into(), "cto".into()],
         max_report_age_ms: HOUR_MS,
+        production: false,
     };
     assert!(apply(&mut s, CertifyCommand::SetPolicy { policy: bad }).is_err());
     let policy = GoLivePolicy {
         approvers: vec!["cto".into()],
         max_report_age_ms: HOUR_MS,
+        production: false,
     };
     apply(&mut s, CertifyCommand::SetPolicy { policy }).unwrap();
     record(&mut s, 1, false, now, &[]);
@@ -174,4 +176,58 @@ fn waivers_policy_and_history_are_checked_and_bounded() {
     }
     assert_eq!(s.certify_reports().len(), MAX_REPORTS);
     assert!(s.sign_offs().is_empty());
+}
+
+/// Issue 17: the go-live gate of a cluster marked production refuses
+/// changes until the latest report is current and signed by every role,
+/// and again once it is stale, a newer unsigned report is recorded, or a
+/// waiver it relied on lapses. A cluster not marked production is never
+/// gated.
+#[test]
+fn a_production_cluster_is_gated_on_a_current_signed_certification() {
+    let mut s = State::default();
+    let now = 1_000 * HOUR_MS;
+    assert_eq!(s.go_live_refusal(now), None, "not production: no gate");
+    let policy = GoLivePolicy {
+        approvers: vec!["cto".into(), "ceo".into()],
+        max_report_age_ms: 24 * HOUR_MS,
+        production: true,
+    };
+    apply(&mut s, CertifyCommand::SetPolicy { policy }).unwrap();
+    let why = s.go_live_refusal(now).unwrap();
+    assert!(why.contains("no certification report"), "{why}");
+
+    record(&mut s, 1, false, now, &["security.x"]);
+    waive(&mut s, "security.x", now, now + 2 * HOUR_MS).unwrap();
+    let why = s.go_live_refusal(now + 10).unwrap();
+    assert!(
+        why.contains("not signed off") && why.contains("cto, ceo"),
+        "{why}"
+    );
+    sign(&mut s, 1, "cto", "user:ana", now + 10).unwrap();
+    let why = s.go_live_refusal(now + 20).unwrap();
+    assert!(why.contains("missing ceo"), "{why}");
+    sign(&mut s, 1, "ceo", "user:bob", now + 20).unwrap();
+    assert_eq!(s.go_live_refusal(now + 30), None);
+
+    // The waiver lapses: the failure is no longer covered.
+    let why = s.go_live_refusal(now + 3 * HOUR_MS).unwrap();
+    assert!(
+        why.contains("security.x") && why.contains("no longer current"),
+        "{why}"
+    );
+    // Stale past the policy's age.
+    let why = s.go_live_refusal(now + 25 * HOUR_MS).unwrap();
+    assert!(why.contains("stale"), "{why}");
+    // A newer report, not yet signed.
+    record(&mut s, 2, false, now + 40, &[]);
+    let why = s.go_live_refusal(now + 50).unwrap();
+    assert!(
+        why.contains(&sha(2)) && why.contains("not signed off"),
+        "{why}"
+    );
+    // A partial run as the latest: no longer current.
+    record(&mut s, 3, true, now + 60, &[]);
+    let why = s.go_live_refusal(now + 70).unwrap();
+    assert!(why.contains("left criteria out"), "{why}");
 }

@@ -337,3 +337,70 @@ fn timelines_and_resolved_incidents_stay_bounded() {
     assert_eq!(s.incidents().count(), RESOLVED_KEPT);
     assert_eq!(s.incidents().next().unwrap().id, 6, "the oldest went first");
 }
+
+/// Issue 16: the leader's reseal replaces only the targets of an SLO that
+/// is unchanged since it was read, with every target sealed; an SLO
+/// written meanwhile, a target left plain or a target of another kind is
+/// refused whole and changes nothing.
+#[test]
+fn sealing_stored_targets_needs_the_slo_unchanged_and_every_target_sealed() {
+    let mut s = shop();
+    s.apply(&Command::PutSlo { slo: slo() }).unwrap();
+    let read = s
+        .slo(&n("acme"), &n("shop"), &n("availability"))
+        .unwrap()
+        .clone();
+    let sealed_target = NotifyTarget {
+        url: "http://127.0.0.1:9093/…".into(),
+        sealed: Some("v1:00aa:11bb".into()),
+        ..read.notify[0].clone()
+    };
+    let resealed = Slo {
+        notify: vec![sealed_target.clone()],
+        ..read.clone()
+    };
+
+    // A target left plain, or of another kind: refused.
+    let plain = Command::SealSloTargets {
+        slos: vec![read.clone()],
+    };
+    assert_eq!(field(s.apply(&plain)), "slos[0].notify");
+    let other_kind = Command::SealSloTargets {
+        slos: vec![Slo {
+            notify: vec![NotifyTarget {
+                kind: NotifyKind::Slack,
+                ..sealed_target.clone()
+            }],
+            ..read.clone()
+        }],
+    };
+    assert_eq!(field(s.apply(&other_kind)), "slos[0].notify");
+
+    // Written meanwhile (a new target): the reseal read before is refused.
+    let mut changed = s.clone();
+    changed
+        .apply(&Command::PutSlo {
+            slo: Slo {
+                target: 0.99,
+                ..slo()
+            },
+        })
+        .unwrap();
+    let before = changed.revision();
+    let stale = Command::SealSloTargets {
+        slos: vec![resealed.clone()],
+    };
+    assert_eq!(field(changed.apply(&stale)), "slos[0]");
+    assert_eq!(
+        changed.revision(),
+        before,
+        "a refused reseal changed the state"
+    );
+
+    // Unchanged: only the targets are replaced.
+    s.apply(&stale).unwrap();
+    let stored = s.slo(&n("acme"), &n("shop"), &n("availability")).unwrap();
+    assert_eq!(stored.notify, vec![sealed_target]);
+    assert_eq!(stored.updated, s.revision());
+    assert_eq!((stored.target, stored.window_days), (0.999, 30));
+}

@@ -105,6 +105,7 @@ enum CertifyCommand {
     Record(store::RecordArgs),
     SignOff(store::SignOffArgs),
     Status(store::StatusArgs),
+    Policy(store::PolicyArgs),
 }
 
 /// Refuses an id the catalog does not have.
@@ -123,6 +124,7 @@ pub fn run(mut args: CertifyArgs) -> Result<()> {
         Some(CertifyCommand::Record(a)) => return store::record(a),
         Some(CertifyCommand::SignOff(a)) => return store::sign_off(a),
         Some(CertifyCommand::Status(a)) => return store::status(a),
+        Some(CertifyCommand::Policy(a)) => return store::policy(a),
         Some(CertifyCommand::List) => {
             print!("{}", list());
             return Ok(());
@@ -184,7 +186,7 @@ pub fn run(mut args: CertifyArgs) -> Result<()> {
             }
         }
     }
-    let (target, found) = runtime.block_on(measure(&args))?;
+    let (target, cluster_id, found) = runtime.block_on(measure(&args))?;
     let measured: Vec<(certify::Criterion, Measurement)> = catalog::CATALOG
         .iter()
         .filter(|d| args.wants(d.id))
@@ -205,7 +207,8 @@ pub fn run(mut args: CertifyArgs) -> Result<()> {
         &measured,
         &waivers,
     )
-    .limited_to(args.only.clone());
+    .limited_to(args.only.clone())
+    .for_cluster(&cluster_id);
     let json = serde_json::to_string(&report)?;
     if let Some(client) = &store_client {
         match runtime.block_on(store::record_report(
@@ -314,8 +317,9 @@ fn addr(text: &str) -> Result<SocketAddr> {
         .with_context(|| format!("`{text}` is not IP:PORT"))
 }
 
-/// Runs every probe; the target's name and what was measured.
-async fn measure(args: &CertifyArgs) -> Result<(String, Found)> {
+/// What was certified, the measured cluster's identity (`GET
+/// /api/v1/cluster`'s `cluster_id`) and the measurements.
+async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
     let run = format!("{:x}", cluster::unix_now_ms() % 0xffff_ffff);
     let mut scratch = None;
     let tmp = std::env::temp_dir().join(format!("dwcp-certify-{}", std::process::id()));
@@ -365,6 +369,10 @@ async fn measure(args: &CertifyArgs) -> Result<(String, Found)> {
         target.data_dirs = (0..3).map(|i| c.data_dir(i)).collect();
     }
     let status: Value = probe_json(&target, "/api/v1/cluster").await?;
+    let cluster_id = status["cluster_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let members = status["members"].as_array().cloned().unwrap_or_default();
     target.apis = members
         .iter()
@@ -517,7 +525,7 @@ async fn measure(args: &CertifyArgs) -> Result<(String, Found)> {
         c.finish();
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    Ok((name, found))
+    Ok((name, cluster_id, found))
 }
 
 /// The catalog's ids that start with one of `prefixes`.

@@ -1,4 +1,4 @@
-//! `dwcp certify waive|unwaive|waivers|record|sign-off|status`: the
+//! `dwcp certify waive|unwaive|waivers|record|sign-off|status|policy`: the
 //! certification records a cluster keeps (`/api/v1/certify…`): waivers
 //! (an admin's, with who, why and an expiry), reports, the go-live
 //! sign-offs (a person's, in a session that passed TOTP) and the status.
@@ -99,6 +99,79 @@ pub struct WaiversArgs {
     /// Print the API's JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// Show or change the go-live policy: the roles that must sign, how old
+/// a report they may sign, and whether the cluster is production (then
+/// starting a rollout or setting a deployment through the API is refused
+/// while the latest report is not current and signed by every role;
+/// an admin may override with a reason, audited). Changing it is an
+/// admin's; options not given keep their value.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  dwcp certify policy
+  dwcp certify policy --production on
+  dwcp certify policy --approvers cto,ceo --max-age 3d")]
+pub struct PolicyArgs {
+    /// `on`: gate rollouts and deployments on a signed certification.
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    production: Option<String>,
+    /// The roles that must each sign (comma-separated).
+    #[arg(long, value_name = "ROLE,...", value_delimiter = ',')]
+    approvers: Option<Vec<String>>,
+    /// The oldest report they may sign, e.g. 7d (at most 90d).
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    max_age: Option<std::time::Duration>,
+    /// Print the policy as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+}
+
+pub fn policy(args: PolicyArgs) -> Result<()> {
+    let client = Client::new(&args.api)?;
+    client::block_on(async {
+        let status: Value = client.get("/certify").await?;
+        let mut policy = status["policy"].clone();
+        let changed =
+            args.production.is_some() || args.approvers.is_some() || args.max_age.is_some();
+        if let Some(on) = &args.production {
+            policy["production"] = Value::Bool(on == "on");
+        }
+        if let Some(approvers) = &args.approvers {
+            policy["approvers"] = serde_json::json!(approvers);
+        }
+        if let Some(age) = args.max_age {
+            let ms = u64::try_from(age.as_millis())
+                .map_err(|_| anyhow::anyhow!("--max-age: at most 90d"))?;
+            policy["max_report_age_ms"] = ms.into();
+        }
+        if changed {
+            client.call(Method::PUT, "/certify/policy", &policy).await?;
+        }
+        client::print_outcome(args.json, &policy, || {
+            format!(
+                "{}approvers: {}\nmax report age: {} h\nproduction (go-live gate): {}",
+                if changed { "go-live policy set\n" } else { "" },
+                policy["approvers"]
+                    .as_array()
+                    .map(|a| a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default(),
+                policy["max_report_age_ms"].as_u64().unwrap_or(0) / 3_600_000,
+                if policy["production"].as_bool() == Some(true) {
+                    "on"
+                } else {
+                    "off"
+                }
+            )
+        });
+        Ok(())
+    })
 }
 
 pub fn waive(args: WaiveArgs) -> Result<()> {
@@ -266,6 +339,12 @@ fn status_text(s: &Value) -> String {
     });
     if let Some(why) = s["refusal"].as_str() {
         out.push_str(&format!("cannot be signed now: {why}\n"));
+    }
+    if s["policy"]["production"].as_bool() == Some(true) {
+        out.push_str(&match s["gate"].as_str() {
+            None => "go-live gate (production): open\n".to_string(),
+            Some(why) => format!("go-live gate (production): closed: {why}\n"),
+        });
     }
     let lapsed: Vec<&str> = s["lapsed"]
         .as_array()

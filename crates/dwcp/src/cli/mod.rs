@@ -24,5 +24,6 @@ pub mod run;
 pub mod runbook;
 pub mod slo;
 pub mod table;
+pub mod tenant;
 pub mod token;
 pub mod user;

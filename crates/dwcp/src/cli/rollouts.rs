@@ -78,6 +78,11 @@ struct StartArgs {
     /// With --wait: give up after this long (exit status 5).
     #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration, requires = "wait")]
     timeout: Option<Duration>,
+    /// Start it though the go-live gate refuses (a production cluster
+    /// without a current signed certification): an admin's reason, kept
+    /// on the audit record.
+    #[arg(long, value_name = "REASON")]
+    override_certification: Option<String>,
     /// Print the API's JSON instead of a summary.
     #[arg(long)]
     json: bool,
@@ -190,6 +195,8 @@ struct History {
 struct Start {
     to: u64,
     plan: rollout::Plan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    override_certification: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -271,7 +278,16 @@ fn start(args: StartArgs) -> Result<()> {
             }
         };
         let path = format!("{base}/rollouts");
-        let live: serde_json::Value = client.post(&path, &Start { to: args.to, plan }).await?;
+        let live: serde_json::Value = client
+            .post(
+                &path,
+                &Start {
+                    to: args.to,
+                    plan,
+                    override_certification: args.override_certification.clone(),
+                },
+            )
+            .await?;
         if client::json_output(args.json) {
             println!("{live}");
         } else {

@@ -605,7 +605,10 @@ fn start_clocked(node: &Arc<ClusterNode>, args: &UpArgs) -> Vec<tokio::task::Joi
             clock: clock.clone(),
         }));
         // The acting loop keeps its own pace; its time is the test clock.
-        vec![tokio::spawn(controllers::act::run(node.clone(), clock))]
+        vec![
+            tokio::spawn(controllers::act::run(node.clone(), clock)),
+            tokio::spawn(controllers::reseal::run(node.clone())),
+        ]
     } else {
         let alerting = Arc::new(controllers::alerting::Alerting::new(
             node.clone(),
@@ -622,6 +625,7 @@ fn start_clocked(node: &Arc<ClusterNode>, args: &UpArgs) -> Vec<tokio::task::Joi
             tokio::spawn(controllers::alerting::run(alerting)),
             tokio::spawn(controllers::autopilot::run(autopilot, args.autopilot_every)),
             tokio::spawn(controllers::act::run(node.clone(), Arc::new(SystemClock))),
+            tokio::spawn(controllers::reseal::run(node.clone())),
         ]
     }
 }

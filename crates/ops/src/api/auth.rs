@@ -400,6 +400,7 @@ fn filtered_for_tenants(route: RouteId) -> bool {
             | R::Capacity
             | R::Costs
             | R::RouteConflicts
+            | R::Events
     )
 }
 
@@ -479,7 +480,7 @@ pub(crate) fn permit_request(
             }
             None => {
                 return Err(ApiError::forbidden(format!(
-                    "user `{}` has roles in some tenants only; changing tenants, prices, runbooks or the cluster's members, and reading tokens, join tokens, users, registers, backups or the dashboard's live feed, need a role on every tenant (`*`)",
+                    "user `{}` has roles in some tenants only; changing tenants, prices, runbooks or the cluster's members, and reading tokens, join tokens, users, registers or backups, need a role on every tenant (`*`)",
                     caller.name
                 )));
             }

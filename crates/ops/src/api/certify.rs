@@ -24,6 +24,45 @@ use super::error::ApiError;
 use super::reply::{Reply, commit, json, no_content, now_unix_ms, with_revision};
 use crate::ControlPlane;
 
+/// Longest reason for overriding the go-live gate, in bytes.
+const MAX_OVERRIDE_REASON_BYTES: usize = 200;
+
+/// The go-live gate of a change to what runs (a rollout started, a
+/// deployment set; [`state::State::go_live_refusal`]): `Ok(None)` when it
+/// passes; when it refuses, `Ok(Some(note))` if an admin on every tenant
+/// (a token, or a session that passed TOTP) gave a reason in `overridden`
+/// — the note goes on the change's audit record — else `not_certified`.
+pub(crate) async fn gate<P: ControlPlane>(
+    plane: &P,
+    caller: &Caller,
+    overridden: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let now = now_unix_ms();
+    let Some(why) = plane.read(move |s| s.go_live_refusal(now)).await? else {
+        return Ok(None);
+    };
+    let Some(reason) = overridden else {
+        return Err(ApiError::not_certified(format!(
+            "{why}; an admin may override with `override_certification`: REASON (audited)"
+        )));
+    };
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > MAX_OVERRIDE_REASON_BYTES {
+        return Err(ApiError::invalid(
+            "override_certification",
+            format!(
+                "override_certification: why the go-live gate is overridden, 1 to {MAX_OVERRIDE_REASON_BYTES} bytes"
+            ),
+        ));
+    }
+    if caller.role != state::Role::Admin || caller.lacks_mfa() {
+        return Err(ApiError::forbidden(format!(
+            "only an admin on every tenant (a token, or a login that passed TOTP) may override the go-live gate; {why}"
+        )));
+    }
+    Ok(Some(format!("go-live gate overridden: {reason}")))
+}
+
 /// A recorded report, without its criteria.
 #[derive(Serialize)]
 pub(crate) struct Summary {
@@ -81,6 +120,10 @@ pub(crate) struct Status {
     pub waivers: Vec<ShownWaiver>,
     /// The criteria whose waiver has lapsed.
     pub lapsed: Vec<String>,
+    /// Why the go-live gate refuses rollouts and deployment changes now
+    /// (`null`: it does not — the cluster is not marked production, or
+    /// its certification is current and signed).
+    pub gate: Option<String>,
     pub now_unix_ms: u64,
 }
 
@@ -118,6 +161,7 @@ pub(crate) fn status_of(state: &state::State, now_unix_ms: u64) -> Status {
             .map(|w| w.waiver.criterion.clone())
             .collect(),
         waivers,
+        gate: state.go_live_refusal(now_unix_ms),
         now_unix_ms,
     }
 }
@@ -187,6 +231,21 @@ pub(crate) async fn record<P: ControlPlane>(
         .map_err(|e| ApiError::internal(format!("could not re-encode the report: {e}")))?;
     let report =
         certify::Report::parse(&bytes).map_err(|e| ApiError::invalid("report", e.to_string()))?;
+    if let Some(id) = plane.cluster_id()
+        && report.cluster != id
+    {
+        let measured = if report.cluster.is_empty() {
+            "a cluster it does not name (a report older than cluster ids)".to_string()
+        } else {
+            format!("cluster {}", report.cluster)
+        };
+        return Err(ApiError::invalid(
+            "cluster",
+            format!(
+                "cluster: a report of this cluster ({id}) is recorded here, and this one measured {measured}; run `dwcp certify --api` against this cluster"
+            ),
+        ));
+    }
     let json_text = serde_json::to_string(&report)
         .map_err(|e| ApiError::internal(format!("could not encode the report: {e}")))?;
     let not_passed = report

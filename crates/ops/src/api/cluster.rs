@@ -25,7 +25,23 @@ pub(crate) async fn status<P: ControlPlane>(plane: &P, feed: &Feed) -> Result<Re
             member.heartbeat_age_ms = health.heartbeat_age_ms;
         }
     });
-    json(StatusCode::OK, &status)
+    json(
+        StatusCode::OK,
+        &WithId {
+            status,
+            cluster_id: plane.cluster_id(),
+        },
+    )
+}
+
+/// `GET /cluster`'s answer: the status and the cluster's identity.
+#[derive(Serialize)]
+struct WithId {
+    #[serde(flatten)]
+    status: ::cluster::ClusterStatus,
+    /// The sha256 of the cluster's CA certificate; certification reports
+    /// carry it (`null`: not known to this node).
+    cluster_id: Option<String>,
 }
 
 /// A node's health as the API shows it.

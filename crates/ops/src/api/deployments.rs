@@ -8,9 +8,10 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use state::{Command, Deployment};
 
+use super::auth::Caller;
 use super::body::read_json;
 use super::error::ApiError;
-use super::reply::{Reply, commit, json, with_revision};
+use super::reply::{Reply, commit, json, noted, with_revision};
 use super::validate;
 use crate::ControlPlane;
 
@@ -19,6 +20,9 @@ use crate::ControlPlane;
 struct SetDeployment {
     version: u64,
     regions: BTreeMap<String, u32>,
+    /// An admin's reason to set it though the go-live gate refuses.
+    #[serde(default)]
+    override_certification: Option<String>,
 }
 
 /// Sets (replaces) the app's deployment.
@@ -26,6 +30,7 @@ pub(crate) async fn set<P: ControlPlane>(
     plane: &P,
     tenant: &str,
     app: &str,
+    caller: &Caller,
     req: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
     let tenant = validate::name("tenant", tenant)?;
@@ -46,13 +51,15 @@ pub(crate) async fn set<P: ControlPlane>(
         validate::replicas(&region, replicas)?;
         regions.insert(name, replicas);
     }
+    let note =
+        super::certify::gate(plane, caller, wanted.override_certification.as_deref()).await?;
     let command = Command::SetDeployment {
         tenant: tenant.clone(),
         app: app.clone(),
         version: wanted.version,
         regions: regions.clone(),
     };
-    let (revision, _) = commit(plane, command).await?;
+    let (revision, _) = noted(note, commit(plane, command)).await?;
     let (t, a) = (tenant.clone(), app.clone());
     let stored = plane
         .read(move |state| state.deployment(&t, &a).cloned())

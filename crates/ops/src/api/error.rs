@@ -123,6 +123,14 @@ impl ApiError {
         e
     }
 
+    /// 409: the go-live gate refuses a change while the cluster, marked
+    /// production, holds no current signed certification; an admin may
+    /// override it with a reason (`override_certification`).
+    pub fn not_certified(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "not_certified", message)
+            .with_field("override_certification")
+    }
+
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }

@@ -258,10 +258,13 @@ async fn metrics<P: ControlPlane>(
 
 /// `GET /api/v1/events?page=NAME`: server-sent events, one `frame` a
 /// second with the parts of the dashboard page `NAME` (default
-/// `overview`), for any signed-in caller.
+/// `overview`), for any signed-in caller; a caller limited to some
+/// tenants gets the page as it shows their tenants only (filtered here,
+/// as the page itself is).
 fn events<P: ControlPlane>(
     plane: &P,
     feed: &Feed,
+    caller: &auth::Caller,
     req: &Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let name = req
@@ -282,7 +285,7 @@ fn events<P: ControlPlane>(
             ),
         )
     })?;
-    let mut response = Response::new(Body::Right(feed.watch(plane, page)));
+    let mut response = Response::new(Body::Right(feed.watch(plane, page, caller.limited_to())));
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,
@@ -353,7 +356,7 @@ async fn route<P: ControlPlane>(
     auth::check_csrf(&caller, verb, req.headers())?;
     auth::permit_request(&caller, &m, verb)?;
     if m.entry.id == RouteId::Events {
-        return events(plane, servers.feed, &req);
+        return events(plane, servers.feed, &caller, &req);
     }
     let audit = reply::AuditContext {
         who: caller.audit_name(),
@@ -396,9 +399,9 @@ async fn dispatch<P: ControlPlane>(
         (RouteId::App, Verb::Get) => apps::show(plane, p0, p1).await,
         (RouteId::App, Verb::Delete) => apps::delete(plane, p0, p1).await,
         (RouteId::Versions, Verb::Post) => versions::add(plane, p0, p1, req).await,
-        (RouteId::Deployment, Verb::Put) => deployments::set(plane, p0, p1, req).await,
+        (RouteId::Deployment, Verb::Put) => deployments::set(plane, p0, p1, caller, req).await,
         (RouteId::Rollouts, Verb::Get) => rollouts::list(plane, p0, p1).await,
-        (RouteId::Rollouts, Verb::Post) => rollouts::start(plane, p0, p1, who, req).await,
+        (RouteId::Rollouts, Verb::Post) => rollouts::start(plane, p0, p1, caller, req).await,
         (RouteId::Rollout, Verb::Get) => rollouts::show(plane, p0, p1).await,
         (RouteId::RolloutPromote, Verb::Post) => {
             rollouts::steer(plane, p0, p1, who, false, req).await

@@ -246,7 +246,8 @@ fn paths() -> Value {
                 "responses": responses(&[("200", written("set", schema("Deployment")))], &[
                     BAD_JSON,
                     ("404", "`not_found`: the tenant, app, version or a region does not exist"),
-                    ("409", "`quota_exceeded`: over the tenant's replica quota"),
+                    ("409", "`quota_exceeded`: over the tenant's replica quota; or `not_certified`: the cluster is marked production and holds no current signed certification (an admin may send `override_certification`)"),
+                    ("403", "`forbidden`: an override of the go-live gate by someone not an admin on every tenant"),
                     MEDIA, TOO_LARGE,
                 ])
             }
@@ -270,6 +271,8 @@ fn paths() -> Value {
                 "responses": responses(&[("201", written("started", schema("LiveRollout")))], &[
                     ("400", "`invalid` with field `plan` (the message names the step and field), `to`, or `app` (no deployment, or a rollout already running); or `malformed_json`"),
                     ("404", "`not_found`: the app or version does not exist"),
+                    ("409", "`not_certified`: the cluster is marked production and holds no current signed certification (an admin may send `override_certification`)"),
+                    ("403", "`forbidden`: an override of the go-live gate by someone not an admin on every tenant"),
                     MEDIA, TOO_LARGE,
                 ])
             }
@@ -871,6 +874,10 @@ fn schemas() -> Value {
     let nullable_uint = json!({ "type": ["integer", "null"], "minimum": 0 });
     let nullable_string = json!({ "type": ["string", "null"] });
     let digest = json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" });
+    let override_certification = json!({
+        "type": ["string", "null"], "minLength": 1, "maxLength": 200,
+        "description": "an admin's reason to make the change though the go-live gate refuses it (the cluster is marked production without a current signed certification); goes on the audit record"
+    });
     json!({
         "Error": {
             "type": "object",
@@ -881,7 +888,7 @@ fn schemas() -> Value {
                 "properties": {
                     "code": { "type": "string", "enum": [
                         "unauthorized", "forbidden", "not_found", "method_not_allowed", "invalid",
-                        "malformed_json", "already_exists", "in_use", "quota_exceeded",
+                        "malformed_json", "already_exists", "in_use", "quota_exceeded", "not_certified",
                         "payload_too_large", "unsupported_media_type", "unavailable", "internal"
                     ] },
                     "message": { "type": "string", "description": "what is wrong and what is allowed" },
@@ -997,7 +1004,8 @@ fn schemas() -> Value {
             "required": ["to"],
             "properties": {
                 "to": { "type": "integer", "minimum": 1, "description": "the version to roll out" },
-                "plan": { "type": "object", "description": "{\"steps\": [...], \"timeout_ms\": N}; see docs/rollouts.md" }
+                "plan": { "type": "object", "description": "{\"steps\": [...], \"timeout_ms\": N}; see docs/rollouts.md" },
+                "override_certification": override_certification.clone()
             }
         },
         "Rollout": {
@@ -1196,7 +1204,8 @@ fn schemas() -> Value {
             "required": ["version", "regions"],
             "properties": {
                 "version": uint,
-                "regions": { "type": "object", "additionalProperties": { "type": "integer", "minimum": 0, "maximum": 100000 }, "description": "replicas wanted per region name" }
+                "regions": { "type": "object", "additionalProperties": { "type": "integer", "minimum": 0, "maximum": 100000 }, "description": "replicas wanted per region name" },
+                "override_certification": override_certification
             },
             "additionalProperties": false
         },
@@ -1228,7 +1237,8 @@ fn schemas() -> Value {
             "properties": {
                 "reported_by": uint, "leader": nullable_uint, "term": uint,
                 "commit_index": nullable_uint, "last_log_index": nullable_uint,
-                "members": { "type": "array", "items": schema("MemberStatus") }
+                "members": { "type": "array", "items": schema("MemberStatus") },
+                "cluster_id": { "type": ["string", "null"], "description": "GET /cluster only: the sha256 of the cluster's CA certificate, which a certification report must carry to be recorded here" }
             }
         },
         "MemberStatus": {

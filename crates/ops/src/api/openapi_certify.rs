@@ -150,11 +150,14 @@ fn schemas() -> Value {
         "GoLivePolicy": {
             "type": "object",
             "required": ["approvers", "max_report_age_ms"],
-            "properties": { "approvers": texts, "max_report_age_ms": uint }
+            "properties": {
+                "approvers": texts, "max_report_age_ms": uint,
+                "production": { "type": "boolean", "description": "the cluster runs production: rollouts and deployment changes through the API need a current signed certification (default false)" }
+            }
         },
         "CertifyStatus": {
             "type": "object",
-            "required": ["latest", "policy", "sign_offs", "missing", "refusal", "waivers", "lapsed", "now_unix_ms"],
+            "required": ["latest", "policy", "sign_offs", "missing", "refusal", "waivers", "lapsed", "gate", "now_unix_ms"],
             "properties": {
                 "latest": { "oneOf": [schema("CertifyReportSummary"), { "type": "null" }] },
                 "policy": schema("GoLivePolicy"),
@@ -163,6 +166,7 @@ fn schemas() -> Value {
                 "refusal": { "type": ["string", "null"] },
                 "waivers": { "type": "array", "items": schema("Waiver") },
                 "lapsed": texts,
+                "gate": { "type": ["string", "null"], "description": "why the go-live gate refuses rollouts and deployment changes now (null: it does not)" },
                 "now_unix_ms": uint
             }
         }

@@ -66,6 +66,18 @@ tokio::task_local! {
     pub(crate) static AUDIT: AuditContext;
 }
 
+/// Runs `f` with ` [note]` added to the `what` of the audit records of
+/// the changes it commits (`None`: as is).
+pub(crate) async fn noted<F: std::future::Future>(note: Option<String>, f: F) -> F::Output {
+    match (note, AUDIT.try_with(Clone::clone)) {
+        (Some(note), Ok(mut ctx)) => {
+            ctx.what = format!("{} [{note}]", ctx.what);
+            AUDIT.scope(ctx, f).await
+        }
+        _ => f.await,
+    }
+}
+
 /// Records in the audit log a change this request made outside the log
 /// (an artifact stored, a member removed, a join token made): a second
 /// entry, right after the change. The change stands if the record cannot

@@ -13,9 +13,10 @@ use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use state::{Command, Rollout, State, Weights};
 
+use super::auth::Caller;
 use super::body::read_json;
 use super::error::ApiError;
-use super::reply::{Reply, commit, json, now_unix_ms, with_revision};
+use super::reply::{Reply, commit, json, noted, now_unix_ms, with_revision};
 use super::validate;
 use crate::ControlPlane;
 
@@ -26,6 +27,9 @@ struct Start {
     /// A plan as JSON (see the `rollout` crate); absent: the default plan.
     #[serde(default)]
     plan: Option<serde_json::Value>,
+    /// An admin's reason to start it though the go-live gate refuses.
+    #[serde(default)]
+    override_certification: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -67,13 +71,15 @@ pub(crate) async fn start<P: ControlPlane>(
     plane: &P,
     tenant: &str,
     app: &str,
-    who: String,
+    caller: &Caller,
     req: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
     let tenant = validate::name("tenant", tenant)?;
     let app = validate::name("app", app)?;
     let (parts, body) = req.into_parts();
     let wanted: Start = read_json(&parts.headers, body).await?;
+    let note =
+        super::certify::gate(plane, caller, wanted.override_certification.as_deref()).await?;
     let plan = match wanted.plan {
         None => state::rollout::Plan::default_plan(),
         Some(value) => state::rollout::Plan::from_json(&value.to_string())
@@ -84,10 +90,10 @@ pub(crate) async fn start<P: ControlPlane>(
         app,
         to: wanted.to,
         plan,
-        by: who,
+        by: caller.audit_name(),
         now_unix_ms: now_unix_ms(),
     };
-    written(plane, command, StatusCode::CREATED).await
+    noted(note, written(plane, command, StatusCode::CREATED)).await
 }
 
 /// Commits `command` (a change to the app's rollout) and answers the

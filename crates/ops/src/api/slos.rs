@@ -204,18 +204,8 @@ fn seal_targets<P: ControlPlane>(plane: &P, slo: &mut Slo) -> Result<(), ApiErro
                 format!("notify[{i}].url is not allowed: {why}"),
             )
         })?;
-        let secret = notify_guard::TargetSecret {
-            url: target.url.clone(),
-            routing_key: target.routing_key.clone(),
-        };
-        let sealed = notify_guard::seal_target(&key, &context, &secret)
+        *target = notify_guard::sealed(&key, &context, target)
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        *target = NotifyTarget {
-            kind: target.kind,
-            url: state::redact_url(&secret.url),
-            routing_key: secret.routing_key.as_deref().map(state::redact_key),
-            sealed: Some(sealed),
-        };
     }
     Ok(())
 }

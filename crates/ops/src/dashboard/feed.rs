@@ -26,10 +26,15 @@ use crate::ControlPlane;
 /// How often pages are re-rendered and sent.
 pub const EVERY: Duration = Duration::from_secs(1);
 
+/// What one frame is rendered for: a page, seen by every tenant (`None`)
+/// or by a caller limited to these tenants (sorted).
+type Audience = (Page, Option<Vec<state::Name>>);
+
 /// The shared sampler and the watchers of each page.
 pub struct Feed {
     history: Mutex<History>,
-    watchers: Mutex<HashMap<Page, Vec<mpsc::Sender<Bytes>>>>,
+    /// Watchers of a page with the same tenants share one render.
+    watchers: Mutex<HashMap<Audience, Vec<mpsc::Sender<Bytes>>>>,
     status: Mutex<Option<cluster::ClusterStatus>>,
 }
 
@@ -59,23 +64,26 @@ impl Feed {
             tick.tick().await;
             let at = now_ms();
             plane.read_local(|state| lock(&self.history).observe(at, state.reports()));
-            let pages: Vec<Page> = {
+            let pages: Vec<Audience> = {
                 let mut watchers = lock(&self.watchers);
                 // Watchers that left close their receivers.
                 for list in watchers.values_mut() {
                     list.retain(|w| !w.is_closed());
                 }
                 watchers.retain(|_, list| !list.is_empty());
-                watchers.keys().copied().collect()
+                watchers.keys().cloned().collect()
             };
             // The Raft status is asked of the leader: only when someone
             // watches (a page load asks for its own, see `refresh_status`).
             if !pages.is_empty() {
                 self.refresh_status(&*plane).await;
             }
-            for page in pages {
-                let frame = self.frame(&*plane, page);
-                let watchers = lock(&self.watchers).get(&page).cloned().unwrap_or_default();
+            for audience in pages {
+                let frame = self.frame_for(&*plane, audience.0, audience.1.as_deref());
+                let watchers = lock(&self.watchers)
+                    .get(&audience)
+                    .cloned()
+                    .unwrap_or_default();
                 for w in watchers {
                     // Full: the client has not taken the last frame yet;
                     // it gets the next one.
@@ -101,9 +109,16 @@ impl Feed {
         f(&lock(&self.history))
     }
 
-    /// `page` rendered now, as one server-sent event.
-    pub fn frame<P: ControlPlane>(&self, plane: &P, page: Page) -> Bytes {
-        let rendered = self.render(plane, page);
+    /// `page` rendered now as one server-sent event, for a caller limited
+    /// to `tenants` (`None`: every tenant), as [`Feed::render_for`]
+    /// renders it.
+    fn frame_for<P: ControlPlane>(
+        &self,
+        plane: &P,
+        page: Page,
+        tenants: Option<&[state::Name]>,
+    ) -> Bytes {
+        let rendered = self.render_for(plane, page, tenants);
         let json = serde_json::to_string(&FrameJson {
             at_unix_ms: now_ms(),
             parts: rendered
@@ -115,13 +130,8 @@ impl Feed {
         Bytes::from(format!("event: frame\ndata: {json}\n\n"))
     }
 
-    /// The parts of `page` now.
-    pub fn render<P: ControlPlane>(&self, plane: &P, page: Page) -> Vec<(&'static str, String)> {
-        self.render_for(plane, page, None)
-    }
-
-    /// [`Feed::render`] for a caller limited to `tenants` (`None`: every
-    /// tenant): built from their tenants' records only
+    /// The parts of `page` now, for a caller limited to `tenants`
+    /// (`None`: every tenant): then built from their tenants' records only
     /// (`State::visible_to`), without the cluster-wide charts.
     pub fn render_for<P: ControlPlane>(
         &self,
@@ -159,12 +169,27 @@ impl Feed {
         })
     }
 
-    /// A new watcher of `page`: its stream starts with the page as it is
-    /// now, then one frame a second.
-    pub fn watch<P: ControlPlane>(&self, plane: &P, page: Page) -> EventStream {
+    /// A new watcher of `page`, seeing every tenant (`None`) or only
+    /// `tenants` (a caller limited to some: their frames are rendered from
+    /// [`state::State::visible_to`], on the server): its stream starts
+    /// with the page as it is now, then one frame a second.
+    pub fn watch<P: ControlPlane>(
+        &self,
+        plane: &P,
+        page: Page,
+        tenants: Option<Vec<state::Name>>,
+    ) -> EventStream {
+        let tenants = tenants.map(|mut t| {
+            t.sort();
+            t.dedup();
+            t
+        });
         let (tx, rx) = mpsc::channel(1);
-        let _ = tx.try_send(self.frame(plane, page));
-        lock(&self.watchers).entry(page).or_default().push(tx);
+        let _ = tx.try_send(self.frame_for(plane, page, tenants.as_deref()));
+        lock(&self.watchers)
+            .entry((page, tenants))
+            .or_default()
+            .push(tx);
         EventStream { rx }
     }
 }

@@ -146,6 +146,39 @@ impl State {
         None
     }
 
+    /// Why the go-live gate refuses a change to what runs (a rollout
+    /// started, a deployment set) at `now_unix_ms`, if it does: only when
+    /// the policy marks the cluster `production`, and then unless its
+    /// latest recorded report is current — a full run, no older than the
+    /// policy allows, every criterion passed or waived by a waiver still in
+    /// force (a lapsed waiver no longer counts) — and signed by every role
+    /// the policy names.
+    pub fn go_live_refusal(&self, now_unix_ms: u64) -> Option<String> {
+        if !self.go_live_policy().production {
+            return None;
+        }
+        let Some(latest) = self.latest_certify_report() else {
+            return Some(
+                "this cluster is marked production and holds no certification report: run `dwcp certify --api …` and have it signed off".into(),
+            );
+        };
+        if let Some(refusal) = self.sign_off_refusal(&latest.sha256, now_unix_ms) {
+            return Some(format!(
+                "this cluster is marked production and its latest certification ({}) is no longer current: {refusal}",
+                latest.sha256
+            ));
+        }
+        let missing = self.missing_sign_offs(&latest.sha256);
+        if !missing.is_empty() {
+            return Some(format!(
+                "this cluster is marked production and its latest certification ({}) is not signed off: missing {} (`dwcp certify status`)",
+                latest.sha256,
+                missing.join(", ")
+            ));
+        }
+        None
+    }
+
     pub(super) fn plan_certify(
         &self,
         command: &CertifyCommand,

@@ -7,7 +7,7 @@
 
 use super::{Change, Record, State};
 use crate::slo::{
-    IncidentEntry, IncidentStatus, MAX_SLOS_PER_APP, MAX_TIMELINE, RESOLVED_KEPT,
+    IncidentEntry, IncidentStatus, MAX_SEALED_SLOS, MAX_SLOS_PER_APP, MAX_TIMELINE, RESOLVED_KEPT,
     check_incident_text, check_slo,
 };
 use crate::{Command, Incident, Name, Outcome, Rejection, Revision, Slo, SloStatus};
@@ -91,6 +91,49 @@ impl State {
                     Outcome::Applied,
                     vec![change(Record::Slo, format!("{tenant}/{app}/{name}"), true)],
                 ))
+            }
+            Command::SealSloTargets { slos } => {
+                if slos.len() > MAX_SEALED_SLOS {
+                    return Err(Rejection::invalid(
+                        "slos",
+                        slos.len(),
+                        format!("at most {MAX_SEALED_SLOS}"),
+                    ));
+                }
+                let mut changes = Vec::with_capacity(slos.len());
+                for (i, slo) in slos.iter().enumerate() {
+                    let key = format!("{}/{}/{}", slo.tenant, slo.app, slo.name);
+                    let stored = self
+                        .slo(&slo.tenant, &slo.app, &slo.name)
+                        .ok_or_else(|| Rejection::not_found("slo", key.clone()))?;
+                    let same_but_targets = Slo {
+                        notify: stored.notify.clone(),
+                        ..slo.clone()
+                    };
+                    if &same_but_targets != stored {
+                        return Err(Rejection::invalid(
+                            &format!("slos[{i}]"),
+                            &key,
+                            "an SLO unchanged since it was read (it was written meanwhile: read it again)",
+                        ));
+                    }
+                    let kinds_kept = slo.notify.len() == stored.notify.len()
+                        && slo
+                            .notify
+                            .iter()
+                            .zip(&stored.notify)
+                            .all(|(new, old)| new.kind == old.kind);
+                    if !kinds_kept || slo.notify.iter().any(|t| t.sealed.is_none()) {
+                        return Err(Rejection::invalid(
+                            &format!("slos[{i}].notify"),
+                            &key,
+                            "the stored targets, in order and of the same kinds, each with its secrets sealed",
+                        ));
+                    }
+                    check_slo(slo)?;
+                    changes.push(change(Record::Slo, key, false));
+                }
+                Ok((Outcome::Applied, changes))
             }
             Command::SetSloStatus { statuses } => {
                 if statuses.len() > MAX_STATUSES {
@@ -224,6 +267,15 @@ impl State {
                         ..slo.clone()
                     },
                 );
+            }
+            Command::SealSloTargets { slos } => {
+                for slo in slos {
+                    let key = (slo.tenant.clone(), slo.app.clone(), slo.name.clone());
+                    if let Some(stored) = self.slos.get_mut(&key) {
+                        stored.notify = slo.notify.clone();
+                        stored.updated = revision;
+                    }
+                }
             }
             Command::DeleteSlo { tenant, app, name } => {
                 let key = (tenant.clone(), app.clone(), name.clone());
