@@ -2120,8 +2120,9 @@ async fn event_frames(addr: SocketAddr, auth: &str, page: &str, n: usize) -> Vec
             .collect::<Option<Vec<Value>>>()
             .unwrap_or_default()
     };
-    // A frame is whole once its blank line arrived.
-    while frames(&seen).len() < n || !String::from_utf8_lossy(&seen).ends_with("\n\n") {
+    // A frame is whole once its blank line arrived (the head ends with
+    // `\r\n\r\n`, which holds no `\n\n`).
+    while frames(&seen).len() < n || String::from_utf8_lossy(&seen).matches("\n\n").count() < n {
         let got = tokio::time::timeout(std::time::Duration::from_secs(60), stream.read(&mut buf))
             .await
             .expect("a frame within the deadline")
