@@ -202,7 +202,7 @@ async fn tenant(client: &Client, name: &Name) -> Result<Tenant> {
 /// A size in the largest binary unit that divides it exactly.
 fn size(bytes: u64) -> String {
     for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }
@@ -211,7 +211,7 @@ fn size(bytes: u64) -> String {
 
 /// A deadline in ms, as seconds when whole.
 fn millis(ms: u64) -> String {
-    if ms >= 1000 && ms % 1000 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
