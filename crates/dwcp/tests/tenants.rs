@@ -156,7 +156,8 @@ fn tenant_commands_list_show_and_set_quotas() {
     let list = c.cli_ok(&["tenant", "list"]);
     assert!(list.starts_with("TENANT"), "{list}");
     assert!(
-        list.lines().any(|l| l.starts_with("acme ") && l.contains("4GiB")),
+        list.lines()
+            .any(|l| l.starts_with("acme ") && l.contains("4GiB")),
         "{list}"
     );
     let shown = c.cli_ok(&["tenant", "show", "acme"]);
@@ -181,8 +182,8 @@ fn tenant_commands_list_show_and_set_quotas() {
     ]))
     .unwrap();
     assert_eq!(set["name"], "acme", "{set}");
-    let q: Value = serde_json::from_str(&c.cli_ok(&["tenant", "quota", "get", "acme", "--json"]))
-        .unwrap();
+    let q: Value =
+        serde_json::from_str(&c.cli_ok(&["tenant", "quota", "get", "acme", "--json"])).unwrap();
     assert_eq!(q, set["quotas"]);
     assert_eq!(
         (&q["max_apps"], &q["max_memory_bytes"], &q["max_timeout_ms"]),
