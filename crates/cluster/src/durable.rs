@@ -37,7 +37,14 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io:
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
+    // A bare file name (`dwcp up --data-dir n2` keeps its key in `n2.key`)
+    // has the empty path as its parent: the directory is the current one.
     if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())

@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "dwcp", version)]
 #[command(
-    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp logs hello --follow\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n  dwcp chaos run kill-leader\n  dwcp certify --quick\n\nClient commands (apps, app, deploy, logs, rollout, runbook, token, tenant, nodes, capacity, costs,
+    after_help = "Examples:\n  dwcp up\n  dwcp run examples/hello.wat\n  dwcp deploy hello.wasm --name hello\n  dwcp apps\n  dwcp logs hello --follow\n  dwcp rollout start hello --to 2\n  dwcp cluster status\n  dwcp bench startup --quick\n  dwcp chaos run kill-leader\n  dwcp certify --quick\n\nClient commands (apps, app, deploy, scale, logs, rollout, runbook, token, tenant, nodes, capacity, costs,
 prices, audit, autopilot, cluster, planet, failover, backup) reach the API through --api / DWCP_API\nand authenticate with --token / DWCP_TOKEN.\n\nEach subcommand has its own --help."
 )]
 struct Cli {
@@ -57,6 +57,7 @@ enum Command {
     Apps(cli::apps::AppsArgs),
     Logs(cli::logs::LogsArgs),
     App(cli::app::AppArgs),
+    Scale(cli::scale::ScaleArgs),
     Nodes(cli::nodes::NodesArgs),
     Capacity(cli::capacity::CapacityArgs),
     Audit(cli::audit::AuditArgs),
@@ -79,6 +80,21 @@ enum Command {
     Bench(bench::BenchArgs),
     Chaos(chaos::ChaosArgs),
     Sim(sim::SimArgs),
+    Completions(CompletionsArgs),
+}
+
+/// Print a completion script for a shell: every command, flag and value.
+///
+/// Load it for this shell (`source <(dwcp completions bash)`), or install
+/// it where the shell reads completions.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  source <(dwcp completions bash)\n  dwcp completions zsh > \"${fpath[1]}/_dwcp\"\n  dwcp completions fish > ~/.config/fish/completions/dwcp.fish"
+)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
 }
 
 fn main() -> ExitCode {
@@ -91,6 +107,7 @@ fn main() -> ExitCode {
         Command::Apps(args) => report(cli::apps::run(args)),
         Command::Logs(args) => report(cli::logs::run(args)),
         Command::App(args) => report(cli::app::run(args)),
+        Command::Scale(args) => report(cli::scale::run(args)),
         Command::Nodes(args) => report(cli::nodes::run(args)),
         Command::Capacity(args) => report(cli::capacity::run(args)),
         Command::Audit(args) => report(cli::audit::run(args)),
@@ -113,6 +130,21 @@ fn main() -> ExitCode {
         Command::Bench(args) => report(bench::run(args)),
         Command::Chaos(args) => report(chaos::run(args)),
         Command::Sim(args) => report(sim::run(args)),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "dwcp", &mut script);
+            // Written whole here, so that a closed pipe (`| head`) ends
+            // the command quietly instead of panicking in the generator.
+            match std::io::stdout().write_all(&script) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: writing the completion script: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
+        }
     }
 }
 

@@ -67,10 +67,9 @@ impl ControlPlane for Arc<ClusterNode> {
 
     async fn remove_node(&self, id: NodeId) -> Result<(), PlaneError> {
         ClusterNode::remove(self, id).await.map_err(|e| match e {
-            ClusterError::Refused(allowed) => PlaneError::Invalid {
+            ClusterError::Refused(reason) => PlaneError::Unusable {
                 field: "node".into(),
-                value: id.to_string(),
-                allowed,
+                reason,
             },
             other => other.into(),
         })
@@ -81,11 +80,10 @@ impl ControlPlane for Arc<ClusterNode> {
         let (digest, copies) = ClusterNode::put_blob(self, bytes)
             .await
             .map_err(|e| match e {
-                ClusterError::InvalidArtifact(why) => PlaneError::Invalid {
+                ClusterError::InvalidArtifact(why) => PlaneError::Unusable {
                     field: "body".into(),
-                    value: format!("{size} bytes"),
-                    allowed: format!(
-                        "a WebAssembly module, or a static x86-64 Linux program for the microvm tier, that this node can run ({why})"
+                    reason: format!(
+                        "the upload ({size} bytes) is not a WebAssembly module, or a static x86-64 Linux program for the microvm tier, that this node can run: {why}"
                     ),
                 },
                 other => other.into(),

@@ -26,6 +26,10 @@ pub enum PlaneError {
         value: String,
         allowed: String,
     },
+    /// A request the caller got wrong, whose reason reads better whole than
+    /// in the `is not allowed` template (HTTP 400).
+    #[error("{reason}")]
+    Unusable { field: String, reason: String },
     /// Something named does not exist (HTTP 404).
     #[error("{0}")]
     NotFound(String),

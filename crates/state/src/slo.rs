@@ -257,8 +257,13 @@ pub struct SloStatus {
     /// When it was evaluated (the evaluator's clock).
     pub unix_ms: u64,
     /// Share of the window's error budget left: 1 nothing spent, below 0
-    /// the objective is missed.
+    /// the objective is missed. While `history_ms` is shorter than the
+    /// window, the window's budget is projected from the traffic seen.
     pub budget_remaining: f64,
+    /// How much of the window the evaluator's history covers (at most the
+    /// window): a new SLO's budget is judged on this much.
+    #[serde(default)]
+    pub history_ms: u64,
     pub rules: Vec<RuleStatus>,
 }
 

@@ -177,7 +177,7 @@ impl Report {
         );
         let num = |v: Option<f64>| v.map_or(String::new(), fmt_num);
         for s in &self.series {
-            let ratio = s.ratio.map_or(String::new(), |r| format!("{r}x"));
+            let ratio = s.ratio.map_or(String::new(), ratio_cell);
             let base = s.baseline.clone().unwrap_or_default();
             if s.value.is_some() {
                 let _ = writeln!(
@@ -208,6 +208,9 @@ impl Report {
                 );
             }
         }
+        if self.series.iter().any(|s| s.ratio.is_some()) {
+            out.push_str("\nratio: how many times better than the baseline (its p50 ÷ this p50; this value ÷ its value for rates); below 1 it reads `N x worse`\n");
+        }
         if !self.notes.is_empty() {
             out.push('\n');
             for n in &self.notes {
@@ -215,6 +218,16 @@ impl Report {
             }
         }
         out
+    }
+}
+
+/// A ratio as the table shows it: `5x` (better), `7.69x worse` below 1,
+/// so that a result worse than its baseline never reads as a small win.
+fn ratio_cell(r: f64) -> String {
+    if r > 0.0 && r < 1.0 {
+        format!("{}x worse", round3(1.0 / r))
+    } else {
+        format!("{r}x")
     }
 }
 
@@ -258,6 +271,13 @@ pub fn record_avg(hist: &mut Histogram<u64>, d: Duration, n: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ratio_below_one_reads_worse() {
+        assert_eq!(ratio_cell(5.0), "5x");
+        assert_eq!(ratio_cell(0.13), "7.69x worse");
+        assert_eq!(ratio_cell(1.0), "1x");
+    }
 
     #[test]
     fn ratios_follow_the_direction_of_the_unit() {

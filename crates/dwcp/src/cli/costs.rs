@@ -67,6 +67,9 @@ struct Row {
     cost: Option<f64>,
 }
 
+/// What `dwcp prices` and `dwcp costs` say while no prices are set.
+const NO_PRICES: &str = "no prices set: an admin sets them with `dwcp prices --set --currency EUR --sandbox-second 0.00001 --gb-second 0.0000166 --million-requests 0.2`";
+
 pub fn costs(args: CostsArgs) -> Result<()> {
     let client = Client::new(&args.api)?;
     Ok(client::block_on(client.print("/costs", args.json, render))?)
@@ -85,7 +88,15 @@ pub fn prices(args: PricesArgs) -> Result<()> {
         state::check_prices(&wanted)?;
         client::block_on(client.put("/prices", &wanted))?
     } else {
-        client::block_on(client.get("/prices"))?
+        match client::block_on(client.get("/prices")) {
+            Ok(prices) => prices,
+            // The same words as `dwcp costs`, with the command to run.
+            Err(e) if e.is_not_found() => {
+                println!("{NO_PRICES}");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
     };
     println!(
         "{} per sandbox-second, {} per GB-second, {} per million requests ({})",
@@ -136,7 +147,9 @@ fn render(c: &Costs) -> String {
         &tenants,
     ));
     if c.prices.is_none() {
-        out.push_str("\nno prices set: an admin sets them with `dwcp prices --set ...`\n");
+        out.push('\n');
+        out.push_str(NO_PRICES);
+        out.push('\n');
     }
     out
 }

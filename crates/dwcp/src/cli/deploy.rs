@@ -54,9 +54,10 @@ pub struct DeployArgs {
     /// Sandboxes to run in the region.
     #[arg(long, value_name = "N", default_value = "1")]
     replicas: String,
-    /// The region to run them in.
-    #[arg(long, value_name = "R", default_value = "local")]
-    region: String,
+    /// The region to run them in [default: the region of the node the API
+    /// is on, when its cluster has one region or the node is one of them].
+    #[arg(long, value_name = "R")]
+    region: Option<String>,
     /// Memory limit per sandbox, e.g. 32MiB [default: the server's, 64MiB].
     #[arg(long, value_name = "SIZE")]
     memory: Option<String>,
@@ -133,10 +134,17 @@ struct BlobReceipt {
     copies: u64,
 }
 
-/// What `GET /tenants/{tenant}/apps/{app}` answers; only the app is needed.
+/// What `GET /tenants/{tenant}/apps/{app}` answers.
 #[derive(Debug, Deserialize)]
-struct AppDetail {
-    app: App,
+pub(crate) struct AppDetail {
+    pub(crate) app: App,
+    #[serde(default)]
+    pub(crate) versions: Vec<Version>,
+    #[serde(default)]
+    pub(crate) deployment: Option<Deployment>,
+    /// Where the scheduler placed its sandboxes.
+    #[serde(default)]
+    pub(crate) placements: Vec<Placement>,
 }
 
 /// What `GET /tenants` answers.
@@ -159,7 +167,7 @@ struct AppUse {
 
 /// What `GET /nodes` answers; the nodes and their placements are needed.
 #[derive(Debug, Deserialize)]
-struct NodeList {
+pub(crate) struct NodeList {
     nodes: Vec<NodeEntry>,
 }
 
@@ -167,6 +175,57 @@ struct NodeList {
 struct NodeEntry {
     node: Node,
     placements: Vec<Placement>,
+}
+
+/// What `GET /cluster` answers; only who answered is needed.
+#[derive(Debug, Deserialize)]
+struct Answerer {
+    reported_by: u64,
+    members: Vec<MemberApi>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MemberApi {
+    id: u64,
+    api: Option<String>,
+}
+
+impl NodeList {
+    /// The region a deploy without `--region` runs in: the one region of
+    /// the nodes listed (a single cluster, or a planet node's own cell),
+    /// else the region of the node that answered (its API address, `api`),
+    /// else `local`.
+    pub(crate) fn default_region(&self, api: Option<&str>) -> String {
+        let mut regions: Vec<&str> = self.nodes.iter().map(|e| e.node.region.as_str()).collect();
+        regions.sort_unstable();
+        regions.dedup();
+        if let [only] = regions[..] {
+            return only.to_string();
+        }
+        api.and_then(|api| {
+            self.nodes
+                .iter()
+                .find(|e| e.node.api.as_deref() == Some(api))
+        })
+        .map_or_else(|| "local".to_string(), |e| e.node.region.to_string())
+    }
+}
+
+/// The version of `detail` a deploy of `digest` with `config` can reuse
+/// instead of adding one: the deployed version if it has both, else the
+/// newest that has (never a rollout's baseline copy).
+fn reusable(detail: &AppDetail, digest: &str, config: &VersionConfig) -> Option<u64> {
+    let same = |v: &&Version| v.baseline_of.is_none() && v.digest == digest && v.config == *config;
+    let deployed = detail.deployment.as_ref().map(|d| d.version);
+    let matching: Vec<u64> = detail
+        .versions
+        .iter()
+        .filter(same)
+        .map(|v| v.number)
+        .collect();
+    deployed
+        .filter(|d| matching.contains(d))
+        .or_else(|| matching.iter().copied().max())
 }
 
 /// The flags, checked.
@@ -178,9 +237,12 @@ struct Plan {
     /// existing one.
     route: Option<String>,
     host: Option<String>,
-    region: Name,
+    /// `None`: the API node's region (`NodeList::default_region`).
+    region: Option<Name>,
     replicas: u32,
     config: ConfigPatch,
+    /// What the server makes of `config`: the version's whole config.
+    resolved: VersionConfig,
 }
 
 impl Plan {
@@ -231,7 +293,7 @@ impl Plan {
             .parse()
             .map_err(|e| anyhow::anyhow!("--tier: {e}"))?;
         let defaults = VersionConfig::default();
-        state::check_config(&VersionConfig {
+        let resolved = VersionConfig {
             memory_bytes: memory_bytes.unwrap_or(defaults.memory_bytes),
             timeout_ms: timeout_ms.unwrap_or(defaults.timeout_ms),
             warm: args.warm,
@@ -239,8 +301,8 @@ impl Plan {
             max_request_bytes: max_request_bytes.unwrap_or(defaults.max_request_bytes),
             max_response_bytes: max_response_bytes.unwrap_or(defaults.max_response_bytes),
             tier,
-        })
-        .map_err(|e| {
+        };
+        state::check_config(&resolved).map_err(|e| {
             let (flag, given, unit) = match e.field() {
                 Some("memory_bytes") => ("--memory", &args.memory, "bytes"),
                 Some("timeout_ms") => ("--timeout", &args.timeout, "ms"),
@@ -259,8 +321,13 @@ impl Plan {
             name: Name::new("--name", &args.name)?,
             route: args.route.clone(),
             host: args.host.clone(),
-            region: Name::new("--region", &args.region)?,
+            region: args
+                .region
+                .as_deref()
+                .map(|r| Name::new("--region", r))
+                .transpose()?,
             replicas,
+            resolved,
             config: ConfigPatch {
                 memory_bytes,
                 timeout_ms,
@@ -349,18 +416,23 @@ impl Plan {
     /// the scheduler's admission over the region's nodes and what is placed
     /// on them, less the app's own placements (the new version replaces
     /// them). `version` is the number the new version will get.
-    fn over_capacity(&self, tenant: &Tenant, nodes: &NodeList, version: u64) -> Option<String> {
+    fn over_capacity(
+        &self,
+        tenant: &Tenant,
+        nodes: &NodeList,
+        region: &Name,
+        version: u64,
+    ) -> Option<String> {
         if self.replicas == 0 {
             return None;
         }
-        if !nodes.nodes.iter().any(|e| e.node.region == self.region) {
+        if !nodes.nodes.iter().any(|e| e.node.region == *region) {
             let mut regions: Vec<&str> =
                 nodes.nodes.iter().map(|e| e.node.region.as_str()).collect();
             regions.sort_unstable();
             regions.dedup();
             return Some(format!(
-                "region `{}` has no nodes to run the app (regions with nodes: {}); nothing was uploaded or changed. Choose one with --region",
-                self.region,
+                "region `{region}` has no nodes to run the app (regions with nodes: {}); nothing was uploaded or changed. Choose one with --region",
                 regions.join(", ")
             ));
         }
@@ -380,7 +452,7 @@ impl Plan {
             tenant: self.tenant.clone(),
             app: self.name.clone(),
             version,
-            regions: BTreeMap::from([(self.region.clone(), self.replicas)]),
+            regions: BTreeMap::from([(region.clone(), self.replicas)]),
             constraints: scheduler::Constraints::default(),
         };
         // The quota was checked (with a more helpful message) already.
@@ -388,14 +460,14 @@ impl Plan {
         scheduler::admit(&tenant.quotas, &usage, &want, &views, &current)
             .err()
             .map(|rejection| {
-                format!("{rejection}; nothing was uploaded or changed. Ask for fewer replicas with --replicas, or add nodes to region `{}`", self.region)
+                format!("{rejection}; nothing was uploaded or changed. Ask for fewer replicas with --replicas, or add nodes to region `{region}`")
             })
     }
 
-    fn deployment(&self, version: u64) -> SetDeployment {
+    fn deployment(&self, region: &Name, version: u64) -> SetDeployment {
         SetDeployment {
             version,
-            regions: BTreeMap::from([(self.region.clone(), self.replicas)]),
+            regions: BTreeMap::from([(region.clone(), self.replicas)]),
         }
     }
 }
@@ -411,35 +483,22 @@ pub fn run(args: DeployArgs) -> Result<()> {
     }
     let media = check_kind(&bytes, plan.config.tier.unwrap_or_default())
         .map_err(|why| anyhow::anyhow!("{file}: {why}; nothing was uploaded"))?;
+    let digest = state::digest_of(&bytes);
     client::block_on(async {
         let path = app_path(&plan.tenant, &plan.name);
         let existing = match client.get::<AppDetail>(&path).await {
-            Ok(detail) => Some(detail.app),
+            Ok(detail) => Some(detail),
             Err(e) if e.is_not_found() => None,
             Err(e) => return Err(e.into()),
         };
-        if let (Some(app), Some(host)) = (&existing, &plan.host)
-            && app.host.as_ref() != Some(host)
-        {
-            bail!(
-                "app {}/{} is served on {}, not {host}; omit --host, or delete the app (dwcp app delete {}) to move it",
-                plan.tenant,
-                plan.name,
-                app.host.as_deref().unwrap_or("any host"),
-                plan.name
-            );
+        if let Some(app) = existing.as_ref().map(|d| &d.app) {
+            check_same_place(&plan, app)?;
         }
-        if let (Some(app), Some(route)) = (&existing, &plan.route)
-            && app.route != *route
-        {
-            bail!(
-                "app {}/{} is served at {}, not {route}; omit --route, or delete the app (dwcp app delete {}) to move it",
-                plan.tenant,
-                plan.name,
-                app.route,
-                plan.name
-            );
-        }
+        // A module and limits an app has already make no new version: the
+        // deploy sets that version's deployment (`dwcp scale` does too).
+        let reuse = existing
+            .as_ref()
+            .and_then(|d| reusable(d, &digest, &plan.resolved));
 
         // The quotas, before anything is uploaded or written: the API would
         // refuse the deployment only after the app and its version exist.
@@ -451,16 +510,60 @@ pub fn run(args: DeployArgs) -> Result<()> {
             );
         };
         // A version alone takes no replicas: only a deployment is admitted.
+        let mut region = None;
         if !args.version_only {
             let apps: AppList = client.get(&format!("/apps?tenant={}", plan.tenant)).await?;
             if let Some(refusal) = plan.over_quota(tenant, &apps.apps, existing.is_some()) {
                 bail!(refusal);
             }
             let nodes: NodeList = client.get("/nodes").await?;
-            let version = existing.as_ref().map_or(1, |app| app.next_version);
-            if let Some(refusal) = plan.over_capacity(tenant, &nodes, version) {
+            let chosen = match &plan.region {
+                Some(region) => region.clone(),
+                None => Name::new(
+                    "--region",
+                    &nodes.default_region(answering_api(&client).await.as_deref()),
+                )?,
+            };
+            let version =
+                reuse.unwrap_or_else(|| existing.as_ref().map_or(1, |d| d.app.next_version));
+            if let Some(refusal) = plan.over_capacity(tenant, &nodes, &chosen, version) {
                 bail!(refusal);
             }
+            region = Some(chosen);
+        }
+
+        if let Some(number) = reuse {
+            let outcome = |deployment: Option<&Deployment>| {
+                serde_json::json!({
+                    "tenant": plan.tenant,
+                    "app": plan.name,
+                    "route": existing.as_ref().map(|d| &d.app.route),
+                    "digest": digest,
+                    "version": number,
+                    "new_version": false,
+                    "deployment": deployment,
+                })
+            };
+            let Some(region) = region else {
+                client::print_outcome(args.json, &outcome(None), || {
+                    format!(
+                        "version {number} of {}/{} has this module and these limits already: no version added; roll it out with: dwcp rollout start {} --to {number} --tenant {}",
+                        plan.tenant, plan.name, plan.name, plan.tenant
+                    )
+                });
+                return Ok(());
+            };
+            let deployment: Deployment = client
+                .put(
+                    &format!("{path}/deployment"),
+                    &plan.deployment(&region, number),
+                )
+                .await?;
+            let route = existing.as_ref().map_or("", |d| d.app.route.as_str());
+            client::print_outcome(args.json, &outcome(Some(&deployment)), || {
+                summary(&deployment, &digest, None, route)
+            });
+            return Ok(());
         }
 
         if bytes.len() >= LARGE_UPLOAD {
@@ -469,13 +572,16 @@ pub fn run(args: DeployArgs) -> Result<()> {
                 bytes.len() as f64 / f64::from(1 << 20)
             );
         }
-        let blob: BlobReceipt = client.upload("/blobs", media, bytes.into()).await?;
+        let blob: BlobReceipt = client
+            .upload("/blobs", media, bytes.into())
+            .await
+            .map_err(|e| anyhow::anyhow!("{file} was refused: {e}"))?;
         if blob.size >= LARGE_UPLOAD as u64 {
             eprintln!("uploaded, stored on {}", plural(blob.copies, "node"));
         }
 
         let (route, created) = match existing {
-            Some(app) => (app.route, false),
+            Some(detail) => (detail.app.route, false),
             None => {
                 let route = plan.new_route();
                 let app: App = client
@@ -502,10 +608,11 @@ pub fn run(args: DeployArgs) -> Result<()> {
                 "route": route,
                 "digest": blob.digest,
                 "version": version.number,
+                "new_version": true,
                 "deployment": deployment,
             })
         };
-        if args.version_only {
+        let Some(region) = region else {
             client::print_outcome(args.json, &outcome(None), || {
                 format!(
                     "added version {} of {}/{} (not deployed); roll it out with: dwcp rollout start {} --to {} --tenant {}",
@@ -513,11 +620,11 @@ pub fn run(args: DeployArgs) -> Result<()> {
                 )
             });
             return Ok(());
-        }
+        };
         let deployment: Deployment = match client
             .put(
                 &format!("{path}/deployment"),
-                &plan.deployment(version.number),
+                &plan.deployment(&region, version.number),
             )
             .await
         {
@@ -533,10 +640,50 @@ pub fn run(args: DeployArgs) -> Result<()> {
             }
         };
         client::print_outcome(args.json, &outcome(Some(&deployment)), || {
-            summary(&deployment, &blob, &route)
+            summary(&deployment, &blob.digest, Some(blob.copies), &route)
         });
         Ok(())
     })
+}
+
+/// Refuses a deploy whose `--host` or `--route` differ from the existing
+/// `app`'s: a deploy never moves an app.
+fn check_same_place(plan: &Plan, app: &App) -> Result<()> {
+    if let Some(host) = &plan.host
+        && app.host.as_ref() != Some(host)
+    {
+        bail!(
+            "app {}/{} is served on {}, not {host}; omit --host, or delete the app (dwcp app delete {}) to move it",
+            plan.tenant,
+            plan.name,
+            app.host.as_deref().unwrap_or("any host"),
+            plan.name
+        );
+    }
+    if let Some(route) = &plan.route
+        && app.route != *route
+    {
+        bail!(
+            "app {}/{} is served at {}, not {route}; omit --route, or delete the app (dwcp app delete {}) to move it",
+            plan.tenant,
+            plan.name,
+            app.route,
+            plan.name
+        );
+    }
+    Ok(())
+}
+
+/// The API address (`host:port`) of the node that answers this client, as
+/// its cluster knows it; `None` when it cannot be told (then the default
+/// region falls back to `local`).
+pub(crate) async fn answering_api(client: &Client) -> Option<String> {
+    let status: Answerer = client.get("/cluster").await.ok()?;
+    status
+        .members
+        .into_iter()
+        .find(|m| m.id == status.reported_by)
+        .and_then(|m| m.api)
 }
 
 /// Checks, before anything is uploaded, that `bytes` are what `tier`
@@ -552,7 +699,10 @@ fn check_kind(bytes: &[u8], tier: Tier) -> Result<&'static str, String> {
             "this is an ELF executable, not a WebAssembly module; deploy it with --tier microvm"
                 .into(),
         ),
-        Tier::Wasm => Ok("application/wasm"),
+        Tier::Wasm => match sandbox::wasm::not_webassembly(bytes) {
+            Some(why) => Err(why),
+            None => Ok("application/wasm"),
+        },
     }
 }
 
@@ -589,21 +739,24 @@ fn flag_error(flag: &str, given: &str, unit: &str, rejection: &Rejection) -> any
     }
 }
 
-/// The line printed once the deployment is set.
-fn summary(deployment: &Deployment, blob: &BlobReceipt, route: &str) -> String {
-    let short: String = blob.digest.chars().take(8).collect();
+/// The line printed once the deployment is set: `copies` the nodes that
+/// hold the module just uploaded, `None` when an existing version was
+/// deployed again.
+fn summary(deployment: &Deployment, digest: &str, copies: Option<u64>, route: &str) -> String {
+    let short: String = digest.chars().take(8).collect();
     let placement = deployment
         .regions
         .iter()
         .map(|(region, &n)| format!("{} in {region}", plural(u64::from(n), "replica")))
         .collect::<Vec<_>>()
         .join(", ");
+    let stored = match copies {
+        Some(copies) => format!("stored on {}", plural(copies, "node")),
+        None => "unchanged: no new version".to_string(),
+    };
     format!(
-        "deployed {}/{} version {} (sha256 {short}…, stored on {}) at {route}, {placement}",
-        deployment.tenant,
-        deployment.app,
-        deployment.version,
-        plural(blob.copies, "node"),
+        "deployed {}/{} version {} (sha256 {short}…, {stored}) at {route}, {placement}",
+        deployment.tenant, deployment.app, deployment.version,
     )
 }
 
@@ -638,7 +791,7 @@ mod tests {
             json!({"digest": "ab12", "config": {}})
         );
         assert_eq!(
-            serde_json::to_value(p.deployment(1)).unwrap(),
+            serde_json::to_value(p.deployment(&Name::new("r", "local").unwrap(), 1)).unwrap(),
             json!({"version": 1, "regions": {"local": 1}})
         );
         assert_eq!(p.tenant.as_str(), "default");
@@ -714,7 +867,7 @@ mod tests {
             }})
         );
         assert_eq!(
-            serde_json::to_value(p.deployment(7)).unwrap(),
+            serde_json::to_value(p.deployment(p.region.as_ref().unwrap(), 7)).unwrap(),
             json!({"version": 7, "regions": {"eu-west": 3}})
         );
     }
@@ -815,23 +968,71 @@ mod tests {
             "regions": {"local": 1}, "updated": 9
         }))
         .unwrap();
-        let blob = BlobReceipt {
-            digest: "1a2b3c4d5e6f".into(),
-            size: 10,
-            copies: 3,
-        };
         assert_eq!(
-            summary(&deployment, &blob, "/hello"),
+            summary(&deployment, "1a2b3c4d5e6f", Some(3), "/hello"),
             "deployed default/hello version 2 (sha256 1a2b3c4d…, stored on 3 nodes) at /hello, 1 replica in local"
         );
-        let blob = BlobReceipt { copies: 1, ..blob };
         let deployment = Deployment {
             regions: BTreeMap::from([(Name::new("r", "eu").unwrap(), 4)]),
             ..deployment
         };
         assert!(
-            summary(&deployment, &blob, "/x")
+            summary(&deployment, "1a2b", Some(1), "/x")
                 .ends_with("stored on 1 node) at /x, 4 replicas in eu")
         );
+        assert!(
+            summary(&deployment, "1a2b", None, "/x")
+                .ends_with("(sha256 1a2b…, unchanged: no new version) at /x, 4 replicas in eu")
+        );
+    }
+
+    #[test]
+    fn an_unchanged_module_and_config_reuse_a_version() {
+        let version = |number: u64, digest: &str, memory: u64, baseline_of: Option<u64>| {
+            json!({"tenant": "default", "app": "a", "number": number, "digest": digest,
+                "config": serde_json::to_value(VersionConfig { memory_bytes: memory, ..VersionConfig::default() }).unwrap(),
+                "created": 1, "baseline_of": baseline_of})
+        };
+        let detail = |deployed: u64| -> AppDetail {
+            serde_json::from_value(json!({
+                "app": {"tenant": "default", "name": "a", "route": "/a", "next_version": 5, "created": 1},
+                "versions": [version(1, "aa", 64 << 20, None), version(2, "aa", 64 << 20, None),
+                    version(3, "bb", 64 << 20, None), version(4, "aa", 32 << 20, Some(1))],
+                "deployment": {"tenant": "default", "app": "a", "version": deployed,
+                    "regions": {"local": 1}, "updated": 2},
+            }))
+            .unwrap()
+        };
+        let defaults = VersionConfig::default();
+        // The deployed version when it matches, else the newest that does.
+        assert_eq!(reusable(&detail(1), "aa", &defaults), Some(1));
+        assert_eq!(reusable(&detail(3), "aa", &defaults), Some(2));
+        assert_eq!(reusable(&detail(3), "bb", &defaults), Some(3));
+        // Other limits, another module, or only a rollout's baseline copy: a new version.
+        let small = VersionConfig {
+            memory_bytes: 32 << 20,
+            ..defaults.clone()
+        };
+        assert_eq!(reusable(&detail(1), "aa", &small), None);
+        assert_eq!(reusable(&detail(1), "cc", &defaults), None);
+    }
+
+    #[test]
+    fn the_default_region_is_the_answering_nodes() {
+        let nodes = |regions: &[(&str, &str)]| -> NodeList {
+            serde_json::from_value(
+                json!({"nodes": regions.iter().enumerate().map(|(i, (region, api))| json!({
+                "node": {"name": format!("node-{i}"), "region": region, "address": "127.0.0.1:1",
+                    "labels": {}, "capacity": 10, "api": api},
+                "placements": [],
+            })).collect::<Vec<_>>()}),
+            )
+            .unwrap()
+        };
+        let one = nodes(&[("eu-west", "127.0.0.1:7070"), ("eu-west", "127.0.0.2:7070")]);
+        assert_eq!(one.default_region(None), "eu-west");
+        let two = nodes(&[("eu-west", "127.0.0.1:7070"), ("us-east", "127.0.0.2:7070")]);
+        assert_eq!(two.default_region(Some("127.0.0.2:7070")), "us-east");
+        assert_eq!(two.default_region(None), "local");
     }
 }

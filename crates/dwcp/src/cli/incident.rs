@@ -108,7 +108,13 @@ pub fn run(args: IncidentArgs) -> Result<()> {
             step(&args.api, args.id, "resolve", body)
         }
         IncidentCommand::Note(args) => {
-            step(&args.api, args.id, "notes", json!({"text": args.text}))
+            let client = Client::new(&args.api)?;
+            let after: Value = client::block_on(client.post(
+                &format!("/incidents/{}/notes", args.id),
+                &json!({"text": args.text}),
+            ))?;
+            println!("{}", noted(args.id, &args.text, &after));
+            Ok(())
         }
     }
 }
@@ -127,6 +133,17 @@ fn step(api: &ApiArgs, id: u64, what: &str, body: Value) -> Result<()> {
             .map_or(String::new(), |ms| format!("; TTR {}", duration(ms))),
     );
     Ok(())
+}
+
+/// What `dwcp incident note` prints: the note as stored, and where the
+/// incident stands.
+fn noted(id: u64, text: &str, after: &Value) -> String {
+    let entries = after["timeline"].as_array().map_or(0, Vec::len);
+    format!(
+        "added a note to incident {id} ({}, {} in its timeline): {text}",
+        after["status"].as_str().unwrap_or("?"),
+        client::plural(entries as u64, "entry").replace("entrys", "entries"),
+    )
 }
 
 /// `1h 2m 3s`, `4m 0s`, `5s`.
@@ -240,4 +257,16 @@ fn render_one(i: &Value) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_note_says_what_was_added() {
+        let after = serde_json::json!({"status": "acknowledged", "timeline": [{}, {}, {}]});
+        assert_eq!(
+            super::noted(3, "rolled back to version 4", &after),
+            "added a note to incident 3 (acknowledged, 3 entries in its timeline): rolled back to version 4"
+        );
+    }
 }

@@ -49,6 +49,29 @@ enum SloCommand {
     List(ListArgs),
     Put(PutArgs),
     Delete(DeleteArgs),
+    Export(ExportArgs),
+}
+
+/// Print the SLOs as Prometheus recording and alerting rules (Sloth/Pyrra
+/// style): the error ratio per window and the same burn-rate alerts
+/// (SloBurnRateFast, SloErrorBudgetTicket) for a Prometheus that scrapes
+/// the nodes' /metrics. Check them with `promtool check rules FILE`.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  dwcp slo export --format prometheus > dwcp-slos.yml && promtool check rules dwcp-slos.yml\n  dwcp slo export --format prometheus --app shop"
+)]
+struct ExportArgs {
+    /// The rules' format; `prometheus` is the one there is.
+    #[arg(long, value_name = "FORMAT", value_parser = ["prometheus"])]
+    format: String,
+    /// Only this app's SLOs.
+    #[arg(long, value_name = "APP")]
+    app: Option<String>,
+    /// Only this tenant's SLOs.
+    #[arg(long, value_name = "T")]
+    tenant: Option<String>,
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
 /// Create or replace an SLO of an app, from flags or a file.
@@ -111,6 +134,7 @@ pub fn run(args: SloArgs) -> Result<()> {
             Ok(client::block_on(client.print("/slos", args.json, render))?)
         }
         SloCommand::Put(args) => put(args),
+        SloCommand::Export(args) => export(args),
         SloCommand::Delete(args) => {
             let path = slo_path(&args.tenant, &args.app, &args.name)?;
             let client = Client::new(&args.api)?;
@@ -222,9 +246,7 @@ fn render(list: &Value) -> String {
                 objective,
                 s["target"].to_string(),
                 format!("{}d", s["window_days"]),
-                status["budget_remaining"]
-                    .as_f64()
-                    .map_or("-".into(), |b| format!("{:.1}%", b * 100.0)),
+                budget_cell(status, s["window_days"].as_u64().unwrap_or(0)),
                 burn(0),
                 burn(1),
                 burn(2),
@@ -246,5 +268,68 @@ fn render(list: &Value) -> String {
         &rows,
     );
     out.push_str("burn rates: times the allowed error rate over the long/short window; ! fires\n");
+    if out.contains(" seen)") {
+        out.push_str(
+            "budget left (N seen): the window's budget projected from the history seen so far\n",
+        );
+    }
     out
+}
+
+fn export(args: ExportArgs) -> Result<()> {
+    debug_assert_eq!(args.format, "prometheus");
+    let client = Client::new(&args.api)?;
+    let list: Value = client::block_on(client.get("/slos"))?;
+    let slos = list["slos"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| args.app.as_deref().is_none_or(|a| s["app"] == a))
+        .filter(|s| args.tenant.as_deref().is_none_or(|t| s["tenant"] == t))
+        .map(crate::cli::slo_export::ExportSlo::from_api)
+        .collect::<Result<Vec<_>>>()?;
+    print!("{}", crate::cli::slo_export::prometheus_rules(&slos)?);
+    Ok(())
+}
+
+/// The BUDGET LEFT cell: the share left, and how much of the window it was
+/// judged on while that is less than the whole (a new SLO).
+fn budget_cell(status: &Value, window_days: u64) -> String {
+    let Some(left) = status["budget_remaining"].as_f64() else {
+        return "-".into();
+    };
+    let left = format!("{:.1}%", left * 100.0);
+    match status["history_ms"].as_u64() {
+        Some(ms) if ms < window_days * 86_400_000 => format!("{left} ({} seen)", span(ms)),
+        _ => left,
+    }
+}
+
+/// `45s`, `12m`, `5h`, `3d`: the largest whole unit.
+fn span(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_new_slos_budget_says_how_much_it_has_seen() {
+        let status = json!({"budget_remaining": 0.994, "history_ms": 15_000});
+        assert_eq!(budget_cell(&status, 30), "99.4% (15s seen)");
+        let status = json!({"budget_remaining": -0.5, "history_ms": 30 * 86_400_000u64});
+        assert_eq!(budget_cell(&status, 30), "-50.0%");
+        assert_eq!(budget_cell(&json!(null), 30), "-");
+        assert_eq!(span(2 * 3_600_000 + 5), "2h");
+    }
 }

@@ -29,7 +29,7 @@ struct Summary {
     name: Name,
     route: String,
     host: Option<String>,
-    /// How many versions it has.
+    /// How many versions it has, not counting rollouts' baseline copies.
     versions: usize,
     latest_version: Option<u64>,
     deployment: Option<Deployment>,
@@ -84,8 +84,11 @@ fn tenant_filter(query: Option<&str>) -> Result<Option<Name>, ApiError> {
 }
 
 fn summary(state: &State, app: &App) -> Summary {
+    // A rollout's baseline copies of its stable version are not versions
+    // anyone deployed: they are left out of the count.
     let versions: Vec<u64> = state
         .versions(&app.tenant, &app.name)
+        .filter(|v| v.baseline_of.is_none())
         .map(|v| v.number)
         .collect();
     let deployment = state.deployment(&app.tenant, &app.name);

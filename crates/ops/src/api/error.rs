@@ -212,7 +212,9 @@ impl From<PlaneError> for ApiError {
         match error {
             PlaneError::Rejected(rejection) => rejection.into(),
             PlaneError::Unavailable(_) => ApiError::unavailable(message),
-            PlaneError::Invalid { field, .. } => ApiError::invalid(field, message),
+            PlaneError::Invalid { field, .. } | PlaneError::Unusable { field, .. } => {
+                ApiError::invalid(field, message)
+            }
             PlaneError::NotFound(_) => ApiError::not_found(message),
             PlaneError::Internal(_) => ApiError::internal(message),
         }

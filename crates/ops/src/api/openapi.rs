@@ -838,7 +838,7 @@ fn slo_schemas() -> serde_json::Map<String, Value> {
         },
         "Slo": {
             "type": "object",
-            "description": "tenant, app, name, objective, threshold_ms, target, window_days, notify, updated, and status: null or {unix_ms, budget_remaining, rules: [{rule, severity, long_window_ms, short_window_ms, factor, long_burn, short_burn, firing}]}"
+            "description": "tenant, app, name, objective, threshold_ms, target, window_days, notify, updated, and status: null or {unix_ms, budget_remaining, history_ms, rules: [{rule, severity, long_window_ms, short_window_ms, factor, long_burn, short_burn, firing}]}"
         },
         "SloList": {
             "type": "object",

@@ -536,7 +536,13 @@ fn slos(view: &View) -> String {
                     } else {
                         "good"
                     };
-                    badge(&format!("{} % left", number(left)), class)
+                    // A new SLO's budget is projected from the history seen.
+                    let seen = if st.history_ms < u64::from(slo.window_days) * 86_400_000 {
+                        format!(" ({} h seen)", number(st.history_ms as f64 / 3_600_000.0))
+                    } else {
+                        String::new()
+                    };
+                    badge(&format!("{} % left{seen}", number(left)), class)
                 },
             );
             let rules = status.map_or_else(String::new, |st| {

@@ -103,13 +103,22 @@ pub fn evaluate(kind: SloKind, target: f64, series: &Series, now_ms: u64) -> Vec
         .collect()
 }
 
-/// The share of the error budget left over the period ending at `now_ms`
-/// (or the history held, if shorter): 1 when nothing was spent, 0 when
-/// exactly the budget was, negative when the objective is missed.
+/// The share of the period's error budget left at `now_ms`: 1 when nothing
+/// was spent, 0 when exactly the budget was, negative when the objective
+/// is missed. Over a full period this is 1 less the burn rate. While the
+/// history is shorter than the period (a new SLO), the budget of the whole
+/// period is projected from the traffic seen so far, so what was spent
+/// counts for the part of the period that has elapsed: a day at exactly
+/// the allowed error rate spends 1/30 of a 30-day budget, and 15 s of
+/// errors a sliver of it (not 1000 budgets, as 1 less the burn rate of
+/// those 15 s would say).
 pub fn budget_remaining(target: f64, series: &Series, period_ms: u64, now_ms: u64) -> f64 {
     match series.ratio_bad(period_ms, now_ms) {
-        Some(ratio) => 1.0 - burn_rate(ratio, target),
-        None => 1.0,
+        Some(ratio) if period_ms > 0 => {
+            let elapsed = series.history_ms(now_ms).min(period_ms);
+            1.0 - burn_rate(ratio, target) * elapsed as f64 / period_ms as f64
+        }
+        _ => 1.0,
     }
 }
 
@@ -233,18 +242,39 @@ mod tests {
 
     #[test]
     fn budget_remaining_on_a_hand_checked_example() {
-        // 99 % over the period: 10,000 requests allow 100 bad ones.
+        // 99 % over a 2-hour period: 10,000 requests allow 100 bad ones.
         let mut series = Series::new();
         series.observe(0, 0, 0);
-        series.observe(HOUR_MS, 9_975, 10_000); // 25 bad: a quarter spent
-        let left = budget_remaining(0.99, &series, 30 * DAY_MS, HOUR_MS);
-        assert!((left - 0.75).abs() < 1e-9, "{left}");
+        series.observe(HOUR_MS, 9_975, 10_000); // 25 bad in half the period
+        // At this traffic the period holds 20,000 requests, 200 bad allowed:
+        // 25 spent one eighth.
+        let left = budget_remaining(0.99, &series, 2 * HOUR_MS, HOUR_MS);
+        assert!((left - 0.875).abs() < 1e-9, "{left}");
         series.observe(2 * HOUR_MS, 19_725, 20_000); // 250 more: 275 of 200
-        let left = budget_remaining(0.99, &series, 30 * DAY_MS, 2 * HOUR_MS);
+        let left = budget_remaining(0.99, &series, 2 * HOUR_MS, 2 * HOUR_MS);
         assert!((left - (1.0 - 275.0 / 200.0)).abs() < 1e-9, "{left}");
         assert!(left < 0.0);
-        // Over the last hour only: 250 bad in 10,000 is 2.5 budgets.
+        // Over the last hour only (a full period): 250 bad in 10,000 is 2.5 budgets.
         let left = budget_remaining(0.99, &series, HOUR_MS, 2 * HOUR_MS);
         assert!((left - -1.5).abs() < 1e-9, "{left}");
+    }
+
+    #[test]
+    fn a_new_slo_spends_its_budget_for_the_time_elapsed() {
+        // 15 s of nothing but errors on a 99.9 % objective over 30 days:
+        // the burn rate is 1000, but 15 s are 1/172,800 of the period.
+        let mut series = Series::new();
+        series.observe(0, 0, 0);
+        series.observe(15_000, 0, 1_500);
+        let left = budget_remaining(0.999, &series, 30 * DAY_MS, 15_000);
+        let spent = 1000.0 * 15_000.0 / (30.0 * DAY_MS as f64);
+        assert!((left - (1.0 - spent)).abs() < 1e-9, "{left}");
+        assert!(left > 0.99, "{left}");
+        // A day at exactly the allowed rate spends a thirtieth.
+        let mut series = Series::new();
+        series.observe(0, 0, 0);
+        series.observe(DAY_MS, 999_000, 1_000_000);
+        let left = budget_remaining(0.999, &series, 30 * DAY_MS, DAY_MS);
+        assert!((left - (1.0 - 1.0 / 30.0)).abs() < 1e-6, "{left}");
     }
 }

@@ -390,6 +390,7 @@ impl Links<'_> {
 
 /// The burn rates of every rule and the budget left, at `now_ms`.
 pub fn status_of(slo: &SloRecord, series: &Series, now_ms: u64) -> SloStatus {
+    let window_ms = u64::from(slo.window_days) * 86_400_000;
     let burn = |window_ms| {
         burn_rate(
             series.ratio_bad(window_ms, now_ms).unwrap_or(0.0),
@@ -405,12 +406,8 @@ pub fn status_of(slo: &SloRecord, series: &Series, now_ms: u64) -> SloStatus {
         app: slo.app.clone(),
         slo: slo.name.clone(),
         unix_ms: now_ms,
-        budget_remaining: budget_remaining(
-            slo.target,
-            series,
-            u64::from(slo.window_days) * 86_400_000,
-            now_ms,
-        ),
+        budget_remaining: budget_remaining(slo.target, series, window_ms, now_ms),
+        history_ms: series.history_ms(now_ms).min(window_ms),
         rules: RULES
             .iter()
             .map(|r| RuleStatus {
@@ -616,7 +613,14 @@ mod tests {
         let status = &fired.statuses[0];
         assert!((status.rules[0].long_burn - 500.0).abs() < 1e-6);
         assert!(status.rules.iter().all(|r| r.firing));
-        assert!(status.budget_remaining < 0.0);
+        // A minute of history: half of a minute's requests failing spends
+        // 500 minutes' worth of budget, of 30 days'.
+        assert_eq!(status.history_ms, MIN);
+        let spent = 500.0 * MIN as f64 / (30.0 * 86_400_000.0);
+        assert!(
+            (status.budget_remaining - (1.0 - spent)).abs() < 1e-9,
+            "{status:?}"
+        );
         apply(&mut s, &fired);
         // Rounds while it keeps firing write nothing new.
         for i in 2..5 {

@@ -132,6 +132,13 @@ impl Series {
         }
     }
 
+    /// How long the series has been fed at `now_ms`: from its first
+    /// reading held (the history is bounded by the last tier's span).
+    pub fn history_ms(&self, now_ms: u64) -> u64 {
+        self.earliest()
+            .map_or(0, |first| now_ms.saturating_sub(first.at_ms))
+    }
+
     fn earliest(&self) -> Option<Point> {
         self.tiers.iter().rev().find_map(|t| t.front().copied())
     }

@@ -84,7 +84,7 @@ pub use config::{
 pub use group::SandboxGroup;
 pub use pool::SandboxPool;
 pub use sandbox::WasmSandbox;
-pub use template::WasmTemplate;
+pub use template::{WasmTemplate, not_webassembly};
 pub use warm::WarmPool;
 
 use crate::{Artifact, Engine, Limits, SandboxError, Tier};

@@ -37,6 +37,44 @@ pub(crate) fn is_component(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes.starts_with(b"\0asm") && bytes[6..8] == [1, 0]
 }
 
+/// Why `bytes` cannot be WebAssembly at all, before any parsing: neither
+/// the binary format (the `\0asm` magic number) nor the text format (UTF-8
+/// whose first token, past whitespace and comments, is `(`). `None` when
+/// they may be either; parsing then says what is wrong inside. Without
+/// this, bytes that are neither are parsed as text, and a stray binary
+/// file is reported as a WAT syntax error at `<anon>:1:1`.
+pub fn not_webassembly(bytes: &[u8]) -> Option<String> {
+    if bytes.starts_with(b"\0asm") {
+        return None;
+    }
+    if bytes.is_empty() {
+        return Some("it is empty".into());
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        return Some(format!(
+            "it is not a WebAssembly module: a module starts with the bytes 00 61 73 6d (`\\0asm`), this starts with {}",
+            head.join(" ")
+        ));
+    };
+    let mut rest = text.trim_start();
+    // `;;` line comments may precede `(module`.
+    while let Some(after) = rest.strip_prefix(";;") {
+        rest = after
+            .split_once('\n')
+            .map_or("", |(_, next)| next)
+            .trim_start();
+    }
+    if rest.starts_with('(') {
+        return None;
+    }
+    let head: String = rest.chars().take(16).collect();
+    Some(format!(
+        "it is neither a WebAssembly module (which starts with the bytes 00 61 73 6d) nor WebAssembly text (which starts with `(module`): it starts with `{}`",
+        head.escape_debug()
+    ))
+}
+
 const RAW_TYPES: &str = "raw entry points must be `() -> ()` or `(i32, i32) -> i64`";
 
 /// A prepared WebAssembly module.
@@ -66,6 +104,9 @@ impl WasmTemplate {
             return Err(SandboxError::NotSupported {
                 what: COMPONENTS.to_string(),
             });
+        }
+        if let Some(reason) = not_webassembly(artifact.bytes()) {
+            return Err(SandboxError::InvalidArtifact { reason });
         }
         let digest = artifact.digest();
         let cached = shared
@@ -348,5 +389,27 @@ fn kind_name(ty: &ExternType) -> &'static str {
         ExternType::Table(_) => "a table",
         ExternType::Memory(_) => "a memory",
         _ => "a tag",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_webassembly;
+
+    #[test]
+    fn bytes_that_are_no_webassembly_are_named_before_parsing() {
+        assert_eq!(not_webassembly(b"\0asm\x01\0\0\0"), None);
+        assert_eq!(not_webassembly(b"  ;; hi\n(module)"), None);
+        assert_eq!(not_webassembly(b"(module (func"), None);
+        assert_eq!(not_webassembly(b"").as_deref(), Some("it is empty"));
+        let elf = not_webassembly(b"\x7fELF\x02\x01\x01\0\0\xff").unwrap();
+        assert!(
+            elf.ends_with("this starts with 7f 45 4c 46 02 01 01 00"),
+            "{elf}"
+        );
+        let text = not_webassembly(b"hello world").unwrap();
+        assert!(text.contains("nor WebAssembly text"), "{text}");
+        assert!(text.ends_with("it starts with `hello world`"), "{text}");
+        assert!(!text.contains("<anon>"), "{text}");
     }
 }
