@@ -290,6 +290,12 @@ pub fn announce(global: &ClusterNode, started: &Started, place: &Place) {
     {
         println!("global admin token: {admin_token}");
         println!("global join token: {join_token}");
+        // No API serves the global tier: without this, a user tries the
+        // global admin token on a region's API and is refused.
+        cluster::say!(
+            "",
+            "the global admin token is the global tier's own (no API takes it yet); use each region's API with that region's admin token, printed by the node that founded its cell (docs/planet.md)"
+        );
         cluster::say!(
             "",
             "other nodes join the global tier with: --global-join {} --global-token <the global join token above>",
