@@ -13,32 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Cluster, DEADLINE, get_answer, wait_gateway};
-
-/// A WAGI app that writes `hello from TAG` to stderr and answers `TAG`.
-fn talker(tag: &str) -> String {
-    let stderr = format!("hello from {tag}\n");
-    let stdout = format!("content-type: text/plain\n\n{tag}\n");
-    format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write"
-    (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 64) "{}")
-  (data (i32.const 256) "{}")
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 256))
-    (i32.store (i32.const 4) (i32.const {}))
-    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
-    (i32.store (i32.const 0) (i32.const 64))
-    (i32.store (i32.const 4) (i32.const {}))
-    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
-        stdout.replace('\n', "\\n"),
-        stderr.replace('\n', "\\n"),
-        stderr.len(),
-        stdout.len()
-    )
-}
+use common::{Cluster, DEADLINE, get_answer, talker, wait_gateway};
 
 /// A version that traps on every request.
 const CRASHER: &str =
@@ -110,7 +85,10 @@ fn a_newcomer_deploys_scales_reads_logs_and_sees_a_bad_rollout_aborted() {
         std::fs::write(&path, bytes).unwrap();
         path.to_str().unwrap().to_string()
     };
-    let v1 = write("shop.wat", talker("shop-v1").as_bytes());
+    let v1 = write(
+        "shop.wat",
+        talker("hello from shop-v1", "shop-v1").as_bytes(),
+    );
 
     // Deploy, as README says: the route defaults to /NAME.
     let out = c.cli_ok(&["deploy", &v1, "--name", "shop"]);

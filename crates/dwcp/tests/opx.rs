@@ -8,33 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Cluster, DEADLINE, get_answer, wait_gateway};
+use common::{Cluster, DEADLINE, get_answer, talker, wait_gateway};
 use serde_json::Value;
-
-/// A WAGI app that writes `line` to stderr and answers `ok`.
-fn talker(line: &str) -> String {
-    let stderr = format!("{line}\n");
-    let stdout = "content-type: text/plain\n\nok\n";
-    format!(
-        r#"(module
-  (import "wasi_snapshot_preview1" "fd_write"
-    (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 64) "{}")
-  (data (i32.const 256) "{}")
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 256))
-    (i32.store (i32.const 4) (i32.const {}))
-    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
-    (i32.store (i32.const 0) (i32.const 64))
-    (i32.store (i32.const 4) (i32.const {}))
-    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
-        stdout.replace('\n', "\\n"),
-        stderr.replace('\n', "\\n"),
-        stderr.len(),
-        stdout.len()
-    )
-}
 
 /// An app that traps at once.
 const CRASHER: &str =
@@ -81,7 +56,7 @@ fn an_app_s_stderr_and_failures_reach_dwcp_logs_through_any_node_and_the_shipped
     c.wait_api(1);
     c.join_node_with(2, &["--app-log-file", f2.to_str().unwrap()]);
     let wat = c.root.path().join("talker.wat");
-    std::fs::write(&wat, talker("hello from the guest")).unwrap();
+    std::fs::write(&wat, talker("hello from the guest", "ok")).unwrap();
     c.cli_ok(&[
         "deploy",
         wat.to_str().unwrap(),

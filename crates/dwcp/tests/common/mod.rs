@@ -711,3 +711,29 @@ pub fn as_user(api: &str, s: &Session, method: &str, path: &str, body: Value) ->
         serde_json::from_slice(&a.body).unwrap_or(Value::Null),
     )
 }
+
+/// A WAGI app that writes `line` (and a newline) to stderr and answers
+/// `body` (and a newline) as text/plain.
+pub fn talker(line: &str, body: &str) -> String {
+    let stderr = format!("{line}\n");
+    let stdout = format!("content-type: text/plain\n\n{body}\n");
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 64) "{}")
+  (data (i32.const 256) "{}")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 256))
+    (i32.store (i32.const 4) (i32.const {}))
+    (drop (call $fd_write (i32.const 2) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const {}))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+        stdout.replace('\n', "\\n"),
+        stderr.replace('\n', "\\n"),
+        stderr.len(),
+        stdout.len()
+    )
+}
