@@ -532,10 +532,20 @@ fn the_autopilot_acts_within_guardrails_asks_people_and_explains_itself() {
     // loop through the test clock (`troubles`), as `sense` would make
     // them; the decision, the guardrails, the approval, the commands and
     // the undo are the product's. App `shop`: version 1, then version 2,
-    // deployed whole with 10 replicas.
+    // deployed whole with 10 replicas. The same module deployed again with
+    // the same limits is no new version, so version 2 differs in its timeout.
     let wat = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/wagi/hello.wat");
-    for _ in 0..2 {
-        c.cli_ok(&["deploy", wat, "--name", "shop", "--replicas", "10"]);
+    for timeout in ["5s", "6s"] {
+        c.cli_ok(&[
+            "deploy",
+            wat,
+            "--name",
+            "shop",
+            "--replicas",
+            "10",
+            "--timeout",
+            timeout,
+        ]);
     }
     let shop = |c: &Cluster| -> Value {
         let (status, v) = c.call(1, "GET", "/api/v1/tenants/default/apps/shop", None);
