@@ -187,7 +187,7 @@ fn one_node_resumes_after_kill_9_and_refuses_bad_input() {
     let out = cli(&["deploy", bad.to_str().unwrap(), "--name", "bad"]);
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not allowed"),
+        String::from_utf8_lossy(&out.stderr).contains("neither a WebAssembly module"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

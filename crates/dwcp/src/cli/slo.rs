@@ -24,7 +24,7 @@ use crate::cli::table;
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
   dwcp slo put hello availability --availability --target 0.999 \\\n      \
-  --alertmanager http://127.0.0.1:9093/api/v2/alerts\n  \
+  --alertmanager http://127.0.0.1:5001/alerts   # a receiver of Alertmanager's webhook JSON\n  \
   dwcp slo put shop fast --latency-ms 300 --target 0.99 --window-days 7 --slack https://hooks.example.com/T/B/X\n  \
   dwcp slo put shop checkout --file checkout.toml   # the API's PUT body, as TOML or JSON\n  \
   dwcp slo list                                     # burn rates and budget left\n  \
