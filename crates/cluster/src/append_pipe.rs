@@ -13,11 +13,9 @@
 //! ends the pipe.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -27,12 +25,9 @@ use hyper::body::{Body, Frame, Incoming};
 use hyper::client::conn::http2::SendRequest;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_rustls::TlsConnector;
 
 use replica::{Append, AppendAnswer, AppendAnswers, Appends, Inbox, LinkError};
 
@@ -44,8 +39,6 @@ const MAX_FRAME: usize = 64 << 20;
 
 /// Frames buffered on either side before the sender waits.
 const FRAMES_IN_FLIGHT: usize = 64;
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// HTTP/2 windows for pipe connections: room for many appends in flight
 /// before flow control makes the leader wait for the follower to read.
@@ -158,23 +151,9 @@ impl PipeChannel {
     }
 
     async fn connect(&self) -> Result<SendRequest<ChannelBody>, LinkError> {
-        let addr: SocketAddr = self
-            .addr
-            .parse()
-            .map_err(|_| self.down("the address is not ip:port"))?;
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        let tls = crate::transport::dial(&self.addr, &self.tls)
             .await
-            .map_err(|_| self.down("connect timed out"))?
             .map_err(|e| self.down(e))?;
-        tcp.set_nodelay(true).map_err(|e| self.down(e))?;
-        let name = ServerName::IpAddress(addr.ip().into());
-        let tls = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            TlsConnector::from(self.tls.clone()).connect(name, tcp),
-        )
-        .await
-        .map_err(|_| self.down("TLS handshake timed out"))?
-        .map_err(|e| self.down(format!("TLS: {e}")))?;
         let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)

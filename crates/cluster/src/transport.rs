@@ -576,6 +576,31 @@ pub struct Channel {
     sender: tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>,
 }
 
+/// A TCP connection to a peer's `ip:port` with TLS on top, each step bounded
+/// by `CONNECT_TIMEOUT`; the error is the reason, for the caller's own error
+/// type. Shared by the call channel and the append pipes.
+pub(crate) async fn dial(
+    addr: &str,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|_| "the address is not ip:port".to_string())?;
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let name = ServerName::IpAddress(addr.ip().into());
+    tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        TlsConnector::from(tls.clone()).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| "TLS handshake timed out".to_string())?
+    .map_err(|e| format!("TLS: {e}"))
+}
+
 impl Channel {
     pub fn new(addr: String, tls: Arc<rustls::ClientConfig>) -> Channel {
         Channel {
@@ -593,23 +618,9 @@ impl Channel {
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, CallError> {
-        let addr: SocketAddr = self
-            .addr
-            .parse()
-            .map_err(|_| self.down("the address is not ip:port"))?;
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        let tls = dial(&self.addr, &self.tls)
             .await
-            .map_err(|_| self.down("connect timed out"))?
             .map_err(|e| self.down(e))?;
-        tcp.set_nodelay(true).map_err(|e| self.down(e))?;
-        let name = ServerName::IpAddress(addr.ip().into());
-        let tls = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            TlsConnector::from(self.tls.clone()).connect(name, tcp),
-        )
-        .await
-        .map_err(|_| self.down("TLS handshake timed out"))?
-        .map_err(|e| self.down(format!("TLS: {e}")))?;
         let (sender, conn) =
             hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
                 .await
