@@ -125,12 +125,16 @@ pub struct Run {
     /// Why the run could not finish, when it could not (the engine's
     /// error; see [`Run::failed_with`]).
     pub error: Option<String>,
+    /// Whether the fault was injected: false when the run ended before
+    /// (the steady state did not hold), so that it judged no fault.
+    pub injected: bool,
 }
 
 impl Run {
     /// A run of `experiment` that ended in `error` (a fault that could not
-    /// be injected or taken back, a cluster that never became steady).
-    pub fn failed_with(experiment: &str, seed: u64, error: &anyhow::Error) -> Run {
+    /// be injected or taken back, a cluster that never became steady);
+    /// `injected`: whether its fault had been injected by then.
+    pub fn failed_with(experiment: &str, seed: u64, error: &anyhow::Error, injected: bool) -> Run {
         Run {
             experiment: experiment.to_string(),
             seed,
@@ -143,6 +147,7 @@ impl Run {
             failed: 0,
             autopilot: None,
             error: Some(format!("{error:#}")),
+            injected,
         }
     }
 }
@@ -159,6 +164,30 @@ pub async fn run<T: Target>(
     objective: &Objective,
     timing: &Timing,
     say: &dyn Fn(&str),
+) -> Result<Run> {
+    let mut injected = false;
+    run_marking(
+        target,
+        experiment,
+        seed,
+        objective,
+        timing,
+        say,
+        &mut injected,
+    )
+    .await
+}
+
+/// [`run`], setting `injected` once the fault's injection begins (an
+/// error before it judged no fault).
+async fn run_marking<T: Target>(
+    target: &mut T,
+    experiment: &Experiment,
+    seed: u64,
+    objective: &Objective,
+    timing: &Timing,
+    say: &dyn Fn(&str),
+    injected: &mut bool,
 ) -> Result<Run> {
     // 1. The steady state, before anything is broken.
     target.clear();
@@ -189,6 +218,7 @@ pub async fn run<T: Target>(
     ));
     target.clear();
     let t0 = Instant::now();
+    *injected = true;
     let targets = target.inject(&experiment.fault).await?;
     let radius: Vec<usize> = match experiment.radius {
         Radius::Cluster => Vec::new(),
@@ -267,6 +297,7 @@ pub async fn run<T: Target>(
         failed: samples.iter().filter(|s| !s.ok).count() as u64,
         autopilot,
         error: None,
+        injected: true,
     };
     say(&format!(
         "{}: {:?}, mttr {}, {} of {} requests failed, {} detections",
@@ -291,7 +322,18 @@ pub async fn run_or_record<T: Target>(
     timing: &Timing,
     say: &dyn Fn(&str),
 ) -> Run {
-    match run(target, experiment, seed, objective, timing, say).await {
+    let mut injected = false;
+    let outcome = run_marking(
+        target,
+        experiment,
+        seed,
+        objective,
+        timing,
+        say,
+        &mut injected,
+    )
+    .await;
+    match outcome {
         Ok(run) => run,
         Err(e) => {
             say(&format!("{}: failed: {e:#}", experiment.name));
@@ -302,7 +344,7 @@ pub async fn run_or_record<T: Target>(
                     experiment.name
                 ));
             }
-            Run::failed_with(experiment.name, seed, &e)
+            Run::failed_with(experiment.name, seed, &e, injected)
         }
     }
 }
@@ -443,6 +485,27 @@ mod tests {
         let mttr = run.mttr_ms.unwrap();
         assert!((10_000..13_000).contains(&mttr), "{mttr}");
         assert!(run.failed > 0 && run.failed < run.requests);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_never_became_steady_injected_nothing() {
+        // Node 1 fails from the start: the steady state never holds.
+        let mut fake = Fake::new(vec![0]);
+        fake.failing.push((fake.start, None, 1));
+        let timing = Timing::new(Duration::from_secs(5));
+        let run = run_or_record(
+            &mut fake,
+            &kill_follower(),
+            1,
+            &Objective::DEFAULT,
+            &timing,
+            &|_| {},
+        )
+        .await;
+        assert_eq!(run.resolution, Resolution::Error);
+        assert!(!run.injected);
+        assert_eq!(fake.injected, 0);
+        assert!(run.error.unwrap().contains("nothing was injected"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -57,20 +57,34 @@ impl Pass {
         self.runs.iter().filter(|r| r.experiment == "steady-state")
     }
 
-    /// Fault runs whose objective came back with nobody's repair (or never
-    /// broke), over all fault runs.
+    /// Fault runs whose fault was injected: a run that ended before (the
+    /// steady state did not hold) judged no fault.
+    fn injected(&self) -> impl Iterator<Item = &Run> {
+        self.faults().filter(|r| r.injected)
+    }
+
+    /// Injected faults whose objective came back with nobody's repair (or
+    /// never broke), over all injected faults (runs that could not finish
+    /// after the injection count as not resolved).
     fn autonomy(&self) -> (f64, u64) {
-        let n = self.faults().count() as u64;
+        let n = self.injected().count() as u64;
         let resolved = self
-            .faults()
+            .injected()
             .filter(|r| matches!(r.resolution, Resolution::Autonomous | Resolution::NoImpact))
             .count();
         (share(resolved as u64, n), n)
     }
 
+    /// Injection to recovery over the faults that broke the objective and
+    /// came back: a fault with no impact has nothing to recover from (its
+    /// 0 would only pull the percentiles down).
     fn mttr(&self) -> Histogram<u64> {
         let mut h = histogram();
-        for ms in self.faults().filter_map(|r| r.mttr_ms) {
+        for ms in self
+            .faults()
+            .filter(|r| r.resolution != Resolution::NoImpact)
+            .filter_map(|r| r.mttr_ms)
+        {
             record(&mut h, Duration::from_millis(ms));
         }
         h
@@ -205,13 +219,14 @@ pub fn run(quick: bool, seeds: u32, hold: Option<Duration>) -> Result<Report> {
             .any(|e| e.name == r.experiment && e.critical)
     };
     let critical_runs = active.faults().filter(critical).count() as u64;
+    let harm = harmful_actions(&active, &paused);
     let counts = [
         (
             "guardrail-breaches",
             breaches.len() as u64,
             applied.len() as u64,
         ),
-        ("harmful-actions", harmful_actions(&active, &paused), faults),
+        ("harmful-actions", harm.harmful, harm.compared),
         ("false-actions", Pass::sum(active.healthy(), acted), healthy),
         (
             "approvals-asked-outside-critical-faults",
@@ -257,9 +272,14 @@ pub fn run(quick: bool, seeds: u32, hold: Option<Duration>) -> Result<Report> {
             .push(Series::value(name, "value", round4(share(sum, n)), n, None));
     }
     let mut report = report.finish();
-    report
-        .notes
-        .extend(notes(&active, &paused, &breaches, &experiments, hold));
+    report.notes.extend(notes(
+        &active,
+        &paused,
+        &breaches,
+        &harm,
+        &experiments,
+        hold,
+    ));
     Ok(report)
 }
 
@@ -296,28 +316,50 @@ async fn pass(
     Ok(pass)
 }
 
-/// Fault runs in which the autopilot acted and the load lost more than in
-/// the same experiment and seed with it paused (by more than 1 % of the
-/// requests): an action that made the objective worse.
-fn harmful_actions(active: &Pass, paused: &Pass) -> u64 {
+/// How the runs in which the autopilot acted compare with the same
+/// experiment and seed paused.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Harm {
+    /// The load lost more than paused (by more than 1 % of the requests):
+    /// an action that made the objective worse.
+    harmful: u64,
+    /// Pairs compared.
+    compared: u64,
+    /// Pairs with no paused run to compare with: it could not finish
+    /// (it measured no load), or is missing.
+    unpaired: u64,
+}
+
+fn harmful_actions(active: &Pass, paused: &Pass) -> Harm {
     let share_failed = |x: &Run| share(x.failed, x.requests);
-    active
+    let mut harm = Harm::default();
+    for r in active
         .faults()
         .filter(|r| r.autopilot.as_ref().is_some_and(|a| acted(a) > 0))
-        .filter(|r| {
-            paused
-                .runs
-                .iter()
-                .find(|p| p.experiment == r.experiment && p.seed == r.seed)
-                .is_some_and(|p| share_failed(r) > share_failed(p) + 0.01)
-        })
-        .count() as u64
+    {
+        let baseline = paused
+            .runs
+            .iter()
+            .find(|p| p.experiment == r.experiment && p.seed == r.seed)
+            .filter(|p| p.resolution != Resolution::Error && p.requests > 0);
+        match baseline {
+            None => harm.unpaired += 1,
+            Some(p) => {
+                harm.compared += 1;
+                if share_failed(r) > share_failed(p) + 0.01 {
+                    harm.harmful += 1;
+                }
+            }
+        }
+    }
+    harm
 }
 
 fn notes(
     active: &Pass,
     paused: &Pass,
     breaches: &[Breach],
+    harm: &Harm,
     experiments: &[Experiment],
     hold: Duration,
 ) -> Vec<String> {
@@ -334,7 +376,25 @@ fn notes(
             p.count(Resolution::Error),
         ));
     }
-    notes.push("autonomy: fault runs whose objective (99 % success, p99 <= 1 s per 1 s window, 3 windows in a row) came back while the fault was still in force, or never broke, over all fault runs; mttr: injection to the objective back (0 when it never broke; a run not back has none)".into());
+    notes.push("autonomy: injected faults whose objective (99 % success, p99 <= 1 s per 1 s window, 3 windows in a row) came back while the fault was still in force, or never broke, over all injected faults (a run that could not finish after its injection counts as not resolved); mttr: injection to the objective back, over the faults that broke it and came back (no-impact runs and runs not back have none)".into());
+    for (what, p) in [("active", active), ("paused", paused)] {
+        let not_injected: Vec<String> = p
+            .faults()
+            .filter(|r| !r.injected)
+            .map(|r| format!("{} seed {}", r.experiment, r.seed))
+            .collect();
+        if !not_injected.is_empty() {
+            notes.push(format!(
+                "{what}: {} fault runs ended before their injection (the steady state did not hold) and are left out of autonomy: {}",
+                not_injected.len(),
+                not_injected.join(", ")
+            ));
+        }
+    }
+    notes.push(format!(
+        "harmful-actions: over the {} fault runs in which the autopilot acted and whose paused run finished ({} more had no paused run to compare with: it could not finish, so they are left out, not counted harmful)",
+        harm.compared, harm.unpaired
+    ));
     notes.push(format!(
         "the autopilot applied {} actions over the active pass ({} while paused); between runs the bench took back {} of its cordons, drains, scales and throttles and rejected {} approvals left waiting, as the operator closing the incident would",
         active.applied.len(),
@@ -423,4 +483,100 @@ fn round4(v: f64) -> f64 {
 
 fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::engine::Decisions;
+
+    fn run(experiment: &str, seed: u64, resolution: Resolution, failed: u64) -> Run {
+        Run {
+            experiment: experiment.into(),
+            seed,
+            resolution,
+            mttr_ms: match resolution {
+                Resolution::NoImpact => Some(0),
+                Resolution::Autonomous | Resolution::AfterRestore => Some(4_000),
+                _ => None,
+            },
+            first_bad_ms: None,
+            stopped: None,
+            targets: Vec::new(),
+            requests: if resolution == Resolution::Error {
+                0
+            } else {
+                1_000
+            },
+            failed,
+            autopilot: None,
+            error: (resolution == Resolution::Error).then(|| "stalled".into()),
+            injected: true,
+        }
+    }
+
+    fn acting(mut r: Run) -> Run {
+        r.autopilot = Some(Autopilot {
+            decisions: Some(Decisions {
+                acted: 1,
+                ..Decisions::default()
+            }),
+            ..Autopilot::default()
+        });
+        r
+    }
+
+    fn pass(runs: Vec<Run>) -> Pass {
+        Pass {
+            runs,
+            ..Pass::default()
+        }
+    }
+
+    #[test]
+    fn a_paused_run_that_could_not_finish_is_no_baseline() {
+        let active = pass(vec![
+            acting(run("kill-leader", 1, Resolution::Autonomous, 50)),
+            acting(run("kill-leader", 2, Resolution::Autonomous, 50)),
+            acting(run("bad-version", 1, Resolution::Autonomous, 50)),
+        ]);
+        let paused = pass(vec![
+            // Unfinished: no load measured, so no comparison.
+            run("kill-leader", 1, Resolution::Error, 0),
+            // Lost less than the active run: the action made it worse.
+            run("kill-leader", 2, Resolution::AfterRestore, 10),
+            // Lost more.
+            run("bad-version", 1, Resolution::AfterRestore, 400),
+        ]);
+        assert_eq!(
+            harmful_actions(&active, &paused),
+            Harm {
+                harmful: 1,
+                compared: 2,
+                unpaired: 1
+            }
+        );
+    }
+
+    #[test]
+    fn autonomy_counts_injected_faults_and_mttr_the_ones_that_broke() {
+        let mut not_injected = run("stop-leader", 1, Resolution::Error, 0);
+        not_injected.injected = false;
+        let p = pass(vec![
+            run("steady-state", 1, Resolution::NoImpact, 0),
+            run("kill-leader", 1, Resolution::NoImpact, 0),
+            run("kill-follower", 1, Resolution::Autonomous, 5),
+            run("bad-version", 1, Resolution::AfterRestore, 300),
+            run("packet-loss", 1, Resolution::Error, 0),
+            not_injected,
+        ]);
+        // Two resolved of four injected faults: the steady state is no
+        // fault, and the run that never injected judged none.
+        assert_eq!(p.autonomy(), (0.5, 4));
+        // The no-impact run's 0 is no recovery.
+        let mttr = p.mttr();
+        assert_eq!(mttr.len(), 2);
+        // Picoseconds: both are the 4 s recoveries.
+        assert!(mttr.min() >= 3_900_000_000_000, "{}", mttr.min());
+    }
 }
