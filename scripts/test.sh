@@ -11,12 +11,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/build-examples.sh
 
 # What the tests need from Debian: promtool (package `prometheus`) checks
-# the live /metrics exposition in crates/dwcp/tests/metrics.rs; Chromium
+# the live /metrics exposition in crates/dwcp/tests/metrics.rs; Alertmanager
+# (`prometheus-alertmanager`) takes the SLO alerts of tests/alertmanager.rs; Chromium
 # and chromedriver drive the dashboard in crates/dwcp/tests/dashboard.rs.
 # The prometheus package's service is not started where there is no init
 # system.
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium)
 [[ -x /usr/bin/chromedriver ]] || missing+=(chromium-driver)
 if (( ${#missing[@]} )); then

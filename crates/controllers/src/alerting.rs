@@ -7,8 +7,9 @@
 //! deduplicates it into an unresolved incident with the same fingerprint)
 //! and an "alert cleared" note per alert that stopped, then sends the
 //! notifications in tasks of their own (`webhooks.rs`: retries with
-//! backoff, outcomes on the incident's timeline), so a slow receiver never
-//! holds the loop up. The SLOs' statuses (burn rates, budget left) are
+//! backoff, outcomes on the incident's timeline; a firing alert re-sent
+//! to an Alertmanager every minute, one attempt each), so a slow receiver
+//! never holds the loop up. The SLOs' statuses (burn rates, budget left) are
 //! stored at most every 10 s of the evaluator's clock, so every node's API
 //! can show them. The decisions are pure; this loop only does I/O.
 
@@ -137,11 +138,23 @@ impl Alerting {
                 c.notifications,
             );
         }
+        let mut resent = Vec::new();
+        for r in round.resends {
+            resent.push(json!({"fingerprint": r.fingerprint, "alert": r.alert}));
+            for n in r.notifications {
+                tokio::spawn(crate::webhooks::resend(
+                    self.node.clone(),
+                    format!("{} firing", r.alert),
+                    n,
+                ));
+            }
+        }
         Ok(json!({
             "now_ms": now,
             "firing": inner.evaluator.firing(),
             "opened": opened,
             "cleared": cleared,
+            "resent": resent,
         }))
     }
 

@@ -1,4 +1,5 @@
-//! Sending an SLO alert's notification: one HTTP POST of its JSON body,
+//! Sending an SLO alert's notification: one HTTP POST of its JSON body
+//! (to an `alertmanager_api` target, at its `/api/v2/alerts`),
 //! retried on the schedule of `ops::slo::webhook` (1 s, 2 s, 4 s, ... up
 //! to 5 min between attempts, 12 attempts) while the receiver is
 //! unreachable or answers 429 or 5xx. Each outcome goes on the incident's
@@ -11,6 +12,9 @@
 //! the first of the usual distribution paths that exists
 //! (`/etc/ssl/certs/ca-certificates.crt` on Debian). Without one, https
 //! attempts fail and say why.
+//!
+//! A firing alert sent again to an Alertmanager ([`resend`]) is one attempt,
+//! not noted on the timeline (it goes every minute); a failure is logged.
 //!
 //! Guarded (`ops::notify_guard`): the target's URL and routing key are
 //! opened from their seal only here, and never written anywhere — the
@@ -63,13 +67,7 @@ pub async fn deliver(
     what: String,
     n: Notification,
 ) {
-    let kind = match n.target.kind {
-        NotifyKind::Alertmanager => "alertmanager",
-        NotifyKind::PagerDuty => "pagerduty",
-        NotifyKind::Slack => "slack",
-    };
-    // Named by its redacted URL only: notes land in incidents.
-    let target = format!("{kind} {}", n.target.shown().url);
+    let target = shown(&n);
     let note = |text: String| {
         let node = node.clone();
         let now = clock.now_ms();
@@ -94,33 +92,18 @@ pub async fn deliver(
             }
         }
     };
-    let secret = match &n.target.sealed {
-        Some(sealed) => notify_guard::open_target(&node.at_rest_key(), &n.context, sealed),
-        // Stored before sealing: the record holds the plain values.
-        None => Ok(notify_guard::TargetSecret {
-            url: n.target.url.clone(),
-            routing_key: n.target.routing_key.clone(),
-        }),
-    };
-    let secret = match secret {
-        Ok(s) => s,
+    let (url, body) = match open(&node, n) {
+        Ok(opened) => opened,
         Err(e) => {
             note(format!("notification ({what}) to {target} not sent: {e}")).await;
             return;
         }
     };
-    let mut body = n.body;
-    if n.target.kind == NotifyKind::PagerDuty
-        && let (Some(key), Some(map)) = (&secret.routing_key, body.as_object_mut())
-    {
-        map.insert("routing_key".into(), key.clone().into());
-    }
-    let body = Bytes::from(body.to_string());
     let mut attempt = 0;
     while let Some(wait) = backoff(attempt) {
         tokio::time::sleep(wait).await;
         let number = attempt + 1;
-        match post(&secret.url, body.clone()).await {
+        match post(&url, body.clone()).await {
             Attempt::Delivered(status) => {
                 note(format!(
                     "notification ({what}) to {target} delivered: {status} (attempt {number})"
@@ -165,6 +148,81 @@ pub async fn deliver(
             }
         }
         attempt += 1;
+    }
+}
+
+/// Sends `n` again (a firing alert to an Alertmanager, every minute): one
+/// attempt, logged only when it fails — the next resend is the retry.
+pub async fn resend(node: Arc<ClusterNode>, what: String, n: Notification) {
+    let target = shown(&n);
+    let failed = match open(&node, n) {
+        Ok((url, body)) => match post(&url, body).await {
+            Attempt::Delivered(_) => None,
+            Attempt::Refused(status) => Some(format!("refused: {status}")),
+            Attempt::Failed(reason) | Attempt::Forbidden(reason) => Some(reason),
+        },
+        Err(e) => Some(e),
+    };
+    if let Some(why) = failed {
+        cluster::say!(warn, "alerts", "resending ({what}) to {target}: {why}");
+    }
+}
+
+/// A notification's target as it may be named (notes land in incidents):
+/// its kind and redacted URL.
+fn shown(n: &Notification) -> String {
+    let kind = match n.target.kind {
+        NotifyKind::Alertmanager => "alertmanager",
+        NotifyKind::AlertmanagerApi => "alertmanager_api",
+        NotifyKind::PagerDuty => "pagerduty",
+        NotifyKind::Slack => "slack",
+    };
+    format!("{kind} {}", n.target.shown().url)
+}
+
+/// The URL to post `n` to and its body, with the target's secrets opened
+/// from their seal (and PagerDuty's routing key put in the body).
+fn open(node: &ClusterNode, n: Notification) -> Result<(String, Bytes), String> {
+    let secret = match &n.target.sealed {
+        Some(sealed) => notify_guard::open_target(&node.at_rest_key(), &n.context, sealed)
+            .map_err(|e| e.to_string())?,
+        // Stored before sealing: the record holds the plain values.
+        None => notify_guard::TargetSecret {
+            url: n.target.url.clone(),
+            routing_key: n.target.routing_key.clone(),
+        },
+    };
+    let mut body = n.body;
+    if n.target.kind == NotifyKind::PagerDuty
+        && let (Some(key), Some(map)) = (&secret.routing_key, body.as_object_mut())
+    {
+        map.insert("routing_key".into(), key.clone().into());
+    }
+    let url = match n.target.kind {
+        NotifyKind::AlertmanagerApi => alerts_url(&secret.url),
+        _ => secret.url,
+    };
+    Ok((url, Bytes::from(body.to_string())))
+}
+
+/// An Alertmanager's alerts endpoint from its URL: `/api/v2/alerts` under
+/// the URL's path (an Alertmanager served under a prefix keeps it), unless
+/// the URL already names the endpoint.
+fn alerts_url(url: &str) -> String {
+    const ENDPOINT: &str = "/api/v2/alerts";
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = base.split('#').next().unwrap_or(base).trim_end_matches('/');
+    let path = if base.ends_with(ENDPOINT) {
+        base.to_string()
+    } else {
+        format!("{base}{ENDPOINT}")
+    };
+    match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
     }
 }
 
@@ -403,6 +461,25 @@ fn response_ok(status: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alertmanager_urls_lead_to_the_alerts_endpoint() {
+        for (url, endpoint) in [
+            ("http://am:9093", "http://am:9093/api/v2/alerts"),
+            ("http://am:9093/", "http://am:9093/api/v2/alerts"),
+            (
+                "https://ops.example/am/",
+                "https://ops.example/am/api/v2/alerts",
+            ),
+            (
+                "http://am:9093/api/v2/alerts",
+                "http://am:9093/api/v2/alerts",
+            ),
+            ("http://am:9093/?t=1", "http://am:9093/api/v2/alerts?t=1"),
+        ] {
+            assert_eq!(alerts_url(url), endpoint, "{url}");
+        }
+    }
 
     #[test]
     fn urls_become_targets() {

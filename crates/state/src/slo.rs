@@ -53,8 +53,14 @@ impl Objective {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NotifyKind {
-    /// Alertmanager's webhook JSON (version 4).
+    /// Alertmanager's webhook JSON (version 4), for a receiver written for
+    /// what Alertmanager's `webhook_config` posts (not Alertmanager itself).
     Alertmanager,
+    /// Alerts pushed into an Alertmanager's `POST /api/v2/alerts`, as
+    /// Prometheus does: the URL is the Alertmanager's (e.g.
+    /// `http://alertmanager:9093`), re-sent while firing.
+    #[serde(rename = "alertmanager_api")]
+    AlertmanagerApi,
     /// PagerDuty Events API v2 (needs a `routing_key`).
     PagerDuty,
     /// A Slack-compatible incoming webhook.
@@ -347,7 +353,10 @@ pub fn check_slo(slo: &Slo) -> Result<(), Rejection> {
                     "1 to 64 letters and digits",
                 ));
             }
-            (NotifyKind::Alertmanager | NotifyKind::Slack, Some(_)) => {
+            (
+                NotifyKind::Alertmanager | NotifyKind::AlertmanagerApi | NotifyKind::Slack,
+                Some(_),
+            ) => {
                 return Err(Rejection::invalid(
                     &format!("notify[{i}].routing_key"),
                     "(set)",

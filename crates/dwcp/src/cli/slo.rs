@@ -19,12 +19,17 @@ use crate::cli::table;
 /// rules: 14.4x the allowed error rate over 1 h and 5 min, or 6x over 6 h
 /// and 30 min, pages (alert SloBurnRateFast); 1x over 3 days and 6 h opens
 /// a ticket (SloErrorBudgetTicket). A firing alert opens one incident
-/// (`dwcp incident list`) and notifies the SLO's targets: Alertmanager
-/// webhooks, PagerDuty Events v2, Slack-compatible webhooks.
+/// (`dwcp incident list`) and notifies the SLO's targets: an Alertmanager
+/// (alerts pushed to its /api/v2/alerts as Prometheus does, re-sent every
+/// minute while firing, with endsAt when resolved), receivers of
+/// Alertmanager's webhook JSON, PagerDuty Events v2, Slack-compatible
+/// webhooks.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
   dwcp slo put hello availability --availability --target 0.999 \\\n      \
-  --alertmanager http://127.0.0.1:5001/alerts   # a receiver of Alertmanager's webhook JSON\n  \
+  --alertmanager-api http://127.0.0.1:9093     # push into this Alertmanager\n  \
+  dwcp slo put hello availability --availability --target 0.999 \\\n      \
+  --alertmanager-webhook http://127.0.0.1:5001/alerts   # a receiver of Alertmanager's webhook JSON\n  \
   dwcp slo put shop fast --latency-ms 300 --target 0.99 --window-days 7 --slack https://hooks.example.com/T/B/X\n  \
   dwcp slo put shop checkout --file checkout.toml   # the API's PUT body, as TOML or JSON\n  \
   dwcp slo list                                     # burn rates and budget left\n  \
@@ -34,7 +39,7 @@ A file for --file:\n  \
   target = 0.999\n  \
   window_days = 30\n  \
   [[notify]]\n  \
-  kind = \"pagerduty\"            # alertmanager, pagerduty or slack\n  \
+  kind = \"pagerduty\"            # alertmanager_api, alertmanager (webhook JSON), pagerduty or slack\n  \
   url = \"https://events.pagerduty.com/v2/enqueue\"\n  \
   routing_key = \"R0UTINGKEY\"")]
 pub struct SloArgs {
@@ -100,8 +105,17 @@ struct PutArgs {
     /// The rolling window the error budget is counted over, 1 to 90 days.
     #[arg(long, value_name = "DAYS")]
     window_days: Option<u32>,
-    /// Send alerts as Alertmanager webhook JSON to this URL (repeatable).
+    /// Push alerts into the Alertmanager at this URL (its /api/v2/alerts,
+    /// e.g. http://127.0.0.1:9093), as Prometheus does (repeatable).
     #[arg(long, value_name = "URL")]
+    alertmanager_api: Vec<String>,
+    /// Post Alertmanager's webhook JSON (what its webhook_config sends) to
+    /// a receiver at this URL (repeatable; also --alertmanager).
+    #[arg(
+        long = "alertmanager-webhook",
+        visible_alias = "alertmanager",
+        value_name = "URL"
+    )]
     alertmanager: Vec<String>,
     /// Send alerts as Slack-compatible messages to this URL (repeatable).
     #[arg(long, value_name = "URL")]
@@ -184,6 +198,9 @@ fn put(args: PutArgs) -> Result<()> {
             let mut notify = Vec::new();
             for url in &args.alertmanager {
                 notify.push(json!({"kind": "alertmanager", "url": url}));
+            }
+            for url in &args.alertmanager_api {
+                notify.push(json!({"kind": "alertmanager_api", "url": url}));
             }
             for url in &args.slack {
                 notify.push(json!({"kind": "slack", "url": url}));

@@ -831,7 +831,7 @@ fn slo_schemas() -> serde_json::Map<String, Value> {
             "type": "object",
             "required": ["kind", "url"],
             "properties": {
-                "kind": { "type": "string", "enum": ["alertmanager", "pagerduty", "slack"] },
+                "kind": { "type": "string", "enum": ["alertmanager", "alertmanager_api", "pagerduty", "slack"] },
                 "url": { "type": "string", "description": "http(s) URL; sealed at rest, and shown redacted to `scheme://host[:port]/…`" },
                 "routing_key": { "type": ["string", "null"], "description": "pagerduty only; sealed at rest, and shown redacted to `…` and its last four characters" }
             }

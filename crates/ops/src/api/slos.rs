@@ -245,13 +245,14 @@ fn slo_of(
     for (i, t) in put.notify.into_iter().enumerate() {
         let kind = match t.kind.as_str() {
             "alertmanager" => NotifyKind::Alertmanager,
+            "alertmanager_api" => NotifyKind::AlertmanagerApi,
             "pagerduty" => NotifyKind::PagerDuty,
             "slack" => NotifyKind::Slack,
             other => {
                 return Err(ApiError::invalid(
                     format!("notify[{i}].kind"),
                     format!(
-                        "notify[{i}].kind `{}` is not allowed: alertmanager, pagerduty or slack",
+                        "notify[{i}].kind `{}` is not allowed: alertmanager (webhook JSON), alertmanager_api (an Alertmanager), pagerduty or slack",
                         other.chars().take(50).collect::<String>()
                     ),
                 ));

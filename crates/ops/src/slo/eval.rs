@@ -11,7 +11,10 @@
 //! Alerts: one per SLO and severity. `SloBurnRateFast` pages (the 1 h and
 //! 6 h rules); `SloErrorBudgetTicket` opens a ticket (the 3-day rule) and is
 //! inhibited while the page fires, as Alertmanager's inhibit rules usually
-//! are, so one burst opens one incident. The fingerprint of the incident is
+//! are, so one burst opens one incident. A firing alert is sent again every
+//! minute of the evaluator's clock ([`notify::RESEND_MS`]) to the SLO's
+//! Alertmanager API targets only (as Prometheus does, so Alertmanager does
+//! not resolve it by itself); webhook receivers hear of it once. The fingerprint of the incident is
 //! `tenant/app/slo/severity`. An alert that stops firing is noted on its
 //! incident but never resolves it: an operator does.
 //!
@@ -99,6 +102,15 @@ pub struct Clearing {
     pub notifications: Vec<Notification>,
 }
 
+/// An alert still firing, sent again to the SLO's Alertmanager API
+/// targets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resend {
+    pub fingerprint: String,
+    pub alert: String,
+    pub notifications: Vec<Notification>,
+}
+
 /// What one round decided.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Round {
@@ -106,6 +118,7 @@ pub struct Round {
     pub statuses: Vec<SloStatus>,
     pub openings: Vec<Opening>,
     pub clearings: Vec<Clearing>,
+    pub resends: Vec<Resend>,
 }
 
 impl Round {
@@ -153,6 +166,9 @@ struct Tracked {
     valid: u64,
     series: Series,
     firing: BTreeSet<Severity>,
+    /// Per firing severity: when it started firing and when it was last
+    /// sent (evaluator time).
+    sent: BTreeMap<Severity, (u64, u64)>,
 }
 
 /// The evaluator: every SLO's history, between rounds.
@@ -215,6 +231,7 @@ impl Evaluator {
                 valid: 0,
                 series: Series::new(),
                 firing: BTreeSet::new(),
+                sent: BTreeMap::new(),
             });
             absorb(state, slo, tracked);
             tracked.series.observe(now_ms, tracked.good, tracked.valid);
@@ -232,8 +249,18 @@ impl Evaluator {
             }
             for (&severity, rule) in &now_firing {
                 if tracked.firing.contains(&severity) {
+                    let (starts_ms, sent_ms) =
+                        tracked.sent.entry(severity).or_insert((now_ms, now_ms));
+                    if now_ms.saturating_sub(*sent_ms) >= notify::RESEND_MS {
+                        *sent_ms = now_ms;
+                        let resend = links.resend(slo, severity, rule, *starts_ms, now_ms);
+                        if !resend.notifications.is_empty() {
+                            round.resends.push(resend);
+                        }
+                    }
                     continue;
                 }
+                tracked.sent.insert(severity, (now_ms, now_ms));
                 round
                     .openings
                     .push(links.opening(slo, severity, rule, now_ms));
@@ -242,6 +269,7 @@ impl Evaluator {
                 if now_firing.contains_key(&severity) {
                     continue;
                 }
+                tracked.sent.remove(&severity);
                 round
                     .clearings
                     .push(links.clearing(state, slo, severity, &status, now_ms));
@@ -296,20 +324,7 @@ impl Links<'_> {
         rule: &RuleStatus,
         now_ms: u64,
     ) -> Opening {
-        let text = format!(
-            "{}/{} SLO {} ({} {}): error budget burning {:.1}x over {} and {:.1}x over {} (rule {}, above {}x)",
-            slo.tenant,
-            slo.app,
-            slo.name,
-            slo.objective.kind(),
-            slo.target,
-            rule.long_burn,
-            window(rule.long_window_ms),
-            rule.short_burn,
-            window(rule.short_window_ms),
-            rule.rule,
-            rule.factor
-        );
+        let text = burning(slo, rule);
         let alert = self.alert(slo, severity, text.clone(), now_ms);
         Opening {
             fingerprint: fingerprint(slo, severity),
@@ -325,7 +340,29 @@ impl Links<'_> {
                 by: EVALUATOR.into(),
                 now_unix_ms: now_ms,
             },
-            notifications: self.notifications(slo, &alert),
+            notifications: self.notifications(slo, &alert, now_ms),
+        }
+    }
+
+    /// An alert firing since `starts_ms`, sent again to the Alertmanager
+    /// API targets with the burn rates of now.
+    fn resend(
+        &self,
+        slo: &SloRecord,
+        severity: Severity,
+        rule: &RuleStatus,
+        starts_ms: u64,
+        now_ms: u64,
+    ) -> Resend {
+        let alert = self.alert(slo, severity, burning(slo, rule), starts_ms);
+        Resend {
+            fingerprint: fingerprint(slo, severity),
+            alert: alert.name.clone(),
+            notifications: self
+                .notifications(slo, &alert, now_ms)
+                .into_iter()
+                .filter(|n| n.target.kind == NotifyKind::AlertmanagerApi)
+                .collect(),
         }
     }
 
@@ -362,11 +399,11 @@ impl Links<'_> {
                 now_unix_ms: now_ms,
             }),
             incident: incident.map(|i| i.id),
-            notifications: self.notifications(slo, &alert),
+            notifications: self.notifications(slo, &alert, now_ms),
         }
     }
 
-    fn notifications(&self, slo: &SloRecord, alert: &Alert) -> Vec<Notification> {
+    fn notifications(&self, slo: &SloRecord, alert: &Alert, now_ms: u64) -> Vec<Notification> {
         slo.notify
             .iter()
             .map(|target| Notification {
@@ -381,11 +418,32 @@ impl Links<'_> {
                         target.routing_key.as_deref().unwrap_or_default(),
                         self.external_url,
                     ),
+                    NotifyKind::AlertmanagerApi => {
+                        notify::alertmanager_api(alert, slo.name.as_str(), now_ms)
+                    }
                     NotifyKind::Slack => notify::slack(alert),
                 },
             })
             .collect()
     }
+}
+
+/// What an alert says while `rule` fires on `slo`.
+fn burning(slo: &SloRecord, rule: &RuleStatus) -> String {
+    format!(
+        "{}/{} SLO {} ({} {}): error budget burning {:.1}x over {} and {:.1}x over {} (rule {}, above {}x)",
+        slo.tenant,
+        slo.app,
+        slo.name,
+        slo.objective.kind(),
+        slo.target,
+        rule.long_burn,
+        window(rule.long_window_ms),
+        rule.short_burn,
+        window(rule.short_window_ms),
+        rule.rule,
+        rule.factor
+    )
 }
 
 /// The burn rates of every rule and the budget left, at `now_ms`.
@@ -663,6 +721,85 @@ mod tests {
         );
     }
 
+    /// An Alertmanager API target hears of a firing alert at once, again
+    /// every minute while it fires (a webhook receiver only once), and
+    /// of its end with `endsAt` the time it cleared.
+    #[test]
+    fn alertmanager_api_targets_get_the_alert_every_minute_while_it_fires() {
+        let mut s = state();
+        let mut slo = s
+            .slo(&n("acme"), &n("shop"), &n("availability"))
+            .unwrap()
+            .clone();
+        slo.notify.push(NotifyTarget {
+            kind: NotifyKind::AlertmanagerApi,
+            url: "http://127.0.0.1:9093".into(),
+            routing_key: None,
+            sealed: None,
+        });
+        s.apply(&Command::PutSlo { slo }).unwrap();
+        let mut e = Evaluator::new("http://x");
+        report(&mut s, 7, 1, 1_000, 0);
+        e.evaluate(&s, T0);
+        report(&mut s, 7, 2, 2_000, 500);
+        let fired = e.evaluate(&s, T0 + MIN);
+        let kinds: Vec<NotifyKind> = fired.openings[0]
+            .notifications
+            .iter()
+            .map(|n| n.target.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [NotifyKind::Alertmanager, NotifyKind::AlertmanagerApi]
+        );
+        let pushed = &fired.openings[0].notifications[1].body[0];
+        assert_eq!(pushed["labels"]["alertname"], PAGE_ALERT);
+        assert_eq!(pushed["labels"]["slo_name"], "availability");
+        assert_eq!(
+            pushed["startsAt"],
+            ops_time(T0 + MIN),
+            "starts when it fired"
+        );
+        assert_eq!(pushed["endsAt"], ops_time(T0 + 5 * MIN));
+        apply(&mut s, &fired);
+        // Rounds every 10 s while it fires: a resend each minute.
+        let mut resent = Vec::new();
+        for i in 1..=18u64 {
+            report(&mut s, 7, 2 + i, 2_000 + 100 * i, 500 + 50 * i);
+            let t = T0 + MIN + i * 10_000;
+            let r = e.evaluate(&s, t);
+            assert!(r.openings.is_empty() && r.clearings.is_empty());
+            for resend in &r.resends {
+                assert_eq!(resend.alert, PAGE_ALERT);
+                assert_eq!(resend.notifications.len(), 1, "the API target only");
+                let body = &resend.notifications[0].body[0];
+                assert_eq!(body["startsAt"], ops_time(T0 + MIN));
+                assert_eq!(body["endsAt"], ops_time(t + 4 * MIN));
+                resent.push(t - T0 - MIN);
+            }
+        }
+        assert_eq!(resent, [MIN, 2 * MIN, 3 * MIN]);
+        // Good requests only, until it clears: endsAt is when it did.
+        let mut cleared = None;
+        for i in 1..=30u64 {
+            report(&mut s, 8, i, 100_000 * i, 0);
+            let t = T0 + 4 * MIN + i * MIN;
+            let r = e.evaluate(&s, t);
+            if !r.clearings.is_empty() {
+                cleared = Some((t, r));
+                break;
+            }
+        }
+        let (t, cleared) = cleared.expect("the page clears");
+        let pushed = &cleared.clearings[0].notifications[1].body[0];
+        assert_eq!(pushed["endsAt"], ops_time(t));
+        assert_eq!(pushed["labels"]["severity"], "page");
+    }
+
+    fn ops_time(ms: u64) -> String {
+        crate::slo::rfc3339::format_ms(ms)
+    }
+
     #[test]
     fn a_new_evaluator_refires_into_the_same_incident() {
         let mut s = state();
@@ -706,6 +843,7 @@ mod tests {
             valid: 0,
             series: Series::new(),
             firing: BTreeSet::new(),
+            sent: BTreeMap::new(),
         };
         let mut r = s.report(&n("n1")).cloned().unwrap_or(NodeReport {
             node: n("n1"),

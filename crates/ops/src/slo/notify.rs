@@ -16,6 +16,14 @@ use super::rfc3339::format_ms;
 /// What Alertmanager writes as `endsAt` while an alert still fires: Go's
 /// zero time.
 const NOT_ENDED: &str = "0001-01-01T00:00:00Z";
+/// How often a firing alert is sent again to an Alertmanager's API, as
+/// Prometheus's `--rules.alert.resend-delay` (1 minute by default).
+pub const RESEND_MS: u64 = 60_000;
+/// How far past each send a firing alert's `endsAt` lies when pushed to an
+/// Alertmanager's API: four resends, as Prometheus sets it, so Alertmanager
+/// resolves the alert by itself only when several resends were missed (the
+/// evaluator stopped, or lost the lead).
+pub const PUSHED_ENDS_AFTER_MS: u64 = 4 * RESEND_MS;
 /// PagerDuty truncates longer summaries; truncating here keeps the cut on a
 /// character boundary.
 const PAGERDUTY_SUMMARY_MAX: usize = 1024;
@@ -164,6 +172,27 @@ pub fn alertmanager(alerts: &[Alert], receiver: &str, external_url: &str) -> Val
         "externalURL": external_url,
         "alerts": items,
     })
+}
+
+/// The body of a push into an Alertmanager's `POST /api/v2/alerts`
+/// (`postableAlerts`: labels, annotations, startsAt, endsAt,
+/// generatorURL), as Prometheus sends it: while the alert fires, `endsAt`
+/// is [`PUSHED_ENDS_AFTER_MS`] past `now_ms` (renewed by each resend);
+/// once resolved, when it ended. The labels are the webhook's, plus
+/// `slo_name`, so two objectives of one kind on one app stay two alerts.
+pub fn alertmanager_api(alert: &Alert, slo_name: &str, now_ms: u64) -> Value {
+    let mut labels = alert.labels();
+    labels.insert("slo_name", slo_name.to_owned());
+    let ends_at_ms = alert
+        .ends_at_ms
+        .unwrap_or_else(|| now_ms.saturating_add(PUSHED_ENDS_AFTER_MS));
+    json!([{
+        "labels": labels,
+        "annotations": alert.annotations(),
+        "startsAt": format_ms(alert.starts_at_ms),
+        "endsAt": format_ms(ends_at_ms.max(alert.starts_at_ms)),
+        "generatorURL": alert.dashboard_url,
+    }])
 }
 
 /// A PagerDuty Events API v2 event: `trigger` while the alert fires,
@@ -358,6 +387,33 @@ mod tests {
         let body = alertmanager(&[resolved], "dwcp", "https://ops.example.com");
         assert_eq!(body["status"], "resolved");
         assert_eq!(body["commonLabels"]["alertname"], "slo-burn-1h");
+    }
+
+    #[test]
+    fn alertmanager_api_alerts_end_four_resends_ahead_until_resolved() {
+        let mut page = alert(Severity::Page, "slo-burn-1h");
+        let body = alertmanager_api(&page, "availability", T0 + 30_000);
+        let alerts = body.as_array().unwrap();
+        assert_eq!(alerts.len(), 1);
+        let a = &alerts[0];
+        assert_eq!(
+            a["labels"],
+            json!({"alertname": "slo-burn-1h", "severity": "page", "tenant": "acme", "app": "shop", "slo": "availability", "slo_name": "availability"})
+        );
+        assert_eq!(a["startsAt"], "2024-02-29T12:00:00.000Z");
+        // 30 s after the start, plus four minutes.
+        assert_eq!(a["endsAt"], "2024-02-29T12:04:30.000Z");
+        assert_eq!(a["generatorURL"], "https://ops.example.com/apps/acme/shop");
+        assert!(
+            a["annotations"]["summary"]
+                .as_str()
+                .unwrap()
+                .contains("200.0x now")
+        );
+        assert!(a.get("status").is_none() && a.get("fingerprint").is_none());
+        page.ends_at_ms = Some(T0 + 90_000);
+        let body = alertmanager_api(&page, "availability", T0 + 95_000);
+        assert_eq!(body[0]["endsAt"], "2024-02-29T12:01:30.000Z");
     }
 
     #[test]
