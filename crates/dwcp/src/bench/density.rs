@@ -388,7 +388,7 @@ fn metric(text: &str, name: &str) -> String {
 
 /// The whole answer (head and body) to `GET path` at `addr`, on a
 /// connection of its own.
-async fn http_get(
+pub(super) async fn http_get(
     addr: std::net::SocketAddr,
     path: &str,
     token: Option<&str>,
