@@ -341,3 +341,47 @@ fn an_unhealthy_pool_is_restarted_through_a_count_the_node_reads() {
     );
     assert!(big.acts().pool_restarts.is_empty());
 }
+
+#[test]
+fn a_pool_restart_count_is_forgotten_once_the_pool_is_gone() {
+    let mut s = cluster(3);
+    let place = Place::VersionOnNode {
+        tenant: "acme".into(),
+        app: "shop".into(),
+        version: 1,
+        node: "n1".into(),
+    };
+    decide_and_record(&mut s, trouble(FaultClass::PoolUnhealthy, place), NOW);
+    let key = pool_key("acme", "shop", 1, "n1");
+    let tick = |s: &mut State, now_ms: u64| {
+        let view = observe::cluster_view(s, |_| true, &[]);
+        s.apply(&Command::Act {
+            act: ActCommand::Tick {
+                view: Box::new(view),
+                now_ms,
+            },
+        })
+        .unwrap();
+    };
+    // While the pool is placed, its node's agent keys it by the count.
+    tick(&mut s, NOW + 1_000);
+    assert_eq!(s.acts().pool_restarts.get(&key), Some(&1));
+    // The scheduler moves the version off n1: the pool is gone, and so
+    // is its count (the map stays as small as the pools).
+    s.apply(&Command::SetPlacements {
+        tenant: n("acme"),
+        app: n("shop"),
+        placements: vec![PlacementSpec {
+            version: 1,
+            node: n("n2"),
+            count: 3,
+        }],
+    })
+    .unwrap();
+    tick(&mut s, NOW + 2_000);
+    assert!(
+        s.acts().pool_restarts.is_empty(),
+        "{:?}",
+        s.acts().pool_restarts
+    );
+}

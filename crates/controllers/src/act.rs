@@ -25,7 +25,7 @@ use autopilot::act::approval::ApprovalEffect;
 use autopilot::act::book::{ActCommand, notifications};
 use autopilot::act::record::{Outcome, Proposal};
 use autopilot::act::view::{ClusterView, EntryState};
-use autopilot::act::{apply, decide, observe, sense};
+use autopilot::act::{apply, decide, observe, sense, traffic};
 use cluster::{ClusterNode, node_name};
 use ops::slo::Clock;
 use scheduler::Liveness;
@@ -84,6 +84,8 @@ pub async fn run(node: Arc<ClusterNode>, clock: Arc<dyn Clock>) {
 struct Leading {
     liveness: Liveness,
     memory: sense::Memory,
+    /// What each version served on each node lately.
+    traffic: traffic::Traffic,
 }
 
 impl Leading {
@@ -91,6 +93,7 @@ impl Leading {
         Leading {
             liveness: Liveness::new(crate::scheduling::DEAD_AFTER),
             memory: sense::Memory::default(),
+            traffic: traffic::Traffic::default(),
         }
     }
 
@@ -129,6 +132,10 @@ impl Leading {
             let state = node.replica().read_local();
             let mut troubles = sense::from_view(&view, now_ms);
             troubles.extend(sense::from_findings(&state, now_ms));
+            // Windows are timed on the monotonic clock, as liveness is.
+            let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+            self.traffic.observe(&state, elapsed_ms);
+            troubles.extend(self.traffic.troubles(elapsed_ms, now_ms));
             troubles.extend(handed().drain(..));
             self.memory.due(troubles, &state.acts().policy(), now_ms)
         };

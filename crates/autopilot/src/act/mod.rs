@@ -11,6 +11,8 @@
 //! - [`observe`]: the cluster's view, built from the store.
 //! - [`sense`]: the troubles the view shows (a node silent, a region
 //!   lost), and the memory that decides each once per cool-down.
+//! - [`traffic`]: the troubles the nodes' served counters show at once
+//!   (a pool failing on one node, a tenant flooding the others).
 //! - [`apply`]: the store commands of the existing machinery that carry
 //!   an action out.
 //!
@@ -25,6 +27,7 @@ pub mod apply;
 pub mod decide;
 pub mod observe;
 pub mod sense;
+pub mod traffic;
 
 pub use action::{Action, ActionClass, ActionKind, Target};
 pub use approval::{Approval, ApprovalEffect, ApprovalEvent, ApprovalState, ApprovalTimes};

@@ -256,9 +256,9 @@ async fn run_marking<T: Target>(
         after = verdict::course(&target.samples(t0), objective, ms(t0.elapsed()));
         let settled = match after.first_bad_ms {
             None => restored.elapsed() >= timing.poll * 8,
-            Some(_) => after
-                .back_at_ms
-                .is_some_and(|b| b >= held || during.back_at_ms.is_some()),
+            // Back: after the restore, or by a good run that began under
+            // the fault and lasted past it.
+            Some(_) => after.back_at_ms.is_some(),
         };
         if settled {
             break;
@@ -279,8 +279,15 @@ async fn run_marking<T: Target>(
         }
     } else if let Some(back) = during.back_at_ms {
         (Resolution::Autonomous, Some(back))
-    } else if let Some(back) = after.back_at_ms.filter(|&b| b >= held) {
-        (Resolution::AfterRestore, Some(back))
+    } else if let Some(back) = after.back_at_ms {
+        // A good run that began before the restore (too short to count by
+        // then) came back with nobody's repair; one after it, by the
+        // restore.
+        if back < held {
+            (Resolution::Autonomous, Some(back))
+        } else {
+            (Resolution::AfterRestore, Some(back))
+        }
     } else {
         (Resolution::NotRecovered, None)
     };
@@ -378,6 +385,8 @@ mod tests {
         start: Instant,
         failing: Vec<(Instant, Option<Instant>, usize)>,
         breaks: Vec<usize>,
+        /// A fault that heals by itself this long after its injection.
+        heals_after: Option<Duration>,
         injected: u32,
         restored: u32,
     }
@@ -388,6 +397,7 @@ mod tests {
                 start: Instant::now(),
                 failing: Vec::new(),
                 breaks,
+                heals_after: None,
                 injected: 0,
                 restored: 0,
             }
@@ -423,7 +433,8 @@ mod tests {
             self.injected += 1;
             let now = Instant::now();
             for &n in &self.breaks {
-                self.failing.push((now, None, n));
+                self.failing
+                    .push((now, self.heals_after.map(|d| now + d), n));
             }
             Ok(vec![0])
         }
@@ -506,6 +517,29 @@ mod tests {
         assert!(!run.injected);
         assert_eq!(fake.injected, 0);
         assert!(run.error.unwrap().contains("nothing was injected"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_way_back_begun_just_before_the_restore_is_autonomous() {
+        // Node 0 fails for the first 8.5 s of a 10 s hold and then serves
+        // again by itself: the good run begins under the fault but is
+        // two windows short of "back" when the fault is taken back.
+        let mut fake = Fake::new(vec![0]);
+        fake.heals_after = Some(Duration::from_millis(8_500));
+        let timing = Timing::new(Duration::from_secs(10));
+        let run = run(
+            &mut fake,
+            &kill_follower(),
+            1,
+            &Objective::DEFAULT,
+            &timing,
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(run.resolution, Resolution::Autonomous, "{run:?}");
+        let mttr = run.mttr_ms.unwrap();
+        assert!(mttr < 10_000, "{mttr}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -357,6 +357,24 @@ impl ActBook {
                 self.approvals.insert(id, record);
             }
         }
+        // A pool's restart count lives as long as the pool: once no
+        // placement holds that version on that node, its agent has dropped
+        // the pool and the count only grows the book.
+        let gone: Vec<String> = self
+            .pool_restarts
+            .keys()
+            .filter(|k| {
+                !view
+                    .pools
+                    .iter()
+                    .any(|p| &&pool_key(&p.tenant, &p.app, p.version, &p.node) == k)
+            })
+            .cloned()
+            .collect();
+        for k in gone {
+            self.pool_restarts.remove(&k);
+            keys.push(format!("pool/{k}"));
+        }
         // Keep the settled ones bounded, oldest first.
         let settled: Vec<u64> = self
             .approvals
