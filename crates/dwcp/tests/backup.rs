@@ -69,8 +69,18 @@ fn a_populated_cluster_round_trips_through_a_backup_and_bad_files_are_refused() 
     let tmp = tempfile::tempdir().unwrap();
     let k = key(tmp.path(), "backup.key");
     let file = tmp.path().join("cluster.dwcpbak");
-    let taken = c.cli_ok(&["backup", "--out", s(&file), "--key-file", s(&k)]);
+    let out = c.cli(1, &["backup", "--out", s(&file), "--key-file", s(&k)]);
+    let (taken, said) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{said}");
     assert!(taken.contains("at revision"), "{taken}");
+    // Piped, the progress bar is not drawn: no escape code anywhere.
+    assert!(
+        !taken.contains('\x1b') && !said.contains('\x1b'),
+        "{taken:?} {said:?}"
+    );
     // A backup never overwrites.
     let again = c.cli_err(&["backup", "--out", s(&file), "--key-file", s(&k)]);
     assert!(again.contains("exists already"), "{again}");

@@ -165,6 +165,8 @@ pub fn run(mut args: CertifyArgs) -> Result<()> {
         .context("starting the async runtime")?;
     let started_unix_ms = cluster::unix_now_ms();
     let started = Instant::now();
+    // A spinner with the elapsed time on a terminal (its steps above it).
+    let progress = crate::cli::progress::Progress::spinner("certify", args.json);
     // A cluster's own waivers (dwcp certify waive) count beside the file's.
     let store_client = match &args.api {
         Some(url) => Some(crate::cli::client::Client::new(
@@ -209,6 +211,7 @@ pub fn run(mut args: CertifyArgs) -> Result<()> {
     )
     .limited_to(args.only.clone())
     .for_cluster(&cluster_id);
+    drop(progress);
     let json = serde_json::to_string(&report)?;
     if let Some(client) = &store_client {
         match runtime.block_on(store::record_report(
@@ -336,7 +339,9 @@ async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
             (addr(url)?, token, url.clone())
         }
         None => {
-            eprintln!("[certify] starting a scratch cluster of 3 `dwcp up` processes");
+            crate::cli::progress::line(
+                "[certify] starting a scratch cluster of 3 `dwcp up` processes",
+            );
             let flags = vec![
                 "--backup-dir".to_string(),
                 tmp.join("scheduled").display().to_string(),
@@ -404,7 +409,7 @@ async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
     macro_rules! step {
         ($what:expr, $probe:expr) => {
             if let Err(e) = $probe.await {
-                eprintln!("[certify] {} failed: {e:#}", $what);
+                crate::cli::progress::line(format!("[certify] {} failed: {e:#}", $what));
                 errors.push(format!("{}: {e:#}", $what));
             }
         };
@@ -521,7 +526,7 @@ async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
         }
     }
     if let Some(c) = scratch {
-        eprintln!("[certify] removing the scratch cluster");
+        crate::cli::progress::line("[certify] removing the scratch cluster");
         c.finish();
     }
     let _ = std::fs::remove_dir_all(&tmp);
@@ -558,7 +563,7 @@ async fn backup_drill(
     key_file: &Path,
     found: &mut Found,
 ) -> Result<()> {
-    eprintln!("[certify] backup: taken, restored into a scratch node, compared");
+    crate::cli::progress::line("[certify] backup: taken, restored into a scratch node, compared");
     let marker = format!("certify-{}-marker", t.run);
     let secret = format!("certify-plain-{}-{}", t.run, cluster::unix_now_ms());
     let put = http::once(
@@ -630,7 +635,7 @@ async fn backup_drill(
 
 /// `dwcp bench scheduler --quick`'s placement rate, measured now.
 async fn scheduler(found: &mut Found) -> Result<()> {
-    eprintln!("[certify] the scheduler's placement rate");
+    crate::cli::progress::line("[certify] the scheduler's placement rate");
     let report = tokio::task::spawn_blocking(|| crate::bench::scheduler::run(true)).await??;
     let rate = report
         .series
@@ -650,7 +655,7 @@ async fn scheduler(found: &mut Found) -> Result<()> {
 
 /// The leader killed, then a follower: failover, lost writes, catch-up.
 async fn kills(c: &mut ProcessCluster, t: &Target, found: &mut Found) -> Result<()> {
-    eprintln!("[certify] killing the leader");
+    crate::cli::progress::line("[certify] killing the leader");
     let leader = c.leader().await?;
     let other = (leader + 1) % 3;
     for i in 0..50 {
@@ -707,7 +712,7 @@ async fn kills(c: &mut ProcessCluster, t: &Target, found: &mut Found) -> Result<
     );
     c.restart(leader).await?;
 
-    eprintln!("[certify] killing a follower");
+    crate::cli::progress::line("[certify] killing a follower");
     let leader = c.leader().await?;
     let follower = (leader + 1) % 3;
     c.kill(follower)?;

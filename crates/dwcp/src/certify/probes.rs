@@ -39,7 +39,7 @@ pub struct Target {
 pub type Found = BTreeMap<&'static str, Measurement>;
 
 fn progress(what: &str) {
-    eprintln!("[certify] {what}");
+    crate::cli::progress::line(format!("[certify] {what}"));
 }
 
 /// p50 and p99 of samples in ms, via hdrhistogram.

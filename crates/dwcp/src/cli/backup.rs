@@ -160,6 +160,8 @@ pub(crate) async fn take(
     let log_index = point.log_index;
     let artifact_bytes = point.artifacts.iter().map(|a| a.size_bytes).sum();
     let (mut pending, header) = PendingFile::create(out, key, &point)?;
+    // A byte bar over the artifacts, on a terminal.
+    let progress = crate::cli::progress::Progress::bytes("backup", artifact_bytes, false);
     while let Some(next) = pending.next_artifact() {
         let digest = next.digest.clone();
         let bytes = client
@@ -167,7 +169,9 @@ pub(crate) async fn take(
             .await
             .with_context(|| format!("fetching artifact {digest}"))?;
         pending.artifact(&bytes)?;
+        progress.inc(bytes.len() as u64);
     }
+    drop(progress);
     let path = pending.commit()?;
     let file_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     Ok(Taken {

@@ -19,6 +19,7 @@ pub mod incident;
 pub mod logs;
 pub mod nodes;
 pub mod planet;
+pub mod progress;
 pub mod rollouts;
 pub mod run;
 pub mod runbook;

@@ -570,7 +570,11 @@ fn slos(view: &View) -> String {
             let notify = slo
                 .notify
                 .iter()
-                .map(|t| format!("{:?}", t.kind).to_lowercase())
+                // The API's name of the kind (e.g. `alertmanager_api`).
+                .map(|t| match serde_json::to_value(t.kind) {
+                    Ok(serde_json::Value::String(kind)) => kind,
+                    _ => format!("{:?}", t.kind).to_lowercase(),
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             vec![
