@@ -4,7 +4,8 @@
 # promtool, to check the /metrics exposition, and Chromium with
 # chromedriver, to test the dashboard in a browser),
 # builds the examples, and runs the workspace's tests in the dev profile —
-# the same profile clippy checks, so CI builds the dependencies once.
+# the same profile clippy checks, so CI builds the dependencies once —
+# then a short schemathesis run against a live node.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -34,3 +35,11 @@ if (( ${#missing[@]} )); then
 fi
 
 cargo test --workspace --locked "$@"
+
+# Schemathesis (PyPI, pinned in the script, installed with pip into
+# target/schemathesis) against a live `dwcp up`: a short run with a fixed
+# seed that fails on any finding (docs/security.md).
+python3 -c 'import ensurepip, venv' 2>/dev/null || {
+    [[ "$(id -u)" -eq 0 ]] && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv >/dev/null
+}
+bash scripts/schemathesis.sh ci

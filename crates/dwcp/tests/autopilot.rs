@@ -296,9 +296,13 @@ fn disk_fill_and_creeping_latency_are_predicted_before_they_fail_and_shown() {
     c.cli_ok(&["autopilot", "anomalies"]);
     c.cli_ok(&["autopilot", "causes"]);
 
-    // Bad queries: 400 naming the field; the CLI says it too.
+    // Bad queries: 400 naming the field (404 for a record that does not
+    // exist); the CLI says it too.
+    let path = "/api/v1/autopilot/forecast?tenant=default&app=nope";
+    let (status, v) = c.call(1, "GET", path, None);
+    assert_eq!(status, 404, "{path}: {v}");
+    assert_eq!(v["error"]["field"], json!("app"), "{path}: {v}");
     for (path, field) in [
-        ("/api/v1/autopilot/forecast?tenant=default&app=nope", "app"),
         (
             "/api/v1/tenants/default/apps/shop/autopilot/forecast?horizon=25h",
             "horizon",

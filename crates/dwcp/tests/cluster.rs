@@ -388,7 +388,7 @@ fn membership_changes_while_a_node_is_down_and_artifacts_outlive_their_node() {
     let s = c.wait_for(|s| !members(s).contains(&3), "node 3 to be removed");
     assert_eq!(voters(&s), [1, 2, 4]);
     let (status, v) = c.call(1, "DELETE", "/api/v1/cluster/nodes/3", None);
-    assert_eq!((status, error_of(&v).1), (400, Some("node")), "{v}");
+    assert_eq!((status, error_of(&v).1), (409, Some("node")), "{v}");
 
     // The node the artifact was uploaded to dies for good: the one that
     // joined later still has it (fetched from a peer), and writes go on.

@@ -66,8 +66,21 @@ impl ControlPlane for Arc<ClusterNode> {
     }
 
     async fn remove_node(&self, id: NodeId) -> Result<(), PlaneError> {
+        // Raft cannot leave an empty membership: asked, it failed as
+        // "unavailable" (a 503; schemathesis, issue 16).
+        let members = ClusterNode::local_status(self).members;
+        if members.len() == 1 && members.iter().all(|m| m.id == id) {
+            return Err(PlaneError::Conflict {
+                field: "node".into(),
+                reason: format!(
+                    "node {id} is the cluster's only member: a cluster cannot remove its last node"
+                ),
+            });
+        }
         ClusterNode::remove(self, id).await.map_err(|e| match e {
-            ClusterError::Refused(reason) => PlaneError::Unusable {
+            // Refusals of a well-formed removal come from the membership
+            // as it is now (the last voter, a node that is no member).
+            ClusterError::Refused(reason) => PlaneError::Conflict {
                 field: "node".into(),
                 reason,
             },
@@ -126,10 +139,9 @@ impl ControlPlane for Arc<ClusterNode> {
         use cluster::backup::Tier;
         match (global, self.global()) {
             (true, Some(global)) => Ok(ClusterNode::backup_point(global, Tier::Global).await?),
-            (true, None) => Err(PlaneError::Invalid {
+            (true, None) => Err(PlaneError::Conflict {
                 field: "tier".into(),
-                value: "global".into(),
-                allowed: "`cell` only: this node runs in no planet, so there is no global tier"
+                reason: "tier `global` is not allowed: `cell` only: this node runs in no planet, so there is no global tier"
                     .into(),
             }),
             (false, Some(_)) => Ok(ClusterNode::backup_point(self, Tier::Cell).await?),

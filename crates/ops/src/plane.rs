@@ -30,6 +30,10 @@ pub enum PlaneError {
     /// in the `is not allowed` template (HTTP 400).
     #[error("{reason}")]
     Unusable { field: String, reason: String },
+    /// A well-formed request this node's setup or the current state
+    /// refuses (HTTP 409 naming `field`).
+    #[error("{reason}")]
+    Conflict { field: String, reason: String },
     /// Something named does not exist (HTTP 404).
     #[error("{0}")]
     NotFound(String),

@@ -9,9 +9,9 @@
 //! Findings (detections, predictions, diagnoses) come from the state,
 //! newest first; a forecast from the answering node's own signals (see
 //! `crate::autopilot`). Every query parameter is checked: an unknown
-//! one, an app, tenant or node that does not exist, a metric not named
-//! as the API names it, or a horizon outside 5 minutes to 24 hours is a
-//! 400 naming the parameter.
+//! one, a metric not named as the API names it, or a horizon outside 5
+//! minutes to 24 hours is a 400 naming the parameter; an app, tenant or
+//! node that does not exist a 404 naming it.
 
 use autopilot::findings::{
     Detection, Diagnosis, FailureKind, Metric, Prediction, PredictionStatus, SeriesKey, Subject,
@@ -88,7 +88,7 @@ fn filter(
             "tenant" => {
                 let t = super::validate::name("tenant", value)?;
                 if state.tenant(&t).is_none() {
-                    return Err(ApiError::invalid(
+                    return Err(ApiError::not_found_field(
                         "tenant",
                         format!("tenant `{t}` does not exist"),
                     ));
@@ -99,7 +99,7 @@ fn filter(
             "node" => {
                 let n = super::validate::name("node", value)?;
                 if state.node(&n).is_none() {
-                    return Err(ApiError::invalid(
+                    return Err(ApiError::not_found_field(
                         "node",
                         format!("node `{n}` does not exist"),
                     ));
@@ -153,7 +153,7 @@ fn filter(
             return Err(ApiError::invalid("tenant", "`app` needs `tenant` too"));
         };
         if state.app(tenant, app).is_none() {
-            return Err(ApiError::invalid(
+            return Err(ApiError::not_found_field(
                 "app",
                 format!("app `{tenant}/{app}` does not exist"),
             ));
@@ -422,13 +422,13 @@ fn forecast_query(
             let tenant = super::validate::name("tenant", &t)?;
             let app = super::validate::name("app", &a)?;
             if state.tenant(&tenant).is_none() {
-                return Err(ApiError::invalid(
+                return Err(ApiError::not_found_field(
                     "tenant",
                     format!("tenant `{tenant}` does not exist"),
                 ));
             }
             if state.app(&tenant, &app).is_none() {
-                return Err(ApiError::invalid(
+                return Err(ApiError::not_found_field(
                     "app",
                     format!("app `{tenant}/{app}` does not exist"),
                 ));
@@ -438,7 +438,7 @@ fn forecast_query(
         (None, None, Some(n)) => {
             let node = super::validate::name("node", &n)?;
             if state.node(&node).is_none() {
-                return Err(ApiError::invalid(
+                return Err(ApiError::not_found_field(
                     "node",
                     format!("node `{node}` does not exist"),
                 ));

@@ -40,7 +40,10 @@ const MAX_POLICY_BYTES: usize = 256 * 1024;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ControlsBody {
+    // Absent: unchanged; `null` is refused (it would read as absent).
+    #[serde(default, deserialize_with = "super::strict::present")]
     paused: Option<bool>,
+    #[serde(default, deserialize_with = "super::strict::present")]
     destructive_enabled: Option<bool>,
 }
 

@@ -89,8 +89,23 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .and_then(|value| T::deserialize(super::strict::Strict(value)))
         .map_err(|e| {
             let text = e.to_string();
-            let field = quoted_after(&text, "unknown field `")
-                .or_else(|| quoted_after(&text, "missing field `"));
+            // `at `quotas.max_apps`: ...` from `Strict`: the member whose
+            // value is wrong; a nested unknown or missing member is named
+            // under it.
+            let (path, rest) = match text
+                .strip_prefix("at `")
+                .and_then(|rest| rest.split_once("`: "))
+            {
+                Some((path, rest)) => (Some(path), rest),
+                None => (None, text.as_str()),
+            };
+            let member = quoted_after(rest, "unknown field `")
+                .or_else(|| quoted_after(rest, "missing field `"));
+            let field = match (path, member) {
+                (Some(path), Some(member)) => Some(format!("{path}.{member}")),
+                (Some(path), None) => Some(path.to_string()),
+                (None, member) => member,
+            };
             let message = if e.is_eof() && bytes.iter().all(u8::is_ascii_whitespace) {
                 "the request body is empty; this route takes a JSON object".to_string()
             } else {
@@ -122,6 +137,36 @@ mod tests {
     struct Thing {
         name: String,
         count: Option<u32>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        things: Vec<Thing>,
+        #[serde(default, deserialize_with = "crate::api::strict::present")]
+        limit: Option<u64>,
+    }
+
+    /// Schemathesis (issue 16): a wrong type deep in a body named no
+    /// field, `null` passed for an optional number, and `403.0` was
+    /// refused where JSON Schema's `integer` allows it.
+    #[test]
+    fn names_the_member_of_a_wrong_value_at_any_depth() {
+        let e = decode::<Outer>(br#"{"things":[{"name":"a"},{"name":5}]}"#).unwrap_err();
+        assert_eq!(e.code, "malformed_json");
+        assert_eq!(e.field.as_deref(), Some("things[1].name"), "{e:?}");
+        let e = decode::<Outer>(br#"{"things":[{"name":"a","colour":1}]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("things[0].colour"), "{e:?}");
+        let e = decode::<Outer>(br#"{"things":[],"limit":null}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("limit"), "{e:?}");
+        let ok =
+            decode::<Outer>(br#"{"things":[{"name":"a","count":403.0}],"limit":7.0}"#).unwrap();
+        assert_eq!((ok.things[0].count, ok.limit), (Some(403), Some(7)));
+        let ok = decode::<Outer>(br#"{"things":[]}"#).unwrap();
+        assert_eq!(ok.limit, None);
+        let e = decode::<Outer>(br#"{"things":[{"name":"a","count":403.5}]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("things[0].count"), "{e:?}");
     }
 
     #[test]

@@ -86,8 +86,9 @@ pub(crate) async fn global_status<P: ControlPlane>(plane: &P) -> Result<Reply, A
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewJoinToken {
-    /// Seconds the token admits nodes for (default 3600).
-    #[serde(default)]
+    /// Seconds the token admits nodes for (default 3600; given, not
+    /// `null`).
+    #[serde(default, deserialize_with = "super::strict::present")]
     ttl_s: Option<u64>,
     /// Joins it admits (default 1); `0`: any number until it expires.
     #[serde(default)]

@@ -72,6 +72,19 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 404 naming the request field (a query parameter or body member)
+    /// that names a record that does not exist: well-formed, so not a 400.
+    pub fn not_found_field(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::not_found(message).with_field(field)
+    }
+
+    /// 409 naming the field: a request the document allows that the
+    /// cluster's current state refuses (a `since` ahead of the revision,
+    /// the leader removing itself, a tier this node does not have).
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message).with_field(field)
+    }
+
     /// `allow` lists the methods the path answers, e.g. `GET, POST`.
     pub fn method_not_allowed(method: &str, path: &str, allow: String) -> ApiError {
         let mut e = ApiError::new(
@@ -216,6 +229,7 @@ impl From<PlaneError> for ApiError {
                 ApiError::invalid(field, message)
             }
             PlaneError::NotFound(_) => ApiError::not_found(message),
+            PlaneError::Conflict { field, .. } => ApiError::conflict(field, message),
             PlaneError::Internal(_) => ApiError::internal(message),
         }
     }

@@ -59,6 +59,9 @@ pub(crate) async fn show<P: ControlPlane>(
             }
             "limit" => wanted.limit = whole("limit", value, MAX_PAGE_LINES as u64)? as usize,
             "after" => {
+                // Clients encode the cursor's ':' and ',' (`%3A`, `%2C`).
+                let value = value.replace("%3A", ":").replace("%3a", ":");
+                let value = value.replace("%2C", ",").replace("%2c", ",");
                 let cursor: Cursor = value.parse().map_err(|e: cluster::logs::CursorError| {
                     ApiError::invalid("after", e.to_string())
                 })?;

@@ -311,7 +311,7 @@ fn paths() -> Value {
             "post": {
                 "summary": "Abort the running rollout: all traffic back on stable, in one store write",
                 "operationId": "abortRollout",
-                "requestBody": { "required": false, "content": { "application/json": { "schema": { "type": "object", "properties": { "reason": { "type": "string" } } } } } },
+                "requestBody": { "required": false, "content": { "application/json": { "schema": { "type": "object", "additionalProperties": false, "properties": { "reason": { "type": "string" } } } } } },
                 "responses": responses(&[("200", written("aborted", schema("LiveRollout")))], &[
                     BAD_JSON,
                     ("404", "`not_found`: no such app, or no rollout running"),
@@ -791,7 +791,11 @@ fn slo_paths() -> serde_json::Map<String, Value> {
             "post": {
                 "summary": summary,
                 "operationId": op,
-                "requestBody": { "required": false, "content": { "application/json": { "schema": schema("IncidentText") } } },
+                "requestBody": { "required": op == "noteIncident", "content": { "application/json": { "schema": if op == "noteIncident" {
+                    json!({ "allOf": [schema("IncidentText")], "required": ["text"] })
+                } else {
+                    schema("IncidentText")
+                } } } },
                 "responses": responses(&[("200", written("the incident after the step", schema("Incident")))], &[
                     ("400", "`invalid`: field `status` (already acknowledged or resolved) or `text`"),
                     ("404", "`not_found`: no such incident"),
@@ -822,7 +826,7 @@ fn slo_schemas() -> serde_json::Map<String, Value> {
             "properties": {
                 "objective": { "type": "string", "enum": ["availability", "latency"] },
                 "threshold_ms": { "type": "integer", "minimum": 1, "description": "latency only" },
-                "target": { "type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1 },
+                "target": { "type": "number", "exclusiveMinimum": 0, "maximum": MAX_SLO_TARGET, "description": "the objective, above 0 and at most 0.999999 (six nines)" },
                 "window_days": { "type": "integer", "minimum": 1, "maximum": 90, "default": 30 },
                 "notify": { "type": "array", "maxItems": 10, "items": schema("NotifyTarget") }
             }
@@ -857,13 +861,34 @@ fn slo_schemas() -> serde_json::Map<String, Value> {
         "IncidentText": {
             "type": "object",
             "additionalProperties": false,
-            "properties": { "text": { "type": "string", "maxLength": 2000 } }
+            "properties": { "text": { "type": "string", "minLength": 1, "maxLength": 2000 } }
         }
     }) else {
         return serde_json::Map::new();
     };
     map
 }
+
+/// An app's route: `/`, or segments of A-Z a-z 0-9 - . _ ~ (none empty,
+/// none `.` or `..`) each after a '/', at most 256 bytes
+/// (`state::check_route`).
+fn route_schema() -> Value {
+    let segment =
+        r"(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*|\.[A-Za-z0-9_~-][A-Za-z0-9._~-]*|\.\.[A-Za-z0-9._~-]+)";
+    json!({
+        "type": "string", "maxLength": 256, "pattern": format!("^(?:/|(?:/{segment})+)$"),
+        "description": "a path prefix like /hello: starts with '/', at most 256 of A-Z a-z 0-9 - . _ ~ /, no empty segment, no `.` or `..` segment, no trailing '/'"
+    })
+}
+
+/// A host: lowercase DNS labels joined by '.' (`state::check_host`).
+const HOST_PATTERN: &str =
+    "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$";
+
+/// The highest SLO target the API takes (`api::slos`): finer objectives
+/// leave no error budget to measure, and the JSON reader cannot tell
+/// `0.9999999999999999` from 1.
+pub(crate) const MAX_SLO_TARGET: f64 = 0.999_999;
 
 fn name_schema() -> Value {
     json!({ "type": "string", "pattern": "^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", "description": "a DNS label: 1-63 of a-z, 0-9 and '-', starting with a letter, not ending with '-'" })
@@ -888,7 +913,7 @@ fn schemas() -> Value {
                 "properties": {
                     "code": { "type": "string", "enum": [
                         "unauthorized", "forbidden", "not_found", "method_not_allowed", "invalid",
-                        "malformed_json", "already_exists", "in_use", "quota_exceeded", "not_certified",
+                        "malformed_json", "already_exists", "in_use", "conflict", "quota_exceeded", "not_certified",
                         "payload_too_large", "unsupported_media_type", "unavailable", "internal"
                     ] },
                     "message": { "type": "string", "description": "what is wrong and what is allowed" },
@@ -934,8 +959,8 @@ fn schemas() -> Value {
             "required": ["name", "route"],
             "properties": {
                 "name": name_schema(),
-                "route": { "type": "string", "description": "a path prefix like /hello: starts with '/', at most 256 of A-Z a-z 0-9 - . _ ~ /, no empty segment, no trailing '/'" },
-                "host": { "type": ["string", "null"], "description": "only requests for this host (a lowercase DNS name, no port) reach the app; absent or null: any host" }
+                "route": route_schema(),
+                "host": { "type": ["string", "null"], "maxLength": 253, "pattern": HOST_PATTERN, "description": "only requests for this host (a lowercase DNS name, no port) reach the app; absent or null: any host" }
             },
             "additionalProperties": false
         },
@@ -1004,7 +1029,7 @@ fn schemas() -> Value {
             "required": ["to"],
             "properties": {
                 "to": { "type": "integer", "minimum": 1, "description": "the version to roll out" },
-                "plan": { "type": "object", "description": "{\"steps\": [...], \"timeout_ms\": N}; see docs/rollouts.md" },
+                "plan": { "type": "object", "required": ["steps"], "properties": { "steps": { "type": "array", "minItems": 1 } }, "description": "{\"steps\": [...], \"timeout_ms\": N}; see docs/rollouts.md" },
                 "override_certification": override_certification.clone()
             }
         },
@@ -1098,9 +1123,10 @@ fn schemas() -> Value {
         },
         "Prices": {
             "type": "object",
+            "additionalProperties": false,
             "required": ["currency", "per_sandbox_second", "per_gb_second", "per_million_requests"],
             "properties": {
-                "currency": { "type": "string", "description": "ISO 4217, e.g. EUR" },
+                "currency": { "type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217, e.g. EUR" },
                 "per_sandbox_second": { "type": "number", "minimum": 0 },
                 "per_gb_second": { "type": "number", "minimum": 0, "description": "per second a sandbox is busy, per GiB of its memory limit" },
                 "per_million_requests": { "type": "number", "minimum": 0 }
@@ -1119,7 +1145,7 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["name", "role"],
             "properties": {
-                "name": { "type": "string" },
+                "name": name_schema(),
                 "role": { "type": "string", "enum": ["admin", "operator", "viewer"] }
             }
         },
@@ -1204,7 +1230,7 @@ fn schemas() -> Value {
             "required": ["version", "regions"],
             "properties": {
                 "version": uint,
-                "regions": { "type": "object", "additionalProperties": { "type": "integer", "minimum": 0, "maximum": 100000 }, "description": "replicas wanted per region name" },
+                "regions": { "type": "object", "propertyNames": name_schema(), "additionalProperties": { "type": "integer", "minimum": 0, "maximum": 100000 }, "description": "replicas wanted per region name" },
                 "override_certification": override_certification
             },
             "additionalProperties": false
@@ -1341,9 +1367,44 @@ fn harden(doc: &mut Value) {
                     "content": { "application/json": { "schema": schema("Error") } }
                 });
             }
+            if takes && op["responses"].get("404").is_none() {
+                op["responses"]["404"] = json!({
+                    "description": "`not_found`, naming the field when there is one: a record the request names does not exist",
+                    "content": { "application/json": { "schema": schema("Error") } }
+                });
+            }
+        }
+    }
+    for (path, verb, why) in CONFLICTS {
+        if let Some(op) = paths.get_mut(*path).and_then(|item| item.get_mut(*verb)) {
+            op["responses"]["409"] = json!({
+                "description": format!("`conflict` naming the field: {why}"),
+                "content": { "application/json": { "schema": schema("Error") } }
+            });
         }
     }
 }
+
+/// Requests the document allows that the cluster's state may refuse
+/// (409 `conflict`): no document can say how far the revision is, which
+/// node leads, or whether this node runs in a planet.
+const CONFLICTS: &[(&str, &str, &str)] = &[
+    (
+        "/api/v1/watch",
+        "get",
+        "`since` is ahead of the current revision",
+    ),
+    (
+        "/api/v1/cluster/nodes/{id}",
+        "delete",
+        "the membership refuses the removal (the node is no member, or the last voter)",
+    ),
+    (
+        "/api/v1/backup",
+        "get",
+        "`tier` is `global` on a node that runs in no planet",
+    ),
+];
 
 /// The schema of a parameter given as a bare string, by its name.
 fn shape(param: &mut Value) {
@@ -1356,6 +1417,22 @@ fn shape(param: &mut Value) {
         ("path", "digest") => json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" }),
         ("path", "id") => json!({ "type": "string", "pattern": "^[1-9][0-9]{0,18}$" }),
         ("path", "key") => json!({ "type": "string", "minLength": 1, "maxLength": 256 }),
+        // `state::check_criterion_id`: 3-100 of a-z 0-9 . _ -, with a '.'.
+        ("path", "criterion") => json!({
+            "type": "string", "minLength": 3, "maxLength": 100,
+            "pattern": "^[a-z0-9_-]*\\.[a-z0-9._-]*$"
+        }),
+        // `autopilot::parse_horizon` within 5 minutes and 24 hours, as
+        // minutes (5m-1440m) or hours (1h-24h).
+        ("query", "horizon") => json!({
+            "type": "string",
+            "pattern": "^(?:(?:[5-9]|[1-9][0-9]|[1-9][0-9]{2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|(?:[1-9]|1[0-9]|2[0-4])h)$"
+        }),
+        // `cluster::logs::Cursor`: NODE:BOOT:SEQ joined by ',', boot in hex.
+        ("query", "after") => json!({
+            "type": "string",
+            "pattern": "^(?:[a-z0-9-]{1,63}:[0-9a-f]{1,16}:[0-9]{1,19})(?:,[a-z0-9-]{1,63}:[0-9a-f]{1,16}:[0-9]{1,19})*$"
+        }),
         ("query", "metric") => json!({ "type": "string", "enum": [
             "request_rate", "error_ratio", "latency_p50_ms", "latency_p99_ms", "concurrency",
             "live_sandboxes", "memory_bytes", "disk_bytes", "silence_s", "reporting_nodes"
@@ -1430,6 +1507,117 @@ mod tests {
         for reference in text.split("#/components/schemas/").skip(1) {
             let name = reference.split('"').next().unwrap();
             assert!(doc["components"]["schemas"][name].is_object(), "{name}");
+        }
+    }
+
+    fn matches(pattern: &Value, text: &str) -> bool {
+        regex::Regex::new(pattern.as_str().unwrap())
+            .unwrap()
+            .is_match(text)
+    }
+
+    /// Schemathesis (issue 16) sent values the document allowed and the
+    /// handlers refused (an empty route, host or name, a criterion `0`, a
+    /// horizon ``): each pattern takes what its check takes.
+    #[test]
+    fn patterns_take_what_the_checks_take() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let route = &schemas["NewApp"]["properties"]["route"]["pattern"];
+        let host = &schemas["NewApp"]["properties"]["host"]["pattern"];
+        for text in [
+            "/",
+            "/hello",
+            "/a/b.c/~d_e-f",
+            "/.well-known",
+            "/..x",
+            "",
+            "a",
+            "/a/",
+            "//",
+            "/a//b",
+            "/.",
+            "/a/..",
+            "/a/./b",
+            "/é",
+            "/a b",
+        ] {
+            assert_eq!(
+                matches(route, text),
+                state::check_route(text).is_ok(),
+                "route {text:?}"
+            );
+        }
+        for text in [
+            "example.com",
+            "a",
+            "a-b.c1",
+            "127.0.0.1",
+            "",
+            "-a",
+            "a-",
+            "A.com",
+            "a..b",
+            "a.",
+            "a:80",
+        ] {
+            assert_eq!(
+                matches(host, text),
+                state::check_host(text).is_ok(),
+                "host {text:?}"
+            );
+        }
+        let waiver = &doc["paths"]["/api/v1/certify/waivers/{criterion}"];
+        let criterion = &waiver["parameters"][0]["schema"];
+        for text in [
+            "security.webhooks.restricted",
+            "a.b",
+            "0",
+            "abc",
+            "a.B",
+            "x.y z",
+            "..._",
+        ] {
+            let fits = matches(&criterion["pattern"], text) && (3..=100).contains(&text.len());
+            assert_eq!(
+                fits,
+                state::certification::check_criterion_id(text).is_ok(),
+                "criterion {text:?}"
+            );
+        }
+        let forecast = &doc["paths"]["/api/v1/autopilot/forecast"]["get"]["parameters"];
+        let horizon = forecast
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "horizon")
+            .unwrap();
+        for (text, ok) in [
+            ("5m", true),
+            ("15m", true),
+            ("1440m", true),
+            ("1h", true),
+            ("24h", true),
+            ("4m", false),
+            ("1441m", false),
+            ("25h", false),
+            ("0h", false),
+            ("", false),
+        ] {
+            assert_eq!(matches(&horizon["schema"]["pattern"], text), ok, "{text:?}");
+            let ms = crate::api::autopilot::parse_horizon(text);
+            assert_eq!(
+                ms.is_some_and(|ms| (300_000..=86_400_000).contains(&ms)),
+                ok,
+                "{text:?}"
+            );
+        }
+        // Refusals that depend on the state are documented as 409.
+        for (path, verb, _) in CONFLICTS {
+            assert!(
+                doc["paths"][*path][*verb]["responses"]["409"].is_object(),
+                "{verb} {path}"
+            );
         }
     }
 }

@@ -19,7 +19,7 @@ const CLUSTER_WIDE: (&str, &str) = (
 );
 
 fn paths() -> Vec<(&'static str, Value)> {
-    let limit = json!({ "name": "limit", "in": "query", "required": false, "description": "at most this many, newest first, 1 to 500 (default 50)", "schema": { "type": "integer" } });
+    let limit = json!({ "name": "limit", "in": "query", "required": false, "description": "at most this many, newest first, 1 to 500 (default 50)", "schema": { "type": "integer", "minimum": 1, "maximum": 500 } });
     vec![
         (
             "/autopilot/controls",
@@ -51,7 +51,7 @@ fn paths() -> Vec<(&'static str, Value)> {
                 "put": {
                     "summary": "Replace the policy with a TOML file (the body), checked whole; an empty body goes back to the defaults",
                     "operationId": "putAutopilotPolicy",
-                    "requestBody": { "required": true, "content": { "text/plain": { "schema": { "type": "string" } } } },
+                    "requestBody": { "required": false, "content": { "text/plain": { "schema": { "type": "string" } } } },
                     "responses": responses(&[("200", ok("the policy now", schema("AutopilotPolicy")))], &[
                         ("400", "`invalid` with `field` naming the rule and field (`rule[2].actions[0]`), nothing of the file used"),
                         ADMIN_TOTP,
@@ -163,6 +163,9 @@ fn schemas() -> Value {
         },
         "AutopilotControlsChange": {
             "type": "object",
+            "description": "at least one of the two; a member left out is unchanged",
+            "minProperties": 1,
+            "additionalProperties": false,
             "properties": {
                 "paused": { "type": "boolean" },
                 "destructive_enabled": { "type": "boolean" }

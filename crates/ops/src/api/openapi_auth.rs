@@ -121,7 +121,7 @@ fn paths() -> Vec<(&'static str, Value)> {
                     "summary": "Log out: the session ends and the cookie is cleared (needs `x-csrf-token`)",
                     "operationId": "logout",
                     "responses": responses(&[("204", empty("logged out"))], &[
-                        ("400", "`invalid` with field `cookie`: the request used a token, not a session"),
+                        ("404", "`not_found` with field `cookie`: no session to end (the request used a token)"),
                     ])
                 }
             }),
@@ -131,11 +131,14 @@ fn paths() -> Vec<(&'static str, Value)> {
 
 fn schemas() -> Value {
     let roles = json!({ "type": "object", "description": "tenant name, or `*` for every tenant → role", "additionalProperties": { "type": "string", "enum": ["admin", "operator", "viewer"] } });
+    let mut new_roles = roles.clone();
+    new_roles["minProperties"] = json!(1);
+    new_roles["maxProperties"] = json!(1000);
     json!({
         "NewUser": {
             "type": "object",
             "required": ["name", "password", "roles"],
-            "properties": { "name": { "type": "string" }, "password": { "type": "string", "minLength": 12 }, "roles": roles }
+            "properties": { "name": super::name_schema(), "password": { "type": "string", "minLength": 12 }, "roles": new_roles }
         },
         "User": {
             "type": "object",
@@ -160,7 +163,7 @@ fn schemas() -> Value {
         "TotpEnroll": {
             "type": "object",
             "additionalProperties": false,
-            "properties": { "enrollment_code": { "type": "string", "description": "the one-time code an admin made for this user" } }
+            "properties": { "enrollment_code": { "type": ["string", "null"], "description": "the one-time code an admin made for this user; null or absent: none" } }
         },
         "TotpEnrollmentCode": {
             "type": "object",
@@ -170,12 +173,14 @@ fn schemas() -> Value {
         "TotpCode": {
             "type": "object",
             "required": ["code"],
+            "additionalProperties": false,
             "properties": { "code": { "type": "string", "pattern": "^[0-9]{6}$" } }
         },
         "Login": {
             "type": "object",
             "required": ["user", "password"],
-            "properties": { "user": { "type": "string" }, "password": { "type": "string" }, "totp": { "type": "string", "pattern": "^[0-9]{6}$" } }
+            "additionalProperties": false,
+            "properties": { "user": super::name_schema(), "password": { "type": "string" }, "totp": { "type": "string", "pattern": "^[0-9]{6}$" } }
         },
         "Session": {
             "type": "object",

@@ -71,7 +71,11 @@ fn paths() -> Vec<(&'static str, Value)> {
         let tenant_param = (scope == "tenant")
             .then(|| path_param("tenant", "the tenant's name"))
             .into_iter();
+        // A tenant's routes take the tenant from the path, not the query.
         let with_tenant = |mut v: Vec<Value>| {
+            if scope == "tenant" {
+                v.retain(|p| p["name"] != "tenant");
+            }
             v.extend(tenant_param.clone());
             v
         };

@@ -265,9 +265,9 @@ pub(crate) fn show(caller: &Caller) -> Result<Reply, ApiError> {
 /// `DELETE /session`: the session ends; the cookie is cleared.
 pub(crate) async fn logout<P: ControlPlane>(plane: &P, caller: &Caller) -> Result<Reply, ApiError> {
     let Via::Session { sha256, .. } = &caller.via else {
-        return Err(ApiError::invalid(
+        return Err(ApiError::not_found_field(
             "cookie",
-            "DELETE /api/v1/session ends the session of a session cookie; this request used a token",
+            "no session to end: DELETE /api/v1/session ends the session of a session cookie; this request used a token",
         ));
     };
     let (revision, _) = commit(

@@ -265,6 +265,18 @@ fn slo_of(
             sealed: None,
         });
     }
+    // The state takes any target below 1; the API stops at six nines,
+    // where the JSON reader still tells targets from 1 (issue 16).
+    if put.target > super::openapi::MAX_SLO_TARGET {
+        return Err(ApiError::invalid(
+            "target",
+            format!(
+                "target {} is not allowed: an objective above 0 and at most {}, e.g. 0.999",
+                put.target,
+                super::openapi::MAX_SLO_TARGET
+            ),
+        ));
+    }
     Ok(Slo {
         tenant,
         app,

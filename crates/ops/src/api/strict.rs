@@ -2,8 +2,15 @@
 //! array of their fields in order, so `[null, null]` passed for an object
 //! (a register CAS, a tenant's quotas). [`Strict`] is a deserializer over
 //! a parsed [`Value`] that refuses an array where a struct is expected,
-//! at every depth, and otherwise decodes as `serde_json` does.
+//! at every depth, and otherwise decodes as `serde_json` does, except
+//! that:
+//! - a number with no fraction written as a float (`403.0`) is taken where
+//!   a whole number belongs, as JSON Schema's `integer` takes it;
+//! - an error in a member's value says where (`at `quotas.max_apps`:`),
+//!   so the API's error names the field;
+//! - [`present`] lets a member refuse `null` while staying optional.
 
+use serde::Deserialize;
 use serde::de::{
     self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
 };
@@ -13,6 +20,63 @@ use serde_json::{Map, Value};
 pub(crate) struct Strict(pub Value);
 
 type Error = serde_json::Error;
+
+/// For `#[serde(default, deserialize_with = "strict::present")]`: a
+/// member that is absent is `None`, one given must hold a value (`null`
+/// is refused as the wrong type, naming the member).
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// The path of a member's error: `at `key`: message`, nested as
+/// `at `outer.key`: message` (array items as `outer[2]`).
+fn within(step: &str, e: Error) -> Error {
+    let text = e.to_string();
+    match text
+        .strip_prefix("at `")
+        .and_then(|rest| rest.split_once("`: "))
+    {
+        Some((inner, message)) if inner.starts_with('[') => {
+            de::Error::custom(format!("at `{step}{inner}`: {message}"))
+        }
+        Some((inner, message)) => de::Error::custom(format!("at `{step}.{inner}`: {message}")),
+        None => de::Error::custom(format!("at `{step}`: {text}")),
+    }
+}
+
+/// A float with no fraction, within what a float holds exactly, as the
+/// whole number it is; anything else as it is.
+fn whole(value: Value) -> Value {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if let Value::Number(n) = &value
+        && n.is_f64()
+        && let Some(f) = n.as_f64()
+        && f.fract() == 0.0
+        && f.abs() <= EXACT
+    {
+        // Checked above: whole and within ±2^53, so the casts are exact.
+        return if f >= 0.0 {
+            Value::from(f as u64)
+        } else {
+            Value::from(f as i64)
+        };
+    }
+    value
+}
+
+macro_rules! delegate_whole {
+    ($($method:ident)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+                whole(self.0).$method(visitor)
+            }
+        )*
+    };
+}
 
 macro_rules! delegate {
     ($($method:ident)*) => {
@@ -29,7 +93,7 @@ impl<'de> Deserializer<'de> for Strict {
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.0 {
-            Value::Array(items) => visitor.visit_seq(Seq(items.into_iter())),
+            Value::Array(items) => visitor.visit_seq(Seq::new(items)),
             Value::Object(map) => visitor.visit_map(Fields::new(map)),
             other => other.deserialize_any(visitor),
         }
@@ -59,7 +123,7 @@ impl<'de> Deserializer<'de> for Strict {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.0 {
-            Value::Array(items) => visitor.visit_seq(Seq(items.into_iter())),
+            Value::Array(items) => visitor.visit_seq(Seq::new(items)),
             other => other.deserialize_seq(visitor),
         }
     }
@@ -113,10 +177,13 @@ impl<'de> Deserializer<'de> for Strict {
         self.0.deserialize_unit_struct(name, visitor)
     }
 
+    delegate_whole! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+    }
+
     delegate! {
-        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
-        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
-        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_str
+        deserialize_bool deserialize_f32 deserialize_f64 deserialize_char deserialize_str
         deserialize_string deserialize_bytes deserialize_byte_buf deserialize_unit
         deserialize_identifier deserialize_ignored_any
     }
@@ -133,7 +200,19 @@ fn unexpected(value: &Value) -> de::Unexpected<'_> {
     }
 }
 
-struct Seq(std::vec::IntoIter<Value>);
+struct Seq {
+    items: std::vec::IntoIter<Value>,
+    index: usize,
+}
+
+impl Seq {
+    fn new(items: Vec<Value>) -> Seq {
+        Seq {
+            items: items.into_iter(),
+            index: 0,
+        }
+    }
+}
 
 impl<'de> SeqAccess<'de> for Seq {
     type Error = Error;
@@ -142,20 +221,25 @@ impl<'de> SeqAccess<'de> for Seq {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        self.0
-            .next()
-            .map(|v| seed.deserialize(Strict(v)))
-            .transpose()
+        let Some(item) = self.items.next() else {
+            return Ok(None);
+        };
+        let index = self.index;
+        self.index += 1;
+        seed.deserialize(Strict(item))
+            .map(Some)
+            .map_err(|e| within(&format!("[{index}]"), e))
     }
 
     fn size_hint(&self) -> Option<usize> {
-        Some(self.0.len())
+        Some(self.items.len())
     }
 }
 
 struct Fields {
     entries: serde_json::map::IntoIter,
-    value: Option<Value>,
+    /// The member whose value comes next.
+    value: Option<(String, Value)>,
 }
 
 impl Fields {
@@ -176,7 +260,7 @@ impl<'de> MapAccess<'de> for Fields {
     ) -> Result<Option<K::Value>, Error> {
         match self.entries.next() {
             Some((key, value)) => {
-                self.value = Some(value);
+                self.value = Some((key.clone(), value));
                 seed.deserialize(key.into_deserializer()).map(Some)
             }
             None => Ok(None),
@@ -184,11 +268,11 @@ impl<'de> MapAccess<'de> for Fields {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let value = self
+        let (key, value) = self
             .value
             .take()
             .ok_or_else(|| de::Error::custom("a value asked for before its key"))?;
-        seed.deserialize(Strict(value))
+        seed.deserialize(Strict(value)).map_err(|e| within(&key, e))
     }
 
     fn size_hint(&self) -> Option<usize> {

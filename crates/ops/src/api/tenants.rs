@@ -24,11 +24,18 @@ struct NewTenant {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct QuotasBody {
+    // A member given holds a number (`null` refused, as the document says).
+    #[serde(default, deserialize_with = "super::strict::present")]
     max_apps: Option<u32>,
+    #[serde(default, deserialize_with = "super::strict::present")]
     max_replicas: Option<u32>,
+    #[serde(default, deserialize_with = "super::strict::present")]
     max_memory_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "super::strict::present")]
     max_timeout_ms: Option<u64>,
+    #[serde(default, deserialize_with = "super::strict::present")]
     max_concurrency: Option<u32>,
+    #[serde(default, deserialize_with = "super::strict::present")]
     max_body_bytes: Option<u64>,
 }
 

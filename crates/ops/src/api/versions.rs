@@ -71,7 +71,7 @@ pub(crate) async fn add<P: ControlPlane>(
     let config = ConfigBody::resolve(new.config);
     validate::config(&config)?;
     if !plane.has_blob(&new.digest) {
-        return Err(ApiError::invalid(
+        return Err(ApiError::not_found_field(
             "digest",
             format!(
                 "no artifact with digest `{}` is stored: upload the artifact first with POST /api/v1/blobs",

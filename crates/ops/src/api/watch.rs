@@ -74,10 +74,11 @@ pub(crate) async fn changes<P: ControlPlane>(
 ) -> Result<Reply, ApiError> {
     let (since, wait) = parse(query)?;
     // A revision ahead of the cluster's would wait for nothing until
-    // `wait_ms` passed, however far ahead: refused at once.
+    // `wait_ms` passed, however far ahead: refused at once (409: the
+    // document cannot say how far the revision is).
     let revision = plane.read(|s| s.revision()).await?;
     if since > revision {
-        return Err(ApiError::invalid(
+        return Err(ApiError::conflict(
             "since",
             format!(
                 "since {} is ahead of the current revision {}: watch from a revision already seen (the `next` of the last answer, or 0)",
