@@ -1431,7 +1431,7 @@ fn shape(param: &mut Value) {
         // `cluster::logs::Cursor`: NODE:BOOT:SEQ joined by ',', boot in hex.
         ("query", "after") => json!({
             "type": "string",
-            "pattern": "^(?:[a-z0-9-]{1,63}:[0-9a-f]{1,16}:[0-9]{1,19})(?:,[a-z0-9-]{1,63}:[0-9a-f]{1,16}:[0-9]{1,19})*$"
+            "pattern": "^(?:[a-z0-9-]{1,63}:[0-9a-f]{1,16}:[0-9]{1,19}(?:,[a-z0-9-]{1,63}:[0-9a-f]{1,16}:[0-9]{1,19})*)?$"
         }),
         ("query", "metric") => json!({ "type": "string", "enum": [
             "request_rate", "error_ratio", "latency_p50_ms", "latency_p99_ms", "concurrency",

@@ -134,6 +134,7 @@ fn schemas() -> Value {
     let mut new_roles = roles.clone();
     new_roles["minProperties"] = json!(1);
     new_roles["maxProperties"] = json!(1000);
+    new_roles["propertyNames"] = json!({ "pattern": "^(?:\\*|[a-z0-9-]{1,63})$" });
     json!({
         "NewUser": {
             "type": "object",
