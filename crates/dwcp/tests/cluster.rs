@@ -157,9 +157,11 @@ fn one_node_resumes_after_kill_9_and_refuses_bad_input() {
         "/api/v1/tenants/default/apps/hello/versions",
         format!(r#"{{"digest":"{}"}}"#, "0".repeat(64)).as_bytes(),
     );
+    // No such artifact: 404 naming the field (a 400 until issue 16's
+    // schemathesis fixes; the request itself is well-formed).
     assert_eq!(
         (status, error_of(&v)),
-        (400, ("invalid", Some("digest"))),
+        (404, ("not_found", Some("digest"))),
         "{v}"
     );
     // An artifact that is not a module this node can run is refused at
