@@ -362,6 +362,54 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
     assert!(body.to_string().contains("missing ceo"), "{body}");
     let (status, body) = gated(json!(["cto"]));
     assert_eq!(status, 404, "the gate let it through to the state: {body}");
+    // Per app: the cluster no longer production, only the example app.
+    let policy = c.cli_ok(&[
+        "certify",
+        "policy",
+        "--production",
+        "off",
+        "--add-production-app",
+        "default/hello",
+    ]);
+    assert!(
+        policy.contains("production apps (go-live gate): default/hello"),
+        "{policy}"
+    );
+    let status_text = c.cli_ok(&["certify", "status"]);
+    assert!(
+        status_text.contains("go-live gate (production apps: default/hello): open"),
+        "{status_text}"
+    );
+    let refused = c.cli_err(&[
+        "certify",
+        "policy",
+        "--add-production-app",
+        "default/nothing",
+    ]);
+    assert!(
+        refused.contains("production_apps[1]") && refused.contains("an existing app"),
+        "{refused}"
+    );
+    let refused = c.cli_err(&[
+        "certify",
+        "policy",
+        "--remove-production-app",
+        "default/nothing",
+    ]);
+    assert!(
+        refused.contains("--remove-production-app default/nothing"),
+        "{refused}"
+    );
+    let policy = c.cli_ok(&[
+        "certify",
+        "policy",
+        "--remove-production-app",
+        "default/hello",
+    ]);
+    assert!(
+        policy.contains("production apps (go-live gate): none"),
+        "{policy}"
+    );
     // The report shows as waived, never as passed, when certify reads the
     // cluster's waivers; and a waiver lapses.
     let short = c.cli(

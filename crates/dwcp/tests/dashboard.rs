@@ -186,6 +186,16 @@ fn signs_in_with_totp_and_sees_the_request_rate_rise() {
         Some(serde_json::to_value(&report).unwrap()),
     );
     assert_eq!(status, 201, "{body}");
+    // The example app marked production (issue 17's per-app gate): the
+    // page shows the gate closed for it, and why.
+    let (status, body) = c.call(
+        1,
+        "PUT",
+        "/api/v1/certify/policy",
+        Some(json!({"approvers": ["cto"], "max_report_age_ms": 3_600_000,
+                     "production_apps": ["default/hello"]})),
+    );
+    assert_eq!(status, 204, "{body}");
     browser.goto(&format!("{base}/certification"));
     let shown = browser.wait_for(
         "return document.getElementById('certify-criteria').innerText",
@@ -201,6 +211,21 @@ fn signs_in_with_totp_and_sees_the_request_rate_rise() {
     assert!(
         summary.contains(&report.sha256) && summary.contains("missing") && summary.contains("cto"),
         "{summary} / {shown}"
+    );
+    let gate = browser.wait_for(
+        "return document.getElementById('certify-gate').innerText",
+        |v| {
+            v.as_str().is_some_and(|t| {
+                t.contains("default/hello")
+                    && t.contains("closed")
+                    && t.contains("operations.health")
+            })
+        },
+        "the go-live gate on the Certification page",
+    );
+    assert!(
+        gate.as_str().is_some_and(|t| t.contains("not_certified")),
+        "{gate}"
     );
     // Signing out ends the session: the dashboard asks to sign in again.
     browser.click("#logout");

@@ -3427,3 +3427,132 @@ async fn a_production_cluster_gates_changes_and_an_admin_override_is_audited() {
         "{audit}"
     );
 }
+
+/// Issue 17: the go-live gate per app. An app marked production
+/// (`production_apps`) has its deployment changes and rollouts refused
+/// (409 `not_certified`, nothing written) while the cluster holds no
+/// current signed certification; another app of the same tenant changes
+/// freely; an admin's override is audited. Only an existing app can be
+/// marked (400 naming the entry), and the status names what is gated.
+#[tokio::test]
+async fn an_app_marked_production_is_gated_alone_and_an_override_is_audited() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/tenants/acme/apps",
+        json!({"name": "blog", "route": "/blog"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let wasm = b"\0asm\x01\0\0\0".to_vec();
+    let digest = state::digest_of(&wasm);
+    let r = call(
+        addr,
+        "POST",
+        "/api/v1/blobs",
+        Some(ADMIN),
+        Some("application/wasm"),
+        &wasm,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    for app in ["shop", "blog"] {
+        let r = admin(
+            addr,
+            "POST",
+            &format!("/api/v1/tenants/acme/apps/{app}/versions"),
+            json!({"digest": digest}),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{:?}", r.json());
+    }
+    let policy = |apps: Value| json!({"approvers": ["cto"], "max_report_age_ms": 3_600_000, "production_apps": apps});
+    let before = server.plane.revision();
+    let r = admin(
+        addr,
+        "PUT",
+        "/api/v1/certify/policy",
+        policy(json!(["acme/shop", "acme/nothing"])),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.error().1.as_deref()),
+        (400, Some("production_apps[1]")),
+        "{:?}",
+        r.json()
+    );
+    assert_eq!(server.plane.revision(), before, "a refused policy wrote");
+    let r = admin(
+        addr,
+        "PUT",
+        "/api/v1/certify/policy",
+        policy(json!(["acme/shop"])),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{:?}", r.json());
+
+    let to = json!({"version": 1, "regions": {"eu-west": 1}});
+    let gated = server.plane.revision();
+    let r = admin(
+        addr,
+        "PUT",
+        "/api/v1/tenants/acme/apps/shop/deployment",
+        to.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{:?}", r.json());
+    assert_eq!(r.error().0, "not_certified");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("app acme/shop is marked production")),
+        "{:?}",
+        r.json()
+    );
+    let r = admin(
+        addr,
+        "POST",
+        "/api/v1/tenants/acme/apps/shop/rollouts",
+        json!({"to": 1}),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{:?}", r.json());
+    assert_eq!(server.plane.revision(), gated, "a gated change was written");
+    let r = admin(
+        addr,
+        "PUT",
+        "/api/v1/tenants/acme/apps/blog/deployment",
+        to.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "another app is not gated: {:?}", r.json());
+    let r = admin(addr, "GET", "/api/v1/certify", Value::Null).await;
+    assert_eq!(r.json()["policy"]["production_apps"], json!(["acme/shop"]));
+    assert!(
+        r.json()["gate"]
+            .as_str()
+            .is_some_and(|g| g.contains("1 app is marked production (acme/shop)")),
+        "{:?}",
+        r.json()
+    );
+
+    let mut overridden = to;
+    overridden["override_certification"] = json!("launch freeze exception CHG-12");
+    let r = admin(
+        addr,
+        "PUT",
+        "/api/v1/tenants/acme/apps/shop/deployment",
+        overridden,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let r = admin(addr, "GET", "/api/v1/audit", Value::Null).await;
+    let audit = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(
+        audit.contains("PUT /api/v1/tenants/acme/apps/shop/deployment [go-live gate overridden: launch freeze exception CHG-12]"),
+        "{audit}"
+    );
+}

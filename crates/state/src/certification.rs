@@ -30,6 +30,8 @@ pub const DEFAULT_MAX_REPORT_AGE_MS: u64 = 7 * 24 * 3600 * 1000;
 pub const DEFAULT_APPROVERS: [&str; 4] = ["engineering-manager", "vp-engineering", "cto", "ceo"];
 /// Longest reason, in bytes.
 pub const MAX_REASON_BYTES: usize = 1000;
+/// Apps a policy may mark production one by one.
+pub const MAX_PRODUCTION_APPS: usize = 1000;
 
 /// A criterion waived: shown as `waived`, never as passed, until it
 /// lapses at `expires_unix_ms`.
@@ -97,6 +99,29 @@ pub struct GoLivePolicy {
     /// unless an admin overrides it (audited with the reason).
     #[serde(default)]
     pub production: bool,
+    /// Apps marked production one by one (`tenant/app`): a rollout to one
+    /// of them or a change to its deployment is gated as every app's is
+    /// on a production cluster; other apps are not. Kept in the policy,
+    /// an admin's, so that whoever may change an app cannot unmark it.
+    #[serde(default)]
+    pub production_apps: Vec<String>,
+}
+
+impl GoLivePolicy {
+    /// Whether a change to `tenant/app` is gated: the cluster is marked
+    /// production, or the app is.
+    pub fn gates(&self, tenant: &str, app: &str) -> bool {
+        self.production
+            || self
+                .production_apps
+                .iter()
+                .any(|a| a.split_once('/') == Some((tenant, app)))
+    }
+
+    /// Whether anything is gated.
+    pub fn gates_any(&self) -> bool {
+        self.production || !self.production_apps.is_empty()
+    }
 }
 
 impl Default for GoLivePolicy {
@@ -105,6 +130,7 @@ impl Default for GoLivePolicy {
             approvers: DEFAULT_APPROVERS.iter().map(|r| r.to_string()).collect(),
             max_report_age_ms: DEFAULT_MAX_REPORT_AGE_MS,
             production: false,
+            production_apps: Vec::new(),
         }
     }
 }
@@ -223,6 +249,31 @@ pub fn check_policy(policy: &GoLivePolicy) -> Result<(), Rejection> {
             policy.max_report_age_ms,
             "from 1 ms to 90 days",
         ));
+    }
+    if policy.production_apps.len() > MAX_PRODUCTION_APPS {
+        return Err(Rejection::invalid(
+            "production_apps",
+            policy.production_apps.len(),
+            format!("at most {MAX_PRODUCTION_APPS} apps"),
+        ));
+    }
+    for (i, app) in policy.production_apps.iter().enumerate() {
+        let field = format!("production_apps[{i}]");
+        let Some((tenant, name)) = app.split_once('/') else {
+            return Err(Rejection::invalid(&field, app, "an app as tenant/app"));
+        };
+        for part in [tenant, name] {
+            crate::Name::new("production_apps", part).map_err(|e| {
+                Rejection::invalid(
+                    &field,
+                    app,
+                    format!("an app as tenant/app, each a name: {}", e.reason),
+                )
+            })?;
+        }
+        if policy.production_apps[..i].contains(app) {
+            return Err(Rejection::invalid(&field, app, "each app once"));
+        }
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! role and person.
 
 use state::certification::{CertifyCommand, GoLivePolicy, MAX_REPORTS};
-use state::{Command, Rejection, State};
+use state::{Command, Name, Quotas, Rejection, State};
 
 const HOUR_MS: u64 = 3_600_000;
 
@@ -155,12 +155,14 @@ fn waivers_policy_and_history_are_checked_and_bounded() {
         approvers: vec!["cto".into(), "cto".into()],
         max_report_age_ms: HOUR_MS,
         production: false,
+        production_apps: vec![],
     };
     assert!(apply(&mut s, CertifyCommand::SetPolicy { policy: bad }).is_err());
     let policy = GoLivePolicy {
         approvers: vec!["cto".into()],
         max_report_age_ms: HOUR_MS,
         production: false,
+        production_apps: vec![],
     };
     apply(&mut s, CertifyCommand::SetPolicy { policy }).unwrap();
     record(&mut s, 1, false, now, &[]);
@@ -187,47 +189,178 @@ fn waivers_policy_and_history_are_checked_and_bounded() {
 fn a_production_cluster_is_gated_on_a_current_signed_certification() {
     let mut s = State::default();
     let now = 1_000 * HOUR_MS;
-    assert_eq!(s.go_live_refusal(now), None, "not production: no gate");
+    assert_eq!(
+        s.go_live_refusal("acme", "shop", now),
+        None,
+        "not production: no gate"
+    );
     let policy = GoLivePolicy {
         approvers: vec!["cto".into(), "ceo".into()],
         max_report_age_ms: 24 * HOUR_MS,
         production: true,
+        production_apps: vec![],
     };
     apply(&mut s, CertifyCommand::SetPolicy { policy }).unwrap();
-    let why = s.go_live_refusal(now).unwrap();
+    let why = s.go_live_refusal("acme", "shop", now).unwrap();
     assert!(why.contains("no certification report"), "{why}");
 
     record(&mut s, 1, false, now, &["security.x"]);
     waive(&mut s, "security.x", now, now + 2 * HOUR_MS).unwrap();
-    let why = s.go_live_refusal(now + 10).unwrap();
+    let why = s.go_live_refusal("acme", "shop", now + 10).unwrap();
     assert!(
         why.contains("not signed off") && why.contains("cto, ceo"),
         "{why}"
     );
     sign(&mut s, 1, "cto", "user:ana", now + 10).unwrap();
-    let why = s.go_live_refusal(now + 20).unwrap();
+    let why = s.go_live_refusal("acme", "shop", now + 20).unwrap();
     assert!(why.contains("missing ceo"), "{why}");
     sign(&mut s, 1, "ceo", "user:bob", now + 20).unwrap();
-    assert_eq!(s.go_live_refusal(now + 30), None);
+    assert_eq!(s.go_live_refusal("acme", "shop", now + 30), None);
 
     // The waiver lapses: the failure is no longer covered.
-    let why = s.go_live_refusal(now + 3 * HOUR_MS).unwrap();
+    let why = s
+        .go_live_refusal("acme", "shop", now + 3 * HOUR_MS)
+        .unwrap();
     assert!(
         why.contains("security.x") && why.contains("no longer current"),
         "{why}"
     );
     // Stale past the policy's age.
-    let why = s.go_live_refusal(now + 25 * HOUR_MS).unwrap();
+    let why = s
+        .go_live_refusal("acme", "shop", now + 25 * HOUR_MS)
+        .unwrap();
     assert!(why.contains("stale"), "{why}");
     // A newer report, not yet signed.
     record(&mut s, 2, false, now + 40, &[]);
-    let why = s.go_live_refusal(now + 50).unwrap();
+    let why = s.go_live_refusal("acme", "shop", now + 50).unwrap();
     assert!(
         why.contains(&sha(2)) && why.contains("not signed off"),
         "{why}"
     );
     // A partial run as the latest: no longer current.
     record(&mut s, 3, true, now + 60, &[]);
-    let why = s.go_live_refusal(now + 70).unwrap();
+    let why = s.go_live_refusal("acme", "shop", now + 70).unwrap();
     assert!(why.contains("left criteria out"), "{why}");
+}
+
+fn n(s: &str) -> Name {
+    Name::new("test", s).unwrap()
+}
+
+/// Tenant `acme` with apps `shop` and `blog`.
+fn two_apps() -> State {
+    let mut s = State::default();
+    s.apply(&Command::PutTenant {
+        name: n("acme"),
+        quotas: Quotas::default(),
+    })
+    .unwrap();
+    for (app, route) in [("shop", "/shop"), ("blog", "/blog")] {
+        s.apply(&Command::CreateApp {
+            tenant: n("acme"),
+            name: n(app),
+            route: route.into(),
+            host: None,
+        })
+        .unwrap();
+    }
+    s
+}
+
+fn policy_with_apps(apps: &[&str]) -> CertifyCommand {
+    CertifyCommand::SetPolicy {
+        policy: GoLivePolicy {
+            approvers: vec!["cto".into()],
+            max_report_age_ms: 24 * HOUR_MS,
+            production: false,
+            production_apps: apps.iter().map(|a| a.to_string()).collect(),
+        },
+    }
+}
+
+/// Issue 17: an app marked production is gated alone — its changes wait
+/// for a current signed certification while the cluster's other apps
+/// change freely; the gate opens once the report is signed, and an app
+/// unmarked is no longer gated. Only an existing app, named as
+/// tenant/app, once, can be marked.
+#[test]
+fn an_app_marked_production_is_gated_and_the_others_are_not() {
+    let mut s = two_apps();
+    let now = 1_000 * HOUR_MS;
+    apply(&mut s, policy_with_apps(&["acme/shop"])).unwrap();
+    let why = s.go_live_refusal("acme", "shop", now).unwrap();
+    assert!(
+        why.contains("app acme/shop is marked production")
+            && why.contains("no certification report"),
+        "{why}"
+    );
+    assert_eq!(s.go_live_refusal("acme", "blog", now), None, "not marked");
+    assert_eq!(
+        s.go_live_refusal("other", "shop", now),
+        None,
+        "another tenant's shop"
+    );
+    let gate = s.go_live_gate(now).unwrap();
+    assert!(
+        gate.contains("1 app is marked production (acme/shop)"),
+        "{gate}"
+    );
+
+    record(&mut s, 1, false, now, &[]);
+    let why = s.go_live_refusal("acme", "shop", now + 10).unwrap();
+    assert!(why.contains("missing cto"), "{why}");
+    sign(&mut s, 1, "cto", "user:ana", now + 10).unwrap();
+    assert_eq!(s.go_live_refusal("acme", "shop", now + 20), None);
+    assert_eq!(s.go_live_gate(now + 20), None);
+    // Stale again past the policy's age.
+    assert!(
+        s.go_live_refusal("acme", "shop", now + 25 * HOUR_MS)
+            .is_some()
+    );
+
+    // Unmarked: no longer gated, and nothing is.
+    apply(&mut s, policy_with_apps(&[])).unwrap();
+    assert_eq!(s.go_live_refusal("acme", "shop", now + 25 * HOUR_MS), None);
+    assert_eq!(s.go_live_gate(now + 25 * HOUR_MS), None);
+
+    // Bad marks are refused, naming the entry; nothing changes.
+    let revision = s.revision();
+    for (apps, field, allowed) in [
+        (
+            &["acme/nothing"][..],
+            "production_apps[0]",
+            "an existing app",
+        ),
+        (
+            &["acme/shop", "shop"][..],
+            "production_apps[1]",
+            "tenant/app",
+        ),
+        (
+            &["acme/shop", "acme/shop"][..],
+            "production_apps[1]",
+            "each app once",
+        ),
+        (&["acme/Shop!"][..], "production_apps[0]", "tenant/app"),
+    ] {
+        let refused = apply(&mut s, policy_with_apps(apps)).unwrap_err();
+        let text = refused.to_string();
+        assert!(
+            text.contains(field) && text.contains(allowed),
+            "{apps:?}: {text}"
+        );
+    }
+    assert_eq!(s.revision(), revision);
+    // An app marked, then deleted, does not block a later policy change.
+    apply(&mut s, policy_with_apps(&["acme/blog"])).unwrap();
+    s.apply(&Command::DeleteApp {
+        tenant: n("acme"),
+        name: n("blog"),
+    })
+    .unwrap();
+    apply(&mut s, policy_with_apps(&["acme/blog", "acme/shop"])).unwrap();
+    assert!(
+        s.go_live_refusal("acme", "shop", now + 25 * HOUR_MS)
+            .is_some()
+    );
 }

@@ -323,6 +323,7 @@ fn addr(text: &str) -> Result<SocketAddr> {
 /// What was certified, the measured cluster's identity (`GET
 /// /api/v1/cluster`'s `cluster_id`) and the measurements.
 async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
+    let began = Instant::now();
     let run = format!("{:x}", cluster::unix_now_ms() % 0xffff_ffff);
     let mut scratch = None;
     let tmp = std::env::temp_dir().join(format!("dwcp-certify-{}", std::process::id()));
@@ -406,13 +407,17 @@ async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
 
     let mut found = Found::new();
     let mut errors = Vec::new();
+    // Where the run's time goes, step by step (printed at the end).
+    let mut took: Vec<(&str, Duration)> = vec![("cluster start and discovery", began.elapsed())];
     macro_rules! step {
-        ($what:expr, $probe:expr) => {
+        ($what:expr, $probe:expr) => {{
+            let step_began = Instant::now();
             if let Err(e) = $probe.await {
                 crate::cli::progress::line(format!("[certify] {} failed: {e:#}", $what));
                 errors.push(format!("{}: {e:#}", $what));
             }
-        };
+            took.push(($what, step_began.elapsed()));
+        }};
     }
     // Each probe runs when a criterion it measures is in this run.
     if args.wants_any(&ids_with(&[
@@ -527,10 +532,24 @@ async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
     }
     if let Some(c) = scratch {
         crate::cli::progress::line("[certify] removing the scratch cluster");
+        let removing = Instant::now();
         c.finish();
+        took.push(("removing the scratch cluster", removing.elapsed()));
     }
+    crate::cli::progress::line(format!("[certify] time by step: {}", steps_text(&took)));
     let _ = std::fs::remove_dir_all(&tmp);
     Ok((name, cluster_id, found))
+}
+
+/// `what 1.2 s, …`, the slowest first.
+fn steps_text(took: &[(&str, Duration)]) -> String {
+    let mut sorted = took.to_vec();
+    sorted.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
+    sorted
+        .iter()
+        .map(|(what, d)| format!("{what} {:.1} s", d.as_secs_f64()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The catalog's ids that start with one of `prefixes`.

@@ -102,20 +102,31 @@ pub struct WaiversArgs {
 }
 
 /// Show or change the go-live policy: the roles that must sign, how old
-/// a report they may sign, and whether the cluster is production (then
-/// starting a rollout or setting a deployment through the API is refused
-/// while the latest report is not current and signed by every role;
-/// an admin may override with a reason, audited). Changing it is an
-/// admin's; options not given keep their value.
+/// a report they may sign, and what runs production — the whole cluster,
+/// or apps one by one (then starting a rollout or setting a deployment
+/// of what is production through the API is refused while the latest
+/// report is not current and signed by every role; an admin may override
+/// with a reason, audited). Changing it is an admin's; options not given
+/// keep their value.
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   dwcp certify policy
   dwcp certify policy --production on
+  dwcp certify policy --add-production-app default/shop
+  dwcp certify policy --remove-production-app default/shop
   dwcp certify policy --approvers cto,ceo --max-age 3d")]
 pub struct PolicyArgs {
-    /// `on`: gate rollouts and deployments on a signed certification.
+    /// `on`: gate every app's rollouts and deployments on a signed
+    /// certification.
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
     production: Option<String>,
+    /// Mark apps production (gate their rollouts and deployments on a
+    /// signed certification); each must exist.
+    #[arg(long, value_name = "TENANT/APP,...", value_delimiter = ',')]
+    add_production_app: Vec<String>,
+    /// Unmark apps marked production.
+    #[arg(long, value_name = "TENANT/APP,...", value_delimiter = ',')]
+    remove_production_app: Vec<String>,
     /// The roles that must each sign (comma-separated).
     #[arg(long, value_name = "ROLE,...", value_delimiter = ',')]
     approvers: Option<Vec<String>>,
@@ -134,11 +145,34 @@ pub fn policy(args: PolicyArgs) -> Result<()> {
     client::block_on(async {
         let status: Value = client.get("/certify").await?;
         let mut policy = status["policy"].clone();
-        let changed =
-            args.production.is_some() || args.approvers.is_some() || args.max_age.is_some();
+        let changed = args.production.is_some()
+            || args.approvers.is_some()
+            || args.max_age.is_some()
+            || !args.add_production_app.is_empty()
+            || !args.remove_production_app.is_empty();
         if let Some(on) = &args.production {
             policy["production"] = Value::Bool(on == "on");
         }
+        let mut apps = strings(&policy["production_apps"]);
+        for app in &args.remove_production_app {
+            if !apps.contains(app) {
+                bail!(
+                    "--remove-production-app {app}: not marked production (marked: {})",
+                    if apps.is_empty() {
+                        "none".to_string()
+                    } else {
+                        apps.join(", ")
+                    }
+                );
+            }
+            apps.retain(|a| a != app);
+        }
+        for app in &args.add_production_app {
+            if !apps.contains(app) {
+                apps.push(app.clone());
+            }
+        }
+        policy["production_apps"] = serde_json::json!(apps);
         if let Some(approvers) = &args.approvers {
             policy["approvers"] = serde_json::json!(approvers);
         }
@@ -152,7 +186,7 @@ pub fn policy(args: PolicyArgs) -> Result<()> {
         }
         client::print_outcome(args.json, &policy, || {
             format!(
-                "{}approvers: {}\nmax report age: {} h\nproduction (go-live gate): {}",
+                "{}approvers: {}\nmax report age: {} h\nproduction (go-live gate): {}\nproduction apps (go-live gate): {}",
                 if changed { "go-live policy set\n" } else { "" },
                 policy["approvers"]
                     .as_array()
@@ -167,6 +201,11 @@ pub fn policy(args: PolicyArgs) -> Result<()> {
                     "on"
                 } else {
                     "off"
+                },
+                if apps.is_empty() {
+                    "none".to_string()
+                } else {
+                    apps.join(", ")
                 }
             )
         });
@@ -340,10 +379,18 @@ fn status_text(s: &Value) -> String {
     if let Some(why) = s["refusal"].as_str() {
         out.push_str(&format!("cannot be signed now: {why}\n"));
     }
-    if s["policy"]["production"].as_bool() == Some(true) {
+    let apps = strings(&s["policy"]["production_apps"]);
+    let gated = if s["policy"]["production"].as_bool() == Some(true) {
+        Some("production".to_string())
+    } else if !apps.is_empty() {
+        Some(format!("production apps: {}", apps.join(", ")))
+    } else {
+        None
+    };
+    if let Some(gated) = gated {
         out.push_str(&match s["gate"].as_str() {
-            None => "go-live gate (production): open\n".to_string(),
-            Some(why) => format!("go-live gate (production): closed: {why}\n"),
+            None => format!("go-live gate ({gated}): open\n"),
+            Some(why) => format!("go-live gate ({gated}): closed: {why}\n"),
         });
     }
     let lapsed: Vec<&str> = s["lapsed"]
@@ -358,4 +405,16 @@ fn status_text(s: &Value) -> String {
         out.push_str(&waivers_text(waivers));
     }
     out
+}
+
+/// The strings of a JSON array (none if it is not one).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
 }

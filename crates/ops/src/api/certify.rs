@@ -27,18 +27,23 @@ use crate::ControlPlane;
 /// Longest reason for overriding the go-live gate, in bytes.
 const MAX_OVERRIDE_REASON_BYTES: usize = 200;
 
-/// The go-live gate of a change to what runs (a rollout started, a
-/// deployment set; [`state::State::go_live_refusal`]): `Ok(None)` when it
+/// The go-live gate of a change to what runs of `tenant/app` (a rollout
+/// started, a deployment set; [`state::State::go_live_refusal`]): `Ok(None)` when it
 /// passes; when it refuses, `Ok(Some(note))` if an admin on every tenant
 /// (a token, or a session that passed TOTP) gave a reason in `overridden`
 /// — the note goes on the change's audit record — else `not_certified`.
 pub(crate) async fn gate<P: ControlPlane>(
     plane: &P,
     caller: &Caller,
+    (tenant, app): (&str, &str),
     overridden: Option<&str>,
 ) -> Result<Option<String>, ApiError> {
     let now = now_unix_ms();
-    let Some(why) = plane.read(move |s| s.go_live_refusal(now)).await? else {
+    let (tenant, app) = (tenant.to_string(), app.to_string());
+    let Some(why) = plane
+        .read(move |s| s.go_live_refusal(&tenant, &app, now))
+        .await?
+    else {
         return Ok(None);
     };
     let Some(reason) = overridden else {
@@ -121,8 +126,9 @@ pub(crate) struct Status {
     /// The criteria whose waiver has lapsed.
     pub lapsed: Vec<String>,
     /// Why the go-live gate refuses rollouts and deployment changes now
-    /// (`null`: it does not — the cluster is not marked production, or
-    /// its certification is current and signed).
+    /// (of every app on a production cluster, else of the apps marked
+    /// production; `null`: it does not — nothing is marked production,
+    /// or the certification is current and signed).
     pub gate: Option<String>,
     pub now_unix_ms: u64,
 }
@@ -161,7 +167,7 @@ pub(crate) fn status_of(state: &state::State, now_unix_ms: u64) -> Status {
             .map(|w| w.waiver.criterion.clone())
             .collect(),
         waivers,
-        gate: state.go_live_refusal(now_unix_ms),
+        gate: state.go_live_gate(now_unix_ms),
         now_unix_ms,
     }
 }

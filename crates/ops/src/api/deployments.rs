@@ -51,8 +51,13 @@ pub(crate) async fn set<P: ControlPlane>(
         validate::replicas(&region, replicas)?;
         regions.insert(name, replicas);
     }
-    let note =
-        super::certify::gate(plane, caller, wanted.override_certification.as_deref()).await?;
+    let note = super::certify::gate(
+        plane,
+        caller,
+        (tenant.as_str(), app.as_str()),
+        wanted.override_certification.as_deref(),
+    )
+    .await?;
     let command = Command::SetDeployment {
         tenant: tenant.clone(),
         app: app.clone(),

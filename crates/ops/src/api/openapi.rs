@@ -246,7 +246,7 @@ fn paths() -> Value {
                 "responses": responses(&[("200", written("set", schema("Deployment")))], &[
                     BAD_JSON,
                     ("404", "`not_found`: the tenant, app, version or a region does not exist"),
-                    ("409", "`quota_exceeded`: over the tenant's replica quota; or `not_certified`: the cluster is marked production and holds no current signed certification (an admin may send `override_certification`)"),
+                    ("409", "`quota_exceeded`: over the tenant's replica quota; or `not_certified`: the cluster or the app is marked production and the cluster holds no current signed certification (an admin may send `override_certification`)"),
                     ("403", "`forbidden`: an override of the go-live gate by someone not an admin on every tenant"),
                     MEDIA, TOO_LARGE,
                 ])
@@ -271,7 +271,7 @@ fn paths() -> Value {
                 "responses": responses(&[("201", written("started", schema("LiveRollout")))], &[
                     ("400", "`invalid` with field `plan` (the message names the step and field), `to`, or `app` (no deployment, or a rollout already running); or `malformed_json`"),
                     ("404", "`not_found`: the app or version does not exist"),
-                    ("409", "`not_certified`: the cluster is marked production and holds no current signed certification (an admin may send `override_certification`)"),
+                    ("409", "`not_certified`: the cluster or the app is marked production and the cluster holds no current signed certification (an admin may send `override_certification`)"),
                     ("403", "`forbidden`: an override of the go-live gate by someone not an admin on every tenant"),
                     MEDIA, TOO_LARGE,
                 ])
@@ -901,7 +901,7 @@ fn schemas() -> Value {
     let digest = json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" });
     let override_certification = json!({
         "type": ["string", "null"], "minLength": 1, "maxLength": 200,
-        "description": "an admin's reason to make the change though the go-live gate refuses it (the cluster is marked production without a current signed certification); goes on the audit record"
+        "description": "an admin's reason to make the change though the go-live gate refuses it (the cluster or the app is marked production without a current signed certification); goes on the audit record"
     });
     json!({
         "Error": {

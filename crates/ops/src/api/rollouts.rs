@@ -78,8 +78,13 @@ pub(crate) async fn start<P: ControlPlane>(
     let app = validate::name("app", app)?;
     let (parts, body) = req.into_parts();
     let wanted: Start = read_json(&parts.headers, body).await?;
-    let note =
-        super::certify::gate(plane, caller, wanted.override_certification.as_deref()).await?;
+    let note = super::certify::gate(
+        plane,
+        caller,
+        (tenant.as_str(), app.as_str()),
+        wanted.override_certification.as_deref(),
+    )
+    .await?;
     let plan = match wanted.plan {
         None => state::rollout::Plan::default_plan(),
         Some(value) => state::rollout::Plan::from_json(&value.to_string())

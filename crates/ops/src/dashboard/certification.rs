@@ -1,6 +1,7 @@
 //! The Certification page: the latest report recorded (`dwcp certify`,
 //! `POST /api/v1/certify/reports`) with each criterion's verdict and
-//! measurement, its go-live sign-offs and the roles missing, the waivers
+//! measurement, its go-live sign-offs and the roles missing, the go-live
+//! gate (what is marked production, open or closed and why), the waivers
 //! (in force or lapsed) and the reports before it. The same status as
 //! `GET /api/v1/certify` (`api::certify::status_of`).
 
@@ -16,6 +17,7 @@ pub fn parts(state: &State, now_ms: u64) -> Vec<(&'static str, String)> {
     let report: Option<certify::Report> = latest.and_then(|r| serde_json::from_str(&r.json).ok());
     vec![
         ("certify-summary", summary(&status, report.as_ref())),
+        ("certify-gate", gate(&status)),
         ("certify-criteria", criteria(report.as_ref())),
         ("certify-waivers", waivers(&status)),
         (
@@ -103,6 +105,35 @@ fn summary(status: &crate::api::certify::Status, report: Option<&certify::Report
         ));
     }
     out
+}
+
+/// The go-live gate: what it gates, and whether it is open.
+fn gate(status: &crate::api::certify::Status) -> String {
+    let policy = &status.policy;
+    let gated = if policy.production {
+        "the whole cluster (every app)".to_string()
+    } else if policy.production_apps.is_empty() {
+        return "<h2>Go-live gate</h2><p class=\"empty\">Nothing is marked production: rollouts and deployments are not gated (<code>dwcp certify policy --production on</code> or <code>--add-production-app TENANT/APP</code>).</p>".into();
+    } else {
+        policy
+            .production_apps
+            .iter()
+            .map(|a| format!("<code>{}</code>", escape(a)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let state = match &status.gate {
+        None => format!(
+            "{}: rollouts and deployment changes pass.",
+            badge("open", "good")
+        ),
+        Some(why) => format!(
+            "{}: rollouts and deployment changes through the API are refused (409 <code>not_certified</code>) unless an admin overrides with a reason. {}",
+            badge("closed", "bad"),
+            escape(why)
+        ),
+    };
+    format!(r#"<h2>Go-live gate</h2><p>Marked production: {gated}.</p><p class="gate">{state}</p>"#)
 }
 
 fn status_badge(status: certify::Status) -> String {

@@ -146,37 +146,77 @@ impl State {
         None
     }
 
-    /// Why the go-live gate refuses a change to what runs (a rollout
-    /// started, a deployment set) at `now_unix_ms`, if it does: only when
-    /// the policy marks the cluster `production`, and then unless its
-    /// latest recorded report is current — a full run, no older than the
-    /// policy allows, every criterion passed or waived by a waiver still in
-    /// force (a lapsed waiver no longer counts) — and signed by every role
-    /// the policy names.
-    pub fn go_live_refusal(&self, now_unix_ms: u64) -> Option<String> {
-        if !self.go_live_policy().production {
-            return None;
-        }
+    /// Why the cluster's certification would not open the go-live gate
+    /// at `now_unix_ms`, if it would not: unless its latest recorded
+    /// report is current — a full run, no older than the policy allows,
+    /// every criterion passed or waived by a waiver still in force (a
+    /// lapsed waiver no longer counts) — and signed by every role the
+    /// policy names.
+    pub fn certification_gap(&self, now_unix_ms: u64) -> Option<String> {
         let Some(latest) = self.latest_certify_report() else {
             return Some(
-                "this cluster is marked production and holds no certification report: run `dwcp certify --api …` and have it signed off".into(),
+                "the cluster holds no certification report: run `dwcp certify --api …` and have it signed off".into(),
             );
         };
         if let Some(refusal) = self.sign_off_refusal(&latest.sha256, now_unix_ms) {
             return Some(format!(
-                "this cluster is marked production and its latest certification ({}) is no longer current: {refusal}",
+                "the cluster's latest certification ({}) is no longer current: {refusal}",
                 latest.sha256
             ));
         }
         let missing = self.missing_sign_offs(&latest.sha256);
         if !missing.is_empty() {
             return Some(format!(
-                "this cluster is marked production and its latest certification ({}) is not signed off: missing {} (`dwcp certify status`)",
+                "the cluster's latest certification ({}) is not signed off: missing {} (`dwcp certify status`)",
                 latest.sha256,
                 missing.join(", ")
             ));
         }
         None
+    }
+
+    /// Why the go-live gate refuses a change to what runs of
+    /// `tenant/app` (a rollout started, a deployment set) at
+    /// `now_unix_ms`, if it does: only when the policy marks the cluster
+    /// or this app production ([`GoLivePolicy::gates`]), and then unless
+    /// the cluster's certification is current and signed
+    /// ([`Self::certification_gap`]).
+    pub fn go_live_refusal(&self, tenant: &str, app: &str, now_unix_ms: u64) -> Option<String> {
+        let policy = self.go_live_policy();
+        if !policy.gates(tenant, app) {
+            return None;
+        }
+        let subject = if policy.production {
+            "this cluster is marked production".to_string()
+        } else {
+            format!("app {tenant}/{app} is marked production")
+        };
+        self.certification_gap(now_unix_ms)
+            .map(|gap| format!("{subject} and {gap}"))
+    }
+
+    /// Why the go-live gate is closed at `now_unix_ms` for what it gates
+    /// (the whole cluster, or the apps marked production), if it is.
+    pub fn go_live_gate(&self, now_unix_ms: u64) -> Option<String> {
+        let policy = self.go_live_policy();
+        if !policy.gates_any() {
+            return None;
+        }
+        let subject = if policy.production {
+            "this cluster is marked production".to_string()
+        } else {
+            format!(
+                "{} marked production ({})",
+                if policy.production_apps.len() == 1 {
+                    "1 app is".to_string()
+                } else {
+                    format!("{} apps are", policy.production_apps.len())
+                },
+                policy.production_apps.join(", ")
+            )
+        };
+        self.certification_gap(now_unix_ms)
+            .map(|gap| format!("{subject} and {gap}"))
     }
 
     pub(super) fn plan_certify(
@@ -288,6 +328,26 @@ impl State {
             }
             CertifyCommand::SetPolicy { policy } => {
                 check_policy(policy)?;
+                // An app newly marked production must exist (a typo would
+                // leave the app it meant ungated); one marked before may
+                // have been deleted since and stays harmless.
+                let before = self.go_live_policy().production_apps;
+                for (i, id) in policy.production_apps.iter().enumerate() {
+                    if before.contains(id) {
+                        continue;
+                    }
+                    let exists = id.split_once('/').is_some_and(|(t, a)| {
+                        self.apps()
+                            .any(|x| x.tenant.as_str() == t && x.name.as_str() == a)
+                    });
+                    if !exists {
+                        return Err(Rejection::invalid(
+                            &format!("production_apps[{i}]"),
+                            id,
+                            "an existing app (tenant/app)",
+                        ));
+                    }
+                }
                 Ok((Outcome::Applied, vec![change("policy".into(), false)]))
             }
         }
