@@ -509,3 +509,198 @@ fn a_lost_region_is_failed_over_by_the_global_tier_and_its_load_comes_back() {
     wait_for_hello(&x, "eu-west-1", 2, "after the operator approved");
     wait_for_hello(&y, "eu-central-1", 2, "after the operator approved");
 }
+
+/// Two regions of one node each; the global tier's two voters are those
+/// nodes.
+const TWO_SMALL_REGIONS: &str = r#"
+country = [
+  { name = "ie", continent = "europe" },
+  { name = "de", continent = "europe" },
+]
+metro = [
+  { name = "dublin", country = "ie" },
+  { name = "frankfurt", country = "de" },
+]
+region = [
+  { name = "eu-west-1", metro = "dublin", lat = 53.3, lon = -6.3, nodes = ["c-1"] },
+  { name = "eu-central-1", metro = "frankfurt", lat = 50.1, lon = 8.7, nodes = ["d-1"] },
+]
+
+[global]
+voters = 2
+"#;
+
+/// `dwcp ARGS` (no cluster's address or token), expected to succeed; its
+/// stdout and stderr.
+fn dwcp_ok(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dwcp"))
+        .args(args)
+        .env_remove("DWCP_BACKUP_KEY_FILE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("cannot run the dwcp binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "dwcp {args:?}: {text}");
+    text
+}
+
+/// Restores `file` into node `n`'s directory of `cell` (on `block`): a
+/// new cluster at node `n`'s addresses, started; what `dwcp restore` said.
+fn restore_and_start(
+    cell: &mut Cluster,
+    block: u8,
+    n: u8,
+    file: &std::path::Path,
+    key: &str,
+) -> String {
+    let dir = cell.dir_of(n);
+    let said = dwcp_ok(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--key-file",
+        key,
+        "--listen",
+        &format!("127.0.{block}.{n}:7071"),
+        "--api",
+        &format!("127.0.{block}.{n}:7070"),
+    ]);
+    cell.start_prepared(n, &[]);
+    said
+}
+
+/// Issue 17: a planet backs up its global tier once and each region's
+/// cell through one of its nodes (`dwcp backup [--tier global]`), and
+/// each file restores into a new cluster of its own holding what that
+/// group held: each cell its own registers (not the other region's) and
+/// the global records it had; the global tier its tenants and apps.
+#[test]
+fn a_planet_backs_up_its_global_tier_and_each_cell_and_each_file_restores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let topology = tmp.path().join("planet.toml");
+    std::fs::write(&topology, TWO_SMALL_REGIONS).unwrap();
+    let topology = topology.to_str().unwrap();
+    let mut west = Cluster::found_with(193, &strs(&planet_flags_via(topology, 193, 'c', 1, None)));
+    west.wait_api(1);
+    // The global tier's founder prints its admin and join tokens.
+    let (mut admin, mut token) = (String::new(), String::new());
+    poll("the global tier's tokens", || {
+        for line in west.nodes[&1].stdout_lines() {
+            if let Some(t) = line.strip_prefix("global admin token: ") {
+                admin = t.to_string();
+            }
+            if let Some(t) = line.strip_prefix("global join token: ") {
+                token = t.to_string();
+            }
+        }
+        if admin.is_empty() || token.is_empty() {
+            return Err(west.nodes[&1].log());
+        }
+        Ok(())
+    });
+    let mut central = Cluster::found_with(
+        194,
+        &strs(&planet_flags_via(
+            topology,
+            194,
+            'd',
+            1,
+            Some(("127.0.193.1:7072", &token)),
+        )),
+    );
+    central.wait_api(1);
+    poll("the global tier's two voters", || {
+        let (status, body) = central.call(1, "GET", "/api/v1/cluster/global", None);
+        if status == 200 && voters(&body).len() == 2 {
+            return Ok(());
+        }
+        Err(body.to_string())
+    });
+    // A global change, and a register in each cell.
+    let (status, body) = west.call(1, "POST", "/api/v1/tenants", Some(json!({"name": "acme"})));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = west.call(
+        1,
+        "POST",
+        "/api/v1/tenants/acme/apps",
+        Some(json!({"name": "shop", "route": "/shop"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    wait_for_app(&central, 1, "acme/shop");
+    west.put(1, "where", "dublin");
+    central.put(1, "where", "frankfurt");
+    west.put(1, "only-west", "yes");
+
+    let key = tmp.path().join("backup.key");
+    let key = key.to_str().unwrap();
+    dwcp_ok(&["backup", "key", "--out", key]);
+    let file = |name: &str| tmp.path().join(name);
+    let backup = |cell: &Cluster, tier: &str, name: &str| {
+        cell.cli_ok(&[
+            "backup",
+            "--tier",
+            tier,
+            "--out",
+            file(name).to_str().unwrap(),
+            "--key-file",
+            key,
+        ])
+    };
+    let said = backup(&west, "cell", "west.dwcpbak");
+    assert!(said.contains("(cell eu-west-1)"), "{said}");
+    let said = backup(&central, "cell", "central.dwcpbak");
+    assert!(said.contains("(cell eu-central-1)"), "{said}");
+    let said = backup(&west, "global", "global.dwcpbak");
+    assert!(said.contains("(global "), "{said}");
+    for name in ["west.dwcpbak", "central.dwcpbak", "global.dwcpbak"] {
+        let inspected = dwcp_ok(&[
+            "backup",
+            "inspect",
+            file(name).to_str().unwrap(),
+            "--key-file",
+            key,
+        ]);
+        assert!(inspected.contains("intact"), "{name}: {inspected}");
+    }
+    // The planet is lost; each file founds a cluster of its own.
+    west.kill(1);
+    central.kill(1);
+
+    let said = restore_and_start(&mut west, 193, 9, &file("west.dwcpbak"), key);
+    assert!(said.contains("tier cell, region eu-west-1"), "{said}");
+    assert_eq!(west.get(9, "where").as_deref(), Some("dublin"));
+    assert_eq!(west.get(9, "only-west").as_deref(), Some("yes"));
+    wait_for_app(&west, 9, "acme/shop");
+
+    let said = restore_and_start(&mut central, 194, 9, &file("central.dwcpbak"), key);
+    assert!(said.contains("tier cell, region eu-central-1"), "{said}");
+    assert_eq!(central.get(9, "where").as_deref(), Some("frankfurt"));
+    assert_eq!(
+        central.get(9, "only-west"),
+        None,
+        "a cell's backup holds another region's register"
+    );
+    wait_for_app(&central, 9, "acme/shop");
+
+    // The global tier's API tokens are its own records: the global admin
+    // token its founder printed works on the restored global tier.
+    let said = restore_and_start(&mut west, 193, 8, &file("global.dwcpbak"), key);
+    assert!(said.contains("tier global"), "{said}");
+    poll(
+        "the restored global tier listing acme/shop",
+        || match west.call_as(8, "GET", "/api/v1/apps", None, Some(&admin)) {
+            Ok((200, body)) if app_names(&body).iter().any(|a| a == "acme/shop") => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    let (status, tenants) = west
+        .call_as(8, "GET", "/api/v1/tenants", None, Some(&admin))
+        .unwrap();
+    assert_eq!(status, 200, "{tenants}");
+    assert!(tenants.to_string().contains("\"acme\""), "{tenants}");
+}
