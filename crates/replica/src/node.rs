@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
-use openraft::error::{ClientWriteError, ForwardToLeader, LinearizableReadError, RaftError};
+use openraft::error::{
+    ChangeMembershipError, ClientWriteError, ForwardToLeader, LinearizableReadError, RaftError,
+};
 use openraft::impls::OneshotResponder;
 use openraft::{
     BasicNode, ChangeMembers, Config, Raft, ReadPolicy, ServerState, SnapshotPolicy, StepDownPolicy,
@@ -150,6 +152,11 @@ const MAX_BATCH: usize = 256;
 /// The engine appends, replicates and syncs entries in a pipeline, so a
 /// few in flight keep every stage busy; more only make batches smaller.
 const MAX_IN_FLIGHT: usize = 4;
+
+/// Longest a membership change waits for an earlier one to commit before
+/// it is refused: a change commits within a round trip or two, so this
+/// covers an election on the way.
+const MEMBERSHIP_WAIT: Duration = Duration::from_secs(10);
 
 /// Proposes the writes sent to `writes` to `raft`, grouping the ones that
 /// queue up while earlier entries commit (group commit): under load, one
@@ -425,11 +432,9 @@ impl Replica {
         address: String,
         wait: bool,
     ) -> Result<(), ReplicaError> {
-        self.raft
-            .add_learner(id, BasicNode::new(address), wait)
+        let node = BasicNode::new(address);
+        self.one_change_at_a_time(|| self.raft.add_learner(id, node.clone(), wait))
             .await
-            .map(drop)
-            .map_err(write_error)
     }
 
     /// Makes learners `ids` voters.
@@ -485,11 +490,38 @@ impl Replica {
 
     async fn change(&self, change: ChangeMembers<NodeId, BasicNode>) -> Result<(), ReplicaError> {
         // `retain: false`: a voter removed is dropped, not kept as learner.
-        self.raft
-            .change_membership(change, false)
+        self.one_change_at_a_time(|| self.raft.change_membership(change.clone(), false))
             .await
-            .map(drop)
-            .map_err(write_error)
+    }
+
+    /// Runs the membership change `attempt` makes, retrying it for
+    /// [`MEMBERSHIP_WAIT`] at most while an earlier change is still being
+    /// committed. Raft allows one change in flight; two nodes joining at once
+    /// (a planet's cells join its global tier together) would otherwise see
+    /// the second refused. The refusal comes before anything is appended, so
+    /// the retry cannot apply a change twice.
+    async fn one_change_at_a_time<F, R>(&self, attempt: impl Fn() -> F) -> Result<(), ReplicaError>
+    where
+        F: std::future::Future<
+                Output = Result<R, RaftError<TypeConfig, ClientWriteError<TypeConfig>>>,
+            >,
+    {
+        let deadline = tokio::time::Instant::now() + MEMBERSHIP_WAIT;
+        loop {
+            let mut metrics = self.raft.metrics();
+            drop(metrics.borrow_and_update());
+            match attempt().await {
+                Ok(_) => return Ok(()),
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) if tokio::time::Instant::now() < deadline => {
+                    // Wait for the log to move (the earlier change commits),
+                    // then try again.
+                    let _ = tokio::time::timeout_at(deadline, metrics.changed()).await;
+                }
+                Err(e) => return Err(write_error(e)),
+            }
+        }
     }
 
     /// This node's role and view of the cluster.
