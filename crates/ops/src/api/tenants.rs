@@ -59,8 +59,9 @@ pub(crate) async fn list<P: ControlPlane>(plane: &P, caller: &Caller) -> Result<
     json(StatusCode::OK, &List { tenants })
 }
 
-/// `POST /tenants`: 201 with the tenant when it is new, 200 when it
-/// existed and its quotas were replaced.
+/// `POST /tenants`: 201 with the tenant when it is new (made by this
+/// write, or absent just before it), 200 when it existed and its quotas
+/// were replaced.
 pub(crate) async fn create<P: ControlPlane>(
     plane: &P,
     req: Request<Incoming>,
@@ -80,6 +81,14 @@ pub(crate) async fn create<P: ControlPlane>(
             max_body_bytes: q.max_body_bytes.unwrap_or(defaults.max_body_bytes),
         },
     };
+    // In a planet the global tier's mirror may copy the new tenant into
+    // this cell before this request's own copy commits, so `created` then
+    // names the mirror's revision, not this write's: what existed before
+    // the write tells a new tenant too.
+    let before = name.clone();
+    let existed = plane
+        .read(move |state| state.tenant(&before).is_some())
+        .await?;
     let command = Command::PutTenant {
         name: name.clone(),
         quotas: quotas.clone(),
@@ -95,7 +104,7 @@ pub(crate) async fn create<P: ControlPlane>(
             quotas,
             created: revision,
         });
-    let status = if stored.created == revision {
+    let status = if stored.created == revision || !existed {
         StatusCode::CREATED
     } else {
         StatusCode::OK
