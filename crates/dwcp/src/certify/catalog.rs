@@ -114,7 +114,7 @@ pub const CATALOG: &[Def] = &[
             AtMost,
             200.0,
             "ms",
-            "As for p50; look for a slow voter (dwcp cluster status shows lag).",
+            "Put the data directories on disks with fast fsync; look for a slow or lagging voter (dwcp cluster status shows lag).",
             AVAILABILITY,
         ),
         100.0,
@@ -136,7 +136,7 @@ pub const CATALOG: &[Def] = &[
         AtMost,
         200.0,
         "ms",
-        "As for p50.",
+        "Reads confirm leadership with a heartbeat round: keep voters close and unloaded; look for a slow voter (dwcp cluster status).",
         AVAILABILITY,
     ),
     def(
@@ -179,7 +179,7 @@ pub const CATALOG: &[Def] = &[
         AtMost,
         200.0,
         "ms",
-        "As for p50.",
+        "Check the node's load (dwcp nodes) and the version's timeouts; mark the version warm so no request waits for a cold start.",
         AVAILABILITY,
     ),
     warn(
@@ -313,7 +313,7 @@ pub const CATALOG: &[Def] = &[
         AtMost,
         0.0,
         "accepted",
-        "As above.",
+        "Mutual TLS: the peer port must require a client certificate the cluster's CA issued.",
         NETWORK,
     ),
     slow(def(
@@ -750,6 +750,48 @@ mod tests {
             assert!(
                 !d.controls.is_empty() && !d.remediation.is_empty(),
                 "{}",
+                d.id
+            );
+        }
+    }
+
+    /// The judging half of every criterion: a value just past its limit
+    /// fails, naming the criterion's own remediation; an unmeasured one
+    /// fails, saying why; the limit itself holds. (Which test makes each
+    /// criterion's measurement itself fail: docs/certify.md.)
+    #[test]
+    fn every_criterion_fails_past_its_threshold_with_its_remediation() {
+        use certify::{Measurement, Status, judge};
+        for d in CATALOG {
+            let c = d.criterion();
+            // Past the limit by a step that matters at its scale: one more
+            // of a count, 10 % of a rate or a latency.
+            let step = if d.limit == 0.0 {
+                1.0
+            } else {
+                (d.limit.abs() * 0.1).max(f64::EPSILON)
+            };
+            let past = match d.direction {
+                AtMost => d.limit + step,
+                AtLeast => d.limit - step,
+            };
+            let v = judge(&c, &Measurement::of(past, "past"), &[], 0);
+            assert_eq!(v.status, Status::Fail, "{} at {past}", d.id);
+            assert_eq!(v.remediation, d.remediation, "{}", d.id);
+            assert!(
+                v.remediation.len() > 10,
+                "{}: a remediation to act on",
+                d.id
+            );
+            let v = judge(&c, &Measurement::unmeasured("the probe failed"), &[], 0);
+            assert_eq!(
+                (v.status, v.detail.as_str()),
+                (Status::Fail, "the probe failed")
+            );
+            let at = judge(&c, &Measurement::of(d.limit, "at"), &[], 0).status;
+            assert!(
+                matches!(at, Status::Pass | Status::Warn),
+                "{}: {at:?}",
                 d.id
             );
         }

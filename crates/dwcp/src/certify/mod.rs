@@ -9,6 +9,7 @@
 pub mod catalog;
 mod http;
 mod probes;
+mod records;
 mod store;
 mod tls;
 

@@ -16,6 +16,7 @@ use hyper::Method;
 use serde_json::{Value, json};
 
 use super::http::{self, Conn};
+use super::records;
 use crate::bench::report::{histogram, record};
 
 /// What the probes reach.
@@ -834,250 +835,56 @@ async fn make_token(t: &Target, role: &str) -> Result<(String, String)> {
 }
 
 /// The cluster's shape, its nodes' health and clocks, and the state's
-/// operational records.
+/// operational records: read here, judged by `records::measure` (pure).
 pub async fn cluster_and_records(t: &Target, found: &mut Found) -> Result<()> {
     progress("quorum, health, clocks, metrics, records");
     let status = t.admin_json(Method::GET, "/api/v1/cluster", None).await?;
-    let members = status["members"].as_array().cloned().unwrap_or_default();
-    let voters = members.iter().filter(|m| m["voter"] == true).count();
-    found.insert(
-        "reliability.quorum.voters",
-        Measurement::of(voters as f64, format!("{} members", members.len())),
-    );
-    let max_lag = members
-        .iter()
-        .filter_map(|m| m["lag"].as_u64())
-        .max()
-        .unwrap_or(0);
-    found.insert(
-        "reliability.quorum.max_lag",
-        Measurement::of(max_lag as f64, "the leader's view (GET /api/v1/cluster)"),
-    );
-    let mut leaders = BTreeSet::new();
-    let (mut healthy, mut skew_ms) = (0usize, 0.0f64);
+    let mut members = Vec::new();
     for api in &t.apis {
-        match http::once(*api, &Method::GET, "/api/v1/cluster", Some(&t.admin), None).await {
-            Ok(a) => match serde_json::from_slice::<Value>(&a.body) {
-                Ok(v) => leaders.insert(v["leader"].to_string()),
-                Err(_) => leaders.insert(format!("no answer from {api}")),
-            },
-            // A member that does not answer does not agree.
-            Err(_) => leaders.insert(format!("no answer from {api}")),
-        };
+        let leader =
+            match http::once(*api, &Method::GET, "/api/v1/cluster", Some(&t.admin), None).await {
+                Ok(a) => serde_json::from_slice::<Value>(&a.body)
+                    .ok()
+                    .map(|v| v["leader"].to_string()),
+                Err(_) => None,
+            };
         let before = std::time::SystemTime::now();
+        let (mut health, mut skew_ms) = (None, None);
         if let Ok(a) = http::once(*api, &Method::GET, "/api/v1/health", None, None).await {
-            if a.status == 200 {
-                healthy += 1;
-            }
+            health = Some(a.status);
             if let Some(date) = a.date.as_deref().and_then(httpdate_ms) {
                 let here = before
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as u64);
-                // Date has whole seconds: up to 1 s of the gap is its rounding.
-                skew_ms = skew_ms
-                    .max((here as f64 - date as f64).abs() - 1000.0)
-                    .max(0.0);
+                skew_ms = Some(here as f64 - date as f64);
             }
         }
-    }
-    let agreed = leaders.len() == 1 && !leaders.contains("null");
-    found.insert(
-        "reliability.quorum.leader",
-        Measurement::of(
-            f64::from(u8::from(agreed)),
-            format!("leaders named by the {} members: {leaders:?}", t.apis.len()),
-        ),
-    );
-    found.insert(
-        "operations.health",
-        Measurement::of(
-            (t.apis.len() - healthy) as f64,
-            format!("{healthy} of {} members answered 200", t.apis.len()),
-        ),
-    );
-    found.insert(
-        "operations.clocks.skew",
-        Measurement::of(
+        members.push(records::MemberView {
+            api: api.to_string(),
+            leader,
+            health,
             skew_ms,
-            "each API's Date header against this machine's clock, less the header's 1 s resolution",
-        ),
-    );
-    let metrics = http::once(t.api, &Method::GET, "/metrics", Some(&t.admin), None).await?;
-    let families = String::from_utf8_lossy(&metrics.body)
-        .lines()
-        .filter(|l| l.starts_with("# TYPE"))
-        .count();
-    found.insert(
-        "operations.metrics",
-        Measurement::of(
-            families as f64,
-            format!("GET /metrics answered {}", metrics.status),
-        ),
-    );
-    let page = http::once(t.api, &Method::GET, "/", Some(&t.admin), None).await?;
-    let html = page.status == 200
-        && String::from_utf8_lossy(&page.body)
-            .to_ascii_lowercase()
-            .contains("<html");
-    found.insert(
-        "operations.dashboard",
-        Measurement::of(
-            f64::from(u8::from(html)),
-            format!("GET / answered {}", page.status),
-        ),
-    );
-
-    let nodes = t.admin_json(Method::GET, "/api/v1/nodes", None).await?;
-    let nodes = nodes["nodes"].as_array().cloned().unwrap_or_default();
-    let silent = nodes.iter().filter(|n| n["report"].is_null()).count();
-    found.insert(
-        "operations.nodes.reporting",
-        Measurement::of(silent as f64, format!("of {} nodes", nodes.len())),
-    );
-    let capacity = t.admin_json(Method::GET, "/api/v1/capacity", None).await?;
-    let (mut cap, mut placed) = (0u64, 0u64);
-    for n in capacity["nodes"].as_array().cloned().unwrap_or_default() {
-        cap += n["capacity"].as_u64().unwrap_or(0);
-        placed += n["placed"].as_u64().unwrap_or(0);
+        });
     }
-    found.insert(
-        "scalability.capacity.headroom",
-        if cap == 0 {
-            Measurement::unmeasured("no capacity reported")
-        } else {
-            Measurement::of(
-                1.0 - placed as f64 / cap as f64,
-                format!("{placed} of {cap} sandboxes placed"),
-            )
-        },
-    );
-
-    let apps = t.admin_json(Method::GET, "/api/v1/apps", None).await?;
-    let apps: Vec<String> = apps["apps"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|a| {
-            format!(
-                "{}/{}",
-                a["tenant"].as_str().unwrap_or(""),
-                a["name"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
-    let slos = t.admin_json(Method::GET, "/api/v1/slos", None).await?;
-    let slos = slos["slos"].as_array().cloned().unwrap_or_default();
-    let with_slo: BTreeSet<String> = slos
-        .iter()
-        .map(|s| {
-            let s = if s["slo"].is_object() { &s["slo"] } else { s };
-            format!(
-                "{}/{}",
-                s["tenant"].as_str().unwrap_or(""),
-                s["app"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
-    let bare: Vec<&String> = apps.iter().filter(|a| !with_slo.contains(*a)).collect();
-    found.insert(
-        "operations.slos.every_app",
-        Measurement::of(
-            bare.len() as f64,
-            format!("{} apps; without an SLO: {bare:?}", apps.len()),
-        ),
-    );
-    let unrouted = slos
-        .iter()
-        .filter(|s| {
-            let s = if s["slo"].is_object() { &s["slo"] } else { s };
-            s["notify"].as_array().is_none_or(Vec::is_empty)
-        })
-        .count();
-    found.insert(
-        "operations.alerts.routed",
-        Measurement::of(unrouted as f64, format!("of {} SLOs", slos.len())),
-    );
-    let runbooks = t.admin_json(Method::GET, "/api/v1/runbooks", None).await?;
-    let answered: BTreeSet<String> = runbooks["runbooks"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .flat_map(|r| r["alerts"].as_array().cloned().unwrap_or_default())
-        .filter_map(|a| a.as_str().map(str::to_string))
-        .collect();
-    let alerts: Vec<&str> = if slos.is_empty() {
-        vec![]
-    } else {
-        vec![ops::slo::eval::PAGE_ALERT, ops::slo::eval::TICKET_ALERT]
+    let metrics = http::once(t.api, &Method::GET, "/metrics", Some(&t.admin), None).await?;
+    let page = http::once(t.api, &Method::GET, "/", Some(&t.admin), None).await?;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let seen = records::Records {
+        members,
+        metrics: (metrics.status, text(&metrics.body)),
+        page: (page.status, text(&page.body)),
+        nodes: t.admin_json(Method::GET, "/api/v1/nodes", None).await?,
+        capacity: t.admin_json(Method::GET, "/api/v1/capacity", None).await?,
+        apps: t.admin_json(Method::GET, "/api/v1/apps", None).await?,
+        slos: t.admin_json(Method::GET, "/api/v1/slos", None).await?,
+        runbooks: t.admin_json(Method::GET, "/api/v1/runbooks", None).await?,
+        incidents: t.admin_json(Method::GET, "/api/v1/incidents", None).await?,
+        tokens: t.admin_json(Method::GET, "/api/v1/tokens", None).await?,
+        users: t.admin_json(Method::GET, "/api/v1/users", None).await?,
+        backups: t.admin_json(Method::GET, "/api/v1/backups", None).await?,
+        status,
     };
-    let unanswered: Vec<&&str> = alerts.iter().filter(|a| !answered.contains(**a)).collect();
-    found.insert(
-        "operations.alerts.runbooks",
-        Measurement::of(
-            unanswered.len() as f64,
-            format!(
-                "alerts the {} SLOs can fire: {alerts:?}; without a runbook: {unanswered:?}",
-                slos.len()
-            ),
-        ),
-    );
-    let incidents = t.admin_json(Method::GET, "/api/v1/incidents", None).await?;
-    let open = incidents["incidents"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|i| i["state"].as_str() == Some("open"))
-        .count();
-    found.insert(
-        "operations.incidents.open",
-        Measurement::of(open as f64, "GET /api/v1/incidents"),
-    );
-
-    let tokens = t.admin_json(Method::GET, "/api/v1/tokens", None).await?;
-    let users = t.admin_json(Method::GET, "/api/v1/users", None).await?;
-    let users = users["users"].as_array().cloned().unwrap_or_default();
-    let admins = tokens["tokens"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|x| x["role"] == "admin")
-        .count()
-        + users
-            .iter()
-            .filter(|u| {
-                u["roles"]
-                    .as_object()
-                    .is_some_and(|r| r.values().any(|v| v == "admin"))
-            })
-            .count();
-    found.insert(
-        "compliance.access.admins",
-        Measurement::of(admins as f64, "admin tokens and users with an admin role"),
-    );
-    let no_mfa = users.iter().filter(|u| u["totp"] != "confirmed").count();
-    found.insert(
-        "compliance.access.mfa",
-        Measurement::of(no_mfa as f64, format!("of {} users", users.len())),
-    );
-    let backups = t.admin_json(Method::GET, "/api/v1/backups", None).await?;
-    let nodes_backing_up: BTreeSet<String> = backups["backups"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|b| b["node"].as_str().map(str::to_string))
-        .collect();
-    found.insert(
-        "reliability.backup.scheduled",
-        Measurement::of(
-            nodes_backing_up.len() as f64,
-            format!("nodes recording scheduled backups: {nodes_backing_up:?}"),
-        ),
-    );
+    found.extend(records::measure(&seen));
     Ok(())
 }
 
@@ -1405,5 +1212,56 @@ mod tests {
         assert_eq!(httpdate_ms("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(httpdate_ms("yesterday"), None);
         assert_eq!(fill("/a/{tenant}/b/{id}"), "/a/default/b/999999");
+    }
+
+    /// The data-directory scan on a real directory: clean, then a file
+    /// holding the admin token in plain text, then a file others can read
+    /// — each fails its criterion, and the other holds.
+    #[test]
+    fn the_data_dir_scan_fails_on_a_plaintext_token_and_on_loose_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let admin = "dwcp-admin.0123456789abcdef0123456789abcdef".to_string();
+        let private = |path: &std::path::Path, bytes: &[u8]| {
+            std::fs::write(path, bytes).unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        };
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        private(&dir.path().join("state.redb"), b"sealed bytes and a hash");
+        let t = Target {
+            api: SocketAddr::from(([127, 0, 0, 1], 9)),
+            apis: Vec::new(),
+            admin: admin.clone(),
+            gateway: None,
+            peers: Vec::new(),
+            data_dirs: vec![dir.path().to_path_buf()],
+            quick: false,
+            run: "t".into(),
+        };
+        let scan = || {
+            let mut found = Found::new();
+            data_dirs(&t, &mut found);
+            let value = |id: &str| found[id].value;
+            (
+                value("security.data_dir.plaintext_tokens"),
+                value("security.data_dir.modes"),
+            )
+        };
+        assert_eq!(scan(), (Some(0.0), Some(0.0)));
+        let key = dir.path().join("admin.token");
+        private(&key, format!("token = {admin}\n").as_bytes());
+        assert_eq!(scan(), (Some(1.0), Some(0.0)));
+        std::fs::remove_file(&key).unwrap();
+        let open = dir.path().join("node.log");
+        std::fs::write(&open, "no secret here").unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(scan(), (Some(0.0), Some(1.0)));
+        let none = Target {
+            data_dirs: Vec::new(),
+            ..t
+        };
+        let mut found = Found::new();
+        data_dirs(&none, &mut found);
+        assert_eq!(found["security.data_dir.modes"].value, None, "unmeasured");
     }
 }
