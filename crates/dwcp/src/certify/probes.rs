@@ -4,7 +4,7 @@
 //! criterion id. A probe that cannot measure says why; the verdict is
 //! `certify::judge`'s.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -1263,5 +1263,80 @@ mod tests {
         let mut found = Found::new();
         data_dirs(&none, &mut found);
         assert_eq!(found["security.data_dir.modes"].value, None, "unmeasured");
+    }
+
+    fn peer_target(peer: SocketAddr) -> Target {
+        Target {
+            api: peer,
+            apis: Vec::new(),
+            admin: String::new(),
+            gateway: None,
+            peers: vec![peer],
+            data_dirs: Vec::new(),
+            quick: true,
+            run: "t".into(),
+        }
+    }
+
+    async fn peer_values(peer: SocketAddr) -> [Option<f64>; 3] {
+        let mut found = Found::new();
+        peer_port(&peer_target(peer), &mut found).await.unwrap();
+        [
+            "security.peer.tls12_refused",
+            "security.peer.stranger_refused",
+            "security.peer.anonymous_refused",
+        ]
+        .map(|id| found[id].value)
+    }
+
+    /// The peer-port probe against real TLS servers on loopback: the
+    /// cluster's own peer configuration (TLS 1.3, mutual) refuses all
+    /// three; a port that asks for no client certificate lets the stranger
+    /// and the anonymous client reach Raft (both criteria fail); a port
+    /// that answers a TLS 1.2 hello fails the TLS 1.2 criterion.
+    #[tokio::test]
+    async fn the_peer_port_probe_fails_a_port_without_mutual_tls_or_with_tls12() {
+        use http_body_util::Full;
+        let ca = cluster::tls::ClusterCa::create("certify-test").unwrap();
+        let node = ca.issue("node-1", &["127.0.0.1".to_string()]).unwrap();
+        let ok = |_r| async { hyper::Response::new(Full::new(Bytes::from_static(b"{}"))) };
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+
+        let listener = cluster::serving::listen(loopback).unwrap();
+        let peer = listener.local_addr().unwrap();
+        let mutual = cluster::tls::server_config(ca.cert_pem(), &node).unwrap();
+        let server = cluster::serving::serve_tls(listener, mutual, ok);
+        assert_eq!(peer_values(peer).await, [Some(0.0); 3]);
+        server.abort();
+
+        let listener = cluster::serving::listen(loopback).unwrap();
+        let peer = listener.local_addr().unwrap();
+        let open = cluster::tls::api_server_config(&node.cert_pem, &node.key_pem).unwrap();
+        let server = cluster::serving::serve_tls(listener, open, ok);
+        assert_eq!(
+            peer_values(peer).await,
+            [Some(0.0), Some(1.0), Some(1.0)],
+            "no client certificate asked for"
+        );
+        server.abort();
+
+        // Answers any hello with a TLS 1.2 ServerHello's first bytes.
+        let listener = tokio::net::TcpListener::bind(loopback).await.unwrap();
+        let peer = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let mut hello = [0u8; 5];
+                if tcp.read_exact(&mut hello).await.is_ok() {
+                    let _ = tcp.write_all(&[0x16, 0x03, 0x03, 0x00, 0x2a, 0x02]).await;
+                }
+            }
+        });
+        let mut found = Found::new();
+        peer_port(&peer_target(peer), &mut found).await.unwrap();
+        server.abort();
+        let tls12 = &found["security.peer.tls12_refused"];
+        assert_eq!(tls12.value, Some(1.0), "{}", tls12.detail);
+        assert!(tls12.detail.contains("TLS 1.2"), "{}", tls12.detail);
     }
 }
