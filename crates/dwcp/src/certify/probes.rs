@@ -744,38 +744,7 @@ pub async fn routes(t: &Target, found: &mut Found) -> Result<()> {
         ),
     );
     let audit = t.admin_json(Method::GET, "/api/v1/audit", None).await?;
-    let entries = audit["entries"].as_array().cloned().unwrap_or_default();
-    let recorded = entries
-        .iter()
-        .filter(|e| {
-            e["revision"].as_u64().is_some_and(|r| r > floor)
-                && e["what"].as_str() == Some("POST /api/v1/tokens")
-                && e["who"].as_str().is_some_and(|w| !w.is_empty())
-        })
-        .count();
-    found.insert(
-        "compliance.audit.records_changes",
-        Measurement::of(
-            2usize.saturating_sub(recorded) as f64,
-            format!("this run created 2 tokens; GET /api/v1/audit has {recorded} `POST /api/v1/tokens` entries with an author after revision {floor}"),
-        ),
-    );
-    let mut disorder = 0;
-    let mut last = 0;
-    for e in &entries {
-        let r = e["revision"].as_u64().unwrap_or(0);
-        if r < last || e["who"].as_str().is_none_or(str::is_empty) {
-            disorder += 1;
-        }
-        last = r;
-    }
-    found.insert(
-        "compliance.audit.ordered",
-        Measurement::of(
-            f64::from(disorder),
-            format!("{} audit entries checked", entries.len()),
-        ),
-    );
+    found.extend(records::audit(&audit, floor, "POST /api/v1/tokens", 2));
     for name in [&viewer_name, &operator_name] {
         let _ = http::once(
             t.api,

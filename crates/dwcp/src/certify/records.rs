@@ -262,6 +262,48 @@ pub fn measure(r: &Records) -> Found {
     found
 }
 
+/// The audit log (`GET /api/v1/audit`) after this run made `made`
+/// changes recorded as `what`, each after revision `floor`: the changes
+/// missing (no entry, or one without an author), and the entries out of
+/// revision order or without an author.
+pub fn audit(log: &Value, floor: u64, what: &str, made: usize) -> Found {
+    let entries = list(log, "entries");
+    let authored = |e: &Value| e["who"].as_str().is_some_and(|w| !w.is_empty());
+    let recorded = entries
+        .iter()
+        .filter(|e| {
+            e["revision"].as_u64().is_some_and(|r| r > floor)
+                && e["what"].as_str() == Some(what)
+                && authored(e)
+        })
+        .count();
+    let mut found = Found::new();
+    found.insert(
+        "compliance.audit.records_changes",
+        Measurement::of(
+            made.saturating_sub(recorded) as f64,
+            format!("this run made {made} changes; GET /api/v1/audit has {recorded} `{what}` entries with an author after revision {floor}"),
+        ),
+    );
+    let mut disorder = 0;
+    let mut last = 0;
+    for e in &entries {
+        let r = e["revision"].as_u64().unwrap_or(0);
+        if r < last || !authored(e) {
+            disorder += 1;
+        }
+        last = r;
+    }
+    found.insert(
+        "compliance.audit.ordered",
+        Measurement::of(
+            f64::from(disorder),
+            format!("{} audit entries checked", entries.len()),
+        ),
+    );
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -402,5 +444,50 @@ mod tests {
                 assert_eq!(v.status, certify::Status::Pass, "{other} (breaking {id})");
             }
         }
+    }
+
+    fn judged(found: &Found, id: &str) -> certify::Status {
+        let def = CATALOG.iter().find(|d| d.id == id).unwrap();
+        certify::judge(&def.criterion(), &found[id], &[], 0).status
+    }
+
+    /// The audit criteria: a log with both of the run's changes, in order
+    /// and authored, passes; a change missing, a change without an author,
+    /// an entry out of order each fail.
+    #[test]
+    fn the_audit_criteria_fail_on_a_missing_unauthored_or_reordered_entry() {
+        use certify::Status::{Fail, Pass};
+        let entry = |revision: u64, who: &str, what: &str| json!({"revision": revision, "who": who, "what": what});
+        let tokens = "POST /api/v1/tokens";
+        let log = |entries: Vec<Value>| json!({ "entries": entries });
+        let statuses = |log: &Value| {
+            let found = audit(log, 10, tokens, 2);
+            (
+                judged(&found, "compliance.audit.records_changes"),
+                judged(&found, "compliance.audit.ordered"),
+            )
+        };
+        let good = vec![
+            entry(9, "admin", tokens),
+            entry(11, "token:admin", tokens),
+            entry(12, "token:admin", tokens),
+        ];
+        assert_eq!(statuses(&log(good.clone())), (Pass, Pass));
+        let mut missing = good.clone();
+        missing.pop();
+        assert_eq!(statuses(&log(missing)), (Fail, Pass), "one change missing");
+        let mut older = good.clone();
+        older[2]["revision"] = json!(8);
+        assert_eq!(
+            statuses(&log(older)),
+            (Fail, Fail),
+            "a change at an old revision, out of order"
+        );
+        let mut anonymous = good.clone();
+        anonymous[1]["who"] = json!("");
+        assert_eq!(statuses(&log(anonymous)), (Fail, Fail), "no author");
+        let mut reordered = good;
+        reordered.swap(0, 2);
+        assert_eq!(statuses(&log(reordered)), (Pass, Fail), "out of order");
     }
 }
