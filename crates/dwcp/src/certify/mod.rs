@@ -10,6 +10,7 @@ pub mod catalog;
 mod http;
 mod probes;
 mod records;
+mod routes;
 mod store;
 mod tls;
 

@@ -16,7 +16,7 @@ use hyper::Method;
 use serde_json::{Value, json};
 
 use super::http::{self, Conn};
-use super::records;
+use super::{records, routes};
 use crate::bench::report::{histogram, record};
 
 /// What the probes reach.
@@ -590,88 +590,39 @@ pub async fn guests(t: &Target, region: &str, found: &mut Found) -> Result<()> {
     Ok(())
 }
 
-/// Fills `{…}` in an OpenAPI path with names that exist nowhere.
-fn fill(path: &str) -> String {
-    let mut out = String::new();
-    let mut rest = path;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
-        let name = &rest[open + 1..close];
-        out.push_str(match name {
-            "tenant" => "default",
-            "digest" => "0000000000000000000000000000000000000000000000000000000000000000",
-            "id" => "999999",
-            _ => "certify-none",
-        });
-        rest = &rest[(close + 1).min(rest.len())..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Every route's doors: no credential, a forged token, a viewer, an operator.
 pub async fn routes(t: &Target, found: &mut Found) -> Result<()> {
     progress("every OpenAPI route without a credential, with a forged token, as a viewer");
     let doc = http::once(t.api, &Method::GET, "/api/v1/openapi.json", None, None).await?;
     let doc: Value = serde_json::from_slice(&doc.body).context("the OpenAPI document")?;
-    let paths = doc["paths"]
-        .as_object()
-        .context("no paths in the OpenAPI document")?;
+    let plan = routes::plan(&doc)?;
     found.insert(
         "operations.openapi",
-        Measurement::of(paths.len() as f64, "paths in GET /api/v1/openapi.json"),
+        Measurement::of(plan.paths as f64, "paths in GET /api/v1/openapi.json"),
     );
-    let mut routes: Vec<(Method, String, String)> = Vec::new();
-    for (path, item) in paths {
-        for m in ["get", "post", "put", "delete"] {
-            if item.get(m).is_some() {
-                let method = Method::from_bytes(m.to_uppercase().as_bytes())?;
-                routes.push((method, path.clone(), fill(path)));
-            }
-        }
-    }
-    let public = |m: &Method, p: &str| {
-        p.ends_with("/health")
-            || p.ends_with("/openapi.json")
-            || (p.ends_with("/session") && *m == Method::POST)
-    };
-    let streaming = |p: &str| p.ends_with("/watch") || p.ends_with("/events");
-    let mut open = Vec::new();
-    let mut forged_ok = Vec::new();
-    let forged = format!("dwcp-forged-{}", t.run);
-    for (method, template, path) in &routes {
-        if public(method, template) {
-            continue;
-        }
-        let a = http::once(t.api, method, path, None, http::json(&json!({}))).await?;
-        if a.status != 401 {
-            open.push(format!("{method} {template} -> {}", a.status));
-        }
+    let mut no_credential = Vec::new();
+    for r in &plan.no_credential {
+        let a = http::once(t.api, &r.method, &r.path, None, http::json(&json!({}))).await?;
+        no_credential.push((r.clone(), a.status));
         t.reset_lockout().await;
-        if *method == Method::GET && !streaming(template) {
-            let a = http::once(t.api, method, path, Some(&forged), None).await?;
-            if a.status != 401 {
-                forged_ok.push(format!("{method} {template} -> {}", a.status));
-            }
-            t.reset_lockout().await;
-        }
     }
-    let listed = |v: &[String]| {
-        if v.is_empty() {
-            "none".to_string()
-        } else {
-            v.join("; ")
-        }
-    };
+    let forged = format!("dwcp-forged-{}", t.run);
+    let mut with_forged = Vec::new();
+    for r in &plan.forged {
+        let a = http::once(t.api, &r.method, &r.path, Some(&forged), None).await?;
+        with_forged.push((r.clone(), a.status));
+        t.reset_lockout().await;
+    }
+    let open = routes::unrefused(&no_credential, 401);
+    let forged_ok = routes::unrefused(&with_forged, 401);
     found.insert(
         "security.routes.no_credential",
         Measurement::of(
             open.len() as f64,
             format!(
                 "{} routes tried; answered without 401: {}",
-                routes.len(),
-                listed(&open)
+                plan.routes,
+                routes::listed(&open)
             ),
         ),
     );
@@ -679,7 +630,7 @@ pub async fn routes(t: &Target, found: &mut Found) -> Result<()> {
         "security.routes.forged_token",
         Measurement::of(
             forged_ok.len() as f64,
-            format!("accepted a random token: {}", listed(&forged_ok)),
+            format!("accepted a random token: {}", routes::listed(&forged_ok)),
         ),
     );
 
@@ -690,23 +641,26 @@ pub async fn routes(t: &Target, found: &mut Found) -> Result<()> {
         .unwrap_or(0);
     let (viewer_name, viewer) = make_token(t, "viewer").await?;
     let (operator_name, operator) = make_token(t, "operator").await?;
-    let mut wrote = Vec::new();
-    for (method, template, path) in &routes {
-        if *method == Method::GET || template.ends_with("/session") {
-            continue;
-        }
-        let a = http::once(t.api, method, path, Some(&viewer), http::json(&json!({}))).await?;
-        if a.status != 403 {
-            wrote.push(format!("{method} {template} -> {}", a.status));
-        }
+    let mut as_viewer = Vec::new();
+    for r in &plan.viewer {
+        let a = http::once(
+            t.api,
+            &r.method,
+            &r.path,
+            Some(&viewer),
+            http::json(&json!({})),
+        )
+        .await?;
+        as_viewer.push((r.clone(), a.status));
     }
+    let wrote = routes::unrefused(&as_viewer, 403);
     found.insert(
         "security.routes.viewer_writes",
         Measurement::of(
             wrote.len() as f64,
             format!(
                 "changing routes not refused to a viewer with 403: {}",
-                listed(&wrote)
+                routes::listed(&wrote)
             ),
         ),
     );
@@ -727,7 +681,7 @@ pub async fn routes(t: &Target, found: &mut Found) -> Result<()> {
             admin_only.len() as f64,
             format!(
                 "3 admin-only routes; not refused to an operator: {}",
-                listed(&admin_only)
+                routes::listed(&admin_only)
             ),
         ),
     );
@@ -1180,7 +1134,6 @@ mod tests {
         );
         assert_eq!(httpdate_ms("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(httpdate_ms("yesterday"), None);
-        assert_eq!(fill("/a/{tenant}/b/{id}"), "/a/default/b/999999");
     }
 
     /// The data-directory scan on a real directory: clean, then a file
