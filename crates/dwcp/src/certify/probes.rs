@@ -1136,6 +1136,28 @@ mod tests {
         assert_eq!(httpdate_ms("yesterday"), None);
     }
 
+    /// The latency criteria's values: a slow tail of 2 % of the samples
+    /// is the p99 (and fails `performance.commit.p99`), not the p50.
+    #[test]
+    fn a_slow_tail_is_the_p99_and_fails_the_latency_criterion() {
+        let mut samples = vec![5.0; 98];
+        samples.extend([450.0, 450.0]);
+        let (p50, p99) = percentiles(&samples);
+        assert!((4.9..5.1).contains(&p50), "{p50}");
+        assert!((449.0..451.0).contains(&p99), "{p99}");
+        let def = crate::certify::catalog::CATALOG
+            .iter()
+            .find(|d| d.id == "performance.commit.p99")
+            .unwrap();
+        let v = certify::judge(
+            &def.criterion(),
+            &Measurement::with_samples(p99, samples, "PUT"),
+            &[],
+            0,
+        );
+        assert_eq!(v.status, certify::Status::Fail);
+    }
+
     /// The data-directory scan on a real directory: clean, then a file
     /// holding the admin token in plain text, then a file others can read
     /// — each fails its criterion, and the other holds.
