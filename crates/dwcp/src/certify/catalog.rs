@@ -471,6 +471,16 @@ pub const CATALOG: &[Def] = &[
         RECOVERY,
     )),
     slow(def(
+        "reliability.cas.under_failover",
+        Reliability,
+        "Compare-and-swap increments of one register from 2 clients through the other nodes while the leader is killed: updates acknowledged and lost, or applied and never acknowledged nor attempted",
+        AtMost,
+        0.0,
+        "updates",
+        "The store is not linearizable under failover: keep the report and the nodes' logs, and report it.",
+        RECOVERY,
+    )),
+    slow(def(
         "reliability.follower.caught_up",
         Reliability,
         "Follower killed, 200 writes, restarted: until it has every entry",
@@ -503,7 +513,7 @@ pub const CATALOG: &[Def] = &[
     def(
         "reliability.backup.mismatches",
         Reliability,
-        "Registers that differ between the cluster and its restored backup (a sample of 100 and every artifact)",
+        "Registers and artifacts that differ between the cluster and its restored backup (100 registers written for the drill, and every artifact a version names)",
         AtMost,
         0.0,
         "records",

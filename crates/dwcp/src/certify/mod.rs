@@ -8,6 +8,7 @@
 
 pub mod catalog;
 mod http;
+mod nemesis;
 mod probes;
 mod records;
 mod routes;
@@ -504,6 +505,7 @@ async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
     if args.wants_any(&ids_with(&[
         "reliability.failover.",
         "reliability.follower.",
+        "reliability.cas.under_failover",
     ])) {
         match scratch.as_mut() {
             Some(c) => step!("failover", kills(c, &target, &mut found)),
@@ -511,6 +513,7 @@ async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
                 for id in [
                     "reliability.failover.leader_killed",
                     "reliability.failover.writes_lost",
+                    "reliability.cas.under_failover",
                     "reliability.follower.caught_up",
                     "reliability.follower.writes_while_down",
                 ] {
@@ -596,6 +599,25 @@ async fn backup_drill(
     )
     .await?;
     anyhow::ensure!(put.status == 200, "PUT {marker} answered {}", put.status);
+    // The drill's own registers to compare (not another probe's, which
+    // `--only` may leave out): 10 clients of 10 writes.
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..10 {
+        let (api, admin, run) = (t.api, t.admin.clone(), t.run.clone());
+        writers.spawn(async move {
+            let mut conn = http::Conn::open(api).await?;
+            for i in (w * 10)..(w * 10 + 10) {
+                let path = format!("/api/v1/registers/certify-{run}-drill-{i}");
+                let body = http::json(&serde_json::json!({"value": format!("drill {i}")}));
+                let a = conn.send(&Method::PUT, &path, Some(&admin), body).await?;
+                anyhow::ensure!(a.status == 200, "PUT {path} answered {}", a.status);
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done??;
+    }
     let client = crate::cli::client::Client::new(&crate::cli::client::ApiArgs {
         api: format!("http://{}", t.api),
         token: Some(t.admin.clone()),
@@ -635,7 +657,7 @@ async fn backup_drill(
     );
     let mut differ = u32::from(served.value != secret);
     for i in 0..100 {
-        let path = format!("/registers/certify-{}-{i}", t.run);
+        let path = format!("/registers/certify-{}-drill-{i}", t.run);
         let source: Result<crate::bench::backup::Register, _> = client.get(&path).await;
         let restored: Result<crate::bench::backup::Register, _> = served.client.get(&path).await;
         match (source, restored) {
@@ -643,11 +665,42 @@ async fn backup_drill(
             _ => differ += 1,
         }
     }
+    // Every artifact a version of the cluster's apps names, checked
+    // against its digest in the restored cluster.
+    let mut digests = std::collections::BTreeSet::new();
+    let apps: Value = client.get("/apps").await?;
+    for app in apps["apps"].as_array().into_iter().flatten() {
+        let (tenant, name) = (
+            app["tenant"].as_str().unwrap_or_default(),
+            app["name"].as_str().unwrap_or_default(),
+        );
+        let detail: Value = client
+            .get(&format!("/tenants/{tenant}/apps/{name}"))
+            .await?;
+        for v in detail["versions"].as_array().into_iter().flatten() {
+            if let Some(d) = v["digest"].as_str() {
+                digests.insert(d.to_string());
+            }
+        }
+    }
+    for digest in &digests {
+        match served
+            .client
+            .download(&format!("/blobs/{digest}/content"))
+            .await
+        {
+            Ok(bytes) if state::digest_of(&bytes) == *digest => {}
+            _ => differ += 1,
+        }
+    }
     found.insert(
         "reliability.backup.mismatches",
         Measurement::of(
             f64::from(differ),
-            "the marker and 100 registers written by this run, read from both clusters",
+            format!(
+                "the marker and the drill's 100 registers, read from both clusters, and the {} artifacts the apps' versions name, by digest",
+                digests.len()
+            ),
         ),
     );
     drop(served);
@@ -679,6 +732,11 @@ async fn kills(c: &mut ProcessCluster, t: &Target, found: &mut Found) -> Result<
     crate::cli::progress::line("[certify] killing the leader");
     let leader = c.leader().await?;
     let other = (leader + 1) % 3;
+    // The nemesis's clients increment a register through the two nodes
+    // that stay up, across the kill.
+    let survivors: Vec<SocketAddr> = (0..3).filter(|i| *i != leader).map(|i| c.api(i)).collect();
+    let cas = nemesis::Nemesis::start(&survivors, &t.admin, &format!("certify-{}-nemesis", t.run));
+    cas.wait_for(10, Duration::from_secs(60)).await?;
     for i in 0..50 {
         write(
             c.client(leader),
@@ -707,6 +765,19 @@ async fn kills(c: &mut ProcessCluster, t: &Target, found: &mut Found) -> Result<
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // The clients go on until the new leader has acknowledged 10 more.
+    let cas_after = cas.wait_for(10, Duration::from_secs(60)).await;
+    let (acknowledged, indeterminate, end) = cas.stop(c.api(other), &t.admin).await?;
+    found.insert(
+        "reliability.cas.under_failover",
+        match cas_after {
+            Ok(()) => Measurement::of(
+                nemesis::anomalies(acknowledged, indeterminate, end) as f64,
+                format!("{acknowledged} swaps acknowledged, {indeterminate} unknown (no answer), the register ends at {end}"),
+            ),
+            Err(e) => Measurement::unmeasured(format!("{e:#}")),
+        },
+    );
     found.insert(
         "reliability.failover.leader_killed",
         Measurement::of(
