@@ -9,7 +9,7 @@ use crate::stats::{mann_whitney_u, two_proportion_z};
 /// What one side served during the analysis window.
 #[derive(Clone, Copy, Debug)]
 pub struct Sample<'a> {
-    /// Latencies of its requests (any unit, the same for both sides).
+    /// Latencies of its requests, in microseconds.
     pub latencies: &'a [f64],
     pub requests: u64,
     /// Failed requests (5xx and timeouts) among `requests`.
@@ -25,8 +25,13 @@ pub struct Thresholds {
     /// marginal.
     pub marginal_p: f64,
     /// The canary's median latency counts as worse only above the
-    /// baseline's times this (1.1: 10 % slower).
+    /// baseline's times this (1.1: 10 % slower)...
     pub latency_ratio: f64,
+    /// ... and at least this much above it, in microseconds: below a
+    /// millisecond, two sandboxes of the same version on a busy machine
+    /// differ by chance (scheduling, a cold instance) as often as a
+    /// real change would show.
+    pub min_latency_increase_us: f64,
     /// Fewer latencies than this on either side, or fewer requests, is
     /// inconclusive.
     pub min_samples: usize,
@@ -38,8 +43,19 @@ impl Default for Thresholds {
             fail_p: 0.01,
             marginal_p: 0.05,
             latency_ratio: 1.1,
+            min_latency_increase_us: 1_000.0,
             min_samples: 20,
         }
+    }
+}
+
+impl Thresholds {
+    /// Whether a canary median of `canary_median_us` is slower than a
+    /// baseline median of `baseline_median_us` by enough to count: over
+    /// `latency_ratio` times it and `min_latency_increase_us` above it.
+    pub fn slower(&self, canary_median_us: f64, baseline_median_us: f64) -> bool {
+        canary_median_us > baseline_median_us * self.latency_ratio
+            && canary_median_us - baseline_median_us >= self.min_latency_increase_us
     }
 }
 
@@ -65,7 +81,8 @@ pub struct LatencyEvidence {
     /// Mann-Whitney U of the canary against the baseline.
     pub u: f64,
     pub p_value: f64,
-    /// Slower past `latency_ratio` and significant at `marginal_p`.
+    /// Slower past `latency_ratio` and `min_latency_increase_us`, and
+    /// significant at `marginal_p`.
     pub worse: bool,
 }
 
@@ -101,7 +118,9 @@ pub enum JudgeError {
     },
     #[error("{side}: a latency is not a number")]
     NotANumber { side: &'static str },
-    #[error("thresholds: need 0 < fail_p <= marginal_p < 1 and latency_ratio >= 1")]
+    #[error(
+        "thresholds: need 0 < fail_p <= marginal_p < 1, latency_ratio >= 1 and min_latency_increase_us >= 0"
+    )]
     Thresholds,
 }
 
@@ -109,7 +128,7 @@ pub enum JudgeError {
 ///
 /// ```
 /// use rollout::{judge, Sample, Thresholds, Verdict};
-/// let fast: Vec<f64> = (0..50).map(|i| 100.0 + f64::from(i % 7)).collect();
+/// let fast: Vec<f64> = (0..50).map(|i| 1_000.0 + f64::from(i % 7)).collect();
 /// let slow: Vec<f64> = fast.iter().map(|l| l * 3.0).collect();
 /// let base = Sample { latencies: &fast, requests: 1000, errors: 2 };
 /// let canary = Sample { latencies: &slow, requests: 1000, errors: 2 };
@@ -122,7 +141,11 @@ pub fn judge(
     baseline: &Sample<'_>,
     t: &Thresholds,
 ) -> Result<Judgment, JudgeError> {
-    if !(t.fail_p > 0.0 && t.fail_p <= t.marginal_p && t.marginal_p < 1.0 && t.latency_ratio >= 1.0)
+    if !(t.fail_p > 0.0
+        && t.fail_p <= t.marginal_p
+        && t.marginal_p < 1.0
+        && t.latency_ratio >= 1.0
+        && t.min_latency_increase_us >= 0.0)
     {
         return Err(JudgeError::Thresholds);
     }
@@ -152,8 +175,7 @@ pub fn judge(
                 baseline_median,
                 u: test.u,
                 p_value: test.p_value,
-                worse: canary_median > baseline_median * t.latency_ratio
-                    && test.p_value <= t.marginal_p,
+                worse: t.slower(canary_median, baseline_median) && test.p_value <= t.marginal_p,
             })
         })
         .flatten();

@@ -113,9 +113,11 @@ pub fn measure(
     .ok();
     if let Some(j) = &judgment {
         if let Some(l) = &j.latency {
-            // Only a slower canary (past the ratio) has a small p-value
-            // here: a faster one is never "worse".
-            let slower = l.canary_median > l.baseline_median * thresholds.latency_ratio;
+            // Only a slower canary (past the ratio and the least
+            // increase) has a small p-value here: a faster one, or one
+            // slower by less than a noisy machine's jitter, is never
+            // "worse".
+            let slower = thresholds.slower(l.canary_median, l.baseline_median);
             m.insert(
                 "judge_latency_p".into(),
                 if slower { l.p_value } else { 1.0 },
@@ -156,6 +158,19 @@ mod tests {
         assert!(m["judge_latency_p"] < 1e-6);
         assert!(m["judge_errors_p"] < 0.01);
         assert_eq!(j.unwrap().verdict, crate::Verdict::Fail);
+    }
+
+    #[test]
+    fn a_canary_slower_by_less_than_a_millisecond_is_not_judged_slower() {
+        let mut w = Window::default();
+        let base: Vec<u32> = (0..100).map(|i| 800 + i).collect();
+        let canary: Vec<u32> = base.iter().map(|l| l + 600).collect();
+        w.baseline.add(100, 0, 0, &base);
+        w.canary.add(100, 0, 0, &canary);
+        let (m, j) = measure(&w, &Thresholds::default());
+        assert!(m["latency_ratio_p50"] > 1.5, "{m:?}");
+        assert_eq!(m["judge_latency_p"], 1.0, "{m:?}");
+        assert_eq!(j.unwrap().verdict, crate::Verdict::Pass);
     }
 
     #[test]

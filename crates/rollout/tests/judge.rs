@@ -99,14 +99,14 @@ fn latencies(center: f64, n: usize) -> Vec<f64> {
 #[test]
 fn verdicts() {
     let t = Thresholds::default();
-    let base_lat = latencies(100.0, 200);
+    let base_lat = latencies(1_000.0, 200);
     let baseline = Sample {
         latencies: &base_lat,
         requests: 2000,
         errors: 2,
     };
     // The same version again: pass.
-    let same = latencies(100.0, 180);
+    let same = latencies(1_000.0, 180);
     let good = Sample {
         latencies: &same,
         requests: 1800,
@@ -121,7 +121,7 @@ fn verdicts() {
     assert!(j.errors.unwrap().p_value < 1e-6, "{j:?}");
 
     // Three times slower: fail on latency, with the medians as evidence.
-    let slow_lat = latencies(300.0, 180);
+    let slow_lat = latencies(3_000.0, 180);
     let slow = Sample {
         latencies: &slow_lat,
         ..good
@@ -134,8 +134,27 @@ fn verdicts() {
         "{l:?}"
     );
 
+    // Half again as slow but only 500 us more: within a busy machine's
+    // jitter, not worse; with no least increase, it is.
+    let jitter_lat = latencies(1_500.0, 180);
+    let jitter = Sample {
+        latencies: &jitter_lat,
+        ..good
+    };
+    let j = judge(&jitter, &baseline, &t).unwrap();
+    assert_eq!(j.verdict, Verdict::Pass, "{j:?}");
+    assert!(j.latency.unwrap().p_value < 1e-6 && !j.latency.unwrap().worse);
+    let no_floor = Thresholds {
+        min_latency_increase_us: 0.0,
+        ..t
+    };
+    assert_eq!(
+        judge(&jitter, &baseline, &no_floor).unwrap().verdict,
+        Verdict::Fail
+    );
+
     // Faster is never worse.
-    let fast_lat = latencies(30.0, 180);
+    let fast_lat = latencies(300.0, 180);
     let fast = Sample {
         latencies: &fast_lat,
         ..good
@@ -143,7 +162,7 @@ fn verdicts() {
     assert_eq!(judge(&fast, &baseline, &t).unwrap().verdict, Verdict::Pass);
 
     // A handful of requests: inconclusive, unless already clearly failing.
-    let few_lat = latencies(100.0, 5);
+    let few_lat = latencies(1_000.0, 5);
     let few = Sample {
         latencies: &few_lat,
         requests: 5,
@@ -166,4 +185,9 @@ fn verdicts() {
         ..t
     };
     assert!(judge(&good, &baseline, &loose).is_err());
+    let negative = Thresholds {
+        min_latency_increase_us: -1.0,
+        ..t
+    };
+    assert!(judge(&good, &baseline, &negative).is_err());
 }

@@ -84,6 +84,29 @@ fn a_failing_version_is_aborted_at_its_first_analysis() {
 }
 
 #[test]
+fn the_default_plan_takes_a_latency_fluke_but_not_a_slow_version() {
+    let plan = Plan::default_plan();
+    // p = 0.005 in every window: what chance gives identical versions in
+    // about one window of two hundred; the latency check wants 0.001.
+    let fluke = |p: f64| {
+        move |_| {
+            let mut m = healthy();
+            m.insert("judge_latency_p".into(), p);
+            m
+        }
+    };
+    let (end, weights, trail) = run(&plan, 1000, fluke(0.005));
+    assert_eq!(end.status, Status::Succeeded, "{trail:#?}");
+    assert_eq!(weights, [1, 10, 50, 100]);
+    let (end, weights, _) = run(&plan, 1000, fluke(1e-4));
+    let Status::Aborted { reason } = &end.status else {
+        panic!("not aborted: {:?}", end.status)
+    };
+    assert!(reason.contains("judge_latency_p is 1.000e-4"), "{reason}");
+    assert_eq!(weights, [1, 0]);
+}
+
+#[test]
 fn an_operator_aborts_at_once_and_a_finished_rollout_stays_finished() {
     let plan = Plan::default_plan();
     let p = start(0);

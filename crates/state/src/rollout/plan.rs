@@ -167,6 +167,10 @@ fn error(step: Option<usize>, field: &str, message: impl Into<String>) -> PlanEr
 
 const STEP_KINDS: &str = "set_weight, pause, analysis, region_wave, blue_green";
 
+/// The p-value at or below which the default plan's latency check fails
+/// (a slower canary's, see `rollout::Thresholds`).
+const DEFAULT_LATENCY_P: f64 = 0.001;
+
 impl Plan {
     /// The default plan: 1 %, 10 %, 50 %, 100 %, with an analysis of
     /// error rate and latency against the baseline after each of the first
@@ -189,10 +193,14 @@ impl Plan {
                         comparator: Comparator::Greater,
                         threshold: 0.01,
                     },
+                    // Stricter than errors: nine windows each judged at
+                    // 0.01 could abort up to one rollout of identical
+                    // versions in twelve by chance (a crashing canary is
+                    // still caught at its first window, by errors).
                     Check {
                         metric: "judge_latency_p".into(),
                         comparator: Comparator::Greater,
-                        threshold: 0.01,
+                        threshold: DEFAULT_LATENCY_P,
                     },
                 ],
                 interval_ms,
