@@ -9,7 +9,8 @@
 //! notifications in tasks of their own (`webhooks.rs`: retries with
 //! backoff, outcomes on the incident's timeline; a firing alert re-sent
 //! to an Alertmanager every minute, one attempt each), so a slow receiver
-//! never holds the loop up. The SLOs' statuses (burn rates, budget left) are
+//! never holds the loop up; an alert's notifications to one target go in
+//! the order decided (`alert_lanes.rs`: never "firing" after "resolved"). The SLOs' statuses (burn rates, budget left) are
 //! stored at most every 10 s of the evaluator's clock, so every node's API
 //! can show them. The decisions are pure; this loop only does I/O.
 
@@ -22,6 +23,8 @@ use serde_json::{Value, json};
 use state::{Command, Outcome};
 use tokio::sync::Mutex;
 
+use crate::alert_lanes::{self, Lanes};
+
 /// How often the evaluator runs on the wall clock.
 const ROUND: Duration = Duration::from_secs(1);
 /// How often (evaluator time) statuses are stored at most.
@@ -32,6 +35,8 @@ pub struct Alerting {
     node: Arc<ClusterNode>,
     clock: Arc<dyn Clock>,
     inner: Mutex<Inner>,
+    /// The order of each alert's notifications per target.
+    lanes: Arc<Lanes>,
 }
 
 struct Inner {
@@ -50,6 +55,7 @@ impl Alerting {
                 evaluator: Evaluator::new(external_url),
                 status_ms: None,
             }),
+            lanes: Arc::default(),
         }
     }
 
@@ -113,7 +119,7 @@ impl Alerting {
                     None
                 }
             };
-            self.send(id, &what, o.notifications);
+            self.send(id, &o.fingerprint, &what, o.notifications);
         }
         let mut cleared = Vec::new();
         for c in round.clearings {
@@ -134,6 +140,7 @@ impl Alerting {
             );
             self.send(
                 c.incident,
+                &c.fingerprint,
                 &format!("{} resolved", c.alert),
                 c.notifications,
             );
@@ -142,13 +149,16 @@ impl Alerting {
         for r in round.resends {
             resent.push(json!({"fingerprint": r.fingerprint, "alert": r.alert}));
             for n in r.notifications {
+                let ticket = self.lanes.current(&lane(&r.fingerprint, &n));
                 tokio::spawn(crate::webhooks::resend(
                     self.node.clone(),
                     format!("{} firing", r.alert),
                     n,
+                    ticket,
                 ));
             }
         }
+        self.lanes.prune();
         Ok(json!({
             "now_ms": now,
             "firing": inner.evaluator.firing(),
@@ -158,18 +168,35 @@ impl Alerting {
         }))
     }
 
-    /// Sends each notification in a task of its own.
-    fn send(&self, incident: Option<u64>, what: &str, notifications: Vec<Notification>) {
+    /// Sends each notification of alert `fingerprint` in a task of its
+    /// own, each the latest of its lane.
+    fn send(
+        &self,
+        incident: Option<u64>,
+        fingerprint: &str,
+        what: &str,
+        notifications: Vec<Notification>,
+    ) {
         for n in notifications {
+            let ticket = self.lanes.next(&lane(fingerprint, &n));
             tokio::spawn(crate::webhooks::deliver(
                 self.node.clone(),
                 self.clock.clone(),
                 incident,
                 what.to_string(),
                 n,
+                ticket,
             ));
         }
     }
+}
+
+/// The lane of alert `fingerprint`'s notifications to `n`'s target: the
+/// target as stored (kind, redacted URL, sealed secrets) and what it is
+/// sealed for.
+fn lane(fingerprint: &str, n: &Notification) -> String {
+    let target = serde_json::to_string(&n.target).unwrap_or_default();
+    alert_lanes::key(fingerprint, &format!("{} {target}", n.context))
 }
 
 /// Runs rounds on the wall clock until the task is aborted.

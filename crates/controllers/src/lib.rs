@@ -34,6 +34,7 @@
 //! never on `node`, `sandbox` or the binary.
 
 pub mod act;
+pub mod alert_lanes;
 pub mod alerting;
 pub mod autopilot;
 pub mod cell_report;

@@ -16,6 +16,11 @@
 //! A firing alert sent again to an Alertmanager ([`resend`]) is one attempt,
 //! not noted on the timeline (it goes every minute); a failure is logged.
 //!
+//! Every attempt waits for its turn in the alert and target's lane
+//! (`alert_lanes.rs`): a notification superseded by a later one of the
+//! same alert (a "firing" still retrying when the alert resolved) is not
+//! sent again, so a receiver never gets "firing" after "resolved".
+//!
 //! Guarded (`ops::notify_guard`): the target's URL and routing key are
 //! opened from their seal only here, and never written anywhere — the
 //! timeline names the target by its redacted URL. Unless the operator
@@ -38,6 +43,8 @@ use ops::notify_guard;
 use ops::slo::Clock;
 use ops::slo::Notification;
 use ops::slo::webhook::{MAX_ATTEMPTS, backoff, retryable};
+
+use crate::alert_lanes::Ticket;
 use state::{Command, NotifyKind};
 
 /// Longest wait for one attempt (connect, send, answer).
@@ -59,13 +66,15 @@ enum Attempt {
 }
 
 /// Delivers `n`, noting the outcomes on incident `incident` (when there is
-/// one), with retries; `what` says which alert (for the notes).
+/// one), with retries while `ticket` is its lane's latest; `what` says
+/// which alert (for the notes).
 pub async fn deliver(
     node: Arc<ClusterNode>,
     clock: Arc<dyn Clock>,
     incident: Option<u64>,
     what: String,
     n: Notification,
+    ticket: Ticket,
 ) {
     let target = shown(&n);
     let note = |text: String| {
@@ -103,6 +112,14 @@ pub async fn deliver(
     while let Some(wait) = backoff(attempt) {
         tokio::time::sleep(wait).await;
         let number = attempt + 1;
+        let Some(_turn) = ticket.turn().await else {
+            note(format!(
+                "notification ({what}) to {target} not sent{}: a later notification of the alert superseded it",
+                if attempt > 0 { " again" } else { "" }
+            ))
+            .await;
+            return;
+        };
         match post(&url, body.clone()).await {
             Attempt::Delivered(status) => {
                 note(format!(
@@ -152,9 +169,13 @@ pub async fn deliver(
 }
 
 /// Sends `n` again (a firing alert to an Alertmanager, every minute): one
-/// attempt, logged only when it fails — the next resend is the retry.
-pub async fn resend(node: Arc<ClusterNode>, what: String, n: Notification) {
+/// attempt, logged only when it fails — the next resend is the retry —
+/// and none once a later notification of the alert was decided.
+pub async fn resend(node: Arc<ClusterNode>, what: String, n: Notification, ticket: Ticket) {
     let target = shown(&n);
+    let Some(_turn) = ticket.turn().await else {
+        return;
+    };
     let failed = match open(&node, n) {
         Ok((url, body)) => match post(&url, body).await {
             Attempt::Delivered(_) => None,
