@@ -24,11 +24,12 @@ use http_body_util::combinators::BoxBody;
 use hyper::body::{Body, Frame, Incoming};
 use hyper::client::conn::http2::SendRequest;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
+use crate::transport::within;
 use replica::{Append, AppendAnswer, AppendAnswers, Appends, Inbox, LinkError};
 
 /// The route of append pipes on the peer port.
@@ -154,10 +155,11 @@ impl PipeChannel {
         let tls = crate::transport::dial(&self.addr, &self.tls)
             .await
             .map_err(|e| self.down(e))?;
-        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        let handshake = crate::transport::http2_client()
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
-            .handshake(TokioIo::new(tls))
+            .handshake(TokioIo::new(tls));
+        let (sender, conn) = within("the HTTP/2 handshake", handshake)
             .await
             .map_err(|e| self.down(e))?;
         tokio::spawn(conn);
@@ -182,15 +184,26 @@ impl PipeChannel {
         if dropped(&self.addr) {
             return Err(self.down("dropped by the test's fault injection"));
         }
-        let mut sender = self.sender().await?;
         let (tx, rx) = mpsc::channel(FRAMES_IN_FLIGHT);
         let request = Request::builder()
             .method(hyper::Method::POST)
             .uri(PATH)
             .body(ChannelBody(rx))
             .map_err(|e| LinkError::Failed(e.to_string()))?;
-        sender.ready().await.map_err(|e| self.down(e))?;
-        let response = match sender.send_request(request).await {
+        // Every wait on the peer is bounded, and a connection that fails
+        // one is dropped: a peer that holds the connection open but
+        // answers nothing (a stopped process) must not hold the leader's
+        // replication to it, nor be asked again on the same connection.
+        let mut sender = self.sender().await?;
+        let started = async {
+            within("waiting for room on the connection", sender.ready()).await?;
+            within(
+                "waiting for the pipe's answer",
+                sender.send_request(request),
+            )
+            .await
+        };
+        let response = match started.await {
             Ok(r) => r,
             Err(e) => {
                 *self.sender.lock().await = None;

@@ -32,7 +32,44 @@ use replica::{AppendAnswers, Appends, Call, Inbox, LinkError, NodeId, Reply, Tra
 const MAX_BODY: usize = 64 << 20;
 /// Largest body a caller without a certificate may send: a join request.
 pub const MAX_STRANGER_BODY: usize = 64 << 10;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for each step of reaching a peer: the TCP connect, the TLS
+/// and HTTP/2 handshakes, a connection's room for one more request, and
+/// (on append pipes) the start of the answer.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a connection with requests open pings its peer, and how long
+/// it waits for the pong before it closes: a peer gone without a reset (a
+/// stopped process, a host that drops packets) would otherwise hold its
+/// requests, and the cached connection, forever.
+const PING_EVERY: Duration = Duration::from_secs(1);
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The HTTP/2 client side of every connection to a peer: pings while
+/// requests are open (not while idle, so an idle connection still closes
+/// after the peer port's idle time).
+pub(crate) fn http2_client() -> hyper::client::conn::http2::Builder<TokioExecutor> {
+    let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(PING_EVERY)
+        .keep_alive_timeout(PING_TIMEOUT)
+        .keep_alive_while_idle(false);
+    builder
+}
+
+/// `step` within [`CONNECT_TIMEOUT`]; the error is the reason, naming `what`
+/// timed out.
+pub(crate) async fn within<T, E: std::fmt::Display>(
+    what: &str,
+    step: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, step).await {
+        Ok(done) => done.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "{what}: no progress within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        )),
+    }
+}
 
 /// How the peer port bounds its connections. Callers without a
 /// certificate (strangers: joining nodes, or anyone) share
@@ -621,11 +658,25 @@ impl Channel {
         let tls = dial(&self.addr, &self.tls)
             .await
             .map_err(|e| self.down(e))?;
-        let (sender, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-                .await
-                .map_err(|e| self.down(e))?;
+        let (sender, conn) = within(
+            "the HTTP/2 handshake",
+            http2_client().handshake(TokioIo::new(tls)),
+        )
+        .await
+        .map_err(|e| self.down(e))?;
         tokio::spawn(conn);
+        Ok(sender)
+    }
+
+    /// A sender ready for one more request: a connection that has no room
+    /// within [`CONNECT_TIMEOUT`] (a peer that stopped reading) is dropped,
+    /// so the next request opens a new one.
+    async fn ready_sender(&self) -> Result<SendRequest<Full<Bytes>>, CallError> {
+        let mut sender = self.sender().await?;
+        if let Err(e) = within("waiting for room on the connection", sender.ready()).await {
+            *self.sender.lock().await = None;
+            return Err(self.down(e));
+        }
         Ok(sender)
     }
 
@@ -652,13 +703,12 @@ impl Channel {
         if crate::fault::drops(&self.addr) {
             return Err(self.down("dropped by the test's fault injection"));
         }
-        let mut sender = self.sender().await?;
         let request = Request::builder()
             .method(method)
             .uri(path)
             .body(Full::new(body))
             .map_err(|e| CallError::Request(e.to_string()))?;
-        sender.ready().await.map_err(|e| self.down(e))?;
+        let mut sender = self.ready_sender().await?;
         let outcome = async {
             let response = sender.send_request(request).await?;
             let status = response.status();
@@ -697,8 +747,7 @@ impl Channel {
         if let Some(host) = parts.headers.remove(hyper::header::HOST) {
             parts.headers.insert(FORWARDED_HOST, host);
         }
-        let mut sender = self.sender().await?;
-        sender.ready().await.map_err(|e| self.down(e))?;
+        let mut sender = self.ready_sender().await?;
         let outcome = async {
             let response = sender
                 .send_request(Request::from_parts(parts, body))

@@ -476,3 +476,150 @@ fn a_new_cluster_serves_its_example_app_then_what_is_deployed() {
         "the deleted app to be unrouted",
     );
 }
+
+/// Writes one register again and again through one node's API, from a
+/// thread of its own, until dropped; counts the writes acknowledged.
+struct SteadyWriter {
+    acked: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SteadyWriter {
+    fn start(c: &Cluster, via: u8) -> SteadyWriter {
+        use std::sync::atomic::Ordering;
+        let acked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (api, token) = (c.nodes[&via].api.clone(), c.admin.clone());
+        let thread = {
+            let (acked, stop) = (acked.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut next = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    next += 1;
+                    let body = json!({ "value": next.to_string() }).to_string();
+                    let answer = common::http_within(
+                        std::time::Duration::from_secs(5),
+                        &api,
+                        "PUT",
+                        "/api/v1/registers/steady",
+                        Some(&token),
+                        Some(body.as_bytes()),
+                        "application/json",
+                    );
+                    match answer {
+                        Ok((200, _)) => {
+                            acked.store(next, Ordering::SeqCst);
+                        }
+                        // No leader for a moment: try again a little later.
+                        _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+                    }
+                }
+            })
+        };
+        SteadyWriter {
+            acked,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// The last value acknowledged (values count up from 1).
+    fn acked(&self) -> u64 {
+        self.acked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until `more` writes after now were acknowledged.
+    fn wait_for_more(&self, c: &Cluster, more: u64, what: &str) {
+        let target = self.acked() + more;
+        let deadline = std::time::Instant::now() + common::DEADLINE;
+        while self.acked() < target {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: only {} of {target} writes acknowledged\n{}",
+                self.acked(),
+                c.logs()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for SteadyWriter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The last log index the leader knows member `id` holds.
+fn matched(status: &Value, id: u64) -> Option<u64> {
+    status["members"]
+        .as_array()?
+        .iter()
+        .find(|m| m["id"] == json!(id))?["matched_index"]
+        .as_u64()
+}
+
+/// Waits until `follower` holds everything the leader had committed when
+/// the wait began, and has applied it: a linearizable read through it sees
+/// a write acknowledged before the wait.
+fn wait_caught_up(c: &Cluster, w: &SteadyWriter, follower: u8, what: &str) {
+    let commit = c.wait_for(|s| s["commit_index"].is_u64(), "a commit index")["commit_index"]
+        .as_u64()
+        .unwrap();
+    let seen = w.acked();
+    c.wait_for(
+        |s| matched(s, u64::from(follower)).is_some_and(|m| m >= commit),
+        &format!("{what}: node {follower} to hold index {commit}"),
+    );
+    let read = c
+        .get(follower, "steady")
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(
+        read.is_some_and(|v| v >= seen),
+        "{what}: node {follower} read {read:?}, older than write {seen}"
+    );
+}
+
+#[test]
+fn a_follower_killed_or_paused_under_steady_writes_catches_up_without_an_election_storm() {
+    let mut c = Cluster::with_voters(39, 3);
+    let leader = c.leader();
+    let follower = (1..=3).find(|&n| n != leader).unwrap();
+    let writer = SteadyWriter::start(&c, leader);
+    writer.wait_for_more(&c, 20, "before any fault");
+    let term = |c: &Cluster| c.wait_for(|s| s["term"].is_u64(), "a term")["term"].as_u64();
+    let first_term = term(&c);
+
+    for round in 1..=2 {
+        // kill -9: the follower's sockets close, its log stays on disk.
+        c.kill(follower);
+        writer.wait_for_more(&c, 50, "while the follower is down");
+        c.restart(follower);
+        wait_caught_up(&c, &writer, follower, &format!("kill round {round}"));
+        writer.wait_for_more(&c, 50, "after the restart");
+        wait_caught_up(&c, &writer, follower, &format!("kill round {round}, later"));
+
+        // SIGSTOP: the follower's connections stay open and half dead
+        // (nothing answers, nothing is reset) for longer than an append
+        // may wait for its answer.
+        c.pause(follower);
+        writer.wait_for_more(&c, 100, "while the follower is stopped");
+        c.resume(follower);
+        wait_caught_up(&c, &writer, follower, &format!("stop round {round}"));
+        writer.wait_for_more(&c, 50, "after SIGCONT");
+        wait_caught_up(&c, &writer, follower, &format!("stop round {round}, later"));
+    }
+
+    // The leader kept leading (or, at worst, an election or two happened):
+    // the restarted follower did not start an election storm.
+    let last_term = term(&c);
+    assert!(
+        last_term.zip(first_term).is_some_and(|(l, f)| l - f <= 3),
+        "term went from {first_term:?} to {last_term:?}\n{}",
+        c.logs()
+    );
+}

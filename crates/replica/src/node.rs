@@ -257,6 +257,16 @@ impl Replica {
             // most up-to-date voter once the removal is committed (after a
             // heartbeat's time, so the followers hear of the commit first).
             removed_leader_step_down: StepDownPolicy::After(ms(timing.heartbeat)),
+            // A follower that has not heard the leader (it was restarted,
+            // stopped, or cut off) first asks whether it could win, and
+            // bumps its term only if a quorum would vote for it. Without
+            // this, a restarted follower times out before the leader's
+            // replication to it resumes (the leader backs off from a dead
+            // peer for up to a second), raises its term, and its answer to
+            // the leader's next append deposes the leader: every restart
+            // cost an election, and under load the elections never ended
+            // (a follower's term climbed from 36 to 146 without catching up).
+            enable_pre_vote: Some(true),
             ..Config::default()
         }
         .validate()

@@ -213,6 +213,35 @@ impl Cluster {
         self.wait_api(n);
     }
 
+    /// Stops node `n` with SIGSTOP: it keeps its sockets open and answers
+    /// nothing (a hung process, or a host that stopped forwarding packets),
+    /// until [`Cluster::resume`].
+    pub fn pause(&self, n: u8) {
+        self.signal(n, libc::SIGSTOP);
+    }
+
+    /// Lets a node stopped by [`Cluster::pause`] run again (SIGCONT).
+    pub fn resume(&self, n: u8) {
+        self.signal(n, libc::SIGCONT);
+    }
+
+    fn signal(&self, n: u8, signal: libc::c_int) {
+        let pid = self.nodes[&n]
+            .process
+            .pid()
+            .unwrap_or_else(|| panic!("node {n} is not running"));
+        let pid = libc::pid_t::try_from(pid).expect("a process id fits a pid_t");
+        // SAFETY: kill(2) takes no pointers; the pid is our own child's,
+        // which has not been reaped (it runs), so it names no other process.
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(
+            sent,
+            0,
+            "signal {signal} to node {n}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
     /// The nodes that are not running now.
     pub fn down(&self) -> Vec<u8> {
         self.nodes
