@@ -594,31 +594,31 @@ fn a_follower_killed_or_paused_under_steady_writes_catches_up_without_an_electio
     let term = |c: &Cluster| c.wait_for(|s| s["term"].is_u64(), "a term")["term"].as_u64();
     let first_term = term(&c);
 
-    for round in 1..=2 {
-        // kill -9: the follower's sockets close, its log stays on disk.
-        c.kill(follower);
-        writer.wait_for_more(&c, 50, "while the follower is down");
-        c.restart(follower);
-        wait_caught_up(&c, &writer, follower, &format!("kill round {round}"));
-        writer.wait_for_more(&c, 50, "after the restart");
-        wait_caught_up(&c, &writer, follower, &format!("kill round {round}, later"));
+    // kill -9: the follower's sockets close, its log stays on disk.
+    c.kill(follower);
+    writer.wait_for_more(&c, 50, "while the follower is down");
+    c.restart(follower);
+    wait_caught_up(&c, &writer, follower, "after kill -9");
+    writer.wait_for_more(&c, 30, "after the restart");
+    wait_caught_up(&c, &writer, follower, "after kill -9, later");
 
-        // SIGSTOP: the follower's connections stay open and half dead
-        // (nothing answers, nothing is reset) for longer than an append
-        // may wait for its answer.
-        c.pause(follower);
-        writer.wait_for_more(&c, 100, "while the follower is stopped");
-        c.resume(follower);
-        wait_caught_up(&c, &writer, follower, &format!("stop round {round}"));
-        writer.wait_for_more(&c, 50, "after SIGCONT");
-        wait_caught_up(&c, &writer, follower, &format!("stop round {round}, later"));
-    }
+    // SIGSTOP: the follower's connections stay open and half dead
+    // (nothing answers, nothing is reset) for longer than an append may
+    // wait for its answer.
+    c.pause(follower);
+    writer.wait_for_more(&c, 100, "while the follower is stopped");
+    c.resume(follower);
+    wait_caught_up(&c, &writer, follower, "after SIGCONT");
+    writer.wait_for_more(&c, 30, "after SIGCONT");
+    wait_caught_up(&c, &writer, follower, "after SIGCONT, later");
 
-    // The leader kept leading (or, at worst, an election or two happened):
-    // the restarted follower did not start an election storm.
+    // The leader kept leading (on a loaded machine, one election may
+    // happen anyway): the follower did not depose it. Before pre-vote, each
+    // of the two faults cost two terms (the follower's own candidacy, then
+    // the leader's re-election).
     let last_term = term(&c);
     assert!(
-        last_term.zip(first_term).is_some_and(|(l, f)| l - f <= 3),
+        last_term.zip(first_term).is_some_and(|(l, f)| l - f <= 2),
         "term went from {first_term:?} to {last_term:?}\n{}",
         c.logs()
     );
