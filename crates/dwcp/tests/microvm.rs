@@ -15,9 +15,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{Cluster, DEADLINE, exchange, get_answer, wait_gateway};
+use common::{
+    Cluster, DEADLINE, added_version, exchange, get_answer, get_keyed, held_at, metrics,
+    wait_gateway, wait_version,
+};
 use serde_json::Value;
 
 /// A program of `examples/microvm`, built for `libc` (`musl` or `glibc`).
@@ -38,78 +41,6 @@ fn require_kvm() {
     if let Err(e) = sandbox::Tier::MicroVm.available() {
         panic!("this test needs the microvm tier: {e}");
     }
-}
-
-/// `GET path` with `x-dwcp-key: key`, which picks the version of a
-/// weighted route (`common::exchange` sends no custom headers).
-fn get_keyed(gateway: &str, path: &str, key: &str) -> common::Answer {
-    let mut stream = std::net::TcpStream::connect(gateway).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    use std::io::{Read, Write};
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {gateway}\r\nx-dwcp-key: {key}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    common::Answer {
-        status,
-        headers: lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect(),
-        body: body.as_bytes().to_vec(),
-    }
-}
-
-/// The node's `/metrics` exposition.
-fn metrics(c: &Cluster) -> String {
-    let api = c.nodes[&1].api.clone();
-    let answer = exchange(DEADLINE, &api, "GET", "/metrics", Some(&c.admin), None, "").unwrap();
-    assert_eq!(answer.status, 200);
-    answer.text()
-}
-
-/// Waits until `/path` answers from `version` `n` times in a row.
-fn wait_version(gateway: &str, path: &str, version: u64, n: usize) {
-    let deadline = Instant::now() + DEADLINE;
-    let mut in_a_row = 0;
-    while in_a_row < n {
-        let a = get_answer(gateway, path).unwrap();
-        if a.status == 200 && a.header("x-dwcp-version") == Some(&version.to_string()) {
-            in_a_row += 1;
-            continue;
-        }
-        in_a_row = 0;
-        assert!(
-            Instant::now() < deadline,
-            "{path} never answered from version {version}: {} {:?} {}",
-            a.status,
-            a.header("x-dwcp-version"),
-            a.text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A rollout plan that sets the canary to `weight` % and waits there
-/// until promoted.
-fn held_at(c: &Cluster, weight: u32) -> String {
-    let path = c.root.path().join(format!("plan-{weight}.json"));
-    let plan = format!(
-        r#"{{"steps": [{{"set_weight": {{"weight": {weight}}}}}, {{"pause": {{}}}}, {{"set_weight": {{"weight": 100}}}}], "timeout_ms": 600000}}"#
-    );
-    std::fs::write(&path, plan).unwrap();
-    path.to_str().unwrap().to_string()
 }
 
 #[test]
@@ -203,15 +134,6 @@ fn a_microvm_app_is_deployed_served_rolled_out_and_broken_like_a_wasm_app() {
         (hello.status, hello.text().as_str()),
         (200, "Hello from DWCP!\n")
     );
-}
-
-/// The version number in `dwcp deploy --version-only`'s output.
-fn added_version(out: &str) -> String {
-    out.split("added version ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no version in {out}"))
-        .to_string()
 }
 
 /// A new version spins forever: each request it gets is stopped at its

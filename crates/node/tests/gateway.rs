@@ -1086,3 +1086,178 @@ async fn admission_comes_before_the_body_and_a_tenant_s_buffered_bytes_are_bound
     })
     .await
 }
+
+/// An example from the repository's `examples/` (binary or text).
+fn example(rel: &str) -> Vec<u8> {
+    let path = format!("{}/../../examples/{rel}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A version of a wasi:http component from `examples/http/`.
+fn component(name: &str, number: u64, weight: u32, deadline: Duration) -> RouteVersion {
+    let limits = Limits {
+        memory_bytes: 1 << 20,
+        table_elements: 1_000,
+        deadline,
+        ..Limits::default()
+    };
+    let template = engine()
+        .prepare_http(&Artifact::new(example(&format!("http/{name}.wat"))), limits)
+        .expect("prepare the component");
+    RouteVersion {
+        number,
+        weight,
+        handle: template.into(),
+    }
+}
+
+fn keyed(path: &str, key: usize) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header("host", "gw.test")
+        .header("x-dwcp-key", format!("user-{key}"))
+        .body(Full::default())
+        .unwrap()
+}
+
+/// The same app as a WAGI module (version 1) and as a wasi:http component
+/// (version 2): split, rolled forward, and a failing component taken out
+/// of the split by its breaker, as a failing module is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasi_http_component_and_a_wagi_module_of_the_same_app_behave_alike() {
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        let wagi = || version_of(example("wagi/hello.wat"), 1, 50, t);
+        let table = RouteTable::new(vec![route(
+            "/hello",
+            vec![wagi(), component("hello", 2, 50, t)],
+            limits(t),
+        )])
+        .unwrap();
+        let gw = start(table).await;
+        // Split half and half: both answer the same.
+        for i in 0..40 {
+            let r = send(gw.addr, keyed("/hello", i)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            assert_eq!(r.text(), "Hello from DWCP!\n");
+            assert_eq!(r.headers["content-type"], "text/plain");
+            r.request_id();
+            if r.headers["x-dwcp-version"] == "2" {
+                // Every request in a fresh instance.
+                assert_eq!(r.headers["x-requests-seen"], "1");
+            }
+        }
+        let m = gw.gateway.metrics();
+        let (v1, v2) = (
+            m.version("acme", "hello", 1).unwrap(),
+            m.version("acme", "hello", 2).unwrap(),
+        );
+        assert!(v1.requests > 0 && v2.requests > 0, "{v1:?} {v2:?}");
+        assert_eq!(v1.requests + v2.requests, 40);
+        assert_eq!(v2.errors_5xx, 0);
+        assert!(
+            gw.gateway.sandbox_starts_ns().len() >= v2.requests,
+            "the component's starts are recorded too"
+        );
+        let log = gw.log.text();
+        assert!(log.contains("app=acme/hello version=2 status=200"), "{log}");
+
+        // Rolled forward: the component takes all the traffic.
+        gw.gateway.set_routes(
+            RouteTable::new(vec![route(
+                "/hello",
+                vec![
+                    version_of(example("wagi/hello.wat"), 1, 0, t),
+                    component("hello", 2, 100, t),
+                ],
+                limits(t),
+            )])
+            .unwrap(),
+        );
+        for i in 0..10 {
+            let r = send(gw.addr, keyed("/hello", i)).await;
+            assert_eq!(
+                (r.status, r.text().as_str()),
+                (StatusCode::OK, "Hello from DWCP!\n")
+            );
+            assert_eq!(r.headers["x-dwcp-version"], "2");
+        }
+
+        // A trapping component beside the WAGI version: five failures
+        // open its breaker and its share goes to the WAGI one.
+        gw.gateway.set_routes(
+            RouteTable::new(vec![route(
+                "/hello",
+                vec![wagi(), component("trap", 3, 50, t)],
+                limits(t),
+            )])
+            .unwrap(),
+        );
+        let mut failures = 0;
+        for i in 0..40 {
+            let r = send(gw.addr, keyed("/hello", i)).await;
+            if r.status == StatusCode::INTERNAL_SERVER_ERROR {
+                assert_eq!(r.error()["code"], "trap", "{}", r.text());
+                failures += 1;
+            } else {
+                assert_eq!(r.text(), "Hello from DWCP!\n");
+            }
+        }
+        assert_eq!(failures, 5, "exactly five failures trip it");
+        let m = gw.gateway.metrics();
+        assert!(m.version("acme", "hello", 3).unwrap().circuit_open);
+        assert!(!m.version("acme", "hello", 1).unwrap().circuit_open);
+    })
+    .await
+}
+
+/// One worker thread: the spinning component runs on it and must yield
+/// for the other requests to be answered at all.
+#[tokio::test(flavor = "current_thread")]
+async fn a_spinning_component_is_stopped_at_its_deadline_while_its_worker_keeps_answering() {
+    within_deadline(async {
+        let t = Duration::from_secs(30);
+        // Long enough that twenty answers on a slow machine come first.
+        let spin_for = Duration::from_secs(15);
+        let table = RouteTable::new(vec![
+            route("/hello", vec![component("hello", 1, 1, t)], limits(t)),
+            route(
+                "/spin",
+                vec![component("spin", 1, 1, spin_for)],
+                limits(spin_for + Duration::from_secs(30)),
+            ),
+        ])
+        .unwrap();
+        let gw = start(table).await;
+        let spinning = tokio::spawn(send(gw.addr, get("/spin")));
+        until("the spinning guest to run", || {
+            in_flight(&gw.gateway, "spin") == 1
+        })
+        .await;
+        for _ in 0..20 {
+            let ok = send(gw.addr, get("/hello")).await;
+            assert_eq!(
+                (ok.status, ok.text().as_str()),
+                (StatusCode::OK, "Hello from DWCP!\n")
+            );
+        }
+        assert!(
+            !spinning.is_finished(),
+            "the spinner must still be running while the others were answered"
+        );
+        // Stopped by its own deadline (the route's timeout is later).
+        let r = spinning.await.unwrap();
+        assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+        assert!(
+            r.error()["message"]
+                .as_str()
+                .unwrap()
+                .contains("was stopped"),
+            "{}",
+            r.text()
+        );
+        let m = gw.gateway.metrics();
+        assert_eq!(m.version("acme", "spin", 1).unwrap().timeouts, 1);
+        assert_eq!(m.version("acme", "hello", 1).unwrap().requests, 20);
+    })
+    .await
+}

@@ -44,6 +44,6 @@ pub use error::SandboxError;
 pub use limits::{Limits, WarmPolicy};
 pub use microvm::{MicroVmConfig, MicroVmEngine, MicroVmPool, MicroVmSandbox, MicroVmTemplate};
 pub use wasm::{
-    ColdPool, ColdStats, Profile, SandboxGroup, SandboxPool, WarmPool, WasmConfig, WasmEngine,
-    WasmSandbox, WasmTemplate,
+    ColdPool, ColdStats, HttpAnswer, HttpTemplate, Profile, SandboxGroup, SandboxPool, WarmPool,
+    WasmConfig, WasmEngine, WasmSandbox, WasmTemplate,
 };

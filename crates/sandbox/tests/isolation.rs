@@ -145,7 +145,7 @@ fn invalid_bytes_and_unparsable_wat_are_invalid_artifacts() {
 }
 
 #[test]
-fn a_component_is_refused_as_not_supported_yet() {
+fn a_component_is_refused_as_a_module() {
     let engine = engine();
     // The smallest binary component: magic, version 0x0d, layer 1.
     let component = b"\0asm\x0d\0\x01\0".to_vec();
@@ -153,7 +153,7 @@ fn a_component_is_refused_as_not_supported_yet() {
         Err(e @ SandboxError::NotSupported { .. }) => {
             let message = e.to_string();
             assert!(message.contains("components"), "{message}");
-            assert!(message.contains("WASI preview 1 module"), "{message}");
+            assert!(message.contains("prepare_http"), "{message}");
         }
         Err(other) => panic!("expected NotSupported, got {other:?}"),
         Ok(_) => panic!("a component was prepared as a module"),

@@ -11,7 +11,15 @@
 //!   prepared as `dwcp up`'s agent prepares a version (`fast` engine
 //!   profile, `VersionConfig::default()` limits), a fresh sandbox per
 //!   request (`RouteLimits { warm: false, .. }`);
-//! - `gateway-warm`: the same with the version's warm pool (`warm: true`).
+//! - `gateway-warm`: the same with the version's warm pool (`warm: true`);
+//! - `gateway-http`: the gateway with one route to the same app as a
+//!   wasi:http component (`examples/http/hello.wat`, the same answer), a
+//!   fresh instance per request, as `dwcp up` serves a component version;
+//! - `wasmtime-serve`: the same component under `wasmtime serve`
+//!   (wasmtime-cli 48.0.8, the wasmtime DWCP pins; its own process, its
+//!   default options), found at `$DWCP_WASMTIME` or as `wasmtime` on the
+//!   `PATH`. Without it (or at another version) the series is left out and
+//!   a note says why.
 //!
 //! The load comes from another process: this binary started again as
 //! `dwcp bench gateway --load-worker URL ...` ([`worker`]), a
@@ -45,9 +53,10 @@ use http_body_util::Full;
 use hyper::Response;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use node::gateway::{
-    AccessLog, AppKey, Gateway, Route, RouteLimits, RouteTable, RouteVersion, VersionHandle,
+    AccessLog, AppKey, Gateway, PreparedVersion, Route, RouteLimits, RouteTable, RouteVersion,
+    VersionHandle,
 };
-use sandbox::{Artifact, Engine, Limits, WasmConfig, WasmEngine, WasmTemplate};
+use sandbox::{Artifact, Engine, Limits, WasmConfig, WasmEngine};
 use serde::{Deserialize, Serialize};
 use state::Name;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -64,6 +73,10 @@ const HELLO_WAT: &[u8] = include_bytes!("../../../../examples/wagi/hello.wat");
 /// What the app and the floor answer.
 const HELLO: &str = "Hello from DWCP!\n";
 const PATH: &str = "/hello";
+/// The same app as a wasi:http component.
+const HELLO_COMPONENT: &[u8] = include_bytes!("../../../../examples/http/hello.wat");
+/// The wasmtime-cli version `wasmtime-serve` must be: the wasmtime DWCP pins.
+const WASMTIME_CLI_VERSION: &str = "48.0.8";
 /// Connections of both phases.
 pub(super) const CONNECTIONS: u32 = 32;
 /// The latency phase's rate, as a share of the same server's max rate.
@@ -158,6 +171,11 @@ pub fn run(quick: bool) -> Result<Report> {
     let template = engine
         .prepare(&Artifact::new(HELLO_WAT.to_vec()), Limits::default())
         .context("preparing examples/wagi/hello.wat")?;
+    let component: PreparedVersion = engine
+        .prepare_http(&Artifact::new(HELLO_COMPONENT.to_vec()), Limits::default())
+        .context("preparing examples/http/hello.wat")?
+        .into();
+    let wasmtime = wasmtime_cli();
 
     let route_defaults = RouteLimits::default();
     let mut report = Report::new(
@@ -188,53 +206,66 @@ pub fn run(quick: bool) -> Result<Report> {
                 "gateway-cold-rps": "at least 50 % of hyper-floor-rps",
                 "gateway-cold-latency": "p99 at most 1 ms at half of gateway-cold-rps",
                 "gateway-sandbox-start-half/full": "p50 at most 2 µs, p99 at most 10 µs",
+                "gateway-http-rps": "at least 1.5x wasmtime-serve-rps, with a lower p99",
+            },
+            "component": "examples/http/hello.wat (wasi:http/incoming-handler, the same answer), for gateway-http and wasmtime-serve",
+            "wasmtime_serve": match &wasmtime {
+                Ok(path) => format!("{} serve --addr 127.0.0.1:PORT <component> (wasmtime-cli {WASMTIME_CLI_VERSION}, default options)", path.display()),
+                Err(why) => format!("not measured: {why}"),
             },
         }),
     );
 
     let mut targets = Vec::new();
-    for (name, warm) in [
+    let wagi: PreparedVersion = Arc::new(VersionHandle::new(template.clone())).into();
+    for (name, served) in [
         ("hyper-floor", None),
-        ("gateway-cold", Some(false)),
-        ("gateway-warm", Some(true)),
+        ("gateway-cold", Some((wagi.clone(), false))),
+        ("gateway-warm", Some((wagi, true))),
+        ("gateway-http", Some((component, false))),
     ] {
         let listener = cluster::serving::listen(SocketAddr::from(([127, 0, 0, 1], 0)))
             .context("listening on loopback")?;
         let url = format!("http://{}{PATH}", listener.local_addr()?);
         let mut starts = None;
-        let server = match warm {
+        let server = match served {
             None => cluster::serving::serve_plain(listener, |_request| async { hello() }),
-            Some(warm) => {
-                let gw = gateway(&template, warm)?;
-                if !warm {
+            Some((version, warm)) => {
+                let gw = gateway(version, warm)?;
+                if name == "gateway-cold" {
                     starts = Some(Starts::new(gw.clone()));
                 }
                 node::gateway::serve(listener, gw)
             }
         };
-        targets.push(Target {
-            name,
-            url,
-            server,
-            max: Phase::new(),
-            paced: Phase::new(),
-            starts,
-        });
+        targets.push(Target::new(name, url, Server::Task(server), starts));
+    }
+    let mut notes = Vec::new();
+    match &wasmtime {
+        Ok(path) => {
+            let (url, child) = wasmtime_serve(path)?;
+            targets.push(Target::new(
+                "wasmtime-serve",
+                url,
+                Server::Process(child),
+                None,
+            ));
+        }
+        Err(why) => notes.push(format!("wasmtime-serve not measured: {why}")),
     }
     let measured = measure(&mut targets, &plan);
-    for t in &targets {
-        t.server.abort();
+    for t in &mut targets {
+        t.server.stop();
     }
     measured?;
 
-    let mut notes = Vec::new();
     for t in &targets {
         report.series.push(Series::value(
             &format!("{}-rps", t.name),
             "ops/s",
             t.rps(),
             t.max.requests,
-            (t.name != "hyper-floor").then_some("hyper-floor-rps"),
+            t.baseline("rps"),
         ));
         if t.max.rates.len() > 1 {
             notes.push(format!(
@@ -249,7 +280,7 @@ pub fn run(quick: bool) -> Result<Report> {
         report.series.push(Series::latency(
             &format!("{}-latency", t.name),
             &t.paced.hist,
-            (t.name != "hyper-floor").then_some("hyper-floor-latency"),
+            t.baseline("latency"),
         ));
         notes.push(format!(
             "{}-latency: paced at {:.0} req/s ({:.0} % of its rate), {:.0} req/s answered; the client sent late by up to {:.0} µs at p50, {:.0} µs at p99 (worst round; not counted)",
@@ -337,6 +368,18 @@ fn goal_notes(report: &Report) -> Vec<String> {
             ));
         }
     }
+    if let (Some(http), Some(serve)) = (get("gateway-http-rps"), get("wasmtime-serve-rps")) {
+        let (h, w) = (http.value.unwrap_or(0.0), serve.value.unwrap_or(0.0));
+        let times = if w > 0.0 { h / w } else { 0.0 };
+        let p99 = |name: &str| get(name).and_then(|s| s.p99).unwrap_or(f64::INFINITY);
+        let (hp, wp) = (p99("gateway-http-latency"), p99("wasmtime-serve-latency"));
+        notes.push(format!(
+            "goal gateway-http-rps >= 1.5x wasmtime-serve-rps with a lower p99: {times:.2}x ({h:.0} vs {w:.0} req/s), p99 {:.3} ms vs {:.3} ms (each paced at half its own rate): {}",
+            hp / 1e6,
+            wp / 1e6,
+            if times >= 1.5 && hp < wp { "met" } else { "NOT met" }
+        ));
+    }
     if let Some(lat) = get("gateway-cold-latency") {
         let p99 = lat.p99.unwrap_or(f64::INFINITY);
         notes.push(format!(
@@ -358,7 +401,7 @@ pub(crate) fn hello() -> Response<Full<Bytes>> {
 }
 
 /// A gateway with one route, `/hello`, to one version of the app.
-fn gateway(template: &Arc<WasmTemplate>, warm: bool) -> Result<Arc<Gateway>> {
+fn gateway(version: PreparedVersion, warm: bool) -> Result<Arc<Gateway>> {
     let route = Route {
         host: None,
         prefix: PATH.into(),
@@ -366,7 +409,7 @@ fn gateway(template: &Arc<WasmTemplate>, warm: bool) -> Result<Arc<Gateway>> {
         versions: vec![RouteVersion {
             number: 1,
             weight: 1,
-            handle: Arc::new(VersionHandle::new(template.clone())).into(),
+            handle: version,
         }],
         forward: Vec::new(),
         limits: RouteLimits {
@@ -380,11 +423,93 @@ fn gateway(template: &Arc<WasmTemplate>, warm: bool) -> Result<Arc<Gateway>> {
     ))
 }
 
+/// The wasmtime-cli to run `wasmtime serve` with: `$DWCP_WASMTIME`, else
+/// `wasmtime` on the `PATH`, if it is version [`WASMTIME_CLI_VERSION`].
+fn wasmtime_cli() -> std::result::Result<std::path::PathBuf, String> {
+    let path = std::env::var_os("DWCP_WASMTIME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "wasmtime".into());
+    let out = std::process::Command::new(&path)
+        .arg("--version")
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run {} ({e}); install wasmtime-cli {WASMTIME_CLI_VERSION} (`cargo install --locked wasmtime-cli@{WASMTIME_CLI_VERSION}`) and set DWCP_WASMTIME to it",
+                path.display()
+            )
+        })?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !version.starts_with(&format!("wasmtime {WASMTIME_CLI_VERSION}")) {
+        return Err(format!(
+            "{} is `{version}`, not wasmtime-cli {WASMTIME_CLI_VERSION} (the wasmtime DWCP pins)",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+/// Starts `wasmtime serve` on the component on a free loopback port and
+/// waits until it accepts connections; its URL and process.
+fn wasmtime_serve(wasmtime: &std::path::Path) -> Result<(String, std::process::Child)> {
+    let dir = std::env::temp_dir().join(format!("dwcp-bench-gateway-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let component = dir.join("hello.wat");
+    std::fs::write(&component, HELLO_COMPONENT)
+        .with_context(|| format!("writing {}", component.display()))?;
+    // A free port: bound, then released for wasmtime to take.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(wasmtime)
+        .arg("serve")
+        .arg("--addr")
+        .arg(&addr)
+        .arg(&component)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {} serve", wasmtime.display()))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("wasmtime serve exited ({status}) before it listened on {addr}");
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            anyhow::bail!("wasmtime serve did not listen on {addr} within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((format!("http://{addr}{PATH}"), child))
+}
+
+/// How a server under test runs: a task of this process, or a process of
+/// its own.
+enum Server {
+    Task(tokio::task::JoinHandle<()>),
+    Process(std::process::Child),
+}
+
+impl Server {
+    fn stop(&mut self) {
+        match self {
+            Server::Task(task) => task.abort(),
+            Server::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
 /// A server under test and what was measured of it.
 struct Target {
     name: &'static str,
     url: String,
-    server: tokio::task::JoinHandle<()>,
+    server: Server,
     max: Phase,
     paced: Phase,
     /// The gateway of a cold route: its own histogram of sandbox starts
@@ -434,6 +559,29 @@ impl Starts {
 }
 
 impl Target {
+    fn new(name: &'static str, url: String, server: Server, starts: Option<Starts>) -> Target {
+        Target {
+            name,
+            url,
+            server,
+            max: Phase::new(),
+            paced: Phase::new(),
+            starts,
+        }
+    }
+
+    /// The series its `kind` (`rps`, `latency`) series is measured
+    /// against: the hyper floor, or `wasmtime serve` for the component.
+    fn baseline(&self, kind: &str) -> Option<&'static str> {
+        match (self.name, kind) {
+            ("hyper-floor" | "wasmtime-serve", _) => None,
+            ("gateway-http", "rps") => Some("wasmtime-serve-rps"),
+            ("gateway-http", _) => Some("wasmtime-serve-latency"),
+            (_, "rps") => Some("hyper-floor-rps"),
+            _ => Some("hyper-floor-latency"),
+        }
+    }
+
     /// Its max throughput: the median of its rounds.
     fn rps(&self) -> f64 {
         let mut rates = self.max.rates.clone();

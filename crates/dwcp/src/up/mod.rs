@@ -399,7 +399,8 @@ fn serve(args: UpArgs) -> Result<()> {
         );
         let capacity = engine.config().max_live;
         // Admission: an upload must prepare as a wasm template (its
-        // compiled code is cached, so the agent's preparation is a hit), or
+        // compiled code is cached, so the agent's preparation is a hit) or
+        // a wasi:http component, or
         // be a static x86-64 Linux program for the microvm tier (checked
         // without KVM: the node taking the upload need not run microVMs).
         let checker = engine.clone();
@@ -417,6 +418,13 @@ fn serve(args: UpArgs) -> Result<()> {
             use sandbox::Engine;
             if sandbox::microvm::is_elf(bytes) {
                 return sandbox::microvm::check_artifact(bytes).map_err(|e| e.to_string());
+            }
+            // A component must be a wasi:http app (detected from the bytes).
+            if sandbox::wasm::is_component_artifact(bytes) {
+                return checker
+                    .prepare_http(&sandbox::Artifact::new(bytes.to_vec()), check_limits.clone())
+                    .map(drop)
+                    .map_err(|e| e.to_string());
             }
             checker
                 .prepare(&sandbox::Artifact::new(bytes.to_vec()), check_limits.clone())

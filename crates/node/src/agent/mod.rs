@@ -253,6 +253,29 @@ async fn prepare(
     }
     let limits = fitting_limits(engine.config(), &limits);
     let engine = engine.clone();
+    if sandbox::wasm::is_component_artifact(&bytes) {
+        // A wasi:http component: every request gets a fresh instance, so
+        // there is no pool to fill.
+        let prepared =
+            tokio::task::spawn_blocking(move || engine.prepare_http(&Artifact::new(bytes), limits))
+                .await;
+        return match prepared {
+            Ok(Ok(template)) => Ok(PreparedVersion::Http(template)),
+            Ok(Err(e)) => {
+                cluster::say!(
+                    "agent",
+                    "version {} (sha256 {}, a wasi:http component) cannot be prepared: {e}",
+                    version.number,
+                    &version.digest[..12.min(version.digest.len())]
+                );
+                Err(Unready::Invalid)
+            }
+            Err(e) => {
+                cluster::say!("agent", "preparing version {}: {e}", version.number);
+                Err(Unready::Invalid)
+            }
+        };
+    }
     let prepared =
         tokio::task::spawn_blocking(move || engine.prepare(&Artifact::new(bytes), limits)).await;
     match prepared {

@@ -15,11 +15,13 @@ use hyper::body::Body;
 use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
+use sandbox::SandboxError;
 use sandbox::wagi::WagiRequest;
 
 use super::access_log::AccessEntry;
 use super::forward::{FORWARDED_HEADER, forwarded_id};
 use super::metrics::{InFlight, VersionMetrics};
+use super::microvm::PreparedVersion;
 use super::reply::{self, Failure};
 use super::routes::{AppKey, key_hash};
 use super::trace_context::{TRACEPARENT, TraceContext};
@@ -220,6 +222,41 @@ impl Gateway {
             tokio::time::sleep(delay).await;
         }
 
+        let handle = &version.handle;
+        let gateway_metrics = &self.metrics;
+        let started = |took| gateway_metrics.record_sandbox_start(took);
+        if let PreparedVersion::Http(component) = handle {
+            // A wasi:http component: the request goes in as HTTP, with
+            // its whole path (the route's prefix included).
+            let request = http_request(parts, host, body)?;
+            let max_body = limits.max_response_bytes;
+            let running = async move {
+                let _admission = admission;
+                component.handle(request, max_body, started).await
+            };
+            let answer = self
+                .run_guest(
+                    running,
+                    limits.timeout,
+                    &route.app,
+                    version.number,
+                    id,
+                    &what,
+                )
+                .await?;
+            let (stdout, stderr) = (answer.stdout.clone(), answer.stderr.clone());
+            let reply = reply::from_http(answer, max_body, &what);
+            self.log_app(&route.app, version.number, id, |log, origin, at| {
+                log.record(origin, Stream::Stdout, &stdout, at);
+                log.record(origin, Stream::Stderr, &stderr, at);
+                if let Err(failure) = &reply {
+                    let line = format!("request failed ({}): {}", failure.code, failure.message);
+                    log.record(origin, Stream::Dwcp, line.as_bytes(), at);
+                }
+            });
+            return reply;
+        }
+
         let request = WagiRequest {
             method: parts.method.as_str().to_string(),
             path: found.path_info.to_string(),
@@ -236,51 +273,24 @@ impl Gateway {
                 .collect(),
             body: body.to_vec(),
         };
-        let handle = &version.handle;
-        let gateway_metrics = &self.metrics;
         // The guest runs right here, on this worker: a short one is done in
         // the first poll; a long one yields at every epoch tick, so the
         // worker keeps serving other requests. At the timeout the future is
         // dropped, which stops the guest and frees its admission.
-        let running = std::pin::pin!(async move {
+        let running = async move {
             let _admission = admission;
-            handle
-                .run(&request, limits.warm, |took| {
-                    gateway_metrics.record_sandbox_start(took)
-                })
-                .await
-        });
-        let running = CatchUnwind(running);
-        let output = match tokio::time::timeout(limits.timeout, running).await {
-            Err(_) => {
-                return Err(Failure::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "timeout",
-                    format!(
-                        "{what} did not answer within its timeout of {} ms",
-                        limits.timeout.as_millis()
-                    ),
-                ));
-            }
-            Ok(Err(Panicked)) => {
-                return Err(Failure::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    format!(
-                        "the gateway failed while running {what}; the request id identifies it"
-                    ),
-                ));
-            }
-            Ok(Ok(Err(error))) => {
-                let failure = Failure::from_sandbox(&error, &what);
-                self.log_app(&route.app, version.number, id, |log, origin, at| {
-                    let line = format!("request failed ({}): {error}", failure.code);
-                    log.record(origin, Stream::Dwcp, line.as_bytes(), at);
-                });
-                return Err(failure);
-            }
-            Ok(Ok(Ok(output))) => output,
+            handle.run(&request, limits.warm, started).await
         };
+        let output = self
+            .run_guest(
+                running,
+                limits.timeout,
+                &route.app,
+                version.number,
+                id,
+                &what,
+            )
+            .await?;
         let cap = version.handle.limits().output_bytes;
         let answer = reply::from_cgi(&output, cap, limits.max_response_bytes, &what);
         self.log_app(&route.app, version.number, id, |log, origin, at| {
@@ -295,6 +305,46 @@ impl Gateway {
             }
         });
         answer
+    }
+
+    /// Runs a guest's future on this worker under the route's `timeout`
+    /// (504 past it: the future is dropped, which stops the guest), turning
+    /// a panic into a 500 and a sandbox error into its answer, with the
+    /// error's details in the app's log.
+    async fn run_guest<T>(
+        &self,
+        running: impl Future<Output = Result<T, SandboxError>>,
+        timeout: std::time::Duration,
+        app: &AppKey,
+        version: u64,
+        id: &str,
+        what: &str,
+    ) -> Result<T, Failure> {
+        let running = CatchUnwind(std::pin::pin!(running));
+        match tokio::time::timeout(timeout, running).await {
+            Err(_) => Err(Failure::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                format!(
+                    "{what} did not answer within its timeout of {} ms",
+                    timeout.as_millis()
+                ),
+            )),
+            Ok(Err(Panicked)) => Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("the gateway failed while running {what}; the request id identifies it"),
+            )),
+            Ok(Ok(Err(error))) => {
+                let failure = Failure::from_sandbox(&error, what);
+                self.log_app(app, version, id, |log, origin, at| {
+                    let line = format!("request failed ({}): {error}", failure.code);
+                    log.record(origin, Stream::Dwcp, line.as_bytes(), at);
+                });
+                Err(failure)
+            }
+            Ok(Ok(Ok(output))) => Ok(output),
+        }
     }
 
     /// Runs `write` with the app log and the origin of this request's
@@ -406,6 +456,30 @@ impl Gateway {
             _in_flight: metrics.enter(),
         })
     }
+}
+
+/// The request a wasi:http component sees: the client's method, path and
+/// query, headers and (already read) body, with `host` as its authority.
+fn http_request(
+    parts: &Parts,
+    host: Option<&str>,
+    body: Bytes,
+) -> Result<hyper::http::Request<Bytes>, Failure> {
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let host = host.filter(|h| !h.is_empty()).unwrap_or("localhost");
+    let mut request = hyper::http::Request::builder()
+        .method(parts.method.clone())
+        .uri(format!("http://{host}{path}"))
+        .body(body)
+        .map_err(|e| {
+            Failure::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the request's host or path cannot be passed to the app: {e}"),
+            )
+        })?;
+    *request.headers_mut() = parts.headers.clone();
+    Ok(request)
 }
 
 /// The version a tester asked for: `x-dwcp-version: N`, else a cookie

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use sandbox::wagi::WagiRequest;
 use sandbox::{
-    Invocation, Limits, MicroVmPool, MicroVmTemplate, Output, SandboxError, Template, Tier,
+    HttpTemplate, Invocation, Limits, MicroVmPool, MicroVmTemplate, Output, SandboxError, Template,
+    Tier,
 };
 
 use super::VersionHandle;
@@ -112,13 +113,17 @@ pub enum PreparedVersion {
     Wasm(Arc<VersionHandle>),
     /// A static Linux program in microVMs.
     MicroVm(Arc<MicroVmVersion>),
+    /// A wasi:http component (WASI 0.2, exporting
+    /// `wasi:http/incoming-handler`): each request runs in a fresh
+    /// instance, with the request and response as HTTP, not CGI.
+    Http(Arc<HttpTemplate>),
 }
 
 impl PreparedVersion {
     /// The version's isolation tier.
     pub fn tier(&self) -> Tier {
         match self {
-            PreparedVersion::Wasm(_) => Tier::Wasm,
+            PreparedVersion::Wasm(_) | PreparedVersion::Http(_) => Tier::Wasm,
             PreparedVersion::MicroVm(_) => Tier::MicroVm,
         }
     }
@@ -128,15 +133,26 @@ impl PreparedVersion {
         match self {
             PreparedVersion::Wasm(h) => h.template().limits(),
             PreparedVersion::MicroVm(v) => v.template().limits(),
+            PreparedVersion::Http(t) => t.limits(),
         }
     }
 
-    /// Whether it runs as a command (WAGI's convention): a wasm module
-    /// must export `_start`; a Linux program always does.
+    /// The version's app format, as metrics and logs name it: `wagi` (a
+    /// WASI command answering in CGI) or `wasi-http` (a component).
+    pub fn format(&self) -> &'static str {
+        match self {
+            PreparedVersion::Http(_) => "wasi-http",
+            PreparedVersion::Wasm(_) | PreparedVersion::MicroVm(_) => "wagi",
+        }
+    }
+
+    /// Whether it can answer requests: a wasm module must export `_start`
+    /// (WAGI's convention); a Linux program always does, and a component
+    /// was checked to export `wasi:http/incoming-handler` when prepared.
     pub(crate) fn is_command(&self) -> bool {
         match self {
             PreparedVersion::Wasm(h) => h.template().is_command(),
-            PreparedVersion::MicroVm(_) => true,
+            PreparedVersion::MicroVm(_) | PreparedVersion::Http(_) => true,
         }
     }
 
@@ -155,6 +171,8 @@ impl PreparedVersion {
         match self {
             PreparedVersion::Wasm(h) => h.warm_up(),
             PreparedVersion::MicroVm(v) => v.warm_up(),
+            // Every request gets a fresh instance: nothing to keep warm.
+            PreparedVersion::Http(_) => Ok(0),
         }
     }
 
@@ -185,6 +203,9 @@ impl PreparedVersion {
                 }
                 result
             }
+            PreparedVersion::Http(_) => Err(SandboxError::NotSupported {
+                what: "a wasi:http component answers HTTP, not a WAGI command (the gateway calls HttpTemplate::handle)".into(),
+            }),
         }
     }
 }
@@ -192,6 +213,12 @@ impl PreparedVersion {
 impl From<Arc<VersionHandle>> for PreparedVersion {
     fn from(handle: Arc<VersionHandle>) -> PreparedVersion {
         PreparedVersion::Wasm(handle)
+    }
+}
+
+impl From<Arc<HttpTemplate>> for PreparedVersion {
+    fn from(template: Arc<HttpTemplate>) -> PreparedVersion {
+        PreparedVersion::Http(template)
     }
 }
 

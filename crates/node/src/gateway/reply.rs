@@ -1,10 +1,12 @@
-//! Responses: the app's CGI output turned into HTTP, and the gateway's own
-//! error answers, `{"error": {"code", "message", "request_id"}}`.
+//! Responses: the app's CGI output (or a wasi:http app's answer) turned
+//! into HTTP, and the gateway's own error answers,
+//! `{"error": {"code", "message", "request_id"}}`.
 //!
 //! | status | code | when |
 //! | --- | --- | --- |
 //! | 404 | `no_route` | no route matches the host and path |
 //! | 400 | `bad_request_body` | the request body could not be read |
+//! | 400 | `bad_request` | the host or path cannot be passed on to a wasi:http app as a URI |
 //! | 413 | `request_too_large` | the body is larger than the route allows |
 //! | 503 | `no_version` | the route has no version with a weight above 0 |
 //! | 503 | `concurrency_limit` | the app serves its limit of requests at once (`retry-after: 1`) |
@@ -15,6 +17,7 @@
 //! | 504 | `timeout` | no answer within the route's timeout |
 //! | 500 | a [`SandboxError::code`] | the app trapped, hit a limit or could not start |
 //! | 500 | `bad_cgi` | the app's stdout is not a CGI response |
+//! | 500 | `bad_response` | a wasi:http app's response has a status or header the gateway cannot send |
 //! | 500 | `response_too_large` | the app's response is larger than the route allows |
 //! | 500 | `refused_header` | the app set one of DWCP's cookies, or `clear-site-data` |
 //! | 500 | `internal` | the thread that ran the sandbox panicked |
@@ -119,6 +122,7 @@ impl Failure {
 const CODES: &[&str] = &[
     "no_route",
     "bad_request_body",
+    "bad_request",
     "request_too_large",
     "no_version",
     "concurrency_limit",
@@ -128,6 +132,7 @@ const CODES: &[&str] = &[
     "upstream_failed",
     "timeout",
     "bad_cgi",
+    "bad_response",
     "response_too_large",
     "internal",
     "client_gone",
@@ -213,12 +218,67 @@ pub(crate) fn from_cgi(
         .ok_or_else(|| bad_cgi(format!("status {} is not a final status", parsed.status)))?;
     let mut response = Response::new(Full::new(Bytes::from(parsed.body)));
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    for (name, value) in parsed.headers {
+    let headers = parsed
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    put_headers(response.headers_mut(), headers, what, bad_cgi)?;
+    Ok(response)
+}
+
+/// Turns a wasi:http component's answer into the response, or says why it
+/// cannot be one, under the same rules as a CGI answer: the route's
+/// `max_body`, a final status, and the headers a guest may send.
+pub(crate) fn from_http(
+    answer: sandbox::HttpAnswer,
+    max_body: usize,
+    what: &str,
+) -> Result<Response<Full<Bytes>>, Failure> {
+    if answer.truncated {
+        return Err(Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "response_too_large",
+            format!(
+                "{what} sent a response of more than {max_body} bytes; this route allows at most {max_body}"
+            ),
+        ));
+    }
+    let bad_response = |reason: String| {
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "bad_response",
+            format!("{what} answered with a response the gateway cannot send ({reason})"),
+        )
+    };
+    let status = StatusCode::from_u16(answer.status)
+        .ok()
+        .filter(|s| !s.is_informational())
+        .ok_or_else(|| bad_response(format!("status {} is not a final status", answer.status)))?;
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() = status;
+    let headers = answer
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_slice()));
+    put_headers(response.headers_mut(), headers, what, bad_response)?;
+    Ok(response)
+}
+
+/// Appends a guest's response headers to `headers`, leaving out the ones
+/// the gateway sets itself ([`REFUSED_HEADERS`]) and refusing the ones no
+/// guest may send (`guard.rs`); `bad` says why a name or value is invalid.
+fn put_headers<'h>(
+    headers: &mut hyper::HeaderMap,
+    from_guest: impl Iterator<Item = (&'h str, &'h [u8])>,
+    what: &str,
+    bad: impl Fn(String) -> Failure,
+) -> Result<(), Failure> {
+    for (name, value) in from_guest {
+        let name = name.to_ascii_lowercase();
         if REFUSED_HEADERS.contains(&name.as_str()) {
             continue;
         }
-        if let Some(why) = super::guard::refused_header(&name, &value) {
+        if let Some(why) = super::guard::refused_header(&name, &String::from_utf8_lossy(value)) {
             return Err(Failure::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "refused_header",
@@ -226,12 +286,12 @@ pub(crate) fn from_cgi(
             ));
         }
         let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| bad_cgi(format!("`{name}` is not a valid header name")))?;
-        let value = HeaderValue::from_str(&value)
-            .map_err(|_| bad_cgi(format!("the value of `{name}` is not a valid header value")))?;
+            .map_err(|_| bad(format!("`{name}` is not a valid header name")))?;
+        let value = HeaderValue::from_bytes(value)
+            .map_err(|_| bad(format!("the value of `{name}` is not a valid header value")))?;
         headers.append(name, value);
     }
-    Ok(response)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -229,8 +229,9 @@ impl WasmConfig {
         pool.total_core_instances(self.max_live)
             .total_memories(self.max_live)
             .total_tables(self.max_live)
-            // Only components use these; reserve a token few.
-            .total_component_instances(1)
+            // wasi:http components: one per request running (each of
+            // their core instances and memories counts in the totals above).
+            .total_component_instances(self.max_live.min(MAX_FIBER_STACKS))
             // Guests run on fiber stacks, and a wasmtime store keeps the
             // last one it used: one per store, and a store holds at least
             // one live sandbox.

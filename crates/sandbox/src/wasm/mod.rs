@@ -56,6 +56,12 @@
 //! at most 128 files and streams may be open at once. A sleep in
 //! `poll_oneoff` that would pass the deadline ends the invocation as timed
 //! out. [`crate::wagi`] maps HTTP requests onto this.
+//!
+//! # wasi:http components
+//! A WASI 0.2 component exporting `wasi:http/incoming-handler` is prepared
+//! with [`WasmEngine::prepare_http`] into an [`HttpTemplate`] on the same
+//! engine (pool, epoch deadlines, limits); each request runs in a fresh
+//! instance of it, never reused.
 
 mod blocking;
 mod cache;
@@ -63,6 +69,7 @@ mod cold;
 mod config;
 mod epoch;
 mod group;
+mod http;
 mod invoke;
 mod pool;
 mod preparer;
@@ -82,6 +89,7 @@ pub use config::{
     MAX_FIBER_STACKS, MIN_RESIDENT_BYTES, Profile, SLOT_ADDRESS_SPACE_BYTES, WasmConfig,
 };
 pub use group::SandboxGroup;
+pub use http::{HttpAnswer, HttpTemplate, INCOMING_HANDLER, is_component_artifact};
 pub use pool::SandboxPool;
 pub use sandbox::WasmSandbox;
 pub use template::{WasmTemplate, not_webassembly};
@@ -191,6 +199,17 @@ impl WasmEngine {
     /// The configuration this engine was built with.
     pub fn config(&self) -> &WasmConfig {
         &self.shared.config
+    }
+
+    /// Validates, compiles and links a wasi:http component (binary or
+    /// text) under `limits`: each request then runs in a fresh instance of
+    /// it ([`HttpTemplate::handle`]).
+    pub fn prepare_http(
+        &self,
+        artifact: &Artifact,
+        limits: Limits,
+    ) -> Result<Arc<HttpTemplate>, SandboxError> {
+        HttpTemplate::prepare(&self.shared, artifact, limits).map(Arc::new)
     }
 
     /// Sandboxes alive on this engine right now.

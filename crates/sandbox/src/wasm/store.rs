@@ -42,6 +42,16 @@ pub(crate) struct Limiter {
     table_elements: u32,
 }
 
+impl Limiter {
+    /// The limiter of a sandbox under `limits`.
+    pub(crate) fn new(limits: &Limits) -> Limiter {
+        Limiter {
+            memory_bytes: limits.memory_bytes,
+            table_elements: limits.table_elements,
+        }
+    }
+}
+
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
@@ -84,10 +94,7 @@ pub(crate) struct StoreState {
 impl StoreState {
     pub(crate) fn new(limits: &Limits) -> StoreState {
         StoreState {
-            limiter: Limiter {
-                memory_bytes: limits.memory_bytes,
-                table_elements: limits.table_elements,
-            },
+            limiter: Limiter::new(limits),
             wasi: None,
             deadline_tick: u64::MAX,
         }

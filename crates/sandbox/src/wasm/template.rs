@@ -25,10 +25,10 @@ pub(crate) struct EntrySpec {
     pub(crate) kind: EntryKind,
 }
 
-/// Why a component is refused, and what to deploy instead.
-const COMPONENTS: &str = "WebAssembly components (such as a wasi:http/incoming-handler app) are not \
-     supported yet; build a WASI preview 1 module instead (a WAGI program with `_start`, or a \
-     raw-ABI module)";
+/// Why a component is refused here, and where it runs instead.
+const COMPONENTS: &str = "WebAssembly components run only as wasi:http/incoming-handler apps \
+     (`WasmEngine::prepare_http`, what the gateway serves), not as modules with raw entry points \
+     or WASI preview 1 commands";
 
 /// Whether `bytes` are a binary WebAssembly component rather than a core
 /// module: the same `\0asm` magic, then a version field whose layer half
@@ -100,7 +100,7 @@ impl WasmTemplate {
         limits: Limits,
     ) -> Result<WasmTemplate, SandboxError> {
         check_limits(shared, &limits)?;
-        if is_component(artifact.bytes()) {
+        if super::http::is_component_artifact(artifact.bytes()) {
             return Err(SandboxError::NotSupported {
                 what: COMPONENTS.to_string(),
             });
@@ -309,7 +309,7 @@ impl Template for WasmTemplate {
     }
 }
 
-fn check_limits(shared: &Shared, limits: &Limits) -> Result<(), SandboxError> {
+pub(crate) fn check_limits(shared: &Shared, limits: &Limits) -> Result<(), SandboxError> {
     let config = &shared.config;
     let bad = |field, value: String, allowed: String| {
         Err(SandboxError::InvalidLimit {

@@ -1,0 +1,63 @@
+;; spin.wat — a wasi:http/incoming-handler component (WASI 0.2), generated from
+;; spin.core.wat by scripts/build-http-examples.sh (wasm-tools 1.262.0, WIT of
+;; wasmtime-wasi-http 48.0.8). Do not edit: edit spin.core.wat and regenerate.
+(component
+  (type $ty-wasi:http/types@0.2.12 (;0;)
+    (instance
+      (export (;0;) "incoming-request" (type (sub resource)))
+      (export (;1;) "response-outparam" (type (sub resource)))
+    )
+  )
+  (import "wasi:http/types@0.2.12" (instance $wasi:http/types@0.2.12 (;0;) (type $ty-wasi:http/types@0.2.12)))
+  (core module $main (;0;)
+    (type (;0;) (func (param i32 i32)))
+    (memory (;0;) 1)
+    (export "memory" (memory 0))
+    (export "wasi:http/incoming-handler@0.2.12#handle" (func 0))
+    (func (;0;) (type 0) (param i32 i32)
+      loop $forever
+        br $forever
+      end
+    )
+    (@producers
+      (processed-by "wit-component" "0.262.0")
+    )
+  )
+  (alias export $wasi:http/types@0.2.12 "incoming-request" (type $incoming-request (;1;)))
+  (alias export $wasi:http/types@0.2.12 "response-outparam" (type $response-outparam (;2;)))
+  (core instance $main (;0;) (instantiate $main))
+  (alias core export $main "memory" (core memory $memory (;0;)))
+  (type (;3;) (own $incoming-request))
+  (type (;4;) (own $response-outparam))
+  (type (;5;) (func (param "request" 3) (param "response-out" 4)))
+  (alias core export $main "wasi:http/incoming-handler@0.2.12#handle" (core func $wasi:http/incoming-handler@0.2.12#handle (;0;)))
+  (func $handle (;0;) (type 5) (canon lift (core func $wasi:http/incoming-handler@0.2.12#handle)))
+  (component $wasi:http/incoming-handler@0.2.12-shim-component (;0;)
+    (import "import-type-incoming-request" (type (;0;) (sub resource)))
+    (import "import-type-response-outparam" (type (;1;) (sub resource)))
+    (import "import-type-incoming-request0" (type (;2;) (eq 0)))
+    (type (;3;) (own 2))
+    (import "import-type-response-outparam0" (type (;4;) (eq 1)))
+    (type (;5;) (own 4))
+    (type (;6;) (func (param "request" 3) (param "response-out" 5)))
+    (import "import-func-handle" (func (;0;) (type 6)))
+    (export (;7;) "incoming-request" (type 0))
+    (export (;8;) "response-outparam" (type 1))
+    (type (;9;) (own 7))
+    (type (;10;) (own 8))
+    (type (;11;) (func (param "request" 9) (param "response-out" 10)))
+    (export (;1;) "handle" (func 0) (func (type 11)))
+  )
+  (instance $wasi:http/incoming-handler@0.2.12-shim-instance (;1;) (instantiate $wasi:http/incoming-handler@0.2.12-shim-component
+      (with "import-func-handle" (func $handle))
+      (with "import-type-incoming-request" (type $incoming-request))
+      (with "import-type-response-outparam" (type $response-outparam))
+      (with "import-type-incoming-request0" (type $incoming-request))
+      (with "import-type-response-outparam0" (type $response-outparam))
+    )
+  )
+  (export $wasi:http/incoming-handler@0.2.12 (;2;) "wasi:http/incoming-handler@0.2.12" (instance $wasi:http/incoming-handler@0.2.12-shim-instance))
+  (@producers
+    (processed-by "wit-component" "0.262.0")
+  )
+)
