@@ -32,7 +32,7 @@ fn request(path: &str) -> hyper::http::Request<Bytes> {
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
         .expect("runtime")
 }
