@@ -90,6 +90,15 @@ pub fn is_component_artifact(bytes: &[u8]) -> bool {
         .is_some_and(|r| r.trim_start().starts_with("component"))
 }
 
+impl std::fmt::Debug for HttpTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTemplate")
+            .field("digest", &self.digest.to_string())
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
 impl HttpTemplate {
     pub(crate) fn prepare(
         shared: &Arc<Shared>,
