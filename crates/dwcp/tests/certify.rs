@@ -97,6 +97,7 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
     let tmp = tempfile::tempdir().unwrap();
     let partial = tmp.path().join("partial.json");
     let api = format!("http://{}", c.nodes[&1].api);
+    let dirs: Vec<String> = (1..=3).map(|n| c.dir_of(n).display().to_string()).collect();
     let out = dwcp_env(
         &[
             "certify",
@@ -106,6 +107,14 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
             "reliability.quorum.leader",
             "--only",
             "operations.health",
+            "--only",
+            "security.data_dir.",
+            "--data-dir",
+            &dirs[0],
+            "--data-dir",
+            &dirs[1],
+            "--data-dir",
+            &dirs[2],
             "--out",
             partial.to_str().unwrap(),
         ],
@@ -119,7 +128,21 @@ fn a_stopped_node_fails_certification_and_sign_off_waits_for_waivers() {
     );
     let report: Value = serde_json::from_slice(&std::fs::read(&partial).unwrap()).unwrap();
     let criteria = report["criteria"].as_array().unwrap();
-    assert_eq!(criteria.len(), 2, "{report}");
+    assert_eq!(criteria.len(), 4, "{report}");
+    // The nodes' data directories are their user's alone (`dwcp up`'s
+    // umask) and hold no token in plain text (the scan's failing side:
+    // certify::probes::tests).
+    for id in [
+        "security.data_dir.modes",
+        "security.data_dir.plaintext_tokens",
+    ] {
+        let v = verdict(&report, id);
+        assert_eq!(
+            (&v["status"], &v["value"]),
+            (&json!("pass"), &json!(0.0)),
+            "{v}"
+        );
+    }
     let health = verdict(&report, "operations.health");
     assert_eq!(health["status"], "fail", "{health}");
     assert_eq!(health["value"], 1.0, "one member does not answer: {health}");

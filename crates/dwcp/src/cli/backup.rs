@@ -255,6 +255,8 @@ pub struct RestoreArgs {
 }
 
 pub fn restore(args: RestoreArgs) -> Result<()> {
+    // The new data directory is private, as `dwcp up` keeps it.
+    crate::up::private_files();
     let key = load_key(args.key_file.as_deref())?;
     let started = Instant::now();
     let restored = restore_file(

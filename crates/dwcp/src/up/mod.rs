@@ -246,12 +246,26 @@ enum LogFormatArg {
 }
 
 pub fn run(args: UpArgs) -> ExitCode {
+    private_files();
     match serve(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", crate::error_text(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Everything a node writes — its store, keys, certificates, artifacts,
+/// scheduled backups — is its user's alone: files 0600, directories 0700
+/// (`dwcp certify`'s `security.data_dir.modes`; the first full certify run
+/// found the store, the certificates and the blobs readable by everyone
+/// under the usual umask 022).
+pub(crate) fn private_files() {
+    // SAFETY: umask only sets this process's file-mode creation mask; it
+    // cannot fail and reads or writes no memory of ours.
+    unsafe {
+        libc::umask(0o077);
     }
 }
 
