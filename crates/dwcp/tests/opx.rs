@@ -320,3 +320,61 @@ fn a_killed_node_is_shown_unreachable_and_down_and_fails_the_scripts() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A deploy of a large module on a terminal (a pseudo-terminal made by
+/// util-linux's `script`) draws a byte bar while it uploads; piped, it
+/// writes one plain line and no escape code. Both uploads arrive whole.
+#[test]
+fn a_large_upload_draws_a_byte_bar_on_a_terminal_and_a_line_when_piped() {
+    let mut c = Cluster::found(213);
+    c.wait_api(1);
+    // 2 MiB of data segment: past the 1 MiB from which deploy reports.
+    let big = |tag: &str| {
+        format!(
+            r#"(module (memory (export "memory") 64) (data (i32.const 0) "{tag}{}") (func (export "_start")))"#,
+            "a".repeat(2 << 20)
+        )
+    };
+    let piped = c.root.path().join("piped.wat");
+    std::fs::write(&piped, big("piped")).unwrap();
+    let out = c.cli(1, &["deploy", piped.to_str().unwrap(), "--name", "big"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("uploading {} (2.0 MiB)...\n", piped.display())),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\x1b'),
+        "no escape code when piped: {stderr:?}"
+    );
+
+    let tty = c.root.path().join("tty.wat");
+    std::fs::write(&tty, big("a-tty")).unwrap();
+    let command = format!(
+        "{} deploy {} --name big",
+        env!("CARGO_BIN_EXE_dwcp"),
+        tty.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("DWCP_API", format!("http://{}", c.nodes[&1].api))
+        .env("DWCP_TOKEN", &c.admin)
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("util-linux's `script` runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("uploading [") && screen.contains("MiB"),
+        "a byte bar was drawn: {screen:?}"
+    );
+    assert!(
+        !screen.contains("(2.0 MiB)..."),
+        "the bar, not the line: {screen:?}"
+    );
+    assert!(screen.contains("version 2"), "{screen:?}");
+    let (_, app) = c.call(1, "GET", "/api/v1/tenants/default/apps/big", None);
+    assert_eq!(app["versions"].as_array().map(Vec::len), Some(2), "{app}");
+}

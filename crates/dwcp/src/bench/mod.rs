@@ -51,6 +51,17 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    // A spinner with the elapsed time on a terminal (benches take minutes),
+    // the progress lines above it; none in a worker process, which shares
+    // its parent's terminal.
+    let worker =
+        args.worker.is_some() || args.load.worker_url().is_some() || args.load.hold_url().is_some();
+    let spinner = (!worker).then(|| {
+        crate::cli::progress::Progress::spinner(
+            &format!("bench {}", args.name),
+            crate::cli::client::json_output(args.json),
+        )
+    });
     let report = match args.name.as_str() {
         "startup" => startup::run(args.quick)?,
         "control" => control::run(args.quick)?,
@@ -82,6 +93,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "unknown benchmark `{other}`; available: startup, density, control, scheduler, gateway, rollout, ops, failover, nab, forecast, predict, rca, autopilot, microvm, backup"
         ),
     };
+    drop(spinner);
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -103,7 +115,7 @@ pub(crate) fn on_runtime<T, F: std::future::Future<Output = Result<T>>>(measure:
         .block_on(measure)
 }
 
-/// A progress line on stderr.
+/// A progress line on stderr (above the spinner, on a terminal).
 pub(crate) fn progress(bench: &str, what: &str) {
-    eprintln!("[{bench}] {what}");
+    crate::cli::progress::line(format!("[{bench}] {what}"));
 }

@@ -95,7 +95,9 @@ pub fn run(quick: bool) -> Result<Report> {
                     })
                     .await?;
             }
-            eprintln!("bench failover: cycle {cycle} of {cycles}: killing Paris");
+            crate::cli::progress::line(format!(
+                "bench failover: cycle {cycle} of {cycles}: killing Paris"
+            ));
             let killed = Instant::now();
             planet.kill(2)?;
             planet
@@ -115,9 +117,9 @@ pub fn run(quick: bool) -> Result<Report> {
             }
             let running = killed.elapsed();
             record(&mut failover, running)?;
-            eprintln!(
+            crate::cli::progress::line(format!(
                 "bench failover: cycle {cycle}: detected after {detected:?}, wanted after {wanted:?}, running and serving after {running:?}"
-            );
+            ));
             let restarted = Instant::now();
             planet.restart(2).await?;
             for (n, home) in TARGETS {

@@ -9,10 +9,11 @@
 //! request has a deadline so that a hung server gives an error, not a hang.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -264,6 +265,52 @@ impl fmt::Display for Endpoint {
 struct Body {
     content_type: &'static str,
     bytes: Bytes,
+    /// Told each chunk's size as it is handed to the connection (an
+    /// upload's progress).
+    sent: Option<Sent>,
+}
+
+/// What an upload calls with each chunk's size in bytes as it goes out.
+pub type Sent = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Bytes handed out per body frame: small enough for a smooth progress
+/// bar, large enough to cost nothing.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// A request body in [`CHUNK_BYTES`] frames, telling `sent` of each; its
+/// exact size is known, so it goes with a `content-length` as a whole
+/// body would.
+struct Chunks {
+    bytes: Bytes,
+    sent: Option<Sent>,
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if self.bytes.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.bytes.len().min(CHUNK_BYTES);
+        let chunk = self.bytes.split_to(n);
+        if let Some(sent) = &self.sent {
+            sent(n as u64);
+        }
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.bytes.len() as u64)
+    }
 }
 
 /// The arguments of a command that lists things: `--json` and where the
@@ -348,6 +395,7 @@ impl Client {
         client.token = String::new();
         let body = serde_json::json!({ "user": user, "password": password, "totp": totp });
         let body = Body {
+            sent: None,
             content_type: "application/json",
             bytes: serde_json::to_vec(&body)
                 .expect("a JSON value serializes")
@@ -451,6 +499,7 @@ impl Client {
     ) -> Result<(), ClientError> {
         let bytes = serde_json::to_vec(body).expect("request bodies serialize");
         let body = Body {
+            sent: None,
             content_type: "application/json",
             bytes: bytes.into(),
         };
@@ -473,7 +522,19 @@ impl Client {
         content_type: &'static str,
         bytes: Bytes,
     ) -> Result<T, ClientError> {
+        self.upload_telling(path, content_type, bytes, None).await
+    }
+
+    /// [`Client::upload`], telling `sent` of each chunk as it goes out.
+    pub async fn upload_telling<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        content_type: &'static str,
+        bytes: Bytes,
+        sent: Option<Sent>,
+    ) -> Result<T, ClientError> {
         let body = Body {
+            sent,
             content_type,
             bytes,
         };
@@ -491,6 +552,7 @@ impl Client {
         text: String,
     ) -> Result<T, ClientError> {
         let body = Body {
+            sent: None,
             content_type,
             bytes: text.into(),
         };
@@ -508,6 +570,7 @@ impl Client {
     ) -> Result<T, ClientError> {
         let bytes = serde_json::to_vec(body).expect("request bodies serialize");
         let body = Body {
+            sent: None,
             content_type: "application/json",
             bytes: bytes.into(),
         };
@@ -659,18 +722,22 @@ impl Client {
         let payload = match body {
             Some(body) => {
                 request = request.header(CONTENT_TYPE, body.content_type);
-                body.bytes
+                Chunks {
+                    bytes: body.bytes,
+                    sent: body.sent,
+                }
             }
-            None => Bytes::new(),
+            None => Chunks {
+                bytes: Bytes::new(),
+                sent: None,
+            },
         };
-        let request = request
-            .body(Full::new(payload))
-            .map_err(|e| ClientError::Decode {
-                url: url.clone(),
-                method: method.clone(),
-                path: path.to_string(),
-                reason: format!("cannot build the request: {e}"),
-            })?;
+        let request = request.body(payload).map_err(|e| ClientError::Decode {
+            url: url.clone(),
+            method: method.clone(),
+            path: path.to_string(),
+            reason: format!("cannot build the request: {e}"),
+        })?;
         let response = sender.send_request(request).await.map_err(http_err)?;
         let status = response.status();
         // `name=value` of the session cookie a login sets.

@@ -566,16 +566,27 @@ pub fn run(args: DeployArgs) -> Result<()> {
             return Ok(());
         }
 
-        if bytes.len() >= LARGE_UPLOAD {
+        // A large upload: a byte bar on a terminal, a line otherwise.
+        let large = bytes.len() >= LARGE_UPLOAD;
+        let bar = large.then(|| {
+            crate::cli::progress::Progress::bytes(
+                "uploading",
+                bytes.len() as u64,
+                client::json_output(args.json),
+            )
+        });
+        if large && !bar.as_ref().is_some_and(|b| b.drawn()) {
             eprintln!(
                 "uploading {file} ({:.1} MiB)...",
                 bytes.len() as f64 / f64::from(1 << 20)
             );
         }
+        let sent = bar.as_ref().and_then(|b| b.teller());
         let blob: BlobReceipt = client
-            .upload("/blobs", media, bytes.into())
+            .upload_telling("/blobs", media, bytes.into(), sent)
             .await
             .map_err(|e| anyhow::anyhow!("{file} was refused: {e}"))?;
+        drop(bar);
         if blob.size >= LARGE_UPLOAD as u64 {
             eprintln!("uploaded, stored on {}", plural(blob.copies, "node"));
         }

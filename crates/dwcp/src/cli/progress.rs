@@ -82,6 +82,18 @@ impl Progress {
             bar.inc(bytes);
         }
     }
+
+    /// What to tell of bytes done from elsewhere (an upload's chunks);
+    /// `None` when nothing is drawn.
+    pub fn teller(&self) -> Option<crate::cli::client::Sent> {
+        let bar = self.bar.clone()?;
+        Some(std::sync::Arc::new(move |bytes| bar.inc(bytes)))
+    }
+
+    /// Whether a bar is drawn.
+    pub fn drawn(&self) -> bool {
+        self.bar.is_some()
+    }
 }
 
 impl Drop for Progress {

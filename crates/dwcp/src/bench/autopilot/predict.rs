@@ -552,7 +552,7 @@ pub fn run(quick: bool) -> Result<Report> {
             ours.add_fault(fault, &o);
             base.add_fault(fault, &b);
         }
-        eprintln!("predict: {} done", fault.name());
+        crate::cli::progress::line(format!("predict: {} done", fault.name()));
     }
     for s in 0..seeds {
         let seed = 90_000 + s * 17;
@@ -564,7 +564,7 @@ pub fn run(quick: bool) -> Result<Report> {
             score.node_days += node_days;
         }
     }
-    eprintln!("predict: healthy runs done");
+    crate::cli::progress::line("predict: healthy runs done");
     let base_name = |n: &str| format!("threshold-90-{n}");
     for (prefix, score, baseline) in [("sim-", &ours, true), ("threshold-90-", &base, false)] {
         let b = |n: &str| baseline.then(|| base_name(n));
