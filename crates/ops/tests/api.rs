@@ -752,8 +752,31 @@ async fn requests_are_answered_as_the_document_says() {
     let server = start().await;
     let addr = server.addr;
     tenant_and_app(addr).await;
+    let r = admin(addr, "POST", "/api/v1/tenants", json!({"name": "rival"})).await;
+    assert_eq!(r.status, 201);
+    let user =
+        json!({"name": "ida", "password": "a long enough password", "roles": {"*": "viewer"}});
+    let r = admin(addr, "POST", "/api/v1/users", user).await;
+    assert_eq!(r.status, 201, "{:?}", r.json());
     let rev = server.plane.revision();
     for (method, path, body, status, code, field) in [
+        // Well-formed requests the state refuses: 409 naming the field.
+        (
+            "POST",
+            "/api/v1/tenants/rival/apps",
+            json!({"name": "x", "route": "/shop/x"}),
+            409,
+            "conflict",
+            "route",
+        ),
+        (
+            "POST",
+            "/api/v1/users/ida/totp/confirm",
+            json!({"code": "123456"}),
+            409,
+            "conflict",
+            "code",
+        ),
         (
             "POST",
             "/api/v1/tenants",
@@ -1966,7 +1989,8 @@ async fn viewers_read_operators_change_apps_and_admins_everything() {
         json!({"name": "viewer-1", "role": "viewer"}),
     )
     .await;
-    assert_eq!((r.status, r.error().1.as_deref()), (400, Some("name")));
+    // A name taken is the state's refusal (409), not a bad name.
+    assert_eq!((r.status, r.error().1.as_deref()), (409, Some("name")));
     assert_eq!(
         admin(
             server.addr,
@@ -3433,7 +3457,7 @@ async fn a_production_cluster_gates_changes_and_an_admin_override_is_audited() {
 /// (409 `not_certified`, nothing written) while the cluster holds no
 /// current signed certification; another app of the same tenant changes
 /// freely; an admin's override is audited. Only an existing app can be
-/// marked (400 naming the entry), and the status names what is gated.
+/// marked (409 naming the entry), and the status names what is gated.
 #[tokio::test]
 async fn an_app_marked_production_is_gated_alone_and_an_override_is_audited() {
     let server = start().await;
@@ -3478,9 +3502,10 @@ async fn an_app_marked_production_is_gated_alone_and_an_override_is_audited() {
         policy(json!(["acme/shop", "acme/nothing"])),
     )
     .await;
+    // A well-formed entry naming no app is the state's refusal: 409.
     assert_eq!(
         (r.status, r.error().1.as_deref()),
-        (400, Some("production_apps[1]")),
+        (409, Some("production_apps[1]")),
         "{:?}",
         r.json()
     );

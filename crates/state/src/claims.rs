@@ -161,7 +161,7 @@ impl State {
             if let (Some(host), Some(theirs)) = (host, other.host.as_deref())
                 && host == theirs
             {
-                return Err(Rejection::invalid(
+                return Err(Rejection::conflict(
                     "host",
                     host,
                     format!(
@@ -172,7 +172,7 @@ impl State {
                 ));
             }
             if hosts_meet(host, other.host.as_deref()) && prefixes_nest(route, &other.route) {
-                return Err(Rejection::invalid(
+                return Err(Rejection::conflict(
                     field,
                     route,
                     format!(

@@ -388,6 +388,15 @@ pub enum Rejection {
         name: String,
         by: String,
     },
+    /// A well-formed value that another record of the state holds (a
+    /// host or route prefix another tenant claims): the same request may
+    /// pass on another state, so it is no bad input (the API's 409).
+    #[error("{field} `{value}` is not allowed: {reason}")]
+    Conflict {
+        field: String,
+        value: String,
+        reason: String,
+    },
 }
 
 impl Rejection {
@@ -406,10 +415,19 @@ impl Rejection {
         }
     }
 
-    /// The field a client got wrong, when there is one.
+    pub(crate) fn conflict(field: &str, value: impl ToString, reason: impl ToString) -> Rejection {
+        Rejection::Conflict {
+            field: field.into(),
+            value: value.to_string().chars().take(200).collect(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The field a client got wrong, or that conflicts with the state,
+    /// when there is one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Rejection::Invalid { field, .. } => Some(field),
+            Rejection::Invalid { field, .. } | Rejection::Conflict { field, .. } => Some(field),
             _ => None,
         }
     }

@@ -505,8 +505,10 @@ pub(crate) async fn forecast<P: ControlPlane>(
                 "series"
             };
             match e {
+                // Too few points yet: the series' state, not the
+                // request, so no 5xx (issue 16's schemathesis run).
                 autopilot::forecast::ForecastError::Learning => {
-                    Err(ApiError::unavailable(e.to_string()))
+                    Err(ApiError::conflict("metric", e.to_string()))
                 }
                 _ => Err(ApiError::invalid(field, e.to_string())),
             }

@@ -207,6 +207,7 @@ impl From<Rejection> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", message)
             }
             Rejection::InUse { .. } => ApiError::new(StatusCode::CONFLICT, "in_use", message),
+            Rejection::Conflict { field, .. } => ApiError::conflict(field, message),
             Rejection::Quota { what, .. } => {
                 let mut e = ApiError::new(StatusCode::CONFLICT, "quota_exceeded", message);
                 // A version's limit over the tenant's quota names its field.
@@ -296,6 +297,16 @@ mod tests {
                 409,
                 "quota_exceeded",
                 None,
+            ),
+            (
+                Rejection::Conflict {
+                    field: "host".into(),
+                    value: "shop.example.com".into(),
+                    reason: "a host no other tenant serves".into(),
+                },
+                409,
+                "conflict",
+                Some("host"),
             ),
         ];
         for (rejection, status, code, field) in cases {

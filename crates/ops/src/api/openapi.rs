@@ -269,7 +269,7 @@ fn paths() -> Value {
                 "operationId": "startRollout",
                 "requestBody": body("StartRollout"),
                 "responses": responses(&[("201", written("started", schema("LiveRollout")))], &[
-                    ("400", "`invalid` with field `plan` (the message names the step and field), `to`, or `app` (no deployment, or a rollout already running); or `malformed_json`"),
+                    ("400", "`invalid` with field `plan` (the message names the step and field); or `malformed_json`"),
                     ("404", "`not_found`: the app or version does not exist"),
                     ("409", "`not_certified`: the cluster or the app is marked production and the cluster holds no current signed certification (an admin may send `override_certification`)"),
                     ("403", "`forbidden`: an override of the go-live gate by someone not an admin on every tenant"),
@@ -374,7 +374,7 @@ fn paths() -> Value {
                 "operationId": "createToken",
                 "requestBody": body("NewToken"),
                 "responses": responses(&[("201", written("made; `token` is shown this once", schema("NewTokenMade")))], &[
-                    ("400", "`invalid` with field `name` (not a name, or taken) or `role` (not admin, operator or viewer); or `malformed_json`"),
+                    ("400", "`invalid` with field `name` (not a name) or `role` (not admin, operator or viewer); or `malformed_json`"),
                     MEDIA, TOO_LARGE,
                 ])
             }
@@ -829,16 +829,31 @@ fn slo_schemas() -> serde_json::Map<String, Value> {
                 "target": { "type": "number", "exclusiveMinimum": 0, "maximum": MAX_SLO_TARGET, "description": "the objective, above 0 and at most 0.999999 (six nines)" },
                 "window_days": { "type": "integer", "minimum": 1, "maximum": 90, "default": 30 },
                 "notify": { "type": "array", "maxItems": 10, "items": schema("NotifyTarget") }
-            }
+            },
+            // `slos::slo_of`: a latency objective needs `threshold_ms`,
+            // availability takes none.
+            "if": { "properties": { "objective": { "const": "latency" } } },
+            "then": { "required": ["threshold_ms"] },
+            "else": { "not": { "required": ["threshold_ms"] } }
         },
         "NotifyTarget": {
             "type": "object",
             "required": ["kind", "url"],
+            "additionalProperties": false,
             "properties": {
                 "kind": { "type": "string", "enum": ["alertmanager", "alertmanager_api", "pagerduty", "slack"] },
-                "url": { "type": "string", "description": "http(s) URL; sealed at rest, and shown redacted to `scheme://host[:port]/…`" },
+                // What `state::slo::check_url` refuses whatever the rest
+                // (another scheme, spaces, control or non-ASCII
+                // characters); the host must also be a public address
+                // unless the node allows it (`--allow-webhook-host`),
+                // which no document can state.
+                "url": { "type": "string", "maxLength": 2048, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[!-~]+$", "description": "http(s) URL of a public host (internal addresses only when the node allows the host); sealed at rest, and shown redacted to `scheme://host[:port]/…`" },
                 "routing_key": { "type": ["string", "null"], "description": "pagerduty only; sealed at rest, and shown redacted to `…` and its last four characters" }
-            }
+            },
+            // A routing key for pagerduty, and only there.
+            "if": { "properties": { "kind": { "const": "pagerduty" } } },
+            "then": { "required": ["routing_key"], "properties": { "routing_key": { "type": "string", "pattern": "^[A-Za-z0-9]{1,64}$" } } },
+            "else": { "properties": { "routing_key": { "type": "null" } } }
         },
         "Slo": {
             "type": "object",
@@ -889,6 +904,11 @@ const HOST_PATTERN: &str =
 /// leave no error budget to measure, and the JSON reader cannot tell
 /// `0.9999999999999999` from 1.
 pub(crate) const MAX_SLO_TARGET: f64 = 0.999_999;
+
+/// A rollout plan's step of `kind`: an object with that one key.
+fn plan_step(kind: &str, body: Value) -> Value {
+    json!({ "type": "object", "required": [kind], "additionalProperties": false, "properties": { kind: body } })
+}
 
 fn name_schema() -> Value {
     json!({ "type": "string", "pattern": "^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", "description": "a DNS label: 1-63 of a-z, 0-9 and '-', starting with a letter, not ending with '-'" })
@@ -1029,9 +1049,43 @@ fn schemas() -> Value {
             "required": ["to"],
             "properties": {
                 "to": { "type": "integer", "minimum": 1, "description": "the version to roll out" },
-                "plan": { "type": "object", "required": ["steps"], "properties": { "steps": { "type": "array", "minItems": 1 } }, "description": "{\"steps\": [...], \"timeout_ms\": N}; see docs/rollouts.md" },
+                "plan": {
+                    "type": "object", "required": ["steps"], "additionalProperties": false,
+                    "properties": {
+                        "steps": { "type": "array", "minItems": 1, "items": schema("PlanStep") },
+                        "timeout_ms": { "type": ["integer", "null"], "minimum": 1 }
+                    },
+                    "description": "steps, and the whole rollout's `timeout_ms`; see docs/rollouts.md. Rules across steps no schema states: weights never go down and the last is 100, `region_wave` only first, at most one `blue_green` and before any weight above 0 (then weights 0 or 100), an analysis's `failure_limit` below its `count`, a check's `metric` one of the rollout metrics or a query over them"
+                },
                 "override_certification": override_certification.clone()
-            }
+            },
+            "additionalProperties": false
+        },
+        "PlanStep": {
+            "description": "one key, the step's kind (`state::rollout::Step`)",
+            "oneOf": [
+                plan_step("set_weight", json!({ "type": "object", "required": ["weight"], "additionalProperties": false, "properties": { "weight": { "type": "integer", "minimum": 0, "maximum": 100 } } })),
+                plan_step("pause", json!({ "type": "object", "additionalProperties": false, "properties": { "duration_ms": { "type": ["integer", "null"], "minimum": 1 } } })),
+                plan_step("analysis", json!({
+                    "type": "object", "required": ["checks"], "additionalProperties": false,
+                    "properties": {
+                        "checks": { "type": "array", "minItems": 1, "items": {
+                            "type": "object", "required": ["metric", "comparator", "threshold"], "additionalProperties": false,
+                            "properties": {
+                                "metric": { "type": "string", "description": "a rollout metric (e.g. `error_rate`) or a query over them with + - * / and numbers" },
+                                "comparator": { "type": "string", "enum": ["<", "<=", ">", ">="] },
+                                "threshold": { "type": "number" }
+                            }
+                        } },
+                        "interval_ms": { "type": "integer", "minimum": 1 },
+                        "count": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
+                        "failure_limit": { "type": "integer", "minimum": 0, "maximum": u32::MAX },
+                        "inconclusive_limit": { "type": "integer", "minimum": 0, "maximum": u32::MAX }
+                    }
+                })),
+                plan_step("region_wave", json!({ "type": "object", "required": ["waves"], "additionalProperties": false, "properties": { "waves": { "type": "array", "minItems": 1, "items": { "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1, "maxLength": 63 } } } } })),
+                plan_step("blue_green", json!({ "type": "object", "required": ["preview_route"], "additionalProperties": false, "properties": { "preview_route": { "type": "string", "maxLength": 200, "pattern": "^/[A-Za-z0-9/_.~-]*[A-Za-z0-9_.~-]$" } } }))
+            ]
         },
         "Rollout": {
             "type": "object",
@@ -1143,6 +1197,7 @@ fn schemas() -> Value {
         },
         "NewToken": {
             "type": "object",
+            "additionalProperties": false,
             "required": ["name", "role"],
             "properties": {
                 "name": name_schema(),
@@ -1209,7 +1264,11 @@ fn schemas() -> Value {
                 "max_response_bytes": { "type": "integer", "minimum": 1, "maximum": 64_u64 << 20, "default": 1 << 20 },
                 "tier": { "type": "string", "enum": ["wasm", "microvm"], "default": "wasm", "description": "wasm: a WebAssembly module; microvm: a static x86-64 Linux program in a KVM microVM (memory_bytes then a multiple of 2 MiB from 8 MiB to 1 GiB); the artifact must be of the tier's kind" }
             },
-            "additionalProperties": false
+            "additionalProperties": false,
+            // `state::check_version_config`: a microVM's memory is whole
+            // 2 MiB pages, 8 MiB to 1 GiB.
+            "if": { "properties": { "tier": { "const": "microvm" } }, "required": ["tier"] },
+            "then": { "properties": { "memory_bytes": { "multipleOf": 2 << 20, "minimum": 8 << 20, "maximum": 1 << 30 } } }
         },
         "NewVersion": {
             "type": "object",
@@ -1377,8 +1436,14 @@ fn harden(doc: &mut Value) {
     }
     for (path, verb, why) in CONFLICTS {
         if let Some(op) = paths.get_mut(*path).and_then(|item| item.get_mut(*verb)) {
+            let ours = format!("`conflict` naming the field: {why}");
+            // An operation with other 409s (`already_exists`, …) keeps them.
+            let description = match op["responses"]["409"]["description"].as_str() {
+                Some(theirs) => format!("{theirs}; or {ours}"),
+                None => ours,
+            };
             op["responses"]["409"] = json!({
-                "description": format!("`conflict` naming the field: {why}"),
+                "description": description,
                 "content": { "application/json": { "schema": schema("Error") } }
             });
         }
@@ -1403,6 +1468,31 @@ const CONFLICTS: &[(&str, &str, &str)] = &[
         "/api/v1/backup",
         "get",
         "`tier` is `global` on a node that runs in no planet",
+    ),
+    (
+        "/api/v1/tenants/{tenant}/apps",
+        "post",
+        "`host` another tenant serves, or a `route` equal to, under or above another tenant's on a host they share (`state::claims`)",
+    ),
+    (
+        "/api/v1/tenants/{tenant}/apps/{app}/rollouts",
+        "post",
+        "`app` (no deployed version, or a rollout already running), `to` (the deployed version, or a rollout's baseline copy) or `plan` (a wave's region the app is not deployed in, or a blue-green preview route equal to, under or above another tenant's)",
+    ),
+    (
+        "/api/v1/certify/policy",
+        "put",
+        "`production_apps[i]`: a new entry names no existing app",
+    ),
+    (
+        "/api/v1/tokens",
+        "post",
+        "`name`: a token of that name exists",
+    ),
+    (
+        "/api/v1/users/{name}/totp/confirm",
+        "post",
+        "`code`: the user has no TOTP secret to confirm (enroll first)",
     ),
 ];
 
@@ -1610,6 +1700,16 @@ mod tests {
                 ms.is_some_and(|ms| (300_000..=86_400_000).contains(&ms)),
                 ok,
                 "{text:?}"
+            );
+        }
+        // A new user's roles: `*` or a tenant's name.
+        let role_names = &schemas["NewUser"]["properties"]["roles"]["propertyNames"]["pattern"];
+        for text in ["*", "acme", "a", "a-1", "860w", "-a", "a-", "A", "**", ""] {
+            let roles = std::collections::BTreeMap::from([(text.to_string(), state::Role::Viewer)]);
+            assert_eq!(
+                matches(role_names, text),
+                state::users::check_user_roles(&roles).is_ok(),
+                "role name {text:?}"
             );
         }
         // Refusals that depend on the state are documented as 409.

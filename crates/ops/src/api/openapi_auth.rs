@@ -91,7 +91,7 @@ fn paths() -> Vec<(&'static str, Value)> {
                     "operationId": "confirmTotp",
                     "requestBody": body("TotpCode"),
                     "responses": responses(&[("200", written("confirmed", schema("User")))], &[
-                        ("400", "`invalid` with field `code`: not six digits, wrong (`totp code is wrong`) or already used; or no TOTP enrolled"),
+                        ("400", "`invalid` with field `code`: not six digits, wrong (`totp code is wrong`) or already used"),
                         ("404", "`not_found`: no such user"),
                         MFA, MEDIA, TOO_LARGE,
                     ])
@@ -134,10 +134,13 @@ fn schemas() -> Value {
     let mut new_roles = roles.clone();
     new_roles["minProperties"] = json!(1);
     new_roles["maxProperties"] = json!(1000);
-    new_roles["propertyNames"] = json!({ "pattern": "^(?:\\*|[a-z0-9-]{1,63})$" });
+    // `state::users::check_user_roles`: `*` or a tenant's name (a DNS label).
+    new_roles["propertyNames"] =
+        json!({ "pattern": "^(?:\\*|[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?)$" });
     json!({
         "NewUser": {
             "type": "object",
+            "additionalProperties": false,
             "required": ["name", "password", "roles"],
             "properties": { "name": super::name_schema(), "password": { "type": "string", "minLength": 12 }, "roles": new_roles }
         },

@@ -116,7 +116,7 @@ fn paths() -> Vec<(&'static str, Value)> {
             "responses": responses(&[("200", ok("the forecast", schema("Forecast")))], &[
                 BAD_QUERY, CLUSTER_WIDE,
                 ("404", "`not_found`: no signal for the series yet, or a process that runs no autopilot"),
-                ("503", "`unavailable`: the series is still learning its sampling interval"),
+                ("409", "`conflict` naming `metric`: the series is still learning its sampling interval (too few points yet)"),
             ])
         }}),
     ));
@@ -134,7 +134,7 @@ fn paths() -> Vec<(&'static str, Value)> {
             "responses": responses(&[("200", ok("the forecast", schema("Forecast")))], &[
                 BAD_QUERY, TENANT_ROLE,
                 ("404", "`not_found`: the tenant does not exist, no signal yet, or no autopilot"),
-                ("503", "`unavailable`: the series is still learning its sampling interval"),
+                ("409", "`conflict` naming `metric`: the series is still learning its sampling interval (too few points yet)"),
             ])
         }}),
     ));

@@ -154,7 +154,7 @@ fn schemas() -> Value {
                 "approvers": { "type": "array", "minItems": 1, "maxItems": 20, "uniqueItems": true, "items": { "type": "string", "pattern": "^[a-z0-9-]{1,63}$" }, "description": "the roles that must sign, 1 to 20" },
                 "max_report_age_ms": { "type": "integer", "minimum": 1, "maximum": 7_776_000_000_u64, "description": "1 ms to 90 days" },
                 "production": { "type": "boolean", "description": "the cluster runs production: rollouts and deployment changes through the API need a current signed certification (default false)" },
-                "production_apps": { "type": "array", "maxItems": 1000, "uniqueItems": true, "items": { "type": "string", "pattern": "^[a-z0-9-]{1,63}/[a-z0-9-]{1,63}$" }, "description": "apps marked production one by one (`tenant/app`, each an existing app when added, at most 1000): rollouts and deployment changes of these apps need a current signed certification (default none)" }
+                "production_apps": { "type": "array", "maxItems": 1000, "uniqueItems": true, "items": { "type": "string", "pattern": "^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?/[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$" }, "description": "apps marked production one by one (`tenant/app`, each an existing app when added, at most 1000): rollouts and deployment changes of these apps need a current signed certification (default none)" }
             }
         },
         "CertifyStatus": {

@@ -87,7 +87,8 @@ pub(crate) async fn create<P: ControlPlane>(
         .read(move |state| state.credentials().any(|c| c.name == n))
         .await?
     {
-        return Err(ApiError::invalid(
+        // Well-formed, refused by the state: 409, as for other names taken.
+        return Err(ApiError::conflict(
             "name",
             format!(
                 "a token named `{name}` exists; delete it first (DELETE /api/v1/tokens/{name})"

@@ -360,8 +360,10 @@ pub(crate) async fn confirm<P: ControlPlane>(
         .read(move |s| s.user(&n).map(|u| u.totp_sealed.clone()))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user named `{name}`")))?
+        // A well-formed code for a user who has not enrolled: the state
+        // refuses it (409), not the code's shape.
         .ok_or_else(|| {
-            ApiError::invalid(
+            ApiError::conflict(
                 "code",
                 format!("user `{name}` has no TOTP secret: POST /api/v1/users/{name}/totp first"),
             )

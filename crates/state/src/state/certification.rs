@@ -341,7 +341,7 @@ impl State {
                             .any(|x| x.tenant.as_str() == t && x.name.as_str() == a)
                     });
                     if !exists {
-                        return Err(Rejection::invalid(
+                        return Err(Rejection::conflict(
                             &format!("production_apps[{i}]"),
                             id,
                             "an existing app (tenant/app)",

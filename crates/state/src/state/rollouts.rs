@@ -72,15 +72,17 @@ impl State {
                 let found = self
                     .app(tenant, app)
                     .ok_or_else(|| Rejection::not_found("app", format!("{tenant}/{app}")))?;
+                // Refusals below that depend on the app's state (not the
+                // request's shape) are conflicts: the API's 409.
                 let deployment = self.deployment(tenant, app).ok_or_else(|| {
-                    Rejection::invalid(
+                    Rejection::conflict(
                         "app",
                         format!("{tenant}/{app}"),
                         "an app with a deployed version (deploy one first; a rollout moves from it)",
                     )
                 })?;
                 if let Some(running) = self.active_rollout(tenant, app) {
-                    return Err(Rejection::invalid(
+                    return Err(Rejection::conflict(
                         "app",
                         format!("{tenant}/{app}"),
                         format!(
@@ -96,14 +98,14 @@ impl State {
                         Rejection::not_found("version", format!("{tenant}/{app}/{to}"))
                     })?;
                 if target.baseline_of.is_some() {
-                    return Err(Rejection::invalid(
+                    return Err(Rejection::conflict(
                         "to",
                         to,
                         "a version of the app that is not a rollout's baseline copy",
                     ));
                 }
                 if *to == deployment.version {
-                    return Err(Rejection::invalid(
+                    return Err(Rejection::conflict(
                         "to",
                         to,
                         format!(
@@ -122,7 +124,7 @@ impl State {
                             .iter()
                             .any(|(r, &n)| r.as_str() == region && n > 0);
                         if !deployed {
-                            return Err(Rejection::invalid(
+                            return Err(Rejection::conflict(
                                 "plan",
                                 format!("step 1: region_wave.waves: region `{region}`"),
                                 format!(
