@@ -182,10 +182,11 @@ fn routes_are_unique_across_tenants() {
         route: "/shop".into(),
         host: None,
     };
-    // Another tenant's prefix (tests/claims.rs has the whole rule).
+    // Another tenant's prefix (tests/claims.rs has the whole rule): a
+    // conflict with the state, not a bad route.
     assert!(matches!(
         refused(&mut s, &clash),
-        Rejection::Invalid { field, .. } if field == "route"
+        Rejection::Conflict { field, .. } if field == "route"
     ));
     // The same tenant's route: it exists.
     let again = Command::CreateApp {
