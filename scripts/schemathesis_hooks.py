@@ -123,10 +123,12 @@ def map_case(ctx, case):
         text = case.body if isinstance(case.body, str) else ""
         case.body = f'+++\ntitle = "Generated"\nalerts = ["Generated"]\n+++\n{text}'
     elif method == "PUT" and path == "/api/v1/certify/waivers/{criterion}":
-        if isinstance(case.body, dict) and isinstance(case.body.get("expires_unix_ms"), int):
+        expires = case.body.get("expires_unix_ms") if isinstance(case.body, dict) else None
+        # JSON Schema's integers include 12.0; bool is no number here.
+        if isinstance(expires, (int, float)) and not isinstance(expires, bool):
             # After now and at most 90 days after it, keeping the generated
             # offset within that window.
-            offset = case.body["expires_unix_ms"] % (89 * DAY_MS)
+            offset = int(expires) % (89 * DAY_MS)
             case.body["expires_unix_ms"] = int(time.time() * 1000) + DAY_MS + offset
     return case
 
