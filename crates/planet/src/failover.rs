@@ -174,8 +174,8 @@ pub fn targets(
 }
 
 /// Shares as thousandths summing to exactly 1000 (the last takes the
-/// rounding).
-fn thousandths(shares: Vec<(Name, f64)>) -> Vec<(Name, u32)> {
+/// rounding): what a [`RegionFailover`]'s targets hold.
+pub fn thousandths(shares: Vec<(Name, f64)>) -> Vec<(Name, u32)> {
     let mut out: Vec<(Name, u32)> = shares
         .into_iter()
         .map(|(name, share)| (name, (share * 1000.0).round().clamp(0.0, 1000.0) as u32))

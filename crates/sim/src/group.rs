@@ -30,6 +30,9 @@ pub enum GroupError {
     /// The scheduler refused its input as a whole.
     #[error("placement: {0}")]
     Placement(#[from] scheduler::InputError),
+    /// The state machine refused a command the scenario committed.
+    #[error("the state refused a command: {0}")]
+    Refused(String),
     #[error("creating the group's directory: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -87,18 +90,33 @@ impl Group {
     /// Commits one write through replica `index` (the leader) and returns
     /// how long it took in virtual time.
     pub async fn commit(&self, index: usize, key: &str) -> Result<Duration, GroupError> {
+        let put = Command::Put {
+            key: key.to_string(),
+            value: b"v".to_vec(),
+        };
+        self.commit_command(index, put).await
+    }
+
+    /// Commits `command` through replica `index` (the leader) and returns
+    /// how long it took in virtual time; a command the state machine
+    /// refused is an error naming why.
+    pub async fn commit_command(
+        &self,
+        index: usize,
+        command: Command,
+    ) -> Result<Duration, GroupError> {
         let replica = &self.replicas[index];
         let started = Instant::now();
-        replica
-            .write(Command::Put {
-                key: key.to_string(),
-                value: b"v".to_vec(),
-            })
+        let response = replica
+            .write(command)
             .await
             .map_err(|source| GroupError::Replica {
                 id: replica.status().id,
                 source,
             })?;
+        response
+            .result
+            .map_err(|rejection| GroupError::Refused(rejection.to_string()))?;
         Ok(started.elapsed())
     }
 

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant as WallInstant};
 
 use std::num::NonZeroU32;
 
-use planet::summary::{Driver, GossipConfig, Link, RegionStatus};
-use planet::topology::guard::{FailoverGuard, Verdict, share_back};
+use planet::failover::{plan, thousandths};
+use planet::summary::{Driver, GossipConfig, Health, Link, RegionStatus};
+use planet::topology::guard::share_back;
 use replica::{NodeId, Timing};
 use scheduler::{Constraints, NodeView, Policy, Want};
 use state::Name;
@@ -281,8 +282,21 @@ impl Planet {
         let mut failovers = Vec::with_capacity(FAILOVERS);
         let mut lost = Vec::new();
         let mut pick = Rng::new(self.seed ^ 0xfa11);
-        let mut guard = FailoverGuard::new(self.failovers_per_hour);
-        for trial in 0..FAILOVERS {
+        // The global tier's state knows every region, as a real planet's
+        // does, so that it accepts their failovers.
+        let names = self
+            .regions
+            .iter()
+            .map(|r| Name::new("region", r))
+            .collect::<Result<Vec<Name>, _>>()
+            .map_err(|e| GroupError::Refused(e.to_string()))?;
+        for name in &names {
+            let region = state::Region::named(name.clone());
+            global
+                .commit_command(0, state::Command::PutRegion { region })
+                .await?;
+        }
+        for _ in 0..FAILOVERS {
             let candidates: Vec<usize> = (0..self.regions.len())
                 .filter(|r| !self.voters.contains(r) && !lost.contains(r))
                 .collect();
@@ -295,17 +309,22 @@ impl Planet {
             let now_ms = tokio::time::Instant::now()
                 .duration_since(started)
                 .as_millis() as u64;
-            let awaited_approval = match guard.judge(now_ms) {
-                Verdict::Proceed => false,
-                Verdict::AwaitApproval { .. } => {
-                    guard.approved(now_ms);
-                    true
-                }
-            };
-            let decide = global.commit(0, &format!("failover-{trial}")).await?;
             lost.push(region);
             healthy.retain(|&r| r != region);
             let targets = (self.failover)(region, &healthy, &fleet.spare());
+            let (decide, awaited_approval) = self
+                .commit_plan(&global, &names, &lost, now_ms, &targets)
+                .await?;
+            let failed_over = global.replicas[0]
+                .read_local()
+                .failovers()
+                .any(|f| f.region == names[region] && f.approved && f.recovered_ms.is_none());
+            if !targets.is_empty() && !failed_over {
+                return Err(GroupError::Refused(format!(
+                    "the global tier holds no approved failover of {}",
+                    names[region]
+                )));
+            }
             let (replace, unplaced) = fleet.fail_over(region, &targets)?;
             failovers.push(Failover {
                 region,
@@ -326,7 +345,14 @@ impl Planet {
         let mut recoveries = Vec::with_capacity(lost.len());
         for (trial, &region) in lost.iter().enumerate() {
             let detect = self.detect_return(&mut driver, region, &healthy)?;
-            let decide = global.commit(0, &format!("recovery-{trial}")).await?;
+            // Gossip sees the region healthy: the global tier marks its
+            // failover recovered (the regions lost after it are still down).
+            let now_ms = tokio::time::Instant::now()
+                .duration_since(started)
+                .as_millis() as u64;
+            let (decide, _) = self
+                .commit_plan(&global, &names, &lost[trial + 1..], now_ms, &[])
+                .await?;
             healthy.push(region);
             healthy.sort_unstable();
             let decided = tokio::time::Instant::now();
@@ -490,6 +516,71 @@ impl Planet {
     /// Kills every gossip member of `region` and runs the driver until the
     /// first member in the global leader's region has declared them all
     /// down; how long that took.
+    /// What the global tier's leader of a real planet commits once a
+    /// second, committed here through the simulated global tier's leader:
+    /// [`planet::failover::plan`] over the regions judged `down` and the
+    /// failover records in its state, with `targets` (region index and
+    /// share) in thousandths for a newly failed region. A failover the
+    /// hourly guardrail holds is approved at once, with the command an
+    /// operator's approval commits. Returns the virtual time the commits
+    /// took and whether an approval was needed.
+    async fn commit_plan(
+        &self,
+        global: &Group,
+        names: &[Name],
+        down: &[usize],
+        now_ms: u64,
+        targets: &[(usize, f64)],
+    ) -> Result<(Duration, bool), GroupError> {
+        let judged: BTreeMap<Name, Health> = names
+            .iter()
+            .enumerate()
+            .map(|(r, name)| {
+                let health = if down.contains(&r) {
+                    Health::Down
+                } else {
+                    Health::Healthy
+                };
+                (name.clone(), health)
+            })
+            .collect();
+        let records: Vec<state::RegionFailover> = global.replicas[0]
+            .read_local()
+            .failovers()
+            .cloned()
+            .collect();
+        let shares = thousandths(
+            targets
+                .iter()
+                .map(|&(r, share)| (names[r].clone(), share))
+                .collect(),
+        );
+        let commands = plan(
+            now_ms,
+            &judged,
+            &records,
+            self.failovers_per_hour,
+            |_, _| shares.clone(),
+        );
+        let mut took = Duration::ZERO;
+        let mut held = Vec::new();
+        for command in commands {
+            if let state::Command::PutFailover { failover } = &command
+                && !failover.approved
+            {
+                held.push(failover.region.clone());
+            }
+            took += global.commit_command(0, command).await?;
+        }
+        let awaited_approval = !held.is_empty();
+        for region in held {
+            took += global
+                .commit_command(0, state::Command::ApproveFailover { region })
+                .await?;
+        }
+        Ok((took, awaited_approval))
+    }
+
     fn detect_loss(&self, driver: &mut Driver, region: usize) -> Result<Duration, GroupError> {
         let r = self.regions.len();
         let n = r * self.nodes_per_region;

@@ -167,7 +167,9 @@ async fn a_small_planet_commits_globally_over_its_quorum_and_locally_over_one_ms
             f.detect >= Duration::from_secs(3) && f.detect < Duration::from_secs(15),
             "{f:?}"
         );
-        assert!(f.decide >= Duration::from_millis(40), "{f:?}");
+        // The global tier's real commands, committed one after the other:
+        // the failover record (held by the guardrail), then its approval.
+        assert!(f.decide >= Duration::from_millis(2 * 40), "{f:?}");
     }
     let virtual_part = |fs: &[sim::planet::Failover]| -> Vec<_> {
         fs.iter().map(|f| (f.region, f.detect, f.decide)).collect()
