@@ -3341,16 +3341,9 @@ async fn a_tenant_s_user_lists_only_its_tenants_records() {
     }
 }
 
-/// Issue 17: the go-live gate. Marked production, a cluster with no
-/// current signed certification refuses a deployment change and a
-/// rollout (409 `not_certified`, naming `override_certification`) and
-/// writes nothing; an override needs a reason and an admin on every
-/// tenant, and its reason lands on the change's audit record.
-#[tokio::test]
-async fn a_production_cluster_gates_changes_and_an_admin_override_is_audited() {
-    let server = start().await;
-    let addr = server.addr;
-    tenant_and_app(addr).await;
+/// Uploads the smallest WebAssembly module as the admin and returns its
+/// digest, for tests that need a version to exist.
+async fn uploaded_module(addr: SocketAddr) -> String {
     let wasm = b"\0asm\x01\0\0\0".to_vec();
     let digest = state::digest_of(&wasm);
     let r = call(
@@ -3363,6 +3356,20 @@ async fn a_production_cluster_gates_changes_and_an_admin_override_is_audited() {
     )
     .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
+    digest
+}
+
+/// Issue 17: the go-live gate. Marked production, a cluster with no
+/// current signed certification refuses a deployment change and a
+/// rollout (409 `not_certified`, naming `override_certification`) and
+/// writes nothing; an override needs a reason and an admin on every
+/// tenant, and its reason lands on the change's audit record.
+#[tokio::test]
+async fn a_production_cluster_gates_changes_and_an_admin_override_is_audited() {
+    let server = start().await;
+    let addr = server.addr;
+    tenant_and_app(addr).await;
+    let digest = uploaded_module(addr).await;
     let versions = "/api/v1/tenants/acme/apps/shop/versions";
     for _ in 0..2 {
         let r = admin(addr, "POST", versions, json!({"digest": digest})).await;
@@ -3471,18 +3478,7 @@ async fn an_app_marked_production_is_gated_alone_and_an_override_is_audited() {
     )
     .await;
     assert_eq!(r.status, 201, "{:?}", r.json());
-    let wasm = b"\0asm\x01\0\0\0".to_vec();
-    let digest = state::digest_of(&wasm);
-    let r = call(
-        addr,
-        "POST",
-        "/api/v1/blobs",
-        Some(ADMIN),
-        Some("application/wasm"),
-        &wasm,
-    )
-    .await;
-    assert_eq!(r.status, 201, "{:?}", r.json());
+    let digest = uploaded_module(addr).await;
     for app in ["shop", "blog"] {
         let r = admin(
             addr,
