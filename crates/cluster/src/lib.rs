@@ -51,6 +51,7 @@ pub mod join;
 pub mod logs;
 mod node;
 pub mod node_log;
+mod park;
 mod peer;
 mod planet;
 mod renew;

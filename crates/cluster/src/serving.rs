@@ -10,14 +10,16 @@
 //! timeout is closed, request headers must arrive within the header
 //! timeout, and HTTP/2 streams per connection are bounded. An accept that
 //! fails (out of file descriptors, `EMFILE`) never ends the loop: it
-//! backs off and accepts again.
+//! backs off and accepts again. The gateway's server also parks quiet
+//! HTTP/1.1 connections on their bare sockets ([`serve_plain_parking`],
+//! `park.rs`).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -30,6 +32,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
+
+pub use crate::park::{PARK_AFTER, parked_total, serve_plain_parking};
 
 /// Pause after a failed accept (e.g. out of file descriptors) before the
 /// next one, so the loop does not spin while descriptors are short.
@@ -182,7 +186,23 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    accept_loop(listener, limits.max_connections, move |tcp| {
+        connection(tcp, tls.clone(), limits, handler.clone())
+    })
+}
+
+/// Accepts connections on `listener` and serves each with `serve` in a
+/// task of its own, at most `max_connections` at once.
+pub(crate) fn accept_loop<C, Fut>(
+    listener: TcpListener,
+    max_connections: usize,
+    serve: C,
+) -> JoinHandle<()>
+where
+    C: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(max_connections));
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
         loop {
@@ -194,10 +214,9 @@ where
                         let Ok(slot) = slots.clone().try_acquire_owned() else {
                             continue;
                         };
-                        let handler = handler.clone();
-                        let tls = tls.clone();
+                        let served = serve(tcp);
                         connections.spawn(async move {
-                            connection(tcp, tls, limits, handler).await;
+                            served.await;
                             drop(slot);
                         });
                     }
@@ -233,7 +252,7 @@ where
 }
 
 /// Serves HTTP on an open (plain or TLS) connection.
-async fn serve_io<I, H, F, B>(
+pub(crate) async fn serve_io<I, H, F, B>(
     io: I,
     activity: Arc<Activity>,
     peer: Option<PeerAddr>,
@@ -284,11 +303,32 @@ pub struct Activity {
     start: Instant,
     last_ms: AtomicU64,
     bytes: AtomicU64,
+    /// Bytes read from the client (of `bytes`).
+    read_bytes: AtomicU64,
+    /// `read_bytes` when the last answer was done: equal to it when
+    /// every byte read belonged to an answered request.
+    read_at_rest: AtomicU64,
+    /// Whether the last write found the socket full (hyper then holds
+    /// bytes it has not written yet).
+    write_blocked: AtomicBool,
     in_flight: AtomicUsize,
 }
 
 /// Marks a request in flight until dropped.
 pub struct Busy(Arc<Activity>);
+
+impl Busy {
+    /// The connection's activity.
+    pub(crate) fn activity(&self) -> &Activity {
+        &self.0
+    }
+}
+
+/// How often a connection's timeouts are checked: a quarter of the
+/// shorter one, at least 50 ms.
+pub(crate) fn check_interval(limits: ConnLimits) -> Duration {
+    (limits.handshake_timeout.min(limits.idle_timeout) / 4).max(Duration::from_millis(50))
+}
 
 impl Drop for Busy {
     fn drop(&mut self) {
@@ -311,9 +351,33 @@ impl Activity {
         Busy(self.clone())
     }
 
+    /// Marks the end of an answer: every byte read so far belonged to
+    /// answered requests, unless more arrive.
+    pub(crate) fn at_rest(&self) {
+        let read = self.read_bytes.load(Ordering::Relaxed);
+        self.read_at_rest.store(read, Ordering::Relaxed);
+    }
+
+    /// Whether an HTTP/1.1 connection may be taken back from hyper and
+    /// parked: no request or answer in flight, no byte read since the last
+    /// answer was done (hyper has no request begun), no write waiting for
+    /// the socket (hyper has nothing unwritten), and no byte either way
+    /// for `quiet`.
+    pub(crate) fn parkable(&self, quiet: Duration) -> bool {
+        if self.in_flight.load(Ordering::Relaxed) > 0
+            || self.write_blocked.load(Ordering::Relaxed)
+            || self.read_bytes.load(Ordering::Relaxed) != self.read_at_rest.load(Ordering::Relaxed)
+        {
+            return false;
+        }
+        let now_ms = self.start.elapsed().as_millis();
+        let last = u128::from(self.last_ms.load(Ordering::Relaxed));
+        now_ms.saturating_sub(last) >= quiet.as_millis()
+    }
+
     /// Whether the connection should be closed now: no byte within the
     /// handshake timeout, or idle past the idle timeout.
-    fn expired(&self, limits: ConnLimits) -> bool {
+    pub(crate) fn expired(&self, limits: ConnLimits) -> bool {
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return false;
         }
@@ -332,8 +396,7 @@ impl Activity {
         served: impl Future<Output = T>,
         limits: ConnLimits,
     ) -> Option<T> {
-        let check =
-            (limits.handshake_timeout.min(limits.idle_timeout) / 4).max(Duration::from_millis(50));
+        let check = check_interval(limits);
         tokio::pin!(served);
         loop {
             tokio::select! {
@@ -360,6 +423,9 @@ impl<T> Watched<T> {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            read_bytes: AtomicU64::new(0),
+            read_at_rest: AtomicU64::new(0),
+            write_blocked: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
         });
         (
@@ -385,7 +451,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled {
-            self.activity.touch(buf.filled().len() - before);
+            let n = buf.filled().len() - before;
+            self.activity.touch(n);
+            self.activity
+                .read_bytes
+                .fetch_add(n as u64, Ordering::Relaxed);
         }
         polled
     }
@@ -398,6 +468,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.activity
+            .write_blocked
+            .store(polled.is_pending(), Ordering::Relaxed);
         if let Poll::Ready(Ok(n)) = polled {
             self.activity.touch(n);
         }

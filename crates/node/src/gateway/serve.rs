@@ -1,6 +1,8 @@
 //! The gateway on a TCP listener: HTTP/1.1 and HTTP/2 (prior knowledge),
-//! served by [`cluster::serving::serve_plain_with`] under the gateway's
-//! connection limits ([`cluster::serving::ConnLimits::gateway`]).
+//! served by [`cluster::serving::serve_plain_parking`] under the gateway's
+//! connection limits ([`cluster::serving::ConnLimits::gateway`]): an idle
+//! HTTP/1.1 keep-alive connection is parked on its bare socket, without
+//! hyper's buffers, until its next request.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use super::Gateway;
 /// keep-alive connection keeps a pointer instead.
 pub fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> JoinHandle<()> {
     let limits = cluster::serving::ConnLimits::gateway();
-    cluster::serving::serve_plain_with(listener, limits, move |req| {
+    cluster::serving::serve_plain_parking(listener, limits, move |req| {
         let gateway = gateway.clone();
         Box::pin(async move { gateway.handle(req).await })
     })
