@@ -102,7 +102,8 @@ where
         match next_bytes(io.get_ref(), &activity, limits).await {
             Next::Gone => return,
             Next::Other => {
-                serve_io(io, activity, peer, limits, handler).await;
+                // Boxed, as below: the task's own state stays small.
+                Box::pin(serve_io(io, activity, peer, limits, handler)).await;
                 return;
             }
             Next::Http1 => {}
