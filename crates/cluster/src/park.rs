@@ -126,23 +126,19 @@ where
 }
 
 /// Waits, on the bare socket, for the client's next bytes (without
-/// reading them), closing the connection when it expires.
+/// reading them), closing the connection when it expires. Parked, nothing
+/// moves, so one timer until the expiry suffices (no periodic check: a
+/// node holding many parked connections wakes for none of them).
 async fn next_bytes(tcp: &TcpStream, activity: &Activity, limits: ConnLimits) -> Next {
-    let check = crate::serving::check_interval(limits);
     let mut head = [0u8; H2_PREFACE.len()];
-    loop {
-        tokio::select! {
-            peeked = tcp.peek(&mut head) => return match peeked {
-                Ok(0) | Err(_) => Next::Gone,
-                Ok(n) if H2_PREFACE.starts_with(&head[..n]) => Next::Other,
-                Ok(_) => Next::Http1,
-            },
-            () = tokio::time::sleep(check) => {
-                if activity.expired(limits) {
-                    return Next::Gone;
-                }
-            }
-        }
+    let expiry = tokio::time::Instant::from_std(activity.expiry(limits));
+    tokio::select! {
+        peeked = tcp.peek(&mut head) => match peeked {
+            Ok(0) | Err(_) => Next::Gone,
+            Ok(n) if H2_PREFACE.starts_with(&head[..n]) => Next::Other,
+            Ok(_) => Next::Http1,
+        },
+        () = tokio::time::sleep_until(expiry) => Next::Gone,
     }
 }
 

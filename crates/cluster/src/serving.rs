@@ -375,6 +375,18 @@ impl Activity {
         now_ms.saturating_sub(last) >= quiet.as_millis()
     }
 
+    /// When the connection expires if nothing moves before: the end of
+    /// the handshake timeout while no byte has moved, else the idle
+    /// timeout after the last byte.
+    pub(crate) fn expiry(&self, limits: ConnLimits) -> Instant {
+        if self.bytes.load(Ordering::Relaxed) == 0 {
+            return self.start + limits.handshake_timeout;
+        }
+        self.start
+            + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+            + limits.idle_timeout
+    }
+
     /// Whether the connection should be closed now: no byte within the
     /// handshake timeout, or idle past the idle timeout.
     pub(crate) fn expired(&self, limits: ConnLimits) -> bool {
