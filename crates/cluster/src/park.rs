@@ -37,7 +37,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::serving::{Activity, Busy, ConnLimits, PeerAddr, Watched, accept_loop, serve_io};
+use crate::serving::{Activity, Busy, ConnLimits, PeerAddr, Watched, accept_loop, begin, serve_io};
 
 /// How long an HTTP/1.1 connection stays quiet (no request in flight, no
 /// byte either way) before it is parked. Long against a client's gap
@@ -159,12 +159,8 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let in_flight = activity.clone();
-    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-        if let Some(peer) = peer {
-            req.extensions_mut().insert(peer);
-        }
-        let busy = in_flight.busy();
-        let answer = handler(req);
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let (busy, answer) = begin(req, peer, &in_flight, &handler);
         // Boxed so that the connection can hand its socket back
         // (`poll_without_shutdown` needs an `Unpin` future).
         Box::pin(async move {

@@ -266,12 +266,8 @@ pub(crate) async fn serve_io<I, H, F, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let in_flight = activity.clone();
-    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-        if let Some(peer) = peer {
-            req.extensions_mut().insert(peer);
-        }
-        let busy = in_flight.busy();
-        let answer = handler(req);
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let (busy, answer) = begin(req, peer, &in_flight, &handler);
         async move {
             let answer = answer.await;
             drop(busy);
@@ -294,6 +290,24 @@ pub(crate) async fn serve_io<I, H, F, B>(
     // A client that breaks off mid-request is not an error of ours; one
     // that idles is closed by dropping the connection.
     let _ = activity.until_idle(served, limits).await;
+}
+
+/// Starts answering `req` with `handler`: the client's address goes in
+/// its extensions and the request is in flight until the [`Busy`] drops.
+pub(crate) fn begin<H, F>(
+    mut req: Request<Incoming>,
+    peer: Option<PeerAddr>,
+    activity: &Arc<Activity>,
+    handler: &H,
+) -> (Busy, F)
+where
+    H: Fn(Request<Incoming>) -> F,
+{
+    if let Some(peer) = peer {
+        req.extensions_mut().insert(peer);
+    }
+    let busy = activity.busy();
+    (busy, handler(req))
 }
 
 /// What a [`Watched`] connection did: when it last moved a byte, whether

@@ -1164,6 +1164,8 @@ impl Conn {
             .ok_or_else(|| invalid("a response that is not HTTP/1.1"))?;
         let mut length = None;
         let mut close = false;
+        // `wasmtime serve` streams a body as chunks; the gateway sends it whole.
+        let mut chunked = false;
         for line in lines {
             let Some((name, value)) = line.split_once(':') else {
                 continue;
@@ -1176,12 +1178,29 @@ impl Conn {
                         .map_err(|_| invalid("a bad content-length"))?,
                 );
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                return Err(invalid(
-                    "a chunked response, which this client does not read",
-                ));
+                ensure_io(
+                    value.eq_ignore_ascii_case("chunked"),
+                    "a transfer-encoding other than chunked",
+                )?;
+                chunked = true;
             } else if name.eq_ignore_ascii_case("connection") {
                 close = value.eq_ignore_ascii_case("close");
             }
+        }
+        if chunked {
+            let (wire, body) = loop {
+                if let Some(done) = parse_chunked(&self.buf[head_end..])? {
+                    break done;
+                }
+                self.read_more().await?;
+            };
+            ensure_io(
+                self.buf.len() == head_end + wire,
+                "more bytes than one response (none were asked for)",
+            )?;
+            self.buf.clear();
+            self.buf.extend_from_slice(&body);
+            return Ok((status, close));
         }
         let length = length.ok_or_else(|| invalid("a response without content-length"))?;
         while self.buf.len() < head_end + length {
@@ -1206,6 +1225,45 @@ impl Conn {
     }
 }
 
+/// A chunked body at the start of `bytes`: `None` until all of it has
+/// arrived, then how many bytes it takes on the wire and its data.
+fn parse_chunked(bytes: &[u8]) -> io::Result<Option<(usize, Vec<u8>)>> {
+    let line_end = |from: usize| bytes[from..].windows(2).position(|w| w == b"\r\n");
+    let mut at = 0;
+    let mut body = Vec::new();
+    loop {
+        let Some(eol) = line_end(at) else {
+            return Ok(None);
+        };
+        let line = std::str::from_utf8(&bytes[at..at + eol])
+            .map_err(|_| invalid("a chunk size that is not text"))?;
+        let hex = line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(hex, 16).map_err(|_| invalid("a bad chunk size"))?;
+        at += eol + 2;
+        if size == 0 {
+            // Trailer lines, if any, up to an empty one.
+            loop {
+                let Some(eol) = line_end(at) else {
+                    return Ok(None);
+                };
+                at += eol + 2;
+                if eol == 0 {
+                    return Ok(Some((at, body)));
+                }
+            }
+        }
+        if bytes.len() < at + size + 2 {
+            return Ok(None);
+        }
+        body.extend_from_slice(&bytes[at..at + size]);
+        ensure_io(
+            &bytes[at + size..at + size + 2] == b"\r\n",
+            "a chunk not ended by CRLF",
+        )?;
+        at += size + 2;
+    }
+}
+
 fn invalid(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -1215,4 +1273,23 @@ fn invalid(what: &str) -> io::Error {
 
 fn ensure_io(ok: bool, what: &str) -> io::Result<()> {
     if ok { Ok(()) } else { Err(invalid(what)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_chunked;
+
+    #[test]
+    fn a_chunked_body_is_read_once_whole() {
+        let wire = b"5\r\nHello\r\n6;ext=1\r\n from \r\n0\r\n\r\n";
+        assert_eq!(
+            parse_chunked(wire).unwrap(),
+            Some((wire.len(), b"Hello from ".to_vec()))
+        );
+        for cut in 0..wire.len() {
+            assert_eq!(parse_chunked(&wire[..cut]).unwrap(), None, "cut at {cut}");
+        }
+        assert!(parse_chunked(b"zz\r\n").is_err());
+        assert!(parse_chunked(b"2\r\nabXY0\r\n\r\n").is_err());
+    }
 }
