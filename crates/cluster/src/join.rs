@@ -347,3 +347,48 @@ async fn write_ok(node: &ClusterNode, command: Command) -> Result<(), Refusal> {
         .map(drop)
         .map_err(|r| refuse(StatusCode::BAD_REQUEST, r.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn body(csr_pem: &str) -> Vec<u8> {
+        serde_json::to_vec(&JoinRequest {
+            secret: "s".into(),
+            peer_address: "127.0.0.1:7071".into(),
+            api_address: "127.0.0.1:7070".into(),
+            region: "local".into(),
+            csr_pem: csr_pem.into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_signing_request_must_be_signed_by_its_own_key() {
+        let (_key, csr_pem) = tls::new_node_key().unwrap();
+        assert!(parse_join_request(&body(&csr_pem)).is_ok());
+        // One bit of its signature changed: the sender no longer proves
+        // it holds the key it asks a certificate for.
+        let b64: String = csr_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let mut der = STANDARD.decode(b64).unwrap();
+        *der.last_mut().unwrap() ^= 1;
+        let encoded = STANDARD.encode(&der);
+        let lines: Vec<&str> = encoded
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let forged = format!(
+            "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+            lines.join("\n")
+        );
+        let (status, message) = parse_join_request(&body(&forged)).unwrap_err();
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(message.contains("csr_pem"), "{message}");
+    }
+}

@@ -147,7 +147,9 @@ async fn joins_need_the_right_token_and_raft_needs_a_certificate() {
     // A joined node holds no CA key: a node joining through it has its
     // certificate signed by the founder (`/cluster/sign`); a single-use
     // token admits one node only.
-    assert!(!tmp.path().join("c/tls/ca-key.pem").exists());
+    for file in ["c/tls/ca-key.pem", "c/tls/ca-key.pem.sealed"] {
+        assert!(!tmp.path().join(file).exists(), "{file}");
+    }
     let single = node
         .new_join_token(Duration::from_secs(60), Some(1))
         .await
@@ -161,7 +163,9 @@ async fn joins_need_the_right_token_and_raft_needs_a_certificate() {
     .await
     .unwrap();
     assert!(matches!(started, Started::Joined { id: 3 }), "{started:?}");
-    assert!(!tmp.path().join("d/tls/ca-key.pem").exists());
+    for file in ["d/tls/ca-key.pem", "d/tls/ca-key.pem.sealed"] {
+        assert!(!tmp.path().join(file).exists(), "{file}");
+    }
     let again = ClusterNode::start(
         &DataDir::new(tmp.path().join("e")),
         options(free_port(), Some((peer.to_string(), single))),
@@ -171,6 +175,33 @@ async fn joins_need_the_right_token_and_raft_needs_a_certificate() {
     .expect("a single-use token admitted a second node")
     .to_string();
     assert!(again.contains("not valid"), "{again}");
+
+    // The CA key holder signs for a member only the certificate of a node
+    // being admitted: never one for an existing member's id (the caller's
+    // own, another's) nor for an id not handed out yet.
+    let c_identity = dir_c.load().unwrap().unwrap().identity;
+    let as_c = Channel::new(
+        peer.to_string(),
+        tls::client_config(node.ca_pem(), &c_identity).unwrap(),
+    );
+    for id in [1u64, 2, 3, 99] {
+        let (_, csr_pem) = tls::new_node_key().unwrap();
+        let body = serde_json::json!({"id": id, "hosts": ["127.0.0.1"], "csr_pem": csr_pem});
+        let (status, answer) = as_c
+            .request(
+                Method::POST,
+                "/cluster/sign",
+                Bytes::from(serde_json::to_vec(&body).unwrap()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "node {id}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
     third.shutdown().await;
     joined.shutdown().await;
     node.shutdown().await;
