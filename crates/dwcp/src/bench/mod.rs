@@ -5,7 +5,7 @@ mod autopilot;
 pub(crate) mod backup;
 mod connections;
 mod control;
-mod density;
+pub(crate) mod density;
 pub(crate) mod gateway;
 mod microvm;
 mod microvm_gateway;

@@ -7,11 +7,15 @@
 //! `--data-dir` is given for the scan). Progress goes to stderr.
 
 pub mod catalog;
+mod exposition;
+mod figures;
 mod http;
 mod nemesis;
 mod probes;
 mod records;
 mod routes;
+mod runs;
+mod sandbox;
 mod store;
 mod tls;
 
@@ -78,6 +82,11 @@ pub struct CertifyArgs {
     /// category (`--only security.`) or a check in CI.
     #[arg(long, value_name = "PREFIX")]
     only: Vec<String>,
+    /// A benchmark's report (`dwcp bench NAME --json`, repeatable): its
+    /// goals are judged beside those of the runs a full certification
+    /// makes (`performance.benchmarks.goals`).
+    #[arg(long, value_name = "FILE")]
+    bench_report: Vec<PathBuf>,
 }
 
 impl CertifyArgs {
@@ -160,6 +169,8 @@ pub fn run(mut args: CertifyArgs) -> Result<()> {
             anyhow::bail!("--only `{prefix}` names no criterion (dwcp certify list)");
         }
     }
+    // Refused before any cluster starts: a --bench-report that is not one.
+    runs::read_reports(&args.bench_report)?;
     let mut waivers = waivers;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -434,6 +445,12 @@ async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
     if args.wants_any(&ids_with(&["performance.gateway."])) {
         step!("the gateway", probes::gateway(&target, &mut found));
     }
+    if args.wants_any(&ids_with(&["performance.sandbox."])) {
+        step!(
+            "sandbox starts",
+            sandbox::starts(&target, &region, &mut found)
+        );
+    }
     if args.wants_any(&ids_with(&[
         "security.routes.",
         "security.tokens.",
@@ -499,8 +516,32 @@ async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
     if args.wants_any(&ids_with(&["security.data_dir."])) {
         probes::data_dirs(&target, &mut found);
     }
-    if args.wants("scalability.scheduler.placements") {
-        step!("scheduler", scheduler(&mut found));
+    // The benchmarks' reports whose goals are judged: the files given and
+    // the runs made here.
+    let mut reports = runs::read_reports(&args.bench_report)?;
+    if args.wants_any(&[
+        "scalability.scheduler.placements",
+        "performance.benchmarks.goals",
+    ]) {
+        step!("scheduler", scheduler(&mut found, &mut reports));
+    }
+    if args.wants_any(&ids_with(&[
+        "scalability.density.",
+        "performance.benchmarks.",
+    ])) {
+        step!("density", runs::density(&mut found, &mut reports));
+    }
+    if args.wants_any(&ids_with(&[
+        "scalability.planet.",
+        "performance.benchmarks.",
+    ])) {
+        step!("planet simulation", runs::planet(&mut found, &mut reports));
+    }
+    if args.wants("performance.benchmarks.goals") {
+        found.insert(
+            "performance.benchmarks.goals",
+            figures::goals_measurement(&reports),
+        );
     }
     if args.wants_any(&ids_with(&[
         "reliability.failover.",
@@ -524,6 +565,22 @@ async fn measure(args: &CertifyArgs) -> Result<(String, String, Found)> {
                         ),
                     );
                 }
+            }
+        }
+    }
+    if args.wants("reliability.chaos.bad_canary") {
+        match &scratch {
+            Some(c) => {
+                let api = c.api(0).to_string();
+                step!("chaos", runs::chaos(&api, &target.admin, &mut found));
+            }
+            None => {
+                found.insert(
+                    "reliability.chaos.bad_canary",
+                    Measurement::unmeasured(
+                        "the chaos experiment runs on the scratch cluster only (its apps stay behind): run without --api, or dwcp chaos run bad-canary --api …",
+                    ),
+                );
             }
         }
     }
@@ -707,8 +764,9 @@ async fn backup_drill(
     Ok(())
 }
 
-/// `dwcp bench scheduler --quick`'s placement rate, measured now.
-async fn scheduler(found: &mut Found) -> Result<()> {
+/// `dwcp bench scheduler --quick`'s placement rate, measured now; its
+/// report joins `reports`.
+async fn scheduler(found: &mut Found, reports: &mut Vec<(String, Value)>) -> Result<()> {
     crate::cli::progress::line("[certify] the scheduler's placement rate");
     let report = tokio::task::spawn_blocking(|| crate::bench::scheduler::run(true)).await??;
     let rate = report
@@ -724,6 +782,10 @@ async fn scheduler(found: &mut Found) -> Result<()> {
             "dwcp bench scheduler --quick's placements-rate, run now",
         ),
     );
+    reports.push((
+        "dwcp bench scheduler --quick, run now".into(),
+        serde_json::to_value(&report)?,
+    ));
     Ok(())
 }
 

@@ -315,7 +315,7 @@ pub async fn gateway(t: &Target, found: &mut Found) -> Result<()> {
 }
 
 /// The example app and the hostile modules, deployed as apps of this run.
-const HELLO_WAT: &[u8] = include_bytes!("../../../../examples/wagi/hello.wat");
+pub(super) const HELLO_WAT: &[u8] = include_bytes!("../../../../examples/wagi/hello.wat");
 const LOOP_WAT: &[u8] = include_bytes!("../../../../examples/hostile/loop.wat");
 /// examples/hostile/memory-bomb.wat's loop as a WAGI program (`_start`).
 const MEMORY_BOMB_WAT: &[u8] = b"(module (memory (export \"memory\") 1) (func (export \"_start\") (loop $l (drop (memory.grow (i32.const 16))) (br $l))))";
@@ -345,7 +345,13 @@ fn env_wagi() -> Option<Vec<u8>> {
 
 /// Uploads `module` and deploys it as app `name` at `/name` with one
 /// replica in `region`; the version's config.
-async fn deploy(t: &Target, name: &str, module: &[u8], region: &str, config: Value) -> Result<()> {
+pub(super) async fn deploy(
+    t: &Target,
+    name: &str,
+    module: &[u8],
+    region: &str,
+    config: Value,
+) -> Result<()> {
     let a = http::once(
         t.api,
         &Method::POST,
@@ -387,7 +393,7 @@ async fn deploy(t: &Target, name: &str, module: &[u8], region: &str, config: Val
     Ok(())
 }
 
-async fn delete_app(t: &Target, name: &str) {
+pub(super) async fn delete_app(t: &Target, name: &str) {
     let _ = http::once(
         t.api,
         &Method::DELETE,
@@ -399,7 +405,7 @@ async fn delete_app(t: &Target, name: &str) {
 }
 
 /// Polls the gateway at `/name` until `done` holds for an answer; how long.
-async fn wait_gateway(
+pub(super) async fn wait_gateway(
     gw: SocketAddr,
     path: &str,
     headers_token: Option<&str>,

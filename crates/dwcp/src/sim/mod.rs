@@ -64,15 +64,7 @@ pub fn run(args: SimArgs) -> Result<()> {
     };
     let mut topology = Topology::parse(&text).context("the topology")?;
     if let Some(n) = args.regions {
-        let available = topology.regions.len();
-        if n < topology.voters || n > available {
-            bail!(
-                "--regions {n}: must be between the global tier's {} voters and the topology's {available} regions",
-                topology.voters
-            );
-        }
-        topology.regions.truncate(n);
-        topology.overrides.retain(|o| o.b < n);
+        first_regions(&mut topology, n)?;
     }
     let report = planet(&topology, args.seed, args.quick, args.failovers_per_hour)?;
     if args.json {
@@ -81,6 +73,28 @@ pub fn run(args: SimArgs) -> Result<()> {
         print!("{}", report.table());
     }
     Ok(())
+}
+
+/// Keeps the topology's first `n` regions (`--regions`).
+fn first_regions(topology: &mut Topology, n: usize) -> Result<()> {
+    let available = topology.regions.len();
+    if n < topology.voters || n > available {
+        bail!(
+            "--regions {n}: must be between the global tier's {} voters and the topology's {available} regions",
+            topology.voters
+        );
+    }
+    topology.regions.truncate(n);
+    topology.overrides.retain(|o| o.b < n);
+    Ok(())
+}
+
+/// `dwcp sim planet --quick --regions N --seed S` on the built-in
+/// topology, as a report (what `dwcp certify` judges).
+pub(crate) fn planet_quick(regions: usize, seed: u64) -> Result<Report> {
+    let mut topology = Topology::parse(PLANET_120).context("the topology")?;
+    first_regions(&mut topology, regions)?;
+    planet(&topology, seed, true, 2)
 }
 
 fn planet(topology: &Topology, seed: u64, quick: bool, failovers_per_hour: u32) -> Result<Report> {
