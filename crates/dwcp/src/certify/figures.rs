@@ -233,7 +233,8 @@ const GOALS: &[Goal] = &[
 pub struct Judged {
     pub bench: String,
     pub goal: &'static str,
-    pub figure: f64,
+    /// The figure as the goal reads it (a latency in ms).
+    pub shown: String,
     pub met: bool,
 }
 
@@ -263,10 +264,14 @@ pub fn judge_goals(report: &Value) -> Vec<Judged> {
         .filter(|g| g.bench == bench)
         .filter_map(|g| {
             let f = figure(report, g)?;
+            let shown = match (g.stat, g.over) {
+                (P50 | P99, None) => format!("{} ms", certify::criterion::number(f / 1e6)),
+                _ => certify::criterion::number(f),
+            };
             Some(Judged {
                 bench: bench.to_string(),
                 goal: g.text,
-                figure: f,
+                shown,
                 met: if g.at_most {
                     f <= g.limit
                 } else {
@@ -293,7 +298,7 @@ pub fn goals_measurement(reports: &[(String, Value)]) -> Measurement {
         }
         for g in goals {
             judged += 1;
-            let figure = certify::criterion::number(g.figure);
+            let figure = g.shown;
             if g.met {
                 lines.push(format!("{}: {} ({figure}): met", g.bench, g.goal));
             } else {
