@@ -36,67 +36,20 @@
 //!   a tenant's scoped log holds its app's decisions and none of the
 //!   nodes'.
 
+#[path = "common/decisions.rs"]
+mod act_api;
 mod common;
 #[path = "common/webdriver.rs"]
 mod webdriver;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{Cluster, DEADLINE, http, members, voters};
+use act_api::{advance, decision_about, decisions, explained, id, wait};
+use common::{Cluster, http, members, voters};
 use serde_json::{Value, json};
 use webdriver::Browser;
 
 const PASSWORD: &str = "correct horse battery staple";
-
-/// Advances the leader's clock (node 1 leads throughout).
-fn advance(c: &Cluster, ms: u64) {
-    let (status, v) = c.call(
-        1,
-        "POST",
-        "/api/v1/test/clock",
-        Some(json!({ "advance_ms": ms })),
-    );
-    assert_eq!(status, 200, "{v}");
-}
-
-/// Polls `f` until it gives `Some`, for up to twice the usual deadline (a
-/// death is judged after 3 s of silent reports on a loaded machine).
-fn wait<T>(c: &Cluster, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + 2 * DEADLINE;
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; decisions: {:#}\n{}",
-            decisions(c),
-            c.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn decisions(c: &Cluster) -> Value {
-    let (status, v) = c.call(1, "GET", "/api/v1/autopilot/decisions?limit=500", None);
-    assert_eq!(status, 200, "{v}");
-    v["decisions"].clone()
-}
-
-/// The newest decision about `place` after decision `after` that `ok`
-/// accepts.
-fn decision_about(
-    c: &Cluster,
-    place: &str,
-    after: u64,
-    ok: impl Fn(&Value) -> bool,
-) -> Option<Value> {
-    decisions(c)
-        .as_array()?
-        .iter()
-        .find(|d| d["place"] == place && d["id"].as_u64() > Some(after) && ok(d))
-        .cloned()
-}
 
 fn controls(c: &Cluster) -> Value {
     let (status, v) = c.call(1, "GET", "/api/v1/autopilot/controls", None);
@@ -106,12 +59,6 @@ fn controls(c: &Cluster) -> Value {
 
 fn schedule(c: &Cluster, node: &str) -> Value {
     controls(c)["schedules"][node].clone()
-}
-
-fn explained(c: &Cluster, id: u64) -> Value {
-    let (status, v) = c.call(1, "GET", &format!("/api/v1/autopilot/decisions/{id}"), None);
-    assert_eq!(status, 200, "{v}");
-    v
 }
 
 fn approval_state(c: &Cluster, id: u64) -> String {
@@ -199,10 +146,6 @@ fn approve_on_the_page(c: &Cluster, approval: u64) -> Browser {
         "the approval gone from the waiting list",
     );
     browser
-}
-
-fn id(d: &Value) -> u64 {
-    d["id"].as_u64().expect("a decision's id")
 }
 
 #[test]
@@ -638,19 +581,7 @@ fn the_autopilot_acts_within_guardrails_asks_people_and_explains_itself() {
     assert_eq!(v["error"]["field"], "troubles", "{v}");
 
     // Every decision replays from its stored evidence to the same choice.
-    let all = decisions(&c);
-    let all = all.as_array().unwrap();
-    assert!(all.len() >= 7, "{all:#?}");
-    for d in all {
-        let v = explained(&c, id(d));
-        let decision: autopilot::act::Decision =
-            serde_json::from_value(v["decision"].clone()).expect("a stored decision");
-        assert!(
-            autopilot::act::replays(&decision),
-            "decision {} does not replay: {v:#}",
-            id(d)
-        );
-    }
+    assert!(act_api::assert_all_replay(&c) >= 7);
 
     // A tenant's log holds only its apps' decisions: shop's two, none of
     // the nodes' or the region's.
