@@ -22,14 +22,14 @@
 #[path = "common/decisions.rs"]
 mod act_api;
 mod common;
+#[path = "common/load.rs"]
+mod load;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use act_api::{advance, assert_all_replay, decision_about, explained, id, wait};
 use common::{Cluster, DEADLINE, exchange, voters};
+use load::{Load, Sent};
 use serde_json::{Value, json};
 
 /// A keep-alive WAGI app whose instance, once a request's body starts
@@ -64,108 +64,7 @@ const POISONABLE: &str = r#"(module
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
 "#;
 
-/// A WAGI app that sleeps 200 ms in `poll_oneoff` (holding its sandbox,
-/// using no CPU), then answers `nap`.
-const NAP: &str = r#"(module
-  (import "wasi_snapshot_preview1" "poll_oneoff"
-    (func $poll (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write"
-    (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 256) "content-type: text/plain\0a\0anap\0a")
-  (func (export "_start")
-    ;; one relative clock subscription at 0 (see examples/hostile/sleep.wat)
-    (i32.store8 (i32.const 8) (i32.const 0))
-    (i32.store (i32.const 16) (i32.const 1))
-    (i64.store (i32.const 24) (i64.const 200000000))
-    (drop (call $poll (i32.const 0) (i32.const 128) (i32.const 1) (i32.const 192)))
-    ;; one iovec at 200: the 30 bytes at 256
-    (i32.store (i32.const 200) (i32.const 256))
-    (i32.store (i32.const 204) (i32.const 30))
-    (drop (call $fd_write (i32.const 1) (i32.const 200) (i32.const 1) (i32.const 208)))))
-"#;
-
 const ROLLOUT_APP: &str = include_str!("../src/bench/apps/rollout.wat");
-
-/// One request a load sent.
-#[derive(Clone, Debug)]
-struct Sent {
-    at: Instant,
-    /// 0 when no answer came.
-    status: u16,
-    /// The version that answered (`x-dwcp-version`).
-    version: Option<u64>,
-}
-
-/// Closed-loop load from `threads` threads to one gateway, each pausing
-/// `pause` after every answer (a paced client; no pause: as fast as the
-/// gateway answers).
-struct Load {
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<Vec<Sent>>>,
-}
-
-impl Load {
-    fn start(
-        gateway: &str,
-        path: &str,
-        body: &'static [u8],
-        threads: usize,
-        pause: Duration,
-    ) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..threads)
-            .map(|_| {
-                let stop = stop.clone();
-                let (gateway, path) = (gateway.to_string(), path.to_string());
-                std::thread::spawn(move || {
-                    let mut sent = Vec::new();
-                    while !stop.load(Ordering::Relaxed) {
-                        let at = Instant::now();
-                        let answer = exchange(
-                            DEADLINE,
-                            &gateway,
-                            "POST",
-                            &path,
-                            None,
-                            Some(body),
-                            "text/plain",
-                        );
-                        sent.push(match answer {
-                            Ok(a) => Sent {
-                                at,
-                                status: a.status,
-                                version: a.header("x-dwcp-version").and_then(|v| v.parse().ok()),
-                            },
-                            Err(_) => Sent {
-                                at,
-                                status: 0,
-                                version: None,
-                            },
-                        });
-                        if !pause.is_zero() {
-                            std::thread::sleep(pause);
-                        }
-                    }
-                    sent
-                })
-            })
-            .collect();
-        Load { stop, threads }
-    }
-
-    /// Stops the threads; every request sent, in the order sent.
-    fn stop(self) -> Vec<Sent> {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut all: Vec<Sent> = self
-            .threads
-            .into_iter()
-            .flat_map(|t| t.join().unwrap())
-            .collect();
-        all.sort_by_key(|s| s.at);
-        all
-    }
-}
 
 /// Writes `text` into the cluster's temp dir; its path.
 fn file(c: &Cluster, name: &str, text: &str) -> String {
@@ -261,7 +160,15 @@ fn a_pool_gone_bad_on_one_node_is_restarted_by_the_autopilot() {
     }
     // Paced clients on both nodes: about 50 requests a second each, so
     // that every report window holds the 20 requests a judgement needs.
-    let loads = [&g1, &g2].map(|g| Load::start(g, "/shop", b"x", 2, Duration::from_millis(40)));
+    let loads = [&g1, &g2].map(|g| {
+        Load::start(
+            std::slice::from_ref(g),
+            "/shop",
+            2,
+            None,
+            Duration::from_millis(40),
+        )
+    });
     // Both nodes serve the app from their own pool (one replica each).
     wait(&c, "both nodes serving shop", || {
         let served = served_on(&c, "default", "shop");
@@ -366,7 +273,7 @@ fn a_tenant_flooding_a_node_is_throttled_by_the_autopilot() {
     c.cli_ok(&["deploy", hello, "--name", "shop"]);
     let (status, v) = c.call(1, "POST", "/api/v1/tenants", Some(json!({"name": "flood"})));
     assert!((200..300).contains(&status), "{v}");
-    let nap = file(&c, "nap.wat", NAP);
+    let nap = file(&c, "nap.wat", &common::nap_wat(200_000_000));
     c.cli_ok(&[
         "deploy",
         &nap,
@@ -384,8 +291,20 @@ fn a_tenant_flooding_a_node_is_throttled_by_the_autopilot() {
     // shop: one client, about 20 requests a second. The flood: 16 clients
     // of an app that holds its sandbox 200 ms, up to 12 at once, past the
     // node's 10 slots; refused ones come back at once.
-    let shop = Load::start(&gateway, "/shop", b"x", 1, Duration::from_millis(50));
-    let flood = Load::start(&gateway, "/flood", b"x", 16, Duration::from_millis(5));
+    let shop = Load::start(
+        std::slice::from_ref(&gateway),
+        "/shop",
+        1,
+        None,
+        Duration::from_millis(50),
+    );
+    let flood = Load::start(
+        std::slice::from_ref(&gateway),
+        "/flood",
+        16,
+        None,
+        Duration::from_millis(5),
+    );
     let place = "tenant flood";
     let acted = wait(&c, "the flooding tenant throttled", || {
         decision_about(&c, place, 0, |d| d["outcome"] == "acted")
@@ -478,7 +397,13 @@ fn a_canary_failing_mid_rollout_is_rolled_back_by_the_autopilot() {
     common::wait_version(&gateway, "/shop", 1, 3);
     c.cli_ok(&["autopilot", "enable", "destructive"]);
 
-    let load = Load::start(&gateway, "/shop", b"f", 2, Duration::from_millis(10));
+    let load = Load::start(
+        std::slice::from_ref(&gateway),
+        "/shop",
+        2,
+        Some(1),
+        Duration::from_millis(10),
+    );
     // Held at 50 % by a pause: the rollout never ends by itself.
     let plan = common::held_at(&c, 50);
     c.cli_ok(&["rollout", "start", "shop", "--to", "2", "--plan", &plan]);

@@ -42,26 +42,6 @@ use common::{Cluster, DEADLINE, exchange, voters, wait_gateway};
 use serde_json::{Value, json};
 
 const SHOP: &str = include_str!("../src/bench/apps/rollout.wat");
-/// A WAGI app that sleeps `NAP_NS` in `poll_oneoff` (holding its sandbox,
-/// using no CPU), then answers `nap`.
-const NAP: &str = r#"(module
-  (import "wasi_snapshot_preview1" "poll_oneoff"
-    (func $poll (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write"
-    (func $fd_write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 256) "content-type: text/plain\0a\0anap\0a")
-  (func (export "_start")
-    ;; one relative clock subscription at 0 (see examples/hostile/sleep.wat)
-    (i32.store8 (i32.const 8) (i32.const 0))
-    (i32.store (i32.const 16) (i32.const 1))
-    (i64.store (i32.const 24) (i64.const NAP_NS))
-    (drop (call $poll (i32.const 0) (i32.const 128) (i32.const 1) (i32.const 192)))
-    ;; one iovec at 200: the 30 bytes at 256
-    (i32.store (i32.const 200) (i32.const 256))
-    (i32.store (i32.const 204) (i32.const 30))
-    (drop (call $fd_write (i32.const 1) (i32.const 200) (i32.const 1) (i32.const 208)))))
-"#;
 /// The autopilot's clock moves this much per round.
 const ROUND_MS: u64 = 60_000;
 const HEALTHY_ROUNDS: u64 = 30;
@@ -365,7 +345,7 @@ fn errors_memory_load_slots_and_a_dying_node_are_predicted_before_they_fail() {
     );
     assert!((200..300).contains(&status), "{status} {v}");
     let nap_concurrency = NAP_CONCURRENCY.to_string();
-    let nap = NAP.replace("NAP_NS", "100000000");
+    let nap = common::nap_wat(100_000_000);
     deploy(&c, "nap", nap, &["--concurrency", &nap_concurrency]);
     let gateway1 = c.nodes[&1].gateway.clone();
     wait_gateway(&gateway1, "/shop", |s, _| s == 200, "the shop app");
@@ -378,7 +358,7 @@ fn errors_memory_load_slots_and_a_dying_node_are_predicted_before_they_fail() {
     // On every node: node 2's gateway serves it itself.
     // 200 ms a request: a client holds a sandbox most of the time, so the
     // sandboxes alive at a report follow the clients.
-    let edge = NAP.replace("NAP_NS", "200000000");
+    let edge = common::nap_wat(200_000_000);
     let timeout = format!("{EDGE_TIMEOUT_MS}ms");
     deploy(
         &c,

@@ -11,13 +11,16 @@
 //! whose body starts with `f` (the load sends such bodies on purpose).
 
 mod common;
+#[path = "common/load.rs"]
+mod load;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{Cluster, DEADLINE, exchange, get_answer};
+use load::{Load, Sent};
 use serde_json::{Value, json};
 
 const APP: &str = include_str!("../src/bench/apps/rollout.wat");
@@ -39,85 +42,6 @@ fn file(c: &Cluster, name: &str, text: &str) -> String {
     let path = c.root.path().join(name);
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()
-}
-
-/// One request the load sent.
-#[derive(Clone, Debug)]
-struct Sent {
-    at: Instant,
-    gateway: usize,
-    /// 0 when no answer came.
-    status: u16,
-    /// The version that answered (`x-dwcp-version`).
-    version: Option<u64>,
-}
-
-/// Closed-loop load from a few threads, round-robin over gateways.
-struct Load {
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<Vec<Sent>>>,
-}
-
-impl Load {
-    /// `bad_every`: every that many requests (over all threads) carries a
-    /// body starting with `f`; `None`: none does.
-    fn start(gateways: &[String], path: &str, threads: usize, bad_every: Option<u64>) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let count = Arc::new(AtomicU64::new(0));
-        let threads = (0..threads)
-            .map(|_| {
-                let (stop, count) = (stop.clone(), count.clone());
-                let gateways = gateways.to_vec();
-                let path = path.to_string();
-                std::thread::spawn(move || {
-                    let mut sent = Vec::new();
-                    while !stop.load(Ordering::Relaxed) {
-                        let i = count.fetch_add(1, Ordering::Relaxed);
-                        let gateway = (i % gateways.len() as u64) as usize;
-                        let bad = bad_every.is_some_and(|k| i % k == 0);
-                        let body: &[u8] = if bad { b"f" } else { b"x" };
-                        let at = Instant::now();
-                        let answer = exchange(
-                            DEADLINE,
-                            &gateways[gateway],
-                            "POST",
-                            &path,
-                            None,
-                            Some(body),
-                            "text/plain",
-                        );
-                        sent.push(match answer {
-                            Ok(a) => Sent {
-                                at,
-                                gateway,
-                                status: a.status,
-                                version: a.header("x-dwcp-version").and_then(|v| v.parse().ok()),
-                            },
-                            Err(_) => Sent {
-                                at,
-                                gateway,
-                                status: 0,
-                                version: None,
-                            },
-                        });
-                    }
-                    sent
-                })
-            })
-            .collect();
-        Load { stop, threads }
-    }
-
-    fn stop(self) -> Vec<Sent> {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut all: Vec<Sent> = self
-            .threads
-            .into_iter()
-            .flat_map(|t| t.join().unwrap())
-            .collect();
-        all.sort_by_key(|s| s.at);
-        all
-    }
 }
 
 /// `GET .../rollout` of app `shop`.
@@ -249,7 +173,13 @@ fn a_good_version_is_promoted_and_one_failing_5_percent_is_aborted_at_its_first_
 
     // The good version, under load that sends `f` bodies on 5 % of
     // requests (which only the bad version fails on).
-    let load = Load::start(std::slice::from_ref(&gateway), "/shop", 4, Some(20));
+    let load = Load::start(
+        std::slice::from_ref(&gateway),
+        "/shop",
+        4,
+        Some(20),
+        Duration::ZERO,
+    );
     let checks = json!([{"metric": "error_rate", "comparator": "<=", "threshold": 0.01}]);
     // A query over the window's counters, beside the named metric.
     let mut good_checks = checks.clone();
@@ -298,7 +228,13 @@ fn a_good_version_is_promoted_and_one_failing_5_percent_is_aborted_at_its_first_
     wait_version(&gateway, "/shop", 2, 5);
 
     // The bad version fails the 5 % of `f` requests it gets.
-    let load = Load::start(std::slice::from_ref(&gateway), "/shop", 4, Some(20));
+    let load = Load::start(
+        std::slice::from_ref(&gateway),
+        "/shop",
+        4,
+        Some(20),
+        Duration::ZERO,
+    );
     let bad = file(
         &c,
         "bad.json",
@@ -404,7 +340,13 @@ fn a_version_three_times_slower_is_aborted_by_the_latency_judge() {
     c.cli_ok(&["deploy", &v1, "--name", "shop"]);
     c.cli_ok(&["deploy", &v2, "--name", "shop", "--version-only"]);
     wait_version(&gateway, "/shop", 1, 3);
-    let load = Load::start(std::slice::from_ref(&gateway), "/shop", 4, None);
+    let load = Load::start(
+        std::slice::from_ref(&gateway),
+        "/shop",
+        4,
+        None,
+        Duration::ZERO,
+    );
     let checks = json!([
         {"metric": "error_rate", "comparator": "<=", "threshold": 0.01},
         {"metric": "judge_latency_p", "comparator": ">", "threshold": 0.01}
@@ -509,7 +451,13 @@ fn a_region_wave_stops_at_the_first_region_when_its_canary_fails() {
     wait_version(&eu, "/shop", 1, 3);
     wait_version(&us, "/shop", 1, 3);
     // Every request carries an `f` body: the canary fails them all.
-    let load = Load::start(&[eu.clone(), us.clone()], "/shop", 4, Some(1));
+    let load = Load::start(
+        &[eu.clone(), us.clone()],
+        "/shop",
+        4,
+        Some(1),
+        Duration::ZERO,
+    );
     let waves = json!({"steps": [
         {"region_wave": {"waves": [["eu"], ["us"]]}},
         {"set_weight": {"weight": 50}},

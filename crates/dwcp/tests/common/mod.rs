@@ -846,3 +846,29 @@ pub fn added_version(out: &str) -> String {
         .unwrap_or_else(|| panic!("no version in {out}"))
         .to_string()
 }
+
+/// A WAGI app that sleeps `NAP_NS` in `poll_oneoff` (holding its sandbox,
+/// using no CPU), then answers `nap`.
+const NAP: &str = r#"(module
+  (import "wasi_snapshot_preview1" "poll_oneoff"
+    (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 256) "content-type: text/plain\0a\0anap\0a")
+  (func (export "_start")
+    ;; one relative clock subscription at 0 (see examples/hostile/sleep.wat)
+    (i32.store8 (i32.const 8) (i32.const 0))
+    (i32.store (i32.const 16) (i32.const 1))
+    (i64.store (i32.const 24) (i64.const NAP_NS))
+    (drop (call $poll (i32.const 0) (i32.const 128) (i32.const 1) (i32.const 192)))
+    ;; one iovec at 200: the 30 bytes at 256
+    (i32.store (i32.const 200) (i32.const 256))
+    (i32.store (i32.const 204) (i32.const 30))
+    (drop (call $fd_write (i32.const 1) (i32.const 200) (i32.const 1) (i32.const 208)))))
+"#;
+
+/// [`NAP`] sleeping `ns` nanoseconds.
+pub fn nap_wat(ns: u64) -> String {
+    NAP.replace("NAP_NS", &ns.to_string())
+}
