@@ -44,14 +44,106 @@ POLICIES = [
 # (method, path template) -> {(status, code, field)}: refusals of data the
 # document calls valid that are right, and why (docs/security.md).
 JUSTIFIED = {
-    # A rollout plan's rules span its steps (weights never go down and end
-    # at 100, region_wave only first, at most one blue_green, a failure
-    # limit below the count, an analysis metric from a query grammar).
-    ("POST", "/api/v1/tenants/{tenant}/apps/{app}/rollouts"): {(400, "invalid", "plan")},
     # A certification report is `dwcp certify`'s output, checked against
     # the sha256 of its own serialized content: no generator can forge it.
     ("POST", "/api/v1/certify/reports"): {(400, "invalid", "report")},
 }
+
+
+# The rollout metrics (`state::rollout::METRICS`) a check may name.
+ROLLOUT_METRICS = [
+    "error_rate",
+    "timeout_rate",
+    "requests",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "latency_ratio_p50",
+    "baseline_error_rate",
+    "judge_latency_p",
+    "judge_errors_p",
+    "canary_requests",
+    "canary_errors",
+    "canary_timeouts",
+    "baseline_requests",
+    "baseline_errors",
+    "baseline_timeouts",
+    "baseline_latency_p50_ms",
+    "baseline_latency_p90_ms",
+    "baseline_latency_p99_ms",
+]
+
+
+def _whole(value):
+    """Whether `value` is a JSON Schema integer (12 or 12.0, not true)."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and float(value).is_integer()
+    )
+
+
+def mend_plan(plan):
+    """Mends a rollout plan the document calls valid into one valid by the
+    rules across steps that no schema states (`Plan::check`): `region_wave`
+    only first, its regions each in one wave; one `blue_green`, before any
+    weight above 0, and weights 0 or 100 after it; weights that never go
+    down and end at 100; an analysis's `failure_limit` below its `count`
+    and its checks' metrics rollout metrics (a query's grammar is the
+    API's to parse; the generated text is kept when it is a metric).
+    Everything else generated is kept."""
+    steps = plan.get("steps")
+    if not isinstance(steps, list):
+        return
+    kept = []
+    weight = 0
+    blue_green = False
+    for step in steps:
+        if not isinstance(step, dict) or len(step) != 1:
+            kept.append(step)
+            continue
+        ((kind, body),) = step.items()
+        if not isinstance(body, dict):
+            kept.append(step)
+            continue
+        if kind == "region_wave":
+            if kept:
+                continue
+            seen = set()
+            waves = []
+            for wave in body.get("waves") or []:
+                regions = []
+                for region in wave if isinstance(wave, list) else []:
+                    if isinstance(region, str) and region not in seen:
+                        seen.add(region)
+                        regions.append(region)
+                if regions:
+                    waves.append(regions)
+            if not waves:
+                continue
+            body["waves"] = waves
+        elif kind == "blue_green":
+            if blue_green or weight > 0:
+                continue
+            blue_green = True
+        elif kind == "set_weight" and _whole(body.get("weight")):
+            wanted = int(body["weight"])
+            if blue_green:
+                wanted = 100 if wanted >= 50 else 0
+            weight = max(weight, min(wanted, 100))
+            body["weight"] = weight
+        elif kind == "analysis":
+            for check in body.get("checks") or []:
+                if isinstance(check, dict) and check.get("metric") not in ROLLOUT_METRICS:
+                    check["metric"] = _pick(ROLLOUT_METRICS, check.get("metric"))
+            count = body.get("count", 3)
+            limit = body.get("failure_limit", 0)
+            if _whole(count) and _whole(limit) and limit >= count:
+                body["failure_limit"] = int(count) - 1
+        kept.append(step)
+    if weight != 100:
+        kept.append({"set_weight": {"weight": 100}})
+    plan["steps"] = kept
 
 
 def _varint(n):
@@ -114,6 +206,10 @@ def map_case(ctx, case):
             if isinstance(target, dict) and "url" in target:
                 path_part = hashlib.sha256(repr(target["url"]).encode()).hexdigest()[:16]
                 target["url"] = f"https://alerts.example.com/{i}/{path_part}"
+    elif method == "POST" and path.endswith("/rollouts") and isinstance(case.body, dict):
+        # A plan's rules across steps (weights never go down, …).
+        if isinstance(case.body.get("plan"), dict):
+            mend_plan(case.body["plan"])
     elif method == "POST" and path == "/api/v1/blobs":
         body = case.body if isinstance(case.body, (bytes, bytearray)) else str(case.body).encode()
         case.body = wasm_module(bytes(body))

@@ -87,8 +87,10 @@ pub(crate) async fn start<P: ControlPlane>(
     .await?;
     let plan = match wanted.plan {
         None => state::rollout::Plan::default_plan(),
-        Some(value) => state::rollout::Plan::from_json(&value.to_string())
-            .map_err(|e| ApiError::invalid("plan", format!("the plan is not valid: {e}")))?,
+        Some(value) => {
+            state::rollout::Plan::from_json(&super::strict::wholes(value).to_string())
+                .map_err(|e| ApiError::invalid("plan", format!("the plan is not valid: {e}")))?
+        }
     };
     let command = Command::StartRollout {
         tenant,

@@ -68,6 +68,18 @@ fn whole(value: Value) -> Value {
     value
 }
 
+/// `value` with every float that has no fraction made the whole number it
+/// is (as [`whole`]), at every depth: for a body member handed as JSON text
+/// to a parser of its own (a rollout plan), which JSON Schema's `integer`
+/// says may carry `50.0`.
+pub(crate) fn wholes(value: Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.into_iter().map(wholes).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, wholes(v))).collect()),
+        other => whole(other),
+    }
+}
+
 macro_rules! delegate_whole {
     ($($method:ident)*) => {
         $(
@@ -304,6 +316,28 @@ mod tests {
 
     fn strict<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, Error> {
         T::deserialize(Strict(serde_json::from_str(text).unwrap()))
+    }
+
+    #[test]
+    fn whole_floats_are_whole_numbers_at_every_depth() {
+        let plan = serde_json::json!({"steps": [
+            {"set_weight": {"weight": 50.0}},
+            {"analysis": {"checks": [{"metric": "error_rate", "comparator": "<", "threshold": 0.5}],
+                          "count": 3.0, "interval_ms": 1000.0}},
+            {"set_weight": {"weight": 100}}
+        ]});
+        // As the plan's own parser reads it: a float is no u32.
+        assert!(state::rollout::Plan::from_json(&plan.to_string()).is_err());
+        let mended = wholes(plan);
+        assert_eq!(
+            mended["steps"][0]["set_weight"]["weight"],
+            serde_json::json!(50)
+        );
+        assert_eq!(
+            mended["steps"][1]["analysis"]["checks"][0]["threshold"],
+            serde_json::json!(0.5)
+        );
+        assert!(state::rollout::Plan::from_json(&mended.to_string()).is_ok());
     }
 
     #[test]
