@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::Value;
 use state::act::action::{Action, Target};
 use state::act::book::{ApprovalRecord, Schedule};
 use state::act::record::Decision;
@@ -208,9 +209,24 @@ pub fn tidied(action: &Action) -> bool {
     )
 }
 
+/// The body of `PUT /autopilot/controls` that sets the switches given
+/// and leaves the others as they are: an absent member is unchanged, and
+/// the route refuses `null` (it would read as absent).
+pub fn controls_body(paused: Option<bool>, destructive_enabled: Option<bool>) -> Value {
+    let mut body = serde_json::Map::new();
+    if let Some(p) = paused {
+        body.insert("paused".into(), Value::Bool(p));
+    }
+    if let Some(d) = destructive_enabled {
+        body.insert("destructive_enabled".into(), Value::Bool(d));
+    }
+    Value::Object(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// A decision that applied `action` at `at_ms`, under the default
     /// policy's node-silent rule with a cool-down of `cooldown_s`.
@@ -334,5 +350,18 @@ mod tests {
             .collect();
         assert_eq!(found, ["failovers"]);
         assert_eq!(breaches(&applied[..3], &[], 3), vec![]);
+    }
+
+    #[test]
+    fn the_controls_body_leaves_out_the_switches_not_given() {
+        // The paused pass sets only the kill switch: a `null` for the
+        // other made the route refuse the whole body and ended the bench
+        // after its active pass.
+        assert_eq!(controls_body(Some(true), None), json!({"paused": true}));
+        assert_eq!(
+            controls_body(Some(false), Some(true)),
+            json!({"paused": false, "destructive_enabled": true})
+        );
+        assert_eq!(controls_body(None, None), json!({}));
     }
 }

@@ -366,7 +366,7 @@ impl Live {
             .api()
             .put(
                 "/autopilot/controls",
-                &json!({"paused": paused, "destructive_enabled": destructive_enabled}),
+                &acts::controls_body(paused, destructive_enabled),
             )
             .await
             .context("setting the autopilot's switches (PUT /api/v1/autopilot/controls)")?;
