@@ -158,6 +158,7 @@ where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    activity.time_heads();
     let in_flight = activity.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (busy, answer) = begin(req, peer, &in_flight, &handler);
@@ -171,7 +172,7 @@ where
     });
     let mut conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        .header_read_timeout(crate::serving::hyper_header_timeout(limits))
         .serve_connection(TokioIo::new(io), service);
     let check = crate::serving::check_interval(limits).min(PARK_AFTER / 2);
     let mut parking = false;

@@ -7,8 +7,11 @@
 //! number of connections is capped (past it, new ones are closed at
 //! once), a connection that sends no byte within the handshake timeout
 //! or sits idle (no request in flight, no byte either way) past the idle
-//! timeout is closed, request headers must arrive within the header
-//! timeout, and HTTP/2 streams per connection are bounded. An accept that
+//! timeout is closed, a request's head must be whole within the header
+//! timeout of its first byte, and HTTP/2 streams per connection are
+//! bounded. The header timeout is ours ([`Activity`]), not hyper's:
+//! hyper's starts as soon as a keep-alive connection waits for its next
+//! request, so it would close idle clients long before the idle timeout. An accept that
 //! fails (out of file descriptors, `EMFILE`) never ends the loop: it
 //! backs off and accepts again. The gateway's server also parks quiet
 //! HTTP/1.1 connections on their bare sockets ([`serve_plain_parking`],
@@ -47,7 +50,8 @@ pub struct ConnLimits {
     /// How long a new connection may take to send its first bytes (and,
     /// on TLS ports, to finish its handshake).
     pub handshake_timeout: Duration,
-    /// How long a client may take to send a request's headers (HTTP/1.1).
+    /// How long a client may take to send a request's head (HTTP/1.1),
+    /// from its first byte; waiting for a next request is idle, not this.
     pub header_timeout: Duration,
     /// A connection with no request in flight and no byte either way for
     /// this long is closed.
@@ -265,6 +269,7 @@ pub(crate) async fn serve_io<I, H, F, B>(
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    activity.time_heads();
     let in_flight = activity.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (busy, answer) = begin(req, peer, &in_flight, &handler);
@@ -278,7 +283,7 @@ pub(crate) async fn serve_io<I, H, F, B>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(hyper_header_timeout(limits));
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -290,6 +295,17 @@ pub(crate) async fn serve_io<I, H, F, B>(
     // A client that breaks off mid-request is not an error of ours; one
     // that idles is closed by dropping the connection.
     let _ = activity.until_idle(served, limits).await;
+}
+
+/// hyper's own header-read timeout, a backstop only. hyper starts it as
+/// soon as an HTTP/1.1 connection waits for a request's head, which on a
+/// keep-alive connection is right after the last answer: at the header
+/// timeout it would close every idle client long before the idle timeout.
+/// The header timeout proper is [`Activity::expired`]'s, counted from the
+/// head's first byte; past the idle timeout, hyper's only bounds a head
+/// whose bytes all came while an earlier request was in flight.
+pub(crate) fn hyper_header_timeout(limits: ConnLimits) -> Duration {
+    limits.idle_timeout.saturating_add(limits.header_timeout)
 }
 
 /// Starts answering `req` with `handler`: the client's address goes in
@@ -305,6 +321,9 @@ where
 {
     if let Some(peer) = peer {
         req.extensions_mut().insert(peer);
+    }
+    if req.version() == hyper::Version::HTTP_2 {
+        activity.heads_timed.store(false, Ordering::Relaxed);
     }
     let busy = activity.busy();
     (busy, handler(req))
@@ -326,7 +345,19 @@ pub struct Activity {
     /// bytes it has not written yet).
     write_blocked: AtomicBool,
     in_flight: AtomicUsize,
+    /// When (ms after `start`) the client began a request's head: the
+    /// first byte read with no request in flight, until a request begins
+    /// ([`NO_HEAD`] while none is begun). Only while `heads_timed`.
+    head_from_ms: AtomicU64,
+    /// Whether request heads are timed: on from [`serve_io`] and the
+    /// parking server (HTTP/1.1 or not yet known), off once a stream
+    /// begins with HTTP/2 ([`begin`]: frames between its streams are no
+    /// request head) and on the peer port (HTTP/2 only).
+    heads_timed: AtomicBool,
 }
+
+/// [`Activity::head_from_ms`] while no request head is begun.
+const NO_HEAD: u64 = u64::MAX;
 
 /// Marks a request in flight until dropped.
 pub struct Busy(Arc<Activity>);
@@ -339,9 +370,13 @@ impl Busy {
 }
 
 /// How often a connection's timeouts are checked: a quarter of the
-/// shorter one, at least 50 ms.
+/// shortest one, at least 50 ms.
 pub(crate) fn check_interval(limits: ConnLimits) -> Duration {
-    (limits.handshake_timeout.min(limits.idle_timeout) / 4).max(Duration::from_millis(50))
+    let shortest = limits
+        .handshake_timeout
+        .min(limits.idle_timeout)
+        .min(limits.header_timeout);
+    (shortest / 4).max(Duration::from_millis(50))
 }
 
 impl Drop for Busy {
@@ -351,17 +386,41 @@ impl Drop for Busy {
 }
 
 impl Activity {
+    /// Milliseconds since the connection was accepted.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
     fn touch(&self, n: usize) {
         if n > 0 {
-            let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-            self.last_ms.store(ms, Ordering::Relaxed);
+            self.last_ms.store(self.now_ms(), Ordering::Relaxed);
             self.bytes.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
-    /// Marks a request in flight (not idle, however long it takes).
+    /// Notes bytes read: with no request in flight on an HTTP/1.1
+    /// connection they begin a request's head, unless one is begun.
+    fn read_some(&self) {
+        if self.in_flight.load(Ordering::Relaxed) == 0 && self.heads_timed.load(Ordering::Relaxed) {
+            let _ = self.head_from_ms.compare_exchange(
+                NO_HEAD,
+                self.now_ms(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Times request heads from now on (the header timeout; HTTP/1.1).
+    pub(crate) fn time_heads(&self) {
+        self.heads_timed.store(true, Ordering::Relaxed);
+    }
+
+    /// Marks a request in flight (not idle, however long it takes); its
+    /// head is whole.
     pub fn busy(self: &Arc<Self>) -> Busy {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.head_from_ms.store(NO_HEAD, Ordering::Relaxed);
         Busy(self.clone())
     }
 
@@ -391,18 +450,24 @@ impl Activity {
 
     /// When the connection expires if nothing moves before: the end of
     /// the handshake timeout while no byte has moved, else the idle
-    /// timeout after the last byte.
+    /// timeout after the last byte, or the header timeout after a begun
+    /// head's first byte if that is sooner.
     pub(crate) fn expiry(&self, limits: ConnLimits) -> Instant {
         if self.bytes.load(Ordering::Relaxed) == 0 {
             return self.start + limits.handshake_timeout;
         }
-        self.start
+        let idle = self.start
             + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
-            + limits.idle_timeout
+            + limits.idle_timeout;
+        match self.head_from_ms.load(Ordering::Relaxed) {
+            NO_HEAD => idle,
+            head => idle.min(self.start + Duration::from_millis(head) + limits.header_timeout),
+        }
     }
 
     /// Whether the connection should be closed now: no byte within the
-    /// handshake timeout, or idle past the idle timeout.
+    /// handshake timeout, a request's head begun and not whole within the
+    /// header timeout, or idle past the idle timeout.
     pub(crate) fn expired(&self, limits: ConnLimits) -> bool {
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return false;
@@ -410,6 +475,12 @@ impl Activity {
         let now_ms = self.start.elapsed().as_millis();
         if self.bytes.load(Ordering::Relaxed) == 0 {
             return now_ms > limits.handshake_timeout.as_millis();
+        }
+        let head = self.head_from_ms.load(Ordering::Relaxed);
+        if head != NO_HEAD
+            && now_ms.saturating_sub(u128::from(head)) > limits.header_timeout.as_millis()
+        {
+            return true;
         }
         let last = u128::from(self.last_ms.load(Ordering::Relaxed));
         now_ms.saturating_sub(last) > limits.idle_timeout.as_millis()
@@ -453,6 +524,8 @@ impl<T> Watched<T> {
             read_at_rest: AtomicU64::new(0),
             write_blocked: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
+            head_from_ms: AtomicU64::new(NO_HEAD),
+            heads_timed: AtomicBool::new(false),
         });
         (
             Watched {
@@ -482,6 +555,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
             self.activity
                 .read_bytes
                 .fetch_add(n as u64, Ordering::Relaxed);
+            if n > 0 {
+                self.activity.read_some();
+            }
         }
         polled
     }

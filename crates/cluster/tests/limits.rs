@@ -1,5 +1,8 @@
 //! The limits every port holds, on real loopback sockets: a plain server's
-//! connection cap and its handshake and idle timeouts; the peer port's
+//! connection cap and its handshake and idle timeouts; an idle keep-alive
+//! client kept for the idle timeout, not closed at the header timeout,
+//! and a head sent slowly closed at it, by the plain and the parking
+//! (gateway's) servers alike; the peer port's
 //! strangers' share (the oldest stranger is closed for a new one, a member
 //! still gets through) and the small body bound before a certificate.
 
@@ -109,6 +112,111 @@ async fn a_plain_server_caps_connections_and_closes_silent_and_idle_ones() {
     });
     checks.await.unwrap();
     server.abort();
+}
+
+/// Limits for the idle tests: a 1 s header timeout, far below the idle
+/// timeout, which is past [`serving::PARK_AFTER`] so that the parking
+/// server parks first.
+fn short_header_limits() -> ConnLimits {
+    ConnLimits {
+        max_connections: 16,
+        handshake_timeout: Duration::from_secs(10),
+        header_timeout: Duration::from_secs(1),
+        idle_timeout: serving::PARK_AFTER * 3,
+        max_streams: 8,
+    }
+}
+
+/// Serves `ok` under `limits`, parking quiet connections when `parking`.
+fn ok_server(parking: bool, limits: ConnLimits) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = serving::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = if parking {
+        serving::serve_plain_parking(listener, limits, |_req| {
+            Box::pin(async { Response::new(Full::new(Bytes::from_static(b"ok"))) })
+        })
+    } else {
+        serving::serve_plain_with(listener, limits, |_req| async {
+            Response::new(Full::new(Bytes::from_static(b"ok")))
+        })
+    };
+    (addr, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_client_is_kept_for_the_idle_timeout_not_the_header_timeout() {
+    let limits = short_header_limits();
+    for parking in [false, true] {
+        let (addr, server) = ok_server(parking, limits);
+        let parked_before = serving::parked_total();
+        let lived = tokio::task::spawn_blocking(move || {
+            let asked = Instant::now();
+            let mut idle = TcpStream::connect(addr).unwrap();
+            std::io::Write::write_all(&mut idle, b"GET / HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+            let mut answer = [0u8; 512];
+            let n = idle.read(&mut answer).unwrap();
+            assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+            assert!(closed_by_server(&mut idle), "an idle connection was kept");
+            asked.elapsed()
+        })
+        .await
+        .unwrap();
+        // The last byte moved after `asked`: a close before the idle
+        // timeout came from another clock (hyper's header-read timeout
+        // runs while a keep-alive connection waits for its next request).
+        assert!(
+            lived >= limits.idle_timeout,
+            "parking {parking}: closed {lived:?} after the request, before the idle timeout {:?} \
+             (header timeout {:?})",
+            limits.idle_timeout,
+            limits.header_timeout
+        );
+        if parking {
+            assert!(
+                serving::parked_total() > parked_before,
+                "the idle connection was never parked"
+            );
+        }
+        server.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_sent_slowly_is_closed_at_the_header_timeout() {
+    let limits = short_header_limits();
+    for parking in [false, true] {
+        let (addr, server) = ok_server(parking, limits);
+        tokio::task::spawn_blocking(move || {
+            let mut slow = TcpStream::connect(addr).unwrap();
+            slow.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            std::io::Write::write_all(&mut slow, b"GET / HTTP/1.1\r\n").unwrap();
+            // A header byte every 200 ms: never idle, never a whole head.
+            let end = Instant::now() + DEADLINE;
+            let mut buf = [0u8; 64];
+            loop {
+                assert!(
+                    Instant::now() < end,
+                    "parking {parking}: a head trickling for 30 s was kept"
+                );
+                if std::io::Write::write_all(&mut slow, b"x").is_err() {
+                    break;
+                }
+                match slow.read(&mut buf) {
+                    Ok(_) => break,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+        })
+        .await
+        .unwrap();
+        server.abort();
+    }
 }
 
 /// A peer service that answers every request with the body's length.

@@ -59,6 +59,11 @@ pub struct UpArgs {
     /// host names, docs/security.md).
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.2.1:8080")]
     gateway: SocketAddr,
+    /// How long the gateway keeps a client connection with no request in
+    /// flight and no byte either way (an idle keep-alive client, parked
+    /// or not) before closing it; at least 1s.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_idle_timeout)]
+    gateway_idle_timeout: std::time::Duration,
     /// The region of a new node (default `local`; with --topology, the
     /// region of --node).
     #[arg(long, value_name = "NAME")]
@@ -243,6 +248,15 @@ fn engine_config(args: &UpArgs) -> Result<sandbox::WasmConfig> {
 enum LogFormatArg {
     Text,
     Json,
+}
+
+/// `--gateway-idle-timeout`: a duration of at least a second.
+fn parse_idle_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let idle = crate::units::parse_duration(s)?;
+    if idle < std::time::Duration::from_secs(1) {
+        return Err(format!("`{s}` is shorter than the least allowed, 1s"));
+    }
+    Ok(idle)
 }
 
 pub fn run(args: UpArgs) -> ExitCode {
@@ -545,7 +559,11 @@ fn serve(args: UpArgs) -> Result<()> {
             api_tls,
         );
         node::agent::connect(&node, &gateway);
-        let ingress = node::gateway::serve(ingress, gateway.clone());
+        let ingress_limits = cluster::serving::ConnLimits {
+            idle_timeout: args.gateway_idle_timeout,
+            ..cluster::serving::ConnLimits::gateway()
+        };
+        let ingress = node::gateway::serve_with(ingress, gateway.clone(), ingress_limits);
         let resources = node::agent::Resources {
             data_dir: args.data_dir.clone(),
             memory_limit_bytes: args.memory_limit,
@@ -1008,5 +1026,29 @@ mod tests {
         assert!(shares_host(at("127.0.0.1:7070"), at("127.0.0.1:8080")));
         assert!(shares_host(at("10.0.0.1:7070"), at("0.0.0.0:8080")));
         assert!(!shares_host(at("10.0.0.1:7070"), at("10.0.0.2:8080")));
+    }
+
+    #[test]
+    fn the_gateway_idle_timeout_is_five_minutes_unless_set_and_at_least_a_second() {
+        use clap::Parser;
+        #[derive(Parser, Debug)]
+        struct Cli {
+            #[command(flatten)]
+            up: UpArgs,
+        }
+        let idle = |argv: &[&str]| Cli::try_parse_from(argv).map(|c| c.up.gateway_idle_timeout);
+        let minutes = |n: u64| std::time::Duration::from_secs(60 * n);
+        assert_eq!(idle(&["dwcp"]).unwrap(), minutes(5));
+        assert_eq!(
+            idle(&["dwcp", "--gateway-idle-timeout", "30m"]).unwrap(),
+            minutes(30)
+        );
+        let refused = idle(&["dwcp", "--gateway-idle-timeout", "500ms"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("--gateway-idle-timeout") && refused.contains("1s"),
+            "{refused}"
+        );
     }
 }

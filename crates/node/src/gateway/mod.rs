@@ -58,7 +58,7 @@ pub use microvm::{MicroVmVersion, PreparedVersion};
 pub use routes::{
     AppKey, Match, Route, RouteError, RouteLimits, RouteTable, RouteVersion, key_hash, pick,
 };
-pub use serve::serve;
+pub use serve::{serve, serve_with};
 pub use trace_context::{TRACEPARENT, TraceContext};
 
 use request_id::RequestIds;

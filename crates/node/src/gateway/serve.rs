@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use cluster::serving::ConnLimits;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -19,7 +20,16 @@ use super::Gateway;
 /// gateway's (routing, body, guest) is some kilobytes; boxed, an idle
 /// keep-alive connection keeps a pointer instead.
 pub fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> JoinHandle<()> {
-    let limits = cluster::serving::ConnLimits::gateway();
+    serve_with(listener, gateway, ConnLimits::gateway())
+}
+
+/// [`serve`] under `limits` (`dwcp up --gateway-idle-timeout` sets their
+/// idle timeout).
+pub fn serve_with(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    limits: ConnLimits,
+) -> JoinHandle<()> {
     cluster::serving::serve_plain_parking(listener, limits, move |req| {
         let gateway = gateway.clone();
         Box::pin(async move { gateway.handle(req).await })
