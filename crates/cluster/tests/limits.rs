@@ -68,6 +68,17 @@ fn still_open(stream: &mut TcpStream) -> bool {
     matches!(stream.read(&mut buf), Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut))
 }
 
+/// A keep-alive connection to `addr` that asked `GET /` once and got its
+/// answer (`200`), idle from now on.
+fn ask_once(addr: SocketAddr) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(&mut tcp, b"GET / HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+    let mut answer = [0u8; 512];
+    let n = tcp.read(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    tcp
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_server_caps_connections_and_closes_silent_and_idle_ones() {
     let listener = serving::listen("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -103,11 +114,7 @@ async fn a_plain_server_caps_connections_and_closes_silent_and_idle_ones() {
         }
         // A client that asks once and then idles is closed after the idle
         // timeout, not before its answer.
-        let mut idle = TcpStream::connect(addr).unwrap();
-        std::io::Write::write_all(&mut idle, b"GET / HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
-        let mut answer = [0u8; 512];
-        let n = idle.read(&mut answer).unwrap();
-        assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+        let mut idle = ask_once(addr);
         assert!(closed_by_server(&mut idle), "an idle connection was kept");
     });
     checks.await.unwrap();
@@ -151,11 +158,7 @@ async fn an_idle_keep_alive_client_is_kept_for_the_idle_timeout_not_the_header_t
         let parked_before = serving::parked_total();
         let lived = tokio::task::spawn_blocking(move || {
             let asked = Instant::now();
-            let mut idle = TcpStream::connect(addr).unwrap();
-            std::io::Write::write_all(&mut idle, b"GET / HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
-            let mut answer = [0u8; 512];
-            let n = idle.read(&mut answer).unwrap();
-            assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+            let mut idle = ask_once(addr);
             assert!(closed_by_server(&mut idle), "an idle connection was kept");
             asked.elapsed()
         })
