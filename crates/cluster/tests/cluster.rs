@@ -202,6 +202,38 @@ async fn joins_need_the_right_token_and_raft_needs_a_certificate() {
             String::from_utf8_lossy(&answer)
         );
     }
+
+    // Membership is checked per request, not only the CA's signature: a
+    // certificate the CA signed for member 2's id but another key (not the
+    // key pinned when node 2 was admitted) is refused, while node 2's own
+    // is served.
+    let status_op = || Bytes::from_static(br#"{"op":"status"}"#);
+    let (status, _) = as_c
+        .request(Method::POST, "/cluster/leader", status_op())
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "node 2's own certificate");
+    let ca = DataDir::new(tmp.path().join("a"))
+        .load()
+        .unwrap()
+        .unwrap()
+        .ca
+        .expect("the founder holds the CA key");
+    let forged = ca.issue("node-2", &["127.0.0.1".into()]).unwrap();
+    let as_forged = Channel::new(
+        peer.to_string(),
+        tls::client_config(node.ca_pem(), &forged).unwrap(),
+    );
+    let (status, answer) = as_forged
+        .request(Method::POST, "/cluster/leader", status_op())
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "another key for node 2: {}",
+        String::from_utf8_lossy(&answer)
+    );
     third.shutdown().await;
     joined.shutdown().await;
     node.shutdown().await;
