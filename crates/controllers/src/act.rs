@@ -56,14 +56,32 @@ fn handed() -> std::sync::MutexGuard<'static, Vec<autopilot::act::Trouble>> {
     HANDED.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Whether a round that begins `now` after the last one began at `last`
+/// (both on the monotonic clock) must forget what the leader kept: a gap
+/// as long as a node's time to be judged dead means this process was
+/// frozen (SIGSTOP) or starved, and its state and view may be stale — a
+/// resumed old leader still says it leads until it hears otherwise, and
+/// would judge every node silent from reports that stood still in its own
+/// copy while it did not run (its writes are forwarded to the real
+/// leader and commit).
+fn stale_after(last: Option<Duration>, now: Duration) -> bool {
+    last.is_some_and(|l| now.saturating_sub(l) >= crate::scheduling::DEAD_AFTER)
+}
+
 /// Runs rounds until the task is aborted.
 pub async fn run(node: Arc<ClusterNode>, clock: Arc<dyn Clock>) {
     let started = Instant::now();
     let mut leading: Option<Leading> = None;
+    let mut last_round: Option<Duration> = None;
     let mut last_problem = String::new();
     loop {
         let status = node.replica().status();
         let revision = node.replica().read_local().revision();
+        let now = started.elapsed();
+        if stale_after(last_round.replace(now), now) {
+            // Judged afresh, with full grace, as a new leader would.
+            leading = None;
+        }
         if status.leader != Some(status.id) {
             // A new leader judges liveness afresh, with full grace.
             leading = None;
@@ -374,5 +392,21 @@ async fn incident(
             }
         }
         Err(e) => problems.push(format!("approval {id}'s incident: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_after_a_freeze_starts_afresh() {
+        let dead = crate::scheduling::DEAD_AFTER;
+        let at = Duration::from_secs(100);
+        assert!(!stale_after(None, at), "the first round");
+        assert!(!stale_after(Some(at), at + ROUND), "an ordinary round");
+        assert!(!stale_after(Some(at), at + dead - ROUND), "a slow round");
+        assert!(stale_after(Some(at), at + dead), "a frozen process");
+        assert!(stale_after(Some(at), at + Duration::from_secs(10)));
     }
 }
