@@ -88,7 +88,7 @@ enum Next {
 
 /// Serves one connection until the client leaves or it times out, parked
 /// whenever it is quiet.
-async fn connection<H, F, B>(tcp: TcpStream, limits: ConnLimits, handler: H)
+pub(crate) async fn connection<H, F, B>(tcp: TcpStream, limits: ConnLimits, handler: H)
 where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + Unpin + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
