@@ -209,6 +209,12 @@ pub fn tidied(action: &Action) -> bool {
     )
 }
 
+/// Whether an API error says an undo was refused by the cool-down
+/// guardrail (the action is less than a minute old), which time mends.
+pub fn refused_by_cooldown(error: &str) -> bool {
+    error.contains("refused by the cooldown guardrail")
+}
+
 /// The body of `PUT /autopilot/controls` that sets the switches given
 /// and leaves the others as they are: an absent member is unchanged, and
 /// the route refuses `null` (it would read as absent).
@@ -363,5 +369,15 @@ mod tests {
             json!({"paused": false, "destructive_enabled": true})
         );
         assert_eq!(controls_body(None, None), json!({}));
+    }
+
+    #[test]
+    fn an_undo_held_by_the_cooldown_is_told_apart() {
+        // The API's words (tests/act.rs sees them from the CLI too).
+        let held = "decision `1` is not allowed: its undo (uncordon node node-3) is refused by the cooldown guardrail (field: decision) [HTTP 400 Bad Request, invalid]";
+        assert!(refused_by_cooldown(held));
+        assert!(!refused_by_cooldown(
+            "decision `1` is not allowed: its undo is refused by the kill_switch guardrail"
+        ));
     }
 }

@@ -143,6 +143,9 @@ pub struct Live {
     /// many of them [`Live::tidy`] has looked at.
     applied: Vec<Applied>,
     tidied: usize,
+    /// Undos the cool-down refused (an action less than a minute old):
+    /// tried again at the next tidy.
+    postponed: Vec<u64>,
 }
 
 fn client(api: &str, token: &str) -> Result<Client> {
@@ -255,6 +258,7 @@ impl Live {
             paused: false,
             applied: Vec::new(),
             tidied: 0,
+            postponed: Vec::new(),
         })
     }
 
@@ -460,18 +464,17 @@ impl Live {
             drained: controls.drained(),
             ..Tidy::default()
         };
-        let undo: Vec<u64> = self.applied[self.tidied..]
-            .iter()
-            .rev()
-            .filter(|a| a.decision.outcome.action().is_some_and(acts::tidied))
-            .map(|a| a.decision.id)
-            .collect();
+        let mut undo = std::mem::take(&mut self.postponed);
+        undo.extend(
+            self.applied[self.tidied..]
+                .iter()
+                .rev()
+                .filter(|a| a.decision.outcome.action().is_some_and(acts::tidied))
+                .map(|a| a.decision.id),
+        );
         self.tidied = self.applied.len();
-        let undo: Vec<String> = undo
-            .iter()
-            .map(|id| format!("/autopilot/decisions/{id}/undo"))
-            .collect();
-        tidy.undone = self.post_each(&undo, &mut tidy.failures).await;
+        tidy.undone = self.undo_each(&undo, &mut tidy.failures).await;
+        tidy.postponed = self.postponed.len();
         let approvals: acts::Approvals = self.any_api("/autopilot/approvals").await?;
         let reject: Vec<String> = approvals
             .approvals
@@ -481,6 +484,47 @@ impl Live {
             .collect();
         tidy.rejected = self.post_each(&reject, &mut tidy.failures).await;
         Ok(tidy)
+    }
+
+    /// Undoes each decision; how many were undone. One the cool-down
+    /// refuses (its action is less than a minute old) is kept for the next
+    /// tidy; the others' errors are added to `failures`.
+    async fn undo_each(&mut self, ids: &[u64], failures: &mut Vec<String>) -> usize {
+        let mut done = 0;
+        for id in ids {
+            let path = format!("/autopilot/decisions/{id}/undo");
+            match self.api().post::<_, IgnoredAny>(&path, &json!({})).await {
+                Ok(_) => done += 1,
+                Err(e) if acts::refused_by_cooldown(&e.to_string()) => self.postponed.push(*id),
+                Err(e) => failures.push(format!("POST {path}: {e}")),
+            }
+        }
+        done
+    }
+
+    /// Before the kill switch goes on (which refuses every undo): the
+    /// undos the cool-down postponed, tried every 2 s until they go
+    /// through or `within` has passed; how many were undone, and what
+    /// could not be.
+    pub async fn settle_undos(&mut self, within: Duration) -> (usize, Vec<String>) {
+        let until = Instant::now() + within;
+        let (mut undone, mut failures) = (0, Vec::new());
+        while !self.postponed.is_empty() {
+            let ids = std::mem::take(&mut self.postponed);
+            undone += self.undo_each(&ids, &mut failures).await;
+            if Instant::now() >= until {
+                failures.extend(
+                    self.postponed.drain(..).map(|id| {
+                        format!("decision {id}: its undo was still held by the cool-down")
+                    }),
+                );
+                break;
+            }
+            if !self.postponed.is_empty() {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+        (undone, failures)
     }
 
     /// POSTs an empty body to each of `paths`; how many succeeded (the
@@ -509,6 +553,8 @@ pub struct Tidy {
     /// Nodes the autopilot had drained when the run ended.
     pub drained: usize,
     pub undone: usize,
+    /// Undos the cool-down held, left for the next tidy.
+    pub postponed: usize,
     pub rejected: usize,
     pub failures: Vec<String>,
 }

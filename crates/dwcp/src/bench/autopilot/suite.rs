@@ -146,7 +146,12 @@ pub fn run(quick: bool, seeds: u32, hold: Option<Duration>) -> Result<Report> {
         say(
             "destructive actions enabled on the scratch cluster (as `dwcp autopilot enable destructive`): drains, rollbacks and scale-ins are applied, not only proposed",
         );
-        let active = pass(&mut live, &experiments, seeds, &timing, "active").await?;
+        let mut active = pass(&mut live, &experiments, seeds, &timing, "active").await?;
+        // The last runs' drains and throttles back before the kill switch,
+        // which would refuse their undos.
+        let (undone, failures) = live.settle_undos(Duration::from_secs(75)).await;
+        active.undone += undone;
+        active.tidy_failures.extend(failures);
         live.set_controls(Some(true), None).await?;
         let paused = pass(&mut live, &experiments, seeds, &timing, "paused").await?;
         live.set_controls(Some(false), None).await?;
